@@ -1,0 +1,61 @@
+"""
+llmcassette: record/replay for LLM provider clients.
+
+Real traffic through httpx and httpx2 (JSON and streamed SSE/NDJSON) is recorded into readable
+YAML cassettes, chunk boundaries and timing included, and replayed offline::
+
+    import llmcassette
+
+    with llmcassette.use_cassette("cassettes/chat.yaml", record_mode="once") as cassette:
+        ...  # any code that talks to OpenAI, Anthropic, Gemini, Ollama, a gateway
+"""
+
+from .__version__ import __version__
+from ._api import CassetteContext, use_cassette
+from ._attempts import Attempt
+from ._cassette import Cassette
+from ._exceptions import (
+    CassetteError,
+    CassetteFormatError,
+    CassetteNotFound,
+    ConfigError,
+    LlmCassetteError,
+    NoMatchingInteraction,
+)
+from ._framing import Framing
+from ._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    StreamEnd,
+    StreamRecord,
+)
+from ._modes import RecordMode
+from ._scrub import Scrubber
+from ._storage import load_cassette, save_cassette
+
+__all__ = [
+    "Attempt",
+    "Cassette",
+    "CassetteContext",
+    "CassetteDocument",
+    "CassetteError",
+    "CassetteFormatError",
+    "CassetteNotFound",
+    "ConfigError",
+    "Framing",
+    "Interaction",
+    "LlmCassetteError",
+    "NoMatchingInteraction",
+    "RecordMode",
+    "RecordedRequest",
+    "RecordedResponse",
+    "Scrubber",
+    "StreamEnd",
+    "StreamRecord",
+    "__version__",
+    "load_cassette",
+    "save_cassette",
+    "use_cassette",
+]

@@ -1,0 +1,127 @@
+"""
+How a body's bytes are stored in a cassette, and back.
+
+A body is kept in the most readable form that still gives back the exact recorded bytes:
+
+- JSON as structured data under ``parsed_body``, with ``json_format`` naming the serialisation
+  that reproduces the bytes (absent means ``json.dumps`` defaults, which is how pydantic-ai's
+  cassettes read back);
+- other text (SSE, NDJSON, plain text) as a string under ``body.string``;
+- anything else (gzip, AWS eventstream) as bytes, which YAML writes as ``!!binary`` base64.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["JSON_FORMATS", "StoredBody", "dump_json", "is_text", "load_body", "store_body"]
+
+
+@dataclass(frozen=True, slots=True)
+class _JsonFormat:
+    separators: tuple[str, str]
+    indent: int | None
+    ensure_ascii: bool
+    newline: bool
+
+
+def _formats() -> dict[str, _JsonFormat]:
+    styles = {
+        "compact": ((",", ":"), None),
+        "spaced": ((", ", ": "), None),
+        "indent2": ((",", ": "), 2),
+    }
+    table: dict[str, _JsonFormat] = {}
+    for name, (separators, indent) in styles.items():
+        for ascii_ in (False, True):
+            for newline in (False, True):
+                key = name + ("-ascii" if ascii_ else "") + ("+nl" if newline else "")
+                table[key] = _JsonFormat(separators, indent, ascii_, newline)
+    return table
+
+
+#: Every serialisation llmcassette can name in ``json_format``.
+JSON_FORMATS = _formats()
+#: What an absent ``json_format`` means: plain ``json.dumps(value)``.
+DEFAULT_JSON_FORMAT = "spaced-ascii"
+
+
+def dump_json(value: Any, json_format: str | None) -> bytes:
+    """Serialise ``value`` in the named format (see ``JSON_FORMATS``)."""
+    fmt = JSON_FORMATS[json_format or DEFAULT_JSON_FORMAT]
+    text = json.dumps(value, separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii)
+    if fmt.newline:
+        text += "\n"
+    return text.encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBody:
+    """A body in its stored form: exactly one of ``string`` and ``parsed`` is meaningful."""
+
+    string: str | bytes | None = None
+    parsed: Any = None
+    is_parsed: bool = False
+    json_format: str | None = None
+
+
+_TEXT_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
+
+
+def is_text(content: bytes) -> bool:
+    """Tell whether ``content`` is UTF-8 text without control characters (tabs and newlines allowed)."""
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return len(content.translate(None, _TEXT_CONTROL)) == len(content)
+
+
+def _candidate_formats(content: bytes) -> list[str]:
+    # Try the likely serialisations first; each try is one json.dumps.
+    if b"\n  " in content:
+        bases = ["indent2"]
+    elif b'": ' in content or b", " in content:
+        bases = ["spaced", "compact"]
+    else:
+        bases = ["compact", "spaced"]
+    has_escape = b"\\u" in content
+    ascii_first = has_escape and content.isascii()
+    suffixes = ["-ascii", ""] if ascii_first else ["", "-ascii"]
+    newline = "+nl" if content.endswith(b"\n") else ""
+    return [base + suffix + newline for base in bases for suffix in suffixes]
+
+
+def store_body(content: bytes, *, content_type: str | None = None) -> StoredBody:
+    """Choose the readable stored form of ``content`` that reproduces it byte for byte."""
+    if not content:
+        return StoredBody(string="")
+    ctype = (content_type or "").lower()
+    stripped = content.lstrip()[:1]
+    looks_json = stripped in (b"{", b"[") and ("json" in ctype or not ctype)
+    if looks_json and "ndjson" not in ctype and "jsonl" not in ctype:
+        try:
+            value = json.loads(content)
+        except ValueError:
+            value = None
+        else:
+            for name in _candidate_formats(content):
+                if dump_json(value, name) == content:
+                    fmt = None if name == DEFAULT_JSON_FORMAT else name
+                    return StoredBody(parsed=value, is_parsed=True, json_format=fmt)
+    if is_text(content):
+        return StoredBody(string=content.decode("utf-8"))
+    return StoredBody(string=content)
+
+
+def load_body(stored: StoredBody) -> bytes:
+    """Give back the bytes a stored body stands for."""
+    if stored.is_parsed:
+        return dump_json(stored.parsed, stored.json_format)
+    if stored.string is None:
+        return b""
+    if isinstance(stored.string, bytes):
+        return stored.string
+    return stored.string.encode("utf-8")

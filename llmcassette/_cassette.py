@@ -1,0 +1,435 @@
+"""
+The cassette in use: the engine that answers intercepted requests.
+
+For each request it decides, by record mode and match, whether to replay a recorded interaction
+(with its recorded chunk boundaries, and its timing on request) or to send the request upstream
+and record the response while the client reads it. Identical requests replay their recorded
+responses in recorded order, each once, so a recorded ``429 -> 200`` retry replays as such.
+Interactions recorded in this session are never replayed in it: a retry during recording reaches
+the upstream, as it would without llmcassette.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._attempts import Attempt
+from ._exceptions import CassetteFormatError, NoMatchingInteraction
+from ._flavors import Flavor
+from ._framing import Framing, detect_framing, split_events
+from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, RequestParts
+from ._models import CassetteDocument, Interaction, header_get
+from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
+from ._recording import Capture, build_request, build_response
+from ._scrub import Scrubber
+from ._storage import load_cassette, save_cassette
+from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
+
+__all__ = ["Cassette"]
+
+_monotonic = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class _Playback:
+    """An interaction's response, compiled once for replay."""
+
+    status: int
+    reason: bytes
+    raw_headers: list[tuple[bytes, bytes]]
+    chunks: list[bytes]
+    offsets_ms: list[float] | None
+    elapsed_ms: float | None
+    error: tuple[str, str] | None
+
+
+class _Slot:
+    """The recorded interactions that answer one match key, played in order."""
+
+    __slots__ = ("cursor", "indices")
+
+    def __init__(self) -> None:
+        self.indices: list[int] = []
+        self.cursor = 0
+
+    def take(self, allow_repeats: bool) -> int | None:
+        if self.cursor < len(self.indices):
+            self.cursor += 1
+            return self.indices[self.cursor - 1]
+        if allow_repeats and self.indices:
+            return self.indices[-1]
+        return None
+
+
+class Cassette:
+    """
+    A cassette file in use. Created by :func:`llmcassette.use_cassette`, which also activates it.
+
+    ``interactions`` lists what the file holds plus what was recorded so far; ``attempts`` logs
+    every request seen, in order, with what answered it and the chunks the client received.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        record_mode: str | RecordMode = RecordMode.NONE,
+        pace: Pace = "instant",
+        match_on: Sequence[str] = DEFAULT_MATCH_ON,
+        ignored_body_fields: Sequence[str] = DEFAULT_IGNORED_BODY_FIELDS,
+        scrubber: Scrubber | None = None,
+        allow_playback_repeats: bool = False,
+        decode_compressed: bool = True,
+    ) -> None:
+        self.path = Path(path)
+        self.record_mode = parse_record_mode(record_mode)
+        self.speed = parse_pace(pace)
+        self.matcher = Matcher(match_on, ignored_body_fields=ignored_body_fields)
+        self.scrubber = scrubber
+        self.allow_playback_repeats = allow_playback_repeats
+        self.decode_compressed = decode_compressed
+        self.attempts: list[Attempt] = []
+        self.misses: list[NoMatchingInteraction] = []
+        self.existed = self.path.exists()
+        if self.existed and self.record_mode is not RecordMode.REWRITE:
+            self._document = load_cassette(self.path)
+        else:
+            self._document = CassetteDocument()
+        self._lock = threading.RLock()
+        self._playbacks: dict[int, _Playback] = {}
+        self._index: dict[tuple[Any, ...], _Slot] | None = None
+        self._exact: dict[tuple[str, str, bytes], _Slot] = {}
+        self._slots: list[Interaction | None] = []
+        self._captures: list[Capture] = []
+        self.play_counts = [0] * len(self._document.interactions)
+
+    # -- what the cassette holds -------------------------------------------------------------
+
+    @property
+    def interactions(self) -> list[Interaction]:
+        """The recorded interactions: those loaded from the file, then those recorded now."""
+        recorded = [i for i in self._slots if i is not None]
+        return [*self._document.interactions, *recorded]
+
+    @property
+    def new_interactions(self) -> list[Interaction]:
+        """The interactions recorded while this cassette was active."""
+        return [i for i in self._slots if i is not None]
+
+    @property
+    def all_played(self) -> bool:
+        """True when every interaction loaded from the file was replayed at least once."""
+        return all(self.play_counts)
+
+    @property
+    def writes(self) -> bool:
+        """True when this cassette will write its file on exit."""
+        return self.record_mode is not RecordMode.NONE and any(i is not None for i in self._slots)
+
+    # -- request handling --------------------------------------------------------------------
+
+    def handle_request(self, flavor: Flavor, request: Any, send: Callable[[Any], Any]) -> Any:
+        """Answer one request from a sync transport; ``send`` reaches the real upstream."""
+        start = _monotonic()
+        body = request.read()
+        attempt, index = self._decide(request, body)
+        if index is not None:
+            playback = self._playback(index)
+            pacer = Pacer(self.speed, start) if self.speed is not None else None
+            if pacer is not None and playback.elapsed_ms:
+                pacer.wait(playback.elapsed_ms)
+            return self._replay(flavor, playback, pacer, attempt)
+        try:
+            response = send(request)
+        except Exception as exc:
+            attempt.error = f"{type(exc).__name__}: {exc}"
+            raise
+        return self._record(flavor, request, body, response, start, attempt)
+
+    async def handle_async_request(
+        self, flavor: Flavor, request: Any, send: Callable[[Any], Awaitable[Any]]
+    ) -> Any:
+        """Answer one request from an async transport; ``send`` reaches the real upstream."""
+        start = _monotonic()
+        body = await request.aread()
+        attempt, index = self._decide(request, body)
+        if index is not None:
+            playback = self._playback(index)
+            pacer = Pacer(self.speed, start) if self.speed is not None else None
+            if pacer is not None and playback.elapsed_ms:
+                await pacer.await_(playback.elapsed_ms)
+            return self._replay(flavor, playback, pacer, attempt)
+        try:
+            response = await send(request)
+        except Exception as exc:
+            attempt.error = f"{type(exc).__name__}: {exc}"
+            raise
+        return self._record(flavor, request, body, response, start, attempt)
+
+    def _decide(self, request: Any, body: bytes) -> tuple[Attempt, int | None]:
+        method = request.method
+        url = str(request.url)
+        with self._lock:
+            attempt = Attempt(
+                index=len(self.attempts),
+                method=method,
+                url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
+            )
+            self.attempts.append(attempt)
+            mode = self.record_mode
+            if mode is RecordMode.ALL or mode is RecordMode.REWRITE:
+                return attempt, None
+            if mode is RecordMode.ONCE and not self.existed:
+                return attempt, None
+            slot = self._find(method, url, body)
+            index = slot.take(self.allow_playback_repeats) if slot is not None else None
+            if index is not None:
+                self.play_counts[index] += 1
+                attempt.interaction = index
+                return attempt, index
+            if mode is RecordMode.NEW_EPISODES:
+                return attempt, None
+            miss = NoMatchingInteraction(
+                self._miss_message(method, url, body, slot), method=method, url=attempt.url
+            )
+            attempt.error = "no matching interaction"
+            self.misses.append(miss)
+        raise miss
+
+    def _find(self, method: str, url: str, body: bytes) -> _Slot | None:
+        if self._index is None:
+            self._build_index()
+        slot = self._exact.get((method, url, body))
+        if slot is not None:
+            return slot
+        assert self._index is not None
+        return self._index.get(self.matcher.key(self._parts(method, url, body)))
+
+    def _parts(self, method: str, url: str, body: bytes) -> RequestParts:
+        if self.scrubber is not None:
+            url = self.scrubber.scrub_url(url)
+            body = self.scrubber.scrub_body(body)
+        return RequestParts(method=method, url=url, body=body)
+
+    def _build_index(self) -> None:
+        index: dict[tuple[Any, ...], _Slot] = {}
+        for position, interaction in enumerate(self._document.interactions):
+            request = interaction.request
+            content = request.content
+            key = self.matcher.key(RequestParts(method=request.method, url=request.uri, body=content))
+            slot = index.setdefault(key, _Slot())
+            slot.indices.append(position)
+            self._exact.setdefault((request.method, request.uri, content), slot)
+        self._index = index
+
+    # -- replay ------------------------------------------------------------------------------
+
+    def _playback(self, index: int) -> _Playback:
+        playback = self._playbacks.get(index)
+        if playback is None:
+            playback = self._compile(index)
+            self._playbacks[index] = playback
+        return playback
+
+    def _compile(self, index: int) -> _Playback:
+        interaction = self._document.interactions[index]
+        response = interaction.response
+        content = response.content
+        stream = response.stream
+        offsets: list[float] | None = None
+        if stream is not None and stream.chunks is not None:
+            if sum(stream.chunks) != len(content) or any(n < 0 for n in stream.chunks):
+                raise CassetteFormatError(
+                    f"llmcassette: cassette {str(self.path)!r} is not valid: interaction {index}, "
+                    f"field `response.stream.chunks`: the chunk lengths add up to {sum(stream.chunks)} "
+                    f"bytes but the body has {len(content)}. If you edited the body, delete "
+                    "`stream.chunks` (replay then sends one chunk per event) or record it again.",
+                    path=self.path,
+                    interaction=index,
+                    field="response.stream.chunks",
+                )
+            chunks = []
+            position = 0
+            for length in stream.chunks:
+                chunks.append(content[position : position + length])
+                position += length
+            if stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
+                offsets = stream.offsets_ms
+        else:
+            framing = detect_framing(
+                header_get(response.headers, "content-type"), content, url=interaction.request.uri
+            )
+            chunks = (
+                split_events(content, framing)
+                if framing is not Framing.NONE
+                else [content]
+                if content
+                else []
+            )
+        raw_headers: list[tuple[bytes, bytes]] = []
+        for name, values in response.headers.items():
+            if name.lower() == "content-length":
+                values = [str(len(content))]
+            for value in values:
+                raw_headers.append((_header_bytes(name), _header_bytes(value)))
+        error = None
+        if stream is not None and stream.error is not None:
+            error = (stream.error.type, stream.error.message)
+        return _Playback(
+            status=response.status.code,
+            reason=response.status.message.encode("latin-1", "replace"),
+            raw_headers=raw_headers,
+            chunks=chunks,
+            offsets_ms=offsets,
+            elapsed_ms=response.elapsed_ms,
+            error=error,
+        )
+
+    def _replay(self, flavor: Flavor, playback: _Playback, pacer: Pacer | None, attempt: Attempt) -> Any:
+        attempt.status = playback.status
+        error_factory = None
+        if playback.error is not None:
+            error_type, message = playback.error
+            exc_class = flavor.exception(error_type)
+
+            def error_factory() -> Exception:
+                attempt.error = f"{error_type}: {message}"
+                return exc_class(message)
+
+        stream = stream_class(ReplayStream, flavor)(
+            playback.chunks,
+            offsets_ms=playback.offsets_ms,
+            pacer=pacer,
+            error=error_factory,
+            on_chunk=attempt.chunks.append,
+        )
+        return flavor.response(
+            playback.status,
+            headers=playback.raw_headers,
+            stream=stream,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": playback.reason},
+        )
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _record(
+        self, flavor: Flavor, request: Any, body: bytes, response: Any, start: float, attempt: Attempt
+    ) -> Any:
+        attempt.recorded = True
+        attempt.status = response.status_code
+        with self._lock:
+            slot = len(self._slots)
+            self._slots.append(None)
+        reason_phrase = response.extensions.get("reason_phrase", b"")
+        reason = reason_phrase.decode("latin-1") if isinstance(reason_phrase, bytes) else str(reason_phrase)
+        stored_request = build_request(
+            method=request.method,
+            url=str(request.url),
+            raw_headers=list(request.headers.raw),
+            body=body,
+            scrubber=self.scrubber,
+        )
+        status_code = response.status_code
+        raw_headers = list(response.headers.raw)
+
+        def on_finish(capture: Capture) -> None:
+            attempt.chunks = list(capture.chunks)
+            if capture.error is not None:
+                attempt.error = f"{type(capture.error).__name__}: {capture.error}"
+            stored_response = build_response(
+                status_code=status_code,
+                reason=reason or _default_reason(flavor, status_code),
+                raw_headers=raw_headers,
+                capture=capture,
+                scrubber=self.scrubber,
+                decode_compressed=self.decode_compressed,
+            )
+            with self._lock:
+                self._slots[slot] = Interaction(request=stored_request, response=stored_response)
+
+        capture = Capture(start=start, on_finish=on_finish)
+        with self._lock:
+            self._captures.append(capture)
+        response.stream = stream_class(RecordingStream, flavor)(response.stream, capture)
+        return response
+
+    # -- end of use --------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Close what is still being recorded (marked as closed early) and write the file if due."""
+        with self._lock:
+            captures = list(self._captures)
+        for capture in captures:
+            capture.finish(closed=True)
+        if self.writes:
+            self.save()
+
+    def save(self) -> None:
+        """Write the cassette file atomically with every interaction it holds."""
+        with self._lock:
+            document = CassetteDocument(
+                version=self._document.version,
+                interactions=self.interactions,
+                **(self._document.model_extra or {}),
+            )
+        save_cassette(self.path, document)
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _miss_message(self, method: str, url: str, body: bytes, slot: _Slot | None) -> str:
+        shown_url = self.scrubber.scrub_url(url) if self.scrubber is not None else url
+        where = f"in cassette {str(self.path)!r} (record mode {self.record_mode.value!r})"
+        if not self.existed and self.record_mode in (RecordMode.NONE, RecordMode.ONCE):
+            return (
+                f"llmcassette: cassette file {str(self.path)!r} does not exist, and record mode "
+                f"{self.record_mode.value!r} does not record, so {method} {shown_url} cannot be answered. "
+                "Record it by running once with record_mode='once' (pytest: --record-mode=once)."
+            )
+        if slot is not None:
+            played = ", ".join(f"#{i}" for i in slot.indices)
+            return (
+                f"llmcassette: {method} {shown_url} matches recorded interaction {played} {where}, "
+                f"but {'it has' if len(slot.indices) == 1 else 'they have'} already been played: "
+                "each recorded response plays once, in order. Record the repeated request with "
+                "record_mode='new_episodes' (pytest: --record-mode=new_episodes), or pass "
+                "allow_playback_repeats=True to replay the last one again."
+            )
+        lines = [f"llmcassette: no recorded interaction matches {method} {shown_url} {where}."]
+        wanted = self._parts(method, url, body)
+        candidates = []
+        for position, interaction in enumerate(self._document.interactions):
+            request = interaction.request
+            recorded = RequestParts(method=request.method, url=request.uri, body=request.content)
+            differences = self.matcher.differences(wanted, recorded)
+            candidates.append((len(differences), position, request, differences))
+        candidates.sort(key=lambda item: (item[0], item[1]))
+        if candidates:
+            lines.append("Closest recorded candidates:")
+            for _, position, request, differences in candidates[:3]:
+                lines.append(f"- #{position} {request.method} {request.uri}: {'; '.join(differences)}")
+        else:
+            lines.append("The cassette holds no interactions.")
+        lines.append(
+            "To record it, run with record_mode='new_episodes' (pytest: --record-mode=new_episodes); "
+            "to match on fewer request parts, set match_on or ignored_body_fields."
+        )
+        return "\n".join(lines)
+
+
+def _header_bytes(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+def _default_reason(flavor: Flavor, status_code: int) -> str:
+    try:
+        return str(flavor.module.codes(status_code).phrase)
+    except ValueError:
+        return ""

@@ -1,0 +1,70 @@
+"""
+The exceptions llmcassette raises.
+
+    LlmCassetteError
+    ├── CassetteError              a cassette file cannot be used
+    │   ├── CassetteNotFound       the file does not exist where a replay needs it
+    │   └── CassetteFormatError    the file is not a valid cassette (names file, interaction, field)
+    ├── ConfigError                an option given to llmcassette is not valid (also a ValueError)
+    └── NoMatchingInteraction      a request has no recorded response and may not be recorded
+
+Every message is a full sentence that starts with ``llmcassette:`` and says what to do next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CassetteError",
+    "CassetteFormatError",
+    "CassetteNotFound",
+    "ConfigError",
+    "LlmCassetteError",
+    "NoMatchingInteraction",
+]
+
+
+class LlmCassetteError(Exception):
+    """Base class of every error llmcassette raises on purpose."""
+
+
+class CassetteError(LlmCassetteError):
+    """A cassette file cannot be loaded, validated or saved."""
+
+    def __init__(self, message: str, *, path: Path | str | None = None) -> None:
+        super().__init__(message)
+        self.path = Path(path) if path is not None else None
+
+
+class CassetteNotFound(CassetteError):
+    """The cassette file does not exist and the record mode forbids creating it."""
+
+
+class CassetteFormatError(CassetteError):
+    """The cassette file exists but is not a valid cassette."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        interaction: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.interaction = interaction
+        self.field = field
+
+
+class ConfigError(LlmCassetteError, ValueError):
+    """An option passed to llmcassette is not valid."""
+
+
+class NoMatchingInteraction(LlmCassetteError):
+    """A request reached a cassette that has no response for it and may not record one."""
+
+    def __init__(self, message: str, *, method: str, url: str) -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url

@@ -1,0 +1,60 @@
+"""
+The two HTTP libraries llmcassette intercepts: httpx and httpx2.
+
+They are separate packages with the same API and separate classes, so a response, a stream or an
+exception made for one is foreign to the other. A :class:`Flavor` holds one library's module and
+the stream classes llmcassette builds on it; everything that creates library objects goes through
+the flavor of the transport that received the request.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from types import ModuleType
+from typing import Any
+
+__all__ = ["FLAVOR_NAMES", "Flavor", "available_flavors", "get_flavor"]
+
+#: The libraries llmcassette knows, in the order they are patched.
+FLAVOR_NAMES = ("httpx", "httpx2")
+
+
+@dataclass(frozen=True)
+class Flavor:
+    """One HTTP library: its module, and the llmcassette stream classes that fit it."""
+
+    name: str
+    module: ModuleType
+    #: A stream that is both a ``SyncByteStream`` and an ``AsyncByteStream`` of this library.
+    stream_base: tuple[type, ...]
+
+    def exception(self, name: str) -> type[Exception]:
+        """The library's exception class called ``name``, or its ``ReadError`` when it has none."""
+        found = getattr(self.module, name, None)
+        if isinstance(found, type) and issubclass(found, Exception):
+            return found
+        fallback: type[Exception] = self.module.ReadError
+        return fallback
+
+    def response(
+        self, status_code: int, *, headers: list[tuple[bytes, bytes]], stream: Any, extensions: Any
+    ) -> Any:
+        """A response object of this library."""
+        return self.module.Response(status_code, headers=headers, stream=stream, extensions=extensions)
+
+
+@cache
+def get_flavor(name: str) -> Flavor | None:
+    """The flavor called ``name``, or None when that library is not installed."""
+    try:
+        module = importlib.import_module(name)
+    except ImportError:
+        return None
+    return Flavor(name=name, module=module, stream_base=(module.SyncByteStream, module.AsyncByteStream))
+
+
+def available_flavors() -> list[Flavor]:
+    """Every installed library llmcassette can intercept."""
+    return [flavor for name in FLAVOR_NAMES if (flavor := get_flavor(name)) is not None]

@@ -1,0 +1,173 @@
+"""
+The cassette document: pydantic models that mirror the YAML file.
+
+The layout is vcrpy's (``version: 1``, ``interactions[].request/response``, ``body: {string}``,
+``status: {code, message}``, headers as ``{name: [values]}``) so that vcrpy, pytest-recording and
+pydantic-ai cassettes load as they are. llmcassette adds, all optional:
+
+- ``parsed_body`` (pydantic-ai's key) for JSON bodies, and ``json_format`` to rebuild their bytes;
+- ``response.stream``: chunk lengths, arrival offsets and how the stream ended;
+- ``response.elapsed_ms``: when the response head arrived;
+- ``llmcassette_schema`` on top: the version of these additions.
+
+Unknown keys are kept (``extra="allow"``) so that a cassette loaded and saved again loses nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from ._bodies import StoredBody, load_body
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "CassetteDocument",
+    "Interaction",
+    "RecordedRequest",
+    "RecordedResponse",
+    "ResponseBody",
+    "Status",
+    "StreamEnd",
+    "StreamError",
+    "StreamRecord",
+]
+
+#: Version of llmcassette's additions to the vcrpy layout.
+SCHEMA_VERSION = 1
+
+
+def _header_values(value: Any) -> list[str]:
+    # vcrpy always writes lists; hand-edited files sometimes hold a bare value.
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]
+Headers = dict[str, HeaderValues]
+
+
+def _request_body(value: Any) -> Any:
+    # vcrpy stores request bodies bare; a few writers use the response's `{string: ...}` shape.
+    if isinstance(value, dict) and set(value) == {"string"}:
+        return value["string"]
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+def header_get(headers: Headers, name: str) -> str | None:
+    """The first value of a header, looked up without regard to case."""
+    lname = name.lower()
+    for key, values in headers.items():
+        if key.lower() == lname and values:
+            return values[0]
+    return None
+
+
+class RecordedRequest(_Model):
+    """The request side of an interaction."""
+
+    method: str
+    uri: str
+    headers: Headers = Field(default_factory=dict)
+    body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
+    parsed_body: Any = None
+    json_format: str | None = None
+
+    def stored_body(self) -> StoredBody:
+        """The body in its stored form."""
+        if "parsed_body" in self.model_fields_set:
+            return StoredBody(parsed=self.parsed_body, is_parsed=True, json_format=self.json_format)
+        return StoredBody(string=self.body)
+
+    @property
+    def content(self) -> bytes:
+        """The request body's bytes."""
+        return load_body(self.stored_body())
+
+
+class Status(_Model):
+    """HTTP status line of a recorded response."""
+
+    code: int
+    message: str = ""
+
+
+class ResponseBody(_Model):
+    """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
+
+    string: str | bytes = ""
+
+
+class StreamEnd(enum.StrEnum):
+    """How a recorded response stream ended."""
+
+    #: The upstream sent the whole body.
+    COMPLETE = "complete"
+    #: The upstream failed mid-way (the error is in ``stream.error``); replay raises it again.
+    ERROR = "error"
+    #: The client closed the response before the upstream finished; the rest was never seen.
+    CLOSED = "closed"
+
+
+class StreamError(_Model):
+    """The transport error that cut a recorded stream."""
+
+    type: str
+    message: str = ""
+
+
+class StreamRecord(_Model):
+    """Chunk boundaries and timing of a response body, without a second copy of the bytes."""
+
+    #: Byte length of each chunk as the upstream delivered it, in order; they sum to the body length.
+    chunks: list[int] | None = None
+    #: Arrival time of each chunk, in milliseconds after the request was sent.
+    offsets_ms: list[float] | None = None
+    end: StreamEnd = StreamEnd.COMPLETE
+    error: StreamError | None = None
+
+
+class RecordedResponse(_Model):
+    """The response side of an interaction."""
+
+    status: Status
+    headers: Headers = Field(default_factory=dict)
+    body: ResponseBody | None = None
+    parsed_body: Any = None
+    json_format: str | None = None
+    #: When the response head arrived, in milliseconds after the request was sent.
+    elapsed_ms: float | None = None
+    stream: StreamRecord | None = None
+
+    def stored_body(self) -> StoredBody:
+        """The body in its stored form."""
+        if "parsed_body" in self.model_fields_set:
+            return StoredBody(parsed=self.parsed_body, is_parsed=True, json_format=self.json_format)
+        return StoredBody(string=self.body.string if self.body is not None else None)
+
+    @property
+    def content(self) -> bytes:
+        """The response body's bytes, as the upstream sent them."""
+        return load_body(self.stored_body())
+
+
+class Interaction(_Model):
+    """One request and the response it got."""
+
+    request: RecordedRequest
+    response: RecordedResponse
+
+
+class CassetteDocument(_Model):
+    """A whole cassette file."""
+
+    version: int = 1
+    llmcassette_schema: int | None = None
+    interactions: list[Interaction] = Field(default_factory=list)

@@ -1,0 +1,160 @@
+"""
+Turning a live exchange into an :class:`Interaction`: what was captured while the client read the
+stream, then decoded, scrubbed and stored in readable form.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from ._bodies import store_body
+from ._models import (
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    ResponseBody,
+    Status,
+    StreamEnd,
+    StreamError,
+    StreamRecord,
+    header_get,
+)
+from ._scrub import Scrubber, remap_chunks
+
+__all__ = ["Capture", "build_request", "build_response", "headers_to_map"]
+
+_monotonic = time.monotonic
+
+
+class Capture:
+    """Collects a response's chunks and arrival times while the client reads them."""
+
+    def __init__(self, *, start: float, on_finish: Callable[[Capture], None]) -> None:
+        self.start = start
+        self.elapsed_ms = round((_monotonic() - start) * 1000.0, 1)
+        self.chunks: list[bytes] = []
+        self.offsets_ms: list[float] = []
+        self.end = StreamEnd.COMPLETE
+        self.error: BaseException | None = None
+        self.finished = False
+        self._on_finish = on_finish
+
+    def chunk(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.offsets_ms.append(round((_monotonic() - self.start) * 1000.0, 1))
+
+    def finish(self, *, error: BaseException | None = None, closed: bool = False) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        if error is not None:
+            self.end = StreamEnd.ERROR
+            self.error = error
+        elif closed:
+            self.end = StreamEnd.CLOSED
+        self._on_finish(self)
+
+
+def headers_to_map(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
+    """Raw header pairs as the cassette's ``{name: [values]}``, order and repeats kept."""
+    headers: dict[str, list[str]] = {}
+    for name, value in raw:
+        headers.setdefault(name.decode("latin-1"), []).append(value.decode("latin-1"))
+    return headers
+
+
+def build_request(
+    *, method: str, url: str, raw_headers: list[tuple[bytes, bytes]], body: bytes, scrubber: Scrubber | None
+) -> RecordedRequest:
+    """The stored form of a request, scrubbed."""
+    headers = headers_to_map(raw_headers)
+    if scrubber is not None:
+        url = scrubber.scrub_url(url)
+        headers = scrubber.scrub_headers(headers)
+        body = scrubber.scrub_body(body)
+    stored = store_body(body, content_type=header_get(headers, "content-type"))
+    fields: dict[str, Any] = {"method": method, "uri": url, "headers": headers}
+    if stored.is_parsed:
+        fields["parsed_body"] = stored.parsed
+        if stored.json_format:
+            fields["json_format"] = stored.json_format
+    else:
+        fields["body"] = stored.string
+    return RecordedRequest.model_validate(fields)
+
+
+def _decoder(encoding: str) -> Any:
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(zlib.MAX_WBITS | 16)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+def _decode_chunks(chunks: list[bytes], encoding: str) -> list[bytes] | None:
+    # Decoded per chunk, so each chunk keeps the text that arrived with it.
+    decoder = _decoder(encoding.strip().lower())
+    if decoder is None or not chunks:
+        return None
+    try:
+        decoded = [decoder.decompress(chunk) for chunk in chunks]
+        decoded[-1] += decoder.flush()
+    except zlib.error:
+        return None
+    return decoded
+
+
+def build_response(
+    *,
+    status_code: int,
+    reason: str,
+    raw_headers: list[tuple[bytes, bytes]],
+    capture: Capture,
+    scrubber: Scrubber | None,
+    decode_compressed: bool,
+) -> RecordedResponse:
+    """The stored form of a captured response: decoded, scrubbed, readable, chunking kept."""
+    headers = headers_to_map(raw_headers)
+    chunks = capture.chunks
+    encoding = header_get(headers, "content-encoding")
+    if decode_compressed and encoding:
+        decoded = _decode_chunks(chunks, encoding)
+        if decoded is not None:
+            chunks = decoded
+            headers = {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
+            size = str(sum(len(c) for c in chunks))
+            headers = {k: ([size] if k.lower() == "content-length" else v) for k, v in headers.items()}
+    lengths = [len(c) for c in chunks]
+    body = b"".join(chunks)
+    if scrubber is not None:
+        headers = scrubber.scrub_headers(headers)
+        body, spans = scrubber.scrub_body_spans(body)
+        lengths = remap_chunks(lengths, spans)
+    stored = store_body(body, content_type=header_get(headers, "content-type"))
+    fields: dict[str, Any] = {
+        "status": Status(code=status_code, message=reason),
+        "headers": headers,
+        "elapsed_ms": capture.elapsed_ms,
+    }
+    if stored.is_parsed:
+        fields["parsed_body"] = stored.parsed
+        if stored.json_format:
+            fields["json_format"] = stored.json_format
+    else:
+        fields["body"] = ResponseBody(string=stored.string if stored.string is not None else "")
+    if len(lengths) > 1 or capture.end is not StreamEnd.COMPLETE:
+        error = None
+        if capture.error is not None:
+            error = StreamError(type=type(capture.error).__name__, message=str(capture.error))
+        fields["stream"] = StreamRecord(
+            chunks=lengths, offsets_ms=capture.offsets_ms, end=capture.end, error=error
+        )
+    return RecordedResponse.model_validate(fields)
+
+
+def build_interaction(request: RecordedRequest, response: RecordedResponse) -> Interaction:
+    """Pair a request and its response."""
+    return Interaction(request=request, response=response)

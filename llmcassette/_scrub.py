@@ -1,0 +1,230 @@
+"""
+Secret scrubbing: what never reaches a cassette.
+
+On write, auth headers, cookies and org/project ids lose their values, secret query parameters
+(Gemini's ``key=``) and key-shaped strings in bodies are replaced. On replay the same scrubbing is
+applied to each incoming request before matching, so a scrubbed cassette still matches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+__all__ = [
+    "DEFAULT_KEY_PATTERNS",
+    "DEFAULT_SECRET_HEADERS",
+    "DEFAULT_SECRET_QUERY_PARAMS",
+    "PLACEHOLDER",
+    "Scrubber",
+    "remap_chunks",
+]
+
+#: What a scrubbed value becomes.
+PLACEHOLDER = "REDACTED"
+
+#: Header names (any case) whose values are secrets or identify an account, in either direction.
+DEFAULT_SECRET_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "x-api-key",
+        "api-key",
+        "x-goog-api-key",
+        "x-goog-user-project",
+        "ocp-apim-subscription-key",
+        "x-amz-security-token",
+        "cookie",
+        "set-cookie",
+        "openai-organization",
+        "openai-project",
+        "anthropic-organization-id",
+    }
+)
+
+#: Query parameters (any case) whose values are secrets.
+DEFAULT_SECRET_QUERY_PARAMS = frozenset(
+    {
+        "key",
+        "api_key",
+        "api-key",
+        "apikey",
+        "access_token",
+        "x-goog-api-key",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "sig",
+    }
+)
+
+# A key is never part of a longer token ("task-...", url-safe base64): a match preceded by a token
+# character is skipped. That check is done in code rather than as a lookbehind, which would stop
+# the regex engine from scanning for the patterns' first characters.
+_TOKEN_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+#: Named regular expressions for provider key shapes found in bodies.
+DEFAULT_KEY_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("anthropic-key", r"sk-ant-[A-Za-z0-9]+-[A-Za-z0-9_-]{16,}"),
+    ("openrouter-key", r"sk-or-v1-[a-f0-9]{32,}"),
+    ("openai-key", r"sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}"),
+    ("google-key", r"AIza[0-9A-Za-z_-]{35}"),
+    ("google-oauth-token", r"ya29\.[0-9A-Za-z_-]{20,}"),
+    ("groq-key", r"gsk_[A-Za-z0-9]{20,}"),
+    ("xai-key", r"xai-[A-Za-z0-9]{20,}"),
+    ("huggingface-token", r"hf_[A-Za-z0-9]{20,}"),
+    ("aws-access-key", r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Z])"),
+    ("github-token", r"gh[pousr]_[A-Za-z0-9]{36,}"),
+    ("jwt", r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+)
+
+_SCHEMES = ("bearer ", "basic ", "token ", "aws4-hmac-sha256 ")
+
+Span = tuple[int, int, int]  # start and end in the old bytes, length of what replaced them
+
+
+@dataclass(frozen=True)
+class Scrubber:
+    """
+    What to scrub, and how. The defaults cover the providers llmcassette knows; extend them with
+    :func:`dataclasses.replace`, for example::
+
+        Scrubber(secret_headers=DEFAULT_SECRET_HEADERS | {"x-my-gateway-token"})
+
+    ``secrets`` lists literal strings (a token from your environment) to replace wherever they
+    appear: URL, headers and bodies.
+    """
+
+    secret_headers: frozenset[str] = DEFAULT_SECRET_HEADERS
+    secret_query_params: frozenset[str] = DEFAULT_SECRET_QUERY_PARAMS
+    key_patterns: tuple[tuple[str, str], ...] = DEFAULT_KEY_PATTERNS
+    secrets: tuple[str, ...] = ()
+    _body_regex: re.Pattern[bytes] | None = field(init=False, repr=False, compare=False, default=None)
+    _names: tuple[str, ...] = field(init=False, repr=False, compare=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "secret_headers", frozenset(h.lower() for h in self.secret_headers))
+        object.__setattr__(
+            self, "secret_query_params", frozenset(q.lower() for q in self.secret_query_params)
+        )
+        parts = [f"(?P<k{i}>{pattern})" for i, (_, pattern) in enumerate(self.key_patterns)]
+        names = [name for name, _ in self.key_patterns]
+        for secret in self.secrets:
+            if secret:
+                parts.append(f"(?P<k{len(names)}>{re.escape(secret)})")
+                names.append("secret")
+        regex = re.compile("|".join(parts).encode()) if parts else None
+        object.__setattr__(self, "_body_regex", regex)
+        object.__setattr__(self, "_names", tuple(names))
+
+    def _replacement(self, match: re.Match[bytes]) -> bytes:
+        name = self._names[int(match.lastgroup[1:])] if match.lastgroup else "secret"
+        start = match.start()
+        if name != "secret" and start and match.string[start - 1] in _TOKEN_CHARS:
+            return match.group()
+        return f"{PLACEHOLDER}-{name}".encode()
+
+    def scrub_header_value(self, name: str, value: str) -> str:
+        """The value to store for header ``name``."""
+        lname = name.lower()
+        if lname not in self.secret_headers:
+            return self._scrub_text(value)
+        if lname in ("cookie",):
+            return "; ".join(_redact_cookie(part) for part in value.split(";"))
+        if lname == "set-cookie":
+            first, sep, rest = value.partition(";")
+            return _redact_cookie(first) + sep + rest
+        lowered = value.lower()
+        for scheme in _SCHEMES:
+            if lowered.startswith(scheme):
+                return value[: len(scheme)] + PLACEHOLDER
+        return PLACEHOLDER
+
+    def scrub_headers(self, headers: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
+        """Headers as they may be stored."""
+        return {name: [self.scrub_header_value(name, v) for v in values] for name, values in headers.items()}
+
+    def scrub_url(self, url: str) -> str:
+        """The URL with secret query parameters replaced; unchanged when it has none."""
+        if "?" not in url:
+            return self._scrub_text(url)
+        parts = urlsplit(url)
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(k.lower() in self.secret_query_params for k, _ in pairs):
+            return self._scrub_text(url)
+        scrubbed = [(k, PLACEHOLDER if k.lower() in self.secret_query_params else v) for k, v in pairs]
+        return self._scrub_text(urlunsplit(parts._replace(query=urlencode(scrubbed, safe=":/,"))))
+
+    def _scrub_text(self, text: str) -> str:
+        if self._body_regex is None or not text:
+            return text
+        encoded = text.encode("utf-8", "surrogateescape")
+        if self._body_regex.search(encoded) is None:
+            return text
+        return self._body_regex.sub(self._replacement, encoded).decode("utf-8", "surrogateescape")
+
+    def scrub_body(self, content: bytes) -> bytes:
+        """The body with key-shaped strings and listed secrets replaced."""
+        if self._body_regex is None or not content or self._body_regex.search(content) is None:
+            return content
+        return self._body_regex.sub(self._replacement, content)
+
+    def scrub_body_spans(self, content: bytes) -> tuple[bytes, list[Span]]:
+        """Like :meth:`scrub_body`, and say which byte ranges changed (for chunk boundaries)."""
+        if self._body_regex is None or not content:
+            return content, []
+        spans: list[Span] = []
+        out: list[bytes] = []
+        last = 0
+        for match in self._body_regex.finditer(content):
+            replacement = self._replacement(match)
+            if replacement == match.group():
+                continue
+            out.append(content[last : match.start()])
+            out.append(replacement)
+            spans.append((match.start(), match.end(), len(replacement)))
+            last = match.end()
+        if not spans:
+            return content, []
+        out.append(content[last:])
+        return b"".join(out), spans
+
+
+def _redact_cookie(pair: str) -> str:
+    name, sep, _ = pair.partition("=")
+    return f"{name}={PLACEHOLDER}" if sep else pair
+
+
+def remap_chunks(chunks: list[int], spans: list[Span]) -> list[int]:
+    """
+    Chunk lengths after replacing ``spans``: a boundary inside a replaced range moves to its end,
+    so no chunk splits a placeholder.
+    """
+    if not spans:
+        return chunks
+    boundaries: list[int] = []
+    position = 0
+    for length in chunks:
+        position += length
+        boundaries.append(position)
+    new_boundaries: list[int] = []
+    shift = 0
+    index = 0
+    for boundary in boundaries:
+        while index < len(spans) and spans[index][1] <= boundary:
+            start, end, new_len = spans[index]
+            shift += new_len - (end - start)
+            index += 1
+        moved = boundary + shift
+        if index < len(spans) and spans[index][0] < boundary:
+            start, end, new_len = spans[index]
+            moved = start + shift + new_len
+        new_boundaries.append(moved)
+    lengths = []
+    previous = 0
+    for boundary in new_boundaries:
+        lengths.append(boundary - previous)
+        previous = boundary
+    return lengths

@@ -1,0 +1,211 @@
+"""
+Reading cassette files from disk and writing them back, atomically.
+
+Reading accepts llmcassette's own files and the vcrpy family (plain vcrpy YAML or JSON,
+pytest-recording, pydantic-ai's serializer), with or without ``version``. Errors name the file,
+the interaction and the field. Writing goes to a temporary file in the same folder that is then
+renamed over the target, so a reader never sees half a cassette.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ._exceptions import CassetteFormatError, CassetteNotFound
+from ._models import (
+    SCHEMA_VERSION,
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    StreamEnd,
+    StreamRecord,
+)
+from ._yaml import YAMLError, dump_yaml, load_yaml
+
+__all__ = ["document_to_data", "dumps_cassette", "load_cassette", "parse_cassette", "save_cassette"]
+
+_REPAIR_HINT = "Fix the file by hand, or delete it and record the cassette again."
+
+
+def load_cassette(path: str | Path) -> CassetteDocument:
+    """Read and validate the cassette at ``path`` (llmcassette, vcrpy or pydantic-ai layout)."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise CassetteNotFound(
+            f"llmcassette: cassette file {str(path)!r} does not exist.", path=path
+        ) from None
+    return parse_cassette(raw, path=path)
+
+
+def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
+    """Validate the text of a cassette file; ``path`` is only used in error messages."""
+    data = _parse_text(raw, path)
+    if data is None:
+        data = {"interactions": []}
+    if not isinstance(data, dict):
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not a cassette: its top level is a "
+            f"{type(data).__name__}, not a mapping with `interactions`. {_REPAIR_HINT}",
+            path=path,
+        )
+    if "interactions" not in data:
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} has no `interactions` list. {_REPAIR_HINT}",
+            path=path,
+            field="interactions",
+        )
+    if data["interactions"] is None:
+        data["interactions"] = []
+    try:
+        return CassetteDocument.model_validate(data)
+    except ValidationError as exc:
+        raise _format_error(exc, path) from None
+
+
+def _parse_text(raw: bytes, path: Path) -> Any:
+    if path.suffix == ".json":
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise CassetteFormatError(
+                f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
+            ) from None
+    try:
+        return load_yaml(raw)
+    except YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not valid YAML{where}: {problem}. {_REPAIR_HINT}",
+            path=path,
+        ) from None
+
+
+def _format_error(exc: ValidationError, path: Path) -> CassetteFormatError:
+    first = exc.errors()[0]
+    loc = list(first["loc"])
+    index: int | None = None
+    if len(loc) >= 2 and loc[0] == "interactions" and isinstance(loc[1], int):
+        index = loc[1]
+        loc = loc[2:]
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    where = f"interaction {index}, field `{field}`" if index is not None else f"field `{field}`"
+    more = len(exc.errors()) - 1
+    tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+    return CassetteFormatError(
+        f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}. {_REPAIR_HINT}",
+        path=path,
+        interaction=index,
+        field=field,
+    )
+
+
+def _extras(model: Any) -> dict[str, Any]:
+    return dict(model.model_extra or {})
+
+
+def _request_data(request: RecordedRequest) -> dict[str, Any]:
+    data: dict[str, Any] = {"method": request.method, "uri": request.uri, "headers": request.headers}
+    if "parsed_body" in request.model_fields_set:
+        data["parsed_body"] = request.parsed_body
+        if request.json_format:
+            data["json_format"] = request.json_format
+    else:
+        data["body"] = request.body
+    data.update(_extras(request))
+    return data
+
+
+def _stream_data(stream: StreamRecord) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if stream.chunks is not None:
+        data["chunks"] = stream.chunks
+    if stream.offsets_ms is not None:
+        data["offsets_ms"] = stream.offsets_ms
+    if stream.end is not StreamEnd.COMPLETE:
+        data["end"] = stream.end.value
+    if stream.error is not None:
+        data["error"] = {"type": stream.error.type, "message": stream.error.message}
+    data.update(_extras(stream))
+    return data
+
+
+def _response_data(response: RecordedResponse) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "status": {"code": response.status.code, "message": response.status.message},
+        "headers": response.headers,
+    }
+    if "parsed_body" in response.model_fields_set:
+        data["parsed_body"] = response.parsed_body
+        if response.json_format:
+            data["json_format"] = response.json_format
+    else:
+        data["body"] = {"string": response.body.string if response.body is not None else ""}
+    if response.elapsed_ms is not None:
+        data["elapsed_ms"] = response.elapsed_ms
+    if response.stream is not None:
+        data["stream"] = _stream_data(response.stream)
+    data.update(_extras(response))
+    return data
+
+
+def _interaction_data(interaction: Interaction) -> dict[str, Any]:
+    data = {"request": _request_data(interaction.request), "response": _response_data(interaction.response)}
+    data.update(_extras(interaction))
+    return data
+
+
+def document_to_data(document: CassetteDocument) -> dict[str, Any]:
+    """The plain data of a cassette, keys in the order a reader expects."""
+    data: dict[str, Any] = {
+        "version": document.version,
+        "llmcassette_schema": SCHEMA_VERSION,
+        "interactions": [_interaction_data(i) for i in document.interactions],
+    }
+    data.update(_extras(document))
+    return data
+
+
+def dumps_cassette(document: CassetteDocument, *, json_file: bool = False) -> str:
+    """The text of a cassette file: YAML, or JSON for a ``.json`` path."""
+    data = document_to_data(document)
+    if json_file:
+        return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    return dump_yaml(data)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        raise TypeError("binary bodies need a YAML cassette; JSON cannot hold bytes")
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def save_cassette(path: str | Path, document: CassetteDocument) -> None:
+    """Write ``document`` to ``path`` atomically: a temporary file, then a rename."""
+    path = Path(path)
+    text = dumps_cassette(document, json_file=path.suffix == ".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
