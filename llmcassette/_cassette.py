@@ -22,12 +22,13 @@ from ._attempts import Attempt
 from ._exceptions import CassetteFormatError, NoMatchingInteraction
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
+from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, RequestParts
 from ._models import CassetteDocument, Interaction, header_get
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
-from ._storage import load_cassette, save_cassette
+from ._storage import save_cassette
 from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
 
 __all__ = ["Cassette"]
@@ -97,24 +98,23 @@ class Cassette:
         self.misses: list[NoMatchingInteraction] = []
         self.existed = self.path.exists()
         if self.existed and self.record_mode is not RecordMode.REWRITE:
-            self._document = load_cassette(self.path)
+            self._tape = load_lazy(self.path)
         else:
-            self._document = CassetteDocument()
+            self._tape = LazyCassette.from_document(self.path, CassetteDocument())
         self._lock = threading.RLock()
         self._playbacks: dict[int, _Playback] = {}
         self._index: dict[tuple[Any, ...], _Slot] | None = None
         self._exact: dict[tuple[str, str, bytes], _Slot] = {}
         self._slots: list[Interaction | None] = []
         self._captures: list[Capture] = []
-        self.play_counts = [0] * len(self._document.interactions)
+        self.play_counts = [0] * len(self._tape)
 
     # -- what the cassette holds -------------------------------------------------------------
 
     @property
     def interactions(self) -> list[Interaction]:
         """The recorded interactions: those loaded from the file, then those recorded now."""
-        recorded = [i for i in self._slots if i is not None]
-        return [*self._document.interactions, *recorded]
+        return [*self._tape.interactions(), *self.new_interactions]
 
     @property
     def new_interactions(self) -> list[Interaction]:
@@ -218,8 +218,8 @@ class Cassette:
 
     def _build_index(self) -> None:
         index: dict[tuple[Any, ...], _Slot] = {}
-        for position, interaction in enumerate(self._document.interactions):
-            request = interaction.request
+        for position in range(len(self._tape)):
+            request = self._tape.request(position)
             content = request.content
             key = self.matcher.key(RequestParts(method=request.method, url=request.uri, body=content))
             slot = index.setdefault(key, _Slot())
@@ -237,8 +237,8 @@ class Cassette:
         return playback
 
     def _compile(self, index: int) -> _Playback:
-        interaction = self._document.interactions[index]
-        response = interaction.response
+        response = self._tape.response(index)
+        uri = self._tape.request(index).uri
         content = response.content
         stream = response.stream
         offsets: list[float] | None = None
@@ -261,9 +261,7 @@ class Cassette:
             if stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
                 offsets = stream.offsets_ms
         else:
-            framing = detect_framing(
-                header_get(response.headers, "content-type"), content, url=interaction.request.uri
-            )
+            framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
             chunks = (
                 split_events(content, framing)
                 if framing is not Framing.NONE
@@ -373,9 +371,7 @@ class Cassette:
         """Write the cassette file atomically with every interaction it holds."""
         with self._lock:
             document = CassetteDocument(
-                version=self._document.version,
-                interactions=self.interactions,
-                **(self._document.model_extra or {}),
+                version=self._tape.version, interactions=self.interactions, **self._tape.extras
             )
         save_cassette(self.path, document)
 
@@ -402,8 +398,8 @@ class Cassette:
         lines = [f"llmcassette: no recorded interaction matches {method} {shown_url} {where}."]
         wanted = self._parts(method, url, body)
         candidates = []
-        for position, interaction in enumerate(self._document.interactions):
-            request = interaction.request
+        for position in range(len(self._tape)):
+            request = self._tape.request(position)
             recorded = RequestParts(method=request.method, url=request.uri, body=request.content)
             differences = self.matcher.differences(wanted, recorded)
             candidates.append((len(differences), position, request, differences))

@@ -30,7 +30,14 @@ from ._models import (
 )
 from ._yaml import YAMLError, dump_yaml, load_yaml
 
-__all__ = ["document_to_data", "dumps_cassette", "load_cassette", "parse_cassette", "save_cassette"]
+__all__ = [
+    "document_to_data",
+    "dumps_cassette",
+    "format_validation_error",
+    "load_cassette",
+    "parse_cassette",
+    "save_cassette",
+]
 
 _REPAIR_HINT = "Fix the file by hand, or delete it and record the cassette again."
 
@@ -69,7 +76,7 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
     try:
         return CassetteDocument.model_validate(data)
     except ValidationError as exc:
-        raise _format_error(exc, path) from None
+        raise format_validation_error(exc, path) from None
 
 
 def _parse_text(raw: bytes, path: Path) -> Any:
@@ -94,9 +101,12 @@ def _parse_text(raw: bytes, path: Path) -> Any:
         ) from None
 
 
-def _format_error(exc: ValidationError, path: Path) -> CassetteFormatError:
+def format_validation_error(
+    exc: ValidationError, path: Path, *, prefix: tuple[str | int, ...] = ()
+) -> CassetteFormatError:
+    """A pydantic error as a sentence naming the file, the interaction and the field."""
     first = exc.errors()[0]
-    loc = list(first["loc"])
+    loc = [*prefix, *first["loc"]]
     index: int | None = None
     if len(loc) >= 2 and loc[0] == "interactions" and isinstance(loc[1], int):
         index = loc[1]

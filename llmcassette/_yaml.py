@@ -9,6 +9,7 @@ order. Reading is the safe loader: no YAML tag can construct anything but plain 
 from __future__ import annotations
 
 import enum
+import re
 from typing import Any
 
 import yaml
@@ -60,9 +61,121 @@ _Dumper.add_representer(str, _represent_str)
 _Dumper.add_multi_representer(enum.Enum, _represent_enum)
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+_INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
+_WILDCARD = _IMPLICIT.get(None, [])
+_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_PLAIN_FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
+_NO_KEY = object()
+
+
+class _Unsupported(Exception):
+    """The fast loader met YAML it leaves to the standard loader (merge keys, complex keys)."""
+
+
+def _resolve_plain(value: str) -> str:
+    # The same implicit resolution as PyYAML's safe loader, from the same table.
+    for tag, regexp in _IMPLICIT.get(value[:1] if value else "", []) + _WILDCARD:
+        if regexp.match(value):
+            return str(tag)
+    return _STR_TAG
+
+
+class _ScalarConstructor(yaml.SafeLoader):
+    pass
+
+
+_ScalarConstructor.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
+_ScalarConstructor.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
+_scalar_constructor = _ScalarConstructor("")
+
+
+def _construct_scalar(tag: str, value: str, style: Any) -> Any:
+    if tag == _INT_TAG and _PLAIN_INT.match(value):
+        return int(value)
+    if tag == _FLOAT_TAG and _PLAIN_FLOAT.match(value):
+        return float(value)
+    if tag == _MERGE_TAG:
+        raise _Unsupported
+    return _scalar_constructor.construct_object(yaml.ScalarNode(tag, value, style=style), deep=True)
+
+
+def _fast_load(text: str | bytes) -> Any:
+    # Builds the data straight from libyaml's events, skipping the node graph the standard
+    # loader composes first: about five times faster on cassettes, and the same result.
+    parser = _BaseLoader(text)
+    events = yaml.events
+    scalar, mapping_start, sequence_start = (
+        events.ScalarEvent,
+        events.MappingStartEvent,
+        events.SequenceStartEvent,
+    )
+    collection_end = (events.MappingEndEvent, events.SequenceEndEvent)
+    stack: list[Any] = []
+    keys: list[Any] = []
+    anchors: dict[str, Any] = {}
+    root: Any = None
+    documents = 0
+    try:
+        while True:
+            event = parser.get_event()
+            kind = type(event)
+            if kind is scalar:
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = _resolve_plain(event.value) if event.implicit[0] else _STR_TAG
+                value: Any = (
+                    event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
+                )
+            elif kind is mapping_start or kind is sequence_start:
+                value = {} if kind is mapping_start else []
+            elif kind in collection_end:
+                stack.pop()
+                keys.pop()
+                continue
+            elif kind is events.AliasEvent:
+                value = anchors[event.anchor]
+            elif kind is events.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise _Unsupported
+                continue
+            elif kind is events.StreamEndEvent:
+                return root
+            else:
+                continue
+            anchor = getattr(event, "anchor", None)
+            if anchor is not None:
+                anchors[anchor] = value
+            if not stack:
+                root = value
+            elif type(stack[-1]) is list:
+                stack[-1].append(value)
+            elif keys[-1] is _NO_KEY:
+                if isinstance(value, dict | list):
+                    raise _Unsupported
+                keys[-1] = value
+            else:
+                stack[-1][keys[-1]] = value
+                keys[-1] = _NO_KEY
+            if kind is mapping_start or kind is sequence_start:
+                stack.append(value)
+                keys.append(_NO_KEY)
+    finally:
+        parser.dispose()
+
+
 def load_yaml(text: str | bytes) -> Any:
-    """Parse YAML text into plain Python data."""
-    return yaml.load(text, Loader=_Loader)
+    """Parse YAML text into plain Python data, as PyYAML's safe loader would."""
+    if _BaseLoader is yaml.SafeLoader:
+        return yaml.load(text, Loader=_Loader)
+    try:
+        return _fast_load(text)
+    except _Unsupported:
+        return yaml.load(text, Loader=_Loader)
 
 
 def dump_yaml(data: Any) -> str:
