@@ -52,9 +52,7 @@ def json_response_body() -> bytes:
         "object": "chat.completion",
         "created": 1700000000,
         "model": "gpt-bench",
-        "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-        ],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 12, "completion_tokens": 140, "total_tokens": 152},
     }
     body = json.dumps(payload, indent=2).encode()
@@ -64,7 +62,11 @@ def json_response_body() -> bytes:
 def sse_chunks(events: int = 200) -> list[bytes]:
     chunks = []
     for i in range(events - 1):
-        payload = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": f"t{i} "}}]}
+        payload = {
+            "id": "c",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": f"t{i} "}}],
+        }
         chunks.append(b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n")
     chunks.append(b"data: [DONE]\n\n")
     return chunks
@@ -86,11 +88,17 @@ def timed(fn: Callable[[], Any], *, number: int, repeat: int) -> float:
 # -- cassette builders ------------------------------------------------------------------------
 
 
-def llm_interaction(i: int, body: bytes, headers: dict[str, list[str]], chunks: list[int] | None) -> dict[str, Any]:
+def llm_interaction(
+    i: int, body: bytes, headers: dict[str, list[str]], chunks: list[int] | None
+) -> dict[str, Any]:
     request_body = json.dumps(request_payload(i), separators=(",", ":"), ensure_ascii=False).encode()
     req_stored = store_body(request_body, content_type="application/json")
     resp_stored = store_body(body, content_type=headers["content-type"][0])
-    request: dict[str, Any] = {"method": "POST", "uri": URL, "headers": {"content-type": ["application/json"]}}
+    request: dict[str, Any] = {
+        "method": "POST",
+        "uri": URL,
+        "headers": {"content-type": ["application/json"]},
+    }
     request["parsed_body"] = req_stored.parsed
     if req_stored.json_format:
         request["json_format"] = req_stored.json_format
@@ -109,8 +117,17 @@ def llm_interaction(i: int, body: bytes, headers: dict[str, list[str]], chunks: 
 def vcr_interaction(i: int, body: bytes, headers: dict[str, list[str]]) -> dict[str, Any]:
     request_body = json.dumps(request_payload(i), separators=(",", ":"), ensure_ascii=False)
     return {
-        "request": {"body": request_body, "headers": {"content-type": ["application/json"]}, "method": "POST", "uri": URL},
-        "response": {"body": {"string": body.decode()}, "headers": headers, "status": {"code": 200, "message": "OK"}},
+        "request": {
+            "body": request_body,
+            "headers": {"content-type": ["application/json"]},
+            "method": "POST",
+            "uri": URL,
+        },
+        "response": {
+            "body": {"string": body.decode()},
+            "headers": headers,
+            "status": {"code": 200, "message": "OK"},
+        },
     }
 
 
@@ -145,7 +162,7 @@ def bench_replay(workdir: Path, *, number: int, repeat: int) -> list[dict[str, A
     ):
         streamed = lengths is not None
 
-        def run(client: httpx.Client) -> None:
+        def run(client: httpx.Client, streamed: bool = streamed) -> None:
             if streamed:
                 with client.stream("POST", URL, json=payload) as response:
                     for _ in response.iter_bytes():
@@ -158,7 +175,9 @@ def bench_replay(workdir: Path, *, number: int, repeat: int) -> list[dict[str, A
         def handler(request: httpx.Request, body: bytes = body, streamed: bool = streamed) -> httpx.Response:
             request.read()
             if streamed:
-                return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_Chunks(chunks))
+                return httpx.Response(
+                    200, headers={"content-type": "text/event-stream"}, stream=_Chunks(chunks)
+                )
             return httpx.Response(200, headers={"content-type": "application/json"}, content=body)
 
         with httpx.Client(transport=httpx.MockTransport(handler)) as client:
@@ -186,7 +205,9 @@ class _Chunks(httpx.SyncByteStream):
         yield from self._chunks
 
 
-def bench_replay_vs_size(workdir: Path, sizes: list[int], *, number: int, repeat: int) -> list[dict[str, Any]]:
+def bench_replay_vs_size(
+    workdir: Path, sizes: list[int], *, number: int, repeat: int
+) -> list[dict[str, Any]]:
     rows = []
     body = json_response_body()
     for size in sizes:
@@ -194,7 +215,11 @@ def bench_replay_vs_size(workdir: Path, sizes: list[int], *, number: int, repeat
         write_llm(path, [llm_interaction(i, body, HEADERS_JSON, None) for i in range(size)])
         target = request_payload(size // 2)
         with llmcassette.use_cassette(path, allow_playback_repeats=True), httpx.Client() as client:
-            per_request = timed(lambda client=client: client.post(URL, json=target).read(), number=number, repeat=repeat)
+            per_request = timed(
+                lambda client=client, target=target: client.post(URL, json=target).read(),
+                number=number,
+                repeat=repeat,
+            )
         rows.append({"interactions": size, "llmcassette_us": per_request})
     return rows
 
@@ -213,17 +238,19 @@ def bench_load(workdir: Path, sizes: list[int], *, repeat: int) -> list[dict[str
         number = max(1, 200 // size)
         ours = timed(lambda p=llm_path: Cassette(p), number=number, repeat=repeat)
         ours_on_vcr = timed(lambda p=vcr_path: Cassette(p), number=number, repeat=repeat)
-        theirs = timed(lambda p=vcr_path: vcr.cassette.Cassette.load(path=str(p)), number=number, repeat=repeat)
+        theirs = timed(
+            lambda p=vcr_path: vcr.cassette.Cassette.load(path=str(p)), number=number, repeat=repeat
+        )
         target = request_payload(size - 1)
 
         # One client for all runs: building one loads the CA bundle, which would dwarf small cassettes.
         client = httpx.Client()
 
-        def ours_first(p: Path = llm_path, client: httpx.Client = client) -> None:
+        def ours_first(p: Path = llm_path, client: httpx.Client = client, target: Any = target) -> None:
             with llmcassette.use_cassette(p):
                 client.post(URL, json=target).read()
 
-        def theirs_first(p: Path = vcr_path, client: httpx.Client = client) -> None:
+        def theirs_first(p: Path = vcr_path, client: httpx.Client = client, target: Any = target) -> None:
             with vcr_cassette(p):
                 client.post(URL, json=target).read()
 
@@ -246,7 +273,9 @@ def bench_load(workdir: Path, sizes: list[int], *, repeat: int) -> list[dict[str
 # -- report -----------------------------------------------------------------------------------
 
 
-def render(replay: list[dict[str, Any]], sizes: list[dict[str, Any]], load: list[dict[str, Any]], command: str) -> str:
+def render(
+    replay: list[dict[str, Any]], sizes: list[dict[str, Any]], load: list[dict[str, Any]], command: str
+) -> str:
     lines = [
         "# Benchmark results",
         "",
@@ -307,7 +336,9 @@ def render(replay: list[dict[str, Any]], sizes: list[dict[str, Any]], load: list
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="fewer repetitions; do not write RESULTS.md")
     args = parser.parse_args()
     number, repeat = (200, 3) if args.quick else (2000, 7)
