@@ -66,34 +66,46 @@ class ReplayStream:
         self._pacer = pacer
         self._error = error
         self._on_chunk = on_chunk
+        self._next = 0
+
+    def _pending(self) -> Iterator[int]:
+        # A second read carries on where the first stopped, as a network stream would: the
+        # async openai SDK drains a stream again after `[DONE]` and must find nothing left.
+        while self._next < len(self._chunks):
+            self._next += 1
+            yield self._next - 1
+
+    def _deliver(self, index: int) -> bytes:
+        chunk = self._chunks[index]
+        if self._on_chunk is not None:
+            self._on_chunk(chunk)
+        return chunk
+
+    def _fail(self) -> Exception | None:
+        error, self._error = self._error, None
+        return error() if error is not None else None
 
     def __iter__(self) -> Iterator[bytes]:
-        offsets = self._offsets_ms
-        pacer = self._pacer
-        on_chunk = self._on_chunk
-        for index, chunk in enumerate(self._chunks):
-            if offsets is not None and pacer is not None:
-                pacer.wait(offsets[index])
-            if on_chunk is not None:
-                on_chunk(chunk)
+        for index in self._pending():
+            if self._offsets_ms is not None and self._pacer is not None:
+                self._pacer.wait(self._offsets_ms[index])
+            chunk = self._deliver(index)
             if chunk:
                 yield chunk
-        if self._error is not None:
-            raise self._error()
+        error = self._fail()
+        if error is not None:
+            raise error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        offsets = self._offsets_ms
-        pacer = self._pacer
-        on_chunk = self._on_chunk
-        for index, chunk in enumerate(self._chunks):
-            if offsets is not None and pacer is not None:
-                await pacer.await_(offsets[index])
-            if on_chunk is not None:
-                on_chunk(chunk)
+        for index in self._pending():
+            if self._offsets_ms is not None and self._pacer is not None:
+                await self._pacer.await_(self._offsets_ms[index])
+            chunk = self._deliver(index)
             if chunk:
                 yield chunk
-        if self._error is not None:
-            raise self._error()
+        error = self._fail()
+        if error is not None:
+            raise error
 
     def close(self) -> None:
         pass
