@@ -205,6 +205,67 @@ class _Chunks(httpx.SyncByteStream):
         yield from self._chunks
 
 
+def bench_faults(workdir: Path, *, number: int, repeat: int) -> list[dict[str, Any]]:
+    """Replay with faults against plain replay and the floor, on the 200-event SSE stream."""
+    chunks = sse_chunks()
+    payload = request_payload(0)
+    path = workdir / "faults.yaml"
+    write_llm(path, [llm_interaction(0, b"".join(chunks), HEADERS_SSE, [len(c) for c in chunks])])
+
+    def run(client: httpx.Client) -> None:
+        with client.stream("POST", URL, json=payload) as response:
+            for _ in response.iter_bytes():
+                pass
+
+    def floor_with(pieces: list[bytes], status: int = 200) -> float:
+        def handler(request: httpx.Request) -> httpx.Response:
+            request.read()
+            return httpx.Response(
+                status, headers={"content-type": "text/event-stream"}, stream=_Chunks(pieces)
+            )
+
+        with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+            return timed(lambda: run(client), number=number, repeat=repeat)
+
+    def ours_with(faults: list[str], n: int = number) -> float:
+        with (
+            llmcassette.use_cassette(path, allow_playback_repeats=True, faults=faults),
+            httpx.Client() as client,
+        ):
+            return timed(lambda: run(client), number=n, repeat=repeat)
+
+    body = b"".join(chunks)
+    one_byte = [body[i : i + 1] for i in range(len(body))]
+    error_body = [b'{"error": {"message": "Rate limit reached", "type": "requests"}}']
+    small = max(10, number // 50)
+    return [
+        {"case": "plain replay", "floor_us": floor_with(chunks), "llmcassette_us": ours_with([])},
+        {
+            "case": "rate_limit (429 instead of the recording)",
+            "floor_us": floor_with(error_body, 429),
+            "llmcassette_us": ours_with(["rate_limit"]),
+        },
+        {
+            "case": f"rechunk to single bytes ({len(body)} chunks)",
+            "floor_us": floor_with(one_byte)
+            if small == number
+            else _timed_floor_small(one_byte, run, small, repeat),
+            "llmcassette_us": ours_with(["rechunk:mode=fixed,size=1"], small),
+        },
+    ]
+
+
+def _timed_floor_small(
+    pieces: list[bytes], run: Callable[[httpx.Client], None], number: int, repeat: int
+) -> float:
+    def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, stream=_Chunks(pieces))
+
+    with httpx.Client(transport=httpx.MockTransport(handler)) as client:
+        return timed(lambda: run(client), number=number, repeat=repeat)
+
+
 def bench_replay_vs_size(
     workdir: Path, sizes: list[int], *, number: int, repeat: int
 ) -> list[dict[str, Any]]:
@@ -274,7 +335,11 @@ def bench_load(workdir: Path, sizes: list[int], *, repeat: int) -> list[dict[str
 
 
 def render(
-    replay: list[dict[str, Any]], sizes: list[dict[str, Any]], load: list[dict[str, Any]], command: str
+    replay: list[dict[str, Any]],
+    faults: list[dict[str, Any]],
+    sizes: list[dict[str, Any]],
+    load: list[dict[str, Any]],
+    command: str,
 ) -> str:
     lines = [
         "# Benchmark results",
@@ -296,6 +361,20 @@ def render(
     lines += [
         "",
         "The floor serves the SSE stream as the same 200 chunks; vcrpy replays it as one chunk.",
+        "",
+        "## Replay with faults (200-event SSE, httpx client)",
+        "",
+        "Each floor is a MockTransport serving what the fault produces (the 429 body, the 1-byte chunks).",
+        "",
+        "| case | floor: MockTransport | llmcassette | llmcassette / floor |",
+        "|---|---|---|---|",
+    ]
+    for row in faults:
+        lines.append(
+            f"| {row['case']} | {row['floor_us']:.1f} µs | {row['llmcassette_us']:.1f} µs "
+            f"| {row['llmcassette_us'] / row['floor_us']:.2f}× |"
+        )
+    lines += [
         "",
         "## Replay cost against cassette size (1 KB JSON, request matched in the middle)",
         "",
@@ -346,10 +425,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         replay = bench_replay(workdir, number=number, repeat=repeat)
+        faults = bench_faults(workdir, number=number, repeat=repeat)
         by_size = bench_replay_vs_size(workdir, sizes, number=number, repeat=repeat)
         load = bench_load(workdir, sizes, repeat=3 if args.quick else 5)
     command = "python bench/run.py" + (" --quick" if args.quick else "")
-    report = render(replay, by_size, load, command)
+    report = render(replay, faults, by_size, load, command)
     print(report)
     if not args.quick:
         (Path(__file__).parent / "RESULTS.md").write_text(report)

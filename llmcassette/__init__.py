@@ -10,10 +10,12 @@ YAML cassettes, chunk boundaries and timing included, and replayed offline::
         ...  # any code that talks to OpenAI, Anthropic, Gemini, Ollama, a gateway
 """
 
+from . import faults, providers
 from .__version__ import __version__
 from ._api import CassetteContext, use_cassette
 from ._attempts import Attempt
 from ._cassette import Cassette
+from ._clock import VirtualClock
 from ._exceptions import (
     CassetteError,
     CassetteFormatError,
@@ -54,8 +56,11 @@ __all__ = [
     "Scrubber",
     "StreamEnd",
     "StreamRecord",
+    "VirtualClock",
     "__version__",
+    "faults",
     "load_cassette",
+    "providers",
     "save_cassette",
     "use_cassette",
 ]

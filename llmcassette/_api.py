@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Sequence
-from contextvars import Token
+from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar, Token
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, cast
@@ -16,12 +16,16 @@ from ._intercept import activate, deactivate
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._scrub import Scrubber
+from .faults import FaultPlan, FaultSpec
+from .providers import get_profile
 
 __all__ = ["CassetteContext", "use_cassette"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _DEFAULT_SCRUBBER = Scrubber()
+
+_Entry = tuple[Cassette, Token[Cassette | None] | None]
 
 
 class CassetteContext:
@@ -33,16 +37,22 @@ class CassetteContext:
     def __init__(self, path: str | Path, options: dict[str, Any]) -> None:
         self.path = Path(path)
         self._options = options
-        self._stack: list[tuple[Cassette, Token[Cassette | None] | None]] = []
+        # Entries are kept per context (task or thread), so one context object entered by
+        # concurrent tasks exits each task's own cassette.
+        self._entries: ContextVar[tuple[_Entry, ...]] = ContextVar(
+            f"llmcassette_entries_{id(self)}", default=()
+        )
 
     def _enter(self) -> Cassette:
         cassette = Cassette(self.path, **self._options)
         token = activate(cassette)
-        self._stack.append((cassette, token))
+        self._entries.set((*self._entries.get(), (cassette, token)))
         return cassette
 
     def _exit(self, exc: BaseException | None) -> None:
-        cassette, token = self._stack.pop()
+        entries = self._entries.get()
+        cassette, token = entries[-1]
+        self._entries.set(entries[:-1])
         try:
             deactivate(cassette, token)
         finally:
@@ -101,6 +111,8 @@ def use_cassette(
     scrub: Scrubber | bool = True,
     allow_playback_repeats: bool = False,
     decode_compressed: bool = True,
+    faults: Iterable[FaultSpec] = (),
+    provider: str | None = None,
 ) -> CassetteContext:
     """
     Record and replay the HTTP traffic of the code inside, through httpx and httpx2.
@@ -110,7 +122,9 @@ def use_cassette(
     Requests match on ``match_on`` (method, URL and canonical JSON body by default), leaving
     ``ignored_body_fields`` out (dotted paths, ``*`` for any key or item). ``scrub`` removes
     secrets before anything is written (``True`` for the defaults, a :class:`Scrubber` to
-    customise, ``False`` to store everything as sent).
+    customise, ``False`` to store everything as sent). ``faults`` are injected into what is
+    replayed (fault models or spec strings such as ``"rate_limit:times=2"``); ``provider`` names
+    the provider profile to use instead of detecting it from each request.
 
     Example::
 
@@ -130,6 +144,9 @@ def use_cassette(
     parse_record_mode(record_mode)
     parse_pace(pace)
     Matcher(match_on, ignored_body_fields=ignored_body_fields)
+    plan = FaultPlan(faults)
+    if provider is not None:
+        get_profile(provider)
     options: dict[str, Any] = {
         "record_mode": record_mode,
         "pace": pace,
@@ -138,5 +155,7 @@ def use_cassette(
         "scrubber": scrubber,
         "allow_playback_repeats": allow_playback_repeats,
         "decode_compressed": decode_compressed,
+        "faults": tuple(plan.faults),
+        "provider": provider,
     }
     return CassetteContext(path, options)

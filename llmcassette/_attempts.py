@@ -2,27 +2,101 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
+from typing import Any
+
+from ._scrub import Scrubber
 
 __all__ = ["Attempt"]
 
 
-@dataclass
+@dataclass(eq=False)
 class Attempt:
-    """One request seen under a cassette."""
+    """
+    One request seen under a cassette: what was asked, what answered it, and what the client got.
+
+    Headers and body are shown scrubbed; ``fingerprints`` lets a test tell secret values apart
+    (did the retry carry a refreshed token?) without the log holding them.
+    """
 
     #: Position in the log, from 0.
     index: int
     method: str
     #: The request URL, scrubbed as it would be stored.
     url: str
-    #: Index of the recorded interaction that answered it, or None when it was recorded live.
+    #: Seconds since the cassette was entered, on the virtual clock when one is active.
+    time_s: float = 0.0
+    #: Index of the recorded interaction that answered it; None when a fault answered or it was recorded.
     interaction: int | None = None
     #: True when the request went to the network and was recorded.
     recorded: bool = False
+    #: The faults applied to this request, as spec strings, in order.
+    faults: list[str] = field(default_factory=list)
+    #: The provider profile the request was taken for (set when faults were considered).
+    provider: str | None = None
     #: The response status, once known.
     status: int | None = None
     #: The body chunks the client received, in order, with their boundaries.
     chunks: list[bytes] = field(default_factory=list)
     #: The error the client got instead of (or in the middle of) a response, if any.
     error: str | None = None
+    _raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
+    _body: bytes = field(default=b"", repr=False)
+    _scrubber: Scrubber | None = field(default=None, repr=False)
+
+    @property
+    def fault(self) -> str | None:
+        """The first fault applied, as a spec string, or None."""
+        return self.faults[0] if self.faults else None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers, lower-case names, scrubbed (repeated headers joined by ``, ``)."""
+        merged: dict[str, str] = {}
+        for raw_name, raw_value in self._raw_headers:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            if self._scrubber is not None:
+                value = self._scrubber.scrub_header_value(name, value)
+            merged[name] = f"{merged[name]}, {value}" if name in merged else value
+        return merged
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """A short hash of each secret header's real value, to compare attempts by."""
+        secret = self._scrubber.secret_headers if self._scrubber is not None else frozenset()
+        return {
+            raw_name.decode("latin-1").lower(): hashlib.sha256(raw_value).hexdigest()[:12]
+            for raw_name, raw_value in self._raw_headers
+            if raw_name.decode("latin-1").lower() in secret
+        }
+
+    @property
+    def body(self) -> bytes:
+        """The request body, scrubbed."""
+        return self._scrubber.scrub_body(self._body) if self._scrubber is not None else self._body
+
+    @property
+    def json(self) -> Any:
+        """The request body parsed as JSON (scrubbed), or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def summary(self) -> str:
+        """One line: method, URL, what answered, status, faults."""
+        source = (
+            f"fault {', '.join(self.faults)}"
+            if self.interaction is None and self.faults and not self.recorded
+            else "recorded live"
+            if self.recorded
+            else f"interaction #{self.interaction}"
+        )
+        extra = f" + {', '.join(self.faults)}" if self.faults and self.interaction is not None else ""
+        outcome = f"{self.status}" if self.status is not None else "no response"
+        if self.error:
+            outcome += f" ({self.error})"
+        return f"{self.method} {self.url} -> {source}{extra}: {outcome}"

@@ -13,6 +13,7 @@ A body is kept in the most readable form that still gives back the exact recorde
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,36 @@ def _candidate_formats(content: bytes) -> list[str]:
     return [base + suffix + newline for base in bases for suffix in suffixes]
 
 
+#: JSON nested deeper than this is kept as text: YAML's writer and reader recurse once per level.
+_MAX_JSON_DEPTH = 100
+
+# A \uD800-\uDFFF escape can name half a surrogate pair, which parses to a str no UTF-8 file holds.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def _within_depth(value: Any, limit: int) -> bool:
+    if isinstance(value, dict):
+        return limit > 0 and all(_within_depth(v, limit - 1) for v in value.values())
+    if isinstance(value, list):
+        return limit > 0 and all(_within_depth(v, limit - 1) for v in value)
+    return True
+
+
+def _storable(content: bytes, value: Any) -> bool:
+    # Checks that a parsed body can be written to YAML and read back; both are rare, so each is
+    # guarded by a cheap test of the bytes first.
+    if content.count(b"[") + content.count(b"{") > _MAX_JSON_DEPTH and not _within_depth(
+        value, _MAX_JSON_DEPTH
+    ):
+        return False
+    if _SURROGATE_ESCAPE.search(content):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 def store_body(content: bytes, *, content_type: str | None = None) -> StoredBody:
     """Choose the readable stored form of ``content`` that reproduces it byte for byte."""
     if not content:
@@ -104,10 +135,11 @@ def store_body(content: bytes, *, content_type: str | None = None) -> StoredBody
     if looks_json and "ndjson" not in ctype and "jsonl" not in ctype:
         try:
             value = json.loads(content)
-        except ValueError:
-            value = None
+        except (ValueError, RecursionError):
+            pass
         else:
-            for name in _candidate_formats(content):
+            formats = _candidate_formats(content) if _storable(content, value) else []
+            for name in formats:
                 if dump_json(value, name) == content:
                     fmt = None if name == DEFAULT_JSON_FORMAT else name
                     return StoredBody(parsed=value, is_parsed=True, json_format=fmt)

@@ -11,15 +11,18 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ._attempts import Attempt
+from ._clock import await_wait, current_clock, wait
 from ._exceptions import CassetteFormatError, NoMatchingInteraction
+from ._exchange import Ending, Playback, RequestInfo
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
@@ -30,6 +33,8 @@ from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
 from ._storage import save_cassette
 from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
+from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
+from .providers import detect_profile, get_profile
 
 __all__ = ["Cassette"]
 
@@ -37,16 +42,23 @@ _monotonic = time.monotonic
 
 
 @dataclass(frozen=True, slots=True)
-class _Playback:
+class _Compiled:
     """An interaction's response, compiled once for replay."""
 
-    status: int
-    reason: bytes
-    raw_headers: list[tuple[bytes, bytes]]
-    chunks: list[bytes]
+    playback: Playback
     offsets_ms: list[float] | None
     elapsed_ms: float | None
-    error: tuple[str, str] | None
+
+
+@dataclass
+class _Decision:
+    """What answers a request: a recorded interaction, a fault, or the upstream (all None)."""
+
+    attempt: Attempt
+    playback: Playback | None = None
+    failure: ConnectionFailure | None = None
+    offsets_ms: list[float] | None = None
+    elapsed_ms: float | None = None
 
 
 class _Slot:
@@ -86,8 +98,14 @@ class Cassette:
         scrubber: Scrubber | None = None,
         allow_playback_repeats: bool = False,
         decode_compressed: bool = True,
+        faults: Iterable[FaultSpec] = (),
+        provider: str | None = None,
     ) -> None:
         self.path = Path(path)
+        self.fault_plan = FaultPlan(faults)
+        self.provider = provider
+        if provider is not None:
+            get_profile(provider)
         self.record_mode = parse_record_mode(record_mode)
         self.speed = parse_pace(pace)
         self.matcher = Matcher(match_on, ignored_body_fields=ignored_body_fields)
@@ -102,7 +120,8 @@ class Cassette:
         else:
             self._tape = LazyCassette.from_document(self.path, CassetteDocument())
         self._lock = threading.RLock()
-        self._playbacks: dict[int, _Playback] = {}
+        self._compiled: dict[int, _Compiled] = {}
+        self._start = _monotonic()
         self._index: dict[tuple[Any, ...], _Slot] | None = None
         self._exact: dict[tuple[str, str, bytes], _Slot] = {}
         self._slots: list[Interaction | None] = []
@@ -137,13 +156,17 @@ class Cassette:
         """Answer one request from a sync transport; ``send`` reaches the real upstream."""
         start = _monotonic()
         body = request.read()
-        attempt, index = self._decide(request, body)
-        if index is not None:
-            playback = self._playback(index)
+        decision = self._decide(request, body)
+        attempt = decision.attempt
+        if decision.failure is not None:
+            wait(decision.failure.delay_ms / 1000.0)
+            raise self._failure(flavor, decision.failure, attempt)
+        if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
-            if pacer is not None and playback.elapsed_ms:
-                pacer.wait(playback.elapsed_ms)
-            return self._replay(flavor, playback, pacer, attempt)
+            if pacer is not None and decision.elapsed_ms:
+                pacer.wait(decision.elapsed_ms)
+            wait(decision.playback.head_delay_ms / 1000.0)
+            return self._respond(flavor, request, decision, pacer)
         try:
             response = send(request)
         except Exception as exc:
@@ -157,13 +180,17 @@ class Cassette:
         """Answer one request from an async transport; ``send`` reaches the real upstream."""
         start = _monotonic()
         body = await request.aread()
-        attempt, index = self._decide(request, body)
-        if index is not None:
-            playback = self._playback(index)
+        decision = self._decide(request, body)
+        attempt = decision.attempt
+        if decision.failure is not None:
+            await await_wait(decision.failure.delay_ms / 1000.0)
+            raise self._failure(flavor, decision.failure, attempt)
+        if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
-            if pacer is not None and playback.elapsed_ms:
-                await pacer.await_(playback.elapsed_ms)
-            return self._replay(flavor, playback, pacer, attempt)
+            if pacer is not None and decision.elapsed_ms:
+                await pacer.await_(decision.elapsed_ms)
+            await await_wait(decision.playback.head_delay_ms / 1000.0)
+            return self._respond(flavor, request, decision, pacer)
         try:
             response = await send(request)
         except Exception as exc:
@@ -171,7 +198,11 @@ class Cassette:
             raise
         return self._record(flavor, request, body, response, start, attempt)
 
-    def _decide(self, request: Any, body: bytes) -> tuple[Attempt, int | None]:
+    def _now_s(self) -> float:
+        clock = current_clock()
+        return clock.elapsed_s if clock is not None else _monotonic() - self._start
+
+    def _decide(self, request: Any, body: bytes) -> _Decision:
         method = request.method
         url = str(request.url)
         with self._lock:
@@ -179,27 +210,83 @@ class Cassette:
                 index=len(self.attempts),
                 method=method,
                 url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
+                time_s=self._now_s(),
+                _raw_headers=list(request.headers.raw),
+                _body=body,
+                _scrubber=self.scrubber,
             )
             self.attempts.append(attempt)
+            decision = _Decision(attempt)
+            fired: list[tuple[Fault, int]] = []
+            context: FaultContext | None = None
+            if self.fault_plan:
+                context, fired = self._select_faults(request, body, attempt)
+                for fault, call in fired:
+                    if isinstance(fault, ReplacingFault):
+                        # A replacing fault answers without consuming the recording.
+                        attempt.faults.append(fault.spec())
+                        answer = fault.respond(replace(context, call=call))
+                        if isinstance(answer, ConnectionFailure):
+                            decision.failure = answer
+                        else:
+                            decision.playback = answer
+                        return decision
             mode = self.record_mode
             if mode is RecordMode.ALL or mode is RecordMode.REWRITE:
-                return attempt, None
+                return decision
             if mode is RecordMode.ONCE and not self.existed:
-                return attempt, None
+                return decision
             slot = self._find(method, url, body)
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
                 self.play_counts[index] += 1
                 attempt.interaction = index
-                return attempt, index
+                compiled = self._compiled_for(index)
+                playback = compiled.playback
+                for fault, call in fired:
+                    if isinstance(fault, StreamFault) and context is not None:
+                        attempt.faults.append(fault.spec())
+                        playback = fault.apply(playback, replace(context, call=call))
+                decision.playback = playback
+                decision.elapsed_ms = compiled.elapsed_ms
+                if len(playback.chunks) == len(compiled.playback.chunks):
+                    decision.offsets_ms = compiled.offsets_ms
+                return decision
             if mode is RecordMode.NEW_EPISODES:
-                return attempt, None
+                return decision
             miss = NoMatchingInteraction(
                 self._miss_message(method, url, body, slot), method=method, url=attempt.url
             )
             attempt.error = "no matching interaction"
             self.misses.append(miss)
         raise miss
+
+    def _select_faults(
+        self, request: Any, body: bytes, attempt: Attempt
+    ) -> tuple[FaultContext, list[tuple[Fault, int]]]:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        profile = detect_profile(info, override=self.provider)
+        streaming = profile.is_streaming(info)
+        attempt.provider = profile.name
+        timeout = request.extensions.get("timeout") or {}
+        read_timeout = timeout.get("read") if isinstance(timeout, dict) else None
+        clock = current_clock()
+        context = FaultContext(
+            request=info,
+            profile=profile,
+            call=0,
+            streaming=streaming,
+            now_s=clock.time() if clock is not None else time.time(),
+            read_timeout_s=read_timeout,
+        )
+        return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
+
+    def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:
+        attempt.error = f"{failure.error_type}: {failure.message}"
+        return flavor.exception(failure.error_type)(failure.message)
 
     def _find(self, method: str, url: str, body: bytes) -> _Slot | None:
         if self._index is None:
@@ -229,14 +316,14 @@ class Cassette:
 
     # -- replay ------------------------------------------------------------------------------
 
-    def _playback(self, index: int) -> _Playback:
-        playback = self._playbacks.get(index)
-        if playback is None:
-            playback = self._compile(index)
-            self._playbacks[index] = playback
-        return playback
+    def _compiled_for(self, index: int) -> _Compiled:
+        compiled = self._compiled.get(index)
+        if compiled is None:
+            compiled = self._compile(index)
+            self._compiled[index] = compiled
+        return compiled
 
-    def _compile(self, index: int) -> _Playback:
+    def _compile(self, index: int) -> _Compiled:
         response = self._tape.response(index)
         uri = self._tape.request(index).uri
         content = response.content
@@ -262,55 +349,71 @@ class Cassette:
                 offsets = stream.offsets_ms
         else:
             framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
-            chunks = (
-                split_events(content, framing)
-                if framing is not Framing.NONE
-                else [content]
-                if content
-                else []
-            )
-        raw_headers: list[tuple[bytes, bytes]] = []
+            if framing is not Framing.NONE:
+                chunks = split_events(content, framing)
+            else:
+                chunks = [content] if content else []
+        headers: list[tuple[str, str]] = []
         for name, values in response.headers.items():
             if name.lower() == "content-length":
                 values = [str(len(content))]
-            for value in values:
-                raw_headers.append((_header_bytes(name), _header_bytes(value)))
-        error = None
+            headers.extend((name, value) for value in values)
+        ending, error_type, error_message = Ending.COMPLETE, None, ""
         if stream is not None and stream.error is not None:
-            error = (stream.error.type, stream.error.message)
-        return _Playback(
+            ending, error_type, error_message = Ending.ERROR, stream.error.type, stream.error.message
+        playback = Playback(
             status=response.status.code,
-            reason=response.status.message.encode("latin-1", "replace"),
-            raw_headers=raw_headers,
-            chunks=chunks,
-            offsets_ms=offsets,
-            elapsed_ms=response.elapsed_ms,
-            error=error,
+            headers=tuple(headers),
+            chunks=tuple(chunks),
+            ending=ending,
+            error_type=error_type,
+            error_message=error_message,
+            reason=response.status.message,
         )
+        return _Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
 
-    def _replay(self, flavor: Flavor, playback: _Playback, pacer: Pacer | None, attempt: Attempt) -> Any:
+    def _respond(self, flavor: Flavor, request: Any, decision: _Decision, pacer: Pacer | None) -> Any:
+        playback = decision.playback
+        assert playback is not None
+        attempt = decision.attempt
         attempt.status = playback.status
         error_factory = None
-        if playback.error is not None:
-            error_type, message = playback.error
+        if playback.ending is Ending.ERROR:
+            error_type = playback.error_type or "ReadError"
+            message = playback.error_message
             exc_class = flavor.exception(error_type)
 
             def error_factory() -> Exception:
                 attempt.error = f"{error_type}: {message}"
                 return exc_class(message)
 
+        timeout_class = flavor.exception("ReadTimeout")
+
+        def timeout_error(message: str) -> Exception:
+            attempt.error = f"ReadTimeout: {message}"
+            return timeout_class(message)
+
+        timeout = request.extensions.get("timeout") or {}
+        stall_ms = None
+        if playback.ending is Ending.STALL:
+            stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
         stream = stream_class(ReplayStream, flavor)(
             playback.chunks,
-            offsets_ms=playback.offsets_ms,
+            offsets_ms=decision.offsets_ms,
             pacer=pacer,
             error=error_factory,
             on_chunk=attempt.chunks.append,
+            delays_ms=playback.delays_ms,
+            end_stall_ms=stall_ms,
+            read_timeout_s=timeout.get("read") if isinstance(timeout, dict) else None,
+            timeout_error=timeout_error,
         )
+        reason = (playback.reason or _default_reason(flavor, playback.status)).encode("latin-1", "replace")
         return flavor.response(
             playback.status,
-            headers=playback.raw_headers,
+            headers=[(_header_bytes(k), _header_bytes(v)) for k, v in playback.headers],
             stream=stream,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": playback.reason},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
         )
 
     # -- recording ---------------------------------------------------------------------------

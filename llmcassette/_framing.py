@@ -178,6 +178,9 @@ def parse_sse_event(block: str) -> SSEEvent:
     event_id: str | None = None
     retry: int | None = None
     comments: list[str] = []
+    # A byte order mark can only start a stream, so only the first block has one; the spec's
+    # decoder drops it, and left in place it would hide the first field's name.
+    block = block.removeprefix("\ufeff")
     for line in block.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         if not line:
             continue
@@ -192,7 +195,7 @@ def parse_sse_event(block: str) -> SSEEvent:
             data.append(value)
         elif name == "id":
             event_id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit():  # str.isdigit takes "²" too
             retry = int(value)
     return SSEEvent(
         event=event,

@@ -28,6 +28,9 @@ __all__ = ["LazyCassette", "load_lazy"]
 _ITEMS_START = b"interactions:\n- "
 _RESPONSE_KEY = b"\n  response:"
 _TOP_LEVEL_LINE = re.compile(rb"\n(?:[^ \-#\n]|-[^ ])")
+# Where a list item starts: at "- " in the first column. The cut keeps the line break before it
+# with the previous item, whose last value may be a literal block that keeps its final newlines.
+_ITEM_START = re.compile(rb"(?<=\n)(?=- )")
 
 
 class LazyCassette:
@@ -150,10 +153,8 @@ def _split(raw: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
     # the first column, where a list item's own lines never do.
     trailer_at = _first_top_level_line(body)
     header = raw[:start] + body[trailer_at:]
-    items = body[:trailer_at].split(b"\n- ")
     pieces: list[tuple[bytes, bytes]] = []
-    for position, item in enumerate(items):
-        text = item if position == 0 else b"- " + item
+    for text in _ITEM_START.split(body[:trailer_at]):
         cut = text.find(_RESPONSE_KEY)
         if cut < 0:
             return None

@@ -85,9 +85,13 @@ def _drop(value: Any, path: tuple[str, ...]) -> None:
             else:
                 del value[key]
     elif isinstance(value, list) and (head == "*" or head.isdigit()):
-        items = value if head == "*" else value[int(head) : int(head) + 1]
-        for item in items:
-            _drop(item, rest)
+        indexes = range(len(value)) if head == "*" else [int(head)] if int(head) < len(value) else []
+        for index in indexes:
+            if rest:
+                _drop(value[index], rest)
+            else:
+                # An ignored item is blanked, not removed: the items after it keep their places.
+                value[index] = None
 
 
 def _method(parts: RequestParts, _: Any) -> Hashable:
@@ -146,10 +150,15 @@ class Matcher:
         ignored_body_fields: Sequence[str] = DEFAULT_IGNORED_BODY_FIELDS,
     ) -> None:
         unknown = [name for name in match_on if name not in MATCHERS]
-        if unknown or not match_on:
+        if unknown:
             raise ConfigError(
                 f"llmcassette: `match_on` names unknown request parts {unknown!r}; "
                 f"choose from {sorted(MATCHERS)!r}."
+            )
+        if not match_on:
+            raise ConfigError(
+                "llmcassette: `match_on` is empty, so any request would match any recording; "
+                f"name at least one of {sorted(MATCHERS)!r}."
             )
         self.match_on = tuple(match_on)
         self.ignored_body_fields = tuple(ignored_body_fields)
@@ -220,6 +229,11 @@ def json_differences(recorded: Any, sent: Any, path: str = "") -> list[str]:
         for index, (a, b) in enumerate(zip(recorded, sent, strict=True)):
             diffs.extend(json_differences(a, b, f"{path}[{index}]"))
         return diffs
-    if recorded != sent or type(recorded) is not type(sent):
+    # Leaves compare as JSON text, as match keys do: 1 and 1.0, 0.0 and -0.0 differ; NaN is NaN.
+    if _leaf(recorded) != _leaf(sent):
         return [f"`{where}` is {_short(sent)}, recorded {_short(recorded)}"]
     return []
+
+
+def _leaf(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)

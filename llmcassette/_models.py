@@ -39,11 +39,24 @@ __all__ = [
 SCHEMA_VERSION = 1
 
 
+def _header_value(value: Any) -> str:
+    # vcrpy writes header values that botocore sent as bytes as `!!binary`; they are header text,
+    # decoded as latin-1 like recorded headers, so replay encodes them back to the same bytes.
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    if value is None:
+        return ""
+    return str(value)
+
+
 def _header_values(value: Any) -> list[str]:
-    # vcrpy always writes lists; hand-edited files sometimes hold a bare value.
+    # vcrpy always writes lists; hand-edited files sometimes hold a bare value, or none at all
+    # (`x-header:`), which YAML reads as null and which must not be replayed as the text "None".
+    if value is None:
+        return []
     if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
+        return [_header_value(v) for v in value]
+    return [_header_value(value)]
 
 
 HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]

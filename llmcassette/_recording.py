@@ -74,7 +74,9 @@ def build_request(
     if scrubber is not None:
         url = scrubber.scrub_url(url)
         headers = scrubber.scrub_headers(headers)
-        body = scrubber.scrub_body(body)
+        scrubbed = scrubber.scrub_body(body)
+        headers = _resize(headers, len(scrubbed) - len(body))
+        body = scrubbed
     stored = store_body(body, content_type=header_get(headers, "content-type"))
     fields: dict[str, Any] = {"method": method, "uri": url, "headers": headers}
     if stored.is_parsed:
@@ -84,6 +86,20 @@ def build_request(
     else:
         fields["body"] = stored.string
     return RecordedRequest.model_validate(fields)
+
+
+def _resize(headers: dict[str, list[str]], delta: int) -> dict[str, list[str]]:
+    # A placeholder is rarely as long as the secret it replaces: Content-Length follows the body.
+    # It moves by the difference rather than being set, because the body of a cut stream is
+    # shorter than the length its upstream announced, and replay must announce the same.
+    if not delta:
+        return headers
+    resized: dict[str, list[str]] = {}
+    for name, values in headers.items():
+        if name.lower() == "content-length":
+            values = [str(int(v) + delta) if v.strip().isdigit() else v for v in values]
+        resized[name] = values
+    return resized
 
 
 def _decoder(encoding: str) -> Any:
@@ -131,8 +147,10 @@ def build_response(
     body = b"".join(chunks)
     if scrubber is not None:
         headers = scrubber.scrub_headers(headers)
-        body, spans = scrubber.scrub_body_spans(body)
+        scrubbed, spans = scrubber.scrub_body_spans(body)
+        headers = _resize(headers, len(scrubbed) - len(body))
         lengths = remap_chunks(lengths, spans)
+        body = scrubbed
     stored = store_body(body, content_type=header_get(headers, "content-type"))
     fields: dict[str, Any] = {
         "status": Status(code=status_code, message=reason),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus
 
 __all__ = [
     "DEFAULT_KEY_PATTERNS",
@@ -132,7 +132,8 @@ class Scrubber:
         if lname not in self.secret_headers:
             return self._scrub_text(value)
         if lname in ("cookie",):
-            return "; ".join(_redact_cookie(part) for part in value.split(";"))
+            # Joined with the separators they came with: each part keeps its own leading space.
+            return ";".join(_redact_cookie(part) for part in value.split(";"))
         if lname == "set-cookie":
             first, sep, rest = value.partition(";")
             return _redact_cookie(first) + sep + rest
@@ -148,14 +149,19 @@ class Scrubber:
 
     def scrub_url(self, url: str) -> str:
         """The URL with secret query parameters replaced; unchanged when it has none."""
-        if "?" not in url:
-            return self._scrub_text(url)
-        parts = urlsplit(url)
-        pairs = parse_qsl(parts.query, keep_blank_values=True)
-        if not any(k.lower() in self.secret_query_params for k, _ in pairs):
-            return self._scrub_text(url)
-        scrubbed = [(k, PLACEHOLDER if k.lower() in self.secret_query_params else v) for k, v in pairs]
-        return self._scrub_text(urlunsplit(parts._replace(query=urlencode(scrubbed, safe=":/,"))))
+        # Only the secret values change: the rest of the query keeps its order, its encoding and
+        # its valueless flags, so the stored URL is the one the client sent. The split is
+        # urlsplit's (the fragment first, then the first "?").
+        rest, hash_mark, fragment = url.partition("#")
+        base, question_mark, query = rest.partition("?")
+        if query:
+            pairs = query.split("&")
+            for index, pair in enumerate(pairs):
+                name, equals, _ = pair.partition("=")
+                if equals and unquote_plus(name).lower() in self.secret_query_params:
+                    pairs[index] = f"{name}={PLACEHOLDER}"
+            url = base + question_mark + "&".join(pairs) + hash_mark + fragment
+        return self._scrub_text(url)
 
     def _scrub_text(self, text: str) -> str:
         if self._body_regex is None or not text:

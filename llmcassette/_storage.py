@@ -12,13 +12,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ._exceptions import CassetteFormatError, CassetteNotFound
+from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._models import (
     SCHEMA_VERSION,
     CassetteDocument,
@@ -105,15 +106,18 @@ def format_validation_error(
     exc: ValidationError, path: Path, *, prefix: tuple[str | int, ...] = ()
 ) -> CassetteFormatError:
     """A pydantic error as a sentence naming the file, the interaction and the field."""
-    first = exc.errors()[0]
-    loc = [*prefix, *first["loc"]]
+    errors = exc.errors()
+    # One problem per field: a value that fits no member of a union gets an error from each.
+    fields = list(dict.fromkeys(_field_loc(error["loc"]) for error in errors))
+    first = errors[0]
+    loc = [*prefix, *fields[0]]
     index: int | None = None
     if len(loc) >= 2 and loc[0] == "interactions" and isinstance(loc[1], int):
         index = loc[1]
         loc = loc[2:]
     field = ".".join(str(part) for part in loc) or "(top level)"
     where = f"interaction {index}, field `{field}`" if index is not None else f"field `{field}`"
-    more = len(exc.errors()) - 1
+    more = len(fields) - 1
     tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
     return CassetteFormatError(
         f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}. {_REPAIR_HINT}",
@@ -121,6 +125,18 @@ def format_validation_error(
         interaction=index,
         field=field,
     )
+
+
+# pydantic ends the location of a union's error with the member type that refused the value
+# (`body.str`, `body.bytes`): a type, not a field the reader could look for.
+_UNION_MEMBERS = frozenset({"str", "bytes", "int", "float", "bool"})
+
+
+def _field_loc(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    end = len(loc)
+    while end > 1 and loc[end - 1] in _UNION_MEMBERS:
+        end -= 1
+    return loc[:end]
 
 
 def _extras(model: Any) -> dict[str, Any]:
@@ -199,16 +215,21 @@ def dumps_cassette(document: CassetteDocument, *, json_file: bool = False) -> st
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
-        raise TypeError("binary bodies need a YAML cassette; JSON cannot hold bytes")
+        raise TypeError(
+            "it has a binary body, which JSON cannot hold; use a .yaml path (bytes are written as !!binary)"
+        )
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
 def save_cassette(path: str | Path, document: CassetteDocument) -> None:
     """Write ``document`` to ``path`` atomically: a temporary file, then a rename."""
     path = Path(path)
-    text = dumps_cassette(document, json_file=path.suffix == ".json")
+    try:
+        text = dumps_cassette(document, json_file=path.suffix == ".json")
+    except TypeError as exc:
+        raise CassetteError(f"llmcassette: cannot write cassette {str(path)!r}: {exc}.", path=path) from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
@@ -219,3 +240,19 @@ def save_cassette(path: str | Path, document: CassetteDocument) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    # Not tempfile.mkstemp: it creates the file with mode 0600, which the rename would hand on to
+    # the cassette. Created this way the umask applies, as for any new file, and a cassette that
+    # is written again keeps the mode it had.
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        break
+    with contextlib.suppress(OSError):
+        os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+    return fd, tmp

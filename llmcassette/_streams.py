@@ -7,49 +7,56 @@ Both are plain classes mixed, per library, with that library's ``SyncByteStream`
 
 from __future__ import annotations
 
-import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cache
 from typing import Any, Protocol
 
+from ._clock import await_wait, wait
 from ._flavors import Flavor
 
 __all__ = ["Pacer", "RecordingStream", "ReplayStream", "StreamSink", "stream_class"]
 
-# Captured at import: pacing must wait in real time even while a virtual clock replaces these.
-_sleep = time.sleep
-_async_sleep = asyncio.sleep
 _monotonic = time.monotonic
 
 
 class Pacer:
-    """Waits until recorded moments, scaled by a speed factor, measured from ``start``."""
+    """
+    Waits until recorded moments, scaled by a speed factor, counted from ``start``. Under a
+    virtual clock the waits advance virtual time, so the pacing is kept but costs nothing.
+    """
 
-    __slots__ = ("speed", "start")
+    __slots__ = ("_waited_s", "speed", "start")
 
     def __init__(self, speed: float, start: float) -> None:
         self.speed = speed
         self.start = start
+        self._waited_s = 0.0
 
-    def delay_s(self, offset_ms: float) -> float:
-        return self.start + offset_ms / 1000.0 / self.speed - _monotonic()
+    def _delay_s(self, offset_ms: float) -> tuple[float, float]:
+        target = offset_ms / 1000.0 / self.speed
+        return target, target - max(_monotonic() - self.start, self._waited_s)
 
     def wait(self, offset_ms: float) -> None:
-        delay = self.delay_s(offset_ms)
+        target, delay = self._delay_s(offset_ms)
         if delay > 0:
-            _sleep(delay)
+            wait(delay)
+            self._waited_s = target
 
     async def await_(self, offset_ms: float) -> None:
-        delay = self.delay_s(offset_ms)
+        target, delay = self._delay_s(offset_ms)
         if delay > 0:
-            await _async_sleep(delay)
+            await await_wait(delay)
+            self._waited_s = target
 
 
 class ReplayStream:
     """
-    Yields recorded chunks with their recorded boundaries, optionally at their recorded times,
-    then raises the recorded transport error if the stream failed while it was recorded.
+    Yields chunks with their boundaries: optionally at their recorded times (``pacer``), after
+    extra silences (``delays_ms``, from faults), then ends as recorded: cleanly, with a transport
+    error (``error``), or in a silence (``end_stall_ms``). A silence the client's read timeout
+    (``read_timeout_s``) does not outlast raises ``timeout_error`` once that timeout has passed.
     """
 
     def __init__(
@@ -60,13 +67,38 @@ class ReplayStream:
         pacer: Pacer | None = None,
         error: Callable[[], Exception] | None = None,
         on_chunk: Callable[[bytes], None] | None = None,
+        delays_ms: Sequence[float] | None = None,
+        end_stall_ms: float | None = None,
+        read_timeout_s: float | None = None,
+        timeout_error: Callable[[str], Exception] | None = None,
     ) -> None:
         self._chunks = chunks
         self._offsets_ms = offsets_ms if pacer is not None else None
         self._pacer = pacer
         self._error = error
         self._on_chunk = on_chunk
+        self._delays_ms = delays_ms
+        self._end_stall_ms = end_stall_ms
+        self._read_timeout_s = read_timeout_s
+        self._timeout_error = timeout_error
         self._next = 0
+
+    def _silence(self, delay_ms: float) -> tuple[float, Exception | None]:
+        # How long to stay silent, and the timeout to raise after it when the client gives up first.
+        timeout = self._read_timeout_s
+        if timeout is not None and delay_ms / 1000.0 >= timeout:
+            return timeout, self._timeout("The read operation timed out")
+        if math.isinf(delay_ms):
+            return 0.0, self._timeout(
+                "llmcassette: the stream stalls for ever and the client set no read timeout, so it would "
+                "hang; raising the read timeout now instead."
+            )
+        return delay_ms / 1000.0, None
+
+    def _timeout(self, message: str) -> Exception:
+        if self._timeout_error is None:
+            return TimeoutError(message)
+        return self._timeout_error(message)
 
     def _pending(self) -> Iterator[int]:
         # A second read carries on where the first stopped, as a network stream would: the
@@ -86,23 +118,47 @@ class ReplayStream:
         return error() if error is not None else None
 
     def __iter__(self) -> Iterator[bytes]:
+        delays = self._delays_ms
         for index in self._pending():
+            if delays is not None and delays[index]:
+                seconds, timed_out = self._silence(delays[index])
+                wait(seconds)
+                if timed_out is not None:
+                    raise timed_out
             if self._offsets_ms is not None and self._pacer is not None:
                 self._pacer.wait(self._offsets_ms[index])
             chunk = self._deliver(index)
             if chunk:
                 yield chunk
+        if self._end_stall_ms is not None:
+            seconds, timed_out = self._silence(self._end_stall_ms)
+            self._end_stall_ms = None
+            wait(seconds)
+            if timed_out is not None:
+                raise timed_out
         error = self._fail()
         if error is not None:
             raise error
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        delays = self._delays_ms
         for index in self._pending():
+            if delays is not None and delays[index]:
+                seconds, timed_out = self._silence(delays[index])
+                await await_wait(seconds)
+                if timed_out is not None:
+                    raise timed_out
             if self._offsets_ms is not None and self._pacer is not None:
                 await self._pacer.await_(self._offsets_ms[index])
             chunk = self._deliver(index)
             if chunk:
                 yield chunk
+        if self._end_stall_ms is not None:
+            seconds, timed_out = self._silence(self._end_stall_ms)
+            self._end_stall_ms = None
+            await await_wait(seconds)
+            if timed_out is not None:
+                raise timed_out
         error = self._fail()
         if error is not None:
             raise error

@@ -41,12 +41,23 @@ class _Dumper(_BaseDumper):  # type: ignore[misc]
     pass
 
 
+# libyaml counts every character outside the BMP (emoji, for one) as unprintable and escapes it,
+# which turns a whole SSE body into one double-quoted line. PyYAML's own emitter writes them as
+# they are; it is slower, so it only runs when libyaml had to escape such a character.
+class _PyDumper(yaml.SafeDumper):
+    pass
+
+
 # Characters YAML treats as line breaks or strips; a literal block would not give them back.
 _NOT_IN_BLOCK = ("\r", "\x85", "\u2028", "\u2029", "\ufeff")
 
 
 def _represent_str(dumper: Any, data: str) -> Any:
-    if "\n" in data and not any(ch in data for ch in _NOT_IN_BLOCK):
+    if any(ch in data for ch in _NOT_IN_BLOCK):
+        # Only the double-quoted style escapes them; PyYAML's emitter would write a NEL (U+0085)
+        # raw into a single-quoted scalar, where the reader folds it away.
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    if "\n" in data:
         # The emitter falls back to a quoted style by itself when a block cannot hold the text
         # exactly (for example a line with trailing spaces).
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
@@ -57,14 +68,16 @@ def _represent_enum(dumper: Any, data: enum.Enum) -> Any:
     return dumper.represent_data(data.value)
 
 
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_multi_representer(enum.Enum, _represent_enum)
+for _dumper_class in (_Dumper, _PyDumper):
+    _dumper_class.add_representer(str, _represent_str)
+    _dumper_class.add_multi_representer(enum.Enum, _represent_enum)
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers
 _WILDCARD = _IMPLICIT.get(None, [])
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
@@ -100,7 +113,12 @@ def _construct_scalar(tag: str, value: str, style: Any) -> Any:
         return float(value)
     if tag == _MERGE_TAG:
         raise _Unsupported
-    return _scalar_constructor.construct_object(yaml.ScalarNode(tag, value, style=style), deep=True)
+    try:
+        return _scalar_constructor.construct_object(yaml.ScalarNode(tag, value, style=style), deep=True)
+    finally:
+        # The constructor remembers every node it built, for aliases; these nodes are never seen
+        # again, and keeping them would hold every `!!binary` body loaded so far.
+        _scalar_constructor.constructed_objects.clear()
 
 
 def _fast_load(text: str | bytes) -> Any:
@@ -131,12 +149,18 @@ def _fast_load(text: str | bytes) -> Any:
                     event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
                 )
             elif kind is mapping_start or kind is sequence_start:
+                if not event.implicit and event.tag not in _COLLECTION_TAGS:
+                    # A tagged collection (`!!set`, `!!omap`, an unknown tag the safe loader
+                    # refuses) is built, or refused, by the standard loader.
+                    raise _Unsupported
                 value = {} if kind is mapping_start else []
             elif kind in collection_end:
                 stack.pop()
                 keys.pop()
                 continue
             elif kind is events.AliasEvent:
+                if event.anchor not in anchors:
+                    raise _Unsupported  # the standard loader reports the undefined alias
                 value = anchors[event.anchor]
             elif kind is events.DocumentStartEvent:
                 documents += 1
@@ -180,9 +204,17 @@ def load_yaml(text: str | bytes) -> Any:
 
 def dump_yaml(data: Any) -> str:
     """Write plain Python data as readable YAML."""
+    text = _dump(data, _Dumper)
+    if "\\U" in text:
+        # Escaped astral characters (or a literal backslash-U, which costs only the slower pass).
+        text = _dump(data, _PyDumper)
+    return text
+
+
+def _dump(data: Any, dumper: Any) -> str:
     text: str = yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=None,

@@ -1,0 +1,137 @@
+"""
+The virtual clock: retry waits that take no time and are recorded.
+
+While a :class:`VirtualClock` is active, ``time.sleep``, ``asyncio.sleep`` and ``anyio.sleep``
+return at once; each requested duration is appended to ``clock.sleeps`` and advances the clock's
+virtual time. SDK backoff can then be asserted exactly (``clock.sleeps == [0.25, 0.25]``) without
+a test ever waiting. llmcassette's own waits (recorded pacing, ``slow`` and ``stall`` faults, a
+timeout that fires) go through :func:`wait` / :func:`await_wait`, which advance an active clock
+instead of sleeping, but are not counted as client sleeps.
+
+The patch is process-wide, like the transport patch: every thread's sleeps are virtual while a
+clock is active.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+__all__ = ["VirtualClock", "await_wait", "current_clock", "wait"]
+
+_real_sleep = time.sleep
+_real_async_sleep = asyncio.sleep
+_real_time = time.time
+
+_lock = threading.RLock()
+_active: list[VirtualClock] = []
+
+
+def current_clock() -> VirtualClock | None:
+    """The active virtual clock, if any."""
+    return _active[-1] if _active else None
+
+
+class VirtualClock:
+    """
+    A clock whose time moves only when something sleeps on it.
+
+    Example::
+
+        with llmcassette.VirtualClock() as clock:
+            client.chat.completions.create(...)   # retried twice after 429s
+        assert clock.sleeps == [0.25, 0.25]
+    """
+
+    def __init__(self, *, start_s: float | None = None) -> None:
+        #: Seconds since the epoch at which virtual time starts (the real time by default).
+        self.start_s = _real_time() if start_s is None else start_s
+        #: Virtual seconds elapsed since the clock started.
+        self.elapsed_s = 0.0
+        #: Every duration a client asked to sleep, in order, in seconds.
+        self.sleeps: list[float] = []
+        self._saved: list[tuple[Any, str, Any]] = []
+
+    def time(self) -> float:
+        """Virtual seconds since the epoch."""
+        return self.start_s + self.elapsed_s
+
+    def advance(self, seconds: float) -> None:
+        """Move virtual time forward without counting a client sleep."""
+        if seconds > 0:
+            with _lock:
+                self.elapsed_s += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """A client's ``time.sleep``: recorded, and returns at once."""
+        with _lock:
+            self.sleeps.append(float(seconds))
+        self.advance(seconds)
+
+    async def asleep(self, seconds: float, result: Any = None) -> Any:
+        """A client's ``asyncio.sleep``/``anyio.sleep``: recorded, and returns after one loop turn."""
+        self.sleep(seconds)
+        await _real_async_sleep(0)
+        return result
+
+    # -- activation --------------------------------------------------------------------------
+
+    def _targets(self) -> list[tuple[Any, str, Any]]:
+        targets: list[tuple[Any, str, Any]] = [(time, "sleep", self.sleep), (asyncio, "sleep", self.asleep)]
+        anyio = sys.modules.get("anyio")
+        if anyio is not None:
+            targets.append((anyio, "sleep", self.asleep))
+        return targets
+
+    def __enter__(self) -> VirtualClock:
+        with _lock:
+            for owner, attribute, replacement in self._targets():
+                self._saved.append((owner, attribute, getattr(owner, attribute)))
+                setattr(owner, attribute, replacement)
+            _active.append(self)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with _lock:
+            while self._saved:
+                owner, attribute, original = self._saved.pop()
+                setattr(owner, attribute, original)
+            if self in _active:
+                _active.remove(self)
+
+    async def __aenter__(self) -> VirtualClock:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def wait(seconds: float) -> None:
+    """llmcassette's own wait: advances an active virtual clock, else really sleeps."""
+    if seconds <= 0:
+        return
+    clock = current_clock()
+    if clock is not None:
+        clock.advance(seconds)
+    else:
+        _real_sleep(seconds)
+
+
+async def await_wait(seconds: float) -> None:
+    """The async twin of :func:`wait`."""
+    if seconds <= 0:
+        return
+    clock = current_clock()
+    if clock is not None:
+        clock.advance(seconds)
+        await _real_async_sleep(0)
+    else:
+        await _real_async_sleep(seconds)

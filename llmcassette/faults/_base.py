@@ -1,0 +1,217 @@
+"""
+The fault model: a fault is a pydantic model registered by name, with a schedule.
+
+One vocabulary serves Python (``RateLimit(retry_after_ms=250, times=2)``), spec strings
+(``"rate_limit:retry_after_ms=250,times=2"``, used by markers, CLI flags and request headers) and
+cassette files. Three families:
+
+- *replacing* faults answer instead of the recording (status and connection faults); they never
+  consume a recorded interaction, so "429 twice, then the recording" is one fault with ``times=2``;
+- *stream* faults transform the recorded response as it is played.
+
+Schedules count the calls that pass a fault's filter, from 1: ``times=N`` fires on the first N,
+``nth=K`` only on the K-th, ``every=K`` on every K-th, and ``probability=P`` with ``seed`` fires
+on a deterministic pseudo-random subset. They combine: all given conditions must hold.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .._exceptions import ConfigError
+from .._exchange import Playback, RequestInfo
+
+if TYPE_CHECKING:
+    from ..providers import Profile
+
+__all__ = [
+    "ConnectionFailure",
+    "Fault",
+    "FaultContext",
+    "ReplacingFault",
+    "StreamFault",
+    "fault_names",
+    "fault_types",
+    "parse_fault",
+]
+
+_REGISTRY: dict[str, type[Fault]] = {}
+
+
+@dataclass(frozen=True)
+class FaultContext:
+    """What a fault knows when it fires."""
+
+    request: RequestInfo
+    profile: Profile
+    #: Which matching call this is for the fault, from 1.
+    call: int
+    #: Whether the request asked for a streamed response.
+    streaming: bool
+    #: Seconds since the epoch, from the virtual clock when one is active (for HTTP-date headers).
+    now_s: float
+    #: The client's read timeout for this request in seconds, when it set one.
+    read_timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class ConnectionFailure:
+    """A replacing fault's answer when there is no response at all: the client gets this error."""
+
+    #: Name of the httpx/httpx2 exception class (``ConnectError``, ``ConnectTimeout``, ``ReadTimeout``).
+    error_type: str
+    message: str
+    #: How long the failure takes to show, in milliseconds (a timeout waits for the client's limit).
+    delay_ms: float = 0.0
+
+
+class Fault(BaseModel):
+    """
+    Base class of every fault. Subclasses set ``name`` (the registry key, as in specs) and
+    ``summary`` (one line for ``llmcassette faults``), and implement one family's method.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    #: An example spec string, shown in listings and error messages.
+    example: ClassVar[str] = ""
+
+    times: int | None = Field(default=None, ge=1, description="fire on the first N matching calls")
+    nth: int | None = Field(default=None, ge=1, description="fire only on the N-th matching call")
+    every: int | None = Field(default=None, ge=1, description="fire on every N-th matching call")
+    probability: float | None = Field(default=None, ge=0, le=1, description="fire with this probability")
+    seed: int = Field(default=0, description="seed of the probability draw (same seed, same calls)")
+    path: str | None = Field(default=None, description="only requests whose URL path matches this glob")
+    provider: str | None = Field(default=None, description="only requests of this provider profile")
+    stream: bool | None = Field(
+        default=None, description="only streaming (true) or non-streaming (false) requests"
+    )
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if not name:
+            return
+        if name in _REGISTRY:
+            raise TypeError(
+                f"llmcassette: fault name {name!r} is already used by {_REGISTRY[name].__name__}."
+            )
+        _REGISTRY[name] = cls
+
+    # -- schedule ----------------------------------------------------------------------------
+
+    def applies_to(self, request: RequestInfo, *, provider: str, streaming: bool) -> bool:
+        """Whether ``request`` passes this fault's filter (counted calls are the ones that do)."""
+        if self.path is not None and not fnmatch.fnmatchcase(request.path, self.path):
+            return False
+        if self.provider is not None and self.provider != provider:
+            return False
+        return self.stream is None or self.stream == streaming
+
+    def fires_on(self, call: int) -> bool:
+        """Whether the fault fires on the ``call``-th matching call (from 1)."""
+        if self.times is not None and call > self.times:
+            return False
+        if self.nth is not None and call != self.nth:
+            return False
+        if self.every is not None and call % self.every:
+            return False
+        if self.probability is not None:
+            digest = hashlib.sha256(f"{self.seed}:{self.name}:{call}".encode()).digest()
+            draw = int.from_bytes(digest[:8], "big") / 2**64
+            if draw >= self.probability:
+                return False
+        return True
+
+    # -- description -------------------------------------------------------------------------
+
+    def spec(self) -> str:
+        """This fault as a spec string that parses back to an equal fault."""
+        fields = self.model_dump(exclude_defaults=True)
+        if not fields:
+            return self.name
+        return self.name + ":" + ",".join(f"{key}={_spec_value(value)}" for key, value in fields.items())
+
+    def __str__(self) -> str:
+        return self.spec()
+
+
+class ReplacingFault(Fault):
+    """A fault that answers in place of the recording (a status, or a connection failure)."""
+
+    def respond(self, context: FaultContext) -> Playback | ConnectionFailure:
+        """The response, or failure, the client gets instead of the recording."""
+        raise NotImplementedError("The 'respond' method must be implemented.")  # pragma: no cover
+
+
+class StreamFault(Fault):
+    """A fault that transforms the recorded response as it is played."""
+
+    def apply(self, playback: Playback, context: FaultContext) -> Playback:
+        """The playback with this fault applied."""
+        raise NotImplementedError("The 'apply' method must be implemented.")  # pragma: no cover
+
+
+def _spec_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def fault_types() -> Mapping[str, type[Fault]]:
+    """Every registered fault class by name."""
+    return dict(_REGISTRY)
+
+
+def fault_names() -> list[str]:
+    """Every registered fault name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def parse_fault(spec: str | Fault | Mapping[str, Any]) -> Fault:
+    """
+    A fault from a spec string (``name`` or ``name:key=value,...``), a mapping with a ``name``
+    key, or a fault (returned as it is). Errors list the valid names or keys.
+    """
+    if isinstance(spec, Fault):
+        return spec
+    if isinstance(spec, Mapping):
+        fields = dict(spec)
+        name = str(fields.pop("name", ""))
+    else:
+        text = spec.strip()
+        name, _, rest = text.partition(":")
+        fields = {}
+        for item in filter(None, (part.strip() for part in rest.split(","))):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(
+                    f"llmcassette: fault spec {spec!r} has {item!r} where `key=value` belongs; "
+                    f"write it as `{name}:key=value,...`."
+                )
+            fields[key.strip()] = value.strip()
+    cls = _REGISTRY.get(name.strip())
+    if cls is None:
+        raise ConfigError(
+            f"llmcassette: unknown fault {name!r} in {spec!r}; known faults: {', '.join(fault_names())}."
+        )
+    unknown = [key for key in fields if key not in cls.model_fields]
+    if unknown:
+        raise ConfigError(
+            f"llmcassette: fault {name!r} has no parameter {unknown[0]!r}; "
+            f"its parameters: {', '.join(sorted(cls.model_fields))}."
+        )
+    try:
+        return cls.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"llmcassette: fault spec {spec!r}: parameter `{where}`: {first['msg']}.") from None

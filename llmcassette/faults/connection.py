@@ -1,0 +1,3 @@
+"""connection faults."""
+
+__all__: list[str] = []

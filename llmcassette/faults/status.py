@@ -1,0 +1,3 @@
+"""status faults."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""stream faults."""
+
+__all__: list[str] = []

@@ -1,0 +1,225 @@
+"""
+The cassette document models: what they accept, what their bodies stand for, what they keep.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from llmcassette._models import (
+    SCHEMA_VERSION,
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    StreamEnd,
+    StreamRecord,
+    header_get,
+)
+
+
+def interaction(request: dict[str, Any] | None = None, response: dict[str, Any] | None = None) -> Interaction:
+    return Interaction.model_validate(
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+                **(request or {}),
+            },
+            "response": {"status": {"code": 200, "message": "OK"}, **(response or {})},
+        }
+    )
+
+
+# --- headers -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param(["text/event-stream"], ["text/event-stream"], id="list"),
+        pytest.param("text/event-stream", ["text/event-stream"], id="bare-value"),
+        pytest.param(1024, ["1024"], id="bare-number"),
+        pytest.param([1, "a"], ["1", "a"], id="mixed-list"),
+        pytest.param(None, [], id="no-value"),
+        pytest.param([None], [""], id="empty-item"),
+        pytest.param(b"\xe9t\xe9", ["\xe9t\xe9"], id="bytes-as-latin1"),
+        pytest.param([b"gzip"], ["gzip"], id="bytes-in-a-list"),
+    ],
+)
+def test_header_values_are_lists_of_text(raw: Any, expected: list[str]) -> None:
+    request = RecordedRequest.model_validate({"method": "GET", "uri": "http://x/", "headers": {"h": raw}})
+    assert request.headers == {"h": expected}
+
+
+def test_header_get_ignores_case_and_returns_the_first_value() -> None:
+    headers = {"Content-Type": ["application/json", "text/plain"], "x-empty": []}
+    assert header_get(headers, "content-type") == "application/json"
+    assert header_get(headers, "CONTENT-TYPE") == "application/json"
+    assert header_get(headers, "x-empty") is None
+    assert header_get(headers, "missing") is None
+
+
+# --- bodies --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "content"),
+    [
+        pytest.param({}, b"", id="no-body"),
+        pytest.param({"body": None}, b"", id="null-body"),
+        pytest.param({"body": '{"model":"m"}'}, b'{"model":"m"}', id="vcrpy-bare-string"),
+        pytest.param({"body": {"string": "hi"}}, b"hi", id="response-style-mapping"),
+        pytest.param({"body": b"\x00\x01"}, b"\x00\x01", id="binary"),
+        pytest.param({"parsed_body": {"model": "m"}}, b'{"model": "m"}', id="parsed-default-format"),
+        pytest.param(
+            {"parsed_body": {"model": "m"}, "json_format": "compact"}, b'{"model":"m"}', id="parsed-compact"
+        ),
+        pytest.param({"parsed_body": None}, b"null", id="parsed-null-is-a-body"),
+        pytest.param({"body": "ignored", "parsed_body": [1]}, b"[1]", id="parsed-wins"),
+    ],
+)
+def test_request_content(request_fields: dict[str, Any], content: bytes) -> None:
+    assert interaction(request=request_fields).request.content == content
+
+
+@pytest.mark.parametrize(
+    ("response_fields", "content"),
+    [
+        pytest.param({}, b"", id="no-body"),
+        pytest.param({"body": {"string": "data: [DONE]\n\n"}}, b"data: [DONE]\n\n", id="sse-text"),
+        pytest.param({"body": {"string": "é"}}, "é".encode(), id="utf8"),
+        pytest.param({"body": {"string": b"\x1f\x8b"}}, b"\x1f\x8b", id="binary"),
+        pytest.param({"body": {}}, b"", id="empty-mapping"),
+        pytest.param(
+            {"parsed_body": {"id": "x", "n": 1}, "json_format": "indent2+nl"},
+            b'{\n  "id": "x",\n  "n": 1\n}\n',
+            id="parsed-indented",
+        ),
+    ],
+)
+def test_response_content(response_fields: dict[str, Any], content: bytes) -> None:
+    assert interaction(response=response_fields).response.content == content
+
+
+def test_stored_body_tells_parsed_from_string() -> None:
+    parsed = interaction(response={"parsed_body": {"a": 1}, "json_format": "compact"}).response.stored_body()
+    assert parsed.is_parsed and parsed.parsed == {"a": 1} and parsed.json_format == "compact"
+    text = interaction(response={"body": {"string": "x"}}).response.stored_body()
+    assert not text.is_parsed and text.string == "x"
+
+
+# --- streams -------------------------------------------------------------------------------------
+
+
+def test_stream_record_defaults_to_a_complete_stream() -> None:
+    record = StreamRecord()
+    assert record.end is StreamEnd.COMPLETE
+    assert record.chunks is None and record.offsets_ms is None and record.error is None
+
+
+def test_stream_record_reads_an_error_end() -> None:
+    response = interaction(
+        response={
+            "body": {"string": "data: {}\n\n"},
+            "stream": {
+                "chunks": [4, 6],
+                "offsets_ms": [120.5, 180],
+                "end": "error",
+                "error": {"type": "RemoteProtocolError", "message": "peer closed connection"},
+            },
+        }
+    ).response
+    assert response.stream is not None
+    assert response.stream.end is StreamEnd.ERROR
+    assert response.stream.offsets_ms == [120.5, 180.0]
+    assert response.stream.error is not None and response.stream.error.type == "RemoteProtocolError"
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        pytest.param({"end": "finished"}, id="unknown-end"),
+        pytest.param({"chunks": ["a"]}, id="chunk-not-a-number"),
+        pytest.param({"error": {"message": "no type"}}, id="error-without-type"),
+    ],
+)
+def test_invalid_stream_records_are_refused(stream: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        interaction(response={"stream": stream})
+
+
+@pytest.mark.parametrize("end", list(StreamEnd))
+def test_stream_ends_are_their_names(end: StreamEnd) -> None:
+    assert StreamEnd(end.value) is end
+    assert str(end) == end.value
+
+
+# --- the document --------------------------------------------------------------------------------
+
+
+def test_document_defaults() -> None:
+    document = CassetteDocument()
+    assert document.version == 1
+    assert document.llmcassette_schema is None
+    assert document.interactions == []
+    assert SCHEMA_VERSION == 1
+
+
+def test_unknown_keys_are_kept_at_every_level() -> None:
+    document = CassetteDocument.model_validate(
+        {
+            "version": 1,
+            "recorded_with": "VCR.py 7",
+            "interactions": [
+                {
+                    "request": {"method": "GET", "uri": "http://x/", "recorded_at": "today"},
+                    "response": {
+                        "status": {"code": 200, "message": "OK", "http_version": "HTTP/1.1"},
+                        "url": "http://x/",
+                        "stream": {"chunks": [1], "note": "kept"},
+                    },
+                    "comment": "by hand",
+                }
+            ],
+        }
+    )
+    item = document.interactions[0]
+    assert document.model_extra == {"recorded_with": "VCR.py 7"}
+    assert item.model_extra == {"comment": "by hand"}
+    assert item.request.model_extra == {"recorded_at": "today"}
+    assert item.response.model_extra == {"url": "http://x/"}
+    assert item.response.status.model_extra == {"http_version": "HTTP/1.1"}
+    assert item.response.stream is not None and item.response.stream.model_extra == {"note": "kept"}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param({"request": {"method": "GET"}, "response": {"status": {"code": 200}}}, id="no-uri"),
+        pytest.param({"request": {"method": "GET", "uri": "u"}, "response": {}}, id="no-status"),
+        pytest.param(
+            {"request": {"method": "GET", "uri": "u"}, "response": {"status": {"code": "OK"}}},
+            id="status-text",
+        ),
+        pytest.param(
+            {
+                "request": {"method": "GET", "uri": "u", "body": {"a": 1}},
+                "response": {"status": {"code": 200}},
+            },
+            id="request-body-mapping",
+        ),
+    ],
+)
+def test_invalid_interactions_are_refused(data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        Interaction.model_validate(data)
+
+
+def test_responses_read_the_same_as_constructed() -> None:
+    built = RecordedResponse.model_validate({"status": {"code": 429}, "headers": {"retry-after": "2"}})
+    assert built.status.code == 429 and built.status.message == ""
+    assert header_get(built.headers, "Retry-After") == "2"

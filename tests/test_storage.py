@@ -1,0 +1,404 @@
+"""
+Cassette files: reading every supported layout, writing readable and atomic files, and errors that
+say which file, which interaction and which field is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from llmcassette._bodies import store_body
+from llmcassette._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
+from llmcassette._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    ResponseBody,
+    Status,
+    StreamEnd,
+    StreamError,
+    StreamRecord,
+)
+from llmcassette._storage import dumps_cassette, load_cassette, parse_cassette, save_cassette
+from llmcassette._yaml import load_yaml
+
+SSE = 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
+
+# The layout vcrpy and pytest-recording write: bare request body, python/unicode tags from old
+# recordings, keys in alphabetical order, `version` last.
+VCRPY_CASSETTE = """\
+interactions:
+- request:
+    body: '{"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o-mini"}'
+    headers:
+      accept:
+      - application/json
+      content-type:
+      - application/json
+    method: POST
+    uri: https://api.openai.com/v1/chat/completions
+  response:
+    body:
+      string: !!python/unicode '{"id": "chatcmpl-1", "choices": []}'
+    headers:
+      Content-Type:
+      - application/json
+      openai-processing-ms:
+      - '212'
+    status:
+      code: 200
+      message: OK
+version: 1
+"""
+
+# pydantic-ai's serializer: JSON bodies as structured data, no json_format (json.dumps defaults).
+PYDANTIC_AI_CASSETTE = """\
+interactions:
+- request:
+    headers:
+      content-type:
+      - application/json
+    method: POST
+    parsed_body:
+      messages:
+      - content: hi
+        role: user
+      model: gpt-4o
+    uri: https://api.openai.com/v1/chat/completions
+  response:
+    headers:
+      content-type:
+      - application/json
+    parsed_body:
+      id: chatcmpl-2
+      usage:
+        total_tokens: 12
+    status:
+      code: 200
+      message: OK
+version: 1
+"""
+
+
+def make_interaction(
+    body: bytes, *, content_type: str = "text/event-stream", stream: StreamRecord | None = None
+) -> Interaction:
+    stored = store_body(body, content_type=content_type)
+    fields: dict[str, Any] = {
+        "status": Status(code=200, message="OK"),
+        "headers": {"content-type": [content_type]},
+        "elapsed_ms": 41.5,
+        "stream": stream,
+    }
+    if stored.is_parsed:
+        fields["parsed_body"] = stored.parsed
+        if stored.json_format:
+            fields["json_format"] = stored.json_format
+    else:
+        fields["body"] = ResponseBody(string=stored.string if stored.string is not None else "")
+    return Interaction(
+        request=RecordedRequest(
+            method="POST",
+            uri="https://api.anthropic.com/v1/messages",
+            parsed_body={"model": "claude", "stream": True},
+        ),
+        response=RecordedResponse.model_validate(fields),
+    )
+
+
+def contents(document: CassetteDocument) -> list[tuple[bytes, bytes]]:
+    return [(i.request.content, i.response.content) for i in document.interactions]
+
+
+# --- reading other tools' layouts ----------------------------------------------------------------
+
+
+def test_vcrpy_cassette_loads(tmp_path: Path) -> None:
+    path = tmp_path / "vcr.yaml"
+    path.write_text(VCRPY_CASSETTE)
+    document = load_cassette(path)
+    (item,) = document.interactions
+    assert (
+        item.request.content == b'{"messages": [{"role": "user", "content": "hi"}], "model": "gpt-4o-mini"}'
+    )
+    assert item.response.content == b'{"id": "chatcmpl-1", "choices": []}'
+    assert item.response.headers["openai-processing-ms"] == ["212"]
+    assert document.llmcassette_schema is None
+
+
+def test_pydantic_ai_cassette_loads_with_json_dumps_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "pai.yaml"
+    path.write_text(PYDANTIC_AI_CASSETTE)
+    (item,) = load_cassette(path).interactions
+    assert item.request.content == b'{"messages": [{"content": "hi", "role": "user"}], "model": "gpt-4o"}'
+    assert item.response.content == b'{"id": "chatcmpl-2", "usage": {"total_tokens": 12}}'
+
+
+@pytest.mark.parametrize("text", [VCRPY_CASSETTE, PYDANTIC_AI_CASSETTE])
+def test_foreign_cassettes_keep_their_bytes_when_saved_again(tmp_path: Path, text: str) -> None:
+    original = parse_cassette(text.encode(), path=tmp_path / "c.yaml")
+    save_cassette(tmp_path / "c.yaml", original)
+    again = load_cassette(tmp_path / "c.yaml")
+    assert contents(again) == contents(original)
+    assert again.llmcassette_schema == 1
+
+
+def test_json_cassette_loads(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"interactions": [load_yaml(VCRPY_CASSETTE)["interactions"][0]]}))
+    expected = parse_cassette(VCRPY_CASSETTE.encode(), path=Path("c.yaml"))
+    assert contents(load_cassette(path)) == contents(expected)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b"", id="empty-file"),
+        pytest.param(b"interactions:\n", id="null-interactions"),
+        pytest.param(b"interactions: []\nversion: 1\n", id="empty-list"),
+    ],
+)
+def test_empty_cassettes_have_no_interactions(text: bytes) -> None:
+    assert parse_cassette(text, path=Path("c.yaml")).interactions == []
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+
+def test_saved_cassette_reads_well(tmp_path: Path) -> None:
+    stream = StreamRecord(chunks=[20, 31], offsets_ms=[150.0, 180.5])
+    path = tmp_path / "nested" / "dir" / "c.yaml"
+    save_cassette(path, CassetteDocument(interactions=[make_interaction(SSE.encode(), stream=stream)]))
+    text = path.read_text()
+    assert text.startswith("version: 1\nllmcassette_schema: 1\ninteractions:\n")
+    # The stream ends with a blank line, hence the keep indicator: `|+`.
+    assert '      string: |+\n        data: {"choices":' in text
+    assert "chunks: [20, 31]" in text
+    assert "offsets_ms: [150.0, 180.5]" in text
+    assert "end:" not in text  # a complete stream is the default, not written
+    assert "parsed_body: {model: claude, stream: true}" in text
+    assert list(tmp_path.rglob(".*.tmp")) == []
+
+
+def test_cut_stream_is_written_with_its_error(tmp_path: Path) -> None:
+    stream = StreamRecord(
+        chunks=[20],
+        offsets_ms=[5.0],
+        end=StreamEnd.ERROR,
+        error=StreamError(type="ReadError", message="connection reset"),
+    )
+    path = tmp_path / "c.yaml"
+    save_cassette(path, CassetteDocument(interactions=[make_interaction(SSE[:20].encode(), stream=stream)]))
+    data = load_yaml(path.read_text())
+    assert data["interactions"][0]["response"]["stream"] == {
+        "chunks": [20],
+        "offsets_ms": [5.0],
+        "end": "error",
+        "error": {"type": "ReadError", "message": "connection reset"},
+    }
+    loaded = load_cassette(path).interactions[0].response.stream
+    assert loaded is not None and loaded.end is StreamEnd.ERROR
+
+
+def test_unknown_keys_survive_a_save(tmp_path: Path) -> None:
+    text = VCRPY_CASSETTE.replace("version: 1\n", "version: 1\nrecorded_with: hand\n").replace(
+        "    method: POST\n", "    method: POST\n    note: kept\n"
+    )
+    path = tmp_path / "c.yaml"
+    save_cassette(path, parse_cassette(text.encode(), path=path))
+    data = load_yaml(path.read_text())
+    assert data["recorded_with"] == "hand"
+    assert data["interactions"][0]["request"]["note"] == "kept"
+
+
+def test_json_cassette_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    document = CassetteDocument(
+        interactions=[make_interaction(b'{"text": "h\xc3\xa9"}', content_type="application/json")]
+    )
+    save_cassette(path, document)
+    text = path.read_text(encoding="utf-8")
+    assert json.loads(text)["interactions"][0]["response"]["parsed_body"] == {"text": "hé"}
+    assert "hé" in text  # written as is, not \u-escaped
+    assert contents(load_cassette(path)) == contents(document)
+
+
+def test_binary_body_in_a_json_cassette_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    document = CassetteDocument(
+        interactions=[make_interaction(b"\x00\x01", content_type="application/octet-stream")]
+    )
+    with pytest.raises(CassetteError, match=r"^llmcassette: cannot write cassette .*c\.json.*\.yaml") as info:
+        save_cassette(path, document)
+    assert info.value.path == path
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(VCRPY_CASSETTE)
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        save_cassette(path, CassetteDocument(interactions=[make_interaction(SSE.encode())]))
+    assert path.read_text() == VCRPY_CASSETTE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+def test_save_replaces_an_existing_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(VCRPY_CASSETTE)
+    save_cassette(path, CassetteDocument())
+    assert load_cassette(path).interactions == []
+
+
+def test_dumps_is_stable() -> None:
+    document = CassetteDocument(
+        interactions=[make_interaction(SSE.encode(), stream=StreamRecord(chunks=[51]))]
+    )
+    text = dumps_cassette(document)
+    assert dumps_cassette(parse_cassette(text.encode(), path=Path("c.yaml"))) == text
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+    with pytest.raises(
+        CassetteNotFound, match=r"^llmcassette: cassette file '.*absent\.yaml' does not exist\."
+    ):
+        load_cassette(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "interaction", "field", "fragment"),
+    [
+        pytest.param(
+            "interactions:\n- request: {method: GET}\n  response: {status: {code: 200}}\n",
+            0,
+            "request.uri",
+            "interaction 0, field `request.uri`: Field required",
+            id="missing-uri",
+        ),
+        pytest.param(
+            "interactions:\n"
+            "- request: {method: GET, uri: u}\n  response: {status: {code: 200}}\n"
+            "- request: {method: GET, uri: u}\n  response: {status: {code: teapot}}\n",
+            1,
+            "response.status.code",
+            "interaction 1, field `response.status.code`",
+            id="second-interaction",
+        ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: u, body: {a: 1}}\n"
+            "  response: {status: {code: 200}}\n",
+            0,
+            "request.body",
+            "field `request.body`: Input should be a valid string. Fix",
+            id="union-field-is-one-problem",
+        ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: u}\n"
+            "  response: {status: {code: 200}, stream: {chunks: [1, x]}}\n",
+            0,
+            "response.stream.chunks.1",
+            "field `response.stream.chunks.1`",
+            id="chunk-index",
+        ),
+        pytest.param(
+            "interactions:\n- request: {}\n  response: {}\n",
+            0,
+            "request.method",
+            "(2 more problems after this one)",
+            id="problems-counted",
+        ),
+        pytest.param("interactions: nope\n", None, "interactions", "field `interactions`", id="not-a-list"),
+        pytest.param(
+            "version: 1\n", None, "interactions", "has no `interactions` list", id="no-interactions"
+        ),
+        pytest.param("- a\n- b\n", None, None, "its top level is a list", id="top-level-list"),
+    ],
+)
+def test_invalid_cassettes_name_the_interaction_and_field(
+    text: str, interaction: int | None, field: str | None, fragment: str
+) -> None:
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("cassettes/test_chat.yaml"))
+    error = info.value
+    message = str(error)
+    assert message.startswith("llmcassette: cassette 'cassettes/test_chat.yaml' ")
+    assert fragment in message
+    assert message.endswith("Fix the file by hand, or delete it and record the cassette again.")
+    assert (error.interaction, error.field) == (interaction, field)
+    assert error.path == Path("cassettes/test_chat.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param("interactions:\n- request: [\n", "at line 3, column 1", id="unclosed-flow"),
+        pytest.param("interactions:\n  a: b: c\n", "at line 2, column 7", id="mapping-in-scalar"),
+        pytest.param("interactions:\n\t- x\n", "at line 2, column 1", id="tab-indent"),
+    ],
+)
+def test_yaml_syntax_errors_give_line_and_column(text: str, where: str) -> None:
+    with pytest.raises(CassetteFormatError, match=rf"is not valid YAML {where}: "):
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+
+
+def test_undefined_alias_is_a_format_error() -> None:
+    with pytest.raises(CassetteFormatError, match="is not valid YAML"):
+        parse_cassette(b"interactions:\n- *missing\n", path=Path("c.yaml"))
+
+
+def test_json_syntax_error() -> None:
+    with pytest.raises(CassetteFormatError, match=r"^llmcassette: cassette 'c\.json' is not valid JSON: "):
+        parse_cassette(b'{"interactions": [', path=Path("c.json"))
+
+
+# --- property ------------------------------------------------------------------------------------
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> CassetteDocument:
+    items = []
+    for _ in range(draw(st.integers(0, 3))):
+        body = draw(
+            st.binary(max_size=60)
+            | st.text(max_size=60).map(str.encode)
+            | st.sampled_from([SSE.encode(), b'{"a": [1, 2]}', b"\r\n\r\n", "🎉\n".encode()])
+        )
+        content_type = draw(
+            st.sampled_from(["text/event-stream", "application/json", "application/octet-stream"])
+        )
+        chunks = draw(st.none() | st.lists(st.integers(0, 50), min_size=1, max_size=4))
+        end = draw(st.sampled_from(list(StreamEnd)))
+        stream = (
+            None if chunks is None else StreamRecord(chunks=chunks, offsets_ms=[1.5] * len(chunks), end=end)
+        )
+        items.append(make_interaction(body, content_type=content_type, stream=stream))
+    return CassetteDocument(interactions=items)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=documents())
+def test_any_document_survives_a_file(tmp_path: Path, document: CassetteDocument) -> None:
+    path = tmp_path / "c.yaml"
+    save_cassette(path, document)
+    loaded = load_cassette(path)
+    assert contents(loaded) == contents(document)
+    assert [i.response.stream for i in loaded.interactions] == [
+        i.response.stream for i in document.interactions
+    ]
+    assert dumps_cassette(loaded) == path.read_text()
