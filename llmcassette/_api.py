@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from contextvars import ContextVar, Token
 from pathlib import Path
@@ -42,17 +43,29 @@ class CassetteContext:
         self._entries: ContextVar[tuple[_Entry, ...]] = ContextVar(
             f"llmcassette_entries_{id(self)}", default=()
         )
+        # Every open entry, whatever its context: a fixture or a thread may exit elsewhere than
+        # it entered, and the most recent open entry is then the one to close.
+        self._open: list[_Entry] = []
+        self._lock = threading.Lock()
 
     def _enter(self) -> Cassette:
         cassette = Cassette(self.path, **self._options)
         token = activate(cassette)
-        self._entries.set((*self._entries.get(), (cassette, token)))
+        entry = (cassette, token)
+        self._entries.set((*self._entries.get(), entry))
+        with self._lock:
+            self._open.append(entry)
         return cassette
 
     def _exit(self, exc: BaseException | None) -> None:
-        entries = self._entries.get()
-        cassette, token = entries[-1]
-        self._entries.set(entries[:-1])
+        with self._lock:
+            mine = [entry for entry in self._entries.get() if entry in self._open]
+            entry = mine[-1] if mine else self._open[-1]
+            self._open.remove(entry)
+        self._entries.set(tuple(e for e in self._entries.get() if e is not entry))
+        cassette, token = entry
+        if not mine:
+            token = None  # the token belongs to another context
         try:
             deactivate(cassette, token)
         finally:
@@ -83,7 +96,26 @@ class CassetteContext:
         self._exit(exc)
 
     def __call__(self, function: F) -> F:
-        """Use the cassette around every call of ``function`` (sync or async)."""
+        """Use the cassette around every call of ``function`` (sync or async, generators too)."""
+        if inspect.isasyncgenfunction(function):
+
+            @functools.wraps(function)
+            async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with CassetteContext(self.path, self._options):
+                    async for item in function(*args, **kwargs):
+                        yield item
+
+            return cast(F, async_gen_wrapper)
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with CassetteContext(self.path, self._options):
+                    return (yield from function(*args, **kwargs))
+
+            return cast(F, gen_wrapper)
+
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)

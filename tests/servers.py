@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
+import importlib
 import json
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -120,13 +125,204 @@ async def _json(request: Request) -> Response:
     return JSONResponse({"echo": payload, "path": request.url.path}, headers={"connection": "close"})
 
 
+async def _flaky(request: Request) -> Response:
+    # The first `fail` calls with a given `counter` are rate limited, later ones succeed.
+    key = request.query_params.get("counter", "")
+    fail = int(request.query_params.get("fail", "1"))
+    calls: dict[str, int] = request.app.state.calls
+    calls[key] = calls.get(key, 0) + 1
+    await request.body()
+    if calls[key] <= fail:
+        error = {"error": {"type": "rate_limit_error", "message": f"slow down (call {calls[key]})"}}
+        return JSONResponse(error, status_code=429, headers={"retry-after": "0", "connection": "close"})
+    return JSONResponse({"ok": True, "call": calls[key]}, headers={"connection": "close"})
+
+
+async def _gzip(request: Request) -> Response:
+    payload = json.dumps({"compressed": True, "words": ["tok"] * 50}).encode()
+    return Response(
+        gzip.compress(payload),
+        media_type="application/json",
+        headers={"content-encoding": "gzip", "connection": "close"},
+    )
+
+
+async def _slow_head(request: Request) -> Response:
+    # Nothing is sent, not even the status line, until `delay_ms` has passed.
+    await asyncio.sleep(float(request.query_params.get("delay_ms", "100")) / 1000)
+    return JSONResponse({"slow": True}, headers={"connection": "close"})
+
+
+async def _sse_probe(request: Request) -> Response:
+    # Like /sse, and notes in `app.state.finished[tag]` when the last event has been handed over,
+    # so a test can tell whether the server was still sending when the client got a chunk.
+    tag = request.query_params.get("tag", "")
+    pieces = _pieces(request, "sse")
+    gap_s = float(request.query_params.get("gap_ms", "20")) / 1000
+    finished: dict[str, float] = request.app.state.finished
+
+    async def body() -> AsyncIterator[bytes]:
+        for index, piece in enumerate(pieces):
+            if index:
+                await asyncio.sleep(gap_s)
+            yield piece
+        finished[tag] = time.monotonic()
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"connection": "close"})
+
+
 def stream_app() -> Starlette:
     """An upstream with controlled chunking: ``/sse`` and ``/ndjson`` take ``n``, ``gap_ms``,
-    ``split`` (``pairs`` or a byte size) and ``fail_after``; ``/json`` echoes the request body."""
-    return Starlette(
+    ``split`` (``pairs`` or a byte size) and ``fail_after``; ``/json`` echoes the request body.
+
+    Also: ``/flaky?counter=C&fail=N`` answers 429 to the first N calls with counter C, then 200;
+    ``/gzip`` sends a gzip-encoded JSON body; ``/slow-head?delay_ms=D`` holds the response head
+    back for D ms; ``/sse-probe?tag=T`` streams like ``/sse`` and records in
+    ``app.state.finished[T]`` the time its last event was sent."""
+    app = Starlette(
         routes=[
             Route("/sse", _streaming("sse", "text/event-stream"), methods=["GET", "POST"]),
             Route("/ndjson", _streaming("ndjson", "application/x-ndjson"), methods=["GET", "POST"]),
             Route("/json", _json, methods=["GET", "POST"]),
+            Route("/flaky", _flaky, methods=["GET", "POST"]),
+            Route("/gzip", _gzip, methods=["GET"]),
+            Route("/slow-head", _slow_head, methods=["GET", "POST"]),
+            Route("/sse-probe", _sse_probe, methods=["GET"]),
         ]
+    )
+    app.state.calls = {}
+    app.state.finished = {}
+    return app
+
+
+# -- clients -------------------------------------------------------------------------------------
+
+#: The four ways a request is made: (library, async?).
+CLIENT_KINDS = [("httpx", False), ("httpx", True), ("httpx2", False), ("httpx2", True)]
+
+
+@dataclass
+class Received:
+    """What a client got: status, headers, the body chunks and when each arrived."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    reason: str = ""
+    chunks: list[bytes] = field(default_factory=list)
+    #: Arrival time of each chunk, in seconds after the request was started.
+    times: list[float] = field(default_factory=list)
+    #: The transport error that cut the stream, if any.
+    error: Exception | None = None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k.lower() == name.lower()), None)
+
+
+class Client:
+    """
+    One library (httpx or httpx2), sync or async, behind a single async API, so that a test body
+    is written once and runs for all four. A sync client blocks the event loop while it works,
+    which is harmless: the servers run in threads of their own. Clients skip loading the CA
+    bundle (``verify=False``): it costs 20 ms per client, and every server here is plain HTTP.
+    """
+
+    def __init__(self, library: str, is_async: bool) -> None:
+        self.library = library
+        self.is_async = is_async
+        self.lib: ModuleType = importlib.import_module(library)
+
+    def __repr__(self) -> str:
+        return f"{self.library}-{'async' if self.is_async else 'sync'}"
+
+    def make_transport(self) -> Any:
+        """A fresh standard transport of this library and kind."""
+        return (
+            self.lib.AsyncHTTPTransport(verify=False)
+            if self.is_async
+            else self.lib.HTTPTransport(verify=False)
+        )
+
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        stop_after: int | None = None,
+        on_chunk: Callable[[int, bytes], None] | None = None,
+        transport: Any = None,
+    ) -> Received:
+        """Stream a response with ``iter_raw``/``aiter_raw``; stop early after ``stop_after`` chunks.
+        A transport error of this library ends the stream and lands in ``Received.error``."""
+        kwargs: dict[str, Any] = {"json": json, "headers": headers}
+        received: Received | None = None
+        start = 0.0  # set once the client exists: building one (its TLS context) takes a while
+
+        def take(chunk: bytes) -> bool:
+            assert received is not None
+            received.times.append(time.monotonic() - start)
+            received.chunks.append(chunk)
+            if on_chunk is not None:
+                on_chunk(len(received.chunks) - 1, chunk)
+            return stop_after is not None and len(received.chunks) >= stop_after
+
+        try:
+            if self.is_async:
+                async with self.lib.AsyncClient(transport=transport, verify=False) as client:
+                    start = time.monotonic()
+                    async with client.stream(method, url, **kwargs) as response:
+                        received = _received(response)
+                        async for chunk in response.aiter_raw():
+                            if take(chunk):
+                                break
+            else:
+                with self.lib.Client(transport=transport, verify=False) as client:
+                    start = time.monotonic()
+                    with client.stream(method, url, **kwargs) as response:
+                        received = _received(response)
+                        for chunk in response.iter_raw():
+                            if take(chunk):
+                                break
+        except self.lib.TransportError as exc:
+            if received is None:
+                raise
+            received.error = exc
+        assert received is not None
+        return received
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        transport: Any = None,
+    ) -> Received:
+        """A plain (non-streaming) request: the body is read whole, decoded, as one chunk."""
+        kwargs: dict[str, Any] = {"json": json, "headers": headers}
+        if self.is_async:
+            async with self.lib.AsyncClient(transport=transport, verify=False) as client:
+                start = time.monotonic()
+                response = await client.request(method, url, **kwargs)
+        else:
+            with self.lib.Client(transport=transport, verify=False) as client:
+                start = time.monotonic()
+                response = client.request(method, url, **kwargs)
+        received = _received(response)
+        received.chunks.append(response.content)
+        received.times.append(time.monotonic() - start)
+        return received
+
+
+def _received(response: Any) -> Received:
+    return Received(
+        status=response.status_code,
+        headers=list(response.headers.multi_items()),
+        reason=response.reason_phrase,
     )

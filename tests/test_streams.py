@@ -1,0 +1,474 @@
+"""
+Streaming fidelity: chunk boundaries, pass-through while recording, pacing, and streams that end
+badly (upstream failure, client closing early). Unit tests of the stream classes first, then the
+same properties end to end against a real local server, for httpx and httpx2, sync and async.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from starlette.applications import Starlette
+
+import llmcassette
+from llmcassette._flavors import get_flavor
+from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
+from tests.servers import CLIENT_KINDS, Client, ndjson_lines, serve, sse_events, stream_app
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
+def client(request: pytest.FixtureRequest) -> Client:
+    return Client(*request.param)
+
+
+@pytest.fixture(scope="module")
+def app() -> Starlette:
+    return stream_app()
+
+
+@pytest.fixture(scope="module")
+def upstream(app: Starlette) -> Iterator[str]:
+    with serve(app) as base:
+        yield base
+
+
+# -- unit: replay and pacing ------------------------------------------------------------------------
+
+
+async def _timed(stream: Any, is_async: bool) -> tuple[list[bytes], list[float]]:
+    """The chunks a stream yields and when, in seconds after the call."""
+    start = time.monotonic()
+    chunks: list[bytes] = []
+    times: list[float] = []
+    if is_async:
+        async for chunk in stream:
+            chunks.append(chunk)
+            times.append(time.monotonic() - start)
+    else:
+        for chunk in stream:
+            chunks.append(chunk)
+            times.append(time.monotonic() - start)
+    return chunks, times
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize("speed", [1.0, 2.0])
+async def test_replay_stream_yields_chunks_at_their_offsets(is_async: bool, speed: float) -> None:
+    seen: list[bytes] = []
+    stream = ReplayStream(
+        [b"a", b"", b"bc", b"d"],
+        offsets_ms=[10.0, 20.0, 60.0, 60.0],
+        pacer=Pacer(speed, time.monotonic()),
+        on_chunk=seen.append,
+    )
+    chunks, times = await _timed(stream, is_async)
+    assert chunks == [b"a", b"bc", b"d"]  # an empty chunk is never handed to the client
+    assert seen == [b"a", b"", b"bc", b"d"]
+    for arrived, offset_ms in zip(times, [10.0, 60.0, 60.0], strict=True):
+        target = offset_ms / 1000 / speed
+        assert target - 0.002 <= arrived <= target + 0.08, (arrived, target)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_replay_stream_ignores_offsets_without_pacer(is_async: bool) -> None:
+    stream = ReplayStream([b"a", b"b"], offsets_ms=[500.0, 900.0])
+    chunks, times = await _timed(stream, is_async)
+    assert chunks == [b"a", b"b"]
+    assert times[-1] < 0.1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_pacer_does_not_wait_for_moments_already_past(is_async: bool) -> None:
+    # The request started 100 ms ago: chunks due before now come at once, later ones on time.
+    pacer = Pacer(1.0, time.monotonic() - 0.1)
+    stream = ReplayStream([b"late", b"later", b"due"], offsets_ms=[20.0, 90.0, 140.0], pacer=pacer)
+    chunks, times = await _timed(stream, is_async)
+    assert chunks == [b"late", b"later", b"due"]
+    assert times[1] < 0.02
+    assert 0.038 <= times[2] <= 0.12
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_replay_stream_raises_recorded_error_after_chunks(is_async: bool) -> None:
+    got: list[bytes] = []
+    stream = ReplayStream(
+        [b"one", b"two"], error=lambda: httpx2.RemoteProtocolError("cut"), on_chunk=got.append
+    )
+    with pytest.raises(httpx2.RemoteProtocolError, match="cut"):
+        if is_async:
+            async for chunk in stream:
+                assert chunk
+        else:
+            for chunk in stream:
+                assert chunk
+    assert got == [b"one", b"two"]
+
+
+class Sink:
+    """Records what a RecordingStream reports."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.finishes: list[dict[str, Any]] = []
+
+    def chunk(self, data: bytes) -> None:
+        self.chunks.append(data)
+
+    def finish(self, *, error: BaseException | None = None, closed: bool = False) -> None:
+        self.finishes.append({"error": error, "closed": closed})
+
+
+class Inner:
+    """A live stream stand-in: yields its chunks, then optionally fails; remembers being closed."""
+
+    def __init__(self, chunks: list[bytes], fail: Exception | None = None) -> None:
+        self.chunks = chunks
+        self.fail = fail
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+        if self.fail is not None:
+            raise self.fail
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            yield chunk
+        if self.fail is not None:
+            raise self.fail
+
+    def close(self) -> None:
+        self.closed = True
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def _consume(stream: RecordingStream, is_async: bool, stop_after: int | None = None) -> list[bytes]:
+    got: list[bytes] = []
+    if is_async:
+        iterator = stream.__aiter__()
+        async for chunk in iterator:
+            got.append(chunk)
+            if stop_after is not None and len(got) == stop_after:
+                break
+        await iterator.aclose()  # type: ignore[attr-defined]
+    else:
+        sync_iterator = iter(stream)
+        for chunk in sync_iterator:
+            got.append(chunk)
+            if stop_after is not None and len(got) == stop_after:
+                break
+        sync_iterator.close()  # type: ignore[attr-defined]
+    return got
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_recording_stream_passes_chunks_and_reports_completion(is_async: bool) -> None:
+    sink = Sink()
+    got = await _consume(RecordingStream(Inner([b"a", b"bb"]), sink), is_async)
+    assert got == sink.chunks == [b"a", b"bb"]
+    assert sink.finishes == [{"error": None, "closed": False}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_recording_stream_reports_upstream_error_and_reraises(is_async: bool) -> None:
+    sink = Sink()
+    failure = httpx.ReadError("gone")
+    with pytest.raises(httpx.ReadError) as info:
+        await _consume(RecordingStream(Inner([b"a"], fail=failure), sink), is_async)
+    assert info.value is failure
+    assert sink.chunks == [b"a"]
+    assert sink.finishes == [{"error": failure, "closed": False}]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+async def test_recording_stream_reports_early_close(is_async: bool) -> None:
+    sink = Sink()
+    inner = Inner([b"a", b"b", b"c"])
+    stream = RecordingStream(inner, sink)
+    got = await _consume(stream, is_async, stop_after=1)
+    if is_async:
+        await stream.aclose()
+    else:
+        stream.close()
+    assert got == sink.chunks == [b"a"]
+    assert inner.closed
+    assert sink.finishes[0] == {"error": None, "closed": True}
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+def test_stream_classes_belong_to_the_library(library: str) -> None:
+    flavor = get_flavor(library)
+    assert flavor is not None
+    replay = stream_class(ReplayStream, flavor)([b"x"])
+    assert isinstance(replay, flavor.module.SyncByteStream)
+    assert isinstance(replay, flavor.module.AsyncByteStream)
+    other = httpx2 if library == "httpx" else httpx
+    assert not isinstance(replay, other.SyncByteStream)
+    assert stream_class(ReplayStream, flavor) is stream_class(ReplayStream, flavor)
+
+
+# -- end to end: boundaries ---------------------------------------------------------------------------
+
+
+def expected_pieces(kind: str, n: int, split: str | None) -> list[bytes]:
+    """What the upstream sends, piece by piece (mirrors the server's `split` parameter)."""
+    events = sse_events(n) if kind == "sse" else ndjson_lines(n)
+    if split == "pairs":
+        return [b"".join(events[i : i + 2]) for i in range(0, len(events), 2)]
+    if split is not None:
+        body, size = b"".join(events), int(split)
+        return [body[i : i + size] for i in range(0, len(body), size)]
+    return events
+
+
+def load(path: Path) -> llmcassette.CassetteDocument:
+    return llmcassette.load_cassette(path)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sse", "ndjson"])
+@pytest.mark.parametrize("split", [None, "pairs", "100"], ids=["events", "pairs", "100-bytes"])
+async def test_replay_reproduces_live_bytes_and_boundaries(
+    client: Client, upstream: str, tmp_path: Path, kind: str, split: str | None
+) -> None:
+    path = tmp_path / "stream.yaml"
+    url = f"{upstream}/{kind}?n=3&gap_ms=30" + (f"&split={split}" if split else "")
+    with llmcassette.use_cassette(path, record_mode="once") as cassette:
+        live = await client.stream("POST", url, json={"stream": True})
+    # The upstream's pieces, sent with gaps, reach the client one chunk each.
+    assert live.chunks == expected_pieces(kind, 3, split)
+    assert live.error is None
+    assert cassette.attempts[0].recorded and cassette.attempts[0].chunks == live.chunks
+
+    stored = load(path).interactions[0].response
+    assert stored.stream is not None
+    assert stored.stream.chunks == [len(c) for c in live.chunks]
+    assert stored.stream.end is llmcassette.StreamEnd.COMPLETE
+    assert stored.content == live.body
+
+    with llmcassette.use_cassette(path) as cassette:
+        replayed = await client.stream("POST", url, json={"stream": True})
+    assert replayed.chunks == live.chunks
+    assert replayed.status == live.status == 200
+    assert replayed.header("content-type") == live.header("content-type")
+    assert cassette.attempts[0].interaction == 0 and not cassette.attempts[0].recorded
+    assert cassette.attempts[0].chunks == live.chunks
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path_query", ["/json", "/sse?n=3&gap_ms=5"], ids=["json", "sse"])
+async def test_non_streaming_requests_replay_the_same_response(
+    client: Client, upstream: str, tmp_path: Path, path_query: str
+) -> None:
+    path = tmp_path / "plain.yaml"
+    payload = {"model": "m", "messages": [{"role": "user", "content": "héllo"}]}
+    with llmcassette.use_cassette(path, record_mode="once") as recording:
+        live = await client.send("POST", upstream + path_query, json=payload)
+    with llmcassette.use_cassette(path) as replaying:
+        replayed = await client.send("POST", upstream + path_query, json=payload)
+    assert replayed.body == live.body
+    assert replayed.status == live.status == 200
+    assert replayed.header("content-type") == live.header("content-type")
+    assert replaying.attempts[0].chunks == recording.attempts[0].chunks
+    if path_query == "/json":
+        assert live.body.startswith(b'{"echo":{"model":"m"')
+
+
+# -- end to end: pass-through while recording ------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_recording_hands_each_chunk_over_as_it_arrives(
+    client: Client, app: Starlette, upstream: str, tmp_path: Path
+) -> None:
+    tag = f"{client}-{time.monotonic_ns()}"
+    finished: dict[str, float] = app.state.finished
+    server_done_at_first_chunk: list[bool] = []
+
+    def on_chunk(index: int, chunk: bytes) -> None:
+        if index == 0:
+            server_done_at_first_chunk.append(tag in finished)
+
+    with llmcassette.use_cassette(tmp_path / "live.yaml", record_mode="once") as cassette:
+        live = await client.stream("GET", f"{upstream}/sse-probe?tag={tag}&n=4&gap_ms=60", on_chunk=on_chunk)
+    assert len(live.chunks) == 5
+    # The first event reached the client while the server was still sending the others...
+    assert server_done_at_first_chunk == [False]
+    assert tag in finished
+    # ...well before the last one: 4 gaps of 60 ms separate them.
+    assert live.times[-1] - live.times[0] >= 0.2
+    assert live.times[0] < live.times[-1] / 3
+    offsets = cassette.new_interactions[0].response.stream.offsets_ms  # type: ignore[union-attr]
+    assert offsets is not None and len(offsets) == 5
+    assert offsets == sorted(offsets)
+    assert offsets[-1] - offsets[0] >= 200
+
+
+# -- end to end: pace --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def paced_cassette(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, list[float]]:
+    """An SSE stream recorded once with 50 ms between events, and its recorded offsets (seconds)."""
+    path = tmp_path_factory.mktemp("pace") / "paced.yaml"
+    url = f"{upstream}/sse?n=4&gap_ms=50"
+    with llmcassette.use_cassette(path, record_mode="once"), httpx.Client(verify=False) as http:
+        with http.stream("GET", url) as response:
+            assert len(list(response.iter_raw())) == 5
+    stream = load(path).interactions[0].response.stream
+    assert stream is not None and stream.offsets_ms is not None
+    return path, url, [offset / 1000 for offset in stream.offsets_ms]
+
+
+@pytest.mark.anyio
+async def test_instant_replay_does_not_wait(
+    client: Client, paced_cassette: tuple[Path, str, list[float]]
+) -> None:
+    path, url, offsets = paced_cassette
+    with llmcassette.use_cassette(path, pace="instant"):
+        replayed = await client.stream("GET", url)
+    assert len(replayed.chunks) == 5
+    assert replayed.times[-1] < offsets[-1] / 4
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("pace", "speed"), [("recorded", 1.0), (2.0, 2.0)], ids=["recorded", "2x"])
+async def test_paced_replay_follows_recorded_offsets(
+    client: Client, paced_cassette: tuple[Path, str, list[float]], pace: str | float, speed: float
+) -> None:
+    path, url, offsets = paced_cassette
+    with llmcassette.use_cassette(path, pace=pace):
+        replayed = await client.stream("GET", url)
+    assert len(replayed.chunks) == 5
+    for arrived, offset in zip(replayed.times, offsets, strict=True):
+        target = offset / speed
+        # Never early (the clock starts before the request reaches the cassette), and late only
+        # by scheduling noise.
+        assert target - 0.002 <= arrived <= target + 0.1, (arrived, target)
+    if speed > 1:
+        assert replayed.times[-1] < 0.8 * offsets[-1]
+
+
+@pytest.mark.anyio
+async def test_paced_replay_waits_for_the_response_head(
+    client: Client, upstream: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "slow.yaml"
+    url = f"{upstream}/slow-head?delay_ms=100"
+    with llmcassette.use_cassette(path, record_mode="once"):
+        live = await client.send("GET", url)
+    elapsed_ms = load(path).interactions[0].response.elapsed_ms
+    assert elapsed_ms is not None and elapsed_ms >= 100
+
+    with llmcassette.use_cassette(path, pace="recorded"):
+        paced = await client.send("GET", url)
+    with llmcassette.use_cassette(path):
+        instant = await client.send("GET", url)
+    assert paced.body == instant.body == live.body
+    assert elapsed_ms / 1000 - 0.002 <= paced.times[0] <= elapsed_ms / 1000 + 0.1
+    assert instant.times[0] < 0.05
+
+
+# -- end to end: streams that end badly --------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sse", "ndjson"])
+async def test_upstream_failure_mid_stream_is_recorded_and_replayed(
+    client: Client, upstream: str, tmp_path: Path, kind: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    url = f"{upstream}/{kind}?n=4&gap_ms=15&fail_after=2"
+    with llmcassette.use_cassette(path, record_mode="once") as cassette:
+        live = await client.stream("GET", url)
+    expected_body = b"".join(expected_pieces(kind, 4, None)[:2])
+    # The client got the two pieces, then its own library's error.
+    assert live.body == expected_body
+    assert type(live.error) is client.lib.RemoteProtocolError
+    assert cassette.attempts[0].error is not None
+    assert cassette.attempts[0].error.startswith("RemoteProtocolError: ")
+
+    stored = load(path).interactions[0].response
+    assert stored.content == expected_body
+    assert stored.stream is not None
+    assert stored.stream.end is llmcassette.StreamEnd.ERROR
+    assert stored.stream.chunks == [len(c) for c in live.chunks]
+    assert stored.stream.error is not None
+    assert stored.stream.error.type == "RemoteProtocolError"
+    assert stored.stream.error.message == str(live.error)
+    assert "end: error" in path.read_text()
+
+    with llmcassette.use_cassette(path) as cassette:
+        replayed = await client.stream("GET", url)
+    assert replayed.chunks == live.chunks
+    assert type(replayed.error) is client.lib.RemoteProtocolError
+    assert str(replayed.error) == str(live.error)
+    assert replayed.error.request.url == url  # the client attached its request, as when live
+    assert cassette.attempts[0].error == f"RemoteProtocolError: {live.error}"
+
+
+@pytest.mark.anyio
+async def test_stream_closed_early_by_the_client(client: Client, upstream: str, tmp_path: Path) -> None:
+    path = tmp_path / "closed.yaml"
+    url = f"{upstream}/sse?n=4&gap_ms=30"
+    with llmcassette.use_cassette(path, record_mode="once") as cassette:
+        live = await client.stream("GET", url, stop_after=1)
+    assert live.chunks == sse_events(4)[:1]
+    assert cassette.attempts[0].chunks == live.chunks
+
+    stored = load(path).interactions[0].response
+    assert stored.stream is not None
+    assert stored.stream.end is llmcassette.StreamEnd.CLOSED
+    assert stored.stream.error is None
+    assert stored.stream.chunks == [len(live.chunks[0])]
+    assert stored.content == live.chunks[0]
+
+    with llmcassette.use_cassette(path):
+        replayed = await client.stream("GET", url)
+    assert replayed.chunks == live.chunks
+    assert replayed.error is None
+
+
+@pytest.mark.anyio
+async def test_stream_left_open_at_exit_is_stored_as_closed(
+    client: Client, upstream: str, tmp_path: Path
+) -> None:
+    # The client takes one chunk and is still holding the response when the cassette exits.
+    path = tmp_path / "open.yaml"
+    url = f"{upstream}/sse?n=3&gap_ms=30"
+    if client.is_async:
+        async with client.lib.AsyncClient(verify=False) as http:
+            with llmcassette.use_cassette(path, record_mode="once"):
+                response = await http.send(http.build_request("GET", url), stream=True)
+                first = await response.aiter_raw().__anext__()
+            await response.aclose()
+    else:
+        with client.lib.Client(verify=False) as http:
+            with llmcassette.use_cassette(path, record_mode="once"):
+                response = http.send(http.build_request("GET", url), stream=True)
+                first = next(response.iter_raw())
+            response.close()
+    stored = load(path).interactions[0].response
+    assert stored.stream is not None
+    assert stored.stream.end is llmcassette.StreamEnd.CLOSED
+    assert stored.content == first == sse_events(3)[0]
