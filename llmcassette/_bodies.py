@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["JSON_FORMATS", "StoredBody", "dump_json", "is_text", "load_body", "store_body"]
 
@@ -66,6 +66,9 @@ class StoredBody:
     parsed: Any = None
     is_parsed: bool = False
     json_format: str | None = None
+    #: ``"crlf"`` when every line break of the text was CRLF: the string holds LF, which YAML
+    #: can show line by line, and the CRs are put back on load (Gemini streams end lines so).
+    line_endings: Literal["crlf"] | None = None
 
 
 _TEXT_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
@@ -125,7 +128,7 @@ def _storable(content: bytes, value: Any) -> bool:
     return True
 
 
-def store_body(content: bytes, *, content_type: str | None = None) -> StoredBody:
+def store_body(content: bytes, *, content_type: str | None = None, crlf_as_lf: bool = True) -> StoredBody:
     """Choose the readable stored form of ``content`` that reproduces it byte for byte."""
     if not content:
         return StoredBody(string="")
@@ -144,7 +147,15 @@ def store_body(content: bytes, *, content_type: str | None = None) -> StoredBody
                     fmt = None if name == DEFAULT_JSON_FORMAT else name
                     return StoredBody(parsed=value, is_parsed=True, json_format=fmt)
     if is_text(content):
-        return StoredBody(string=content.decode("utf-8"))
+        text = content.decode("utf-8")
+        if (
+            crlf_as_lf
+            and "\r\n" in text
+            and "\r" not in text.replace("\r\n", "")
+            and "\n" not in text.replace("\r\n", "")
+        ):
+            return StoredBody(string=text.replace("\r\n", "\n"), line_endings="crlf")
+        return StoredBody(string=text)
     return StoredBody(string=content)
 
 
@@ -156,4 +167,5 @@ def load_body(stored: StoredBody) -> bytes:
         return b""
     if isinstance(stored.string, bytes):
         return stored.string
-    return stored.string.encode("utf-8")
+    text = stored.string.replace("\n", "\r\n") if stored.line_endings == "crlf" else stored.string
+    return text.encode("utf-8")

@@ -124,6 +124,9 @@ class Cassette:
         self._start = _monotonic()
         self._index: dict[tuple[Any, ...], _Slot] | None = None
         self._exact: dict[tuple[str, str, bytes], _Slot] = {}
+        # Interactions recorded without a request (a response-only file) answer any request
+        # that nothing else matches.
+        self._wildcard = _Slot()
         self._slots: list[Interaction | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
@@ -295,7 +298,10 @@ class Cassette:
         if slot is not None:
             return slot
         assert self._index is not None
-        return self._index.get(self.matcher.key(self._parts(method, url, body)))
+        slot = self._index.get(self.matcher.key(self._parts(method, url, body)))
+        if slot is None and self._wildcard.indices:
+            return self._wildcard
+        return slot
 
     def _parts(self, method: str, url: str, body: bytes) -> RequestParts:
         if self.scrubber is not None:
@@ -307,6 +313,9 @@ class Cassette:
         index: dict[tuple[Any, ...], _Slot] = {}
         for position in range(len(self._tape)):
             request = self._tape.request(position)
+            if request.method == "*" and request.uri == "*":
+                self._wildcard.indices.append(position)
+                continue
             content = request.content
             key = self.matcher.key(RequestParts(method=request.method, url=request.uri, body=content))
             slot = index.setdefault(key, _Slot())

@@ -15,17 +15,18 @@ covered too.
 from __future__ import annotations
 
 import contextvars
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._flavors import Flavor, available_flavors
+from ._flavors import Flavor, available_flavors, get_flavor
 
 if TYPE_CHECKING:
     from ._cassette import Cassette
 
-__all__ = ["activate", "current_cassette", "deactivate", "is_installed"]
+__all__ = ["EXTRA_TRANSPORTS", "SDK_SWITCHES", "activate", "current_cassette", "deactivate", "is_installed"]
 
 _lock = threading.RLock()
 _active: list[Cassette] = []
@@ -75,7 +76,59 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
     return handle_async_request
 
 
+# Transports that are not the standard ones but still reach the network, patched when their module
+# is already imported (importing them here would cost seconds): (module, class, method, library).
+# litellm hands the openai SDK an httpx client whose transport is its own aiohttp-based one.
+EXTRA_TRANSPORTS: list[tuple[str, str, str, str]] = [
+    ("litellm.llms.custom_httpx.aiohttp_transport", "AiohttpTransport", "handle_async_request", "httpx"),
+    (
+        "litellm.llms.custom_httpx.aiohttp_transport",
+        "LiteLLMAiohttpTransport",
+        "handle_async_request",
+        "httpx",
+    ),
+]
+
+
+def _never(self: Any) -> bool:
+    return False
+
+
+# SDK switches that would take traffic off httpx, turned while a cassette is active:
+# (module, class, method, replacement). google-genai's async client prefers aiohttp whenever
+# aiohttp is installed (litellm brings it); answering "no" makes it use its httpx2 client.
+SDK_SWITCHES: list[tuple[str, str, str, Callable[..., Any]]] = [
+    ("google.genai._api_client", "BaseApiClient", "_use_aiohttp", _never),
+]
+
+
+def _install_switches() -> None:
+    for module_name, class_name, attribute, replacement in SDK_SWITCHES:
+        module = sys.modules.get(module_name)
+        owner = getattr(module, class_name, None) if module is not None else None
+        if owner is None or attribute not in owner.__dict__:
+            continue
+        _patches.append(_Patch(owner, attribute, owner.__dict__[attribute], replacement))
+        setattr(owner, attribute, replacement)
+
+
+def _install_extras() -> None:
+    for module_name, class_name, attribute, flavor_name in EXTRA_TRANSPORTS:
+        module = sys.modules.get(module_name)
+        flavor = get_flavor(flavor_name)
+        owner = getattr(module, class_name, None) if module is not None else None
+        if owner is None or flavor is None or attribute not in owner.__dict__:
+            continue
+        original = owner.__dict__[attribute]
+        factory = _async_handler if attribute == "handle_async_request" else _sync_handler
+        replacement = factory(flavor, original)
+        setattr(owner, attribute, replacement)
+        _patches.append(_Patch(owner, attribute, original, replacement))
+
+
 def _install() -> None:
+    _install_switches()
+    _install_extras()
     for flavor in available_flavors():
         module = flavor.module
         targets = (

@@ -16,7 +16,7 @@ Unknown keys are kept (``extra="allow"``) so that a cassette loaded and saved ag
 from __future__ import annotations
 
 import enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -116,6 +116,8 @@ class ResponseBody(_Model):
     """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
 
     string: str | bytes = ""
+    #: ``crlf`` when the stored text's line breaks stand for CRLF (see ``_bodies.StoredBody``).
+    line_endings: Literal["crlf"] | None = None
 
 
 class StreamEnd(enum.StrEnum):
@@ -163,7 +165,9 @@ class RecordedResponse(_Model):
         """The body in its stored form."""
         if "parsed_body" in self.model_fields_set:
             return StoredBody(parsed=self.parsed_body, is_parsed=True, json_format=self.json_format)
-        return StoredBody(string=self.body.string if self.body is not None else None)
+        if self.body is None:
+            return StoredBody(string=None)
+        return StoredBody(string=self.body.string, line_endings=self.body.line_endings)
 
     @property
     def content(self) -> bytes:

@@ -77,7 +77,8 @@ def build_request(
         scrubbed = scrubber.scrub_body(body)
         headers = _resize(headers, len(scrubbed) - len(body))
         body = scrubbed
-    stored = store_body(body, content_type=header_get(headers, "content-type"))
+    # A request's body has no room for `line_endings` (vcrpy stores it bare), so CRs stay in it.
+    stored = store_body(body, content_type=header_get(headers, "content-type"), crlf_as_lf=False)
     fields: dict[str, Any] = {"method": method, "uri": url, "headers": headers}
     if stored.is_parsed:
         fields["parsed_body"] = stored.parsed
@@ -162,7 +163,9 @@ def build_response(
         if stored.json_format:
             fields["json_format"] = stored.json_format
     else:
-        fields["body"] = ResponseBody(string=stored.string if stored.string is not None else "")
+        fields["body"] = ResponseBody(
+            string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
+        )
     if len(lengths) > 1 or capture.end is not StreamEnd.COMPLETE:
         error = None
         if capture.error is not None:

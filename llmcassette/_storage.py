@@ -32,6 +32,7 @@ from ._models import (
 from ._yaml import YAMLError, dump_yaml, load_yaml
 
 __all__ = [
+    "WILDCARD_REQUEST",
     "document_to_data",
     "dumps_cassette",
     "format_validation_error",
@@ -66,6 +67,8 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
             f"{type(data).__name__}, not a mapping with `interactions`. {_REPAIR_HINT}",
             path=path,
         )
+    if "interactions" not in data and _is_bare_response(data):
+        data = {"interactions": [{"request": dict(WILDCARD_REQUEST), "response": _bare_response(data)}]}
     if "interactions" not in data:
         raise CassetteFormatError(
             f"llmcassette: cassette {str(path)!r} has no `interactions` list. {_REPAIR_HINT}",
@@ -78,6 +81,39 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
         return CassetteDocument.model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, path) from None
+
+
+#: The request of an interaction that answers any request: what a response-only file becomes.
+WILDCARD_REQUEST = {"method": "*", "uri": "*"}
+
+
+def _is_bare_response(data: dict[str, Any]) -> bool:
+    # A response saved on its own (`{status, headers, body}`), as some fixtures are.
+    return ("status" in data or "status_code" in data) and set(data) <= {
+        "status",
+        "status_code",
+        "headers",
+        "body",
+        "parsed_body",
+    }
+
+
+def _bare_response(data: dict[str, Any]) -> dict[str, Any]:
+    status = data.get("status", data.get("status_code"))
+    response: dict[str, Any] = {
+        "status": {"code": status, "message": ""} if not isinstance(status, dict) else status,
+        "headers": data.get("headers") or {},
+    }
+    body = data.get("body")
+    if "parsed_body" in data:
+        response["parsed_body"] = data["parsed_body"]
+    elif isinstance(body, dict) and set(body) == {"string"}:
+        response["body"] = body
+    elif isinstance(body, dict | list):
+        response["parsed_body"] = body
+    else:
+        response["body"] = {"string": "" if body is None else body}
+    return response
 
 
 def _parse_text(raw: bytes, path: Path) -> Any:
@@ -179,7 +215,10 @@ def _response_data(response: RecordedResponse) -> dict[str, Any]:
         if response.json_format:
             data["json_format"] = response.json_format
     else:
-        data["body"] = {"string": response.body.string if response.body is not None else ""}
+        body = response.body
+        data["body"] = {"string": body.string if body is not None else ""}
+        if body is not None and body.line_endings:
+            data["body"]["line_endings"] = body.line_endings
     if response.elapsed_ms is not None:
         data["elapsed_ms"] = response.elapsed_ms
     if response.stream is not None:

@@ -40,10 +40,12 @@ def through_yaml(stored: StoredBody) -> StoredBody:
             data["json_format"] = stored.json_format
     else:
         data = {"body": {"string": stored.string}}
+        if stored.line_endings:
+            data["body"]["line_endings"] = stored.line_endings
     back = load_yaml(dump_yaml({"interactions": [{"response": data}]}))["interactions"][0]["response"]
     if "parsed_body" in back:
         return StoredBody(parsed=back["parsed_body"], is_parsed=True, json_format=back.get("json_format"))
-    return StoredBody(string=back["body"]["string"])
+    return StoredBody(string=back["body"]["string"], line_endings=back["body"].get("line_endings"))
 
 
 # --- choosing the form ---------------------------------------------------------------------------
@@ -95,13 +97,34 @@ def test_json_is_stored_parsed(content: bytes, json_format: str | None) -> None:
         pytest.param(b'{"a": "\\ud800"}', "application/json", id="lone-surrogate-escape"),
         pytest.param(b"[" * 101 + b"]" * 101, "application/json", id="deeper-than-yaml-likes"),
         pytest.param(b"[" * 50_000, None, id="recursion-bomb"),
-        pytest.param("Grüße\r\n\ttab".encode(), None, id="plain-text"),
+        pytest.param("Grüße\n\ttab\r".encode(), None, id="plain-text"),
     ],
 )
 def test_text_is_stored_as_a_string(content: bytes, content_type: str | None) -> None:
     stored = store_body(content, content_type=content_type)
     assert not stored.is_parsed
     assert stored.string == content.decode("utf-8")
+    assert stored.line_endings is None
+    assert load_body(through_yaml(stored)) == content
+
+
+@pytest.mark.parametrize(
+    ("content", "flagged"),
+    [
+        pytest.param(b'data: {"a": 1}\r\n\r\ndata: {"b": 2}\r\n\r\n', True, id="gemini-crlf-sse"),
+        pytest.param("Grüße\r\n\ttab".encode(), True, id="crlf-text"),
+        pytest.param(b"a\r\nb\nc", False, id="mixed-crlf-and-lf"),
+        pytest.param(b"a\r\nb\rc", False, id="mixed-crlf-and-cr"),
+        pytest.param(b"a\nb", False, id="lf-only"),
+    ],
+)
+def test_all_crlf_text_is_stored_with_lf_and_flagged(content: bytes, flagged: bool) -> None:
+    # YAML can show LF text line by line; CRLF would force one escaped line.
+    stored = store_body(content, content_type="text/event-stream")
+    assert (stored.line_endings == "crlf") is flagged
+    if flagged:
+        assert isinstance(stored.string, str) and "\r" not in stored.string
+    assert load_body(stored) == content
     assert load_body(through_yaml(stored)) == content
 
 

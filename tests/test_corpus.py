@@ -211,7 +211,7 @@ def _assert_same_exchanges(before: CassetteDocument, after: CassetteDocument) ->
 
 
 def _assert_readable(text: str, document: CassetteDocument) -> None:
-    """SSE/NDJSON as literal blocks unless they hold CR, JSON structured, binary as !!binary."""
+    """SSE/NDJSON as literal blocks unless they hold a lone CR, JSON structured, binary as !!binary."""
     for interaction, nodes in zip(document.interactions, _body_nodes(text), strict=True):
         response = interaction.response
         form, node = nodes["response"]
@@ -221,9 +221,13 @@ def _assert_readable(text: str, document: CassetteDocument) -> None:
             assert node.tag == "tag:yaml.org,2002:binary"
         elif "text/event-stream" in ctype or "ndjson" in ctype:
             assert form == "string"
-            if b"\r" in content:
+            stored = response.stored_body()
+            if stored.line_endings == "crlf":
+                # All-CRLF text (Gemini) is written with LF, line by line, and flagged.
+                _assert_literal_block(text, node, content.decode("utf-8").replace("\r\n", "\n"))
+            elif b"\r" in content:
                 assert isinstance(node, yaml.ScalarNode)
-                assert node.style == '"'  # a literal block cannot keep CR
+                assert node.style == '"'  # a literal block cannot keep a lone CR
             else:
                 _assert_literal_block(text, node, content.decode("utf-8"))
         elif form == "parsed":
@@ -256,6 +260,8 @@ def _stored_fields(content: bytes, content_type: str | None) -> dict[str, Any]:
         if stored.json_format:
             fields["json_format"] = stored.json_format
         return fields
+    if stored.line_endings:
+        return {"body": {"string": stored.string, "line_endings": stored.line_endings}}
     return {"body": stored.string}
 
 
@@ -286,7 +292,7 @@ def _as_recorded(document: CassetteDocument) -> tuple[CassetteDocument, list[lis
             "elapsed_ms": 41.5,
         }
         body = _stored_fields(content, header(response.headers, "content-type"))
-        if "body" in body:
+        if "body" in body and not isinstance(body["body"], dict):
             body = {"body": {"string": body["body"]}}
         response_fields.update(body)
         pieces = None

@@ -102,7 +102,9 @@ def make_interaction(
         if stored.json_format:
             fields["json_format"] = stored.json_format
     else:
-        fields["body"] = ResponseBody(string=stored.string if stored.string is not None else "")
+        fields["body"] = ResponseBody(
+            string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
+        )
     return Interaction(
         request=RecordedRequest(
             method="POST",

@@ -27,7 +27,13 @@ from ._wire import body_error, decode_body, error_message, looks_like_sse, ndjso
 
 __all__ = ["ERROR_KINDS", "ErrorResponse", "Profile", "Summary", "ToolCall", "kind_for_status"]
 
-_STATUS_KINDS = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 429: "rate_limit"}
+_STATUS_KINDS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    429: "rate_limit",
+}
 _STATUS_KINDS |= {502: "bad_gateway", 503: "unavailable", 529: "overloaded"}
 
 
@@ -75,6 +81,16 @@ class Profile:
             return True
         accept = request.headers.get("accept", "")
         return "text/event-stream" in accept or "ndjson" in accept
+
+    def is_terminator(self, event: bytes) -> bool:
+        """
+        Whether ``event`` (one event as the framing cuts it) only says the stream is complete:
+        ``data: [DONE]``, Anthropic's ``message_stop``, the Responses API's final event, Ollama's
+        ``"done": true`` line. The base compares it with ``terminator``.
+        """
+        if self.terminator is None:
+            return False
+        return _normalise(event) == _normalise(self.terminator)
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -151,7 +167,7 @@ class Profile:
 
     def looks_streamed(self, body: bytes) -> bool:
         """Whether a body of a streaming request is a stream, not a plain JSON answer."""
-        return looks_like_sse(body)
+        return looks_like_sse(body) or detect_framing(None, body) is not Framing.NONE
 
     def summarize_stream(self, body: bytes) -> Summary:
         """The summary of a streamed body (the generic profile counts events and finds errors)."""
@@ -184,7 +200,9 @@ class Profile:
 
 def query_value(request: RequestInfo, name: str) -> str | None:
     """The first value of query parameter ``name`` of ``request``, or None."""
-    return next((value for key, value in parse_qsl(request.query, keep_blank_values=True) if key == name), None)
+    return next(
+        (value for key, value in parse_qsl(request.query, keep_blank_values=True) if key == name), None
+    )
 
 
 def port_of(request: RequestInfo) -> int | None:
@@ -193,6 +211,10 @@ def port_of(request: RequestInfo) -> int | None:
         return urlsplit(request.url).port
     except ValueError:
         return None
+
+
+def _normalise(event: bytes) -> bytes:
+    return event.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip()
 
 
 def _json(body: bytes) -> Any:
