@@ -11,6 +11,7 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -27,13 +28,14 @@ from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, RequestParts
-from ._models import CassetteDocument, Interaction, header_get
+from ._models import CassetteDocument, Interaction, StreamEnd, header_get
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
 from ._storage import save_cassette
 from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
+from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
 
 __all__ = ["Cassette"]
@@ -298,7 +300,9 @@ class Cassette:
         if slot is not None:
             return slot
         assert self._index is not None
-        slot = self._index.get(self.matcher.key(self._parts(method, url, body)))
+        slot = self._index.get(
+            self.matcher.key(self._parts(method, url, body), volatile=_volatile(method, url))
+        )
         if slot is None and self._wildcard.indices:
             return self._wildcard
         return slot
@@ -317,7 +321,8 @@ class Cassette:
                 self._wildcard.indices.append(position)
                 continue
             content = request.content
-            key = self.matcher.key(RequestParts(method=request.method, url=request.uri, body=content))
+            parts = RequestParts(method=request.method, url=request.uri, body=content)
+            key = self.matcher.key(parts, volatile=_volatile(request.method, request.uri))
             slot = index.setdefault(key, _Slot())
             slot.indices.append(position)
             self._exact.setdefault((request.method, request.uri, content), slot)
@@ -449,6 +454,12 @@ class Cassette:
 
         def on_finish(capture: Capture) -> None:
             attempt.chunks = list(capture.chunks)
+            if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
+                request.method, str(request.url), raw_headers, capture.chunks
+            ):
+                # The client stopped reading at the terminator (`data: [DONE]`), as most do:
+                # it had the whole stream, so the recording is complete.
+                capture.end = StreamEnd.COMPLETE
             if capture.error is not None:
                 attempt.error = f"{type(capture.error).__name__}: {capture.error}"
             stored_response = build_response(
@@ -527,6 +538,28 @@ class Cassette:
             "to match on fewer request parts, set match_on or ignored_body_fields."
         )
         return "\n".join(lines)
+
+
+def _ends_with_terminator(
+    method: str, url: str, raw_headers: list[tuple[bytes, bytes]], chunks: list[bytes]
+) -> bool:
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+    if headers.get("content-encoding") or not chunks:
+        return False
+    body = b"".join(chunks)
+    framing = detect_framing(headers.get("content-type"), body, url=url)
+    if framing is Framing.NONE:
+        return False
+    events = [event for event in split_events(body, framing) if event.strip()]
+    profile = detect_profile(RequestInfo(method=method, url=url))
+    return bool(events) and (profile.is_terminator(events[-1]) or is_terminal(events[-1], framing, b""))
+
+
+@functools.lru_cache(maxsize=256)
+def _volatile(method: str, url: str) -> tuple[str, ...]:
+    # The provider's own volatile request fields join the cassette's. Detection looks at the
+    # method and URL only, so a recorded request and a new one are judged alike.
+    return detect_profile(RequestInfo(method=method, url=url)).volatile_fields
 
 
 def _header_bytes(text: str) -> bytes:

@@ -9,6 +9,7 @@ cassette is an index and finding a match costs the same whatever the cassette's 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,11 @@ class RequestParts:
         path = unquote(parts.path.replace("%2F", "%252F").replace("%2f", "%252f")) or "/"
         query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
         return scheme, host, port, path, query
+
+
+@functools.lru_cache(maxsize=64)
+def _paths(fields: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(tuple(field.split(".")) for field in fields)
 
 
 def _canonical_body(body: bytes, ignored: tuple[tuple[str, ...], ...]) -> Hashable:
@@ -165,9 +171,10 @@ class Matcher:
         self._ignored = tuple(tuple(f.split(".")) for f in ignored_body_fields)
         self._functions = tuple(MATCHERS[name] for name in self.match_on)
 
-    def key(self, parts: RequestParts) -> tuple[Hashable, ...]:
-        """The match key of a request."""
-        return tuple(function(parts, self._ignored) for function in self._functions)
+    def key(self, parts: RequestParts, *, volatile: tuple[str, ...] = ()) -> tuple[Hashable, ...]:
+        """The match key of a request; ``volatile`` adds body fields to leave out (a profile's)."""
+        ignored = self._ignored + _paths(volatile) if volatile else self._ignored
+        return tuple(function(parts, ignored) for function in self._functions)
 
     def differences(self, wanted: RequestParts, recorded: RequestParts) -> list[str]:
         """Sentences saying how a recorded request differs from a wanted one, on the matched parts."""

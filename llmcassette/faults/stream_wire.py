@@ -27,6 +27,7 @@ from .._framing import Framing, detect_framing, event_ends, parse_sse_event
 from ._base import FaultContext
 
 __all__ = [
+    "is_terminal",
     "StreamView",
     "cut",
     "finish",
@@ -124,7 +125,7 @@ def view(playback: Playback, context: FaultContext) -> StreamView:
     content = len(events)
     profile_end = _normalise(context.profile.terminator or b"")
     for position, (start, end) in enumerate(events):
-        if _is_terminal(body[start:end], framing, profile_end):
+        if is_terminal(body[start:end], framing, profile_end):
             content = position
             break
     return StreamView(body, framing, tuple(events), content)
@@ -157,7 +158,8 @@ def _normalise(event: bytes) -> bytes:
     return _NEWLINES.sub(b"\n", event).strip()
 
 
-def _is_terminal(event: bytes, framing: Framing, profile_end: bytes) -> bool:
+def is_terminal(event: bytes, framing: Framing, profile_end: bytes) -> bool:
+    """Whether ``event`` only says the stream is complete (``[DONE]``, ``message_stop``, ``done: true``)."""
     if profile_end and _normalise(event) == profile_end:
         return True
     if framing is Framing.SSE:

@@ -61,6 +61,8 @@ class Profile:
     stream_content_type: ClassVar[str] = "text/event-stream"
     #: Media type of error responses.
     error_content_type: ClassVar[str] = "application/json"
+    #: Indentation of error bodies, for providers that pretty-print them (None: one line).
+    error_indent: ClassVar[int | None] = None
 
     # -- detection ----------------------------------------------------------------------------
 
@@ -119,7 +121,12 @@ class Profile:
             kind = kind_for_status(status) if status is not None else "server_error"
         code = status if status is not None else self.status_for(kind)
         payload = self.error_payload(kind, code, message, retry_after_s)
-        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if isinstance(payload, bytes):
+            body = payload
+        elif self.error_indent is None:
+            body = json.dumps(payload).encode()
+        else:
+            body = json.dumps(payload, indent=self.error_indent).encode() + b"\n"
         headers = [("content-type", self.error_content_type), *self.error_headers(kind, code, body)]
         if code == 429:
             headers.extend(self.rate_limit_headers(now_s=now_s))

@@ -57,6 +57,7 @@ class OpenAICompatibleProfile(OpenAIProfile):
 
     name: ClassVar[str] = "openai-compatible"
     hosts: ClassVar[tuple[str, ...]] = ()
+    error_indent: ClassVar[int | None] = None
 
     def matches(self, request: RequestInfo) -> bool:
         return request.path.rstrip("/").endswith(_CHAT_PATHS)

@@ -109,6 +109,7 @@ class GeminiProfile(Profile):
     terminator: ClassVar[bytes | None] = None
     volatile_fields: ClassVar[tuple[str, ...]] = ("labels",)
     error_content_type: ClassVar[str] = "application/json; charset=UTF-8"
+    error_indent: ClassVar[int | None] = 2
     #: Vertex AI (OAuth, 401 on bad credentials) rather than the Gemini API (API keys, 400).
     vertex: ClassVar[bool] = False
 

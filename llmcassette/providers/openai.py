@@ -104,6 +104,7 @@ class OpenAIProfile(Profile):
     terminator: ClassVar[bytes | None] = b"data: [DONE]\n\n"
     volatile_fields: ClassVar[tuple[str, ...]] = ("user", "metadata", "safety_identifier", "prompt_cache_key")
     error_content_type: ClassVar[str] = "application/json; charset=utf-8"
+    error_indent: ClassVar[int | None] = 4
     #: Hosts this profile answers for.
     hosts: ClassVar[tuple[str, ...]] = ("api.openai.com",)
 
@@ -276,6 +277,7 @@ class AzureOpenAIProfile(OpenAIProfile):
 
     name: ClassVar[str] = "azure-openai"
     error_content_type: ClassVar[str] = "application/json"
+    error_indent: ClassVar[int | None] = 2
 
     def matches(self, request: RequestInfo) -> bool:
         return _is_azure(request)
