@@ -25,6 +25,7 @@ from ._exceptions import (
     NoMatchingInteraction,
 )
 from ._framing import Framing
+from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON
 from ._models import (
     CassetteDocument,
     Interaction,
@@ -38,6 +39,7 @@ from ._scrub import Scrubber
 from ._storage import load_cassette, save_cassette
 
 __all__ = [
+    "__version__",
     "Attempt",
     "Cassette",
     "CassetteContext",
@@ -46,21 +48,22 @@ __all__ = [
     "CassetteFormatError",
     "CassetteNotFound",
     "ConfigError",
+    "DEFAULT_IGNORED_BODY_FIELDS",
+    "DEFAULT_MATCH_ON",
+    "faults",
     "Framing",
     "Interaction",
     "LlmCassetteError",
+    "load_cassette",
     "NoMatchingInteraction",
-    "RecordMode",
+    "providers",
     "RecordedRequest",
     "RecordedResponse",
+    "RecordMode",
+    "save_cassette",
     "Scrubber",
     "StreamEnd",
     "StreamRecord",
-    "VirtualClock",
-    "__version__",
-    "faults",
-    "load_cassette",
-    "providers",
-    "save_cassette",
     "use_cassette",
+    "VirtualClock",
 ]

@@ -1,0 +1,120 @@
+"""Lazy loading: requests parsed at once, responses on first use, the same result as a full load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import llmcassette
+from llmcassette._lazy import LazyCassette, load_lazy
+from llmcassette._models import CassetteDocument
+
+SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
+
+
+def _document() -> CassetteDocument:
+    return CassetteDocument.model_validate(
+        {
+            "interactions": [
+                {
+                    "request": {"method": "POST", "uri": "https://api.test/v1/chat", "parsed_body": {"q": i}},
+                    "response": {
+                        "status": {"code": 200, "message": "OK"},
+                        "headers": {"content-type": ["text/event-stream"]},
+                        # The last field of each item is a literal block that keeps its newlines.
+                        "body": {"string": SSE + f"data: {i}\n\n"},
+                    },
+                }
+                for i in range(3)
+            ]
+        }
+    )
+
+
+def _same(lazy: LazyCassette, full: CassetteDocument) -> None:
+    assert [i.model_dump() for i in lazy.interactions()] == [i.model_dump() for i in full.interactions]
+
+
+def test_own_files_defer_their_responses(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document())
+    lazy = load_lazy(path)
+    assert lazy._raw is not None  # the fast path was taken
+    assert lazy._responses == [None, None, None]
+    assert lazy.request(1).parsed_body == {"q": 1}
+    assert lazy.response(2).content == (SSE + "data: 2\n\n").encode()
+    assert lazy._responses[0] is None and lazy._responses[2] is not None
+    _same(lazy, llmcassette.load_cassette(path))
+
+
+def test_vcrpy_layout_with_version_last(tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request:\n    body: '{\"a\": 1}'\n    headers: {}\n    method: POST\n    uri: https://x.test/a\n"
+        "  response:\n    body:\n      string: |+\n        data: 1\n\n\n"
+        "    headers: {}\n    status: {code: 200, message: OK}\n"
+        "version: 1\n"
+    )
+    lazy = load_lazy(path)
+    assert lazy._raw is not None
+    assert lazy.version == 1
+    assert lazy.response(0).content == b"data: 1\n\n\n"
+    _same(lazy, llmcassette.load_cassette(path))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "interactions:\n"
+            "- request: {method: GET, uri: 'https://x.test/a', headers: &h {accept: ['*/*']}}\n"
+            "  response: {status: {code: 200, message: OK}, headers: *h, body: {string: one}}\n"
+            "- request: {method: GET, uri: 'https://x.test/b', headers: {}}\n"
+            "  response: {status: {code: 200, message: OK}, headers: *h, body: {string: two}}\n",
+            id="alias-to-another-item",
+        ),
+        pytest.param(
+            "interactions:\n"
+            "- {request: {method: GET, uri: 'https://x.test/a'}, response: {status: {code: 204}}}\n",
+            id="flow-style-item",
+        ),
+        pytest.param(
+            "interactions:\r\n- request:\r\n    method: GET\r\n    uri: https://x.test/a\r\n"
+            "  response:\r\n    status: {code: 200}\r\n",
+            id="crlf-file",
+        ),
+        pytest.param(
+            "interactions:\n  - request: {method: GET, uri: 'https://x.test/a'}\n"
+            "    response: {status: {code: 200}}\n",
+            id="indented-list",
+        ),
+    ],
+)
+def test_unusual_layouts_load_as_a_full_parse_would(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "odd.yaml"
+    path.write_bytes(text.encode())
+    _same(load_lazy(path), llmcassette.load_cassette(path))
+
+
+def test_a_bad_request_fails_at_load_and_a_bad_response_on_use(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    llmcassette.save_cassette(path, _document())
+    text = path.read_text()
+    path.write_text(text.replace("code: 200", "code: twelve", 1))
+    lazy = load_lazy(path)
+    with pytest.raises(llmcassette.CassetteFormatError) as info:
+        lazy.response(0)
+    assert (info.value.interaction, info.value.field) == (0, "response.status.code")
+    assert str(path) in str(info.value)
+
+    path.write_text(text.replace("method: POST", "method: [POST]", 1))
+    with pytest.raises(llmcassette.CassetteFormatError) as info:
+        load_lazy(path)
+    assert (info.value.interaction, info.value.field) == (0, "request.method")
+
+
+def test_missing_file() -> None:
+    with pytest.raises(llmcassette.CassetteNotFound, match="does not exist"):
+        load_lazy(Path("/nonexistent/cassette.yaml"))
