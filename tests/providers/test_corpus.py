@@ -92,6 +92,8 @@ def test_detects_the_recorded_provider(rel: str) -> None:
             expected = "ollama-openai"  # Ollama's OpenAI-compatible /v1 endpoint, local or cloud
         profile = detect_profile(info)
         assert profile.name == expected, interaction.request.uri
+        # Matching detects from the method and URL alone (no headers, no body): same answer.
+        assert detect_profile(RequestInfo(info.method, info.url)) is profile
         assert profile.is_streaming(info) is manifest()[rel]["streaming"], interaction.request.uri
 
 
