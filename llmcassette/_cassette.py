@@ -242,16 +242,22 @@ class Cassette:
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
             slot = self._find(method, url, body)
+            cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
                 self.play_counts[index] += 1
                 attempt.interaction = index
                 compiled = self._compiled_for(index)
                 playback = compiled.playback
+                broken = False
                 for fault, call in fired:
                     if isinstance(fault, StreamFault) and context is not None:
                         attempt.faults.append(fault.spec())
                         playback = fault.apply(playback, replace(context, call=call))
+                        broken = broken or not fault.consumes_recording
+                if broken and slot is not None:
+                    # A broken response leaves the recording for the client's retry.
+                    slot.cursor = cursor
                 decision.playback = playback
                 decision.elapsed_ms = compiled.elapsed_ms
                 if len(playback.chunks) == len(compiled.playback.chunks):

@@ -3,10 +3,14 @@ The virtual clock: retry waits that take no time and are recorded.
 
 While a :class:`VirtualClock` is active, ``time.sleep``, ``asyncio.sleep`` and ``anyio.sleep``
 return at once; each requested duration is appended to ``clock.sleeps`` and advances the clock's
-virtual time. SDK backoff can then be asserted exactly (``clock.sleeps == [0.25, 0.25]``) without
-a test ever waiting. llmcassette's own waits (recorded pacing, ``slow`` and ``stall`` faults, a
-timeout that fires) go through :func:`wait` / :func:`await_wait`, which advance an active clock
-instead of sleeping, but are not counted as client sleeps.
+virtual time, which ``time.time`` then reports (so a client that turns an HTTP-date Retry-After
+into a delay sees the dates the faults write move with its sleeps). ``time.monotonic`` is left
+alone: event loops and timeouts run on it. SDK backoff can then be asserted exactly
+(``clock.sleeps == [0.25, 0.25]``) without a test ever waiting.
+
+llmcassette's own waits (recorded pacing, ``slow`` and ``stall`` faults, a timeout that fires)
+go through :func:`wait` / :func:`await_wait`, which advance an active clock instead of sleeping,
+but are not counted as client sleeps.
 
 The patch is process-wide, like the transport patch: every thread's sleeps are virtual while a
 clock is active.
@@ -48,8 +52,9 @@ class VirtualClock:
     """
 
     def __init__(self, *, start_s: float | None = None) -> None:
-        #: Seconds since the epoch at which virtual time starts (the real time by default).
-        self.start_s = _real_time() if start_s is None else start_s
+        #: Seconds since the epoch at which virtual time starts: the real time by default, in whole
+        #: seconds so that HTTP-dates (one-second resolution) give exact delays.
+        self.start_s = float(int(_real_time())) if start_s is None else start_s
         #: Virtual seconds elapsed since the clock started.
         self.elapsed_s = 0.0
         #: Every duration a client asked to sleep, in order, in seconds.
@@ -81,7 +86,11 @@ class VirtualClock:
     # -- activation --------------------------------------------------------------------------
 
     def _targets(self) -> list[tuple[Any, str, Any]]:
-        targets: list[tuple[Any, str, Any]] = [(time, "sleep", self.sleep), (asyncio, "sleep", self.asleep)]
+        targets: list[tuple[Any, str, Any]] = [
+            (time, "sleep", self.sleep),
+            (time, "time", self.time),
+            (asyncio, "sleep", self.asleep),
+        ]
         anyio = sys.modules.get("anyio")
         if anyio is not None:
             targets.append((anyio, "sleep", self.asleep))

@@ -153,7 +153,17 @@ class ReplacingFault(Fault):
 
 
 class StreamFault(Fault):
-    """A fault that transforms the recorded response as it is played."""
+    """
+    A fault that transforms the recorded response as it is played.
+
+    A fault that breaks the response (cuts it, corrupts it, errors it) leaves the recorded
+    interaction unplayed, so the client's retry gets the recording: "an empty stream once, then
+    the real one" is ``empty_stream:times=1``. One that delivers the same content differently
+    (``rechunk``, ``slow``) sets ``consumes_recording`` and plays it as usual.
+    """
+
+    #: Whether the recorded interaction counts as played when this fault changes it.
+    consumes_recording: ClassVar[bool] = False
 
     def apply(self, playback: Playback, context: FaultContext) -> Playback:
         """The playback with this fault applied."""

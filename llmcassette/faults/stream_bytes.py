@@ -159,6 +159,7 @@ class Rechunk(StreamFault):
     cut as it is sent, compressed.
     """
 
+    consumes_recording = True
     name = "rechunk"
     summary = "re-split the bytes: fixed size (down to 1 byte), random, per event, or adversarial"
     example = "rechunk:mode=random,seed=7"

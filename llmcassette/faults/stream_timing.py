@@ -74,6 +74,7 @@ class Slow(StreamFault):
     A wait as long as the client's read timeout becomes its ``ReadTimeout``.
     """
 
+    consumes_recording = True
     name = "slow"
     summary = "delay the response head (ttfb_ms) and every chunk after the first (gap_ms)"
     example = "slow:ttfb_ms=2000,gap_ms=50"

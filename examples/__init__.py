@@ -1,0 +1,1 @@
+"""Example clients tested with llmcassette faults; see README.md."""

@@ -1,0 +1,1 @@
+"""A gateway client that refreshes its token once on a 401."""

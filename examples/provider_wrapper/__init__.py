@@ -1,0 +1,1 @@
+"""A provider wrapper that honours Retry-After and retries empty streams."""

@@ -1,0 +1,1 @@
+"""An OpenAI-compatible streaming client with backoff, on httpx2."""
