@@ -170,7 +170,10 @@ class Cassette:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
                 pacer.wait(decision.elapsed_ms)
-            wait(decision.playback.head_delay_ms / 1000.0)
+            head_s, late = self._head_delay(decision, request)
+            wait(head_s)
+            if late is not None:
+                raise self._failure(flavor, late, attempt)
             return self._respond(flavor, request, decision, pacer)
         try:
             response = send(request)
@@ -194,7 +197,10 @@ class Cassette:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
                 await pacer.await_(decision.elapsed_ms)
-            await await_wait(decision.playback.head_delay_ms / 1000.0)
+            head_s, late = self._head_delay(decision, request)
+            await await_wait(head_s)
+            if late is not None:
+                raise self._failure(flavor, late, attempt)
             return self._respond(flavor, request, decision, pacer)
         try:
             response = await send(request)
@@ -282,8 +288,7 @@ class Cassette:
         profile = detect_profile(info, override=self.provider)
         streaming = profile.is_streaming(info)
         attempt.provider = profile.name
-        timeout = request.extensions.get("timeout") or {}
-        read_timeout = timeout.get("read") if isinstance(timeout, dict) else None
+        read_timeout = _read_timeout(request)
         clock = current_clock()
         context = FaultContext(
             request=info,
@@ -294,6 +299,17 @@ class Cassette:
             read_timeout_s=read_timeout,
         )
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
+
+    @staticmethod
+    def _head_delay(decision: _Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
+        # A response head later than the client's read timeout never arrives: the client gets
+        # its ReadTimeout once the timeout has passed.
+        assert decision.playback is not None
+        head_s = decision.playback.head_delay_ms / 1000.0
+        read_timeout = _read_timeout(request)
+        if read_timeout is not None and head_s >= read_timeout:
+            return read_timeout, ConnectionFailure("ReadTimeout", "The read operation timed out")
+        return head_s, None
 
     def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:
         attempt.error = f"{failure.error_type}: {failure.message}"
@@ -413,7 +429,6 @@ class Cassette:
             attempt.error = f"ReadTimeout: {message}"
             return timeout_class(message)
 
-        timeout = request.extensions.get("timeout") or {}
         stall_ms = None
         if playback.ending is Ending.STALL:
             stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
@@ -425,7 +440,7 @@ class Cassette:
             on_chunk=attempt.chunks.append,
             delays_ms=playback.delays_ms,
             end_stall_ms=stall_ms,
-            read_timeout_s=timeout.get("read") if isinstance(timeout, dict) else None,
+            read_timeout_s=_read_timeout(request),
             timeout_error=timeout_error,
         )
         reason = (playback.reason or _default_reason(flavor, playback.status)).encode("latin-1", "replace")
@@ -544,6 +559,12 @@ class Cassette:
             "to match on fewer request parts, set match_on or ignored_body_fields."
         )
         return "\n".join(lines)
+
+
+def _read_timeout(request: Any) -> float | None:
+    timeout = request.extensions.get("timeout") or {}
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _ends_with_terminator(

@@ -59,7 +59,6 @@ class VirtualClock:
         self.elapsed_s = 0.0
         #: Every duration a client asked to sleep, in order, in seconds.
         self.sleeps: list[float] = []
-        self._saved: list[tuple[Any, str, Any]] = []
 
     def time(self) -> float:
         """Virtual seconds since the epoch."""
@@ -98,21 +97,19 @@ class VirtualClock:
 
     def __enter__(self) -> VirtualClock:
         with _lock:
-            for owner, attribute, replacement in self._targets():
-                self._saved.append((owner, attribute, getattr(owner, attribute)))
-                setattr(owner, attribute, replacement)
+            for owner, attribute, _ in self._targets():
+                _originals.setdefault((owner, attribute), getattr(owner, attribute))
             _active.append(self)
+            _apply()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         with _lock:
-            while self._saved:
-                owner, attribute, original = self._saved.pop()
-                setattr(owner, attribute, original)
             if self in _active:
                 _active.remove(self)
+            _apply()
 
     async def __aenter__(self) -> VirtualClock:
         return self.__enter__()
@@ -121,6 +118,20 @@ class VirtualClock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.__exit__(exc_type, exc, tb)
+
+
+# The real functions, saved by the first clock that replaced them.
+_originals: dict[tuple[Any, str], Any] = {}
+
+
+def _apply() -> None:
+    # The innermost active clock's functions, or the real ones when none is left: clocks may exit
+    # in any order without leaving a stale patch behind.
+    top = current_clock()
+    replacements = {(owner, attribute): fn for owner, attribute, fn in top._targets()} if top else {}
+    for key, original in _originals.items():
+        owner, attribute = key
+        setattr(owner, attribute, replacements.get(key, original))
 
 
 def wait(seconds: float) -> None:
