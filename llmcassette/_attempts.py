@@ -88,13 +88,14 @@ class Attempt:
 
     def summary(self) -> str:
         """One line: method, URL, what answered, status, faults."""
-        source = (
-            f"fault {', '.join(self.faults)}"
-            if self.interaction is None and self.faults and not self.recorded
-            else "recorded live"
-            if self.recorded
-            else f"interaction #{self.interaction}"
-        )
+        if self.recorded:
+            source = "recorded live"
+        elif self.interaction is not None:
+            source = f"interaction #{self.interaction}"
+        elif self.faults:
+            source = f"fault {', '.join(self.faults)}"
+        else:
+            source = "no recorded interaction"
         extra = f" + {', '.join(self.faults)}" if self.faults and self.interaction is not None else ""
         outcome = f"{self.status}" if self.status is not None else "no response"
         if self.error:

@@ -124,6 +124,8 @@ class Cassette:
         self._lock = threading.RLock()
         self._compiled: dict[int, _Compiled] = {}
         self._start = _monotonic()
+        clock = current_clock()
+        self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
         self._index: dict[tuple[Any, ...], _Slot] | None = None
         self._exact: dict[tuple[str, str, bytes], _Slot] = {}
         # Interactions recorded without a request (a response-only file) answer any request
@@ -210,8 +212,15 @@ class Cassette:
         return self._record(flavor, request, body, response, start, attempt)
 
     def _now_s(self) -> float:
+        # Seconds since the cassette was entered: virtual ones while a clock is active.
         clock = current_clock()
-        return clock.elapsed_s if clock is not None else _monotonic() - self._start
+        if clock is None:
+            return _monotonic() - self._start
+        origin, elapsed_at_start = self._clock_at_start
+        if clock is origin:
+            return clock.elapsed_s - elapsed_at_start
+        entered = clock.entered_at if clock.entered_at is not None else self._start
+        return max(0.0, entered - self._start) + clock.elapsed_s
 
     def _decide(self, request: Any, body: bytes) -> _Decision:
         method = request.method

@@ -30,6 +30,7 @@ __all__ = ["VirtualClock", "await_wait", "current_clock", "wait"]
 _real_sleep = time.sleep
 _real_async_sleep = asyncio.sleep
 _real_time = time.time
+_monotonic = time.monotonic
 
 _lock = threading.RLock()
 _active: list[VirtualClock] = []
@@ -59,6 +60,8 @@ class VirtualClock:
         self.elapsed_s = 0.0
         #: Every duration a client asked to sleep, in order, in seconds.
         self.sleeps: list[float] = []
+        #: ``time.monotonic()`` when the clock was entered (None before).
+        self.entered_at: float | None = None
 
     def time(self) -> float:
         """Virtual seconds since the epoch."""
@@ -101,6 +104,7 @@ class VirtualClock:
                 _originals.setdefault((owner, attribute), getattr(owner, attribute))
             _active.append(self)
             _apply()
+        self.entered_at = _monotonic()
         return self
 
     def __exit__(
