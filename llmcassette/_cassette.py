@@ -432,15 +432,17 @@ class Cassette:
                 attempt.error = f"{error_type}: {message}"
                 return exc_class(message)
 
-        timeout_class = flavor.exception("ReadTimeout")
-
-        def timeout_error(message: str) -> Exception:
-            attempt.error = f"ReadTimeout: {message}"
-            return timeout_class(message)
-
         stall_ms = None
         if playback.ending is Ending.STALL:
             stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
+        timeout_error = None
+        if playback.delays_ms is not None or stall_ms is not None:
+            timeout_class = flavor.exception("ReadTimeout")
+
+            def timeout_error(message: str) -> Exception:
+                attempt.error = f"ReadTimeout: {message}"
+                return timeout_class(message)
+
         stream = stream_class(ReplayStream, flavor)(
             playback.chunks,
             offsets_ms=decision.offsets_ms,
@@ -452,12 +454,11 @@ class Cassette:
             read_timeout_s=_read_timeout(request),
             timeout_error=timeout_error,
         )
-        reason = (playback.reason or _default_reason(flavor, playback.status)).encode("latin-1", "replace")
         return flavor.response(
             playback.status,
-            headers=[(_header_bytes(k), _header_bytes(v)) for k, v in playback.headers],
+            headers=_raw_headers(playback.headers),
             stream=stream,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason_phrase(flavor, playback)},
         )
 
     # -- recording ---------------------------------------------------------------------------
@@ -570,6 +571,17 @@ class Cassette:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1024)
+def _raw_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    # Cached by value: a recording replayed many times encodes its headers once. The list is
+    # copied by the library's Headers, so sharing it is safe.
+    return [(_header_bytes(k), _header_bytes(v)) for k, v in headers]
+
+
+def _reason_phrase(flavor: Flavor, playback: Playback) -> bytes:
+    return (playback.reason or _default_reason(flavor, playback.status)).encode("latin-1", "replace")
+
+
 def _read_timeout(request: Any) -> float | None:
     timeout = request.extensions.get("timeout") or {}
     value = timeout.get("read") if isinstance(timeout, dict) else None
@@ -605,6 +617,7 @@ def _header_bytes(text: str) -> bytes:
         return text.encode("utf-8")
 
 
+@functools.lru_cache(maxsize=128)
 def _default_reason(flavor: Flavor, status_code: int) -> str:
     try:
         return str(flavor.module.codes(status_code).phrase)

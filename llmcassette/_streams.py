@@ -119,6 +119,16 @@ class ReplayStream:
 
     def __iter__(self) -> Iterator[bytes]:
         delays = self._delays_ms
+        if delays is None and self._pacer is None:
+            # The common case, kept lean: no waits, only the chunks and the log.
+            chunks, on_chunk = self._chunks, self._on_chunk
+            while self._next < len(chunks):
+                chunk = chunks[self._next]
+                self._next += 1
+                if on_chunk is not None:
+                    on_chunk(chunk)
+                if chunk:
+                    yield chunk
         for index in self._pending():
             if delays is not None and delays[index]:
                 seconds, timed_out = self._silence(delays[index])
