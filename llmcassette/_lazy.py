@@ -18,9 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ._exceptions import CassetteNotFound
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse
-from ._storage import format_validation_error, parse_cassette
+from ._storage import format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
 __all__ = ["LazyCassette", "load_lazy"]
@@ -124,12 +123,7 @@ class LazyCassette:
 
 def load_lazy(path: Path) -> LazyCassette:
     """Load ``path`` for replay; see the module docstring for what is deferred."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CassetteNotFound(
-            f"llmcassette: cassette file {str(path)!r} does not exist.", path=path
-        ) from None
+    raw = read_cassette_bytes(path)
     pieces = _split(raw)
     if pieces is not None:
         lazy = _from_pieces(path, raw, *pieces)

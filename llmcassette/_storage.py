@@ -38,6 +38,7 @@ __all__ = [
     "format_validation_error",
     "load_cassette",
     "parse_cassette",
+    "read_cassette_bytes",
     "save_cassette",
 ]
 
@@ -47,13 +48,17 @@ _REPAIR_HINT = "Fix the file by hand, or delete it and record the cassette again
 def load_cassette(path: str | Path) -> CassetteDocument:
     """Read and validate the cassette at ``path`` (llmcassette, vcrpy or pydantic-ai layout)."""
     path = Path(path)
+    return parse_cassette(read_cassette_bytes(path), path=path)
+
+
+def read_cassette_bytes(path: Path) -> bytes:
+    """The bytes of the cassette file at ``path``, or :class:`CassetteNotFound`."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise CassetteNotFound(
             f"llmcassette: cassette file {str(path)!r} does not exist.", path=path
         ) from None
-    return parse_cassette(raw, path=path)
 
 
 def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
