@@ -612,3 +612,19 @@ async def test_connection_failure_while_recording_stores_nothing(client: Client,
     assert cassette.attempts[0].recorded is False
     assert (cassette.attempts[0].error or "").startswith("ConnectError: ")
     assert files_in(tmp_path) == []
+
+
+@pytest.mark.anyio
+async def test_a_response_only_file_answers_any_request(client: Client, tmp_path: Path) -> None:
+    # A fixture saved without its request (`{status, headers, body}`) answers whatever is asked,
+    # once, and only when nothing recorded with a request matches.
+    path = tmp_path / "response.json"
+    path.write_text(
+        '{"status": 200, "headers": {"content-type": "text/event-stream"}, "body": "data: 1\\n\\n"}'
+    )
+    with pytest.raises(NoMatchingInteraction, match="already been played"):
+        with llmcassette.use_cassette(path) as cassette:
+            reply = await client.send("POST", "https://api.example.test/v1/anything", json={"q": 1})
+            assert (reply.status, reply.body) == (200, b"data: 1\n\n")
+            await client.send("GET", "https://api.example.test/other")
+    assert [a.interaction for a in cassette.attempts] == [0, None]

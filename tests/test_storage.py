@@ -404,3 +404,34 @@ def test_any_document_survives_a_file(tmp_path: Path, document: CassetteDocument
         i.response.stream for i in document.interactions
     ]
     assert dumps_cassette(loaded) == path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "content"),
+    [
+        pytest.param(
+            '{"status": 200, "headers": {"content-type": "text/event-stream"}, "body": "data: 1\\n\\n"}',
+            200,
+            b"data: 1\n\n",
+            id="text-body",
+        ),
+        pytest.param(
+            '{"status": {"code": 429, "message": "Too Many"}, "body": {"error": {"message": "slow"}}}',
+            429,
+            b'{"error": {"message": "slow"}}',
+            id="json-body",
+        ),
+        pytest.param('{"status_code": 204, "headers": {}}', 204, b"", id="no-body"),
+    ],
+)
+def test_a_response_only_file_loads_as_one_interaction_for_any_request(
+    tmp_path: Path, text: str, status: int, content: bytes
+) -> None:
+    # Some fixtures hold a response and no request; it answers whatever is asked.
+    path = tmp_path / "response.json"
+    path.write_text(text)
+    document = load_cassette(path)
+    (interaction,) = document.interactions
+    assert (interaction.request.method, interaction.request.uri) == ("*", "*")
+    assert interaction.response.status.code == status
+    assert interaction.response.content == content
