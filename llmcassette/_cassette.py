@@ -32,7 +32,7 @@ from ._models import CassetteDocument, Interaction, StreamEnd, header_get
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
-from ._storage import save_cassette
+from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
 from .faults.stream_wire import is_terminal
@@ -117,6 +117,7 @@ class Cassette:
         self.attempts: list[Attempt] = []
         self.misses: list[NoMatchingInteraction] = []
         self.existed = self.path.exists()
+        self._disk_state = file_state(self.path)
         if self.existed and self.record_mode is not RecordMode.REWRITE:
             self._tape = load_lazy(self.path)
         else:
@@ -522,12 +523,22 @@ class Cassette:
             self.save()
 
     def save(self) -> None:
-        """Write the cassette file atomically with every interaction it holds."""
+        """
+        Write the cassette file atomically with every interaction it holds. Writers of one folder
+        take turns; if another one (a parallel test worker) wrote the file since this cassette
+        loaded it, what it wrote is kept and the new interactions are added after it.
+        """
         with self._lock:
-            document = CassetteDocument(
-                version=self._tape.version, interactions=self.interactions, **self._tape.extras
-            )
-        save_cassette(self.path, document)
+            new = self.new_interactions
+        with cassette_lock(self.path):
+            if file_state(self.path) not in (None, self._disk_state):
+                current = load_cassette(self.path)
+                version, extras, old = current.version, dict(current.model_extra or {}), current.interactions
+            else:
+                version, extras, old = self._tape.version, self._tape.extras, self._tape.interactions()
+            document = CassetteDocument(version=version, interactions=[*old, *new], **extras)
+            save_cassette(self.path, document)
+            self._disk_state = file_state(self.path)
 
     # -- messages ----------------------------------------------------------------------------
 

@@ -14,10 +14,16 @@ import json
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
 
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._models import (
@@ -33,8 +39,10 @@ from ._yaml import YAMLError, dump_yaml, load_yaml
 
 __all__ = [
     "WILDCARD_REQUEST",
+    "cassette_lock",
     "document_to_data",
     "dumps_cassette",
+    "file_state",
     "format_validation_error",
     "load_cassette",
     "parse_cassette",
@@ -263,6 +271,34 @@ def _json_default(value: Any) -> Any:
             "it has a binary body, which JSON cannot hold; use a .yaml path (bytes are written as !!binary)"
         )
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def file_state(path: Path) -> tuple[int, int, int] | None:
+    """What identifies a version of the file on disk (inode, size, mtime), or None if absent."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def cassette_lock(path: Path) -> Iterator[None]:
+    """
+    Hold an exclusive lock for writing cassettes in ``path``'s folder, across processes (pytest-xdist
+    workers). The folder itself is locked, so no lock file is left beside the cassettes.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover - not POSIX: atomic renames still keep files whole
+        yield
+        return
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def save_cassette(path: str | Path, document: CassetteDocument) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 
@@ -628,3 +630,30 @@ async def test_a_response_only_file_answers_any_request(client: Client, tmp_path
             assert (reply.status, reply.body) == (200, b"data: 1\n\n")
             await client.send("GET", "https://api.example.test/other")
     assert [a.interaction for a in cassette.attempts] == [0, None]
+
+
+def test_concurrent_writers_of_one_cassette_keep_each_others_interactions(tmp_path: Path) -> None:
+    # Two workers (pytest-xdist) recording into the same new cassette: both load it empty, both
+    # save; the second must add to what the first wrote, not replace it.
+    path = tmp_path / "shared.yaml"
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(base: str, name: str) -> None:
+        try:
+            with llmcassette.use_cassette(path, record_mode="new_episodes"), httpx.Client() as client:
+                client.post(f"{base}/json", json={"worker": name}).read()
+                barrier.wait(timeout=10)  # both have loaded and recorded before either saves
+        except BaseException as exc:  # noqa: B036 - reported by the assertion below
+            errors.append(exc)
+
+    with serve(stream_app()) as base:
+        threads = [threading.Thread(target=worker, args=(base, name)) for name in ("a", "b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+    assert errors == []
+    bodies = sorted(i.request.parsed_body["worker"] for i in llmcassette.load_cassette(path).interactions)
+    assert bodies == ["a", "b"]
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.yaml"]  # no temporary or lock files left
