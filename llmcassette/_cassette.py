@@ -12,7 +12,6 @@ the upstream, as it would without llmcassette.
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -22,18 +21,19 @@ from typing import Any
 
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
-from ._exceptions import CassetteFormatError, NoMatchingInteraction
-from ._exchange import Ending, Playback, RequestInfo
+from ._exceptions import NoMatchingInteraction
+from ._exchange import Playback, RequestInfo
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, RequestParts
-from ._models import CassetteDocument, Interaction, StreamEnd, header_get
+from ._models import CassetteDocument, Interaction, StreamEnd
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
+from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
-from ._streams import Pacer, RecordingStream, ReplayStream, stream_class
+from ._streams import Pacer, RecordingStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
 from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
@@ -41,15 +41,6 @@ from .providers import detect_profile, get_profile
 __all__ = ["Cassette"]
 
 _monotonic = time.monotonic
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    """An interaction's response, compiled once for replay."""
-
-    playback: Playback
-    offsets_ms: list[float] | None
-    elapsed_ms: float | None
 
 
 @dataclass
@@ -123,7 +114,7 @@ class Cassette:
         else:
             self._tape = LazyCassette.from_document(self.path, CassetteDocument())
         self._lock = threading.RLock()
-        self._compiled: dict[int, _Compiled] = {}
+        self._compiled: dict[int, Compiled] = {}
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
@@ -177,7 +168,14 @@ class Cassette:
             wait(head_s)
             if late is not None:
                 raise self._failure(flavor, late, attempt)
-            return self._respond(flavor, request, decision, pacer)
+            return respond(
+                flavor,
+                request,
+                decision.playback,
+                attempt=attempt,
+                offsets_ms=decision.offsets_ms,
+                pacer=pacer,
+            )
         try:
             response = send(request)
         except Exception as exc:
@@ -204,7 +202,14 @@ class Cassette:
             await await_wait(head_s)
             if late is not None:
                 raise self._failure(flavor, late, attempt)
-            return self._respond(flavor, request, decision, pacer)
+            return respond(
+                flavor,
+                request,
+                decision.playback,
+                attempt=attempt,
+                offsets_ms=decision.offsets_ms,
+                pacer=pacer,
+            )
         try:
             response = await send(request)
         except Exception as exc:
@@ -298,7 +303,7 @@ class Cassette:
         profile = detect_profile(info, override=self.provider)
         streaming = profile.is_streaming(info)
         attempt.provider = profile.name
-        read_timeout = _read_timeout(request)
+        client_timeout_s = read_timeout(request)
         clock = current_clock()
         context = FaultContext(
             request=info,
@@ -306,7 +311,7 @@ class Cassette:
             call=0,
             streaming=streaming,
             now_s=clock.time() if clock is not None else time.time(),
-            read_timeout_s=read_timeout,
+            read_timeout_s=client_timeout_s,
         )
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
@@ -316,9 +321,9 @@ class Cassette:
         # its ReadTimeout once the timeout has passed.
         assert decision.playback is not None
         head_s = decision.playback.head_delay_ms / 1000.0
-        read_timeout = _read_timeout(request)
-        if read_timeout is not None and head_s >= read_timeout:
-            return read_timeout, ConnectionFailure("ReadTimeout", "The read operation timed out")
+        timeout_s = read_timeout(request)
+        if timeout_s is not None and head_s >= timeout_s:
+            return timeout_s, ConnectionFailure("ReadTimeout", "The read operation timed out")
         return head_s, None
 
     def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:
@@ -362,105 +367,16 @@ class Cassette:
 
     # -- replay ------------------------------------------------------------------------------
 
-    def _compiled_for(self, index: int) -> _Compiled:
+    def _compiled_for(self, index: int) -> Compiled:
         compiled = self._compiled.get(index)
         if compiled is None:
             compiled = self._compile(index)
             self._compiled[index] = compiled
         return compiled
 
-    def _compile(self, index: int) -> _Compiled:
+    def _compile(self, index: int) -> Compiled:
         response = self._tape.response(index)
-        uri = self._tape.request(index).uri
-        content = response.content
-        stream = response.stream
-        offsets: list[float] | None = None
-        if stream is not None and stream.chunks is not None:
-            if sum(stream.chunks) != len(content) or any(n < 0 for n in stream.chunks):
-                raise CassetteFormatError(
-                    f"llmcassette: cassette {str(self.path)!r} is not valid: interaction {index}, "
-                    f"field `response.stream.chunks`: the chunk lengths add up to {sum(stream.chunks)} "
-                    f"bytes but the body has {len(content)}. If you edited the body, delete "
-                    "`stream.chunks` (replay then sends one chunk per event) or record it again.",
-                    path=self.path,
-                    interaction=index,
-                    field="response.stream.chunks",
-                )
-            chunks = []
-            position = 0
-            for length in stream.chunks:
-                chunks.append(content[position : position + length])
-                position += length
-            if stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
-                offsets = stream.offsets_ms
-        else:
-            framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
-            if framing is not Framing.NONE:
-                chunks = split_events(content, framing)
-            else:
-                chunks = [content] if content else []
-        headers: list[tuple[str, str]] = []
-        for name, values in response.headers.items():
-            if name.lower() == "content-length":
-                values = [str(len(content))]
-            headers.extend((name, value) for value in values)
-        ending, error_type, error_message = Ending.COMPLETE, None, ""
-        if stream is not None and stream.error is not None:
-            ending, error_type, error_message = Ending.ERROR, stream.error.type, stream.error.message
-        playback = Playback(
-            status=response.status.code,
-            headers=tuple(headers),
-            chunks=tuple(chunks),
-            ending=ending,
-            error_type=error_type,
-            error_message=error_message,
-            reason=response.status.message,
-        )
-        return _Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
-
-    def _respond(self, flavor: Flavor, request: Any, decision: _Decision, pacer: Pacer | None) -> Any:
-        playback = decision.playback
-        assert playback is not None
-        attempt = decision.attempt
-        attempt.status = playback.status
-        error_factory = None
-        if playback.ending is Ending.ERROR:
-            error_type = playback.error_type or "ReadError"
-            message = playback.error_message
-            exc_class = flavor.exception(error_type)
-
-            def error_factory() -> Exception:
-                attempt.error = f"{error_type}: {message}"
-                return exc_class(message)
-
-        stall_ms = None
-        if playback.ending is Ending.STALL:
-            stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
-        timeout_error = None
-        if playback.delays_ms is not None or stall_ms is not None:
-            timeout_class = flavor.exception("ReadTimeout")
-
-            def timeout_error(message: str) -> Exception:
-                attempt.error = f"ReadTimeout: {message}"
-                return timeout_class(message)
-
-        stream = stream_class(ReplayStream, flavor)(
-            playback.chunks,
-            offsets_ms=decision.offsets_ms,
-            pacer=pacer,
-            error=error_factory,
-            on_chunk=attempt.chunks.append,
-            delays_ms=playback.delays_ms,
-            end_stall_ms=stall_ms,
-            read_timeout_s=_read_timeout(request),
-            timeout_error=timeout_error,
-        )
-        return flavor.response(
-            playback.status,
-            headers=_raw_headers(playback.headers),
-            stream=stream,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason_phrase(flavor, playback)},
-        )
+        return compile_response(response, uri=self._tape.request(index).uri, path=self.path, index=index)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -496,7 +412,7 @@ class Cassette:
                 attempt.error = f"{type(capture.error).__name__}: {capture.error}"
             stored_response = build_response(
                 status_code=status_code,
-                reason=reason or _default_reason(flavor, status_code),
+                reason=reason or default_reason(flavor, status_code),
                 raw_headers=raw_headers,
                 capture=capture,
                 scrubber=self.scrubber,
@@ -582,23 +498,6 @@ class Cassette:
         return "\n".join(lines)
 
 
-@functools.lru_cache(maxsize=1024)
-def _raw_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
-    # Cached by value: a recording replayed many times encodes its headers once. The list is
-    # copied by the library's Headers, so sharing it is safe.
-    return [(_header_bytes(k), _header_bytes(v)) for k, v in headers]
-
-
-def _reason_phrase(flavor: Flavor, playback: Playback) -> bytes:
-    return (playback.reason or _default_reason(flavor, playback.status)).encode("latin-1", "replace")
-
-
-def _read_timeout(request: Any) -> float | None:
-    timeout = request.extensions.get("timeout") or {}
-    value = timeout.get("read") if isinstance(timeout, dict) else None
-    return float(value) if isinstance(value, int | float) else None
-
-
 def _ends_with_terminator(
     method: str, url: str, raw_headers: list[tuple[bytes, bytes]], chunks: list[bytes]
 ) -> bool:
@@ -619,18 +518,3 @@ def _volatile(method: str, url: str) -> tuple[str, ...]:
     # The provider's own volatile request fields join the cassette's. Detection looks at the
     # method and URL only, so a recorded request and a new one are judged alike.
     return detect_profile(RequestInfo(method=method, url=url)).volatile_fields
-
-
-def _header_bytes(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
-
-
-@functools.lru_cache(maxsize=128)
-def _default_reason(flavor: Flavor, status_code: int) -> str:
-    try:
-        return str(flavor.module.codes(status_code).phrase)
-    except ValueError:
-        return ""

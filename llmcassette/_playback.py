@@ -1,0 +1,169 @@
+"""
+Replayed responses: a recorded response compiled for replay, and the library response that
+plays it (chunks, waits, the recorded ending) to the client.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ._attempts import Attempt
+from ._exceptions import CassetteFormatError
+from ._exchange import Ending, Playback
+from ._flavors import Flavor
+from ._framing import Framing, detect_framing, split_events
+from ._models import RecordedResponse, header_get
+from ._streams import Pacer, ReplayStream, stream_class
+
+__all__ = ["Compiled", "compile_response", "read_timeout", "respond"]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """An interaction's response, compiled once for replay."""
+
+    playback: Playback
+    offsets_ms: list[float] | None
+    elapsed_ms: float | None
+
+
+def compile_response(response: RecordedResponse, *, uri: str, path: Path, index: int) -> Compiled:
+    """
+    The playback of a recorded response: its chunks as recorded, or one per event when the
+    cassette kept no boundaries; ``path`` and ``index`` name it in errors.
+    """
+    content = response.content
+    stream = response.stream
+    offsets: list[float] | None = None
+    if stream is not None and stream.chunks is not None:
+        if sum(stream.chunks) != len(content) or any(n < 0 for n in stream.chunks):
+            raise CassetteFormatError(
+                f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, "
+                f"field `response.stream.chunks`: the chunk lengths add up to {sum(stream.chunks)} "
+                f"bytes but the body has {len(content)}. If you edited the body, delete "
+                "`stream.chunks` (replay then sends one chunk per event) or record it again.",
+                path=path,
+                interaction=index,
+                field="response.stream.chunks",
+            )
+        chunks = []
+        position = 0
+        for length in stream.chunks:
+            chunks.append(content[position : position + length])
+            position += length
+        if stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
+            offsets = stream.offsets_ms
+    else:
+        framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
+        if framing is not Framing.NONE:
+            chunks = split_events(content, framing)
+        else:
+            chunks = [content] if content else []
+    headers: list[tuple[str, str]] = []
+    for name, values in response.headers.items():
+        if name.lower() == "content-length":
+            values = [str(len(content))]
+        headers.extend((name, value) for value in values)
+    ending, error_type, error_message = Ending.COMPLETE, None, ""
+    if stream is not None and stream.error is not None:
+        ending, error_type, error_message = Ending.ERROR, stream.error.type, stream.error.message
+    playback = Playback(
+        status=response.status.code,
+        headers=tuple(headers),
+        chunks=tuple(chunks),
+        ending=ending,
+        error_type=error_type,
+        error_message=error_message,
+        reason=response.status.message,
+    )
+    return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
+
+
+def respond(
+    flavor: Flavor,
+    request: Any,
+    playback: Playback,
+    *,
+    attempt: Attempt,
+    offsets_ms: list[float] | None,
+    pacer: Pacer | None,
+) -> Any:
+    """The library response that plays ``playback``, logging what the client gets in ``attempt``."""
+    attempt.status = playback.status
+    error_factory = None
+    if playback.ending is Ending.ERROR:
+        error_type = playback.error_type or "ReadError"
+        message = playback.error_message
+        exc_class = flavor.exception(error_type)
+
+        def error_factory() -> Exception:
+            attempt.error = f"{error_type}: {message}"
+            return exc_class(message)
+
+    stall_ms = None
+    if playback.ending is Ending.STALL:
+        stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
+    timeout_error = None
+    if playback.delays_ms is not None or stall_ms is not None:
+        timeout_class = flavor.exception("ReadTimeout")
+
+        def timeout_error(message: str) -> Exception:
+            attempt.error = f"ReadTimeout: {message}"
+            return timeout_class(message)
+
+    stream = stream_class(ReplayStream, flavor)(
+        playback.chunks,
+        offsets_ms=offsets_ms,
+        pacer=pacer,
+        error=error_factory,
+        on_chunk=attempt.chunks.append,
+        delays_ms=playback.delays_ms,
+        end_stall_ms=stall_ms,
+        read_timeout_s=read_timeout(request),
+        timeout_error=timeout_error,
+    )
+    return flavor.response(
+        playback.status,
+        headers=_raw_headers(playback.headers),
+        stream=stream,
+        extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason_phrase(flavor, playback)},
+    )
+
+
+def read_timeout(request: Any) -> float | None:
+    """The client's read timeout for ``request``, in seconds, when it set one."""
+    timeout = request.extensions.get("timeout") or {}
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _raw_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
+    # Cached by value: a recording replayed many times encodes its headers once. The list is
+    # copied by the library's Headers, so sharing it is safe.
+    return [(header_bytes(k), header_bytes(v)) for k, v in headers]
+
+
+def _reason_phrase(flavor: Flavor, playback: Playback) -> bytes:
+    return (playback.reason or default_reason(flavor, playback.status)).encode("latin-1", "replace")
+
+
+def header_bytes(text: str) -> bytes:
+    """A header name or value as bytes: latin-1, or UTF-8 when it does not fit."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+@functools.lru_cache(maxsize=128)
+def default_reason(flavor: Flavor, status_code: int) -> str:
+    """The standard reason phrase of ``status_code``, or an empty one."""
+    try:
+        return str(flavor.module.codes(status_code).phrase)
+    except ValueError:
+        return ""
