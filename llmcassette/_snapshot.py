@@ -1,0 +1,213 @@
+"""
+Provider-neutral snapshots of LLM responses: one JSON object per line (JSONL, keys sorted).
+
+Any response, streamed or not, of OpenAI chat and Responses, Azure, the OpenAI-compatible
+gateways, Anthropic, Gemini (SSE or JSON array), Ollama (NDJSON) or Bedrock becomes a list of
+events::
+
+    {"text": "Hel", "type": "text_delta"}
+    {"text": "...", "type": "reasoning_delta"}
+    {"arguments": "{\\"city\\":", "index": 0, "name": "get_weather", "type": "tool_call_delta"}
+    {"message": "Overloaded", "type": "error"}            (in-stream error; "status" on HTTP errors)
+    {"completion_tokens": 9, "prompt_tokens": 5, "type": "usage"}
+    {"reason": "stop", "type": "finish"}
+
+Deltas and errors keep their stream order; usage (merged over the stream) and the finish reason
+come last, once, so a stream that ends early shows no ``finish`` line. Tool calls are numbered
+from 0 in order of appearance whatever the provider keys them by. Only the first choice or
+candidate is read. Nothing volatile is written (ids, timestamps, fingerprints, padding), so the
+same answer recorded twice gives the same text, and a change is a one-line diff. Unknown events
+are skipped; an event that is not JSON becomes an ``error`` line saying which.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
+from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, SerializedData
+
+from ._attempts import Attempt
+from ._cassette import Cassette
+from ._event_shapes import Events, dispatch
+from ._exchange import RequestInfo
+from ._framing import Framing, split_events
+from ._models import CassetteDocument, Interaction, header_get
+from .providers import detect_profile
+from .providers._wire import body_error, decode_body, looks_like_sse, sse_data
+from .providers.bedrock import decode_frame
+
+__all__ = ["LLMStreamSnapshotExtension", "normalize", "normalize_events"]
+
+_MALFORMED = object()  # stands for an event whose data is not JSON
+_DONE = object()  # an event that only ends the stream (`[DONE]`)
+
+
+def normalize_events(
+    body: bytes, *, url: str, method: str = "POST", content_type: str | None = None, status: int = 200
+) -> list[dict[str, Any]]:
+    """The provider-neutral events of one response body (see the module docstring)."""
+    body = decode_body(body)
+    if status >= 400:
+        return [{"type": "error", "status": status, "message": body_error(body, status)}]
+    profile = detect_profile(RequestInfo(method=method, url=url))
+    events = Events()
+    for number, value in enumerate(_values(body, profile.framing, content_type), start=1):
+        if value is _MALFORMED:
+            events.add({"type": "error", "message": f"malformed event {number}: its data is not JSON"})
+        elif isinstance(value, Mapping):
+            dispatch(value, events)
+    return events.result()
+
+
+def _values(body: bytes, framing: Framing, content_type: str | None) -> list[Any]:
+    """Each event's parsed value, in order (``_MALFORMED`` for data that is not JSON)."""
+    ctype = (content_type or "").lower()
+    head = body.lstrip()[:1]
+    if not head:
+        return []
+    if head not in (b"{", b"[") and (framing is Framing.EVENTSTREAM or "eventstream" in ctype):
+        return [_frame_value(frame) for frame in split_events(body, Framing.EVENTSTREAM)]
+    if "event-stream" in ctype or looks_like_sse(body):
+        return [_DONE if e.data.strip() == "[DONE]" else _json(e.data) for e in sse_data(body)]
+    whole = _json(body)
+    if whole is not _MALFORMED:  # a JSON answer, or a whole JSON-array stream (Gemini without alt=sse)
+        return list(whole) if isinstance(whole, list) else [whole]
+    if head == b"[":  # a JSON-array stream cut short: the elements that arrived whole
+        pieces = (
+            p.strip().lstrip(b"[,").strip().rstrip(b"]").strip()
+            for p in split_events(body, Framing.JSON_ARRAY)
+        )
+        return [_json(piece) for piece in pieces if piece]
+    return [_json(line) for line in body.splitlines() if line.strip()]  # NDJSON lines
+
+
+def _json(data: bytes | str) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return _MALFORMED
+
+
+def _frame_value(frame: bytes) -> Any:
+    # Bedrock: an exception frame is an error; a `chunk` carries a model event in base64.
+    decoded = decode_frame(frame)
+    if decoded is None:
+        return _MALFORMED
+    headers, payload = decoded
+    value = _json(payload)
+    if not isinstance(value, Mapping):
+        return value
+    if headers.get(":message-type") == "exception":
+        return {"error": {"message": str(value.get("message") or headers.get(":exception-type"))}}
+    if headers.get(":event-type") == "chunk" and "bytes" in value:
+        try:
+            return _json(base64.b64decode(str(value["bytes"]), validate=True))
+        except (binascii.Error, ValueError):
+            return _MALFORMED
+    return {str(headers.get(":event-type")): value}  # ConverseStream: {"contentBlockDelta": {...}}
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+def _lines(events: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(event, sort_keys=True, ensure_ascii=False) for event in events]
+
+
+def _attempt_events(attempt: Attempt) -> list[dict[str, Any]]:
+    events = []
+    if attempt.status is not None:
+        body = b"".join(attempt.chunks)
+        events = normalize_events(body, url=attempt.url, method=attempt.method, status=attempt.status)
+    if attempt.error:  # no response at all, or a stream cut by a transport error
+        events.append({"type": "error", "message": attempt.error})
+    return events
+
+
+def _interaction_events(interaction: Interaction) -> list[dict[str, Any]]:
+    request, response = interaction.request, interaction.response
+    events = normalize_events(
+        response.content,
+        url=request.uri,
+        method=request.method,
+        content_type=header_get(response.headers, "content-type"),
+        status=response.status.code,
+    )
+    if response.stream is not None and response.stream.error is not None:
+        error = response.stream.error
+        events.append({"type": "error", "message": f"{error.type}: {error.message}".rstrip(": ")})
+    return events
+
+
+def normalize(target: Attempt | Interaction | Cassette | CassetteDocument | Sequence[Any] | str) -> str:
+    """
+    The JSONL snapshot text of an attempt (what the client received), a recorded interaction,
+    or a whole cassette: its attempts when it was used, else its interactions, each after a
+    header line (``{"exchange": 0, "method": "POST", "path": "/v1/...", "status": 200}``). A
+    string is taken as already normalised and returned as it is.
+    """
+    if isinstance(target, str):
+        return target
+    if isinstance(target, Attempt):
+        lines = _lines(_attempt_events(target))
+    elif isinstance(target, Interaction):
+        lines = _lines(_interaction_events(target))
+    else:
+        if isinstance(target, Cassette):
+            exchanges: Sequence[Any] = target.attempts or target.interactions
+        elif isinstance(target, CassetteDocument):
+            exchanges = target.interactions
+        else:
+            exchanges = target
+        lines = []
+        for number, item in enumerate(exchanges):
+            lines += _exchange(number, item)
+    return "".join(line + "\n" for line in lines)
+
+
+def _exchange(number: int, item: Any) -> list[str]:
+    if isinstance(item, Attempt):
+        head: dict[str, Any] = {"method": item.method, "path": urlsplit(item.url).path, "status": item.status}
+        if item.faults:
+            head["faults"] = list(item.faults)
+        events = _attempt_events(item)
+    elif isinstance(item, Interaction):
+        head = {"method": item.request.method, "path": urlsplit(item.request.uri).path}
+        head["status"] = item.response.status.code
+        events = _interaction_events(item)
+    else:
+        raise TypeError(
+            f"llmcassette: cannot snapshot {type(item).__name__!r}; give attempts or interactions."
+        )
+    return _lines([{"exchange": number, **head}, *events])
+
+
+class LLMStreamSnapshotExtension(SingleFileSnapshotExtension):
+    """
+    A syrupy extension writing one ``<test>.events.jsonl`` file per snapshot: the normalised
+    events of an attempt, an interaction or a cassette (see :func:`normalize`)::
+
+        def test_chat(snapshot, llm_cassette):
+            ...
+            assert llm_cassette == snapshot.with_defaults(extension_class=LLMStreamSnapshotExtension)
+    """
+
+    _write_mode = WriteMode.TEXT
+    file_extension = "events.jsonl"
+
+    def serialize(
+        self,
+        data: SerializableData,
+        *,
+        exclude: PropertyFilter | None = None,
+        include: PropertyFilter | None = None,
+        matcher: PropertyMatcher | None = None,
+    ) -> SerializedData:
+        """The JSONL text of ``data`` (an attempt, interaction, cassette, or normalised text)."""
+        return normalize(data)
