@@ -153,6 +153,7 @@ class Cassette:
 
     def handle_request(self, flavor: Flavor, request: Any, send: Callable[[Any], Any]) -> Any:
         """Answer one request from a sync transport; ``send`` reaches the real upstream."""
+        __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
         decision = self._decide(request, body)
@@ -187,6 +188,7 @@ class Cassette:
         self, flavor: Flavor, request: Any, send: Callable[[Any], Awaitable[Any]]
     ) -> Any:
         """Answer one request from an async transport; ``send`` reaches the real upstream."""
+        __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
         decision = self._decide(request, body)
@@ -229,6 +231,7 @@ class Cassette:
         return max(0.0, entered - self._start) + clock.elapsed_s
 
     def _decide(self, request: Any, body: bytes) -> _Decision:
+        __tracebackhide__ = True
         method = request.method
         url = str(request.url)
         with self._lock:

@@ -12,8 +12,9 @@ llmcassette's own waits (recorded pacing, ``slow`` and ``stall`` faults, a timeo
 go through :func:`wait` / :func:`await_wait`, which advance an active clock instead of sleeping,
 but are not counted as client sleeps.
 
-The patch is process-wide, like the transport patch: every thread's sleeps are virtual while a
-clock is active.
+The patch is process-wide, like the transport patch, but only the thread that entered the clock
+and threads started after it get virtual time: threads already running (a test server's loop, a
+pool left by another test) keep sleeping for real, so their sleeps are not mistaken for a client's.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ class VirtualClock:
         self.sleeps: list[float] = []
         #: ``time.monotonic()`` when the clock was entered (None before).
         self.entered_at: float | None = None
+        self._foreign_threads: frozenset[int] = frozenset()
 
     def time(self) -> float:
         """Virtual seconds since the epoch."""
@@ -73,14 +75,25 @@ class VirtualClock:
             with _lock:
                 self.elapsed_s += seconds
 
+    def _owns_current_thread(self) -> bool:
+        # Threads that were already running when the clock was entered (a test server, a pool
+        # of another test) keep real time: their periodic sleeps are not the client's. The
+        # entering thread and every thread started since (SDK workers) are virtual.
+        return threading.get_ident() not in self._foreign_threads
+
     def sleep(self, seconds: float) -> None:
         """A client's ``time.sleep``: recorded, and returns at once."""
+        if not self._owns_current_thread():
+            _real_sleep(seconds)
+            return
         with _lock:
             self.sleeps.append(float(seconds))
         self.advance(seconds)
 
     async def asleep(self, seconds: float, result: Any = None) -> Any:
         """A client's ``asyncio.sleep``/``anyio.sleep``: recorded, and returns after one loop turn."""
+        if not self._owns_current_thread():
+            return await _real_async_sleep(seconds, result)
         self.sleep(seconds)
         await _real_async_sleep(0)
         return result
@@ -99,6 +112,10 @@ class VirtualClock:
         return targets
 
     def __enter__(self) -> VirtualClock:
+        here = threading.get_ident()
+        self._foreign_threads = frozenset(
+            t.ident for t in threading.enumerate() if t.ident not in (None, here)
+        )
         with _lock:
             for owner, attribute, _ in self._targets():
                 _originals.setdefault((owner, attribute), getattr(owner, attribute))

@@ -56,6 +56,7 @@ def current_cassette() -> Cassette | None:
 
 def _sync_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[..., Any]:
     def handle_request(self: Any, request: Any) -> Any:
+        __tracebackhide__ = True
         cassette = current_cassette()
         if cassette is None:
             return original(self, request)
@@ -67,6 +68,7 @@ def _sync_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...,
 
 def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[..., Any]:
     async def handle_async_request(self: Any, request: Any) -> Any:
+        __tracebackhide__ = True
         cassette = current_cassette()
         if cassette is None:
             return await original(self, request)

@@ -169,8 +169,13 @@ def _fast_load(text: str | bytes) -> Any:
                 continue
             elif kind is events.StreamEndEvent:
                 return root
-            else:
+            elif kind is events.StreamStartEvent or kind is events.DocumentEndEvent:
                 continue
+            else:
+                # An event this loader does not know (or none: the stream is exhausted, which
+                # happens when PyYAML was imported twice and its event classes differ): leave it
+                # to the standard loader rather than loop.
+                raise _Unsupported
             anchor = getattr(event, "anchor", None)
             if anchor is not None:
                 anchors[anchor] = value

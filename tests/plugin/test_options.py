@@ -1,0 +1,89 @@
+"""Command-line options: record mode precedence, suite-wide faults, pace."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ._cassettes import CLIENT, chat_cassette
+
+pytest_plugins = ["pytester"]
+
+Run = Callable[..., pytest.RunResult]
+
+
+def test_record_mode_cli_beats_marker_beats_default(
+    pytester: pytest.Pytester, run: Run, upstream: str
+) -> None:
+    pytester.makepyfile(
+        test_rec=f"""
+        import httpx, pytest
+
+        @pytest.mark.llm_cassette(record_mode="once")
+        def test_marked():
+            httpx.post("{upstream}/json", json={{}})
+
+        @pytest.mark.llm_cassette
+        def test_default():
+            httpx.post("{upstream}/json", json={{}})
+        """
+    )
+    folder = pytester.path / "cassettes" / "test_rec"
+    # The explicit CLI mode wins over the marker: nothing may record.
+    run("--record-mode=none").assert_outcomes(failed=2)
+    # The marker's mode wins over the default "none".
+    run().assert_outcomes(passed=1, failed=1)
+    assert [p.name for p in folder.iterdir()] == ["test_marked.yaml"]
+
+
+def test_rewrite_records_afresh(pytester: pytest.Pytester, run: Run, upstream: str) -> None:
+    pytester.makepyfile(
+        test_rec=f"""
+        import httpx, pytest
+
+        @pytest.mark.llm_cassette
+        def test_rec(llm_cassette):
+            httpx.post("{upstream}/json", json={{"v": 2}})
+            assert len(llm_cassette.interactions) == 1
+        """
+    )
+    (pytester.mkdir("cassettes") / "test_rec").mkdir()
+    stale = pytester.path / "cassettes" / "test_rec" / "test_rec.yaml"
+    stale.write_text(chat_cassette())
+    run("--record-mode=rewrite").assert_outcomes(passed=1)
+    assert "api.openai.com" not in stale.read_text()
+    run().assert_outcomes(passed=1)
+
+
+def test_llm_faults_option_applies_to_every_llm_test_only(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_chat=CLIENT
+        + """
+@pytest.mark.llm_cassette
+def test_chat(llm_cassette):
+    chat(retries=1)
+    assert llm_cassette.attempts[0].status == 503
+
+def test_plain():
+    pass
+"""
+    )
+    (pytester.mkdir("cassettes") / "test_chat").mkdir()
+    (pytester.path / "cassettes" / "test_chat" / "test_chat.yaml").write_text(chat_cassette())
+    run("--llm-faults=unavailable:times=1").assert_outcomes(passed=2)
+    run().assert_outcomes(passed=1, failed=1)
+
+
+def test_bad_pace_is_a_usage_error_and_options_have_help(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(test_x="def test_x(): pass")
+    result = run("--llm-pace=fast")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: llmcassette: pace 'fast' is not valid; *"])
+    run("--llm-pace=recorded").assert_outcomes(passed=1)
+    help_text = run("--help")
+    help_text.stdout.fnmatch_lines(["llmcassette: record/replay of LLM traffic:", "  --llm-pace=LLM_PACE*"])
+    markers = run("--markers")
+    markers.stdout.fnmatch_lines(
+        ["@pytest.mark.llm_cassette(path=None, *", "@pytest.mark.llm_fault_matrix(*"]
+    )
