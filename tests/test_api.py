@@ -16,24 +16,7 @@ import pytest
 
 import llmcassette
 from llmcassette import ConfigError, NoMatchingInteraction, RecordMode
-from tests.servers import CLIENT_KINDS, Client, serve, stream_app
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    with serve(stream_app()) as base:
-        yield base
-
+from tests.servers import Client, serve, stream_app
 
 # -- forms ------------------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import pytest
 
 import llmcassette
 from llmcassette import NoMatchingInteraction, VirtualClock
-from tests.servers import CLIENT_KINDS, Client, serve, sse_events, stream_app
+from tests.servers import Client, serve, sse_events, stream_app
 
 TOKEN_A = "sk-proj-" + "a" * 40
 TOKEN_B = "sk-proj-" + "b" * 40
@@ -32,16 +32,6 @@ ASK: dict[str, Any] = {
 }
 SSE = "/sse?n=2&gap_ms=10"
 SECRETS = (TOKEN_A, TOKEN_B, GATEWAY_KEY, BODY_KEY, URL_KEY)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
 
 
 def headers_for(token: str) -> dict[str, str]:

@@ -10,7 +10,6 @@ import asyncio
 import os
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,7 @@ import yaml
 
 import llmcassette
 from llmcassette import CassetteFormatError, NoMatchingInteraction, RecordMode
-from tests.servers import CLIENT_KINDS, Client, serve, sse_events, stream_app
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    with serve(stream_app()) as base:
-        yield base
+from tests.servers import Client, serve, sse_events, stream_app
 
 
 def chat(content: str, **extra: Any) -> dict[str, Any]:

@@ -21,21 +21,11 @@ import pytest
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette._clock import await_wait, current_clock, wait
-from tests.servers import CLIENT_KINDS, Client, serve, sse_events, stream_app
+from tests.servers import Client, serve, sse_events, stream_app
 
 #: What a clock may patch, and the real functions there.
 PATCHABLE = ((time, "sleep"), (time, "time"), (asyncio, "sleep"), (anyio, "sleep"))
 REAL = tuple(getattr(owner, name) for owner, name in PATCHABLE)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
 
 
 def patchable_now() -> tuple[Any, ...]:

@@ -31,7 +31,7 @@ import llmcassette
 from llmcassette import VirtualClock
 from llmcassette.faults import Disconnect, RateLimit, Rechunk, parse_fault
 from llmcassette.providers import get_profile
-from tests.servers import CLIENT_KINDS, Client, Received, ndjson_lines, serve, sse_events, stream_app
+from tests.servers import Client, Received, ndjson_lines, serve, sse_events, stream_app
 
 CHAT = "/v1/chat/completions"
 PAIRS = "/sse?n=4&split=pairs&gap_ms=10"
@@ -52,16 +52,6 @@ LINES = ndjson_lines(3)
 COMPAT = get_profile("openai-compatible")
 #: httpx's default read timeout, which the clients here keep unless a test sets its own.
 DEFAULT_TIMEOUT_S = 5.0
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
 
 
 # -- the upstream, recorded once --------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,23 +17,7 @@ import pytest
 
 import llmcassette
 from llmcassette import _intercept
-from tests.servers import CLIENT_KINDS, Client, Received, serve, stream_app
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[str]:
-    with serve(stream_app()) as base:
-        yield base
+from tests.servers import Client, Received, serve, stream_app
 
 
 @pytest.fixture(scope="module")

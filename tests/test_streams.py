@@ -19,17 +19,7 @@ from starlette.applications import Starlette
 import llmcassette
 from llmcassette._flavors import get_flavor
 from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
-from tests.servers import CLIENT_KINDS, Client, ndjson_lines, serve, sse_events, stream_app
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
-def client(request: pytest.FixtureRequest) -> Client:
-    return Client(*request.param)
+from tests.servers import Client, ndjson_lines, serve, sse_events, stream_app
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,28 @@
+"""Fixtures shared by the suite: the async backend, every client kind, a local upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.servers import CLIENT_KINDS, Client, serve, stream_app
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio, as the SDKs' async clients do."""
+    return "asyncio"
+
+
+@pytest.fixture(params=CLIENT_KINDS, ids=lambda kind: f"{kind[0]}-{'async' if kind[1] else 'sync'}")
+def client(request: pytest.FixtureRequest) -> Client:
+    """One test body for httpx and httpx2, sync and async."""
+    return Client(*request.param)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    """The controlled-chunking upstream on loopback, for the module."""
+    with serve(stream_app()) as base:
+        yield base
