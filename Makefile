@@ -32,8 +32,15 @@ unit: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m llmcassette demo
 
-bench: $(STAMP)
+# mitmproxy, the proxy benchmark's baseline, pins libraries of its own: it gets a venv of its own.
+MITM_VENV ?= .venv-mitm
+$(MITM_VENV)/bin/mitmdump:
+	python3 -m venv $(MITM_VENV)
+	$(MITM_VENV)/bin/python -m pip install --quiet 'mitmproxy>=11,<12'
+
+bench: $(STAMP) $(MITM_VENV)/bin/mitmdump
 	$(PY) bench/run.py
+	$(PY) bench/proxy.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(MITM_VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -145,6 +145,7 @@ def use_cassette(
     decode_compressed: bool = True,
     faults: Iterable[FaultSpec] = (),
     provider: str | None = None,
+    vcrpy_compatible: bool = False,
 ) -> CassetteContext:
     """
     Record and replay the HTTP traffic of the code inside, through httpx and httpx2.
@@ -156,7 +157,9 @@ def use_cassette(
     secrets before anything is written (``True`` for the defaults, a :class:`Scrubber` to
     customise, ``False`` to store everything as sent). ``faults`` are injected into what is
     replayed (fault models or spec strings such as ``"rate_limit:times=2"``); ``provider`` names
-    the provider profile to use instead of detecting it from each request.
+    the provider profile to use instead of detecting it from each request. ``vcrpy_compatible``
+    writes every body as vcrpy's text instead of ``parsed_body``, so plain vcrpy (and
+    pytest-recording without llmcassette) can replay the file; chunking and timing are kept.
 
     Example::
 
@@ -189,5 +192,6 @@ def use_cassette(
         "decode_compressed": decode_compressed,
         "faults": tuple(plan.faults),
         "provider": provider,
+        "vcrpy_compatible": vcrpy_compatible,
     }
     return CassetteContext(path, options)

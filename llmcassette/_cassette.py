@@ -93,8 +93,11 @@ class Cassette:
         decode_compressed: bool = True,
         faults: Iterable[FaultSpec] = (),
         provider: str | None = None,
+        vcrpy_compatible: bool = False,
     ) -> None:
         self.path = Path(path)
+        #: Write bodies as plain vcrpy reads them (``body`` text), not as ``parsed_body``.
+        self.vcrpy_compatible = vcrpy_compatible
         self.fault_plan = FaultPlan(faults)
         self.provider = provider
         if provider is not None:
@@ -151,12 +154,25 @@ class Cassette:
 
     # -- request handling --------------------------------------------------------------------
 
-    def handle_request(self, flavor: Flavor, request: Any, send: Callable[[Any], Any]) -> Any:
-        """Answer one request from a sync transport; ``send`` reaches the real upstream."""
+    def handle_request(
+        self,
+        flavor: Flavor,
+        request: Any,
+        send: Callable[[Any], Any],
+        *,
+        faults: Sequence[tuple[Fault, int]] = (),
+    ) -> Any:
+        """
+        Answer one request from a sync transport; ``send`` reaches the real upstream.
+
+        ``faults`` fire on this request only, before the cassette's own: each with its call number,
+        as :meth:`~llmcassette.faults.FaultPlan.select` gives them (the server path selects them
+        from a request header).
+        """
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        decision = self._decide(request, body)
+        decision = self._decide(request, body, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
@@ -185,13 +201,18 @@ class Cassette:
         return self._record(flavor, request, body, response, start, attempt)
 
     async def handle_async_request(
-        self, flavor: Flavor, request: Any, send: Callable[[Any], Awaitable[Any]]
+        self,
+        flavor: Flavor,
+        request: Any,
+        send: Callable[[Any], Awaitable[Any]],
+        *,
+        faults: Sequence[tuple[Fault, int]] = (),
     ) -> Any:
-        """Answer one request from an async transport; ``send`` reaches the real upstream."""
+        """Answer one request from an async transport, as :meth:`handle_request` does."""
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self._decide(request, body)
+        decision = self._decide(request, body, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
@@ -230,7 +251,7 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
-    def _decide(self, request: Any, body: bytes) -> _Decision:
+    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> _Decision:
         __tracebackhide__ = True
         method = request.method
         url = str(request.url)
@@ -248,8 +269,9 @@ class Cassette:
             decision = _Decision(attempt)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
-            if self.fault_plan:
+            if self.fault_plan or extra:
                 context, fired = self._select_faults(request, body, attempt)
+                fired = [*extra, *fired]
                 for fault, call in fired:
                     if isinstance(fault, ReplacingFault):
                         # A replacing fault answers without consuming the recording.
@@ -456,7 +478,7 @@ class Cassette:
             else:
                 version, extras, old = self._tape.version, self._tape.extras, self._tape.interactions()
             document = CassetteDocument(version=version, interactions=[*old, *new], **extras)
-            save_cassette(self.path, document)
+            save_cassette(self.path, document, vcrpy_compatible=self.vcrpy_compatible)
             self._disk_state = file_state(self.path)
 
     # -- messages ----------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Kept apart from ``pytest_plugin`` so that module stays hooks and fixtures only.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import warnings
@@ -19,18 +20,23 @@ import pytest
 from ._api import CassetteContext
 from ._cassette import Cassette
 from ._exceptions import ConfigError
+from ._matching import MATCHERS
+from ._scrub import Scrubber
 from .faults import Fault, parse_fault
 
 __all__ = [
     "MARKER_OPTIONS",
+    "VCRPY_MATCH_ON",
     "ActiveCassette",
     "UnfiredFaultWarning",
     "cassette_name",
     "default_cassette_path",
     "marker_faults",
     "marker_options",
-    "relative_to",
     "matrix_faults",
+    "relative_to",
+    "vcr_match_on",
+    "vcr_scrubber",
     "without_param_id",
 ]
 
@@ -45,23 +51,33 @@ MARKER_OPTIONS = (
     "decode_compressed",
     "faults",
     "provider",
+    "vcrpy_compatible",
 )
 
 # Characters that cannot be in a file name on some system, as pytest-recording replaces them.
 _FORBIDDEN = "<>?%*:|\"'/\\"
+try:
+    # The longest file name the system takes: longer cassette names end in a hash instead.
+    _MAX_NAME = os.pathconf(".", "PC_NAME_MAX")
+except (AttributeError, ValueError, OSError):  # pragma: no cover - not POSIX
+    _MAX_NAME = 255
 
 
 class UnfiredFaultWarning(UserWarning):
     """A fault given to a test never fired (``--llm-unfired=warn``)."""
 
 
-def cassette_name(test_class: type | None, test_name: str) -> str:
-    """``Class.test_name`` or ``test_name``, safe as a file name (long names end in a hash)."""
+def cassette_name(test_class: type | None, test_name: str, suffix: str = ".yaml") -> str:
+    """
+    ``Class.test_name`` or ``test_name``, safe as a file name, without ``suffix``: the name
+    pytest-recording gives the test's cassette (a name too long for the system ends in a hash).
+    """
     name = f"{test_class.__name__}.{test_name}" if test_class is not None else test_name
     for char in _FORBIDDEN:
         name = name.replace(char, "-")
-    if len(name) > 200:
-        name = f"{name[:160]}...{hashlib.md5(name.encode()).hexdigest()}"
+    if len(name) + len(suffix) > _MAX_NAME:
+        digest = hashlib.md5(name.encode()).hexdigest()
+        name = f"{name[: _MAX_NAME - len(suffix) - len(digest) - 3]}...{digest}"
     return name
 
 
@@ -83,6 +99,53 @@ def without_param_id(name: str, case_id: str) -> str:
     if parts.endswith(f"-{case_id}"):
         return f"{base}[{parts[: -len(case_id) - 1]}]"
     return f"{base}[{parts.replace(f'-{case_id}-', '-', 1)}]"
+
+
+#: What vcrpy matches on when its configuration does not say: no body.
+VCRPY_MATCH_ON = ("method", "scheme", "host", "port", "path", "query")
+
+
+def vcr_match_on(names: Any, node_id: str) -> tuple[str, ...]:
+    """
+    vcrpy's ``match_on`` names as llmcassette's: ``raw_body`` is the body (compared as canonical
+    JSON, as llmcassette compares bodies); a part llmcassette cannot match on is a ``ConfigError``.
+    """
+    if isinstance(names, str) or not isinstance(names, Sequence):
+        names = [names]
+    translated = ["body" if name == "raw_body" else name for name in names]
+    unknown = [name for name in translated if not isinstance(name, str) or name not in MATCHERS]
+    if unknown:
+        raise ConfigError(
+            f"llmcassette: {node_id}: `vcr_config` (or the `vcr` marker) matches requests on "
+            f"{', '.join(repr(name) for name in unknown)}, which llmcassette cannot match on (it matches "
+            f"on {', '.join(sorted(MATCHERS))}). Give the test its own "
+            "`@pytest.mark.llm_cassette(match_on=[...])`, or leave those parts out of match_on."
+        )
+    return tuple(dict.fromkeys(translated))
+
+
+def _filter_names(entries: Any) -> set[str]:
+    # vcrpy takes a name, or a (name, replacement) pair; llmcassette always writes its placeholder.
+    if isinstance(entries, str):
+        entries = [entries]
+    return {str(entry[0] if isinstance(entry, list | tuple) else entry) for entry in entries or ()}
+
+
+def vcr_scrubber(settings: dict[str, Any]) -> Scrubber | None:
+    """
+    The default scrubber, also scrubbing the headers and query parameters that ``vcr_config``'s
+    ``filter_headers`` and ``filter_query_parameters`` name (None when it names none).
+    """
+    headers = _filter_names(settings.get("filter_headers"))
+    params = _filter_names(settings.get("filter_query_parameters"))
+    if not headers and not params:
+        return None
+    base = Scrubber()
+    return dataclasses.replace(
+        base,
+        secret_headers=base.secret_headers | headers,
+        secret_query_params=base.secret_query_params | params,
+    )
 
 
 def marker_options(node: pytest.Item) -> tuple[str | None, dict[str, Any]]:

@@ -4,7 +4,9 @@ Reading cassette files from disk and writing them back, atomically.
 Reading accepts llmcassette's own files and the vcrpy family (plain vcrpy YAML or JSON,
 pytest-recording, pydantic-ai's serializer), with or without ``version``. Errors name the file,
 the interaction and the field. Writing goes to a temporary file in the same folder that is then
-renamed over the target, so a reader never sees half a cassette.
+renamed over the target, so a reader never sees half a cassette. Written ``vcrpy_compatible``,
+a file keeps every body as vcrpy's text (``body`` / ``body.string``), which plain vcrpy replays;
+the chunk boundaries and timing stay under ``response.stream``, which vcrpy ignores.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
+from ._bodies import is_text
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._models import (
     SCHEMA_VERSION,
@@ -192,9 +195,18 @@ def _extras(model: Any) -> dict[str, Any]:
     return dict(model.model_extra or {})
 
 
-def _request_data(request: RecordedRequest) -> dict[str, Any]:
+def _vcrpy_body(content: bytes) -> str | bytes:
+    # vcrpy encodes text back to UTF-8 and takes bytes (YAML `!!binary`) as they are: either way
+    # it gets the recorded bytes, with no llmcassette key to interpret.
+    return content.decode("utf-8") if is_text(content) else content
+
+
+def _request_data(request: RecordedRequest, vcrpy: bool) -> dict[str, Any]:
     data: dict[str, Any] = {"method": request.method, "uri": request.uri, "headers": request.headers}
-    if "parsed_body" in request.model_fields_set:
+    if vcrpy and "parsed_body" in request.model_fields_set:
+        # vcrpy builds its request from exactly these keys: `parsed_body` would be refused.
+        data["body"] = _vcrpy_body(request.content)
+    elif "parsed_body" in request.model_fields_set:
         data["parsed_body"] = request.parsed_body
         if request.json_format:
             data["json_format"] = request.json_format
@@ -218,12 +230,16 @@ def _stream_data(stream: StreamRecord) -> dict[str, Any]:
     return data
 
 
-def _response_data(response: RecordedResponse) -> dict[str, Any]:
+def _response_data(response: RecordedResponse, vcrpy: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "status": {"code": response.status.code, "message": response.status.message},
         "headers": response.headers,
     }
-    if "parsed_body" in response.model_fields_set:
+    if vcrpy and ("parsed_body" in response.model_fields_set or response.stored_body().line_endings):
+        # vcrpy plays `body.string` as it is: neither `parsed_body` nor `line_endings` would be
+        # applied, so the stored text is the body's own bytes.
+        data["body"] = {"string": _vcrpy_body(response.content)}
+    elif "parsed_body" in response.model_fields_set:
         data["parsed_body"] = response.parsed_body
         if response.json_format:
             data["json_format"] = response.json_format
@@ -240,26 +256,34 @@ def _response_data(response: RecordedResponse) -> dict[str, Any]:
     return data
 
 
-def _interaction_data(interaction: Interaction) -> dict[str, Any]:
-    data = {"request": _request_data(interaction.request), "response": _response_data(interaction.response)}
+def _interaction_data(interaction: Interaction, vcrpy: bool) -> dict[str, Any]:
+    data = {
+        "request": _request_data(interaction.request, vcrpy),
+        "response": _response_data(interaction.response, vcrpy),
+    }
     data.update(_extras(interaction))
     return data
 
 
-def document_to_data(document: CassetteDocument) -> dict[str, Any]:
-    """The plain data of a cassette, keys in the order a reader expects."""
+def document_to_data(document: CassetteDocument, *, vcrpy_compatible: bool = False) -> dict[str, Any]:
+    """
+    The plain data of a cassette, keys in the order a reader expects. ``vcrpy_compatible`` writes
+    every body as text (or bytes) that plain vcrpy replays, instead of ``parsed_body``.
+    """
     data: dict[str, Any] = {
         "version": document.version,
         "llmcassette_schema": SCHEMA_VERSION,
-        "interactions": [_interaction_data(i) for i in document.interactions],
+        "interactions": [_interaction_data(i, vcrpy_compatible) for i in document.interactions],
     }
     data.update(_extras(document))
     return data
 
 
-def dumps_cassette(document: CassetteDocument, *, json_file: bool = False) -> str:
-    """The text of a cassette file: YAML, or JSON for a ``.json`` path."""
-    data = document_to_data(document)
+def dumps_cassette(
+    document: CassetteDocument, *, json_file: bool = False, vcrpy_compatible: bool = False
+) -> str:
+    """The text of a cassette file: YAML, or JSON for a ``.json`` path (see ``document_to_data``)."""
+    data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
         return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
     return dump_yaml(data)
@@ -301,11 +325,14 @@ def cassette_lock(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def save_cassette(path: str | Path, document: CassetteDocument) -> None:
-    """Write ``document`` to ``path`` atomically: a temporary file, then a rename."""
+def save_cassette(path: str | Path, document: CassetteDocument, *, vcrpy_compatible: bool = False) -> None:
+    """
+    Write ``document`` to ``path`` atomically: a temporary file, then a rename.
+    ``vcrpy_compatible`` keeps every body in the form plain vcrpy reads (see ``document_to_data``).
+    """
     path = Path(path)
     try:
-        text = dumps_cassette(document, json_file=path.suffix == ".json")
+        text = dumps_cassette(document, json_file=path.suffix == ".json", vcrpy_compatible=vcrpy_compatible)
     except TypeError as exc:
         raise CassetteError(f"llmcassette: cannot write cassette {str(path)!r}: {exc}.", path=path) from None
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,14 +4,17 @@ The llmcassette pytest plugin: markers, fixtures and options over :func:`llmcass
 Installed, it changes nothing for a test that uses none of it. A test opts in with the
 ``llm_cassette``, ``llm_faults`` or ``llm_fault_matrix`` marker, or by requesting the
 ``llm_cassette`` fixture; pytest-recording's ``--record-mode``, ``--block-network``,
-``--allowed-hosts`` and ``vcr_config`` keep their meaning.
+``--allowed-hosts`` and ``vcr_config`` keep their meaning. On a ``vcr`` test, llmcassette answers
+httpx and httpx2 from vcrpy's cassette file, in vcrpy's record mode and matching, and writes what
+it records in a form vcrpy reads.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -21,12 +24,16 @@ from ._clock import VirtualClock
 from ._exceptions import ConfigError
 from ._modes import parse_pace
 from ._pytest_support import (
+    VCRPY_MATCH_ON,
     ActiveCassette,
+    cassette_name,
     default_cassette_path,
     marker_faults,
     marker_options,
     matrix_faults,
     relative_to,
+    vcr_match_on,
+    vcr_scrubber,
     without_param_id,
 )
 from .faults import Fault, parse_fault
@@ -83,10 +90,25 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
 
 
+def _fail(exc: ConfigError) -> NoReturn:
+    # The message alone: raised from inside the `except`, pytest would print it twice, as the
+    # ConfigError and then as the failure "during handling" of it.
+    __tracebackhide__ = True
+    failure = pytest.fail.Exception(str(exc), pytrace=False)
+    failure.__suppress_context__ = True
+    raise failure
+
+
 def _uses_llmcassette(item: pytest.Item) -> bool:
     return any(item.get_closest_marker(name) for name in _MARKERS) or "llm_cassette" in getattr(
         item, "fixturenames", ()
     )
+
+
+def _matrix_case(item: pytest.Item) -> tuple[str, Fault] | None:
+    """The ``(id, fault)`` of a fault matrix case, None for any other test."""
+    case: tuple[str, Fault] | None = getattr(getattr(item, "callspec", None), "params", {}).get("llm_fault")
+    return case
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -96,18 +118,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     try:
         cases = matrix_faults(mark.args)
     except ConfigError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        _fail(exc)
     if "llm_fault" not in metafunc.fixturenames:
         metafunc.fixturenames.append("llm_fault")
     metafunc.parametrize("llm_fault", cases, ids=[case_id for case_id, _ in cases], indirect=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # A marked test gets its cassette without asking for the fixture, set up before the others.
     for item in items:
         names = getattr(item, "fixturenames", None)
-        if isinstance(names, list) and "llm_cassette" not in names and _uses_llmcassette(item):
+        if not isinstance(names, list) or not _uses_llmcassette(item):
+            continue
+        # A marked test gets its cassette without asking for the fixture, set up before the others.
+        if "llm_cassette" not in names:
             names.insert(0, "llm_cassette")
+        # A fault matrix case runs on the virtual clock: retry backoff, `stall` and `read_timeout`
+        # would otherwise wait for real, up to the client's read timeout (minutes for the SDKs).
+        if _matrix_case(item) is not None and "llm_clock" not in names:
+            names.insert(0, "llm_clock")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -120,8 +148,26 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     # On a `vcr` test that also uses llmcassette, llmcassette answers httpx/httpx2 itself (with
     # chunks, timing and faults); vcrpy keeps every other library.
     item = config.stash.get(_CURRENT_ITEM, None)
-    if item is not None and _uses_llmcassette(item):
-        vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, "httpx", "httpx2"]))
+    if item is None or not _uses_llmcassette(item):
+        return
+    vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, "httpx", "httpx2"]))
+    case = _matrix_case(item)
+    if case is None or item.get_closest_marker("default_cassette") is not None:
+        return
+    # pytest-recording names each matrix case's cassette after its id; every case replays the
+    # test's one recording instead, and vcrpy is pointed at the same file.
+    test_class = getattr(item, "cls", None)
+    own = cassette_name(test_class, item.name)
+    shared = cassette_name(test_class, without_param_id(item.name, case[0]))
+    original = vcr.path_transformer
+
+    def shared_path(path: Any) -> Any:
+        head, name = os.path.split(os.fspath(path))
+        if name == own or name.startswith(f"{own}."):
+            path = os.path.join(head, shared + name[len(own) :])
+        return original(path) if original is not None else path
+
+    vcr.path_transformer = shared_path
 
 
 @pytest.hookimpl(wrapper=True)
@@ -139,33 +185,45 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     return result
 
 
-def _record_mode(request: pytest.FixtureRequest, marked: dict[str, Any], vcr_cassette: Any) -> Any:
-    # Take the record mode with the most priority:
-    #  - the explicit CLI option `--record-mode` (pytest-recording's)
-    #  - on a `vcr` test, the mode pytest-recording gave its cassette
-    #  - the `llm_cassette` marker
-    #  - the `vcr_config` fixture
-    #  - "none": replay only, safe for CI
-    cli = request.config.getoption("--record-mode", None)
-    if cli:
-        return cli
-    if vcr_cassette is not None:
-        return getattr(vcr_cassette.record_mode, "value", vcr_cassette.record_mode)
-    if "record_mode" in marked:
-        return marked["record_mode"]
-    return _vcr_config(request).get("record_mode", "none")
-
-
-def _vcr_config(request: pytest.FixtureRequest) -> dict[str, Any]:
+def _vcr_settings(request: pytest.FixtureRequest, vcr_owned: bool) -> dict[str, Any]:
+    # pytest-recording's `vcr_config` fixture; on a `vcr` test, with the `vcr` markers' arguments
+    # over it (the closest marker last), as pytest-recording merges them for vcrpy.
     if not request.config.pluginmanager.hasplugin("recording"):
         return {}
-    return dict(request.getfixturevalue("vcr_config") or {})
+    settings = dict(request.getfixturevalue("vcr_config") or {})
+    if vcr_owned:
+        for mark in reversed(list(request.node.iter_markers("vcr"))):
+            settings.update(mark.kwargs)
+    return settings
+
+
+def _record_mode(
+    request: pytest.FixtureRequest, marked: dict[str, Any], settings: dict[str, Any], vcr_owned: bool
+) -> Any:
+    cli = request.config.getoption("--record-mode", None)
+    if vcr_owned:
+        # One file, one mode: the one pytest-recording gives vcrpy for the test, which lets
+        # `vcr_config` and the `vcr` marker win over --record-mode ("rewrite" stays "rewrite").
+        if "record_mode" in marked:
+            raise ConfigError(
+                f"llmcassette: {request.node.nodeid}: `llm_cassette(record_mode=...)` is not used on a "
+                "`vcr` test, whose cassette file vcrpy shares: set record_mode on the `vcr` marker or "
+                "in `vcr_config`, or give `llm_cassette` a path of its own."
+            )
+        return settings.get("record_mode") or cli or "none"
+    # Elsewhere the option wins (a CI run with --record-mode=none never records), then the
+    # `llm_cassette` marker, then `vcr_config`, then "none": replay only.
+    if cli:
+        return cli
+    if "record_mode" in marked:
+        return marked["record_mode"]
+    return settings.get("record_mode", "none")
 
 
 def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]:
     item = request.node
     path_arg, options = marker_options(item)
-    case = getattr(getattr(item, "callspec", None), "params", {}).get("llm_fault")
+    case = _matrix_case(item)
     faults: list[Fault] = [case[1]] if case is not None else []
     faults += [parse_fault(spec) for spec in options.pop("faults", ())]
     faults += marker_faults(item)
@@ -173,7 +231,10 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
     faults += [parse_fault(spec) for spec in request.config.getoption("--llm-faults")]
     vcr_cassette = None
     if item.get_closest_marker("vcr") is not None and request.config.pluginmanager.hasplugin("recording"):
-        vcr_cassette = request.getfixturevalue("vcr")
+        vcr_cassette = request.getfixturevalue("vcr")  # None under --disable-recording
+    # A `vcr` test's cassette is vcrpy's file, unless the `llm_cassette` marker names another.
+    vcr_owned = vcr_cassette is not None and path_arg is None
+    settings = _vcr_settings(request, vcr_owned)
     if path_arg is not None:
         path = relative_to(item.path.parent, path_arg)
     elif vcr_cassette is not None:
@@ -181,11 +242,22 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
     else:
         name = without_param_id(item.name, case[0]) if case is not None else item.name
         path = default_cassette_path(item.path, request.cls, name)
-    options["record_mode"] = _record_mode(request, options, vcr_cassette)
+    options["record_mode"] = _record_mode(request, options, settings, vcr_owned)
     # Pace: the CLI option `--llm-pace`, then the marker, then "instant".
     options["pace"] = request.config.getoption("--llm-pace") or options.get("pace", "instant")
-    config = _vcr_config(request) if vcr_cassette is None else {}
-    options.setdefault("allow_playback_repeats", config.get("allow_playback_repeats", False))
+    options.setdefault("allow_playback_repeats", bool(settings.get("allow_playback_repeats", False)))
+    if "match_on" not in options:
+        if settings.get("match_on") is not None:
+            options["match_on"] = vcr_match_on(settings["match_on"], item.nodeid)
+        elif vcr_owned:
+            options["match_on"] = VCRPY_MATCH_ON
+    if "scrub" not in options:
+        # A secret the suite filters out of vcrpy's recordings stays out of llmcassette's too.
+        scrubber = vcr_scrubber(settings)
+        if scrubber is not None:
+            options["scrub"] = scrubber
+    # What llmcassette records into vcrpy's file stays readable by vcrpy alone.
+    options.setdefault("vcrpy_compatible", vcr_owned)
     options["faults"] = faults
     return path, options, own
 
@@ -200,7 +272,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
         path, options, own = _options(request)
         context = use_cassette(path, **options)
     except ConfigError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        _fail(exc)
     active = ActiveCassette(context, context.__enter__(), own)
     request.node.stash[_ACTIVE] = active
     try:

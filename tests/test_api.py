@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import vcr
 
 import llmcassette
 from llmcassette import ConfigError, NoMatchingInteraction, RecordMode
@@ -266,3 +268,22 @@ def test_record_mode_accepts_the_enum(tmp_path: Path) -> None:
     with llmcassette.use_cassette(tmp_path / "c.yaml", record_mode=RecordMode.NEW_EPISODES) as cassette:
         assert cassette.record_mode is RecordMode.NEW_EPISODES
     assert not (tmp_path / "c.yaml").exists()  # nothing recorded, nothing written
+
+
+def test_vcrpy_compatible_recording_replays_with_plain_vcrpy(upstream: str, tmp_path: Path) -> None:
+    path = tmp_path / "chat.yaml"
+    requests = [("/json", {"q": "caf\u00e9"}), ("/sse?n=4&split=7&gap_ms=0", {"stream": True})]
+    with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=True):
+        recorded = [httpx.post(upstream + url, json=body).content for url, body in requests]
+    assert "parsed_body" not in path.read_text()
+    # Plain vcrpy, with llmcassette not active, answers both requests from the file.
+    with vcr.VCR(record_mode="none", match_on=["method", "uri", "body"]).use_cassette(str(path)) as tape:
+        replayed = [httpx.post(upstream + url, json=body).content for url, body in requests]
+        assert tape.all_played
+    assert replayed == recorded
+    # llmcassette still replays the recorded chunk boundaries from the same file.
+    with llmcassette.use_cassette(path) as cassette:
+        for url, body in requests:
+            httpx.post(upstream + url, json=body)
+    assert len(cassette.attempts[1].chunks) > 4
+    assert b"".join(cassette.attempts[1].chunks) == recorded[1]

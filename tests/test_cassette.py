@@ -640,3 +640,42 @@ def test_concurrent_writers_of_one_cassette_keep_each_others_interactions(tmp_pa
     bodies = sorted(i.request.parsed_body["worker"] for i in llmcassette.load_cassette(path).interactions)
     assert bodies == ["a", "b"]
     assert [p.name for p in tmp_path.iterdir()] == ["shared.yaml"]  # no temporary or lock files left
+
+
+def test_faults_given_with_a_request_fire_on_it_alone_and_before_the_cassettes_own(tmp_path: Path) -> None:
+    # The server path selects faults per request (from a header) and hands them to the engine;
+    # the cassette's own plan still counts its calls and fires after them.
+    from llmcassette._flavors import get_flavor
+    from llmcassette.faults import parse_fault
+
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        '{"interactions": [{"request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions",'
+        ' "body": "{}"}, "response": {"status": {"code": 200}, "body": {"string": "{\\"ok\\": true}"}}}]}'
+    )
+    flavor = get_flavor("httpx")
+    assert flavor is not None
+    cassette = llmcassette.Cassette(path, faults=["server_error:nth=2"], allow_playback_repeats=True)
+    rate_limit = parse_fault("rate_limit")
+
+    def request() -> httpx.Request:
+        return httpx.Request("POST", "https://api.openai.com/v1/chat/completions", content=b"{}")
+
+    async def unreachable(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("replay must not reach the upstream")
+
+    async def async_calls() -> list[int]:
+        first = await cassette.handle_async_request(flavor, request(), unreachable, faults=[(rate_limit, 1)])
+        second = await cassette.handle_async_request(flavor, request(), unreachable)
+        return [first.status_code, second.status_code]
+
+    statuses = asyncio.run(async_calls())
+    statuses.append(cassette.handle_request(flavor, request(), unreachable).status_code)
+    faulted = cassette.handle_request(flavor, request(), unreachable, faults=[(rate_limit, 7)])
+    statuses.append(faulted.status_code)
+    # The request's rate_limit answers first call 1 (the plan's server_error counts call 1, which
+    # does not fire); call 2 gets the plan's server_error; then the recording; then rate_limit again.
+    assert statuses == [429, 500, 200, 429]
+    faults = [a.faults for a in cassette.attempts]
+    assert faults == [["rate_limit"], ["server_error:nth=2"], [], ["rate_limit"]]
+    assert [a.interaction for a in cassette.attempts] == [None, None, 0, None]

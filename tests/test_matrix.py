@@ -154,6 +154,6 @@ def test_ids_work_as_pytest_ids(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest("-v", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=len(STANDARD_FAULTS))
     result.stdout.fnmatch_lines(["*test_chat?rate_limit? PASSED*", "*test_chat?rechunk_1_byte? PASSED*"])

@@ -435,3 +435,58 @@ def test_a_response_only_file_loads_as_one_interaction_for_any_request(
     assert (interaction.request.method, interaction.request.uri) == ("*", "*")
     assert interaction.response.status.code == status
     assert interaction.response.content == content
+
+
+def _vcrpy_replay_bodies(path: Path) -> list[tuple[bytes | None, bytes]]:
+    # What plain vcrpy reads back from the file: the request body and the response body.
+    from vcr.serialize import deserialize
+    from vcr.serializers import yamlserializer
+
+    requests, responses = deserialize(path.read_text(encoding="utf-8"), yamlserializer)
+    return [
+        (request.body, response["body"]["string"])
+        for request, response in zip(requests, responses, strict=True)
+    ]
+
+
+def test_a_vcrpy_compatible_file_holds_plain_bodies_that_vcrpy_replays(tmp_path: Path) -> None:
+    json_request = b'{"model":"m","messages":[{"role":"user","content":"h\\u00e9"}]}'
+    json_response = b'{"id": "x", "choices": [{"text": "caf\\u00e9"}]}'
+    crlf_sse = b'data: {"a": 1}\r\n\r\ndata: [DONE]\r\n\r\n'
+    binary = b"\x1f\x8b\x08\x00binary"
+    bodies = [(json_request, json_response), (b"", crlf_sse), (b"plain", binary)]
+    interactions = []
+    for request_body, response_body in bodies:
+        stored_request = store_body(request_body, content_type="application/json", crlf_as_lf=False)
+        stored_response = store_body(response_body, content_type="application/json")
+        request: dict[str, Any] = {"method": "POST", "uri": "https://api.example.com/v1", "headers": {}}
+        response: dict[str, Any] = {"status": {"code": 200, "message": "OK"}, "headers": {}}
+        if stored_request.is_parsed:
+            request.update(parsed_body=stored_request.parsed, json_format=stored_request.json_format)
+        else:
+            request["body"] = stored_request.string
+        if stored_response.is_parsed:
+            response.update(parsed_body=stored_response.parsed, json_format=stored_response.json_format)
+        else:
+            response["body"] = {"string": stored_response.string}
+            response["body"]["line_endings"] = stored_response.line_endings
+        response["stream"] = {"chunks": [3, len(response_body) - 3], "offsets_ms": [1.0, 2.5]}
+        interactions.append(Interaction.model_validate({"request": request, "response": response}))
+    # The fixtures do use the readable forms that plain vcrpy cannot read.
+    assert "parsed_body" in interactions[0].request.model_fields_set
+    assert interactions[1].response.stored_body().line_endings == "crlf"
+    document = CassetteDocument(interactions=interactions)
+    path = tmp_path / "vcr.yaml"
+    save_cassette(path, document, vcrpy_compatible=True)
+    text = path.read_text()
+    assert "parsed_body" not in text and "json_format" not in text and "line_endings" not in text
+    assert _vcrpy_replay_bodies(path) == bodies
+    # llmcassette reads the same bytes back, and the chunk boundaries with them.
+    loaded = load_cassette(path)
+    assert [(i.request.content, i.response.content) for i in loaded.interactions] == bodies
+    assert [i.response.stream for i in loaded.interactions] == [i.response.stream for i in interactions]
+    # Without the option the readable forms stay (and vcrpy could not build the first request).
+    save_cassette(path, document)
+    assert "parsed_body" in path.read_text()
+    with pytest.raises(TypeError):
+        _vcrpy_replay_bodies(path)

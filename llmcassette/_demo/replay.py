@@ -16,11 +16,12 @@ from .._cassette import Cassette
 from .._framing import Framing, detect_framing, event_ends
 from .._models import header_get
 from .._modes import Pace, parse_pace
+from .._storage import load_cassette
 from . import CASSETTE
-from .client import ChatClient, ChatResult
+from .client import DEFAULT_BASE_URL, ChatClient, ChatResult
 from .scenario import converse
 
-__all__ = ["run_demo"]
+__all__ = ["recorded_base_url", "replay_lines", "run_demo"]
 
 _LABEL_WIDTH = 11
 
@@ -37,8 +38,20 @@ def _pace_name(pace: Pace) -> str:
     return "recorded" if speed == 1.0 else f"{speed:g}x"
 
 
+def recorded_base_url(path: Path) -> str:
+    """The base URL the client used when ``path`` was recorded: what it must use to replay it."""
+    for interaction in load_cassette(path).interactions:
+        url = interaction.request.uri
+        if url.endswith("/chat/completions"):
+            return url.removesuffix("/chat/completions")
+    return DEFAULT_BASE_URL
+
+
 async def _replay(path: Path, pace: Pace) -> tuple[Cassette, list[ChatResult], float]:
-    async with use_cassette(path, record_mode="none", pace=pace) as cassette, ChatClient() as client:
+    async with (
+        use_cassette(path, record_mode="none", pace=pace) as cassette,
+        ChatClient(recorded_base_url(path)) as client,
+    ):
         start = time.monotonic()
         turns = await converse(client)
         replay_ms = (time.monotonic() - start) * 1000.0
@@ -127,17 +140,14 @@ def _recorded_ms(cassette: Cassette) -> float:
     return total
 
 
-def run_demo(path: Path = CASSETTE, *, pace: Pace = "instant") -> list[str]:
+def replay_lines(path: Path, *, pace: Pace = "instant") -> tuple[list[str], list[ChatResult]]:
     """
-    Replay the cassette at ``path`` (record mode ``none``: no network) to the example client, and
-    return the report to print, one line per item.
+    Replay the cassette at ``path`` (record mode ``none``: no network) to the example client;
+    return the report, one line per item, and what the client got.
     """
     pace_name = _pace_name(pace)
     cassette, turns, replay_ms = asyncio.run(_replay(path, pace))
-    lines = [
-        f"Replaying {_display_path(path)} to the example client (llmcassette/_demo/client.py),",
-        "record mode 'none': no network, no API key.",
-    ]
+    lines: list[str] = []
     for attempt, result in zip(cassette.attempts, turns, strict=True):
         streamed = len(attempt.chunks) > 1
         lines.append("")
@@ -157,4 +167,17 @@ def run_demo(path: Path = CASSETTE, *, pace: Pace = "instant") -> list[str]:
         f"Replayed in {replay_ms:.0f} ms at pace '{pace_name}'; recorded in {_recorded_ms(cassette):.0f} ms"
     )
     lines.append(timing + (" (--pace recorded replays at that speed)." if pace_name == "instant" else "."))
-    return lines
+    return lines, turns
+
+
+def run_demo(path: Path = CASSETTE, *, pace: Pace = "instant") -> list[str]:
+    """
+    Replay the cassette at ``path`` (record mode ``none``: no network) to the example client, and
+    return the report to print, one line per item.
+    """
+    lines, _ = replay_lines(path, pace=pace)
+    return [
+        f"Replaying {_display_path(path)} to the example client (llmcassette/_demo/client.py),",
+        "record mode 'none': no network, no API key.",
+        *lines,
+    ]

@@ -6,20 +6,29 @@ import socket
 from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 
+# Imported here, before any inner run: pytester's in-process runs forget modules first imported
+# inside them, and a second import of PyYAML's classes would not match its C parser's events.
+# httpx and httpx2 map their core's exceptions to their own with classes they load on first use:
+# loaded inside an inner run and then forgotten, the map would hold classes no later error is
+# an instance of, and the outer suite would see `httpcore.ConnectError` for `httpx.ConnectError`.
+# Hypothesis's plugin imports `observability` at the end of every run: imported afresh (and
+# assertion-rewritten) each time, it would cost a second per inner run.
+import httpcore  # noqa: F401
+import httpcore2  # noqa: F401
+import hypothesis.internal.observability  # noqa: F401
 import pytest
 import vcr  # noqa: F401
 
 import llmcassette.pytest_plugin  # noqa: F401
 from tests.servers import serve, stream_app
 
-# Imported here, before any inner run: pytester's in-process runs forget modules first imported
-# inside them, and a second import of PyYAML's classes would not match its C parser's events.
-
 # Until the `pytest11` entry point is installed, inner runs load the plugin by name.
 _REGISTERED = any(ep.name == "llmcassette" for ep in entry_points(group="pytest11"))
 PLUGIN_ARGS: tuple[str, ...] = () if _REGISTERED else ("-p", "llmcassette.pytest_plugin")
 #: Arguments that run an inner session without the plugin at all.
 NO_PLUGIN_ARGS: tuple[str, ...] = ("-p", "no:llmcassette") if _REGISTERED else ()
+#: Arguments of an inner run in a subprocess: Hypothesis's plugin alone would add a second to each.
+SUBPROCESS_ARGS: tuple[str, ...] = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from ._cassettes import CLIENT, chat_cassette
-from .conftest import PLUGIN_ARGS
+from .conftest import SUBPROCESS_ARGS
 
 pytest_plugins = ["pytester"]
 
@@ -87,6 +87,7 @@ def test_unknown_fault_in_a_marker_is_a_setup_error_listing_valid_names(
             "*, rate_limit, *",
         ]
     )
+    result.stdout.no_fnmatch_line("*During handling*")  # said once, not once per exception
 
 
 def test_unknown_fault_in_a_matrix_is_a_collection_error(pytester: pytest.Pytester, run: Run) -> None:
@@ -176,7 +177,7 @@ def test_recording_under_block_network_fails_clearly(
         """
     )
     # In a subprocess: the refused connection leaves a socket for the garbage collector.
-    result = pytester.runpytest_subprocess(*PLUGIN_ARGS, "--record-mode=once", "--block-network")
+    result = pytester.runpytest_subprocess(*SUBPROCESS_ARGS, "--record-mode=once", "--block-network")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [

@@ -126,3 +126,31 @@ def test_chat(llm_cassette, llm_snapshot):
     written = pytester.path / "__snapshots__" / "test_chat" / "test_chat.events.jsonl"
     assert '"text": "Hello"' in written.read_text()
     run().assert_outcomes(passed=1)
+
+
+def test_faults_on_module_class_and_test_add_up_with_the_option(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_chat=CLIENT
+        + """
+pytestmark = pytest.mark.llm_faults("server_error:nth=1")
+
+@pytest.mark.llm_faults("unavailable:nth=2")
+class TestChat:
+    @pytest.mark.llm_faults("rate_limit:nth=3")
+    def test_chat(self, llm_cassette):
+        assert chat(retries=4) == "Hello there"
+        specs = [f.spec() for f in llm_cassette.fault_plan.faults]
+        assert specs == ["server_error:nth=1", "unavailable:nth=2", "rate_limit:nth=3", "bad_gateway:nth=4"]
+        assert [a.status for a in llm_cassette.attempts] == [500, 503, 429, 502, 200]
+
+def test_module_only(llm_cassette):
+    assert chat(retries=4) == "Hello there"
+    assert [a.status for a in llm_cassette.attempts] == [500, 502, 200]
+"""
+    )
+    folder = pytester.mkdir("cassettes") / "test_chat"
+    folder.mkdir()
+    (folder / "TestChat.test_chat.yaml").write_text(chat_cassette())
+    (folder / "test_module_only.yaml").write_text(chat_cassette())
+    run("--llm-faults=bad_gateway:nth=2", "-k", "module_only").assert_outcomes(passed=1)
+    run("--llm-faults=bad_gateway:nth=4", "-k", "TestChat").assert_outcomes(passed=1)

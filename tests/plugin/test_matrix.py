@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -72,3 +73,70 @@ def test_chat(question, request):  # the fixture is not requested: the fault sti
     assert "test_chat.py::test_chat[rate_limit-hi]" in ids or "test_chat.py::test_chat[hi-rate_limit]" in ids
     outcome = run("-k", "rate_limit or unauthorized or rechunk_1_byte", "--llm-unfired=fail")
     outcome.assert_outcomes(passed=3)
+
+
+_PATIENT_CLIENT = """
+import time
+import httpx, json, pytest
+
+def chat(retries=2):
+    # A client with a long read timeout that backs off 10 s between attempts: for real, one
+    # `stall` case alone would take 40 s.
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    for attempt in range(retries + 1):
+        if attempt:
+            time.sleep(10)
+        try:
+            with httpx.stream(
+                "POST", "https://api.openai.com/v1/chat/completions", json=body,
+                timeout=httpx.Timeout(5.0, read=30.0),
+            ) as response:
+                if response.status_code >= 500 or response.status_code == 429:
+                    continue
+                response.raise_for_status()
+                text = ""
+                for line in response.iter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        text += json.loads(line[6:])["choices"][0]["delta"].get("content", "")
+                return text
+        except httpx.TransportError:
+            continue
+    raise RuntimeError("gave up")
+"""
+
+
+def test_standard_matrix_runs_on_the_virtual_clock_without_asking(
+    pytester: pytest.Pytester, run: Run
+) -> None:
+    pytester.makepyfile(
+        test_chat=_PATIENT_CLIENT
+        + """
+from llmcassette._clock import current_clock
+
+@pytest.mark.llm_fault_matrix("standard")
+def test_chat(llm_fault):
+    clock = current_clock()
+    assert clock is not None  # the case did not ask for `llm_clock`, and has it
+    try:
+        chat()
+    except Exception:
+        pass
+    if llm_fault.name == "stall":
+        # The stall lasted the client's read timeout, then the client backed off: virtually.
+        assert clock.elapsed_s >= 40 and clock.sleeps == [10.0]
+
+@pytest.mark.llm_fault_matrix(["stall:after=1,times=1"])
+def test_asks(llm_clock, llm_cassette):
+    assert chat() == "Hello there"
+    assert llm_clock.sleeps == [10.0]
+    assert llm_cassette.attempts[0].error == "ReadTimeout: The read operation timed out"
+"""
+    )
+    _cassette(pytester)
+    (pytester.path / "cassettes" / "test_chat" / "test_asks.yaml").write_text(chat_cassette())
+    started = time.monotonic()
+    result = run("-v")
+    elapsed_s = time.monotonic() - started
+    result.assert_outcomes(passed=len(STANDARD_FAULTS) + 1)
+    result.stdout.fnmatch_lines(["*test_chat[[]stall] PASSED*", "*test_asks[[]stall] PASSED*"])
+    assert elapsed_s < 10, f"the matrix took {elapsed_s:.1f} s: cases waited in real time"

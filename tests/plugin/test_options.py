@@ -87,3 +87,31 @@ def test_bad_pace_is_a_usage_error_and_options_have_help(pytester: pytest.Pytest
     markers.stdout.fnmatch_lines(
         ["@pytest.mark.llm_cassette(path=None, *", "@pytest.mark.llm_fault_matrix(*"]
     )
+
+
+def test_vcr_config_record_mode_applies_when_option_and_marker_are_silent(
+    pytester: pytest.Pytester, run: Run, upstream: str
+) -> None:
+    pytester.makepyfile(
+        test_rec=f"""
+        import httpx, pytest
+
+        @pytest.fixture
+        def vcr_config():
+            return {{"record_mode": "new_episodes"}}
+
+        @pytest.mark.llm_cassette
+        def test_config(llm_cassette):
+            httpx.post("{upstream}/json", json={{}})
+            assert llm_cassette.record_mode == "new_episodes"
+
+        @pytest.mark.llm_cassette(record_mode="none")
+        def test_marker():
+            httpx.post("{upstream}/json", json={{}})
+        """
+    )
+    folder = pytester.path / "cassettes" / "test_rec"
+    run("--record-mode=none").assert_outcomes(failed=2)  # the option wins: nothing records
+    assert not folder.exists()
+    run().assert_outcomes(passed=1, failed=1)  # the marker wins over vcr_config
+    assert [p.name for p in folder.iterdir()] == ["test_config.yaml"]

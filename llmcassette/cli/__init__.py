@@ -8,16 +8,15 @@ adds its list of candidates below it), with a non-zero exit status: 2 for a comm
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
 
-from .__version__ import __version__
-from ._exceptions import ConfigError, LlmCassetteError
-from ._modes import parse_pace
+from ..__version__ import __version__
+from .._exceptions import LlmCassetteError
 
 __all__ = ["cli", "main"]
 
@@ -42,8 +41,36 @@ def _click_message(exc: click.ClickException) -> str:
     return text
 
 
+# Each command lives in its own module, imported only when that command runs, so that a quick
+# command (`lint` in a pre-commit hook) does not pay for the proxy's server stack.
+_COMMANDS = {
+    "demo": "._demo",
+    "diff": "._diff",
+    "faults": "._faults",
+    "import": "._import",
+    "inspect": "._inspect",
+    "lint": "._lint",
+    "record": "._record",
+    "serve": "._serve",
+}
+
+
 class _Group(click.Group):
-    """A group whose errors are one ``llmcassette:`` line, never a usage dump or a traceback."""
+    """
+    A group whose errors are one ``llmcassette:`` line, never a usage dump or a traceback, and
+    whose commands are loaded on first use.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in _COMMANDS:
+            return self.commands.get(cmd_name)
+        module = importlib.import_module(_COMMANDS[cmd_name], __name__)
+        command: click.Command = module.command
+        self.add_command(command, cmd_name)
+        return command
 
     def main(
         self,
@@ -89,56 +116,6 @@ def cli() -> None:
       llmcassette demo                   replay a bundled cassette, offline
       llmcassette demo --pace recorded   the same, at the recorded timing
     """
-
-
-def _check_pace(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    try:
-        parse_pace(value)
-    except ConfigError as exc:
-        raise click.BadParameter(str(exc).removeprefix("llmcassette: ")) from None
-    return value
-
-
-@cli.command()
-@click.option(
-    "--pace",
-    default="instant",
-    show_default=True,
-    metavar="PACE",
-    callback=_check_pace,
-    help="'instant', 'recorded' (the recorded timing), or a speed factor such as 2 (twice as fast).",
-)
-@click.option(
-    "--cassette",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Replay this cassette instead of the bundled one (say, a copy you edited).",
-)
-def demo(pace: str, cassette: Path | None) -> None:
-    """
-    Replay a bundled cassette to an example client, offline.
-
-    Shows what the client got, and the chunks and timing the cassette replayed. The example
-    client (llmcassette/_demo/client.py) streams a chat completion with a tool call from an
-    OpenAI-compatible server, then sends the tool's answer back. Here it talks to a cassette:
-    no network, no API key. Try it on a copy of the cassette that you edited.
-
-    \b
-    Examples:
-      llmcassette demo
-      llmcassette demo --pace recorded
-      llmcassette demo --cassette my-copy.yaml
-    """
-    from ._demo import CASSETTE
-    from ._demo.client import ChatError
-    from ._demo.replay import run_demo
-
-    try:
-        lines = run_demo(cassette or CASSETTE, pace=pace)
-    except ChatError as exc:
-        raise click.ClickException(f"the example client failed: {exc}") from None
-    for line in lines:
-        click.echo(line)
 
 
 def main() -> None:

@@ -10,8 +10,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from llmcassette import __version__
-from llmcassette._cli import cli
 from llmcassette._demo import CASSETTE
+from llmcassette.cli import _COMMANDS, cli
 
 
 def run(*args: str) -> Result:
@@ -26,7 +26,7 @@ def assert_one_line_error(result: Result, exit_code: int, starts: str) -> None:
     assert "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("name", sorted(cli.commands))
+@pytest.mark.parametrize("name", sorted(_COMMANDS))
 def test_every_command_has_help_with_an_example(name: str) -> None:
     result = run(name, "--help")
     assert result.exit_code == 0
@@ -52,7 +52,9 @@ def test_version() -> None:
     [
         pytest.param(["demo", "--pace", "fast"], "invalid value for '--pace': pace 'fast'", id="bad-pace"),
         pytest.param(["demo", "--pace", "0"], "invalid value for '--pace': pace '0'", id="zero-pace"),
-        pytest.param(["demo", "--pac", "2"], "no such option '--pac'. Did you mean '--pace'?", id="typo"),
+        pytest.param(
+            ["demo", "--cassete", "x"], "no such option '--cassete'. Did you mean '--cassette'?", id="typo"
+        ),
         pytest.param(["demo", "--cassette", "missing.yaml"], "invalid value for '--cassette'", id="no-file"),
         pytest.param(["rewind"], "no such command 'rewind'", id="no-command"),
     ],
@@ -119,13 +121,13 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("llmcassette._demo.replay.run_demo", interrupted)
-    result = run("demo")
+    result = run("demo", "--replay")
     assert result.exit_code == 130
     assert result.stderr.strip().endswith("llmcassette: interrupted.")
 
 
 def test_main_exits_with_the_status(monkeypatch: pytest.MonkeyPatch) -> None:
-    from llmcassette._cli import main
+    from llmcassette.cli import main
 
     monkeypatch.setattr("sys.argv", ["llmcassette", "demo", "--pace", "nope"])
     with pytest.raises(SystemExit) as exit_info:
@@ -138,5 +140,5 @@ def test_an_unreadable_file_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch)
         raise PermissionError(13, "Permission denied", "chat.yaml")
 
     monkeypatch.setattr("llmcassette._demo.replay.run_demo", unreadable)
-    result = run("demo")
+    result = run("demo", "--replay")
     assert_one_line_error(result, 1, "[Errno 13] Permission denied: 'chat.yaml'.")

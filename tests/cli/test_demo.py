@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,9 +19,10 @@ import yaml
 from click.testing import CliRunner
 
 from llmcassette import load_cassette
-from llmcassette._cli import cli
 from llmcassette._demo import CASSETTE
 from llmcassette._demo.make_cassette import make_cassette
+from llmcassette._matrix import STANDARD_FAULTS
+from llmcassette.cli import cli
 
 # Replay must not open any socket, loopback included: the cassette was recorded from a server on
 # 127.0.0.1, which the suite-wide guard would let through.
@@ -100,7 +102,7 @@ def assert_report(output: str, want: dict[str, Any]) -> None:
 
 @pytest.mark.usefixtures("no_sockets")
 def test_demo_prints_what_the_cassette_holds() -> None:
-    result = CliRunner().invoke(cli, ["demo"])
+    result = CliRunner().invoke(cli, ["demo", "--replay"])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert_report(result.stdout, expected())
@@ -112,7 +114,7 @@ def test_demo_prints_what_the_cassette_holds() -> None:
 def test_demo_at_a_pace_shows_the_recorded_timing() -> None:
     want = expected()
     # Eight times the recorded speed: the timing is still real, the test stays quick.
-    result = CliRunner().invoke(cli, ["demo", "--pace", "8"])
+    result = CliRunner().invoke(cli, ["demo", "--replay", "--pace", "8"])
     assert result.exit_code == 0, result.output
     offsets = " ".join(f"{offset:.0f}" for offset in want["offsets_ms"])
     assert f"chunks at {offsets} ms" in result.stdout
@@ -123,7 +125,7 @@ def test_demo_runs_as_a_module_without_sockets(tmp_path: Path) -> None:
     (tmp_path / "sitecustomize.py").write_text(_NO_SOCKETS)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(
-        [sys.executable, "-m", "llmcassette", "demo"],
+        [sys.executable, "-m", "llmcassette", "demo", "--replay"],
         capture_output=True,
         text=True,
         env=env,
@@ -187,3 +189,57 @@ def test_make_cassette_reproduces_the_bundled_cassette(tmp_path: Path) -> None:
     stream = fresh[0].response.stream
     assert stream is not None and stream.chunks is not None
     assert sum(stream.chunks) == len(fresh[0].response.content)
+
+
+def _fault_lines(output: str) -> dict[str, str]:
+    lines = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) > 2 and parts[0] in ("ok", "BUG") and parts[1] in STANDARD_FAULTS:
+            lines[parts[1]] = line
+    return lines
+
+
+def test_the_full_loop_records_replays_serves_and_breaks_the_client(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--keep", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    upstream = re.search(r"upstream   (http://127\.0\.0\.1:\d+)", out)
+    proxy = re.search(r"proxy      (http://127\.0\.0\.1:\d+)", out)
+    assert upstream is not None and proxy is not None
+    # Recorded through the proxy, stored with the upstream's URL and the key scrubbed.
+    interactions = load_cassette(tmp_path / "chat.yaml").interactions
+    assert [i.request.uri for i in interactions] == [f"{upstream[1]}/v1/chat/completions"] * 2
+    assert all(i.request.headers["authorization"] == ["Bearer REDACTED"] for i in interactions)
+    stream = interactions[0].response.stream
+    assert stream is not None and stream.chunks is not None and len(stream.chunks) > 1
+    # The same answers in-process and through serve, which logged one line per request.
+    assert out.count("result     the same answers as the live run") == 1
+    assert out.count("replies, the same answers as the live run") == 1
+    assert out.count("log        POST /v1/chat/completions -> 200") == 2
+    assert_report(out, expected(tmp_path / "chat.yaml"))
+    # One line per standard fault, and the summary counts them.
+    faults = _fault_lines(out)
+    assert sorted(faults) == sorted(STANDARD_FAULTS)
+    handled = sum(1 for line in faults.values() if line.split()[0] == "ok")
+    assert f"{handled} of {len(STANDARD_FAULTS)} faults handled well." in out
+    # What the client did follows from its code: a 401 fails it (rightly), re-chunking does not,
+    # and it has no retry, so a 429 fails it too.
+    assert faults["unauthorized"].split()[:3] == ["ok", "unauthorized", "failed"]
+    assert "server returned 401" in faults["unauthorized"]
+    assert faults["rechunk_1_byte"].split()[:3] == ["ok", "rechunk_1_byte", "survived;"]
+    assert faults["rate_limit"].split()[:3] == ["BUG", "rate_limit", "failed"]
+    assert "server returned 429" in faults["rate_limit"]
+
+
+def test_the_demo_runs_as_the_readme_says() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "llmcassette", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "4. The standard fault set" in done.stdout
+    assert len(_fault_lines(done.stdout)) == len(STANDARD_FAULTS)

@@ -1,0 +1,260 @@
+"""
+Rendering cassette transcripts (see :mod:`llmcassette._transcript`) for people and for machines.
+
+- :func:`render_text`: a few labelled lines per interaction, with long text and tool arguments
+  cut short unless ``full``, and for a stream whose chunk times were recorded a one-line chart of
+  when the chunks arrived (:func:`timing_chart`);
+- :func:`render_json`: one JSON document, stable for scripts::
+
+      {
+        "version": 1,
+        "cassette": "path/to/file.yaml",
+        "interactions": [
+          {
+            "index": 0,
+            "request": {"method", "url", "provider", "model", "stream", "last_input"},
+            "response": {"status", "reason", "content_type", "elapsed_ms"},
+            "text": "...", "reasoning": "...",
+            "tool_calls": [{"name", "arguments", "id"}],
+            "usage": {"prompt_tokens": 5, ...},
+            "finish_reason": "stop", "error": null,
+            "stream": null | {"events", "bytes", "chunks", "first_chunk_ms", "last_chunk_ms",
+                              "gaps_ms": null | {"min", "median", "p95", "max"},
+                              "offsets_ms", "end", "error"}
+          }
+        ]
+      }
+
+  Times are milliseconds after the request was sent; a value the cassette does not hold is null.
+  Text is never cut short in JSON.
+- :func:`render_html`: a self-contained page with the same facts and an SVG chart per stream.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Sequence
+
+from ._transcript import StreamFacts, Transcript
+
+__all__ = ["INSPECT_JSON_VERSION", "render_html", "render_json", "render_text", "timing_chart"]
+
+#: Version of the JSON document ``render_json`` writes; raised only when a key changes meaning.
+INSPECT_JSON_VERSION = 1
+
+_LABEL_WIDTH = 11
+_INDENT = " " * 4
+_TEXT_CHARS = 300  # a paragraph: enough to recognise an answer, short enough to scan many
+_TEXT_LINES = 6
+_ARGUMENT_CHARS = 160
+_INPUT_CHARS = 120
+_CHART_WIDTH = 48
+_LEVELS = "▁▂▃▄▅▆▇█"
+_SILENCE = "·"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _ms(value: float) -> str:
+    if not math.isfinite(value) or value >= 10 or value == int(value):
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def _clip(text: str, limit: int, *, lines: int | None = None) -> str:
+    """``text`` cut to ``limit`` characters (and ``lines`` lines), saying how much was left out."""
+    kept = text
+    if lines is not None and kept.count("\n") >= lines:
+        kept = "\n".join(kept.split("\n")[:lines])
+    kept = kept[:limit]
+    if len(kept) == len(text):
+        return text
+    return f"{kept.rstrip()}… ({len(text) - len(kept)} more characters; --full shows all)"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _line(label: str, value: str) -> list[str]:
+    """A labelled line; the lines of a multi-line value line up under the first."""
+    first, *rest = value.split("\n")
+    pad = _INDENT + " " * _LABEL_WIDTH
+    return [f"{_INDENT}{label:<{_LABEL_WIDTH}}{first}".rstrip(), *(f"{pad}{line}".rstrip() for line in rest)]
+
+
+def timing_chart(offsets_ms: Sequence[float], *, width: int = _CHART_WIDTH) -> str:
+    """
+    One line showing when chunks arrived: ``width`` columns span the time from the request to
+    the last chunk, a block's height counts the chunks in its column (relative to the busiest
+    column), and ``·`` marks a column in which nothing arrived. Empty for no offsets.
+    """
+    # A hand-edited file may hold `.nan` or `.inf`: such an arrival has no place on the chart.
+    offsets = [offset for offset in offsets_ms if math.isfinite(offset)]
+    if not offsets:
+        return ""
+    span = max(max(offsets), 0.0)
+    counts = [0] * width
+    for offset in offsets:
+        column = width - 1 if span <= 0 else min(width - 1, max(0, int(offset / span * width)))
+        counts[column] += 1
+    busiest = max(counts)
+    cells = []
+    for count in counts:
+        if count == 0:
+            cells.append(_SILENCE)
+        else:
+            level = max(1, round(count / busiest * len(_LEVELS)))
+            cells.append(_LEVELS[level - 1])
+    return "".join(cells)
+
+
+def _usage(usage: dict[str, int], full: bool) -> str:
+    # Providers report many nested zero counters (`completion_tokens_details.audio_tokens: 0`):
+    # noise unless asked for.
+    shown = {k: v for k, v in usage.items() if full or "." not in k or v}
+    text = " · ".join(f"{name} {value}" for name, value in shown.items())
+    hidden = len(usage) - len(shown)
+    return text + (f" (+{hidden} zero)" if hidden else "")
+
+
+Rows = list[tuple[str, str]]
+
+
+def _stream_rows(facts: StreamFacts) -> Rows:
+    chunks = f"in {_plural(facts.chunks, 'chunk')}" if facts.chunks is not None else "(chunks not recorded)"
+    end = facts.end + (f" ({facts.error})" if facts.error else "")
+    rows = [("stream", f"{_plural(facts.events, 'event')} {chunks}, {facts.bytes} bytes, {end}")]
+    first, last = facts.first_chunk_ms, facts.last_chunk_ms
+    if facts.offsets_ms is None or first is None or last is None:
+        return rows
+    timing = f"first chunk at {_ms(first)} ms, last at {_ms(last)} ms"
+    gaps = facts.gaps
+    if gaps is not None:
+        timing += (
+            f"; gaps min {_ms(gaps.min_ms)} / median {_ms(gaps.median_ms)} /"
+            f" p95 {_ms(gaps.p95_ms)} / max {_ms(gaps.max_ms)} ms"
+        )
+    rows.append(("timing", timing))
+    rows.append(("chart", f"{timing_chart(facts.offsets_ms)}  0–{_ms(last)} ms"))
+    return rows
+
+
+def _rows(item: Transcript, full: bool) -> Rows:
+    """The labelled facts of one interaction, in reading order."""
+    request = [item.provider]
+    if item.model:
+        request.append(f"model {item.model}")
+    if item.stream_requested:
+        request.append("stream")
+    rows = [("request", " · ".join(request))]
+    if item.last_input:
+        rows.append(("input", item.last_input if full else _clip(_one_line(item.last_input), _INPUT_CHARS)))
+    response = [f"{item.status} {item.reason}".rstrip()]
+    if item.content_type:
+        response.append(item.content_type)
+    if item.elapsed_ms is not None:
+        response.append(f"head at {_ms(item.elapsed_ms)} ms")
+    rows.append(("response", " · ".join(response)))
+    if item.error:
+        rows.append(("error", item.error))
+    # Surrounding blank lines (Gemini ends thoughts with several) only push the next fact away.
+    for label, text in (("reasoning", item.reasoning.strip()), ("text", item.text.strip())):
+        if text:
+            rows.append((label, text if full else _clip(text, _TEXT_CHARS, lines=_TEXT_LINES)))
+    for call in item.tool_calls:
+        arguments = call.arguments if full else _clip(_one_line(call.arguments), _ARGUMENT_CHARS)
+        rows.append(("tool call", f"{call.name}({arguments})" + (f"  id {call.id}" if call.id else "")))
+    if item.finish_reason:
+        rows.append(("finish", item.finish_reason))
+    if item.usage:
+        rows.append(("usage", _usage(dict(item.usage), full)))
+    if item.stream is not None:
+        rows += _stream_rows(item.stream)
+    return rows
+
+
+def _title(item: Transcript) -> str:
+    return f"#{item.index} {item.method} {item.url}"
+
+
+def render_text(transcripts: Sequence[Transcript], *, cassette: str, full: bool = False) -> list[str]:
+    """The transcript of a cassette as lines of text (``full``: nothing cut short)."""
+    lines = [f"{cassette}: {_plural(len(transcripts), 'interaction')}"]
+    for item in transcripts:
+        lines += ["", _title(item)]
+        for label, value in _rows(item, full):
+            lines += _line(label, value)
+    return lines
+
+
+def render_json(transcripts: Sequence[Transcript], *, cassette: str) -> str:
+    """The transcript of a cassette as one JSON document (layout in the module docstring)."""
+    document = {
+        "version": INSPECT_JSON_VERSION,
+        "cassette": cassette,
+        "interactions": [item.to_dict() for item in transcripts],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False)
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+
+_STYLE = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:64em;color:#222}
+section{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1em 0}
+h1{font-size:1.3em}h2{font-size:1em;font-family:monospace;word-break:break-all}
+dl{display:grid;grid-template-columns:8em 1fr;gap:.2em 1em;margin:0}
+dt{color:#666}dd{margin:0;white-space:pre-wrap;word-break:break-word}
+svg{background:#fafafa;border:1px solid #eee}.err{color:#b00}
+"""
+
+_SVG_WIDTH = 640
+_SVG_HEIGHT = 56
+
+
+def _svg(facts: StreamFacts) -> str:
+    offsets = [(n, offset) for n, offset in enumerate(facts.offsets_ms or ()) if math.isfinite(offset)]
+    span = max([1e-9, *(offset for _, offset in offsets)])
+    ticks = []
+    for number, offset in offsets:
+        x = 4 + min(max(offset / span, 0.0), 1.0) * (_SVG_WIDTH - 8)
+        label = html.escape(f"chunk {number}: {_ms(offset)} ms")
+        ticks.append(
+            f'<line x1="{x:.1f}" y1="8" x2="{x:.1f}" y2="{_SVG_HEIGHT - 16}" stroke="#36c" stroke-width="2">'
+            f"<title>{label}</title></line>"
+        )
+    axis = (
+        f'<text x="4" y="{_SVG_HEIGHT - 3}" font-size="11">0 ms</text>'
+        f'<text x="{_SVG_WIDTH - 4}" y="{_SVG_HEIGHT - 3}" font-size="11" text-anchor="end">'
+        f"{_ms(span)} ms</text>"
+    )
+    return (
+        f'<svg width="{_SVG_WIDTH}" height="{_SVG_HEIGHT}" role="img" aria-label="chunk arrivals">'
+        f"{''.join(ticks)}{axis}</svg>"
+    )
+
+
+def _html_section(item: Transcript) -> str:
+    cells = "".join(
+        f"<dt>{html.escape(label)}</dt><dd{' class=err' if label == 'error' else ''}>"
+        f"{html.escape(value)}</dd>"
+        for label, value in _rows(item, full=True)
+        if label != "chart"  # the SVG below draws it
+    )
+    chart = _svg(item.stream) if item.stream is not None and item.stream.offsets_ms else ""
+    return f"<section><h2>{html.escape(_title(item))}</h2><dl>{cells}</dl>{chart}</section>"
+
+
+def render_html(transcripts: Sequence[Transcript], *, cassette: str) -> str:
+    """The transcript of a cassette as a self-contained HTML page (no scripts, no external files)."""
+    title = html.escape(f"{cassette}: {_plural(len(transcripts), 'interaction')}")
+    sections = "\n".join(_html_section(item) for item in transcripts)
+    return (
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_STYLE}</style></head>\n<body><h1>{title}</h1>\n{sections}\n</body></html>\n"
+    )

@@ -1,0 +1,413 @@
+"""
+The recording proxy: a reverse proxy on loopback that sends each request to its real upstream and
+records the exchange in a cassette, through the same engine as the in-process path.
+
+A request to ``/openai/v1/chat/completions`` is sent to the upstream its route names (see
+:class:`~llmcassette.proxy.RouteTable`) with the client's method, query, headers and body; the
+cassette stores the upstream's URL, never the proxy's, so the recording replays in-process too.
+
+What the client gets is what the upstream sent, as it arrives:
+
+- **Streams pass through unbuffered.** Each chunk read from the upstream is handed to the client
+  at once and recorded with its arrival time. The body is forwarded as raw bytes, so a gzip body
+  stays gzip for the client; the cassette stores it decoded, as in-process recording does.
+- **A stream the upstream breaks** is recorded up to the break and marked ``end: error``; the
+  client's connection is cut at the same point, so it sees a broken stream, not a clean end.
+- **A client that leaves** mid-stream keeps what it was sent: the upstream request is closed (no
+  tokens are spent on text nobody reads) and the recording is marked ``end: closed``, unless it
+  had already reached the stream's terminator, as in-process.
+- **An upstream that cannot be reached** gets the client a 502 whose JSON body names the upstream
+  and the cause; nothing is recorded for it. A path no route takes gets a 404 listing the routes.
+- **A request the cassette must answer but cannot** (record mode ``once`` on an existing file)
+  gets the 404 that ``llmcassette serve`` gives, with the engine's message and closest candidates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterable, MutableMapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+from starlette.responses import JSONResponse
+
+from .._cassette import Cassette
+from .._exceptions import NoMatchingInteraction
+from .._flavors import get_flavor
+from .._modes import RecordMode
+from .._scrub import Scrubber
+from .._streams import RecordingStream
+from ._routes import RouteTable
+from ._server import LoopbackServer, transport_for
+
+__all__ = ["Recorder", "RecordingProxy"]
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[MutableMapping[str, Any]], Any]
+
+# Headers that describe one connection, not the message: never passed on, in either direction.
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# httpx sets Host from the upstream URL, and Content-Length from the body it sends. The body has
+# already been read whole, so a client's `Expect: 100-continue` has been answered here.
+_NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect"}
+# The body is relayed as it arrives, in HTTP/1.1 chunks: a length would promise what a broken
+# upstream may not deliver (and a replayed body may be stored decoded, at another length).
+_NOT_RETURNED = _HOP_BY_HOP | {b"content-length"}
+
+# How long to wait for the server to notice a connection this proxy cut.
+_CUT_WAIT_S = 2.0
+
+
+def _filtered(raw: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
+    pairs = list(raw)
+    named = {b"connection", b"proxy-connection"}
+    # Connection may name further per-connection headers (`Connection: close, x-trace`).
+    extra = {
+        token.strip().lower() for name, value in pairs if name.lower() in named for token in value.split(b",")
+    }
+    return [
+        (name, value) for name, value in pairs if (low := name.lower()) not in dropped and low not in extra
+    ]
+
+
+class _ClientWatch:
+    """
+    Notices the client leaving while its response is being relayed, and cancels the relaying task
+    then, so that a silent upstream cannot keep a dead request open.
+    """
+
+    def __init__(self, receive: Receive) -> None:
+        self.left = False
+        #: Set once the relay ends the response itself; the watch then only observes.
+        self.settled = False
+        self._task = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self.left = not self.settled
+        if self.left and self._task is not None:
+            self._task.cancel()
+
+    async def until_gone(self, timeout_s: float) -> None:
+        """Wait (bounded) until the server has seen the connection close."""
+        self.settled = True
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._watcher), timeout_s)
+
+    def stop(self) -> None:
+        self.settled = True
+        self._watcher.cancel()
+
+
+class RecordingProxy:
+    """
+    The recording proxy as an ASGI app: every request is answered by ``cassette`` (which replays or
+    records according to its record mode) with the upstream that ``routes`` gives for its path.
+
+    Run it with :class:`~llmcassette.proxy.LoopbackServer` (``lifespan=True`` lets it close its
+    upstream connections on shutdown), or use :class:`Recorder`, which does all of that.
+    ``log``, when given, receives one line per exchange once it has ended.
+    """
+
+    def __init__(
+        self,
+        cassette: Cassette,
+        routes: RouteTable,
+        *,
+        connect_timeout_s: float = 30.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        flavor = get_flavor("httpx")
+        assert flavor is not None, "httpx is a dependency of llmcassette"
+        self.cassette = cassette
+        self.routes = routes
+        self._flavor = flavor
+        self._log = log
+        # One transport for every request, so that upstream connections are reused. No read
+        # timeout: a model may think for minutes before its first token, and the client decides
+        # how long it waits.
+        self._transport = httpx.AsyncHTTPTransport(
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
+        )
+        self._timeout = {"connect": connect_timeout_s, "read": None, "write": None, "pool": None}
+        # Requests being answered, so that shutdown lets them finish cutting their clients off.
+        self._active: set[asyncio.Task[Any]] = set()
+
+    async def aclose(self) -> None:
+        """Close the connections to upstreams. Call it on the loop that served the requests."""
+        await self._transport.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._handle(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    if self._active:
+                        await asyncio.wait(self._active, timeout=_CUT_WAIT_S)
+                    await self.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        resolved = self.routes.resolve(path)
+        if resolved is None:
+            await self._no_route(path, scope, receive, send)
+            return
+        target = resolved[1]
+        query: bytes = scope.get("query_string", b"")
+        parts: list[bytes] = []
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            parts.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        request = httpx.Request(
+            method,
+            target + ("?" + query.decode("latin-1") if query else ""),
+            headers=_filtered(scope["headers"], _NOT_FORWARDED),
+            content=b"".join(parts),
+            extensions={"timeout": self._timeout},
+        )
+        shown = self._shown(request) if self._log is not None else ""
+        watch = _ClientWatch(receive)
+        task = asyncio.current_task()
+        if task is not None:
+            self._active.add(task)
+        try:
+            try:
+                response = await self.cassette.handle_async_request(
+                    self._flavor, request, self._transport.handle_async_request
+                )
+            except httpx.TransportError as exc:
+                watch.stop()
+                await self._upstream_failed(target, exc, scope, receive, send)
+                self._note(f"{shown} -> 502, {_cause(exc)}")
+                return
+            except NoMatchingInteraction as exc:
+                watch.stop()
+                # As `llmcassette serve` answers a request its cassettes cannot.
+                await _error(404, "llmcassette_no_match", str(exc), scope, receive, send)
+                self._note(f"{shown} -> 404, no recorded interaction matches")
+                return
+            await self._relay(response, shown, scope, send, watch)
+        except asyncio.CancelledError:
+            # Either the watch cancelled the relay because the client left, or the server is
+            # stopping and stopped waiting for this response. Both end the request here: the
+            # engine has kept what was recorded, marked closed.
+            if task is not None:
+                task.uncancel()
+            if watch.left:
+                self._note(f"{shown} -> the client left before the end")
+            else:
+                self._note(f"{shown} -> cut: the proxy stopped before the end")
+                await self._cut(scope, watch)
+        finally:
+            watch.stop()
+            self._active.discard(task)
+
+    async def _relay(
+        self, response: httpx.Response, shown: str, scope: Scope, send: Send, watch: _ClientWatch
+    ) -> None:
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        action = "recorded" if isinstance(stream, RecordingStream) else "replayed"
+        start = time.monotonic()
+        chunks = 0
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status_code,
+                "headers": _filtered(response.headers.raw, _NOT_RETURNED),
+            }
+        )
+        pieces = stream.__aiter__()
+        try:
+            async for chunk in pieces:
+                chunks += 1
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except httpx.TransportError as exc:
+            # The upstream broke the stream: the engine recorded it up to here, marked `error`.
+            # The client must see the same break, not a clean end: its connection is cut.
+            self._note(f"{shown} -> {response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            await self._cut(scope, watch)
+            return
+        finally:
+            # The iterator first: a cancellation that struck while sending left it suspended.
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
+            await stream.aclose()
+        watch.settled = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        elapsed_ms = (time.monotonic() - start) * 1000.0
+        self._note(f"{shown} -> {response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+
+    async def _cut(self, scope: Scope, watch: _ClientWatch) -> None:
+        transport = transport_for(scope)
+        if transport is None:  # the connection is already gone
+            return
+        # close(), not abort(): what was already sent reaches the client before the connection ends.
+        transport.close()
+        await watch.until_gone(_CUT_WAIT_S)
+
+    def _shown(self, request: httpx.Request) -> str:
+        # As the cassette will show it: a key in the query string is not printed either.
+        url = str(request.url)
+        scrubber = self.cassette.scrubber
+        return f"{request.method} {scrubber.scrub_url(url) if scrubber is not None else url}"
+
+    def _note(self, line: str) -> None:
+        if self._log is not None:
+            self._log(line)
+
+    async def _no_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+        routes = "; ".join(self.routes.describe())
+        message = (
+            f"llmcassette: no route takes {path}; the proxy serves {routes}. Start the path with a "
+            "route's name, add one with --route NAME=URL, or send every path to one upstream "
+            "with --upstream URL."
+        )
+        await _error(404, "llmcassette_no_route", message, scope, receive, send)
+        self._note(f"{scope['method']} {path} -> 404, no route")
+
+    async def _upstream_failed(
+        self, target: str, exc: httpx.TransportError, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        cause = _cause(exc)
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            kind = "llmcassette_upstream_unreachable"
+            message = (
+                f"llmcassette: cannot reach upstream {target}: {cause}. Check that it is running "
+                "and that the route's URL is right."
+            )
+        else:
+            kind = "llmcassette_upstream_failed"
+            message = f"llmcassette: upstream {target} failed before answering: {cause}."
+        await _error(502, kind, message, scope, receive, send)
+
+
+def _cause(exc: BaseException) -> str:
+    """An exception as one line, with the system's own words for the socket error at its root."""
+    # Without a final period: the cause goes inside a sentence.
+    text = f"{type(exc).__name__}: {str(exc).removesuffix('.')}" if str(exc) else type(exc).__name__
+    root: BaseException = exc
+    while (inner := root.__cause__ or root.__context__) is not None:
+        root = inner
+    # httpcore words a refused connection as 'All connection attempts failed'.
+    if root is not exc and isinstance(root, OSError) and isinstance(root.errno, int) and root.errno > 0:
+        text += f" ({os.strerror(root.errno)})"
+    return text
+
+
+async def _error(status: int, kind: str, message: str, scope: Scope, receive: Receive, send: Send) -> None:
+    # The OpenAI-style error shape, which every SDK shows the message of.
+    await JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)(
+        scope, receive, send
+    )
+
+
+class Recorder:
+    """
+    A recording proxy on loopback with its cassette: :meth:`start` it, point clients at
+    :meth:`environment`, and :meth:`stop` it to save what was recorded, atomically.
+
+    ``record_mode`` is the cassette's (``new_episodes`` by default: what the file answers is
+    replayed, the rest recorded); ``scrub`` as for :func:`llmcassette.use_cassette`; ``port`` 0
+    picks a free one; ``log`` receives one line per exchange once it has ended.
+
+    Example::
+
+        with Recorder("cassettes/run.yaml", routes=RouteTable(upstream="http://127.0.0.1:4000")) as url:
+            ...  # clients send their requests to url
+        # the cassette is saved here
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        routes: RouteTable | None = None,
+        record_mode: str | RecordMode = RecordMode.NEW_EPISODES,
+        scrub: Scrubber | bool = True,
+        port: int = 0,
+        log: Callable[[str], None] | None = None,
+        stop_timeout_s: float = 5.0,
+    ) -> None:
+        scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
+        self.cassette = Cassette(path, record_mode=record_mode, scrubber=scrubber)
+        self.routes = routes if routes is not None else RouteTable()
+        self.proxy = RecordingProxy(self.cassette, self.routes, log=log)
+        self._server = LoopbackServer(self.proxy, port=port, lifespan=True, graceful_timeout_s=stop_timeout_s)
+        self._stopped = False
+
+    @property
+    def url(self) -> str:
+        """The proxy's base URL, such as ``http://127.0.0.1:8765``."""
+        return self._server.url
+
+    @property
+    def recorded(self) -> int:
+        """How many interactions were recorded so far."""
+        return len(self.cassette.new_interactions)
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point each SDK, and ``LLMCASSETTE_PROXY_URL``, at the proxy."""
+        return self.routes.environment(self.url)
+
+    def start(self) -> str:
+        """Start serving in a background thread; returns the proxy's base URL."""
+        return self._server.start()
+
+    def stop(self) -> None:
+        """
+        Stop serving and save the cassette. Requests still open get ``stop_timeout_s`` to end;
+        then their clients are cut off, and what was recorded of them is kept, marked as closed
+        early. The file is written atomically, and only when something was recorded.
+        """
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            self._server.stop()
+        finally:
+            self.cassette.finish()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,119 @@
+"""
+Where the proxy sends a request, and which environment points each SDK at the proxy.
+
+With no ``--upstream``, a path's first segment names the provider: ``/openai/v1/chat/completions``
+goes to ``https://api.openai.com/v1/chat/completions``. With ``--upstream URL`` every path goes
+to that URL (a company gateway, vLLM, LiteLLM), so the client keeps the paths it always uses.
+Either way the URL stored in the cassette is the upstream's, never the proxy's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from .._exceptions import ConfigError
+
+__all__ = ["PROXY_URL_ENV", "KNOWN_ROUTES", "Route", "RouteTable", "parse_route"]
+
+#: Our own variable: the proxy's base URL, for clients that build their base URL themselves.
+PROXY_URL_ENV = "LLMCASSETTE_PROXY_URL"
+
+
+@dataclass(frozen=True)
+class Route:
+    """
+    A provider reachable through the proxy at ``/<name>``.
+
+    ``env`` maps each environment variable an SDK reads its base URL from to the path that
+    variable needs after the route (the OpenAI SDK expects ``/v1`` in its base URL, the Anthropic
+    SDK does not).
+    """
+
+    name: str
+    upstream: str
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The providers with a route of their own, and the SDK variables that point at each.
+KNOWN_ROUTES: tuple[Route, ...] = (
+    Route("openai", "https://api.openai.com", {"OPENAI_BASE_URL": "/v1", "OPENAI_API_BASE": "/v1"}),
+    Route("anthropic", "https://api.anthropic.com", {"ANTHROPIC_BASE_URL": "", "ANTHROPIC_API_BASE": ""}),
+    Route(
+        "gemini",
+        "https://generativelanguage.googleapis.com",
+        {"GOOGLE_GEMINI_BASE_URL": "", "GEMINI_API_BASE": ""},
+    ),
+    Route("ollama", "http://127.0.0.1:11434", {"OLLAMA_HOST": "", "OLLAMA_API_BASE": ""}),
+    Route("groq", "https://api.groq.com", {"GROQ_BASE_URL": ""}),
+    Route("mistral", "https://api.mistral.ai"),
+    Route("openrouter", "https://openrouter.ai"),
+)
+
+# With a single upstream, every SDK variable points at the proxy's root.
+_ROOT_ENV: dict[str, str] = {name: suffix for route in KNOWN_ROUTES for name, suffix in route.env.items()}
+
+
+def _check_upstream(url: str, what: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"llmcassette: {what} {url!r} is not an http(s) URL; give one such as "
+            "'https://api.openai.com' or 'http://127.0.0.1:4000'."
+        )
+    return url.rstrip("/")
+
+
+def parse_route(spec: str) -> Route:
+    """Parse a ``NAME=URL`` route option: a known provider's upstream replaced, or a new route."""
+    name, sep, url = spec.partition("=")
+    name = name.strip().strip("/")
+    if not sep or not name or "/" in name:
+        raise ConfigError(
+            f"llmcassette: route {spec!r} is not NAME=URL; write it like 'openai=http://127.0.0.1:8000'."
+        )
+    known = {route.name: route for route in KNOWN_ROUTES}
+    env = known[name].env if name in known else {}
+    return Route(name, _check_upstream(url.strip(), f"the upstream of route {name!r}"), env)
+
+
+class RouteTable:
+    """Maps a path on the proxy to the upstream URL it stands for."""
+
+    def __init__(self, *, upstream: str | None = None, routes: Iterable[Route] = ()) -> None:
+        self.upstream = _check_upstream(upstream, "--upstream") if upstream is not None else None
+        table = {} if self.upstream is not None else {route.name: route for route in KNOWN_ROUTES}
+        for route in routes:
+            table[route.name] = route
+        self.routes: dict[str, Route] = table
+
+    def resolve(self, path: str) -> tuple[Route | None, str] | None:
+        """
+        The route for ``path`` and the upstream URL (without query) it maps to, or None when no
+        route takes it. A path under no route goes to ``--upstream`` when there is one.
+        """
+        name, _, rest = path.lstrip("/").partition("/")
+        route = self.routes.get(name)
+        if route is not None:
+            return route, f"{route.upstream}/{rest}" if rest else route.upstream
+        if self.upstream is not None:
+            return None, self.upstream + (path if path.startswith("/") else "/" + path)
+        return None
+
+    def environment(self, proxy_url: str) -> dict[str, str]:
+        """The variables that point every SDK this table serves at the proxy."""
+        proxy_url = proxy_url.rstrip("/")
+        env = {PROXY_URL_ENV: proxy_url}
+        if self.upstream is not None:
+            env.update({name: proxy_url + suffix for name, suffix in _ROOT_ENV.items()})
+        for route in self.routes.values():
+            env.update({name: f"{proxy_url}/{route.name}{suffix}" for name, suffix in route.env.items()})
+        return env
+
+    def describe(self) -> list[str]:
+        """One line per route, for the proxy's start-up banner and its 404 answers."""
+        lines = [f"/{route.name}/... -> {route.upstream}/..." for route in self.routes.values()]
+        if self.upstream is not None:
+            lines.append(f"/... -> {self.upstream}/...")
+        return lines

@@ -1,0 +1,606 @@
+"""
+The cassette server: recorded interactions served as a fake provider on loopback, for clients in
+any process and any language (``llmcassette serve``).
+
+A request is answered by the same engine as in-process replay (matching, recorded order, chunk
+boundaries, pacing, faults), then written to the client's connection as it plays:
+
+- **Where a request goes.** A client may use a route prefix (``/openai/v1/chat/completions``) or
+  the server's root as its base URL (``/v1/chat/completions``). The path as sent is looked up
+  among the recorded paths first, then the path its route gives; the recorded URL's scheme and
+  host are used, since the server stands in for whichever upstream was recorded. By default a
+  request matches on method, path, query and body (:data:`SERVE_MATCH_ON`).
+- **Several cassettes** are tried in the order given: the first that has an answer gives it, so a
+  later cassette takes over a request whose recordings an earlier one has used up.
+- **Repeats.** By default the last recorded answer to a request is played again once the others
+  have been used: a long-running fake provider gets the same question many times. Recorded
+  sequences (a ``429`` then a ``200``) still play in order first.
+- **Faults** come from the server's plan (``--fault``) and from the request's
+  ``x-llmcassette-fault`` header (:data:`FAULT_HEADER`), which is never passed on. Network faults
+  are real socket behaviour (see :mod:`llmcassette.proxy._sockets`): a reset, an early close, or
+  silence until the client's own timeout gives up (at most ``stall_max_s``).
+- **A request no cassette answers** gets a ``404`` whose JSON body says why and lists the closest
+  recorded requests; the log shows it as ``MISS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from .._cassette import Cassette
+from .._exceptions import CassetteNotFound, ConfigError, LlmCassetteError, NoMatchingInteraction
+from .._exchange import RequestInfo
+from .._flavors import get_flavor
+from .._lazy import load_lazy
+from .._matching import DEFAULT_IGNORED_BODY_FIELDS, RequestParts
+from .._models import RecordedRequest
+from .._modes import Pace, RecordMode
+from .._scrub import Scrubber
+from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
+from ..providers import detect_profile
+from ._routes import RouteTable
+from ._server import LoopbackServer, transport_for
+from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+
+__all__ = ["FAULT_HEADER", "SERVE_MATCH_ON", "CassetteApp", "CassetteServer"]
+
+#: The request header that names faults for that request: ``SPEC[; SPEC...]``.
+FAULT_HEADER = "x-llmcassette-fault"
+
+#: What a request served by ``serve`` matches on: the host is whichever upstream was recorded.
+SERVE_MATCH_ON: tuple[str, ...] = ("method", "path", "query", "body")
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+_FAULT_HEADER_BYTES = FAULT_HEADER.encode("latin-1")
+# Headers that describe one connection, not the message: never passed on, in either direction.
+_HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+    }
+)
+# The engine's request gets its Host from the recorded URL and its length from the body.
+_NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect", _FAULT_HEADER_BYTES}
+# How long to wait for the server to see a connection this side reset or closed.
+_GONE_WAIT_S = 2.0
+_CANDIDATES_SHOWN = 3
+
+
+class _ClientWatch:
+    """Notices the client's connection going away while its request is answered."""
+
+    def __init__(self, receive: Receive) -> None:
+        #: Set once the answer ends the exchange itself: the client leaving is then expected.
+        self.settled = False
+        self.task: asyncio.Future[None] = asyncio.ensure_future(self._watch(receive))
+
+    @staticmethod
+    async def _watch(receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    async def gone(self, timeout_s: float) -> bool:
+        """Wait until the client's connection is gone; False if it is still open after ``timeout_s``."""
+        # asyncio.wait neither cancels the watch on timeout nor raises when the watch was cancelled.
+        done, _ = await asyncio.wait({self.task}, timeout=timeout_s)
+        return bool(done)
+
+    def stop(self) -> None:
+        self.task.cancel()
+
+
+@dataclass
+class _Outcome:
+    """How one exchange ended, for its log line."""
+
+    status: int | None = None
+    chunks: int = 0
+    detail: str = ""
+
+
+async def _no_upstream(request: httpx.Request) -> httpx.Response:
+    # Cassettes are served in record mode 'none': the engine never asks for the upstream.
+    raise RuntimeError("llmcassette: serve never sends a request upstream.")  # pragma: no cover
+
+
+class CassetteApp:
+    """
+    The cassette server as an ASGI app: each request is answered from ``cassettes``, tried in
+    order, with the faults of ``faults`` and of the request's :data:`FAULT_HEADER`.
+
+    Run it with :class:`~llmcassette.proxy.LoopbackServer`, whose connection tracking the socket
+    faults need, or use :class:`CassetteServer`, which does all of that. ``routes`` says which path
+    prefixes name a provider; ``log``, when given, receives one line per request once it has ended.
+    """
+
+    def __init__(
+        self,
+        cassettes: Sequence[Cassette],
+        *,
+        routes: RouteTable | None = None,
+        faults: Iterable[FaultSpec] = (),
+        stall_max_s: float = 600.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if not cassettes:
+            raise ConfigError("llmcassette: serve needs at least one cassette to answer from.")
+        flavor = get_flavor("httpx")
+        assert flavor is not None, "httpx is a dependency of llmcassette"
+        self._flavor = flavor
+        self.cassettes = list(cassettes)
+        self.routes = routes if routes is not None else RouteTable()
+        self.fault_plan = FaultPlan(faults)
+        self.stall_max_s = stall_max_s
+        self._log = log
+        # The server's loop, known from its first request: `release` reaches it from other threads.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._open: set[asyncio.Future[None]] = set()
+        self._stopping = False
+        #: Requests answered (from a recording or by a fault), and requests no cassette answered.
+        self.answered = 0
+        self.missed = 0
+        # Header faults keep their call counts per header value, so `rate_limit:times=1` sent on
+        # every attempt of a call gives a 429, then the recording.
+        self._header_plans: dict[str, FaultPlan] = {}
+        self._recorded = [_recorded_requests(cassette) for cassette in self.cassettes]
+        # Where each recorded (method, path) was sent: the first cassette and recording win.
+        self._origins: dict[tuple[str, str], str] = {}
+        for requests in self._recorded:
+            for request in requests:
+                if request.method == "*":  # a response-only file: it answers any path
+                    continue
+                parts = urlsplit(request.uri)
+                key = (request.method.upper(), _normal_path(request.uri))
+                self._origins.setdefault(key, f"{parts.scheme}://{parts.netloc}")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            await self._handle(scope, receive, send)
+
+    def release(self) -> None:
+        """
+        End every exchange still open, at once: the server is stopping. Their connections are
+        closed, as a server going away closes them. Call it from any thread before stopping the
+        server, so that a client held in a silence does not hold the stop up.
+        """
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has already ended
+                loop.call_soon_threadsafe(self._end_all)
+
+    def _end_all(self) -> None:
+        self._stopping = True
+        for work in list(self._open):
+            work.cancel()
+
+    # -- one request -------------------------------------------------------------------------
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.monotonic()
+        method: str = scope["method"]
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else scope["path"]
+        query = scope.get("query_string", b"").decode("latin-1")
+        shown = f"{method} {self._shown_path(path, query)}"
+        body = await _read_body(receive)
+        if body is None:
+            self._note(f"{shown} -> the client left before sending its body")
+            return
+        try:
+            header_plan = self._header_plan(scope["headers"])
+        except ConfigError as exc:
+            await _send_json(send, 400, "llmcassette_bad_fault", str(exc))
+            self._note(f"{shown} -> 400, bad {FAULT_HEADER} header")
+            return
+        headers = [(name, value) for name, value in scope["headers"] if name.lower() not in _NOT_FORWARDED]
+        requests = [
+            httpx.Request(method, url + (f"?{query}" if query else ""), headers=headers, content=body)
+            for url in self._targets(method, path, scope)
+        ]
+        plans = [plan for plan in (header_plan, self.fault_plan) if plan]
+        fired = self._select(plans, requests[0], body) if plans else []
+        outcome = _Outcome()
+        watch = _ClientWatch(receive)
+        work = asyncio.ensure_future(self._answer(scope, send, requests, fired, watch, outcome))
+        self._open.add(work)
+        try:
+            await asyncio.wait({work, watch.task}, return_when=asyncio.FIRST_COMPLETED)
+            if work.done() or watch.settled:
+                await work
+            else:
+                # The client left first (its timeout, most often): the answer is dropped.
+                work.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await work
+                outcome.detail = f"the client left after {_count(outcome.chunks)}"
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            # The server is stopping: the connection is cut, quietly, as a server going away cuts it.
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            transport = transport_for(scope)
+            if transport is not None:
+                close_connection(transport)
+                await watch.gone(_GONE_WAIT_S)
+            outcome.detail = f"cut after {_count(outcome.chunks)}: the server stopped"
+        finally:
+            self._open.discard(work)
+            if not work.done():
+                work.cancel()
+            watch.stop()
+        elapsed_ms = (time.monotonic() - start) * 1000.0
+        status = outcome.status if outcome.status is not None else "no response"
+        faults = f" [fault {', '.join(fault.spec() for fault, _ in fired)}]" if fired else ""
+        self._note(f"{shown} -> {status}, {outcome.detail} in {elapsed_ms:.0f} ms{faults}")
+
+    async def _answer(
+        self,
+        scope: Scope,
+        send: Send,
+        requests: list[httpx.Request],
+        fired: list[tuple[Fault, int]],
+        watch: _ClientWatch,
+        outcome: _Outcome,
+    ) -> None:
+        # A replacing fault answers before any recording is looked at; the engine takes the first.
+        replacing = next((fault for fault, _ in fired if isinstance(fault, ReplacingFault)), None)
+        misses: list[NoMatchingInteraction] = []
+        for request in requests:
+            for cassette in self.cassettes:
+                try:
+                    response = await cassette.handle_async_request(
+                        self._flavor, request, _no_upstream, faults=fired
+                    )
+                except NoMatchingInteraction as exc:
+                    if request is requests[0]:
+                        misses.append(exc)
+                    continue
+                except httpx.TransportError as exc:
+                    # A connection fault: the client gets no response at all.
+                    self.answered += 1
+                    action = await self._break(scope, exc, watch)
+                    outcome.detail = f"{action} before the response ({type(exc).__name__})"
+                    return
+                except LlmCassetteError as exc:
+                    # A recording that cannot be played (an invalid body or chunk list).
+                    outcome.status = 500
+                    outcome.detail = "the recording cannot be played"
+                    await _send_json(send, 500, "llmcassette_bad_recording", str(exc))
+                    return
+                self.answered += 1
+                where = (
+                    f"by fault {replacing.name}" if replacing is not None else f"from {cassette.path.name}"
+                )
+                await self._play(scope, send, response, where, watch, outcome)
+                return
+        self.missed += 1
+        outcome.status = 404
+        outcome.detail = "MISS, no cassette has a recording for it"
+        await self._miss(send, requests[0], misses)
+
+    async def _play(
+        self,
+        scope: Scope,
+        send: Send,
+        response: httpx.Response,
+        where: str,
+        watch: _ClientWatch,
+        outcome: _Outcome,
+    ) -> None:
+        outcome.status = response.status_code
+        headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _HOP_BY_HOP]
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        stream = response.stream
+        assert isinstance(stream, httpx.AsyncByteStream)
+        pieces = stream.__aiter__()
+        try:
+            async for chunk in pieces:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                outcome.chunks += 1
+        except httpx.TransportError as exc:
+            action = await self._break(scope, exc, watch)
+            outcome.detail = f"{where}, {action} after {_count(outcome.chunks)} ({type(exc).__name__})"
+            return
+        finally:
+            # The iterator first: a cancellation that struck while sending left it suspended.
+            close = getattr(pieces, "aclose", None)
+            if close is not None:
+                await close()
+            await stream.aclose()
+        watch.settled = True
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        outcome.detail = f"{where}, {_count(outcome.chunks)}"
+
+    async def _break(self, scope: Scope, error: httpx.TransportError, watch: _ClientWatch) -> str:
+        """Show ``error`` to the client on its connection; returns what was done, for the log."""
+        action = socket_action(error)
+        transport = transport_for(scope)
+        if transport is None:  # the connection is already gone
+            return "the client left"
+        # From here on the exchange ends on this side's terms: the client leaving is expected.
+        watch.settled = True
+        if action is SocketAction.SILENCE:
+            if await watch.gone(self.stall_max_s):
+                return "silence until the client left"
+            close_connection(transport)
+            await watch.gone(_GONE_WAIT_S)
+            return f"silence for {self.stall_max_s:g} s, then closed"
+        if action is SocketAction.RESET:
+            await reset_connection(transport)
+        else:
+            close_connection(transport)
+        # The app must not return before the server has seen the connection end: it would take
+        # the unfinished response for a bug and say so in its log.
+        await watch.gone(_GONE_WAIT_S)
+        return "reset" if action is SocketAction.RESET else "closed"
+
+    # -- faults --------------------------------------------------------------------------------
+
+    def _header_plan(self, headers: Iterable[tuple[bytes, bytes]]) -> FaultPlan | None:
+        values = [value.decode("latin-1") for name, value in headers if name.lower() == _FAULT_HEADER_BYTES]
+        specs = [spec.strip() for value in values for spec in value.split(";") if spec.strip()]
+        if not specs:
+            return None
+        key = "; ".join(specs)
+        plan = self._header_plans.get(key)
+        if plan is None:
+            try:
+                plan = FaultPlan(specs)
+            except ConfigError as exc:
+                reason = str(exc).removeprefix("llmcassette: ")
+                raise ConfigError(
+                    f"llmcassette: the {FAULT_HEADER} header {key!r} is not valid: {reason}"
+                ) from None
+            self._header_plans[key] = plan
+        return plan
+
+    @staticmethod
+    def _select(plans: list[FaultPlan], request: httpx.Request, body: bytes) -> list[tuple[Fault, int]]:
+        headers: dict[str, str] = {}
+        for name, value in request.headers.raw:
+            headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
+        info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        profile = detect_profile(info)
+        streaming = profile.is_streaming(info)
+        # Selected once here, not by each cassette tried, so that each call counts once.
+        return [
+            pair for plan in plans for pair in plan.select(info, provider=profile.name, streaming=streaming)
+        ]
+
+    # -- where a request goes ------------------------------------------------------------------
+
+    def _targets(self, method: str, path: str, scope: Scope) -> list[str]:
+        """
+        The recorded URLs (without query) that a request to ``path`` may stand for, to be tried in
+        order: the path as sent, then the path its route gives, each under the scheme and host it
+        was recorded with. A path with no recording keeps the route's upstream, or this server.
+        """
+        paths = [path]
+        resolved = self.routes.resolve(path)
+        if resolved is not None:
+            routed = urlsplit(resolved[1]).path or "/"
+            if routed not in paths:
+                paths.append(routed)
+        urls = []
+        for candidate in paths:
+            origin = self._origins.get((method.upper(), _normal_path(candidate)))
+            if origin is not None:
+                urls.append(origin + candidate)
+        if urls:
+            return urls
+        if resolved is not None:
+            return [resolved[1]]
+        host, port = scope.get("server") or ("127.0.0.1", 80)
+        return [f"http://{host}:{port}{path}"]
+
+    # -- misses --------------------------------------------------------------------------------
+
+    async def _miss(self, send: Send, request: httpx.Request, misses: list[NoMatchingInteraction]) -> None:
+        candidates = self._candidates(request)
+        if len(misses) == 1:
+            message = str(misses[0])
+        else:
+            lines = [
+                f"llmcassette: none of the {len(misses)} cassettes served answers "
+                f"{misses[0].method} {misses[0].url}."
+            ]
+            for cassette, miss in zip(self.cassettes, misses, strict=True):
+                first = str(miss).split("\n", 1)[0].removeprefix("llmcassette: ")
+                lines.append(f"- {cassette.path}: {first}")
+            if candidates:
+                lines.append("Closest recorded candidates:")
+                lines.extend(
+                    f"- {c['cassette']} #{c['interaction']} {c['method']} {c['url']}: "
+                    + ("; ".join(c["differences"]) or "matches, already played")
+                    for c in candidates
+                )
+            lines.append("Record the request into one of them with `llmcassette record`.")
+            message = "\n".join(lines)
+        await _send_json(send, 404, "llmcassette_no_match", message, candidates=candidates)
+
+    def _candidates(self, request: httpx.Request) -> list[dict[str, Any]]:
+        """The recorded requests closest to ``request`` in every cassette, fewest differences first."""
+        ranked: list[tuple[int, int, dict[str, Any]]] = []
+        body = request.content
+        for order, (cassette, recorded) in enumerate(zip(self.cassettes, self._recorded, strict=True)):
+            url = str(request.url)
+            scrubber = cassette.scrubber
+            wanted = RequestParts(
+                method=request.method,
+                url=scrubber.scrub_url(url) if scrubber is not None else url,
+                body=scrubber.scrub_body(body) if scrubber is not None else body,
+            )
+            for position, stored in enumerate(recorded):
+                parts = RequestParts(method=stored.method, url=stored.uri, body=stored.content)
+                differences = cassette.matcher.differences(wanted, parts)
+                entry = {
+                    "cassette": str(cassette.path),
+                    "interaction": position,
+                    "method": stored.method,
+                    "url": stored.uri,
+                    "differences": differences,
+                }
+                ranked.append((len(differences), order, entry))
+        ranked.sort(key=lambda item: (item[0], item[1], item[2]["interaction"]))
+        return [entry for _, _, entry in ranked[:_CANDIDATES_SHOWN]]
+
+    # -- log -----------------------------------------------------------------------------------
+
+    def _shown_path(self, path: str, query: str) -> str:
+        if not query:
+            return path
+        # Query strings can carry keys (`?key=...`): the log shows them scrubbed.
+        scrubber = self.cassettes[0].scrubber
+        shown = f"{path}?{query}"
+        if scrubber is None:
+            return shown
+        return scrubber.scrub_url(f"http://server{shown}").removeprefix("http://server")
+
+    def _note(self, line: str) -> None:
+        if self._log is not None:
+            self._log(line)
+
+
+def _recorded_requests(cassette: Cassette) -> list[RecordedRequest]:
+    # Only the requests are parsed: responses stay unread until the engine plays them.
+    tape = load_lazy(cassette.path)
+    return [tape.request(index) for index in range(len(tape))]
+
+
+def _normal_path(url_or_path: str) -> str:
+    return RequestParts(method="", url=url_or_path, body=b"").split[3]
+
+
+def _count(chunks: int) -> str:
+    return f"{chunks} chunk" if chunks == 1 else f"{chunks} chunks"
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body, or None when the client left before sending it."""
+    parts: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def _send_json(send: Send, status: int, kind: str, message: str, **extra: Any) -> None:
+    # The OpenAI-style error shape, whose message every SDK shows.
+    body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class CassetteServer:
+    """
+    Cassettes served on loopback: :meth:`start` it, point clients at :attr:`url` (or at
+    :meth:`environment`), and :meth:`stop` it. Nothing is ever written to the cassettes.
+
+    Example::
+
+        with CassetteServer(["cassettes/chat.yaml"], faults=["rate_limit:times=1"]) as url:
+            client = openai.OpenAI(base_url=f"{url}/openai/v1", api_key="sk-test")
+            ...
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        routes: RouteTable | None = None,
+        faults: Iterable[FaultSpec] = (),
+        pace: Pace = "instant",
+        match_on: Sequence[str] = SERVE_MATCH_ON,
+        ignored_body_fields: Sequence[str] = DEFAULT_IGNORED_BODY_FIELDS,
+        allow_repeats: bool = True,
+        scrub: Scrubber | bool = True,
+        port: int = 0,
+        stall_max_s: float = 600.0,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
+        cassettes = []
+        for path in paths:
+            if not Path(path).is_file():
+                raise CassetteNotFound(
+                    f"llmcassette: cassette {str(path)!r} does not exist; record one with "
+                    f"`llmcassette record -o {path}`.",
+                    path=path,
+                )
+            cassettes.append(
+                Cassette(
+                    path,
+                    record_mode=RecordMode.NONE,
+                    pace=pace,
+                    match_on=match_on,
+                    ignored_body_fields=ignored_body_fields,
+                    scrubber=scrubber,
+                    allow_playback_repeats=allow_repeats,
+                )
+            )
+        self.routes = routes if routes is not None else RouteTable()
+        self.app = CassetteApp(cassettes, routes=self.routes, faults=faults, stall_max_s=stall_max_s, log=log)
+        self._server = LoopbackServer(self.app, port=port)
+
+    @property
+    def cassettes(self) -> list[Cassette]:
+        """The cassettes served, in the order they are tried."""
+        return self.app.cassettes
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, such as ``http://127.0.0.1:8765``."""
+        return self._server.url
+
+    def environment(self) -> dict[str, str]:
+        """The variables that point each SDK, and ``LLMCASSETTE_PROXY_URL``, at the server."""
+        return self.routes.environment(self.url)
+
+    def start(self) -> str:
+        """Start serving in a background thread; returns the base URL."""
+        return self._server.start()
+
+    def stop(self) -> None:
+        """Stop serving. Requests still open are cut at once: a replay has nothing left to wait for."""
+        self.app.release()
+        self._server.stop()
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

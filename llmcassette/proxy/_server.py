@@ -1,0 +1,179 @@
+"""
+A loopback HTTP server for the recording proxy and ``serve``: uvicorn in a thread of this process.
+
+The server binds its socket before it starts (port 0 picks a free port), so the URL is known and
+valid as soon as :meth:`LoopbackServer.start` returns, with no window in which another process
+could take the port. It always runs in a thread: the main thread stays free to run a command,
+wait for a signal and save the cassette, which uvicorn's own signal handling would not allow.
+
+Socket faults need the connection itself, which ASGI does not hand to the app: the server's
+protocol class records each connection's transport by the client's address, and
+:func:`transport_for` finds it from the request's scope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import MutableMapping
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from .._exceptions import ConfigError
+
+__all__ = ["LoopbackServer", "transport_for"]
+
+_START_TIMEOUT_S = 10.0
+_STOP_TIMEOUT_S = 10.0
+
+# Live connections of every loopback server in this process, by the client's (host, port): a
+# client address is unique among open connections, whichever server accepted them.
+_TRANSPORTS: MutableMapping[tuple[str, int], asyncio.Transport] = {}
+
+try:  # httptools parses HTTP in C: the proxy's added latency depends on it.
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
+except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the fallback
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol  # type: ignore[assignment]
+
+
+class _TrackingProtocol(_BaseProtocol):
+    """uvicorn's HTTP protocol, keeping each connection's transport findable by client address."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if self.client is not None:
+            _TRANSPORTS[(str(self.client[0]), int(self.client[1]))] = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.client is not None:
+            _TRANSPORTS.pop((str(self.client[0]), int(self.client[1])), None)
+        super().connection_lost(exc)
+
+
+def transport_for(scope: MutableMapping[str, Any]) -> asyncio.Transport | None:
+    """The connection that carries the request of ``scope``, while it is open."""
+    client = scope.get("client")
+    if not client:
+        return None
+    return _TRANSPORTS.get((str(client[0]), int(client[1])))
+
+
+class _ThreadServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:
+        # Signals belong to the main thread, which decides when the server stops.
+        pass
+
+
+class LoopbackServer:
+    """
+    Runs an ASGI app on ``host:port`` (default: a free port on 127.0.0.1) in a background thread.
+
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`::
+
+        with LoopbackServer(app) as url:
+            ...  # clients reach the app at url
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log_level: str = "warning",
+        graceful_timeout_s: float = 5.0,
+        lifespan: bool = False,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self._config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            # With `lifespan`, the app hears of start-up and shutdown on the server's own loop: the
+            # recording proxy closes its upstream connections there, after the last request ended.
+            lifespan="on" if lifespan else "off",
+            http=_TrackingProtocol,
+            # The app's own Date and Server headers (an upstream's, a recording's) are the ones sent.
+            server_header=False,
+            date_header=False,
+            # A stream that never ends must not keep the server from stopping.
+            timeout_graceful_shutdown=max(1, round(graceful_timeout_s)),
+            # Clients (SDK connection pools) keep connections open between calls.
+            timeout_keep_alive=30,
+            access_log=False,
+        )
+        self._server: _ThreadServer | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, such as ``http://127.0.0.1:8765``."""
+        if self._socket is None:
+            raise RuntimeError("llmcassette: the server is not running; call start() first.")
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> str:
+        """Bind, start serving in a thread, and return the base URL once requests are accepted."""
+        # IPPROTO_TCP, not the default 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on
+        # connections whose socket says TCP, and with it on, a small response written in pieces
+        # waits for the client's delayed ACK: 40 ms per request.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise ConfigError(
+                f"llmcassette: cannot listen on {self.host}:{self.port} ({exc.strerror or exc}); "
+                "choose another --port, or 0 for a free one."
+            ) from None
+        sock.listen(2048)
+        sock.setblocking(False)
+        self.port = int(sock.getsockname()[1])
+        self._socket = sock
+        server = _ThreadServer(self._config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="llmcassette-server", daemon=True
+        )
+        self._server, self._thread = server, thread
+        thread.start()
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"llmcassette: the server on {self.host}:{self.port} did not start.")
+            time.sleep(0.002)
+        return self.url
+
+    def stop(self) -> None:
+        """Stop accepting, let open requests finish (bounded), and wait for the thread to end."""
+        server, thread = self._server, self._thread
+        if server is not None:
+            server.should_exit = True
+        if thread is not None:
+            thread.join(_STOP_TIMEOUT_S)
+            if thread.is_alive() and server is not None:
+                server.force_exit = True
+                thread.join(_STOP_TIMEOUT_S)
+        if self._socket is not None:
+            self._socket.close()
+        self._server = self._thread = self._socket = None
+
+    def __enter__(self) -> str:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,96 @@
+"""`llmcassette diff`: exit 0 for the same shape, 1 for a changed one, with one line per change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner, Result
+
+from llmcassette._demo import CASSETTE
+from llmcassette.cli import cli
+from tests.cli.test_cli import assert_one_line_error
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["diff", *args])
+
+
+def _copy(tmp_path: Path, *, header: str | None = None, text: str | None = None) -> str:
+    data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
+    response = data["interactions"][1]["response"]
+    if header is not None:
+        response["headers"][header] = ["1"]
+    if text is not None:
+        response["parsed_body"]["choices"][0]["message"]["content"] = text
+        response["parsed_body"]["id"] = "chatcmpl-another"
+        response["headers"]["date"] = ["Wed, 25 Nov 2026 10:00:00 GMT"]
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return str(path)
+
+
+def test_the_same_shape_exits_0() -> None:
+    result = run(str(CASSETTE), str(CASSETTE))
+    assert result.exit_code == 0
+    assert result.stdout == "Same shape: 2 interactions paired, no structural change.\n"
+
+
+def test_other_text_is_the_same_shape(tmp_path: Path) -> None:
+    result = run(str(CASSETTE), _copy(tmp_path, text="Completely different words."))
+    assert result.exit_code == 0, result.output
+
+
+def test_a_changed_shape_exits_1_with_one_line_per_change(tmp_path: Path) -> None:
+    result = run(str(CASSETTE), _copy(tmp_path, header="x-new-limit"))
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "+ header x-new-limit appeared in interaction 1 (POST /v1/chat/completions)",
+        "1 structural change in 1 of 2 paired interactions.",
+    ]
+    assert result.stderr == ""
+
+
+def test_ignore_header(tmp_path: Path) -> None:
+    result = run("--ignore-header", "X-New-Limit", str(CASSETTE), _copy(tmp_path, header="x-new-limit"))
+    assert result.exit_code == 0, result.output
+
+
+def test_json_output(tmp_path: Path) -> None:
+    b = _copy(tmp_path, header="x-new-limit")
+    result = run("--json", str(CASSETTE), b)
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    assert (document["a"], document["b"], document["changed"], document["paired"]) == (
+        str(CASSETTE),
+        b,
+        True,
+        2,
+    )
+    (change,) = document["changes"]
+    assert (change["kind"], change["sign"], change["subject"], change["a_index"]) == (
+        "header",
+        "+",
+        "x-new-limit",
+        1,
+    )
+    same = json.loads(run("--json", str(CASSETTE), str(CASSETTE)).stdout)
+    assert same["changed"] is False and same["changes"] == []
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert_one_line_error(
+        run(str(CASSETTE), str(missing)), 1, f"cassette file {str(missing)!r} does not exist."
+    )
+
+
+def test_an_invalid_cassette_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("[1, 2]\n")
+    assert_one_line_error(run(str(path), str(CASSETTE)), 1, f"cassette {str(path)!r} is not a cassette")
+
+
+def test_one_file_is_a_usage_error() -> None:
+    assert_one_line_error(run(str(CASSETTE)), 2, "missing argument 'B'.")

@@ -1,0 +1,107 @@
+"""`llmcassette inspect`: transcripts of real cassettes, as text, JSON and HTML; errors as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from llmcassette._demo import CASSETTE
+from llmcassette._storage import load_cassette
+from llmcassette.cli import cli
+from tests import corpus
+from tests.cli.test_cli import assert_one_line_error
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, ["inspect", *args])
+
+
+@pytest.mark.parametrize("rel", corpus.params())
+def test_every_corpus_cassette_inspects(rel: str) -> None:
+    path = str(corpus.corpus_path(rel))
+    count = len(load_cassette(path).interactions)
+    text = run(path)
+    assert text.exit_code == 0, text.output
+    assert text.stdout.startswith(f"{path}: {count} interaction")
+    assert text.stdout.count("\n#") == count
+    as_json = run("--json", path)
+    assert as_json.exit_code == 0, as_json.output
+    document = json.loads(as_json.stdout)
+    assert [entry["index"] for entry in document["interactions"]] == list(range(count))
+
+
+def test_the_demo_as_text() -> None:
+    result = run(str(CASSETTE))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert "#0 POST http://127.0.0.1:8000/v1/chat/completions" in lines
+    assert "    finish     tool_calls" in lines
+    assert any(line.startswith("    chart      ·") for line in lines)
+
+
+def test_full_shows_what_the_default_cuts(tmp_path: Path) -> None:
+    long_text = "lorem ipsum " * 60
+    path = tmp_path / "long.yaml"
+    body = json.dumps({"choices": [{"index": 0, "message": {"content": long_text}, "finish_reason": "stop"}]})
+    path.write_text(
+        json.dumps(
+            {
+                "interactions": [
+                    {
+                        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions"},
+                        "response": {"status": {"code": 200}, "body": {"string": body}},
+                    }
+                ]
+            }
+        )
+    )
+    short, full = run(str(path)), run("--full", str(path))
+    assert "--full shows all" in short.stdout and long_text.strip() not in short.stdout
+    assert long_text.strip() in full.stdout and "--full shows all" not in full.stdout
+
+
+def test_html_writes_a_page(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    result = run("--html", str(page), str(CASSETTE))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"Wrote {page} (2 interactions).\n"
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and text.count("<section>") == 2 and "<svg" in text
+
+
+def test_json_and_html_together_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("--json", "--html", str(tmp_path / "x.html"), str(CASSETTE))
+    assert_one_line_error(result, 2, "--json and --html write different documents")
+
+
+def test_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert_one_line_error(run(str(missing)), 1, f"cassette file {str(missing)!r} does not exist.")
+
+
+def test_an_invalid_cassette_is_a_one_line_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("interactions:\n- request: {method: GET}\n")
+    assert_one_line_error(run(str(path)), 1, f"cassette {str(path)!r} is not valid: interaction 0")
+
+
+def test_the_console_entry_runs_inspect() -> None:
+    environment = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "llmcassette", "inspect", "--json", str(CASSETTE)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        env=environment,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["interactions"][0]["stream"]["chunks"] == 11

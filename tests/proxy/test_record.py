@@ -1,0 +1,381 @@
+"""
+The recording proxy, in this process: a Recorder on loopback in front of a local upstream, and
+httpx clients that talk to it as any program would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gzip
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import llmcassette
+from llmcassette import StreamEnd, load_cassette
+from llmcassette.proxy import PROXY_URL_ENV, Recorder, RouteTable, parse_route
+from tests.servers import serve, sse_events, stream_app
+from tests.upstreams import provider_app
+
+
+@contextlib.contextmanager
+def recording(path: Path, routes: RouteTable, **options: Any) -> Iterator[tuple[str, Recorder]]:
+    recorder = Recorder(path, routes=routes, **options)
+    with recorder as url:
+        yield url, recorder
+
+
+def openai_route(upstream: str) -> RouteTable:
+    return RouteTable(routes=[parse_route(f"openai={upstream}")])
+
+
+def wait_for_recordings(recorder: Recorder, count: int, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while recorder.recorded < count:
+        assert time.monotonic() < deadline, f"only {recorder.recorded} of {count} interactions recorded"
+        time.sleep(0.01)
+
+
+@pytest.fixture(scope="module")
+def providers() -> Iterator[tuple[str, Any]]:
+    """The fake multi-provider upstream, and the app (its `state.requests` logs what it got)."""
+    app = provider_app()
+    with serve(app) as base:
+        yield base, app
+
+
+CHAT = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def test_a_request_reaches_the_upstream_as_sent_and_is_stored_under_the_upstream_url(
+    tmp_path: Path, providers: tuple[str, Any]
+) -> None:
+    upstream, app = providers
+    path = tmp_path / "c.yaml"
+    headers = {
+        "authorization": "Bearer sk-test-secret-1",
+        "x-api-key": "sk-test-secret-2",
+        "x-trace": "abc",
+        # Per-connection headers, and one that Connection names, stay between client and proxy.
+        "connection": "keep-alive, x-hop",
+        "x-hop": "1",
+    }
+    before = len(app.state.requests)
+    with recording(path, openai_route(upstream)) as (url, recorder):
+        with httpx.Client() as client:
+            direct = client.post(f"{upstream}/v1/chat/completions?tag=1", json=CHAT)
+            proxied = client.post(f"{url}/openai/v1/chat/completions?tag=1", json=CHAT, headers=headers)
+    assert proxied.status_code == 200
+    assert proxied.json() == direct.json()
+    seen = app.state.requests[before + 1]
+    assert (seen.path, seen.query, seen.body) == ("/v1/chat/completions", "tag=1", CHAT)
+    # The upstream gets the real key (the proxy only scrubs what it stores), and its own Host.
+    assert seen.headers["authorization"] == "Bearer sk-test-secret-1"
+    assert seen.headers["x-api-key"] == "sk-test-secret-2"
+    assert seen.headers["x-trace"] == "abc"
+    assert seen.headers["host"] == upstream.removeprefix("http://")
+    assert "x-hop" not in seen.headers
+    assert recorder.recorded == 1
+
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.request.uri == f"{upstream}/v1/chat/completions?tag=1"
+    stored = {name.lower(): values for name, values in interaction.request.headers.items()}
+    assert stored["authorization"] == ["Bearer REDACTED"]
+    assert stored["x-api-key"] == ["REDACTED"]
+    assert b"sk-test" not in path.read_bytes()
+    assert interaction.response.parsed_body == direct.json()
+
+
+def test_a_stream_passes_through_as_it_arrives_and_replays_in_process_chunk_for_chunk(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.yaml"
+    app = stream_app()
+    with serve(app) as upstream:
+        with recording(path, openai_route(upstream)) as (url, _), httpx.Client() as client:
+            with client.stream("GET", f"{url}/openai/sse-probe?tag=pass&n=3&gap_ms=50") as response:
+                chunks = []
+                for chunk in response.iter_raw():
+                    if not chunks:
+                        # The upstream is still sending: the proxy did not wait for the end.
+                        assert "pass" not in app.state.finished
+                        first_chunk_at = time.monotonic()
+                    chunks.append(chunk)
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert time.monotonic() - first_chunk_at > 0.12  # the others came later, as they were sent
+    assert b"".join(chunks) == b"".join(sse_events(3))
+    assert len(chunks) == 4
+
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.offsets_ms is not None
+    assert stream.chunks == [len(c) for c in chunks]
+    assert stream.end is StreamEnd.COMPLETE
+    gaps = [b - a for a, b in zip(stream.offsets_ms, stream.offsets_ms[1:], strict=False)]
+    assert all(gap >= 35 for gap in gaps), gaps
+
+    # The upstream is gone: the cassette answers, with the same chunks.
+    with llmcassette.use_cassette(path), httpx.Client() as client:
+        with client.stream("GET", f"{upstream}/sse-probe?tag=pass&n=3&gap_ms=50") as response:
+            assert list(response.iter_raw()) == chunks
+
+
+def test_a_stream_the_upstream_breaks_is_recorded_marked_and_cut_for_the_client(
+    tmp_path: Path, upstream: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    received: list[bytes] = []
+    with recording(path, openai_route(upstream)) as (url, _), httpx.Client() as client:
+        with pytest.raises(httpx.RemoteProtocolError):  # a broken stream, not a clean end
+            with client.stream("GET", f"{url}/openai/sse?n=5&gap_ms=5&fail_after=2") as response:
+                received.extend(response.iter_raw())
+    assert b"".join(received) == b"".join(sse_events(5)[:2])
+    # The proxy cut the connection on purpose: the server has no unfinished response to report.
+    assert "without completing response" not in capfd.readouterr().err
+
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.error is not None
+    assert stream.end is StreamEnd.ERROR
+    assert stream.error.type == "RemoteProtocolError"
+    assert interaction.response.content == b"".join(received)
+    # Replay breaks the stream at the same point.
+    with llmcassette.use_cassette(path), httpx.Client() as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            with client.stream("GET", f"{upstream}/sse?n=5&gap_ms=5&fail_after=2") as response:
+                assert b"".join(response.iter_raw()) == b"".join(received)
+
+
+def test_a_client_that_leaves_mid_stream_keeps_what_it_got_and_the_upstream_is_let_go(
+    tmp_path: Path, upstream: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    # The whole stream would take 40 * 100 ms.
+    with recording(path, openai_route(upstream)) as (url, recorder), httpx.Client() as client:
+        start = time.monotonic()
+        with client.stream("GET", f"{url}/openai/sse?n=40&gap_ms=100") as response:
+            received = []
+            for chunk in response.iter_raw():
+                received.append(chunk)
+                if len(received) == 2:
+                    break
+        # Leaving the block unread closes the connection; the proxy notices in the silence
+        # between two events, without waiting for the upstream's next chunk or its end.
+        wait_for_recordings(recorder, 1, timeout_s=3.0)
+        assert time.monotonic() - start < 1.5
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.chunks is not None
+    assert stream.end is StreamEnd.CLOSED
+    assert 2 <= len(stream.chunks) < 40
+    assert interaction.response.content.startswith(b"".join(received))
+    assert b"".join(sse_events(40)).startswith(interaction.response.content)
+
+
+def test_an_unreachable_upstream_gets_a_502_naming_it_and_nothing_is_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    with socket_that_refuses() as dead:
+        with recording(path, RouteTable(upstream=dead)) as (url, recorder):
+            response = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+            attempts = list(recorder.cassette.attempts)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "llmcassette_upstream_unreachable"
+    assert error["message"].startswith(
+        f"llmcassette: cannot reach upstream {dead}/v1/chat/completions: ConnectError: "
+    )
+    assert "(Connection refused)" in error["message"]
+    assert [a.error is not None and a.error.startswith("ConnectError") for a in attempts] == [True]
+    assert recorder.recorded == 0
+    assert not path.exists()
+
+
+@contextlib.contextmanager
+def socket_that_refuses() -> Iterator[str]:
+    """A loopback URL where nothing listens (the port stays bound, so nothing else takes it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+def test_an_upstream_that_hangs_up_before_answering_gets_a_502_with_the_cause(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def read_then_hang_up() -> None:
+            connection, _ = listener.accept()
+            with connection:
+                connection.settimeout(5)
+                request = b""
+                while not request.endswith(b"}]}"):  # the end of the JSON body
+                    request += connection.recv(65536)
+
+        hang_up = threading.Thread(target=read_then_hang_up, daemon=True)
+        hang_up.start()
+        dead = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with recording(tmp_path / "c.yaml", RouteTable(upstream=dead)) as (url, recorder):
+            response = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+        hang_up.join(timeout=5)
+    assert response.status_code == 502
+    error = response.json()["error"]
+    assert error["type"] == "llmcassette_upstream_failed"
+    assert error["message"] == (
+        f"llmcassette: upstream {dead}/v1/chat/completions failed before answering: "
+        "RemoteProtocolError: Server disconnected without sending a response."
+    )
+    assert recorder.recorded == 0
+
+
+def test_a_path_under_no_route_gets_a_404_listing_the_routes(tmp_path: Path, upstream: str) -> None:
+    with recording(tmp_path / "c.yaml", openai_route(upstream)) as (url, recorder):
+        response = httpx.get(f"{url}/nowhere/v1/models")
+    assert response.status_code == 404
+    error = response.json()["error"]
+    assert error["type"] == "llmcassette_no_route"
+    assert error["message"].startswith("llmcassette: no route takes /nowhere/v1/models;")
+    assert f"/openai/... -> {upstream}/..." in error["message"]
+    assert recorder.cassette.attempts == []
+
+
+def test_a_compressed_body_reaches_the_client_as_sent_and_is_stored_decoded(
+    tmp_path: Path, upstream: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    with recording(path, openai_route(upstream)) as (url, _), httpx.Client() as client:
+        with client.stream("GET", f"{upstream}/gzip") as direct:
+            direct_bytes = b"".join(direct.iter_raw())
+        with client.stream("GET", f"{url}/openai/gzip") as proxied:
+            proxied_bytes = b"".join(proxied.iter_raw())
+        assert proxied.headers["content-encoding"] == "gzip"
+    assert proxied_bytes == direct_bytes
+    payload = json.loads(gzip.decompress(direct_bytes))
+
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.response.parsed_body == payload
+    assert "content-encoding" not in {name.lower() for name in interaction.response.headers}
+    with llmcassette.use_cassette(path):
+        assert httpx.get(f"{upstream}/gzip").json() == payload
+
+
+def test_concurrent_streams_are_each_relayed_and_recorded_whole(tmp_path: Path, upstream: str) -> None:
+    path = tmp_path / "c.yaml"
+    sizes = list(range(1, 21))
+
+    async def one(client: httpx.AsyncClient, url: str, n: int) -> bytes:
+        async with client.stream("GET", f"{url}/openai/sse?n={n}&gap_ms=5") as response:
+            return b"".join([chunk async for chunk in response.aiter_raw()])
+
+    async def main(url: str) -> list[bytes]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            return await asyncio.gather(*(one(client, url, n) for n in sizes))
+
+    with recording(path, openai_route(upstream)) as (url, _):
+        bodies = asyncio.run(main(url))
+    assert bodies == [b"".join(sse_events(n)) for n in sizes]
+    stored = {i.request.uri: i.response.content for i in load_cassette(path).interactions}
+    assert stored == {f"{upstream}/sse?n={n}&gap_ms=5": b"".join(sse_events(n)) for n in sizes}
+
+
+def test_new_episodes_replays_what_the_cassette_has_and_records_only_the_rest(
+    tmp_path: Path, providers: tuple[str, Any]
+) -> None:
+    upstream, app = providers
+    path = tmp_path / "c.yaml"
+    first = {**CHAT, "messages": [{"role": "user", "content": "first"}]}
+    second = {**CHAT, "messages": [{"role": "user", "content": "second"}]}
+    with recording(path, openai_route(upstream)) as (url, _):
+        recorded = httpx.post(f"{url}/openai/v1/chat/completions", json=first).json()
+    before = len(app.state.requests)
+    with recording(path, openai_route(upstream)) as (url, recorder):
+        assert httpx.post(f"{url}/openai/v1/chat/completions", json=first).json() == recorded
+        assert httpx.post(f"{url}/openai/v1/chat/completions", json=second).status_code == 200
+    # Only the new request reached the upstream; the file holds both.
+    assert [r.body for r in app.state.requests[before:]] == [second]
+    assert [a.recorded for a in recorder.cassette.attempts] == [False, True]
+    assert [i.request.parsed_body for i in load_cassette(path).interactions] == [first, second]
+
+
+def test_in_once_mode_an_existing_cassette_answers_and_a_miss_gets_a_404(
+    tmp_path: Path, providers: tuple[str, Any]
+) -> None:
+    upstream, app = providers
+    path = tmp_path / "c.yaml"
+    with recording(path, openai_route(upstream)) as (url, _):
+        recorded = httpx.post(f"{url}/openai/v1/chat/completions", json=CHAT).json()
+    before = len(app.state.requests)
+    other = {**CHAT, "model": "gpt-other"}
+    with recording(path, openai_route(upstream), record_mode="once") as (url, recorder):
+        assert httpx.post(f"{url}/openai/v1/chat/completions", json=CHAT).json() == recorded
+        missed = httpx.post(f"{url}/openai/v1/chat/completions", json=other)
+    assert len(app.state.requests) == before  # the file exists: `once` sends nothing upstream
+    assert missed.status_code == 404
+    error = missed.json()["error"]
+    assert error["type"] == "llmcassette_no_match"
+    assert error["message"].startswith(
+        f"llmcassette: no recorded interaction matches POST {upstream}/v1/chat/completions"
+    )
+    assert len(recorder.cassette.misses) == 1
+
+
+def test_without_scrubbing_the_key_is_stored_as_sent(tmp_path: Path, providers: tuple[str, Any]) -> None:
+    upstream, _ = providers
+    path = tmp_path / "c.yaml"
+    with recording(path, openai_route(upstream), scrub=False) as (url, _):
+        httpx.post(
+            f"{url}/openai/v1/chat/completions", json=CHAT, headers={"authorization": "Bearer sk-test-9"}
+        )
+    assert b"Bearer sk-test-9" in path.read_bytes()
+
+
+def test_the_environment_points_every_sdk_at_the_proxy(tmp_path: Path, upstream: str) -> None:
+    with recording(tmp_path / "c.yaml", openai_route(upstream)) as (url, recorder):
+        env = recorder.environment()
+    assert env[PROXY_URL_ENV] == url
+    assert env["OPENAI_BASE_URL"] == f"{url}/openai/v1"
+    assert env["ANTHROPIC_BASE_URL"] == f"{url}/anthropic"
+    assert env["GOOGLE_GEMINI_BASE_URL"] == f"{url}/gemini"
+    assert env["OLLAMA_HOST"] == f"{url}/ollama"
+
+
+def test_stopping_mid_stream_saves_what_was_recorded_and_cuts_the_client(
+    tmp_path: Path, upstream: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "c.yaml"
+    recorder = Recorder(path, routes=openai_route(upstream), stop_timeout_s=1)
+    url = recorder.start()
+    received: list[bytes] = []
+    errors: list[Exception] = []
+    two_chunks = threading.Event()
+
+    def read() -> None:
+        try:
+            with httpx.stream("GET", f"{url}/openai/sse?n=100&gap_ms=50", timeout=10) as response:
+                for chunk in response.iter_raw():
+                    received.append(chunk)
+                    if len(received) == 2:
+                        two_chunks.set()
+        except httpx.TransportError as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        assert two_chunks.wait(timeout=5)
+    finally:
+        recorder.stop()  # waits a second for the stream, then cuts it
+        reader.join(timeout=10)
+    assert [type(e) for e in errors] == [httpx.RemoteProtocolError]
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.end is StreamEnd.CLOSED
+    assert interaction.response.content == b"".join(received)
+    assert "Traceback" not in capfd.readouterr().err
