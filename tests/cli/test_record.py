@@ -27,6 +27,8 @@ from click.testing import CliRunner, Result
 import llmcassette
 from llmcassette import load_cassette
 from llmcassette.cli import cli
+from llmcassette.proxy import RouteTable
+from tests.cli.test_serve import ServeProcess
 from tests.servers import serve
 from tests.upstreams import EXPECTED, provider_app
 
@@ -216,6 +218,24 @@ def test_the_sdks_are_recorded_through_their_base_url_variables_and_replay_in_pr
     assert replayed == live
     assert [a.interaction for a in cassette.attempts] == [0, 1, 2, 3, 4]
     assert cassette.misses == []
+
+    # And through `llmcassette serve`: the same script, the SDKs pointed at the server's routes.
+    served = ServeProcess(str(path), "--port", "0")
+    try:
+        env = {**os.environ, **RouteTable().environment(served.url)}
+        through_serve = subprocess.run(
+            [sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+        log = served.lines(5)
+    finally:
+        served.stop()
+    assert through_serve.returncode == 0, through_serve.stderr
+    assert json.loads(through_serve.stdout) == live
+    assert [line.split(" -> ")[1][:3] for line in log] == ["200"] * 5, log
 
 
 def invoke(*args: str) -> Result:
