@@ -156,11 +156,14 @@ def _apply() -> None:
 
 
 def wait(seconds: float) -> None:
-    """llmcassette's own wait: advances an active virtual clock, else really sleeps."""
+    """
+    llmcassette's own wait: advances an active virtual clock, else really sleeps. A thread the
+    clock does not own (a server running in-process since before the clock) really sleeps.
+    """
     if seconds <= 0:
         return
     clock = current_clock()
-    if clock is not None:
+    if clock is not None and clock._owns_current_thread():
         clock.advance(seconds)
     else:
         _real_sleep(seconds)
@@ -171,7 +174,7 @@ async def await_wait(seconds: float) -> None:
     if seconds <= 0:
         return
     clock = current_clock()
-    if clock is not None:
+    if clock is not None and clock._owns_current_thread():
         clock.advance(seconds)
         await _real_async_sleep(0)
     else:

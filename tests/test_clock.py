@@ -270,3 +270,28 @@ async def test_a_clients_backoff_is_recorded_without_waiting(
     assert [a.time_s for a in cassette.attempts] == pytest.approx(
         [sum(waits[:i]) for i in range(len(waits) + 1)]
     )
+
+
+def test_llmcassettes_own_waits_in_a_thread_the_clock_does_not_own_are_real() -> None:
+    # An in-process server (serve, the recording proxy) runs in a thread started before the test
+    # entered the clock: its pacing must take real time, and leave virtual time alone.
+    started = threading.Event()
+    release = threading.Event()
+    took: list[float] = []
+
+    def server_thread() -> None:
+        started.set()
+        release.wait(5)
+        begin = time.monotonic()
+        wait(0.05)
+        took.append(time.monotonic() - begin)
+
+    thread = threading.Thread(target=server_thread)
+    thread.start()
+    started.wait(5)
+    with VirtualClock() as clock:
+        release.set()
+        thread.join(5)
+        wait(30.0)  # the test's own thread is the clock's: instant
+    assert took and took[0] >= 0.045
+    assert clock.elapsed_s == 30.0
