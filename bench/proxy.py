@@ -45,7 +45,7 @@ CONCURRENT = 100
 
 # The upstream: a small JSON answer, and SSE streams whose first event leaves at once.
 UPSTREAM = r"""
-import json, sys
+import asyncio, json, sys
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import Response, StreamingResponse
@@ -61,8 +61,12 @@ async def chat(request):
                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}]}
         return Response(json.dumps(payload), media_type="application/json")
 
+    gap_s = float(body.get("gap_ms", 0)) / 1000
+
     async def events():
         for i in range(EVENTS):
+            if i and gap_s:
+                await asyncio.sleep(gap_s)
             chunk = {"object": "chat.completion.chunk", "tag": tag,
                      "choices": [{"index": 0, "delta": {"content": f"tok{i} "}}]}
             yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
