@@ -12,6 +12,7 @@ from .._exceptions import ConfigError
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
 from ..proxy._record import Recorder
 from ..proxy._routes import RouteTable, parse_route
+from ._options import port_option
 
 __all__ = ["command"]
 
@@ -63,13 +64,7 @@ def _summary(recorder: Recorder, output: Path) -> str:
     type=click.Path(dir_okay=False, path_type=Path),
     help="The cassette to write (YAML; JSON when it ends in .json).",
 )
-@click.option(
-    "--port",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port on 127.0.0.1 to listen on; 0 picks a free one.",
-)
+@port_option
 @click.option(
     "--upstream",
     metavar="URL",

@@ -13,7 +13,7 @@ from ..faults import parse_fault
 from ..proxy._command import SignalWatch
 from ..proxy._routes import RouteTable, parse_route
 from ..proxy._serve import FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
-from ._options import check_pace
+from ._options import check_pace, port_option
 
 __all__ = ["command"]
 
@@ -68,13 +68,7 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
 @click.argument(
     "cassettes", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
-@click.option(
-    "--port",
-    default=0,
-    show_default=True,
-    type=click.IntRange(0, 65535),
-    help="Port on 127.0.0.1 to listen on; 0 picks a free one.",
-)
+@port_option
 @click.option(
     "--upstream",
     metavar="URL",

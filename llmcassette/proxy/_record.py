@@ -25,7 +25,6 @@ What the client gets is what the upstream sent, as it arrives:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import Callable, Iterable, MutableMapping
@@ -44,6 +43,7 @@ from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
+from ._watch import ClientWatch
 
 __all__ = ["Recorder", "RecordingProxy"]
 
@@ -86,37 +86,6 @@ def _filtered(raw: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> 
     return [
         (name, value) for name, value in pairs if (low := name.lower()) not in dropped and low not in extra
     ]
-
-
-class _ClientWatch:
-    """
-    Notices the client leaving while its response is being relayed, and cancels the relaying task
-    then, so that a silent upstream cannot keep a dead request open.
-    """
-
-    def __init__(self, receive: Receive) -> None:
-        self.left = False
-        #: Set once the relay ends the response itself; the watch then only observes.
-        self.settled = False
-        self._task = asyncio.current_task()
-        self._watcher = asyncio.ensure_future(self._watch(receive))
-
-    async def _watch(self, receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        self.left = not self.settled
-        if self.left and self._task is not None:
-            self._task.cancel()
-
-    async def until_gone(self, timeout_s: float) -> None:
-        """Wait (bounded) until the server has seen the connection close."""
-        self.settled = True
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._watcher), timeout_s)
-
-    def stop(self) -> None:
-        self.settled = True
-        self._watcher.cancel()
 
 
 class RecordingProxy:
@@ -198,8 +167,8 @@ class RecordingProxy:
             extensions={"timeout": self._timeout},
         )
         shown = self._shown(request) if self._log is not None else ""
-        watch = _ClientWatch(receive)
         task = asyncio.current_task()
+        watch = ClientWatch(receive, cancel=task)
         if task is not None:
             self._active.add(task)
         try:
@@ -235,7 +204,7 @@ class RecordingProxy:
             self._active.discard(task)
 
     async def _relay(
-        self, response: httpx.Response, shown: str, scope: Scope, send: Send, watch: _ClientWatch
+        self, response: httpx.Response, shown: str, scope: Scope, send: Send, watch: ClientWatch
     ) -> None:
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
@@ -271,13 +240,14 @@ class RecordingProxy:
         elapsed_ms = (time.monotonic() - start) * 1000.0
         self._note(f"{shown} -> {response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
 
-    async def _cut(self, scope: Scope, watch: _ClientWatch) -> None:
+    async def _cut(self, scope: Scope, watch: ClientWatch) -> None:
         transport = transport_for(scope)
         if transport is None:  # the connection is already gone
             return
         # close(), not abort(): what was already sent reaches the client before the connection ends.
         transport.close()
-        await watch.until_gone(_CUT_WAIT_S)
+        watch.settled = True
+        await watch.gone(_CUT_WAIT_S)
 
     def _shown(self, request: httpx.Request) -> str:
         # As the cassette will show it: a key in the query string is not printed either.

@@ -52,6 +52,7 @@ from ..providers import detect_profile
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._watch import ClientWatch
 
 __all__ = ["FAULT_HEADER", "SERVE_MATCH_ON", "CassetteApp", "CassetteServer"]
 
@@ -85,29 +86,6 @@ _NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect", _FAULT_HE
 # How long to wait for the server to see a connection this side reset or closed.
 _GONE_WAIT_S = 2.0
 _CANDIDATES_SHOWN = 3
-
-
-class _ClientWatch:
-    """Notices the client's connection going away while its request is answered."""
-
-    def __init__(self, receive: Receive) -> None:
-        #: Set once the answer ends the exchange itself: the client leaving is then expected.
-        self.settled = False
-        self.task: asyncio.Future[None] = asyncio.ensure_future(self._watch(receive))
-
-    @staticmethod
-    async def _watch(receive: Receive) -> None:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-
-    async def gone(self, timeout_s: float) -> bool:
-        """Wait until the client's connection is gone; False if it is still open after ``timeout_s``."""
-        # asyncio.wait neither cancels the watch on timeout nor raises when the watch was cancelled.
-        done, _ = await asyncio.wait({self.task}, timeout=timeout_s)
-        return bool(done)
-
-    def stop(self) -> None:
-        self.task.cancel()
 
 
 @dataclass
@@ -223,7 +201,7 @@ class CassetteApp:
         plans = [plan for plan in (header_plan, self.fault_plan) if plan]
         fired = self._select(plans, requests[0], body) if plans else []
         outcome = _Outcome()
-        watch = _ClientWatch(receive)
+        watch = ClientWatch(receive)
         work = asyncio.ensure_future(self._answer(scope, send, requests, fired, watch, outcome))
         self._open.add(work)
         try:
@@ -264,7 +242,7 @@ class CassetteApp:
         send: Send,
         requests: list[httpx.Request],
         fired: list[tuple[Fault, int]],
-        watch: _ClientWatch,
+        watch: ClientWatch,
         outcome: _Outcome,
     ) -> None:
         # A replacing fault answers before any recording is looked at; the engine takes the first.
@@ -309,7 +287,7 @@ class CassetteApp:
         send: Send,
         response: httpx.Response,
         where: str,
-        watch: _ClientWatch,
+        watch: ClientWatch,
         outcome: _Outcome,
     ) -> None:
         outcome.status = response.status_code
@@ -336,7 +314,7 @@ class CassetteApp:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         outcome.detail = f"{where}, {_count(outcome.chunks)}"
 
-    async def _break(self, scope: Scope, error: httpx.TransportError, watch: _ClientWatch) -> str:
+    async def _break(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
         """Show ``error`` to the client on its connection; returns what was done, for the log."""
         action = socket_action(error)
         transport = transport_for(scope)
