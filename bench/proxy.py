@@ -82,7 +82,7 @@ app = Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 sock.bind(("127.0.0.1", int(sys.argv[1])))
-config = uvicorn.Config(app, log_level="warning", http="httptools", lifespan="off")
+config = uvicorn.Config(app, log_level="warning", http="httptools", loop="asyncio", lifespan="off")
 uvicorn.Server(config).run(sockets=[sock])
 """
 
