@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from llmcassette._demo import CASSETTE
 from llmcassette._framing import Framing
@@ -26,40 +26,7 @@ from llmcassette._shape_diff import diff_shapes
 from llmcassette._storage import load_cassette
 from llmcassette.providers.bedrock import encode_frame
 from tests import corpus
-
-# Bodies built from the pieces that steer framing detection and parsing, plus arbitrary bytes.
-_PIECES = st.sampled_from(
-    [b"data: ", b"event: x\n", b"\n\n", b"[DONE]", b"{", b"}", b"[", b"]", b'"choices"', b":", b",", b"\r\n"]
-    + [b'{"type":"message_start"}', b'{"done":true}\n', b"\x1f\x8b", b"\x00\x00\x00\x20", b": c\n\n", b"1"]
-)
-_BODIES = st.lists(_PIECES, max_size=16).map(b"".join) | st.binary(max_size=48)
-_CONTENT_TYPES = st.sampled_from(
-    [
-        None,
-        "text/event-stream",
-        "application/json",
-        "application/x-ndjson",
-        "application/vnd.amazon.eventstream",
-    ]
-)
-_URLS = st.sampled_from(
-    [
-        "https://api.openai.com/v1/chat/completions",
-        "https://api.anthropic.com/v1/messages",
-        "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent",
-        "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream",
-        "http://127.0.0.1:11434/api/chat",
-        "*",
-    ]
-)
-
-
-def _arbitrary(body: bytes, content_type: str | None, url: str, status: int) -> CassetteDocument:
-    headers = {"content-type": [content_type]} if content_type else {}
-    response = {"status": {"code": status}, "headers": headers, "body": {"string": body}}
-    return CassetteDocument.model_validate(
-        {"interactions": [{"request": {"method": "POST", "uri": url, "body": body}, "response": response}]}
-    )
+from tests.arbitrary import BODIES, CONTENT_TYPES, STATUSES, URLS, one_interaction
 
 
 @pytest.mark.parametrize(
@@ -278,9 +245,9 @@ def test_deep_values_stop_at_the_depth_limit() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(_BODIES, _CONTENT_TYPES, _URLS, st.sampled_from([200, 400]))
+@given(BODIES, CONTENT_TYPES, URLS, STATUSES)
 def test_any_body_has_a_shape_equal_to_itself(
     body: bytes, content_type: str | None, url: str, status: int
 ) -> None:
-    shapes = document_shapes(_arbitrary(body, content_type, url, status), path="any.yaml")
+    shapes = document_shapes(one_interaction(body, content_type, url, status), path="any.yaml")
     assert not diff_shapes(shapes, shapes).changed

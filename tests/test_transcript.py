@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from llmcassette._demo import CASSETTE
 from llmcassette._exceptions import CassetteFormatError
@@ -16,41 +16,7 @@ from llmcassette._models import CassetteDocument
 from llmcassette._storage import load_cassette
 from llmcassette._transcript import GapStats, gap_stats, transcribe
 from tests import corpus
-
-# Bodies built from the pieces that steer framing detection and parsing, plus arbitrary bytes.
-_PIECES = st.sampled_from(
-    [b"data: ", b"event: x\n", b"\n\n", b"[DONE]", b"{", b"}", b"[", b"]", b'"choices"', b":", b",", b"\r\n"]
-    + [b'{"type":"message_start"}', b'{"done":true}\n', b"\x1f\x8b", b"\x00\x00\x00\x20", b": c\n\n", b"1"]
-)
-_BODIES = st.lists(_PIECES, max_size=16).map(b"".join) | st.binary(max_size=48)
-_CONTENT_TYPES = st.sampled_from(
-    [
-        None,
-        "text/event-stream",
-        "application/json",
-        "application/x-ndjson",
-        "application/vnd.amazon.eventstream",
-    ]
-)
-_URLS = st.sampled_from(
-    [
-        "https://api.openai.com/v1/chat/completions",
-        "https://api.anthropic.com/v1/messages",
-        "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent",
-        "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream",
-        "http://127.0.0.1:11434/api/chat",
-        "*",
-    ]
-)
-
-
-def _arbitrary(body: bytes, content_type: str | None, url: str, status: int) -> CassetteDocument:
-    headers = {"content-type": [content_type]} if content_type else {}
-    response = {"status": {"code": status}, "headers": headers, "body": {"string": body}}
-    return CassetteDocument.model_validate(
-        {"interactions": [{"request": {"method": "POST", "uri": url, "body": body}, "response": response}]}
-    )
-
+from tests.arbitrary import BODIES, CONTENT_TYPES, STATUSES, URLS, one_interaction
 
 SSE = (
     'data: {"choices":[{"index":0,"delta":{"content":"Hel"}}]}\n\n'
@@ -253,9 +219,9 @@ def test_an_unknown_upstream_stream_is_read_by_its_shape() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(_BODIES, _CONTENT_TYPES, _URLS, st.sampled_from([200, 400]))
+@given(BODIES, CONTENT_TYPES, URLS, STATUSES)
 def test_any_body_has_a_transcript(body: bytes, content_type: str | None, url: str, status: int) -> None:
-    transcripts = transcribe(_arbitrary(body, content_type, url, status), path="any.yaml")
+    transcripts = transcribe(one_interaction(body, content_type, url, status), path="any.yaml")
     assert render_text(transcripts, cassette="any.yaml")[2] == f"#0 POST {url}"
     assert (
         json.loads(render_json(transcripts, cassette="any.yaml"))["interactions"][0]["response"]["status"]
