@@ -33,7 +33,6 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from starlette.responses import JSONResponse
 
 from .._cassette import Cassette
 from .._exceptions import NoMatchingInteraction
@@ -41,6 +40,7 @@ from .._flavors import get_flavor
 from .._modes import RecordMode
 from .._scrub import Scrubber
 from .._streams import RecordingStream
+from ._errors import send_error
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
 from ._watch import ClientWatch
@@ -147,7 +147,7 @@ class RecordingProxy:
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         resolved = self.routes.resolve(path)
         if resolved is None:
-            await self._no_route(path, scope, receive, send)
+            await self._no_route(path, scope, send)
             return
         target = resolved[1]
         query: bytes = scope.get("query_string", b"")
@@ -178,13 +178,13 @@ class RecordingProxy:
                 )
             except httpx.TransportError as exc:
                 watch.stop()
-                await self._upstream_failed(target, exc, scope, receive, send)
+                await self._upstream_failed(target, exc, send)
                 self._note(f"{shown} -> 502, {_cause(exc)}")
                 return
             except NoMatchingInteraction as exc:
                 watch.stop()
                 # As `llmcassette serve` answers a request its cassettes cannot.
-                await _error(404, "llmcassette_no_match", str(exc), scope, receive, send)
+                await send_error(send, 404, "llmcassette_no_match", str(exc))
                 self._note(f"{shown} -> 404, no recorded interaction matches")
                 return
             await self._relay(response, shown, scope, send, watch)
@@ -259,19 +259,17 @@ class RecordingProxy:
         if self._log is not None:
             self._log(line)
 
-    async def _no_route(self, path: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _no_route(self, path: str, scope: Scope, send: Send) -> None:
         routes = "; ".join(self.routes.describe())
         message = (
             f"llmcassette: no route takes {path}; the proxy serves {routes}. Start the path with a "
             "route's name, add one with --route NAME=URL, or send every path to one upstream "
             "with --upstream URL."
         )
-        await _error(404, "llmcassette_no_route", message, scope, receive, send)
+        await send_error(send, 404, "llmcassette_no_route", message)
         self._note(f"{scope['method']} {path} -> 404, no route")
 
-    async def _upstream_failed(
-        self, target: str, exc: httpx.TransportError, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _upstream_failed(self, target: str, exc: httpx.TransportError, send: Send) -> None:
         cause = _cause(exc)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             kind = "llmcassette_upstream_unreachable"
@@ -282,7 +280,7 @@ class RecordingProxy:
         else:
             kind = "llmcassette_upstream_failed"
             message = f"llmcassette: upstream {target} failed before answering: {cause}."
-        await _error(502, kind, message, scope, receive, send)
+        await send_error(send, 502, kind, message)
 
 
 def _cause(exc: BaseException) -> str:
@@ -296,13 +294,6 @@ def _cause(exc: BaseException) -> str:
     if root is not exc and isinstance(root, OSError) and isinstance(root.errno, int) and root.errno > 0:
         text += f" ({os.strerror(root.errno)})"
     return text
-
-
-async def _error(status: int, kind: str, message: str, scope: Scope, receive: Receive, send: Send) -> None:
-    # The OpenAI-style error shape, which every SDK shows the message of.
-    await JSONResponse({"error": {"type": kind, "message": message}}, status_code=status)(
-        scope, receive, send
-    )
 
 
 class Recorder:

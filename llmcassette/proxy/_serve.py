@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from .._modes import Pace, RecordMode
 from .._scrub import Scrubber
 from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
+from ._errors import send_error
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
@@ -190,7 +190,7 @@ class CassetteApp:
         try:
             header_plan = self._header_plan(scope["headers"])
         except ConfigError as exc:
-            await _send_json(send, 400, "llmcassette_bad_fault", str(exc))
+            await send_error(send, 400, "llmcassette_bad_fault", str(exc))
             self._note(f"{shown} -> 400, bad {FAULT_HEADER} header")
             return
         headers = [(name, value) for name, value in scope["headers"] if name.lower() not in _NOT_FORWARDED]
@@ -268,7 +268,7 @@ class CassetteApp:
                     # A recording that cannot be played (an invalid body or chunk list).
                     outcome.status = 500
                     outcome.detail = "the recording cannot be played"
-                    await _send_json(send, 500, "llmcassette_bad_recording", str(exc))
+                    await send_error(send, 500, "llmcassette_bad_recording", str(exc))
                     return
                 self.answered += 1
                 where = (
@@ -419,7 +419,7 @@ class CassetteApp:
                 )
             lines.append("Record the request into one of them with `llmcassette record`.")
             message = "\n".join(lines)
-        await _send_json(send, 404, "llmcassette_no_match", message, candidates=candidates)
+        await send_error(send, 404, "llmcassette_no_match", message, candidates=candidates)
 
     def _candidates(self, request: httpx.Request) -> list[dict[str, Any]]:
         """The recorded requests closest to ``request`` in every cassette, fewest differences first."""
@@ -488,14 +488,6 @@ async def _read_body(receive: Receive) -> bytes | None:
         parts.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(parts)
-
-
-async def _send_json(send: Send, status: int, kind: str, message: str, **extra: Any) -> None:
-    # The OpenAI-style error shape, whose message every SDK shows.
-    body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class CassetteServer:

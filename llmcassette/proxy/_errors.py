@@ -1,0 +1,22 @@
+"""The error answers of the proxy and ``serve``, in one shape for both."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+__all__ = ["send_error"]
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+async def send_error(send: Send, status: int, kind: str, message: str, **extra: Any) -> None:
+    """
+    Answer with ``status`` and ``{"error": {"type": kind, "message": message, ...extra}}``: the
+    OpenAI-style error shape, whose message every SDK shows.
+    """
+    body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
