@@ -18,8 +18,8 @@ from .._cassette import Cassette
 from .._clock import VirtualClock
 from .._exceptions import NoMatchingInteraction
 from .._matrix import STANDARD_FAULTS
-from .client import ChatClient, ChatResult
-from .scenario import converse
+from .client import ChatResult
+from .scenario import converse_with
 
 __all__ = ["FaultOutcome", "run_faults"]
 
@@ -84,11 +84,6 @@ def _verdict(fault_id: str, outcome: str) -> bool:
     return outcome != "wrong answer"
 
 
-async def _converse(base_url: str) -> list[ChatResult]:
-    async with ChatClient(base_url, timeout_s=10.0) as client:
-        return await converse(client)
-
-
 async def _run_one(
     path: Path, base_url: str, fault_id: str, spec: str, clean: list[ChatResult]
 ) -> FaultOutcome:
@@ -98,7 +93,7 @@ async def _run_one(
         try:
             async with tape as cassette:
                 try:
-                    turns = await _converse(base_url)
+                    turns = await converse_with(base_url)
                 except NoMatchingInteraction:
                     raise
                 except Exception as exc:  # whatever the client raised is the outcome

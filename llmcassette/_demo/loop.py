@@ -18,20 +18,15 @@ from .._models import header_get
 from .._modes import Pace
 from .._storage import load_cassette
 from ..proxy import CassetteServer, LoopbackServer, Recorder, RouteTable
-from .client import ChatClient, ChatResult
+from .client import ChatResult
 from .fault_run import run_faults
 from .make_cassette import upstream_app
 from .replay import recorded_base_url, replay_lines
-from .scenario import converse
+from .scenario import converse_with
 
 __all__ = ["run_loop"]
 
 _DEMO_KEY = "sk-demo-0123456789abcdefghijklmnop"
-
-
-async def _talk(base_url: str, api_key: str | None = None) -> list[ChatResult]:
-    async with ChatClient(base_url, api_key=api_key, timeout_s=10.0) as client:
-        return await converse(client)
 
 
 def _same(got: list[ChatResult], want: list[ChatResult]) -> str:
@@ -42,7 +37,7 @@ def _serve_step(path: Path, recorded: list[ChatResult], say: Callable[[str], Non
     lines: list[str] = []
     with CassetteServer([path], log=lines.append) as url:
         say(f"    serve      {url}  (`llmcassette serve {path.name}`: a fake provider on loopback)")
-        served = asyncio.run(_talk(url + "/v1"))
+        served = asyncio.run(converse_with(url + "/v1"))
     for line in lines:
         say(f"    log        {line}")
     say(f"    result     {len(served)} replies, {_same(served, recorded)}")
@@ -63,7 +58,7 @@ def run_loop(
         say(f"    upstream   {upstream}  (bundled, streams with a provider's pauses and chunking)")
         with Recorder(path, routes=RouteTable(upstream=upstream), record_mode="rewrite") as proxy:
             say(f"    proxy      {proxy}  (`llmcassette record --upstream {upstream}`)")
-            live = asyncio.run(_talk(proxy + "/v1", api_key=_DEMO_KEY))
+            live = asyncio.run(converse_with(proxy + "/v1", api_key=_DEMO_KEY))
         stored = load_cassette(path).interactions
     say(f"    recorded   {len(stored)} interactions to {path}")
     for number, interaction in enumerate(stored, start=1):

@@ -11,7 +11,7 @@ from typing import Any
 
 from .client import ChatClient, ChatResult
 
-__all__ = ["QUESTION", "TOOLS", "converse", "get_weather"]
+__all__ = ["QUESTION", "TOOLS", "converse", "converse_with", "get_weather"]
 
 QUESTION = "What's the weather like in Paris right now? Answer in one sentence."
 
@@ -53,3 +53,9 @@ async def converse(client: ChatClient) -> list[ChatResult]:
             messages.append({"role": "tool", "tool_call_id": call.id, "content": json.dumps(answer)})
         turns.append(await client.chat(messages, tools=TOOLS))
     return turns
+
+
+async def converse_with(base_url: str, *, api_key: str | None = None) -> list[ChatResult]:
+    """Run the conversation with a fresh client of ``base_url`` (a short timeout: all is local)."""
+    async with ChatClient(base_url, api_key=api_key, timeout_s=10.0) as client:
+        return await converse(client)
