@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, MutableMapping
+from collections.abc import Callable, MutableMapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -41,6 +41,7 @@ from .._modes import RecordMode
 from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._errors import send_error
+from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
 from ._watch import ClientWatch
@@ -51,41 +52,15 @@ Scope = MutableMapping[str, Any]
 Receive = Callable[[], Any]
 Send = Callable[[MutableMapping[str, Any]], Any]
 
-# Headers that describe one connection, not the message: never passed on, in either direction.
-_HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
 # httpx sets Host from the upstream URL, and Content-Length from the body it sends. The body has
 # already been read whole, so a client's `Expect: 100-continue` has been answered here.
-_NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect"}
+_NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 # The body is relayed as it arrives, in HTTP/1.1 chunks: a length would promise what a broken
 # upstream may not deliver (and a replayed body may be stored decoded, at another length).
-_NOT_RETURNED = _HOP_BY_HOP | {b"content-length"}
+_NOT_RETURNED = HOP_BY_HOP | {b"content-length"}
 
 # How long to wait for the server to notice a connection this proxy cut.
 _CUT_WAIT_S = 2.0
-
-
-def _filtered(raw: Iterable[tuple[bytes, bytes]], dropped: frozenset[bytes]) -> list[tuple[bytes, bytes]]:
-    pairs = list(raw)
-    named = {b"connection", b"proxy-connection"}
-    # Connection may name further per-connection headers (`Connection: close, x-trace`).
-    extra = {
-        token.strip().lower() for name, value in pairs if name.lower() in named for token in value.split(b",")
-    }
-    return [
-        (name, value) for name, value in pairs if (low := name.lower()) not in dropped and low not in extra
-    ]
 
 
 class RecordingProxy:
@@ -162,7 +137,7 @@ class RecordingProxy:
         request = httpx.Request(
             method,
             target + ("?" + query.decode("latin-1") if query else ""),
-            headers=_filtered(scope["headers"], _NOT_FORWARDED),
+            headers=message_headers(scope["headers"], _NOT_FORWARDED),
             content=b"".join(parts),
             extensions={"timeout": self._timeout},
         )
@@ -215,7 +190,7 @@ class RecordingProxy:
             {
                 "type": "http.response.start",
                 "status": response.status_code,
-                "headers": _filtered(response.headers.raw, _NOT_RETURNED),
+                "headers": message_headers(response.headers.raw, _NOT_RETURNED),
             }
         )
         pieces = stream.__aiter__()

@@ -49,6 +49,7 @@ from .._scrub import Scrubber
 from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
 from ._errors import send_error
+from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
 from ._server import LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
@@ -67,22 +68,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 _FAULT_HEADER_BYTES = FAULT_HEADER.encode("latin-1")
-# Headers that describe one connection, not the message: never passed on, in either direction.
-_HOP_BY_HOP = frozenset(
-    {
-        b"connection",
-        b"keep-alive",
-        b"proxy-connection",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-    }
-)
 # The engine's request gets its Host from the recorded URL and its length from the body.
-_NOT_FORWARDED = _HOP_BY_HOP | {b"host", b"content-length", b"expect", _FAULT_HEADER_BYTES}
+_NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length", b"expect", _FAULT_HEADER_BYTES}
 # How long to wait for the server to see a connection this side reset or closed.
 _GONE_WAIT_S = 2.0
 _CANDIDATES_SHOWN = 3
@@ -193,7 +180,7 @@ class CassetteApp:
             await send_error(send, 400, "llmcassette_bad_fault", str(exc))
             self._note(f"{shown} -> 400, bad {FAULT_HEADER} header")
             return
-        headers = [(name, value) for name, value in scope["headers"] if name.lower() not in _NOT_FORWARDED]
+        headers = message_headers(scope["headers"], _NOT_FORWARDED)
         requests = [
             httpx.Request(method, url + (f"?{query}" if query else ""), headers=headers, content=body)
             for url in self._targets(method, path, scope)
@@ -291,7 +278,7 @@ class CassetteApp:
         outcome: _Outcome,
     ) -> None:
         outcome.status = response.status_code
-        headers = [(name, value) for name, value in response.headers.raw if name.lower() not in _HOP_BY_HOP]
+        headers = message_headers(response.headers.raw, HOP_BY_HOP)
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
