@@ -2,10 +2,10 @@
 The fault catalogue: each registered fault described for people (``llmcassette faults``).
 
 The registry knows fault classes; this module reads from them what a user needs to write a spec:
-the family, the one-line summary, each parameter's type, default and meaning, an example spec
-that parses back to the fault, and the named fault sets (``standard`` and the others) the fault
-is part of. Nothing here is hand-maintained per fault, so a new fault is listed as soon as it is
-registered.
+the family (its ``family`` attribute), the one-line summary, each parameter's type, default and
+meaning, an example spec that parses back to the fault, and the named fault sets (``standard`` and
+the others) the fault is part of. Nothing here is hand-maintained per fault, so a new fault is
+listed as soon as it is registered.
 """
 
 from __future__ import annotations
@@ -20,16 +20,10 @@ from pydantic.fields import FieldInfo
 
 from ._exceptions import ConfigError
 from ._matrix import FAULT_SETS
-from .faults import Fault, ReplacingFault, StreamFault, fault_types, parse_fault
+from .faults import Fault, FaultFamily, fault_types, parse_fault
+from .faults._base import FAMILIES
 
 __all__ = ["FAMILIES", "FaultInfo", "ParamInfo", "catalog", "fault_info"]
-
-#: The fault families, in listing order, with what the client gets from each.
-FAMILIES: dict[str, str] = {
-    "status": "the client gets an HTTP error in the provider's own shape instead of the recording",
-    "connection": "the client gets no response, only the transport error of a network failure",
-    "stream": "the recorded response, changed as it is played",
-}
 
 # The schedule and filter every fault inherits from the base class.
 _COMMON = frozenset(Fault.model_fields)
@@ -72,7 +66,8 @@ class FaultInfo:
     """A registered fault, described."""
 
     name: str
-    family: str
+    #: A key of ``FAMILIES``.
+    family: FaultFamily
     summary: str
     #: The fault class's docstring: exactly what the client sees.
     doc: str
@@ -138,14 +133,6 @@ def _param(name: str, info: FieldInfo) -> ParamInfo:
     )
 
 
-def _family(cls: type[Fault]) -> str:
-    if issubclass(cls, StreamFault):
-        return "stream"
-    if issubclass(cls, ReplacingFault) and cls.__module__.endswith(".status"):
-        return "status"
-    return "connection"
-
-
 def _example(cls: type[Fault]) -> str:
     if cls.example:
         return cls.example
@@ -166,7 +153,7 @@ def _describe(name: str, cls: type[Fault]) -> FaultInfo:
     )
     return FaultInfo(
         name=name,
-        family=_family(cls),
+        family=cls.family,
         summary=cls.summary,
         doc=inspect.getdoc(cls) or "",
         params=tuple(_param(n, fields[n]) for n in ordered),

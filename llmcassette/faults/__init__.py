@@ -3,7 +3,8 @@ Faults injected into real recordings: one vocabulary for Python, markers, CLI fl
 
 Use a model (``faults.RateLimit(retry_after_ms=250, times=2)``) or its spec string
 (``"rate_limit:retry_after_ms=250,times=2"``); :func:`parse_fault` turns either into a model, and
-:func:`fault_names` lists what exists.
+:func:`fault_names` lists what exists. Each fault's ``family`` (status, connection or stream)
+says what the client gets from it: an HTTP error, a transport error, or the recording changed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from ._base import (
     ConnectionFailure,
     Fault,
     FaultContext,
+    FaultFamily,
     ReplacingFault,
     StreamFault,
     fault_names,
@@ -28,6 +30,7 @@ __all__ = [
     "ConnectionFailure",
     "Fault",
     "FaultContext",
+    "FaultFamily",
     "FaultPlan",
     "FaultSpec",
     "ReplacingFault",

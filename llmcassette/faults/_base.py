@@ -3,11 +3,14 @@ The fault model: a fault is a pydantic model registered by name, with a schedule
 
 One vocabulary serves Python (``RateLimit(retry_after_ms=250, times=2)``), spec strings
 (``"rate_limit:retry_after_ms=250,times=2"``, used by markers, CLI flags and request headers) and
-cassette files. Three families:
+cassette files. Two kinds of fault, by what they do with the recording:
 
 - *replacing* faults answer instead of the recording (status and connection faults); they never
   consume a recorded interaction, so "429 twice, then the recording" is one fault with ``times=2``;
 - *stream* faults transform the recorded response as it is played.
+
+Each fault also names its *family* (``FAMILIES``: status, connection or stream), what the client
+gets from it; the base class of each family sets it, and listings group the faults by it.
 
 Schedules count the calls that pass a fault's filter, from 1: ``times=N`` fires on the first N,
 ``nth=K`` only on the K-th, ``every=K`` on every K-th, and ``probability=P`` with ``seed`` fires
@@ -20,7 +23,7 @@ import fnmatch
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,15 +34,27 @@ if TYPE_CHECKING:
     from ..providers import Profile
 
 __all__ = [
+    "FAMILIES",
     "ConnectionFailure",
     "Fault",
     "FaultContext",
+    "FaultFamily",
     "ReplacingFault",
     "StreamFault",
     "fault_names",
     "fault_types",
     "parse_fault",
 ]
+
+#: A fault's family: what the client gets from it (see ``FAMILIES``).
+FaultFamily = Literal["status", "connection", "stream"]
+
+#: The fault families, in listing order, each with what the client gets from its faults.
+FAMILIES: dict[FaultFamily, str] = {
+    "status": "the client gets an HTTP error in the provider's own shape instead of the recording",
+    "connection": "the client gets no response, only the transport error of a network failure",
+    "stream": "the recorded response, changed as it is played",
+}
 
 _REGISTRY: dict[str, type[Fault]] = {}
 
@@ -74,12 +89,17 @@ class ConnectionFailure:
 class Fault(BaseModel):
     """
     Base class of every fault. Subclasses set ``name`` (the registry key, as in specs) and
-    ``summary`` (one line for ``llmcassette faults``), and implement one family's method.
+    ``summary`` (one line for ``llmcassette faults``), and implement the method of their kind
+    (:class:`ReplacingFault` or :class:`StreamFault`). A named fault must have a ``family`` (one
+    of ``FAMILIES``), which its family's base class gives it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: ClassVar[str] = ""
+    #: What the client gets from this fault (a key of ``FAMILIES``); no default, so that a fault
+    #: cannot be registered without saying.
+    family: ClassVar[FaultFamily]
     summary: ClassVar[str] = ""
     #: An example spec string, shown in listings and error messages.
     example: ClassVar[str] = ""
@@ -103,6 +123,13 @@ class Fault(BaseModel):
         if name in _REGISTRY:
             raise TypeError(
                 f"llmcassette: fault name {name!r} is already used by {_REGISTRY[name].__name__}."
+            )
+        family = getattr(cls, "family", None)
+        if family not in FAMILIES:
+            said = "has no family" if family is None else f"has family {family!r}, which is not one"
+            raise TypeError(
+                f"llmcassette: fault {name!r} ({cls.__name__}) {said}; set its `family` class attribute "
+                f"to one of {', '.join(FAMILIES)}, or derive it from that family's base class."
             )
         _REGISTRY[name] = cls
 
@@ -145,7 +172,10 @@ class Fault(BaseModel):
 
 
 class ReplacingFault(Fault):
-    """A fault that answers in place of the recording (a status, or a connection failure)."""
+    """
+    A fault that answers in place of the recording (a status, or a connection failure). It has
+    no family of its own: the base classes of the status and the connection faults set theirs.
+    """
 
     def respond(self, context: FaultContext) -> Playback | ConnectionFailure:
         """The response, or failure, the client gets instead of the recording."""
@@ -162,6 +192,7 @@ class StreamFault(Fault):
     (``rechunk``, ``slow``) sets ``consumes_recording`` and plays it as usual.
     """
 
+    family = "stream"
     #: Whether the recorded interaction counts as played when this fault changes it.
     consumes_recording: ClassVar[bool] = False
 

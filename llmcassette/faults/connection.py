@@ -8,6 +8,8 @@ after the fault's delay. Timeouts in the middle of a stream are the ``stall`` st
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from ._base import ConnectionFailure, FaultContext, ReplacingFault
@@ -20,45 +22,67 @@ _REFUSED = "[Errno 111] Connection refused"
 _TIMED_OUT = "timed out"
 
 
-class ConnectError(ReplacingFault):
+class _ConnectionFault(ReplacingFault):
+    """
+    What the connection faults share (not registered itself): each names the exception the client
+    gets and the message it carries unless ``message`` says otherwise, and may delay it.
+    """
+
+    family = "connection"
+    #: Name of the httpx/httpx2 exception class the client gets.
+    error_type: ClassVar[str]
+    #: The exception's message when the fault gives none: the socket layer's text.
+    default_message: ClassVar[str] = _TIMED_OUT
+
+    message: str | None = Field(default=None, description="error message instead of `timed out`")
+
+    def _delay_ms(self, context: FaultContext) -> float:
+        """How long the failure takes to show, in milliseconds."""
+        return 0.0
+
+    def respond(self, context: FaultContext) -> ConnectionFailure:
+        """The failure, after the fault's delay."""
+        return ConnectionFailure(
+            self.error_type, self.message or self.default_message, self._delay_ms(context)
+        )
+
+
+class ConnectError(_ConnectionFault):
     """The connection is refused: the client gets ``ConnectError`` at once."""
 
     name = "connect_error"
     summary = "connection refused (ConnectError), before any request is sent"
     example = "connect_error:times=2"
+    error_type = "ConnectError"
+    default_message = _REFUSED
 
     message: str | None = Field(default=None, description="error message instead of a refused connection")
 
-    def respond(self, context: FaultContext) -> ConnectionFailure:
-        """A refused connection."""
-        return ConnectionFailure("ConnectError", self.message or _REFUSED)
 
-
-class ConnectTimeout(ReplacingFault):
+class ConnectTimeout(_ConnectionFault):
     """The connection is never established: the client gets ``ConnectTimeout``."""
 
     name = "connect_timeout"
     summary = "the connection attempt times out (ConnectTimeout)"
     example = "connect_timeout:delay_ms=100,times=1"
+    error_type = "ConnectTimeout"
 
-    message: str | None = Field(default=None, description="error message instead of `timed out`")
     delay_ms: float = Field(
         default=0, ge=0, allow_inf_nan=False, description="how long the attempt takes to time out, in ms"
     )
 
-    def respond(self, context: FaultContext) -> ConnectionFailure:
-        """A connection attempt that times out after ``delay_ms``."""
-        return ConnectionFailure("ConnectTimeout", self.message or _TIMED_OUT, self.delay_ms)
+    def _delay_ms(self, context: FaultContext) -> float:
+        return self.delay_ms
 
 
-class ReadTimeout(ReplacingFault):
+class ReadTimeout(_ConnectionFault):
     """The request is sent but no response head arrives: the client gets ``ReadTimeout``."""
 
     name = "read_timeout"
     summary = "no response head before the client's read timeout (ReadTimeout)"
     example = "read_timeout:nth=1"
+    error_type = "ReadTimeout"
 
-    message: str | None = Field(default=None, description="error message instead of `timed out`")
     delay_ms: float | None = Field(
         default=None,
         ge=0,
@@ -66,10 +90,8 @@ class ReadTimeout(ReplacingFault):
         description="how long the silence lasts, in ms (default: the client's read timeout, or 0)",
     )
 
-    def respond(self, context: FaultContext) -> ConnectionFailure:
-        """Silence for the client's read timeout (or ``delay_ms``), then ``ReadTimeout``."""
-        delay_ms = self.delay_ms
-        if delay_ms is None:
-            # Without a timeout from the client a real stall would last for ever; fail at once instead.
-            delay_ms = context.read_timeout_s * 1000.0 if context.read_timeout_s is not None else 0.0
-        return ConnectionFailure("ReadTimeout", self.message or _TIMED_OUT, delay_ms)
+    def _delay_ms(self, context: FaultContext) -> float:
+        if self.delay_ms is not None:
+            return self.delay_ms
+        # Without a timeout from the client a real stall would last for ever; fail at once instead.
+        return context.read_timeout_s * 1000.0 if context.read_timeout_s is not None else 0.0

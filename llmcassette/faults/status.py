@@ -16,11 +16,13 @@ on a 429. On top of that every status fault can say when to retry:
 from __future__ import annotations
 
 import email.utils
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 from pydantic import Field, field_validator
 
 from .._exchange import Playback
+from ..providers import ERROR_KINDS
 from ._base import FaultContext, ReplacingFault
 
 __all__ = [
@@ -43,8 +45,16 @@ _OFF_WORDS = frozenset({"none", "null", "off", "false"})
 
 
 class _StatusFault(ReplacingFault):
-    """Shared fields and response building of the status faults (not registered itself)."""
+    """
+    Shared fields and response building of the status faults (not registered itself).
 
+    A status fault is declared by its error kind, which is also its registered name, in the class
+    statement: ``class Forbidden(_StatusFault, kind="forbidden", example="forbidden:nth=1")``.
+    Its summary is the kind's usual status (``403 Forbidden in the provider's shape``) unless the
+    statement gives one (``summary=...``).
+    """
+
+    family = "status"
     #: The profile's error kind (a key of ``ERROR_KINDS``).
     kind: ClassVar[str] = "status"
 
@@ -65,6 +75,26 @@ class _StatusFault(ReplacingFault):
         allow_inf_nan=False,
         description="send `retry-after` as an HTTP-date this many seconds from now (wins over retry_after)",
     )
+
+    def __init_subclass__(
+        cls, *, kind: str = "", summary: str = "", example: str = "", **kwargs: Any
+    ) -> None:
+        if kind:
+            if kind not in ERROR_KINDS:
+                raise TypeError(
+                    f"llmcassette: status fault {cls.__name__} has kind {kind!r}, which the provider "
+                    f"profiles do not answer; use one of {', '.join(ERROR_KINDS)}."
+                )
+            cls.name = cls.kind = kind
+            cls.summary = summary or _usual_summary(ERROR_KINDS[kind])
+            cls.example = example
+        elif summary or example:
+            raise TypeError(
+                f"llmcassette: status fault {cls.__name__} gives a summary or example without a kind; "
+                "add `kind=...` to its class statement."
+            )
+        # Last, because the base class registers the fault by the name just set.
+        super().__init_subclass__(**kwargs)
 
     @field_validator("retry_after", "retry_after_ms", "retry_after_date", mode="before")
     @classmethod
@@ -127,18 +157,23 @@ class _StatusFault(ReplacingFault):
         return Playback(status=error.status, headers=tuple(headers), chunks=(error.body,))
 
 
+def _usual_summary(status: int) -> str:
+    """The summary of a status fault that only sends its kind's error (``401 Unauthorized in ...``)."""
+    return f"{status} {HTTPStatus(status).phrase} in the provider's shape"
+
+
 def _number(value: float) -> str:
     """A delay as header text, to a thousandth of a unit and without trailing zeros (`2`, `2.5`)."""
     return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
-class RateLimit(_StatusFault):
+class RateLimit(
+    _StatusFault,
+    kind="rate_limit",
+    summary="429 Too Many Requests with Retry-After and the provider's rate-limit headers",
+    example="rate_limit:retry_after_ms=250,times=2",
+):
     """HTTP 429 with Retry-After (seconds, milliseconds or HTTP-date) and rate-limit headers."""
-
-    name = "rate_limit"
-    kind = "rate_limit"
-    summary = "429 Too Many Requests with Retry-After and the provider's rate-limit headers"
-    example = "rate_limit:retry_after_ms=250,times=2"
 
     retry_after: float | None = Field(
         default=1, ge=0, allow_inf_nan=False, description="send `retry-after` in seconds (`none`: omit)"
@@ -158,85 +193,55 @@ class RateLimit(_StatusFault):
         return [(key, value) for key, value in headers if key.lower() not in names]
 
 
-class Unauthorized(_StatusFault):
+# The plain status faults: the kind's error and nothing more; the summary says the usual status.
+
+
+class Unauthorized(_StatusFault, kind="unauthorized", example="unauthorized:nth=1"):
     """HTTP 401: the credentials were refused."""
 
-    name = "unauthorized"
-    kind = "unauthorized"
-    summary = "401 Unauthorized in the provider's shape"
-    example = "unauthorized:nth=1"
 
-
-class Forbidden(_StatusFault):
+class Forbidden(
+    _StatusFault, kind="forbidden", example="forbidden:message=Project has no access to this model"
+):
     """HTTP 403: the credentials may not use this resource."""
 
-    name = "forbidden"
-    kind = "forbidden"
-    summary = "403 Forbidden in the provider's shape"
-    example = "forbidden:message=Project has no access to this model"
 
-
-class NotFound(_StatusFault):
+class NotFound(_StatusFault, kind="not_found", example="not_found:path=/v1/models/*"):
     """HTTP 404: no such model or endpoint."""
 
-    name = "not_found"
-    kind = "not_found"
-    summary = "404 Not Found in the provider's shape"
-    example = "not_found:path=/v1/models/*"
 
-
-class BadRequest(_StatusFault):
+class BadRequest(_StatusFault, kind="bad_request", example="bad_request:should_retry=true,times=1"):
     """HTTP 400: the provider rejects the request."""
 
-    name = "bad_request"
-    kind = "bad_request"
-    summary = "400 Bad Request in the provider's shape"
-    example = "bad_request:should_retry=true,times=1"
 
-
-class ServerError(_StatusFault):
+class ServerError(_StatusFault, kind="server_error", example="server_error:times=2"):
     """HTTP 500: the provider failed internally."""
 
-    name = "server_error"
-    kind = "server_error"
-    summary = "500 Internal Server Error in the provider's shape"
-    example = "server_error:times=2"
 
-
-class BadGateway(_StatusFault):
+class BadGateway(_StatusFault, kind="bad_gateway", example="bad_gateway:every=3"):
     """HTTP 502: a gateway in front of the provider failed."""
 
-    name = "bad_gateway"
-    kind = "bad_gateway"
-    summary = "502 Bad Gateway in the provider's shape"
-    example = "bad_gateway:every=3"
 
-
-class Unavailable(_StatusFault):
+class Unavailable(_StatusFault, kind="unavailable", example="unavailable:retry_after=2,times=1"):
     """HTTP 503: the service is unavailable for now."""
 
-    name = "unavailable"
-    kind = "unavailable"
-    summary = "503 Service Unavailable in the provider's shape"
-    example = "unavailable:retry_after=2,times=1"
 
-
-class Overloaded(_StatusFault):
+class Overloaded(
+    _StatusFault,
+    kind="overloaded",
+    summary="the provider's overloaded error (Anthropic 529 overloaded_error, Gemini 503 UNAVAILABLE)",
+    example="overloaded:times=3",
+):
     """The provider's overloaded error: Anthropic's 529, the others' own status and shape."""
 
-    name = "overloaded"
-    kind = "overloaded"
-    summary = "the provider's overloaded error (Anthropic 529 overloaded_error, Gemini 503 UNAVAILABLE)"
-    example = "overloaded:times=3"
 
-
-class Status(_StatusFault):
+class Status(
+    _StatusFault,
+    kind="status",
+    summary="any HTTP status code with the provider's error body",
+    example="status:code=504,message=Gateway timeout",
+):
     """Any HTTP status, with the provider's error body for it."""
-
-    name = "status"
-    kind = "status"
-    summary = "any HTTP status code with the provider's error body"
-    example = "status:code=504,message=Gateway timeout"
 
     code: int = Field(ge=100, le=599, description="the HTTP status code")
 

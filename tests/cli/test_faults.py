@@ -17,7 +17,15 @@ from click.testing import CliRunner, Result
 from llmcassette._fault_catalog import FAMILIES, catalog, fault_info
 from llmcassette._matrix import FAULT_SETS, STANDARD_FAULTS
 from llmcassette.cli import cli
-from llmcassette.faults import ReplacingFault, StreamFault, fault_names, fault_types, parse_fault
+from llmcassette.faults import (
+    ReplacingFault,
+    StreamFault,
+    connection,
+    fault_names,
+    fault_types,
+    parse_fault,
+    status,
+)
 
 
 def run(*args: str) -> Result:
@@ -31,6 +39,8 @@ def test_the_catalogue_lists_every_registered_fault_once() -> None:
     assert sorted(info.name for info in catalog()) == fault_names()
     families = [info.family for info in catalog()]
     assert families == sorted(families, key=list(FAMILIES).index)
+    # Every family has faults, and they come in the documented order.
+    assert list(dict.fromkeys(families)) == list(FAMILIES) == ["status", "connection", "stream"]
 
 
 @pytest.mark.parametrize("name", fault_names())
@@ -62,11 +72,21 @@ def test_each_parameter_is_a_field_of_the_fault(name: str) -> None:
             spec = f"{name}:" + ",".join(f"{key}={value}" for key, value in with_default.items())
             bare = f"{name}:" + ",".join(f"{key}={value}" for key, value in required.items())
             assert parse_fault(spec) == parse_fault(bare.rstrip(":"))
-    expected = (
-        "stream" if issubclass(cls, StreamFault) else "status" if "status" in cls.__module__ else "connection"
-    )
-    assert info.family == expected
-    assert issubclass(cls, StreamFault) or issubclass(cls, ReplacingFault)
+    assert info.family == cls.family
+
+
+@pytest.mark.parametrize("name", fault_names())
+def test_each_family_is_the_one_of_the_faults_base_class(name: str) -> None:
+    # The family comes from the class attribute, which the family's base class sets: it agrees
+    # with what the fault does (a stream fault changes the recording, the others replace it).
+    cls = fault_types()[name]
+    bases: dict[str, type] = {
+        "status": status._StatusFault,
+        "connection": connection._ConnectionFault,
+        "stream": StreamFault,
+    }
+    assert [family for family, base in bases.items() if issubclass(cls, base)] == [fault_info(name).family]
+    assert issubclass(cls, StreamFault) != issubclass(cls, ReplacingFault)
 
 
 def _required(name: str) -> dict[str, str]:
@@ -123,6 +143,18 @@ def test_the_listing_shows_every_fault_with_its_example() -> None:
     for family in FAMILIES:
         assert f"{family.capitalize()} faults: " in out
     assert "times: int, nth: int, every: int" in out
+
+
+def test_the_listing_puts_each_fault_under_its_familys_heading() -> None:
+    headings = {f"{family.capitalize()} faults: {meaning}.": family for family, meaning in FAMILIES.items()}
+    under: dict[str, str] = {}
+    family = ""
+    for line in run("faults").stdout.splitlines():
+        family = headings.get(line, family)
+        if line.startswith("  ") and not line.startswith("   "):
+            under[line.split()[0]] = family
+    assert under == {info.name: info.family for info in catalog()}
+    assert [line for line in run("faults").stdout.splitlines() if line in headings] == list(headings)
 
 
 def test_one_fault_in_full() -> None:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from hypothesis import given, strategies as st
 
 from llmcassette import ConfigError
+from llmcassette._fault_catalog import FAMILIES
 from llmcassette.faults import (
     ConnectError,
     Fault,
+    FaultFamily,
     FaultPlan,
     RateLimit,
     ReplacingFault,
@@ -174,6 +176,52 @@ def test_a_second_fault_with_a_taken_name_is_refused() -> None:
             name = "rate_limit"
 
     assert fault_types()["rate_limit"] is RateLimit
+
+
+def test_a_fault_without_a_family_is_refused_at_registration() -> None:
+    with pytest.raises(TypeError) as caught:
+
+        class NoFamily(ReplacingFault):
+            name = "no_family"
+
+    assert str(caught.value) == (
+        "llmcassette: fault 'no_family' (NoFamily) has no family; set its `family` class attribute to "
+        "one of status, connection, stream, or derive it from that family's base class."
+    )
+    assert "no_family" not in fault_types()
+
+
+def test_a_fault_with_an_unknown_family_is_refused_at_registration() -> None:
+    with pytest.raises(
+        TypeError, match=r"fault 'odd_family' \(OddFamily\) has family 'network', which is not one;"
+    ):
+
+        class OddFamily(ReplacingFault):
+            name = "odd_family"
+            family = "network"  # type: ignore[assignment]
+
+    assert "odd_family" not in fault_types()
+
+
+def test_an_unnamed_base_class_needs_no_family() -> None:
+    # Only registered faults are listed, so only they must say their family.
+    class Unnamed(ReplacingFault):
+        pass
+
+    assert not hasattr(Unnamed, "family")
+    assert Unnamed not in fault_types().values()
+
+
+def test_the_family_type_and_the_documented_families_agree() -> None:
+    assert list(get_args(FaultFamily)) == list(FAMILIES)
+    assert all(meaning and not meaning.endswith(".") for meaning in FAMILIES.values())
+
+
+@pytest.mark.parametrize("name", fault_names())
+def test_every_registered_fault_has_a_family(name: str) -> None:
+    cls = fault_types()[name]
+    assert cls.family in FAMILIES
+    assert (cls.family == "stream") == issubclass(cls, StreamFault)
 
 
 def test_faults_are_frozen_and_reject_unknown_fields() -> None:

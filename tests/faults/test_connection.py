@@ -70,6 +70,15 @@ def test_timeouts_say_timed_out(fault: ReplacingFault) -> None:
     assert failure(fault).message == "timed out"
 
 
+@pytest.mark.parametrize(
+    ("cls", "replaces"),
+    [(ConnectError, "a refused connection"), (ConnectTimeout, "`timed out`"), (ReadTimeout, "`timed out`")],
+)
+def test_the_message_parameter_says_what_it_replaces(cls: type[ReplacingFault], replaces: str) -> None:
+    assert cls.model_fields["message"].description == f"error message instead of {replaces}"
+    assert cls.family == "connection"
+
+
 @pytest.mark.parametrize(("fault", "error_type", "base"), FAULTS, ids=FAULT_IDS)
 def test_message_replaces_the_default(fault: ReplacingFault, error_type: str, base: str) -> None:
     changed = fault.model_copy(update={"message": "no route to host"})

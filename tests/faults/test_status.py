@@ -26,6 +26,7 @@ from llmcassette.faults import (
     Status,
     Unauthorized,
     Unavailable,
+    fault_types,
     parse_fault,
     status,
 )
@@ -90,6 +91,74 @@ def check_response(playback: Playback, error: ErrorResponse, dropped: Set[str] =
     for key, value in error.headers:
         if key.lower() not in OWNED | dropped:
             assert playback.header(key) == value
+
+
+# -- declaring a status fault ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fault", "generic_status"), FAULTS, ids=FAULT_IDS)
+def test_the_kind_is_the_registered_name(fault: status._StatusFault, generic_status: int) -> None:
+    cls = type(fault)
+    assert cls.name == cls.kind == fault.name
+    assert fault_types()[cls.kind] is cls
+    assert cls.family == "status"
+
+
+@pytest.mark.parametrize(
+    ("cls", "summary"),
+    [
+        (Unauthorized, "401 Unauthorized in the provider's shape"),
+        (Forbidden, "403 Forbidden in the provider's shape"),
+        (NotFound, "404 Not Found in the provider's shape"),
+        (BadRequest, "400 Bad Request in the provider's shape"),
+        (ServerError, "500 Internal Server Error in the provider's shape"),
+        (BadGateway, "502 Bad Gateway in the provider's shape"),
+        (Unavailable, "503 Service Unavailable in the provider's shape"),
+        (RateLimit, "429 Too Many Requests with Retry-After and the provider's rate-limit headers"),
+        (Status, "any HTTP status code with the provider's error body"),
+    ],
+)
+def test_the_summary_is_the_usual_status_unless_given(cls: type[status._StatusFault], summary: str) -> None:
+    assert cls.summary == summary
+
+
+def test_an_unknown_kind_is_refused_when_the_class_is_made() -> None:
+    with pytest.raises(
+        TypeError, match=r"status fault Teapot has kind 'teapot', which the provider profiles"
+    ):
+
+        class Teapot(status._StatusFault, kind="teapot"):
+            """HTTP 418."""
+
+    assert "teapot" not in fault_types()
+
+
+def test_a_summary_without_a_kind_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"status fault Nameless gives a summary or example without a kind"):
+
+        class Nameless(status._StatusFault, example="nameless:times=1"):
+            """No kind."""
+
+
+def test_a_kind_already_registered_is_refused() -> None:
+    with pytest.raises(TypeError, match=r"fault name 'forbidden' is already used by Forbidden"):
+
+        class Forbidden2(status._StatusFault, kind="forbidden"):
+            """Forbidden again."""
+
+    assert fault_types()["forbidden"] is Forbidden
+
+
+def test_a_subclass_without_a_kind_keeps_its_parents_and_is_not_registered() -> None:
+    class MyRateLimit(RateLimit):
+        """A project's own rate limit, declared without a kind."""
+
+    assert (MyRateLimit.name, MyRateLimit.kind, MyRateLimit.summary) == (
+        RateLimit.name,
+        RateLimit.kind,
+        RateLimit.summary,
+    )
+    assert fault_types()["rate_limit"] is RateLimit
 
 
 # -- the provider's error --------------------------------------------------------------------------
@@ -502,7 +571,9 @@ def test_any_status_fault_round_trips_and_responds(data: st.DataObject, name: st
     if fault.retry_after_date is not None:
         header = playback.header("retry-after") or ""
         parsed = email.utils.parsedate_to_datetime(header).timestamp()
-        assert NOW_S + fault.retry_after_date - 1 < parsed <= NOW_S + fault.retry_after_date
+        # Whole seconds, rounded down; a microsecond of slack for offsets below float resolution.
+        due_s = NOW_S + fault.retry_after_date
+        assert due_s - 1 - 1e-6 < parsed <= due_s + 1e-6
     elif fault.retry_after is not None:
         assert float(playback.header("retry-after") or "") == pytest.approx(fault.retry_after, abs=1e-3)
     else:
