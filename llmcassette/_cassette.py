@@ -11,7 +11,6 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -26,10 +25,11 @@ from ._exchange import Playback, RequestInfo
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
-from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, RequestParts
+from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._models import CassetteDocument, Interaction, StreamEnd
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
+from ._playlist import Playlist, Slot
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
@@ -52,24 +52,6 @@ class _Decision:
     failure: ConnectionFailure | None = None
     offsets_ms: list[float] | None = None
     elapsed_ms: float | None = None
-
-
-class _Slot:
-    """The recorded interactions that answer one match key, played in order."""
-
-    __slots__ = ("cursor", "indices")
-
-    def __init__(self) -> None:
-        self.indices: list[int] = []
-        self.cursor = 0
-
-    def take(self, allow_repeats: bool) -> int | None:
-        if self.cursor < len(self.indices):
-            self.cursor += 1
-            return self.indices[self.cursor - 1]
-        if allow_repeats and self.indices:
-            return self.indices[-1]
-        return None
 
 
 class Cassette:
@@ -121,11 +103,7 @@ class Cassette:
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
-        self._index: dict[tuple[Any, ...], _Slot] | None = None
-        self._exact: dict[tuple[str, str, bytes], _Slot] = {}
-        # Interactions recorded without a request (a response-only file) answer any request
-        # that nothing else matches.
-        self._wildcard = _Slot()
+        self._playlist = Playlist(self._tape, self.matcher, scrubber)
         self._slots: list[Interaction | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
@@ -183,16 +161,7 @@ class Cassette:
                 pacer.wait(decision.elapsed_ms)
             head_s, late = self._head_delay(decision, request)
             wait(head_s)
-            if late is not None:
-                raise self._failure(flavor, late, attempt)
-            return respond(
-                flavor,
-                request,
-                decision.playback,
-                attempt=attempt,
-                offsets_ms=decision.offsets_ms,
-                pacer=pacer,
-            )
+            return self._play(flavor, request, decision, pacer, late)
         try:
             response = send(request)
         except Exception as exc:
@@ -223,16 +192,7 @@ class Cassette:
                 await pacer.await_(decision.elapsed_ms)
             head_s, late = self._head_delay(decision, request)
             await await_wait(head_s)
-            if late is not None:
-                raise self._failure(flavor, late, attempt)
-            return respond(
-                flavor,
-                request,
-                decision.playback,
-                attempt=attempt,
-                offsets_ms=decision.offsets_ms,
-                pacer=pacer,
-            )
+            return self._play(flavor, request, decision, pacer, late)
         try:
             response = await send(request)
         except Exception as exc:
@@ -287,7 +247,7 @@ class Cassette:
                 return decision
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
-            slot = self._find(method, url, body)
+            slot = self._playlist.find(method, url, body)
             cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
@@ -351,44 +311,32 @@ class Cassette:
             return timeout_s, ConnectionFailure("ReadTimeout", "The read operation timed out")
         return head_s, None
 
+    def _play(
+        self,
+        flavor: Flavor,
+        request: Any,
+        decision: _Decision,
+        pacer: Pacer | None,
+        late: ConnectionFailure | None,
+    ) -> Any:
+        # Once the head's delay has passed (waited by the caller, sync or async): the recording's
+        # response, or the timeout of a head that came too late.
+        __tracebackhide__ = True
+        if late is not None:
+            raise self._failure(flavor, late, decision.attempt)
+        assert decision.playback is not None
+        return respond(
+            flavor,
+            request,
+            decision.playback,
+            attempt=decision.attempt,
+            offsets_ms=decision.offsets_ms,
+            pacer=pacer,
+        )
+
     def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:
         attempt.error = f"{failure.error_type}: {failure.message}"
         return flavor.exception(failure.error_type)(failure.message)
-
-    def _find(self, method: str, url: str, body: bytes) -> _Slot | None:
-        if self._index is None:
-            self._build_index()
-        slot = self._exact.get((method, url, body))
-        if slot is not None:
-            return slot
-        assert self._index is not None
-        slot = self._index.get(
-            self.matcher.key(self._parts(method, url, body), volatile=_volatile(method, url))
-        )
-        if slot is None and self._wildcard.indices:
-            return self._wildcard
-        return slot
-
-    def _parts(self, method: str, url: str, body: bytes) -> RequestParts:
-        if self.scrubber is not None:
-            url = self.scrubber.scrub_url(url)
-            body = self.scrubber.scrub_body(body)
-        return RequestParts(method=method, url=url, body=body)
-
-    def _build_index(self) -> None:
-        index: dict[tuple[Any, ...], _Slot] = {}
-        for position in range(len(self._tape)):
-            request = self._tape.request(position)
-            if request.method == "*" and request.uri == "*":
-                self._wildcard.indices.append(position)
-                continue
-            content = request.content
-            parts = RequestParts(method=request.method, url=request.uri, body=content)
-            key = self.matcher.key(parts, volatile=_volatile(request.method, request.uri))
-            slot = index.setdefault(key, _Slot())
-            slot.indices.append(position)
-            self._exact.setdefault((request.method, request.uri, content), slot)
-        self._index = index
 
     # -- replay ------------------------------------------------------------------------------
 
@@ -483,7 +431,7 @@ class Cassette:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def _miss_message(self, method: str, url: str, body: bytes, slot: _Slot | None) -> str:
+    def _miss_message(self, method: str, url: str, body: bytes, slot: Slot | None) -> str:
         shown_url = self.scrubber.scrub_url(url) if self.scrubber is not None else url
         where = f"in cassette {str(self.path)!r} (record mode {self.record_mode.value!r})"
         if not self.existed and self.record_mode in (RecordMode.NONE, RecordMode.ONCE):
@@ -502,17 +450,10 @@ class Cassette:
                 "allow_playback_repeats=True to replay the last one again."
             )
         lines = [f"llmcassette: no recorded interaction matches {method} {shown_url} {where}."]
-        wanted = self._parts(method, url, body)
-        candidates = []
-        for position in range(len(self._tape)):
-            request = self._tape.request(position)
-            recorded = RequestParts(method=request.method, url=request.uri, body=request.content)
-            differences = self.matcher.differences(wanted, recorded)
-            candidates.append((len(differences), position, request, differences))
-        candidates.sort(key=lambda item: (item[0], item[1]))
+        candidates = self._playlist.candidates(method, url, body)
         if candidates:
             lines.append("Closest recorded candidates:")
-            for _, position, request, differences in candidates[:3]:
+            for position, request, differences in candidates[:3]:
                 lines.append(f"- #{position} {request.method} {request.uri}: {'; '.join(differences)}")
         else:
             lines.append("The cassette holds no interactions.")
@@ -536,10 +477,3 @@ def _ends_with_terminator(
     events = [event for event in split_events(body, framing) if event.strip()]
     profile = detect_profile(RequestInfo(method=method, url=url))
     return bool(events) and (profile.is_terminator(events[-1]) or is_terminal(events[-1], framing, b""))
-
-
-@functools.lru_cache(maxsize=256)
-def _volatile(method: str, url: str) -> tuple[str, ...]:
-    # The provider's own volatile request fields join the cassette's. Detection looks at the
-    # method and URL only, so a recorded request and a new one are judged alike.
-    return detect_profile(RequestInfo(method=method, url=url)).volatile_fields

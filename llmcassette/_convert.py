@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import os
 import re
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._bodies import StoredBody, store_body
-from ._exceptions import CassetteError, CassetteFormatError
+from ._bodies import store_body
+from ._exceptions import CassetteError
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
+from ._playback import recorded_chunks
+from ._recording import decompress, parsed_fields, shift_content_length
 from ._scrub import Scrubber, remap_chunks
 from ._storage import WILDCARD_REQUEST, parse_cassette, read_cassette_bytes, save_cassette
 
@@ -79,36 +80,6 @@ def looks_like_cassette(raw: bytes, *, json_file: bool) -> bool:
     return not json_file and _YAML_CASSETTE_KEY.search(raw) is not None
 
 
-# -- bodies --------------------------------------------------------------------------------------
-
-
-def _decompressor(encoding: str) -> Any:
-    encoding = encoding.strip().lower()
-    if encoding in ("gzip", "x-gzip"):
-        return zlib.decompressobj(zlib.MAX_WBITS | 16)
-    if encoding == "deflate":
-        return zlib.decompressobj()
-    return None
-
-
-def decompress(chunks: list[bytes], encoding: str | None) -> list[bytes] | None:
-    """
-    ``chunks`` of a body sent with Content-Encoding ``encoding`` (gzip or deflate), decompressed
-    one by one so that each keeps the text that arrived in it; None when the encoding is another
-    one, or the bytes do not decompress.
-    """
-    decoder = _decompressor(encoding) if encoding else None
-    if decoder is None or not chunks:
-        return None
-    try:
-        decoded = [decoder.decompress(chunk) for chunk in chunks]
-        decoded[-1] += decoder.flush()
-    except zlib.error:
-        return None
-    # A stream cut mid-way decodes to the text that arrived, as the client's own decoder reads it.
-    return decoded
-
-
 # -- conversion ----------------------------------------------------------------------------------
 
 
@@ -133,19 +104,6 @@ def _extras(model: Any) -> dict[str, Any]:
     return dict(model.model_extra or {})
 
 
-def _shift_length(headers: dict[str, list[str]], delta: int) -> dict[str, list[str]]:
-    # A placeholder is rarely as long as the secret it replaces: Content-Length moves by the
-    # difference (as when recording), which keeps a cut stream's announced length consistent.
-    if not delta:
-        return headers
-    return {
-        name: [str(int(v) + delta) if v.strip().isdigit() else v for v in values]
-        if name.lower() == "content-length"
-        else values
-        for name, values in headers.items()
-    }
-
-
 def _scrub_headers(
     headers: dict[str, list[str]], scrubber: Scrubber, changes: Changes
 ) -> dict[str, list[str]]:
@@ -154,15 +112,6 @@ def _scrub_headers(
         old != new for name in headers for old, new in zip(headers[name], scrubbed[name], strict=True)
     )
     return scrubbed
-
-
-def _body_fields(stored: StoredBody) -> dict[str, Any]:
-    if stored.is_parsed:
-        fields: dict[str, Any] = {"parsed_body": stored.parsed}
-        if stored.json_format:
-            fields["json_format"] = stored.json_format
-        return fields
-    return {}
 
 
 def _convert_request(
@@ -179,7 +128,7 @@ def _convert_request(
         headers = _scrub_headers(headers, scrubber, changes)
         scrubbed, spans = scrubber.scrub_body_spans(content)
         changes.scrubbed += len(spans)
-        headers = _shift_length(headers, len(scrubbed) - len(content))
+        headers = shift_content_length(headers, len(scrubbed) - len(content))
         content = scrubbed
     fields: dict[str, Any] = {"method": request.method, "uri": uri, "headers": headers}
     if request.body is None and not parsed and not content:
@@ -187,7 +136,7 @@ def _convert_request(
     else:
         # A request body has no room for `line_endings` (vcrpy stores it bare), so CRs stay in it.
         stored = store_body(content, content_type=header_get(headers, "content-type"), crlf_as_lf=False)
-        fields.update(_body_fields(stored))
+        fields.update(parsed_fields(stored))
         if not stored.is_parsed:
             fields["body"] = stored.string
         if isinstance(request.body, bytes) and not parsed and not isinstance(stored.string, bytes):
@@ -196,36 +145,18 @@ def _convert_request(
     return RecordedRequest.model_validate(fields)
 
 
-def _recorded_chunks(
-    response: RecordedResponse, content: bytes, path: Path, index: int
-) -> list[bytes] | None:
-    stream = response.stream
-    if stream is None or stream.chunks is None:
-        return None
-    if sum(stream.chunks) != len(content) or any(n < 0 for n in stream.chunks):
-        raise CassetteFormatError(
-            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
-            f"`response.stream.chunks`: the chunk lengths add up to {sum(stream.chunks)} bytes but the "
-            f"body has {len(content)}. Delete `stream.chunks` (replay then sends one chunk per event), "
-            "then import the file again.",
-            path=path,
-            interaction=index,
-            field="response.stream.chunks",
-        )
-    chunks = []
-    position = 0
-    for length in stream.chunks:
-        chunks.append(content[position : position + length])
-        position += length
-    return chunks
-
-
 def _convert_response(
     response: RecordedResponse, *, path: Path, index: int, scrubber: Scrubber | None, changes: Changes
 ) -> RecordedResponse:
     content = response.content
     headers = dict(response.headers)
-    chunks = _recorded_chunks(response, content, path, index)
+    chunks = recorded_chunks(
+        response,
+        content,
+        path=path,
+        index=index,
+        fix="Delete `stream.chunks` (replay then sends one chunk per event), then import the file again.",
+    )
     parsed = "parsed_body" in response.model_fields_set
     was_bytes = not parsed and response.body is not None and isinstance(response.body.string, bytes)
     decoded = decompress(chunks if chunks is not None else [content], header_get(headers, "content-encoding"))
@@ -240,13 +171,13 @@ def _convert_response(
         headers = _scrub_headers(headers, scrubber, changes)
         scrubbed, spans = scrubber.scrub_body_spans(content)
         changes.scrubbed += len(spans)
-        headers = _shift_length(headers, len(scrubbed) - len(content))
+        headers = shift_content_length(headers, len(scrubbed) - len(content))
         if lengths is not None:
             lengths = remap_chunks(lengths, spans)
         content = scrubbed
     stored = store_body(content, content_type=header_get(headers, "content-type"))
     fields: dict[str, Any] = {"status": response.status, "headers": headers}
-    fields.update(_body_fields(stored))
+    fields.update(parsed_fields(stored))
     if not stored.is_parsed:
         fields["body"] = {"string": stored.string if stored.string is not None else ""}
         if stored.line_endings:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import enum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
 
@@ -70,6 +72,17 @@ def _request_body(value: Any) -> Any:
     return value
 
 
+def _parsable_url(value: str) -> str:
+    # Matching, provider detection, serve and inspect all split the recorded URL; one that does
+    # not split (an unclosed `[` of an IPv6 host, a port past 65535) is refused when the file
+    # loads, as the interaction's own error, rather than as a ValueError from deep inside them.
+    try:
+        urlsplit(value).port  # noqa: B018 - reading the port is what checks it
+    except ValueError as exc:
+        raise PydanticCustomError("url_parsing", "is not a URL: {reason}", {"reason": str(exc)}) from None
+    return value
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -87,7 +100,8 @@ class RecordedRequest(_Model):
     """The request side of an interaction."""
 
     method: str
-    uri: str
+    #: The URL as sent (scrubbed); it must split into its parts (``*`` answers any request).
+    uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)
     body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
     parsed_body: Any = None

@@ -19,7 +19,7 @@ from ._framing import Framing, detect_framing, split_events
 from ._models import RecordedResponse, header_get
 from ._streams import Pacer, ReplayStream, stream_class
 
-__all__ = ["Compiled", "compile_response", "read_timeout", "respond"]
+__all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "respond"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,23 +39,17 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
     content = response.content
     stream = response.stream
     offsets: list[float] | None = None
-    if stream is not None and stream.chunks is not None:
-        if sum(stream.chunks) != len(content) or any(n < 0 for n in stream.chunks):
-            raise CassetteFormatError(
-                f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, "
-                f"field `response.stream.chunks`: the chunk lengths add up to {sum(stream.chunks)} "
-                f"bytes but the body has {len(content)}. If you edited the body, delete "
-                "`stream.chunks` (replay then sends one chunk per event) or record it again.",
-                path=path,
-                interaction=index,
-                field="response.stream.chunks",
-            )
-        chunks = []
-        position = 0
-        for length in stream.chunks:
-            chunks.append(content[position : position + length])
-            position += length
-        if stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
+    recorded = recorded_chunks(
+        response,
+        content,
+        path=path,
+        index=index,
+        fix="If you edited the body, delete `stream.chunks` (replay then sends one chunk per event) "
+        "or record it again.",
+    )
+    if recorded is not None:
+        chunks = recorded
+        if stream is not None and stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
             offsets = stream.offsets_ms
     else:
         framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
@@ -81,6 +75,35 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         reason=response.status.message,
     )
     return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
+
+
+def recorded_chunks(
+    response: RecordedResponse, content: bytes, *, path: Path, index: int, fix: str
+) -> list[bytes] | None:
+    """
+    ``content``, the response's body, cut at its recorded chunk boundaries; None when it has none.
+    Lengths that do not cut the body exactly are a :class:`CassetteFormatError` naming ``path``
+    and interaction ``index``, ending with ``fix``: what to do about them.
+    """
+    stream = response.stream
+    if stream is None or stream.chunks is None:
+        return None
+    lengths = stream.chunks
+    if sum(lengths) != len(content) or any(n < 0 for n in lengths):
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
+            f"`response.stream.chunks`: the chunk lengths add up to {sum(lengths)} bytes but the body "
+            f"has {len(content)}. {fix}",
+            path=path,
+            interaction=index,
+            field="response.stream.chunks",
+        )
+    chunks = []
+    position = 0
+    for length in lengths:
+        chunks.append(content[position : position + length])
+        position += length
+    return chunks
 
 
 def respond(

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from ._bodies import store_body
+from ._bodies import StoredBody, store_body
 from ._models import (
     Interaction,
     RecordedRequest,
@@ -24,7 +24,15 @@ from ._models import (
 )
 from ._scrub import Scrubber, remap_chunks
 
-__all__ = ["Capture", "build_request", "build_response", "headers_to_map"]
+__all__ = [
+    "Capture",
+    "build_request",
+    "build_response",
+    "decompress",
+    "headers_to_map",
+    "parsed_fields",
+    "shift_content_length",
+]
 
 _monotonic = time.monotonic
 
@@ -75,21 +83,31 @@ def build_request(
         url = scrubber.scrub_url(url)
         headers = scrubber.scrub_headers(headers)
         scrubbed = scrubber.scrub_body(body)
-        headers = _resize(headers, len(scrubbed) - len(body))
+        headers = shift_content_length(headers, len(scrubbed) - len(body))
         body = scrubbed
     # A request's body has no room for `line_endings` (vcrpy stores it bare), so CRs stay in it.
     stored = store_body(body, content_type=header_get(headers, "content-type"), crlf_as_lf=False)
-    fields: dict[str, Any] = {"method": method, "uri": url, "headers": headers}
-    if stored.is_parsed:
-        fields["parsed_body"] = stored.parsed
-        if stored.json_format:
-            fields["json_format"] = stored.json_format
-    else:
+    fields: dict[str, Any] = {"method": method, "uri": url, "headers": headers, **parsed_fields(stored)}
+    if not stored.is_parsed:
         fields["body"] = stored.string
     return RecordedRequest.model_validate(fields)
 
 
-def _resize(headers: dict[str, list[str]], delta: int) -> dict[str, list[str]]:
+def parsed_fields(stored: StoredBody) -> dict[str, Any]:
+    """The fields of a message that hold a body stored as JSON (``parsed_body``, ``json_format``)."""
+    if not stored.is_parsed:
+        return {}
+    fields: dict[str, Any] = {"parsed_body": stored.parsed}
+    if stored.json_format:
+        fields["json_format"] = stored.json_format
+    return fields
+
+
+def shift_content_length(headers: dict[str, list[str]], delta: int) -> dict[str, list[str]]:
+    """
+    ``headers`` with Content-Length moved by ``delta`` bytes: what a body that scrubbing made
+    longer or shorter announces.
+    """
     # A placeholder is rarely as long as the secret it replaces: Content-Length follows the body.
     # It moves by the difference rather than being set, because the body of a cut stream is
     # shorter than the length its upstream announced, and replay must announce the same.
@@ -104,6 +122,7 @@ def _resize(headers: dict[str, list[str]], delta: int) -> dict[str, list[str]]:
 
 
 def _decoder(encoding: str) -> Any:
+    encoding = encoding.strip().lower()
     if encoding in ("gzip", "x-gzip"):
         return zlib.decompressobj(zlib.MAX_WBITS | 16)
     if encoding == "deflate":
@@ -111,9 +130,13 @@ def _decoder(encoding: str) -> Any:
     return None
 
 
-def _decode_chunks(chunks: list[bytes], encoding: str) -> list[bytes] | None:
-    # Decoded per chunk, so each chunk keeps the text that arrived with it.
-    decoder = _decoder(encoding.strip().lower())
+def decompress(chunks: list[bytes], encoding: str | None) -> list[bytes] | None:
+    """
+    ``chunks`` of a body sent with Content-Encoding ``encoding`` (gzip or deflate), decompressed
+    one by one so that each keeps the text that arrived in it; None when the encoding is another
+    one, or the bytes do not decompress.
+    """
+    decoder = _decoder(encoding) if encoding else None
     if decoder is None or not chunks:
         return None
     try:
@@ -121,6 +144,7 @@ def _decode_chunks(chunks: list[bytes], encoding: str) -> list[bytes] | None:
         decoded[-1] += decoder.flush()
     except zlib.error:
         return None
+    # A stream cut mid-way decodes to the text that arrived, as the client's own decoder reads it.
     return decoded
 
 
@@ -138,7 +162,7 @@ def build_response(
     chunks = capture.chunks
     encoding = header_get(headers, "content-encoding")
     if decode_compressed and encoding:
-        decoded = _decode_chunks(chunks, encoding)
+        decoded = decompress(chunks, encoding)
         if decoded is not None:
             chunks = decoded
             headers = {k: v for k, v in headers.items() if k.lower() != "content-encoding"}
@@ -149,7 +173,7 @@ def build_response(
     if scrubber is not None:
         headers = scrubber.scrub_headers(headers)
         scrubbed, spans = scrubber.scrub_body_spans(body)
-        headers = _resize(headers, len(scrubbed) - len(body))
+        headers = shift_content_length(headers, len(scrubbed) - len(body))
         lengths = remap_chunks(lengths, spans)
         body = scrubbed
     stored = store_body(body, content_type=header_get(headers, "content-type"))
@@ -157,12 +181,9 @@ def build_response(
         "status": Status(code=status_code, message=reason),
         "headers": headers,
         "elapsed_ms": capture.elapsed_ms,
+        **parsed_fields(stored),
     }
-    if stored.is_parsed:
-        fields["parsed_body"] = stored.parsed
-        if stored.json_format:
-            fields["json_format"] = stored.json_format
-    else:
+    if not stored.is_parsed:
         fields["body"] = ResponseBody(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )

@@ -485,6 +485,33 @@ def test_invalid_request_is_reported_on_entry(two_interactions: Path) -> None:
     assert (info.value.path, info.value.interaction, info.value.field) == (path, 1, "request.uri")
 
 
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        pytest.param("http://[::1/v1/chat", "Invalid IPv6 URL", id="unclosed-ipv6-bracket"),
+        pytest.param("http://127.0.0.1:99999999/v1/chat", "Port out of range 0-65535", id="port-too-big"),
+        pytest.param("http://127.0.0.1:nine/v1/chat", "Port could not be cast", id="port-not-a-number"),
+    ],
+)
+def test_an_unparsable_recorded_url_is_reported_on_entry(
+    two_interactions: Path, uri: str, reason: str
+) -> None:
+    # Matching splits every recorded URL: a bad one is the file's error, named when the file loads,
+    # before any request, not a ValueError from inside matching.
+    path = two_interactions
+    _edit(path, lambda data: data["interactions"][1]["request"].update(uri=uri))
+    with pytest.raises(CassetteFormatError) as info:
+        llmcassette.use_cassette(path).__enter__()
+    message = str(info.value)
+    assert message.startswith(
+        f"llmcassette: cassette {str(path)!r} is not valid: interaction 1, field `request.uri`: "
+        f"is not a URL: {reason}"
+    )
+    assert message.endswith("Fix the file by hand, or delete it and record the cassette again.")
+    assert "\n" not in message
+    assert (info.value.path, info.value.interaction, info.value.field) == (path, 1, "request.uri")
+
+
 @pytest.mark.anyio
 async def test_invalid_response_is_reported_when_played(client: Client, two_interactions: Path) -> None:
     # Responses are parsed on first play: the broken one fails then, naming file, interaction, field.

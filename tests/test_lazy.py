@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import llmcassette
-from llmcassette._lazy import LazyCassette, load_lazy
+from llmcassette._lazy import LazyCassette, _split, load_lazy
 from llmcassette._models import CassetteDocument
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
@@ -113,6 +113,20 @@ def test_a_bad_request_fails_at_load_and_a_bad_response_on_use(tmp_path: Path) -
     with pytest.raises(llmcassette.CassetteFormatError) as info:
         load_lazy(path)
     assert (info.value.interaction, info.value.field) == (0, "request.method")
+
+
+def test_an_unparsable_url_fails_at_load_in_either_layout(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    llmcassette.save_cassette(path, _document())
+    text = path.read_text().replace("https://api.test/v1/chat", "https://api.test:70000/v1/chat")
+    # Cut into pieces (own layout), or parsed whole (a leading comment breaks the layout).
+    whole = "# edited\n" + text.replace("interactions:\n", "interactions:\n  # x\n", 1)
+    for variant, in_pieces in ((text, True), (whole, False)):
+        assert (_split(variant.encode()) is not None) is in_pieces
+        path.write_text(variant)
+        with pytest.raises(llmcassette.CassetteFormatError, match="is not a URL: Port out of range") as info:
+            load_lazy(path)
+        assert (info.value.interaction, info.value.field) == (0, "request.uri")
 
 
 def test_missing_file() -> None:

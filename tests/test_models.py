@@ -63,6 +63,49 @@ def test_header_get_ignores_case_and_returns_the_first_value() -> None:
     assert header_get(headers, "missing") is None
 
 
+# --- the request URL -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        pytest.param("http://[::1/v1/chat", "Invalid IPv6 URL", id="unclosed-bracket"),
+        pytest.param(
+            "http://[abc]/v1/chat", "'abc' does not appear to be an IPv4 or IPv6 address", id="not-ip"
+        ),
+        pytest.param("http://h:99999999/", "Port out of range 0-65535", id="port-too-big"),
+        pytest.param("http://h:-1/", "Port could not be cast to integer value as '-1'", id="negative-port"),
+        pytest.param("http://h:abc/", "Port could not be cast to integer value as 'abc'", id="port-text"),
+        pytest.param(
+            "http://ex\uff03ample.com/", "contains invalid characters under NFKC normalization", id="nfkc"
+        ),
+    ],
+)
+def test_a_url_that_does_not_split_is_refused_with_the_reason(uri: str, reason: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        RecordedRequest.model_validate({"method": "GET", "uri": uri})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("uri",)
+    assert error["msg"].startswith("is not a URL: ")
+    assert reason in error["msg"]
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "*",
+        "https://api.openai.com/v1/chat/completions?x=1#f",
+        "http://[::1]:8080/v1",
+        "http://h:65535/",
+        "http://h:/",
+        "/v1/chat",
+        "http://exa mple.com/x",
+    ],
+)
+def test_urls_that_split_are_kept_as_written(uri: str) -> None:
+    assert RecordedRequest.model_validate({"method": "GET", "uri": uri}).uri == uri
+
+
 # --- bodies --------------------------------------------------------------------------------------
 
 

@@ -325,6 +325,23 @@ def test_missing_file(tmp_path: Path) -> None:
             "(2 more problems after this one)",
             id="problems-counted",
         ),
+        pytest.param(
+            "interactions:\n"
+            "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: 200}}\n"
+            "- request: {method: GET, uri: 'http://[::1/v1'}\n  response: {status: {code: 200}}\n",
+            1,
+            "request.uri",
+            "interaction 1, field `request.uri`: is not a URL: Invalid IPv6 URL. Fix",
+            id="unparsable-url",
+        ),
+        pytest.param(
+            '{"interactions": [{"request": {"method": "GET", "uri": "http://h:123456/"},'
+            ' "response": {"status": {"code": 200}}}]}',
+            0,
+            "request.uri",
+            "interaction 0, field `request.uri`: is not a URL: Port out of range 0-65535. Fix",
+            id="url-port-out-of-range",
+        ),
         pytest.param("interactions: nope\n", None, "interactions", "field `interactions`", id="not-a-list"),
         pytest.param(
             "version: 1\n", None, "interactions", "has no `interactions` list", id="no-interactions"

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
+from .._exceptions import LlmCassetteError
+
 __all__ = ["command"]
+
+
+class _Trouble(click.ClickException):
+    """A file that cannot be compared: exit 2, as diff(1) does, so that 1 always means a change."""
+
+    exit_code = 2
 
 
 @click.command("diff")
@@ -32,8 +40,9 @@ def command(ctx: click.Context, a: Path, b: Path, as_json: bool, ignored_headers
     fields and last event, and how a stream ended. Ids, timestamps, text, token counts and
     header values are ignored. Interactions are paired in order by method and path (ids and
     model names in the path do not count). Each change is one line: `+` appeared in B, `-`
-    vanished from A, `~` changed. The exit status is 0 when the shape is the same, 1 when it
-    changed (or a file cannot be read), 2 when the command is used wrongly.
+    vanished from A, `~` changed. As with diff(1), the exit status is 0 when the shape is the
+    same, 1 when it changed, and 2 on trouble: a file that cannot be read or is not a valid
+    cassette, or the command used wrongly.
 
     \b
     Examples:
@@ -46,9 +55,15 @@ def command(ctx: click.Context, a: Path, b: Path, as_json: bool, ignored_headers
     from .._storage import load_cassette
 
     ignore = frozenset(name.lower() for name in ignored_headers)
+    try:
+        documents = load_cassette(a), load_cassette(b)
+    except LlmCassetteError as exc:
+        raise _Trouble(str(exc)) from None
+    except OSError as exc:
+        raise _Trouble(f"{exc}.") from None
     result = diff_shapes(
-        document_shapes(load_cassette(a), path=a, ignore_headers=ignore),
-        document_shapes(load_cassette(b), path=b, ignore_headers=ignore),
+        document_shapes(documents[0], path=a, ignore_headers=ignore),
+        document_shapes(documents[1], path=b, ignore_headers=ignore),
     )
     if as_json:
         document = {"a": str(a), "b": str(b), **result.to_dict(), "summary": result.summary()}

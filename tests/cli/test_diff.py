@@ -1,4 +1,7 @@
-"""`llmcassette diff`: exit 0 for the same shape, 1 for a changed one, with one line per change."""
+"""
+`llmcassette diff`: as diff(1), exit 0 for the same shape, 1 for a changed one (one line per
+change), 2 for trouble: a file that cannot be read or is not a cassette, or a usage error.
+"""
 
 from __future__ import annotations
 
@@ -79,17 +82,37 @@ def test_json_output(tmp_path: Path) -> None:
     assert same["changed"] is False and same["changes"] == []
 
 
-def test_a_missing_file_is_a_one_line_error(tmp_path: Path) -> None:
+def test_a_missing_file_is_trouble_not_a_change(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
     assert_one_line_error(
-        run(str(CASSETTE), str(missing)), 1, f"cassette file {str(missing)!r} does not exist."
+        run(str(CASSETTE), str(missing)), 2, f"cassette file {str(missing)!r} does not exist."
     )
 
 
-def test_an_invalid_cassette_is_a_one_line_error(tmp_path: Path) -> None:
+def test_an_invalid_cassette_is_trouble_not_a_change(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("[1, 2]\n")
-    assert_one_line_error(run(str(path), str(CASSETTE)), 1, f"cassette {str(path)!r} is not a cassette")
+    assert_one_line_error(run(str(path), str(CASSETTE)), 2, f"cassette {str(path)!r} is not a cassette")
+
+
+def test_a_file_that_cannot_be_read_is_trouble(tmp_path: Path) -> None:
+    # A path under a file: the operating system refuses it with an error other than "not found".
+    path = tmp_path / "a.yaml" / "b.yaml"
+    (tmp_path / "a.yaml").write_text("interactions: []\n")
+    result = run(str(CASSETTE), str(path))
+    assert_one_line_error(result, 2, "[Errno")
+    assert result.stderr.rstrip().endswith(f"{str(path)!r}."), result.stderr
+
+
+def test_an_unparsable_recorded_url_is_trouble(tmp_path: Path) -> None:
+    data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
+    data["interactions"][1]["request"]["uri"] = "http://[::1/v1/chat/completions"
+    path = tmp_path / "b.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    result = run(str(CASSETTE), str(path))
+    assert_one_line_error(
+        result, 2, f"cassette {str(path)!r} is not valid: interaction 1, field `request.uri`: is not a URL"
+    )
 
 
 def test_one_file_is_a_usage_error() -> None:

@@ -145,6 +145,20 @@ def test_errors_are_one_line(tmp_path: Path, args: list[str], exit_code: int, st
     assert_one_line_error(result, exit_code, starts.format(**names))
 
 
+def test_an_unparsable_url_writes_nothing(tmp_path: Path) -> None:
+    source = vcrpy_cassette(tmp_path / "vcr.yaml")
+    source.write_text(source.read_text().replace("https://api.openai.com/", "https://[api.openai.com/"))
+    dest = tmp_path / "out.yaml"
+    result = run("import", str(source), "-o", str(dest))
+    assert_one_line_error(
+        result,
+        1,
+        f"cassette {str(source)!r} is not valid: interaction 0, field `request.uri`: is not a URL: "
+        "Invalid IPv6 URL. Fix the file by hand",
+    )
+    assert not dest.exists()
+
+
 def test_the_console_script(tmp_path: Path) -> None:
     source = vcrpy_cassette(tmp_path / "vcr.yaml")
     script = Path(sys.executable).parent / "llmcassette"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner, Result
 
 from llmcassette._demo import CASSETTE
@@ -89,6 +90,19 @@ def test_an_invalid_cassette_is_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("interactions:\n- request: {method: GET}\n")
     assert_one_line_error(run(str(path)), 1, f"cassette {str(path)!r} is not valid: interaction 0")
+
+
+def test_an_unparsable_recorded_url_is_a_one_line_error(tmp_path: Path) -> None:
+    data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
+    data["interactions"][0]["request"]["uri"] = "http://127.0.0.1:444350/v1/chat/completions"
+    path = tmp_path / "bad-url.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    assert_one_line_error(
+        run(str(path)),
+        1,
+        f"cassette {str(path)!r} is not valid: interaction 0, field `request.uri`: is not a URL: "
+        "Port out of range 0-65535. Fix the file by hand",
+    )
 
 
 def test_the_console_entry_runs_inspect() -> None:
