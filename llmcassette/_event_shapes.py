@@ -1,27 +1,60 @@
 """
-The API shapes a normalised snapshot reads (see :mod:`llmcassette._snapshot`): one handler per
-family of events, all writing into an :class:`Events` collector.
+Decoded events (see :mod:`llmcassette.providers._events`) read as provider-neutral ones: what a
+normalised snapshot holds (see :mod:`llmcassette._snapshot`), and what a transcript reads of a
+response no profile knows. One handler per family of events, all writing into one collector.
 
 Each event's own shape says which API it comes from (``choices`` for chat completions,
 ``candidates`` for Gemini, ``response.*`` types for the Responses API, typed events for
 Anthropic, ``done``/``message`` lines for Ollama, event-type keys for Bedrock ConverseStream), so
-the handlers need no profile; the profile only chose how the body was cut into events. What each
-reads mirrors the profiles' ``summarize``, so the text deltas of a snapshot join to the text the
-profile reports.
+the handlers need no profile. What each reads mirrors the profiles' ``summarize`` (the two share
+the provider modules' readers of candidates, choices and lines), so the text deltas of a
+snapshot join to the text the profile reports.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .providers._openai_shapes import is_responses_json
+from ._framing import Framing
+from .providers._events import NOT_JSON, Event
+from .providers._openai_shapes import content_texts, first_choice, is_responses_json
 from .providers._wire import compact_json, error_message, flat_ints
+from .providers.gemini import candidate_parts
+from .providers.ollama import line_content, line_end
 
-__all__ = ["Events", "dispatch"]
+__all__ = ["normalized"]
 
 
-class Events:
+def normalized(events: Iterable[Event], framing: Framing) -> list[dict[str, Any]]:
+    """
+    The provider-neutral events of ``events``, decoded with ``framing``: deltas and errors in
+    stream order, then usage and finish (see :mod:`llmcassette._snapshot`). An event that is not
+    JSON becomes an error saying which; events of no known shape add nothing.
+    """
+    out = _Events()
+    for number, event in enumerate(events, start=1):
+        value = _readable(event, framing)
+        if value is NOT_JSON:
+            out.add({"type": "error", "message": f"malformed event {number}: its data is not JSON"})
+        elif isinstance(value, Mapping):
+            _dispatch(value, out)
+    return out.result()
+
+
+def _readable(event: Event, framing: Framing) -> Any:
+    """The event as the handlers read it: an eventstream frame says what it is by its keys."""
+    value = event.value
+    if framing is not Framing.EVENTSTREAM or not isinstance(value, Mapping):
+        return value
+    if event.exception:
+        return {"error": {"message": str(value.get("message") or event.name)}}
+    # A chunk frame is the model's own event; a ConverseStream event is keyed by its type
+    # (`{"contentBlockDelta": {...}}`), as Nova's InvokeModel chunks are.
+    return value if event.name == "chunk" else {event.name: value}
+
+
+class _Events:
     """The events so far, with tool-call numbering and the usage and finish that come last."""
 
     def __init__(self) -> None:
@@ -67,7 +100,7 @@ class Events:
         return [*self.events, *tail]
 
 
-def dispatch(value: Mapping[str, Any], out: Events) -> None:
+def _dispatch(value: Mapping[str, Any], out: _Events) -> None:
     """Add what one parsed event says to ``out``; events of no known shape add nothing."""
     # The event's own shape says which API it comes from; no two of them look alike.
     kind = value.get("type")
@@ -87,18 +120,17 @@ def dispatch(value: Mapping[str, Any], out: Events) -> None:
         _converse(value, out)
 
 
-def _chat(value: Mapping[str, Any], out: Events) -> None:
+def _chat(value: Mapping[str, Any], out: _Events) -> None:
     groq = value.get("x_groq")
     usage = value.get("usage") or (groq.get("usage") if isinstance(groq, Mapping) else None)
     out.usage.update(flat_ints(usage))
-    choice = next(
-        (c for c in value.get("choices") or () if isinstance(c, Mapping) and c.get("index", 0) == 0), None
-    )
+    choice = first_choice(value)
     if choice is None:
         return
     delta = choice.get("delta") or choice.get("message") or {}
     if isinstance(delta, Mapping):
-        _content(delta.get("content"), out)
+        for text, thinking in content_texts(delta.get("content")):
+            out.text(text, "reasoning_delta" if thinking else "text_delta")
         out.text(delta.get("reasoning_content") or delta.get("reasoning"), "reasoning_delta")
         for position, call in enumerate(delta.get("tool_calls") or ()):
             if isinstance(call, Mapping):
@@ -115,17 +147,7 @@ def _chat(value: Mapping[str, Any], out: Events) -> None:
         out.finish = str(choice["finish_reason"])
 
 
-def _content(content: Any, out: Events, kind: str = "text_delta") -> None:
-    if isinstance(content, str):
-        out.text(content, kind)
-    for part in content if isinstance(content, list) else ():
-        if isinstance(part, Mapping) and part.get("type") == "text":
-            out.text(part.get("text"), kind)
-        elif isinstance(part, Mapping) and part.get("type") == "thinking":  # Mistral
-            _content(part.get("thinking"), out, "reasoning_delta")
-
-
-def _responses(value: Mapping[str, Any], out: Events) -> None:
+def _responses(value: Mapping[str, Any], out: _Events) -> None:
     kind = value.get("type")
     key, delta = value.get("output_index"), value.get("delta")
     if kind == "response.output_text.delta":
@@ -160,7 +182,7 @@ def _responses(value: Mapping[str, Any], out: Events) -> None:
         _response_end(value, out)
 
 
-def _response_end(response: Mapping[str, Any], out: Events) -> None:
+def _response_end(response: Mapping[str, Any], out: _Events) -> None:
     if response.get("error"):
         out.error({"error": response["error"]})
     out.usage.update(flat_ints(response.get("usage")))
@@ -170,7 +192,7 @@ def _response_end(response: Mapping[str, Any], out: Events) -> None:
         out.finish = str(reason or response["status"])
 
 
-def _anthropic(value: Mapping[str, Any], out: Events) -> None:
+def _anthropic(value: Mapping[str, Any], out: _Events) -> None:
     kind, index = value.get("type"), value.get("index")
     message = value.get("message") if kind == "message_start" else value if kind == "message" else None
     if isinstance(message, Mapping):
@@ -197,7 +219,7 @@ def _anthropic(value: Mapping[str, Any], out: Events) -> None:
         out.usage.update(flat_ints(value.get("usage")))
 
 
-def _block(key: Any, block: Mapping[str, Any], out: Events) -> None:
+def _block(key: Any, block: Mapping[str, Any], out: _Events) -> None:
     out.blocks[key] = str(block.get("type"))
     if block.get("type") == "text":
         out.text(block.get("text"))
@@ -210,47 +232,36 @@ def _block(key: Any, block: Mapping[str, Any], out: Events) -> None:
         out.tool(key, name=block.get("name"), arguments=(given or {}) if whole else (given or None))
 
 
-def _gemini(value: Mapping[str, Any], out: Events) -> None:
+def _gemini(value: Mapping[str, Any], out: _Events) -> None:
     if isinstance(value.get("usageMetadata"), Mapping):
         out.usage.update(flat_ints(value["usageMetadata"]))  # running totals: the last ones stay
-    candidates = [c for c in value.get("candidates") or () if isinstance(c, Mapping)]
-    candidate = next((c for c in candidates if c.get("index", 0) == 0), None)
-    if candidate is None:
-        feedback = value.get("promptFeedback")
-        if isinstance(feedback, Mapping) and feedback.get("blockReason"):
-            out.finish = str(feedback["blockReason"])
-        return
-    content = candidate.get("content")
-    for part in content.get("parts") or () if isinstance(content, Mapping) else ():
-        if not isinstance(part, Mapping):
-            continue
+    parts, finish = candidate_parts(value)
+    for part in parts:
         out.text(part.get("text"), "reasoning_delta" if part.get("thought") else "text_delta")
         call = part.get("functionCall")
         if isinstance(call, Mapping):  # calls arrive whole, each one new
             out.tool(("call", len(out.calls)), name=call.get("name"), arguments=call.get("args") or {})
-    if candidate.get("finishReason"):
-        out.finish = str(candidate["finishReason"])
+    if finish:
+        out.finish = finish
 
 
-def _ollama(value: Mapping[str, Any], out: Events) -> None:
-    message = value.get("message")
-    source = message if isinstance(message, Mapping) else value
-    out.text(source.get("content") if source is message else value.get("response"))
-    out.text(source.get("thinking"), "reasoning_delta")
-    for call in source.get("tool_calls") or ():
-        function = call.get("function") if isinstance(call, Mapping) else None
-        if isinstance(function, Mapping):
-            key = ("call", len(out.calls))
-            out.tool(key, name=function.get("name"), arguments=function.get("arguments") or {})
-    if value.get("done") is True:
-        out.finish = str(value.get("done_reason") or "stop")
-        out.usage.update(
-            {k: value[k] for k in ("prompt_eval_count", "eval_count") if isinstance(value.get(k), int)}
+def _ollama(value: Mapping[str, Any], out: _Events) -> None:
+    content, thinking, calls = line_content(value)
+    out.text(content)
+    out.text(thinking, "reasoning_delta")
+    for call in calls:  # calls arrive whole, each one new
+        function = call["function"]
+        out.tool(
+            ("call", len(out.calls)), name=function.get("name"), arguments=function.get("arguments") or {}
         )
+    end = line_end(value)
+    if end is not None:
+        out.finish, counts = end
+        out.usage.update(counts)
 
 
-def _converse(value: Mapping[str, Any], out: Events) -> None:
-    # Bedrock ConverseStream events, keyed by event type (see `_frame_value`), or a Converse answer.
+def _converse(value: Mapping[str, Any], out: _Events) -> None:
+    # Bedrock ConverseStream events, keyed by event type (see `_readable`), or a Converse answer.
     start, delta = value.get("contentBlockStart"), value.get("contentBlockDelta")
     if isinstance(start, Mapping) and isinstance((start.get("start") or {}).get("toolUse"), Mapping):
         out.tool(start.get("contentBlockIndex"), name=start["start"]["toolUse"].get("name"))

@@ -21,12 +21,12 @@ has the union of its elements' shapes, and a path has the union of the types it 
 (``null|str``). Types are ``null``, ``bool``, ``number`` (int or float), ``str``, ``object``,
 ``array``, and ``text`` or ``bytes`` for a body or event that is not JSON.
 
-An event's type is its SSE ``event:`` name, else its JSON ``type``, else its JSON ``object``
-(``chat.completion.chunk``), else ``(untyped)`` (Gemini, Ollama); ``data: [DONE]`` is the
-event type ``[DONE]``; an AWS eventstream frame is named by its ``:event-type`` header (or
-``:exception-type``), a ``chunk`` frame by the type of the JSON it carries
-(``chunk/message_start``), and a frame cut short is a ``(cut frame)``. SSE comments (keep-alives)
-are left out: how many arrive depends on how long the provider took.
+Events, and their types, are as the decoder of the wire formats reads them (see
+:mod:`llmcassette.providers._events`): an event's type is its SSE ``event:`` name, else its JSON
+``type`` or ``object`` (``chat.completion.chunk``), else ``(untyped)`` (Gemini, Ollama); or
+``[DONE]``, an eventstream frame's ``:event-type``, ``chunk/message_start``, ``(cut frame)``.
+SSE comments (keep-alives) are left out, since how many arrive depends on how long the provider
+took, and so are SSE events without data, which no client sees.
 
 Some objects hold content whose keys are chosen by the caller or the model, not by the provider:
 tool arguments and inputs, JSON schemas, metadata. Their keys would change with the content, so
@@ -35,9 +35,6 @@ objects under the keys in ``OPAQUE_KEYS`` count as ``object`` and are not looked
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -45,11 +42,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from ._framing import Framing, detect_framing, parse_sse_event, split_events
+from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, header_get
 from ._transcript import message_content
-from .providers._wire import array_elements, decode_body
-from .providers.bedrock import decode_frame
+from .providers._events import DONE, NOT_JSON, decode_body, decode_events, parse_json
 
 __all__ = [
     "MAX_DEPTH",
@@ -61,7 +57,6 @@ __all__ = [
     "interaction_shape",
     "json_fields",
     "normalise_path",
-    "stream_events",
     "type_union",
 ]
 
@@ -104,10 +99,6 @@ TRANSPORT_HEADERS = frozenset(
         "via",
     }
 )
-
-_UNTYPED = "(untyped)"
-_DONE = "[DONE]"
-_TEXT = object()  # an event whose data is not JSON
 
 # Path segments after which a name chosen by the user follows (model, deployment, project).
 _NAMED_AFTER = frozenset(
@@ -156,7 +147,7 @@ def _type_name(value: Any) -> str:
         return "object"
     if isinstance(value, list):
         return "array"
-    return "text" if value is _TEXT else type(value).__name__
+    return "text" if value is NOT_JSON else type(value).__name__
 
 
 #: How deep key paths go; deeper values count by their type only, so no body can exhaust the stack.
@@ -188,62 +179,6 @@ def _add_fields(value: Any, fields: dict[str, set[str]], prefix: str, depth: int
 
 def _frozen(fields: dict[str, set[str]]) -> Fields:
     return {path: frozenset(types) for path, types in sorted(fields.items())}
-
-
-def _parse(data: bytes | str) -> Any:
-    try:
-        return json.loads(data)
-    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
-        return _TEXT
-
-
-def _event_name(value: Any) -> str:
-    if isinstance(value, Mapping):
-        for key in ("type", "object"):
-            if isinstance(value.get(key), str) and value[key]:
-                return str(value[key])
-    return _UNTYPED
-
-
-def _frame_event(frame: bytes) -> tuple[str, Any] | None:
-    decoded = decode_frame(frame)
-    if decoded is None:
-        return None
-    headers, payload = decoded
-    name = str(headers.get(":event-type") or headers.get(":exception-type") or _UNTYPED)
-    value = _parse(payload) if payload else {}
-    if name == "chunk" and isinstance(value, Mapping) and isinstance(value.get("bytes"), str):
-        # InvokeModelWithResponseStream: the model's own event, base64-encoded in `bytes`.
-        try:
-            value = _parse(base64.b64decode(value["bytes"], validate=True))
-        except (binascii.Error, ValueError):
-            value = _TEXT
-        inner = _event_name(value)
-        name = f"chunk/{inner}" if inner != _UNTYPED else name
-    return name, value
-
-
-def stream_events(body: bytes, framing: Framing) -> list[tuple[str, Any]]:
-    """The named events of a stream body, in order, each with its parsed value (no fields for ``[DONE]``)."""
-    events: list[tuple[str, Any]] = []
-    if framing is Framing.SSE:
-        for block in split_events(body, framing):
-            event = parse_sse_event(block.decode("utf-8", errors="replace"))
-            if event.data is None and event.event is None:
-                continue  # a comment-only keep-alive, or blank lines
-            if event.data is not None and event.data.strip() == _DONE:
-                events.append((_DONE, None))
-                continue
-            value = _parse(event.data) if event.data is not None else {}
-            events.append((event.event or _event_name(value), value))
-    elif framing is Framing.NDJSON:
-        events = [(_event_name(v), v) for v in (_parse(line) for line in body.splitlines() if line.strip())]
-    elif framing is Framing.JSON_ARRAY:
-        events = [(_event_name(value), value) for value in array_elements(body)]
-    elif framing is Framing.EVENTSTREAM:
-        frames = (_frame_event(frame) for frame in split_events(body, framing))
-        events = [(name, value) for name, value in (f or ("(cut frame)", _TEXT) for f in frames)]
-    return events
 
 
 @dataclass(frozen=True)
@@ -283,8 +218,8 @@ class InteractionShape:
 def _body_fields(body: bytes) -> Fields:
     if not body.strip():
         return {}
-    value = _parse(body)
-    if value is _TEXT:
+    value = parse_json(body)
+    if value is NOT_JSON:
         try:
             body.decode("utf-8")
         except UnicodeDecodeError:
@@ -316,7 +251,7 @@ def interaction_shape(
     skipped = TRANSPORT_HEADERS | ignore_headers
     headers = frozenset(name.lower() for name in response.headers) - skipped
     query = frozenset(name for name, _ in parse_qsl(urlsplit(request.uri).query, keep_blank_values=True))
-    request_value = _parse(request_body) if request_body.strip() else None
+    request_value = parse_json(request_body) if request_body.strip() else None
     shape = InteractionShape(
         index=index,
         method=request.method.upper(),
@@ -331,17 +266,17 @@ def interaction_shape(
     )
     if framing is Framing.NONE:
         return replace(shape, body_fields=_body_fields(body))
-    events = stream_events(body, framing)
+    events = decode_events(body, framing)
     order: dict[str, None] = {}
     fields: dict[str, dict[str, set[str]]] = {}
-    for name, value in events:
-        order.setdefault(name, None)
-        if name != _DONE:
-            json_fields(value, fields.setdefault(name, {}))
+    for event in events:
+        order.setdefault(event.type, None)
+        if event.value is not DONE:
+            json_fields(event.value, fields.setdefault(event.type, {}))
     return replace(
         shape,
         event_types=tuple(order),
-        last_event=events[-1][0] if events else None,
+        last_event=events[-1].type if events else None,
         event_fields={name: _frozen(found) for name, found in fields.items()},
     )
 

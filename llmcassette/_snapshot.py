@@ -22,10 +22,8 @@ are skipped; an event that is not JSON becomes an ``error`` line saying which.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -34,18 +32,15 @@ from syrupy.types import PropertyFilter, PropertyMatcher, SerializableData, Seri
 
 from ._attempts import Attempt
 from ._cassette import Cassette
-from ._event_shapes import Events, dispatch
+from ._event_shapes import normalized
 from ._exchange import RequestInfo
-from ._framing import Framing, split_events
+from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, header_get
 from .providers import detect_profile
-from .providers._wire import body_error, decode_body, looks_like_sse, sse_data
-from .providers.bedrock import decode_frame
+from .providers._events import NOT_JSON, decode_body, decode_events, parse_json
+from .providers._wire import body_error
 
 __all__ = ["LLMStreamSnapshotExtension", "normalize", "normalize_events"]
-
-_MALFORMED = object()  # stands for an event whose data is not JSON
-_DONE = object()  # an event that only ends the stream (`[DONE]`)
 
 
 def normalize_events(
@@ -55,62 +50,21 @@ def normalize_events(
     body = decode_body(body)
     if status >= 400:
         return [{"type": "error", "status": status, "message": body_error(body, status)}]
-    profile = detect_profile(RequestInfo(method=method, url=url))
-    events = Events()
-    for number, value in enumerate(_values(body, profile.framing, content_type), start=1):
-        if value is _MALFORMED:
-            events.add({"type": "error", "message": f"malformed event {number}: its data is not JSON"})
-        elif isinstance(value, Mapping):
-            dispatch(value, events)
-    return events.result()
+    framing = _framing(body, detect_profile(RequestInfo(method=method, url=url)).framing, content_type)
+    return normalized(decode_events(body, framing), framing)
 
 
-def _values(body: bytes, framing: Framing, content_type: str | None) -> list[Any]:
-    """Each event's parsed value, in order (``_MALFORMED`` for data that is not JSON)."""
+def _framing(body: bytes, provider_framing: Framing, content_type: str | None) -> Framing:
+    """How a snapshot reads ``body``: as the stream it looks like, one JSON value, a cut array, or lines."""
     ctype = (content_type or "").lower()
     head = body.lstrip()[:1]
-    if not head:
-        return []
-    if head not in (b"{", b"[") and (framing is Framing.EVENTSTREAM or "eventstream" in ctype):
-        return [_frame_value(frame) for frame in split_events(body, Framing.EVENTSTREAM)]
-    if "event-stream" in ctype or looks_like_sse(body):
-        return [_DONE if e.data.strip() == "[DONE]" else _json(e.data) for e in sse_data(body)]
-    whole = _json(body)
-    if whole is not _MALFORMED:  # a JSON answer, or a whole JSON-array stream (Gemini without alt=sse)
-        return list(whole) if isinstance(whole, list) else [whole]
-    if head == b"[":  # a JSON-array stream cut short: the elements that arrived whole
-        pieces = (
-            p.strip().lstrip(b"[,").strip().rstrip(b"]").strip()
-            for p in split_events(body, Framing.JSON_ARRAY)
-        )
-        return [_json(piece) for piece in pieces if piece]
-    return [_json(line) for line in body.splitlines() if line.strip()]  # NDJSON lines
-
-
-def _json(data: bytes | str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return _MALFORMED
-
-
-def _frame_value(frame: bytes) -> Any:
-    # Bedrock: an exception frame is an error; a `chunk` carries a model event in base64.
-    decoded = decode_frame(frame)
-    if decoded is None:
-        return _MALFORMED
-    headers, payload = decoded
-    value = _json(payload)
-    if not isinstance(value, Mapping):
-        return value
-    if headers.get(":message-type") == "exception":
-        return {"error": {"message": str(value.get("message") or headers.get(":exception-type"))}}
-    if headers.get(":event-type") == "chunk" and "bytes" in value:
-        try:
-            return _json(base64.b64decode(str(value["bytes"]), validate=True))
-        except (binascii.Error, ValueError):
-            return _MALFORMED
-    return {str(headers.get(":event-type")): value}  # ConverseStream: {"contentBlockDelta": {...}}
+    if head not in (b"", b"{", b"[") and (provider_framing is Framing.EVENTSTREAM or "eventstream" in ctype):
+        return Framing.EVENTSTREAM
+    if "event-stream" in ctype or detect_framing(None, body) is Framing.SSE:
+        return Framing.SSE
+    if not head or parse_json(body) is not NOT_JSON:
+        return Framing.NONE
+    return Framing.JSON_ARRAY if head == b"[" else Framing.NDJSON
 
 
 # -- targets -------------------------------------------------------------------------------------

@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ._event_shapes import Events, dispatch
+from ._event_shapes import normalized
 from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
 from .providers import GENERIC, Summary, ToolCall, detect_profile
-from .providers._wire import array_elements, decode_body, ndjson_values, parse_json, sse_data
+from .providers._events import NOT_JSON, decode_body, decode_events
 
 __all__ = [
     "GapStats",
@@ -274,22 +274,11 @@ def _by_shape(body: bytes, framing: Framing) -> Summary:
     A summary read from the events' own shapes, for an upstream no profile knows (or a file with
     no request at all): each event says which API it follows, as in snapshots.
     """
-    if framing is Framing.SSE:
-        values = [event.value for event in sse_data(body)]
-    elif framing is Framing.NDJSON:
-        values = ndjson_values(body)
-    elif framing is Framing.JSON_ARRAY:
-        values = array_elements(body)
-    else:
-        whole = parse_json(body)
-        values = whole if isinstance(whole, list) else [whole]
-    collected = Events()
-    for value in values:
-        if isinstance(value, Mapping):
-            dispatch(value, collected)
-    summary = Summary(events=len(values) if framing is not Framing.NONE else 0)
+    events = decode_events(body, framing)
+    summary = Summary(events=len(events) if framing is not Framing.NONE else 0)
     calls: dict[int, list[str]] = {}
-    for event in collected.result():
+    # Events that are not JSON are left out: a summary says what arrived, not what was damaged.
+    for event in normalized([e for e in events if e.value is not NOT_JSON], framing):
         kind = event["type"]
         if kind == "text_delta":
             summary.text += event["text"]

@@ -11,15 +11,14 @@ import pytest
 from hypothesis import given, settings
 
 from llmcassette._demo import CASSETTE
-from llmcassette._framing import Framing
 from llmcassette._models import CassetteDocument
 from llmcassette._shape import (
     MAX_DEPTH,
+    InteractionShape,
     document_shapes,
     interaction_shape,
     json_fields,
     normalise_path,
-    stream_events,
     type_union,
 )
 from llmcassette._shape_diff import diff_shapes
@@ -110,33 +109,55 @@ def test_content_objects_are_not_looked_into() -> None:
     assert "tools[].parameters" in paths and not any(p.startswith("tools[].parameters.") for p in paths)
 
 
-def test_sse_events_are_named_and_comments_left_out() -> None:
+def _document(
+    response: dict[str, Any], uri: str = "https://api.openai.com/v1/chat/completions"
+) -> CassetteDocument:
+    return CassetteDocument.model_validate(
+        {"interactions": [{"request": {"method": "post", "uri": uri, "body": None}, "response": response}]}
+    )
+
+
+def _stream_shape(
+    body: bytes, content_type: str, uri: str = "https://api.openai.com/v1/chat/completions"
+) -> InteractionShape:
+    response = {
+        "status": {"code": 200},
+        "headers": {"content-type": [content_type]},
+        "body": {"string": body},
+    }
+    (shape,) = document_shapes(_document(response, uri), path="s.yaml")
+    return shape
+
+
+def test_sse_events_are_named_and_keep_alives_left_out() -> None:
     body = (
         b": keep-alive\n\n"
+        b"event: ping\n\n"  # no data: a client sees no event, so neither does the shape
         b'event: message_start\ndata: {"type":"message_start","message":{}}\n\n'
         b'data: {"object":"chat.completion.chunk"}\n\n'
         b'data: {"candidates":[]}\n\n'
         b"data: not json\n\n"
         b"data: [DONE]\n\n"
     )
-    events = stream_events(body, Framing.SSE)
-    assert [name for name, _ in events] == [
-        "message_start",
-        "chat.completion.chunk",
-        "(untyped)",
-        "(untyped)",
-        "[DONE]",
-    ]
-    assert set(json_fields(events[3][1])) == {""}
-    assert json_fields(events[3][1])[""] == {"text"}
+    shape = _stream_shape(body, "text/event-stream")
+    assert shape.event_types == ("message_start", "chat.completion.chunk", "(untyped)", "[DONE]")
+    assert shape.last_event == "[DONE]"
+    assert shape.event_fields["(untyped)"] == {"": {"object", "text"}, "candidates": {"array"}}
+    assert "[DONE]" not in shape.event_fields
 
 
 def test_ndjson_and_json_array_events() -> None:
     ndjson = b'{"message":{"content":"a"},"done":false}\n{"done":true,"eval_count":3}\n'
-    assert [name for name, _ in stream_events(ndjson, Framing.NDJSON)] == ["(untyped)", "(untyped)"]
-    array = b'[{"candidates":[]}\n,\r\n{"candidates":[],"usageMetadata":{}}\n]'
-    values = [value for _, value in stream_events(array, Framing.JSON_ARRAY)]
-    assert values == [{"candidates": []}, {"candidates": [], "usageMetadata": {}}]
+    shape = _stream_shape(ndjson, "application/x-ndjson", "http://127.0.0.1:11434/api/chat")
+    assert shape.event_types == ("(untyped)",)
+    assert shape.event_fields["(untyped)"]["eval_count"] == {"number"}
+    # A JSON array cut inside its second element: that element is not JSON, typed as text like
+    # any other event that is not JSON.
+    array = b'[{"candidates":[]}\n,\r\n{"candidates":[],"usa'
+    uri = "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent"
+    shape = _stream_shape(array, "application/json", uri)
+    assert shape.framing == "json-array"
+    assert shape.event_fields["(untyped)"][""] == {"object", "text"}
 
 
 def test_eventstream_frames_are_named_by_their_event_type() -> None:
@@ -150,9 +171,9 @@ def test_eventstream_frames_are_named_by_their_event_type() -> None:
             {":exception-type": "throttlingException", ":message-type": "exception"}, b'{"message":"x"}'
         )
     )
-    events = stream_events(body, Framing.EVENTSTREAM)
-    assert [name for name, _ in events] == ["messageStart", "chunk/message_start", "throttlingException"]
-    assert events[1][1] == {"type": "message_start", "message": {}}
+    shape = _stream_shape(body, "application/vnd.amazon.eventstream")
+    assert shape.event_types == ("messageStart", "chunk/message_start", "throttlingException")
+    assert set(shape.event_fields["chunk/message_start"]) == {"", "type", "message"}
 
 
 def test_the_demo_stream_shape() -> None:
@@ -172,14 +193,6 @@ def test_the_demo_stream_shape() -> None:
     assert first.body_fields == {}
     assert second.framing == "none" and second.event_types == ()
     assert second.body_fields["choices[].message.content"] == {"str"}
-
-
-def _document(
-    response: dict[str, Any], uri: str = "https://api.openai.com/v1/chat/completions"
-) -> CassetteDocument:
-    return CassetteDocument.model_validate(
-        {"interactions": [{"request": {"method": "post", "uri": uri, "body": None}, "response": response}]}
-    )
 
 
 def test_gzip_bodies_are_read_decoded() -> None:

@@ -5,6 +5,7 @@ real corpus against the provider profiles' summaries, and the syrupy extension e
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 from pathlib import Path
@@ -27,6 +28,7 @@ from llmcassette._exchange import RequestInfo
 from llmcassette._models import ResponseBody, Status, header_get
 from llmcassette._snapshot import LLMStreamSnapshotExtension, normalize, normalize_events
 from llmcassette.providers import detect_profile
+from llmcassette.providers.bedrock import encode_frame
 from tests.corpus import corpus_path, decoded, ndjson_lines, params, sse_messages
 
 pytest_plugins = ["pytester"]
@@ -333,6 +335,58 @@ def test_http_errors_and_odd_bodies() -> None:
     ]
     # A recorded gzip body reads as what it holds.
     assert normalize_events(gzip.compress(sse(chunk({"content": "z"}))), url=CHAT_URL) == [text("z")]
+
+
+BEDROCK_URL = "https://bedrock-runtime.us-east-1.amazonaws.com/model/m"
+
+
+def frame(event_type: str, payload: Any, *, exception: bool = False) -> bytes:
+    header = ":exception-type" if exception else ":event-type"
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return encode_frame({header: event_type, ":message-type": "exception" if exception else "event"}, data)
+
+
+def test_bedrock_converse_stream_and_its_exception_frames() -> None:
+    tool = {"toolUse": {"toolUseId": "tooluse_Ab12Cd34", "name": "f"}}
+    body = (
+        frame("messageStart", {"role": "assistant"})
+        + frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hm"}}})
+        + frame("contentBlockDelta", {"contentBlockIndex": 1, "delta": {"text": "Sure"}})
+        + frame("contentBlockStart", {"contentBlockIndex": 2, "start": tool})
+        + frame("contentBlockDelta", {"contentBlockIndex": 2, "delta": {"toolUse": {"input": '{"a":1}'}}})
+        + frame("messageStop", {"stopReason": "tool_use"})
+        + frame("metadata", {"usage": {"inputTokens": 3, "outputTokens": 4}, "metrics": {"latencyMs": 9}})
+        + frame("throttlingException", {"message": "Too many requests"}, exception=True)
+        + frame("internalServerException", b"", exception=True)  # no payload: its type says it all
+        + frame("messageStop", {"stopReason": "end_turn"})[:-2]  # cut short
+    )
+    assert jsonl(body, BEDROCK_URL + "/converse-stream") == lines(
+        {"type": "reasoning_delta", "text": "Hm"},
+        text("Sure"),
+        {"type": "tool_call_delta", "index": 0, "name": "f", "arguments": ""},
+        {"type": "tool_call_delta", "index": 0, "arguments": '{"a":1}'},
+        {"type": "error", "message": "Too many requests"},
+        {"type": "error", "message": "internalServerException"},
+        {"type": "error", "message": "malformed event 10: its data is not JSON"},
+        {"type": "usage", "inputTokens": 3, "outputTokens": 4},
+        {"type": "finish", "reason": "tool_use"},
+    )
+
+
+def test_bedrock_invoke_chunks_read_as_the_events_they_carry() -> None:
+    carried = [
+        {"type": "message_start", "message": {"id": "msg_bdrk_01AbCd", "usage": {"input_tokens": 5}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}},
+    ]
+    body = b"".join(
+        frame("chunk", {"bytes": base64.b64encode(json.dumps(event).encode()).decode()}) for event in carried
+    )
+    assert jsonl(body, BEDROCK_URL + "/invoke-with-response-stream") == lines(
+        text("Hi"),
+        {"type": "usage", "input_tokens": 5, "output_tokens": 1},
+        {"type": "finish", "reason": "end_turn"},
+    )
 
 
 # -- targets -------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from llmcassette._inspect import render_html, render_json, render_text
 from llmcassette._models import CassetteDocument
 from llmcassette._storage import load_cassette
 from llmcassette._transcript import GapStats, gap_stats, transcribe
+from llmcassette.providers.bedrock import encode_frame
 from tests import corpus
 from tests.arbitrary import BODIES, CONTENT_TYPES, STATUSES, URLS, one_interaction
 
@@ -216,6 +217,28 @@ def test_an_unknown_upstream_stream_is_read_by_its_shape() -> None:
     assert transcript.provider == "generic"
     assert (transcript.text, transcript.finish_reason) == ("Hello", "stop")
     assert transcript.stream is not None and transcript.stream.events == 2
+
+
+def test_an_unknown_upstream_eventstream_is_read_by_its_frames() -> None:
+    # Read by the same decoder as a snapshot of it: frames, not one blob of binary.
+    def frame(event_type: str, payload: dict[str, Any]) -> bytes:
+        headers = {":event-type": event_type, ":message-type": "event"}
+        return encode_frame(headers, json.dumps(payload).encode())
+
+    body = (
+        frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Bon"}})
+        + frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "jour"}})
+        + frame("messageStop", {"stopReason": "end_turn"})
+    )
+    transcript = _one(
+        uri="http://127.0.0.1:9/custom/stream",
+        request={},
+        content_type="application/vnd.amazon.eventstream",
+        body=body,
+    )
+    assert transcript.provider == "generic"
+    assert (transcript.text, transcript.finish_reason) == ("Bonjour", "end_turn")
+    assert transcript.stream is not None and transcript.stream.events == 3
 
 
 @settings(max_examples=200, deadline=None)

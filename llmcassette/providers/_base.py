@@ -9,21 +9,25 @@ Unknown upstreams get the generic profile, so they still record, replay and take
 
 Subclasses override small hooks rather than whole methods: ``status_for`` (the status of a kind
 of error), ``error_payload`` (its JSON body), ``error_headers`` (request ids and the like),
-``summarize_stream`` and ``summarize_json``. A profile whose wire format depends on the request
-(Gemini with or without ``alt=sse``, Azure chat or Responses) returns a variant from ``refine``;
-:func:`~llmcassette.providers.detect_profile` hands out the refined profile.
+``body_framing`` (how a recorded body is read), ``summarize_stream`` (given the body's events, as
+the one decoder of the wire formats, :mod:`._events`, reads them) and ``summarize_json``. A
+profile whose wire format depends on the request (Gemini with or without ``alt=sse``, Azure chat
+or Responses) returns a variant from ``refine``; :func:`~llmcassette.providers.detect_profile`
+hands out the refined profile.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
 
 from .._exchange import RequestInfo
-from .._framing import Framing, detect_framing, split_events
+from .._framing import Framing, detect_framing
+from ._events import NOT_JSON, Event, decode_body, decode_events, parse_json
 from ._types import ERROR_KINDS, ErrorResponse, Summary, ToolCall
-from ._wire import body_error, decode_body, error_message, looks_like_sse, ndjson_values, sse_data
+from ._wire import body_error, error_message
 
 __all__ = ["ERROR_KINDS", "ErrorResponse", "Profile", "Summary", "ToolCall", "kind_for_status"]
 
@@ -165,28 +169,26 @@ class Profile:
         body = decode_body(body)
         if status >= 400:
             return Summary(error=body_error(body, status))
-        if streaming and self.looks_streamed(body):
-            return self.summarize_stream(body)
-        value = _json(body)
-        if value is None:
-            return Summary()
-        return self.summarize_json(value)
+        framing = self.body_framing(body) if streaming else Framing.NONE
+        if framing is not Framing.NONE:
+            events = decode_events(body, framing)
+            summary = self.summarize_stream(events)
+            summary.events = len(events)
+            return summary
+        value = parse_json(body)
+        return Summary() if value is NOT_JSON else self.summarize_json(value)
 
-    def looks_streamed(self, body: bytes) -> bool:
-        """Whether a body of a streaming request is a stream, not a plain JSON answer."""
-        return looks_like_sse(body) or detect_framing(None, body) is not Framing.NONE
+    def body_framing(self, body: bytes) -> Framing:
+        """
+        How a recorded body of a streaming request is framed, ``NONE`` when it is a plain answer
+        (a request can ask for a stream and get an error or a JSON body). The base sniffs the body.
+        """
+        return detect_framing(None, body)
 
-    def summarize_stream(self, body: bytes) -> Summary:
-        """The summary of a streamed body (the generic profile counts events and finds errors)."""
-        framing = detect_framing(None, body)
-        if framing is Framing.SSE:
-            values = [event.value for event in sse_data(body)]
-        elif framing is Framing.NDJSON:
-            values = ndjson_values(body)
-        else:
-            values = [None for event in split_events(body, framing) if event.strip()]
-        errors = (error_message(value) for value in values if isinstance(value, dict) and "error" in value)
-        return Summary(events=len(values), error=next(errors, None))
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
+        """The summary of a stream's events (the generic profile only finds errors)."""
+        errors = (error_message(e.value) for e in events if isinstance(e.value, dict) and "error" in e.value)
+        return Summary(error=next(errors, None))
 
     def summarize_json(self, value: Any) -> Summary:
         """The summary of a plain JSON answer."""
@@ -222,12 +224,3 @@ def port_of(request: RequestInfo) -> int | None:
 
 def _normalise(event: bytes) -> bytes:
     return event.replace(b"\r\n", b"\n").replace(b"\r", b"\n").strip()
-
-
-def _json(body: bytes) -> Any:
-    if body.lstrip()[:1] not in (b"{", b"["):
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None

@@ -13,26 +13,43 @@ later ones only argument text), usage in a chunk of its own (``choices: []``) or
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from ._events import Event
 from ._types import Summary, ToolCall
-from ._wire import ToolCallAssembly, compact_json, error_message, flat_ints, sse_data
+from ._wire import ToolCallAssembly, compact_json, error_message, flat_ints
 
-__all__ = ["chat_json", "chat_stream", "is_responses_json", "responses_json", "responses_stream"]
+__all__ = [
+    "chat_json",
+    "chat_stream",
+    "content_texts",
+    "first_choice",
+    "is_responses_json",
+    "responses_json",
+    "responses_stream",
+]
 
 
-def _add_content(content: Any, text: list[str], reasoning: list[str]) -> None:
+def content_texts(content: Any, thinking: bool = False) -> Iterator[tuple[str, bool]]:
+    """
+    The text of a chat message's ``content`` (a string, or a list of typed parts), piece by piece,
+    each with whether it is reasoning rather than answer.
+    """
     if isinstance(content, str):
-        text.append(content)
-        return
+        yield content, thinking
     for part in content if isinstance(content, list) else ():
         if not isinstance(part, Mapping):
             continue
         if part.get("type") == "text" and isinstance(part.get("text"), str):
-            text.append(part["text"])
+            yield part["text"], thinking
         elif part.get("type") == "thinking":  # Mistral: {"type": "thinking", "thinking": [parts]}
-            _add_content(part.get("thinking"), reasoning, reasoning)
+            yield from content_texts(part.get("thinking"), True)
+
+
+def _add_content(content: Any, text: list[str], reasoning: list[str]) -> None:
+    for piece, thinking in content_texts(content):
+        (reasoning if thinking else text).append(piece)
 
 
 def _add_reasoning(message: Mapping[str, Any], reasoning: list[str]) -> None:
@@ -42,7 +59,8 @@ def _add_reasoning(message: Mapping[str, Any], reasoning: list[str]) -> None:
             return
 
 
-def _first_choice(value: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def first_choice(value: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first choice (``index`` 0) of a chat completion or chunk, the one summaries read."""
     for choice in value.get("choices") or ():
         if isinstance(choice, Mapping) and choice.get("index", 0) == 0:
             return choice
@@ -53,15 +71,14 @@ def _arguments(value: Any) -> str:
     return value if isinstance(value, str) else compact_json(value) if value is not None else ""
 
 
-def chat_stream(body: bytes) -> Summary:
+def chat_stream(events: Sequence[Event]) -> Summary:
     """The summary of a Chat Completions SSE stream (only the first choice is read)."""
     summary = Summary()
     text: list[str] = []
     reasoning: list[str] = []
     calls = ToolCallAssembly()
     last_key: Any = 0
-    for event in sse_data(body):
-        summary.events += 1
+    for event in events:
         value = event.value
         if not isinstance(value, Mapping):
             continue
@@ -74,7 +91,7 @@ def chat_stream(body: bytes) -> Summary:
             )
         if isinstance(usage, Mapping):
             summary.usage = flat_ints(usage)
-        choice = _first_choice(value)
+        choice = first_choice(value)
         if choice is None:
             continue
         delta = choice.get("delta") or {}
@@ -110,7 +127,7 @@ def chat_json(value: Any) -> Summary:
     summary = Summary(usage=flat_ints(value.get("usage")))
     if value.get("error"):
         summary.error = error_message(value)
-    choice = _first_choice(value)
+    choice = first_choice(value)
     if choice is None:
         return summary
     message = choice.get("message") or {}
@@ -163,18 +180,17 @@ def _response_error(response: Mapping[str, Any]) -> str | None:
     return error_message({"error": error}) if error else None
 
 
-def responses_stream(body: bytes) -> Summary:
+def responses_stream(events: Sequence[Event]) -> Summary:
     """The summary of a Responses API SSE stream."""
     summary = Summary()
     text: list[str] = []
     reasoning: list[str] = []
     calls = ToolCallAssembly()
-    for event in sse_data(body):
-        summary.events += 1
+    for event in events:
         value = event.value
         if not isinstance(value, Mapping):
             continue
-        kind = value.get("type") or event.event
+        kind = value.get("type") or event.name
         key = value.get("output_index")
         delta = value.get("delta")
         if kind == "response.output_text.delta" and isinstance(delta, str):

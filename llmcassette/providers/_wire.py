@@ -1,41 +1,32 @@
 """
-Small wire helpers shared by the provider profiles: reading bodies back into JSON values (SSE
-events, NDJSON lines, elements of a JSON array), flattening usage objects, assembling streamed
-tool calls, and deterministic ids for synthesised responses.
+Small wire helpers shared by the provider profiles: flattening usage objects, error messages in
+any provider's shape, assembling streamed tool calls, and deterministic ids and instants for
+synthesised responses. Reading recorded bodies back into events is :mod:`._events`.
 
-Everything here is pure (bytes in, values out) and forgiving: a summary of a damaged stream
-should say what arrived, not raise.
+Everything here is pure and forgiving: a summary of a damaged stream should say what arrived,
+not raise.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import re
-import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .._framing import Framing, parse_sse_event, split_events
+from ._events import parse_json
 from ._types import ToolCall
 
 __all__ = [
     "FALLBACK_NOW_S",
-    "SSEData",
     "ToolCallAssembly",
-    "array_elements",
+    "body_error",
     "compact_json",
-    "decode_body",
     "error_message",
     "flat_ints",
-    "looks_like_sse",
-    "ndjson_values",
-    "parse_json",
     "rfc3339",
-    "sse_data",
     "sse_event",
     "stable_token",
 ]
@@ -44,78 +35,10 @@ __all__ = [
 #: fixed, so that a synthesised response is the same bytes on every run.
 FALLBACK_NOW_S = 1_767_225_600.0
 
-_SSE_START = re.compile(rb"\A(?:\xef\xbb\xbf)?[ \t\r\n]*(?:data|event|id|retry)?:")
-
-
-def decode_body(body: bytes) -> bytes:
-    """The body with a gzip or zlib content encoding undone (recordings keep the wire bytes)."""
-    if body[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(body)
-        except (OSError, EOFError, zlib.error):
-            return body
-    return body
-
-
-def parse_json(data: bytes | str | None) -> Any:
-    """``data`` parsed as JSON, or None when it is not JSON."""
-    if data is None:
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return None
-
 
 def compact_json(value: Any) -> str:
     """``value`` as compact JSON text, non-ASCII kept (how argument objects are shown)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def looks_like_sse(body: bytes) -> bool:
-    """Whether ``body`` starts the way an SSE stream does (a field name or a comment)."""
-    return bool(_SSE_START.match(body))
-
-
-@dataclass(frozen=True)
-class SSEData:
-    """One SSE event that carries data: its name, its raw data, and the data parsed as JSON."""
-
-    event: str | None
-    data: str
-    value: Any
-
-
-def sse_data(body: bytes) -> list[SSEData]:
-    """
-    The events of an SSE body that carry data, in order, including a ``[DONE]`` marker (with
-    ``value`` None). Keep-alive comments and events without data are left out.
-    """
-    out = []
-    for block in split_events(body, Framing.SSE):
-        event = parse_sse_event(block.decode("utf-8", errors="replace"))
-        if event.data is None:
-            continue
-        out.append(SSEData(event.event, event.data, parse_json(event.data)))
-    return out
-
-
-def ndjson_values(body: bytes) -> list[Any]:
-    """The non-blank lines of an NDJSON body, each parsed (None for a line that is not JSON)."""
-    return [parse_json(line) for line in body.splitlines() if line.strip()]
-
-
-def array_elements(body: bytes) -> list[Any]:
-    """
-    The elements of a JSON array body, read one by one so that a truncated array still gives
-    the elements that arrived whole (Gemini's ``streamGenerateContent`` without ``alt=sse``).
-    """
-    out = []
-    for piece in split_events(body, Framing.JSON_ARRAY):
-        text = piece.strip().lstrip(b"[,").strip().rstrip(b"]").strip()
-        if text:
-            out.append(parse_json(text))
-    return out
 
 
 def flat_ints(value: Any, prefix: str = "") -> dict[str, int]:

@@ -23,24 +23,15 @@ Volatile request field: ``metadata.user_id`` (an opaque end-user id; it does not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
 from .._framing import Framing, parse_sse_event
 from ._base import Profile
+from ._events import Event, parse_json
 from ._types import Summary, ToolCall
-from ._wire import (
-    FALLBACK_NOW_S,
-    ToolCallAssembly,
-    compact_json,
-    flat_ints,
-    parse_json,
-    rfc3339,
-    sse_data,
-    sse_event,
-    stable_token,
-)
+from ._wire import FALLBACK_NOW_S, ToolCallAssembly, compact_json, flat_ints, rfc3339, sse_event, stable_token
 
 __all__ = ["AnthropicProfile"]
 
@@ -152,7 +143,11 @@ class AnthropicProfile(Profile):
 
     # -- summaries ----------------------------------------------------------------------------
 
-    def summarize_stream(self, body: bytes) -> Summary:
+    def body_framing(self, body: bytes) -> Framing:
+        """SSE, whatever else the body looks like, when it looks like a stream at all."""
+        return Framing.SSE if super().body_framing(body) is not Framing.NONE else Framing.NONE
+
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
         """
         Text of every text block joined, thinking as reasoning, client tool calls (``tool_use``
         blocks; server tools such as code execution run at Anthropic and are left out).
@@ -163,12 +158,11 @@ class AnthropicProfile(Profile):
         calls = ToolCallAssembly()
         inputs: dict[Any, Any] = {}
         kinds: dict[Any, str] = {}
-        for event in sse_data(body):
-            summary.events += 1
+        for event in events:
             value = event.value
             if not isinstance(value, Mapping):
                 continue
-            kind = value.get("type") or event.event
+            kind = value.get("type") or event.name
             index = value.get("index")
             if kind == "message_start" and isinstance(value.get("message"), Mapping):
                 summary.usage.update(flat_ints(value["message"].get("usage")))

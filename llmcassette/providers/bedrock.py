@@ -27,21 +27,21 @@ Volatile request field: ``requestMetadata`` (tags for invocation logs; no effect
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import struct
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
 from .._framing import Framing, split_events
 from ._base import Profile
+from ._events import Event
 from ._types import Summary, ToolCall
-from ._wire import ToolCallAssembly, compact_json, flat_ints, parse_json, sse_event, stable_token
+from ._wire import ToolCallAssembly, compact_json, flat_ints, stable_token
 from .anthropic import AnthropicProfile
 
-__all__ = ["BedrockProfile", "decode_frame", "encode_frame"]
+__all__ = ["BedrockProfile", "encode_frame"]
 
 _ACTIONS = ("/converse", "/converse-stream", "/invoke", "/invoke-with-response-stream")
 _STREAMING = ("/converse-stream", "/invoke-with-response-stream")
@@ -80,7 +80,10 @@ _JSON_HEADERS = {":content-type": "application/json"}
 
 
 def encode_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
-    """One eventstream frame with string headers, both CRC32 checksums included."""
+    """
+    One eventstream frame with string headers, both CRC32 checksums included (frames are read
+    back by :func:`llmcassette.providers._events.decode_frame`).
+    """
     head = b""
     for name, value in headers.items():
         raw_name, raw_value = name.encode(), value.encode()
@@ -94,34 +97,6 @@ def encode_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
     prelude = struct.pack(">II", 16 + len(head) + len(payload), len(head))
     message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
     return message + struct.pack(">I", zlib.crc32(message))
-
-
-_SIZES = {0: 0, 1: 0, 2: 1, 3: 2, 4: 4, 5: 8, 8: 8, 9: 16}
-
-
-def decode_frame(frame: bytes) -> tuple[dict[str, Any], bytes] | None:
-    """The headers and payload of one frame (checksums not verified), or None if it is cut short."""
-    if len(frame) < 16:
-        return None
-    total, length = struct.unpack(">II", frame[:8])
-    if total != len(frame) or 12 + length > total - 4:
-        return None
-    headers: dict[str, Any] = {}
-    position, end = 12, 12 + length
-    while position < end:
-        size = frame[position]
-        name = frame[position + 1 : position + 1 + size].decode("utf-8", errors="replace")
-        kind = frame[position + 1 + size]
-        position += 2 + size
-        if kind in (6, 7):  # bytes or string: a 2-byte length first
-            (count,) = struct.unpack(">H", frame[position : position + 2])
-            value = frame[position + 2 : position + 2 + count]
-            headers[name] = value.decode("utf-8", errors="replace") if kind == 7 else value
-            position += 2 + count
-        else:
-            headers[name] = kind == 0 if kind in (0, 1) else frame[position : position + _SIZES.get(kind, 0)]
-            position += _SIZES.get(kind, 0)
-    return headers, frame[end:-4]
 
 
 class BedrockProfile(Profile):
@@ -181,32 +156,26 @@ class BedrockProfile(Profile):
 
     # -- summaries ----------------------------------------------------------------------------
 
-    def looks_streamed(self, body: bytes) -> bool:
-        return len(body) >= 16 and body[:1] != b"{"
+    def body_framing(self, body: bytes) -> Framing:
+        return Framing.EVENTSTREAM if len(body) >= 16 and body[:1] != b"{" else Framing.NONE
 
-    def summarize_stream(self, body: bytes) -> Summary:
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
         converse = _Converse()
-        anthropic_events = b""
+        claude: list[Event] = []  # InvokeModel of a Claude model: Anthropic's stream events
         error: str | None = None
-        frames = [decode_frame(frame) for frame in split_events(body, Framing.EVENTSTREAM)]
-        for decoded in frames:
-            if decoded is None:
-                continue
-            headers, payload = decoded
-            value = parse_json(payload)
-            if headers.get(":message-type") == "exception":
+        for event in events:
+            value = event.value
+            if event.exception:
                 message = value.get("message") if isinstance(value, Mapping) else None
-                error = error or str(message or headers.get(":exception-type") or "exception")
-            elif headers.get(":event-type") == "chunk" and isinstance(value, Mapping):
-                inner = _chunk_bytes(value)
-                if isinstance(inner, Mapping) and isinstance(inner.get("type"), str):
-                    anthropic_events += sse_event(dict(inner), event=inner["type"])
-                elif isinstance(inner, Mapping):
-                    converse.add_native(inner)
+                error = error or str(message or event.name or "exception")
+            elif event.name == "chunk" and isinstance(value, Mapping):
+                if isinstance(value.get("type"), str):
+                    claude.append(event)
+                else:
+                    converse.add_native(value)
             elif isinstance(value, Mapping):
-                converse.add(str(headers.get(":event-type")), value)
-        summary = _ANTHROPIC.summarize_stream(anthropic_events) if anthropic_events else converse.summary()
-        summary.events = len(frames)
+                converse.add(str(event.name), value)
+        summary = _ANTHROPIC.summarize_stream(claude) if claude else converse.summary()
         summary.error = summary.error or error
         return summary
 
@@ -256,13 +225,6 @@ class _BedrockInvoke(BedrockProfile):
 
 _INVOKE = _BedrockInvoke()
 _ANTHROPIC = AnthropicProfile()
-
-
-def _chunk_bytes(value: Mapping[str, Any]) -> Any:
-    try:
-        return parse_json(base64.b64decode(str(value.get("bytes") or ""), validate=True))
-    except (binascii.Error, ValueError):
-        return None
 
 
 class _Converse:

@@ -30,16 +30,17 @@ Volatile request field: ``labels`` (Vertex AI billing labels, often run ids; no 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
 from .._framing import Framing
 from ._base import Profile, query_value
+from ._events import Event
 from ._types import Summary, ToolCall
-from ._wire import array_elements, compact_json, flat_ints, looks_like_sse, sse_data
+from ._wire import compact_json, flat_ints
 
-__all__ = ["GeminiProfile", "retry_delay"]
+__all__ = ["GeminiProfile", "candidate_parts", "retry_delay"]
 
 _RPC_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -192,18 +193,17 @@ class GeminiProfile(Profile):
 
     # -- summaries ----------------------------------------------------------------------------
 
-    def looks_streamed(self, body: bytes) -> bool:
-        return looks_like_sse(body) or body.lstrip()[:1] == b"["
-
-    def summarize_stream(self, body: bytes) -> Summary:
+    def body_framing(self, body: bytes) -> Framing:
+        """A JSON array or SSE, whichever the body is (the request's ``alt=sse`` chose it)."""
         if body.lstrip()[:1] == b"[":
-            chunks = array_elements(body)
-        else:
-            chunks = [event.value for event in sse_data(body)]
-        return _summary(chunks, streamed=True)
+            return Framing.JSON_ARRAY
+        return Framing.SSE if super().body_framing(body) is Framing.SSE else Framing.NONE
+
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
+        return _summary([event.value for event in events])
 
     def summarize_json(self, value: Any) -> Summary:
-        return _summary(value if isinstance(value, list) else [value], streamed=False)
+        return _summary(value if isinstance(value, list) else [value])
 
 
 class _GeminiArray(GeminiProfile):
@@ -237,8 +237,8 @@ _VARIANTS: dict[tuple[bool, bool], GeminiProfile] = {
 }
 
 
-def _summary(chunks: list[Any], *, streamed: bool) -> Summary:
-    summary = Summary(events=len(chunks) if streamed else 0)
+def _summary(chunks: list[Any]) -> Summary:
+    summary = Summary()
     text: list[str] = []
     reasoning: list[str] = []
     for chunk in chunks:
@@ -249,25 +249,33 @@ def _summary(chunks: list[Any], *, streamed: bool) -> Summary:
             summary.error = str(error.get("message") or error.get("status") or compact_json(error))
         if isinstance(chunk.get("usageMetadata"), Mapping):
             summary.usage = flat_ints(chunk["usageMetadata"])  # running totals: the last one counts
-        candidates = [c for c in chunk.get("candidates") or () if isinstance(c, Mapping)]
-        candidate = next((c for c in candidates if c.get("index", 0) == 0), None)
-        if candidate is None:
-            feedback = chunk.get("promptFeedback")
-            if isinstance(feedback, Mapping) and feedback.get("blockReason"):
-                summary.finish_reason = str(feedback["blockReason"])
-            continue
-        content = candidate.get("content")
-        for part in content.get("parts") or () if isinstance(content, Mapping) else ():
-            if not isinstance(part, Mapping):
-                continue
+        parts, finish = candidate_parts(chunk)
+        for part in parts:
             if isinstance(part.get("text"), str):
                 (reasoning if part.get("thought") else text).append(part["text"])
             call = part.get("functionCall")
             if isinstance(call, Mapping):
                 arguments = compact_json(call.get("args") or {})
                 summary.tool_calls.append(ToolCall(str(call.get("name") or ""), arguments, call.get("id")))
-        if candidate.get("finishReason"):
-            summary.finish_reason = str(candidate["finishReason"])
+        summary.finish_reason = finish or summary.finish_reason
     summary.text = "".join(text)
     summary.reasoning = "".join(reasoning)
     return summary
+
+
+def candidate_parts(chunk: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], str | None]:
+    """
+    The parts of a chunk's first candidate (``index`` 0, the one summaries read) and the finish
+    reason the chunk gives: the candidate's ``finishReason``, or the ``blockReason`` of a prompt
+    blocked before any candidate.
+    """
+    candidates = [c for c in chunk.get("candidates") or () if isinstance(c, Mapping)]
+    candidate = next((c for c in candidates if c.get("index", 0) == 0), None)
+    if candidate is None:
+        feedback = chunk.get("promptFeedback")
+        reason = feedback.get("blockReason") if isinstance(feedback, Mapping) else None
+        return [], str(reason) if reason else None
+    content = candidate.get("content")
+    parts = content.get("parts") or () if isinstance(content, Mapping) else ()
+    reason = candidate.get("finishReason")
+    return [part for part in parts if isinstance(part, Mapping)], str(reason) if reason else None

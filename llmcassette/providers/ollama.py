@@ -24,16 +24,17 @@ Volatile request field: ``keep_alive`` (how long the model stays loaded; no effe
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
 from .._framing import Framing
 from ._base import Profile, port_of
+from ._events import Event, parse_json
 from ._types import Summary, ToolCall
-from ._wire import compact_json, ndjson_values, parse_json, rfc3339
+from ._wire import compact_json, rfc3339
 
-__all__ = ["OllamaProfile", "is_ollama_host"]
+__all__ = ["OllamaProfile", "is_ollama_host", "line_content", "line_end"]
 
 _STREAMING_PATHS = ("/api/chat", "/api/generate", "/api/pull", "/api/push", "/api/create")
 _COUNTS = ("prompt_eval_count", "eval_count")
@@ -114,14 +115,11 @@ class OllamaProfile(Profile):
 
     # -- summaries ----------------------------------------------------------------------------
 
-    def looks_streamed(self, body: bytes) -> bool:
-        return True  # one line or many, an NDJSON body reads the same
+    def body_framing(self, body: bytes) -> Framing:
+        return Framing.NDJSON  # one line or many, an NDJSON body reads the same
 
-    def summarize_stream(self, body: bytes) -> Summary:
-        lines = ndjson_values(body)
-        summary = _summary(lines)
-        summary.events = len(lines)
-        return summary
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
+        return _summary([event.value for event in events])
 
     def summarize_json(self, value: Any) -> Summary:
         return _summary([value])
@@ -144,24 +142,44 @@ def _summary(lines: list[Any]) -> Summary:
         if line.get("error") and summary.error is None:
             error = line["error"]
             summary.error = error if isinstance(error, str) else compact_json(error)
-        message = line.get("message")
-        source = message if isinstance(message, Mapping) else line
-        content = source.get("content") if source is message else line.get("response")
+        content, thinking, calls = line_content(line)
         if isinstance(content, str):
             text.append(content)
-        if isinstance(source.get("thinking"), str):
-            reasoning.append(source["thinking"])
-        for call in source.get("tool_calls") or ():
-            function = call.get("function") if isinstance(call, Mapping) else None
-            if isinstance(function, Mapping):
-                arguments = function.get("arguments")
-                text_args = arguments if isinstance(arguments, str) else compact_json(arguments or {})
-                summary.tool_calls.append(
-                    ToolCall(str(function.get("name") or ""), text_args, call.get("id"))
-                )
-        if line.get("done") is True:
-            summary.finish_reason = str(line.get("done_reason") or "stop")
-            summary.usage = {key: line[key] for key in _COUNTS if isinstance(line.get(key), int)}
+        if isinstance(thinking, str):
+            reasoning.append(thinking)
+        for call in calls:
+            function = call["function"]
+            arguments = function.get("arguments")
+            text_args = arguments if isinstance(arguments, str) else compact_json(arguments or {})
+            summary.tool_calls.append(ToolCall(str(function.get("name") or ""), text_args, call.get("id")))
+        end = line_end(line)
+        if end is not None:
+            summary.finish_reason, summary.usage = end
     summary.text = "".join(text)
     summary.reasoning = "".join(reasoning)
     return summary
+
+
+def line_content(line: Mapping[str, Any]) -> tuple[Any, Any, list[Mapping[str, Any]]]:
+    """
+    What one line carries: its answer text, its thinking and its tool calls (those with a
+    ``function``). Chat lines carry them in ``message``, generate lines at the top level, the
+    text in ``response``.
+    """
+    message = line.get("message")
+    source = message if isinstance(message, Mapping) else line
+    text = source.get("content") if source is message else line.get("response")
+    calls = [
+        call
+        for call in source.get("tool_calls") or ()
+        if isinstance(call, Mapping) and isinstance(call.get("function"), Mapping)
+    ]
+    return text, source.get("thinking"), calls
+
+
+def line_end(line: Mapping[str, Any]) -> tuple[str, dict[str, int]] | None:
+    """The finish reason and token counts of the ``"done": true`` line that ends a stream, else None."""
+    if line.get("done") is not True:
+        return None
+    counts = {key: line[key] for key in _COUNTS if isinstance(line.get(key), int)}
+    return str(line.get("done_reason") or "stop"), counts

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
 from .._framing import Framing, parse_sse_event
 from ._base import Profile
+from ._events import Event, parse_json
 from ._openai_shapes import chat_json, chat_stream, is_responses_json, responses_json, responses_stream
 from ._types import Summary
-from ._wire import FALLBACK_NOW_S, parse_json, sse_data, sse_event, stable_token
+from ._wire import FALLBACK_NOW_S, sse_event, stable_token
 
 __all__ = ["AzureOpenAIProfile", "OpenAIProfile", "OpenAIResponsesProfile", "go_duration"]
 
@@ -156,11 +158,14 @@ class OpenAIProfile(Profile):
 
     # -- summaries ----------------------------------------------------------------------------
 
-    def summarize_stream(self, body: bytes) -> Summary:
-        events = sse_data(body)
-        if any((e.event or "").startswith("response.") for e in events[:3]):
-            return responses_stream(body)
-        return chat_stream(body)
+    def body_framing(self, body: bytes) -> Framing:
+        """SSE, whatever else the body looks like, when it looks like a stream at all."""
+        return Framing.SSE if super().body_framing(body) is not Framing.NONE else Framing.NONE
+
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
+        if any((event.name or "").startswith("response.") for event in events[:3]):
+            return responses_stream(events)
+        return chat_stream(events)
 
     def summarize_json(self, value: Any) -> Summary:
         return responses_json(value) if is_responses_json(value) else chat_json(value)
@@ -213,8 +218,8 @@ class _ResponsesWire(OpenAIProfile):
             out += f"event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
         return out
 
-    def summarize_stream(self, body: bytes) -> Summary:
-        return responses_stream(body)
+    def summarize_stream(self, events: Sequence[Event]) -> Summary:
+        return responses_stream(events)
 
     def summarize_json(self, value: Any) -> Summary:
         return responses_json(value) if is_responses_json(value) else chat_json(value)

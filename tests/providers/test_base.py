@@ -17,13 +17,7 @@ from llmcassette._exchange import RequestInfo
 from llmcassette._framing import Framing, split_events
 from llmcassette.providers import ERROR_KINDS, GENERIC, PROFILES, Profile, detect_profile, get_profile
 from llmcassette.providers._base import kind_for_status
-from llmcassette.providers._wire import (
-    array_elements,
-    error_message,
-    flat_ints,
-    rfc3339,
-    stable_token,
-)
+from llmcassette.providers._wire import error_message, flat_ints, rfc3339, stable_token
 
 #: One request per profile and variant, so that every wire shape is exercised.
 VARIANT_URLS = {
@@ -228,6 +222,16 @@ def test_empty_stream_is_complete_and_says_nothing(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", VARIANTS)
+def test_body_framing_reads_the_profiles_own_stream_and_tells_a_plain_answer(key: str) -> None:
+    profile = _variant(key)
+    if key != "generic":  # the generic empty stream is no body at all
+        assert profile.body_framing(profile.empty_stream()) is profile.framing
+    plain = profile.body_framing(b'{"id": "x", "choices": []}')
+    # Ollama reads one JSON line as NDJSON: one line or many, it reads the same.
+    assert plain is (Framing.NDJSON if key.startswith("ollama/") or key == "ollama" else Framing.NONE)
+
+
+@pytest.mark.parametrize("key", VARIANTS)
 def test_describe(key: str) -> None:
     description = _variant(key).describe()
     assert description["name"] == key.split("/")[0]
@@ -258,12 +262,6 @@ def test_flat_ints_flattens_and_keeps_only_counts() -> None:
 )
 def test_error_message_shapes(value: object, message: str | None) -> None:
     assert error_message(value) == message
-
-
-def test_array_elements_survive_truncation() -> None:
-    body = b'[{"a": 1}\n,\r\n{"b": "]}"}\n,\r\n{"c": '
-    assert array_elements(body) == [{"a": 1}, {"b": "]}"}, None]
-    assert array_elements(b'[{"a": 1}\n]') == [{"a": 1}]
 
 
 def test_stable_tokens_and_instants() -> None:

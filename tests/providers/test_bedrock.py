@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import struct
 import zlib
@@ -13,7 +12,8 @@ import pytest
 from llmcassette._exchange import RequestInfo
 from llmcassette._framing import Framing, split_events
 from llmcassette.providers import ToolCall, detect_profile, get_profile
-from llmcassette.providers.bedrock import decode_frame, encode_frame
+from llmcassette.providers._events import decode_events, decode_frame
+from llmcassette.providers.bedrock import encode_frame
 
 BEDROCK = get_profile("bedrock")
 HOST = "https://bedrock-runtime.eu-west-1.amazonaws.com"
@@ -111,9 +111,12 @@ def test_invoke_stream_carries_anthropic_events() -> None:
     invoke = detect_profile(RequestInfo("POST", HOST + "/model/m/invoke-with-response-stream"))
     empty = invoke.summarize(invoke.empty_stream(), streaming=True)
     assert (empty.text, empty.finish_reason, empty.events) == ("", "end_turn", 3)
-    frames = [decode_frame(f) for f in split_events(invoke.empty_stream(), Framing.EVENTSTREAM)]
-    inner = [json.loads(base64.b64decode(json.loads(p)["bytes"]))["type"] for _, p in filter(None, frames)]
-    assert inner == ["message_start", "message_delta", "message_stop"]
+    events = decode_events(invoke.empty_stream(), Framing.EVENTSTREAM)
+    assert [event.type for event in events] == [
+        "chunk/message_start",
+        "chunk/message_delta",
+        "chunk/message_stop",
+    ]
 
 
 def test_converse_json() -> None:
