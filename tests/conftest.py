@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
+
+# litellm fetches its model cost map from the internet when imported, unless told to use the copy it
+# ships with: every test stays on loopback, whichever imports litellm first.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.servers import CLIENT_KINDS, Client, serve, stream_app
 
