@@ -363,17 +363,19 @@ class Cassette:
             self._slots.append(None)
         reason_phrase = response.extensions.get("reason_phrase", b"")
         reason = reason_phrase.decode("latin-1") if isinstance(reason_phrase, bytes) else str(reason_phrase)
-        stored_request = build_request(
-            method=request.method,
-            url=str(request.url),
-            raw_headers=list(request.headers.raw),
-            body=body,
-            scrubber=self.scrubber,
-        )
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
         def on_finish(capture: Capture) -> None:
+            # The request is stored (scrubbed, its body made readable) once the exchange is over,
+            # not before the response goes back: through the proxy, that is time to first byte.
+            stored_request = build_request(
+                method=request.method,
+                url=str(request.url),
+                raw_headers=list(request.headers.raw),
+                body=body,
+                scrubber=self.scrubber,
+            )
             attempt.chunks = list(capture.chunks)
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
                 request.method, str(request.url), raw_headers, capture.chunks

@@ -43,7 +43,8 @@ from .._streams import RecordingStream
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
-from ._server import LoopbackServer, transport_for
+from ._server import GatheredWrites, LoopbackServer, transport_for
+from ._upstream import upstream_transport
 from ._watch import ClientWatch
 
 __all__ = ["Recorder", "RecordingProxy"]
@@ -90,9 +91,7 @@ class RecordingProxy:
         # One transport for every request, so that upstream connections are reused. No read
         # timeout: a model may think for minutes before its first token, and the client decides
         # how long it waits.
-        self._transport = httpx.AsyncHTTPTransport(
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
-        )
+        self._transport = upstream_transport()
         self._timeout = {"connect": connect_timeout_s, "read": None, "write": None, "pool": None}
         # Requests being answered, so that shutdown lets them finish cutting their clients off.
         self._active: set[asyncio.Task[Any]] = set()
@@ -141,7 +140,6 @@ class RecordingProxy:
             content=b"".join(parts),
             extensions={"timeout": self._timeout},
         )
-        shown = self._shown(request) if self._log is not None else ""
         task = asyncio.current_task()
         watch = ClientWatch(receive, cancel=task)
         if task is not None:
@@ -154,15 +152,15 @@ class RecordingProxy:
             except httpx.TransportError as exc:
                 watch.stop()
                 await self._upstream_failed(target, exc, send)
-                self._note(f"{shown} -> 502, {_cause(exc)}")
+                self._outcome(request, f"502, {_cause(exc)}")
                 return
             except NoMatchingInteraction as exc:
                 watch.stop()
                 # As `llmcassette serve` answers a request its cassettes cannot.
                 await send_error(send, 404, "llmcassette_no_match", str(exc))
-                self._note(f"{shown} -> 404, no recorded interaction matches")
+                self._outcome(request, "404, no recorded interaction matches")
                 return
-            await self._relay(response, shown, scope, send, watch)
+            await self._relay(response, request, scope, send, watch)
         except asyncio.CancelledError:
             # Either the watch cancelled the relay because the client left, or the server is
             # stopping and stopped waiting for this response. Both end the request here: the
@@ -170,22 +168,29 @@ class RecordingProxy:
             if task is not None:
                 task.uncancel()
             if watch.left:
-                self._note(f"{shown} -> the client left before the end")
+                self._outcome(request, "the client left before the end")
             else:
-                self._note(f"{shown} -> cut: the proxy stopped before the end")
+                self._outcome(request, "cut: the proxy stopped before the end")
                 await self._cut(scope, watch)
         finally:
             watch.stop()
             self._active.discard(task)
 
     async def _relay(
-        self, response: httpx.Response, shown: str, scope: Scope, send: Send, watch: ClientWatch
+        self,
+        response: httpx.Response,
+        request: httpx.Request,
+        scope: Scope,
+        send: Send,
+        watch: ClientWatch,
     ) -> None:
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         action = "recorded" if isinstance(stream, RecordingStream) else "replayed"
         start = time.monotonic()
         chunks = 0
+        writes = GatheredWrites(scope)
+        writes.hold()  # the head leaves with the first bytes of the body
         await send(
             {
                 "type": "http.response.start",
@@ -197,11 +202,16 @@ class RecordingProxy:
         try:
             async for chunk in pieces:
                 chunks += 1
+                if chunks > 1:
+                    writes.hold()  # chunks read together leave together
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if chunks == 1:
+                    writes.release()  # the first bytes leave at once
         except httpx.TransportError as exc:
             # The upstream broke the stream: the engine recorded it up to here, marked `error`.
             # The client must see the same break, not a clean end: its connection is cut.
-            self._note(f"{shown} -> {response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            self._outcome(request, f"{response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            writes.release()
             await self._cut(scope, watch)
             return
         finally:
@@ -213,7 +223,7 @@ class RecordingProxy:
         watch.settled = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         elapsed_ms = (time.monotonic() - start) * 1000.0
-        self._note(f"{shown} -> {response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+        self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
 
     async def _cut(self, scope: Scope, watch: ClientWatch) -> None:
         transport = transport_for(scope)
@@ -224,11 +234,15 @@ class RecordingProxy:
         watch.settled = True
         await watch.gone(_CUT_WAIT_S)
 
-    def _shown(self, request: httpx.Request) -> str:
+    def _outcome(self, request: httpx.Request, outcome: str) -> None:
+        # Written once the exchange is over, so that scrubbing the URL for the log line is not on
+        # the way of the answer.
+        if self._log is None:
+            return
         # As the cassette will show it: a key in the query string is not printed either.
         url = str(request.url)
         scrubber = self.cassette.scrubber
-        return f"{request.method} {scrubber.scrub_url(url) if scrubber is not None else url}"
+        self._log(f"{request.method} {scrubber.scrub_url(url) if scrubber is not None else url} -> {outcome}")
 
     def _note(self, line: str) -> None:
         if self._log is not None:
@@ -267,7 +281,9 @@ def _cause(exc: BaseException) -> str:
         root = inner
     # httpcore words a refused connection as 'All connection attempts failed'.
     if root is not exc and isinstance(root, OSError) and isinstance(root.errno, int) and root.errno > 0:
-        text += f" ({os.strerror(root.errno)})"
+        words = os.strerror(root.errno)
+        if words not in text:
+            text += f" ({words})"
     return text
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import time
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ from starlette.routing import Route
 
 from llmcassette._exceptions import ConfigError
 from llmcassette.proxy import LoopbackServer
-from llmcassette.proxy._server import transport_for
+from llmcassette.proxy._server import GatheredWrites, transport_for
 
 
 def _app(seen: list[Any]) -> Starlette:
@@ -70,3 +72,50 @@ def test_connections_send_small_writes_at_once() -> None:
 
     with LoopbackServer(nodelay) as url:
         assert httpx.get(url).text == "1"
+
+
+def _held_app(*, wait_in_pass_s: float, wait_after_s: float) -> Any:
+    """Holds its writes, sends the head, waits (blocking the loop, or not), then sends a chunk."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        writes = GatheredWrites(scope)
+        writes.hold()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+        )
+        time.sleep(wait_in_pass_s)  # the loop's pass goes on: nothing may leave yet
+        await asyncio.sleep(wait_after_s)  # a new pass: what was held has left
+        await send({"type": "http.response.body", "body": b"first", "more_body": True})
+        writes.release()
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    return app
+
+
+def _first_read(url: str) -> tuple[bytes, float]:
+    port = int(url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        started = time.monotonic()
+        conn.sendall(b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        return conn.recv(65536), time.monotonic() - started
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="gathering writes needs TCP_CORK (Linux)")
+def test_held_writes_leave_together() -> None:
+    with LoopbackServer(_held_app(wait_in_pass_s=0.05, wait_after_s=0)) as url:
+        data, _ = _first_read(url)
+    # Without the hold, the head would have left alone, 50 ms before the first chunk.
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"\r\n\r\n5\r\nfirst\r\n" in data
+
+
+@pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="gathering writes needs TCP_CORK (Linux)")
+def test_held_writes_leave_when_the_loop_moves_on() -> None:
+    with LoopbackServer(_held_app(wait_in_pass_s=0, wait_after_s=0.5)) as url:
+        data, elapsed_s = _first_read(url)
+    # The head leaves at the end of its pass, not when the chunk comes (nor after the kernel's own
+    # 200 ms limit on a corked socket).
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"first" not in data
+    assert elapsed_s < 0.15
