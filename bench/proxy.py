@@ -6,7 +6,9 @@ direct access to the same local upstream and against mitmproxy in reverse-proxy 
     .venv/bin/python bench/proxy.py --quick    # fewer requests, no file written
 
 Every server runs in its own process on 127.0.0.1 (the upstream too), so none shares the client's
-interpreter. The client is one ``httpx.Client`` with keep-alive per target. Measured per target:
+interpreter, and all run at once: the targets are measured in turn, round after round, so that a
+machine that slows down or speeds up during the run does so for every target alike. The client is
+one ``httpx.Client`` with keep-alive per target. Measured per target:
 
 - added latency: median time of a small JSON request, minus the direct median;
 - time to first event: from sending a streamed request to receiving its first SSE event
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -131,6 +133,21 @@ def payload(tag: str, stream: bool, gap_ms: float = 0) -> dict[str, object]:
     }
 
 
+ROUNDS = 10
+
+
+@dataclass
+class Samples:
+    """One target's samples, gathered over the rounds."""
+
+    name: str
+    url: str
+    client: httpx.Client
+    latencies: list[float] = field(default_factory=list)
+    first_events: list[float] = field(default_factory=list)
+    paced: list[float] = field(default_factory=list)
+
+
 @dataclass
 class Result:
     name: str
@@ -141,29 +158,52 @@ class Result:
     streams_ok: int
 
 
-def measure(name: str, base_url: str, *, requests: int, expected: dict[str, bytes]) -> Result:
-    url = base_url + "/v1/chat/completions"
-    with httpx.Client(timeout=30) as client:
-        for _ in range(20):  # warm up the connection and every server's code paths
-            client.post(url, json=payload("warm", False)).raise_for_status()
-            with client.stream("POST", url, json=payload("warm", True)) as response:
-                response.read()
-        latencies = []
-        for _ in range(requests):
-            start = time.perf_counter()
-            client.post(url, json=payload("one", False)).raise_for_status()
-            latencies.append(time.perf_counter() - start)
-        first_events = [first_event_s(client, url, 0) for _ in range(requests)]
-        paced = [first_event_s(client, url, PACED_GAP_MS) for _ in range(max(20, requests // 10))]
-    concurrent_s, ok = asyncio.run(concurrent_streams(url, expected))
-    return Result(
-        name,
-        statistics.median(latencies) * 1000,
-        statistics.median(first_events) * 1000,
-        statistics.median(paced) * 1000,
-        concurrent_s,
-        ok,
-    )
+def warm_up(target: Samples) -> None:
+    """Open the connection and run every server's code paths before anything is timed."""
+    for _ in range(20):
+        target.client.post(target.url, json=payload("warm", False)).raise_for_status()
+        with target.client.stream("POST", target.url, json=payload("warm", True)) as response:
+            response.read()
+
+
+def measure_round(target: Samples, requests: int) -> None:
+    client, url = target.client, target.url
+    for _ in range(requests):
+        start = time.perf_counter()
+        client.post(url, json=payload("one", False)).raise_for_status()
+        target.latencies.append(time.perf_counter() - start)
+    target.first_events += [first_event_s(client, url, 0) for _ in range(requests)]
+    target.paced += [first_event_s(client, url, PACED_GAP_MS) for _ in range(max(2, requests // 10))]
+
+
+def measure(bases: dict[str, str], *, requests: int, expected: dict[str, bytes]) -> list[Result]:
+    """Every target in turn, ``ROUNDS`` times; then 100 concurrent streams through each."""
+    targets = [
+        Samples(name, base + "/v1/chat/completions", httpx.Client(timeout=30)) for name, base in bases.items()
+    ]
+    try:
+        for target in targets:
+            warm_up(target)
+        for _ in range(ROUNDS):
+            for target in targets:
+                measure_round(target, max(1, requests // ROUNDS))
+    finally:
+        for target in targets:
+            target.client.close()
+    results = []
+    for target in targets:
+        concurrent_s, ok = asyncio.run(concurrent_streams(target.url, expected))
+        results.append(
+            Result(
+                target.name,
+                statistics.median(target.latencies) * 1000,
+                statistics.median(target.first_events) * 1000,
+                statistics.median(target.paced) * 1000,
+                concurrent_s,
+                ok,
+            )
+        )
+    return results
 
 
 def first_event_s(client: httpx.Client, url: str, gap_ms: float) -> float:
@@ -192,6 +232,36 @@ async def concurrent_streams(url: str, expected: dict[str, bytes]) -> tuple[floa
         return time.perf_counter() - start, sum(results)
 
 
+def record_command(cassette: Path, upstream: str) -> list[str]:
+    return [
+        PYTHON,
+        "-m",
+        "llmcassette",
+        "record",
+        "-o",
+        str(cassette),
+        "--upstream",
+        upstream,
+        "--record-mode",
+        "all",
+    ]
+
+
+def prime(url: str, expected: dict[str, bytes]) -> None:
+    """Send every distinct request of the run once, so that serve can answer them all."""
+    with httpx.Client(timeout=30) as client:
+        for body in (
+            payload("warm", False),
+            payload("warm", True),
+            payload("one", False),
+            payload("first", True, 0),
+            payload("first", True, PACED_GAP_MS),
+            *(payload(tag, True) for tag in expected),
+        ):
+            with client.stream("POST", url + "/v1/chat/completions", json=body) as response:
+                response.read()
+
+
 def expected_streams(upstream_url: str) -> dict[str, bytes]:
     tags = [f"stream-{i}" for i in range(CONCURRENT)]
     with httpx.Client(timeout=30) as client:
@@ -208,7 +278,8 @@ def render(results: list[Result], direct: Result, command: str, notes: list[str]
         "# Proxy and serve benchmark",
         "",
         f"Produced by `{command}` on Python {platform.python_version()}, {platform.machine()}, "
-        f"{os.cpu_count()} CPUs. Every server is its own process on 127.0.0.1; medians of the run.",
+        f"{os.cpu_count()} CPUs. Every server is its own process on 127.0.0.1, and all run at once:",
+        f"the paths are measured in turn over {ROUNDS} rounds; the figures are medians of all rounds.",
         "",
         "| path | request latency (added) | first SSE event, burst (added) "
         f"| first SSE event, paced (added) | {CONCURRENT} concurrent streams | streams intact |",
@@ -225,8 +296,8 @@ def render(results: list[Result], direct: Result, command: str, notes: list[str]
         "",
         f"A burst stream sends its {EVENTS} events at once: the proxy relays the rest while the client",
         "reads the first, so on a small machine the processes compete for the CPUs. A paced stream",
-        f"sends one event every {PACED_GAP_MS:g} ms, as a fast model does. `serve` is measured after",
-        "the upstream has stopped, answering from the cassette `record` wrote.",
+        f"sends one event every {PACED_GAP_MS:g} ms, as a fast model does. `serve` answers from a",
+        "cassette that `record` wrote before the run, with every request the run sends.",
         *notes,
     ]
     return "\n".join(lines) + "\n"
@@ -240,54 +311,65 @@ def main() -> int:
     args = parser.parse_args()
     requests = 100 if args.quick else 1000
     notes: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        cassette = Path(tmp) / "bench.yaml"
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         up_port = free_port()
         upstream = f"http://127.0.0.1:{up_port}"
-        with running([PYTHON, "-c", UPSTREAM, str(up_port), str(EVENTS)], up_port):
-            expected = expected_streams(upstream)
-            results = [measure("direct", upstream, requests=requests, expected=expected)]
-            port = free_port()
-            record = [PYTHON, "-m", "llmcassette", "record", "-o", str(cassette), "--upstream", upstream]
-            with running([*record, "--port", str(port), "--record-mode", "all"], port):
-                results.append(
-                    measure(
-                        "llmcassette record", f"http://127.0.0.1:{port}", requests=requests, expected=expected
-                    )
-                )
-            if MITMDUMP.exists():
-                port = free_port()
-                # Streaming on (`stream_large_bodies`), as anyone recording LLM streams sets it:
-                # by default mitmproxy holds a whole response back before relaying it.
-                mitm = [
-                    str(MITMDUMP),
-                    "--mode",
-                    f"reverse:{upstream}",
-                    "--listen-host",
-                    "127.0.0.1",
-                    "--set",
-                    "stream_large_bodies=1",
-                ]
-                with running([*mitm, "--listen-port", str(port), "-q"], port):
-                    results.append(
-                        measure(
-                            "mitmproxy (reverse)",
-                            f"http://127.0.0.1:{port}",
-                            requests=requests,
-                            expected=expected,
-                        )
-                    )
-            else:
-                notes.append(
-                    f"mitmproxy was not measured: {MITMDUMP.relative_to(ROOT)} is missing (run `make bench`)."
-                )
-        # The upstream is gone: serve answers from what record wrote.
+        stack.enter_context(running([PYTHON, "-c", UPSTREAM, str(up_port), str(EVENTS)], up_port))
+        expected = expected_streams(upstream)
+        # serve answers from a cassette that record wrote beforehand, with every request of the run.
+        served = Path(tmp) / "served.yaml"
         port = free_port()
-        serve = [PYTHON, "-m", "llmcassette", "serve", str(cassette), "--port", str(port)]
-        with running(serve, port):
-            results.append(
-                measure("llmcassette serve", f"http://127.0.0.1:{port}", requests=requests, expected=expected)
+        with running([*record_command(served, upstream), "--port", str(port)], port):
+            prime(f"http://127.0.0.1:{port}", expected)
+        bases = {"direct": upstream}
+        port = free_port()
+        stack.enter_context(
+            running([*record_command(Path(tmp) / "bench.yaml", upstream), "--port", str(port)], port)
+        )
+        bases["llmcassette record"] = f"http://127.0.0.1:{port}"
+        if MITMDUMP.exists():
+            port = free_port()
+            # Streaming on (`stream_large_bodies`), as anyone recording LLM streams sets it:
+            # by default mitmproxy holds a whole response back before relaying it.
+            mitm = [
+                str(MITMDUMP),
+                "--mode",
+                f"reverse:{upstream}",
+                "--listen-host",
+                "127.0.0.1",
+                "--set",
+                "stream_large_bodies=1",
+            ]
+            stack.enter_context(running([*mitm, "--listen-port", str(port), "-q"], port))
+            bases["mitmproxy (reverse)"] = f"http://127.0.0.1:{port}"
+        else:
+            notes.append(
+                f"mitmproxy was not measured: {MITMDUMP.relative_to(ROOT)} is missing (run `make bench`)."
             )
+        port = free_port()
+        stack.enter_context(
+            running([PYTHON, "-m", "llmcassette", "serve", str(served), "--port", str(port)], port)
+        )
+        bases["llmcassette serve"] = f"http://127.0.0.1:{port}"
+        results = measure(bases, requests=requests, expected=expected)
+        # What competition for the CPUs alone costs: direct access again, beside a busy process.
+        busy = subprocess.Popen([PYTHON, "-c", "while True: pass"])
+        try:
+            crowded = Samples("direct", upstream + "/v1/chat/completions", httpx.Client(timeout=30))
+            with crowded.client:
+                warm_up(crowded)
+                measure_round(crowded, requests // 2)
+        finally:
+            busy.kill()
+            busy.wait()
+        crowded_ms = statistics.median(crowded.first_events) * 1000
+        notes += [
+            "",
+            f"Beside one CPU-bound process, direct access itself takes {crowded_ms:.3f} ms to the first",
+            f"burst event ({crowded_ms - results[0].first_event_ms:+.3f}): on {os.cpu_count()} CPUs that is "
+            "what a third busy process (a proxy relaying",
+            "the rest of the burst) costs the client, whichever proxy it is.",
+        ]
     command = "python bench/proxy.py" + (" --quick" if args.quick else "")
     report = render(results, results[0], command, notes)
     print(report)
