@@ -31,9 +31,18 @@ __all__ = ["GatheredWrites", "LoopbackServer", "transport_for"]
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
 
-# Live connections of every loopback server in this process, by the client's (host, port): a
-# client address is unique among open connections, whichever server accepted them.
-_TRANSPORTS: MutableMapping[tuple[str, int], asyncio.Transport] = {}
+# Live connections of every loopback server in this process, by both ends' (host, port). The client's
+# address alone is not enough: the kernel gives the same local port to connections that go to
+# different servers (a process that runs `record` and `serve` side by side, or a test suite).
+_Key = tuple[str, int, str, int]
+_TRANSPORTS: MutableMapping[_Key, asyncio.Transport] = {}
+
+
+def _key(server: Any, client: Any) -> _Key | None:
+    if not server or not client:
+        return None
+    return (str(server[0]), int(server[1]), str(client[0]), int(client[1]))
+
 
 try:  # httptools parses HTTP in C: the proxy's added latency depends on it.
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
@@ -42,25 +51,25 @@ except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the 
 
 
 class _TrackingProtocol(_BaseProtocol):
-    """uvicorn's HTTP protocol, keeping each connection's transport findable by client address."""
+    """uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        if self.client is not None:
-            _TRANSPORTS[(str(self.client[0]), int(self.client[1]))] = transport
+        key = _key(self.server, self.client)
+        if key is not None:
+            _TRANSPORTS[key] = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.client is not None:
-            _TRANSPORTS.pop((str(self.client[0]), int(self.client[1])), None)
+        key = _key(self.server, self.client)
+        if key is not None:
+            _TRANSPORTS.pop(key, None)
         super().connection_lost(exc)
 
 
 def transport_for(scope: MutableMapping[str, Any]) -> asyncio.Transport | None:
     """The connection that carries the request of ``scope``, while it is open."""
-    client = scope.get("client")
-    if not client:
-        return None
-    return _TRANSPORTS.get((str(client[0]), int(client[1])))
+    key = _key(scope.get("server"), scope.get("client"))
+    return _TRANSPORTS.get(key) if key is not None else None
 
 
 # Linux only: while a TCP socket is corked, what is written to it waits to leave in full segments.

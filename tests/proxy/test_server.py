@@ -86,7 +86,8 @@ def _held_app(*, wait_in_pass_s: float, wait_after_s: float) -> Any:
             {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
         )
         time.sleep(wait_in_pass_s)  # the loop's pass goes on: nothing may leave yet
-        await asyncio.sleep(wait_after_s)  # a new pass: what was held has left
+        if wait_after_s:
+            await asyncio.sleep(wait_after_s)  # a new pass: what was held has left
         await send({"type": "http.response.body", "body": b"first", "more_body": True})
         writes.release()
         await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -104,9 +105,10 @@ def _first_read(url: str) -> tuple[bytes, float]:
 
 @pytest.mark.skipif(not hasattr(socket, "TCP_CORK"), reason="gathering writes needs TCP_CORK (Linux)")
 def test_held_writes_leave_together() -> None:
-    with LoopbackServer(_held_app(wait_in_pass_s=0.05, wait_after_s=0)) as url:
+    with LoopbackServer(_held_app(wait_in_pass_s=0.02, wait_after_s=0)) as url:
         data, _ = _first_read(url)
-    # Without the hold, the head would have left alone, 50 ms before the first chunk.
+    # Without the hold, the head would have left alone, 20 ms before the first chunk (and well
+    # within the 200 ms a corked socket holds data at most).
     assert data.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"\r\n\r\n5\r\nfirst\r\n" in data
 
@@ -119,3 +121,38 @@ def test_held_writes_leave_when_the_loop_moves_on() -> None:
     # 200 ms limit on a corked socket).
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and b"first" not in data
     assert elapsed_s < 0.15
+
+
+def test_connections_from_one_client_port_to_two_servers_are_told_apart() -> None:
+    # The kernel lets connections to different servers share a local port: the lookup must not
+    # hand one server the other's connection (faults and gathered writes would hit the wrong one).
+    def local_port_app(seen: list[Any]) -> Starlette:
+        async def where(request: Request) -> Response:
+            transport = transport_for(request.scope)
+            seen.append(transport)
+            return PlainTextResponse(str(transport.get_extra_info("sockname")[1]) if transport else "none")
+
+        return Starlette(routes=[Route("/where", where)])
+
+    seen: list[Any] = []
+    with LoopbackServer(local_port_app(seen)) as first, LoopbackServer(local_port_app(seen)) as second:
+        clients = []
+        try:
+            for url in (first, second):
+                conn = socket.socket()
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                conn.bind(("127.0.0.1", clients[0].getsockname()[1] if clients else 0))
+                conn.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+                clients.append(conn)
+            assert clients[0].getsockname() == clients[1].getsockname()
+            # Twice round: by the second, both connections are known to their servers for sure.
+            for conn, url in [*zip(clients, (first, second), strict=True)] * 2:
+                conn.sendall(b"GET /where HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+                reply = b""
+                while b"\r\n\r\n" not in reply or len(reply.partition(b"\r\n\r\n")[2]) < 5:
+                    reply += conn.recv(65536)
+                assert reply.endswith(b"\r\n\r\n" + url.rsplit(":", 1)[1].encode()), reply
+        finally:
+            for conn in clients:
+                conn.close()
+    assert seen[0] is not seen[1] and seen[0] is seen[2]
