@@ -107,6 +107,9 @@ class Cassette:
         self._slots: list[Interaction | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
+        #: Called with each interaction as soon as it is recorded whole (the recording proxy
+        #: journals them, so that a session killed before it saves loses nothing).
+        self.on_recorded: Callable[[Interaction], None] | None = None
 
     # -- what the cassette holds -------------------------------------------------------------
 
@@ -393,8 +396,11 @@ class Cassette:
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
             )
+            interaction = Interaction(request=stored_request, response=stored_response)
             with self._lock:
-                self._slots[slot] = Interaction(request=stored_request, response=stored_response)
+                self._slots[slot] = interaction
+            if self.on_recorded is not None:
+                self.on_recorded(interaction)
 
         capture = Capture(start=start, on_finish=on_finish)
         with self._lock:

@@ -135,6 +135,8 @@ def command(
         port=port,
         log=_say if verbose else None,
     )
+    if recorder.recovery is not None:
+        _say(recorder.recovery.describe(output))
     status = 0
     with SignalWatch() as signals:
         recorder.start()

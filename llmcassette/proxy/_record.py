@@ -37,11 +37,13 @@ import httpx
 from .._cassette import Cassette
 from .._exceptions import NoMatchingInteraction
 from .._flavors import get_flavor
+from .._models import Interaction
 from .._modes import RecordMode
 from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
+from ._journal import Journal, recover
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._upstream import upstream_transport
@@ -296,6 +298,10 @@ class Recorder:
     replayed, the rest recorded); ``scrub`` as for :func:`llmcassette.use_cassette`; ``port`` 0
     picks a free one; ``log`` receives one line per exchange once it has ended.
 
+    Each interaction is also written to a journal beside the cassette as soon as it is recorded
+    (see :mod:`llmcassette.proxy._journal`): a session killed before it saves loses nothing, as
+    the next Recorder on the same cassette adds the journal's interactions to it first.
+
     Example::
 
         with Recorder("cassettes/run.yaml", routes=RouteTable(upstream="http://127.0.0.1:4000")) as url:
@@ -315,7 +321,12 @@ class Recorder:
         stop_timeout_s: float = 5.0,
     ) -> None:
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
+        #: What an earlier session on this cassette left in its journal, now added to the file.
+        self.recovery = recover(path)
         self.cassette = Cassette(path, record_mode=record_mode, scrubber=scrubber)
+        self._journal = Journal(path)
+        self._log = log
+        self.cassette.on_recorded = self._write_down
         self.routes = routes if routes is not None else RouteTable()
         self.proxy = RecordingProxy(self.cassette, self.routes, log=log)
         self._server = LoopbackServer(self.proxy, port=port, lifespan=True, graceful_timeout_s=stop_timeout_s)
@@ -352,6 +363,26 @@ class Recorder:
             self._server.stop()
         finally:
             self.cassette.finish()
+            # Only once the cassette holds it all: a save that failed leaves the journal to recover.
+            self._journal.discard()
+
+    def _write_down(self, interaction: Interaction) -> None:
+        # Journaled once the answer is on its way: the write is no part of the client's wait.
+        try:
+            asyncio.get_running_loop().call_soon(self._journal_append, interaction)
+        except RuntimeError:  # no loop: the cassette is closing what was still open
+            self._journal_append(interaction)
+
+    def _journal_append(self, interaction: Interaction) -> None:
+        try:
+            self._journal.append(interaction)
+        except OSError as exc:
+            if self._log is not None:
+                journal, cause = str(self._journal.path), exc.strerror or exc
+                self._log(
+                    f"llmcassette: cannot write the journal {journal!r} ({cause}); what is recorded "
+                    "is kept in memory and saved when record stops."
+                )
 
     def __enter__(self) -> str:
         return self.start()

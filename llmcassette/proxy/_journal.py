@@ -1,0 +1,155 @@
+"""
+The journal of a ``record`` session: every interaction, written down as soon as it is recorded, so
+that a session that never gets to save (``kill -9``, an out-of-memory kill, a CI job's hard stop)
+loses nothing.
+
+``record`` saves its cassette when it stops, Ctrl-C and SIGTERM included. Until then the
+interactions live in memory, and in ``CASSETTE.journal`` beside the cassette: one line of JSON per
+interaction, in the cassette's own JSON form. A clean stop saves the cassette and deletes the
+journal. A journal still there when ``record`` starts on the same cassette is what a killed session
+left behind: :func:`recover` adds its interactions to the cassette, atomically, before anything
+else happens.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from .._exceptions import CassetteFormatError
+from .._models import CassetteDocument, Interaction
+from .._storage import cassette_lock, document_to_data, file_state, load_cassette, save_cassette
+
+__all__ = ["Journal", "Recovery", "journal_path", "recover"]
+
+
+def journal_path(cassette: str | Path) -> Path:
+    """Where the journal of a ``record`` session on ``cassette`` is kept."""
+    cassette = Path(cassette)
+    return cassette.with_name(cassette.name + ".journal")
+
+
+class Journal:
+    """Appends each recorded interaction to the journal file, one line each, as it comes."""
+
+    def __init__(self, cassette: str | Path) -> None:
+        self.path = journal_path(cassette)
+        self._file: IO[str] | None = None
+        self._lock = threading.Lock()
+
+    def append(self, interaction: Interaction) -> None:
+        """Write ``interaction`` down; the line is handed to the system before this returns."""
+        data = document_to_data(CassetteDocument(interactions=[interaction]))
+        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text) + "\n"
+        with self._lock:
+            if self._file is None:
+                self._file = self.path.open("a", encoding="utf-8")
+            self._file.write(line)
+            # Flushed, not synced: what the system holds survives the process being killed.
+            self._file.flush()
+
+    def close(self) -> None:
+        """Close the journal's file, and keep it (for :func:`recover`)."""
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+    def discard(self) -> None:
+        """Close and delete the journal: the cassette now holds everything it held."""
+        self.close()
+        self.path.unlink(missing_ok=True)
+
+
+_BYTES_KEY = "$base64"
+
+
+def _bytes_as_text(value: Any) -> Any:
+    # Binary bodies stay bytes in the cassette's data (YAML writes them as !!binary); JSON has no
+    # bytes, so the journal writes them tagged, in base64, and reading turns them back.
+    if isinstance(value, bytes):
+        return {_BYTES_KEY: base64.b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot write {type(value).__name__} to a journal")
+
+
+def _text_as_bytes(value: dict[str, Any]) -> Any:
+    if len(value) == 1 and isinstance(value.get(_BYTES_KEY), str):
+        return base64.b64decode(value[_BYTES_KEY], validate=True)
+    return value
+
+
+class Recovery:
+    """What :func:`recover` found: interactions added to the cassette, and a cut-off last one."""
+
+    def __init__(self, journal: Path, recovered: int, cut_off: bool) -> None:
+        self.journal = journal
+        self.recovered = recovered
+        self.cut_off = cut_off
+
+    def describe(self, cassette: Path) -> str:
+        noun = "interaction" if self.recovered == 1 else "interactions"
+        text = (
+            f"llmcassette: an earlier record session on {str(cassette)!r} ended without saving; "
+            f"{self.recovered} {noun} from its journal {str(self.journal)!r} are now in the cassette"
+        )
+        if self.cut_off:
+            text += " (its last one was being written when the session was killed, and is lost)"
+        return text + "."
+
+
+def recover(cassette: str | Path) -> Recovery | None:
+    """
+    Add the interactions of a journal that a killed session left beside ``cassette`` to it, after
+    those it holds, and delete the journal. None when there is no journal. A last line cut off
+    mid-write is dropped (and said so); any other damage is a :class:`CassetteFormatError` that
+    names the journal and the line, and leaves both files as they are.
+    """
+    cassette = Path(cassette)
+    journal = journal_path(cassette)
+    try:
+        raw = journal.read_bytes()
+    except FileNotFoundError:
+        return None
+    interactions, cut_off = _read(journal, raw)
+    if interactions:
+        with cassette_lock(cassette):
+            if file_state(cassette) is not None:
+                current = load_cassette(cassette)
+                document = CassetteDocument(
+                    version=current.version,
+                    interactions=[*current.interactions, *interactions],
+                    **dict(current.model_extra or {}),
+                )
+            else:
+                document = CassetteDocument(interactions=interactions)
+            save_cassette(cassette, document)
+    journal.unlink()
+    return Recovery(journal, len(interactions), cut_off)
+
+
+def _read(journal: Path, raw: bytes) -> tuple[list[Interaction], bool]:
+    lines = raw.split(b"\n")
+    # The file ends with a newline after every complete entry: what follows the last one is an
+    # entry the killed session had not finished writing.
+    cut_off = lines[-1].strip() != b""
+    interactions: list[Interaction] = []
+    for number, line in enumerate(lines[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            document = CassetteDocument.model_validate(json.loads(line, object_hook=_text_as_bytes))
+        except (ValueError, ValidationError) as exc:
+            problem = str(exc).splitlines()[0] if isinstance(exc, ValidationError) else str(exc)
+            raise CassetteFormatError(
+                f"llmcassette: the journal {str(journal)!r} of an unfinished record session is not "
+                f"valid at line {number}: {problem}. Nothing was changed; delete the journal to "
+                "discard what it holds, or repair that line.",
+                path=journal,
+            ) from None
+        interactions.extend(document.interactions)
+    return interactions, cut_off

@@ -1,0 +1,168 @@
+"""
+The journal of a record session: what is recorded is written down at once, and a session killed
+before it saves (SIGKILL) leaves nothing behind that the next one does not recover.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+import llmcassette
+from llmcassette import CassetteFormatError, load_cassette
+from llmcassette._models import CassetteDocument
+from llmcassette._storage import save_cassette
+from llmcassette.proxy import Recorder, RouteTable
+from llmcassette.proxy._journal import Journal, journal_path, recover
+from tests.servers import serve, stream_app
+
+
+@pytest.fixture(scope="module")
+def upstream() -> str:
+    with serve(stream_app()) as base:
+        yield base  # type: ignore[misc]
+
+
+def record_some(path: Path, upstream: str) -> list[bytes]:
+    """Record a JSON answer, an SSE stream and a binary body through a Recorder; their bodies."""
+    logged: list[str] = []
+    with Recorder(path, routes=RouteTable(upstream=upstream), log=logged.append) as url:
+        with httpx.Client(base_url=url) as client:
+            bodies = [
+                client.post("/json", json={"q": 1}).content,
+                client.get("/sse", params={"n": 3}).content,
+                client.get("/gzip").content,
+            ]
+    return bodies
+
+
+def test_each_interaction_is_journaled_as_it_is_recorded_and_the_journal_goes_on_a_clean_stop(
+    tmp_path: Path, upstream: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    recorder = Recorder(path, routes=RouteTable(upstream=upstream))
+    url = recorder.start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            client.post("/json", json={"q": 1})
+            client.get("/sse", params={"n": 3})
+        deadline = time.monotonic() + 5
+        while len(journal_path(path).read_bytes().splitlines()) < 2:
+            assert time.monotonic() < deadline, "the journal did not get both interactions"
+            time.sleep(0.01)
+        assert not path.exists()  # saved only when the session stops
+    finally:
+        recorder.stop()
+    assert len(load_cassette(path).interactions) == 2
+    assert not journal_path(path).exists()
+
+
+def test_a_journal_recovers_every_interaction_as_recorded(tmp_path: Path, upstream: str) -> None:
+    saved = tmp_path / "saved.yaml"
+    record_some(saved, upstream)
+    expected = load_cassette(saved).interactions
+    # The same interactions, journaled by a session that never saved.
+    lost = tmp_path / "lost.yaml"
+    journal = Journal(lost)
+    for interaction in expected:
+        journal.append(interaction)
+    journal.close()
+    recovery = recover(lost)
+    assert recovery is not None and recovery.recovered == 3 and not recovery.cut_off
+    assert [i.model_dump() for i in load_cassette(lost).interactions] == [i.model_dump() for i in expected]
+    assert not journal_path(lost).exists()
+    assert recover(lost) is None  # nothing left to recover
+
+
+def test_recovered_interactions_come_after_those_the_cassette_holds(tmp_path: Path, upstream: str) -> None:
+    path = tmp_path / "run.yaml"
+    record_some(path, upstream)
+    held = load_cassette(path).interactions
+    journal = Journal(path)
+    journal.append(held[0])
+    journal.close()
+    recovery = recover(path)
+    assert recovery is not None and recovery.recovered == 1
+    assert [i.request.uri for i in load_cassette(path).interactions] == [
+        *(i.request.uri for i in held),
+        held[0].request.uri,
+    ]
+
+
+def test_an_entry_cut_off_by_the_kill_is_dropped_and_said_so(tmp_path: Path, upstream: str) -> None:
+    path = tmp_path / "run.yaml"
+    record_some(tmp_path / "source.yaml", upstream)
+    source = load_cassette(tmp_path / "source.yaml").interactions
+    journal = Journal(path)
+    journal.append(source[0])
+    journal.append(source[1])
+    journal.close()
+    whole = journal_path(path).read_bytes()
+    journal_path(path).write_bytes(whole[: len(whole) - 40])  # the second line, half written
+    recovery = recover(path)
+    assert recovery is not None and (recovery.recovered, recovery.cut_off) == (1, True)
+    assert "its last one was being written when the session was killed, and is lost" in recovery.describe(
+        path
+    )
+    assert [i.model_dump() for i in load_cassette(path).interactions] == [source[0].model_dump()]
+
+
+def test_a_damaged_journal_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    save_cassette(path, CassetteDocument())
+    before = path.read_bytes()
+    journal_path(path).write_text('{"interactions": []}\n{"interactions": [{"request": 5}]}\n')
+    with pytest.raises(CassetteFormatError) as caught:
+        recover(path)
+    message = str(caught.value)
+    assert message.startswith(f"llmcassette: the journal {str(journal_path(path))!r} of an unfinished record")
+    assert "at line 2: " in message and "delete the journal to discard what it holds" in message
+    assert path.read_bytes() == before and journal_path(path).exists()
+
+
+def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream: str) -> None:
+    path = tmp_path / "run.yaml"
+    command = [sys.executable, "-m", "llmcassette", "record", "-o", str(path), "--upstream", upstream]
+    process = subprocess.Popen(
+        [*command, "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()
+        url = line[line.index("http://") :].split()[0]
+        with httpx.Client(base_url=url, timeout=10) as client:
+            answers = [client.post("/json", json={"q": 1}).json(), client.get("/sse", params={"n": 2}).text]
+        deadline = time.monotonic() + 5
+        while not journal_path(path).exists() or len(journal_path(path).read_bytes().splitlines()) < 2:
+            assert time.monotonic() < deadline, "the journal did not get both interactions"
+            time.sleep(0.01)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert not path.exists()  # killed: it never saved
+    # The next session on the cassette picks the journal up first, and says so.
+    result = subprocess.run(
+        [*command, "--port", "0", "--", sys.executable, "-c", "pass"], stderr=subprocess.PIPE, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"llmcassette: an earlier record session on {str(path)!r} ended without saving; 2 interactions "
+        f"from its journal {str(journal_path(path))!r} are now in the cassette.\n"
+    ) in result.stderr
+    assert not journal_path(path).exists()
+    # And the cassette replays what the killed session recorded.
+    with llmcassette.use_cassette(path), httpx.Client(base_url=upstream) as client:
+        assert client.post("/json", json={"q": 1}).json() == answers[0]
+        assert client.get("/sse", params={"n": 2}).text == answers[1]
