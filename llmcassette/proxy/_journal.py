@@ -9,15 +9,27 @@ interaction, in the cassette's own JSON form. A clean stop saves the cassette an
 journal. A journal still there when ``record`` starts on the same cassette is what a killed session
 left behind: :func:`recover` adds its interactions to the cassette, atomically, before anything
 else happens.
+
+A live session holds a lock on its journal (``flock``, which the system lets go of when the
+process dies, however it dies), so a second session started on the same cassette leaves a journal
+that is still being written alone.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import json
+import os
 import threading
 from pathlib import Path
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: journals are not locked
+    fcntl = None  # type: ignore[assignment]
 
 from pydantic import ValidationError
 
@@ -41,29 +53,53 @@ class Journal:
         self.path = journal_path(cassette)
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
+        self._discarded = False
 
     def append(self, interaction: Interaction) -> None:
         """Write ``interaction`` down; the line is handed to the system before this returns."""
         data = document_to_data(CassetteDocument(interactions=[interaction]))
         line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text) + "\n"
         with self._lock:
+            if self._discarded:
+                return  # closed at the end of the session: the cassette holds it already
             if self._file is None:
-                self._file = self.path.open("a", encoding="utf-8")
+                handle = self.path.open("a", encoding="utf-8")
+                if not _lock(handle.fileno()):
+                    handle.close()
+                    self._discarded = True  # it is the other session's: say so once, then keep out
+                    raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
+                self._file = handle
             self._file.write(line)
             # Flushed, not synced: what the system holds survives the process being killed.
             self._file.flush()
 
     def close(self) -> None:
-        """Close the journal's file, and keep it (for :func:`recover`)."""
+        """Close the journal's file (and let go of its lock), and keep it, for :func:`recover`."""
         with self._lock:
             if self._file is not None:
                 self._file.close()
                 self._file = None
 
     def discard(self) -> None:
-        """Close and delete the journal: the cassette now holds everything it held."""
-        self.close()
-        self.path.unlink(missing_ok=True)
+        """Delete the journal and write no more: the cassette now holds everything it held."""
+        with self._lock:
+            self._discarded = True
+            # Deleted while still locked: no other session can take it for a killed one's.
+            self.path.unlink(missing_ok=True)
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def _lock(fd: int) -> bool:
+    """Take the journal's lock without waiting; False when a live session holds it."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 _BYTES_KEY = "$base64"
@@ -112,24 +148,34 @@ def recover(cassette: str | Path) -> Recovery | None:
     cassette = Path(cassette)
     journal = journal_path(cassette)
     try:
-        raw = journal.read_bytes()
+        handle = journal.open("rb")
     except FileNotFoundError:
         return None
-    interactions, cut_off = _read(journal, raw)
-    if interactions:
-        with cassette_lock(cassette):
-            if file_state(cassette) is not None:
-                current = load_cassette(cassette)
-                document = CassetteDocument(
-                    version=current.version,
-                    interactions=[*current.interactions, *interactions],
-                    **dict(current.model_extra or {}),
-                )
-            else:
-                document = CassetteDocument(interactions=interactions)
-            save_cassette(cassette, document)
-    journal.unlink()
+    with handle:
+        if not _lock(handle.fileno()) or not _still_there(handle.fileno(), journal):
+            return None  # a live session's journal, or one another session has just recovered
+        interactions, cut_off = _read(journal, handle.read())
+        if interactions:
+            with cassette_lock(cassette):
+                if file_state(cassette) is not None:
+                    current = load_cassette(cassette)
+                    document = CassetteDocument(
+                        version=current.version,
+                        interactions=[*current.interactions, *interactions],
+                        **dict(current.model_extra or {}),
+                    )
+                else:
+                    document = CassetteDocument(interactions=interactions)
+                save_cassette(cassette, document)
+        journal.unlink()
     return Recovery(journal, len(interactions), cut_off)
+
+
+def _still_there(fd: int, journal: Path) -> bool:
+    # The file this session opened and locked is still the journal (not deleted meanwhile).
+    with contextlib.suppress(FileNotFoundError):
+        return os.path.samestat(os.fstat(fd), os.stat(journal))
+    return False
 
 
 def _read(journal: Path, raw: bytes) -> tuple[list[Interaction], bool]:

@@ -281,7 +281,8 @@ def _cause(exc: BaseException) -> str:
     root: BaseException = exc
     while (inner := root.__cause__ or root.__context__) is not None:
         root = inner
-    # httpcore words a refused connection as 'All connection attempts failed'.
+    # The system's words for the root cause, unless the message has them already (the proxy's own
+    # socket layer says "Connection refused"; httpcore's says "All connection attempts failed").
     if root is not exc and isinstance(root, OSError) and isinstance(root.errno, int) and root.errno > 0:
         words = os.strerror(root.errno)
         if words not in text:

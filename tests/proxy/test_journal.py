@@ -166,3 +166,33 @@ def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream
     with llmcassette.use_cassette(path), httpx.Client(base_url=upstream) as client:
         assert client.post("/json", json={"q": 1}).json() == answers[0]
         assert client.get("/sse", params={"n": 2}).text == answers[1]
+
+
+def test_a_live_sessions_journal_is_left_alone(tmp_path: Path, upstream: str) -> None:
+    record_some(tmp_path / "source.yaml", upstream)
+    interaction = load_cassette(tmp_path / "source.yaml").interactions[0]
+    path = tmp_path / "run.yaml"
+    live = Journal(path)
+    live.append(interaction)
+    try:
+        # Another session starting on the cassette must not take a journal still being written.
+        assert recover(path) is None
+        assert journal_path(path).exists() and not path.exists()
+        # Nor may it write into it.
+        with pytest.raises(OSError, match="another record session on the same cassette is writing it"):
+            Journal(path).append(interaction)
+    finally:
+        live.close()
+    recovery = recover(path)
+    assert recovery is not None and recovery.recovered == 1
+
+
+def test_nothing_is_journaled_after_the_session_saved(tmp_path: Path, upstream: str) -> None:
+    record_some(tmp_path / "source.yaml", upstream)
+    interaction = load_cassette(tmp_path / "source.yaml").interactions[0]
+    path = tmp_path / "run.yaml"
+    journal = Journal(path)
+    journal.append(interaction)
+    journal.discard()
+    journal.append(interaction)  # a stream the save already closed and kept
+    assert not journal_path(path).exists()
