@@ -90,7 +90,7 @@ class _Connection(asyncio.Protocol):
     async def wait_for_data(self, timeout_s: float | None) -> None:
         self._data_waiter = asyncio.get_running_loop().create_future()
         try:
-            await _wait(self._data_waiter, timeout_s, httpcore.ReadTimeout)
+            await _wait(self._data_waiter, timeout_s, httpcore.ReadTimeout, "no data arrived")
         finally:
             self._data_waiter = None
 
@@ -99,7 +99,7 @@ class _Connection(asyncio.Protocol):
             return
         self._drain_waiter = asyncio.get_running_loop().create_future()
         try:
-            await _wait(self._drain_waiter, timeout_s, httpcore.WriteTimeout)
+            await _wait(self._drain_waiter, timeout_s, httpcore.WriteTimeout, "the upstream took no data")
         finally:
             self._drain_waiter = None
 
@@ -110,7 +110,7 @@ def _wake(waiter: asyncio.Future[None] | None) -> None:
 
 
 async def _wait(
-    waiter: asyncio.Future[None], timeout_s: float | None, timeout_error: type[Exception]
+    waiter: asyncio.Future[None], timeout_s: float | None, timeout_error: type[Exception], what: str
 ) -> None:
     if timeout_s is None:
         await waiter
@@ -129,7 +129,7 @@ async def _wait(
     finally:
         timer.cancel()
     if expired:
-        raise timeout_error(f"no data within {timeout_s:g} s")
+        raise timeout_error(f"{what} within {timeout_s:g} s")
 
 
 def _system_words(exc: OSError) -> str:
