@@ -17,10 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
-from ._exceptions import NoMatchingInteraction
+from ._exceptions import ConfigError, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
@@ -218,6 +219,7 @@ class Cassette:
         __tracebackhide__ = True
         method = request.method
         url = str(request.url)
+        _check_url(url)
         with self._lock:
             attempt = Attempt(
                 index=len(self.attempts),
@@ -470,6 +472,19 @@ class Cassette:
             "to match on fewer request parts, set match_on or ignored_body_fields."
         )
         return "\n".join(lines)
+
+
+def _check_url(url: str) -> None:
+    # httpx sends some URLs that do not split (a port past 65535); matching, scrubbing and the
+    # cassette file all need them split, so such a request is refused here, in words.
+    try:
+        urlsplit(url).port  # noqa: B018 - reading the port is what checks it
+    except ValueError as exc:
+        shown = url.partition("?")[0]  # without a query string that may hold a key
+        raise ConfigError(
+            f"llmcassette: cannot match or record a request to {shown!r}: its URL does not parse "
+            f"({exc}). Fix the base URL the client is given."
+        ) from None
 
 
 def _ends_with_terminator(

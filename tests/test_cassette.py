@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 import llmcassette
-from llmcassette import CassetteFormatError, NoMatchingInteraction, RecordMode
+from llmcassette import CassetteFormatError, ConfigError, NoMatchingInteraction, RecordMode
 from tests.servers import Client, serve, sse_events, stream_app
 
 
@@ -510,6 +510,20 @@ def test_an_unparsable_recorded_url_is_reported_on_entry(
     assert message.endswith("Fix the file by hand, or delete it and record the cassette again.")
     assert "\n" not in message
     assert (info.value.path, info.value.interaction, info.value.field) == (path, 1, "request.uri")
+
+
+@pytest.mark.parametrize("record_mode", ["none", "all"])
+def test_a_request_url_that_does_not_split_is_refused_in_words(
+    two_interactions: Path, record_mode: str
+) -> None:
+    # httpx sends a port past 65535; matching, scrubbing and the file would each trip on it.
+    with llmcassette.use_cassette(two_interactions, record_mode=record_mode), httpx.Client() as client:
+        with pytest.raises(ConfigError) as info:
+            client.get("http://127.0.0.1:99999999/v1/chat?key=sk-secret")
+    assert str(info.value) == (
+        "llmcassette: cannot match or record a request to 'http://127.0.0.1:99999999/v1/chat': its URL does "
+        "not parse (Port out of range 0-65535). Fix the base URL the client is given."
+    )
 
 
 @pytest.mark.anyio
