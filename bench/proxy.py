@@ -214,6 +214,8 @@ def first_event_s(client: httpx.Client, url: str, gap_ms: float) -> float:
         for _chunk in response.iter_raw():
             if first_s is None:
                 first_s = time.perf_counter() - start
+        # Checked after the timing: a 404 from serve's miss, say, must not pass for a stream.
+        response.raise_for_status()
     assert first_s is not None
     return first_s
 

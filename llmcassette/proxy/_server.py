@@ -7,7 +7,7 @@ could take the port. It always runs in a thread: the main thread stays free to r
 wait for a signal and save the cassette, which uvicorn's own signal handling would not allow.
 
 Socket faults need the connection itself, which ASGI does not hand to the app: the server's
-protocol class records each connection's transport by the client's address, and
+protocol class records each connection's transport by the addresses of its two ends, and
 :func:`transport_for` finds it from the request's scope. :class:`GatheredWrites` uses it too, to send
 what arrives together in one segment.
 """
@@ -82,8 +82,8 @@ class GatheredWrites:
     only; elsewhere holding does nothing).
 
     uvicorn writes a response's head as soon as the app sends it, and every body message on its
-    own. On loopback each write that leaves wakes the client, which costs more than the rest of
-    the relay on a small machine. :meth:`hold` keeps what is written from leaving until
+    own: each becomes a segment of its own, and a wake-up of the client for each. :meth:`hold`
+    keeps what is written from leaving until
     :meth:`release`, or until the event loop has finished its current pass: what arrived
     together from the upstream leaves together, and nothing waits for data yet to come.
     """

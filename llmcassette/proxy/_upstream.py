@@ -8,9 +8,8 @@ millisecond. :class:`SocketBackend` gives httpcore plain asyncio transports inst
 the server runs on uvloop): data that has arrived is returned at once, without a trip through the
 loop, and a read waits on one future.
 
-It also sends a request's head and body in one write where httpcore makes two. On loopback every
-write that leaves is delivered to, and wakes, the process at the other end before the call returns:
-on a small virtual machine that costs about as much as everything else the proxy does.
+It also sends a request's head and body in one write where httpcore makes two: one segment, and
+one wake-up of the upstream, instead of two.
 
 Everything HTTP stays httpx's and httpcore's own (connection pooling, keep-alive, h11, TLS through
 ``loop.start_tls``), so the proxy's requests are exactly those an httpx client would send.
