@@ -51,7 +51,7 @@ from ..providers import detect_profile
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
-from ._server import LoopbackServer, transport_for
+from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
 from ._watch import ClientWatch
 
@@ -279,6 +279,8 @@ class CassetteApp:
     ) -> None:
         outcome.status = response.status_code
         headers = message_headers(response.headers.raw, HOP_BY_HOP)
+        writes = GatheredWrites(scope)
+        writes.hold()  # the head leaves with the first chunk; every later chunk leaves on its own
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
@@ -286,8 +288,10 @@ class CassetteApp:
         try:
             async for chunk in pieces:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                writes.release()
                 outcome.chunks += 1
         except httpx.TransportError as exc:
+            writes.release()
             action = await self._break(scope, exc, watch)
             outcome.detail = f"{where}, {action} after {_count(outcome.chunks)} ({type(exc).__name__})"
             return
