@@ -60,7 +60,8 @@ class Cassette:
     A cassette file in use. Created by :func:`llmcassette.use_cassette`, which also activates it.
 
     ``interactions`` lists what the file holds plus what was recorded so far; ``attempts`` logs
-    every request seen, in order, with what answered it and the chunks the client received.
+    every request seen, in order, with what answered it and the chunks the client received (only
+    the latest ``keep_attempts`` of them, and of ``misses``, when that is set).
     """
 
     def __init__(
@@ -77,8 +78,13 @@ class Cassette:
         faults: Iterable[FaultSpec] = (),
         provider: str | None = None,
         vcrpy_compatible: bool = False,
+        keep_attempts: int | None = None,
     ) -> None:
         self.path = Path(path)
+        # A long-running server (`llmcassette serve`) keeps only the latest attempts and misses:
+        # the logs would otherwise grow with every request it answers.
+        self._keep_attempts = keep_attempts
+        self._attempts_seen = 0
         #: Write bodies as plain vcrpy reads them (``body`` text), not as ``parsed_body``.
         self.vcrpy_compatible = vcrpy_compatible
         self.fault_plan = FaultPlan(faults)
@@ -222,7 +228,7 @@ class Cassette:
         _check_url(url)
         with self._lock:
             attempt = Attempt(
-                index=len(self.attempts),
+                index=self._attempts_seen,
                 method=method,
                 url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
                 time_s=self._now_s(),
@@ -231,6 +237,9 @@ class Cassette:
                 _scrubber=self.scrubber,
             )
             self.attempts.append(attempt)
+            self._attempts_seen += 1
+            if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
+                del self.attempts[: len(self.attempts) - self._keep_attempts]
             decision = _Decision(attempt)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
@@ -281,6 +290,8 @@ class Cassette:
             )
             attempt.error = "no matching interaction"
             self.misses.append(miss)
+            if self._keep_attempts is not None and len(self.misses) > self._keep_attempts:
+                del self.misses[: len(self.misses) - self._keep_attempts]
         raise miss
 
     def _select_faults(

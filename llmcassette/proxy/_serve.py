@@ -72,6 +72,8 @@ _FAULT_HEADER_BYTES = FAULT_HEADER.encode("latin-1")
 _NOT_FORWARDED = HOP_BY_HOP | {b"host", b"content-length", b"expect", _FAULT_HEADER_BYTES}
 # How long to wait for the server to see a connection this side reset or closed.
 _GONE_WAIT_S = 2.0
+# A server may answer requests for days: each cassette keeps the log of its latest requests only.
+KEEP_ATTEMPTS = 1000
 _CANDIDATES_SHOWN = 3
 
 
@@ -526,6 +528,7 @@ class CassetteServer:
                     ignored_body_fields=ignored_body_fields,
                     scrubber=scrubber,
                     allow_playback_repeats=allow_repeats,
+                    keep_attempts=KEEP_ATTEMPTS,
                 )
             )
         self.routes = routes if routes is not None else RouteTable()

@@ -18,7 +18,7 @@ import pytest
 
 from llmcassette import CassetteNotFound, ConfigError, save_cassette
 from llmcassette._models import CassetteDocument, Interaction
-from llmcassette.proxy import FAULT_HEADER, PROXY_URL_ENV, CassetteServer, RouteTable, parse_route
+from llmcassette.proxy import FAULT_HEADER, PROXY_URL_ENV, CassetteServer, RouteTable, _serve, parse_route
 
 OPENAI = "https://api.openai.com/v1/chat/completions"
 GROQ = "https://api.groq.com/openai/v1/chat/completions"
@@ -217,6 +217,23 @@ def test_recorded_answers_play_in_order_then_the_last_repeats(tmp_path: Path) ->
     assert repeating == [429, 200, 200, 200]
     assert [r.status_code for r in once] == [429, 200, 404]
     assert "already been played" in once[2].json()["error"]["message"]
+
+
+def test_a_long_running_server_keeps_only_its_latest_attempts_and_misses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_serve, "KEEP_ATTEMPTS", 3)
+    answer = interaction(OPENAI, chat("hi"), [b'{"ok": true}'], content_type="application/json")
+    path = cassette(tmp_path / "c.yaml", answer)
+    with serving([path]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        statuses = [client.post(url, json=chat("hi")).status_code for _ in range(5)]
+        statuses += [client.post(url, json=chat(f"other {n}")).status_code for n in range(4)]
+        [kept] = served.server.cassettes
+    assert statuses == [200] * 5 + [404] * 4
+    # The log goes on counting; it holds the last three of the nine requests, and of the misses.
+    assert [a.index for a in kept.attempts] == [6, 7, 8]
+    assert [m.url for m in kept.misses] == [url.replace(served.url, "https://api.openai.com")] * 3
 
 
 def test_cassettes_are_tried_in_order_and_a_later_one_takes_over_what_an_earlier_used_up(
