@@ -53,20 +53,22 @@ class Journal:
         self.path = journal_path(cassette)
         self._file: IO[str] | None = None
         self._lock = threading.Lock()
-        self._discarded = False
+        # Set when the session has saved (nothing more to write down), or when the journal turned
+        # out to be another live session's (nothing of this one may go into it).
+        self._closed_for_good = False
 
     def append(self, interaction: Interaction) -> None:
         """Write ``interaction`` down; the line is handed to the system before this returns."""
         data = document_to_data(CassetteDocument(interactions=[interaction]))
         line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text) + "\n"
         with self._lock:
-            if self._discarded:
-                return  # closed at the end of the session: the cassette holds it already
+            if self._closed_for_good:
+                return
             if self._file is None:
                 handle = self.path.open("a", encoding="utf-8")
                 if not _lock(handle.fileno()):
                     handle.close()
-                    self._discarded = True  # it is the other session's: say so once, then keep out
+                    self._closed_for_good = True  # the other session's: say so once, then keep out
                     raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
                 self._file = handle
             self._file.write(line)
@@ -81,14 +83,15 @@ class Journal:
                 self._file = None
 
     def discard(self) -> None:
-        """Delete the journal and write no more: the cassette now holds everything it held."""
+        """Delete this session's journal and write no more: the cassette now holds all it held."""
         with self._lock:
-            self._discarded = True
+            self._closed_for_good = True
+            if self._file is None:
+                return  # nothing was written, or the journal is another live session's
             # Deleted while still locked: no other session can take it for a killed one's.
             self.path.unlink(missing_ok=True)
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            self._file.close()
+            self._file = None
 
 
 def _lock(fd: int) -> bool:

@@ -178,9 +178,14 @@ def test_a_live_sessions_journal_is_left_alone(tmp_path: Path, upstream: str) ->
         # Another session starting on the cassette must not take a journal still being written.
         assert recover(path) is None
         assert journal_path(path).exists() and not path.exists()
-        # Nor may it write into it.
+        # Nor may it write into it, nor delete it when it stops.
+        other = Journal(path)
         with pytest.raises(OSError, match="another record session on the same cassette is writing it"):
-            Journal(path).append(interaction)
+            other.append(interaction)
+        other.append(interaction)  # said once; after that, kept out quietly
+        other.discard()
+        assert journal_path(path).exists()
+        assert len(journal_path(path).read_bytes().splitlines()) == 1
     finally:
         live.close()
     recovery = recover(path)
