@@ -22,6 +22,10 @@ kind of event it is: its wire name, else its JSON ``type`` or ``object``
 chunk carrying a typed event is ``chunk/<type>`` (``chunk/message_start``), and a cut frame is
 ``(cut frame)``.
 
+:func:`decode_event` reads one piece as the framing cuts it (one SSE block, NDJSON line,
+array element or frame): the provider profiles' terminator checks read the events they are handed
+through it, so that a wire format is understood here only.
+
 Everything here is pure (bytes in, events out) and forgiving: a damaged body gives the events
 that arrived, never an exception.
 """
@@ -41,7 +45,16 @@ from typing import Any, Final
 
 from .._framing import Framing, parse_sse_event, split_events
 
-__all__ = ["DONE", "NOT_JSON", "Event", "decode_body", "decode_events", "decode_frame", "parse_json"]
+__all__ = [
+    "DONE",
+    "NOT_JSON",
+    "Event",
+    "decode_body",
+    "decode_event",
+    "decode_events",
+    "decode_frame",
+    "parse_json",
+]
 
 
 class _Marker(enum.Enum):
@@ -93,21 +106,37 @@ def parse_json(data: bytes | str | None) -> Any:
 
 def decode_events(body: bytes, framing: Framing) -> list[Event]:
     """The events of ``body`` (content encoding already undone) read with ``framing``, in order."""
+    if framing is Framing.NONE:
+        if not body.strip():
+            return []
+        value = parse_json(body)
+        return [_typed(item) for item in (value if isinstance(value, list) else [value])]
+    pieces = body.splitlines() if framing is Framing.NDJSON else split_events(body, framing)
+    return [event for event in (decode_event(piece, framing) for piece in pieces) if event is not None]
+
+
+def decode_event(piece: bytes, framing: Framing, *, named_without_data: bool = False) -> Event | None:
+    """
+    The event of one ``piece`` of a body as ``framing`` cuts it (an SSE block, an NDJSON line, an
+    array element with its separators, an eventstream frame), or None when the piece carries
+    none: a comment-only or data-less SSE block, a blank line or separator. A plain (``NONE``)
+    piece is one JSON value, a top-level array included (:func:`decode_events` splits that).
+
+    ``named_without_data``: an SSE block with an ``event:`` name but no data is an event valued
+    ``NOT_JSON`` instead of none. A browser dispatches nothing for it, but the terminator checks
+    have always taken a bare ``event: message_stop`` as the end of a stream, and still do.
+    """
     if framing is Framing.SSE:
-        return [event for event in map(_sse_event, split_events(body, framing)) if event is not None]
-    if framing is Framing.NDJSON:
-        return [_typed(parse_json(line)) for line in body.splitlines() if line.strip()]
+        return _sse_event(piece, named_without_data=named_without_data)
+    if framing is Framing.EVENTSTREAM:
+        return _frame_event(piece)
     if framing is Framing.JSON_ARRAY:
         # Gemini writes `[{...}`, then `\n,\r\n{...}` per element, then `\n]`: a piece carries the
         # separator before its element.
-        pieces = (p.strip().lstrip(b"[,").strip().rstrip(b"]").strip() for p in split_events(body, framing))
-        return [_typed(parse_json(piece)) for piece in pieces if piece]
-    if framing is Framing.EVENTSTREAM:
-        return [_frame_event(frame) for frame in split_events(body, framing)]
-    if not body.strip():
-        return []
-    value = parse_json(body)
-    return [_typed(item) for item in (value if isinstance(value, list) else [value])]
+        piece = piece.strip().lstrip(b"[,").strip().rstrip(b"]")
+    # strip(), not json.loads' own whitespace rule: a line padded with a form feed is still a line.
+    piece = piece.strip()
+    return _typed(parse_json(piece)) if piece else None
 
 
 def _json_type(value: Any) -> str | None:
@@ -122,10 +151,10 @@ def _typed(value: Any, name: str | None = None) -> Event:
     return Event(name or _json_type(value) or _UNTYPED, value, name)
 
 
-def _sse_event(block: bytes) -> Event | None:
+def _sse_event(block: bytes, *, named_without_data: bool) -> Event | None:
     event = parse_sse_event(block.decode("utf-8", errors="replace"))
     if event.data is None:
-        return None
+        return _typed(NOT_JSON, event.event) if named_without_data and event.event else None
     if event.data.strip() == "[DONE]":
         return Event("[DONE]", DONE, event.event)
     return _typed(parse_json(event.data), event.event)

@@ -27,9 +27,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
-from .._framing import Framing, parse_sse_event
+from .._framing import Framing
 from ._base import Profile
-from ._events import Event, parse_json
+from ._events import Event, decode_event, parse_json
 from ._types import Summary, ToolCall
 from ._wire import FALLBACK_NOW_S, ToolCallAssembly, compact_json, flat_ints, rfc3339, sse_event, stable_token
 
@@ -80,7 +80,15 @@ class AnthropicProfile(Profile):
 
     def is_terminator(self, event: bytes) -> bool:
         """``message_stop`` ends a complete stream."""
-        return _event_type(event) == "message_stop"
+        decoded = decode_event(event, self.framing, named_without_data=True)
+        if decoded is None:
+            return False
+        # The payload's `type` wins over the `event:` name here, where the decoder's `type` puts
+        # the name first: Anthropic sends both, equal, so only a damaged event tells them apart,
+        # and the check has always gone by the payload.
+        value = decoded.value
+        kind = value.get("type") if isinstance(value, Mapping) else None
+        return (str(kind) if kind else decoded.name) == "message_stop"
 
     # -- errors -------------------------------------------------------------------------------
 
@@ -215,13 +223,6 @@ class AnthropicProfile(Profile):
         if value.get("stop_reason"):
             summary.finish_reason = str(value["stop_reason"])
         return summary
-
-
-def _event_type(event: bytes) -> str | None:
-    parsed = parse_sse_event(event.decode("utf-8", errors="replace"))
-    value = parse_json(parsed.data)
-    kind = value.get("type") if isinstance(value, Mapping) else None
-    return str(kind) if kind else parsed.event
 
 
 def _add_block(block: Mapping[str, Any], text: list[str], reasoning: list[str]) -> None:

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from .._exchange import RequestInfo
 from .._framing import Framing
 from ._base import Profile, port_of
-from ._events import Event, parse_json
+from ._events import Event, decode_event
 from ._types import Summary, ToolCall
 from ._wire import compact_json, rfc3339
 
@@ -84,8 +84,10 @@ class OllamaProfile(Profile):
         return not (isinstance(body, dict) and body.get("stream") is False)
 
     def is_terminator(self, event: bytes) -> bool:
-        value = parse_json(event.strip())
-        return isinstance(value, Mapping) and value.get("done") is True
+        decoded = decode_event(event, self.framing)
+        return (
+            decoded is not None and isinstance(decoded.value, Mapping) and decoded.value.get("done") is True
+        )
 
     # -- errors -------------------------------------------------------------------------------
 

@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from .._exchange import RequestInfo
-from .._framing import Framing, parse_sse_event
+from .._framing import Framing
 from ._base import Profile
-from ._events import Event, parse_json
+from ._events import Event, decode_event
 from ._openai_shapes import chat_json, chat_stream, is_responses_json, responses_json, responses_stream
 from ._types import Summary
 from ._wire import FALLBACK_NOW_S, sse_event, stable_token
@@ -178,9 +178,14 @@ class _ResponsesWire(OpenAIProfile):
 
     def is_terminator(self, event: bytes) -> bool:
         """``response.completed`` (or ``.incomplete`` / ``.failed``) ends a complete stream."""
-        parsed = parse_sse_event(event.decode("utf-8", errors="replace"))
-        value = parse_json(parsed.data)
-        kind = value.get("type") if isinstance(value, dict) else parsed.event
+        decoded = decode_event(event, self.framing, named_without_data=True)
+        if decoded is None:
+            return False
+        # A JSON object's `type` decides, even when absent (then the `event:` name does not count),
+        # where the decoder's `type` puts the name first: OpenAI sends both, equal, so only a
+        # damaged event tells them apart, and the check has always gone by the payload.
+        value = decoded.value
+        kind = value.get("type") if isinstance(value, dict) else decoded.name
         return kind in ("response.completed", "response.incomplete", "response.failed")
 
     def error_event(self, *, message: str | None = None, kind: str = "server_error") -> bytes:
