@@ -155,19 +155,25 @@ async def test_connections_are_kept_alive_and_reused() -> None:
 
 
 async def test_a_connection_the_upstream_closed_while_idle_is_not_reused() -> None:
+    closed = asyncio.Event()
+
     async def answer_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wire: Wire) -> None:
         reads: list[bytes] = []
         wire.connections.append(reads)
         await read_request(reader, reads)
         writer.write(answer(b"{}"))  # keep-alive, as far as the client knows; then gone
         await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        closed.set()
 
     async with (
         raw_server(answer_once) as (url, wire),
         httpx.AsyncClient(transport=upstream_transport()) as client,
     ):
         assert (await client.get(url)).status_code == 200
-        await asyncio.sleep(0.05)  # the FIN arrives while the connection sits in the pool
+        await asyncio.wait_for(closed.wait(), 5)
+        await asyncio.sleep(0.01)  # the FIN reaches the connection while it sits in the pool
         assert (await client.get(url)).status_code == 200
 
 
@@ -188,7 +194,7 @@ async def test_a_refused_connection_is_a_connect_error_in_the_systems_words() ->
 async def test_a_silent_upstream_is_a_read_timeout() -> None:
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, wire: Wire) -> None:
         await read_request(reader, [])
-        await asyncio.sleep(5)
+        await reader.read(1)  # silent until the client gives up and hangs up
 
     timeout = httpx.Timeout(5.0, read=0.1)
     async with raw_server(silent) as (url, _), httpx.AsyncClient(transport=upstream_transport()) as client:
