@@ -17,7 +17,7 @@ import pytest
 
 import llmcassette
 from llmcassette import CassetteFormatError, load_cassette
-from llmcassette._models import CassetteDocument
+from llmcassette._models import CassetteDocument, Interaction
 from llmcassette._storage import save_cassette
 from llmcassette.proxy import Recorder, RouteTable
 from llmcassette.proxy._journal import Journal, journal_path, recover
@@ -43,6 +43,14 @@ def record_some(path: Path, upstream: str) -> list[bytes]:
     return bodies
 
 
+@pytest.fixture(scope="module")
+def recorded(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> list[Interaction]:
+    """A JSON answer, an SSE stream and a (gzip-decoded) body, as a Recorder stored them."""
+    path = tmp_path_factory.mktemp("journal") / "source.yaml"
+    record_some(path, upstream)
+    return load_cassette(path).interactions
+
+
 def test_each_interaction_is_journaled_as_it_is_recorded_and_the_journal_goes_on_a_clean_stop(
     tmp_path: Path, upstream: str
 ) -> None:
@@ -64,10 +72,10 @@ def test_each_interaction_is_journaled_as_it_is_recorded_and_the_journal_goes_on
     assert not journal_path(path).exists()
 
 
-def test_a_journal_recovers_every_interaction_as_recorded(tmp_path: Path, upstream: str) -> None:
-    saved = tmp_path / "saved.yaml"
-    record_some(saved, upstream)
-    expected = load_cassette(saved).interactions
+def test_a_journal_recovers_every_interaction_as_recorded(
+    tmp_path: Path, recorded: list[Interaction]
+) -> None:
+    expected = recorded
     # The same interactions, journaled by a session that never saved.
     lost = tmp_path / "lost.yaml"
     journal = Journal(lost)
@@ -96,10 +104,11 @@ def test_recovered_interactions_come_after_those_the_cassette_holds(tmp_path: Pa
     ]
 
 
-def test_an_entry_cut_off_by_the_kill_is_dropped_and_said_so(tmp_path: Path, upstream: str) -> None:
+def test_an_entry_cut_off_by_the_kill_is_dropped_and_said_so(
+    tmp_path: Path, recorded: list[Interaction]
+) -> None:
     path = tmp_path / "run.yaml"
-    record_some(tmp_path / "source.yaml", upstream)
-    source = load_cassette(tmp_path / "source.yaml").interactions
+    source = recorded
     journal = Journal(path)
     journal.append(source[0])
     journal.append(source[1])
@@ -168,9 +177,8 @@ def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream
         assert client.get("/sse", params={"n": 2}).text == answers[1]
 
 
-def test_a_live_sessions_journal_is_left_alone(tmp_path: Path, upstream: str) -> None:
-    record_some(tmp_path / "source.yaml", upstream)
-    interaction = load_cassette(tmp_path / "source.yaml").interactions[0]
+def test_a_live_sessions_journal_is_left_alone(tmp_path: Path, recorded: list[Interaction]) -> None:
+    interaction = recorded[0]
     path = tmp_path / "run.yaml"
     live = Journal(path)
     live.append(interaction)
@@ -192,9 +200,8 @@ def test_a_live_sessions_journal_is_left_alone(tmp_path: Path, upstream: str) ->
     assert recovery is not None and recovery.recovered == 1
 
 
-def test_nothing_is_journaled_after_the_session_saved(tmp_path: Path, upstream: str) -> None:
-    record_some(tmp_path / "source.yaml", upstream)
-    interaction = load_cassette(tmp_path / "source.yaml").interactions[0]
+def test_nothing_is_journaled_after_the_session_saved(tmp_path: Path, recorded: list[Interaction]) -> None:
+    interaction = recorded[0]
     path = tmp_path / "run.yaml"
     journal = Journal(path)
     journal.append(interaction)
