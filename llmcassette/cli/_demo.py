@@ -7,20 +7,13 @@ from pathlib import Path
 
 import click
 
-from ._options import check_pace
+from ._options import pace_option
 
 __all__ = ["command"]
 
 
 @click.command("demo")
-@click.option(
-    "--pace",
-    default="instant",
-    show_default=True,
-    metavar="PACE",
-    callback=check_pace,
-    help="'instant', 'recorded' (the recorded timing), or a speed factor such as 2 (twice as fast).",
-)
+@pace_option
 @click.option(
     "--replay",
     is_flag=True,

@@ -8,30 +8,13 @@ from pathlib import Path
 
 import click
 
-from .._exceptions import ConfigError
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
 from ..proxy._record import Recorder
-from ..proxy._routes import RouteTable, parse_route
-from ._options import port_option
+from ._options import port_option, route_table
 
 __all__ = ["command"]
 
 _RECORD_MODES = ("new_episodes", "all", "once", "rewrite")
-
-
-def _usage_error(exc: ConfigError, option: str) -> click.BadParameter:
-    return click.BadParameter(str(exc).removeprefix("llmcassette: "), param_hint=f"'{option}'")
-
-
-def _route_table(upstream: str | None, routes: tuple[str, ...]) -> RouteTable:
-    try:
-        parsed = [parse_route(spec) for spec in routes]
-    except ConfigError as exc:
-        raise _usage_error(exc, "--route") from None
-    try:
-        return RouteTable(upstream=upstream, routes=parsed)
-    except ConfigError as exc:
-        raise _usage_error(exc, "--upstream") from None
 
 
 def _say(line: str) -> None:
@@ -126,7 +109,7 @@ def command(
       llmcassette record -o cassettes/gw.yaml --upstream http://127.0.0.1:4000 -- ./run.sh
       llmcassette record -o cassettes/manual.yaml --port 8765 --verbose
     """
-    table = _route_table(upstream, routes)
+    table = route_table(upstream, routes)
     recorder = Recorder(
         output,
         routes=table,

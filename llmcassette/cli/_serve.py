@@ -11,19 +11,10 @@ from .._exceptions import ConfigError
 from .._matching import Matcher
 from ..faults import parse_fault
 from ..proxy._command import SignalWatch
-from ..proxy._routes import RouteTable, parse_route
 from ..proxy._serve import FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
-from ._options import check_pace, port_option
+from ._options import pace_option, port_option, route_table, usage_error
 
 __all__ = ["command"]
-
-
-def _route_table(upstream: str | None, routes: tuple[str, ...]) -> RouteTable:
-    try:
-        return RouteTable(upstream=upstream, routes=[parse_route(spec) for spec in routes])
-    except ConfigError as exc:
-        option = "--upstream" if upstream is not None and "--upstream" in str(exc) else "--route"
-        raise click.BadParameter(str(exc).removeprefix("llmcassette: "), param_hint=f"'{option}'") from None
 
 
 def _check_faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -31,7 +22,7 @@ def _check_faults(ctx: click.Context, param: click.Parameter, value: tuple[str, 
         try:
             parse_fault(spec)
         except ConfigError as exc:
-            raise click.BadParameter(str(exc).removeprefix("llmcassette: ")) from None
+            raise usage_error(exc) from None
     return value
 
 
@@ -40,7 +31,7 @@ def _check_match_on(ctx: click.Context, param: click.Parameter, value: str) -> t
     try:
         Matcher(parts)
     except ConfigError as exc:
-        raise click.BadParameter(str(exc).removeprefix("llmcassette: ")) from None
+        raise usage_error(exc) from None
     return parts
 
 
@@ -90,14 +81,7 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
     callback=_check_faults,
     help="Inject a fault into every request it matches (see `llmcassette faults`). Repeatable.",
 )
-@click.option(
-    "--pace",
-    default="instant",
-    show_default=True,
-    metavar="PACE",
-    callback=check_pace,
-    help="'instant', 'recorded' (the recorded timing), or a speed factor such as 2 (twice as fast).",
-)
+@pace_option
 @click.option(
     "--match-on",
     default=",".join(SERVE_MATCH_ON),
@@ -156,7 +140,7 @@ def command(
       llmcassette serve cassettes/gw.yaml --upstream http://127.0.0.1:4000
       curl -H 'x-llmcassette-fault: disconnect:after=2' http://127.0.0.1:8765/openai/v1/...
     """
-    table = _route_table(upstream, routes)
+    table = route_table(upstream, routes)
     server = CassetteServer(
         list(cassettes),
         routes=table,
