@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
@@ -27,7 +26,7 @@ from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
-from ._models import CassetteDocument, Interaction, StreamEnd
+from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot
@@ -488,14 +487,13 @@ class Cassette:
 def _check_url(url: str) -> None:
     # httpx sends some URLs that do not split (a port past 65535); matching, scrubbing and the
     # cassette file all need them split, so such a request is refused here, in words.
-    try:
-        urlsplit(url).port  # noqa: B018 - reading the port is what checks it
-    except ValueError as exc:
+    problem = url_problem(url)
+    if problem is not None:
         shown = url.partition("?")[0]  # without a query string that may hold a key
         raise ConfigError(
             f"llmcassette: cannot match or record a request to {shown!r}: its URL does not parse "
-            f"({exc}). Fix the base URL the client is given."
-        ) from None
+            f"({problem}). Fix the base URL the client is given."
+        )
 
 
 def _ends_with_terminator(

@@ -35,6 +35,7 @@ __all__ = [
     "StreamEnd",
     "StreamError",
     "StreamRecord",
+    "url_problem",
 ]
 
 #: Version of llmcassette's additions to the vcrpy layout.
@@ -72,14 +73,22 @@ def _request_body(value: Any) -> Any:
     return value
 
 
+def url_problem(url: str) -> str | None:
+    """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
+    try:
+        urlsplit(url).port  # noqa: B018 - reading the port is what checks it
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def _parsable_url(value: str) -> str:
     # Matching, provider detection, serve and inspect all split the recorded URL; one that does
     # not split (an unclosed `[` of an IPv6 host, a port past 65535) is refused when the file
     # loads, as the interaction's own error, rather than as a ValueError from deep inside them.
-    try:
-        urlsplit(value).port  # noqa: B018 - reading the port is what checks it
-    except ValueError as exc:
-        raise PydanticCustomError("url_parsing", "is not a URL: {reason}", {"reason": str(exc)}) from None
+    problem = url_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("url_parsing", "is not a URL: {reason}", {"reason": problem})
     return value
 
 
