@@ -28,7 +28,7 @@ from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
-from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
+from ._playback import Compiled, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber
@@ -105,7 +105,6 @@ class Cassette:
         else:
             self._tape = LazyCassette.from_document(self.path, CassetteDocument())
         self._lock = threading.RLock()
-        self._compiled: dict[int, Compiled] = {}
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
@@ -356,15 +355,7 @@ class Cassette:
     # -- replay ------------------------------------------------------------------------------
 
     def _compiled_for(self, index: int) -> Compiled:
-        compiled = self._compiled.get(index)
-        if compiled is None:
-            compiled = self._compile(index)
-            self._compiled[index] = compiled
-        return compiled
-
-    def _compile(self, index: int) -> Compiled:
-        response = self._tape.response(index)
-        return compile_response(response, uri=self._tape.request(index).uri, path=self.path, index=index)
+        return self._tape.compiled(index)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -428,6 +419,8 @@ class Cassette:
             captures = list(self._captures)
         for capture in captures:
             capture.finish(closed=True)
+        # What was read of the file is remembered for the next run (the replay cache).
+        self._tape.close()
         if self.writes:
             self.save()
 
