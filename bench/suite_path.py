@@ -37,7 +37,6 @@ import gc
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -421,7 +420,7 @@ def bench_repeats(number: int, rounds: int, workdir: Path, cache_dir: Path) -> R
 # -- memory -----------------------------------------------------------------------------------
 
 MEMORY_CHILD = r"""
-import json, resource, sys
+import json, sys
 import httpx, llmcassette
 URL = sys.argv[4]
 path, mode = sys.argv[1], sys.argv[2]
@@ -438,7 +437,6 @@ if mode == "replay":
                     chunks += 1
             assert chunks == chunk_count, (chunks, chunk_count)
     assert total == sum(size for _, (size, _) in expected)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
@@ -460,15 +458,21 @@ def big_exchanges(total_mb: int, per_body_mb: float, salt: str) -> list[Exchange
     return found
 
 
+# The child is started by a small launcher process: Linux carries a process's peak size across
+# exec, so a child started straight from this (large) process would report this process's peak.
+LAUNCHER = (
+    "import resource, subprocess, sys;"
+    "subprocess.run([sys.executable, '-c', *sys.argv[1:]], check=True, stdout=subprocess.DEVNULL);"
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+
+
 def child_peak_kb(args: list[str]) -> int:
-    """Peak resident memory of a child process, from the kernel's accounting of finished children."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Peak resident size of a child process (RUSAGE_CHILDREN of its launcher), in KiB."""
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_CHILD, *args, URL], check=True, capture_output=True, text=True
+        [sys.executable, "-c", LAUNCHER, MEMORY_CHILD, *args, URL], check=True, capture_output=True, text=True
     )
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # RUSAGE_CHILDREN holds the largest child so far: the child's own report is the exact figure.
-    return max(int(out.stdout.split()[-1]), after if after > before else 0)
+    return int(out.stdout.split()[-1])
 
 
 def bench_memory(total_mb: int, per_body_mb: float, workdir: Path, cache_dir: Path) -> dict[str, Any]:

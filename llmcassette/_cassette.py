@@ -11,6 +11,7 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -477,9 +478,11 @@ class Cassette:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1024)
 def _check_url(url: str) -> None:
     # httpx sends some URLs that do not split (a port past 65535); matching, scrubbing and the
-    # cassette file all need them split, so such a request is refused here, in words.
+    # cassette file all need them split, so such a request is refused here, in words. Cached by
+    # URL (a refusal raises, so only URLs that split are kept): a suite sends the same few URLs.
     problem = url_problem(url)
     if problem is not None:
         shown = url.partition("?")[0]  # without a query string that may hold a key
