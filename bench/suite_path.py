@@ -440,21 +440,30 @@ if mode == "replay":
 """
 
 
-def big_exchanges(total_mb: int, per_body_mb: float, salt: str) -> list[Exchange]:
-    events_per_body = int(per_body_mb * 1024 * 1024 / 100)
+def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> list[Exchange]:
+    """Bodies of about ``per_body_mb`` each: SSE streams, or JSON (embeddings: arrays of floats)."""
     count = max(1, int(total_mb / per_body_mb))
     found = []
     for i in range(count):
-        chunks = []
-        for n in range(events_per_body):
-            text = f"tok{n:07d} " * 6
-            chunks.append(b'data: {"i":%d,"c":"%s"}\n\n' % (i, text.encode()))
-        request = {
-            "model": "gpt-bench",
-            "stream": True,
-            "messages": [{"role": "user", "content": f"big {salt} {i}"}],
-        }
-        found.append(Exchange(request, b"".join(chunks), chunks, "text/event-stream"))
+        request = {"model": "bench", "stream": kind == "sse", "input": f"big {salt} {i}"}
+        if kind == "sse":
+            chunks = []
+            for n in range(int(per_body_mb * 1024 * 1024 / 100)):
+                text = f"tok{n:07d} " * 6
+                chunks.append(b'data: {"i":%d,"c":"%s"}\n\n' % (i, text.encode()))
+            found.append(Exchange(request, b"".join(chunks), chunks, "text/event-stream"))
+            continue
+        vectors = int(per_body_mb * 1024 * 1024 / (256 * 21))
+        data = [
+            {
+                "object": "embedding",
+                "index": n,
+                "embedding": [((i * 7919 + n * 31 + k) % 9973) / 9973.0 for k in range(256)],
+            }
+            for n in range(vectors)
+        ]
+        body = json.dumps({"object": "list", "data": data, "model": "bench"}).encode()
+        found.append(Exchange(request, body, [body], "application/json"))
     return found
 
 
@@ -475,25 +484,28 @@ def child_peak_kb(args: list[str]) -> int:
     return int(out.stdout.split()[-1])
 
 
-def bench_memory(total_mb: int, per_body_mb: float, workdir: Path, cache_dir: Path) -> dict[str, Any]:
-    exchanges = big_exchanges(total_mb, per_body_mb, "mem")
-    path = workdir / f"memory-{per_body_mb}.yaml"
+def bench_memory(
+    total_mb: int, per_body_mb: float, kind: str, workdir: Path, cache_dir: Path
+) -> dict[str, Any]:
+    exchanges = big_exchanges(total_mb, per_body_mb, "mem", kind)
+    path = workdir / f"memory-{kind}.yaml"
     write_llmcassette(path, exchanges)
-    expected_path = workdir / "memory-expected.json"
+    expected_path = workdir / f"memory-{kind}-expected.json"
     expected_path.write_text(
         json.dumps([[ex.request_bytes.decode(), [len(ex.body), len(ex.chunks)]] for ex in exchanges])
     )
     file_mb = path.stat().st_size / 1024 / 1024
+    bodies = len(exchanges)
     del exchanges
     gc.collect()
     base_kb = child_peak_kb([str(path), "import", str(expected_path)])
     fresh_cache(cache_dir)
     cold_kb = child_peak_kb([str(path), "replay", str(expected_path)])
     warm_kb = child_peak_kb([str(path), "replay", str(expected_path)])
+    path.unlink()
     return {
         "file_mb": file_mb,
-        "bodies": int(total_mb / per_body_mb) if per_body_mb < total_mb else 1,
-        "body_mb": per_body_mb,
+        "label": f"{bodies} {'SSE streams' if kind == 'sse' else 'JSON bodies (embeddings)'} of {per_body_mb:g} MB",
         "import_mb": base_kb / 1024,
         "cold_mb": cold_kb / 1024,
         "warm_mb": warm_kb / 1024,
@@ -536,19 +548,21 @@ def bench_recording(requests: int, workdir: Path) -> dict[str, Any]:
         for _ in range(20):
             json_request(client, "warm")
             first_event(client, "warm")
-        # In turn, so that a machine that slows down does so for both.
-        for round_ in range(10):
-            for n in range(requests // 10):
+        # In turn, a few requests at a time, so that a machine that slows down does so for both.
+        per_round = 5
+        for round_ in range(requests // per_round):
+            for n in range(per_round):
                 out["direct_json"].append(json_request(client, f"d{round_}-{n}"))
                 out["direct_first"].append(first_event(client, f"d{round_}-{n}"))
             path = workdir / f"record-{round_}.yaml"
             with llmcassette.use_cassette(path, record_mode="all") as cassette:
-                for n in range(requests // 10):
+                for n in range(per_round):
                     out["record_json"].append(json_request(client, f"r{round_}-{n}"))
                     out["record_first"].append(first_event(client, f"r{round_}-{n}"))
-            assert len(cassette.new_interactions) == 2 * (requests // 10)
+            assert len(cassette.new_interactions) == 2 * per_round
             replayed = llmcassette.load_cassette(path)
-            assert len(replayed.interactions) == 2 * (requests // 10)
+            assert len(replayed.interactions) == 2 * per_round
+            path.unlink()
     return {key: statistics.median(values) for key, values in out.items()}
 
 
@@ -618,7 +632,7 @@ def render(
         ]
         for m in memory:
             lines.append(
-                f"| {m['bodies']} SSE bodies of {m['body_mb']:g} MB | {m['file_mb']:.0f} MB | {m['import_mb']:.0f} MB "
+                f"| {m['label']} | {m['file_mb']:.0f} MB | {m['import_mb']:.0f} MB "
                 f"| {m['cold_mb']:.0f} MB | {m['warm_mb']:.0f} MB | {m['cold_mb'] / m['file_mb']:.2f}× |"
             )
     if recording:
@@ -686,7 +700,8 @@ def main() -> int:
         memory = []
         if "memory" in only:
             total = 20 if args.quick else 200
-            memory.append(bench_memory(total, 2.0, workdir, cache_dir))
+            for kind in ("sse", "json"):
+                memory.append(bench_memory(total, 2.0, kind, workdir, cache_dir))
         recording = bench_recording(100 if args.quick else 400, workdir) if "record" in only else None
     command = (
         "python bench/suite_path.py"

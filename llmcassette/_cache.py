@@ -37,7 +37,7 @@ CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
 
 #: Files larger than this are not cached: an entry holds the bodies ready to play, and reading a
 #: whole entry back would cost more memory than replaying the file piece by piece.
-MAX_CACHED_FILE_BYTES = 32 * 1024 * 1024
+MAX_CACHED_FILE_BYTES = 16 * 1024 * 1024
 
 # Bumped when the layout of an entry changes.
 _FORMAT = b"LLMCC\x00\x01\x00"

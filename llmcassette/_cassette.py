@@ -110,7 +110,9 @@ class Cassette:
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
         self._playlist = Playlist(self._tape, self.matcher, scrubber)
-        self._slots: list[Interaction | None] = []
+        # What was recorded, in order: None while a response is being read, then a function
+        # that stores it, then the stored interaction.
+        self._slots: list[Interaction | Callable[[], Interaction] | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
         #: Called with each interaction as soon as it is recorded whole (the recording proxy
@@ -127,7 +129,17 @@ class Cassette:
     @property
     def new_interactions(self) -> list[Interaction]:
         """The interactions recorded while this cassette was active."""
-        return [i for i in self._slots if i is not None]
+        with self._lock:
+            slots = list(self._slots)
+        found = []
+        for position, slot in enumerate(slots):
+            if callable(slot):
+                slot = slot()
+                with self._lock:
+                    self._slots[position] = slot
+            if slot is not None:
+                found.append(slot)
+        return found
 
     @property
     def all_played(self) -> bool:
@@ -373,25 +385,20 @@ class Cassette:
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
-        def on_finish(capture: Capture) -> None:
+        method, url, request_headers = request.method, str(request.url), list(request.headers.raw)
+
+        def store(capture: Capture) -> Interaction:
             # The request is stored (scrubbed, its body made readable) once the exchange is over,
             # not before the response goes back: through the proxy, that is time to first byte.
             stored_request = build_request(
-                method=request.method,
-                url=str(request.url),
-                raw_headers=list(request.headers.raw),
-                body=body,
-                scrubber=self.scrubber,
+                method=method, url=url, raw_headers=request_headers, body=body, scrubber=self.scrubber
             )
-            attempt.chunks = list(capture.chunks)
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
-                request.method, str(request.url), raw_headers, capture.chunks
+                method, url, raw_headers, capture.chunks
             ):
                 # The client stopped reading at the terminator (`data: [DONE]`), as most do:
                 # it had the whole stream, so the recording is complete.
                 capture.end = StreamEnd.COMPLETE
-            if capture.error is not None:
-                attempt.error = f"{type(capture.error).__name__}: {capture.error}"
             stored_response = build_response(
                 status_code=status_code,
                 reason=reason or default_reason(flavor, status_code),
@@ -400,11 +407,23 @@ class Cassette:
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
             )
-            interaction = Interaction(request=stored_request, response=stored_response)
+            return Interaction(request=stored_request, response=stored_response)
+
+        def on_finish(capture: Capture) -> None:
+            attempt.chunks = list(capture.chunks)
+            if capture.error is not None:
+                attempt.error = f"{type(capture.error).__name__}: {capture.error}"
+            if self.on_recorded is None:
+                # Stored when the cassette needs it (on save, or when asked for its interactions),
+                # not on the client's time: scrubbing and reading the body cost more than the
+                # request itself takes to replay.
+                with self._lock:
+                    self._slots[slot] = functools.partial(store, capture)
+                return
+            interaction = store(capture)
             with self._lock:
                 self._slots[slot] = interaction
-            if self.on_recorded is not None:
-                self.on_recorded(interaction)
+            self.on_recorded(interaction)
 
         capture = Capture(start=start, on_finish=on_finish)
         with self._lock:

@@ -22,7 +22,6 @@ has played, not the file.
 
 from __future__ import annotations
 
-import marshal
 import os
 import re
 from collections.abc import Callable, Hashable
@@ -116,10 +115,10 @@ class LazyCassette:
         count = len(lines)
         self._responses: list[RecordedResponse | None] = [None] * count
         self._compiled: list[Compiled | None] = [None] * count
+        # Compiled responses as the cache holds them, made ready to play on first use.
+        self._cached: list[tuple[Any, ...] | None] = [None] * count
         # The cache's view, for what this run reads and the next may reuse (``key`` None: none).
         self._key = key
-        self._request_blobs: list[bytes | None] = [None] * count
-        self._response_blobs: list[bytes | None] = [None] * count
         self._match_keys: dict[str, list[tuple[Hashable, ...] | None]] = {}
         self._learned = False
 
@@ -149,26 +148,27 @@ class LazyCassette:
         """The request of interaction ``index``."""
         request = self._requests[index]
         if request is None:
-            blob = self._request_blobs[index]
-            assert blob is not None
-            request = self._requests[index] = RecordedRequest.model_validate(marshal.loads(blob))
+            # Loaded from the cache, which keeps what matching needs: the models come from the
+            # file's own text (the very bytes the cache was made from), read now.
+            self._read_requests()
+            request = self._requests[index]
+            assert request is not None
         return request
 
     def response(self, index: int) -> RecordedResponse:
         """The response of interaction ``index``, parsed and validated on first use."""
         response = self._responses[index]
         if response is None:
-            blob = self._response_blobs[index]
-            if blob is not None:
-                response = RecordedResponse.model_validate(marshal.loads(blob))
-            else:
-                response = self._read_response(index)
-            self._responses[index] = response
+            response = self._read_response(index)
         return response
 
     def compiled(self, index: int) -> Compiled:
         """Interaction ``index``'s response ready to play, compiled once."""
         compiled = self._compiled[index]
+        cached = self._cached[index]
+        if compiled is None and cached is not None:
+            compiled = self._compiled[index] = _compiled_from(cached)
+            self._cached[index] = None
         if compiled is None:
             response = self._responses[index]
             if response is None:
@@ -220,11 +220,19 @@ class LazyCassette:
                 exc, self.path, prefix=("interactions", index, "response")
             ) from None
         self._item_extras[index].update({k: v for k, v in item.items() if k != "response"})
-        if self._key is not None and self._response_blobs[index] is None:
-            self._response_blobs[index] = _blob(item["response"])
         if keep:
             self._responses[index] = response
         return response
+
+    def _read_requests(self) -> None:
+        pieces = self._find_pieces()
+        assert self._raw is not None
+        lazy = _from_pieces(self.path, self._raw, pieces, key=None, reader=None) if pieces else None
+        if lazy is None:
+            document = parse_cassette(self._raw, path=self.path)
+            self._requests = [i.request for i in document.interactions]
+        else:
+            self._requests = lazy._requests
 
     def _find_pieces(self) -> _Pieces | None:
         if self._pieces is None and self._raw is not None:
@@ -264,15 +272,9 @@ class LazyCassette:
     def _entry(self) -> Any:
         items = []
         for index, (method, uri, content) in enumerate(self._lines):
-            request_blob = self._request_blobs[index]
-            if request_blob is None:
-                return None
             compiled = self._compiled[index]
-            response_blob = self._response_blobs[index]
-            played = None
-            if compiled is not None and response_blob is not None:
-                played = (_compiled_data(compiled), response_blob)
-            items.append((method, uri, content, request_blob, self._item_extras[index], played))
+            played = _compiled_data(compiled) if compiled is not None else self._cached[index]
+            items.append((method, uri, content, self._item_extras[index], played))
         return (self.version, self.extras, items, self._match_keys)
 
     @classmethod
@@ -283,36 +285,28 @@ class LazyCassette:
             path,
             version=version,
             extras=extras,
-            lines=[(method, uri, content) for method, uri, content, *_ in items],
+            lines=[(method, uri, content) for method, uri, content, _, _ in items],
             requests=[None] * len(items),
-            item_extras=[item[4] for item in items],
+            item_extras=[item[3] for item in items],
             raw=raw,
             key=key,
         )
-        for index, item in enumerate(items):
-            lazy._request_blobs[index] = item[3]
-            played = item[5]
-            if played is not None:
-                lazy._compiled[index] = _compiled_from(played[0])
-                lazy._response_blobs[index] = played[1]
+        lazy._cached = [item[4] for item in items]
         lazy._match_keys = {signature: list(keys) for signature, keys in match_keys.items()}
         return lazy
 
 
-def _blob(value: Any) -> bytes | None:
-    try:
-        return marshal.dumps(value)
-    except ValueError:
-        return None
-
-
 def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
+    # The body once, with its chunk lengths: one object per response, not one per chunk.
     p = compiled.playback
     offsets = tuple(compiled.offsets_ms) if compiled.offsets_ms is not None else None
+    lengths = tuple(len(chunk) for chunk in p.chunks)
+    body = b"".join(p.chunks)
     return (
         p.status,
         p.headers,
-        p.chunks,
+        body,
+        lengths,
         p.ending.value,
         p.error_type,
         p.error_message,
@@ -323,11 +317,16 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
 
 
 def _compiled_from(data: tuple[Any, ...]) -> Compiled:
-    status, headers, chunks, ending, error_type, error_message, reason, offsets, elapsed = data
+    status, headers, body, lengths, ending, error_type, error_message, reason, offsets, elapsed = data
+    chunks = []
+    position = 0
+    for length in lengths:
+        chunks.append(body[position : position + length])
+        position += length
     playback = Playback(
         status=status,
         headers=headers,
-        chunks=chunks,
+        chunks=tuple(chunks),
         ending=Ending(ending),
         error_type=error_type,
         error_message=error_message,
@@ -435,7 +434,5 @@ def _from_pieces(
         pieces=pieces,
         key=key,
     )
-    if key is not None:
-        lazy._request_blobs = [_blob(item["request"]) for item in parsed]
-        lazy._learned = True
+    lazy._learned = key is not None
     return lazy

@@ -69,11 +69,16 @@ def test_a_second_entry_reads_no_yaml_and_plays_the_same(
     def no_yaml(*args: object, **kwargs: object) -> None:
         raise AssertionError("the YAML was read again")
 
-    monkeypatch.setattr("llmcassette._lazy.load_yaml", no_yaml)
-    assert _replay(path, 2) == first
-    lazy = load_lazy(path)
+    with monkeypatch.context() as patch:
+        patch.setattr("llmcassette._lazy.load_yaml", no_yaml)
+        assert _replay(path, 2) == first
+        lazy = load_lazy(path)
+    # The models (for messages and saving) come from the file itself.
     assert lazy.request(1).parsed_body == {"q": 1}
     assert lazy.response(0).content == b"data: one\n\n"
+    assert [i.model_dump() for i in lazy.interactions()] == [
+        i.model_dump() for i in llmcassette.load_cassette(path).interactions
+    ]
 
 
 def test_a_changed_file_is_read_afresh_never_from_the_old_entry(tmp_path: Path, cache: Path) -> None:
