@@ -132,3 +132,37 @@ def test_an_unparsable_url_fails_at_load_in_either_layout(tmp_path: Path) -> Non
 def test_missing_file() -> None:
     with pytest.raises(llmcassette.CassetteNotFound, match="does not exist"):
         load_lazy(Path("/nonexistent/cassette.yaml"))
+
+
+def test_a_large_file_is_read_piece_by_piece_and_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmcassette._lazy.MAX_CACHED_FILE_BYTES", 10)
+    path = tmp_path / "big.yaml"
+    llmcassette.save_cassette(path, _document())
+    lazy = load_lazy(path)
+    assert lazy._raw is None and lazy._reader is not None
+    assert lazy.compiled(1).playback.body == (SSE + "data: 1\n\n").encode()
+    # A compiled response does not keep its parsed model (nor its text) as well.
+    assert lazy._responses == [None, None, None]
+    # The cassette written again under it (a rename) leaves the loaded one readable as it was.
+    replacement = tmp_path / "new.yaml"
+    llmcassette.save_cassette(replacement, CassetteDocument())
+    replacement.replace(path)
+    assert lazy.compiled(2).playback.body == (SSE + "data: 2\n\n").encode()
+    _same(lazy, _document())
+    lazy.close()
+
+
+def test_a_large_file_changed_in_place_is_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmcassette._lazy.MAX_CACHED_FILE_BYTES", 10)
+    path = tmp_path / "big.yaml"
+    llmcassette.save_cassette(path, _document())
+    lazy = load_lazy(path)
+    with path.open("a") as handle:
+        handle.write("# appended\n")
+    with pytest.raises(llmcassette.CassetteError, match="changed in place while it was in use"):
+        lazy.compiled(0)
+    lazy.close()
