@@ -202,4 +202,13 @@ def _print(report: DriftReport) -> None:
             click.echo(f"same  {where}")
     for path, reason in report.troubles:
         click.echo(f"llmcassette: cannot read {path}: {reason}", err=True)
+    for provider, counts in report.by_provider().items():
+        click.echo(
+            f"{provider}: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items()))
+        )
+    kinds = report.by_kind()
+    if kinds:
+        click.echo(
+            "changes by kind: " + ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+        )
     click.echo(report.summary())

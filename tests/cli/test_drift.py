@@ -197,6 +197,11 @@ def test_a_changed_upstream_is_reported_per_provider_and_kind(setup: tuple[Upstr
     }
     gemini = [i for i in report["interactions"] if i["provider"] == "gemini"]  # type: ignore[attr-defined,index]
     assert any("responseId" in c["line"] for c in gemini[0]["changes"])
+    assert "anthropic: 2 changed\n" in result.stdout
+    assert (
+        "changes by kind: event-field 3, event-type 3, header 2, last-event 1, response-field 1\n"
+        in result.stdout
+    )
     markdown = (root / "llmcassette-drift" / "report.md").read_text()
     assert "| anthropic |" in markdown and "## Changed shape" in markdown
     assert "previous_response_id" in markdown  # the skip and its reason
