@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._clock import wait
 from .._flavors import Flavor, get_flavor
+from .._intercept import current_cassette
 from ._wire import ParsedRequest, WireReader, parse_request, response_head, timeout_error
 
 if TYPE_CHECKING:
@@ -123,15 +124,15 @@ class CassetteSocket:
     as the client writes it and hands back the answer the cassette decides on (module docstring).
     """
 
-    def __init__(self, connection: Any, cassette: Cassette) -> None:
+    def __init__(self, connection: Any) -> None:
         self._connection = connection
-        self._cassette = cassette
         self._out = bytearray()
         self._timeout: float | None = getattr(connection, "timeout", None)
         if not isinstance(self._timeout, int | float):
             self._timeout = None
         self._real: Any = None
-        self._pending: tuple[Any, ParsedRequest, Decision, float] | None = None
+        self._pending: tuple[Cassette, Any, ParsedRequest, Decision, float] | None = None
+        self._raw_request = b""
 
     # -- the socket API the libraries use -------------------------------------------------------
 
@@ -175,8 +176,12 @@ class CassetteSocket:
         __tracebackhide__ = True
         if self._pending is None:
             self.decide()
-        assert self._pending is not None
-        request, parsed, decision, start = self._pending
+        if self._pending is None:
+            # No cassette answers: a connection made under one and kept by a pool after it.
+            self._ensure_real()
+            self._real.sendall(self._raw_request)
+            return self._real.makefile(mode, *args, **kwargs)  # type: ignore[no-any-return]
+        cassette, request, parsed, decision, start = self._pending
         self._pending = None
         if decision.failure is not None:  # a head that never comes: the read times out
             decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
@@ -189,7 +194,7 @@ class CassetteSocket:
             "write": timeout,
             "pool": timeout,
         }
-        response = self._cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
+        response = cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
         raw = response.headers.raw
         length = None
         declared = next((v for n, v in raw if n.lower() == b"content-length"), None)
@@ -213,19 +218,22 @@ class CassetteSocket:
         raw, self._out = bytes(self._out), bytearray()
         if not raw:
             return
+        self._raw_request = raw
+        cassette = current_cassette()
+        if cassette is None:
+            return
         parsed = parse_request(raw)
         request = _httpx().module.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
-        decision = self._cassette.decide(request, parsed.body)
-        self._pending = (request, parsed, decision, start)
+        decision = cassette.decide(request, parsed.body)
+        self._pending = (cassette, request, parsed, decision, start)
         failure = decision.failure
         if failure is not None and failure.error_type in ("ConnectError", "ConnectTimeout"):
             self._pending = None
             decision.attempt.error = f"{failure.error_type}: {failure.message}"
             wait(failure.delay_ms / 1000.0)
             raise _connect_failure(self._connection, failure.error_type, failure.message)
-        self._raw_request = raw
 
     def _url(self, target: str) -> str:
         if "://" in target:  # through a proxy, the target is the whole URL
@@ -244,8 +252,7 @@ class CassetteSocket:
             netloc += f":{port}"
         return f"{scheme}://{netloc}{target}"
 
-    def _live(self, request: Any) -> Any:
-        """Send the request as the client wrote it over a real connection; the response as httpx's."""
+    def _ensure_real(self) -> None:
         if self._real is None:
             connection = self._connection
             real_connect = _real_connect(type(connection))
@@ -257,6 +264,10 @@ class CassetteSocket:
                 connection.sock = held
             if self._timeout is not None:
                 self._real.settimeout(self._timeout)
+
+    def _live(self, request: Any) -> Any:
+        """Send the request as the client wrote it over a real connection; the response as httpx's."""
+        self._ensure_real()
         self._real.sendall(self._raw_request)
         live = http.client.HTTPResponse(self._real, method=request.method)
         live.begin()
@@ -305,14 +316,12 @@ def _as_stream(body: _LiveBody) -> Any:
 
 
 def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
-    from .._intercept import current_cassette
-
     def connect(self: Any) -> None:
-        cassette = current_cassette()
-        if cassette is None:
+        if current_cassette() is None:
             original(self)
             return
-        self.sock = CassetteSocket(self, cassette)
+        # Which cassette answers is decided per request: a pool may keep this connection longer.
+        self.sock = CassetteSocket(self)
 
     connect.__wrapped__ = original  # type: ignore[attr-defined]
     return connect
