@@ -441,7 +441,7 @@ if mode == "replay":
 
 
 def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> list[Exchange]:
-    """Bodies of about ``per_body_mb`` each: SSE streams, or JSON (embeddings: arrays of floats)."""
+    """Bodies of about ``per_body_mb`` each: SSE streams, or JSON answers of many long texts."""
     count = max(1, int(total_mb / per_body_mb))
     found = []
     for i in range(count):
@@ -453,14 +453,15 @@ def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> li
                 chunks.append(b'data: {"i":%d,"c":"%s"}\n\n' % (i, text.encode()))
             found.append(Exchange(request, b"".join(chunks), chunks, "text/event-stream"))
             continue
-        vectors = int(per_body_mb * 1024 * 1024 / (256 * 21))
+        # A long answer: 500 items of about 4 KB of text each, as a batch or a long chat returns.
+        items = int(per_body_mb * 1024 * 1024 / 4200)
         data = [
             {
-                "object": "embedding",
                 "index": n,
-                "embedding": [((i * 7919 + n * 31 + k) % 9973) / 9973.0 for k in range(256)],
+                "object": "completion",
+                "text": f"item {i}-{n}: " + "lorem ipsum dolor sit amet " * 150,
             }
-            for n in range(vectors)
+            for n in range(items)
         ]
         body = json.dumps({"object": "list", "data": data, "model": "bench"}).encode()
         found.append(Exchange(request, body, [body], "application/json"))
@@ -505,7 +506,7 @@ def bench_memory(
     path.unlink()
     return {
         "file_mb": file_mb,
-        "label": f"{bodies} {'SSE streams' if kind == 'sse' else 'JSON bodies (embeddings)'} of {per_body_mb:g} MB",
+        "label": f"{bodies} {'SSE streams' if kind == 'sse' else 'JSON bodies'} of {per_body_mb:g} MB",
         "import_mb": base_kb / 1024,
         "cold_mb": cold_kb / 1024,
         "warm_mb": warm_kb / 1024,
