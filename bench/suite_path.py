@@ -301,10 +301,20 @@ def fresh_cache(cache_dir: Path) -> None:
     shutil.rmtree(cache_dir, ignore_errors=True)
 
 
-def prime_in_another_process(path: Path) -> None:
-    """Enter ``path`` once in another process, as an earlier run of the suite would have."""
-    code = "import sys, llmcassette; llmcassette.use_cassette(sys.argv[1]).__enter__()"
-    subprocess.run([sys.executable, "-c", code, str(path)], check=True, env=os.environ.copy())
+PRIME = r"""
+import json, sys
+import httpx, llmcassette
+with llmcassette.use_cassette(sys.argv[1]), httpx.Client() as client:
+    for body in json.loads(open(sys.argv[2]).read()):
+        client.post(sys.argv[3], content=body.encode(), headers={"content-type": "application/json"}).read()
+"""
+
+
+def prime_in_another_process(path: Path, exchanges: list[Exchange]) -> None:
+    """Run the same requests under ``path`` in another process, as an earlier run of the suite would."""
+    requests = path.with_suffix(".requests.json")
+    requests.write_text(json.dumps([ex.request_bytes.decode() for ex in exchanges]))
+    subprocess.run([sys.executable, "-c", PRIME, str(path), str(requests), URL], check=True)
 
 
 @dataclass
@@ -343,7 +353,7 @@ def bench_suite(
                     seconds, got = run_suite(tool, path, exchanges, client)
                     row.add("llmcassette (cold)", seconds / count, check(tool.name, exchanges, got))
                     fresh_cache(cache_dir)
-                    prime_in_another_process(path)
+                    prime_in_another_process(path, exchanges)
                     seconds, got = run_suite(tool, path, exchanges, client)
                     row.add("llmcassette (warm)", seconds / count, check(tool.name, exchanges, got))
                     continue
@@ -374,7 +384,7 @@ def bench_last_of(count: int, rounds: int, workdir: Path, cache_dir: Path) -> Ro
                     seconds, got = run_suite(tool, path, last, client)
                     row.add("llmcassette (cold)", seconds, check(tool.name, last, got))
                     fresh_cache(cache_dir)
-                    prime_in_another_process(path)
+                    prime_in_another_process(path, last)
                     seconds, got = run_suite(tool, path, last, client)
                     row.add("llmcassette (warm)", seconds, check(tool.name, last, got))
                     continue
@@ -441,7 +451,7 @@ if mode == "replay":
 
 
 def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> list[Exchange]:
-    """Bodies of about ``per_body_mb`` each: SSE streams, or JSON answers of many long texts."""
+    """Bodies of about ``per_body_mb`` each: SSE streams, or JSON answers of many small records."""
     count = max(1, int(total_mb / per_body_mb))
     found = []
     for i in range(count):
@@ -453,15 +463,11 @@ def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> li
                 chunks.append(b'data: {"i":%d,"c":"%s"}\n\n' % (i, text.encode()))
             found.append(Exchange(request, b"".join(chunks), chunks, "text/event-stream"))
             continue
-        # A long answer: 500 items of about 4 KB of text each, as a batch or a long chat returns.
-        items = int(per_body_mb * 1024 * 1024 / 4200)
+        # Records, as a search or a batch answers: many small objects, each a few YAML nodes.
+        records = int(per_body_mb * 1024 * 1024 / 190)
         data = [
-            {
-                "index": n,
-                "object": "completion",
-                "text": f"item {i}-{n}: " + "lorem ipsum dolor sit amet " * 150,
-            }
-            for n in range(items)
+            {"id": n, "title": f"record {i}-{n}", "text": "lorem ipsum dolor sit amet " * 4, "score": n / 7}
+            for n in range(records)
         ]
         body = json.dumps({"object": "list", "data": data, "model": "bench"}).encode()
         found.append(Exchange(request, body, [body], "application/json"))
@@ -506,7 +512,7 @@ def bench_memory(
     path.unlink()
     return {
         "file_mb": file_mb,
-        "label": f"{bodies} {'SSE streams' if kind == 'sse' else 'JSON bodies'} of {per_body_mb:g} MB",
+        "label": f"{bodies} {'SSE streams' if kind == 'sse' else 'JSON bodies of small records'} of {per_body_mb:g} MB",
         "import_mb": base_kb / 1024,
         "cold_mb": cold_kb / 1024,
         "warm_mb": warm_kb / 1024,
@@ -550,7 +556,7 @@ def bench_recording(requests: int, workdir: Path) -> dict[str, Any]:
             json_request(client, "warm")
             first_event(client, "warm")
         # In turn, a few requests at a time, so that a machine that slows down does so for both.
-        per_round = 5
+        per_round = 1
         for round_ in range(requests // per_round):
             for n in range(per_round):
                 out["direct_json"].append(json_request(client, f"d{round_}-{n}"))
@@ -658,6 +664,7 @@ def main() -> int:
     )
     parser.add_argument("--quick", action="store_true", help="one round, smaller files; no file written")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--memory-kinds", default="sse,json", help="large cassettes to replay: sse, json")
     parser.add_argument("--wall", action="store_true", help="wall time instead of CPU time")
     parser.add_argument("--only", default="", help="comma-separated: json,sse,last,repeat,memory,record")
     args = parser.parse_args()
@@ -701,7 +708,7 @@ def main() -> int:
         memory = []
         if "memory" in only:
             total = 20 if args.quick else 200
-            for kind in ("sse", "json"):
+            for kind in args.memory_kinds.split(","):
                 memory.append(bench_memory(total, 2.0, kind, workdir, cache_dir))
         recording = bench_recording(100 if args.quick else 400, workdir) if "record" in only else None
     command = (

@@ -200,3 +200,16 @@ def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
         assert writer.exitcode == 0
     assert _cache.read_entry(key)["n"] == 199  # type: ignore[index]
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
+    expected = _replay(path, 2)
+    key = _cache.entry_key(path.read_bytes())
+    version, extras, items, keys = _cache.read_entry(key)  # type: ignore[misc]
+    played = list(items[1][4])
+    played[3] = b"\x01"  # chunk lengths that are no array of lengths
+    items[1] = (*items[1][:4], tuple(played))
+    assert _cache.write_entry(key, (version, extras, items, keys))
+    assert _replay(path, 2) == expected
