@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._flavors import Flavor, get_flavor
+
 __all__ = [
     "ParsedRequest",
     "WireReader",
@@ -97,6 +99,27 @@ def response_head(
     elif has_body:
         lines.append(b"Content-Length: " + str(length).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
+
+
+def engine_head(response: Any, *, method: str, close: bool = False) -> tuple[bytes, bool]:
+    """
+    The head of the engine's answer (an httpx response) as it goes on the wire, and whether its
+    body is written chunked: whole with its ``Content-Length`` when the answer declares one and
+    was not chunked, chunk by chunk otherwise.
+    """
+    raw = list(response.headers.raw)
+    declared = next((value for name, value in raw if name.lower() == b"content-length"), None)
+    chunked_upstream = any(name.lower() == b"transfer-encoding" for name, _ in raw)
+    length = int(declared) if declared is not None and not chunked_upstream else None
+    reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
+    return response_head(response.status_code, reason, raw, length=length, method=method, close=close)
+
+
+def engine_flavor() -> Flavor:
+    """The library the doors speak to the engine in: httpx, a dependency."""
+    flavor = get_flavor("httpx")
+    assert flavor is not None
+    return flavor
 
 
 def request_complete(raw: bytes) -> int | None:

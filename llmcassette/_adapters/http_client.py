@@ -39,9 +39,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._clock import wait
-from .._flavors import Flavor, get_flavor
 from .._intercept import current_cassette
-from ._wire import ParsedRequest, WireReader, parse_request, response_head, timeout_error
+from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
 
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
@@ -49,12 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["CassetteSocket", "patches"]
 
 _monotonic = time.monotonic
-
-
-def _httpx() -> Flavor:
-    flavor = get_flavor("httpx")
-    assert flavor is not None  # httpx is a dependency
-    return flavor
 
 
 def _is_urllib3(connection: Any) -> bool:
@@ -87,7 +80,7 @@ class _LiveBody:
         self._response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         try:
             while True:
                 chunk = self._response.read1(65536)
@@ -110,7 +103,7 @@ class _LiveBody:
 def _broken(exc: BaseException) -> BaseException | None:
     # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
     # any other failure is a connection that dropped, so the bytes just stop.
-    httpx = _httpx().module
+    httpx = engine_flavor().module
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
     if isinstance(exc, httpx.TransportError | OSError):
@@ -194,18 +187,9 @@ class CassetteSocket:
             "write": timeout,
             "pool": timeout,
         }
-        response = cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
-        raw = response.headers.raw
-        length = None
-        declared = next((v for n, v in raw if n.lower() == b"content-length"), None)
-        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, v in raw)
+        response = cassette.answer(engine_flavor(), request, parsed.body, decision, self._live, start=start)
         stream = response.stream
-        if declared is not None and not chunked_upstream:
-            length = int(declared)
-        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-        head, chunked = response_head(
-            response.status_code, reason, list(raw), length=length, method=parsed.method
-        )
+        head, chunked = engine_head(response, method=parsed.method)
         reader = WireReader(head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close)
         return io.BufferedReader(reader)
 
@@ -223,7 +207,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = _httpx().module.Request(
+        request = engine_flavor().module.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
         decision = cassette.decide(request, parsed.body)
@@ -273,7 +257,7 @@ class CassetteSocket:
         live.begin()
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
         extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
-        return _httpx().module.Response(
+        return engine_flavor().module.Response(
             live.status,
             headers=headers,
             stream=_as_stream(_LiveBody(live)),
@@ -303,7 +287,7 @@ def _real_connect(owner: type) -> Callable[[Any], None]:
 
 
 def _as_stream(body: _LiveBody) -> Any:
-    httpx = _httpx().module
+    httpx = engine_flavor().module
 
     class _Stream(httpx.SyncByteStream):  # type: ignore[misc,name-defined]
         def __iter__(self) -> Iterator[bytes]:
