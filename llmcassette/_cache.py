@@ -24,6 +24,7 @@ import hashlib
 import marshal
 import os
 import secrets
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -55,11 +56,16 @@ def cache_dir() -> Path | None:
 
 @functools.cache
 def _code_fingerprint() -> bytes:
-    # Every module of the package, by size and modification time: an entry written by other code
-    # (another release, or a working copy edited since) is never used. Stat calls only, so this
-    # costs well under a millisecond, once per process.
+    # Every module of the package, by size and modification time, and the versions of Python and
+    # of the libraries that read and check a file: an entry written by other code (another
+    # release, a working copy edited since, an upgraded PyYAML) is never used. Stat calls only,
+    # so this costs well under a millisecond, once per process.
+    import pydantic
+    import yaml
+
     root = Path(__file__).resolve().parent
-    digest = hashlib.sha256(__version__.encode())
+    versions = f"{__version__}\0{sys.version}\0{yaml.__version__}\0{pydantic.VERSION}\n"
+    digest = hashlib.sha256(versions.encode())
     for path in sorted(root.rglob("*.py")):
         info = path.stat()
         digest.update(f"{path.relative_to(root)}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
