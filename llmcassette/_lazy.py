@@ -211,11 +211,8 @@ class LazyCassette:
             return self._from_whole_file(index)
         _, response_start, end = pieces.spans[index]
         text = self._read(response_start, end)
-        try:
-            item = load_yaml(b"- " + text[2:])[0]
-        except (YAMLError, IndexError, KeyError, TypeError):
-            return self._from_whole_file(index)
-        if not isinstance(item, dict) or "response" not in item:
+        item = _parse_response_piece(text)
+        if item is None:
             return self._from_whole_file(index)
         try:
             response = RecordedResponse.model_validate(item["response"])
@@ -298,6 +295,67 @@ class LazyCassette:
         lazy._cached = [item[4] for item in items]
         lazy._match_keys = {signature: list(keys) for signature, keys in match_keys.items()}
         return lazy
+
+
+# A stream record as llmcassette writes it: chunk lengths and offsets as flow lists of numbers,
+# hundreds of YAML scalars per stream, read here with one expression each when every item is a
+# plain decimal (anything else is left to YAML, which reads the whole list).
+_STREAM_KEY = b"\n    stream:\n"
+_NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
+_DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+
+
+def _parse_response_piece(text: bytes) -> dict[str, Any] | None:
+    # The item of a response piece (it starts "  response:"), or None when it does not parse on
+    # its own. The stream's number lists are read apart when they are plain (see below), and only
+    # used when YAML found the emptied lists exactly where they were cut out.
+    short, numbers = _stream_numbers(text)
+    for piece in (short, text) if numbers else (text,):
+        try:
+            item = load_yaml(b"- " + piece[2:])[0]
+        except (YAMLError, IndexError, KeyError, TypeError):
+            return None
+        if not isinstance(item, dict) or "response" not in item:
+            return None
+        if piece is text:
+            return item
+        response = item["response"]
+        stream = response.get("stream") if isinstance(response, dict) else None
+        if isinstance(stream, dict) and all(stream.get(name) == [] for name in numbers):
+            stream.update(numbers)
+            return item
+    return None
+
+
+def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
+    # The piece with its stream's number lists emptied, and those lists; the caller checks that
+    # YAML found empty lists exactly there.
+    at = text.find(_STREAM_KEY)
+    if at < 0 or text.find(_STREAM_KEY, at + 1) >= 0:
+        return text, {}
+    position = at + len(_STREAM_KEY)
+    found: dict[str, list[Any]] = {}
+    cuts: list[tuple[int, int]] = []
+    while (match := _NUMBER_LIST.match(text, position)) is not None:
+        values: list[Any] = []
+        for word in match.group(2).split(b","):
+            word = word.strip(b" \n")
+            decimal = _DECIMAL.match(word)
+            if decimal is None:
+                return text, {}
+            values.append(float(word) if decimal.group(1) else int(word))
+        found[match.group(1).decode()] = values
+        cuts.append(match.span(2))
+        position = match.end()
+    if not found:
+        return text, {}
+    pieces = []
+    last = 0
+    for start, stop in cuts:
+        pieces.append(text[last:start])
+        last = stop
+    pieces.append(text[last:])
+    return b"".join(pieces), found
 
 
 def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
