@@ -134,7 +134,7 @@ class CassetteTransport(asyncio.Transport):
         except Exception as exc:
             protocol.set_exception(exc)
             return
-        head, chunked = engine_head(response, method=parsed.method, close=True)
+        head, chunked, _ = engine_head(response, method=parsed.method, close=True)
         protocol.data_received(head)
         try:
             async for chunk in response.stream:

@@ -189,8 +189,10 @@ class CassetteSocket:
         }
         response = cassette.answer(engine_flavor(), request, parsed.body, decision, self._live, start=start)
         stream = response.stream
-        head, chunked = engine_head(response, method=parsed.method)
-        reader = WireReader(head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close)
+        head, chunked, length = engine_head(response, method=parsed.method)
+        reader = WireReader(
+            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+        )
         return io.BufferedReader(reader)
 
     # -- deciding and answering ------------------------------------------------------------------
