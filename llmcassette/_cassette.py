@@ -407,6 +407,7 @@ class Cassette:
                 capture=capture,
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
+                url=str(request.url),
             )
             interaction = Interaction(request=stored_request, response=stored_response)
             with self._lock:

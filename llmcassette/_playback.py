@@ -15,7 +15,7 @@ from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
 from ._flavors import Flavor
-from ._framing import Framing, detect_framing, split_events
+from ._framing import default_chunks
 from ._models import RecordedResponse, header_get
 from ._streams import Pacer, ReplayStream, stream_class
 
@@ -52,11 +52,9 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         if stream is not None and stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
             offsets = stream.offsets_ms
     else:
-        framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
-        if framing is not Framing.NONE:
-            chunks = split_events(content, framing)
-        else:
-            chunks = [content] if content else []
+        # Only a cassette written by hand or by vcrpy lacks boundaries: llmcassette keeps those of
+        # every streamed body, one chunk included (see `_recording.build_response`).
+        chunks = default_chunks(content, header_get(response.headers, "content-type"), url=uri)
     headers: list[tuple[str, str]] = []
     for name, values in response.headers.items():
         if name.lower() == "content-length":

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._bodies import StoredBody, store_body
+from ._framing import Framing, detect_framing
 from ._models import (
     Interaction,
     RecordedRequest,
@@ -156,8 +157,12 @@ def build_response(
     capture: Capture,
     scrubber: Scrubber | None,
     decode_compressed: bool,
+    url: str | None = None,
 ) -> RecordedResponse:
-    """The stored form of a captured response: decoded, scrubbed, readable, chunking kept."""
+    """
+    The stored form of a captured response: decoded, scrubbed, readable, chunking kept. ``url``,
+    the request's, tells a Gemini JSON-array stream from a JSON body.
+    """
     headers = headers_to_map(raw_headers)
     chunks = capture.chunks
     encoding = header_get(headers, "content-encoding")
@@ -187,7 +192,7 @@ def build_response(
         fields["body"] = ResponseBody(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )
-    if len(lengths) > 1 or capture.end is not StreamEnd.COMPLETE:
+    if _keeps_boundaries(lengths, capture.end, body, header_get(headers, "content-type"), url):
         error = None
         if capture.error is not None:
             error = StreamError(type=type(capture.error).__name__, message=str(capture.error))
@@ -195,6 +200,18 @@ def build_response(
             chunks=lengths, offsets_ms=capture.offsets_ms, end=capture.end, error=error
         )
     return RecordedResponse.model_validate(fields)
+
+
+def _keeps_boundaries(
+    lengths: list[int], end: StreamEnd, body: bytes, content_type: str | None, url: str | None
+) -> bool:
+    # A response without `stream` is replayed as a hand-written one is (`default_chunks`): one
+    # chunk per event of a streamed body, the whole of any other body. So the boundaries are left
+    # out only where that is what was recorded: a body that is not a stream, read in one piece.
+    # A stream read in one piece keeps `chunks: [N]`, or replay would split it at every event.
+    if len(lengths) > 1 or end is not StreamEnd.COMPLETE:
+        return True
+    return bool(lengths) and detect_framing(content_type, body, url=url) is not Framing.NONE
 
 
 def build_interaction(request: RecordedRequest, response: RecordedResponse) -> Interaction:

@@ -217,6 +217,42 @@ def test_one_chunk_json_response_has_no_stream_record() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "content_type", "url"),
+    [
+        pytest.param(b"data: a\n\ndata: b\n\n", b"text/event-stream", None, id="sse"),
+        pytest.param(b'{"a":1}\n{"b":2}\n', b"application/x-ndjson", None, id="ndjson"),
+        pytest.param(b"data: \xff\x00\r\n\r\ndata: b\r\n\r\n", b"text/event-stream", None, id="binary-sse"),
+        pytest.param(b"data: a\n\ndata: b\n\n", None, None, id="sse-without-headers"),
+        pytest.param(
+            b'[{"a": 1}\r\n,{"b": 2}\r\n]',
+            b"application/json",
+            "https://generativelanguage.googleapis.com/v1beta/models/g:streamGenerateContent",
+            id="gemini-json-array",
+        ),
+    ],
+)
+def test_a_stream_read_in_one_piece_keeps_its_one_chunk(
+    body: bytes, content_type: bytes | None, url: str | None
+) -> None:
+    # Left out, the boundaries would be replayed one chunk per event: several events in one read
+    # is exactly what replay must reproduce.
+    headers = [(b"content-type", content_type)] if content_type else []
+    result = build_response(
+        status_code=200,
+        reason="OK",
+        raw_headers=headers,
+        capture=capture([body]),
+        scrubber=None,
+        decode_compressed=True,
+        url=url,
+    )
+    assert result.content == body
+    assert result.stream is not None
+    assert result.stream.chunks == [len(body)]
+    assert result.stream.end is StreamEnd.COMPLETE
+
+
+@pytest.mark.parametrize(
     ("finish", "end", "error"),
     [
         pytest.param({"closed": True}, StreamEnd.CLOSED, None, id="closed-by-client"),

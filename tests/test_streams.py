@@ -237,7 +237,9 @@ def load(path: Path) -> llmcassette.CassetteDocument:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["sse", "ndjson"])
-@pytest.mark.parametrize("split", [None, "pairs", "100"], ids=["events", "pairs", "100-bytes"])
+@pytest.mark.parametrize(
+    "split", [None, "pairs", "100", "100000"], ids=["events", "pairs", "100-bytes", "one-chunk"]
+)
 async def test_replay_reproduces_live_bytes_and_boundaries(
     client: Client, upstream: str, tmp_path: Path, kind: str, split: str | None
 ) -> None:
