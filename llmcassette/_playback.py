@@ -16,7 +16,7 @@ from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
 from ._flavors import Flavor
 from ._framing import default_chunks
-from ._models import RecordedResponse, header_get
+from ._models import RecordedResponse, StreamError, header_get
 from ._streams import Pacer, ReplayStream, stream_class
 
 __all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "respond"]
@@ -26,16 +26,25 @@ __all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "r
 class Compiled:
     """An interaction's response, compiled once for replay."""
 
-    playback: Playback
+    #: None when the recording is a connection that failed before any answer (see ``failure``).
+    playback: Playback | None
     offsets_ms: list[float] | None
     elapsed_ms: float | None
+    #: The error of a connection that failed before any answer, raised again in its place.
+    failure: StreamError | None = None
 
 
 def compile_response(response: RecordedResponse, *, uri: str, path: Path, index: int) -> Compiled:
     """
     The playback of a recorded response: its chunks as recorded, or one per event when the
-    cassette kept no boundaries; ``path`` and ``index`` name it in errors.
+    cassette kept no boundaries; ``path`` and ``index`` name it in errors. A recorded connection
+    that failed before any answer compiles to its error alone.
     """
+    if response.status is None:
+        # The model holds that a response without status has its error (`_check_headless`).
+        assert response.stream is not None and response.stream.error is not None
+        error = response.stream.error
+        return Compiled(playback=None, offsets_ms=None, elapsed_ms=response.elapsed_ms, failure=error)
     content = response.content
     stream = response.stream
     offsets: list[float] | None = None

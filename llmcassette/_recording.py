@@ -27,10 +27,12 @@ from ._scrub import Scrubber, remap_chunks
 
 __all__ = [
     "Capture",
+    "build_failure",
     "build_request",
     "build_response",
     "decompress",
     "headers_to_map",
+    "hung_up_before_answer",
     "parsed_fields",
     "shift_content_length",
 ]
@@ -193,13 +195,37 @@ def build_response(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )
     if _keeps_boundaries(lengths, capture.end, body, header_get(headers, "content-type"), url):
-        error = None
-        if capture.error is not None:
-            error = StreamError(type=type(capture.error).__name__, message=str(capture.error))
+        error = stream_error(capture.error) if capture.error is not None else None
         fields["stream"] = StreamRecord(
             chunks=lengths, offsets_ms=capture.offsets_ms, end=capture.end, error=error
         )
     return RecordedResponse.model_validate(fields)
+
+
+# What httpx and httpx2 raise in place of a response when the upstream, once connected and sent the
+# request, closes the connection (RemoteProtocolError: "Server disconnected without sending a
+# response") or resets it (ReadError, WriteError).
+_HUNG_UP = frozenset({"RemoteProtocolError", "ReadError", "WriteError"})
+
+
+def hung_up_before_answer(error: BaseException) -> bool:
+    """
+    True when ``error``, raised by an httpx or httpx2 transport in place of a response, says that
+    the upstream closed or reset the connection without answering: what is recorded as a response
+    without status (:func:`build_failure`). A connection that never opened (``ConnectError``) and a
+    timeout (the client's own limit) are not recordings of the upstream, and are not recorded.
+    """
+    return type(error).__name__ in _HUNG_UP
+
+
+def stream_error(error: BaseException) -> StreamError:
+    """How a transport error is stored: its class name (replay raises the class of that name)."""
+    return StreamError(type=type(error).__name__, message=str(error))
+
+
+def build_failure(error: BaseException) -> RecordedResponse:
+    """The stored form of a connection the upstream closed or reset before any answer."""
+    return RecordedResponse(status=None, stream=StreamRecord(end=StreamEnd.ERROR, error=stream_error(error)))
 
 
 def _keeps_boundaries(

@@ -14,6 +14,7 @@ import gzip
 import importlib
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -193,6 +194,62 @@ def stream_app() -> Starlette:
     app.state.calls = {}
     app.state.finished = {}
     return app
+
+
+@contextlib.contextmanager
+def hang_up_server(mode: str = "close") -> Iterator[str]:
+    """
+    An upstream on loopback that reads each request whole and then hangs up without answering:
+    ``close`` ends the connection with a FIN, ``reset`` with an RST. Yields its base URL.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def hang_up(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = connection.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                piece = connection.recv(65536)
+                if not piece:
+                    return
+                body += piece
+            if mode == "reset":
+                # A zero linger time makes close() send an RST.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            hang_up(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 # -- clients -------------------------------------------------------------------------------------

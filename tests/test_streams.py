@@ -6,6 +6,7 @@ same properties end to end against a real local server, for httpx and httpx2, sy
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from starlette.applications import Starlette
 import llmcassette
 from llmcassette._flavors import get_flavor
 from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
-from tests.servers import Client, ndjson_lines, serve, sse_events, stream_app
+from tests.servers import Client, hang_up_server, ndjson_lines, serve, sse_events, stream_app
 
 
 @pytest.fixture(scope="module")
@@ -417,6 +418,66 @@ async def test_upstream_failure_mid_stream_is_recorded_and_replayed(
     assert str(replayed.error) == str(live.error)
     assert replayed.error.request.url == url  # the client attached its request, as when live
     assert cassette.attempts[0].error == f"RemoteProtocolError: {live.error}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["close", "reset"])
+async def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed(
+    client: Client, tmp_path: Path, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+    payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with hang_up_server(mode) as base:
+        url = f"{base}/v1/chat/completions"
+        with pytest.raises(client.lib.TransportError) as direct:
+            await client.send("POST", url, json=payload)
+        with llmcassette.use_cassette(path, record_mode="once") as cassette:
+            with pytest.raises(client.lib.TransportError) as live:
+                await client.send("POST", url, json=payload)
+    # Recording changes nothing for the client: the same error, from its own library.
+    assert type(live.value) is type(direct.value)
+    assert str(live.value) == str(direct.value)
+    expected = "RemoteProtocolError" if mode == "close" else "ReadError"
+    assert type(live.value).__name__ == expected
+    assert cassette.attempts[0].recorded
+    assert cassette.attempts[0].status is None
+    assert cassette.attempts[0].error == f"{expected}: {live.value}"
+
+    (interaction,) = load(path).interactions
+    stored = interaction.response
+    assert stored.status is None and stored.failed_before_head
+    assert stored.stream is not None and stored.stream.error is not None
+    assert stored.stream.end is llmcassette.StreamEnd.ERROR
+    assert (stored.stream.error.type, stored.stream.error.message) == (expected, str(live.value))
+    assert "status:" not in path.read_text().split("response:")[1]
+
+    # The upstream is gone: the cassette hangs up in its place, the same way.
+    with llmcassette.use_cassette(path) as cassette:
+        with pytest.raises(client.lib.TransportError) as replayed:
+            await client.send("POST", url, json=payload)
+    assert type(replayed.value) is type(live.value)
+    assert str(replayed.value) == str(live.value)
+    assert replayed.value.request.url == url  # the client attached its request, as when live
+    assert cassette.attempts[0].interaction == 0 and not cassette.attempts[0].recorded
+    assert cassette.attempts[0].error == f"{expected}: {live.value}"
+
+
+def test_a_connection_never_made_and_a_vcrpy_compatible_file_record_no_hang_up(tmp_path: Path) -> None:
+    # A refused connection says nothing about the upstream; vcrpy has no place for a hang-up.
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{refusing.getsockname()[1]}/v1/chat/completions"
+        with llmcassette.use_cassette(tmp_path / "refused.yaml", record_mode="once") as cassette:
+            with pytest.raises(httpx.ConnectError):
+                httpx.post(url, json={})
+    assert not cassette.attempts[0].recorded and cassette.interactions == []
+    assert not (tmp_path / "refused.yaml").exists()
+    with hang_up_server("close") as base:
+        path = tmp_path / "vcrpy.yaml"
+        with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=True) as cassette:
+            with pytest.raises(httpx.RemoteProtocolError):
+                httpx.post(f"{base}/v1/chat/completions", json={})
+    assert cassette.interactions == [] and not path.exists()
 
 
 @pytest.mark.anyio

@@ -16,6 +16,9 @@ What the client gets is what the upstream sent, as it arrives:
 - **A client that leaves** mid-stream keeps what it was sent: the upstream request is closed (no
   tokens are spent on text nobody reads) and the recording is marked ``end: closed``, unless it
   had already reached the stream's terminator, as in-process.
+- **An upstream that hangs up before answering** (closes or resets the connection once it has the
+  request) is recorded as a response without status, ``end: error``, and the client's connection
+  is closed or reset the same way: it sees what it would see without the proxy.
 - **An upstream that cannot be reached** gets the client a 502 whose JSON body names the upstream
   and the cause; nothing is recorded for it. A path no route takes gets a 404 listing the routes.
 - **A request the cassette must answer but cannot** (record mode ``once`` on an existing file)
@@ -39,6 +42,7 @@ from .._exceptions import NoMatchingInteraction
 from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
+from .._recording import hung_up_before_answer
 from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._errors import send_error
@@ -46,6 +50,7 @@ from ._headers import HOP_BY_HOP, message_headers
 from ._journal import Journal, recover
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
+from ._sockets import SocketAction, close_connection, reset_connection, socket_action
 from ._upstream import upstream_transport
 from ._watch import ClientWatch
 
@@ -152,6 +157,12 @@ class RecordingProxy:
                     self._flavor, request, self._transport.handle_async_request
                 )
             except httpx.TransportError as exc:
+                if hung_up_before_answer(exc):
+                    # The engine recorded it (a response without status): the client sees the
+                    # same hang-up it would see without the proxy, not an answer made up here.
+                    action = await self._hang_up(scope, exc, watch)
+                    self._outcome(request, f"no response, {action} as the upstream did: {_cause(exc)}")
+                    return
                 watch.stop()
                 await self._upstream_failed(target, exc, send)
                 self._outcome(request, f"502, {_cause(exc)}")
@@ -226,6 +237,22 @@ class RecordingProxy:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         elapsed_ms = (time.monotonic() - start) * 1000.0
         self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+
+    async def _hang_up(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
+        # As `serve` replays it (`socket_action`): a close (FIN) for RemoteProtocolError, a reset
+        # for the rest. Returns what was done, for the log.
+        watch.settled = True
+        transport = transport_for(scope)
+        if transport is None:  # the connection is already gone
+            return "the client left"
+        if socket_action(error) is SocketAction.CLOSE:
+            close_connection(transport)
+            action = "closed"
+        else:
+            await reset_connection(transport)
+            action = "reset"
+        await watch.gone(_CUT_WAIT_S)
+        return action
 
     async def _cut(self, scope: Scope, watch: ClientWatch) -> None:
         transport = transport_for(scope)

@@ -21,8 +21,8 @@ import pytest
 
 import llmcassette
 from llmcassette import StreamEnd, load_cassette
-from llmcassette.proxy import PROXY_URL_ENV, Recorder, RouteTable, parse_route
-from tests.servers import serve, sse_events, stream_app
+from llmcassette.proxy import PROXY_URL_ENV, CassetteServer, Recorder, RouteTable, parse_route
+from tests.servers import hang_up_server, serve, sse_events, stream_app
 from tests.upstreams import provider_app
 
 
@@ -207,33 +207,45 @@ def socket_that_refuses() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_an_upstream_that_hangs_up_before_answering_gets_a_502_with_the_cause(tmp_path: Path) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
+@pytest.mark.parametrize(
+    ("mode", "error"), [("close", httpx.RemoteProtocolError), ("reset", httpx.ReadError)]
+)
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_the_client_sees_the_hang_up(
+    tmp_path: Path, mode: str, error: type[httpx.TransportError]
+) -> None:
+    path = tmp_path / "c.yaml"
+    log: list[str] = []
+    with hang_up_server(mode) as dead:
+        with pytest.raises(httpx.TransportError) as direct:
+            httpx.post(f"{dead}/v1/chat/completions", json=CHAT)
+        with recording(path, RouteTable(upstream=dead), log=log.append) as (url, recorder):
+            # What the client would see without the proxy: no answer made up in the upstream's place.
+            with pytest.raises(httpx.TransportError) as proxied:
+                httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+            wait_for_recordings(recorder, 1)
+    assert type(direct.value) is type(proxied.value) is error
+    assert str(proxied.value) == str(direct.value)
+    assert any("-> no response, " in line and error.__name__ in line for line in log), log
 
-        def read_then_hang_up() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                connection.settimeout(5)
-                request = b""
-                while not request.endswith(b"}]}"):  # the end of the JSON body
-                    request += connection.recv(65536)
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.request.uri == f"{dead}/v1/chat/completions"
+    stored = interaction.response
+    assert stored.status is None
+    assert stored.stream is not None and stored.stream.error is not None
+    assert stored.stream.end is StreamEnd.ERROR
+    assert stored.stream.error.type == error.__name__
 
-        hang_up = threading.Thread(target=read_then_hang_up, daemon=True)
-        hang_up.start()
-        dead = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with recording(tmp_path / "c.yaml", RouteTable(upstream=dead)) as (url, recorder):
-            response = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
-        hang_up.join(timeout=5)
-    assert response.status_code == 502
-    error = response.json()["error"]
-    assert error["type"] == "llmcassette_upstream_failed"
-    assert error["message"] == (
-        f"llmcassette: upstream {dead}/v1/chat/completions failed before answering: "
-        "RemoteProtocolError: Server disconnected without sending a response."
-    )
-    assert recorder.recorded == 0
+    # Replayed in-process, and through serve, the hang-up comes back the same way.
+    with llmcassette.use_cassette(path):
+        with pytest.raises(httpx.TransportError) as replayed:
+            httpx.post(f"{dead}/v1/chat/completions", json=CHAT)
+    assert type(replayed.value) is error
+    assert str(replayed.value) == str(direct.value)
+    with CassetteServer([path]) as served:
+        with pytest.raises(httpx.TransportError) as from_serve:
+            httpx.post(f"{served}/v1/chat/completions", json=CHAT)
+    assert type(from_serve.value) is error
+    assert str(from_serve.value) == str(direct.value)
 
 
 def test_a_path_under_no_route_gets_a_404_listing_the_routes(tmp_path: Path, upstream: str) -> None:
