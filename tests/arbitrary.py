@@ -38,13 +38,20 @@ URLS = st.sampled_from(
 )
 
 
-STATUSES = st.sampled_from([200, 400])
+#: None stands for no response: the upstream hung up before answering.
+STATUSES = st.sampled_from([200, 400, None])
+HUNG_UP = {"stream": {"end": "error", "error": {"type": "ReadError", "message": "Connection reset by peer"}}}
 
 
-def one_interaction(body: bytes, content_type: str | None, url: str, status: int) -> CassetteDocument:
-    """A cassette of one POST to ``url`` answered by ``body`` (the request carries it too)."""
+def one_interaction(body: bytes, content_type: str | None, url: str, status: int | None) -> CassetteDocument:
+    """
+    A cassette of one POST to ``url`` answered by ``body`` (the request carries it too), or, when
+    ``status`` is None, by an upstream that hung up before answering.
+    """
     headers = {"content-type": [content_type]} if content_type else {}
-    response = {"status": {"code": status}, "headers": headers, "body": {"string": body}}
+    response: dict[str, object] = {"status": {"code": status}, "headers": headers, "body": {"string": body}}
+    if status is None:
+        response = HUNG_UP
     return CassetteDocument.model_validate(
         {"interactions": [{"request": {"method": "POST", "uri": url, "body": body}, "response": response}]}
     )

@@ -424,7 +424,12 @@ def documents(draw: st.DrawFn) -> CassetteDocument:
         stream = (
             None if chunks is None else StreamRecord(chunks=chunks, offsets_ms=[1.5] * len(chunks), end=end)
         )
-        items.append(make_interaction(body, content_type=content_type, stream=stream))
+        interaction = make_interaction(body, content_type=content_type, stream=stream)
+        if draw(st.integers(0, 5)) == 0:  # an upstream that hung up before answering
+            error = StreamError(type="RemoteProtocolError", message=draw(st.text(max_size=20)))
+            hung_up = RecordedResponse(status=None, stream=StreamRecord(end=StreamEnd.ERROR, error=error))
+            interaction = interaction.model_copy(update={"response": hung_up})
+        items.append(interaction)
     return CassetteDocument(interactions=items)
 
 
