@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gzip
 import importlib
+import itertools
 import json
 import socket
 import struct
@@ -194,6 +195,37 @@ def stream_app() -> Starlette:
     app.state.calls = {}
     app.state.finished = {}
     return app
+
+
+class PlannedUpstream:
+    """
+    An upstream (an ASGI app) that answers each path with what a test planned for it: a content
+    type and the body's chunks, each sent as one HTTP/1.1 transfer chunk, which a client's reader
+    hands over as one chunk. :meth:`plan` returns the path to request.
+    """
+
+    def __init__(self) -> None:
+        self.plans: dict[str, tuple[str | None, list[bytes]]] = {}
+        self._paths = itertools.count()
+
+    def plan(self, content_type: str | None, chunks: list[bytes]) -> str:
+        path = f"/planned/{next(self._paths)}"
+        self.plans[path] = (content_type, chunks)
+        return path
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        content_type, chunks = self.plans[scope["path"]]
+        headers = [(b"connection", b"close")]
+        if content_type is not None:
+            headers.append((b"content-type", content_type.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @contextlib.contextmanager

@@ -6,7 +6,9 @@ same properties end to end against a real local server, for httpx and httpx2, sy
 
 from __future__ import annotations
 
+import importlib
 import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,12 +17,14 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
+from hypothesis import example, given, settings, strategies as st
 from starlette.applications import Starlette
 
 import llmcassette
 from llmcassette._flavors import get_flavor
 from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
-from tests.servers import Client, hang_up_server, ndjson_lines, serve, sse_events, stream_app
+from tests.arbitrary import STREAMS
+from tests.servers import Client, PlannedUpstream, hang_up_server, ndjson_lines, serve, sse_events, stream_app
 
 
 @pytest.fixture(scope="module")
@@ -285,6 +289,55 @@ async def test_non_streaming_requests_replay_the_same_response(
     assert replaying.attempts[0].chunks == recording.attempts[0].chunks
     if path_query == "/json":
         assert live.body.startswith(b'{"echo":{"model":"m"')
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+def read_raw(library: str, url: str) -> list[bytes]:
+    """The chunks a client of ``library`` reads from ``url``, as its transport hands them over."""
+    lib = importlib.import_module(library)
+    with lib.Client(verify=False) as http, http.stream("GET", url) as response:
+        return list(response.iter_raw())
+
+
+# The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
+@example(stream=("text/event-stream", [b"data: a\n\ndata: b\n\n"]), library="httpx", vcrpy_compatible=False)
+@example(stream=("application/x-ndjson", [b'{"a":1}\n{"b":2}\n']), library="httpx2", vcrpy_compatible=True)
+@settings(max_examples=60, deadline=None)
+@given(
+    stream=STREAMS,
+    library=st.sampled_from(["httpx", "httpx2"]),
+    vcrpy_compatible=st.booleans(),
+)
+def test_any_body_in_any_chunking_is_recorded_saved_loaded_and_replayed_exactly(
+    planned: tuple[str, PlannedUpstream],
+    stream: tuple[str | None, list[bytes]],
+    library: str,
+    vcrpy_compatible: bool,
+) -> None:
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=vcrpy_compatible):
+            live = read_raw(library, url)
+        # Each planned chunk reached the client as one chunk: one chunk stays one chunk.
+        assert live == chunks
+        (interaction,) = llmcassette.load_cassette(path).interactions
+        stored = interaction.response
+        assert stored.content == b"".join(chunks)
+        if stored.stream is None:
+            assert len(chunks) <= 1  # only a plain body read in one piece has no boundaries
+        else:
+            assert stored.stream.chunks == [len(chunk) for chunk in chunks]
+        with llmcassette.use_cassette(path):
+            assert read_raw(library, url) == chunks
 
 
 # -- end to end: pass-through while recording ------------------------------------------------------

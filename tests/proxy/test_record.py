@@ -15,14 +15,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 import llmcassette
 from llmcassette import StreamEnd, load_cassette
 from llmcassette.proxy import PROXY_URL_ENV, CassetteServer, Recorder, RouteTable, parse_route
-from tests.servers import hang_up_server, serve, sse_events, stream_app
+from tests.arbitrary import STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, sse_events, stream_app
 from tests.upstreams import provider_app
 
 
@@ -246,6 +249,54 @@ def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_the_client_s
             httpx.post(f"{served}/v1/chat/completions", json=CHAT)
     assert type(from_serve.value) is error
     assert str(from_serve.value) == str(direct.value)
+
+
+@pytest.fixture(scope="module")
+def planned_recording(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, PlannedUpstream, Recorder]]:
+    """A planned upstream and one record session in front of it, shared by a test's examples."""
+    upstream = PlannedUpstream()
+    path = tmp_path_factory.mktemp("planned") / "c.yaml"
+    with serve(upstream) as base, recording(path, RouteTable(upstream=base)) as (url, recorder):
+        yield url, upstream, recorder
+
+
+def read_raw(url: str) -> list[bytes]:
+    # No CA bundle to load (verify=False): every server here is plain HTTP on loopback.
+    with httpx.Client(verify=False) as client, client.stream("GET", url) as response:
+        return list(response.iter_raw())
+
+
+# The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
+@example(streams=[("text/event-stream", [b"data: a\n\ndata: b\n\n"]), ("text/event-stream", [b"\xff\n\n"])])
+@settings(max_examples=8, deadline=None)
+@given(streams=st.lists(STREAMS, min_size=1, max_size=8))
+def test_any_body_in_any_chunking_is_recorded_through_record_and_served_exactly(
+    planned_recording: tuple[str, PlannedUpstream, Recorder], streams: list[tuple[str | None, list[bytes]]]
+) -> None:
+    # One record session for the test; each example saves it and serves the file it wrote.
+    url, upstream, recorder = planned_recording
+    paths = [upstream.plan(content_type, chunks) for content_type, chunks in streams]
+    for path, (_, chunks) in zip(paths, streams, strict=True):
+        # The proxy passes each chunk on as it came: one chunk stays one chunk.
+        assert read_raw(url + path) == chunks
+    recorder.cassette.save()
+    stored = {
+        urlsplit(i.request.uri).path: i.response for i in load_cassette(recorder.cassette.path).interactions
+    }
+    for path, (_, chunks) in zip(paths, streams, strict=True):
+        assert stored[path].content == b"".join(chunks)
+        record = stored[path].stream
+        if record is None:
+            assert len(chunks) <= 1  # only a plain body read in one piece has no boundaries
+        else:
+            assert record.chunks == [len(chunk) for chunk in chunks]
+    with CassetteServer([recorder.cassette.path]) as served:
+        for path, (content_type, chunks) in zip(paths, streams, strict=True):
+            with httpx.Client(verify=False) as client, client.stream("GET", served + path) as response:
+                assert list(response.iter_raw()) == chunks
+                assert response.headers.get("content-type") == content_type
 
 
 def test_a_path_under_no_route_gets_a_404_listing_the_routes(tmp_path: Path, upstream: str) -> None:
