@@ -26,6 +26,7 @@ from ._models import (
 from ._scrub import Scrubber, remap_chunks
 
 __all__ = [
+    "HANG_UP_ERRORS",
     "Capture",
     "build_failure",
     "build_request",
@@ -202,10 +203,10 @@ def build_response(
     return RecordedResponse.model_validate(fields)
 
 
-# What httpx and httpx2 raise in place of a response when the upstream, once connected and sent the
-# request, closes the connection (RemoteProtocolError: "Server disconnected without sending a
-# response") or resets it (ReadError, WriteError).
-_HUNG_UP = frozenset({"RemoteProtocolError", "ReadError", "WriteError"})
+#: What httpx and httpx2 raise in place of a response when the upstream, once connected and sent
+#: the request, closes the connection (``RemoteProtocolError``: "Server disconnected without
+#: sending a response") or resets it (``ReadError``, ``WriteError``).
+HANG_UP_ERRORS = frozenset({"RemoteProtocolError", "ReadError", "WriteError"})
 
 
 def hung_up_before_answer(error: BaseException) -> bool:
@@ -215,7 +216,7 @@ def hung_up_before_answer(error: BaseException) -> bool:
     without status (:func:`build_failure`). A connection that never opened (``ConnectError``) and a
     timeout (the client's own limit) are not recordings of the upstream, and are not recorded.
     """
-    return type(error).__name__ in _HUNG_UP
+    return type(error).__name__ in HANG_UP_ERRORS
 
 
 def stream_error(error: BaseException) -> StreamError:

@@ -22,7 +22,7 @@ import urllib3
 
 import llmcassette
 from llmcassette import VirtualClock
-from tests.servers import serve, stream_app
+from tests.servers import hang_up_server, serve, stream_app
 
 NDJSON = "/ndjson?n=5&gap_ms=15"
 SSE = "/sse?n=4&gap_ms=15&split=pairs"
@@ -215,6 +215,41 @@ def test_timeouts_are_the_libraries_own(cassette: Path, upstream: str, no_socket
             with pytest.raises(requests.exceptions.ConnectionError, match="Read timed out"):
                 got.extend(response.iter_content(chunk_size=None))
     assert len(got) == 2
+
+
+@pytest.mark.parametrize("mode", ["close", "reset"])
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed_as_the_library_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+
+    def post(url: str) -> requests.ConnectionError:
+        with pytest.raises(requests.ConnectionError) as info:
+            requests.post(url, json={"q": 1})
+        return info.value
+
+    with hang_up_server(mode) as base:
+        url = base + "/v1/chat/completions"
+        direct = post(url)
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            live = post(url)
+    # The client sees its own library's error, as without llmcassette; the cassette holds it.
+    assert str(live) == str(direct)
+    assert recording.attempts[0].recorded
+    (interaction,) = llmcassette.load_cassette(path).interactions
+    assert interaction.response.status is None and interaction.response.stream is not None
+    expected = "RemoteProtocolError" if mode == "close" else "ReadError"
+    assert interaction.response.stream.error is not None
+    assert interaction.response.stream.error.type == expected
+
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path, allow_playback_repeats=True) as replay:
+        replayed = post(url)
+        with pytest.raises(httpx.TransportError) as through_httpx:
+            httpx.post(url, json={"q": 1})
+    assert str(replayed) == str(direct)
+    assert type(through_httpx.value).__name__ == expected
+    assert [a.interaction for a in replay.attempts] == [0, 0]
 
 
 def test_httpx_and_requests_share_one_cassette(
