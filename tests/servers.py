@@ -229,10 +229,14 @@ class PlannedUpstream:
 
 
 @contextlib.contextmanager
-def hang_up_server(mode: str = "close") -> Iterator[str]:
+def hang_up_server(
+    mode: str = "close", *, partial: bytes = b"", then: threading.Event | None = None
+) -> Iterator[str]:
     """
     An upstream on loopback that reads each request whole and then hangs up without answering:
-    ``close`` ends the connection with a FIN, ``reset`` with an RST. Yields its base URL.
+    ``close`` ends the connection with a FIN, ``reset`` with an RST. With ``partial``, it first
+    sends those bytes (the start of an answer) and, when ``then`` is given, hangs up once it is
+    set. Yields its base URL.
     """
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -260,6 +264,10 @@ def hang_up_server(mode: str = "close") -> Iterator[str]:
                 if not piece:
                     return
                 body += piece
+            if partial:
+                connection.sendall(partial)
+            if then is not None:
+                then.wait(5)
             if mode == "reset":
                 # A zero linger time makes close() send an RST.
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -12,7 +12,8 @@ What the client gets is what the upstream sent, as it arrives:
   at once and recorded with its arrival time. The body is forwarded as raw bytes, so a gzip body
   stays gzip for the client; the cassette stores it decoded, as in-process recording does.
 - **A stream the upstream breaks** is recorded up to the break and marked ``end: error``; the
-  client's connection is cut at the same point, so it sees a broken stream, not a clean end.
+  client's connection is cut at the same point, closed or reset as the upstream's was, so it sees
+  a broken stream, not a clean end.
 - **A client that leaves** mid-stream keeps what it was sent: the upstream request is closed (no
   tokens are spent on text nobody reads) and the recording is marked ``end: closed``, unless it
   had already reached the stream's terminator, as in-process.
@@ -160,7 +161,7 @@ class RecordingProxy:
                 if hung_up_before_answer(exc):
                     # The engine recorded it (a response without status): the client sees the
                     # same hang-up it would see without the proxy, not an answer made up here.
-                    action = await self._hang_up(scope, exc, watch)
+                    action = await self._break(scope, exc, watch)
                     self._outcome(request, f"no response, {action} as the upstream did: {_cause(exc)}")
                     return
                 watch.stop()
@@ -222,10 +223,11 @@ class RecordingProxy:
                     writes.release()  # the first bytes leave at once
         except httpx.TransportError as exc:
             # The upstream broke the stream: the engine recorded it up to here, marked `error`.
-            # The client must see the same break, not a clean end: its connection is cut.
-            self._outcome(request, f"{response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            # The client must see the same break, not a clean end: its connection is closed or
+            # reset as the upstream's was.
             writes.release()
-            await self._cut(scope, watch)
+            cut = await self._break(scope, exc, watch)
+            self._outcome(request, f"{response.status_code}, {action}, {cut} after {chunks} chunks: {exc}")
             return
         finally:
             # The iterator first: a cancellation that struck while sending left it suspended.
@@ -238,9 +240,10 @@ class RecordingProxy:
         elapsed_ms = (time.monotonic() - start) * 1000.0
         self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
 
-    async def _hang_up(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
-        # As `serve` replays it (`socket_action`): a close (FIN) for RemoteProtocolError, a reset
-        # for the rest. Returns what was done, for the log.
+    async def _break(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
+        # The upstream's failure shown on the client's connection, as `serve` replays it
+        # (`socket_action`): a close (FIN) for RemoteProtocolError, a reset for the rest; what was
+        # already sent reaches the client first. Returns what was done, for the log.
         watch.settled = True
         transport = transport_for(scope)
         if transport is None:  # the connection is already gone

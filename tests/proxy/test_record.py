@@ -157,6 +157,38 @@ def test_a_stream_the_upstream_breaks_is_recorded_marked_and_cut_for_the_client(
                 assert b"".join(response.iter_raw()) == b"".join(received)
 
 
+def test_a_stream_the_upstream_resets_is_reset_for_the_client_too(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    first = b"data: a\n\n"
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    partial = head + f"{len(first):x}\r\n".encode() + first + b"\r\n"
+
+    def read(url: str, got_first: threading.Event) -> tuple[list[bytes], BaseException]:
+        chunks: list[bytes] = []
+        with pytest.raises(httpx.TransportError) as info:
+            with httpx.Client() as client, client.stream("GET", url) as response:
+                for chunk in response.iter_raw():
+                    chunks.append(chunk)
+                    got_first.set()  # the upstream resets once the client has the first event
+        return chunks, info.value
+
+    direct_first, proxied_first = threading.Event(), threading.Event()
+    with hang_up_server("reset", partial=partial, then=direct_first) as upstream:
+        direct = read(f"{upstream}/v1/stream", direct_first)
+    with hang_up_server("reset", partial=partial, then=proxied_first) as upstream:
+        with recording(path, RouteTable(upstream=upstream)) as (url, _):
+            proxied = read(f"{url}/v1/stream", proxied_first)
+    assert direct[0] == proxied[0] == [first]
+    assert type(direct[1]) is type(proxied[1]) is httpx.ReadError
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.error is not None
+    assert (stream.end, stream.error.type) == (StreamEnd.ERROR, "ReadError")
+    with CassetteServer([path]) as served:
+        replayed = read(f"{served}/v1/stream", threading.Event())
+    assert replayed[0] == [first] and type(replayed[1]) is httpx.ReadError
+
+
 def test_a_client_that_leaves_mid_stream_keeps_what_it_got_and_the_upstream_is_let_go(
     tmp_path: Path, upstream: str
 ) -> None:
