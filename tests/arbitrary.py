@@ -11,7 +11,16 @@ from hypothesis import strategies as st
 
 from llmcassette._models import CassetteDocument
 
-__all__ = ["BODIES", "CONTENT_TYPES", "STATUSES", "STREAMS", "URLS", "chunked", "one_interaction"]
+__all__ = [
+    "BODIES",
+    "CONTENT_TYPES",
+    "STATUSES",
+    "STREAMS",
+    "STREAM_BODIES",
+    "URLS",
+    "chunked",
+    "one_interaction",
+]
 
 # Bodies built from the pieces that steer framing detection and parsing, plus arbitrary bytes.
 _PIECES = st.sampled_from(

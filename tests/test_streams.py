@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 import llmcassette
 from llmcassette._flavors import get_flavor
 from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
-from tests.arbitrary import STREAMS
+from tests.arbitrary import STREAM_BODIES, STREAMS
 from tests.servers import Client, PlannedUpstream, hang_up_server, ndjson_lines, serve, sse_events, stream_app
 
 
@@ -298,38 +298,56 @@ def planned() -> Iterator[tuple[str, PlannedUpstream]]:
         yield base, upstream
 
 
-def read_raw(library: str, url: str) -> list[bytes]:
+def read_raw(library: str, url: str, body: bytes) -> list[bytes]:
     """The chunks a client of ``library`` reads from ``url``, as its transport hands them over."""
     lib = importlib.import_module(library)
-    with lib.Client(verify=False) as http, http.stream("GET", url) as response:
+    headers = {"content-type": "application/json"}
+    with (
+        lib.Client(verify=False) as http,
+        http.stream("POST", url, content=body, headers=headers) as response,
+    ):
         return list(response.iter_raw())
 
 
 # The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
-@example(stream=("text/event-stream", [b"data: a\n\ndata: b\n\n"]), library="httpx", vcrpy_compatible=False)
-@example(stream=("application/x-ndjson", [b'{"a":1}\n{"b":2}\n']), library="httpx2", vcrpy_compatible=True)
+@example(
+    stream=("text/event-stream", [b"data: a\n\ndata: b\n\n"]),
+    body=b"{}",
+    library="httpx",
+    vcrpy_compatible=False,
+)
+@example(
+    stream=("application/x-ndjson", [b'{"a":1}\n{"b":2}\n']),
+    body=b'{"t": "\\ud800"}',
+    library="httpx2",
+    vcrpy_compatible=True,
+)
 @settings(max_examples=60, deadline=None)
 @given(
     stream=STREAMS,
+    body=STREAM_BODIES,
     library=st.sampled_from(["httpx", "httpx2"]),
     vcrpy_compatible=st.booleans(),
 )
 def test_any_body_in_any_chunking_is_recorded_saved_loaded_and_replayed_exactly(
     planned: tuple[str, PlannedUpstream],
     stream: tuple[str | None, list[bytes]],
+    body: bytes,
     library: str,
     vcrpy_compatible: bool,
 ) -> None:
+    # The request carries an arbitrary body too: replay must find the recording by it.
     base, upstream = planned
     content_type, chunks = stream
     url = base + upstream.plan(content_type, chunks)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "c.yaml"
         with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=vcrpy_compatible):
-            live = read_raw(library, url)
+            live = read_raw(library, url, body)
         # Each planned chunk reached the client as one chunk: one chunk stays one chunk.
         assert live == chunks
         (interaction,) = llmcassette.load_cassette(path).interactions
+        assert interaction.request.content == body
         stored = interaction.response
         assert stored.content == b"".join(chunks)
         if stored.stream is None:
@@ -337,7 +355,7 @@ def test_any_body_in_any_chunking_is_recorded_saved_loaded_and_replayed_exactly(
         else:
             assert stored.stream.chunks == [len(chunk) for chunk in chunks]
         with llmcassette.use_cassette(path):
-            assert read_raw(library, url) == chunks
+            assert read_raw(library, url, body) == chunks
 
 
 # -- end to end: pass-through while recording ------------------------------------------------------

@@ -24,7 +24,7 @@ from hypothesis import example, given, settings, strategies as st
 import llmcassette
 from llmcassette import StreamEnd, load_cassette
 from llmcassette.proxy import PROXY_URL_ENV, CassetteServer, Recorder, RouteTable, parse_route
-from tests.arbitrary import STREAMS
+from tests.arbitrary import STREAM_BODIES, STREAMS
 from tests.servers import PlannedUpstream, hang_up_server, serve, sse_events, stream_app
 from tests.upstreams import provider_app
 
@@ -294,41 +294,49 @@ def planned_recording(
         yield url, upstream, recorder
 
 
-def read_raw(url: str) -> list[bytes]:
+def read_raw(url: str, body: bytes) -> tuple[list[bytes], str | None]:
+    """The chunks read from ``url`` for a POST of ``body``, and the answer's content type."""
     # No CA bundle to load (verify=False): every server here is plain HTTP on loopback.
-    with httpx.Client(verify=False) as client, client.stream("GET", url) as response:
-        return list(response.iter_raw())
+    headers = {"content-type": "application/json"}
+    with httpx.Client(verify=False) as client:
+        with client.stream("POST", url, content=body, headers=headers) as response:
+            return list(response.iter_raw()), response.headers.get("content-type")
 
 
 # The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
-@example(streams=[("text/event-stream", [b"data: a\n\ndata: b\n\n"]), ("text/event-stream", [b"\xff\n\n"])])
+@example(
+    streams=[("text/event-stream", [b"data: a\n\ndata: b\n\n"]), ("text/event-stream", [b"\xff\n\n"])],
+    bodies=[b"{}", b'{"t": "\\ud800"}\n'],
+)
 @settings(max_examples=8, deadline=None)
-@given(streams=st.lists(STREAMS, min_size=1, max_size=8))
+@given(
+    streams=st.lists(STREAMS, min_size=1, max_size=8), bodies=st.lists(STREAM_BODIES, min_size=8, max_size=8)
+)
 def test_any_body_in_any_chunking_is_recorded_through_record_and_served_exactly(
-    planned_recording: tuple[str, PlannedUpstream, Recorder], streams: list[tuple[str | None, list[bytes]]]
+    planned_recording: tuple[str, PlannedUpstream, Recorder],
+    streams: list[tuple[str | None, list[bytes]]],
+    bodies: list[bytes],
 ) -> None:
-    # One record session for the test; each example saves it and serves the file it wrote.
+    # One record session for the test; each example saves it and serves the file it wrote. Each
+    # request carries an arbitrary body too: serve must find the recording by it.
     url, upstream, recorder = planned_recording
     paths = [upstream.plan(content_type, chunks) for content_type, chunks in streams]
-    for path, (_, chunks) in zip(paths, streams, strict=True):
+    for path, body, (_, chunks) in zip(paths, bodies, streams, strict=False):
         # The proxy passes each chunk on as it came: one chunk stays one chunk.
-        assert read_raw(url + path) == chunks
+        assert read_raw(url + path, body)[0] == chunks
     recorder.cassette.save()
-    stored = {
-        urlsplit(i.request.uri).path: i.response for i in load_cassette(recorder.cassette.path).interactions
-    }
-    for path, (_, chunks) in zip(paths, streams, strict=True):
-        assert stored[path].content == b"".join(chunks)
-        record = stored[path].stream
+    stored = {urlsplit(i.request.uri).path: i for i in load_cassette(recorder.cassette.path).interactions}
+    for path, body, (_, chunks) in zip(paths, bodies, streams, strict=False):
+        assert stored[path].request.content == body
+        assert stored[path].response.content == b"".join(chunks)
+        record = stored[path].response.stream
         if record is None:
             assert len(chunks) <= 1  # only a plain body read in one piece has no boundaries
         else:
             assert record.chunks == [len(chunk) for chunk in chunks]
     with CassetteServer([recorder.cassette.path]) as served:
-        for path, (content_type, chunks) in zip(paths, streams, strict=True):
-            with httpx.Client(verify=False) as client, client.stream("GET", served + path) as response:
-                assert list(response.iter_raw()) == chunks
-                assert response.headers.get("content-type") == content_type
+        for path, body, (content_type, chunks) in zip(paths, bodies, streams, strict=False):
+            assert read_raw(served + path, body) == (chunks, content_type)
 
 
 def test_a_path_under_no_route_gets_a_404_listing_the_routes(tmp_path: Path, upstream: str) -> None:
