@@ -288,7 +288,11 @@ class CassetteSocket:
         try:
             self._real.sendall(self._raw_request)
             live = http.client.HTTPResponse(self._real, method=request.method)
-            live.begin()
+            try:
+                live.begin()
+            except BaseException:
+                live.close()  # its file on the socket, as http.client's own getresponse does
+                raise
         except http.client.RemoteDisconnected as exc:
             # In httpx's terms, so that the engine records the hang-up as any door does.
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
