@@ -18,7 +18,7 @@ import pytest
 import llmcassette
 from llmcassette import VirtualClock
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve, stream_app
+from tests.servers import hang_up_server, serve, stream_app
 
 SSE = "/sse?n=4&gap_ms=15"
 NDJSON = "/ndjson?n=3&gap_ms=15"
@@ -150,6 +150,38 @@ def test_a_stall_longer_than_the_sock_read_timeout_times_out(
     with VirtualClock(), llmcassette.use_cassette(cassette, faults=["stall:after=2"]):
         with pytest.raises(aiohttp.SocketTimeoutError):
             asyncio.run(_one(base, SSE, timeout=timeout)())
+
+
+@pytest.mark.parametrize("mode", ["close", "reset"])
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed_as_aiohttp_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+
+    async def post(url: str) -> BaseException:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientError) as info:
+                async with session.post(url, json={"q": 1}) as response:
+                    await response.read()
+        return info.value
+
+    with hang_up_server(mode) as base:
+        url = base + "/v1/chat/completions"
+        direct = asyncio.run(post(url))
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            live = asyncio.run(post(url))
+    expected = aiohttp.ServerDisconnectedError if mode == "close" else aiohttp.ClientOSError
+    assert type(direct) is type(live) is expected
+    assert str(live) == str(direct)
+    assert recording.attempts[0].recorded
+    (interaction,) = llmcassette.load_cassette(path).interactions
+    assert interaction.response.status is None
+
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path):
+        replayed = asyncio.run(post(url))
+    assert type(replayed) is expected
+    assert str(replayed) == str(direct)
 
 
 def test_a_request_that_goes_through_httpx_is_recorded_once(tmp_path: Path) -> None:
