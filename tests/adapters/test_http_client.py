@@ -10,6 +10,7 @@ import http.client
 import json
 import shutil
 import socket
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +20,12 @@ import httpx
 import pytest
 import requests
 import urllib3
+from hypothesis import given, settings
 
 import llmcassette
 from llmcassette import VirtualClock
-from tests.servers import hang_up_server, serve, stream_app
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
 
 NDJSON = "/ndjson?n=5&gap_ms=15"
 SSE = "/sse?n=4&gap_ms=15&split=pairs"
@@ -274,3 +277,31 @@ def test_the_patches_are_gone_after_the_cassette(cassette: Path) -> None:
     assert http.client.HTTPConnection.connect is before
     assert urllib3.connection.HTTPConnection.request.__name__ == "request"
     assert not hasattr(urllib3.connection.HTTPConnection.request, "__wrapped__")
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+@settings(max_examples=30, deadline=None)
+@given(stream=STREAMS, body=STREAM_BODIES)
+def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_requests(
+    planned: tuple[str, PlannedUpstream], stream: tuple[str | None, list[bytes]], body: bytes
+) -> None:
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+
+    def read() -> list[bytes]:
+        with requests.post(url, data=body, stream=True) as response:
+            return [chunk for chunk in response.iter_content(chunk_size=None) if chunk]
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert read() == chunks
+        with llmcassette.use_cassette(path):
+            assert read() == chunks
