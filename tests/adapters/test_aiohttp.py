@@ -8,17 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
 
 import llmcassette
 from llmcassette import VirtualClock
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import hang_up_server, serve, stream_app
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
 
 SSE = "/sse?n=4&gap_ms=15"
 NDJSON = "/ndjson?n=3&gap_ms=15"
@@ -205,3 +208,33 @@ def test_a_request_that_goes_through_httpx_is_recorded_once(tmp_path: Path) -> N
             assert asyncio.run(call(base)) == {"echo": {"a": 1}, "path": "/json"}
     assert len(recording.attempts) == 1
     assert json.loads(llmcassette.load_cassette(path).interactions[0].request.content) == {"a": 1}
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+@settings(max_examples=20, deadline=None)
+@given(stream=STREAMS, body=STREAM_BODIES)
+def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_aiohttp(
+    planned: tuple[str, PlannedUpstream], stream: tuple[str | None, list[bytes]], body: bytes
+) -> None:
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+
+    async def read() -> list[bytes]:
+        async with aiohttp.ClientSession() as session, session.post(url, data=body) as response:
+            return await _chunks(response)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = asyncio.run(read())
+        with llmcassette.use_cassette(path):
+            assert asyncio.run(read()) == live
+    # Each chunk reached the client as one read, while recording as in replay.
+    assert live == chunks
