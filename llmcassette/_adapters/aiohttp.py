@@ -32,20 +32,13 @@ from typing import Any
 import h11
 
 from .._clock import await_wait
-from .._flavors import Flavor, get_flavor
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS, hung_up_before_answer
-from ._wire import encode_chunk, parse_request, request_complete, response_head
+from ._wire import encode_chunk, engine_flavor, engine_head, parse_request, request_complete
 
 __all__ = ["CassetteTransport", "patches"]
 
 _monotonic = time.monotonic
-
-
-def _httpx() -> Flavor:
-    flavor = get_flavor("httpx")
-    assert flavor is not None  # httpx is a dependency
-    return flavor
 
 
 def _connect_failure(request: Any, error_type: str, message: str) -> BaseException:
@@ -133,7 +126,7 @@ class CassetteTransport(asyncio.Transport):
         cassette = current_cassette()
         start = _monotonic()
         parsed = parse_request(raw)
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         request = httpx.Request(
             parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
         )
@@ -156,7 +149,7 @@ class CassetteTransport(asyncio.Transport):
                 protocol.set_exception(_connect_failure(self._request, failure.error_type, failure.message))
                 return
             response = await cassette.aanswer(
-                _httpx(), request, parsed.body, decision, self._send, start=start
+                engine_flavor(), request, parsed.body, decision, self._send, start=start
             )
         except Exception as exc:
             if isinstance(exc, httpx.TransportError) and hung_up_before_answer(exc):
@@ -165,14 +158,7 @@ class CassetteTransport(asyncio.Transport):
                 return
             protocol.set_exception(exc)
             return
-        raw_headers = list(response.headers.raw)
-        declared = next((v for n, v in raw_headers if n.lower() == b"content-length"), None)
-        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, _ in raw_headers)
-        length = int(declared) if declared is not None and not chunked_upstream else None
-        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-        head, chunked = response_head(
-            response.status_code, reason, raw_headers, length=length, method=parsed.method, close=True
-        )
+        head, chunked, _ = engine_head(response, method=parsed.method, close=True)
         protocol.data_received(head)
         try:
             async for chunk in response.stream:
@@ -231,7 +217,7 @@ class _Receiver(asyncio.Protocol):
 
 
 async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
-    httpx = _httpx().module
+    httpx = engine_flavor().module
     transport = real_protocol.transport
     receiver = _Receiver()
     transport.set_protocol(receiver)

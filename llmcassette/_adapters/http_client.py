@@ -42,10 +42,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._clock import wait
-from .._flavors import Flavor, get_flavor
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS
-from ._wire import ParsedRequest, WireReader, parse_request, response_head, timeout_error
+from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
 
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
@@ -53,12 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["CassetteSocket", "patches"]
 
 _monotonic = time.monotonic
-
-
-def _httpx() -> Flavor:
-    flavor = get_flavor("httpx")
-    assert flavor is not None  # httpx is a dependency
-    return flavor
 
 
 def _is_urllib3(connection: Any) -> bool:
@@ -91,7 +84,7 @@ class _LiveBody:
         self._response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         try:
             while True:
                 chunk = self._response.read1(65536)
@@ -114,7 +107,7 @@ class _LiveBody:
 def _broken(exc: BaseException) -> BaseException | None:
     # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
     # any other failure is a connection that dropped, so the bytes just stop.
-    httpx = _httpx().module
+    httpx = engine_flavor().module
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
     if isinstance(exc, httpx.TransportError | OSError):
@@ -205,24 +198,19 @@ class CassetteSocket:
             "pool": timeout,
         }
         try:
-            response = cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
-        except _httpx().module.TransportError as exc:
+            response = cassette.answer(
+                engine_flavor(), request, parsed.body, decision, self._live, start=start
+            )
+        except engine_flavor().module.TransportError as exc:
             if isinstance(exc.__cause__, OSError):
                 # The upstream hung up (`_live`): recorded, and the client gets its own library's error.
                 raise exc.__cause__ from None
             raise
-        raw = response.headers.raw
-        length = None
-        declared = next((v for n, v in raw if n.lower() == b"content-length"), None)
-        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, v in raw)
         stream = response.stream
-        if declared is not None and not chunked_upstream:
-            length = int(declared)
-        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-        head, chunked = response_head(
-            response.status_code, reason, list(raw), length=length, method=parsed.method
+        head, chunked, length = engine_head(response, method=parsed.method)
+        reader = WireReader(
+            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
         )
-        reader = WireReader(head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close)
         return io.BufferedReader(reader)
 
     # -- deciding and answering ------------------------------------------------------------------
@@ -239,7 +227,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = _httpx().module.Request(
+        request = engine_flavor().module.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
         decision = cassette.decide(request, parsed.body)
@@ -284,7 +272,7 @@ class CassetteSocket:
     def _live(self, request: Any) -> Any:
         """Send the request as the client wrote it over a real connection; the response as httpx's."""
         self._ensure_real()
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         try:
             self._real.sendall(self._raw_request)
             live = http.client.HTTPResponse(self._real, method=request.method)
@@ -301,7 +289,7 @@ class CassetteSocket:
             raise error(str(exc)) from exc
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
         extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
-        return _httpx().module.Response(
+        return engine_flavor().module.Response(
             live.status,
             headers=headers,
             stream=_as_stream(_LiveBody(live)),
@@ -343,7 +331,7 @@ def _real_connect(owner: type) -> Callable[[Any], None]:
 
 
 def _as_stream(body: _LiveBody) -> Any:
-    httpx = _httpx().module
+    httpx = engine_flavor().module
 
     class _Stream(httpx.SyncByteStream):  # type: ignore[misc,name-defined]
         def __iter__(self) -> Iterator[bytes]:

@@ -90,6 +90,8 @@ def test_recording_stores_each_chunk_as_it_arrived(recorded: tuple[Path, dict[st
     assert document.interactions[1].response.stream is not None
     assert document.interactions[1].response.stream.chunks == [len(c) for c in live["urllib3"]]
     assert document.interactions[2].response.parsed_body == {"echo": {"q": 1}, "path": "/json"}
+    # Read to its Content-Length, the client asked no further: the body was still whole.
+    assert document.interactions[2].response.stream is None
 
 
 def test_requests_replays_chunk_for_chunk_with_no_socket(
