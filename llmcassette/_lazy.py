@@ -152,7 +152,9 @@ def _split(raw: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         cut = text.find(_RESPONSE_KEY)
         if cut < 0:
             return None
-        pieces.append((text[:cut], text[cut + 1 :]))
+        # The request keeps its last line break: a body written as a block scalar (`|+`, a body
+        # ending in line breaks) ends with it, and would lose its last one without it.
+        pieces.append((text[: cut + 1], text[cut + 1 :]))
     return header, pieces
 
 
