@@ -31,7 +31,7 @@ from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot
-from ._recording import Capture, build_request, build_response
+from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
 from ._scrub import Scrubber
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, stream_class
@@ -212,6 +212,7 @@ class Cassette:
             response = send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(flavor, request, body, exc, attempt)
             raise
         return self._record(flavor, request, body, response, start, attempt)
 
@@ -257,6 +258,7 @@ class Cassette:
             response = await send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(flavor, request, body, exc, attempt)
             raise
         return self._record(flavor, request, body, response, start, attempt)
 
@@ -318,7 +320,15 @@ class Cassette:
                 self.play_counts[index] += 1
                 attempt.interaction = index
                 compiled = self._compiled_for(index)
-                playback = compiled.playback
+                if compiled.failure is not None:
+                    # The upstream hung up before answering when this was recorded: so it does
+                    # now. Stream faults have no stream to act on.
+                    failure = compiled.failure
+                    decision.failure = ConnectionFailure(failure.type, failure.message)
+                    return decision
+                recorded = compiled.playback
+                assert recorded is not None
+                playback = recorded
                 broken = False
                 for fault, call in fired:
                     if isinstance(fault, StreamFault) and context is not None:
@@ -330,7 +340,7 @@ class Cassette:
                     slot.cursor = cursor
                 decision.playback = playback
                 decision.elapsed_ms = compiled.elapsed_ms
-                if len(playback.chunks) == len(compiled.playback.chunks):
+                if len(playback.chunks) == len(recorded.chunks):
                     decision.offsets_ms = compiled.offsets_ms
                 return decision
             if mode is RecordMode.NEW_EPISODES:
@@ -445,6 +455,7 @@ class Cassette:
                 capture=capture,
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
+                url=str(request.url),
             )
             return Interaction(request=stored_request, response=stored_response)
 
@@ -469,6 +480,30 @@ class Cassette:
             self._captures.append(capture)
         response.stream = stream_class(RecordingStream, flavor)(response.stream, capture)
         return response
+
+    def _record_failure(
+        self, flavor: Flavor, request: Any, body: bytes, error: Exception, attempt: Attempt
+    ) -> None:
+        # An upstream that hangs up before answering is part of what it does: recorded as a
+        # response without status, which replay raises again (and `serve` shows as the same
+        # close or reset). vcrpy has no place for it, so a vcrpy-compatible file keeps nothing.
+        if self.vcrpy_compatible or not isinstance(error, flavor.module.TransportError):
+            return
+        if not hung_up_before_answer(error):
+            return
+        attempt.recorded = True
+        stored_request = build_request(
+            method=request.method,
+            url=str(request.url),
+            raw_headers=list(request.headers.raw),
+            body=body,
+            scrubber=self.scrubber,
+        )
+        interaction = Interaction(request=stored_request, response=build_failure(error))
+        with self._lock:
+            self._slots.append(interaction)
+        if self.on_recorded is not None:
+            self.on_recorded(interaction)
 
     # -- end of use --------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse
+from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._playback import Compiled, compile_response
 from ._storage import format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
@@ -358,10 +358,18 @@ def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
     return b"".join(pieces), found
 
 
+#: The first item of a cache entry for a connection that failed before any answer (a status never is).
+_FAILED = "failed"
+
+
 def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
     # The body once, with its chunk lengths and offsets packed as arrays: a few objects per
     # response, not a few per chunk, so that an entry loads at the speed of a copy.
     p = compiled.playback
+    if p is None:
+        # A connection that failed before any answer: only its error is played.
+        assert compiled.failure is not None
+        return (_FAILED, compiled.failure.type, compiled.failure.message)
     lengths = array("Q", [len(chunk) for chunk in p.chunks]).tobytes()
     offsets = array("d", compiled.offsets_ms).tobytes() if compiled.offsets_ms is not None else None
     return (
@@ -379,6 +387,14 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
 
 
 def _compiled_from(data: tuple[Any, ...]) -> Compiled:
+    if data[0] == _FAILED:
+        _, error_type, message = data
+        return Compiled(
+            playback=None,
+            offsets_ms=None,
+            elapsed_ms=None,
+            failure=StreamError(type=error_type, message=message),
+        )
     status, headers, body, lengths, ending, error_type, error_message, reason, offsets, elapsed = data
     chunks = []
     position = 0
@@ -465,7 +481,9 @@ def _from_pieces(
     if not isinstance(top, dict) or top.get("interactions", None) is not None:
         return None
     # Every request at once: the items with their responses left out still form one YAML list.
-    text = b"\n".join(raw[item : response - 1] for item, response, _ in pieces.spans)
+    # Each keeps its last line break: a body written as a block scalar that keeps its final line
+    # breaks (`|+`) ends with it.
+    text = b"".join(raw[item:response] for item, response, _ in pieces.spans)
     try:
         parsed = load_yaml(text) if text else []
     except YAMLError:

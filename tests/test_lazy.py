@@ -132,6 +132,19 @@ def test_an_unparsable_url_fails_at_load_in_either_layout(tmp_path: Path) -> Non
         assert (info.value.interaction, info.value.field) == (0, "request.uri")
 
 
+@pytest.mark.parametrize("body", [b"\n", b"a\n", b"a\n\n", b" \n", b"data: x\n\n"])
+def test_a_request_body_ending_in_line_breaks_keeps_them(tmp_path: Path, body: bytes) -> None:
+    # Written as a block scalar (`|+`) just before `response:`: its last line break is the body's.
+    request = {"method": "POST", "uri": "https://x/v1", "body": body.decode()}
+    document = CassetteDocument.model_validate(
+        {"interactions": [{"request": request, "response": {"status": {"code": 200}}}] * 2}
+    )
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, document)
+    lazy = load_lazy(path)
+    assert [lazy.request(0).content, lazy.request(1).content] == [body, body]
+
+
 def test_missing_file() -> None:
     with pytest.raises(llmcassette.CassetteNotFound, match="does not exist"):
         load_lazy(Path("/nonexistent/cassette.yaml"))

@@ -17,7 +17,10 @@ library's own code as it would be live:
   them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
 - a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
   ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
-  ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``).
+  ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``);
+- an upstream that hung up before answering, live or recorded, ends the connection with no
+  response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
+  it as every door does, in httpx's terms (a response without status).
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._clock import wait
 from .._intercept import current_cassette
+from .._recording import HANG_UP_ERRORS
 from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
 
 if TYPE_CHECKING:
@@ -176,6 +180,12 @@ class CassetteSocket:
             return self._real.makefile(mode, *args, **kwargs)  # type: ignore[no-any-return]
         cassette, request, parsed, decision, start = self._pending
         self._pending = None
+        if decision.failure is not None and decision.failure.error_type in HANG_UP_ERRORS:
+            # A recorded upstream that hung up before answering: no head at all, the connection
+            # closed (the library's parser says the remote end closed it) or reset, as `serve` does.
+            decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
+            hang_up = _hang_up(decision.failure.error_type)
+            return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
             decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
             wait(self._timeout or 0.0)
@@ -187,7 +197,15 @@ class CassetteSocket:
             "write": timeout,
             "pool": timeout,
         }
-        response = cassette.answer(engine_flavor(), request, parsed.body, decision, self._live, start=start)
+        try:
+            response = cassette.answer(
+                engine_flavor(), request, parsed.body, decision, self._live, start=start
+            )
+        except engine_flavor().module.TransportError as exc:
+            if isinstance(exc.__cause__, OSError):
+                # The upstream hung up (`_live`): recorded, and the client gets its own library's error.
+                raise exc.__cause__ from None
+            raise
         stream = response.stream
         head, chunked, length = engine_head(response, method=parsed.method)
         reader = WireReader(
@@ -254,9 +272,21 @@ class CassetteSocket:
     def _live(self, request: Any) -> Any:
         """Send the request as the client wrote it over a real connection; the response as httpx's."""
         self._ensure_real()
-        self._real.sendall(self._raw_request)
-        live = http.client.HTTPResponse(self._real, method=request.method)
-        live.begin()
+        httpx = engine_flavor().module
+        try:
+            self._real.sendall(self._raw_request)
+            live = http.client.HTTPResponse(self._real, method=request.method)
+            try:
+                live.begin()
+            except BaseException:
+                live.close()  # its file on the socket, as http.client's own getresponse does
+                raise
+        except http.client.RemoteDisconnected as exc:
+            # In httpx's terms, so that the engine records the hang-up as any door does.
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            error = httpx.WriteError if isinstance(exc, BrokenPipeError) else httpx.ReadError
+            raise error(str(exc)) from exc
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
         extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
         return engine_flavor().module.Response(
@@ -272,6 +302,18 @@ class CassetteSocket:
 def _idle_descriptor() -> int:
     read_end, _write_end = os.pipe()  # both stay open: with no writer the reader would see EOF
     return read_end
+
+
+def _hang_up(error_type: str) -> Iterator[bytes]:
+    # No byte of a response: a close ends the read, a reset fails it.
+    if error_type != "RemoteProtocolError":
+        raise ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
+    return
+    yield b""  # a generator
+
+
+def _raised(exc: BaseException) -> BaseException:
+    return exc
 
 
 def _silence() -> Iterator[bytes]:
