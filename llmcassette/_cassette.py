@@ -31,7 +31,7 @@ from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot
 from ._recording import Capture, build_request, build_response
-from ._scrub import Scrubber
+from ._scrub import Scrubber, strip_userinfo
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
@@ -159,7 +159,8 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        decision = self._decide(request, body, faults)
+        url = _engine_url(request)
+        decision = self._decide(request, url, body, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
@@ -176,7 +177,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, request, url, body, response, start, attempt)
 
     async def handle_async_request(
         self,
@@ -190,7 +191,8 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self._decide(request, body, faults)
+        url = _engine_url(request)
+        decision = self._decide(request, url, body, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
@@ -207,7 +209,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, request, url, body, response, start, attempt)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
@@ -220,10 +222,11 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
-    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> _Decision:
+    def _decide(
+        self, request: Any, url: str, body: bytes, extra: Sequence[tuple[Fault, int]] = ()
+    ) -> _Decision:
         __tracebackhide__ = True
         method = request.method
-        url = str(request.url)
         _check_url(url)
         with self._lock:
             attempt = Attempt(
@@ -243,7 +246,7 @@ class Cassette:
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
-                context, fired = self._select_faults(request, body, attempt)
+                context, fired = self._select_faults(request, url, body, attempt)
                 fired = [*extra, *fired]
                 for fault, call in fired:
                     if isinstance(fault, ReplacingFault):
@@ -294,12 +297,12 @@ class Cassette:
         raise miss
 
     def _select_faults(
-        self, request: Any, body: bytes, attempt: Attempt
+        self, request: Any, url: str, body: bytes, attempt: Attempt
     ) -> tuple[FaultContext, list[tuple[Fault, int]]]:
         headers: dict[str, str] = {}
         for name, value in request.headers.raw:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        info = RequestInfo(method=request.method, url=url, headers=headers, body=body)
         profile = detect_profile(info, override=self.provider)
         streaming = profile.is_streaming(info)
         attempt.provider = profile.name
@@ -369,7 +372,14 @@ class Cassette:
     # -- recording ---------------------------------------------------------------------------
 
     def _record(
-        self, flavor: Flavor, request: Any, body: bytes, response: Any, start: float, attempt: Attempt
+        self,
+        flavor: Flavor,
+        request: Any,
+        url: str,
+        body: bytes,
+        response: Any,
+        start: float,
+        attempt: Attempt,
     ) -> Any:
         attempt.recorded = True
         attempt.status = response.status_code
@@ -386,14 +396,14 @@ class Cassette:
             # not before the response goes back: through the proxy, that is time to first byte.
             stored_request = build_request(
                 method=request.method,
-                url=str(request.url),
+                url=url,
                 raw_headers=list(request.headers.raw),
                 body=body,
                 scrubber=self.scrubber,
             )
             attempt.chunks = list(capture.chunks)
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
-                request.method, str(request.url), raw_headers, capture.chunks
+                request.method, url, raw_headers, capture.chunks
             ):
                 # The client stopped reading at the terminator (`data: [DONE]`), as most do:
                 # it had the whole stream, so the recording is complete.
@@ -474,7 +484,8 @@ class Cassette:
         if candidates:
             lines.append("Closest recorded candidates:")
             for position, request, differences in candidates[:3]:
-                lines.append(f"- #{position} {request.method} {request.uri}: {'; '.join(differences)}")
+                shown = strip_userinfo(request.uri)
+                lines.append(f"- #{position} {request.method} {shown}: {'; '.join(differences)}")
         else:
             lines.append("The cassette holds no interactions.")
         lines.append(
@@ -482,6 +493,13 @@ class Cassette:
             "to match on fewer request parts, set match_on or ignored_body_fields."
         )
         return "\n".join(lines)
+
+
+def _engine_url(request: Any) -> str:
+    # The one place a request's URL enters the engine. Credentials in it (`user:password@`) go
+    # here, before matching, the attempt log, messages and the cassette can see them: a client
+    # sends them in the Authorization header it builds from them, which is scrubbed.
+    return strip_userinfo(str(request.url))
 
 
 def _check_url(url: str) -> None:

@@ -39,7 +39,7 @@ from .._exceptions import NoMatchingInteraction
 from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
-from .._scrub import Scrubber
+from .._scrub import Scrubber, strip_userinfo
 from .._streams import RecordingStream
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
@@ -242,7 +242,7 @@ class RecordingProxy:
         if self._log is None:
             return
         # As the cassette will show it: a key in the query string is not printed either.
-        url = str(request.url)
+        url = strip_userinfo(str(request.url))
         scrubber = self.cassette.scrubber
         self._log(f"{request.method} {scrubber.scrub_url(url) if scrubber is not None else url} -> {outcome}")
 
@@ -262,6 +262,7 @@ class RecordingProxy:
 
     async def _upstream_failed(self, target: str, exc: httpx.TransportError, send: Send) -> None:
         cause = _cause(exc)
+        target = strip_userinfo(target)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             kind = "llmcassette_upstream_unreachable"
             message = (

@@ -45,7 +45,7 @@ from .._lazy import load_lazy
 from .._matching import DEFAULT_IGNORED_BODY_FIELDS, RequestParts
 from .._models import RecordedRequest
 from .._modes import Pace, RecordMode
-from .._scrub import Scrubber
+from .._scrub import Scrubber, strip_userinfo
 from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
 from ._errors import send_error
@@ -137,7 +137,7 @@ class CassetteApp:
             for request in requests:
                 if request.method == "*":  # a response-only file: it answers any path
                     continue
-                parts = urlsplit(request.uri)
+                parts = urlsplit(strip_userinfo(request.uri))
                 key = (request.method.upper(), _normal_path(request.uri))
                 self._origins.setdefault(key, f"{parts.scheme}://{parts.netloc}")
 
@@ -433,7 +433,7 @@ class CassetteApp:
                     "cassette": str(cassette.path),
                     "interaction": position,
                     "method": stored.method,
-                    "url": stored.uri,
+                    "url": strip_userinfo(stored.uri),
                     "differences": differences,
                 }
                 ranked.append((len(differences), order, entry))

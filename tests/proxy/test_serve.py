@@ -410,3 +410,16 @@ def test_a_cassette_that_does_not_exist_or_no_cassette_at_all_is_a_clear_error(t
         CassetteServer([missing])
     with pytest.raises(ConfigError, match="^llmcassette: serve needs at least one cassette"):
         CassetteServer([])
+
+
+def test_credentials_kept_in_a_recorded_url_are_never_served_or_shown(tmp_path: Path) -> None:
+    secret = "https://alice:s3cret-pa55word@api.openai.com/v1/chat/completions"
+    path = cassette(tmp_path / "old.yaml", json_reply(chat("hi"), {"ok": True}, uri=secret))
+    with serving([path]) as served, httpx.Client() as client:
+        assert client.post(f"{served.url}/v1/chat/completions", json=chat("hi")).json() == {"ok": True}
+        miss = client.post(f"{served.url}/v1/chat/completions", json=chat("ho"))
+        lines = served.lines(2)
+    assert miss.status_code == 404 and miss.json()["error"]["candidates"][0]["url"] == OPENAI
+    assert "s3cret" not in miss.text and "alice" not in miss.text
+    assert all("s3cret" not in line for line in lines)
+    assert all("s3cret" not in attempt.url for attempt in served.server.cassettes[0].attempts)
