@@ -51,7 +51,13 @@ from ..providers import detect_profile
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
-from ._server import GatheredWrites, LoopbackServer, transport_for
+from ._server import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    GatheredWrites,
+    LoopbackServer,
+    transport_for,
+)
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
 from ._watch import ClientWatch
 
@@ -75,6 +81,8 @@ _GONE_WAIT_S = 2.0
 # A server may answer requests for days: each cassette keeps the log of its latest requests only.
 KEEP_ATTEMPTS = 1000
 _CANDIDATES_SHOWN = 3
+# How many distinct fault header values keep their call counts.
+_HEADER_PLANS_KEPT = 1000
 
 
 @dataclass
@@ -344,9 +352,14 @@ class CassetteApp:
                 plan = FaultPlan(specs)
             except ConfigError as exc:
                 reason = str(exc).removeprefix("llmcassette: ")
+                shown = repr(key) if len(key) <= 100 else repr(key[:80]) + f"... ({len(key)} characters)"
                 raise ConfigError(
-                    f"llmcassette: the {FAULT_HEADER} header {key!r} is not valid: {reason}"
+                    f"llmcassette: the {FAULT_HEADER} header {shown} is not valid: {reason}"
                 ) from None
+            if len(self._header_plans) >= _HEADER_PLANS_KEPT:
+                # A client that sends ever new header values must not grow the server: the oldest
+                # value's call counts start again if it comes back.
+                del self._header_plans[next(iter(self._header_plans))]
             self._header_plans[key] = plan
         return plan
 
@@ -488,6 +501,9 @@ class CassetteServer:
     Cassettes served on loopback: :meth:`start` it, point clients at :attr:`url` (or at
     :meth:`environment`), and :meth:`stop` it. Nothing is ever written to the cassettes.
 
+    A connection is closed when its client takes more than ``header_timeout_s`` to send a
+    request's head, or leaves it idle between requests for more than ``idle_timeout_s``.
+
     Example::
 
         with CassetteServer(["cassettes/chat.yaml"], faults=["rate_limit:times=1"]) as url:
@@ -508,6 +524,8 @@ class CassetteServer:
         scrub: Scrubber | bool = True,
         port: int = 0,
         stall_max_s: float = 600.0,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         log: Callable[[str], None] | None = None,
     ) -> None:
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
@@ -533,7 +551,9 @@ class CassetteServer:
             )
         self.routes = routes if routes is not None else RouteTable()
         self.app = CassetteApp(cassettes, routes=self.routes, faults=faults, stall_max_s=stall_max_s, log=log)
-        self._server = LoopbackServer(self.app, port=port)
+        self._server = LoopbackServer(
+            self.app, port=port, header_timeout_s=header_timeout_s, idle_timeout_s=idle_timeout_s
+        )
 
     @property
     def cassettes(self) -> list[Cassette]:

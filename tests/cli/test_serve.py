@@ -305,6 +305,18 @@ def invoke(*args: str) -> Result:
         ),
         pytest.param(["--pace", "fast"], "invalid value for '--pace'", id="pace"),
         pytest.param(["--stall-max-s", "0"], "invalid value for '--stall-max-s'", id="stall-max"),
+        pytest.param(
+            ["--fault", "slow:ttfb_ms=1e308"],
+            "invalid value for '--fault': fault spec 'slow:ttfb_ms=1e308': parameter `ttfb_ms`",
+            id="fault-range",
+        ),
+        pytest.param(
+            [arg for _ in range(33) for arg in ("--fault", "slow")],
+            "invalid value for '--fault': 33 faults were given where at most 32",
+            id="fault-count",
+        ),
+        pytest.param(["--header-timeout-s", "0"], "invalid value for '--header-timeout-s'", id="header"),
+        pytest.param(["--idle-timeout-s", "1e9"], "invalid value for '--idle-timeout-s'", id="idle"),
     ],
 )
 def test_options_used_wrongly_are_one_line_usage_errors(

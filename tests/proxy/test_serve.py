@@ -423,3 +423,26 @@ def test_credentials_kept_in_a_recorded_url_are_never_served_or_shown(tmp_path: 
     assert "s3cret" not in miss.text and "alice" not in miss.text
     assert all("s3cret" not in line for line in lines)
     assert all("s3cret" not in attempt.url for attempt in served.server.cassettes[0].attempts)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("slow:ttfb_ms=1e308", "parameter `ttfb_ms`: Input should be less than or equal to 3600000"),
+        ("stall:seconds=1e9", "parameter `seconds`: Input should be less than or equal to 3600"),
+        ("; ".join(["slow:gap_ms=1"] * 1000), "1000 faults were given where at most 32 may apply"),
+    ],
+)
+def test_a_fault_header_past_its_limits_is_a_400_at_once(shared: Served, header: str, reason: str) -> None:
+    start = time.monotonic()
+    with httpx.Client(timeout=5) as client:
+        response = client.post(
+            f"{shared.url}/v1/chat/completions", json=chat("hi"), headers={FAULT_HEADER: header}
+        )
+    assert time.monotonic() - start < 2
+    (line,) = shared.lines(1)
+    assert response.status_code == 400 and line.endswith(f"400, bad {FAULT_HEADER} header")
+    error = response.json()["error"]
+    assert error["type"] == "llmcassette_bad_fault"
+    assert error["message"].startswith(f"llmcassette: the {FAULT_HEADER} header ")
+    assert reason in error["message"] and len(error["message"]) < 500
