@@ -173,6 +173,10 @@ class Scrubber:
             url = base + question_mark + "&".join(pairs) + hash_mark + fragment
         return self._scrub_text(url)
 
+    def scrub_text(self, text: str) -> str:
+        """``text`` with key-shaped strings and listed secrets replaced (for a message)."""
+        return self._scrub_text(text)
+
     def _scrub_text(self, text: str) -> str:
         if self._body_regex is None or not text:
             return text

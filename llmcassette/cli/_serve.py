@@ -11,7 +11,7 @@ from .._exceptions import ConfigError
 from .._matching import Matcher
 from ..faults import FaultPlan
 from ..proxy._command import SignalWatch
-from ..proxy._serve import FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
+from ..proxy._serve import DEFAULT_MAX_BODY_BYTES, FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
 from ..proxy._server import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S
 from ._options import pace_option, port_option, route_table, usage_error
 
@@ -117,6 +117,13 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
     type=click.FloatRange(0, 3600, min_open=True),
     help="Close a keep-alive connection left idle this long between requests.",
 )
+@click.option(
+    "--max-body-bytes",
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Answer a request whose body is larger than this with a 413.",
+)
 def command(
     cassettes: tuple[Path, ...],
     port: int,
@@ -129,6 +136,7 @@ def command(
     stall_max_s: float,
     header_timeout_s: float,
     idle_timeout_s: float,
+    max_body_bytes: int,
 ) -> None:
     """
     Serve cassettes as a fake provider on 127.0.0.1, until stopped.
@@ -168,6 +176,7 @@ def command(
         stall_max_s=stall_max_s,
         header_timeout_s=header_timeout_s,
         idle_timeout_s=idle_timeout_s,
+        max_body_bytes=max_body_bytes,
         log=_say,
     )
     with SignalWatch() as signals:

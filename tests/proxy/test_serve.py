@@ -446,3 +446,73 @@ def test_a_fault_header_past_its_limits_is_a_400_at_once(shared: Served, header:
     assert error["type"] == "llmcassette_bad_fault"
     assert error["message"].startswith(f"llmcassette: the {FAULT_HEADER} header ")
     assert reason in error["message"] and len(error["message"]) < 500
+
+
+def _raw_exchange(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """What the server answers to ``head`` and ``body`` sent as they are, until it closes."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_over_the_limit_is_a_413_in_json_and_the_default_limit_is_32_mib(tmp_path: Path) -> None:
+    path = cassette(tmp_path / "c.yaml", json_reply(chat("hi"), {"ok": True}))
+    assert _serve.DEFAULT_MAX_BODY_BYTES == 32 * 1024 * 1024
+    with serving([path]) as served:
+        # Announced too large: refused before a byte of it is read.
+        head = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 33554433\r\n\r\n"
+        )
+        start = time.monotonic()
+        answer = _raw_exchange(served.url, head)
+        assert time.monotonic() - start < 2
+        status, _, rest = answer.partition(b"\r\n")
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        assert b"connection: close" in rest.lower()
+        error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+        assert error["type"] == "llmcassette_body_too_large"
+        assert error["message"] == (
+            "llmcassette: the request body is larger than the 33554432 bytes this server reads; send a "
+            "smaller one, or start `llmcassette serve` with a larger --max-body-bytes."
+        )
+        (line,) = served.lines(1)
+        assert line == "POST /v1/chat/completions -> 413, body over 33554432 bytes"
+    with serving([path], max_body_bytes=1000) as served, httpx.Client() as client:
+        # Sent in chunks with no length: refused once it passes the limit.
+        response = client.post(
+            f"{served.url}/v1/chat/completions", content=iter([b'{"a": "', b"x" * 2000, b'"}'])
+        )
+        assert (
+            response.status_code == 413 and response.json()["error"]["type"] == "llmcassette_body_too_large"
+        )
+        assert client.post(f"{served.url}/v1/chat/completions", json=chat("hi")).json() == {"ok": True}
+
+
+def test_a_large_body_matches_a_scrubbed_recording_and_its_miss_names_no_secret(tmp_path: Path) -> None:
+    key = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    document = "d" * 2_000_000  # prepared in a child process: over the server's 1 MiB threshold
+    recorded = chat(f"REDACTED-openai-key {document}")
+    path = cassette(tmp_path / "c.yaml", json_reply(recorded, {"ok": True}))
+    with serving([path]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        assert client.post(url, json=chat(f"{key} {document}")).json() == {"ok": True}
+        miss = client.post(url, json=chat(f"{key} {document}!"))
+    assert miss.status_code == 404 and key not in miss.text
+    (candidate,) = miss.json()["error"]["candidates"]
+    shown = '"REDACTED-openai-key ' + "d" * 36 + "..."
+    assert candidate["differences"] == [f"body differs: `messages[0].content` is {shown}, recorded {shown}"]
+    # Where no recording holds anything scrubbed, the large body is not scanned, and still matches.
+    plain = cassette(tmp_path / "plain.yaml", json_reply(chat(document), {"plain": True}))
+    with serving([plain]) as served, httpx.Client() as client:
+        assert served.server.cassettes[0].body_scrubber() is None
+        url = f"{served.url}/v1/chat/completions"
+        assert client.post(url, json=chat(document)).json() == {"plain": True}
+        miss = client.post(url, json=chat(f"{key} {document}"))
+    assert miss.status_code == 404 and key not in miss.text and "REDACTED-openai-key" in miss.text
