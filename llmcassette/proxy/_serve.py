@@ -30,6 +30,9 @@ import contextlib
 import io
 import os
 import pickle
+import select
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
@@ -94,6 +97,8 @@ DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 # whole length (about 0.1 s per 10 MB on a busy machine). Smaller ones take under a millisecond.
 _OFFLOAD_BYTES = 1024 * 1024
 _MAX_FD = 65536
+# A child that has not prepared its body in this long is killed, and the engine does the work.
+_CHILD_TIMEOUT_S = 120.0
 # How many distinct fault header values keep their call counts.
 _HEADER_PLANS_KEPT = 1000
 
@@ -531,11 +536,10 @@ class _BodyWorker:
     Where there is no fork, it returns None and the engine prepares the body in its thread.
     """
 
-    def __init__(self) -> None:
-        self._children: set[int] = set()
-
     async def prepare(self, scrubber: Scrubber | None, body: bytes) -> PreparedBody | None:
-        if not hasattr(os, "fork"):  # pragma: no cover - Windows
+        # Linux only: elsewhere a fork of a process with threads is not safe (macOS), or there is
+        # none (Windows).
+        if not sys.platform.startswith("linux"):  # pragma: no cover
             return None
         read_end, write_end = os.pipe()
         with warnings.catch_warnings():
@@ -546,15 +550,11 @@ class _BodyWorker:
         if pid == 0:  # pragma: no cover - the child; coverage does not follow it
             _child(scrubber, body, write_end)
         os.close(write_end)
-        self._children.add(pid)
+        # The thread reaps the child and closes the pipe whatever happens here: if the client
+        # leaves meanwhile, it still ends on its own.
+        data = await asyncio.to_thread(_collect, pid, read_end, _CHILD_TIMEOUT_S)
         try:
-            data = await asyncio.to_thread(_read_all, read_end)
-        finally:
-            os.close(read_end)
-            await asyncio.to_thread(os.waitpid, pid, 0)
-            self._children.discard(pid)
-        try:
-            prepared = pickle.loads(data)
+            prepared = pickle.loads(data) if data else None
         except Exception:  # pragma: no cover - a child that died: the engine does it then
             return None
         return prepared if isinstance(prepared, PreparedBody) else None
@@ -578,11 +578,25 @@ def _child(scrubber: Scrubber | None, body: bytes, write_end: int) -> None:  # p
         os._exit(status)
 
 
-def _read_all(fd: int) -> bytes:
-    parts = []
-    while chunk := os.read(fd, 1 << 20):
-        parts.append(chunk)
-    return b"".join(parts)
+def _collect(pid: int, fd: int, timeout_s: float) -> bytes | None:
+    """What the child wrote on ``fd`` until it ended, or None (killed) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    parts: list[bytes] = []
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    try:
+        while True:
+            remaining_ms = (deadline - time.monotonic()) * 1000.0
+            if remaining_ms <= 0 or not poll.poll(remaining_ms):
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
 
 
 def _recorded_requests(cassette: Cassette) -> list[RecordedRequest]:
