@@ -39,7 +39,7 @@ from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec
 from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
 
-__all__ = ["Cassette"]
+__all__ = ["Cassette", "Decision"]
 
 _monotonic = time.monotonic
 # How many recorded requests a miss's message names, closest first.
@@ -47,10 +47,12 @@ _CANDIDATES_SHOWN = 3
 
 
 @dataclass
-class _Decision:
+class Decision:
     """What answers a request: a recorded interaction, a fault, or the upstream (all None)."""
 
     attempt: Attempt
+    #: The request's URL as the engine takes it (without userinfo), for what it records.
+    url: str = ""
     playback: Playback | None = None
     failure: ConnectionFailure | None = None
     offsets_ms: list[float] | None = None
@@ -162,12 +164,36 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        url = _engine_url(request)
-        decision = self._decide(request, url, body, faults)
-        attempt = decision.attempt
+        decision = self.decide(request, body, faults)
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return self.answer(flavor, request, body, decision, send, start=start)
+
+    def decide(self, request: Any, body: bytes, faults: Sequence[tuple[Fault, int]] = ()) -> Decision:
+        """
+        The first half of :meth:`handle_request`: log the attempt and decide what answers it (a
+        recording, a fault, or the upstream), consuming the recording. A door that learns the
+        whole request before the client waits for the answer (the standard library's connection
+        sends it, then asks for the response) decides here, raises a connection failure where
+        its library would, and calls :meth:`answer` when the client reads.
+        """
+        __tracebackhide__ = True
+        return self._decide(request, _engine_url(request), body, faults)
+
+    def answer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Any],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_request`, for a decision without a connection failure."""
+        __tracebackhide__ = True
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -180,7 +206,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, url, body, response, start, attempt)
+        return self._record(flavor, request, decision.url, body, response, start, attempt)
 
     async def handle_async_request(
         self,
@@ -244,7 +270,7 @@ class Cassette:
         body: bytes,
         extra: Sequence[tuple[Fault, int]] = (),
         prepared: PreparedBody | None = None,
-    ) -> _Decision:
+    ) -> Decision:
         __tracebackhide__ = True
         method = request.method
         _check_url(url)
@@ -270,7 +296,7 @@ class Cassette:
             self._attempts_seen += 1
             if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
                 del self.attempts[: len(self.attempts) - self._keep_attempts]
-            decision = _Decision(attempt)
+            decision = Decision(attempt, url=url)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
@@ -348,7 +374,7 @@ class Cassette:
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
     @staticmethod
-    def _head_delay(decision: _Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
+    def _head_delay(decision: Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
         # A response head later than the client's read timeout never arrives: the client gets
         # its ReadTimeout once the timeout has passed.
         assert decision.playback is not None
@@ -362,7 +388,7 @@ class Cassette:
         self,
         flavor: Flavor,
         request: Any,
-        decision: _Decision,
+        decision: Decision,
         pacer: Pacer | None,
         late: ConnectionFailure | None,
     ) -> Any:
