@@ -234,10 +234,24 @@ class Cassette:
             decision = await asyncio.to_thread(self._decide, request, url, body, faults, prepared)
         else:
             decision = self._decide(request, url, body, faults, prepared)
-        attempt = decision.attempt
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return await self.aanswer(flavor, request, body, decision, send, start=start)
+
+    async def aanswer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Awaitable[Any]],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_async_request`, as :meth:`answer` is of :meth:`handle_request`."""
+        __tracebackhide__ = True
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -250,7 +264,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, url, body, response, start, attempt)
+        return self._record(flavor, request, decision.url, body, response, start, attempt)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
