@@ -293,7 +293,7 @@ class Cassette:
         if mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and self.existed):
             # The costly part of matching (scrubbing and parsing the body) is done before the lock
             # is taken, so that a large request does not hold up the others.
-            if self._playlist.exact(method, url, body) is None:
+            if prepared is not None or self._playlist.exact(method, url, body) is None:
                 probe = self._playlist.probe(method, url, body, prepared=prepared)
         miss_slot: Slot | None = None
         with self._lock:

@@ -68,10 +68,6 @@ class Playlist:
     def exact(self, method: str, url: str, body: bytes) -> Slot | None:
         """The slot of a request sent exactly as recorded, or None (then :meth:`probe` it)."""
         self._ensure_index()
-        if len(body) > _EXACT_MAX_BYTES:
-            # Hashing a large body costs about what matching it by key does, and holds the
-            # interpreter while it lasts.
-            return None
         return self._exact.get((method, url, body))
 
     def probe(self, method: str, url: str, body: bytes, *, prepared: PreparedBody | None = None) -> Probe:
@@ -103,12 +99,17 @@ class Playlist:
         return cast("Scrubber | None", self._body_scrubber)
 
     def find(self, method: str, url: str, body: bytes, probe: Probe | None = None) -> Slot | None:
-        """The slot whose interactions answer this request, or None when none matches."""
-        slot = self.exact(method, url, body)
-        if slot is not None:
-            return slot
+        """
+        The slot whose interactions answer this request, or None when none matches. Given a
+        ``probe``, the request is looked up by its key alone: the exact-bytes lookup would hash
+        the body again (a large one is probed in another process for that reason).
+        """
         if probe is None:
+            slot = self.exact(method, url, body)
+            if slot is not None:
+                return slot
             probe = self.probe(method, url, body)
+        self._ensure_index()
         assert self._index is not None
         slot = self._index.get(probe.key)
         if slot is None and self._wildcard.indices:
@@ -175,8 +176,6 @@ class Playlist:
 
 
 _UNKNOWN = object()
-# Bodies larger than this skip the exact-bytes lookup and go straight to their match key.
-_EXACT_MAX_BYTES = 1024 * 1024
 
 
 def prepare_body(scrubber: Scrubber | None, body: bytes) -> PreparedBody:
