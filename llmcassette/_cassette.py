@@ -30,7 +30,7 @@ from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, P
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
-from ._playlist import Playlist, Slot
+from ._playlist import Playlist, Slot, with_known_json
 from ._recording import Capture, build_request, build_response
 from ._scrub import Scrubber, strip_userinfo
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
@@ -314,7 +314,7 @@ class Cassette:
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
-                context, fired = self._select_faults(request, url, body, attempt)
+                context, fired = self._select_faults(request, url, body, attempt, prepared)
                 fired = [*extra, *fired]
                 for fault, call in fired:
                     if isinstance(fault, ReplacingFault):
@@ -366,12 +366,13 @@ class Cassette:
         raise miss
 
     def _select_faults(
-        self, request: Any, url: str, body: bytes, attempt: Attempt
+        self, request: Any, url: str, body: bytes, attempt: Attempt, prepared: PreparedBody | None
     ) -> tuple[FaultContext, list[tuple[Fault, int]]]:
         headers: dict[str, str] = {}
         for name, value in request.headers.raw:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         info = RequestInfo(method=request.method, url=url, headers=headers, body=body)
+        with_known_json(info, prepared)  # a large body is not parsed again here
         profile = detect_profile(info, override=self.provider)
         streaming = profile.is_streaming(info)
         attempt.provider = profile.name

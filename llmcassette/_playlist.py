@@ -23,7 +23,7 @@ from ._models import RecordedRequest
 from ._scrub import PLACEHOLDER, Scrubber
 from .providers import detect_profile
 
-__all__ = ["Candidate", "Playlist", "Slot", "prepare_body"]
+__all__ = ["Candidate", "Playlist", "Slot", "prepare_body", "with_known_json"]
 
 #: A recorded request that did not match: its position, the request, and how it differs.
 Candidate = tuple[int, RecordedRequest, list[str]]
@@ -186,6 +186,17 @@ def prepare_body(scrubber: Scrubber | None, body: bytes) -> PreparedBody:
     whole length, which would stall every other client of a server.
     """
     return prepare_parsed(scrubber.scrub_body(body) if scrubber is not None else body)
+
+
+def with_known_json(info: RequestInfo, prepared: PreparedBody | None) -> RequestInfo:
+    """
+    ``info``, whose ``json`` is the prepared body's instead of a parse of its own (profiles and
+    faults read it: whether the request streams, its model). Long strings in it are
+    :class:`~llmcassette._matching.Digested`.
+    """
+    if prepared is not None:
+        info.__dict__["json"] = prepared.value if prepared.is_json else None  # the cached_property's slot
+    return info
 
 
 @functools.lru_cache(maxsize=256)

@@ -52,7 +52,7 @@ from .._lazy import load_lazy
 from .._matching import DEFAULT_IGNORED_BODY_FIELDS, PreparedBody, RequestParts
 from .._models import RecordedRequest
 from .._modes import Pace, RecordMode
-from .._playlist import prepare_body
+from .._playlist import prepare_body, with_known_json
 from .._scrub import Scrubber, strip_userinfo
 from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
@@ -240,23 +240,20 @@ class CassetteApp:
             for url in self._targets(method, path, scope)
         ]
         large = len(body) >= _OFFLOAD_BYTES
-        plans = [plan for plan in (header_plan, self.fault_plan) if plan]
-        fired: list[tuple[Fault, int]] = []
-        if plans:
-            select = self._select
-            fired = (
-                await asyncio.to_thread(select, plans, requests[0], body)
-                if large
-                else select(plans, requests[0], body)
-            )
-        outcome = _Outcome()
-        watch = ClientWatch(receive)
         prepared: PreparedBody | None = None
         scrubber: Scrubber | None = None
         if large:
             # Found once per cassette (it reads the recorded bodies), off the loop like the rest.
             scrubber = await asyncio.to_thread(self.cassettes[0].body_scrubber)
             prepared = await self._bodies.prepare(scrubber, body)
+        plans = [plan for plan in (header_plan, self.fault_plan) if plan]
+        fired: list[tuple[Fault, int]] = []
+        if plans and large and prepared is None:  # no child to parse it: a thread does
+            fired = await asyncio.to_thread(self._select, plans, requests[0], body, None)
+        elif plans:
+            fired = self._select(plans, requests[0], body, prepared)
+        outcome = _Outcome()
+        watch = ClientWatch(receive)
         work = asyncio.ensure_future(
             self._answer(
                 scope, send, requests, fired, watch, outcome, prepared=(scrubber, prepared), large=large
@@ -436,11 +433,14 @@ class CassetteApp:
         return plan
 
     @staticmethod
-    def _select(plans: list[FaultPlan], request: httpx.Request, body: bytes) -> list[tuple[Fault, int]]:
+    def _select(
+        plans: list[FaultPlan], request: httpx.Request, body: bytes, prepared: PreparedBody | None
+    ) -> list[tuple[Fault, int]]:
         headers: dict[str, str] = {}
         for name, value in request.headers.raw:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        with_known_json(info, prepared)  # a large body was parsed in its child: not again here
         profile = detect_profile(info)
         streaming = profile.is_streaming(info)
         # Selected once here, not by each cassette tried, so that each call counts once.

@@ -516,3 +516,17 @@ def test_a_large_body_matches_a_scrubbed_recording_and_its_miss_names_no_secret(
         assert client.post(url, json=chat(document)).json() == {"plain": True}
         miss = client.post(url, json=chat(f"{key} {document}"))
     assert miss.status_code == 404 and key not in miss.text and "REDACTED-openai-key" in miss.text
+
+
+def test_a_large_body_is_given_the_faults_its_header_names(tmp_path: Path) -> None:
+    document = "d" * 2_000_000  # over the 1 MiB a body is prepared in a child process from
+    request = chat(document, stream=True)
+    path = cassette(tmp_path / "c.yaml", interaction(OPENAI, request, STREAM_CHUNKS))
+    with serving([path]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        limited = client.post(url, json=request, headers={FAULT_HEADER: "rate_limit:times=1"})
+        assert limited.status_code == 429
+        # `stream=true` in the large body is read from its prepared form: the stream fault fires.
+        only = client.post(url, json=request, headers={FAULT_HEADER: "empty_stream:stream=true"})
+        assert only.status_code == 200 and b"Hel" not in only.content
+        assert client.post(url, json=request).content == STREAM_BODY
