@@ -29,6 +29,7 @@ from .._exceptions import ConfigError
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT_S",
     "DEFAULT_IDLE_TIMEOUT_S",
+    "MAX_HEADER_BYTES",
     "GatheredWrites",
     "LoopbackServer",
     "transport_for",
@@ -68,15 +69,28 @@ DEFAULT_HEADER_TIMEOUT_S = 10.0
 DEFAULT_IDLE_TIMEOUT_S = 10.0
 
 
+#: The largest request head (request line and headers) a connection may send, in bytes.
+MAX_HEADER_BYTES = 64 * 1024
+
+
 class _TrackingProtocol(_BaseProtocol):
     """
     uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends, and
     closing a connection whose client takes longer than ``header_timeout_s`` to send a request's
-    head (a slowloris: uvicorn itself would wait for ever).
+    head (a slowloris: uvicorn itself would wait for ever), or sends more than
+    :data:`MAX_HEADER_BYTES` of it.
     """
 
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     _header_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is not None:  # still in a request's head after this data
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._head_too_slow()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -106,6 +120,7 @@ class _TrackingProtocol(_BaseProtocol):
         if not _PARSER_CALLBACKS:  # pragma: no cover - without them the head's end is not seen
             return
         self._cancel_header_timer()
+        self._head_bytes = 0
         self._header_timer = asyncio.get_running_loop().call_later(self.header_timeout_s, self._head_too_slow)
 
     def _cancel_header_timer(self) -> None:
@@ -114,7 +129,7 @@ class _TrackingProtocol(_BaseProtocol):
             self._header_timer = None
 
     def _head_too_slow(self) -> None:
-        self._header_timer = None
+        self._cancel_header_timer()
         if not self.transport.is_closing():
             self.transport.close()
 

@@ -255,3 +255,24 @@ def test_timeouts_out_of_range_are_refused() -> None:
     for options in ({"header_timeout_s": 0}, {"idle_timeout_s": -1}, {"idle_timeout_s": 1e308}):
         with pytest.raises(ConfigError, match=r"^llmcassette: \w+_timeout_s is .*above 0 and at most 3600"):
             LoopbackServer(_slow_app(), **options)
+
+
+def test_a_head_larger_than_the_limit_is_closed_at_once() -> None:
+    from llmcassette.proxy._server import MAX_HEADER_BYTES
+
+    with LoopbackServer(_slow_app()) as url:  # the default header timeout: 10 s
+        sock = _connect(url)
+        start = time.monotonic()
+        try:
+            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(2 * MAX_HEADER_BYTES // 1000):
+                sock.sendall(b"X-Filler: " + b"f" * 988 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while sending
+        _closed_after(sock, 5.0)
+        assert time.monotonic() - start < 2
+        sock.close()
+        # A large head within the limit is answered.
+        with httpx.Client() as client:
+            headers = {f"x-filler-{i}": "f" * 900 for i in range(40)}
+            assert client.get(url + "/slow", headers=headers).text == "done"
