@@ -91,7 +91,7 @@ class Playlist:
             scrubber = self._scrubber
             placeholder = PLACEHOLDER.encode()
             needed = any(
-                placeholder in (content := self._tape.request(position).content)
+                placeholder in (content := self._tape.line(position)[2])
                 or scrubber.scrub_body(content) != content
                 for position in range(len(self._tape))
             )
@@ -155,22 +155,25 @@ class Playlist:
                 if self._index is None:
                     self._index = self._build()
 
+    def _key_of(self, position: int) -> tuple[Hashable, ...] | None:
+        method, uri, content = self._tape.line(position)
+        if method == "*" and uri == "*":
+            return None
+        parts = RequestParts(method=method, url=uri, body=content)
+        return self._matcher.key(parts, volatile=_volatile(method, uri))
+
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
-        keys: list[tuple[Hashable, ...] | None] = []
-        for position in range(len(self._tape)):
-            request = self._tape.request(position)
-            if request.method == "*" and request.uri == "*":
+        # The keys of a cassette read before under the same matching come from the replay cache.
+        signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
+        keys = self._tape.match_keys(signature, self._key_of)
+        for position, key in enumerate(keys):
+            if key is None:
                 self._wildcard.indices.append(position)
-                keys.append(None)
                 continue
-            content = request.content
-            parts = RequestParts(method=request.method, url=request.uri, body=content)
-            key = self._matcher.key(parts, volatile=_volatile(request.method, request.uri))
-            keys.append(key)
             slot = index.setdefault(key, Slot())
             slot.indices.append(position)
-            self._exact.setdefault((request.method, request.uri, content), slot)
+            self._exact.setdefault(self._tape.line(position), slot)
         self._keys = keys
         return index
 
