@@ -11,6 +11,7 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import threading
 import time
@@ -21,18 +22,18 @@ from typing import Any
 
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
-from ._exceptions import ConfigError, NoMatchingInteraction
+from ._exceptions import ConfigError, MissCandidate, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
-from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
+from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, PreparedBody, Probe
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, default_reason, read_timeout, respond
-from ._playlist import Playlist, Slot
+from ._playlist import Playlist, Slot, with_known_json
 from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
-from ._scrub import Scrubber
+from ._scrub import Scrubber, strip_userinfo
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
@@ -42,6 +43,8 @@ from .providers import detect_profile, get_profile
 __all__ = ["Cassette", "Decision"]
 
 _monotonic = time.monotonic
+# How many recorded requests a miss's message names, closest first.
+_CANDIDATES_SHOWN = 3
 
 
 @dataclass
@@ -49,6 +52,8 @@ class Decision:
     """What answers a request: a recorded interaction, a fault, or the upstream (all None)."""
 
     attempt: Attempt
+    #: The request's URL as the engine takes it (without userinfo), for what it records.
+    url: str = ""
     playback: Playback | None = None
     failure: ConnectionFailure | None = None
     offsets_ms: list[float] | None = None
@@ -186,7 +191,7 @@ class Cassette:
         its library would, and calls :meth:`answer` when the client reads.
         """
         __tracebackhide__ = True
-        return self._decide(request, body, faults)
+        return self._decide(request, _engine_url(request), body, faults)
 
     def answer(
         self,
@@ -214,7 +219,7 @@ class Cassette:
             attempt.error = f"{type(exc).__name__}: {exc}"
             self._record_failure(flavor, request, body, exc, attempt)
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, request, decision.url, body, response, start, attempt)
 
     async def handle_async_request(
         self,
@@ -223,12 +228,25 @@ class Cassette:
         send: Callable[[Any], Awaitable[Any]],
         *,
         faults: Sequence[tuple[Fault, int]] = (),
+        prepared: PreparedBody | None = None,
+        off_loop: bool = False,
     ) -> Any:
-        """Answer one request from an async transport, as :meth:`handle_request` does."""
+        """
+        Answer one request from an async transport, as :meth:`handle_request` does.
+
+        ``prepared`` is the body as :func:`~llmcassette._playlist.prepare_body` made it
+        elsewhere; with ``off_loop`` the decision (matching, a miss's explanation) runs in a worker
+        thread, so that the event loop keeps serving other clients meanwhile (the server does
+        both for large bodies).
+        """
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self.decide(request, body, faults)
+        url = _engine_url(request)
+        if off_loop:
+            decision = await asyncio.to_thread(self._decide, request, url, body, faults, prepared)
+        else:
+            decision = self._decide(request, url, body, faults, prepared)
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
             raise self._failure(flavor, decision.failure, decision.attempt)
@@ -260,7 +278,7 @@ class Cassette:
             attempt.error = f"{type(exc).__name__}: {exc}"
             self._record_failure(flavor, request, body, exc, attempt)
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, request, decision.url, body, response, start, attempt)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
@@ -273,11 +291,25 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
-    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> Decision:
+    def _decide(
+        self,
+        request: Any,
+        url: str,
+        body: bytes,
+        extra: Sequence[tuple[Fault, int]] = (),
+        prepared: PreparedBody | None = None,
+    ) -> Decision:
         __tracebackhide__ = True
         method = request.method
-        url = str(request.url)
         _check_url(url)
+        mode = self.record_mode
+        probe: Probe | None = None
+        if mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and self.existed):
+            # The costly part of matching (scrubbing and parsing the body) is done before the lock
+            # is taken, so that a large request does not hold up the others.
+            if prepared is not None or self._playlist.exact(method, url, body) is None:
+                probe = self._playlist.probe(method, url, body, prepared=prepared)
+        miss_slot: Slot | None = None
         with self._lock:
             attempt = Attempt(
                 index=self._attempts_seen,
@@ -292,11 +324,11 @@ class Cassette:
             self._attempts_seen += 1
             if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
                 del self.attempts[: len(self.attempts) - self._keep_attempts]
-            decision = Decision(attempt)
+            decision = Decision(attempt, url=url)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
-                context, fired = self._select_faults(request, body, attempt)
+                context, fired = self._select_faults(request, url, body, attempt, prepared)
                 fired = [*extra, *fired]
                 for fault, call in fired:
                     if isinstance(fault, ReplacingFault):
@@ -308,12 +340,11 @@ class Cassette:
                         else:
                             decision.playback = answer
                         return decision
-            mode = self.record_mode
             if mode is RecordMode.ALL or mode is RecordMode.REWRITE:
                 return decision
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
-            slot = self._playlist.find(method, url, body)
+            slot = self._playlist.find(method, url, body, probe)
             cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
@@ -345,22 +376,25 @@ class Cassette:
                 return decision
             if mode is RecordMode.NEW_EPISODES:
                 return decision
-            miss = NoMatchingInteraction(
-                self._miss_message(method, url, body, slot), method=method, url=attempt.url
-            )
             attempt.error = "no matching interaction"
+            miss_slot = slot
+        # A miss is explained outside the lock: other requests need not wait for it.
+        message, candidates = self._miss_message(method, url, body, miss_slot, probe)
+        miss = NoMatchingInteraction(message, method=method, url=attempt.url, candidates=candidates)
+        with self._lock:
             self.misses.append(miss)
             if self._keep_attempts is not None and len(self.misses) > self._keep_attempts:
                 del self.misses[: len(self.misses) - self._keep_attempts]
         raise miss
 
     def _select_faults(
-        self, request: Any, body: bytes, attempt: Attempt
+        self, request: Any, url: str, body: bytes, attempt: Attempt, prepared: PreparedBody | None
     ) -> tuple[FaultContext, list[tuple[Fault, int]]]:
         headers: dict[str, str] = {}
         for name, value in request.headers.raw:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
-        info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        info = RequestInfo(method=request.method, url=url, headers=headers, body=body)
+        with_known_json(info, prepared)  # a large body is not parsed again here
         profile = detect_profile(info, override=self.provider)
         streaming = profile.is_streaming(info)
         attempt.provider = profile.name
@@ -422,7 +456,14 @@ class Cassette:
     # -- recording ---------------------------------------------------------------------------
 
     def _record(
-        self, flavor: Flavor, request: Any, body: bytes, response: Any, start: float, attempt: Attempt
+        self,
+        flavor: Flavor,
+        request: Any,
+        url: str,
+        body: bytes,
+        response: Any,
+        start: float,
+        attempt: Attempt,
     ) -> Any:
         attempt.recorded = True
         attempt.status = response.status_code
@@ -434,7 +475,7 @@ class Cassette:
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
-        method, url, request_headers = request.method, str(request.url), list(request.headers.raw)
+        method, request_headers = request.method, list(request.headers.raw)
 
         def store(capture: Capture) -> Interaction:
             # The request is stored (scrubbed, its body made readable) once the exchange is over,
@@ -455,7 +496,7 @@ class Cassette:
                 capture=capture,
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
-                url=str(request.url),
+                url=url,
             )
             return Interaction(request=stored_request, response=stored_response)
 
@@ -481,6 +522,15 @@ class Cassette:
         response.stream = stream_class(RecordingStream, flavor)(response.stream, capture)
         return response
 
+    def body_scrubber(self) -> Scrubber | None:
+        """
+        The scrubber a live request body must go through before it is matched here: None when
+        no recorded body could tell a scrubbed body from the same one unscrubbed (then a large
+        body's costly scan is skipped). Used by the server, which prepares large bodies in
+        another process (see ``prepared`` of :meth:`handle_async_request`).
+        """
+        return self._playlist.body_scrubber()
+
     def _record_failure(
         self, flavor: Flavor, request: Any, body: bytes, error: Exception, attempt: Attempt
     ) -> None:
@@ -494,7 +544,7 @@ class Cassette:
         attempt.recorded = True
         stored_request = build_request(
             method=request.method,
-            url=str(request.url),
+            url=_engine_url(request),
             raw_headers=list(request.headers.raw),
             body=body,
             scrubber=self.scrubber,
@@ -538,7 +588,9 @@ class Cassette:
 
     # -- messages ----------------------------------------------------------------------------
 
-    def _miss_message(self, method: str, url: str, body: bytes, slot: Slot | None) -> str:
+    def _miss_message(
+        self, method: str, url: str, body: bytes, slot: Slot | None, probe: Probe | None
+    ) -> tuple[str, list[MissCandidate]]:
         shown_url = self.scrubber.scrub_url(url) if self.scrubber is not None else url
         where = f"in cassette {str(self.path)!r} (record mode {self.record_mode.value!r})"
         if not self.existed and self.record_mode in (RecordMode.NONE, RecordMode.ONCE):
@@ -546,29 +598,58 @@ class Cassette:
                 f"llmcassette: cassette file {str(self.path)!r} does not exist, and record mode "
                 f"{self.record_mode.value!r} does not record, so {method} {shown_url} cannot be answered. "
                 "Record it by running once with record_mode='once' (pytest: --record-mode=once)."
-            )
+            ), []
         if slot is not None:
             played = ", ".join(f"#{i}" for i in slot.indices)
+            found = [self._candidate(i, []) for i in slot.indices[:_CANDIDATES_SHOWN]]
             return (
                 f"llmcassette: {method} {shown_url} matches recorded interaction {played} {where}, "
                 f"but {'it has' if len(slot.indices) == 1 else 'they have'} already been played: "
                 "each recorded response plays once, in order. Record the repeated request with "
                 "record_mode='new_episodes' (pytest: --record-mode=new_episodes), or pass "
                 "allow_playback_repeats=True to replay the last one again."
-            )
+            ), found
         lines = [f"llmcassette: no recorded interaction matches {method} {shown_url} {where}."]
-        candidates = self._playlist.candidates(method, url, body)
-        if candidates:
+        if probe is None:
+            probe = self._playlist.probe(method, url, body)
+        scrubber = self.scrubber
+        found = [
+            # What a message shows of the request is scrubbed: a large body is matched unscrubbed
+            # when scrubbing could not change the outcome (see Playlist.body_scrubber).
+            self._candidate(position, [scrubber.scrub_text(d) if scrubber else d for d in differences])
+            for position, _, differences in self._playlist.candidates(probe, _CANDIDATES_SHOWN)
+        ]
+        if found:
             lines.append("Closest recorded candidates:")
-            for position, request, differences in candidates[:3]:
-                lines.append(f"- #{position} {request.method} {request.uri}: {'; '.join(differences)}")
+            for candidate in found:
+                lines.append(
+                    f"- #{candidate.interaction} {candidate.method} {candidate.url}: "
+                    f"{'; '.join(candidate.differences)}"
+                )
         else:
             lines.append("The cassette holds no interactions.")
         lines.append(
             "To record it, run with record_mode='new_episodes' (pytest: --record-mode=new_episodes); "
             "to match on fewer request parts, set match_on or ignored_body_fields."
         )
-        return "\n".join(lines)
+        return "\n".join(lines), found
+
+    def _candidate(self, position: int, differences: list[str]) -> MissCandidate:
+        request = self._tape.request(position)
+        return MissCandidate(
+            cassette=str(self.path),
+            interaction=position,
+            method=request.method,
+            url=strip_userinfo(request.uri),
+            differences=differences,
+        )
+
+
+def _engine_url(request: Any) -> str:
+    # The one place a request's URL enters the engine. Credentials in it (`user:password@`) go
+    # here, before matching, the attempt log, messages and the cassette can see them: a client
+    # sends them in the Authorization header it builds from them, which is scrubbed.
+    return strip_userinfo(str(request.url))
 
 
 @functools.lru_cache(maxsize=1024)

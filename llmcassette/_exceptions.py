@@ -13,6 +13,8 @@ Every message is a full sentence that starts with ``llmcassette:`` and says what
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = [
@@ -21,6 +23,7 @@ __all__ = [
     "CassetteNotFound",
     "ConfigError",
     "LlmCassetteError",
+    "MissCandidate",
     "NoMatchingInteraction",
 ]
 
@@ -61,10 +64,29 @@ class ConfigError(LlmCassetteError, ValueError):
     """An option passed to llmcassette is not valid."""
 
 
-class NoMatchingInteraction(LlmCassetteError):
-    """A request reached a cassette that has no response for it and may not record one."""
+@dataclass(frozen=True)
+class MissCandidate:
+    """A recorded request that a missed one was compared with, and how it differs."""
 
-    def __init__(self, message: str, *, method: str, url: str) -> None:
+    cassette: str
+    #: Its index in the cassette, from 0.
+    interaction: int
+    method: str
+    url: str
+    #: One sentence per differing part; empty for a request that matches but was already played.
+    differences: list[str] = field(default_factory=list)
+
+
+class NoMatchingInteraction(LlmCassetteError):
+    """
+    A request reached a cassette that has no response for it and may not record one.
+    ``candidates`` are the closest recorded requests, as the message lists them.
+    """
+
+    def __init__(
+        self, message: str, *, method: str, url: str, candidates: Sequence[MissCandidate] = ()
+    ) -> None:
         super().__init__(message)
         self.method = method
         self.url = url
+        self.candidates = list(candidates)

@@ -41,7 +41,7 @@ from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing, parse_sse_event, split_events
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamEnd, header_get
-from ._scrub import PLACEHOLDER, Scrubber
+from ._scrub import PLACEHOLDER, Scrubber, strip_userinfo
 from ._storage import parse_cassette
 from .faults.stream_wire import is_terminal
 from .providers import GENERIC, Profile, detect_profile
@@ -251,6 +251,18 @@ def _header_findings(path: Path, index: int, side: str, headers: _Headers) -> It
 
 def _url_findings(path: Path, index: int, uri: str) -> Iterable[Finding]:
     hint = _SCRUB_HINT
+    stripped = strip_userinfo(uri)
+    if stripped != uri:
+        # llmcassette never stores userinfo: a password, or a token given as the user name.
+        start = uri.find("://") + 3
+        userinfo = uri[start : start + len(uri) - len(stripped)]
+        user, colon, password = userinfo.removesuffix("@").partition(":")
+        if colon and password:
+            message = f"holds a password in its userinfo (user {user!r}, password {_preview(password)})"
+        else:
+            message = f"holds a user name in its userinfo, which may be a token ({_preview(user)})"
+        yield Finding(path, Rule.SECRET, message, hint, index, "request.uri")
+        return
     query = uri.partition("#")[0].partition("?")[2]
     for pair in query.split("&") if query else ():
         name, equals, value = pair.partition("=")

@@ -10,6 +10,7 @@ cassette is an index and finding a match costs the same whatever the cassette's 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
@@ -21,10 +22,18 @@ from ._exceptions import ConfigError
 __all__ = [
     "DEFAULT_IGNORED_BODY_FIELDS",
     "DEFAULT_MATCH_ON",
+    "DIGEST_OVER",
     "MATCHERS",
+    "NOT_JSON",
+    "Digested",
     "Matcher",
+    "PreparedBody",
+    "Probe",
     "RequestParts",
+    "compact",
     "json_differences",
+    "parse_body",
+    "prepare_body",
 ]
 
 #: What a request is matched on unless a cassette says otherwise.
@@ -39,6 +48,8 @@ DEFAULT_IGNORED_BODY_FIELDS: tuple[str, ...] = (
 )
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# How much of a value a miss's message shows.
+_SHORT_CHARS = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,38 +83,147 @@ def _paths(fields: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(field.split(".")) for field in fields)
 
 
-def _canonical_body(body: bytes, ignored: tuple[tuple[str, ...], ...]) -> Hashable:
-    head = body.lstrip()[:1]
-    if head in (b"{", b"["):
+class _NotJson:
+    """The parsed value of a body that is not JSON."""
+
+    def __repr__(self) -> str:
+        return "NOT_JSON"
+
+
+#: What :func:`parse_body` gives for a body that is not JSON.
+NOT_JSON: Any = _NotJson()
+
+
+def parse_body(body: bytes) -> Any:
+    """A body as matching reads it: parsed JSON, or :data:`NOT_JSON`."""
+    if body.lstrip()[:1] not in (b"{", b"["):
+        return NOT_JSON
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+
+
+#: Strings and non-JSON bodies longer than this are compared by their SHA-256: a key that holds a
+#: digest hashes and compares in no time, and is small enough to pass between processes.
+DIGEST_OVER = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Digested:
+    """A long string (or a body that is not JSON) known by its SHA-256, its length and its start."""
+
+    digest: str
+    length: int
+    head: str
+
+    @classmethod
+    def of(cls, data: str | bytes) -> Digested:
+        raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        head = data[:_SHORT_CHARS] if isinstance(data, str) else ""
+        return cls(hashlib.sha256(raw).hexdigest(), len(data), head)
+
+
+def compact(value: Any) -> Any:
+    """``value`` with every string longer than :data:`DIGEST_OVER` replaced by its :class:`Digested`."""
+    if isinstance(value, str):
+        return Digested.of(value) if len(value) > DIGEST_OVER else value
+    if isinstance(value, dict):
+        return {key: compact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [compact(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedBody:
+    """
+    A request body as matching reads it, made ready elsewhere (see :func:`prepare_body`): for
+    JSON, its value with long strings digested; otherwise its key. Small whatever the body's
+    size, so that it crosses from a worker process in no time.
+    """
+
+    is_json: bool
+    value: Any
+    #: The body's length in bytes.
+    size: int
+
+
+def prepare_body(body: bytes) -> PreparedBody:
+    """A (scrubbed) body parsed and made compact for matching: see :class:`PreparedBody`."""
+    value = parse_body(body)
+    if value is not NOT_JSON:
         try:
-            value = json.loads(body)
-        except ValueError:
-            return body
-        for path in ignored:
-            _drop(value, path)
-        return ("json", json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
-    return body
+            return PreparedBody(True, compact(value), len(body))
+        except RecursionError:  # nested deeper than a walk can go: compared as bytes, as keys do
+            pass
+    return PreparedBody(False, _bytes_key(body), len(body))
 
 
-def _drop(value: Any, path: tuple[str, ...]) -> None:
+def _bytes_key(body: bytes) -> Hashable:
+    return ("bytes", Digested.of(body).digest) if len(body) > DIGEST_OVER else body
+
+
+def _canonical(value: Any) -> Hashable:
+    """
+    A JSON value as a hashable whose equality is that of its canonical JSON text (keys sorted):
+    numbers by their JSON spelling (1 and 1.0 differ, as do 0.0 and -0.0), long strings by their
+    digest. Building it is one walk over the value, with no text made.
+    """
+    if isinstance(value, str):
+        return ("$", Digested.of(value).digest) if len(value) > DIGEST_OVER else value
+    if isinstance(value, Digested):
+        return ("$", value.digest)
+    if isinstance(value, dict):
+        return ("{", tuple(sorted((key, _canonical(item)) for key, item in value.items())))
+    if isinstance(value, list):
+        return ("[", tuple(_canonical(item) for item in value))
+    if value is None or isinstance(value, bool):
+        return ("=", value)
+    return ("#", repr(value))
+
+
+def _without(value: Any, path: tuple[str, ...]) -> Any:
+    """``value`` without the field at ``path``; containers on the way are copied, not changed."""
     if not path:
-        return
+        return value
     head, rest = path[0], path[1:]
     if isinstance(value, dict):
         targets = list(value) if head == "*" else [head] if head in value else []
+        if not targets:
+            return value
+        copy = dict(value)
         for key in targets:
             if rest:
-                _drop(value[key], rest)
+                copy[key] = _without(value[key], rest)
             else:
-                del value[key]
-    elif isinstance(value, list) and (head == "*" or head.isdigit()):
+                del copy[key]
+        return copy
+    if isinstance(value, list) and (head == "*" or head.isdigit()):
         indexes = range(len(value)) if head == "*" else [int(head)] if int(head) < len(value) else []
+        if not indexes:
+            return value
+        items = list(value)
         for index in indexes:
-            if rest:
-                _drop(value[index], rest)
-            else:
-                # An ignored item is blanked, not removed: the items after it keep their places.
-                value[index] = None
+            # An ignored item is blanked, not removed: the items after it keep their places.
+            items[index] = _without(value[index], rest) if rest else None
+        return items
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """
+    A request reduced once for matching and for explaining a miss: its match key, and its body
+    parsed (ignored fields left out) or :data:`NOT_JSON`. A miss compares probes, so the request's
+    body is read once however many recordings it is compared with.
+    """
+
+    parts: RequestParts
+    key: tuple[Hashable, ...]
+    body: Any
+    #: The body's length in bytes, as matched (scrubbed).
+    size: int
 
 
 def _method(parts: RequestParts, _: Any) -> Hashable:
@@ -135,7 +255,24 @@ def _query(parts: RequestParts, _: Any) -> Hashable:
 
 
 def _body(parts: RequestParts, ignored: tuple[tuple[str, ...], ...]) -> Hashable:
-    return _canonical_body(parts.body, ignored)
+    return _body_key(parts.body, _ignored_value(parse_body(parts.body), ignored))
+
+
+def _ignored_value(value: Any, ignored: tuple[tuple[str, ...], ...]) -> Any:
+    if value is NOT_JSON:
+        return value
+    for path in ignored:
+        value = _without(value, path)
+    return value
+
+
+def _body_key(body: bytes, value: Any) -> Hashable:
+    if value is NOT_JSON:
+        return _bytes_key(body)
+    try:
+        return ("json", _canonical(value))
+    except RecursionError:  # nested deeper than a walk can go: compared as bytes
+        return _bytes_key(body)
 
 
 #: The parts of a request that ``match_on`` can name.
@@ -179,46 +316,92 @@ class Matcher:
 
     def key(self, parts: RequestParts, *, volatile: tuple[str, ...] = ()) -> tuple[Hashable, ...]:
         """The match key of a request; ``volatile`` adds body fields to leave out (a profile's)."""
+        return self.probe(parts, volatile=volatile).key
+
+    def probe(
+        self, parts: RequestParts, *, volatile: tuple[str, ...] = (), prepared: PreparedBody | None = None
+    ) -> Probe:
+        """
+        A request reduced for matching and explaining, its body parsed once. ``prepared`` is the
+        body as :func:`prepare_body` made it elsewhere (off the event loop), if it was; then
+        ``parts.body`` is not read.
+        """
         ignored = self._ignored + _paths(volatile) if volatile else self._ignored
-        return tuple(function(parts, ignored) for function in self._functions)
+        value: Any = NOT_JSON
+        size = len(parts.body)
+        body_key: Hashable = None
+        if "body" in self.match_on:
+            if prepared is None:
+                value = _ignored_value(parse_body(parts.body), ignored)
+                body_key = _body_key(parts.body, value)
+            elif prepared.is_json:
+                value = _ignored_value(prepared.value, ignored)
+                body_key, size = ("json", _canonical(value)), prepared.size
+            else:
+                body_key, size = prepared.value, prepared.size
+        key = tuple(
+            body_key if name == "body" else function(parts, ignored)
+            for name, function in zip(self.match_on, self._functions, strict=True)
+        )
+        return Probe(parts, key, value, size)
 
     def differences(self, wanted: RequestParts, recorded: RequestParts) -> list[str]:
         """Sentences saying how a recorded request differs from a wanted one, on the matched parts."""
+        return self.explain(self.probe(wanted), self.probe(recorded))
+
+    def explain(self, wanted: Probe, recorded: Probe) -> list[str]:
+        """:meth:`differences` between two probes: the bodies are not read again."""
         found: list[str] = []
-        for name, function in zip(self.match_on, self._functions, strict=True):
-            if name == "uri":
-                name = "url"
-            if function(wanted, self._ignored) == function(recorded, self._ignored):
+        for name, mine, theirs in zip(self.match_on, wanted.key, recorded.key, strict=True):
+            if mine == theirs:
                 continue
             if name == "body":
-                found.append(_body_difference(wanted.body, recorded.body, self._ignored))
-            elif name == "url":
-                found.append(f"URL differs: recorded {recorded.url!r}")
+                found.append(_body_difference(wanted, recorded))
+            elif name in ("url", "uri"):
+                found.append(f"URL differs: recorded {recorded.parts.url!r}")
             elif name == "method":
-                found.append(f"method differs: recorded {recorded.method}")
+                found.append(f"method differs: recorded {recorded.parts.method}")
             else:
-                value = function(recorded, self._ignored)
-                found.append(f"{name} differs: recorded {value!r}")
+                found.append(f"{name} differs: recorded {theirs!r}")
         return found
 
 
-def _body_difference(wanted: bytes, recorded: bytes, ignored: tuple[tuple[str, ...], ...]) -> str:
-    try:
-        wanted_value = json.loads(wanted)
-        recorded_value = json.loads(recorded)
-    except ValueError:
-        return f"body differs ({len(recorded)} bytes recorded, {len(wanted)} bytes sent)"
-    for path in ignored:
-        _drop(wanted_value, path)
-        _drop(recorded_value, path)
-    diffs = json_differences(recorded_value, wanted_value)
+def _body_difference(wanted: Probe, recorded: Probe) -> str:
+    if wanted.body is NOT_JSON or recorded.body is NOT_JSON:
+        return f"body differs ({recorded.size} bytes recorded, {wanted.size} bytes sent)"
+    diffs = json_differences(recorded.body, wanted.body)
     shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
     return f"body differs: {shown}"
 
 
 def _short(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 60 else text[:57] + "..."
+    # Only the start is shown, so only the start is written out: a body's string may be megabytes.
+    text = json.dumps(_clipped(value, [_SHORT_CHARS]), ensure_ascii=False)
+    return text if len(text) <= _SHORT_CHARS else text[: _SHORT_CHARS - 3] + "..."
+
+
+def _clipped(value: Any, budget: list[int]) -> Any:
+    # The value with no more items and characters than can be shown: each costs the budget one.
+    budget[0] -= 1
+    if isinstance(value, str):
+        return value[: _SHORT_CHARS + 1]
+    if isinstance(value, Digested):
+        return value.head + "..."
+    if isinstance(value, dict):
+        clipped: dict[str, Any] = {}
+        for key, item in value.items():
+            if budget[0] <= 0:
+                break
+            clipped[key] = _clipped(item, budget)
+        return clipped
+    if isinstance(value, list):
+        items: list[Any] = []
+        for item in value:
+            if budget[0] <= 0:
+                break
+            items.append(_clipped(item, budget))
+        return items
+    return value
 
 
 def json_differences(recorded: Any, sent: Any, path: str = "") -> list[str]:
@@ -242,11 +425,7 @@ def json_differences(recorded: Any, sent: Any, path: str = "") -> list[str]:
         for index, (a, b) in enumerate(zip(recorded, sent, strict=True)):
             diffs.extend(json_differences(a, b, f"{path}[{index}]"))
         return diffs
-    # Leaves compare as JSON text, as match keys do: 1 and 1.0, 0.0 and -0.0 differ; NaN is NaN.
-    if _leaf(recorded) != _leaf(sent):
+    # Leaves compare as match keys do (as JSON text): 1 and 1.0, 0.0 and -0.0 differ; NaN is NaN.
+    if _canonical(recorded) != _canonical(sent):
         return [f"`{where}` is {_short(sent)}, recorded {_short(recorded)}"]
     return []
-
-
-def _leaf(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False)

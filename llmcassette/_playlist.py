@@ -11,16 +11,19 @@ matches.
 from __future__ import annotations
 
 import functools
+import heapq
+import threading
 from collections.abc import Hashable
+from typing import cast
 
 from ._exchange import RequestInfo
 from ._lazy import LazyCassette
-from ._matching import Matcher, RequestParts
+from ._matching import Matcher, PreparedBody, Probe, RequestParts, prepare_body as prepare_parsed
 from ._models import RecordedRequest
-from ._scrub import Scrubber
+from ._scrub import PLACEHOLDER, Scrubber
 from .providers import detect_profile
 
-__all__ = ["Candidate", "Playlist", "Slot"]
+__all__ = ["Candidate", "Playlist", "Slot", "prepare_body", "with_known_json"]
 
 #: A recorded request that did not match: its position, the request, and how it differs.
 Candidate = tuple[int, RecordedRequest, list[str]]
@@ -53,41 +56,104 @@ class Playlist:
         self._matcher = matcher
         self._scrubber = scrubber
         self._index: dict[tuple[Hashable, ...], Slot] | None = None
+        # The match key of each recorded request, by position: a miss ranks them without
+        # reading their bodies again.
+        self._keys: list[tuple[Hashable, ...] | None] = []
         # A request sent exactly as recorded skips building its key (canonical JSON of the body).
         self._exact: dict[tuple[str, str, bytes], Slot] = {}
         self._wildcard = Slot()
+        self._building = threading.Lock()
+        self._body_scrubber: object = _UNKNOWN
 
-    def find(self, method: str, url: str, body: bytes) -> Slot | None:
-        """The slot whose interactions answer this request, or None when none matches."""
-        if self._index is None:
-            self._index = self._build()
-        slot = self._exact.get((method, url, body))
-        if slot is not None:
-            return slot
-        key = self._matcher.key(self.parts(method, url, body), volatile=_volatile(method, url))
-        slot = self._index.get(key)
+    def exact(self, method: str, url: str, body: bytes) -> Slot | None:
+        """The slot of a request sent exactly as recorded, or None (then :meth:`probe` it)."""
+        self._ensure_index()
+        return self._exact.get((method, url, body))
+
+    def probe(self, method: str, url: str, body: bytes, *, prepared: PreparedBody | None = None) -> Probe:
+        """
+        A live request reduced for matching: URL and body scrubbed as recordings are, the body
+        parsed once. ``prepared`` is what :func:`prepare_body` made of the body elsewhere (in
+        another process, for a large one). The costly part of a lookup; safe in any thread.
+        """
+        parts = self.parts(method, url, body, scrub_body=prepared is None)
+        return self._matcher.probe(parts, volatile=_volatile(method, url), prepared=prepared)
+
+    def body_scrubber(self) -> Scrubber | None:
+        """
+        The scrubber a large live body needs before matching: None when no recorded body holds a
+        placeholder or anything the scrubber would replace. Then a body matches a recording
+        scrubbed or not, and its costly regex scan is skipped.
+        """
+        if self._scrubber is None:
+            return None
+        if self._body_scrubber is _UNKNOWN:
+            scrubber = self._scrubber
+            placeholder = PLACEHOLDER.encode()
+            needed = any(
+                placeholder in (content := self._tape.line(position)[2])
+                or scrubber.scrub_body(content) != content
+                for position in range(len(self._tape))
+            )
+            self._body_scrubber = scrubber if needed else None
+        return cast("Scrubber | None", self._body_scrubber)
+
+    def find(self, method: str, url: str, body: bytes, probe: Probe | None = None) -> Slot | None:
+        """
+        The slot whose interactions answer this request, or None when none matches. Given a
+        ``probe``, the request is looked up by its key alone: the exact-bytes lookup would hash
+        the body again (a large one is probed in another process for that reason).
+        """
+        if probe is None:
+            slot = self.exact(method, url, body)
+            if slot is not None:
+                return slot
+            probe = self.probe(method, url, body)
+        self._ensure_index()
+        assert self._index is not None
+        slot = self._index.get(probe.key)
         if slot is None and self._wildcard.indices:
             return self._wildcard
         return slot
 
-    def parts(self, method: str, url: str, body: bytes) -> RequestParts:
+    def parts(self, method: str, url: str, body: bytes, *, scrub_body: bool = True) -> RequestParts:
         """A live request as matching sees it: URL and body scrubbed as recordings are."""
         if self._scrubber is not None:
             url = self._scrubber.scrub_url(url)
-            body = self._scrubber.scrub_body(body)
+            if scrub_body:
+                body = self._scrubber.scrub_body(body)
         return RequestParts(method=method, url=url, body=body)
 
-    def candidates(self, method: str, url: str, body: bytes) -> list[Candidate]:
-        """Every recorded request with how it differs from this one, the closest first."""
-        wanted = self.parts(method, url, body)
-        found: list[tuple[int, Candidate]] = []
-        for position in range(len(self._tape)):
+    def candidates(self, wanted: Probe, limit: int = 3) -> list[Candidate]:
+        """
+        The ``limit`` recorded requests closest to ``wanted`` (fewest differing parts, then the
+        first recorded), each with how it differs. Ranking compares match keys made when the
+        index was built; only the requests shown are read again, to say how their bodies differ.
+        """
+        self._ensure_index()
+        ranked = heapq.nsmallest(
+            limit,
+            (
+                (sum(mine != theirs for mine, theirs in zip(wanted.key, key, strict=True)), position)
+                for position, key in enumerate(self._keys)
+                if key is not None
+            ),
+        )
+        found: list[Candidate] = []
+        for _, position in ranked:
             request = self._tape.request(position)
-            recorded = RequestParts(method=request.method, url=request.uri, body=request.content)
-            differences = self._matcher.differences(wanted, recorded)
-            found.append((len(differences), (position, request, differences)))
-        found.sort(key=lambda item: (item[0], item[1][0]))
-        return [candidate for _, candidate in found]
+            recorded = self._matcher.probe(
+                RequestParts(method=request.method, url=request.uri, body=request.content),
+                volatile=_volatile(request.method, request.uri),
+            )
+            found.append((position, request, self._matcher.explain(wanted, recorded)))
+        return found
+
+    def _ensure_index(self) -> None:
+        if self._index is None:
+            with self._building:
+                if self._index is None:
+                    self._index = self._build()
 
     def _key_of(self, position: int) -> tuple[Hashable, ...] | None:
         method, uri, content = self._tape.line(position)
@@ -108,7 +174,32 @@ class Playlist:
             slot = index.setdefault(key, Slot())
             slot.indices.append(position)
             self._exact.setdefault(self._tape.line(position), slot)
+        self._keys = keys
         return index
+
+
+_UNKNOWN = object()
+
+
+def prepare_body(scrubber: Scrubber | None, body: bytes) -> PreparedBody:
+    """
+    What matching reads of a live request body: scrubbed, parsed and made compact (see
+    :class:`~llmcassette._matching.PreparedBody`). Plain data in and out, so that it can run in
+    another process: a large body's regex scan and JSON parse hold the interpreter for their
+    whole length, which would stall every other client of a server.
+    """
+    return prepare_parsed(scrubber.scrub_body(body) if scrubber is not None else body)
+
+
+def with_known_json(info: RequestInfo, prepared: PreparedBody | None) -> RequestInfo:
+    """
+    ``info``, whose ``json`` is the prepared body's instead of a parse of its own (profiles and
+    faults read it: whether the request streams, its model). Long strings in it are
+    :class:`~llmcassette._matching.Digested`.
+    """
+    if prepared is not None:
+        info.__dict__["json"] = prepared.value if prepared.is_json else None  # the cached_property's slot
+    return info
 
 
 @functools.lru_cache(maxsize=256)

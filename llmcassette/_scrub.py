@@ -20,6 +20,7 @@ __all__ = [
     "PLACEHOLDER",
     "Scrubber",
     "remap_chunks",
+    "strip_userinfo",
 ]
 
 #: What a scrubbed value becomes.
@@ -156,7 +157,8 @@ class Scrubber:
         return {name: [self.scrub_header_value(name, v) for v in values] for name, values in headers.items()}
 
     def scrub_url(self, url: str) -> str:
-        """The URL with secret query parameters replaced; unchanged when it has none."""
+        """The URL without userinfo and with secret query parameters replaced."""
+        url = strip_userinfo(url)
         # Only the secret values change: the rest of the query keeps its order, its encoding and
         # its valueless flags, so the stored URL is the one the client sent. The split is
         # urlsplit's (the fragment first, then the first "?").
@@ -170,6 +172,10 @@ class Scrubber:
                     pairs[index] = f"{name}={PLACEHOLDER}"
             url = base + question_mark + "&".join(pairs) + hash_mark + fragment
         return self._scrub_text(url)
+
+    def scrub_text(self, text: str) -> str:
+        """``text`` with key-shaped strings and listed secrets replaced (for a message)."""
+        return self._scrub_text(text)
 
     def _scrub_text(self, text: str) -> str:
         if self._body_regex is None or not text:
@@ -204,6 +210,36 @@ class Scrubber:
             return content, []
         out.append(content[last:])
         return b"".join(out), spans
+
+
+def strip_userinfo(url: str) -> str:
+    """
+    ``url`` without the ``user:password@`` part of its authority; unchanged when it has none.
+
+    The whole userinfo goes, not only the password: a token is often passed as the user name
+    (``https://TOKEN@host``), and the credentials a client built from it travel in the
+    ``Authorization`` header, which is scrubbed. The split is urlsplit's: the authority ends at
+    the first ``/``, ``?`` or ``#``, and the userinfo at its last ``@``.
+    """
+    marker = url.find("://")
+    if marker <= 0 or not _is_scheme(url[:marker]):
+        return url
+    start = marker + 3
+    end = len(url)
+    for delimiter in "/?#":
+        found = url.find(delimiter, start, end)
+        if found >= 0:
+            end = found
+    at = url.rfind("@", start, end)
+    return url if at < 0 else url[:start] + url[at + 1 :]
+
+
+def _is_scheme(text: str) -> bool:
+    return (
+        text[0].isascii()
+        and text[0].isalpha()
+        and all(c.isascii() and (c.isalnum() or c in "+-.") for c in text)
+    )
 
 
 def _redact_cookie(pair: str) -> str:

@@ -7,9 +7,11 @@ invalid cassettes, and writes that are atomic and happen only when the mode says
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -720,3 +722,110 @@ def test_faults_given_with_a_request_fire_on_it_alone_and_before_the_cassettes_o
     faults = [a.faults for a in cassette.attempts]
     assert faults == [["rate_limit"], ["server_error:nth=2"], [], ["rate_limit"]]
     assert [a.interaction for a in cassette.attempts] == [None, None, 0, None]
+
+
+PASSWORD = "s3cret-pa55word"
+
+
+@pytest.mark.parametrize("library", ["httpx", "httpx2"])
+@pytest.mark.parametrize("scrub", [True, False])
+def test_credentials_in_a_url_never_reach_the_cassette_the_log_or_a_miss(
+    tmp_path: Path, library: str, scrub: bool
+) -> None:
+    http = __import__(library)
+    path = tmp_path / "userinfo.yaml"
+    with serve(stream_app()) as base:
+        secret_base = base.replace("http://", f"http://alice:{PASSWORD}@")
+        with llmcassette.use_cassette(path, record_mode="once", scrub=scrub) as cassette:
+            with http.Client() as client:
+                assert client.post(f"{secret_base}/json", json=chat("hi")).status_code == 200
+        assert cassette.attempts[0].url == f"{base}/json"
+    stored = path.read_text()
+    assert PASSWORD not in stored and "alice" not in stored
+    assert yaml.safe_load(stored)["interactions"][0]["request"]["uri"] == f"{base}/json"
+    # Replayed offline: the same request, credentials and all, matches the recording without them.
+    with pytest.raises(NoMatchingInteraction) as miss:
+        with llmcassette.use_cassette(path, scrub=scrub) as replay, http.Client() as client:
+            assert client.post(f"{secret_base}/json", json=chat("hi")).json()["echo"] == chat("hi")
+            client.post(f"{secret_base}/json", json=chat("other"))
+    assert [attempt.url for attempt in replay.attempts] == [f"{base}/json"] * 2
+    assert PASSWORD not in str(miss.value) and "alice" not in str(miss.value)
+    assert miss.value.url == f"{base}/json"
+    assert all(PASSWORD not in attempt.summary() for attempt in replay.attempts)
+
+
+@pytest.mark.anyio
+async def test_credentials_in_a_url_are_left_out_by_the_async_clients_too(tmp_path: Path) -> None:
+    import httpx2
+
+    path = tmp_path / "userinfo.yaml"
+    with serve(stream_app()) as base:
+        secret = base.replace("http://", f"http://{PASSWORD}@")  # a token as the user name
+        with llmcassette.use_cassette(path, record_mode="once") as cassette:
+            async with httpx.AsyncClient() as one, httpx2.AsyncClient() as two:
+                await one.post(f"{secret}/json", json=chat("one"))
+                await two.post(f"{secret}/json", json=chat("two"))
+    assert [attempt.url for attempt in cassette.attempts] == [f"{base}/json"] * 2
+    assert PASSWORD not in path.read_text()
+
+
+def test_a_recorded_url_that_kept_its_credentials_matches_and_is_not_shown(tmp_path: Path) -> None:
+    # A file written by another tool, before llmcassette stripped credentials.
+    path = tmp_path / "old.yaml"
+    uri = f"http://alice:{PASSWORD}@127.0.0.1:9/v1/chat"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "interactions": [
+                    {
+                        "request": {"method": "POST", "uri": uri, "body": '{"q": 1}'},
+                        "response": {"status": {"code": 200}, "body": {"string": "{}"}},
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(NoMatchingInteraction) as miss:
+        with llmcassette.use_cassette(path) as cassette, httpx.Client() as client:
+            assert client.post("http://127.0.0.1:9/v1/chat", json={"q": 1}).status_code == 200
+            client.post("http://127.0.0.1:9/v1/chat", json={"q": 2})
+    assert "#0 POST http://127.0.0.1:9/v1/chat" in str(miss.value)
+    assert PASSWORD not in str(miss.value) and cassette.attempts[0].interaction == 0
+
+
+def _many_recordings(path: Path, count: int) -> Path:
+    interactions = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": "http://127.0.0.1:9/v1/chat",
+                "body": json.dumps(chat(f"q{i}")),
+            },
+            "response": {"status": {"code": 200}, "body": {"string": "{}"}},
+        }
+        for i in range(count)
+    ]
+    path.write_text(yaml.safe_dump({"version": 1, "interactions": interactions}))
+    return path
+
+
+def test_a_large_miss_is_explained_reading_its_body_once(tmp_path: Path) -> None:
+    # A 4 MB body against 100 recordings took 5.7 s when each was compared by re-serialising it.
+    path = _many_recordings(tmp_path / "many.yaml", 100)
+    text = " ".join(f"word{i % 997}" for i in range(500_000))[:4_000_000]
+    with llmcassette.use_cassette(path) as cassette, httpx.Client() as client:
+        client.post("http://127.0.0.1:9/v1/chat", json=chat("q7"))  # builds the index
+        start = time.monotonic()
+        with pytest.raises(NoMatchingInteraction) as miss:
+            client.post("http://127.0.0.1:9/v1/chat", json=chat(text))
+        elapsed_s = time.monotonic() - start
+        cassette.misses.clear()
+    assert elapsed_s < 1.0
+    lines = str(miss.value).split("\n")
+    assert lines[1:3] == [
+        "Closest recorded candidates:",
+        "- #0 POST http://127.0.0.1:9/v1/chat: body differs: "
+        f'`messages[0].content` is "{text[:56]}..., recorded "q0"',
+    ]
+    assert [c.interaction for c in miss.value.candidates] == [0, 1, 2]

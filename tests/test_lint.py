@@ -140,6 +140,19 @@ def test_a_key_in_the_query(tmp_path: Path) -> None:
     assert lint(tmp_path, interaction(uri=uri.replace(GOOGLE_KEY, "REDACTED"))) == []
 
 
+def test_credentials_in_the_url(tmp_path: Path) -> None:
+    password = "hunter2-correct-horse"
+    found = lint(tmp_path, interaction(), interaction(uri=f"http://alice:{password}@gw.example/v1/chat"))
+    finding = only(found)
+    assert (finding.rule, finding.interaction, finding.field) == (Rule.SECRET, 1, "request.uri")
+    assert "password in its userinfo" in finding.message and "'alice'" in finding.message
+    assert password not in finding.line()
+    token = only(lint(tmp_path, interaction(uri=f"https://{OPENAI_KEY}@gw.example/v1")))
+    assert "user name in its userinfo" in token.message and OPENAI_KEY not in token.line()
+    # An `@` in the path or the query is not userinfo.
+    assert lint(tmp_path, interaction(uri="https://gw.example/v1/users/a@b.c?to=x@y.z")) == []
+
+
 def test_a_key_shaped_string_in_a_path(tmp_path: Path) -> None:
     finding = only(lint(tmp_path, interaction(uri=f"https://example.com/hook/{OPENAI_KEY}")))
     assert (finding.field, finding.rule) == ("request.uri", Rule.SECRET)

@@ -357,3 +357,51 @@ def test_keys_ignore_order_and_spelling(
     body_a = json.dumps(body).encode()
     body_b = json.dumps(dict(items), separators=(",", ":"), ensure_ascii=False, indent=1).encode()
     assert MATCHER.key(parts(url_a, body_a)) == MATCHER.key(parts(url_b, body_b))
+
+
+# --- large bodies --------------------------------------------------------------------------------
+
+
+def test_long_strings_are_compared_by_digest_with_the_same_outcome() -> None:
+    from llmcassette._matching import DIGEST_OVER
+
+    long = "x" * (DIGEST_OVER + 1)
+    assert MATCHER.key(parts(body=chat_with(long))) == MATCHER.key(parts(body=chat_with(long)))
+    assert MATCHER.key(parts(body=chat_with(long))) != MATCHER.key(parts(body=chat_with(long[:-1] + "y")))
+    # A non-JSON body too.
+    assert MATCHER.key(parts(body=long.encode())) == MATCHER.key(parts(body=long.encode()))
+    assert MATCHER.key(parts(body=long.encode())) != MATCHER.key(parts(body=long.encode() + b"!"))
+    # A key holds no long string: it hashes and compares in no time, and crosses processes small.
+    assert len(repr(MATCHER.key(parts(body=chat_with(long * 100))))) < 1000
+
+
+def chat_with(content: str, **extra: Any) -> dict[str, Any]:
+    return {**CHAT_BODY, "messages": [{"role": "user", "content": content}], **extra}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        json.dumps(chat_with("a" * 10_000, user="u-1", n=1.0)).encode(),
+        json.dumps(chat_with("short", metadata={"user_id": "x"})).encode(),
+        json.dumps([1, "b" * 5000, {"k": None, "t": True}]).encode(),
+        b"not json, " * 1000,
+        b"{broken json" + b"z" * 5000,
+        b"",
+    ],
+)
+def test_a_body_prepared_elsewhere_gets_the_key_and_explanation_it_would_get_here(body: bytes) -> None:
+    from llmcassette._matching import prepare_body
+
+    matcher = Matcher(ignored_body_fields=["user", "metadata.user_id"])
+    here = matcher.probe(parts(body=body), volatile=("n",))
+    there = matcher.probe(parts(body=body), volatile=("n",), prepared=prepare_body(body))
+    assert there.key == here.key
+    other = matcher.probe(parts(body=json.dumps(chat_with("other")).encode()))
+    assert matcher.explain(there, other) == matcher.explain(here, other)
+
+
+def test_a_long_differing_string_is_shown_by_its_start() -> None:
+    sent = "sent " + "s" * 10_000
+    (difference,) = MATCHER.differences(parts(body=chat_with(sent)), parts(body=chat_with("recorded")))
+    assert difference == (f'body differs: `messages[0].content` is "sent {"s" * 51}..., recorded "recorded"')

@@ -17,6 +17,7 @@ from llmcassette._scrub import (
     PLACEHOLDER,
     Scrubber,
     remap_chunks,
+    strip_userinfo,
 )
 
 OPENAI_KEY = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
@@ -294,3 +295,26 @@ def test_remap_chunks_never_splits_a_replacement(case: tuple[list[int], list[tup
         shift += new_len - (end - start)
     for boundary in boundaries(new_chunks):
         assert not any(a < boundary < b for a, b in replaced)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://alice:pw@host:8080/v1?a=b", "http://host:8080/v1?a=b"),
+        ("https://TOKEN@host", "https://host"),
+        ("http://a:b@c@host/x", "http://host/x"),  # the userinfo ends at the last `@`
+        ("HTTP://u:p@[::1]:8/x", "HTTP://[::1]:8/x"),
+        ("http://host/users/a@b?to=x@y#at@z", "http://host/users/a@b?to=x@y#at@z"),
+        ("http://host?x=@y", "http://host?x=@y"),
+        ("/path?next=http://u:p@h/", "/path?next=http://u:p@h/"),
+        ("*", "*"),
+    ],
+)
+def test_userinfo_is_stripped_where_urlsplit_finds_it(url: str, expected: str) -> None:
+    from urllib.parse import urlsplit
+
+    assert strip_userinfo(url) == expected
+    assert SCRUBBER.scrub_url(url) == expected
+    if "://" in url.partition("?")[0]:
+        parts = urlsplit(url)
+        assert urlsplit(expected)._replace(netloc=parts.netloc) == parts

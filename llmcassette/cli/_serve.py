@@ -9,20 +9,20 @@ import click
 
 from .._exceptions import ConfigError
 from .._matching import Matcher
-from ..faults import parse_fault
+from ..faults import FaultPlan
 from ..proxy._command import SignalWatch
-from ..proxy._serve import FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
+from ..proxy._serve import DEFAULT_MAX_BODY_BYTES, FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
+from ..proxy._server import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S
 from ._options import pace_option, port_option, route_table, usage_error
 
 __all__ = ["command"]
 
 
 def _check_faults(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
-    for spec in value:
-        try:
-            parse_fault(spec)
-        except ConfigError as exc:
-            raise usage_error(exc) from None
+    try:
+        FaultPlan(value)  # each spec parses, and there are not too many
+    except ConfigError as exc:
+        raise usage_error(exc) from None
     return value
 
 
@@ -103,6 +103,27 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
     type=click.FloatRange(0, min_open=True),
     help="Longest a timeout fault keeps a connection silent when the client never gives up.",
 )
+@click.option(
+    "--header-timeout-s",
+    default=DEFAULT_HEADER_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0, 3600, min_open=True),
+    help="Close a connection whose client takes longer than this to send a request's head.",
+)
+@click.option(
+    "--idle-timeout-s",
+    default=DEFAULT_IDLE_TIMEOUT_S,
+    show_default=True,
+    type=click.FloatRange(0, 3600, min_open=True),
+    help="Close a keep-alive connection left idle this long between requests.",
+)
+@click.option(
+    "--max-body-bytes",
+    default=DEFAULT_MAX_BODY_BYTES,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Answer a request whose body is larger than this with a 413.",
+)
 def command(
     cassettes: tuple[Path, ...],
     port: int,
@@ -113,6 +134,9 @@ def command(
     match_on: tuple[str, ...],
     allow_repeats: bool,
     stall_max_s: float,
+    header_timeout_s: float,
+    idle_timeout_s: float,
+    max_body_bytes: int,
 ) -> None:
     """
     Serve cassettes as a fake provider on 127.0.0.1, until stopped.
@@ -150,6 +174,9 @@ def command(
         allow_repeats=allow_repeats,
         port=port,
         stall_max_s=stall_max_s,
+        header_timeout_s=header_timeout_s,
+        idle_timeout_s=idle_timeout_s,
+        max_body_bytes=max_body_bytes,
         log=_say,
     )
     with SignalWatch() as signals:

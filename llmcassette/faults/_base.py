@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAMILIES",
+    "MAX_COUNT",
+    "MAX_DURATION_MS",
+    "MAX_DURATION_S",
+    "MAX_FAULTS",
+    "MAX_RETRY_AFTER_MS",
+    "MAX_RETRY_AFTER_S",
+    "MAX_SIZE_BYTES",
+    "MAX_TEXT_CHARS",
     "ConnectionFailure",
     "Fault",
     "FaultContext",
@@ -57,6 +65,27 @@ FAMILIES: dict[FaultFamily, str] = {
 }
 
 _REGISTRY: dict[str, type[Fault]] = {}
+
+# Every fault parameter has a range: a fault spec can come from a request header on `serve`, and
+# a wait of 1e308 ms, a count past any real test or a megabyte of text would hold or bloat the
+# server rather than test a client.
+
+#: The longest wait or silence a fault may ask for: one hour, in milliseconds and in seconds.
+MAX_DURATION_MS = 3_600_000.0
+MAX_DURATION_S = 3_600.0
+#: The largest Retry-After a status fault may send: one day, in seconds and in milliseconds. A
+#: header value holds no connection, and tests of how a client treats a huge one need it.
+MAX_RETRY_AFTER_S = 86_400.0
+MAX_RETRY_AFTER_MS = 86_400_000.0
+#: The largest call number, event number or call count a schedule or a fault may name.
+MAX_COUNT = 1_000_000
+#: The largest chunk size ``rechunk`` may ask for, in bytes (64 MiB).
+MAX_SIZE_BYTES = 64 * 1024 * 1024
+#: The longest text parameter (a message, a glob, a provider name), in characters.
+MAX_TEXT_CHARS = 1_000
+#: The most faults one plan may hold, and so the most that may fire on one request from one
+#: source (a cassette's faults, ``--fault``, an ``x-llmcassette-fault`` header).
+MAX_FAULTS = 32
 
 
 @dataclass(frozen=True)
@@ -104,13 +133,28 @@ class Fault(BaseModel):
     #: An example spec string, shown in listings and error messages.
     example: ClassVar[str] = ""
 
-    times: int | None = Field(default=None, ge=1, description="fire on the first N matching calls")
-    nth: int | None = Field(default=None, ge=1, description="fire only on the N-th matching call")
-    every: int | None = Field(default=None, ge=1, description="fire on every N-th matching call")
+    times: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="fire on the first N matching calls"
+    )
+    nth: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="fire only on the N-th matching call"
+    )
+    every: int | None = Field(
+        default=None, ge=1, le=MAX_COUNT, description="fire on every N-th matching call"
+    )
     probability: float | None = Field(default=None, ge=0, le=1, description="fire with this probability")
-    seed: int = Field(default=0, description="seed of the probability draw (same seed, same calls)")
-    path: str | None = Field(default=None, description="only requests whose URL path matches this glob")
-    provider: str | None = Field(default=None, description="only requests of this provider profile")
+    seed: int = Field(
+        default=0,
+        ge=-(2**63),
+        le=2**63 - 1,
+        description="seed of the probability draw (same seed, same calls)",
+    )
+    path: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="only requests whose URL path matches this glob"
+    )
+    provider: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="only requests of this provider profile"
+    )
     stream: bool | None = Field(
         default=None, description="only streaming (true) or non-streaming (false) requests"
     )
@@ -235,14 +279,15 @@ def parse_fault(spec: str | Fault | Mapping[str, Any]) -> Fault:
             key, sep, value = item.partition("=")
             if not sep:
                 raise ConfigError(
-                    f"llmcassette: fault spec {spec!r} has {item!r} where `key=value` belongs; "
+                    f"llmcassette: fault spec {_shown(spec)} has {_shown(item)} where `key=value` belongs; "
                     f"write it as `{name}:key=value,...`."
                 )
             fields[key.strip()] = value.strip()
     cls = _REGISTRY.get(name.strip())
     if cls is None:
         raise ConfigError(
-            f"llmcassette: unknown fault {name!r} in {spec!r}; known faults: {', '.join(fault_names())}."
+            f"llmcassette: unknown fault {_shown(name)} in {_shown(spec)}; known faults: "
+            f"{', '.join(fault_names())}."
         )
     unknown = [key for key in fields if key not in cls.model_fields]
     if unknown:
@@ -255,4 +300,12 @@ def parse_fault(spec: str | Fault | Mapping[str, Any]) -> Fault:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"llmcassette: fault spec {spec!r}: parameter `{where}`: {first['msg']}.") from None
+        raise ConfigError(
+            f"llmcassette: fault spec {_shown(spec)}: parameter `{where}`: {first['msg']}."
+        ) from None
+
+
+def _shown(text: object) -> str:
+    # A spec may come from a request header: an error quotes enough of it to find it, not all.
+    shown = repr(text)
+    return shown if len(shown) <= 120 else shown[:100] + f"... ({len(shown)} characters)"

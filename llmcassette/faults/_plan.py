@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 
+from .._exceptions import ConfigError
 from .._exchange import RequestInfo
-from ._base import Fault, parse_fault
+from ._base import MAX_FAULTS, Fault, parse_fault
 
 __all__ = ["FaultPlan", "FaultSpec"]
 
@@ -21,7 +22,15 @@ class FaultPlan:
     """
 
     def __init__(self, faults: Iterable[FaultSpec] = ()) -> None:
-        self.faults: list[Fault] = [parse_fault(spec) for spec in faults]
+        specs = list(faults)
+        if len(specs) > MAX_FAULTS:
+            # Checked before any is parsed: a header on `serve` may name thousands.
+            raise ConfigError(
+                f"llmcassette: {len(specs)} faults were given where at most {MAX_FAULTS} may apply "
+                "to a request; give fewer, and use a schedule (times=, nth=, every=) or a filter "
+                "(path=, provider=, stream=) on one fault instead of repeating it."
+            )
+        self.faults: list[Fault] = [parse_fault(spec) for spec in specs]
         self._calls = [0] * len(self.faults)
         self._fired = [0] * len(self.faults)
         self._lock = threading.Lock()

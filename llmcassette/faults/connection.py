@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from ._base import ConnectionFailure, FaultContext, ReplacingFault
+from ._base import MAX_DURATION_MS, MAX_TEXT_CHARS, ConnectionFailure, FaultContext, ReplacingFault
 
 __all__ = ["ConnectError", "ConnectTimeout", "ReadTimeout"]
 
@@ -34,7 +34,9 @@ class _ConnectionFault(ReplacingFault):
     #: The exception's message when the fault gives none: the socket layer's text.
     default_message: ClassVar[str] = _TIMED_OUT
 
-    message: str | None = Field(default=None, description="error message instead of `timed out`")
+    message: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="error message instead of `timed out`"
+    )
 
     def _delay_ms(self, context: FaultContext) -> float:
         """How long the failure takes to show, in milliseconds."""
@@ -56,7 +58,9 @@ class ConnectError(_ConnectionFault):
     error_type = "ConnectError"
     default_message = _REFUSED
 
-    message: str | None = Field(default=None, description="error message instead of a refused connection")
+    message: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="error message instead of a refused connection"
+    )
 
 
 class ConnectTimeout(_ConnectionFault):
@@ -68,7 +72,11 @@ class ConnectTimeout(_ConnectionFault):
     error_type = "ConnectTimeout"
 
     delay_ms: float = Field(
-        default=0, ge=0, allow_inf_nan=False, description="how long the attempt takes to time out, in ms"
+        default=0,
+        ge=0,
+        le=MAX_DURATION_MS,
+        allow_inf_nan=False,
+        description="how long the attempt takes to time out, in ms",
     )
 
     def _delay_ms(self, context: FaultContext) -> float:
@@ -86,6 +94,7 @@ class ReadTimeout(_ConnectionFault):
     delay_ms: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_DURATION_MS,
         allow_inf_nan=False,
         description="how long the silence lasts, in ms (default: the client's read timeout, or 0)",
     )

@@ -23,7 +23,7 @@ from pydantic import Field, field_validator
 
 from .._exchange import Playback
 from ..providers import ERROR_KINDS
-from ._base import FaultContext, ReplacingFault
+from ._base import MAX_RETRY_AFTER_MS, MAX_RETRY_AFTER_S, MAX_TEXT_CHARS, FaultContext, ReplacingFault
 
 __all__ = [
     "BadGateway",
@@ -58,15 +58,25 @@ class _StatusFault(ReplacingFault):
     #: The profile's error kind (a key of ``ERROR_KINDS``).
     kind: ClassVar[str] = "status"
 
-    message: str | None = Field(default=None, description="error message instead of the provider's")
+    message: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="error message instead of the provider's"
+    )
     should_retry: bool | None = Field(
         default=None, description="send `x-should-retry: true|false` (the Stainless SDKs obey it)"
     )
     retry_after: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="send `retry-after` in seconds (`none`: omit)"
+        default=None,
+        ge=0,
+        le=MAX_RETRY_AFTER_S,
+        allow_inf_nan=False,
+        description="send `retry-after` in seconds (`none`: omit)",
     )
     retry_after_ms: float | None = Field(
-        default=None, ge=0, allow_inf_nan=False, description="send `retry-after-ms` in milliseconds"
+        default=None,
+        ge=0,
+        le=MAX_RETRY_AFTER_MS,
+        allow_inf_nan=False,
+        description="send `retry-after-ms` in milliseconds",
     )
     retry_after_date: float | None = Field(
         default=None,
@@ -176,7 +186,11 @@ class RateLimit(
     """HTTP 429 with Retry-After (seconds, milliseconds or HTTP-date) and rate-limit headers."""
 
     retry_after: float | None = Field(
-        default=1, ge=0, allow_inf_nan=False, description="send `retry-after` in seconds (`none`: omit)"
+        default=1,
+        ge=0,
+        le=MAX_RETRY_AFTER_S,
+        allow_inf_nan=False,
+        description="send `retry-after` in seconds (`none`: omit)",
     )
     rate_limit_headers: bool = Field(
         default=True, description="send the provider's rate-limit headers (x-ratelimit-* and the like)"

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator
 
 from .._exchange import Playback
 from .._framing import Framing, event_ends
-from ._base import FaultContext, StreamFault
+from ._base import MAX_COUNT, MAX_SIZE_BYTES, FaultContext, StreamFault
 from .stream_wire import (
     StreamView,
     finish,
@@ -60,6 +60,7 @@ class MalformedChunk(StreamFault):
     event: int | None = Field(
         default=None,
         ge=1,
+        le=MAX_COUNT,
         description="which event to break, from 1; default: the middle event (half of them, rounded up)",
     )
 
@@ -167,9 +168,13 @@ class Rechunk(StreamFault):
     mode: Literal["fixed", "random", "event", "adversarial"] = Field(
         default="fixed", description="how to cut: fixed, random, event or adversarial"
     )
-    size: int = Field(default=1, ge=1, description="chunk size in bytes (mode=fixed)")
-    min_size: int = Field(default=1, ge=1, description="smallest chunk in bytes (mode=random)")
-    max_size: int = Field(default=16, ge=1, description="largest chunk in bytes (mode=random)")
+    size: int = Field(default=1, ge=1, le=MAX_SIZE_BYTES, description="chunk size in bytes (mode=fixed)")
+    min_size: int = Field(
+        default=1, ge=1, le=MAX_SIZE_BYTES, description="smallest chunk in bytes (mode=random)"
+    )
+    max_size: int = Field(
+        default=16, ge=1, le=MAX_SIZE_BYTES, description="largest chunk in bytes (mode=random)"
+    )
 
     @field_validator("max_size")
     @classmethod

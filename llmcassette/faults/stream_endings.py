@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 from .._exchange import Ending, Playback
 from .._framing import Framing, split_events
 from ..providers import ERROR_KINDS
-from ._base import FaultContext, StreamFault
+from ._base import MAX_COUNT, MAX_TEXT_CHARS, FaultContext, StreamFault
 from .stream_wire import cut, finish, plain, read_delays, view
 
 __all__ = ["Disconnect", "EmptyStream", "ErrorEvent", "Truncate"]
@@ -86,7 +86,7 @@ class Truncate(StreamFault):
     summary = "the stream ends cleanly after N events, without its terminator"
     example = "truncate:after=3"
 
-    after: int | None = Field(default=None, ge=0, description=_AFTER)
+    after: int | None = Field(default=None, ge=0, le=MAX_COUNT, description=_AFTER)
 
     def apply(self, playback: Playback, context: FaultContext) -> Playback:
         playback = plain(playback)
@@ -112,7 +112,7 @@ class Disconnect(StreamFault):
     summary = "the connection drops after N events (fin: RemoteProtocolError, reset: ReadError)"
     example = "disconnect:after=2,mode=reset"
 
-    after: int | None = Field(default=None, ge=0, description=_AFTER)
+    after: int | None = Field(default=None, ge=0, le=MAX_COUNT, description=_AFTER)
     mode: Literal["fin", "reset"] = Field(
         default="fin", description="fin: closed without the last chunk; reset: connection reset"
     )
@@ -152,10 +152,14 @@ class ErrorEvent(StreamFault):
     summary = "the provider's in-stream error event after N events, then the stream ends"
     example = "error_event:after=2,kind=overloaded"
 
-    after: int | None = Field(default=None, ge=0, description=_AFTER)
-    message: str | None = Field(default=None, description="error message; default: the profile's")
+    after: int | None = Field(default=None, ge=0, le=MAX_COUNT, description=_AFTER)
+    message: str | None = Field(
+        default=None, max_length=MAX_TEXT_CHARS, description="error message; default: the profile's"
+    )
     kind: str = Field(
-        default="server_error", description="error kind: overloaded, rate_limit, server_error..."
+        max_length=MAX_TEXT_CHARS,
+        default="server_error",
+        description="error kind: overloaded, rate_limit, server_error...",
     )
 
     @field_validator("kind")

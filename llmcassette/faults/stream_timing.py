@@ -11,7 +11,7 @@ from dataclasses import replace
 from pydantic import Field
 
 from .._exchange import Ending, Playback
-from ._base import FaultContext, StreamFault
+from ._base import MAX_COUNT, MAX_DURATION_MS, MAX_DURATION_S, FaultContext, StreamFault
 from .stream_wire import finish, plain, read_delays, split_at, view
 
 __all__ = ["Slow", "Stall"]
@@ -37,11 +37,13 @@ class Stall(StreamFault):
     after: int | None = Field(
         default=None,
         ge=0,
+        le=MAX_COUNT,
         description="events delivered before the silence; default: half of those before the terminator",
     )
     seconds: float | None = Field(
         default=None,
         ge=0,
+        le=MAX_DURATION_S,
         allow_inf_nan=False,
         description="length of the silence, seconds; default: for ever",
     )
@@ -80,13 +82,25 @@ class Slow(StreamFault):
     example = "slow:ttfb_ms=2000,gap_ms=50"
 
     ttfb_ms: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="extra wait before the head, ms"
+        default=0.0,
+        ge=0,
+        le=MAX_DURATION_MS,
+        allow_inf_nan=False,
+        description="extra wait before the head, ms",
     )
     gap_ms: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="extra wait before each chunk after the first, ms"
+        default=0.0,
+        ge=0,
+        le=MAX_DURATION_MS,
+        allow_inf_nan=False,
+        description="extra wait before each chunk after the first, ms",
     )
     jitter_ms: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="up to this much more per chunk, random, in ms"
+        default=0.0,
+        ge=0,
+        le=MAX_DURATION_MS,
+        allow_inf_nan=False,
+        description="up to this much more per chunk, random, in ms",
     )
 
     def apply(self, playback: Playback, context: FaultContext) -> Playback:

@@ -11,12 +11,17 @@ __all__ = ["send_error"]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-async def send_error(send: Send, status: int, kind: str, message: str, **extra: Any) -> None:
+async def send_error(
+    send: Send, status: int, kind: str, message: str, *, close: bool = False, **extra: Any
+) -> None:
     """
     Answer with ``status`` and ``{"error": {"type": kind, "message": message, ...extra}}``: the
-    OpenAI-style error shape, whose message every SDK shows.
+    OpenAI-style error shape, whose message every SDK shows. ``close`` ends the connection after
+    it (a request whose body was not read leaves the connection unusable).
     """
     body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -44,7 +44,7 @@ from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
 from .._recording import hung_up_before_answer
-from .._scrub import Scrubber
+from .._scrub import Scrubber, strip_userinfo
 from .._streams import RecordingStream
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
@@ -272,7 +272,7 @@ class RecordingProxy:
         if self._log is None:
             return
         # As the cassette will show it: a key in the query string is not printed either.
-        url = str(request.url)
+        url = strip_userinfo(str(request.url))
         scrubber = self.cassette.scrubber
         self._log(f"{request.method} {scrubber.scrub_url(url) if scrubber is not None else url} -> {outcome}")
 
@@ -292,6 +292,7 @@ class RecordingProxy:
 
     async def _upstream_failed(self, target: str, exc: httpx.TransportError, send: Send) -> None:
         cause = _cause(exc)
+        target = strip_userinfo(target)
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             kind = "llmcassette_upstream_unreachable"
             message = (

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from .._exceptions import ConfigError
+from .._scrub import strip_userinfo
 
 __all__ = ["PROXY_URL_ENV", "KNOWN_ROUTES", "Route", "RouteTable", "parse_route"]
 
@@ -113,7 +114,10 @@ class RouteTable:
 
     def describe(self) -> list[str]:
         """One line per route, for the proxy's start-up banner and its 404 answers."""
-        lines = [f"/{route.name}/... -> {route.upstream}/..." for route in self.routes.values()]
+        # Printed and sent in error answers: an upstream's credentials (`user:password@`) are not.
+        lines = [
+            f"/{route.name}/... -> {strip_userinfo(route.upstream)}/..." for route in self.routes.values()
+        ]
         if self.upstream is not None:
-            lines.append(f"/... -> {self.upstream}/...")
+            lines.append(f"/... -> {strip_userinfo(self.upstream)}/...")
         return lines

@@ -27,9 +27,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import os
+import pickle
+import select
+import signal
+import sys
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,20 +49,27 @@ from .._exceptions import CassetteNotFound, ConfigError, LlmCassetteError, NoMat
 from .._exchange import RequestInfo
 from .._flavors import get_flavor
 from .._lazy import load_lazy
-from .._matching import DEFAULT_IGNORED_BODY_FIELDS, RequestParts
+from .._matching import DEFAULT_IGNORED_BODY_FIELDS, PreparedBody, RequestParts
 from .._models import RecordedRequest
 from .._modes import Pace, RecordMode
-from .._scrub import Scrubber
+from .._playlist import prepare_body, with_known_json
+from .._scrub import Scrubber, strip_userinfo
 from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
 from ._routes import RouteTable
-from ._server import GatheredWrites, LoopbackServer, transport_for
+from ._server import (
+    DEFAULT_HEADER_TIMEOUT_S,
+    DEFAULT_IDLE_TIMEOUT_S,
+    GatheredWrites,
+    LoopbackServer,
+    transport_for,
+)
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
 from ._watch import ClientWatch
 
-__all__ = ["FAULT_HEADER", "SERVE_MATCH_ON", "CassetteApp", "CassetteServer"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "FAULT_HEADER", "SERVE_MATCH_ON", "CassetteApp", "CassetteServer"]
 
 #: The request header that names faults for that request: ``SPEC[; SPEC...]``.
 FAULT_HEADER = "x-llmcassette-fault"
@@ -75,6 +89,18 @@ _GONE_WAIT_S = 2.0
 # A server may answer requests for days: each cassette keeps the log of its latest requests only.
 KEEP_ATTEMPTS = 1000
 _CANDIDATES_SHOWN = 3
+#: The largest request body ``serve`` reads, by default: 32 MiB, the largest request the providers
+#: themselves take (Anthropic's limit; OpenAI and Gemini take inline files of up to 20 MB).
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+# A body this large is scrubbed and parsed in a worker process, and matched in a worker thread:
+# its regex scan and JSON parse would hold the interpreter, and so every other client, for their
+# whole length (about 0.1 s per 10 MB on a busy machine). Smaller ones take under a millisecond.
+_OFFLOAD_BYTES = 1024 * 1024
+_MAX_FD = 65536
+# A child that has not prepared its body in this long is killed, and the engine does the work.
+_CHILD_TIMEOUT_S = 120.0
+# How many distinct fault header values keep their call counts.
+_HEADER_PLANS_KEPT = 1000
 
 
 @dataclass
@@ -108,6 +134,7 @@ class CassetteApp:
         routes: RouteTable | None = None,
         faults: Iterable[FaultSpec] = (),
         stall_max_s: float = 600.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         log: Callable[[str], None] | None = None,
     ) -> None:
         if not cassettes:
@@ -119,7 +146,13 @@ class CassetteApp:
         self.routes = routes if routes is not None else RouteTable()
         self.fault_plan = FaultPlan(faults)
         self.stall_max_s = stall_max_s
+        if max_body_bytes < 1:
+            raise ConfigError(
+                f"llmcassette: max_body_bytes is {max_body_bytes!r}; give a size of at least 1 byte."
+            )
+        self.max_body_bytes = max_body_bytes
         self._log = log
+        self._bodies = _BodyWorker()
         # The server's loop, known from its first request: `release` reaches it from other threads.
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open: set[asyncio.Future[None]] = set()
@@ -137,7 +170,7 @@ class CassetteApp:
             for request in requests:
                 if request.method == "*":  # a response-only file: it answers any path
                     continue
-                parts = urlsplit(request.uri)
+                parts = urlsplit(strip_userinfo(request.uri))
                 key = (request.method.upper(), _normal_path(request.uri))
                 self._origins.setdefault(key, f"{parts.scheme}://{parts.netloc}")
 
@@ -163,6 +196,10 @@ class CassetteApp:
         for work in list(self._open):
             work.cancel()
 
+    def close(self) -> None:
+        """Stop the worker process that prepares large bodies, if one was started."""
+        self._bodies.close()
+
     # -- one request -------------------------------------------------------------------------
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -172,7 +209,22 @@ class CassetteApp:
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
         query = scope.get("query_string", b"").decode("latin-1")
         shown = f"{method} {self._shown_path(path, query)}"
-        body = await _read_body(receive)
+        limit = self.max_body_bytes
+        # A body announced as too large is refused before any of it is read.
+        declared = _content_length(scope["headers"])
+        body = _TOO_LARGE if declared is not None and declared > limit else await _read_body(receive, limit)
+        if body is _TOO_LARGE:
+            await send_error(
+                send,
+                413,
+                "llmcassette_body_too_large",
+                f"llmcassette: the request body is larger than the {self.max_body_bytes} bytes this "
+                "server reads; send a smaller one, or start `llmcassette serve` with a larger "
+                "--max-body-bytes.",
+                close=True,
+            )
+            self._note(f"{shown} -> 413, body over {self.max_body_bytes} bytes")
+            return
         if body is None:
             self._note(f"{shown} -> the client left before sending its body")
             return
@@ -187,11 +239,26 @@ class CassetteApp:
             httpx.Request(method, url + (f"?{query}" if query else ""), headers=headers, content=body)
             for url in self._targets(method, path, scope)
         ]
+        large = len(body) >= _OFFLOAD_BYTES
+        prepared: PreparedBody | None = None
+        scrubber: Scrubber | None = None
+        if large:
+            # Found once per cassette (it reads the recorded bodies), off the loop like the rest.
+            scrubber = await asyncio.to_thread(self.cassettes[0].body_scrubber)
+            prepared = await self._bodies.prepare(scrubber, body)
         plans = [plan for plan in (header_plan, self.fault_plan) if plan]
-        fired = self._select(plans, requests[0], body) if plans else []
+        fired: list[tuple[Fault, int]] = []
+        if plans and large and prepared is None:  # no child to parse it: a thread does
+            fired = await asyncio.to_thread(self._select, plans, requests[0], body, None)
+        elif plans:
+            fired = self._select(plans, requests[0], body, prepared)
         outcome = _Outcome()
         watch = ClientWatch(receive)
-        work = asyncio.ensure_future(self._answer(scope, send, requests, fired, watch, outcome))
+        work = asyncio.ensure_future(
+            self._answer(
+                scope, send, requests, fired, watch, outcome, prepared=(scrubber, prepared), large=large
+            )
+        )
         self._open.add(work)
         try:
             await asyncio.wait({work, watch.task}, return_when=asyncio.FIRST_COMPLETED)
@@ -233,7 +300,11 @@ class CassetteApp:
         fired: list[tuple[Fault, int]],
         watch: ClientWatch,
         outcome: _Outcome,
+        *,
+        prepared: tuple[Scrubber | None, PreparedBody | None] = (None, None),
+        large: bool = False,
     ) -> None:
+        scrubber, prepared_body = prepared
         # A replacing fault answers before any recording is looked at; the engine takes the first.
         replacing = next((fault for fault, _ in fired if isinstance(fault, ReplacingFault)), None)
         misses: list[NoMatchingInteraction] = []
@@ -241,7 +312,13 @@ class CassetteApp:
             for cassette in self.cassettes:
                 try:
                     response = await cassette.handle_async_request(
-                        self._flavor, request, _no_upstream, faults=fired
+                        self._flavor,
+                        request,
+                        _no_upstream,
+                        faults=fired,
+                        # Prepared once, for each cassette that needs the body scrubbed alike.
+                        prepared=prepared_body if large and cassette.body_scrubber() == scrubber else None,
+                        off_loop=large,
                     )
                 except NoMatchingInteraction as exc:
                     if request is requests[0]:
@@ -344,18 +421,26 @@ class CassetteApp:
                 plan = FaultPlan(specs)
             except ConfigError as exc:
                 reason = str(exc).removeprefix("llmcassette: ")
+                shown = repr(key) if len(key) <= 100 else repr(key[:80]) + f"... ({len(key)} characters)"
                 raise ConfigError(
-                    f"llmcassette: the {FAULT_HEADER} header {key!r} is not valid: {reason}"
+                    f"llmcassette: the {FAULT_HEADER} header {shown} is not valid: {reason}"
                 ) from None
+            if len(self._header_plans) >= _HEADER_PLANS_KEPT:
+                # A client that sends ever new header values must not grow the server: the oldest
+                # value's call counts start again if it comes back.
+                del self._header_plans[next(iter(self._header_plans))]
             self._header_plans[key] = plan
         return plan
 
     @staticmethod
-    def _select(plans: list[FaultPlan], request: httpx.Request, body: bytes) -> list[tuple[Fault, int]]:
+    def _select(
+        plans: list[FaultPlan], request: httpx.Request, body: bytes, prepared: PreparedBody | None
+    ) -> list[tuple[Fault, int]]:
         headers: dict[str, str] = {}
         for name, value in request.headers.raw:
             headers.setdefault(name.decode("latin-1").lower(), value.decode("latin-1"))
         info = RequestInfo(method=request.method, url=str(request.url), headers=headers, body=body)
+        with_known_json(info, prepared)  # a large body was parsed in its child: not again here
         profile = detect_profile(info)
         streaming = profile.is_streaming(info)
         # Selected once here, not by each cassette tried, so that each call counts once.
@@ -392,7 +477,7 @@ class CassetteApp:
     # -- misses --------------------------------------------------------------------------------
 
     async def _miss(self, send: Send, request: httpx.Request, misses: list[NoMatchingInteraction]) -> None:
-        candidates = self._candidates(request)
+        candidates = _closest(misses)
         if len(misses) == 1:
             message = str(misses[0])
         else:
@@ -414,32 +499,6 @@ class CassetteApp:
             message = "\n".join(lines)
         await send_error(send, 404, "llmcassette_no_match", message, candidates=candidates)
 
-    def _candidates(self, request: httpx.Request) -> list[dict[str, Any]]:
-        """The recorded requests closest to ``request`` in every cassette, fewest differences first."""
-        ranked: list[tuple[int, int, dict[str, Any]]] = []
-        body = request.content
-        for order, (cassette, recorded) in enumerate(zip(self.cassettes, self._recorded, strict=True)):
-            url = str(request.url)
-            scrubber = cassette.scrubber
-            wanted = RequestParts(
-                method=request.method,
-                url=scrubber.scrub_url(url) if scrubber is not None else url,
-                body=scrubber.scrub_body(body) if scrubber is not None else body,
-            )
-            for position, stored in enumerate(recorded):
-                parts = RequestParts(method=stored.method, url=stored.uri, body=stored.content)
-                differences = cassette.matcher.differences(wanted, parts)
-                entry = {
-                    "cassette": str(cassette.path),
-                    "interaction": position,
-                    "method": stored.method,
-                    "url": stored.uri,
-                    "differences": differences,
-                }
-                ranked.append((len(differences), order, entry))
-        ranked.sort(key=lambda item: (item[0], item[1], item[2]["interaction"]))
-        return [entry for _, _, entry in ranked[:_CANDIDATES_SHOWN]]
-
     # -- log -----------------------------------------------------------------------------------
 
     def _shown_path(self, path: str, query: str) -> str:
@@ -457,6 +516,89 @@ class CassetteApp:
             self._log(line)
 
 
+def _closest(misses: list[NoMatchingInteraction]) -> list[dict[str, Any]]:
+    """The recorded requests closest to a missed one in every cassette, fewest differences first."""
+    ranked = [
+        (len(candidate.differences), order, candidate.interaction, asdict(candidate))
+        for order, miss in enumerate(misses)
+        for candidate in miss.candidates
+    ]
+    ranked.sort(key=lambda item: item[:3])
+    return [entry for *_, entry in ranked[:_CANDIDATES_SHOWN]]
+
+
+class _BodyWorker:
+    """
+    Prepares large request bodies (:func:`prepare_body`: scrub, parse, digest) in a forked child.
+    In this process, even in another thread, that work would hold the interpreter lock, and so
+    the server's event loop, for as long as one regex scan or JSON parse of the body lasts. The
+    child has the body already (a fork shares memory): only the small result crosses, by a pipe.
+    Where there is no fork, it returns None and the engine prepares the body in its thread.
+    """
+
+    async def prepare(self, scrubber: Scrubber | None, body: bytes) -> PreparedBody | None:
+        # Linux only: elsewhere a fork of a process with threads is not safe (macOS), or there is
+        # none (Windows).
+        if not sys.platform.startswith("linux"):  # pragma: no cover
+            return None
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():
+            # The child runs plain computations on data it already has and exits: none of the
+            # locks other threads may hold at the fork is ever taken in it.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; coverage does not follow it
+            _child(scrubber, body, write_end)
+        os.close(write_end)
+        # The thread reaps the child and closes the pipe whatever happens here: if the client
+        # leaves meanwhile, it still ends on its own.
+        data = await asyncio.to_thread(_collect, pid, read_end, _CHILD_TIMEOUT_S)
+        try:
+            prepared = pickle.loads(data) if data else None
+        except Exception:  # pragma: no cover - a child that died: the engine does it then
+            return None
+        return prepared if isinstance(prepared, PreparedBody) else None
+
+    def close(self) -> None:
+        """Nothing to stop: each child ends with its body."""
+
+
+def _child(scrubber: Scrubber | None, body: bytes, write_end: int) -> None:  # pragma: no cover
+    status = 1
+    try:
+        # The server's sockets are not the child's business: a connection the server closes
+        # must not stay open here.
+        os.closerange(3, write_end)
+        os.closerange(write_end + 1, _MAX_FD)
+        view = memoryview(pickle.dumps(prepare_body(scrubber, body)))
+        while view:
+            view = view[os.write(write_end, view) :]
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _collect(pid: int, fd: int, timeout_s: float) -> bytes | None:
+    """What the child wrote on ``fd`` until it ended, or None (killed) after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    parts: list[bytes] = []
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    try:
+        while True:
+            remaining_ms = (deadline - time.monotonic()) * 1000.0
+            if remaining_ms <= 0 or not poll.poll(remaining_ms):
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                return b"".join(parts)
+            parts.append(chunk)
+    finally:
+        os.close(fd)
+        os.waitpid(pid, 0)
+
+
 def _recorded_requests(cassette: Cassette) -> list[RecordedRequest]:
     # Only the requests are parsed: responses stay unread until the engine plays them.
     tape = load_lazy(cassette.path)
@@ -471,22 +613,50 @@ def _count(chunks: int) -> str:
     return f"{chunks} chunk" if chunks == 1 else f"{chunks} chunks"
 
 
-async def _read_body(receive: Receive) -> bytes | None:
-    """The whole request body, or None when the client left before sending it."""
-    parts: list[bytes] = []
+# What _read_body returns for a body past the limit.
+_TOO_LARGE = b"<too large>"
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """
+    The whole request body, None when the client left before sending it, or :data:`_TOO_LARGE`
+    as soon as it passes ``limit`` bytes.
+    """
+    # Gathered in a BytesIO, whose value is its buffer: joining a large body's parts at the end
+    # would copy it in one go, holding up every other client meanwhile.
+    gathered = io.BytesIO()
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return None
-        parts.append(message.get("body", b""))
+        part: bytes = message.get("body", b"")
+        if gathered.tell() + len(part) > limit:
+            return _TOO_LARGE
+        if not message.get("more_body", False) and not gathered.tell():
+            return part
+        gathered.write(part)
         if not message.get("more_body", False):
-            return b"".join(parts)
+            return gathered.getvalue()
+
+
+def _content_length(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
 
 
 class CassetteServer:
     """
     Cassettes served on loopback: :meth:`start` it, point clients at :attr:`url` (or at
     :meth:`environment`), and :meth:`stop` it. Nothing is ever written to the cassettes.
+
+    A connection is closed when its client takes more than ``header_timeout_s`` to send a
+    request's head, or leaves it idle between requests for more than ``idle_timeout_s``. A request
+    body over ``max_body_bytes`` gets a ``413``.
 
     Example::
 
@@ -508,6 +678,9 @@ class CassetteServer:
         scrub: Scrubber | bool = True,
         port: int = 0,
         stall_max_s: float = 600.0,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         log: Callable[[str], None] | None = None,
     ) -> None:
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
@@ -532,8 +705,17 @@ class CassetteServer:
                 )
             )
         self.routes = routes if routes is not None else RouteTable()
-        self.app = CassetteApp(cassettes, routes=self.routes, faults=faults, stall_max_s=stall_max_s, log=log)
-        self._server = LoopbackServer(self.app, port=port)
+        self.app = CassetteApp(
+            cassettes,
+            routes=self.routes,
+            faults=faults,
+            stall_max_s=stall_max_s,
+            max_body_bytes=max_body_bytes,
+            log=log,
+        )
+        self._server = LoopbackServer(
+            self.app, port=port, header_timeout_s=header_timeout_s, idle_timeout_s=idle_timeout_s
+        )
 
     @property
     def cassettes(self) -> list[Cassette]:
@@ -557,6 +739,7 @@ class CassetteServer:
         """Stop serving. Requests still open are cut at once: a replay has nothing left to wait for."""
         self.app.release()
         self._server.stop()
+        self.app.close()
 
     def __enter__(self) -> str:
         return self.start()

@@ -26,7 +26,14 @@ import uvicorn
 
 from .._exceptions import ConfigError
 
-__all__ = ["GatheredWrites", "LoopbackServer", "transport_for"]
+__all__ = [
+    "DEFAULT_HEADER_TIMEOUT_S",
+    "DEFAULT_IDLE_TIMEOUT_S",
+    "MAX_HEADER_BYTES",
+    "GatheredWrites",
+    "LoopbackServer",
+    "transport_for",
+]
 
 _START_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 10.0
@@ -46,24 +53,85 @@ def _key(server: Any, client: Any) -> _Key | None:
 
 try:  # httptools parses HTTP in C: the proxy's added latency depends on it.
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _BaseProtocol
+
+    _PARSER_CALLBACKS = True
 except ImportError:  # pragma: no cover - httptools is a dependency; h11 is the fallback
     from uvicorn.protocols.http.h11_impl import H11Protocol as _BaseProtocol  # type: ignore[assignment]
 
+    _PARSER_CALLBACKS = False
+
+#: How long a client has to send a request's head (request line and headers), from its first byte
+#: or, on a new connection, from the connection itself.
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+#: How long a keep-alive connection may sit idle between requests before it is closed. Longer
+#: than the 5 s after which httpx's pools (and so the SDKs') stop reusing a connection, so that
+#: the server does not close one just as a client reuses it.
+DEFAULT_IDLE_TIMEOUT_S = 10.0
+
+
+#: The largest request head (request line and headers) a connection may send, in bytes.
+MAX_HEADER_BYTES = 64 * 1024
+
 
 class _TrackingProtocol(_BaseProtocol):
-    """uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends."""
+    """
+    uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends, and
+    closing a connection whose client takes longer than ``header_timeout_s`` to send a request's
+    head (a slowloris: uvicorn itself would wait for ever), or sends more than
+    :data:`MAX_HEADER_BYTES` of it.
+    """
+
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    _header_timer: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._header_timer is not None:  # still in a request's head after this data
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEADER_BYTES:
+                self._head_too_slow()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         key = _key(self.server, self.client)
         if key is not None:
             _TRANSPORTS[key] = transport
+        self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
         key = _key(self.server, self.client)
         if key is not None:
             _TRANSPORTS.pop(key, None)
         super().connection_lost(exc)
+
+    # The parser's callbacks: a request's head starts with its first byte and ends with its last
+    # header. Between requests uvicorn's own keep-alive timeout (the idle timeout) is armed.
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def _arm_header_timer(self) -> None:
+        if not _PARSER_CALLBACKS:  # pragma: no cover - without them the head's end is not seen
+            return
+        self._cancel_header_timer()
+        self._head_bytes = 0
+        self._header_timer = asyncio.get_running_loop().call_later(self.header_timeout_s, self._head_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._cancel_header_timer()
+        if not self.transport.is_closing():
+            self.transport.close()
 
 
 def transport_for(scope: MutableMapping[str, Any]) -> asyncio.Transport | None:
@@ -142,7 +210,15 @@ class LoopbackServer:
         log_level: str = "warning",
         graceful_timeout_s: float = 5.0,
         lifespan: bool = False,
+        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
+        idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
     ) -> None:
+        for name, value in (("header_timeout_s", header_timeout_s), ("idle_timeout_s", idle_timeout_s)):
+            if not 0 < value <= 3600:
+                raise ConfigError(
+                    f"llmcassette: {name} is {value!r}; give a number of seconds above 0 and at most 3600."
+                )
+        protocol = type("_Protocol", (_TrackingProtocol,), {"header_timeout_s": header_timeout_s})
         self.app = app
         self.host = host
         self.port = port
@@ -154,14 +230,15 @@ class LoopbackServer:
             # With `lifespan`, the app hears of start-up and shutdown on the server's own loop: the
             # recording proxy closes its upstream connections there, after the last request ended.
             lifespan="on" if lifespan else "off",
-            http=_TrackingProtocol,
+            http=protocol,
             # The app's own Date and Server headers (an upstream's, a recording's) are the ones sent.
             server_header=False,
             date_header=False,
             # A stream that never ends must not keep the server from stopping.
             timeout_graceful_shutdown=max(1, round(graceful_timeout_s)),
-            # Clients (SDK connection pools) keep connections open between calls.
-            timeout_keep_alive=30,
+            # Clients (SDK connection pools) keep connections open between calls; one left idle
+            # this long is closed, so that idle clients cannot hold the server's sockets for ever.
+            timeout_keep_alive=idle_timeout_s,  # type: ignore[arg-type]
             access_log=False,
         )
         self._server: _ThreadServer | None = None

@@ -305,6 +305,18 @@ def invoke(*args: str) -> Result:
         ),
         pytest.param(["--pace", "fast"], "invalid value for '--pace'", id="pace"),
         pytest.param(["--stall-max-s", "0"], "invalid value for '--stall-max-s'", id="stall-max"),
+        pytest.param(
+            ["--fault", "slow:ttfb_ms=1e308"],
+            "invalid value for '--fault': fault spec 'slow:ttfb_ms=1e308': parameter `ttfb_ms`",
+            id="fault-range",
+        ),
+        pytest.param(
+            [arg for _ in range(33) for arg in ("--fault", "slow")],
+            "invalid value for '--fault': 33 faults were given where at most 32",
+            id="fault-count",
+        ),
+        pytest.param(["--header-timeout-s", "0"], "invalid value for '--header-timeout-s'", id="header"),
+        pytest.param(["--idle-timeout-s", "1e9"], "invalid value for '--idle-timeout-s'", id="idle"),
     ],
 )
 def test_options_used_wrongly_are_one_line_usage_errors(
@@ -333,3 +345,93 @@ def test_a_port_in_use_is_a_one_line_error(recorded: Recorded) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"llmcassette: cannot listen on 127.0.0.1:{port} ")
     assert result.stderr.count("\n") == 1
+
+
+# -- a large request does not stall the server -----------------------------------------------------
+
+
+def _send_raw(url: str, path: str, body: bytes) -> tuple[float, bytes]:
+    """Seconds until the answer's status line to a POST of ``body``, and that line."""
+    host, port = url.removeprefix("http://").split(":")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    start = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
+        sock.sendall(head + body)  # one call, which lets the other threads run while it sends
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return time.monotonic() - start, answer.partition(b"\r\n")[0]
+
+
+async def _read_and_answer(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    while (await receive()).get("more_body"):
+        pass
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"read"})
+
+
+def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path: Path) -> None:
+    # The issue's case: 100 recordings, and a 50 MB request that matches none of them. Answering
+    # it took 259 s, and every other client waited as long.
+    recorded = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://api.openai.com/v1/chat/completions",
+                "body": json.dumps({"model": "m", "messages": [{"role": "user", "content": f"q{i}"}]}),
+            },
+            "response": {"status": {"code": 200}, "body": {"string": '{"ok": true}'}},
+        }
+        for i in range(100)
+    ]
+    path = tmp_path / "many.yaml"
+    path.write_text(json.dumps({"version": 1, "interactions": recorded}))
+    text = ("a long document to summarise, " * 1_700_000)[:50_000_000]
+    big = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}).encode()
+    small = {"model": "m", "messages": [{"role": "user", "content": "q1"}]}
+    # What the machine takes, now, to carry the body to a server that only reads it.
+    with serve(_read_and_answer) as reader:
+        upload_s = min(_send_raw(reader, "/", big)[0] for _ in range(2))
+    server = ServeProcess(str(path), "--port", "0", "--max-body-bytes", str(64 * 1024 * 1024))
+    try:
+        url = f"{server.url}/v1/chat/completions"
+        with httpx.Client(timeout=WAIT_S) as client:
+
+            def latency_s() -> float:
+                start = time.monotonic()
+                assert client.post(url, json=small).json() == {"ok": True}
+                return time.monotonic() - start
+
+            baseline_s = max(latency_s() for _ in range(30))
+            rounds: list[tuple[float, float]] = []
+            # Each round sends the large request from a thread and small ones meanwhile; the best
+            # round counts, as other processes on a busy machine can stall any one of them.
+            while len(rounds) < 5 and not (
+                rounds and min(r[0] for r in rounds) < 1.0 + upload_s and min(r[1] for r in rounds) < 0.05
+            ):
+                answer: list[tuple[float, bytes]] = []
+                sender = threading.Thread(
+                    target=lambda into=answer: into.append(_send_raw(server.url, "/v1/chat/completions", big))
+                )
+                sender.start()
+                delays = [latency_s()]
+                while sender.is_alive():
+                    delays.append(latency_s())
+                sender.join()
+                elapsed_s, status = answer[0]
+                assert status == b"HTTP/1.1 404 Not Found"
+                rounds.append((elapsed_s, max(delays) - baseline_s))
+    finally:
+        server.stop()
+    best_s, best_delay_s = min(r[0] for r in rounds), min(r[1] for r in rounds)
+    assert best_s < 1.0 + upload_s, (rounds, upload_s)
+    assert best_delay_s < 0.05, (rounds, baseline_s)
+    print(f"upload {upload_s:.3f} s, baseline {baseline_s * 1000:.1f} ms, rounds {rounds}")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from llmcassette._exchange import RequestInfo
 from llmcassette.faults import FaultContext, fault_types
+from llmcassette.faults._base import MAX_DURATION_MS, MAX_RETRY_AFTER_MS, MAX_RETRY_AFTER_S
 from llmcassette.providers import GENERIC, PROFILES, Profile
 
 #: Every profile that exists when the tests run, and the generic fallback.
@@ -59,18 +60,18 @@ FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "nth": st.integers(1, 10_000),
     "every": st.integers(1, 10_000),
     "probability": _floats(0, 1),
-    "seed": st.integers(-(2**63), 2**63),
+    "seed": st.integers(-(2**63), 2**63 - 1),
     "path": _SPEC_TEXT,
     "provider": _SPEC_TEXT,
     "stream": st.booleans(),
     "message": _SPEC_TEXT,
     "should_retry": st.booleans(),
-    "retry_after": st.none() | _floats(0, 1e9),
-    "retry_after_ms": st.none() | _floats(0, 1e12),
+    "retry_after": st.none() | _floats(0, MAX_RETRY_AFTER_S),
+    "retry_after_ms": st.none() | _floats(0, MAX_RETRY_AFTER_MS),
     "retry_after_date": st.none() | _floats(-1e9, 1e9),
     "rate_limit_headers": st.booleans(),
     "code": st.integers(100, 599),
-    "delay_ms": _floats(0, 1e9),
+    "delay_ms": _floats(0, MAX_DURATION_MS),
 }
 
 

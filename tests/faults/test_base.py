@@ -432,3 +432,49 @@ def test_the_plan_is_reproducible_with_probability() -> None:
 def test_the_plan_rejects_a_bad_spec_up_front() -> None:
     with pytest.raises(ConfigError, match="unknown fault 'rate'"):
         FaultPlan(["rate:times=1"])
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def test_every_numeric_or_text_parameter_of_every_fault_has_a_bound() -> None:
+    from annotated_types import Le, MaxLen
+
+    for name, cls in fault_types().items():
+        for field_name, info in cls.model_fields.items():
+            kinds = {arg for arg in get_args(info.annotation) or (info.annotation,) if arg is not type(None)}
+            if kinds & {int, float}:
+                assert any(isinstance(m, Le) for m in info.metadata), f"{name}.{field_name} has no maximum"
+            if str in kinds:
+                assert any(isinstance(m, MaxLen) for m in info.metadata), (
+                    f"{name}.{field_name} has no max length"
+                )
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ("slow:ttfb_ms=1e308", "`ttfb_ms`: Input should be less than or equal to 3600000"),
+        ("slow:gap_ms=inf", "`gap_ms`: Input should be a finite number"),
+        ("stall:seconds=86400", "`seconds`: Input should be less than or equal to 3600"),
+        ("read_timeout:delay_ms=-1", "`delay_ms`: Input should be greater than or equal to 0"),
+        ("rate_limit:retry_after=nan", "`retry_after`: Input should be a finite number"),
+        ("rate_limit:times=1000001", "`times`: Input should be less than or equal to 1000000"),
+        ("rechunk:size=1000000000", "`size`: Input should be less than or equal to 67108864"),
+        ("server_error:message=" + "x" * 1001, "`message`: String should have at most 1000 characters"),
+    ],
+)
+def test_a_parameter_out_of_its_range_is_refused_in_words(spec: str, words: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_fault(spec)
+    assert str(error.value).startswith("llmcassette: fault spec ")
+    assert words in str(error.value)
+    assert len(str(error.value)) < 300  # a long spec is quoted in part
+
+
+def test_a_plan_holds_at_most_max_faults() -> None:
+    from llmcassette.faults._base import MAX_FAULTS
+
+    assert len(FaultPlan(["rate_limit"] * MAX_FAULTS).faults) == MAX_FAULTS
+    with pytest.raises(ConfigError, match=r"^llmcassette: 1000 faults were given where at most 32 may apply"):
+        FaultPlan(["slow:gap_ms=1"] * 1000)

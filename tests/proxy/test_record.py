@@ -483,3 +483,29 @@ def test_stopping_mid_stream_saves_what_was_recorded_and_cuts_the_client(
     assert stream is not None and stream.end is StreamEnd.CLOSED
     assert interaction.response.content == b"".join(received)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_an_upstream_given_with_credentials_never_shows_them(tmp_path: Path) -> None:
+    from llmcassette.proxy._journal import journal_path
+
+    password = "s3cret-pa55word"
+    path = tmp_path / "gw.yaml"
+    logged: list[str] = []
+    with serve(stream_app()) as base:
+        upstream = base.replace("http://", f"http://alice:{password}@")
+        routes = RouteTable(upstream=upstream)
+        assert all(password not in line for line in routes.describe())
+        with recording(path, routes, log=logged.append) as (url, recorder):
+            with httpx.Client(base_url=url) as client:
+                assert client.post("/json", json=CHAT).status_code == 200
+                wait_for_recordings(recorder, 1)
+                journal = journal_path(path).read_text()
+    assert f'"uri":"{base}/json"' in journal.replace(" ", "")
+    assert password not in journal and "alice" not in journal
+    assert load_cassette(path).interactions[0].request.uri == f"{base}/json"
+    assert password not in path.read_text()
+    assert logged and all(password not in line for line in logged)
+    # Once the upstream is gone, its 502 names it without the credentials.
+    with recording(tmp_path / "gone.yaml", routes) as (url, _), httpx.Client(base_url=url) as client:
+        answer = client.post("/json", json=CHAT)
+    assert answer.status_code == 502 and password not in answer.text and base in answer.text

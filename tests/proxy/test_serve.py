@@ -436,3 +436,123 @@ def test_a_cassette_that_does_not_exist_or_no_cassette_at_all_is_a_clear_error(t
         CassetteServer([missing])
     with pytest.raises(ConfigError, match="^llmcassette: serve needs at least one cassette"):
         CassetteServer([])
+
+
+def test_credentials_kept_in_a_recorded_url_are_never_served_or_shown(tmp_path: Path) -> None:
+    secret = "https://alice:s3cret-pa55word@api.openai.com/v1/chat/completions"
+    path = cassette(tmp_path / "old.yaml", json_reply(chat("hi"), {"ok": True}, uri=secret))
+    with serving([path]) as served, httpx.Client() as client:
+        assert client.post(f"{served.url}/v1/chat/completions", json=chat("hi")).json() == {"ok": True}
+        miss = client.post(f"{served.url}/v1/chat/completions", json=chat("ho"))
+        lines = served.lines(2)
+    assert miss.status_code == 404 and miss.json()["error"]["candidates"][0]["url"] == OPENAI
+    assert "s3cret" not in miss.text and "alice" not in miss.text
+    assert all("s3cret" not in line for line in lines)
+    assert all("s3cret" not in attempt.url for attempt in served.server.cassettes[0].attempts)
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("slow:ttfb_ms=1e308", "parameter `ttfb_ms`: Input should be less than or equal to 3600000"),
+        ("stall:seconds=1e9", "parameter `seconds`: Input should be less than or equal to 3600"),
+        ("; ".join(["slow:gap_ms=1"] * 1000), "1000 faults were given where at most 32 may apply"),
+    ],
+)
+def test_a_fault_header_past_its_limits_is_a_400_at_once(shared: Served, header: str, reason: str) -> None:
+    start = time.monotonic()
+    with httpx.Client(timeout=5) as client:
+        response = client.post(
+            f"{shared.url}/v1/chat/completions", json=chat("hi"), headers={FAULT_HEADER: header}
+        )
+    assert time.monotonic() - start < 2
+    (line,) = shared.lines(1)
+    assert response.status_code == 400 and line.endswith(f"400, bad {FAULT_HEADER} header")
+    error = response.json()["error"]
+    assert error["type"] == "llmcassette_bad_fault"
+    assert error["message"].startswith(f"llmcassette: the {FAULT_HEADER} header ")
+    assert reason in error["message"] and len(error["message"]) < 500
+
+
+def _raw_exchange(url: str, head: bytes, body: bytes = b"") -> bytes:
+    """What the server answers to ``head`` and ``body`` sent as they are, until it closes."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_body_over_the_limit_is_a_413_in_json_and_the_default_limit_is_32_mib(tmp_path: Path) -> None:
+    path = cassette(tmp_path / "c.yaml", json_reply(chat("hi"), {"ok": True}))
+    assert _serve.DEFAULT_MAX_BODY_BYTES == 32 * 1024 * 1024
+    with serving([path]) as served:
+        # Announced too large: refused before a byte of it is read.
+        head = (
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 33554433\r\n\r\n"
+        )
+        start = time.monotonic()
+        answer = _raw_exchange(served.url, head)
+        assert time.monotonic() - start < 2
+        status, _, rest = answer.partition(b"\r\n")
+        assert status == b"HTTP/1.1 413 Request Entity Too Large"
+        assert b"connection: close" in rest.lower()
+        error = json.loads(rest.partition(b"\r\n\r\n")[2])["error"]
+        assert error["type"] == "llmcassette_body_too_large"
+        assert error["message"] == (
+            "llmcassette: the request body is larger than the 33554432 bytes this server reads; send a "
+            "smaller one, or start `llmcassette serve` with a larger --max-body-bytes."
+        )
+        (line,) = served.lines(1)
+        assert line == "POST /v1/chat/completions -> 413, body over 33554432 bytes"
+    with serving([path], max_body_bytes=1000) as served, httpx.Client() as client:
+        # Sent in chunks with no length: refused once it passes the limit.
+        response = client.post(
+            f"{served.url}/v1/chat/completions", content=iter([b'{"a": "', b"x" * 2000, b'"}'])
+        )
+        assert (
+            response.status_code == 413 and response.json()["error"]["type"] == "llmcassette_body_too_large"
+        )
+        assert client.post(f"{served.url}/v1/chat/completions", json=chat("hi")).json() == {"ok": True}
+
+
+def test_a_large_body_matches_a_scrubbed_recording_and_its_miss_names_no_secret(tmp_path: Path) -> None:
+    key = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
+    document = "d" * 2_000_000  # prepared in a child process: over the server's 1 MiB threshold
+    recorded = chat(f"REDACTED-openai-key {document}")
+    path = cassette(tmp_path / "c.yaml", json_reply(recorded, {"ok": True}))
+    with serving([path]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        assert client.post(url, json=chat(f"{key} {document}")).json() == {"ok": True}
+        miss = client.post(url, json=chat(f"{key} {document}!"))
+    assert miss.status_code == 404 and key not in miss.text
+    (candidate,) = miss.json()["error"]["candidates"]
+    shown = '"REDACTED-openai-key ' + "d" * 36 + "..."
+    assert candidate["differences"] == [f"body differs: `messages[0].content` is {shown}, recorded {shown}"]
+    # Where no recording holds anything scrubbed, the large body is not scanned, and still matches.
+    plain = cassette(tmp_path / "plain.yaml", json_reply(chat(document), {"plain": True}))
+    with serving([plain]) as served, httpx.Client() as client:
+        assert served.server.cassettes[0].body_scrubber() is None
+        url = f"{served.url}/v1/chat/completions"
+        assert client.post(url, json=chat(document)).json() == {"plain": True}
+        miss = client.post(url, json=chat(f"{key} {document}"))
+    assert miss.status_code == 404 and key not in miss.text and "REDACTED-openai-key" in miss.text
+
+
+def test_a_large_body_is_given_the_faults_its_header_names(tmp_path: Path) -> None:
+    document = "d" * 2_000_000  # over the 1 MiB a body is prepared in a child process from
+    request = chat(document, stream=True)
+    path = cassette(tmp_path / "c.yaml", interaction(OPENAI, request, STREAM_CHUNKS))
+    with serving([path]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        limited = client.post(url, json=request, headers={FAULT_HEADER: "rate_limit:times=1"})
+        assert limited.status_code == 429
+        # `stream=true` in the large body is read from its prepared form: the stream fault fires.
+        only = client.post(url, json=request, headers={FAULT_HEADER: "empty_stream:stream=true"})
+        assert only.status_code == 200 and b"Hel" not in only.content
+        assert client.post(url, json=request).content == STREAM_BODY

@@ -166,3 +166,113 @@ def test_connections_from_one_client_port_to_two_servers_are_told_apart() -> Non
             for conn in clients:
                 conn.close()
     assert seen[0] is not seen[1] and seen[0] is seen[2]
+
+
+# -- timeouts ------------------------------------------------------------------------------------
+
+
+def _slow_app() -> Starlette:
+    async def slow(request: Request) -> Response:
+        # A response that takes longer than the timeouts below: they must not cut it.
+        await asyncio.sleep(float(request.query_params.get("s", "0")))
+        return PlainTextResponse("done")
+
+    return Starlette(routes=[Route("/slow", slow)])
+
+
+def _closed_after(sock: socket.socket, limit_s: float) -> float:
+    """Seconds until the server closes ``sock`` (reads what it sends meanwhile); fails after ``limit_s``."""
+    start = time.monotonic()
+    sock.settimeout(limit_s)
+    while True:
+        try:
+            data = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        except TimeoutError:
+            pytest.fail(f"the server kept the connection open for {limit_s} s")
+        if not data:
+            break
+    return time.monotonic() - start
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)))
+
+
+def test_defaults_close_slow_heads_and_idle_connections_within_seconds() -> None:
+    from llmcassette.proxy._server import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S
+
+    server = LoopbackServer(_slow_app())
+    assert server._config.timeout_keep_alive == DEFAULT_IDLE_TIMEOUT_S <= 15
+    assert server._config.http.header_timeout_s == DEFAULT_HEADER_TIMEOUT_S <= 15  # type: ignore[union-attr]
+
+
+def test_half_sent_heads_are_closed_after_the_header_timeout() -> None:
+    with LoopbackServer(_slow_app(), header_timeout_s=0.5) as url:
+        # A slowloris: many connections, each with a head it never finishes; and one that says nothing.
+        socks = [_connect(url) for _ in range(50)]
+        for sock in socks:
+            sock.sendall(b"POST /slow HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        socks.append(_connect(url))
+        start = time.monotonic()
+        for sock in socks:
+            _closed_after(sock, 5.0)
+            sock.close()
+        elapsed = time.monotonic() - start
+        assert 0.4 <= elapsed < 4
+        # A head that trickles in, a byte at a time, counts from its first byte.
+        sock = _connect(url)
+        start = time.monotonic()
+        for byte in b"GET /slow HTTP/1.1\r\nHost: x\r\n":
+            try:
+                sock.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            time.sleep(0.05)
+        _closed_after(sock, 5.0)
+        assert time.monotonic() - start < 2.5
+        sock.close()
+        # A head sent in time is answered, however long the answer takes.
+        with httpx.Client() as client:
+            assert client.get(url + "/slow", params={"s": 1.0}).text == "done"
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() -> None:
+    with LoopbackServer(_slow_app(), idle_timeout_s=0.5, header_timeout_s=0.3) as url:
+        sock = _connect(url)
+        sock.sendall(b"GET /slow?s=0.6 HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while b"done" not in answer:
+            answer += sock.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200")
+        assert 0.4 <= _closed_after(sock, 5.0) < 3
+        sock.close()
+
+
+def test_timeouts_out_of_range_are_refused() -> None:
+    for options in ({"header_timeout_s": 0}, {"idle_timeout_s": -1}, {"idle_timeout_s": 1e308}):
+        with pytest.raises(ConfigError, match=r"^llmcassette: \w+_timeout_s is .*above 0 and at most 3600"):
+            LoopbackServer(_slow_app(), **options)
+
+
+def test_a_head_larger_than_the_limit_is_closed_at_once() -> None:
+    from llmcassette.proxy._server import MAX_HEADER_BYTES
+
+    with LoopbackServer(_slow_app()) as url:  # the default header timeout: 10 s
+        sock = _connect(url)
+        start = time.monotonic()
+        try:
+            sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+            for _ in range(2 * MAX_HEADER_BYTES // 1000):
+                sock.sendall(b"X-Filler: " + b"f" * 988 + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed while sending
+        _closed_after(sock, 5.0)
+        assert time.monotonic() - start < 2
+        sock.close()
+        # A large head within the limit is answered.
+        with httpx.Client() as client:
+            headers = {f"x-filler-{i}": "f" * 900 for i in range(40)}
+            assert client.get(url + "/slow", headers=headers).text == "done"
