@@ -5,6 +5,13 @@ With no ``--upstream``, a path's first segment names the provider: ``/openai/v1/
 goes to ``https://api.openai.com/v1/chat/completions``. With ``--upstream URL`` every path goes
 to that URL (a company gateway, vLLM, LiteLLM), so the client keeps the paths it always uses.
 Either way the URL stored in the cassette is the upstream's, never the proxy's.
+
+An upstream URL may have a path of its own (``http://127.0.0.1:8000/v1``). The SDKs do not agree
+on what their base URL holds: the OpenAI SDK's ends in ``/v1`` and it appends
+``/chat/completions``, the Anthropic SDK appends ``/v1/messages`` to a bare host. So a request
+path that begins with the end of the upstream's path does not repeat it (:func:`join_path`):
+``/v1/messages`` and ``/messages`` both go to ``http://127.0.0.1:8000/v1/messages``, and every
+variable :meth:`RouteTable.environment` exports reaches the upstream's path once.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from urllib.parse import urlsplit
 from .._exceptions import ConfigError
 from .._scrub import strip_userinfo
 
-__all__ = ["PROXY_URL_ENV", "KNOWN_ROUTES", "Route", "RouteTable", "parse_route"]
+__all__ = ["PROXY_URL_ENV", "KNOWN_ROUTES", "Route", "RouteTable", "join_path", "parse_route"]
 
 #: Our own variable: the proxy's base URL, for clients that build their base URL themselves.
 PROXY_URL_ENV = "LLMCASSETTE_PROXY_URL"
@@ -66,6 +73,27 @@ def _check_upstream(url: str, what: str) -> str:
     return url.rstrip("/")
 
 
+def join_path(upstream: str, path: str) -> str:
+    """
+    The URL of ``path`` under ``upstream``, with the path's first segments left out where they
+    repeat the last segments of the upstream's own path (the longest such overlap):
+    ``join_path("http://h/v1", "/v1/messages")`` and ``join_path("http://h/v1", "/messages")``
+    are both ``"http://h/v1/messages"``; ``join_path("http://h/gw", "/v1/messages")`` is
+    ``"http://h/gw/v1/messages"``. ``upstream`` has no trailing slash; an empty ``path`` is the
+    upstream itself.
+    """
+    rest = path.lstrip("/")
+    if not rest:
+        return upstream if not path else upstream + "/"
+    base = [segment for segment in urlsplit(upstream).path.split("/") if segment]
+    segments = rest.split("/")
+    for overlap in range(min(len(base), len(segments)), 0, -1):
+        if base[-overlap:] == segments[:overlap]:
+            segments = segments[overlap:]
+            break
+    return "/".join([upstream, *segments]) if segments else upstream
+
+
 def parse_route(spec: str) -> Route:
     """Parse a ``NAME=URL`` route option: a known provider's upstream replaced, or a new route."""
     name, sep, url = spec.partition("=")
@@ -97,9 +125,9 @@ class RouteTable:
         name, _, rest = path.lstrip("/").partition("/")
         route = self.routes.get(name)
         if route is not None:
-            return route, f"{route.upstream}/{rest}" if rest else route.upstream
+            return route, join_path(route.upstream, rest)
         if self.upstream is not None:
-            return None, self.upstream + (path if path.startswith("/") else "/" + path)
+            return None, join_path(self.upstream, path if path.startswith("/") else "/" + path)
         return None
 
     def environment(self, proxy_url: str) -> dict[str, str]:

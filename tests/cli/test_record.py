@@ -238,6 +238,47 @@ def test_the_sdks_are_recorded_through_their_base_url_variables_and_replay_in_pr
     assert [line.split(" -> ")[1][:3] for line in log] == ["200"] * 5, log
 
 
+# The openai and anthropic SDKs, each with the base URL `record` exports for it.
+PREFIXED_SCRIPT = """
+import json
+
+import anthropic
+import openai
+
+MESSAGES = [{"role": "user", "content": "What is the weather in Paris?"}]
+with openai.OpenAI(api_key="sk-test-openai", max_retries=0) as client:
+    chat = client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+with anthropic.Anthropic(api_key="sk-test-anthropic", max_retries=0) as client:
+    message = client.messages.create(model="claude-test", max_tokens=64, messages=MESSAGES)
+print(json.dumps([chat.choices[0].message.content, message.content[0].text]))
+"""
+
+
+def test_an_upstream_with_a_path_gets_each_sdks_request_at_its_path_once(tmp_path: Path) -> None:
+    # `--upstream http://host:port/v1`, as an OpenAI client is given vLLM or LiteLLM: the OpenAI
+    # SDK appends `/chat/completions` to OPENAI_BASE_URL, the Anthropic SDK `/v1/messages` to
+    # ANTHROPIC_BASE_URL, and neither may reach `/v1/v1/...`.
+    script = tmp_path / "client.py"
+    script.write_text(PREFIXED_SCRIPT)
+    path = tmp_path / "prefixed.yaml"
+    app = provider_app()
+    with serve(app) as upstream:
+        done = subprocess.run(
+            [*record_args(path, "--upstream", f"{upstream}/v1"), "--", sys.executable, str(script)],
+            capture_output=True,
+            text=True,
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+    assert [r.path for r in app.state.requests] == ["/v1/chat/completions", "/v1/messages"]
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [EXPECTED.text, EXPECTED.text]
+    interactions = load_cassette(path).interactions
+    assert [(i.request.uri, i.response.status.code) for i in interactions] == [
+        (f"{upstream}/v1/chat/completions", 200),
+        (f"{upstream}/v1/messages", 200),
+    ]
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(cli, list(args))
 
