@@ -191,14 +191,44 @@ def _read(journal: Path, raw: bytes) -> tuple[list[Interaction], bool]:
         if not line.strip():
             continue
         try:
-            document = CassetteDocument.model_validate(json.loads(line, object_hook=_text_as_bytes))
-        except (ValueError, ValidationError) as exc:
-            problem = str(exc).splitlines()[0] if isinstance(exc, ValidationError) else str(exc)
-            raise CassetteFormatError(
-                f"llmcassette: the journal {str(journal)!r} of an unfinished record session is not "
-                f"valid at line {number}: {problem}. Nothing was changed; delete the journal to "
-                "discard what it holds, or repair that line.",
-                path=journal,
-            ) from None
+            data = json.loads(line, object_hook=_text_as_bytes)
+        except ValueError as exc:
+            raise _damaged(journal, number, str(exc)) from None
+        # Valid JSON is not enough: each line this module writes is one interaction, so any other
+        # shape is damage, refused as a broken line is, never skipped.
+        problem = _entry_problem(data)
+        if problem is not None:
+            raise _damaged(journal, number, problem)
+        try:
+            document = CassetteDocument.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = error["loc"]
+            loc = loc[2:] if loc[:2] == ("interactions", 0) else loc
+            field = ".".join(str(part) for part in loc) or "(the interaction)"
+            raise _damaged(journal, number, f"field `{field}`: {error['msg']}") from None
         interactions.extend(document.interactions)
     return interactions, cut_off
+
+
+def _damaged(journal: Path, number: int, problem: str) -> CassetteFormatError:
+    return CassetteFormatError(
+        f"llmcassette: the journal {str(journal)!r} of an unfinished record session is not valid at "
+        f"line {number}: {problem}. Nothing was changed; delete the journal to discard what it "
+        "holds, or repair that line.",
+        path=journal,
+    )
+
+
+_ENTRY_KEYS = {"version", "llmcassette_schema", "interactions"}
+
+
+def _entry_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a journal entry (as :meth:`Journal.append` writes it)."""
+    entries = data.get("interactions") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not set(data) <= _ENTRY_KEYS:
+        return (
+            "it is JSON, but not a journal entry (an object whose `interactions` list holds one "
+            "recorded interaction)"
+        )
+    return None

@@ -123,17 +123,36 @@ def test_an_entry_cut_off_by_the_kill_is_dropped_and_said_so(
     assert [i.model_dump() for i in load_cassette(path).interactions] == [source[0].model_dump()]
 
 
-def test_a_damaged_journal_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        pytest.param('{"interactions": [{"request": 5', "Expecting ", id="broken-json"),
+        pytest.param('{"interactions": [{"request": 5}]}', "field `request`: ", id="not-a-request"),
+        pytest.param('{"request": 1}', "it is JSON, but not a journal entry", id="json-not-an-entry"),
+        pytest.param('{"interactions": []}', "it is JSON, but not a journal entry", id="no-interaction"),
+        pytest.param("[1, 2]", "it is JSON, but not a journal entry", id="a-list"),
+        pytest.param("null", "it is JSON, but not a journal entry", id="null"),
+    ],
+)
+def test_a_damaged_journal_is_a_clear_error_and_changes_nothing(
+    tmp_path: Path, recorded: list[Interaction], line: str, problem: str
+) -> None:
     path = tmp_path / "run.yaml"
     save_cassette(path, CassetteDocument())
     before = path.read_bytes()
-    journal_path(path).write_text('{"interactions": []}\n{"interactions": [{"request": 5}]}\n')
+    journal = Journal(path)
+    journal.append(recorded[0])
+    journal.close()
+    with journal_path(path).open("a") as handle:
+        handle.write(line + "\n")
+    journaled = journal_path(path).read_bytes()
     with pytest.raises(CassetteFormatError) as caught:
         recover(path)
     message = str(caught.value)
     assert message.startswith(f"llmcassette: the journal {str(journal_path(path))!r} of an unfinished record")
-    assert "at line 2: " in message and "delete the journal to discard what it holds" in message
-    assert path.read_bytes() == before and journal_path(path).exists()
+    assert f"at line 2: {problem}" in message, message
+    assert "delete the journal to discard what it holds" in message
+    assert path.read_bytes() == before and journal_path(path).read_bytes() == journaled
 
 
 def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream: str) -> None:
