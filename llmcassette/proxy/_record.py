@@ -44,6 +44,7 @@ from .._streams import RecordingStream
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
 from ._journal import Journal, recover
+from ._log import chunks_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._upstream import upstream_transport
@@ -118,6 +119,7 @@ class RecordingProxy:
                     return
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.monotonic()  # the log times the whole exchange, the upstream's wait included
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
@@ -162,7 +164,7 @@ class RecordingProxy:
                 await send_error(send, 404, "llmcassette_no_match", str(exc))
                 self._outcome(request, "404, no recorded interaction matches")
                 return
-            await self._relay(response, request, scope, send, watch)
+            await self._relay(response, request, scope, send, watch, start)
         except asyncio.CancelledError:
             # Either the watch cancelled the relay because the client left, or the server is
             # stopping and stopped waiting for this response. Both end the request here: the
@@ -185,11 +187,11 @@ class RecordingProxy:
         scope: Scope,
         send: Send,
         watch: ClientWatch,
+        start: float,
     ) -> None:
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         action = "recorded" if isinstance(stream, RecordingStream) else "replayed"
-        start = time.monotonic()
         chunks = 0
         writes = GatheredWrites(scope)
         writes.hold()  # the head leaves with the first bytes of the body
@@ -212,7 +214,8 @@ class RecordingProxy:
         except httpx.TransportError as exc:
             # The upstream broke the stream: the engine recorded it up to here, marked `error`.
             # The client must see the same break, not a clean end: its connection is cut.
-            self._outcome(request, f"{response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            cut = f"cut after {chunks_text(chunks)}: {exc}"
+            self._outcome(request, f"{response.status_code}, {action}, {cut}")
             writes.release()
             await self._cut(scope, watch)
             return
@@ -225,7 +228,8 @@ class RecordingProxy:
         watch.settled = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         elapsed_ms = (time.monotonic() - start) * 1000.0
-        self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+        took = f"{chunks_text(chunks)} in {elapsed_ms:.0f} ms"
+        self._outcome(request, f"{response.status_code}, {action}, {took}")
 
     async def _cut(self, scope: Scope, watch: ClientWatch) -> None:
         transport = transport_for(scope)

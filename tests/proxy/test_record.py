@@ -380,3 +380,19 @@ def test_stopping_mid_stream_saves_what_was_recorded_and_cuts_the_client(
     assert stream is not None and stream.end is StreamEnd.CLOSED
     assert interaction.response.content == b"".join(received)
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_the_log_times_the_whole_exchange_and_counts_chunks_in_words(tmp_path: Path, upstream: str) -> None:
+    # A completion that thinks before it answers: its head and its one chunk come late together.
+    logged: list[str] = []
+    with recording(tmp_path / "c.yaml", openai_route(upstream), log=logged.append) as (url, recorder):
+        with httpx.Client() as client:
+            assert client.get(f"{url}/openai/slow-head?delay_ms=300").status_code == 200
+            with client.stream("GET", f"{url}/openai/sse?n=3") as response:
+                chunks = len(list(response.iter_raw()))
+    assert chunks > 1
+    slow, streamed = logged
+    head, _, took = slow.rpartition(" in ")
+    assert head == f"GET {upstream}/slow-head?delay_ms=300 -> 200, recorded, 1 chunk", slow
+    assert took.endswith(" ms") and int(took.removesuffix(" ms")) >= 300, slow
+    assert f"-> 200, recorded, {chunks} chunks in " in streamed, streamed
