@@ -33,10 +33,20 @@ def _banner(recorder: Recorder, output: Path, record_mode: str) -> None:
 
 def _summary(recorder: Recorder, output: Path) -> str:
     count = recorder.recorded
-    if not count:
-        return f"llmcassette record: nothing was recorded; {output} was not written."
-    noun = "interaction" if count == 1 else "interactions"
-    return f"llmcassette record: recorded {count} {noun} to {output}."
+    if count:
+        return f"llmcassette record: recorded {_interactions(count)} to {output}."
+    recovered = recorder.recovery.recovered if recorder.recovery is not None else 0
+    if recovered:
+        # The file was written, by the recovery that the first line reported.
+        return (
+            f"llmcassette record: nothing new was recorded; {output} keeps the "
+            f"{_interactions(recovered)} recovered from the journal."
+        )
+    return f"llmcassette record: nothing was recorded; {output} was not written."
+
+
+def _interactions(count: int) -> str:
+    return f"{count} interaction" if count == 1 else f"{count} interactions"
 
 
 @click.command("record", context_settings={"allow_interspersed_args": False})

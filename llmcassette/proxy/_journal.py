@@ -131,11 +131,15 @@ class Recovery:
         self.cut_off = cut_off
 
     def describe(self, cassette: Path) -> str:
-        noun = "interaction" if self.recovered == 1 else "interactions"
-        text = (
-            f"llmcassette: an earlier record session on {str(cassette)!r} ended without saving; "
-            f"{self.recovered} {noun} from its journal {str(self.journal)!r} are now in the cassette"
-        )
+        text = f"llmcassette: an earlier record session on {str(cassette)!r} ended without saving; "
+        if not self.recovered:
+            # Nothing whole to add: the cassette was left as it was.
+            text += f"its journal {str(self.journal)!r} held no whole interaction"
+            if self.cut_off:
+                text += " (one was being written when the session was killed, and is lost)"
+            return text + ", and is deleted."
+        noun, verb = ("interaction", "is") if self.recovered == 1 else ("interactions", "are")
+        text += f"{self.recovered} {noun} from its journal {str(self.journal)!r} {verb} now in the cassette"
         if self.cut_off:
             text += " (its last one was being written when the session was killed, and is lost)"
         return text + "."

@@ -28,6 +28,7 @@ import llmcassette
 from llmcassette import load_cassette
 from llmcassette.cli import cli
 from llmcassette.proxy import RouteTable
+from llmcassette.proxy._journal import Journal, journal_path
 from tests.cli.test_serve import ServeProcess
 from tests.servers import serve
 from tests.upstreams import EXPECTED, provider_app
@@ -429,3 +430,52 @@ def test_a_stop_signal_reaches_the_command_and_what_it_recorded_is_saved(
     assert stdout == "tool_calls\n"
     assert stderr.endswith(f"llmcassette record: recorded 1 interaction to {path}.\n")
     assert len(load_cassette(path).interactions) == 1
+
+
+def _journal_of(path: Path, interactions: list[Any], cut_off: str = "") -> None:
+    """A journal beside ``path``, as a session killed before it saved would leave it."""
+    journal = Journal(path)
+    for interaction in interactions:
+        journal.append(interaction)
+    journal.close()
+    with journal_path(path).open("a") as handle:
+        handle.write(cut_off)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_after_a_recovery_the_stop_line_says_what_the_cassette_holds(
+    tmp_path: Path, providers: tuple[str, Any], count: int
+) -> None:
+    upstream, _ = providers
+    source = tmp_path / "source.yaml"
+    invoke("record", "-o", str(source), "--upstream", upstream, "--", sys.executable, "-c", CHAT_SCRIPT)
+    path = tmp_path / "c.yaml"
+    _journal_of(path, load_cassette(source).interactions * count)
+    result = invoke("record", "-o", str(path), "--upstream", upstream, "--", "true")
+    assert result.exit_code == 0, result.output
+    recovered, recording, summary = result.stderr.splitlines()
+    noun, verb = ("1 interaction", "is") if count == 1 else ("2 interactions", "are")
+    assert recovered == (
+        f"llmcassette: an earlier record session on {str(path)!r} ended without saving; {noun} from "
+        f"its journal {str(journal_path(path))!r} {verb} now in the cassette."
+    )
+    assert recording.startswith(f"llmcassette record: recording to {path} through http://127.0.0.1:")
+    assert summary == (
+        f"llmcassette record: nothing new was recorded; {path} keeps the {noun} recovered from the journal."
+    )
+    assert len(load_cassette(path).interactions) == count
+
+
+def test_a_journal_with_nothing_whole_leaves_the_cassette_unwritten_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    _journal_of(path, [], cut_off='{"version": 1, "interactions": [{"requ')
+    result = invoke("record", "-o", str(path), "--upstream", "http://127.0.0.1:9", "--", "true")
+    assert result.exit_code == 0, result.output
+    recovered, _, summary = result.stderr.splitlines()
+    assert recovered == (
+        f"llmcassette: an earlier record session on {str(path)!r} ended without saving; its journal "
+        f"{str(journal_path(path))!r} held no whole interaction (one was being written when the "
+        "session was killed, and is lost), and is deleted."
+    )
+    assert summary == f"llmcassette record: nothing was recorded; {path} was not written."
+    assert not path.exists() and not journal_path(path).exists()

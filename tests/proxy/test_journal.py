@@ -189,6 +189,11 @@ def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream
         f"llmcassette: an earlier record session on {str(path)!r} ended without saving; 2 interactions "
         f"from its journal {str(journal_path(path))!r} are now in the cassette.\n"
     ) in result.stderr
+    # One story: the file holds them, and the stop line does not say otherwise.
+    assert result.stderr.endswith(
+        f"llmcassette record: nothing new was recorded; {path} keeps the 2 interactions recovered "
+        "from the journal.\n"
+    ), result.stderr
     assert not journal_path(path).exists()
     # And the cassette replays what the killed session recorded.
     with llmcassette.use_cassette(path), httpx.Client(base_url=upstream) as client:
