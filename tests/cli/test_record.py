@@ -479,3 +479,54 @@ def test_a_journal_with_nothing_whole_leaves_the_cassette_unwritten_and_says_so(
     )
     assert summary == f"llmcassette record: nothing was recorded; {path} was not written."
     assert not path.exists() and not journal_path(path).exists()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody has reaped yet is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+# A command that says who it is, then would run for a minute.
+PID_SCRIPT = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_record_session_killed_outright_takes_its_command_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    process = subprocess.Popen(
+        [
+            *record_args(tmp_path / "c.yaml", "--upstream", "http://127.0.0.1:9"),
+            "--",
+            sys.executable,
+            "-c",
+            PID_SCRIPT,
+            str(pid_file),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    child = None
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
+        while not pid_file.exists() or not pid_file.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, "the command did not start"
+            time.sleep(0.02)
+        child = int(pid_file.read_text())
+        assert _running(child)
+        process.kill()  # SIGKILL: llmcassette runs no handler at all
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(child):
+            assert time.monotonic() < deadline, "the command outlived the proxy"
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if child is not None and _running(child):
+            os.kill(child, signal.SIGKILL)
