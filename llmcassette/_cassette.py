@@ -129,6 +129,13 @@ class Cassette:
         """The interactions recorded while this cassette was active."""
         return [i for i in self._slots if i is not None]
 
+    def document(self) -> CassetteDocument:
+        """What the file holds as loaded, then what was recorded: what :meth:`save` writes."""
+        with self._lock:
+            new = self.new_interactions
+        old = self._tape.interactions()
+        return CassetteDocument(version=self._tape.version, interactions=[*old, *new], **self._tape.extras)
+
     @property
     def all_played(self) -> bool:
         """True when every interaction loaded from the file was replayed at least once."""

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from .._exceptions import ConfigError
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
 from ..proxy._record import Recorder
 from ._options import port_option, route_table
@@ -120,14 +121,18 @@ def command(
       llmcassette record -o cassettes/manual.yaml --port 8765 --verbose
     """
     table = route_table(upstream, routes)
-    recorder = Recorder(
-        output,
-        routes=table,
-        record_mode=record_mode,
-        scrub=not no_scrub,
-        port=port,
-        log=_say if verbose else None,
-    )
+    try:
+        recorder = Recorder(
+            output,
+            routes=table,
+            record_mode=record_mode,
+            scrub=not no_scrub,
+            port=port,
+            log=_say if verbose else None,
+            warn=_say,
+        )
+    except ConfigError as exc:  # the one option click cannot check: a folder that takes no files
+        raise _CannotRecord(str(exc)) from None
     if recorder.recovery is not None:
         _say(recorder.recovery.describe(output))
     status = 0
@@ -155,6 +160,10 @@ def command(
     if misses:
         _say(str(misses[0]))
     return status
+
+
+class _CannotRecord(click.ClickException):
+    exit_code = 2  # an option used wrongly: nothing was started
 
 
 class _NotFound(click.ClickException):

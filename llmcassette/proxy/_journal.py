@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 try:
     import fcntl
@@ -47,51 +47,83 @@ def journal_path(cassette: str | Path) -> Path:
 
 
 class Journal:
-    """Appends each recorded interaction to the journal file, one line each, as it comes."""
+    """
+    Appends each recorded interaction to the journal file, one line each, as it comes.
+
+    A write that fails (a full disk, a folder that can no longer be written) is taken back, so
+    that the journal stays a list of whole entries, and raises :class:`OSError`; the journal then
+    takes no more (a gap in the middle would be worse than a missing end), so the failure is
+    raised once, not at every interaction that follows.
+    """
 
     def __init__(self, cassette: str | Path) -> None:
         self.path = journal_path(cassette)
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
+        self._size = 0  # the length of what the journal holds whole
         self._lock = threading.Lock()
-        # Set when the session has saved (nothing more to write down), or when the journal turned
-        # out to be another live session's (nothing of this one may go into it).
+        # Set when the session has saved (nothing more to write down), when the journal turned out
+        # to be another live session's (nothing of this one may go into it), or when a write failed.
         self._closed_for_good = False
 
     def append(self, interaction: Interaction) -> None:
         """Write ``interaction`` down; the line is handed to the system before this returns."""
         data = document_to_data(CassetteDocument(interactions=[interaction]))
-        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text) + "\n"
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text)
+        line = (text + "\n").encode("utf-8")
         with self._lock:
             if self._closed_for_good:
                 return
-            if self._file is None:
-                handle = self.path.open("a", encoding="utf-8")
-                if not _lock(handle.fileno()):
-                    handle.close()
-                    self._closed_for_good = True  # the other session's: say so once, then keep out
-                    raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
-                self._file = handle
-            self._file.write(line)
-            # Flushed, not synced: what the system holds survives the process being killed.
-            self._file.flush()
+            if self._fd is None:
+                self._fd = self._open()
+                self._size = os.fstat(self._fd).st_size
+            try:
+                # Unbuffered: what the system holds survives the process being killed.
+                _write(self._fd, line)
+            except OSError:
+                self._closed_for_good = True
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
+            self._size += len(line)
+
+    def _open(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError:
+            self._closed_for_good = True
+            raise
+        if not _lock(fd):
+            os.close(fd)
+            self._closed_for_good = True  # the other session's: say so once, then keep out
+            raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
+        return fd
 
     def close(self) -> None:
         """Close the journal's file (and let go of its lock), and keep it, for :func:`recover`."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def discard(self) -> None:
         """Delete this session's journal and write no more: the cassette now holds all it held."""
         with self._lock:
             self._closed_for_good = True
-            if self._file is None:
+            if self._fd is None:
                 return  # nothing was written, or the journal is another live session's
-            # Deleted while still locked: no other session can take it for a killed one's.
-            self.path.unlink(missing_ok=True)
-            self._file.close()
-            self._file = None
+            try:
+                # Deleted while still locked: no other session can take it for a killed one's.
+                self.path.unlink(missing_ok=True)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+
+def _write(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (a full disk may take part of it, then refuse the rest)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _lock(fd: int) -> bool:

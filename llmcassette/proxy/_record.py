@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
@@ -35,15 +36,16 @@ from typing import Any
 import httpx
 
 from .._cassette import Cassette
-from .._exceptions import NoMatchingInteraction
+from .._exceptions import CassetteError, ConfigError, NoMatchingInteraction
 from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
 from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._errors import send_error
+from ._fallback import save_elsewhere, unwritable_reason
 from ._headers import HOP_BY_HOP, message_headers
-from ._journal import Journal, recover
+from ._journal import Journal, journal_path, recover
 from ._log import chunks_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
@@ -278,6 +280,21 @@ class RecordingProxy:
         await send_error(send, 502, kind, message)
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _problem(exc: OSError | CassetteError) -> str:
+    """A file error as words that go inside a sentence: the system's, or ours without the frame."""
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc).removeprefix("llmcassette: ").removesuffix(".")
+
+
+def _interactions(count: int) -> str:
+    return f"{count} interaction" if count == 1 else f"{count} interactions"
+
+
 def _cause(exc: BaseException) -> str:
     """An exception as one line, with the system's own words for the socket error at its root."""
     # Without a final period: the cause goes inside a sentence.
@@ -301,11 +318,17 @@ class Recorder:
 
     ``record_mode`` is the cassette's (``new_episodes`` by default: what the file answers is
     replayed, the rest recorded); ``scrub`` as for :func:`llmcassette.use_cassette`; ``port`` 0
-    picks a free one; ``log`` receives one line per exchange once it has ended.
+    picks a free one; ``log`` receives one line per exchange once it has ended; ``warn`` receives
+    what goes wrong with the files meanwhile, at once (stderr when not given).
 
     Each interaction is also written to a journal beside the cassette as soon as it is recorded
     (see :mod:`llmcassette.proxy._journal`): a session killed before it saves loses nothing, as
     the next Recorder on the same cassette adds the journal's interactions to it first.
+
+    A cassette whose folder takes no new files is refused at once (:class:`ConfigError`), before
+    any request is taken. A save that fails when the Recorder stops writes the cassette to a new
+    folder of the system's temporary folder instead, and raises a :class:`CassetteError` that
+    names it: what was recorded is never dropped.
 
     Example::
 
@@ -323,14 +346,24 @@ class Recorder:
         scrub: Scrubber | bool = True,
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
         stop_timeout_s: float = 5.0,
     ) -> None:
+        path = Path(path)
+        # Before anything is recovered or recorded: a session that cannot write its journal and
+        # its cassette would proxy every request and keep nothing.
+        reason = unwritable_reason(path, journal_path(path))
+        if reason is not None:
+            raise ConfigError(
+                f"llmcassette: cannot record to {str(path)!r}: {reason}. The cassette and its journal "
+                "are written in its folder: choose a path you can write to."
+            )
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
         #: What an earlier session on this cassette left in its journal, now added to the file.
         self.recovery = recover(path)
         self.cassette = Cassette(path, record_mode=record_mode, scrubber=scrubber)
         self._journal = Journal(path)
-        self._log = log
+        self._warn = warn if warn is not None else _to_stderr
         self.cassette.on_recorded = self._write_down
         self.routes = routes if routes is not None else RouteTable()
         self.proxy = RecordingProxy(self.cassette, self.routes, log=log)
@@ -359,7 +392,8 @@ class Recorder:
         """
         Stop serving and save the cassette. Requests still open get ``stop_timeout_s`` to end;
         then their clients are cut off, and what was recorded of them is kept, marked as closed
-        early. The file is written atomically, and only when something was recorded.
+        early. The file is written atomically, and only when something was recorded. When it
+        cannot be written, it is written elsewhere, and a :class:`CassetteError` says where.
         """
         if self._stopped:
             return
@@ -367,9 +401,68 @@ class Recorder:
         try:
             self._server.stop()
         finally:
-            self.cassette.finish()
+            try:
+                self.cassette.finish()
+            except (OSError, CassetteError) as exc:
+                self._save_elsewhere(exc)
             # Only once the cassette holds it all: a save that failed leaves the journal to recover.
+            problem = self._discard_journal()
+            if problem is not None:
+                self._warn(
+                    f"llmcassette: the journal {str(self._journal.path)!r} cannot be deleted ({problem}). "
+                    "Delete it: the cassette now holds all it held, and the next record session on the "
+                    "cassette would add that a second time."
+                )
+
+    def _save_elsewhere(self, exc: OSError | CassetteError) -> None:
+        path, recorded = self.cassette.path, _interactions(self.recorded)
+        cause = _problem(exc)
+        try:
+            where = save_elsewhere(
+                path, self.cassette.document(), vcrpy_compatible=self.cassette.vcrpy_compatible
+            )
+        except (OSError, CassetteError) as again:
+            # Kept, and let go of: the next session on the cassette recovers what it holds.
+            self._journal.close()
+            journal = self._journal.path
+            kept = (
+                f", but for what its journal {str(journal)!r} holds, which the next record session "
+                "on the cassette recovers"
+                if journal.exists()
+                else ""
+            )
+            raise CassetteError(
+                f"llmcassette: cannot save the cassette {str(path)!r} ({cause}), nor a copy of it in "
+                f"the temporary folder ({_problem(again)}). What this session recorded ({recorded}) "
+                f"is lost{kept}.",
+                path=path,
+            ) from None
+        # The copy holds all that the journal held: left beside the cassette, it would be
+        # recovered into it too, a second time, once the copy is moved into place.
+        problem = self._discard_journal()
+        also = (
+            f"; the journal {str(self._journal.path)!r} cannot be deleted ({problem}): delete it "
+            "first, or the next record session on the cassette adds what it holds a second time"
+            if problem is not None
+            else ""
+        )
+        if where.suffix == path.suffix:
+            then = f"Move it to {str(path)!r} once that can be written"
+        else:  # a JSON cassette that JSON cannot hold was written as YAML
+            then = f"Use it as {str(path.with_suffix(where.suffix))!r}"
+        raise CassetteError(
+            f"llmcassette: cannot save the cassette {str(path)!r} ({cause}); it is saved as "
+            f"{str(where)!r} instead, with the {recorded} recorded in this session. {then}{also}.",
+            path=path,
+        ) from None
+
+    def _discard_journal(self) -> str | None:
+        """Delete the journal; the system's words for what went wrong, when it cannot be."""
+        try:
             self._journal.discard()
+        except OSError as exc:
+            return _problem(exc)
+        return None
 
     def _write_down(self, interaction: Interaction) -> None:
         # Journaled once the answer is on its way: the write is no part of the client's wait.
@@ -382,12 +475,12 @@ class Recorder:
         try:
             self._journal.append(interaction)
         except OSError as exc:
-            if self._log is not None:
-                journal, cause = str(self._journal.path), exc.strerror or exc
-                self._log(
-                    f"llmcassette: cannot write the journal {journal!r} ({cause}); what is recorded "
-                    "is kept in memory and saved when record stops."
-                )
+            # Said once: the journal takes nothing more after a failure. The session goes on.
+            self._warn(
+                f"llmcassette: cannot write the journal {str(self._journal.path)!r} ({_problem(exc)}). "
+                "Recording goes on: what is recorded is kept in memory and saved when record stops, "
+                "but a session killed before then loses what the journal does not hold."
+            )
 
     def __enter__(self) -> str:
         return self.start()

@@ -5,6 +5,7 @@ replayed in-process; a command's status and signals; the proxy on its own until 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -31,6 +32,7 @@ from llmcassette.proxy import RouteTable
 from llmcassette.proxy._journal import Journal, journal_path
 from tests.cli.test_serve import ServeProcess
 from tests.servers import serve
+from tests.unwritable import locked, small_disk
 from tests.upstreams import EXPECTED, provider_app
 
 # An SDK user's script. Nothing in it names a URL: each SDK reads its base URL from the
@@ -530,3 +532,102 @@ def test_a_record_session_killed_outright_takes_its_command_with_it(tmp_path: Pa
             process.wait()
         if child is not None and _running(child):
             os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "locked-folder", "under-a-locked-folder"])
+def test_a_cassette_that_cannot_be_written_is_refused_before_the_command_starts(
+    tmp_path: Path, where: str
+) -> None:
+    folder = tmp_path / "cassettes"
+    if where == "under-a-file":
+        folder.write_text("a file")
+        path, refusing = folder / "c.yaml", f"{str(folder)!r} is a file, not a folder"
+    else:
+        folder.mkdir()
+        path = folder / ("c.yaml" if where == "locked-folder" else "sub/c.yaml")
+        refusing = f"no file can be created in {str(folder)!r} ("
+    ran = tmp_path / "ran"
+    with contextlib.ExitStack() as stack:
+        if where != "under-a-file":
+            stack.enter_context(locked(folder))
+        result = invoke(
+            "record", "-o", str(path), "--upstream", "http://127.0.0.1:9", "--", "touch", str(ran)
+        )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"llmcassette: cannot record to {str(path)!r}: {refusing}"), result.stderr
+    assert result.stderr.endswith(
+        ". The cassette and its journal are written in its folder: choose a path you can write to.\n"
+    )
+    assert result.stderr.count("\n") == 1
+    assert not ran.exists()  # the command never started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cassettes"]
+
+
+# A client that makes a request, fills the disk once the journal holds it, then makes two more
+# (each too big for the room left in the pages the journal already has).
+FILLING_SCRIPT = """
+import errno, os, sys, time, urllib.request
+
+def ask(n):
+    url = f"{os.environ['LLMCASSETTE_PROXY_URL']}/json?n={n}"
+    body = ('{"pad": "%s"}' % ("x" * 8192)).encode()
+    urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10).read()
+
+ask(1)
+deadline = time.monotonic() + 10
+while not open(sys.argv[1], "rb").read().endswith(b"\\n"):
+    assert time.monotonic() < deadline, "the journal did not get the first interaction"
+    time.sleep(0.01)
+with open(os.path.join(os.path.dirname(sys.argv[1]), "filler"), "ab", buffering=0) as filler:
+    try:
+        while True:
+            filler.write(b"x" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+ask(2)
+ask(3)
+print("answered 3")
+"""
+
+
+def test_a_full_disk_is_reported_at_once_and_the_recording_is_saved_elsewhere(
+    tmp_path: Path, upstream: str
+) -> None:
+    disk, temporary = tmp_path / "disk", tmp_path / "temporary"
+    temporary.mkdir()
+    path = disk / "c.yaml"
+    with small_disk(disk):
+        done = subprocess.run(
+            [
+                *record_args(path, "--upstream", upstream),
+                "--",
+                sys.executable,
+                "-c",
+                FILLING_SCRIPT,
+                str(journal_path(path)),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TMPDIR": str(temporary)},
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+        left = sorted(p.name for p in disk.iterdir())
+    assert left == ["filler"], (left, done.stderr)  # the journal is gone with the copy
+    assert done.stdout == "answered 3\n", done.stderr  # the session went on proxying
+    assert done.returncode == 1
+    (copy,) = temporary.glob("llmcassette-unsaved-*/c.yaml")
+    _, warning, error = done.stderr.splitlines()
+
+    assert warning == (
+        f"llmcassette: cannot write the journal {str(journal_path(path))!r} (No space left on device). "
+        "Recording goes on: what is recorded is kept in memory and saved when record stops, but a "
+        "session killed before then loses what the journal does not hold."
+    )
+    assert error == (
+        f"llmcassette: cannot save the cassette {str(path)!r} (No space left on device); it is saved as "
+        f"{str(copy)!r} instead, with the 3 interactions recorded in this session. Move it to "
+        f"{str(path)!r} once that can be written."
+    )
+    assert [i.request.uri for i in load_cassette(copy).interactions] == [
+        f"{upstream}/json?n={n}" for n in (1, 2, 3)
+    ]

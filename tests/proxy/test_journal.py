@@ -5,6 +5,8 @@ before it saves (SIGKILL) leaves nothing behind that the next one does not recov
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +21,7 @@ import llmcassette
 from llmcassette import CassetteFormatError, load_cassette
 from llmcassette._models import CassetteDocument, Interaction
 from llmcassette._storage import save_cassette
-from llmcassette.proxy import Recorder, RouteTable
+from llmcassette.proxy import Recorder, RouteTable, _journal
 from llmcassette.proxy._journal import Journal, journal_path, recover
 from tests.servers import serve, stream_app
 
@@ -231,4 +233,48 @@ def test_nothing_is_journaled_after_the_session_saved(tmp_path: Path, recorded: 
     journal.append(interaction)
     journal.discard()
     journal.append(interaction)  # a stream the save already closed and kept
+    assert not journal_path(path).exists()
+
+
+def test_a_journal_write_that_fails_is_reported_once_at_once_and_recording_goes_on(
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.yaml"
+    real_write = _journal._write
+    writes: list[int] = []
+
+    def disk_fills_up(fd: int, data: bytes) -> None:
+        writes.append(len(data))
+        if len(writes) == 1:
+            real_write(fd, data)
+            return
+        real_write(fd, data[: len(data) // 2])  # the disk takes half a line, then refuses the rest
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_journal, "_write", disk_fills_up)
+    warned: list[str] = []
+    recorder = Recorder(path, routes=RouteTable(upstream=upstream), warn=warned.append)
+    url = recorder.start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/json", json={"q": 1}).status_code == 200
+            assert client.post("/json", json={"q": 2}).status_code == 200
+            deadline = time.monotonic() + 5
+            while not warned:  # said while the session runs, not when it stops
+                assert time.monotonic() < deadline, "the failed write was not reported"
+                time.sleep(0.01)
+            assert client.post("/json", json={"q": 3}).status_code == 200
+            assert client.get("/sse", params={"n": 3}).status_code == 200
+        # The journal holds the entry written whole, and not the half of the next one.
+        (line,) = journal_path(path).read_bytes().splitlines(keepends=True)
+        assert line.endswith(b"\n") and len(json.loads(line)["interactions"]) == 1
+    finally:
+        recorder.stop()
+    assert warned == [
+        f"llmcassette: cannot write the journal {str(journal_path(path))!r} (No space left on device). "
+        "Recording goes on: what is recorded is kept in memory and saved when record stops, but a "
+        "session killed before then loses what the journal does not hold."
+    ]
+    assert len(writes) == 2  # after the failure, the journal takes nothing more
+    assert len(load_cassette(path).interactions) == 4
     assert not journal_path(path).exists()
