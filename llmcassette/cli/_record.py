@@ -110,7 +110,8 @@ def command(
     GOOGLE_GEMINI_BASE_URL, OLLAMA_HOST and LLMCASSETTE_PROXY_URL pointing at the proxy, saves
     when the command ends, and exits with its status. Without one, it prints those variables
     and records until Ctrl-C. A stop signal (Ctrl-C, SIGTERM, SIGHUP) is passed on to the
-    command, and the cassette is saved, atomically, in every case.
+    command, and the cassette is saved, atomically, in every case (if its folder cannot take it
+    by then, in the temporary folder, which stderr names).
 
     \b
     Examples:

@@ -88,7 +88,7 @@ class Journal:
 
     def _open(self) -> int:
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+            fd = os.open(self.path, _APPEND_FLAGS, 0o666)
         except OSError:
             self._closed_for_good = True
             raise
@@ -117,6 +117,10 @@ class Journal:
             finally:
                 os.close(self._fd)
                 self._fd = None
+
+
+# Not inherited by the command record runs (os.open's default); bytes as they are, on every system.
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
 
 
 def _write(fd: int, data: bytes) -> None:

@@ -352,7 +352,9 @@ def _lines(stream: Any) -> queue.Queue[str]:
     return lines
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"]
+)
 def test_without_a_command_it_prints_the_exports_and_saves_when_stopped(
     tmp_path: Path, providers: tuple[str, Any], stop: signal.Signals
 ) -> None:
