@@ -10,6 +10,7 @@ import click
 
 from .._exceptions import ConfigError
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
+from ..proxy._log import interactions_text
 from ..proxy._record import Recorder
 from ._options import port_option, route_table
 
@@ -35,19 +36,15 @@ def _banner(recorder: Recorder, output: Path, record_mode: str) -> None:
 def _summary(recorder: Recorder, output: Path) -> str:
     count = recorder.recorded
     if count:
-        return f"llmcassette record: recorded {_interactions(count)} to {output}."
+        return f"llmcassette record: recorded {interactions_text(count)} to {output}."
     recovered = recorder.recovery.recovered if recorder.recovery is not None else 0
     if recovered:
         # The file was written, by the recovery that the first line reported.
         return (
             f"llmcassette record: nothing new was recorded; {output} keeps the "
-            f"{_interactions(recovered)} recovered from the journal."
+            f"{interactions_text(recovered)} recovered from the journal."
         )
     return f"llmcassette record: nothing was recorded; {output} was not written."
-
-
-def _interactions(count: int) -> str:
-    return f"{count} interaction" if count == 1 else f"{count} interactions"
 
 
 @click.command("record", context_settings={"allow_interspersed_args": False})

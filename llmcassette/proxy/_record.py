@@ -46,7 +46,7 @@ from ._errors import send_error
 from ._fallback import save_elsewhere, unwritable_reason
 from ._headers import HOP_BY_HOP, message_headers
 from ._journal import Journal, journal_path, recover
-from ._log import chunks_text
+from ._log import chunks_text, interactions_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._upstream import upstream_transport
@@ -291,10 +291,6 @@ def _problem(exc: OSError | CassetteError) -> str:
     return str(exc).removeprefix("llmcassette: ").removesuffix(".")
 
 
-def _interactions(count: int) -> str:
-    return f"{count} interaction" if count == 1 else f"{count} interactions"
-
-
 def _cause(exc: BaseException) -> str:
     """An exception as one line, with the system's own words for the socket error at its root."""
     # Without a final period: the cause goes inside a sentence.
@@ -415,7 +411,7 @@ class Recorder:
                 )
 
     def _save_elsewhere(self, exc: OSError | CassetteError) -> None:
-        path, recorded = self.cassette.path, _interactions(self.recorded)
+        path, recorded = self.cassette.path, interactions_text(self.recorded)
         cause = _problem(exc)
         try:
             where = save_elsewhere(
