@@ -7,7 +7,6 @@ where the system does not allow it.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import shutil
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["fill", "locked", "small_disk"]
+__all__ = ["locked", "small_disk"]
 
 
 @contextlib.contextmanager
@@ -53,14 +52,3 @@ def small_disk(folder: Path, size_kib: int = 64) -> Iterator[None]:
         yield
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=True)
-
-
-def fill(folder: Path) -> None:
-    """Fill the file system of ``folder`` until it has no room left."""
-    with (folder / "filler").open("ab", buffering=0) as handle:
-        try:
-            while True:
-                handle.write(b"x" * 4096)
-        except OSError as exc:
-            if exc.errno != errno.ENOSPC:
-                raise
