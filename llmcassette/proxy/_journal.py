@@ -88,6 +88,8 @@ class Journal:
 
     def _open(self) -> int:
         try:
+            # The cassette's folder is made when it is saved; the journal comes first.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, _APPEND_FLAGS, 0o666)
         except OSError:
             self._closed_for_good = True

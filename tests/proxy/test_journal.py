@@ -278,3 +278,23 @@ def test_a_journal_write_that_fails_is_reported_once_at_once_and_recording_goes_
     assert len(writes) == 2  # after the failure, the journal takes nothing more
     assert len(load_cassette(path).interactions) == 4
     assert not journal_path(path).exists()
+
+
+def test_a_cassette_in_a_folder_still_to_be_made_is_journaled_from_the_first_interaction(
+    tmp_path: Path, upstream: str
+) -> None:
+    path = tmp_path / "new" / "deeper" / "run.yaml"
+    warned: list[str] = []
+    recorder = Recorder(path, routes=RouteTable(upstream=upstream), warn=warned.append)
+    url = recorder.start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/json", json={"q": 1}).status_code == 200
+        deadline = time.monotonic() + 5
+        while not journal_path(path).exists() or not journal_path(path).read_bytes().endswith(b"\n"):
+            assert time.monotonic() < deadline and not warned, warned
+            time.sleep(0.01)
+    finally:
+        recorder.stop()
+    assert warned == []
+    assert len(load_cassette(path).interactions) == 1
