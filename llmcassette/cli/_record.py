@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from .._exceptions import ConfigError
+from .._modes import RecordMode
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
 from ..proxy._log import interactions_text
 from ..proxy._record import Recorder
@@ -35,9 +36,16 @@ def _banner(recorder: Recorder, output: Path, record_mode: str) -> None:
 
 def _summary(recorder: Recorder, output: Path) -> str:
     count = recorder.recorded
+    recovered = recorder.recovery.recovered if recorder.recovery is not None else 0
+    if count and recovered and recorder.cassette.record_mode is RecordMode.REWRITE:
+        # The first line said the recovered ones are in the file: this one says they went.
+        return (
+            f"llmcassette record: recorded {interactions_text(count)} to {output}, which replaces "
+            f"all it held (record mode 'rewrite'), the {interactions_text(recovered)} recovered "
+            "from the journal included."
+        )
     if count:
         return f"llmcassette record: recorded {interactions_text(count)} to {output}."
-    recovered = recorder.recovery.recovered if recorder.recovery is not None else 0
     if recovered:
         # The file was written, by the recovery that the first line reported.
         return (

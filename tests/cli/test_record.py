@@ -470,6 +470,24 @@ def test_after_a_recovery_the_stop_line_says_what_the_cassette_holds(
     assert len(load_cassette(path).interactions) == count
 
 
+def test_a_rewrite_after_a_recovery_says_the_recovered_interactions_were_replaced(
+    tmp_path: Path, providers: tuple[str, Any]
+) -> None:
+    upstream, _ = providers
+    source = tmp_path / "source.yaml"
+    invoke("record", "-o", str(source), "--upstream", upstream, "--", sys.executable, "-c", CHAT_SCRIPT)
+    path = tmp_path / "c.yaml"
+    _journal_of(path, load_cassette(source).interactions * 2)
+    args = ["--upstream", upstream, "--record-mode", "rewrite", "--", sys.executable, "-c", CHAT_SCRIPT]
+    result = invoke("record", "-o", str(path), *args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"llmcassette record: recorded 1 interaction to {path}, which replaces all it held (record "
+        "mode 'rewrite'), the 2 interactions recovered from the journal included."
+    )
+    assert len(load_cassette(path).interactions) == 1
+
+
 def test_a_journal_with_nothing_whole_leaves_the_cassette_unwritten_and_says_so(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     _journal_of(path, [], cut_off='{"version": 1, "interactions": [{"requ')
