@@ -24,16 +24,19 @@ def unwritable_reason(cassette: Path, journal: Path) -> str | None:
     A file is made and deleted there to find out: permissions alone do not tell (root ignores
     them; an immutable folder or a read-only mount refuses root too).
     """
-    for path in (cassette, journal):
-        if path.exists() and not path.is_file():
-            return f"{str(path)!r} is not a file"
-    # The folder may not exist yet (it is made at the first write): its nearest ancestor that does
-    # must take new entries.
-    folder = cassette.parent
-    while not folder.is_dir():
-        if folder.exists():
-            return f"{str(folder)!r} is a file, not a folder"
-        folder = folder.parent
+    try:
+        for path in (cassette, journal):
+            if path.exists() and not path.is_file():
+                return f"{str(path)!r} is not a file"
+        # The folder may not exist yet (it is made at the first write): its nearest ancestor that
+        # does must take new entries.
+        folder = cassette.parent
+        while not folder.is_dir():
+            if folder.exists():
+                return f"{str(folder)!r} is a file, not a folder"
+            folder = folder.parent
+    except OSError as exc:  # a folder on the way that cannot be looked into
+        return f"{str(exc.filename)!r} cannot be looked into ({exc.strerror or exc})"
     probe = folder / f".{cassette.name}.{secrets.token_hex(6)}.probe"
     try:
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

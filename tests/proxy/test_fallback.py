@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import stat
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +69,22 @@ def test_a_json_cassette_that_json_cannot_hold_is_copied_as_yaml(
     copy = save_elsewhere(Path("/nowhere/c.json"), CassetteDocument(interactions=[binary]))
     assert copy.name == "c.yaml"
     assert load_cassette(copy).interactions[0].response.content == b"\x00\x01"
+
+
+def test_a_folder_that_cannot_be_looked_into_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a user without search permission on a folder of the path meets (root never does).
+    closed = tmp_path / "closed"
+    real_exists = Path.exists
+
+    def exists(self: Path, *args: Any, **kwargs: Any) -> bool:
+        if self.is_relative_to(closed):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(closed))
+        return real_exists(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    cassette = closed / "c.yaml"
+    assert unwritable_reason(cassette, journal_path(cassette)) == (
+        f"{str(closed)!r} cannot be looked into (Permission denied)"
+    )
