@@ -286,8 +286,10 @@ def _to_stderr(line: str) -> None:
 
 def _problem(exc: OSError | CassetteError) -> str:
     """A file error as words that go inside a sentence: the system's, or ours without the frame."""
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc)
+    # A CassetteError may wrap the system's error: its words are the most exact.
+    inner = exc if isinstance(exc, OSError) else (exc.__cause__ or exc.__context__)
+    if isinstance(inner, OSError):
+        return inner.strerror or str(inner)
     return str(exc).removeprefix("llmcassette: ").removesuffix(".")
 
 

@@ -408,13 +408,21 @@ def _read_only(cassette: Cassette) -> None:
     raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(cassette.path))
 
 
+def _read_only_in_words(cassette: Cassette) -> None:
+    try:
+        _read_only(cassette)
+    except OSError as exc:
+        raise CassetteError(f"llmcassette: cannot write cassette {str(cassette.path)!r}: {exc}.") from exc
+
+
+@pytest.mark.parametrize("save", [_read_only, _read_only_in_words], ids=["OSError", "CassetteError"])
 def test_a_cassette_that_cannot_be_saved_is_saved_elsewhere_and_the_error_says_where(
-    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch, save: Callable[[Cassette], None]
 ) -> None:
     temporary = tmp_path / "temporary"
     temporary.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
-    monkeypatch.setattr(Cassette, "save", _read_only)
+    monkeypatch.setattr(Cassette, "save", save)
     path = tmp_path / "c.yaml"
     warned: list[str] = []
     recorder = Recorder(path, routes=openai_route(upstream), warn=warned.append)
