@@ -146,6 +146,13 @@ class Cassette:
                 found.append(slot)
         return found
 
+    def document(self) -> CassetteDocument:
+        """What the file holds as loaded, then what was recorded: what :meth:`save` writes."""
+        with self._lock:
+            new = self.new_interactions
+        old = self._tape.interactions()
+        return CassetteDocument(version=self._tape.version, interactions=[*old, *new], **self._tape.extras)
+
     @property
     def all_played(self) -> bool:
         """True when every interaction loaded from the file was replayed at least once."""

@@ -8,7 +8,10 @@ from pathlib import Path
 
 import click
 
+from .._exceptions import ConfigError
+from .._modes import RecordMode
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
+from ..proxy._log import interactions_text
 from ..proxy._record import Recorder
 from ._options import port_option, route_table
 
@@ -33,10 +36,23 @@ def _banner(recorder: Recorder, output: Path, record_mode: str) -> None:
 
 def _summary(recorder: Recorder, output: Path) -> str:
     count = recorder.recorded
-    if not count:
-        return f"llmcassette record: nothing was recorded; {output} was not written."
-    noun = "interaction" if count == 1 else "interactions"
-    return f"llmcassette record: recorded {count} {noun} to {output}."
+    recovered = recorder.recovery.recovered if recorder.recovery is not None else 0
+    if count and recovered and recorder.cassette.record_mode is RecordMode.REWRITE:
+        # The first line said the recovered ones are in the file: this one says they went.
+        return (
+            f"llmcassette record: recorded {interactions_text(count)} to {output}, which replaces "
+            f"all it held (record mode 'rewrite'), the {interactions_text(recovered)} recovered "
+            "from the journal included."
+        )
+    if count:
+        return f"llmcassette record: recorded {interactions_text(count)} to {output}."
+    if recovered:
+        # The file was written, by the recovery that the first line reported.
+        return (
+            f"llmcassette record: nothing new was recorded; {output} keeps the "
+            f"{interactions_text(recovered)} recovered from the journal."
+        )
+    return f"llmcassette record: nothing was recorded; {output} was not written."
 
 
 @click.command("record", context_settings={"allow_interspersed_args": False})
@@ -99,7 +115,8 @@ def command(
     GOOGLE_GEMINI_BASE_URL, OLLAMA_HOST and LLMCASSETTE_PROXY_URL pointing at the proxy, saves
     when the command ends, and exits with its status. Without one, it prints those variables
     and records until Ctrl-C. A stop signal (Ctrl-C, SIGTERM, SIGHUP) is passed on to the
-    command, and the cassette is saved, atomically, in every case.
+    command, and the cassette is saved, atomically, in every case (if its folder cannot take it
+    by then, in the temporary folder, which stderr names).
 
     \b
     Examples:
@@ -110,14 +127,18 @@ def command(
       llmcassette record -o cassettes/manual.yaml --port 8765 --verbose
     """
     table = route_table(upstream, routes)
-    recorder = Recorder(
-        output,
-        routes=table,
-        record_mode=record_mode,
-        scrub=not no_scrub,
-        port=port,
-        log=_say if verbose else None,
-    )
+    try:
+        recorder = Recorder(
+            output,
+            routes=table,
+            record_mode=record_mode,
+            scrub=not no_scrub,
+            port=port,
+            log=_say if verbose else None,
+            warn=_say,
+        )
+    except ConfigError as exc:  # the one option click cannot check: a folder that takes no files
+        raise _CannotRecord(str(exc)) from None
     if recorder.recovery is not None:
         _say(recorder.recovery.describe(output))
     status = 0
@@ -145,6 +166,10 @@ def command(
     if misses:
         _say(str(misses[0]))
     return status
+
+
+class _CannotRecord(click.ClickException):
+    exit_code = 2  # an option used wrongly: nothing was started
 
 
 class _NotFound(click.ClickException):

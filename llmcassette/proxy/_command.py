@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType, TracebackType
 from typing import Any
 
@@ -27,6 +28,9 @@ STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
 # How often the main thread looks for a signal or the child's exit. Signal handlers only run in
 # the main thread between bytecodes, so it polls rather than block in a lock a handler might need.
 _POLL_S = 0.02
+
+# prctl's option that sets the signal a process gets when its parent dies (<linux/prctl.h>).
+_PR_SET_PDEATHSIG = 1
 
 _LOOPBACK = ("127.0.0.1", "localhost")
 _PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -110,6 +114,29 @@ def _sent_by_terminal(signum: int) -> bool:
     return False
 
 
+def _dies_with_parent() -> Callable[[], None] | None:
+    """
+    On Linux, what the child runs before the command: it asks the system to kill it when its
+    parent dies. A SIGKILL to llmcassette runs no handler of ours, so nothing else could stop the
+    command, which would go on with a proxy that is gone. None elsewhere (no such request).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # only here: most commands never run a child
+
+    # Looked up now, in the parent: the child, forked from a process with other threads (the
+    # proxy's), only calls a function already at hand.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def request() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request: too late to be told
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return request
+
+
 def run_command(
     argv: Sequence[str], *, env: Mapping[str, str], signals: SignalWatch, grace_s: float = 10.0
 ) -> int:
@@ -118,9 +145,11 @@ def run_command(
 
     A stop signal received meanwhile is passed on to the command (except a terminal's Ctrl-C,
     which the command got itself). The command then has ``grace_s`` seconds to end before it is
-    killed; a second signal kills it at once. Raises :class:`OSError` when it cannot be started.
+    killed; a second signal kills it at once. On Linux, the command is also killed when the
+    thread that called this dies without stopping it (``kill -9``): call it from the main thread.
+    Raises :class:`OSError` when it cannot be started.
     """
-    process = subprocess.Popen(list(argv), env=dict(env))
+    process = subprocess.Popen(list(argv), env=dict(env), preexec_fn=_dies_with_parent())
     deadline: float | None = None
     while True:
         try:

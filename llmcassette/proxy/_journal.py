@@ -24,7 +24,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 try:
     import fcntl
@@ -47,51 +47,89 @@ def journal_path(cassette: str | Path) -> Path:
 
 
 class Journal:
-    """Appends each recorded interaction to the journal file, one line each, as it comes."""
+    """
+    Appends each recorded interaction to the journal file, one line each, as it comes.
+
+    A write that fails (a full disk, a folder that can no longer be written) is taken back, so
+    that the journal stays a list of whole entries, and raises :class:`OSError`; the journal then
+    takes no more (a gap in the middle would be worse than a missing end), so the failure is
+    raised once, not at every interaction that follows.
+    """
 
     def __init__(self, cassette: str | Path) -> None:
         self.path = journal_path(cassette)
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
+        self._size = 0  # the length of what the journal holds whole
         self._lock = threading.Lock()
-        # Set when the session has saved (nothing more to write down), or when the journal turned
-        # out to be another live session's (nothing of this one may go into it).
+        # Set when the session has saved (nothing more to write down), when the journal turned out
+        # to be another live session's (nothing of this one may go into it), or when a write failed.
         self._closed_for_good = False
 
     def append(self, interaction: Interaction) -> None:
         """Write ``interaction`` down; the line is handed to the system before this returns."""
         data = document_to_data(CassetteDocument(interactions=[interaction]))
-        line = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text) + "\n"
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_bytes_as_text)
+        line = (text + "\n").encode("utf-8")
         with self._lock:
             if self._closed_for_good:
                 return
-            if self._file is None:
-                handle = self.path.open("a", encoding="utf-8")
-                if not _lock(handle.fileno()):
-                    handle.close()
-                    self._closed_for_good = True  # the other session's: say so once, then keep out
-                    raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
-                self._file = handle
-            self._file.write(line)
-            # Flushed, not synced: what the system holds survives the process being killed.
-            self._file.flush()
+            if self._fd is None:
+                self._fd = self._open()
+                self._size = os.fstat(self._fd).st_size
+            try:
+                # Unbuffered: what the system holds survives the process being killed.
+                _write(self._fd, line)
+            except OSError:
+                self._closed_for_good = True
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+                raise
+            self._size += len(line)
+
+    def _open(self) -> int:
+        try:
+            # The cassette's folder is made when it is saved; the journal comes first.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, _APPEND_FLAGS, 0o666)
+        except OSError:
+            self._closed_for_good = True
+            raise
+        if not _lock(fd):
+            os.close(fd)
+            self._closed_for_good = True  # the other session's: say so once, then keep out
+            raise OSError(errno.EBUSY, "another record session on the same cassette is writing it")
+        return fd
 
     def close(self) -> None:
         """Close the journal's file (and let go of its lock), and keep it, for :func:`recover`."""
         with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def discard(self) -> None:
         """Delete this session's journal and write no more: the cassette now holds all it held."""
         with self._lock:
             self._closed_for_good = True
-            if self._file is None:
+            if self._fd is None:
                 return  # nothing was written, or the journal is another live session's
-            # Deleted while still locked: no other session can take it for a killed one's.
-            self.path.unlink(missing_ok=True)
-            self._file.close()
-            self._file = None
+            try:
+                # Deleted while still locked: no other session can take it for a killed one's.
+                self.path.unlink(missing_ok=True)
+            finally:
+                os.close(self._fd)
+                self._fd = None
+
+
+# Not inherited by the command record runs (os.open's default); bytes as they are, on every system.
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0)
+
+
+def _write(fd: int, data: bytes) -> None:
+    """Write all of ``data`` to ``fd`` (a full disk may take part of it, then refuse the rest)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _lock(fd: int) -> bool:
@@ -131,11 +169,15 @@ class Recovery:
         self.cut_off = cut_off
 
     def describe(self, cassette: Path) -> str:
-        noun = "interaction" if self.recovered == 1 else "interactions"
-        text = (
-            f"llmcassette: an earlier record session on {str(cassette)!r} ended without saving; "
-            f"{self.recovered} {noun} from its journal {str(self.journal)!r} are now in the cassette"
-        )
+        text = f"llmcassette: an earlier record session on {str(cassette)!r} ended without saving; "
+        if not self.recovered:
+            # Nothing whole to add: the cassette was left as it was.
+            text += f"its journal {str(self.journal)!r} held no whole interaction"
+            if self.cut_off:
+                text += " (one was being written when the session was killed, and is lost)"
+            return text + ", and is deleted."
+        noun, verb = ("interaction", "is") if self.recovered == 1 else ("interactions", "are")
+        text += f"{self.recovered} {noun} from its journal {str(self.journal)!r} {verb} now in the cassette"
         if self.cut_off:
             text += " (its last one was being written when the session was killed, and is lost)"
         return text + "."
@@ -191,14 +233,44 @@ def _read(journal: Path, raw: bytes) -> tuple[list[Interaction], bool]:
         if not line.strip():
             continue
         try:
-            document = CassetteDocument.model_validate(json.loads(line, object_hook=_text_as_bytes))
-        except (ValueError, ValidationError) as exc:
-            problem = str(exc).splitlines()[0] if isinstance(exc, ValidationError) else str(exc)
-            raise CassetteFormatError(
-                f"llmcassette: the journal {str(journal)!r} of an unfinished record session is not "
-                f"valid at line {number}: {problem}. Nothing was changed; delete the journal to "
-                "discard what it holds, or repair that line.",
-                path=journal,
-            ) from None
+            data = json.loads(line, object_hook=_text_as_bytes)
+        except ValueError as exc:
+            raise _damaged(journal, number, str(exc)) from None
+        # Valid JSON is not enough: each line this module writes is one interaction, so any other
+        # shape is damage, refused as a broken line is, never skipped.
+        problem = _entry_problem(data)
+        if problem is not None:
+            raise _damaged(journal, number, problem)
+        try:
+            document = CassetteDocument.model_validate(data)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            loc = error["loc"]
+            loc = loc[2:] if loc[:2] == ("interactions", 0) else loc
+            field = ".".join(str(part) for part in loc) or "(the interaction)"
+            raise _damaged(journal, number, f"field `{field}`: {error['msg']}") from None
         interactions.extend(document.interactions)
     return interactions, cut_off
+
+
+def _damaged(journal: Path, number: int, problem: str) -> CassetteFormatError:
+    return CassetteFormatError(
+        f"llmcassette: the journal {str(journal)!r} of an unfinished record session is not valid at "
+        f"line {number}: {problem}. Nothing was changed; delete the journal to discard what it "
+        "holds, or repair that line.",
+        path=journal,
+    )
+
+
+_ENTRY_KEYS = {"version", "llmcassette_schema", "interactions"}
+
+
+def _entry_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a journal entry (as :meth:`Journal.append` writes it)."""
+    entries = data.get("interactions") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or len(entries) != 1 or not set(data) <= _ENTRY_KEYS:
+        return (
+            "it is JSON, but not a journal entry (an object whose `interactions` list holds one "
+            "recorded interaction)"
+        )
+    return None

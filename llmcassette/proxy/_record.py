@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 from collections.abc import Callable, MutableMapping
 from pathlib import Path
@@ -39,7 +40,7 @@ from typing import Any
 import httpx
 
 from .._cassette import Cassette
-from .._exceptions import NoMatchingInteraction
+from .._exceptions import CassetteError, ConfigError, NoMatchingInteraction
 from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
@@ -47,8 +48,10 @@ from .._recording import hung_up_before_answer
 from .._scrub import Scrubber, strip_userinfo
 from .._streams import RecordingStream
 from ._errors import send_error
+from ._fallback import save_elsewhere, unwritable_reason
 from ._headers import HOP_BY_HOP, message_headers
-from ._journal import Journal, recover
+from ._journal import Journal, journal_path, recover
+from ._log import chunks_text, interactions_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
@@ -124,6 +127,7 @@ class RecordingProxy:
                     return
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.monotonic()  # the log times the whole exchange, the upstream's wait included
         method: str = scope["method"]
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else scope["path"]
@@ -174,7 +178,7 @@ class RecordingProxy:
                 await send_error(send, 404, "llmcassette_no_match", str(exc))
                 self._outcome(request, "404, no recorded interaction matches")
                 return
-            await self._relay(response, request, scope, send, watch)
+            await self._relay(response, request, scope, send, watch, start)
         except asyncio.CancelledError:
             # Either the watch cancelled the relay because the client left, or the server is
             # stopping and stopped waiting for this response. Both end the request here: the
@@ -197,11 +201,11 @@ class RecordingProxy:
         scope: Scope,
         send: Send,
         watch: ClientWatch,
+        start: float,
     ) -> None:
         stream = response.stream
         assert isinstance(stream, httpx.AsyncByteStream)
         action = "recorded" if isinstance(stream, RecordingStream) else "replayed"
-        start = time.monotonic()
         chunks = 0
         writes = GatheredWrites(scope)
         writes.hold()  # the head leaves with the first bytes of the body
@@ -227,7 +231,8 @@ class RecordingProxy:
             # reset as the upstream's was.
             writes.release()
             cut = await self._break(scope, exc, watch)
-            self._outcome(request, f"{response.status_code}, {action}, {cut} after {chunks} chunks: {exc}")
+            broke = f"{cut} after {chunks_text(chunks)}: {exc}"
+            self._outcome(request, f"{response.status_code}, {action}, {broke}")
             return
         finally:
             # The iterator first: a cancellation that struck while sending left it suspended.
@@ -238,7 +243,8 @@ class RecordingProxy:
         watch.settled = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         elapsed_ms = (time.monotonic() - start) * 1000.0
-        self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+        took = f"{chunks_text(chunks)} in {elapsed_ms:.0f} ms"
+        self._outcome(request, f"{response.status_code}, {action}, {took}")
 
     async def _break(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
         # The upstream's failure shown on the client's connection, as `serve` replays it
@@ -305,6 +311,19 @@ class RecordingProxy:
         await send_error(send, 502, kind, message)
 
 
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _problem(exc: OSError | CassetteError) -> str:
+    """A file error as words that go inside a sentence: the system's, or ours without the frame."""
+    # A CassetteError may wrap the system's error: its words are the most exact.
+    inner = exc if isinstance(exc, OSError) else (exc.__cause__ or exc.__context__)
+    if isinstance(inner, OSError):
+        return inner.strerror or str(inner)
+    return str(exc).removeprefix("llmcassette: ").removesuffix(".")
+
+
 def _cause(exc: BaseException) -> str:
     """An exception as one line, with the system's own words for the socket error at its root."""
     # Without a final period: the cause goes inside a sentence.
@@ -328,11 +347,17 @@ class Recorder:
 
     ``record_mode`` is the cassette's (``new_episodes`` by default: what the file answers is
     replayed, the rest recorded); ``scrub`` as for :func:`llmcassette.use_cassette`; ``port`` 0
-    picks a free one; ``log`` receives one line per exchange once it has ended.
+    picks a free one; ``log`` receives one line per exchange once it has ended; ``warn`` receives
+    what goes wrong with the files meanwhile, at once (stderr when not given).
 
     Each interaction is also written to a journal beside the cassette as soon as it is recorded
     (see :mod:`llmcassette.proxy._journal`): a session killed before it saves loses nothing, as
     the next Recorder on the same cassette adds the journal's interactions to it first.
+
+    A cassette whose folder takes no new files is refused at once (:class:`ConfigError`), before
+    any request is taken. A save that fails when the Recorder stops writes the cassette to a new
+    folder of the system's temporary folder instead, and raises a :class:`CassetteError` that
+    names it: what was recorded is never dropped.
 
     Example::
 
@@ -350,14 +375,24 @@ class Recorder:
         scrub: Scrubber | bool = True,
         port: int = 0,
         log: Callable[[str], None] | None = None,
+        warn: Callable[[str], None] | None = None,
         stop_timeout_s: float = 5.0,
     ) -> None:
+        path = Path(path)
+        # Before anything is recovered or recorded: a session that cannot write its journal and
+        # its cassette would proxy every request and keep nothing.
+        reason = unwritable_reason(path, journal_path(path))
+        if reason is not None:
+            raise ConfigError(
+                f"llmcassette: cannot record to {str(path)!r}: {reason}. The cassette and its journal "
+                "are written in its folder: choose a path you can write to."
+            )
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
         #: What an earlier session on this cassette left in its journal, now added to the file.
         self.recovery = recover(path)
         self.cassette = Cassette(path, record_mode=record_mode, scrubber=scrubber)
         self._journal = Journal(path)
-        self._log = log
+        self._warn = warn if warn is not None else _to_stderr
         self.cassette.on_recorded = self._write_down
         self.routes = routes if routes is not None else RouteTable()
         self.proxy = RecordingProxy(self.cassette, self.routes, log=log)
@@ -386,7 +421,8 @@ class Recorder:
         """
         Stop serving and save the cassette. Requests still open get ``stop_timeout_s`` to end;
         then their clients are cut off, and what was recorded of them is kept, marked as closed
-        early. The file is written atomically, and only when something was recorded.
+        early. The file is written atomically, and only when something was recorded. When it
+        cannot be written, it is written elsewhere, and a :class:`CassetteError` says where.
         """
         if self._stopped:
             return
@@ -394,9 +430,68 @@ class Recorder:
         try:
             self._server.stop()
         finally:
-            self.cassette.finish()
+            try:
+                self.cassette.finish()
+            except (OSError, CassetteError) as exc:
+                self._save_elsewhere(exc)
             # Only once the cassette holds it all: a save that failed leaves the journal to recover.
+            problem = self._discard_journal()
+            if problem is not None:
+                self._warn(
+                    f"llmcassette: the journal {str(self._journal.path)!r} cannot be deleted ({problem}). "
+                    "Delete it: the cassette now holds all it held, and the next record session on the "
+                    "cassette would add that a second time."
+                )
+
+    def _save_elsewhere(self, exc: OSError | CassetteError) -> None:
+        path, recorded = self.cassette.path, interactions_text(self.recorded)
+        cause = _problem(exc)
+        try:
+            where = save_elsewhere(
+                path, self.cassette.document(), vcrpy_compatible=self.cassette.vcrpy_compatible
+            )
+        except (OSError, CassetteError) as again:
+            # Kept, and let go of: the next session on the cassette recovers what it holds.
+            self._journal.close()
+            journal = self._journal.path
+            kept = (
+                f", but for what its journal {str(journal)!r} holds, which the next record session "
+                "on the cassette recovers"
+                if journal.exists()
+                else ""
+            )
+            raise CassetteError(
+                f"llmcassette: cannot save the cassette {str(path)!r} ({cause}), nor a copy of it in "
+                f"the temporary folder ({_problem(again)}). What this session recorded ({recorded}) "
+                f"is lost{kept}.",
+                path=path,
+            ) from None
+        # The copy holds all that the journal held: left beside the cassette, it would be
+        # recovered into it too, a second time, once the copy is moved into place.
+        problem = self._discard_journal()
+        also = (
+            f"; the journal {str(self._journal.path)!r} cannot be deleted ({problem}): delete it "
+            "first, or the next record session on the cassette adds what it holds a second time"
+            if problem is not None
+            else ""
+        )
+        if where.suffix == path.suffix:
+            then = f"Move it to {str(path)!r} once that can be written"
+        else:  # a JSON cassette that JSON cannot hold was written as YAML
+            then = f"Use it as {str(path.with_suffix(where.suffix))!r}"
+        raise CassetteError(
+            f"llmcassette: cannot save the cassette {str(path)!r} ({cause}); it is saved as "
+            f"{str(where)!r} instead, with the {recorded} recorded in this session. {then}{also}.",
+            path=path,
+        ) from None
+
+    def _discard_journal(self) -> str | None:
+        """Delete the journal; the system's words for what went wrong, when it cannot be."""
+        try:
             self._journal.discard()
+        except OSError as exc:
+            return _problem(exc)
+        return None
 
     def _write_down(self, interaction: Interaction) -> None:
         # Journaled once the answer is on its way: the write is no part of the client's wait.
@@ -409,12 +504,12 @@ class Recorder:
         try:
             self._journal.append(interaction)
         except OSError as exc:
-            if self._log is not None:
-                journal, cause = str(self._journal.path), exc.strerror or exc
-                self._log(
-                    f"llmcassette: cannot write the journal {journal!r} ({cause}); what is recorded "
-                    "is kept in memory and saved when record stops."
-                )
+            # Said once: the journal takes nothing more after a failure. The session goes on.
+            self._warn(
+                f"llmcassette: cannot write the journal {str(self._journal.path)!r} ({_problem(exc)}). "
+                "Recording goes on: what is recorded is kept in memory and saved when record stops, "
+                "but a session killed before then loses what the journal does not hold."
+            )
 
     def __enter__(self) -> str:
         return self.start()

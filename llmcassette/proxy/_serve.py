@@ -58,6 +58,7 @@ from ..faults import Fault, FaultPlan, FaultSpec, ReplacingFault
 from ..providers import detect_profile
 from ._errors import send_error
 from ._headers import HOP_BY_HOP, message_headers
+from ._log import chunks_text
 from ._routes import RouteTable
 from ._server import (
     DEFAULT_HEADER_TIMEOUT_S,
@@ -269,7 +270,7 @@ class CassetteApp:
                 work.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await work
-                outcome.detail = f"the client left after {_count(outcome.chunks)}"
+                outcome.detail = f"the client left after {chunks_text(outcome.chunks)}"
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
@@ -281,7 +282,7 @@ class CassetteApp:
             if transport is not None:
                 close_connection(transport)
                 await watch.gone(_GONE_WAIT_S)
-            outcome.detail = f"cut after {_count(outcome.chunks)}: the server stopped"
+            outcome.detail = f"cut after {chunks_text(outcome.chunks)}: the server stopped"
         finally:
             self._open.discard(work)
             if not work.done():
@@ -372,7 +373,7 @@ class CassetteApp:
         except httpx.TransportError as exc:
             writes.release()
             action = await self._break(scope, exc, watch)
-            outcome.detail = f"{where}, {action} after {_count(outcome.chunks)} ({type(exc).__name__})"
+            outcome.detail = f"{where}, {action} after {chunks_text(outcome.chunks)} ({type(exc).__name__})"
             return
         finally:
             # The iterator first: a cancellation that struck while sending left it suspended.
@@ -382,7 +383,7 @@ class CassetteApp:
             await stream.aclose()
         watch.settled = True
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-        outcome.detail = f"{where}, {_count(outcome.chunks)}"
+        outcome.detail = f"{where}, {chunks_text(outcome.chunks)}"
 
     async def _break(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
         """Show ``error`` to the client on its connection; returns what was done, for the log."""
@@ -607,10 +608,6 @@ def _recorded_requests(cassette: Cassette) -> list[RecordedRequest]:
 
 def _normal_path(url_or_path: str) -> str:
     return RequestParts(method="", url=url_or_path, body=b"").split[3]
-
-
-def _count(chunks: int) -> str:
-    return f"{chunks} chunk" if chunks == 1 else f"{chunks} chunks"
 
 
 # What _read_body returns for a body past the limit.

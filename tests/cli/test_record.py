@@ -5,6 +5,7 @@ replayed in-process; a command's status and signals; the proxy on its own until 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -28,8 +29,10 @@ import llmcassette
 from llmcassette import load_cassette
 from llmcassette.cli import cli
 from llmcassette.proxy import RouteTable
+from llmcassette.proxy._journal import Journal, journal_path
 from tests.cli.test_serve import ServeProcess
 from tests.servers import serve
+from tests.unwritable import locked, small_disk
 from tests.upstreams import EXPECTED, provider_app
 
 # An SDK user's script. Nothing in it names a URL: each SDK reads its base URL from the
@@ -390,7 +393,9 @@ def _lines(stream: Any) -> queue.Queue[str]:
     return lines
 
 
-@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "SIGINT", "SIGHUP"]
+)
 def test_without_a_command_it_prints_the_exports_and_saves_when_stopped(
     tmp_path: Path, providers: tuple[str, Any], stop: signal.Signals
 ) -> None:
@@ -470,3 +475,220 @@ def test_a_stop_signal_reaches_the_command_and_what_it_recorded_is_saved(
     assert stdout == "tool_calls\n"
     assert stderr.endswith(f"llmcassette record: recorded 1 interaction to {path}.\n")
     assert len(load_cassette(path).interactions) == 1
+
+
+def _journal_of(path: Path, interactions: list[Any], cut_off: str = "") -> None:
+    """A journal beside ``path``, as a session killed before it saved would leave it."""
+    journal = Journal(path)
+    for interaction in interactions:
+        journal.append(interaction)
+    journal.close()
+    with journal_path(path).open("a") as handle:
+        handle.write(cut_off)
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_after_a_recovery_the_stop_line_says_what_the_cassette_holds(
+    tmp_path: Path, providers: tuple[str, Any], count: int
+) -> None:
+    upstream, _ = providers
+    source = tmp_path / "source.yaml"
+    invoke("record", "-o", str(source), "--upstream", upstream, "--", sys.executable, "-c", CHAT_SCRIPT)
+    path = tmp_path / "c.yaml"
+    _journal_of(path, load_cassette(source).interactions * count)
+    result = invoke("record", "-o", str(path), "--upstream", upstream, "--", "true")
+    assert result.exit_code == 0, result.output
+    recovered, recording, summary = result.stderr.splitlines()
+    noun, verb = ("1 interaction", "is") if count == 1 else ("2 interactions", "are")
+    assert recovered == (
+        f"llmcassette: an earlier record session on {str(path)!r} ended without saving; {noun} from "
+        f"its journal {str(journal_path(path))!r} {verb} now in the cassette."
+    )
+    assert recording.startswith(f"llmcassette record: recording to {path} through http://127.0.0.1:")
+    assert summary == (
+        f"llmcassette record: nothing new was recorded; {path} keeps the {noun} recovered from the journal."
+    )
+    assert len(load_cassette(path).interactions) == count
+
+
+def test_a_rewrite_after_a_recovery_says_the_recovered_interactions_were_replaced(
+    tmp_path: Path, providers: tuple[str, Any]
+) -> None:
+    upstream, _ = providers
+    source = tmp_path / "source.yaml"
+    invoke("record", "-o", str(source), "--upstream", upstream, "--", sys.executable, "-c", CHAT_SCRIPT)
+    path = tmp_path / "c.yaml"
+    _journal_of(path, load_cassette(source).interactions * 2)
+    args = ["--upstream", upstream, "--record-mode", "rewrite", "--", sys.executable, "-c", CHAT_SCRIPT]
+    result = invoke("record", "-o", str(path), *args)
+    assert result.exit_code == 3, result.output
+    assert result.stderr.splitlines()[-1] == (
+        f"llmcassette record: recorded 1 interaction to {path}, which replaces all it held (record "
+        "mode 'rewrite'), the 2 interactions recovered from the journal included."
+    )
+    assert len(load_cassette(path).interactions) == 1
+
+
+def test_a_journal_with_nothing_whole_leaves_the_cassette_unwritten_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    _journal_of(path, [], cut_off='{"version": 1, "interactions": [{"requ')
+    result = invoke("record", "-o", str(path), "--upstream", "http://127.0.0.1:9", "--", "true")
+    assert result.exit_code == 0, result.output
+    recovered, _, summary = result.stderr.splitlines()
+    assert recovered == (
+        f"llmcassette: an earlier record session on {str(path)!r} ended without saving; its journal "
+        f"{str(journal_path(path))!r} held no whole interaction (one was being written when the "
+        "session was killed, and is lost), and is deleted."
+    )
+    assert summary == f"llmcassette record: nothing was recorded; {path} was not written."
+    assert not path.exists() and not journal_path(path).exists()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie nobody has reaped yet is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+# A command that says who it is, then would run for a minute.
+PID_SCRIPT = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_a_record_session_killed_outright_takes_its_command_with_it(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    process = subprocess.Popen(
+        [
+            *record_args(tmp_path / "c.yaml", "--upstream", "http://127.0.0.1:9"),
+            "--",
+            sys.executable,
+            "-c",
+            PID_SCRIPT,
+            str(pid_file),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    child = None
+    try:
+        deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
+        while not pid_file.exists() or not pid_file.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, "the command did not start"
+            time.sleep(0.02)
+        child = int(pid_file.read_text())
+        assert _running(child)
+        process.kill()  # SIGKILL: llmcassette runs no handler at all
+        process.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _running(child):
+            assert time.monotonic() < deadline, "the command outlived the proxy"
+            time.sleep(0.02)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if child is not None and _running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "locked-folder", "under-a-locked-folder"])
+def test_a_cassette_that_cannot_be_written_is_refused_before_the_command_starts(
+    tmp_path: Path, where: str
+) -> None:
+    folder = tmp_path / "cassettes"
+    if where == "under-a-file":
+        folder.write_text("a file")
+        path, refusing = folder / "c.yaml", f"{str(folder)!r} is a file, not a folder"
+    else:
+        folder.mkdir()
+        path = folder / ("c.yaml" if where == "locked-folder" else "sub/c.yaml")
+        refusing = f"no file can be created in {str(folder)!r} ("
+    ran = tmp_path / "ran"
+    with contextlib.ExitStack() as stack:
+        if where != "under-a-file":
+            stack.enter_context(locked(folder))
+        result = invoke(
+            "record", "-o", str(path), "--upstream", "http://127.0.0.1:9", "--", "touch", str(ran)
+        )
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"llmcassette: cannot record to {str(path)!r}: {refusing}"), result.stderr
+    assert result.stderr.endswith(
+        ". The cassette and its journal are written in its folder: choose a path you can write to.\n"
+    )
+    assert result.stderr.count("\n") == 1
+    assert not ran.exists()  # the command never started
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cassettes"]
+
+
+# A client that makes a request, fills the disk once the journal holds it, then makes two more
+# (each too big for the room left in the pages the journal already has).
+FILLING_SCRIPT = """
+import errno, os, sys, time, urllib.request
+
+def ask(n):
+    url = f"{os.environ['LLMCASSETTE_PROXY_URL']}/json?n={n}"
+    body = ('{"pad": "%s"}' % ("x" * 8192)).encode()
+    urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=10).read()
+
+ask(1)
+deadline = time.monotonic() + 10
+while not open(sys.argv[1], "rb").read().endswith(b"\\n"):
+    assert time.monotonic() < deadline, "the journal did not get the first interaction"
+    time.sleep(0.01)
+with open(os.path.join(os.path.dirname(sys.argv[1]), "filler"), "ab", buffering=0) as filler:
+    try:
+        while True:
+            filler.write(b"x" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+ask(2)
+ask(3)
+print("answered 3")
+"""
+
+
+def test_a_full_disk_is_reported_at_once_and_the_recording_is_saved_elsewhere(
+    tmp_path: Path, upstream: str
+) -> None:
+    disk, temporary = tmp_path / "disk", tmp_path / "temporary"
+    temporary.mkdir()
+    path = disk / "c.yaml"
+    with small_disk(disk):
+        done = subprocess.run(
+            [
+                *record_args(path, "--upstream", upstream),
+                "--",
+                sys.executable,
+                "-c",
+                FILLING_SCRIPT,
+                str(journal_path(path)),
+            ],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "TMPDIR": str(temporary)},
+            timeout=SUBPROCESS_TIMEOUT_S,
+        )
+        left = sorted(p.name for p in disk.iterdir())
+    assert left == ["filler"], (left, done.stderr)  # the journal is gone with the copy
+    assert done.stdout == "answered 3\n", done.stderr  # the session went on proxying
+    assert done.returncode == 1
+    (copy,) = temporary.glob("llmcassette-unsaved-*/c.yaml")
+    _, warning, error = done.stderr.splitlines()
+
+    assert warning == (
+        f"llmcassette: cannot write the journal {str(journal_path(path))!r} (No space left on device). "
+        "Recording goes on: what is recorded is kept in memory and saved when record stops, but a "
+        "session killed before then loses what the journal does not hold."
+    )
+    assert error == (
+        f"llmcassette: cannot save the cassette {str(path)!r} (No space left on device); it is saved as "
+        f"{str(copy)!r} instead, with the 3 interactions recorded in this session. Move it to "
+        f"{str(path)!r} once that can be written."
+    )
+    assert [i.request.uri for i in load_cassette(copy).interactions] == [
+        f"{upstream}/json?n={n}" for n in (1, 2, 3)
+    ]

@@ -5,6 +5,8 @@ before it saves (SIGKILL) leaves nothing behind that the next one does not recov
 
 from __future__ import annotations
 
+import errno
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +21,7 @@ import llmcassette
 from llmcassette import CassetteFormatError, load_cassette
 from llmcassette._models import CassetteDocument, Interaction
 from llmcassette._storage import save_cassette
-from llmcassette.proxy import Recorder, RouteTable
+from llmcassette.proxy import Recorder, RouteTable, _journal
 from llmcassette.proxy._journal import Journal, journal_path, recover
 from tests.servers import serve, stream_app
 
@@ -140,17 +142,36 @@ def test_an_entry_cut_off_by_the_kill_is_dropped_and_said_so(
     assert [i.model_dump() for i in load_cassette(path).interactions] == [source[0].model_dump()]
 
 
-def test_a_damaged_journal_is_a_clear_error_and_changes_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        pytest.param('{"interactions": [{"request": 5', "Expecting ", id="broken-json"),
+        pytest.param('{"interactions": [{"request": 5}]}', "field `request`: ", id="not-a-request"),
+        pytest.param('{"request": 1}', "it is JSON, but not a journal entry", id="json-not-an-entry"),
+        pytest.param('{"interactions": []}', "it is JSON, but not a journal entry", id="no-interaction"),
+        pytest.param("[1, 2]", "it is JSON, but not a journal entry", id="a-list"),
+        pytest.param("null", "it is JSON, but not a journal entry", id="null"),
+    ],
+)
+def test_a_damaged_journal_is_a_clear_error_and_changes_nothing(
+    tmp_path: Path, recorded: list[Interaction], line: str, problem: str
+) -> None:
     path = tmp_path / "run.yaml"
     save_cassette(path, CassetteDocument())
     before = path.read_bytes()
-    journal_path(path).write_text('{"interactions": []}\n{"interactions": [{"request": 5}]}\n')
+    journal = Journal(path)
+    journal.append(recorded[0])
+    journal.close()
+    with journal_path(path).open("a") as handle:
+        handle.write(line + "\n")
+    journaled = journal_path(path).read_bytes()
     with pytest.raises(CassetteFormatError) as caught:
         recover(path)
     message = str(caught.value)
     assert message.startswith(f"llmcassette: the journal {str(journal_path(path))!r} of an unfinished record")
-    assert "at line 2: " in message and "delete the journal to discard what it holds" in message
-    assert path.read_bytes() == before and journal_path(path).exists()
+    assert f"at line 2: {problem}" in message, message
+    assert "delete the journal to discard what it holds" in message
+    assert path.read_bytes() == before and journal_path(path).read_bytes() == journaled
 
 
 def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream: str) -> None:
@@ -187,6 +208,11 @@ def test_a_record_session_killed_outright_loses_nothing(tmp_path: Path, upstream
         f"llmcassette: an earlier record session on {str(path)!r} ended without saving; 2 interactions "
         f"from its journal {str(journal_path(path))!r} are now in the cassette.\n"
     ) in result.stderr
+    # One story: the file holds them, and the stop line does not say otherwise.
+    assert result.stderr.endswith(
+        f"llmcassette record: nothing new was recorded; {path} keeps the 2 interactions recovered "
+        "from the journal.\n"
+    ), result.stderr
     assert not journal_path(path).exists()
     # And the cassette replays what the killed session recorded.
     with llmcassette.use_cassette(path), httpx.Client(base_url=upstream) as client:
@@ -225,3 +251,67 @@ def test_nothing_is_journaled_after_the_session_saved(tmp_path: Path, recorded: 
     journal.discard()
     journal.append(interaction)  # a stream the save already closed and kept
     assert not journal_path(path).exists()
+
+
+def test_a_journal_write_that_fails_is_reported_once_at_once_and_recording_goes_on(
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "run.yaml"
+    real_write = _journal._write
+    writes: list[int] = []
+
+    def disk_fills_up(fd: int, data: bytes) -> None:
+        writes.append(len(data))
+        if len(writes) == 1:
+            real_write(fd, data)
+            return
+        real_write(fd, data[: len(data) // 2])  # the disk takes half a line, then refuses the rest
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_journal, "_write", disk_fills_up)
+    warned: list[str] = []
+    recorder = Recorder(path, routes=RouteTable(upstream=upstream), warn=warned.append)
+    url = recorder.start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/json", json={"q": 1}).status_code == 200
+            assert client.post("/json", json={"q": 2}).status_code == 200
+            deadline = time.monotonic() + 5
+            while not warned:  # said while the session runs, not when it stops
+                assert time.monotonic() < deadline, "the failed write was not reported"
+                time.sleep(0.01)
+            assert client.post("/json", json={"q": 3}).status_code == 200
+            assert client.get("/sse", params={"n": 3}).status_code == 200
+        # The journal holds the entry written whole, and not the half of the next one.
+        (line,) = journal_path(path).read_bytes().splitlines(keepends=True)
+        assert line.endswith(b"\n") and len(json.loads(line)["interactions"]) == 1
+    finally:
+        recorder.stop()
+    assert warned == [
+        f"llmcassette: cannot write the journal {str(journal_path(path))!r} (No space left on device). "
+        "Recording goes on: what is recorded is kept in memory and saved when record stops, but a "
+        "session killed before then loses what the journal does not hold."
+    ]
+    assert len(writes) == 2  # after the failure, the journal takes nothing more
+    assert len(load_cassette(path).interactions) == 4
+    assert not journal_path(path).exists()
+
+
+def test_a_cassette_in_a_folder_still_to_be_made_is_journaled_from_the_first_interaction(
+    tmp_path: Path, upstream: str
+) -> None:
+    path = tmp_path / "new" / "deeper" / "run.yaml"
+    warned: list[str] = []
+    recorder = Recorder(path, routes=RouteTable(upstream=upstream), warn=warned.append)
+    url = recorder.start()
+    try:
+        with httpx.Client(base_url=url) as client:
+            assert client.post("/json", json={"q": 1}).status_code == 200
+        deadline = time.monotonic() + 5
+        while not journal_path(path).exists() or not journal_path(path).read_bytes().endswith(b"\n"):
+            assert time.monotonic() < deadline and not warned, warned
+            time.sleep(0.01)
+    finally:
+        recorder.stop()
+    assert warned == []
+    assert len(load_cassette(path).interactions) == 1

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gzip
 import json
+import os
 import socket
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,10 +25,13 @@ import pytest
 from hypothesis import example, given, settings, strategies as st
 
 import llmcassette
-from llmcassette import StreamEnd, load_cassette
+from llmcassette import CassetteError, StreamEnd, load_cassette
+from llmcassette._cassette import Cassette
 from llmcassette.proxy import PROXY_URL_ENV, CassetteServer, Recorder, RouteTable, parse_route
+from llmcassette.proxy._journal import journal_path
 from tests.arbitrary import STREAM_BODIES, STREAMS
 from tests.servers import PlannedUpstream, hang_up_server, serve, sse_events, stream_app
+from tests.unwritable import locked
 from tests.upstreams import provider_app
 
 
@@ -509,3 +515,147 @@ def test_an_upstream_given_with_credentials_never_shows_them(tmp_path: Path) -> 
     with recording(tmp_path / "gone.yaml", routes) as (url, _), httpx.Client(base_url=url) as client:
         answer = client.post("/json", json=CHAT)
     assert answer.status_code == 502 and password not in answer.text and base in answer.text
+
+
+def test_the_log_times_the_whole_exchange_and_counts_chunks_in_words(tmp_path: Path, upstream: str) -> None:
+    # A completion that thinks before it answers: its head and its one chunk come late together.
+    logged: list[str] = []
+    with recording(tmp_path / "c.yaml", openai_route(upstream), log=logged.append) as (url, recorder):
+        with httpx.Client() as client:
+            assert client.get(f"{url}/openai/slow-head?delay_ms=300").status_code == 200
+            with client.stream("GET", f"{url}/openai/sse?n=3") as response:
+                chunks = len(list(response.iter_raw()))
+    assert chunks > 1
+    slow, streamed = logged
+    head, _, took = slow.rpartition(" in ")
+    assert head == f"GET {upstream}/slow-head?delay_ms=300 -> 200, recorded, 1 chunk", slow
+    assert took.endswith(" ms") and int(took.removesuffix(" ms")) >= 300, slow
+    assert f"-> 200, recorded, {chunks} chunks in " in streamed, streamed
+
+
+def _read_only(cassette: Cassette) -> None:
+    raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(cassette.path))
+
+
+def _read_only_in_words(cassette: Cassette) -> None:
+    try:
+        _read_only(cassette)
+    except OSError as exc:
+        raise CassetteError(f"llmcassette: cannot write cassette {str(cassette.path)!r}: {exc}.") from exc
+
+
+@pytest.mark.parametrize("save", [_read_only, _read_only_in_words], ids=["OSError", "CassetteError"])
+def test_a_cassette_that_cannot_be_saved_is_saved_elsewhere_and_the_error_says_where(
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch, save: Callable[[Cassette], None]
+) -> None:
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    monkeypatch.setattr(Cassette, "save", save)
+    path = tmp_path / "c.yaml"
+    warned: list[str] = []
+    recorder = Recorder(path, routes=openai_route(upstream), warn=warned.append)
+    with pytest.raises(CassetteError) as caught:
+        with recorder as url, httpx.Client() as client:
+            assert client.post(f"{url}/openai/json", json={"q": 1}).status_code == 200
+            assert client.get(f"{url}/openai/sse?n=3").status_code == 200
+    (copy,) = temporary.glob("llmcassette-unsaved-*/c.yaml")
+    assert str(caught.value) == (
+        f"llmcassette: cannot save the cassette {str(path)!r} (Read-only file system); it is saved as "
+        f"{str(copy)!r} instead, with the 2 interactions recorded in this session. Move it to "
+        f"{str(path)!r} once that can be written."
+    )
+    assert [i.request.uri for i in load_cassette(copy).interactions] == [
+        f"{upstream}/json",
+        f"{upstream}/sse?n=3",
+    ]
+    # The copy holds all of it: the journal is not left to be recovered into the cassette again.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["temporary"]
+    assert warned == []
+
+
+def test_when_no_copy_can_be_saved_either_the_journal_is_kept_for_the_next_session(
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    not_a_folder = tmp_path / "temporary"
+    not_a_folder.write_text("")
+    monkeypatch.setattr(tempfile, "tempdir", str(not_a_folder))
+    monkeypatch.setattr(Cassette, "save", _read_only)
+    path = tmp_path / "c.yaml"
+    recorder = Recorder(path, routes=openai_route(upstream))
+    with pytest.raises(CassetteError) as caught:
+        with recorder as url, httpx.Client() as client:
+            assert client.post(f"{url}/openai/json", json={"q": 1}).status_code == 200
+            wait_for_journal(path, 1)
+    assert str(caught.value) == (
+        f"llmcassette: cannot save the cassette {str(path)!r} (Read-only file system), nor a copy of it "
+        "in the temporary folder (Not a directory). What this session recorded (1 interaction) is lost, "
+        f"but for what its journal {str(journal_path(path))!r} holds, which the next record session on "
+        "the cassette recovers."
+    )
+    monkeypatch.undo()
+    recovered = Recorder(path, routes=openai_route(upstream))
+    assert recovered.recovery is not None and recovered.recovery.recovered == 1
+    assert [i.request.uri for i in load_cassette(path).interactions] == [f"{upstream}/json"]
+
+
+def test_a_folder_that_stops_taking_files_mid_session_loses_nothing(tmp_path: Path, upstream: str) -> None:
+    folder = tmp_path / "cassettes"
+    folder.mkdir()
+    path = folder / "c.yaml"
+    temporary = tmp_path / "temporary"
+    temporary.mkdir()
+    recorder = Recorder(path, routes=openai_route(upstream))
+    with pytest.MonkeyPatch.context() as patch, locked_later(folder) as lock:
+        patch.setattr(tempfile, "tempdir", str(temporary))
+        with pytest.raises(CassetteError) as caught:
+            with recorder as url, httpx.Client() as client:
+                assert client.post(f"{url}/openai/json", json={"q": 1}).status_code == 200
+                wait_for_journal(path, 1)
+                lock()  # as a full disk, a read-only remount or a changed permission would
+                assert client.post(f"{url}/openai/json", json={"q": 2}).status_code == 200
+    (copy,) = temporary.glob("llmcassette-unsaved-*/c.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"llmcassette: cannot save the cassette {str(path)!r} (")
+    assert f"; it is saved as {str(copy)!r} instead, with the 2 interactions recorded" in message
+    # The journal it had begun could not be deleted either: the message says what to do with it.
+    assert message.endswith("or the next record session on the cassette adds what it holds a second time."), (
+        message
+    )
+    assert f"the journal {str(journal_path(path))!r} cannot be deleted (" in message
+    assert len(load_cassette(copy).interactions) == 2
+
+
+@contextlib.contextmanager
+def locked_later(folder: Path) -> Iterator[Callable[[], None]]:
+    """A function that locks ``folder`` (see tests.unwritable.locked) until the block ends."""
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(locked(folder))
+
+
+def wait_for_journal(path: Path, lines: int) -> None:
+    deadline = time.monotonic() + 5
+    journal = journal_path(path)
+    while not journal.exists() or journal.read_bytes().count(b"\n") < lines:
+        assert time.monotonic() < deadline, "the journal did not get the interactions"
+        time.sleep(0.01)
+
+
+def test_a_json_cassette_that_json_cannot_hold_is_saved_as_yaml_elsewhere(
+    tmp_path: Path, upstream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    path = tmp_path / "c.json"
+    binary = {"content": b"\x00\xff", "headers": {"content-type": "application/octet-stream"}}
+    with pytest.raises(CassetteError) as caught:
+        with recording(path, openai_route(upstream)) as (url, _), httpx.Client() as client:
+            assert client.post(f"{url}/openai/slow-head?delay_ms=0", **binary).status_code == 200
+    (copy,) = tmp_path.glob("llmcassette-unsaved-*/c.yaml")
+    message = str(caught.value)
+    assert message.startswith(f"llmcassette: cannot save the cassette {str(path)!r} (cannot write cassette ")
+    assert "which JSON cannot hold" in message
+    assert message.endswith(
+        f"it is saved as {str(copy)!r} instead, with the 1 interaction recorded in this session. "
+        f"Use it as {str(path.with_suffix('.yaml'))!r}."
+    ), message
+    assert load_cassette(copy).interactions[0].request.content == b"\x00\xff"
