@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from ._cassette import Cassette
 from ._exceptions import ConfigError
+from ._filters import InteractionFilter
 from ._intercept import activate, deactivate
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
@@ -146,6 +147,7 @@ def use_cassette(
     faults: Iterable[FaultSpec] = (),
     provider: str | None = None,
     vcrpy_compatible: bool = False,
+    interaction_filter: InteractionFilter | None = None,
 ) -> CassetteContext:
     """
     Record and replay the HTTP traffic of the code inside, through httpx and httpx2.
@@ -160,6 +162,8 @@ def use_cassette(
     the provider profile to use instead of detecting it from each request. ``vcrpy_compatible``
     writes every body as vcrpy's text instead of ``parsed_body``, so plain vcrpy (and
     pytest-recording without llmcassette) can replay the file; chunking and timing are kept.
+    ``interaction_filter`` applies another library's recording hooks to what is matched, replayed
+    and recorded (the pytest plugin passes a ``vcr`` test's vcrpy hooks).
 
     Example::
 
@@ -193,5 +197,6 @@ def use_cassette(
         "faults": tuple(plan.faults),
         "provider": provider,
         "vcrpy_compatible": vcrpy_compatible,
+        "interaction_filter": interaction_filter,
     }
     return CassetteContext(path, options)

@@ -22,6 +22,7 @@ from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
+from ._filters import InteractionFilter, LiveRequest
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
@@ -78,8 +79,11 @@ class Cassette:
         provider: str | None = None,
         vcrpy_compatible: bool = False,
         keep_attempts: int | None = None,
+        interaction_filter: InteractionFilter | None = None,
     ) -> None:
         self.path = Path(path)
+        #: Another library's recording hooks (vcrpy's, under the pytest plugin's ``vcr`` switch).
+        self.interaction_filter = interaction_filter
         # A long-running server (`llmcassette serve`) keeps only the latest attempts and misses:
         # the logs would otherwise grow with every request it answers.
         self._keep_attempts = keep_attempts
@@ -109,7 +113,8 @@ class Cassette:
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
-        self._playlist = Playlist(self._tape, self.matcher, scrubber)
+        stored = interaction_filter.stored_request if interaction_filter is not None else None
+        self._playlist = Playlist(self._tape, self.matcher, scrubber, stored=stored)
         self._slots: list[Interaction | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
@@ -159,7 +164,10 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        decision = self._decide(request, body, faults)
+        live = self._live(request, body)
+        if live is None:
+            return send(request)
+        decision = self._decide(request, body, live, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
@@ -176,7 +184,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, live, response, start, attempt)
 
     async def handle_async_request(
         self,
@@ -190,7 +198,10 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self._decide(request, body, faults)
+        live = self._live(request, body)
+        if live is None:
+            return await send(request)
+        decision = self._decide(request, body, live, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
@@ -207,7 +218,7 @@ class Cassette:
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        return self._record(flavor, request, body, response, start, attempt)
+        return self._record(flavor, live, response, start, attempt)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
@@ -220,7 +231,17 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
-    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> _Decision:
+    def _live(self, request: Any, body: bytes) -> LiveRequest | None:
+        # The request as the cassette's filter leaves it; None sends it upstream untouched.
+        live = LiveRequest(request.method, str(request.url), list(request.headers.raw), body)
+        if self.interaction_filter is None:
+            return live
+        _check_url(live.url)
+        return self.interaction_filter.live_request(live)
+
+    def _decide(
+        self, request: Any, body: bytes, live: LiveRequest, extra: Sequence[tuple[Fault, int]] = ()
+    ) -> _Decision:
         __tracebackhide__ = True
         method = request.method
         url = str(request.url)
@@ -260,7 +281,7 @@ class Cassette:
                 return decision
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
-            slot = self._playlist.find(method, url, body)
+            slot = self._playlist.find(live.method, live.url, live.body)
             cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
@@ -285,7 +306,7 @@ class Cassette:
             if mode is RecordMode.NEW_EPISODES:
                 return decision
             miss = NoMatchingInteraction(
-                self._miss_message(method, url, body, slot), method=method, url=attempt.url
+                self._miss_message(live.method, live.url, live.body, slot), method=method, url=attempt.url
             )
             attempt.error = "no matching interaction"
             self.misses.append(miss)
@@ -364,13 +385,14 @@ class Cassette:
 
     def _compile(self, index: int) -> Compiled:
         response = self._tape.response(index)
+        if self.interaction_filter is not None:
+            # A response the filter would not store still answers: it is in the file already.
+            response = self.interaction_filter.response(response) or response
         return compile_response(response, uri=self._tape.request(index).uri, path=self.path, index=index)
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _record(
-        self, flavor: Flavor, request: Any, body: bytes, response: Any, start: float, attempt: Attempt
-    ) -> Any:
+    def _record(self, flavor: Flavor, live: LiveRequest, response: Any, start: float, attempt: Attempt) -> Any:
         attempt.recorded = True
         attempt.status = response.status_code
         with self._lock:
@@ -385,15 +407,15 @@ class Cassette:
             # The request is stored (scrubbed, its body made readable) once the exchange is over,
             # not before the response goes back: through the proxy, that is time to first byte.
             stored_request = build_request(
-                method=request.method,
-                url=str(request.url),
-                raw_headers=list(request.headers.raw),
-                body=body,
+                method=live.method,
+                url=live.url,
+                raw_headers=live.raw_headers,
+                body=live.body,
                 scrubber=self.scrubber,
             )
             attempt.chunks = list(capture.chunks)
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
-                request.method, str(request.url), raw_headers, capture.chunks
+                live.method, live.url, raw_headers, capture.chunks
             ):
                 # The client stopped reading at the terminator (`data: [DONE]`), as most do:
                 # it had the whole stream, so the recording is complete.
@@ -408,6 +430,11 @@ class Cassette:
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
             )
+            if self.interaction_filter is not None:
+                filtered = self.interaction_filter.response(stored_response)
+                if filtered is None:
+                    return
+                stored_response = filtered
             interaction = Interaction(request=stored_request, response=stored_response)
             with self._lock:
                 self._slots[slot] = interaction

@@ -11,7 +11,7 @@ matches.
 from __future__ import annotations
 
 import functools
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 from ._exchange import RequestInfo
 from ._lazy import LazyCassette
@@ -48,8 +48,17 @@ class Slot:
 class Playlist:
     """The interactions of ``tape`` as ``matcher`` pairs them with requests (scrubbed first)."""
 
-    def __init__(self, tape: LazyCassette, matcher: Matcher, scrubber: Scrubber | None) -> None:
+    def __init__(
+        self,
+        tape: LazyCassette,
+        matcher: Matcher,
+        scrubber: Scrubber | None,
+        *,
+        stored: Callable[[RecordedRequest], RecordedRequest | None] | None = None,
+    ) -> None:
         self._tape = tape
+        # A filter recorded requests pass before matching (vcrpy's `before_record_request`).
+        self._stored = stored
         self._matcher = matcher
         self._scrubber = scrubber
         self._index: dict[tuple[Hashable, ...], Slot] | None = None
@@ -82,17 +91,25 @@ class Playlist:
         wanted = self.parts(method, url, body)
         found: list[tuple[int, Candidate]] = []
         for position in range(len(self._tape)):
-            request = self._tape.request(position)
+            request = self._request(position)
+            if request is None:
+                continue
             recorded = RequestParts(method=request.method, url=request.uri, body=request.content)
             differences = self._matcher.differences(wanted, recorded)
             found.append((len(differences), (position, request, differences)))
         found.sort(key=lambda item: (item[0], item[1][0]))
         return [candidate for _, candidate in found]
 
+    def _request(self, position: int) -> RecordedRequest | None:
+        request = self._tape.request(position)
+        return self._stored(request) if self._stored is not None else request
+
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
         for position in range(len(self._tape)):
-            request = self._tape.request(position)
+            request = self._request(position)
+            if request is None:
+                continue
             if request.method == "*" and request.uri == "*":
                 self._wildcard.indices.append(position)
                 continue

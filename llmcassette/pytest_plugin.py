@@ -67,6 +67,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=_UNFIRED,
         help="What a passing test does when a fault it was given never fired: fail (default), warn, ignore.",
     )
+    from ._vcr_switch import add_options
+
+    add_options(parser, group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,8 +103,12 @@ def _fail(exc: ConfigError) -> NoReturn:
 
 
 def _uses_llmcassette(item: pytest.Item) -> bool:
-    return any(item.get_closest_marker(name) for name in _MARKERS) or "llm_cassette" in getattr(
-        item, "fixturenames", ()
+    from ._vcr_switch import routes
+
+    return (
+        any(item.get_closest_marker(name) for name in _MARKERS)
+        or "llm_cassette" in getattr(item, "fixturenames", ())
+        or routes(item)  # `--llm-vcr`: every `vcr` test
     )
 
 
@@ -151,6 +158,15 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     if item is None or not _uses_llmcassette(item):
         return
     vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, "httpx", "httpx2"]))
+    try:
+        own_path = marker_options(item)[0] is not None
+    except ConfigError:
+        own_path = False  # the `llm_cassette` fixture reports it
+    if not own_path:
+        # llmcassette answers from vcrpy's file: the two share it, llmcassette writing it.
+        from ._vcr_switch import share_file
+
+        share_file(item, vcr)
     case = _matrix_case(item)
     if case is None or item.get_closest_marker("default_cassette") is not None:
         return
@@ -258,8 +274,21 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
             options["scrub"] = scrubber
     # What llmcassette records into vcrpy's file stays readable by vcrpy alone.
     options.setdefault("vcrpy_compatible", vcr_owned)
+    if vcr_owned:
+        from ._vcr_switch import shared_file
+
+        shared = shared_file(item)
+        if shared is not None:
+            # vcrpy's hooks (`vcr_config` filters, before_record_*) apply to llmcassette's traffic.
+            options["interaction_filter"] = shared.bind(vcr_cassette, _scrubber(options.get("scrub", True)))
     options["faults"] = faults
     return path, options, own
+
+
+def _scrubber(scrub: Any) -> Any:
+    from ._scrub import Scrubber
+
+    return scrub if isinstance(scrub, Scrubber) else (Scrubber() if scrub else None)
 
 
 @pytest.fixture
