@@ -392,7 +392,9 @@ class Cassette:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _record(self, flavor: Flavor, live: LiveRequest, response: Any, start: float, attempt: Attempt) -> Any:
+    def _record(
+        self, flavor: Flavor, live: LiveRequest, response: Any, start: float, attempt: Attempt
+    ) -> Any:
         attempt.recorded = True
         attempt.status = response.status_code
         with self._lock:

@@ -227,7 +227,11 @@ class VcrFilter:
         headers = filtered.get("headers", data["headers"])
         if body == content and status == data["status"] and headers == data["headers"]:
             return response
-        fields: dict[str, Any] = {"status": status, "headers": headers, "body": {"string": _text_or_bytes(body)}}
+        fields: dict[str, Any] = {
+            "status": status,
+            "headers": headers,
+            "body": {"string": _text_or_bytes(body)},
+        }
         if body == content:
             # Same bytes: the recorded chunk boundaries and timing still describe them.
             fields["stream"] = response.stream

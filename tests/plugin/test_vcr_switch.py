@@ -1,0 +1,386 @@
+"""
+The suite-wide switch (`--llm-vcr`, `llmcassette_vcr = true`): a pytest-recording suite, recorded by
+vcrpy, gives the same results test for test when llmcassette answers it, and both libraries'
+recordings end up in one file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+
+# Imported before any inner run (see conftest.py): the inner suites use them.
+import pytest
+import pytest_asyncio  # noqa: F401
+import requests  # noqa: F401
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from tests.servers import serve
+
+from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS
+
+pytest_plugins = ["pytester"]
+
+#: An inner run with pytest-recording and pytest-asyncio, without llmcassette: vcrpy alone.
+VCRPY_ALONE = (*NO_PLUGIN_ARGS, "-p", "no:cacheprovider", "-v")
+#: The same run with llmcassette installed.
+WITH_PLUGIN = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "-v")
+
+_INI = """
+[pytest]
+asyncio_mode = strict
+asyncio_default_fixture_loop_scope = function
+{extra}
+"""
+
+
+def _gzip_json(payload: object) -> Response:
+    headers = {"content-encoding": "gzip", "connection": "close", "x-request-id": "req-secret-id"}
+    return Response(
+        gzip.compress(json.dumps(payload).encode()), media_type="application/json", headers=headers
+    )
+
+
+async def _chat(request: Request) -> Response:
+    payload = await request.json()
+    text = f"echo: {payload['messages'][-1]['content']}"
+    if not payload.get("stream"):
+        return _gzip_json({"choices": [{"message": {"role": "assistant", "content": text}}]})
+
+    async def events() -> AsyncIterator[bytes]:
+        for word in text.split(" "):
+            chunk = {"choices": [{"index": 0, "delta": {"content": word + " "}}]}
+            yield f"data: {json.dumps(chunk)}\n\n".encode()
+        yield b"data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"connection": "close"})
+
+
+async def _models(request: Request) -> Response:
+    return _gzip_json({"data": [{"id": "m1"}, {"id": "m2"}]})
+
+
+def _chat_app() -> Starlette:
+    """An OpenAI-like server: gzip JSON answers (as real providers send them), SSE streams."""
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", _chat, methods=["POST"]),
+            Route("/v1/models", _models, methods=["GET"]),
+        ]
+    )
+
+
+@pytest.fixture
+def chat_server() -> Iterator[str]:
+    with serve(_chat_app()) as base:
+        yield base
+
+
+_CONFTEST = """
+import pytest
+
+def drop_request_ids(response):
+    response["headers"] = {{
+        name: values for name, values in response["headers"].items() if name.lower() != "x-request-id"
+    }}
+    return response
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {{
+        "filter_headers": ["authorization"],
+        "match_on": ["method", "scheme", "host", "port", "path", "query"],
+        "decode_compressed_response": {decode},
+        "before_record_response": drop_request_ids,
+    }}
+"""
+
+_SUITE = """
+import json
+
+import httpx
+import pytest
+import requests
+
+BASE = {base!r}
+KEY = {{"authorization": "Bearer sk-live-0123456789abcdefghij"}}
+QUESTION = "hi"
+
+
+def ask(client, text):
+    body = {{"model": "m", "messages": [{{"role": "user", "content": text}}]}}
+    reply = client.post(f"{{BASE}}/v1/chat/completions", headers=KEY, json=body)
+    reply.raise_for_status()
+    if RECORDED:
+        assert "x-request-id" not in reply.headers  # before_record_response dropped it
+    return reply.json()["choices"][0]["message"]["content"]
+
+
+@pytest.mark.vcr
+def test_chat():
+    with httpx.Client() as client:
+        # Matching leaves the body out: another question replays the recorded answer.
+        assert ask(client, QUESTION) == "echo: hi"
+
+
+@pytest.mark.vcr
+def test_two_calls_replay_in_order():
+    with httpx.Client() as client:
+        assert ask(client, "one") == "echo: one"
+        assert ask(client, "two") == "echo: two"
+
+
+@pytest.mark.vcr
+def test_stream():
+    body = {{"model": "m", "stream": True, "messages": [{{"role": "user", "content": "streamed"}}]}}
+    with httpx.Client() as client:
+        with client.stream("POST", f"{{BASE}}/v1/chat/completions", headers=KEY, json=body) as reply:
+            words = [
+                json.loads(line[6:])["choices"][0]["delta"]["content"]
+                for line in reply.iter_lines()
+                if line.startswith("data: {{")
+            ]
+    assert "".join(words) == "echo: streamed "
+
+
+@pytest.mark.vcr
+def test_requests_beside_httpx():
+    models = requests.get(f"{{BASE}}/v1/models", headers=KEY, timeout=5).json()
+    assert [model["id"] for model in models["data"]] == ["m1", "m2"]
+    with httpx.Client() as client:
+        assert ask(client, "and httpx") == "echo: and httpx"
+
+
+@pytest.mark.vcr
+@pytest.mark.asyncio
+async def test_async_chat():
+    async with httpx.AsyncClient() as client:
+        body = {{"model": "m", "messages": [{{"role": "user", "content": "async"}}]}}
+        reply = await client.post(f"{{BASE}}/v1/chat/completions", headers=KEY, json=body)
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: async"
+
+
+@pytest.mark.vcr
+def test_asks_more_than_recorded():
+    with httpx.Client() as client:
+        assert ask(client, "once") == "echo: once"
+        if RECORDED:
+            ask(client, "twice")  # not in the cassette: a miss for both libraries
+"""
+
+_OUTCOME = re.compile(r"^(test_\w+\.py::\w+) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)")
+
+
+def _outcomes(result: pytest.RunResult) -> dict[str, str]:
+    """Each test's outcome, from a `-v` run."""
+    found = {}
+    for line in result.outlines:
+        match = _OUTCOME.match(line)
+        if match:
+            found[match[1]] = match[2]
+    return found
+
+
+def _record_with_vcrpy(pytester: pytest.Pytester, base: str, decode: bool) -> None:
+    pytester.makeini(_INI.format(extra=""))
+    pytester.makeconftest(_CONFTEST.format(decode=decode))
+    pytester.makepyfile(test_suite=_SUITE.format(base=base) + "\nRECORDED = False\n")
+    recorded = pytester.runpytest(*VCRPY_ALONE, "--record-mode=once")
+    recorded.assert_outcomes(passed=6)
+    # Replayed from now on: another question for the body-less matching, a call too many.
+    pytester.makepyfile(
+        test_suite=_SUITE.format(base=base).replace('QUESTION = "hi"', 'QUESTION = "hello"')
+        + "\nRECORDED = True\n"
+    )
+
+
+@pytest.mark.parametrize("decode", [True, False], ids=["decoded", "gzip"])
+def test_a_vcrpy_suite_gives_the_same_results_when_switched(
+    pytester: pytest.Pytester, chat_server: str, decode: bool
+) -> None:
+    _record_with_vcrpy(pytester, chat_server, decode)
+    folder = pytester.path / "cassettes" / "test_suite"
+    text = (folder / "test_chat.yaml").read_text()
+    assert "sk-live" not in text and "x-request-id" not in text
+    assert ("!!binary" in text) is not decode  # vcrpy kept the gzip bytes unless told to decode
+    files = {path.name: path.read_bytes() for path in folder.iterdir()}
+
+    expected = {f"test_suite.py::{name}": "PASSED" for name in _SUITE_TESTS}
+    expected["test_suite.py::test_asks_more_than_recorded"] = "FAILED"
+    plain = pytester.runpytest(*VCRPY_ALONE)
+    switched = pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")
+    assert _outcomes(plain) == _outcomes(switched) == expected
+    switched.stdout.fnmatch_lines(
+        ["E *NoMatchingInteraction: llmcassette: POST http://*/v1/chat/completions matches recorded *"]
+    )
+    pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
+    assert _outcomes(pytester.runpytest(*WITH_PLUGIN)) == expected
+    # Replaying wrote nothing.
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == files
+
+    # Switched, llmcassette answers httpx: faults reach every test, and requests stays vcrpy's.
+    faulted = _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-faults=rate_limit:times=1"))
+    assert faulted["test_suite.py::test_chat"] == "FAILED"
+    assert faulted["test_suite.py::test_requests_beside_httpx"] == "FAILED"
+    pytester.makeini(_INI.format(extra=""))
+    assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-faults=rate_limit:times=1")) == expected
+
+
+_SUITE_TESTS = [
+    "test_chat",
+    "test_two_calls_replay_in_order",
+    "test_stream",
+    "test_requests_beside_httpx",
+    "test_async_chat",
+    "test_asks_more_than_recorded",
+]
+
+_RETRY = """
+import httpx, pytest
+
+BASE = {base!r}
+
+def ask_with_retries(client, text):
+    body = {{"model": "m", "messages": [{{"role": "user", "content": text}}]}}
+    for _ in range(3):
+        reply = client.post(f"{{BASE}}/v1/chat/completions", json=body)
+        if reply.status_code != 429:
+            break
+    reply.raise_for_status()
+    return reply.json()["choices"][0]["message"]["content"]
+
+@pytest.mark.vcr
+def test_retries(llm_cassette):
+    with httpx.Client() as client:
+        assert ask_with_retries(client, "hi") == "echo: hi"
+    assert [attempt.status for attempt in llm_cassette.attempts] == {statuses}
+    assert llm_cassette.attempts[0].faults == {faults}
+"""
+
+
+def test_llm_faults_on_a_switched_suite_show_the_client_s_retries_in_the_attempt_log(
+    pytester: pytest.Pytester, chat_server: str
+) -> None:
+    pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
+    pytester.makeconftest(_CONFTEST.format(decode=True))
+    pytester.makepyfile(test_retry=_RETRY.format(base=chat_server, statuses=[200], faults=[]))
+    pytester.runpytest(*WITH_PLUGIN, "--record-mode=once").assert_outcomes(passed=1)
+    pytester.makepyfile(
+        test_retry=_RETRY.format(base=chat_server, statuses=[429, 429, 200], faults=["rate_limit:times=2"])
+    )
+    pytester.runpytest(*WITH_PLUGIN, "--llm-faults=rate_limit:times=2").assert_outcomes(passed=1)
+
+
+_BOTH = """
+import httpx, pytest, requests
+
+BASE = {base!r}
+
+@pytest.mark.vcr
+{marker}
+def test_both_libraries():
+    assert requests.get(f"{{BASE}}/v1/models", timeout=5).json()["data"][0]["id"] == "m1"
+    body = {{"model": "m", "messages": [{{"role": "user", "content": "both"}}]}}
+    reply = httpx.post(f"{{BASE}}/v1/chat/completions", json=body)
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: both"
+    assert requests.get(f"{{BASE}}/v1/models", timeout=5).status_code == 200
+"""
+
+
+@pytest.mark.parametrize(
+    ("marker", "option"),
+    [("", "--llm-vcr"), ("@pytest.mark.llm_cassette", "--llm-pace=instant")],
+    ids=["switched", "marked"],
+)
+def test_what_both_libraries_record_ends_up_in_the_one_file(
+    pytester: pytest.Pytester, chat_server: str, marker: str, option: str
+) -> None:
+    pytester.makeini(_INI.format(extra=""))
+    pytester.makeconftest(_CONFTEST.format(decode=True))
+    pytester.makepyfile(test_both=_BOTH.format(base=chat_server, marker=marker))
+    pytester.runpytest(*WITH_PLUGIN, option, "--record-mode=once").assert_outcomes(passed=1)
+    text = (pytester.path / "cassettes" / "test_both" / "test_both_libraries.yaml").read_text()
+    # llmcassette wrote the file (its schema, the time of the head), and vcrpy's two requests are in it.
+    assert "llmcassette_schema: 1" in text and "elapsed_ms:" in text
+    assert text.count("/v1/models") == 2 and text.count("/v1/chat/completions") == 1
+    # Each library replays its part, together or alone.
+    pytester.runpytest(*WITH_PLUGIN, option, "--block-network").assert_outcomes(passed=1)
+    if not marker:
+        pytester.runpytest(*VCRPY_ALONE, "--block-network").assert_outcomes(passed=1)
+
+
+_HOOKS = """
+import httpx, pytest
+
+BASE = {base!r}
+
+def redact_org(response):
+    response["body"]["string"] = response["body"]["string"].replace(b"org-4242", b"ORG")
+    return response
+
+def without_timestamp(request):
+    request.uri = request.uri.split("?")[0]
+    return request
+
+@pytest.fixture
+def vcr_config():
+    return {{
+        "before_record_response": redact_org,
+        "before_record_request": without_timestamp,
+        "ignore_hosts": ["127.0.0.2"],
+        "ignore_localhost": True,
+    }}
+
+@pytest.mark.vcr
+def test_hooks_apply_on_replay():
+    reply = httpx.get("https://api.example.invalid/v1/org?ts=1765000000")
+    assert reply.json() == {{"org": "ORG"}}
+
+@pytest.mark.vcr
+def test_ignored_hosts_go_live():
+    body = {{"model": "m", "messages": [{{"role": "user", "content": "live"}}]}}
+    reply = httpx.post(f"{{BASE}}/v1/chat/completions", json=body)
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: live"
+"""
+
+_ORG_CASSETTE = {
+    "version": 1,
+    "interactions": [
+        {
+            "request": {
+                "method": "GET",
+                "uri": "https://api.example.invalid/v1/org?ts=1",
+                "body": None,
+                "headers": {},
+            },
+            "response": {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {"content-type": ["application/json"]},
+                "body": {"string": '{"org": "org-4242"}'},
+            },
+        }
+    ],
+}
+
+
+def test_vcr_config_hooks_and_ignored_hosts_are_honoured_when_switched(
+    pytester: pytest.Pytester, chat_server: str
+) -> None:
+    pytester.makeini(_INI.format(extra=""))
+    pytester.makepyfile(test_hooks=_HOOKS.format(base=chat_server))
+    folder = pytester.path / "cassettes" / "test_hooks"
+    folder.mkdir(parents=True)
+    (folder / "test_hooks_apply_on_replay.yaml").write_text(json.dumps(_ORG_CASSETTE))
+    expected = {
+        "test_hooks.py::test_hooks_apply_on_replay": "PASSED",
+        "test_hooks.py::test_ignored_hosts_go_live": "PASSED",
+    }
+    assert _outcomes(pytester.runpytest(*VCRPY_ALONE)) == expected
+    assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == expected
+    # Nothing the hooks leave out was recorded.
+    assert [path.name for path in folder.iterdir()] == ["test_hooks_apply_on_replay.yaml"]
