@@ -76,6 +76,10 @@ class CassetteContext:
         first = cassette.misses[0]
         if exc is None:
             # The client swallowed the error (a retry loop, a fallback): the test must still fail.
+            first.add_note(
+                "llmcassette: the code went on after this miss (it was caught). Code that expects it "
+                "makes the request inside `with cassette.expect_miss():`."
+            )
             raise first
         if not any(exc is miss for miss in cassette.misses):
             exc.add_note(str(first))

@@ -22,6 +22,7 @@ from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
+from ._expected_miss import ExpectedMiss
 from ._filters import InteractionFilter, LiveRequest
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
@@ -143,6 +144,24 @@ class Cassette:
     def writes(self) -> bool:
         """True when this cassette will write its file on exit."""
         return self.record_mode is not RecordMode.NONE and any(i is not None for i in self._slots)
+
+    def expect_miss(self) -> ExpectedMiss:
+        """
+        A block expected to make a request this cassette cannot answer: the miss is stopped at
+        the block's end, and no longer fails the test when the cassette closes::
+
+            with llm_cassette.expect_miss() as missed:
+                client.get("https://api.example.com/v1/unrecorded")
+            assert missed.value.url.endswith("/unrecorded")
+        """
+        return ExpectedMiss(self)
+
+    def _claim_misses(self, known: set[int]) -> list[NoMatchingInteraction]:
+        # The misses not in `known` are expected: they leave `misses`, which fail the test.
+        with self._lock:
+            claimed = [miss for miss in self.misses if id(miss) not in known]
+            self.misses = [miss for miss in self.misses if id(miss) in known]
+        return claimed
 
     # -- request handling --------------------------------------------------------------------
 
