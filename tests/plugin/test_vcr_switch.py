@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 
 # Imported before any inner run (see conftest.py): the inner suites use them.
+import aiohttp  # noqa: F401
 import pytest
 import pytest_asyncio  # noqa: F401
 import requests  # noqa: F401
@@ -82,6 +83,8 @@ def chat_server() -> Iterator[str]:
 
 
 _CONFTEST = """
+import os
+
 import pytest
 
 def drop_request_ids(response):
@@ -98,11 +101,16 @@ def vcr_config():
         "decode_compressed_response": {decode},
         "before_record_response": drop_request_ids,
     }}
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request):
+    return os.path.join(os.path.dirname(str(request.path)), "recordings", request.module.__name__)
 """
 
 _SUITE = """
 import json
 
+import aiohttp
 import httpx
 import pytest
 import requests
@@ -136,6 +144,7 @@ def test_two_calls_replay_in_order():
 
 
 @pytest.mark.vcr
+@pytest.mark.default_cassette("streamed.yaml")
 def test_stream():
     body = {{"model": "m", "stream": True, "messages": [{{"role": "user", "content": "streamed"}}]}}
     with httpx.Client() as client:
@@ -166,6 +175,19 @@ async def test_async_chat():
 
 
 @pytest.mark.vcr
+@pytest.mark.asyncio
+async def test_aiohttp_beside_httpx():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{{BASE}}/v1/models", headers=KEY) as reply:
+            models = await reply.json()
+    assert [model["id"] for model in models["data"]] == ["m1", "m2"]
+    async with httpx.AsyncClient() as client:
+        body = {{"model": "m", "messages": [{{"role": "user", "content": "and aiohttp"}}]}}
+        reply = await client.post(f"{{BASE}}/v1/chat/completions", headers=KEY, json=body)
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: and aiohttp"
+
+
+@pytest.mark.vcr
 def test_asks_more_than_recorded():
     with httpx.Client() as client:
         assert ask(client, "once") == "echo: once"
@@ -191,7 +213,7 @@ def _record_with_vcrpy(pytester: pytest.Pytester, base: str, decode: bool) -> No
     pytester.makeconftest(_CONFTEST.format(decode=decode))
     pytester.makepyfile(test_suite=_SUITE.format(base=base) + "\nRECORDED = False\n")
     recorded = pytester.runpytest(*VCRPY_ALONE, "--record-mode=once")
-    recorded.assert_outcomes(passed=6)
+    recorded.assert_outcomes(passed=len(_SUITE_TESTS))
     # Replayed from now on: another question for the body-less matching, a call too many.
     pytester.makepyfile(
         test_suite=_SUITE.format(base=base).replace('QUESTION = "hi"', 'QUESTION = "hello"')
@@ -204,7 +226,8 @@ def test_a_vcrpy_suite_gives_the_same_results_when_switched(
     pytester: pytest.Pytester, chat_server: str, decode: bool
 ) -> None:
     _record_with_vcrpy(pytester, chat_server, decode)
-    folder = pytester.path / "cassettes" / "test_suite"
+    folder = pytester.path / "recordings" / "test_suite"  # the suite's `vcr_cassette_dir`
+    assert (folder / "streamed.yaml").is_file()  # `default_cassette` names this one
     text = (folder / "test_chat.yaml").read_text()
     assert "sk-live" not in text and "x-request-id" not in text
     assert ("!!binary" in text) is not decode  # vcrpy kept the gzip bytes unless told to decode
@@ -237,6 +260,7 @@ _SUITE_TESTS = [
     "test_stream",
     "test_requests_beside_httpx",
     "test_async_chat",
+    "test_aiohttp_beside_httpx",
     "test_asks_more_than_recorded",
 ]
 
