@@ -28,15 +28,7 @@ PLUGIN_ARGS: tuple[str, ...] = () if _REGISTERED else ("-p", "llmcassette.pytest
 #: Arguments that run an inner session without the plugin at all.
 NO_PLUGIN_ARGS: tuple[str, ...] = ("-p", "no:llmcassette") if _REGISTERED else ()
 #: Arguments of an inner run in a subprocess: Hypothesis's plugin alone would add a second to each.
-SUBPROCESS_ARGS: tuple[str, ...] = (
-    *PLUGIN_ARGS,
-    "-p",
-    "no:cacheprovider",
-    "-p",
-    "no:hypothesispytest",
-    "-p",
-    "no:asyncio",
-)
+SUBPROCESS_ARGS: tuple[str, ...] = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 
 
 @pytest.fixture(scope="session")
@@ -55,16 +47,8 @@ def run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Callable[
     monkeypatch.setattr(socket.socket, "connect_ex", socket.socket.connect_ex)
 
     def run_inner(*args: str) -> pytest.RunResult:
-        # pytest-asyncio only where a test asks for it (`asyncio_run`): the suites here do not use it.
         return pytester.runpytest(
-            *PLUGIN_ARGS,
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:asyncio",
-            *args,
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
+            *PLUGIN_ARGS, "-p", "no:cacheprovider", *args, "-W", "ignore::pytest.PytestAssertRewriteWarning"
         )
 
     return run_inner

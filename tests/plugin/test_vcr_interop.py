@@ -67,7 +67,7 @@ def test_tests_that_do_not_use_it_behave_as_without_the_plugin(pytester: pytest.
     pytester.makepyfile(test_vcr=_PLAIN)
     _vcr_cassette(pytester, "test_vcr_replays")
     outcomes = []
-    for result in [run(), pytester.runpytest(*NO_PLUGIN_ARGS, "-p", "no:asyncio")]:
+    for result in [run(), pytester.runpytest(*NO_PLUGIN_ARGS)]:
         outcomes.append(result.parseoutcomes())
         result.stdout.fnmatch_lines(["*CannotOverwriteExistingCassetteException*"])
     assert outcomes[0] == outcomes[1] == {"passed": 2, "failed": 1}
@@ -227,9 +227,7 @@ def test_what_llmcassette_records_under_vcr_replays_with_pytest_recording_alone(
     assert "llmcassette_schema: 1" in text and "chunks:" in text and "api.openai.com" not in text
     assert "parsed_body" not in text
     # Without llmcassette, pytest-recording's vcrpy replays it, the network blocked.
-    result = pytester.runpytest(
-        *NO_PLUGIN_ARGS, "-p", "no:cacheprovider", "-p", "no:asyncio", "--block-network"
-    )
+    result = pytester.runpytest(*NO_PLUGIN_ARGS, "-p", "no:cacheprovider", "--block-network")
     result.assert_outcomes(passed=1)
     # And llmcassette replays it with the recorded chunks.
     run("--block-network").assert_outcomes(passed=1)

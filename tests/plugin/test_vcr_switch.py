@@ -28,9 +28,9 @@ from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS
 pytest_plugins = ["pytester"]
 
 #: An inner run with pytest-recording and pytest-asyncio, without llmcassette: vcrpy alone.
-VCRPY_ALONE = (*NO_PLUGIN_ARGS, "-p", "no:cacheprovider", "-v")
+VCRPY_ALONE = (*NO_PLUGIN_ARGS, "-p", "asyncio", "-p", "no:cacheprovider", "-v")
 #: The same run with llmcassette installed.
-WITH_PLUGIN = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "-v")
+WITH_PLUGIN = (*PLUGIN_ARGS, "-p", "asyncio", "-p", "no:cacheprovider", "-v")
 
 _INI = """
 [pytest]
@@ -328,7 +328,7 @@ def test_what_both_libraries_record_ends_up_in_the_one_file(
     pytester.makeconftest(_CONFTEST.format(decode=True))
     pytester.makepyfile(test_both=_BOTH.format(base=chat_server, marker=marker))
     pytester.runpytest(*WITH_PLUGIN, option, "--record-mode=once").assert_outcomes(passed=1)
-    text = (pytester.path / "cassettes" / "test_both" / "test_both_libraries.yaml").read_text()
+    text = (pytester.path / "recordings" / "test_both" / "test_both_libraries.yaml").read_text()
     # llmcassette wrote the file (its schema, the time of the head), and vcrpy's two requests are in it.
     assert "llmcassette_schema: 1" in text and "elapsed_ms:" in text
     assert text.count("/v1/models") == 2 and text.count("/v1/chat/completions") == 1
