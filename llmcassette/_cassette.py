@@ -23,7 +23,7 @@ from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
 from ._expected_miss import ExpectedMiss
-from ._filters import InteractionFilter, LiveRequest
+from ._filters import SENDING_UPSTREAM, InteractionFilter, LiveRequest
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
@@ -198,11 +198,14 @@ class Cassette:
             head_s, late = self._head_delay(decision, request)
             wait(head_s)
             return self._play(flavor, request, decision, pacer, late)
+        sending = SENDING_UPSTREAM.set(True)
         try:
             response = send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
+        finally:
+            SENDING_UPSTREAM.reset(sending)
         return self._record(flavor, live, response, start, attempt)
 
     async def handle_async_request(
@@ -232,11 +235,14 @@ class Cassette:
             head_s, late = self._head_delay(decision, request)
             await await_wait(head_s)
             return self._play(flavor, request, decision, pacer, late)
+        sending = SENDING_UPSTREAM.set(True)
         try:
             response = await send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
+        finally:
+            SENDING_UPSTREAM.reset(sending)
         return self._record(flavor, live, response, start, attempt)
 
     def _now_s(self) -> float:

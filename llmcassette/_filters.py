@@ -10,13 +10,18 @@ switch (:mod:`llmcassette._vcr_switch`) hands them to the engine through this in
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ._models import RecordedRequest, RecordedResponse
 
-__all__ = ["InteractionFilter", "LiveRequest"]
+__all__ = ["SENDING_UPSTREAM", "InteractionFilter", "LiveRequest"]
+
+#: True while a cassette sends a request upstream to record it: another library that intercepts
+#: the same traffic further down (vcrpy's aiohttp patch under litellm's transport) lets it pass.
+SENDING_UPSTREAM: ContextVar[bool] = ContextVar("llmcassette_sending_upstream", default=False)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._filters import LiveRequest
+from ._filters import SENDING_UPSTREAM, LiveRequest
 
 if TYPE_CHECKING:
     from ._models import Interaction, RecordedRequest, RecordedResponse
@@ -89,6 +89,7 @@ class SharedFile:
         self.vcr_cassette = vcr_cassette
         self.loaded = len(vcr_cassette.data)
         self.scrubber = scrubber
+        _pass_llmcassette_upstream(vcr_cassette)
         return VcrFilter(vcr_cassette)
 
     def append_vcr_recordings(self, path: str | Path) -> None:
@@ -128,6 +129,22 @@ class SharedFile:
             {"status": response["status"], "headers": headers, "body": {"string": _text_or_bytes(body)}}
         )
         return Interaction(request=stored, response=stored_response)
+
+
+def _pass_llmcassette_upstream(vcr_cassette: Any) -> None:
+    # What llmcassette sends upstream through a library vcrpy also patches (litellm's aiohttp
+    # transport) is llmcassette's to record: vcrpy neither answers nor records it as well.
+    can_play, append = vcr_cassette.can_play_response_for, vcr_cassette.append
+
+    def can_play_response_for(request: Any) -> Any:
+        return False if SENDING_UPSTREAM.get() else can_play(request)
+
+    def append_unless_llmcassette_records(request: Any, response: Any) -> None:
+        if not SENDING_UPSTREAM.get():
+            append(request, response)
+
+    vcr_cassette.can_play_response_for = can_play_response_for
+    vcr_cassette.append = append_unless_llmcassette_records
 
 
 class _Persister:

@@ -27,10 +27,13 @@ from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS
 
 pytest_plugins = ["pytester"]
 
+# pytest-asyncio's plugin is named `asyncio`, and loading it by name makes pytest warn that the
+# standard library's module is imported already.
+_ASYNCIO = ("-p", "asyncio", "-W", "ignore::pytest.PytestAssertRewriteWarning")
 #: An inner run with pytest-recording and pytest-asyncio, without llmcassette: vcrpy alone.
-VCRPY_ALONE = (*NO_PLUGIN_ARGS, "-p", "asyncio", "-p", "no:cacheprovider", "-v")
+VCRPY_ALONE = (*NO_PLUGIN_ARGS, *_ASYNCIO, "-p", "no:cacheprovider", "-v")
 #: The same run with llmcassette installed.
-WITH_PLUGIN = (*PLUGIN_ARGS, "-p", "asyncio", "-p", "no:cacheprovider", "-v")
+WITH_PLUGIN = (*PLUGIN_ARGS, *_ASYNCIO, "-p", "no:cacheprovider", "-v")
 
 _INI = """
 [pytest]
@@ -408,3 +411,51 @@ def test_vcr_config_hooks_and_ignored_hosts_are_honoured_when_switched(
     assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == expected
     # Nothing the hooks leave out was recorded.
     assert [path.name for path in folder.iterdir()] == ["test_hooks_apply_on_replay.yaml"]
+
+
+_THROUGH_AIOHTTP = """
+import aiohttp, httpx, pytest
+from llmcassette import _intercept
+
+BASE = {base!r}
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    # An httpx transport over aiohttp, as litellm's: llmcassette patches it, vcrpy patches aiohttp.
+    async def handle_async_request(self, request):
+        headers = {{"content-type": request.headers["content-type"]}}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(str(request.url), data=await request.aread(), headers=headers) as reply:
+                body = await reply.read()
+        headers = {{"content-type": reply.content_type}}
+        return httpx.Response(reply.status, headers=headers, stream=httpx.ByteStream(body))
+
+
+@pytest.fixture(autouse=True)
+def patched_by_llmcassette():
+    extra = (__name__, "AiohttpTransport", "handle_async_request", "httpx")
+    _intercept.EXTRA_TRANSPORTS.append(extra)
+    yield
+    _intercept.EXTRA_TRANSPORTS.remove(extra)
+
+
+@pytest.mark.vcr
+@pytest.mark.asyncio
+async def test_through_aiohttp(llm_cassette):
+    body = {{"model": "m", "messages": [{{"role": "user", "content": "through aiohttp"}}]}}
+    async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+        reply = await client.post(f"{{BASE}}/v1/chat/completions", json=body)
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: through aiohttp"
+    assert len(llm_cassette.attempts) == 1
+"""
+
+
+def test_what_llmcassette_sends_through_a_library_vcrpy_patches_is_recorded_once(
+    pytester: pytest.Pytester, chat_server: str
+) -> None:
+    pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
+    pytester.makepyfile(test_aiohttp=_THROUGH_AIOHTTP.format(base=chat_server))
+    pytester.runpytest(*WITH_PLUGIN, "--record-mode=once").assert_outcomes(passed=1)
+    text = (pytester.path / "cassettes" / "test_aiohttp" / "test_through_aiohttp.yaml").read_text()
+    assert text.count("/v1/chat/completions") == 1  # not a second time by vcrpy's aiohttp patch
+    pytester.runpytest(*WITH_PLUGIN, "--block-network").assert_outcomes(passed=1)
