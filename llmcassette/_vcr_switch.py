@@ -236,6 +236,8 @@ class VcrFilter:
             "headers": {name: list(values) for name, values in response.headers.items()},
             "body": {"string": content},
         }
+        # vcrpy keeps the response hooks it built from `vcr_config` on the cassette, with no public
+        # name (vcrpy 9.4 to 9.x, the versions llmcassette allows); the request hooks have one.
         filtered = self._cassette._before_record_response(data)
         if filtered is None:
             return None

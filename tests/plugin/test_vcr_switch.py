@@ -459,3 +459,24 @@ def test_what_llmcassette_sends_through_a_library_vcrpy_patches_is_recorded_once
     text = (pytester.path / "cassettes" / "test_aiohttp" / "test_through_aiohttp.yaml").read_text()
     assert text.count("/v1/chat/completions") == 1  # not a second time by vcrpy's aiohttp patch
     pytester.runpytest(*WITH_PLUGIN, "--block-network").assert_outcomes(passed=1)
+
+
+def test_the_switch_leaves_tests_alone_when_recording_is_disabled(
+    pytester: pytest.Pytester, chat_server: str
+) -> None:
+    pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
+    pytester.makepyfile(
+        test_live=f"""
+        import httpx, pytest
+
+        @pytest.mark.vcr
+        def test_live():
+            body = {{"model": "m", "messages": [{{"role": "user", "content": "live"}}]}}
+            reply = httpx.post("{chat_server}/v1/chat/completions", json=body)
+            assert reply.json()["choices"][0]["message"]["content"] == "echo: live"
+        """
+    )
+    pytester.runpytest(*WITH_PLUGIN).assert_outcomes(failed=1)  # no cassette, record mode none
+    # As pytest-recording: no cassette at all, the request goes to the server.
+    pytester.runpytest(*WITH_PLUGIN, "--disable-recording").assert_outcomes(passed=1)
+    assert not (pytester.path / "cassettes").exists()
