@@ -40,13 +40,13 @@ from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec
 from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
 
-__all__ = ["Cassette"]
+__all__ = ["Cassette", "Decision"]
 
 _monotonic = time.monotonic
 
 
 @dataclass
-class _Decision:
+class Decision:
     """What answers a request: a recorded interaction, a fault, or the upstream (all None)."""
 
     attempt: Attempt
@@ -54,6 +54,10 @@ class _Decision:
     failure: ConnectionFailure | None = None
     offsets_ms: list[float] | None = None
     elapsed_ms: float | None = None
+    #: The request as the cassette's filter left it: what was matched, and is recorded.
+    live: LiveRequest | None = None
+    #: The filter left the request out: it goes upstream untouched, and its attempt is not logged.
+    passthrough: bool = False
 
 
 class Cassette:
@@ -183,14 +187,42 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        live = self._live(request, body)
-        if live is None:
-            return send(request)
-        decision = self._decide(request, body, live, faults)
-        attempt = decision.attempt
+        decision = self.decide(request, body, faults)
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return self.answer(flavor, request, body, decision, send, start=start)
+
+    def decide(self, request: Any, body: bytes, faults: Sequence[tuple[Fault, int]] = ()) -> Decision:
+        """
+        The first half of :meth:`handle_request`: log the attempt and decide what answers it (a
+        recording, a fault, or the upstream), consuming the recording. A door that learns the
+        whole request before the client waits for the answer (the standard library's connection
+        sends it, then asks for the response) decides here, raises a connection failure where
+        its library would, and calls :meth:`answer` when the client reads.
+        """
+        __tracebackhide__ = True
+        live = self._live(request, body)
+        if live is None:
+            attempt = Attempt(index=-1, method=request.method, url=str(request.url), time_s=self._now_s())
+            return Decision(attempt, passthrough=True)
+        return self._decide(request, body, live, faults)
+
+    def answer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Any],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_request`, for a decision without a connection failure."""
+        __tracebackhide__ = True
+        if decision.passthrough:
+            return send(request)
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -206,7 +238,7 @@ class Cassette:
             raise
         finally:
             SENDING_UPSTREAM.reset(sending)
-        return self._record(flavor, live, response, start, attempt)
+        return self._record(flavor, request, body, decision, response, start)
 
     async def handle_async_request(
         self,
@@ -220,10 +252,9 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        live = self._live(request, body)
-        if live is None:
+        decision = self.decide(request, body, faults)
+        if decision.passthrough:
             return await send(request)
-        decision = self._decide(request, body, live, faults)
         attempt = decision.attempt
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
@@ -243,7 +274,7 @@ class Cassette:
             raise
         finally:
             SENDING_UPSTREAM.reset(sending)
-        return self._record(flavor, live, response, start, attempt)
+        return self._record(flavor, request, body, decision, response, start)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
@@ -266,7 +297,7 @@ class Cassette:
 
     def _decide(
         self, request: Any, body: bytes, live: LiveRequest, extra: Sequence[tuple[Fault, int]] = ()
-    ) -> _Decision:
+    ) -> Decision:
         __tracebackhide__ = True
         method = request.method
         url = str(request.url)
@@ -285,7 +316,7 @@ class Cassette:
             self._attempts_seen += 1
             if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
                 del self.attempts[: len(self.attempts) - self._keep_attempts]
-            decision = _Decision(attempt)
+            decision = Decision(attempt, live=live)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
@@ -362,7 +393,7 @@ class Cassette:
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
     @staticmethod
-    def _head_delay(decision: _Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
+    def _head_delay(decision: Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
         # A response head later than the client's read timeout never arrives: the client gets
         # its ReadTimeout once the timeout has passed.
         assert decision.playback is not None
@@ -376,7 +407,7 @@ class Cassette:
         self,
         flavor: Flavor,
         request: Any,
-        decision: _Decision,
+        decision: Decision,
         pacer: Pacer | None,
         late: ConnectionFailure | None,
     ) -> Any:
@@ -418,8 +449,11 @@ class Cassette:
     # -- recording ---------------------------------------------------------------------------
 
     def _record(
-        self, flavor: Flavor, live: LiveRequest, response: Any, start: float, attempt: Attempt
+        self, flavor: Flavor, request: Any, body: bytes, decision: Decision, response: Any, start: float
     ) -> Any:
+        attempt = decision.attempt
+        # What is stored is the request as the cassette's filter left it.
+        live = decision.live or LiveRequest(request.method, str(request.url), list(request.headers.raw), body)
         attempt.recorded = True
         attempt.status = response.status_code
         with self._lock:

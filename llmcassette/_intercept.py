@@ -26,7 +26,15 @@ from ._flavors import Flavor, available_flavors, get_flavor
 if TYPE_CHECKING:
     from ._cassette import Cassette
 
-__all__ = ["EXTRA_TRANSPORTS", "SDK_SWITCHES", "activate", "current_cassette", "deactivate", "is_installed"]
+__all__ = [
+    "EXTRA_TRANSPORTS",
+    "SDK_SWITCHES",
+    "VCRPY_PATCHERS",
+    "activate",
+    "current_cassette",
+    "deactivate",
+    "is_installed",
+]
 
 _lock = threading.RLock()
 _active: list[Cassette] = []
@@ -78,6 +86,12 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
     return handle_async_request
 
 
+#: vcrpy's patchers (its ``skip_patchers`` names) of the libraries llmcassette answers in-process:
+#: httpx and httpx2 by their transports, and through the standard library's connection class
+#: (:mod:`llmcassette._adapters.http_client`) ``http.client``, urllib3, requests and boto3. On a
+#: test where both are active, vcrpy skips these and keeps the others (aiohttp, httplib2, tornado).
+VCRPY_PATCHERS = ("httpx", "httpx2", "httplib", "urllib3", "requests", "boto3")
+
 # Transports that are not the standard ones but still reach the network, patched when their module
 # is already imported (importing them here would cost seconds): (module, class, method, library).
 # litellm hands the openai SDK an httpx client whose transport is its own aiohttp-based one.
@@ -128,9 +142,19 @@ def _install_extras() -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
+def _install_adapters() -> None:
+    # The doors of libraries other than httpx: each lists the methods it wraps.
+    from ._adapters import http_client
+
+    for owner, attribute, original, replacement in http_client.patches():
+        setattr(owner, attribute, replacement)
+        _patches.append(_Patch(owner, attribute, original, replacement))
+
+
 def _install() -> None:
     _install_switches()
     _install_extras()
+    _install_adapters()
     for flavor in available_flavors():
         module = flavor.module
         targets = (

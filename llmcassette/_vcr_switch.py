@@ -6,8 +6,9 @@ an llmcassette cassette on the file pytest-recording names, as if it carried the
 marker. Whenever llmcassette answers a ``vcr`` test from vcrpy's file (switched, or marked), the
 two libraries share that one file:
 
-- llmcassette answers httpx and httpx2 (vcrpy skips them); vcrpy keeps every other library it
-  patches (requests, aiohttp, boto3, ...), loading the same file.
+- llmcassette answers the libraries it intercepts (httpx, httpx2, and requests, urllib3, boto3
+  through ``http.client``), which vcrpy skips; vcrpy keeps every other library it patches
+  (aiohttp, httplib2, tornado), loading the same file.
 - vcrpy's request and response hooks, as the suite's ``vcr_config`` builds them (``filter_headers``,
   ``filter_query_parameters``, ``ignore_hosts``, ``ignore_localhost``, ``before_record_request``,
   ``before_record_response``, ``decode_compressed_response``), are applied by llmcassette too, on
@@ -165,7 +166,6 @@ class _Persister:
 
 def share_file(item: pytest.Item, vcr: Any) -> None:
     """Before vcrpy loads a ``vcr`` test's file that llmcassette answers from: share it."""
-    vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, "httpx", "httpx2"]))
     shared = SharedFile()
     item.stash[_SHARED] = shared
     vcr.register_persister(_Persister(vcr.persister, shared))

@@ -304,18 +304,28 @@ def test_llm_faults_on_a_switched_suite_show_the_client_s_retries_in_the_attempt
 
 
 _BOTH = """
-import httpx, pytest, requests
+import aiohttp, httpx, pytest, requests
 
 BASE = {base!r}
 
+
+async def models():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{{BASE}}/v1/models") as reply:
+            return [model["id"] for model in (await reply.json())["data"]]
+
+
 @pytest.mark.vcr
+@pytest.mark.asyncio
 {marker}
-def test_both_libraries():
-    assert requests.get(f"{{BASE}}/v1/models", timeout=5).json()["data"][0]["id"] == "m1"
+async def test_both_libraries():
+    assert await models() == ["m1", "m2"]  # vcrpy's: llmcassette has no aiohttp door
     body = {{"model": "m", "messages": [{{"role": "user", "content": "both"}}]}}
-    reply = httpx.post(f"{{BASE}}/v1/chat/completions", json=body)
+    async with httpx.AsyncClient() as client:
+        reply = await client.post(f"{{BASE}}/v1/chat/completions", json=body)
     assert reply.json()["choices"][0]["message"]["content"] == "echo: both"
-    assert requests.get(f"{{BASE}}/v1/models", timeout=5).status_code == 200
+    assert requests.get(f"{{BASE}}/v1/models", timeout=5).status_code == 200  # llmcassette's
+    assert await models() == ["m1", "m2"]
 """
 
 
@@ -332,9 +342,10 @@ def test_what_both_libraries_record_ends_up_in_the_one_file(
     pytester.makepyfile(test_both=_BOTH.format(base=chat_server, marker=marker))
     pytester.runpytest(*WITH_PLUGIN, option, "--record-mode=once").assert_outcomes(passed=1)
     text = (pytester.path / "recordings" / "test_both" / "test_both_libraries.yaml").read_text()
-    # llmcassette wrote the file (its schema, the time of the head), and vcrpy's two requests are in it.
-    assert "llmcassette_schema: 1" in text and "elapsed_ms:" in text
-    assert text.count("/v1/models") == 2 and text.count("/v1/chat/completions") == 1
+    # llmcassette wrote the file (its schema, the time of each head) with what it answered, then
+    # what vcrpy recorded: the chat and the requests call, then the two aiohttp calls.
+    assert "llmcassette_schema: 1" in text and text.count("elapsed_ms:") == 2
+    assert text.count("/v1/models") == 3 and text.count("/v1/chat/completions") == 1
     # Each library replays its part, together or alone.
     pytester.runpytest(*WITH_PLUGIN, option, "--block-network").assert_outcomes(passed=1)
     if not marker:
