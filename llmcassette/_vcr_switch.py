@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # The plugin registers the switch at start-up: the cassette model, vcrpy and the recording code
 # are imported when a test is switched, not before.
 
-__all__ = ["INI", "OPTION", "SharedFile", "add_options", "routes", "share_file", "shared_file"]
+__all__ = ["INI", "OPTION", "SharedFile", "VcrFilter", "add_options", "routes", "share_file", "vcr_hooks"]
 
 #: The ini setting and the command-line option that switch a whole suite.
 INI = "llmcassette_vcr"
@@ -165,15 +165,35 @@ class _Persister:
 
 
 def share_file(item: pytest.Item, vcr: Any) -> None:
-    """Before vcrpy loads a ``vcr`` test's file that llmcassette answers from: share it."""
+    """
+    Before vcrpy loads the file of a ``vcr`` test that uses llmcassette: share the file, unless
+    the ``llm_cassette`` marker gives llmcassette one of its own.
+    """
+    from ._exceptions import ConfigError
+    from ._pytest_support import marker_options
+
+    try:
+        if marker_options(item)[0] is not None:
+            return
+    except ConfigError:
+        pass  # the `llm_cassette` fixture reports it
     shared = SharedFile()
     item.stash[_SHARED] = shared
     vcr.register_persister(_Persister(vcr.persister, shared))
 
 
-def shared_file(item: pytest.Item) -> SharedFile | None:
-    """The shared file of this test, if :func:`share_file` set one up."""
-    return item.stash.get(_SHARED, None)
+def vcr_hooks(item: pytest.Item, vcr_cassette: Any, scrub: Any) -> VcrFilter | None:
+    """
+    The filter that applies vcrpy's hooks to llmcassette's traffic on a test whose file is
+    shared (None on any other); ``scrub`` is the cassette's option, used on vcrpy's recordings.
+    """
+    from ._scrub import Scrubber
+
+    shared = item.stash.get(_SHARED, None)
+    if shared is None:
+        return None
+    scrubber = scrub if isinstance(scrub, Scrubber) else (Scrubber() if scrub else None)
+    return shared.bind(vcr_cassette, scrubber)
 
 
 class VcrFilter:

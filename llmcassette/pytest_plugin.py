@@ -174,15 +174,9 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     from ._intercept import VCRPY_PATCHERS
 
     vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, *VCRPY_PATCHERS]))
-    try:
-        own_path = marker_options(item)[0] is not None
-    except ConfigError:
-        own_path = False  # the `llm_cassette` fixture reports it
-    if not own_path:
-        # llmcassette answers from vcrpy's file: the two share it, llmcassette writing it.
-        from ._vcr_switch import share_file
+    from ._vcr_switch import share_file
 
-        share_file(item, vcr)
+    share_file(item, vcr)  # unless the `llm_cassette` marker names a file of its own
     case = _matrix_case(item)
     if case is None or item.get_closest_marker("default_cassette") is not None:
         return
@@ -291,20 +285,12 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
     # What llmcassette records into vcrpy's file stays readable by vcrpy alone.
     options.setdefault("vcrpy_compatible", vcr_owned)
     if vcr_owned:
-        from ._vcr_switch import shared_file
+        from ._vcr_switch import vcr_hooks
 
-        shared = shared_file(item)
-        if shared is not None:
-            # vcrpy's hooks (`vcr_config` filters, before_record_*) apply to llmcassette's traffic.
-            options["interaction_filter"] = shared.bind(vcr_cassette, _scrubber(options.get("scrub", True)))
+        # vcrpy's hooks (`vcr_config` filters, before_record_*) apply to llmcassette's traffic.
+        options["interaction_filter"] = vcr_hooks(item, vcr_cassette, options.get("scrub", True))
     options["faults"] = faults
     return path, options, own
-
-
-def _scrubber(scrub: Any) -> Any:
-    from ._scrub import Scrubber
-
-    return scrub if isinstance(scrub, Scrubber) else (Scrubber() if scrub else None)
 
 
 @pytest.fixture
