@@ -304,11 +304,11 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
         context = use_cassette(path, **options)
     except ConfigError as exc:
         _fail(exc)
+    max_age_days = _max_age_days(request.config)  # a bad setting fails before the cassette is active
     active = ActiveCassette(context, context.__enter__(), own)
     request.node.stash[_ACTIVE] = active
     try:
-        # Inside the `try`: a bad ini setting must not leave the cassette active for later tests.
-        warn_if_stale(active.cassette, _max_age_days(request.config), request.node.nodeid)
+        warn_if_stale(active.cassette, max_age_days, request.node.nodeid)
         yield active.cassette
     finally:
         del request.node.stash[_ACTIVE]

@@ -9,8 +9,6 @@ from collections.abc import Callable
 
 import pytest
 
-import llmcassette._intercept
-
 from ._cassettes import CLIENT, chat_cassette
 
 pytest_plugins = ["pytester"]
@@ -164,4 +162,21 @@ def test_max_age_days_ini_must_be_a_number(pytester: pytest.Pytester, run: Run) 
     pytester.makeini("[pytest]\nllmcassette_max_age_days = soon\n")
     result = run()
     result.stdout.fnmatch_lines(["*llmcassette: the ini setting llmcassette_max_age_days must be a number*"])
-    assert not llmcassette._intercept.is_installed()  # the cassette did not stay active
+
+
+def test_a_bad_max_age_setting_leaves_no_cassette_active(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_x="""
+import pytest
+from llmcassette._intercept import current_cassette
+
+@pytest.mark.llm_cassette
+def test_x(llm_cassette):
+    pass
+
+def test_after():
+    assert current_cassette() is None
+"""
+    )
+    pytester.makeini("[pytest]\nllmcassette_max_age_days = soon\n")
+    run().assert_outcomes(passed=1, errors=1)
