@@ -121,13 +121,23 @@ class SharedFile:
             body=_body_bytes(request.body),
             scrubber=self.scrubber,
         )
-        headers = {name: list(values) for name, values in response.get("headers", {}).items()}
+        headers = {
+            str(name): [values] if isinstance(values, str) else list(values)
+            for name, values in response.get("headers", {}).items()
+        }
         body = _body_bytes((response.get("body") or {}).get("string"))
         if self.scrubber is not None:
             headers = self.scrubber.scrub_headers(headers)
             body = self.scrubber.scrub_body(body)
+        # Keys of vcrpy's own beyond these (aiohttp's `url`) are kept for vcrpy's replay.
+        extras = {key: value for key, value in response.items() if key not in ("status", "headers", "body")}
         stored_response = RecordedResponse.model_validate(
-            {"status": response["status"], "headers": headers, "body": {"string": _text_or_bytes(body)}}
+            {
+                **extras,
+                "status": response["status"],
+                "headers": headers,
+                "body": {"string": _text_or_bytes(body)},
+            }
         )
         return Interaction(request=stored, response=stored_response)
 
