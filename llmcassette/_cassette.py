@@ -361,7 +361,10 @@ class Cassette:
                 return decision
             if mode is RecordMode.NEW_EPISODES:
                 return decision
-            miss = NoMatchingInteraction(
+            miss_type = (
+                self.interaction_filter.miss_type if self.interaction_filter else NoMatchingInteraction
+            )
+            miss = miss_type(
                 self._miss_message(live.method, live.url, live.body, slot), method=method, url=attempt.url
             )
             attempt.error = "no matching interaction"

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ._exceptions import NoMatchingInteraction
     from ._models import RecordedRequest, RecordedResponse
 
 __all__ = ["SENDING_UPSTREAM", "InteractionFilter", "LiveRequest"]
@@ -36,6 +37,10 @@ class LiveRequest:
 
 class InteractionFilter(Protocol):
     """What a cassette asks of a filter; each method returns None to leave the message out."""
+
+    #: What a miss raises: a subclass of ``NoMatchingInteraction`` that the other library's own
+    #: tests also recognise (vcrpy's ``CannotOverwriteExistingCassetteException``).
+    miss_type: type[NoMatchingInteraction]
 
     def live_request(self, request: LiveRequest) -> LiveRequest | None:
         """The request to match and record, or None to send it upstream untouched and unlogged."""

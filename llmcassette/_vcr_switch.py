@@ -20,12 +20,14 @@ two libraries share that one file:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ._exceptions import NoMatchingInteraction
 from ._filters import SENDING_UPSTREAM, LiveRequest
 
 if TYPE_CHECKING:
@@ -206,11 +208,36 @@ def vcr_hooks(item: pytest.Item, vcr_cassette: Any, scrub: Any) -> VcrFilter | N
     return shared.bind(vcr_cassette, scrubber)
 
 
+@functools.cache
+def vcr_miss_type() -> type[NoMatchingInteraction]:
+    """llmcassette's miss on a ``vcr`` test, which is also vcrpy's, so a suite's checks still hold."""
+    from vcr.errors import CannotOverwriteExistingCassetteException
+
+    class VcrMiss(NoMatchingInteraction, CannotOverwriteExistingCassetteException):  # type: ignore[misc]
+        """A request the shared file cannot answer, as llmcassette and as vcrpy name it."""
+
+        def __init__(self, message: str, *, method: str, url: str) -> None:
+            # vcrpy's own constructor wants its cassette and request objects: the message is ours.
+            Exception.__init__(self, message)
+            self.method = method
+            self.url = url
+            self.cassette: Any = None
+            self.failed_request: Any = None
+            self.reason = "no_match"
+            self.similar_requests: list[Any] = []
+
+    # Reported under the name a failing test shows for every other miss.
+    VcrMiss.__module__ = NoMatchingInteraction.__module__
+    VcrMiss.__name__ = VcrMiss.__qualname__ = NoMatchingInteraction.__name__
+    return VcrMiss
+
+
 class VcrFilter:
     """vcrpy's request and response hooks of one cassette, applied to llmcassette's messages."""
 
     def __init__(self, vcr_cassette: Any) -> None:
         self._cassette = vcr_cassette
+        self.miss_type = vcr_miss_type()
 
     def _filter_request(self, method: str, url: str, headers: dict[str, list[str]], body: bytes) -> Any:
         from vcr.request import Request

@@ -491,3 +491,34 @@ def test_the_switch_leaves_tests_alone_when_recording_is_disabled(
     # As pytest-recording: no cassette at all, the request goes to the server.
     pytester.runpytest(*WITH_PLUGIN, "--disable-recording").assert_outcomes(passed=1)
     assert not (pytester.path / "cassettes").exists()
+
+
+_EXPECTED_MISS = """
+import httpx, pytest
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+@pytest.mark.vcr
+def test_vcrpy_s_exception(llm_cassette):
+    with llm_cassette.expect_miss() as missed:
+        with pytest.raises(CannotOverwriteExistingCassetteException):
+            httpx.get("https://api.example.invalid/v1/models")
+        caught_as_vcrpy_s = True
+    assert caught_as_vcrpy_s and isinstance(missed.value, CannotOverwriteExistingCassetteException)
+
+@pytest.mark.vcr
+def test_caught_without_expect_miss():
+    with pytest.raises(CannotOverwriteExistingCassetteException):
+        httpx.get("https://api.example.invalid/v1/models")
+"""
+
+
+def test_a_miss_on_a_switched_test_is_also_vcrpy_s_exception(pytester: pytest.Pytester) -> None:
+    pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
+    pytester.makepyfile(test_miss=_EXPECTED_MISS)
+    result = pytester.runpytest(*WITH_PLUGIN)
+    assert _outcomes(result) == {
+        "test_miss.py::test_vcrpy_s_exception": "PASSED",
+        # Caught, the miss still fails the test when it ends (vcrpy would let it pass).
+        "test_miss.py::test_caught_without_expect_miss": "FAILED",
+    }
+    result.stdout.fnmatch_lines(["E *NoMatchingInteraction: llmcassette: cassette file *does not exist*"])
