@@ -23,7 +23,7 @@ from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
 from ._expected_miss import ExpectedMiss
-from ._filters import SENDING_UPSTREAM, InteractionFilter, LiveRequest
+from ._filters import InteractionFilter, LiveRequest
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
@@ -230,14 +230,11 @@ class Cassette:
             head_s, late = self._head_delay(decision, request)
             wait(head_s)
             return self._play(flavor, request, decision, pacer, late)
-        sending = SENDING_UPSTREAM.set(True)
         try:
             response = send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        finally:
-            SENDING_UPSTREAM.reset(sending)
         return self._record(flavor, request, body, decision, response, start)
 
     async def handle_async_request(
@@ -253,12 +250,26 @@ class Cassette:
         start = _monotonic()
         body = await request.aread()
         decision = self.decide(request, body, faults)
+        if decision.failure is not None:
+            await await_wait(decision.failure.delay_ms / 1000.0)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return await self.aanswer(flavor, request, body, decision, send, start=start)
+
+    async def aanswer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Awaitable[Any]],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_async_request`, as :meth:`answer` is of :meth:`handle_request`."""
+        __tracebackhide__ = True
         if decision.passthrough:
             return await send(request)
         attempt = decision.attempt
-        if decision.failure is not None:
-            await await_wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -266,14 +277,11 @@ class Cassette:
             head_s, late = self._head_delay(decision, request)
             await await_wait(head_s)
             return self._play(flavor, request, decision, pacer, late)
-        sending = SENDING_UPSTREAM.set(True)
         try:
             response = await send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
             raise
-        finally:
-            SENDING_UPSTREAM.reset(sending)
         return self._record(flavor, request, body, decision, response, start)
 
     def _now_s(self) -> float:

@@ -10,7 +10,6 @@ switch (:mod:`llmcassette._vcr_switch`) hands them to the engine through this in
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -18,11 +17,7 @@ if TYPE_CHECKING:
     from ._exceptions import NoMatchingInteraction
     from ._models import RecordedRequest, RecordedResponse
 
-__all__ = ["SENDING_UPSTREAM", "InteractionFilter", "LiveRequest"]
-
-#: True while a cassette sends a request upstream to record it: another library that intercepts
-#: the same traffic further down (vcrpy's aiohttp patch under litellm's transport) lets it pass.
-SENDING_UPSTREAM: ContextVar[bool] = ContextVar("llmcassette_sending_upstream", default=False)
+__all__ = ["InteractionFilter", "LiveRequest"]
 
 
 @dataclass(frozen=True)

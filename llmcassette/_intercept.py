@@ -41,6 +41,9 @@ _active: list[Cassette] = []
 _current: contextvars.ContextVar[Cassette | None] = contextvars.ContextVar(
     "llmcassette_current", default=None
 )
+# Set while a request answered at one door goes on to the network through another library (a
+# transport built on aiohttp): the inner door lets it pass, so it is recorded once.
+_passing: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcassette_passing", default=False)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ _patches: list[_Patch] = []
 
 def current_cassette() -> Cassette | None:
     """The cassette that answers a request made now, if any."""
+    if _passing.get():
+        return None
     cassette = _current.get()
     if cassette is not None and cassette in _active:
         return cassette
@@ -68,7 +73,15 @@ def _sync_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...,
         cassette = current_cassette()
         if cassette is None:
             return original(self, request)
-        return cassette.handle_request(flavor, request, lambda req: original(self, req))
+
+        def send(req: Any) -> Any:
+            token = _passing.set(True)
+            try:
+                return original(self, req)
+            finally:
+                _passing.reset(token)
+
+        return cassette.handle_request(flavor, request, send)
 
     handle_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_request
@@ -80,17 +93,26 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
         cassette = current_cassette()
         if cassette is None:
             return await original(self, request)
-        return await cassette.handle_async_request(flavor, request, lambda req: original(self, req))
+
+        async def send(req: Any) -> Any:
+            token = _passing.set(True)
+            try:
+                return await original(self, req)
+            finally:
+                _passing.reset(token)
+
+        return await cassette.handle_async_request(flavor, request, send)
 
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
 
 
 #: vcrpy's patchers (its ``skip_patchers`` names) of the libraries llmcassette answers in-process:
-#: httpx and httpx2 by their transports, and through the standard library's connection class
-#: (:mod:`llmcassette._adapters.http_client`) ``http.client``, urllib3, requests and boto3. On a
-#: test where both are active, vcrpy skips these and keeps the others (aiohttp, httplib2, tornado).
-VCRPY_PATCHERS = ("httpx", "httpx2", "httplib", "urllib3", "requests", "boto3")
+#: httpx and httpx2 by their transports, aiohttp (:mod:`llmcassette._adapters.aiohttp`), and
+#: through the standard library's connection class (:mod:`llmcassette._adapters.http_client`)
+#: ``http.client``, urllib3, requests and boto3. On a test where both are active, vcrpy skips
+#: these and keeps the others (httplib2, tornado).
+VCRPY_PATCHERS = ("httpx", "httpx2", "aiohttp", "httplib", "urllib3", "requests", "boto3")
 
 # Transports that are not the standard ones but still reach the network, patched when their module
 # is already imported (importing them here would cost seconds): (module, class, method, library).
@@ -144,9 +166,9 @@ def _install_extras() -> None:
 
 def _install_adapters() -> None:
     # The doors of libraries other than httpx: each lists the methods it wraps.
-    from ._adapters import http_client
+    from ._adapters import aiohttp, http_client
 
-    for owner, attribute, original, replacement in http_client.patches():
+    for owner, attribute, original, replacement in [*http_client.patches(), *aiohttp.patches()]:
         setattr(owner, attribute, replacement)
         _patches.append(_Patch(owner, attribute, original, replacement))
 

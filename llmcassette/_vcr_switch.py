@@ -6,9 +6,9 @@ an llmcassette cassette on the file pytest-recording names, as if it carried the
 marker. Whenever llmcassette answers a ``vcr`` test from vcrpy's file (switched, or marked), the
 two libraries share that one file:
 
-- llmcassette answers the libraries it intercepts (httpx, httpx2, and requests, urllib3, boto3
-  through ``http.client``), which vcrpy skips; vcrpy keeps every other library it patches
-  (aiohttp, httplib2, tornado), loading the same file.
+- llmcassette answers the libraries it intercepts (httpx, httpx2, aiohttp, and requests, urllib3
+  and boto3 through ``http.client``), which vcrpy skips; vcrpy keeps every other library it
+  patches (httplib2, tornado), loading the same file.
 - vcrpy's request and response hooks, as the suite's ``vcr_config`` builds them (``filter_headers``,
   ``filter_query_parameters``, ``ignore_hosts``, ``ignore_localhost``, ``before_record_request``,
   ``before_record_response``, ``decode_compressed_response``), are applied by llmcassette too, on
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ._exceptions import NoMatchingInteraction
-from ._filters import SENDING_UPSTREAM, LiveRequest
+from ._filters import LiveRequest
 
 if TYPE_CHECKING:
     from ._models import Interaction, RecordedRequest, RecordedResponse
@@ -92,7 +92,6 @@ class SharedFile:
         self.vcr_cassette = vcr_cassette
         self.loaded = len(vcr_cassette.data)
         self.scrubber = scrubber
-        _pass_llmcassette_upstream(vcr_cassette)
         return VcrFilter(vcr_cassette)
 
     def append_vcr_recordings(self, path: str | Path) -> None:
@@ -142,22 +141,6 @@ class SharedFile:
             }
         )
         return Interaction(request=stored, response=stored_response)
-
-
-def _pass_llmcassette_upstream(vcr_cassette: Any) -> None:
-    # What llmcassette sends upstream through a library vcrpy also patches (litellm's aiohttp
-    # transport) is llmcassette's to record: vcrpy neither answers nor records it as well.
-    can_play, append = vcr_cassette.can_play_response_for, vcr_cassette.append
-
-    def can_play_response_for(request: Any) -> Any:
-        return False if SENDING_UPSTREAM.get() else can_play(request)
-
-    def append_unless_llmcassette_records(request: Any, response: Any) -> None:
-        if not SENDING_UPSTREAM.get():
-            append(request, response)
-
-    vcr_cassette.can_play_response_for = can_play_response_for
-    vcr_cassette.append = append_unless_llmcassette_records
 
 
 class _Persister:

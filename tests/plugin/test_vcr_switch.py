@@ -10,19 +10,26 @@ import gzip
 import json
 import re
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 # Imported before any inner run (see conftest.py): the inner suites use them.
 import aiohttp  # noqa: F401
 import pytest
 import pytest_asyncio  # noqa: F401
 import requests  # noqa: F401
+import vcr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+from vcr.request import Request as VcrRequest
 
+from llmcassette._scrub import Scrubber
+from llmcassette._storage import load_cassette, save_cassette
+from llmcassette._vcr_switch import SharedFile, _Persister
 from tests.servers import serve
 
+from ._cassettes import CHAT_URL, chat_cassette
 from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS
 
 pytest_plugins = ["pytester"]
@@ -303,7 +310,7 @@ def test_llm_faults_on_a_switched_suite_show_the_client_s_retries_in_the_attempt
     pytester.runpytest(*WITH_PLUGIN, "--llm-faults=rate_limit:times=2").assert_outcomes(passed=1)
 
 
-_BOTH = """
+_EVERY_LIBRARY = """
 import aiohttp, httpx, pytest, requests
 
 BASE = {base!r}
@@ -318,14 +325,13 @@ async def models():
 @pytest.mark.vcr
 @pytest.mark.asyncio
 {marker}
-async def test_both_libraries():
-    assert await models() == ["m1", "m2"]  # vcrpy's: llmcassette has no aiohttp door
-    body = {{"model": "m", "messages": [{{"role": "user", "content": "both"}}]}}
+async def test_every_library():
+    assert await models() == ["m1", "m2"]
+    body = {{"model": "m", "messages": [{{"role": "user", "content": "every"}}]}}
     async with httpx.AsyncClient() as client:
         reply = await client.post(f"{{BASE}}/v1/chat/completions", json=body)
-    assert reply.json()["choices"][0]["message"]["content"] == "echo: both"
-    assert requests.get(f"{{BASE}}/v1/models", timeout=5).status_code == 200  # llmcassette's
-    assert await models() == ["m1", "m2"]
+    assert reply.json()["choices"][0]["message"]["content"] == "echo: every"
+    assert requests.get(f"{{BASE}}/v1/models", timeout=5).status_code == 200
 """
 
 
@@ -334,22 +340,54 @@ async def test_both_libraries():
     [("", "--llm-vcr"), ("@pytest.mark.llm_cassette", "--llm-pace=instant")],
     ids=["switched", "marked"],
 )
-def test_what_both_libraries_record_ends_up_in_the_one_file(
+def test_every_library_s_interactions_end_up_in_the_one_file(
     pytester: pytest.Pytester, chat_server: str, marker: str, option: str
 ) -> None:
     pytester.makeini(_INI.format(extra=""))
     pytester.makeconftest(_CONFTEST.format(decode=True))
-    pytester.makepyfile(test_both=_BOTH.format(base=chat_server, marker=marker))
+    pytester.makepyfile(test_every=_EVERY_LIBRARY.format(base=chat_server, marker=marker))
     pytester.runpytest(*WITH_PLUGIN, option, "--record-mode=once").assert_outcomes(passed=1)
-    text = (pytester.path / "recordings" / "test_both" / "test_both_libraries.yaml").read_text()
-    # llmcassette wrote the file (its schema, the time of each head) with what it answered, then
-    # what vcrpy recorded: the chat and the requests call, then the two aiohttp calls.
-    assert "llmcassette_schema: 1" in text and text.count("elapsed_ms:") == 2
-    assert text.count("/v1/models") == 3 and text.count("/v1/chat/completions") == 1
-    # Each library replays its part, together or alone.
+    text = (pytester.path / "recordings" / "test_every" / "test_every_library.yaml").read_text()
+    # llmcassette answered and recorded aiohttp, httpx and requests, in order, each once.
+    assert "llmcassette_schema: 1" in text and text.count("elapsed_ms:") == 3
+    assert text.count("/v1/models") == 2 and text.count("/v1/chat/completions") == 1
     pytester.runpytest(*WITH_PLUGIN, option, "--block-network").assert_outcomes(passed=1)
     if not marker:
         pytester.runpytest(*VCRPY_ALONE, "--block-network").assert_outcomes(passed=1)
+
+
+def test_what_vcrpy_records_is_added_to_the_file_llmcassette_wrote(tmp_path: Path) -> None:
+    # vcrpy keeps the libraries llmcassette has no door for (httplib2, tornado). None is installed
+    # here, so vcrpy's cassette is fed as their stubs feed it: `append` after a live exchange.
+    path = tmp_path / "test_chat.yaml"
+    path.write_text(chat_cassette())
+    shared = SharedFile()
+    config = vcr.VCR(record_mode="new_episodes")
+    config.register_persister(_Persister(config.persister, shared))
+    with config.use_cassette(str(path)) as vcr_cassette:
+        shared.bind(vcr_cassette, Scrubber())
+        # Meanwhile llmcassette records one interaction and writes the file (its own exit).
+        document = load_cassette(path)
+        document.interactions.append(document.interactions[0])
+        save_cassette(path, document, vcrpy_compatible=True)
+        request = VcrRequest(
+            "GET", "http://tornado.invalid/v1/models", None, {"x-api-key": "sk-secret-1234567890ab"}
+        )
+        vcr_cassette.append(
+            request,
+            {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {"content-type": ["application/json"]},
+                "body": {"string": b'{"data": []}'},
+            },
+        )
+    interactions = load_cassette(path).interactions
+    assert [i.request.uri for i in interactions] == [CHAT_URL, CHAT_URL, "http://tornado.invalid/v1/models"]
+    assert interactions[2].response.content == b'{"data": []}'
+    assert "sk-secret" not in path.read_text()  # llmcassette's scrubbing applies to vcrpy's too
+    # And vcrpy alone reads all three.
+    with vcr.VCR(record_mode="none").use_cassette(str(path)) as alone:
+        assert len(alone.data) == 3
 
 
 _HOOKS = """
@@ -432,7 +470,7 @@ BASE = {base!r}
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    # An httpx transport over aiohttp, as litellm's: llmcassette patches it, vcrpy patches aiohttp.
+    # An httpx transport over aiohttp, as litellm's: llmcassette patches it, and aiohttp too.
     async def handle_async_request(self, request):
         headers = {{"content-type": request.headers["content-type"]}}
         async with aiohttp.ClientSession() as session:
@@ -461,14 +499,14 @@ async def test_through_aiohttp(llm_cassette):
 """
 
 
-def test_what_llmcassette_sends_through_a_library_vcrpy_patches_is_recorded_once(
+def test_a_transport_built_on_aiohttp_is_recorded_once_on_a_switched_test(
     pytester: pytest.Pytester, chat_server: str
 ) -> None:
     pytester.makeini(_INI.format(extra="llmcassette_vcr = true"))
     pytester.makepyfile(test_aiohttp=_THROUGH_AIOHTTP.format(base=chat_server))
     pytester.runpytest(*WITH_PLUGIN, "--record-mode=once").assert_outcomes(passed=1)
     text = (pytester.path / "cassettes" / "test_aiohttp" / "test_through_aiohttp.yaml").read_text()
-    assert text.count("/v1/chat/completions") == 1  # not a second time by vcrpy's aiohttp patch
+    assert text.count("/v1/chat/completions") == 1  # not again at the aiohttp door, nor by vcrpy
     pytester.runpytest(*WITH_PLUGIN, "--block-network").assert_outcomes(passed=1)
 
 
