@@ -20,6 +20,7 @@ two libraries share that one file:
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -276,15 +277,16 @@ class VcrFilter:
             "headers": {name: list(values) for name, values in response.headers.items()},
             "body": {"string": content},
         }
+        before = copy.deepcopy(data)  # hooks usually change the dict they are given, in place
         # vcrpy keeps the response hooks it built from `vcr_config` on the cassette, with no public
         # name (vcrpy 9.4 to 9.x, the versions llmcassette allows); the request hooks have one.
         filtered = self._cassette._before_record_response(data)
         if filtered is None:
             return None
         body = _body_bytes((filtered.get("body") or {}).get("string"))
-        status = filtered.get("status", data["status"])
-        headers = filtered.get("headers", data["headers"])
-        if body == content and status == data["status"] and headers == data["headers"]:
+        status = filtered.get("status", before["status"])
+        headers = filtered.get("headers", before["headers"])
+        if body == content and status == before["status"] and headers == before["headers"]:
             return response
         fields: dict[str, Any] = {
             "status": status,
