@@ -22,6 +22,9 @@ from .providers import detect_profile
 
 __all__ = ["Candidate", "Playlist", "Slot"]
 
+#: The key of a recorded request the cassette's filter leaves out: it never matches.
+_LEFT_OUT: tuple[Hashable, ...] = ("llmcassette: left out by the filter",)
+
 #: A recorded request that did not match: its position, the request, and how it differs.
 Candidate = tuple[int, RecordedRequest, list[str]]
 
@@ -101,24 +104,47 @@ class Playlist:
         return [candidate for _, candidate in found]
 
     def _request(self, position: int) -> RecordedRequest | None:
+        # A recorded request as matching sees it: through the filter when there is one (None when
+        # the filter leaves it out: it never matches).
         request = self._tape.request(position)
         return self._stored(request) if self._stored is not None else request
 
+    def _line(self, position: int) -> tuple[str, str, bytes] | None:
+        if self._stored is None:
+            return self._tape.line(position)
+        request = self._request(position)
+        return None if request is None else (request.method, request.uri, request.content)
+
+    def _key(self, line: tuple[str, str, bytes] | None) -> tuple[Hashable, ...] | None:
+        if line is None:
+            return _LEFT_OUT
+        method, uri, content = line
+        if method == "*" and uri == "*":
+            return None
+        parts = RequestParts(method=method, url=uri, body=content)
+        return self._matcher.key(parts, volatile=_volatile(method, uri))
+
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
-        for position in range(len(self._tape)):
-            request = self._request(position)
-            if request is None:
+        lines = [self._line(position) for position in range(len(self._tape))]
+        if self._stored is None:
+            # The keys of a cassette read before under the same matching come from the replay cache.
+            signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
+            keys = self._tape.match_keys(signature, lambda position: self._key(lines[position]))
+        else:
+            # A filter is another library's code (vcrpy's hooks): its keys are not cached.
+            keys = [self._key(line) for line in lines]
+        for position, key in enumerate(keys):
+            if key is _LEFT_OUT:
                 continue
-            if request.method == "*" and request.uri == "*":
+            if key is None:
                 self._wildcard.indices.append(position)
                 continue
-            content = request.content
-            parts = RequestParts(method=request.method, url=request.uri, body=content)
-            key = self._matcher.key(parts, volatile=_volatile(request.method, request.uri))
             slot = index.setdefault(key, Slot())
             slot.indices.append(position)
-            self._exact.setdefault((request.method, request.uri, content), slot)
+            line = lines[position]
+            if line is not None:
+                self._exact.setdefault(line, slot)
         return index
 
 

@@ -270,6 +270,8 @@ class VcrFilter:
     def response(self, response: RecordedResponse) -> RecordedResponse | None:
         from ._models import RecordedResponse
 
+        if response.status is None:
+            return response  # an upstream that hung up: vcrpy has no form for it
         # Called with vcrpy's form of the response (`body.string` as bytes), as vcrpy calls it.
         content = response.content
         data = {
