@@ -13,6 +13,7 @@ from typing import Any, TypeVar, cast
 
 from ._cassette import Cassette
 from ._exceptions import ConfigError
+from ._filters import InteractionFilter
 from ._intercept import activate, deactivate
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
@@ -75,6 +76,10 @@ class CassetteContext:
         first = cassette.misses[0]
         if exc is None:
             # The client swallowed the error (a retry loop, a fallback): the test must still fail.
+            first.add_note(
+                "llmcassette: the code went on after this miss (it was caught). Code that expects it "
+                "makes the request inside `with cassette.expect_miss():`."
+            )
             raise first
         if not any(exc is miss for miss in cassette.misses):
             exc.add_note(str(first))
@@ -146,6 +151,7 @@ def use_cassette(
     faults: Iterable[FaultSpec] = (),
     provider: str | None = None,
     vcrpy_compatible: bool = False,
+    interaction_filter: InteractionFilter | None = None,
 ) -> CassetteContext:
     """
     Record and replay the HTTP traffic of the code inside, through httpx and httpx2.
@@ -160,6 +166,8 @@ def use_cassette(
     the provider profile to use instead of detecting it from each request. ``vcrpy_compatible``
     writes every body as vcrpy's text instead of ``parsed_body``, so plain vcrpy (and
     pytest-recording without llmcassette) can replay the file; chunking and timing are kept.
+    ``interaction_filter`` applies another library's recording hooks to what is matched, replayed
+    and recorded (the pytest plugin passes a ``vcr`` test's vcrpy hooks).
 
     Example::
 
@@ -193,5 +201,6 @@ def use_cassette(
         "faults": tuple(plan.faults),
         "provider": provider,
         "vcrpy_compatible": vcrpy_compatible,
+        "interaction_filter": interaction_filter,
     }
     return CassetteContext(path, options)

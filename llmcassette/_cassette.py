@@ -24,13 +24,15 @@ from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, MissCandidate, NoMatchingInteraction
 from ._exchange import Playback, RequestInfo
+from ._expected_miss import ExpectedMiss
+from ._filters import InteractionFilter, LiveRequest
 from ._flavors import Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, PreparedBody, Probe
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
-from ._playback import Compiled, default_reason, read_timeout, respond
+from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot, with_known_json
 from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
 from ._scrub import Scrubber, strip_userinfo
@@ -58,6 +60,10 @@ class Decision:
     failure: ConnectionFailure | None = None
     offsets_ms: list[float] | None = None
     elapsed_ms: float | None = None
+    #: The request as the cassette's filter left it: what was matched, and is recorded.
+    live: LiveRequest | None = None
+    #: The filter left the request out: it goes upstream untouched, and its attempt is not logged.
+    passthrough: bool = False
 
 
 class Cassette:
@@ -84,8 +90,11 @@ class Cassette:
         provider: str | None = None,
         vcrpy_compatible: bool = False,
         keep_attempts: int | None = None,
+        interaction_filter: InteractionFilter | None = None,
     ) -> None:
         self.path = Path(path)
+        #: Another library's recording hooks (vcrpy's, under the pytest plugin's ``vcr`` switch).
+        self.interaction_filter = interaction_filter
         # A long-running server (`llmcassette serve`) keeps only the latest attempts and misses:
         # the logs would otherwise grow with every request it answers.
         self._keep_attempts = keep_attempts
@@ -114,10 +123,13 @@ class Cassette:
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
-        self._playlist = Playlist(self._tape, self.matcher, scrubber)
+        stored = interaction_filter.stored_request if interaction_filter is not None else None
+        self._playlist = Playlist(self._tape, self.matcher, scrubber, stored=stored)
         # What was recorded, in order: None while a response is being read, then a function
-        # that stores it, then the stored interaction.
-        self._slots: list[Interaction | Callable[[], Interaction] | None] = []
+        # that stores it, then the stored interaction (or None when the filter left it out).
+        self._slots: list[Interaction | Callable[[], Interaction | None] | None] = []
+        # Responses compiled through the filter (without one, the tape keeps them compiled).
+        self._compiled: dict[int, Compiled] = {}
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
         #: Called with each interaction as soon as it is recorded whole (the recording proxy
@@ -163,6 +175,24 @@ class Cassette:
         """True when this cassette will write its file on exit."""
         return self.record_mode is not RecordMode.NONE and any(i is not None for i in self._slots)
 
+    def expect_miss(self) -> ExpectedMiss:
+        """
+        A block expected to make a request this cassette cannot answer: the miss is stopped at
+        the block's end, and no longer fails the test when the cassette closes::
+
+            with llm_cassette.expect_miss() as missed:
+                client.get("https://api.example.com/v1/unrecorded")
+            assert missed.value.url.endswith("/unrecorded")
+        """
+        return ExpectedMiss(self)
+
+    def _claim_misses(self, known: set[int]) -> list[NoMatchingInteraction]:
+        # The misses not in `known` are expected: they leave `misses`, which fail the test.
+        with self._lock:
+            claimed = [miss for miss in self.misses if id(miss) not in known]
+            self.misses = [miss for miss in self.misses if id(miss) in known]
+        return claimed
+
     # -- request handling --------------------------------------------------------------------
 
     def handle_request(
@@ -189,7 +219,13 @@ class Cassette:
             raise self._failure(flavor, decision.failure, decision.attempt)
         return self.answer(flavor, request, body, decision, send, start=start)
 
-    def decide(self, request: Any, body: bytes, faults: Sequence[tuple[Fault, int]] = ()) -> Decision:
+    def decide(
+        self,
+        request: Any,
+        body: bytes,
+        faults: Sequence[tuple[Fault, int]] = (),
+        prepared: PreparedBody | None = None,
+    ) -> Decision:
         """
         The first half of :meth:`handle_request`: log the attempt and decide what answers it (a
         recording, a fault, or the upstream), consuming the recording. A door that learns the
@@ -198,7 +234,14 @@ class Cassette:
         its library would, and calls :meth:`answer` when the client reads.
         """
         __tracebackhide__ = True
-        return self._decide(request, _engine_url(request), body, faults)
+        url = _engine_url(request)
+        live = self._live(request, url, body)
+        if live is None:
+            attempt = Attempt(index=-1, method=request.method, url=url, time_s=self._now_s())
+            return Decision(attempt, url=url, passthrough=True)
+        if live.body is not body:
+            prepared = None  # the filter changed the body: what was prepared of it is stale
+        return self._decide(request, live.url, live.body, faults, prepared, live=live)
 
     def answer(
         self,
@@ -212,6 +255,8 @@ class Cassette:
     ) -> Any:
         """The second half of :meth:`handle_request`, for a decision without a connection failure."""
         __tracebackhide__ = True
+        if decision.passthrough:
+            return send(request)
         attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
@@ -226,7 +271,7 @@ class Cassette:
             attempt.error = f"{type(exc).__name__}: {exc}"
             self._record_failure(flavor, request, body, exc, attempt)
             raise
-        return self._record(flavor, request, decision.url, body, response, start, attempt)
+        return self._record(flavor, request, body, decision, response, start)
 
     async def handle_async_request(
         self,
@@ -249,11 +294,10 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        url = _engine_url(request)
         if off_loop:
-            decision = await asyncio.to_thread(self._decide, request, url, body, faults, prepared)
+            decision = await asyncio.to_thread(self.decide, request, body, faults, prepared)
         else:
-            decision = self._decide(request, url, body, faults, prepared)
+            decision = self.decide(request, body, faults, prepared)
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
             raise self._failure(flavor, decision.failure, decision.attempt)
@@ -271,6 +315,8 @@ class Cassette:
     ) -> Any:
         """The second half of :meth:`handle_async_request`, as :meth:`answer` is of :meth:`handle_request`."""
         __tracebackhide__ = True
+        if decision.passthrough:
+            return await send(request)
         attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
@@ -285,7 +331,7 @@ class Cassette:
             attempt.error = f"{type(exc).__name__}: {exc}"
             self._record_failure(flavor, request, body, exc, attempt)
             raise
-        return self._record(flavor, request, decision.url, body, response, start, attempt)
+        return self._record(flavor, request, body, decision, response, start)
 
     def _now_s(self) -> float:
         # Seconds since the cassette was entered: virtual ones while a clock is active.
@@ -298,6 +344,14 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
+    def _live(self, request: Any, url: str, body: bytes) -> LiveRequest | None:
+        # The request as the cassette's filter leaves it; None sends it upstream untouched.
+        live = LiveRequest(request.method, url, list(request.headers.raw), body)
+        if self.interaction_filter is None:
+            return live
+        _check_url(live.url)
+        return self.interaction_filter.live_request(live)
+
     def _decide(
         self,
         request: Any,
@@ -305,6 +359,8 @@ class Cassette:
         body: bytes,
         extra: Sequence[tuple[Fault, int]] = (),
         prepared: PreparedBody | None = None,
+        *,
+        live: LiveRequest | None = None,
     ) -> Decision:
         __tracebackhide__ = True
         method = request.method
@@ -331,7 +387,7 @@ class Cassette:
             self._attempts_seen += 1
             if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
                 del self.attempts[: len(self.attempts) - self._keep_attempts]
-            decision = Decision(attempt, url=url)
+            decision = Decision(attempt, url=url, live=live)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
@@ -387,7 +443,8 @@ class Cassette:
             miss_slot = slot
         # A miss is explained outside the lock: other requests need not wait for it.
         message, candidates = self._miss_message(method, url, body, miss_slot, probe)
-        miss = NoMatchingInteraction(message, method=method, url=attempt.url, candidates=candidates)
+        miss_type = self.interaction_filter.miss_type if self.interaction_filter else NoMatchingInteraction
+        miss = miss_type(message, method=method, url=attempt.url, candidates=candidates)
         with self._lock:
             self.misses.append(miss)
             if self._keep_attempts is not None and len(self.misses) > self._keep_attempts:
@@ -458,20 +515,26 @@ class Cassette:
     # -- replay ------------------------------------------------------------------------------
 
     def _compiled_for(self, index: int) -> Compiled:
-        return self._tape.compiled(index)
+        if self.interaction_filter is None:
+            return self._tape.compiled(index)
+        compiled = self._compiled.get(index)
+        if compiled is None:
+            # A response the filter would not store still answers: it is in the file already.
+            response = self._tape.response(index)
+            response = self.interaction_filter.response(response) or response
+            uri = self._tape.line(index)[1]
+            compiled = self._compiled[index] = compile_response(
+                response, uri=uri, path=self.path, index=index
+            )
+        return compiled
 
     # -- recording ---------------------------------------------------------------------------
 
     def _record(
-        self,
-        flavor: Flavor,
-        request: Any,
-        url: str,
-        body: bytes,
-        response: Any,
-        start: float,
-        attempt: Attempt,
+        self, flavor: Flavor, request: Any, body: bytes, decision: Decision, response: Any, start: float
     ) -> Any:
+        attempt = decision.attempt
+        live = decision.live or LiveRequest(request.method, decision.url, list(request.headers.raw), body)
         attempt.recorded = True
         attempt.status = response.status_code
         with self._lock:
@@ -482,9 +545,10 @@ class Cassette:
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
-        method, request_headers = request.method, list(request.headers.raw)
+        # What is stored is the request as the cassette's filter left it.
+        method, url, request_headers, body = live.method, live.url, live.raw_headers, live.body
 
-        def store(capture: Capture) -> Interaction:
+        def store(capture: Capture) -> Interaction | None:
             # The request is stored (scrubbed, its body made readable) once the exchange is over,
             # not before the response goes back: through the proxy, that is time to first byte.
             stored_request = build_request(
@@ -505,6 +569,11 @@ class Cassette:
                 decode_compressed=self.decode_compressed,
                 url=url,
             )
+            if self.interaction_filter is not None:
+                filtered = self.interaction_filter.response(stored_response)
+                if filtered is None:
+                    return None
+                stored_response = filtered
             return Interaction(request=stored_request, response=stored_response)
 
         def on_finish(capture: Capture) -> None:
@@ -519,6 +588,8 @@ class Cassette:
                     self._slots[slot] = functools.partial(store, capture)
                 return
             interaction = store(capture)
+            if interaction is None:
+                return
             with self._lock:
                 self._slots[slot] = interaction
             self.on_recorded(interaction)

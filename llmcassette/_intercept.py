@@ -26,7 +26,15 @@ from ._flavors import Flavor, available_flavors, get_flavor
 if TYPE_CHECKING:
     from ._cassette import Cassette
 
-__all__ = ["EXTRA_TRANSPORTS", "SDK_SWITCHES", "activate", "current_cassette", "deactivate", "is_installed"]
+__all__ = [
+    "EXTRA_TRANSPORTS",
+    "SDK_SWITCHES",
+    "VCRPY_PATCHERS",
+    "activate",
+    "current_cassette",
+    "deactivate",
+    "is_installed",
+]
 
 _lock = threading.RLock()
 _active: list[Cassette] = []
@@ -98,6 +106,13 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
 
+
+#: vcrpy's patchers (its ``skip_patchers`` names) of the libraries llmcassette answers in-process:
+#: httpx and httpx2 by their transports, aiohttp (:mod:`llmcassette._adapters.aiohttp`), and
+#: through the standard library's connection class (:mod:`llmcassette._adapters.http_client`)
+#: ``http.client``, urllib3, requests and boto3. On a test where both are active, vcrpy skips
+#: these and keeps the others (httplib2, tornado).
+VCRPY_PATCHERS = ("httpx", "httpx2", "aiohttp", "httplib", "urllib3", "requests", "boto3")
 
 # Transports that are not the standard ones but still reach the network, patched when their module
 # is already imported (importing them here would cost seconds): (module, class, method, library).

@@ -17,6 +17,7 @@ from ._exchange import Ending, Playback
 from ._flavors import Flavor
 from ._framing import default_chunks
 from ._models import RecordedResponse, StreamError, header_get
+from ._recording import decompress
 from ._streams import Pacer, ReplayStream, stream_class
 
 __all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "respond"]
@@ -64,10 +65,16 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         # Only a cassette written by hand or by vcrpy lacks boundaries: llmcassette keeps those of
         # every streamed body, one chunk included (see `_recording.build_response`).
         chunks = default_chunks(content, header_get(response.headers, "content-type"), url=uri)
+    # vcrpy's recordings of requests and urllib3 traffic keep `Content-Encoding: gzip` on the body
+    # the library had already decoded; played with the header, the client would decode it again.
+    encoding = header_get(response.headers, "content-encoding")
+    stale_encoding = bool(content) and encoding is not None and _decodes_nothing(content, encoding)
     headers: list[tuple[str, str]] = []
     for name, values in response.headers.items():
         if name.lower() == "content-length":
             values = [str(len(content))]
+        elif name.lower() == "content-encoding" and stale_encoding:
+            continue
         headers.extend((name, value) for value in values)
     ending, error_type, error_message = Ending.COMPLETE, None, ""
     if stream is not None and stream.error is not None:
@@ -82,6 +89,13 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         reason=response.status.message,
     )
     return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
+
+
+def _decodes_nothing(content: bytes, encoding: str) -> bool:
+    """True when ``content`` is not compressed as gzip or deflate ``encoding`` says (others are trusted)."""
+    if encoding.strip().lower() not in ("gzip", "x-gzip", "deflate"):
+        return False
+    return decompress([content], encoding) is None
 
 
 def recorded_chunks(

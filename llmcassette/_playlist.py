@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import heapq
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import cast
 
 from ._exchange import RequestInfo
@@ -24,6 +24,9 @@ from ._scrub import PLACEHOLDER, Scrubber
 from .providers import detect_profile
 
 __all__ = ["Candidate", "Playlist", "Slot", "prepare_body", "with_known_json"]
+
+#: The key of a recorded request the cassette's filter leaves out: it never matches.
+_LEFT_OUT: tuple[Hashable, ...] = ("llmcassette: left out by the filter",)
 
 #: A recorded request that did not match: its position, the request, and how it differs.
 Candidate = tuple[int, RecordedRequest, list[str]]
@@ -51,8 +54,17 @@ class Slot:
 class Playlist:
     """The interactions of ``tape`` as ``matcher`` pairs them with requests (scrubbed first)."""
 
-    def __init__(self, tape: LazyCassette, matcher: Matcher, scrubber: Scrubber | None) -> None:
+    def __init__(
+        self,
+        tape: LazyCassette,
+        matcher: Matcher,
+        scrubber: Scrubber | None,
+        *,
+        stored: Callable[[RecordedRequest], RecordedRequest | None] | None = None,
+    ) -> None:
         self._tape = tape
+        # A filter recorded requests pass before matching (vcrpy's `before_record_request`).
+        self._stored = stored
         self._matcher = matcher
         self._scrubber = scrubber
         self._index: dict[tuple[Hashable, ...], Slot] | None = None
@@ -136,12 +148,13 @@ class Playlist:
             (
                 (sum(mine != theirs for mine, theirs in zip(wanted.key, key, strict=True)), position)
                 for position, key in enumerate(self._keys)
-                if key is not None
+                if key is not None and key is not _LEFT_OUT
             ),
         )
         found: list[Candidate] = []
         for _, position in ranked:
-            request = self._tape.request(position)
+            request = self._request(position)
+            assert request is not None  # a request the filter leaves out has no key to rank
             recorded = self._matcher.probe(
                 RequestParts(method=request.method, url=request.uri, body=request.content),
                 volatile=_volatile(request.method, request.uri),
@@ -155,8 +168,22 @@ class Playlist:
                 if self._index is None:
                     self._index = self._build()
 
-    def _key_of(self, position: int) -> tuple[Hashable, ...] | None:
-        method, uri, content = self._tape.line(position)
+    def _request(self, position: int) -> RecordedRequest | None:
+        # A recorded request as matching sees it: through the filter when there is one (None when
+        # the filter leaves it out: it never matches).
+        request = self._tape.request(position)
+        return self._stored(request) if self._stored is not None else request
+
+    def _line(self, position: int) -> tuple[str, str, bytes] | None:
+        if self._stored is None:
+            return self._tape.line(position)
+        request = self._request(position)
+        return None if request is None else (request.method, request.uri, request.content)
+
+    def _key(self, line: tuple[str, str, bytes] | None) -> tuple[Hashable, ...] | None:
+        if line is None:
+            return _LEFT_OUT
+        method, uri, content = line
         if method == "*" and uri == "*":
             return None
         parts = RequestParts(method=method, url=uri, body=content)
@@ -164,16 +191,25 @@ class Playlist:
 
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
-        # The keys of a cassette read before under the same matching come from the replay cache.
-        signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
-        keys = self._tape.match_keys(signature, self._key_of)
+        lines = [self._line(position) for position in range(len(self._tape))]
+        if self._stored is None:
+            # The keys of a cassette read before under the same matching come from the replay cache.
+            signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
+            keys = self._tape.match_keys(signature, lambda position: self._key(lines[position]))
+        else:
+            # A filter is another library's code (vcrpy's hooks): its keys are not cached.
+            keys = [self._key(line) for line in lines]
         for position, key in enumerate(keys):
+            if key is _LEFT_OUT:
+                continue
             if key is None:
                 self._wildcard.indices.append(position)
                 continue
             slot = index.setdefault(key, Slot())
             slot.indices.append(position)
-            self._exact.setdefault(self._tape.line(position), slot)
+            line = lines[position]
+            if line is not None:
+                self._exact.setdefault(line, slot)
         self._keys = keys
         return index
 

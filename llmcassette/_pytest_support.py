@@ -222,6 +222,10 @@ class ActiveCassette:
         """After a passing test: fail on a swallowed miss, then report faults that never fired."""
         if self.cassette.misses:
             self.error = self.cassette.misses[0]
+            self.error.add_note(
+                "llmcassette: the test went on after this miss (the client or the test caught it). "
+                "A test that expects it makes the request inside `with llm_cassette.expect_miss():`."
+            )
             raise self.error
         never = [f for f, n in self.cassette.fault_plan.fired_counts()[: self.own_faults] if n == 0]
         if not never or unfired == "ignore":

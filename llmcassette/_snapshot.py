@@ -23,8 +23,9 @@ are skipped; an event that is not JSON becomes an ``error`` line saying which.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
@@ -39,6 +40,10 @@ from ._models import CassetteDocument, Interaction, header_get
 from .providers import detect_profile
 from .providers._events import NOT_JSON, decode_body, decode_events, parse_json
 from .providers._wire import body_error
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
 
 __all__ = ["LLMStreamSnapshotExtension", "normalize", "normalize_events"]
 
@@ -101,16 +106,62 @@ def _interaction_events(interaction: Interaction) -> list[dict[str, Any]]:
     return events
 
 
-def normalize(target: Attempt | Interaction | Cassette | CassetteDocument | Sequence[Any] | str) -> str:
+def _http_response_types() -> tuple[type, ...]:
+    # An httpx or httpx2 response means its module is imported: neither is imported for this.
+    modules = (sys.modules.get(name) for name in ("httpx", "httpx2"))
+    return tuple(module.Response for module in modules if module is not None)
+
+
+def _response_events(response: Any) -> list[dict[str, Any]]:
+    kind = f"{type(response).__module__.split('.')[0]}.Response"
+    try:
+        body = response.content
+    except Exception as exc:
+        if type(exc).__name__ != "ResponseNotRead":
+            raise
+        raise TypeError(
+            f"llmcassette: cannot snapshot this {kind}: its body was streamed and not read. Call "
+            "`response.read()` before iterating it, or snapshot what the client received, "
+            "`llm_cassette.attempts[-1]`."
+        ) from None
+    try:
+        request = response.request
+    except RuntimeError:
+        raise TypeError(
+            f"llmcassette: cannot snapshot this {kind}: it has no request, so its provider is unknown. "
+            "Snapshot a response a client returned."
+        ) from None
+    return normalize_events(
+        body,
+        url=str(request.url),
+        method=request.method,
+        content_type=response.headers.get("content-type"),
+        status=response.status_code,
+    )
+
+
+def normalize(
+    target: Attempt
+    | Interaction
+    | Cassette
+    | CassetteDocument
+    | httpx.Response
+    | httpx2.Response
+    | Sequence[Any]
+    | str,
+) -> str:
     """
     The JSONL snapshot text of an attempt (what the client received), a recorded interaction,
-    or a whole cassette: its attempts when it was used, else its interactions, each after a
-    header line (``{"exchange": 0, "method": "POST", "path": "/v1/...", "status": 200}``). A
-    string is taken as already normalised and returned as it is.
+    an httpx or httpx2 response (its body read), or a whole cassette: its attempts when it was
+    used, else its interactions, each after a header line
+    (``{"exchange": 0, "method": "POST", "path": "/v1/...", "status": 200}``). A string is
+    taken as already normalised and returned as it is.
     """
     if isinstance(target, str):
         return target
-    if isinstance(target, Attempt):
+    if isinstance(target, _http_response_types()):
+        lines = _lines(_response_events(target))
+    elif isinstance(target, Attempt):
         lines = _lines(_attempt_events(target))
     elif isinstance(target, Interaction):
         lines = _lines(_interaction_events(target))
@@ -120,7 +171,7 @@ def normalize(target: Attempt | Interaction | Cassette | CassetteDocument | Sequ
         elif isinstance(target, CassetteDocument):
             exchanges = target.interactions
         else:
-            exchanges = target
+            exchanges = cast(Sequence[Any], target)
         lines = []
         for number, item in enumerate(exchanges):
             lines += _exchange(number, item)
@@ -138,9 +189,15 @@ def _exchange(number: int, item: Any) -> list[str]:
         status = item.response.status
         head["status"] = status.code if status is not None else None
         events = _interaction_events(item)
+    elif isinstance(item, _http_response_types()):
+        response: Any = item
+        events = _response_events(response)
+        head = {"method": response.request.method, "path": response.request.url.path}
+        head["status"] = response.status_code
     else:
         raise TypeError(
-            f"llmcassette: cannot snapshot {type(item).__name__!r}; give attempts or interactions."
+            f"llmcassette: cannot snapshot {type(item).__name__!r}; give attempts, interactions or "
+            "httpx/httpx2 responses."
         )
     return _lines([{"exchange": number, **head}, *events])
 
@@ -148,7 +205,8 @@ def _exchange(number: int, item: Any) -> list[str]:
 class LLMStreamSnapshotExtension(SingleFileSnapshotExtension):
     """
     A syrupy extension writing one ``<test>.events.jsonl`` file per snapshot: the normalised
-    events of an attempt, an interaction or a cassette (see :func:`normalize`)::
+    events of an attempt, an interaction, an httpx or httpx2 response or a cassette (see
+    :func:`normalize`)::
 
         def test_chat(snapshot, llm_cassette):
             ...
@@ -166,5 +224,5 @@ class LLMStreamSnapshotExtension(SingleFileSnapshotExtension):
         include: PropertyFilter | None = None,
         matcher: PropertyMatcher | None = None,
     ) -> SerializedData:
-        """The JSONL text of ``data`` (an attempt, interaction, cassette, or normalised text)."""
+        """The JSONL text of ``data`` (an attempt, interaction, response, cassette, or normalised text)."""
         return normalize(data)

@@ -81,6 +81,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "Warn when a test's cassette holds interactions recorded longer ago than this many days.",
         default="",
     )
+    from ._vcr_switch import add_options
+
+    add_options(parser, group)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -114,8 +117,12 @@ def _fail(exc: ConfigError) -> NoReturn:
 
 
 def _uses_llmcassette(item: pytest.Item) -> bool:
-    return any(item.get_closest_marker(name) for name in _MARKERS) or "llm_cassette" in getattr(
-        item, "fixturenames", ()
+    from ._vcr_switch import routes
+
+    return (
+        any(item.get_closest_marker(name) for name in _MARKERS)
+        or "llm_cassette" in getattr(item, "fixturenames", ())
+        or routes(item)  # `--llm-vcr`: every `vcr` test
     )
 
 
@@ -159,12 +166,17 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
-    # On a `vcr` test that also uses llmcassette, llmcassette answers httpx/httpx2 itself (with
-    # chunks, timing and faults); vcrpy keeps every other library.
+    # On a `vcr` test that also uses llmcassette, llmcassette answers the libraries it intercepts
+    # itself (with chunks, timing and faults); vcrpy keeps every other library.
     item = config.stash.get(_CURRENT_ITEM, None)
     if item is None or not _uses_llmcassette(item):
         return
-    vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, "httpx", "httpx2"]))
+    from ._intercept import VCRPY_PATCHERS
+
+    vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, *VCRPY_PATCHERS]))
+    from ._vcr_switch import share_file
+
+    share_file(item, vcr)  # unless the `llm_cassette` marker names a file of its own
     case = _matrix_case(item)
     if case is None or item.get_closest_marker("default_cassette") is not None:
         return
@@ -272,6 +284,11 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
             options["scrub"] = scrubber
     # What llmcassette records into vcrpy's file stays readable by vcrpy alone.
     options.setdefault("vcrpy_compatible", vcr_owned)
+    if vcr_owned:
+        from ._vcr_switch import vcr_hooks
+
+        # vcrpy's hooks (`vcr_config` filters, before_record_*) apply to llmcassette's traffic.
+        options["interaction_filter"] = vcr_hooks(item, vcr_cassette, options.get("scrub", True))
     options["faults"] = faults
     return path, options, own
 

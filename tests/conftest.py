@@ -14,6 +14,17 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 from tests.servers import CLIENT_KINDS, Client, serve, stream_app
 
 
+@pytest.fixture(autouse=True)
+def _inner_runs_without_pytest_asyncio(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest-asyncio is installed for the suites the plugin tests replay, which load it with
+    # `-p asyncio`; every other inner pytest run goes without it, as the suite itself does.
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # which clears PYTEST_ADDOPTS when it is set up
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     """Async tests run on asyncio, as the SDKs' async clients do."""

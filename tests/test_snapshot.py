@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import httpx2
 import pytest
 
 import llmcassette
@@ -422,6 +423,25 @@ def test_normalize_an_interaction_an_attempt_and_a_string(cassette_path: Path) -
     )
     assert normalize(failed) == lines(
         {"type": "error", "message": "ConnectError: [Errno 111] Connection refused"}
+    )
+
+
+@pytest.mark.parametrize("module", [httpx, httpx2], ids=["httpx", "httpx2"])
+def test_normalize_a_response_a_client_returned(cassette_path: Path, module: Any) -> None:
+    with llmcassette.use_cassette(cassette_path, allow_playback_repeats=True), module.Client() as client:
+        response = client.post(CHAT_URL, content=REQUEST_BODY)
+        assert normalize(response) == EXPECTED
+        header = {"exchange": 0, "method": "POST", "path": "/v1/chat/completions", "status": 200}
+        assert normalize([response]) == lines(header) + EXPECTED
+        with client.stream("POST", CHAT_URL, content=REQUEST_BODY) as streamed:
+            for _ in streamed.iter_lines():
+                pass
+            with pytest.raises(TypeError) as info:
+                normalize(streamed)
+    assert str(info.value) == (
+        f"llmcassette: cannot snapshot this {module.__name__}.Response: its body was streamed and not "
+        "read. Call `response.read()` before iterating it, or snapshot what the client received, "
+        "`llm_cassette.attempts[-1]`."
     )
 
 

@@ -194,3 +194,43 @@ def test_recording_under_block_network_fails_clearly(
     assert (pytester.path / "cassettes" / "test_rec" / "test_rec.yaml").is_file()
     # Replay never connects, so it passes with the network blocked and nothing allowed.
     run("--block-network").assert_outcomes(passed=1)
+
+
+def test_a_test_that_expects_a_miss_says_so_with_expect_miss(pytester: pytest.Pytester, run: Run) -> None:
+    body = """
+@pytest.mark.llm_cassette
+def test_chat(llm_cassette):
+    with llm_cassette.expect_miss() as missed:
+        chat('bye')
+    assert str(missed.value).startswith("llmcassette: no recorded interaction matches POST")
+    assert chat() == "Hello there"
+
+@pytest.mark.llm_cassette
+def test_swallowed(llm_cassette):
+    with llm_cassette.expect_miss():
+        try:
+            chat('bye')
+        except Exception:
+            pass  # a client's fallback
+
+@pytest.mark.llm_cassette
+def test_raises_alone():
+    with pytest.raises(Exception):
+        chat('bye')
+"""
+    _module(pytester, body)
+    folder = pytester.path / "cassettes" / "test_chat"
+    for name in ("test_swallowed", "test_raises_alone"):
+        (folder / f"{name}.yaml").write_text(chat_cassette())
+    result = run("-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*::test_raises_alone FAILED*"])
+    result.stdout.fnmatch_lines(
+        [
+            "E       *NoMatchingInteraction: llmcassette: no recorded interaction matches POST *",
+            "E *Closest*",
+            "*",
+            "E *llmcassette: the test went on after this miss (the client or the test caught it). A test "
+            "that expects it makes the request inside `with llm_cassette.expect_miss():`.",
+        ]
+    )

@@ -128,6 +128,32 @@ def test_chat(llm_cassette, llm_snapshot):
     run().assert_outcomes(passed=1)
 
 
+def test_llm_snapshot_takes_the_response_a_client_returned(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_chat=CLIENT
+        + """
+import httpx2
+
+@pytest.mark.llm_cassette("chat.yaml", allow_playback_repeats=True)
+@pytest.mark.parametrize("module", [httpx, httpx2])
+def test_chat(llm_snapshot, module):
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with module.Client() as client:
+        assert llm_snapshot == client.post("https://api.openai.com/v1/chat/completions", json=body)
+"""
+    )
+    (pytester.path / "chat.yaml").write_text(chat_cassette())
+    run("--snapshot-update").assert_outcomes(passed=2)
+    folder = pytester.path / "__snapshots__" / "test_chat"
+    written = [path.read_text() for path in sorted(folder.iterdir())]
+    assert len(written) == 2 and written[0] == written[1]
+    assert written[0].splitlines()[:2] == [
+        '{"text": "Hello", "type": "text_delta"}',
+        '{"text": " there", "type": "text_delta"}',
+    ]
+    run().assert_outcomes(passed=2)
+
+
 def test_faults_on_module_class_and_test_add_up_with_the_option(pytester: pytest.Pytester, run: Run) -> None:
     pytester.makepyfile(
         test_chat=CLIENT

@@ -260,8 +260,11 @@ def test_vcr_config_filters_keep_secrets_out_of_what_llmcassette_records(
         """
     )
     run("--record-mode=once").assert_outcomes(passed=2)
+    texts = {}
     for name in ("test_vcr", "test_plain"):
-        text = (pytester.path / "cassettes" / "test_rec" / f"{name}.yaml").read_text()
+        texts[name] = text = (pytester.path / "cassettes" / "test_rec" / f"{name}.yaml").read_text()
         assert "secret" not in text
-        assert "x-team: [REDACTED]" in text and "session=REDACTED" in text
+        assert "x-team: [REDACTED]" in text
+    # On the vcr test, vcrpy's own filters run first and drop the parameter, as vcrpy would.
+    assert "session=" not in texts["test_vcr"] and "session=REDACTED" in texts["test_plain"]
     run().assert_outcomes(passed=2)  # the scrubbed recordings still match the live requests

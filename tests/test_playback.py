@@ -1,0 +1,56 @@
+"""Replaying a recorded response: what the headers say about the stored body."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import requests
+
+import llmcassette
+
+URL = "http://api.example.invalid/v1/models"
+MODELS = {"data": [{"id": "m1"}]}
+
+
+def _cassette(path: Path, body: dict[str, object]) -> Path:
+    interaction = {
+        "request": {"method": "GET", "uri": URL, "body": None, "headers": {}},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"content-encoding": ["gzip"], "content-type": ["application/json"]},
+            "body": body,
+        },
+    }
+    path.write_text(json.dumps({"version": 1, "interactions": [interaction]}))
+    return path
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # vcrpy's recording of requests traffic: the body urllib3 already decoded, the header kept.
+        {"string": json.dumps(MODELS)},
+        # vcrpy's recording of httpx traffic: the gzip bytes as sent.
+        {"string": {"__binary__": True}},
+    ],
+    ids=["decoded-body-gzip-header", "gzip-body"],
+)
+def test_a_body_replays_decoded_once_whatever_its_content_encoding_header_says(
+    tmp_path: Path, body: dict[str, object]
+) -> None:
+    if body["string"] == {"__binary__": True}:
+        encoded = base64.b64encode(gzip.compress(json.dumps(MODELS).encode())).decode()
+        path = tmp_path / "chat.yaml"
+        _cassette(path, {"string": "X"})
+        text = path.read_text().replace('"X"', f'!!binary "{encoded}"')
+        path.write_text(text)
+    else:
+        path = _cassette(tmp_path / "chat.yaml", body)
+    with llmcassette.use_cassette(path, allow_playback_repeats=True):
+        assert requests.get(URL, timeout=5).json() == MODELS
+        assert httpx.get(URL).json() == MODELS
