@@ -187,13 +187,18 @@ def _from_pieces(
         except ValidationError as exc:
             raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
         item_extras.append({k: v for k, v in item.items() if k != "request"})
-    version = top.pop("version", 1)
-    top.pop("llmcassette_schema", None)
     top.pop("interactions", None)
+    try:
+        # The top-level keys are checked as a whole parse checks them (`version`, the schema).
+        document = CassetteDocument.model_validate(top)
+    except ValidationError as exc:
+        raise format_validation_error(exc, path) from None
+    top.pop("version", None)
+    top.pop("llmcassette_schema", None)
     return LazyCassette(
         path,
         raw=raw,
-        version=version if isinstance(version, int) else 1,
+        version=document.version,
         extras=top,
         requests=requests,
         item_extras=item_extras,

@@ -135,7 +135,7 @@ def _bare_response(data: dict[str, Any]) -> dict[str, Any]:
 def _parse_text(raw: bytes, path: Path) -> Any:
     if path.suffix == ".json":
         try:
-            return json.loads(raw)
+            return json.loads(raw, object_pairs_hook=_without_duplicate_keys)
         except ValueError as exc:
             raise CassetteFormatError(
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
@@ -152,6 +152,16 @@ def _parse_text(raw: bytes, path: Path) -> Any:
             f"llmcassette: cassette {str(path)!r} is not valid YAML{where}: {problem}. {_REPAIR_HINT}",
             path=path,
         ) from None
+
+
+def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON, like YAML, lets the last of two equal keys win, silently dropping the first value.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"an object has the key {key!r} twice")
+        data[key] = value
+    return data
 
 
 def format_validation_error(
@@ -171,8 +181,10 @@ def format_validation_error(
     where = f"interaction {index}, field `{field}`" if index is not None else f"field `{field}`"
     more = len(fields) - 1
     tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+    # A newer llmcassette's file is not damaged: the message already says what to do.
+    hint = "" if first["type"] == "newer_schema" else f" {_REPAIR_HINT}"
     return CassetteFormatError(
-        f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}. {_REPAIR_HINT}",
+        f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}.{hint}",
         path=path,
         interaction=index,
         field=field,
