@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse
-from ._storage import format_validation_error, parse_cassette, read_cassette_bytes
+from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
 __all__ = ["LazyCassette", "load_lazy"]
@@ -124,6 +124,7 @@ class LazyCassette:
 def load_lazy(path: Path) -> LazyCassette:
     """Load ``path`` for replay; see the module docstring for what is deferred."""
     raw = read_cassette_bytes(path)
+    check_complete(raw, path=path)
     pieces = _split(raw)
     if pieces is not None:
         lazy = _from_pieces(path, raw, *pieces)

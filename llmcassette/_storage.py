@@ -43,6 +43,7 @@ from ._yaml import YAMLError, dump_yaml, load_yaml
 __all__ = [
     "WILDCARD_REQUEST",
     "cassette_lock",
+    "check_complete",
     "document_to_data",
     "dumps_cassette",
     "file_state",
@@ -74,6 +75,7 @@ def read_cassette_bytes(path: Path) -> bytes:
 
 def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
     """Validate the text of a cassette file; ``path`` is only used in error messages."""
+    check_complete(raw, path=path)
     data = _parse_text(raw, path)
     if data is None:
         data = {"interactions": []}
@@ -97,6 +99,68 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
         return CassetteDocument.model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, path) from None
+
+
+def check_complete(raw: bytes, *, path: Path) -> None:
+    """
+    Refuse a YAML cassette that was cut short (a full disk, an interrupted copy) when what is left
+    may still parse. Checked on the bytes, before parsing, so that a cut which also breaks the
+    YAML is reported as what it is.
+
+    - A file llmcassette wrote declares ``llmcassette_schema`` and ends with a ``...`` line: one
+      that declares the schema and lacks the line is incomplete.
+    - vcrpy, pytest-recording and pydantic-ai write ``version: 1`` last, and every YAML writer
+      ends the file with a line break: a file of interactions with neither was cut mid-line. A
+      cut at a line break between two interactions of such a file cannot be told apart from a
+      shorter file.
+    """
+    if path.suffix == ".json" or not raw.strip():
+        return
+    if _has_top_level_key(raw, b"llmcassette_schema"):
+        if not _ends_with_marker(raw):
+            raise _incomplete(
+                path,
+                "llmcassette ends every cassette with a `...` line and this file stops before it",
+                "if it is whole (a tool that rewrote it dropped the line), add `...` as its last line",
+            )
+    elif (
+        not raw.endswith((b"\n", b"\r"))
+        and _has_top_level_key(raw, b"interactions")
+        and not _has_top_level_key(raw, b"version")
+    ):
+        raise _incomplete(
+            path,
+            "it stops in the middle of a line and has no `version` line, which vcrpy writes last",
+            "if it is whole, end it with a line break",
+        )
+
+
+def _incomplete(path: Path, why: str, if_whole: str) -> CassetteFormatError:
+    return CassetteFormatError(
+        f"llmcassette: cassette {str(path)!r} is incomplete: {why}, so it was cut short (a full "
+        "disk, an interrupted copy) and interactions or bytes of a body may be missing. Restore "
+        f"it from version control, or delete it and record the cassette again; {if_whole}.",
+        path=path,
+    )
+
+
+def _has_top_level_key(raw: bytes, key: bytes) -> bool:
+    # Only a top-level key starts at the first column (block text and nested keys are indented).
+    key += b":"
+    return raw.startswith(key) or b"\n" + key in raw
+
+
+def _ends_with_marker(raw: bytes) -> bool:
+    # The last line that is not blank or a comment (YAML allows both after the marker).
+    end = len(raw)
+    while end > 0:
+        text = raw[:end].rstrip()
+        start = text.rfind(b"\n") + 1
+        line = text[start:]
+        if not line.startswith(b"#"):
+            return line == b"..." or line.startswith((b"... ", b"...\t"))
+        end = start
+    return False
 
 
 #: The request of an interaction that answers any request: what a response-only file becomes.
@@ -298,7 +362,10 @@ def dumps_cassette(
     data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
         return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    return dump_yaml(data)
+    text = dump_yaml(data)
+    # The end marker tells a whole file from one cut short (see `check_complete`). PyYAML writes
+    # it already after a document that ends open (a `|+` block).
+    return text if text.endswith("\n...\n") else text + "...\n"
 
 
 def _json_default(value: Any) -> Any:

@@ -446,7 +446,7 @@ async def test_replay_keeps_the_recorded_reason_phrase(client: Client, tmp_path:
 def _edit(path: Path, change: Any) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True))
 
 
 @pytest.fixture

@@ -35,6 +35,7 @@ def cassette(
         "    headers: {content-type: [text/event-stream]}\n"
         '    body: {string: "data: [DONE]\\n\\n"}\n'
         f"{response}"
+        "...\n"
     )
 
 

@@ -69,7 +69,7 @@ def _edited(tmp_path: Path, edit: Any) -> str:
     data = yaml.safe_load(CASSETTE.read_text())
     edit(data["interactions"])
     path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True))
     return str(path)
 
 

@@ -30,7 +30,7 @@ def _copy(tmp_path: Path, *, header: str | None = None, text: str | None = None)
         response["parsed_body"]["id"] = "chatcmpl-another"
         response["headers"]["date"] = ["Wed, 25 Nov 2026 10:00:00 GMT"]
     path = tmp_path / "b.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     return str(path)
 
 
@@ -108,7 +108,7 @@ def test_an_unparsable_recorded_url_is_trouble(tmp_path: Path) -> None:
     data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
     data["interactions"][1]["request"]["uri"] = "http://[::1/v1/chat/completions"
     path = tmp_path / "b.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     result = run(str(CASSETTE), str(path))
     assert_one_line_error(
         result, 2, f"cassette {str(path)!r} is not valid: interaction 1, field `request.uri`: is not a URL"
