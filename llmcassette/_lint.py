@@ -25,6 +25,7 @@ for a pre-commit hook on hundreds of cassettes.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing, parse_sse_event, split_events
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamEnd, header_get
 from ._scrub import PLACEHOLDER, Scrubber
-from ._storage import parse_cassette
+from ._storage import parse_cassette, read_cassette_bytes
 from .faults.stream_wire import is_terminal
 from .providers import GENERIC, Profile, detect_profile
 
@@ -503,11 +504,13 @@ def lint_paths(paths: Sequence[Path], *, ignore: Iterable[str] = ()) -> LintRepo
     for given in paths:
         found = find_cassettes(given) if given.is_dir() else [given]
         for path in found:
-            key = path.resolve()
+            # Not `resolve()`: it raises RuntimeError on a symbolic link loop, which reading
+            # then reports as what it is.
+            key = Path(os.path.realpath(path))
             if key in seen:
                 continue
             seen.add(key)
-            raw = path.read_bytes()
+            raw = read_cassette_bytes(path)
             if given.is_dir() and not looks_like_cassette(raw, json_file=path.suffix == ".json"):
                 report.skipped.append(path)
                 continue

@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from ._bodies import is_text
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
+from ._file_errors import read_error, write_error, writing
 from ._models import (
     SCHEMA_VERSION,
     CassetteDocument,
@@ -71,6 +72,8 @@ def read_cassette_bytes(path: Path) -> bytes:
         raise CassetteNotFound(
             f"llmcassette: cassette file {str(path)!r} does not exist.", path=path
         ) from None
+    except OSError as exc:
+        raise read_error(path, exc) from exc
 
 
 def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
@@ -382,6 +385,8 @@ def file_state(path: Path) -> tuple[int, int, int] | None:
         info = path.stat()
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a symbolic link loop, a file where a folder should be
+        raise read_error(path, exc) from exc
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
@@ -391,13 +396,16 @@ def cassette_lock(path: Path) -> Iterator[None]:
     Hold an exclusive lock for writing cassettes in ``path``'s folder, across processes (pytest-xdist
     workers). The folder itself is locked, so no lock file is left beside the cassettes.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path, "creating the folder"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     if fcntl is None:  # pragma: no cover - not POSIX: atomic renames still keep files whole
         yield
         return
-    fd = os.open(path.parent, os.O_RDONLY)
+    with writing(path, "locking the folder"):
+        fd = os.open(path.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with writing(path, "locking the folder"):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -414,17 +422,23 @@ def save_cassette(path: str | Path, document: CassetteDocument, *, vcrpy_compati
         text = dumps_cassette(document, json_file=path.suffix == ".json", vcrpy_compatible=vcrpy_compatible)
     except TypeError as exc:
         raise CassetteError(f"llmcassette: cannot write cassette {str(path)!r}: {exc}.", path=path) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    with writing(path, "creating the folder"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path, "creating a temporary file beside it"):
+        fd, tmp = _create_temporary(path)
+    doing = "writing a temporary file beside it"
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        doing = "renaming the temporary file over it"
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc, doing=doing) from exc
         raise
 
 

@@ -599,7 +599,7 @@ async def test_failed_write_keeps_the_previous_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(llmcassette.CassetteWriteError, match="disk full"):
         with llmcassette.use_cassette(path, record_mode="new_episodes"):
             await client.send("POST", f"{upstream}/json", json=chat("new"))
     monkeypatch.undo()
