@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ._bodies import NOT_JSON, json_value
 from ._exceptions import ConfigError
 
 __all__ = [
@@ -69,9 +70,8 @@ def _paths(fields: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
 def _canonical_body(body: bytes, ignored: tuple[tuple[str, ...], ...]) -> Hashable:
     head = body.lstrip()[:1]
     if head in (b"{", b"["):
-        try:
-            value = json.loads(body)
-        except ValueError:
+        value = json_value(body)
+        if value is NOT_JSON:  # not JSON, or nested too deep to canonicalise: the bytes decide
             return body
         for path in ignored:
             _drop(value, path)
@@ -197,10 +197,8 @@ class Matcher:
 
 
 def _body_difference(wanted: bytes, recorded: bytes, ignored: tuple[tuple[str, ...], ...]) -> str:
-    try:
-        wanted_value = json.loads(wanted)
-        recorded_value = json.loads(recorded)
-    except ValueError:
+    wanted_value, recorded_value = json_value(wanted), json_value(recorded)
+    if wanted_value is NOT_JSON or recorded_value is NOT_JSON:
         return f"body differs ({len(recorded)} bytes recorded, {len(wanted)} bytes sent)"
     for path in ignored:
         _drop(wanted_value, path)

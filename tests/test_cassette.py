@@ -720,3 +720,19 @@ def test_faults_given_with_a_request_fire_on_it_alone_and_before_the_cassettes_o
     faults = [a.faults for a in cassette.attempts]
     assert faults == [["rate_limit"], ["server_error:nth=2"], [], ["rate_limit"]]
     assert [a.interaction for a in cassette.attempts] == [None, None, 0, None]
+
+
+def test_json_nested_too_deep_is_recorded_and_replayed_as_bytes(upstream: str, tmp_path: Path) -> None:
+    # Before: recording stored it as text, but matching raised RecursionError on replay.
+    path = tmp_path / "deep.yaml"
+    deep = b'{"a": ' * 20_000 + b"1" + b"}" * 20_000
+    headers = {"content-type": "application/json"}
+    with llmcassette.use_cassette(path, record_mode="once"):
+        recorded = httpx.post(f"{upstream}/sse?n=2", content=deep, headers=headers)
+    with llmcassette.use_cassette(path) as replaying:
+        replayed = httpx.post(f"{upstream}/sse?n=2", content=deep, headers=headers)
+    assert replayed.content == recorded.content
+    assert replaying.attempts[0].interaction == 0
+    miss = r"body differs \(140001 bytes recorded, 140002 bytes sent\)"
+    with pytest.raises(NoMatchingInteraction, match=miss), llmcassette.use_cassette(path):
+        httpx.post(f"{upstream}/sse?n=2", content=deep + b" ", headers=headers)
