@@ -154,16 +154,19 @@ def _has_top_level_key(raw: bytes, key: bytes) -> bool:
 
 
 def _ends_with_marker(raw: bytes) -> bool:
-    # The last line that is not blank or a comment (YAML allows both after the marker).
+    # The last line that is not blank or a comment (YAML allows both after the marker), found
+    # from the end without copying the file.
     end = len(raw)
-    while end > 0:
-        text = raw[:end].rstrip()
-        start = text.rfind(b"\n") + 1
-        line = text[start:]
+    while True:
+        while end > 0 and raw[end - 1] in b" \t\r\n":
+            end -= 1
+        start = raw.rfind(b"\n", 0, end) + 1
+        line = raw[start:end]
         if not line.startswith(b"#"):
             return line == b"..." or line.startswith((b"... ", b"...\t"))
+        if start == 0:
+            return False
         end = start
-    return False
 
 
 #: The request of an interaction that answers any request: what a response-only file becomes.
