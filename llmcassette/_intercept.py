@@ -128,9 +128,19 @@ def _install_extras() -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
+def _install_adapters() -> None:
+    # The doors of libraries other than httpx: each lists the methods it wraps.
+    from ._adapters import http_client
+
+    for owner, attribute, original, replacement in http_client.patches():
+        setattr(owner, attribute, replacement)
+        _patches.append(_Patch(owner, attribute, original, replacement))
+
+
 def _install() -> None:
     _install_switches()
     _install_extras()
+    _install_adapters()
     for flavor in available_flavors():
         module = flavor.module
         targets = (

@@ -26,6 +26,7 @@ from ._modes import parse_pace
 from ._pytest_support import (
     VCRPY_MATCH_ON,
     ActiveCassette,
+    StaleCassetteWarning,
     cassette_name,
     default_cassette_path,
     marker_faults,
@@ -34,11 +35,12 @@ from ._pytest_support import (
     relative_to,
     vcr_match_on,
     vcr_scrubber,
+    warn_if_stale,
     without_param_id,
 )
 from .faults import Fault, parse_fault
 
-__all__ = ["llm_cassette", "llm_clock", "llm_fault", "llm_snapshot"]
+__all__ = ["StaleCassetteWarning", "llm_cassette", "llm_clock", "llm_fault", "llm_snapshot"]
 
 _ACTIVE = pytest.StashKey[ActiveCassette]()
 _CURRENT_ITEM = pytest.StashKey[pytest.Item]()
@@ -66,6 +68,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="fail",
         choices=_UNFIRED,
         help="What a passing test does when a fault it was given never fired: fail (default), warn, ignore.",
+    )
+    group.addoption(
+        "--llm-max-age-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="Warn (StaleCassetteWarning) when a test's cassette holds interactions recorded longer ago.",
+    )
+    parser.addini(
+        "llmcassette_max_age_days",
+        "Warn when a test's cassette holds interactions recorded longer ago than this many days.",
+        default="",
     )
 
 
@@ -273,13 +287,28 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
         context = use_cassette(path, **options)
     except ConfigError as exc:
         _fail(exc)
+    max_age_days = _max_age_days(request.config)  # a bad setting fails before the cassette is active
     active = ActiveCassette(context, context.__enter__(), own)
     request.node.stash[_ACTIVE] = active
     try:
+        warn_if_stale(active.cassette, max_age_days, request.node.nodeid)
         yield active.cassette
     finally:
         del request.node.stash[_ACTIVE]
         active.close()
+
+
+def _max_age_days(config: pytest.Config) -> float | None:
+    option: float | None = config.getoption("--llm-max-age-days")
+    if option is not None:
+        return option
+    ini = str(config.getini("llmcassette_max_age_days")).strip()
+    try:
+        return float(ini) if ini else None
+    except ValueError:
+        raise pytest.UsageError(
+            f"llmcassette: the ini setting llmcassette_max_age_days must be a number of days, not {ini!r}."
+        ) from None
 
 
 @pytest.fixture

@@ -46,6 +46,7 @@ def _click_message(exc: click.ClickException) -> str:
 _COMMANDS = {
     "demo": "._demo",
     "diff": "._diff",
+    "drift": "._drift",
     "faults": "._faults",
     "import": "._import",
     "inspect": "._inspect",
