@@ -11,12 +11,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 import llmcassette
 from llmcassette import CassetteFormatError
 from llmcassette._lazy import load_lazy
 from llmcassette._lint import Rule, lint_paths
 from llmcassette._storage import load_cassette
+from llmcassette.cli import cli
 from llmcassette.proxy import CassetteServer
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
@@ -175,15 +177,16 @@ def test_a_replay_raises_the_format_error_not_a_key_or_overflow_error(tmp_path: 
 
 
 @pytest.mark.parametrize("status", ["999", "9" * 400])
-def test_serve_answers_an_unplayable_status_with_an_error_naming_it(tmp_path: Path, status: str) -> None:
-    # Before: a KeyError inside the server and a dropped connection.
+def test_serve_refuses_an_unplayable_status_before_serving(tmp_path: Path, status: str) -> None:
+    # Before: served, it raised a KeyError inside the server and dropped the connection.
     path = write(tmp_path, cassette(status=status))
-    with CassetteServer([path]) as url:
-        response = httpx.post(f"{url}/v1/chat/completions", content=b"second", timeout=10)
-    assert response.status_code == 500
-    message = response.json()["error"]["message"]
-    assert "interaction 1, field `response.status.code`" in message
-    assert "Traceback" not in response.text
+    with pytest.raises(CassetteFormatError) as info:
+        CassetteServer([path])
+    assert (info.value.path, info.value.interaction, info.value.field) == (path, 1, "response.status.code")
+    result = CliRunner().invoke(cli, ["serve", str(path), "--port", "0"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"llmcassette: cassette {str(path)!r} is not valid: interaction 1")
+    assert "Traceback" not in result.output
 
 
 DUPLICATE = (
