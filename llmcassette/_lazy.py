@@ -188,7 +188,9 @@ def _from_pieces(
         except ValidationError as exc:
             raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
         item_extras.append({k: v for k, v in item.items() if k != "request"})
-    top.pop("interactions", None)
+    if "interactions" in top:
+        # A second `interactions:` list (a merge gone wrong): the whole parse refuses the key.
+        return None
     try:
         # The top-level keys are checked as a whole parse checks them (`version`, the schema).
         document = CassetteDocument.model_validate(top)

@@ -214,3 +214,13 @@ def test_a_key_written_twice_in_a_json_cassette_is_refused(tmp_path: Path) -> No
     path.write_text('{"version": 1, "interactions": [], "version": 1}', encoding="utf-8")
     with pytest.raises(CassetteFormatError, match="an object has the key 'version' twice"):
         load_cassette(path)
+
+
+def test_a_second_interactions_list_is_refused_by_the_replay_loader_too(tmp_path: Path) -> None:
+    # The replay loader cuts the file at its first list; the second one must not be dropped quietly.
+    first = cassette()
+    second = first.removesuffix("...\n").replace("version: 1\nllmcassette_schema: 1\n", "") + "...\n"
+    path = write(tmp_path, first.removesuffix("...\n") + second)
+    for load in (load_cassette, load_lazy):
+        with pytest.raises(CassetteFormatError, match="found the key 'interactions' twice"):
+            load(path)
