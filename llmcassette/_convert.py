@@ -44,8 +44,11 @@ __all__ = [
 CASSETTE_SUFFIXES = (".yaml", ".yml", ".json")
 # Folders that never hold a project's cassettes, and are large: skipped when searching.
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
-# A top-level key of a cassette: `interactions:`, or `status:` of a response saved on its own.
-_YAML_CASSETTE_KEY = re.compile(rb"""^["']?(?:interactions|status)["']?[ \t]*:""", re.MULTILINE)
+# A top-level key of a cassette: `interactions:`, `status:` of a response saved on its own, or
+# llmcassette's schema line (a file cut short before its interactions is still a cassette).
+_YAML_CASSETTE_KEY = re.compile(
+    rb"""^["']?(?:interactions|status|llmcassette_schema)["']?[ \t]*:""", re.MULTILINE
+)
 
 
 # -- finding cassette files ----------------------------------------------------------------------

@@ -157,6 +157,15 @@ def test_lint_reports_a_cut_file(tmp_path: Path, cut: Callable[[bytes], bytes]) 
     assert finding.message.startswith("is incomplete: ")
 
 
+def test_lint_of_a_folder_reports_a_file_cut_before_its_interactions(tmp_path: Path) -> None:
+    raw = llmcassette_written()
+    (tmp_path / "chat.yaml").write_bytes(raw[: raw.index(b"interactions:")])
+    report = lint_paths([tmp_path])
+    assert report.skipped == []
+    (finding,) = report.findings
+    assert finding.message.startswith("is incomplete: ")
+
+
 def test_comments_and_blank_lines_may_follow_the_end_marker(tmp_path: Path) -> None:
     path = tmp_path / "chat.yaml"
     path.write_bytes(llmcassette_written() + b"\n# reviewed\n\n")
