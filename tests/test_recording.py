@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from llmcassette import _recording
+from llmcassette import CassetteError, _recording
 from llmcassette._models import RecordedResponse, StreamEnd, header_get
 from llmcassette._recording import Capture, build_request, build_response, headers_to_map
 from llmcassette._scrub import Scrubber
@@ -374,3 +374,17 @@ def test_any_recorded_stream_adds_up(stream: tuple[list[bytes], bytes], compress
     if result.stream is not None:
         assert result.stream.chunks is not None and sum(result.stream.chunks) == len(result.content)
         assert len(result.stream.chunks) == len(chunks) == len(result.stream.offsets_ms or [])
+
+
+@pytest.mark.parametrize("status", [99, 600, 999])
+def test_a_status_a_cassette_cannot_hold_is_refused_in_words(status: int) -> None:
+    # A cassette refuses such a status when it loads; recording says so instead of a pydantic error.
+    with pytest.raises(CassetteError, match=rf"^llmcassette: the upstream answered with status {status}, "):
+        build_response(
+            status_code=status,
+            reason="Weird",
+            raw_headers=[],
+            capture=capture([b"ok"]),
+            scrubber=None,
+            decode_compressed=False,
+        )
