@@ -215,11 +215,25 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self._decide(request, body, faults)
-        attempt = decision.attempt
+        decision = self.decide(request, body, faults)
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return await self.aanswer(flavor, request, body, decision, send, start=start)
+
+    async def aanswer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Awaitable[Any]],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_async_request`, as :meth:`answer` is of :meth:`handle_request`."""
+        __tracebackhide__ = True
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:

@@ -19,7 +19,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ParsedRequest", "WireReader", "parse_request", "response_head"]
+__all__ = [
+    "ParsedRequest",
+    "WireReader",
+    "encode_chunk",
+    "parse_request",
+    "request_complete",
+    "response_head",
+]
 
 #: Headers the wire writer sets itself, from the framing it chooses.
 _FRAMING = frozenset({b"transfer-encoding", b"content-length"})
@@ -65,14 +72,24 @@ def parse_request(raw: bytes) -> ParsedRequest:
 
 
 def response_head(
-    status: int, reason: str, headers: list[tuple[bytes, bytes]], *, length: int | None, method: str
+    status: int,
+    reason: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    length: int | None,
+    method: str,
+    close: bool = False,
 ) -> tuple[bytes, bool]:
     """
     The status line and headers of a response, and whether its body is written chunked.
-    ``length`` is the body's size when it is written whole with a ``Content-Length``.
+    ``length`` is the body's size when it is written whole with a ``Content-Length``; ``close``
+    ends the connection after the response (``Connection: close``).
     """
+    dropped = _FRAMING | {b"connection"} if close else _FRAMING
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
-    lines += [name + b": " + value for name, value in headers if name.lower() not in _FRAMING]
+    lines += [name + b": " + value for name, value in headers if name.lower() not in dropped]
+    if close:
+        lines.append(b"Connection: close")
     has_body = method.upper() != "HEAD" and status not in _NO_BODY and status >= 200
     chunked = has_body and length is None
     if chunked:
@@ -80,6 +97,29 @@ def response_head(
     elif has_body:
         lines.append(b"Content-Length: " + str(length).encode())
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
+
+
+def request_complete(raw: bytes) -> int | None:
+    """The length of the first whole request in ``raw`` (head and body), or None while it is not."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = raw[:end].lower()
+    body_start = end + 4
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip() == b"content-length":
+            size = body_start + int(value.strip())
+            return size if len(raw) >= size else None
+        if name.strip() == b"transfer-encoding" and b"chunked" in value:
+            terminal = raw.find(b"\r\n0\r\n\r\n", body_start - 2)
+            return terminal + 7 if terminal >= 0 else None
+    return body_start
+
+
+def encode_chunk(chunk: bytes, *, chunked: bool) -> bytes:
+    """One body chunk as it goes on the wire."""
+    return f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk
 
 
 class WireReader(io.RawIOBase):
@@ -124,9 +164,7 @@ class WireReader(io.RawIOBase):
             return b""
         if not chunk:
             return self._next_piece()
-        if self._chunked:
-            return f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n"
-        return chunk
+        return encode_chunk(chunk, chunked=self._chunked)
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:
