@@ -14,6 +14,7 @@ from unittest import mock
 
 import pytest
 
+import llmcassette
 from llmcassette import CassetteFormatError, _lazy
 from llmcassette._demo import CASSETTE as DEMO
 from llmcassette._lazy import load_lazy
@@ -179,3 +180,17 @@ def test_a_vcrpy_file_without_a_final_line_break_but_with_its_version_loads(tmp_
         b"version: 1"
     )
     assert len(load_cassette(path).interactions) == 1
+
+
+def test_a_file_cut_after_replay_remembered_it_is_refused(tmp_path: Path) -> None:
+    # Replay keeps what it learned of a file in a cache keyed by the file's bytes: the check on
+    # the bytes comes first, so a cut file is refused whatever was remembered of the whole one.
+    raw = llmcassette_written()
+    path = tmp_path / "chat.yaml"
+    path.write_bytes(raw)
+    for _ in range(2):
+        with llmcassette.use_cassette(path) as cassette:
+            assert len(cassette.interactions) == 2
+    path.write_bytes(raw[: raw.rindex(b"- request:")])
+    with pytest.raises(CassetteFormatError, match=" is incomplete: "), llmcassette.use_cassette(path):
+        pass
