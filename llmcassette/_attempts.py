@@ -83,7 +83,7 @@ class Attempt:
         """The request body parsed as JSON (scrubbed), or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than Python recurses
             return None
 
     def summary(self) -> str:

@@ -17,7 +17,17 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["JSON_FORMATS", "StoredBody", "dump_json", "is_text", "load_body", "store_body"]
+__all__ = [
+    "JSON_FORMATS",
+    "MAX_JSON_DEPTH",
+    "NOT_JSON",
+    "StoredBody",
+    "dump_json",
+    "is_text",
+    "json_value",
+    "load_body",
+    "store_body",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +108,9 @@ def _candidate_formats(content: bytes) -> list[str]:
     return [base + suffix + newline for base in bases for suffix in suffixes]
 
 
-#: JSON nested deeper than this is kept as text: YAML's writer and reader recurse once per level.
-_MAX_JSON_DEPTH = 100
+#: JSON nested deeper than this is kept as text, and matched as bytes: YAML's writer and reader,
+#: and JSON's parser, writer and comparison, recurse once per level.
+MAX_JSON_DEPTH = 100
 
 # A \uD800-\uDFFF escape can name half a surrogate pair, which parses to a str no UTF-8 file holds.
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
@@ -113,12 +124,31 @@ def _within_depth(value: Any, limit: int) -> bool:
     return True
 
 
+def _shallow(content: bytes, value: Any) -> bool:
+    # Counting brackets is cheap and rules out depth for nearly every body.
+    return content.count(b"[") + content.count(b"{") <= MAX_JSON_DEPTH or _within_depth(value, MAX_JSON_DEPTH)
+
+
+#: What :func:`json_value` gives for a body it does not treat as JSON.
+NOT_JSON: Any = object()
+
+
+def json_value(content: bytes) -> Any:
+    """
+    ``content`` parsed as JSON, or :data:`NOT_JSON` when it is not JSON or is nested deeper than
+    :data:`MAX_JSON_DEPTH` (what reads such a body compares its bytes instead).
+    """
+    try:
+        value = json.loads(content)
+    except (ValueError, RecursionError):
+        return NOT_JSON
+    return value if _shallow(content, value) else NOT_JSON
+
+
 def _storable(content: bytes, value: Any) -> bool:
     # Checks that a parsed body can be written to YAML and read back; both are rare, so each is
     # guarded by a cheap test of the bytes first.
-    if content.count(b"[") + content.count(b"{") > _MAX_JSON_DEPTH and not _within_depth(
-        value, _MAX_JSON_DEPTH
-    ):
+    if not _shallow(content, value):
         return False
     if _SURROGATE_ESCAPE.search(content):
         try:

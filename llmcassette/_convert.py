@@ -44,8 +44,11 @@ __all__ = [
 CASSETTE_SUFFIXES = (".yaml", ".yml", ".json")
 # Folders that never hold a project's cassettes, and are large: skipped when searching.
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules"})
-# A top-level key of a cassette: `interactions:`, or `status:` of a response saved on its own.
-_YAML_CASSETTE_KEY = re.compile(rb"""^["']?(?:interactions|status)["']?[ \t]*:""", re.MULTILINE)
+# A top-level key of a cassette: `interactions:`, `status:` of a response saved on its own, or
+# llmcassette's schema line (a file cut short before its interactions is still a cassette).
+_YAML_CASSETTE_KEY = re.compile(
+    rb"""^["']?(?:interactions|status|llmcassette_schema)["']?[ \t]*:""", re.MULTILINE
+)
 
 
 # -- finding cassette files ----------------------------------------------------------------------
@@ -265,16 +268,6 @@ def plan_import(
     return pairs, skipped
 
 
-def _write_failure(target: Path, exc: OSError) -> str:
-    # A file where a folder should be makes mkdir say "File exists", which names the wrong problem.
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                return f"{str(parent)!r} is a file, not a folder"
-            break
-    return exc.strerror or str(exc)
-
-
 def import_cassettes(
     src: str | Path,
     dest: str | Path,
@@ -314,13 +307,6 @@ def import_cassettes(
         converted.append((source, target, new, changes))
     report = ImportReport(skipped=skipped)
     for source, target, new, changes in converted:
-        try:
-            save_cassette(target, new, vcrpy_compatible=vcrpy_compatible)
-        except OSError as exc:
-            raise CassetteError(
-                f"llmcassette: cannot write {str(target)!r}: {_write_failure(target, exc)}; "
-                "choose a destination you can write to.",
-                path=target,
-            ) from None
+        save_cassette(target, new, vcrpy_compatible=vcrpy_compatible)  # or a CassetteWriteError
         report.results.append(ImportResult(source, target, len(new.interactions), changes))
     return report

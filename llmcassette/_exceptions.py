@@ -4,7 +4,9 @@ The exceptions llmcassette raises.
     LlmCassetteError
     ├── CassetteError              a cassette file cannot be used
     │   ├── CassetteNotFound       the file does not exist where a replay needs it
-    │   └── CassetteFormatError    the file is not a valid cassette (names file, interaction, field)
+    │   ├── CassetteFormatError    the file is not a valid cassette (names file, interaction, field)
+    │   ├── CassetteReadError      the file system refused to read the file (a folder, a link loop)
+    │   └── CassetteWriteError     the file system refused to save it (full disk, read-only folder)
     ├── ConfigError                an option given to llmcassette is not valid (also a ValueError)
     └── NoMatchingInteraction      a request has no recorded response and may not be recorded
 
@@ -21,6 +23,8 @@ __all__ = [
     "CassetteError",
     "CassetteFormatError",
     "CassetteNotFound",
+    "CassetteReadError",
+    "CassetteWriteError",
     "ConfigError",
     "LlmCassetteError",
     "MissCandidate",
@@ -58,6 +62,25 @@ class CassetteFormatError(CassetteError):
         super().__init__(message, path=path)
         self.interaction = interaction
         self.field = field
+
+
+class CassetteReadError(CassetteError):
+    """The file system would not give the cassette's bytes; ``reason`` is its own words."""
+
+    def __init__(self, message: str, *, path: Path | str, reason: str) -> None:
+        super().__init__(message, path=path)
+        self.reason = reason
+
+
+class CassetteWriteError(CassetteError):
+    """
+    The file system would not save the cassette; ``reason`` is its own words. The file on disk is
+    as it was before the save began, and no temporary file is left beside it.
+    """
+
+    def __init__(self, message: str, *, path: Path | str, reason: str) -> None:
+        super().__init__(message, path=path)
+        self.reason = reason
 
 
 class ConfigError(LlmCassetteError, ValueError):

@@ -10,11 +10,12 @@ be tested on chunk lists without any I/O.
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
+
+from ._bodies import NOT_JSON, json_value
 
 __all__ = ["Ending", "Playback", "RequestInfo", "replace_span"]
 
@@ -45,10 +46,8 @@ class RequestInfo:
         """The body parsed as JSON, or None when it is not JSON."""
         if self.body.lstrip()[:1] not in (b"{", b"["):
             return None
-        try:
-            return json.loads(self.body)
-        except ValueError:
-            return None
+        value = json_value(self.body)  # JSON nested too deep for profiles to walk is not read
+        return None if value is NOT_JSON else value
 
 
 class Ending(enum.StrEnum):

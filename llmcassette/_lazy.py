@@ -36,7 +36,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._playback import Compiled, compile_response
-from ._storage import format_validation_error, parse_cassette, read_cassette_bytes
+from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
 __all__ = ["LazyCassette", "RequestLine", "load_lazy"]
@@ -422,6 +422,8 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
 def load_lazy(path: Path) -> LazyCassette:
     """Load ``path`` for replay; see the module docstring for what is deferred and remembered."""
     raw = read_cassette_bytes(path)
+    # Before the cache is asked: a file cut short must be refused, whatever was remembered.
+    check_complete(raw, path=path)
     key = None
     if len(raw) <= MAX_CACHED_FILE_BYTES:
         key = entry_key(raw)
@@ -478,7 +480,8 @@ def _from_pieces(
         top = load_yaml(pieces.header) if pieces.header.strip() else {}
     except YAMLError:
         return None
-    if not isinstance(top, dict) or top.get("interactions", None) is not None:
+    if not isinstance(top, dict) or "interactions" in top:
+        # A second `interactions:` list (a merge gone wrong): the whole parse refuses the key.
         return None
     # Every request at once: the items with their responses left out still form one YAML list.
     # Each keeps its last line break: a body written as a block scalar that keeps its final line
@@ -503,12 +506,16 @@ def _from_pieces(
         requests.append(request)
         lines.append((request.method, request.uri, request.content))
         item_extras.append({k: v for k, v in item.items() if k != "request"})
-    version = top.pop("version", 1)
+    try:
+        # The top-level keys are checked as a whole parse checks them (`version`, the schema).
+        document = CassetteDocument.model_validate(top)
+    except ValidationError as exc:
+        raise format_validation_error(exc, path) from None
+    top.pop("version", None)
     top.pop("llmcassette_schema", None)
-    top.pop("interactions", None)
     lazy = LazyCassette(
         path,
-        version=version if isinstance(version, int) else 1,
+        version=document.version,
         extras=top,
         lines=lines,
         requests=requests,

@@ -27,6 +27,7 @@ for a pre-commit hook on hundreds of cassettes.
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,14 +36,14 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from ._age import stale_interactions
-from ._bodies import JSON_FORMATS, is_text
+from ._bodies import is_text
 from ._convert import decompress, find_cassettes, looks_like_cassette
 from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing, parse_sse_event, split_events
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamEnd, header_get
 from ._scrub import PLACEHOLDER, Scrubber, strip_userinfo
-from ._storage import parse_cassette
+from ._storage import parse_cassette, read_cassette_bytes
 from .faults.stream_wire import is_terminal
 from .providers import GENERIC, Profile, detect_profile
 
@@ -359,17 +360,6 @@ def _stream_findings(path: Path, index: int, response: RecordedResponse, content
         yield Finding(path, Rule.SCHEMA, message, "set `end: error`, or delete `error`", index, where)
 
 
-def _json_format_finding(
-    path: Path, index: int, message: RecordedRequest | RecordedResponse, side: str
-) -> Finding | None:
-    json_format = message.json_format
-    if "parsed_body" in message.model_fields_set and json_format and json_format not in JSON_FORMATS:
-        text = f"`{json_format}` is not a JSON format llmcassette knows ({', '.join(sorted(JSON_FORMATS))})"
-        hint = "delete `json_format` (the body is then written as `json.dumps` writes it)"
-        return Finding(path, Rule.SCHEMA, text, hint, index, f"{side}.json_format")
-    return None
-
-
 # -- streams -------------------------------------------------------------------------------------
 
 
@@ -446,8 +436,6 @@ def _unterminated_finding(
 
 
 def _content(message: RecordedRequest | RecordedResponse) -> bytes | None:
-    if "parsed_body" in message.model_fields_set and (message.json_format or "") not in ("", *JSON_FORMATS):
-        return None
     try:
         return message.content
     except ValueError:  # text that is not UTF-8 (a lone surrogate from a `\\ud800` escape)
@@ -466,12 +454,10 @@ def _interaction_findings(path: Path, index: int, interaction: Interaction) -> I
         content = _content(message)
         contents.append(content)
         if content is None:
-            broken = _json_format_finding(path, index, message, side)
-            if broken is None:
-                text = "cannot be turned back into bytes: it holds text that is not valid UTF-8"
-                hint = "fix the file by hand, or delete it and record it again"
-                broken = Finding(path, Rule.SCHEMA, text, hint, index, where)
-            yield broken
+            # An unknown `json_format` never gets here either: loading refuses it.
+            text = "cannot be turned back into bytes: it holds text that is not valid UTF-8"
+            hint = "fix the file by hand, or delete it and record it again"
+            yield Finding(path, Rule.SCHEMA, text, hint, index, where)
             continue
         yield from _body_secret_findings(path, index, where, _readable(content, message.headers))
         stored = (
@@ -548,11 +534,13 @@ def lint_paths(
     for given in paths:
         found = find_cassettes(given) if given.is_dir() else [given]
         for path in found:
-            key = path.resolve()
+            # Not `resolve()`: it raises RuntimeError on a symbolic link loop, which reading
+            # then reports as what it is.
+            key = Path(os.path.realpath(path))
             if key in seen:
                 continue
             seen.add(key)
-            raw = path.read_bytes()
+            raw = read_cassette_bytes(path)
             if given.is_dir() and not looks_like_cassette(raw, json_file=path.suffix == ".json"):
                 report.skipped.append(path)
                 continue

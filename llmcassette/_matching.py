@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from ._bodies import NOT_JSON as BODY_NOT_JSON, json_value
 from ._exceptions import ConfigError
 
 __all__ = [
@@ -95,13 +96,14 @@ NOT_JSON: Any = _NotJson()
 
 
 def parse_body(body: bytes) -> Any:
-    """A body as matching reads it: parsed JSON, or :data:`NOT_JSON`."""
+    """
+    A body as matching reads it: parsed JSON, or :data:`NOT_JSON` (also for JSON nested deeper
+    than :data:`~llmcassette._bodies.MAX_JSON_DEPTH`, whose bytes are compared instead).
+    """
     if body.lstrip()[:1] not in (b"{", b"["):
         return NOT_JSON
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError):
-        return NOT_JSON
+    value = json_value(body)
+    return NOT_JSON if value is BODY_NOT_JSON else value
 
 
 #: Strings and non-JSON bodies longer than this are compared by their SHA-256: a key that holds a

@@ -24,9 +24,10 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from ._bodies import StoredBody, load_body
+from ._bodies import JSON_FORMATS, StoredBody, load_body
 
 __all__ = [
+    "MAX_TIME_MS",
     "SCHEMA_VERSION",
     "CassetteDocument",
     "Interaction",
@@ -42,6 +43,11 @@ __all__ = [
 
 #: Version of llmcassette's additions to the vcrpy layout.
 SCHEMA_VERSION = 1
+#: The only vcrpy cassette version there is (vcrpy refuses any other).
+VCRPY_VERSION = 1
+#: The latest time a recording may state (`elapsed_ms`, `offsets_ms`): one day. A longer wait is
+#: a damaged file, and `pace="recorded"` would sleep for it.
+MAX_TIME_MS = 86_400_000.0
 
 
 def _header_value(value: Any) -> str:
@@ -94,6 +100,68 @@ def _parsable_url(value: str) -> str:
     return value
 
 
+def _known_json_format(value: str | None) -> str | None:
+    # Replay rebuilds the body's bytes in this format: an unknown name would fail there, not here.
+    if value is not None and value not in JSON_FORMATS:
+        raise PydanticCustomError(
+            "json_format",
+            "{value} is not a JSON format llmcassette knows ({known}); delete `json_format` "
+            "(the body is then written as `json.dumps` writes it)",
+            {"value": repr(value), "known": ", ".join(sorted(JSON_FORMATS))},
+        )
+    return value
+
+
+def _time_ms(value: float) -> float:
+    # NaN fails every comparison, so it is refused with the rest.
+    if not 0 <= value <= MAX_TIME_MS:
+        raise PydanticCustomError(
+            "time_ms",
+            "{value} is not a time llmcassette can replay; it must be a number of milliseconds "
+            "from 0 to {limit} (one day)",
+            {"value": repr(value), "limit": f"{MAX_TIME_MS:.0f}"},
+        )
+    return value
+
+
+def _status_code(value: int) -> int:
+    if not 100 <= value <= 599:
+        shown = str(value) if len(str(value)) <= 20 else f"a {len(str(value))}-digit number"
+        raise PydanticCustomError(
+            "status_code", "{shown} is not an HTTP status; it must be from 100 to 599", {"shown": shown}
+        )
+    return value
+
+
+def _vcrpy_version(value: int) -> int:
+    if value != VCRPY_VERSION:
+        raise PydanticCustomError(
+            "version",
+            "{value} is not a cassette version llmcassette reads; vcrpy's format is version {known}",
+            {"value": value, "known": VCRPY_VERSION},
+        )
+    return value
+
+
+def _schema_version(value: int | None) -> int | None:
+    if value is not None and value > SCHEMA_VERSION:
+        raise PydanticCustomError(
+            "newer_schema",
+            "schema {value} was written by a newer llmcassette (this one reads schema {known} and "
+            "older); upgrade llmcassette to use this cassette",
+            {"value": value, "known": SCHEMA_VERSION},
+        )
+    if value is not None and value < 1:
+        raise PydanticCustomError(
+            "schema", "{value} is not a schema version; they start at 1", {"value": value}
+        )
+    return value
+
+
+JsonFormat = Annotated[str | None, AfterValidator(_known_json_format)]
+TimeMs = Annotated[float, AfterValidator(_time_ms)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -116,7 +184,7 @@ class RecordedRequest(_Model):
     headers: Headers = Field(default_factory=dict)
     body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
     parsed_body: Any = None
-    json_format: str | None = None
+    json_format: JsonFormat = None
 
     def stored_body(self) -> StoredBody:
         """The body in its stored form."""
@@ -133,7 +201,7 @@ class RecordedRequest(_Model):
 class Status(_Model):
     """HTTP status line of a recorded response."""
 
-    code: int
+    code: Annotated[int, AfterValidator(_status_code)]
     message: str = ""
 
 
@@ -169,7 +237,7 @@ class StreamRecord(_Model):
     #: Byte length of each chunk as the upstream delivered it, in order; they sum to the body length.
     chunks: list[int] | None = None
     #: Arrival time of each chunk, in milliseconds after the request was sent.
-    offsets_ms: list[float] | None = None
+    offsets_ms: list[TimeMs] | None = None
     end: StreamEnd = StreamEnd.COMPLETE
     error: StreamError | None = None
 
@@ -194,9 +262,9 @@ class RecordedResponse(_Model):
     headers: Headers = Field(default_factory=dict)
     body: ResponseBody | None = None
     parsed_body: Any = None
-    json_format: str | None = None
+    json_format: JsonFormat = None
     #: When the response head arrived, in milliseconds after the request was sent.
-    elapsed_ms: float | None = None
+    elapsed_ms: TimeMs | None = None
     stream: StreamRecord | None = None
 
     @model_validator(mode="before")
@@ -252,6 +320,6 @@ class Interaction(_Model):
 class CassetteDocument(_Model):
     """A whole cassette file."""
 
-    version: int = 1
-    llmcassette_schema: int | None = None
+    version: Annotated[int, AfterValidator(_vcrpy_version)] = VCRPY_VERSION
+    llmcassette_schema: Annotated[int | None, AfterValidator(_schema_version)] = None
     interactions: list[Interaction] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._bodies import StoredBody, store_body
+from ._exceptions import CassetteError
 from ._framing import Framing, detect_framing
 from ._models import (
     Interaction,
@@ -166,6 +167,13 @@ def build_response(
     The stored form of a captured response: decoded, scrubbed, readable, chunking kept. ``url``,
     the request's, tells a Gemini JSON-array stream from a JSON body.
     """
+    if not 100 <= status_code <= 599:
+        # A cassette holding it would be refused when loaded (see `Status`): say so now, in words.
+        raise CassetteError(
+            f"llmcassette: the upstream answered with status {status_code}, which is not an HTTP "
+            "status (100 to 599), so it cannot be recorded; fix the upstream, or leave this request "
+            "out of the recording."
+        )
     headers = headers_to_map(raw_headers)
     chunks = capture.chunks
     encoding = header_get(headers, "content-encoding")

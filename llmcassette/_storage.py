@@ -29,6 +29,7 @@ except ImportError:  # pragma: no cover - not POSIX
 
 from ._bodies import is_text
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
+from ._file_errors import read_error, write_error, writing
 from ._models import (
     SCHEMA_VERSION,
     CassetteDocument,
@@ -43,6 +44,7 @@ from ._yaml import YAMLError, dump_yaml, load_yaml
 __all__ = [
     "WILDCARD_REQUEST",
     "cassette_lock",
+    "check_complete",
     "document_to_data",
     "dumps_cassette",
     "file_state",
@@ -70,10 +72,13 @@ def read_cassette_bytes(path: Path) -> bytes:
         raise CassetteNotFound(
             f"llmcassette: cassette file {str(path)!r} does not exist.", path=path
         ) from None
+    except OSError as exc:
+        raise read_error(path, exc) from exc
 
 
 def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
     """Validate the text of a cassette file; ``path`` is only used in error messages."""
+    check_complete(raw, path=path)
     data = _parse_text(raw, path)
     if data is None:
         data = {"interactions": []}
@@ -97,6 +102,71 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
         return CassetteDocument.model_validate(data)
     except ValidationError as exc:
         raise format_validation_error(exc, path) from None
+
+
+def check_complete(raw: bytes, *, path: Path) -> None:
+    """
+    Refuse a YAML cassette that was cut short (a full disk, an interrupted copy) when what is left
+    may still parse. Checked on the bytes, before parsing, so that a cut which also breaks the
+    YAML is reported as what it is.
+
+    - A file llmcassette wrote declares ``llmcassette_schema`` and ends with a ``...`` line: one
+      that declares the schema and lacks the line is incomplete.
+    - vcrpy, pytest-recording and pydantic-ai write ``version: 1`` last, and every YAML writer
+      ends the file with a line break: a file of interactions with neither was cut mid-line. A
+      cut at a line break between two interactions of such a file cannot be told apart from a
+      shorter file.
+    """
+    if path.suffix == ".json" or not raw.strip():
+        return
+    if _has_top_level_key(raw, b"llmcassette_schema"):
+        if not _ends_with_marker(raw):
+            raise _incomplete(
+                path,
+                "llmcassette ends every cassette with a `...` line and this file stops before it",
+                "if it is whole (a tool that rewrote it dropped the line), add `...` as its last line",
+            )
+    elif (
+        not raw.endswith((b"\n", b"\r"))
+        and _has_top_level_key(raw, b"interactions")
+        and not _has_top_level_key(raw, b"version")
+    ):
+        raise _incomplete(
+            path,
+            "it stops in the middle of a line and has no `version` line, which vcrpy writes last",
+            "if it is whole, end it with a line break",
+        )
+
+
+def _incomplete(path: Path, why: str, if_whole: str) -> CassetteFormatError:
+    return CassetteFormatError(
+        f"llmcassette: cassette {str(path)!r} is incomplete: {why}, so it was cut short (a full "
+        "disk, an interrupted copy) and interactions or bytes of a body may be missing. Restore "
+        f"it from version control, or delete it and record the cassette again; {if_whole}.",
+        path=path,
+    )
+
+
+def _has_top_level_key(raw: bytes, key: bytes) -> bool:
+    # Only a top-level key starts at the first column (block text and nested keys are indented).
+    key += b":"
+    return raw.startswith(key) or b"\n" + key in raw
+
+
+def _ends_with_marker(raw: bytes) -> bool:
+    # The last line that is not blank or a comment (YAML allows both after the marker), found
+    # from the end without copying the file.
+    end = len(raw)
+    while True:
+        while end > 0 and raw[end - 1] in b" \t\r\n":
+            end -= 1
+        start = raw.rfind(b"\n", 0, end) + 1
+        line = raw[start:end]
+        if not line.startswith(b"#"):
+            return line == b"..." or line.startswith((b"... ", b"...\t"))
+        if start == 0:
+            return False
+        end = start
 
 
 #: The request of an interaction that answers any request: what a response-only file becomes.
@@ -135,7 +205,7 @@ def _bare_response(data: dict[str, Any]) -> dict[str, Any]:
 def _parse_text(raw: bytes, path: Path) -> Any:
     if path.suffix == ".json":
         try:
-            return json.loads(raw)
+            return json.loads(raw, object_pairs_hook=_without_duplicate_keys)
         except ValueError as exc:
             raise CassetteFormatError(
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
@@ -152,6 +222,16 @@ def _parse_text(raw: bytes, path: Path) -> Any:
             f"llmcassette: cassette {str(path)!r} is not valid YAML{where}: {problem}. {_REPAIR_HINT}",
             path=path,
         ) from None
+
+
+def _without_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # JSON, like YAML, lets the last of two equal keys win, silently dropping the first value.
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"an object has the key {key!r} twice")
+        data[key] = value
+    return data
 
 
 def format_validation_error(
@@ -171,8 +251,10 @@ def format_validation_error(
     where = f"interaction {index}, field `{field}`" if index is not None else f"field `{field}`"
     more = len(fields) - 1
     tail = f" ({more} more problem{'s' if more > 1 else ''} after this one)" if more else ""
+    # A newer llmcassette's file is not damaged: the message already says what to do.
+    hint = "" if first["type"] == "newer_schema" else f" {_REPAIR_HINT}"
     return CassetteFormatError(
-        f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}. {_REPAIR_HINT}",
+        f"llmcassette: cassette {str(path)!r} is not valid: {where}: {first['msg']}{tail}.{hint}",
         path=path,
         interaction=index,
         field=field,
@@ -295,7 +377,10 @@ def dumps_cassette(
     data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
         return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    return dump_yaml(data)
+    text = dump_yaml(data)
+    # The end marker tells a whole file from one cut short (see `check_complete`). PyYAML writes
+    # it already after a document that ends open (a `|+` block).
+    return text if text.endswith("\n...\n") else text + "...\n"
 
 
 def _json_default(value: Any) -> Any:
@@ -312,6 +397,8 @@ def file_state(path: Path) -> tuple[int, int, int] | None:
         info = path.stat()
     except FileNotFoundError:
         return None
+    except OSError as exc:  # a symbolic link loop, a file where a folder should be
+        raise read_error(path, exc) from exc
     return (info.st_ino, info.st_size, info.st_mtime_ns)
 
 
@@ -321,13 +408,16 @@ def cassette_lock(path: Path) -> Iterator[None]:
     Hold an exclusive lock for writing cassettes in ``path``'s folder, across processes (pytest-xdist
     workers). The folder itself is locked, so no lock file is left beside the cassettes.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path, "creating the folder"):
+        path.parent.mkdir(parents=True, exist_ok=True)
     if fcntl is None:  # pragma: no cover - not POSIX: atomic renames still keep files whole
         yield
         return
-    fd = os.open(path.parent, os.O_RDONLY)
+    with writing(path, "locking the folder"):
+        fd = os.open(path.parent, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        with writing(path, "locking the folder"):
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -344,17 +434,23 @@ def save_cassette(path: str | Path, document: CassetteDocument, *, vcrpy_compati
         text = dumps_cassette(document, json_file=path.suffix == ".json", vcrpy_compatible=vcrpy_compatible)
     except TypeError as exc:
         raise CassetteError(f"llmcassette: cannot write cassette {str(path)!r}: {exc}.", path=path) from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _create_temporary(path)
+    with writing(path, "creating the folder"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path, "creating a temporary file beside it"):
+        fd, tmp = _create_temporary(path)
+    doing = "writing a temporary file beside it"
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        doing = "renaming the temporary file over it"
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc, doing=doing) from exc
         raise
 
 

@@ -51,15 +51,6 @@ def message_content(
     """
     try:
         return message.content
-    except KeyError:  # `json_format` names no serialisation llmcassette knows
-        raise CassetteFormatError(
-            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
-            f"`{side}.json_format`: {message.json_format!r} is not a JSON format llmcassette knows; "
-            f"remove the key to write the body with json.dumps defaults. {_REPAIR_HINT}",
-            path=path,
-            interaction=index,
-            field=f"{side}.json_format",
-        ) from None
     except ValueError:  # text that UTF-8 cannot hold (a lone surrogate from a `\\ud800` escape)
         raise CassetteFormatError(
             f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "

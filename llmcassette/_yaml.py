@@ -25,7 +25,23 @@ _BaseDumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc]
-    pass
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                # Keys that a merge (`<<`) brings in may be overridden; written keys may not.
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == _MERGE_TAG:
+                    continue
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise _duplicate_key(key, key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _duplicate_key(key: Any, mark: Any) -> yaml.YAMLError:
+    # YAML lets the last of two equal keys win; in a cassette that silently drops a value.
+    return yaml.constructor.ConstructorError(None, None, f"found the key {key!r} twice in one mapping", mark)
 
 
 def _construct_python_str(loader: Any, node: Any) -> str:
@@ -186,6 +202,8 @@ def _fast_load(text: str | bytes) -> Any:
             elif keys[-1] is _NO_KEY:
                 if isinstance(value, dict | list):
                     raise _Unsupported
+                if value in stack[-1]:
+                    raise _duplicate_key(value, event.start_mark)
                 keys[-1] = value
             else:
                 stack[-1][keys[-1]] = value

@@ -42,9 +42,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(app: object) -> Iterator[str]:
-    """Run ``app`` on a free loopback port for the duration of the block; yields its base URL."""
-    port = _free_port()
+def serve(app: object, *, port: int | None = None) -> Iterator[str]:
+    """Run ``app`` on loopback (a free port unless given) while the block runs; yields its base URL."""
+    port = port or _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     server = _Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

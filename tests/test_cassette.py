@@ -448,7 +448,7 @@ async def test_replay_keeps_the_recorded_reason_phrase(client: Client, tmp_path:
 def _edit(path: Path, change: Any) -> None:
     data = yaml.safe_load(path.read_text())
     change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True))
 
 
 @pytest.fixture
@@ -601,7 +601,7 @@ async def test_failed_write_keeps_the_previous_file(
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", refuse)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(llmcassette.CassetteWriteError, match="disk full"):
         with llmcassette.use_cassette(path, record_mode="new_episodes"):
             await client.send("POST", f"{upstream}/json", json=chat("new"))
     monkeypatch.undo()
@@ -829,3 +829,19 @@ def test_a_large_miss_is_explained_reading_its_body_once(tmp_path: Path) -> None
         f'`messages[0].content` is "{text[:56]}..., recorded "q0"',
     ]
     assert [c.interaction for c in miss.value.candidates] == [0, 1, 2]
+
+
+def test_json_nested_too_deep_is_recorded_and_replayed_as_bytes(upstream: str, tmp_path: Path) -> None:
+    # Before: recording stored it as text, but matching raised RecursionError on replay.
+    path = tmp_path / "deep.yaml"
+    deep = b'{"a": ' * 20_000 + b"1" + b"}" * 20_000
+    headers = {"content-type": "application/json"}
+    with llmcassette.use_cassette(path, record_mode="once"):
+        recorded = httpx.post(f"{upstream}/sse?n=2", content=deep, headers=headers)
+    with llmcassette.use_cassette(path) as replaying:
+        replayed = httpx.post(f"{upstream}/sse?n=2", content=deep, headers=headers)
+    assert replayed.content == recorded.content
+    assert replaying.attempts[0].interaction == 0
+    miss = r"body differs \(140001 bytes recorded, 140002 bytes sent\)"
+    with pytest.raises(NoMatchingInteraction, match=miss), llmcassette.use_cassette(path):
+        httpx.post(f"{upstream}/sse?n=2", content=deep + b" ", headers=headers)

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 import llmcassette
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
-from llmcassette._models import CassetteDocument
+from llmcassette._models import MAX_TIME_MS, CassetteDocument
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
 
@@ -188,7 +188,9 @@ def test_a_large_file_changed_in_place_is_refused_in_words(
 @given(
     chunks=st.lists(st.integers(min_value=0, max_value=10**12), max_size=300),
     offsets=st.lists(
-        st.floats(min_value=0, max_value=1e9, allow_nan=False) | st.integers(0, 10**6), max_size=300
+        # Up to the longest time a cassette may state (one day).
+        st.floats(min_value=0, max_value=MAX_TIME_MS, allow_nan=False) | st.integers(0, 10**6),
+        max_size=300,
     ),
     end=st.sampled_from(["complete", "error", "closed"]),
 )

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from llmcassette._bodies import MAX_JSON_DEPTH
 from llmcassette._exceptions import ConfigError
 from llmcassette._matching import (
     DEFAULT_MATCH_ON,
@@ -405,3 +406,29 @@ def test_a_long_differing_string_is_shown_by_its_start() -> None:
     sent = "sent " + "s" * 10_000
     (difference,) = MATCHER.differences(parts(body=chat_with(sent)), parts(body=chat_with("recorded")))
     assert difference == (f'body differs: `messages[0].content` is "sent {"s" * 51}..., recorded "recorded"')
+
+
+# --- deeply nested JSON --------------------------------------------------------------------------
+
+
+def nested(depth: int, leaf: str = "x") -> bytes:
+    return b'{"a": ' * depth + json.dumps(leaf).encode() + b"}" * depth
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5_000, 200_000])
+def test_json_nested_deeper_than_the_limit_is_matched_as_bytes(depth: int) -> None:
+    # Before: json.loads raised RecursionError from inside matching (or json.dumps did).
+    body = nested(depth)
+    assert MATCHER.key(parts(body=body)) == MATCHER.key(parts(body=body))
+    assert MATCHER.key(parts(body=body)) != MATCHER.key(parts(body=nested(depth, "y")))
+    # As bytes: a re-serialisation that JSON matching would ignore now counts.
+    assert MATCHER.key(parts(body=body)) != MATCHER.key(parts(body=body.replace(b": ", b":")))
+    assert MATCHER.differences(parts(body=body), parts(body=nested(depth, "y"))) == [
+        f"body differs ({len(body)} bytes recorded, {len(body)} bytes sent)"
+    ]
+
+
+def test_json_at_the_limit_is_still_matched_as_json() -> None:
+    body = nested(MAX_JSON_DEPTH)
+    assert MAX_JSON_DEPTH == 100
+    assert MATCHER.key(parts(body=body)) == MATCHER.key(parts(body=body.replace(b": ", b":")))

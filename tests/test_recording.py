@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from llmcassette import _recording
+from llmcassette import CassetteError, _recording
 from llmcassette._models import CassetteDocument, Interaction, RecordedResponse, StreamEnd, header_get
 from llmcassette._playback import compile_response
 from llmcassette._recording import Capture, build_request, build_response, headers_to_map
@@ -445,3 +445,17 @@ def test_any_body_in_any_chunking_survives_record_save_load_and_replay(
     compiled = compile_response(loaded.response, uri=loaded.request.uri, path=path, index=0)
     assert compiled.playback is not None
     assert list(compiled.playback.chunks) == chunks
+
+
+@pytest.mark.parametrize("status", [99, 600, 999])
+def test_a_status_a_cassette_cannot_hold_is_refused_in_words(status: int) -> None:
+    # A cassette refuses such a status when it loads; recording says so instead of a pydantic error.
+    with pytest.raises(CassetteError, match=rf"^llmcassette: the upstream answered with status {status}, "):
+        build_response(
+            status_code=status,
+            reason="Weird",
+            raw_headers=[],
+            capture=capture([b"ok"]),
+            scrubber=None,
+            decode_compressed=False,
+        )

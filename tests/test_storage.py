@@ -269,7 +269,7 @@ def test_a_failed_write_leaves_the_old_file_whole(tmp_path: Path, monkeypatch: p
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(CassetteError, match="disk full"):
         save_cassette(path, CassetteDocument(interactions=[make_interaction(SSE.encode())]))
     assert path.read_text() == VCRPY_CASSETTE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]

@@ -167,14 +167,16 @@ def test_the_last_input_is_shown_with_its_role(request_body: dict[str, Any], exp
 
 def test_a_body_that_cannot_be_rebuilt_names_the_interaction_and_field() -> None:
     broken = _interaction()
-    broken["response"] = {"status": {"code": 200}, "parsed_body": {"a": 1}, "json_format": "fancy"}
+    # A lone surrogate (from a `\\ud800` escape) in a body written without ASCII escapes. (An
+    # unknown `json_format` never gets this far: the document refuses it.)
+    broken["response"] = {"status": {"code": 200}, "parsed_body": {"a": "\ud800"}, "json_format": "compact"}
     with pytest.raises(CassetteFormatError) as raised:
         transcribe(_document(_interaction(), broken), path="broken.yaml")
     assert raised.value.interaction == 1
-    assert raised.value.field == "response.json_format"
+    assert raised.value.field == "response.body"
     message = str(raised.value)
     assert message.startswith("llmcassette: cassette 'broken.yaml' is not valid: interaction 1")
-    assert "'fancy'" in message
+    assert "cannot be encoded as UTF-8" in message
 
 
 @pytest.mark.parametrize("rel", corpus.params())

@@ -259,7 +259,7 @@ _DOCUMENTS = [
         "{d: 2026-11-24, ts: 2026-11-24T18:12:00Z, s: '2026-11-24', q: \"1\"}\n", id="dates-and-quoted"
     ),
     pytest.param("{? a : 1, ? b : 2}\n", id="explicit-keys"),
-    pytest.param("{~: null key, 1: int key, 1.5: float key, true: bool key}\n", id="non-string-keys"),
+    pytest.param("{~: null key, 2: int key, 1.5: float key, true: bool key}\n", id="non-string-keys"),
     pytest.param(
         "base: &b {x: 1, y: [1, 2]}\nother: *b\nscalar: &s text\nagain: *s\n", id="anchors-and-aliases"
     ),
@@ -277,7 +277,6 @@ _DOCUMENTS = [
     pytest.param("bin: !!binary aGVsbG8=\n", id="binary"),
     pytest.param("u: !!python/unicode caf\\xe9\nv: !!python/str x\n", id="python-tags"),
     pytest.param("non-specific: ! 12\n", id="non-specific-tag"),
-    pytest.param("dup: 1\ndup: 2\n", id="duplicate-keys"),
     pytest.param("block: |\n  a\n   b\n\nfolded: >\n  a\n  b\n\n  c\nkeep: |+\n  x\n\n", id="block-scalars"),
     pytest.param("\"quoted \\u00e9 \\U0001F389 \\x41\": 'single ''quote'''\n", id="escapes"),
     pytest.param("---\nexplicit: start\n...\n", id="document-markers"),
@@ -289,6 +288,28 @@ _DOCUMENTS = [
 @pytest.mark.parametrize("text", _DOCUMENTS)
 def test_fast_loader_reads_as_the_reference_loader(text: str) -> None:
     assert same(load_yaml(text), reference_load(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        pytest.param("dup: 1\ndup: 2\n", "dup", 2, id="top-level"),
+        pytest.param("a:\n  b: {c: 1, c: 2}\n", "c", 2, id="nested-flow"),
+        # A tagged collection sends the file to the standard loader: it refuses them as well.
+        pytest.param("s: !!set {x}\nm:\n  k: 1\n  k: 2\n", "k", 4, id="standard-loader"),
+        pytest.param("{1: int, true: bool}\n", True, 1, id="keys-python-holds-as-one"),
+    ],
+)
+def test_duplicate_keys_are_refused_with_the_key_and_its_line(text: str, key: object, line: int) -> None:
+    # PyYAML keeps the last of two equal keys, which silently loses the first value.
+    with pytest.raises(yaml.YAMLError) as caught:
+        load_yaml(text)
+    assert f"found the key {key!r} twice" in str(caught.value)
+    assert caught.value.problem_mark.line + 1 == line  # type: ignore[attr-defined]
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    assert load_yaml("a: &x {k: 1, j: 2}\nb: {<<: *x, k: 3}\n")["b"] == {"k": 3, "j": 2}
 
 
 def test_anchored_collections_are_shared_as_in_the_reference_loader() -> None:

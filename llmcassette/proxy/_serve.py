@@ -601,8 +601,12 @@ def _collect(pid: int, fd: int, timeout_s: float) -> bytes | None:
 
 
 def _recorded_requests(cassette: Cassette) -> list[RecordedRequest]:
-    # Only the requests are parsed: responses stay unread until the engine plays them.
+    # Every response is validated once, before the server answers anything: a value it could not
+    # play (a status of 999) is refused at start, naming the file, the interaction and the field,
+    # rather than when a client asks for it. The engine still parses a response when it plays it.
     tape = load_lazy(cassette.path)
+    for index in range(len(tape)):
+        tape.response(index)
     return [tape.request(index) for index in range(len(tape))]
 
 

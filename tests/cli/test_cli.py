@@ -69,7 +69,7 @@ def _edited(tmp_path: Path, edit: Any) -> str:
     data = yaml.safe_load(CASSETTE.read_text())
     edit(data["interactions"])
     path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True))
     return str(path)
 
 
@@ -158,7 +158,7 @@ def test_every_reader_takes_a_connection_that_failed_before_any_answer(tmp_path:
     data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
     data["interactions"][1]["response"] = HUNG_UP
     path = tmp_path / "hung-up.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
 
     text = run("inspect", str(path))
     assert text.exit_code == 0, text.output

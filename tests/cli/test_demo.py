@@ -141,7 +141,7 @@ def _edited(tmp_path: Path, edit: Any) -> Path:
     data = yaml.safe_load(CASSETTE.read_text())
     edit(data["interactions"])
     path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True))
     return path
 
 

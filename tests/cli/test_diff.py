@@ -30,7 +30,7 @@ def _copy(tmp_path: Path, *, header: str | None = None, text: str | None = None)
         response["parsed_body"]["id"] = "chatcmpl-another"
         response["headers"]["date"] = ["Wed, 25 Nov 2026 10:00:00 GMT"]
     path = tmp_path / "b.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     return str(path)
 
 
@@ -100,15 +100,15 @@ def test_a_file_that_cannot_be_read_is_trouble(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml" / "b.yaml"
     (tmp_path / "a.yaml").write_text("interactions: []\n")
     result = run(str(CASSETTE), str(path))
-    assert_one_line_error(result, 2, "[Errno")
-    assert result.stderr.rstrip().endswith(f"{str(path)!r}."), result.stderr
+    assert_one_line_error(result, 2, f"cannot read cassette {str(path)!r}: Not a directory.")
+    assert result.stderr.rstrip().endswith("is a file, not a folder: give a path whose folders are folders.")
 
 
 def test_an_unparsable_recorded_url_is_trouble(tmp_path: Path) -> None:
     data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
     data["interactions"][1]["request"]["uri"] = "http://[::1/v1/chat/completions"
     path = tmp_path / "b.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     result = run(str(CASSETTE), str(path))
     assert_one_line_error(
         result, 2, f"cassette {str(path)!r} is not valid: interaction 1, field `request.uri`: is not a URL"

@@ -96,7 +96,7 @@ def test_an_unparsable_recorded_url_is_a_one_line_error(tmp_path: Path) -> None:
     data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
     data["interactions"][0]["request"]["uri"] = "http://127.0.0.1:444350/v1/chat/completions"
     path = tmp_path / "bad-url.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     assert_one_line_error(
         run(str(path)),
         1,

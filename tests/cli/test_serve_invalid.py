@@ -26,7 +26,7 @@ def bad_url(tmp_path: Path) -> Path:
     data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
     data["interactions"][1]["request"]["uri"] = BAD_URL
     path = tmp_path / "bad-url.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    path.write_text(yaml.safe_dump(data, sort_keys=False, explicit_end=True), encoding="utf-8")
     return path
 
 

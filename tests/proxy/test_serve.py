@@ -556,3 +556,22 @@ def test_a_large_body_is_given_the_faults_its_header_names(tmp_path: Path) -> No
         only = client.post(url, json=request, headers={FAULT_HEADER: "empty_stream:stream=true"})
         assert only.status_code == 200 and b"Hel" not in only.content
         assert client.post(url, json=request).content == STREAM_BODY
+
+
+def test_json_nested_too_deep_is_matched_as_bytes_not_a_500(tmp_path: Path) -> None:
+    # Before: a RecursionError inside matching, answered as a 500 with a traceback.
+    deep = b"[" * 50_000 + b"]" * 50_000
+    recorded = Interaction.model_validate(
+        {
+            "request": {"method": "POST", "uri": OPENAI, "body": deep.decode()},
+            "response": {"status": {"code": 200}, "body": {"string": '{"deep": true}'}},
+        }
+    )
+    with serving([cassette(tmp_path / "deep.yaml", recorded)]) as served, httpx.Client() as client:
+        url = f"{served.url}/v1/chat/completions"
+        same = client.post(url, content=deep, headers={"content-type": "application/json"})
+        other = client.post(url, content=b"[" + deep + b"]", headers={"content-type": "application/json"})
+    assert (same.status_code, same.json()) == (200, {"deep": True})
+    assert other.status_code == 404
+    assert "Traceback" not in other.text
+    assert "body differs (100000 bytes recorded, 100002 bytes sent)" in other.text

@@ -1,0 +1,80 @@
+"""
+File-system trouble at a cassette path, told as llmcassette errors.
+
+An ``OSError`` says what the system call met ("Is a directory", "No space left on device") but
+not which cassette, nor what the user can do about it: :func:`read_error` and :func:`write_error`
+turn one into a :class:`CassetteReadError` or :class:`CassetteWriteError` that names the file, the
+system's reason and a next step. :func:`writing` converts whatever a block of writes raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+from collections.abc import Iterator
+from pathlib import Path
+
+from ._exceptions import CassetteReadError, CassetteWriteError
+
+__all__ = ["read_error", "write_error", "writing"]
+
+_ADVICE = {
+    errno.EISDIR: "the path is a folder: give the path of a cassette file inside it",
+    errno.ELOOP: "the path is a symbolic link that leads back to itself: point it at a file, or remove it",
+    errno.ENOSPC: "free space on the disk (or point the cassette elsewhere), then run again",
+    errno.EDQUOT: "free space within the disk quota (or point the cassette elsewhere), then run again",
+    errno.EROFS: "the folder is on a read-only file system: record into a writable folder",
+    errno.ENAMETOOLONG: "choose a shorter path",
+}
+
+
+def _not_a_folder(path: Path) -> str:
+    # The system names neither the culprit nor, from `mkdir`, the problem ("File exists").
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{str(parent)!r} is a file, not a folder: give a path whose folders are folders"
+            break
+    return "a part of the path that must be a folder is not one: give a path whose folders are folders"
+
+
+def _advice(path: Path, exc: OSError, access: str) -> str:
+    if exc.errno == errno.ENOTDIR or isinstance(exc, FileExistsError):
+        return _not_a_folder(path)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"give the user running llmcassette {access} access to it (and to its folder)"
+    return _ADVICE.get(exc.errno or 0, "check the path, the disk and the permissions")
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) or type(exc).__name__
+
+
+def read_error(path: Path, exc: OSError) -> CassetteReadError:
+    """``exc``, met reading the cassette at ``path``, as a sentence naming both."""
+    advice = _advice(path, exc, "read")
+    return CassetteReadError(
+        f"llmcassette: cannot read cassette {str(path)!r}: {_reason(exc)}. {advice[0].upper()}{advice[1:]}.",
+        path=path,
+        reason=_reason(exc),
+    )
+
+
+def write_error(path: Path, exc: OSError, *, doing: str) -> CassetteWriteError:
+    """``exc``, met while ``doing`` (a phrase) to save ``path``; the file on disk is unchanged."""
+    advice = _advice(path, exc, "write")
+    return CassetteWriteError(
+        f"llmcassette: cannot write cassette {str(path)!r}: {_reason(exc)} (while {doing}); the "
+        f"cassette on disk is unchanged. {advice[0].upper()}{advice[1:]}.",
+        path=path,
+        reason=_reason(exc),
+    )
+
+
+@contextlib.contextmanager
+def writing(path: Path, doing: str) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside into a :class:`CassetteWriteError` about ``path``."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(path, exc, doing=doing) from exc
