@@ -12,7 +12,10 @@ the rounds, so a machine that slows down does so for both sides of a pair:
   with ``-p no:llmcassette`` (every other installed plugin loads in both, but Hypothesis's);
 - ``llmcassette --help`` against ``python -c pass`` (what the command itself costs).
 
-The report checks the targets: at most 30 ms added to a pytest run that uses none of llmcassette,
+Each run is timed twice: wall time, and the CPU time (user + system) the process used. On an idle
+machine the two agree; on a shared one, wall time also counts the waits for a CPU, which are
+many times what is measured here and differ from run to run. The targets are checked on CPU time,
+and both are reported: at most 30 ms added to a pytest run that uses none of llmcassette,
 ``import llmcassette`` under 100 ms, ``llmcassette --help`` under 250 ms.
 """
 
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -45,14 +49,20 @@ TARGETS = {
 }
 
 
-def _time_ms(command: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_ms(command: list[str], cwd: Path) -> tuple[float, float]:
+    """The wall time and the CPU time of one run of ``command``, in ms."""
+    cpu, started = _cpu_s(), time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return (time.perf_counter() - started) * 1000
+    return (time.perf_counter() - started) * 1000, (_cpu_s() - cpu) * 1000
 
 
-def measure(rounds: int) -> dict[str, float]:
-    """Median wall times, in ms, of every command, run in turn in each round."""
+def measure(rounds: int) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU times, in ms, of every command, run in turn in each round."""
     python = sys.executable
     script = Path(python).with_name("llmcassette")
     with tempfile.TemporaryDirectory() as folder:
@@ -73,43 +83,56 @@ def measure(rounds: int) -> dict[str, float]:
         }
         for command in commands.values():  # warm the file cache and the bytecode
             _time_ms(command, cwd)
-        samples: dict[str, list[float]] = {name: [] for name in commands}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+        order = list(commands)
         for _ in range(rounds):
-            for name, command in commands.items():
-                samples[name].append(_time_ms(command, cwd))
-    return {name: statistics.median(values) for name, values in samples.items()}
-
-
-def report(medians: dict[str, float], rounds: int) -> tuple[str, bool]:
-    """The Markdown report, and whether every target was met."""
-    added = {
-        "pytest": medians["pytest_with"] - medians["pytest_without"],
-        "import": medians["import"] - medians["python"],
-        "help": medians["help"],
+            for name in order:
+                samples[name].append(_time_ms(commands[name], cwd))
+            order.reverse()  # neither side of a pair always runs first
+    return {
+        name: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+        for name, values in samples.items()
     }
+
+
+def report(medians: dict[str, tuple[float, float]], rounds: int) -> tuple[str, bool]:
+    """The Markdown report, and whether every target was met."""
+    rows = [
+        ("import", "python", "`python -c 'import llmcassette'` vs `python -c pass`"),
+        (
+            "pytest_with",
+            "pytest_without",
+            "`pytest --collect-only`, a two-test suite, vs `-p no:llmcassette`",
+        ),
+        ("help", "python", "`llmcassette --help` vs `python -c pass`"),
+    ]
     lines = [
         "# Startup benchmark",
         "",
         f"`bench/startup.py`, medians of {rounds} rounds, each pair measured side by side in every round. "
-        f"Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs.",
+        f"Python {platform.python_version()} on {platform.system()}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end.",
         "",
-        "| process | with llmcassette | without | added |",
-        "|---|---|---|---|",
-        f"| `python -c 'import llmcassette'` vs `python -c pass` | {medians['import']:.0f} ms | "
-        f"{medians['python']:.0f} ms | {added['import']:.0f} ms |",
-        f"| `pytest --collect-only`, a two-test suite, vs `-p no:llmcassette` | {medians['pytest_with']:.0f} ms | "
-        f"{medians['pytest_without']:.0f} ms | {added['pytest']:.0f} ms |",
-        f"| `llmcassette --help` vs `python -c pass` | {medians['help']:.0f} ms | {medians['python']:.0f} ms | "
-        f"{medians['help'] - medians['python']:.0f} ms |",
-        "",
-        "| target | limit | measured | met |",
-        "|---|---|---|---|",
+        "| process | CPU with | CPU without | CPU added | wall with | wall without | wall added |",
+        "|---|---|---|---|---|---|---|",
     ]
+    for name, baseline, label in rows:
+        (wall, cpu), (base_wall, base_cpu) = medians[name], medians[baseline]
+        lines.append(
+            f"| {label} | {cpu:.0f} ms | {base_cpu:.0f} ms | {cpu - base_cpu:.0f} ms | {wall:.0f} ms | "
+            f"{base_wall:.0f} ms | {wall - base_wall:.0f} ms |"
+        )
+    measured = {
+        "pytest": medians["pytest_with"][1] - medians["pytest_without"][1],
+        "import": medians["import"][1] - medians["python"][1],
+        "help": medians["help"][1],
+    }
+    lines += ["", "| target (CPU time) | limit | measured | met |", "|---|---|---|---|"]
     met = True
     for key, (limit_ms, what) in TARGETS.items():
-        ok = added[key] <= limit_ms
+        ok = measured[key] <= limit_ms
         met = met and ok
-        lines.append(f"| {what} | {limit_ms:.0f} ms | {added[key]:.0f} ms | {'yes' if ok else 'NO'} |")
+        lines.append(f"| {what} | {limit_ms:.0f} ms | {measured[key]:.0f} ms | {'yes' if ok else 'NO'} |")
     return "\n".join(lines) + "\n", met
 
 
