@@ -22,7 +22,7 @@ from ._exceptions import ConfigError
 
 # Every pytest run imports this module, most of them for tests that use no cassette: what a test
 # needs (pydantic models, faults, httpx, the engine) is imported in the hooks and fixtures that
-# serve such a test, never at the top. tests/plugin/test_startup.py holds this line.
+# serve such a test, never at the top (tests/plugin/test_startup.py checks it).
 if TYPE_CHECKING:
     from ._cassette import Cassette
     from ._clock import VirtualClock
