@@ -38,13 +38,13 @@ from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec
 from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
 
-__all__ = ["Cassette"]
+__all__ = ["Cassette", "Decision"]
 
 _monotonic = time.monotonic
 
 
 @dataclass
-class _Decision:
+class Decision:
     """What answers a request: a recorded interaction, a fault, or the upstream (all None)."""
 
     attempt: Attempt
@@ -159,11 +159,36 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
-        decision = self._decide(request, body, faults)
-        attempt = decision.attempt
+        decision = self.decide(request, body, faults)
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return self.answer(flavor, request, body, decision, send, start=start)
+
+    def decide(self, request: Any, body: bytes, faults: Sequence[tuple[Fault, int]] = ()) -> Decision:
+        """
+        The first half of :meth:`handle_request`: log the attempt and decide what answers it (a
+        recording, a fault, or the upstream), consuming the recording. A door that learns the
+        whole request before the client waits for the answer (the standard library's connection
+        sends it, then asks for the response) decides here, raises a connection failure where
+        its library would, and calls :meth:`answer` when the client reads.
+        """
+        __tracebackhide__ = True
+        return self._decide(request, body, faults)
+
+    def answer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Any],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_request`, for a decision without a connection failure."""
+        __tracebackhide__ = True
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -190,11 +215,25 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
-        decision = self._decide(request, body, faults)
-        attempt = decision.attempt
+        decision = self.decide(request, body, faults)
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt)
+        return await self.aanswer(flavor, request, body, decision, send, start=start)
+
+    async def aanswer(
+        self,
+        flavor: Flavor,
+        request: Any,
+        body: bytes,
+        decision: Decision,
+        send: Callable[[Any], Awaitable[Any]],
+        *,
+        start: float,
+    ) -> Any:
+        """The second half of :meth:`handle_async_request`, as :meth:`answer` is of :meth:`handle_request`."""
+        __tracebackhide__ = True
+        attempt = decision.attempt
         if decision.playback is not None:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
@@ -220,7 +259,7 @@ class Cassette:
         entered = clock.entered_at if clock.entered_at is not None else self._start
         return max(0.0, entered - self._start) + clock.elapsed_s
 
-    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> _Decision:
+    def _decide(self, request: Any, body: bytes, extra: Sequence[tuple[Fault, int]] = ()) -> Decision:
         __tracebackhide__ = True
         method = request.method
         url = str(request.url)
@@ -239,7 +278,7 @@ class Cassette:
             self._attempts_seen += 1
             if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
                 del self.attempts[: len(self.attempts) - self._keep_attempts]
-            decision = _Decision(attempt)
+            decision = Decision(attempt)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
             if self.fault_plan or extra:
@@ -316,7 +355,7 @@ class Cassette:
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
     @staticmethod
-    def _head_delay(decision: _Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
+    def _head_delay(decision: Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
         # A response head later than the client's read timeout never arrives: the client gets
         # its ReadTimeout once the timeout has passed.
         assert decision.playback is not None
@@ -330,7 +369,7 @@ class Cassette:
         self,
         flavor: Flavor,
         request: Any,
-        decision: _Decision,
+        decision: Decision,
         pacer: Pacer | None,
         late: ConnectionFailure | None,
     ) -> Any:

@@ -33,6 +33,9 @@ _active: list[Cassette] = []
 _current: contextvars.ContextVar[Cassette | None] = contextvars.ContextVar(
     "llmcassette_current", default=None
 )
+# Set while a request answered at one door goes on to the network through another library (a
+# transport built on aiohttp): the inner door lets it pass, so it is recorded once.
+_passing: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcassette_passing", default=False)
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ _patches: list[_Patch] = []
 
 def current_cassette() -> Cassette | None:
     """The cassette that answers a request made now, if any."""
+    if _passing.get():
+        return None
     cassette = _current.get()
     if cassette is not None and cassette in _active:
         return cassette
@@ -60,7 +65,15 @@ def _sync_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...,
         cassette = current_cassette()
         if cassette is None:
             return original(self, request)
-        return cassette.handle_request(flavor, request, lambda req: original(self, req))
+
+        def send(req: Any) -> Any:
+            token = _passing.set(True)
+            try:
+                return original(self, req)
+            finally:
+                _passing.reset(token)
+
+        return cassette.handle_request(flavor, request, send)
 
     handle_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_request
@@ -72,7 +85,15 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
         cassette = current_cassette()
         if cassette is None:
             return await original(self, request)
-        return await cassette.handle_async_request(flavor, request, lambda req: original(self, req))
+
+        async def send(req: Any) -> Any:
+            token = _passing.set(True)
+            try:
+                return await original(self, req)
+            finally:
+                _passing.reset(token)
+
+        return await cassette.handle_async_request(flavor, request, send)
 
     handle_async_request.__wrapped__ = original  # type: ignore[attr-defined]
     return handle_async_request
@@ -128,9 +149,19 @@ def _install_extras() -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
+def _install_adapters() -> None:
+    # The doors of libraries other than httpx: each lists the methods it wraps.
+    from ._adapters import aiohttp, http_client
+
+    for owner, attribute, original, replacement in [*http_client.patches(), *aiohttp.patches()]:
+        setattr(owner, attribute, replacement)
+        _patches.append(_Patch(owner, attribute, original, replacement))
+
+
 def _install() -> None:
     _install_switches()
     _install_extras()
+    _install_adapters()
     for flavor in available_flavors():
         module = flavor.module
         targets = (

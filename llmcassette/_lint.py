@@ -14,7 +14,9 @@ Each problem is a :class:`Finding` with a rule id, so a project can ignore a rul
   ``llmcassette import`` would store readably;
 - ``unterminated-stream``: a 2xx stream that stops before its provider's terminator
   (``data: [DONE]``, ``message_stop``, ...) or, for providers that send none, before a finish
-  reason, without being marked as cut (``stream.end: error`` or ``closed``).
+  reason, without being marked as cut (``stream.end: error`` or ``closed``);
+- ``stale``: with an age limit (``max_age_days``), an interaction recorded longer ago than that
+  (see :mod:`llmcassette._age`).
 
 The scan reuses the scrubber's own patterns and the provider profiles' terminators, so lint flags
 exactly what recording would have scrubbed, and what replay treats as a complete stream. Files are
@@ -32,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from ._age import stale_interactions
 from ._bodies import JSON_FORMATS, is_text
 from ._convert import decompress, find_cassettes, looks_like_cassette
 from ._exceptions import CassetteFormatError
@@ -65,6 +68,7 @@ class Rule(enum.StrEnum):
     SCHEMA = "schema"
     BINARY_TEXT = "binary-text"
     UNTERMINATED_STREAM = "unterminated-stream"
+    STALE = "stale"
 
 
 #: Rules whose findings ``llmcassette import FILE -o FILE --force`` fixes.
@@ -490,27 +494,41 @@ def _schema_finding(path: Path, exc: CassetteFormatError) -> Finding:
     return Finding(path, Rule.SCHEMA, text, hint, exc.interaction, field_name)
 
 
-def lint_document(document: CassetteDocument, path: Path) -> list[Finding]:
+def _stale_findings(document: CassetteDocument, path: Path, max_age_days: float) -> Iterable[Finding]:
+    for index, age_days in stale_interactions(document, max_age_days):
+        text = f"was recorded {age_days:.0f} days ago, more than the limit of {max_age_days:g} days"
+        hint = "record it again (llmcassette drift --update, or your suite in record mode)"
+        yield Finding(path, Rule.STALE, text, hint, index, "response.headers.date")
+
+
+def lint_document(
+    document: CassetteDocument, path: Path, *, max_age_days: float | None = None
+) -> list[Finding]:
     """The problems of a loaded cassette; ``path`` is what findings name."""
     findings: list[Finding] = []
     for index, interaction in enumerate(document.interactions):
         findings.extend(_interaction_findings(path, index, interaction))
+    if max_age_days is not None:
+        findings.extend(_stale_findings(document, path, max_age_days))
     return findings
 
 
-def lint_bytes(raw: bytes, path: Path) -> list[Finding]:
+def lint_bytes(raw: bytes, path: Path, *, max_age_days: float | None = None) -> list[Finding]:
     """The problems of the cassette file ``path`` whose bytes are ``raw``."""
     try:
         document = parse_cassette(raw, path=path)
     except CassetteFormatError as exc:
         return [_schema_finding(path, exc)]
-    return lint_document(document, path)
+    return lint_document(document, path, max_age_days=max_age_days)
 
 
-def lint_paths(paths: Sequence[Path], *, ignore: Iterable[str] = ()) -> LintReport:
+def lint_paths(
+    paths: Sequence[Path], *, ignore: Iterable[str] = (), max_age_days: float | None = None
+) -> LintReport:
     """
     Lint every cassette in ``paths``: files as given, folders searched for ``*.yaml``, ``*.yml``
-    and ``*.json`` files that look like cassettes. Findings of the rules in ``ignore`` are dropped.
+    and ``*.json`` files that look like cassettes. Findings of the rules in ``ignore`` are dropped;
+    with ``max_age_days``, interactions recorded longer ago are ``stale`` findings.
     """
     ignored = {Rule(rule) for rule in ignore}
     report = LintReport()
@@ -527,7 +545,8 @@ def lint_paths(paths: Sequence[Path], *, ignore: Iterable[str] = ()) -> LintRepo
                 report.skipped.append(path)
                 continue
             report.checked.append(path)
-            report.findings.extend(f for f in lint_bytes(raw, path) if f.rule not in ignored)
+            found_here = lint_bytes(raw, path, max_age_days=max_age_days)
+            report.findings.extend(f for f in found_here if f.rule not in ignored)
     return report
 
 

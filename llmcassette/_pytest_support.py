@@ -30,6 +30,7 @@ __all__ = [
     "MARKER_OPTIONS",
     "VCRPY_MATCH_ON",
     "ActiveCassette",
+    "StaleCassetteWarning",
     "UnfiredFaultWarning",
     "cassette_name",
     "default_cassette_path",
@@ -40,6 +41,7 @@ __all__ = [
     "require_vcrpy_skip_patchers",
     "vcr_match_on",
     "vcr_scrubber",
+    "warn_if_stale",
     "without_param_id",
 ]
 
@@ -267,3 +269,27 @@ class ActiveCassette:
 def relative_to(base: Path, path: str) -> Path:
     """``path`` as given when absolute, else relative to ``base``."""
     return Path(path) if os.path.isabs(path) else base / path
+
+
+class StaleCassetteWarning(pytest.PytestWarning):
+    """A cassette a test replays was recorded longer ago than ``--llm-max-age-days`` allows."""
+
+
+def warn_if_stale(cassette: Cassette, max_age_days: float | None, node_id: str) -> None:
+    """Warn, naming the file, when an interaction of ``cassette`` is older than the limit."""
+    if max_age_days is None or not cassette.path.exists():
+        return
+    from ._age import stale_interactions
+    from ._storage import load_cassette
+
+    stale = list(stale_interactions(load_cassette(cassette.path), max_age_days))
+    if stale:
+        oldest = max(age for _, age in stale)
+        warnings.warn(
+            StaleCassetteWarning(
+                f"llmcassette: {node_id}: cassette {str(cassette.path)!r} has {len(stale)} "
+                f"interaction(s) recorded more than {max_age_days:g} days ago (the oldest {oldest:.0f} "
+                "days); record them again (`llmcassette drift --update`, or this test in record mode)."
+            ),
+            stacklevel=2,
+        )

@@ -26,15 +26,25 @@ from ._exceptions import ConfigError
 if TYPE_CHECKING:
     from ._cassette import Cassette
     from ._clock import VirtualClock
-    from ._pytest_support import ActiveCassette
+    from ._pytest_support import ActiveCassette, StaleCassetteWarning
     from .faults import Fault
 
-__all__ = ["llm_cassette", "llm_clock", "llm_fault", "llm_snapshot"]
+__all__ = ["StaleCassetteWarning", "llm_cassette", "llm_clock", "llm_fault", "llm_snapshot"]
 
 _ACTIVE: pytest.StashKey[ActiveCassette] = pytest.StashKey()
 _CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 _MARKERS = ("llm_cassette", "llm_faults", "llm_fault_matrix")
 _UNFIRED = ("ignore", "warn", "fail")
+
+
+def __getattr__(name: str) -> Any:
+    # `-W error::llmcassette.pytest_plugin.StaleCassetteWarning` names the class here; it lives
+    # with the code that warns, imported when a filter or a test first asks for it.
+    if name == "StaleCassetteWarning":
+        from ._pytest_support import StaleCassetteWarning
+
+        return StaleCassetteWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -57,6 +67,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="fail",
         choices=_UNFIRED,
         help="What a passing test does when a fault it was given never fired: fail (default), warn, ignore.",
+    )
+    group.addoption(
+        "--llm-max-age-days",
+        type=float,
+        default=None,
+        metavar="DAYS",
+        help="Warn (StaleCassetteWarning) when a test's cassette holds interactions recorded longer ago.",
+    )
+    parser.addini(
+        "llmcassette_max_age_days",
+        "Warn when a test's cassette holds interactions recorded longer ago than this many days.",
+        default="",
     )
 
 
@@ -283,7 +305,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's active llmcassette cassette (interactions, attempt log, fault plan)."""
     __tracebackhide__ = True
     from ._api import use_cassette
-    from ._pytest_support import ActiveCassette
+    from ._pytest_support import ActiveCassette, warn_if_stale
 
     if "llm_clock" in request.fixturenames:
         request.getfixturevalue("llm_clock")  # the clock first, so the cassette runs on it
@@ -292,13 +314,28 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
         context = use_cassette(path, **options)
     except ConfigError as exc:
         _fail(exc)
+    max_age_days = _max_age_days(request.config)  # a bad setting fails before the cassette is active
     active = ActiveCassette(context, context.__enter__(), own)
     request.node.stash[_ACTIVE] = active
     try:
+        warn_if_stale(active.cassette, max_age_days, request.node.nodeid)
         yield active.cassette
     finally:
         del request.node.stash[_ACTIVE]
         active.close()
+
+
+def _max_age_days(config: pytest.Config) -> float | None:
+    option: float | None = config.getoption("--llm-max-age-days")
+    if option is not None:
+        return option
+    ini = str(config.getini("llmcassette_max_age_days")).strip()
+    try:
+        return float(ini) if ini else None
+    except ValueError:
+        raise pytest.UsageError(
+            f"llmcassette: the ini setting llmcassette_max_age_days must be a number of days, not {ini!r}."
+        ) from None
 
 
 @pytest.fixture

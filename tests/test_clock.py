@@ -225,8 +225,10 @@ async def test_recorded_pace_without_a_clock_takes_the_recorded_time(client: Cli
     with llmcassette.use_cassette(tape.path, pace="recorded"):
         received = await client.stream("GET", tape.url(SSE))
     assert received.chunks == sse_events(3)
-    gaps = [b - a for a, b in zip(received.times, received.times[1:], strict=False)]
-    assert all(gap >= 0.04 for gap in gaps), gaps  # 60 ms recorded apart
+    # No chunk comes before its recorded moment (a late one, on a busy machine, shortens the gap
+    # to the next, which the pacer keeps on the recording's clock: gaps are not the measure).
+    early = [(got, due) for got, due in zip(received.times, tape.offsets_s, strict=True) if got < due - 0.005]
+    assert not early, early
 
 
 @pytest.mark.anyio

@@ -46,6 +46,7 @@ def _click_message(exc: click.ClickException) -> str:
 _COMMANDS = {
     "demo": "._demo",
     "diff": "._diff",
+    "drift": "._drift",
     "faults": "._faults",
     "import": "._import",
     "inspect": "._inspect",
@@ -58,7 +59,10 @@ _COMMANDS = {
 # A test holds each line to the first sentence of its command's own help.
 _SUMMARIES = {
     "demo": "Record, replay, serve and break an example client, offline.",
-    "diff": "Compare the structure of two recordings of the same calls, A and B.",
+    "diff": "Compare the structure of two recordings of the same calls, A and B: two cassettes, or two "
+    "folders whose cassettes are paired by relative path (a file on one side only is a change).",
+    "drift": "Re-send every recorded request in PATHS (cassettes, or folders of them) to its live "
+    "upstream, record the fresh answers, and report how their shape changed.",
     "faults": "List every fault, with its parameters and an example spec.",
     "import": "Convert vcrpy and pytest-recording cassettes to llmcassette's form.",
     "inspect": "Show what each interaction of CASSETTE amounts to.",

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .._exceptions import LlmCassetteError
+
+if TYPE_CHECKING:
+    from .._shape_diff import ShapeDiff
 
 __all__ = ["command"]
 
@@ -19,8 +23,8 @@ class _Trouble(click.ClickException):
 
 
 @click.command("diff")
-@click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as one JSON document.")
 @click.option(
     "--ignore-header",
@@ -32,7 +36,8 @@ class _Trouble(click.ClickException):
 @click.pass_context
 def command(ctx: click.Context, a: Path, b: Path, as_json: bool, ignored_headers: tuple[str, ...]) -> None:
     """
-    Compare the structure of two recordings of the same calls, A and B.
+    Compare the structure of two recordings of the same calls, A and B: two cassettes, or two
+    folders whose cassettes are paired by relative path (a file on one side only is a change).
 
     Run it after recording again to learn whether a provider changed its wire format. It
     compares structure, not content: status, content type, response header names, request and
@@ -49,28 +54,77 @@ def command(ctx: click.Context, a: Path, b: Path, as_json: bool, ignored_headers
       llmcassette diff old/chat.yaml tests/cassettes/chat.yaml
       llmcassette diff --ignore-header x-envoy-upstream-service-time a.yaml b.yaml
       llmcassette diff --json a.yaml b.yaml > shape-changes.json
+      llmcassette diff tests/cassettes llmcassette-drift/tests/cassettes
     """
+    ignore = frozenset(name.lower() for name in ignored_headers)
+    if a.is_dir() != b.is_dir() and a.exists() and b.exists():
+        raise _Trouble("A and B must both be files or both be folders.")
+    pairs = _folder_pairs(a, b) if a.is_dir() else [(a, b)]
+    changed = False
+    reports = []
+    for file_a, file_b in pairs:
+        if file_a is None or file_b is None:
+            sign, only = ("+", file_b) if file_a is None else ("-", file_a)
+            side = "B" if file_a is None else "A"
+            line = f"{sign} file {only} is only in {side}"
+            reports.append({"a": _name(file_a), "b": _name(file_b), "changed": True, "line": line})
+            if not as_json:
+                click.echo(line)
+            changed = True
+            continue
+        result = _compare(file_a, file_b, ignore)
+        changed = changed or result.changed
+        if as_json:
+            reports.append(
+                {"a": str(file_a), "b": str(file_b), **result.to_dict(), "summary": result.summary()}
+            )
+            continue
+        if len(pairs) > 1:
+            click.echo(f"{file_a} -> {file_b}")
+        for change in result.changes:
+            click.echo(change.line())
+        click.echo(result.summary())
+    if as_json:
+        click.echo(
+            json.dumps(
+                reports[0] if not a.is_dir() else {"a": str(a), "b": str(b), "files": reports},
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    elif a.is_dir():
+        click.echo(
+            f"{len(pairs)} file pair(s) compared; " + ("shapes changed." if changed else "same shape.")
+        )
+    if changed:
+        ctx.exit(1)
+
+
+def _name(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
+def _compare(a: Path, b: Path, ignore: frozenset[str]) -> ShapeDiff:
     from .._shape import document_shapes
     from .._shape_diff import diff_shapes
     from .._storage import load_cassette
 
-    ignore = frozenset(name.lower() for name in ignored_headers)
     try:
         documents = load_cassette(a), load_cassette(b)
     except LlmCassetteError as exc:
         raise _Trouble(str(exc)) from None
     except OSError as exc:
         raise _Trouble(f"{exc}.") from None
-    result = diff_shapes(
+    return diff_shapes(
         document_shapes(documents[0], path=a, ignore_headers=ignore),
         document_shapes(documents[1], path=b, ignore_headers=ignore),
     )
-    if as_json:
-        document = {"a": str(a), "b": str(b), **result.to_dict(), "summary": result.summary()}
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
-    else:
-        for change in result.changes:
-            click.echo(change.line())
-        click.echo(result.summary())
-    if result.changed:
-        ctx.exit(1)
+
+
+def _folder_pairs(a: Path, b: Path) -> list[tuple[Path | None, Path | None]]:
+    """The cassettes of two folders paired by relative path; a file on one side only pairs with None."""
+    from .._convert import find_cassettes
+
+    left = {path.relative_to(a): path for path in find_cassettes(a)}
+    right = {path.relative_to(b): path for path in find_cassettes(b)}
+    return [(left.get(rel), right.get(rel)) for rel in sorted(left.keys() | right.keys())]

@@ -33,8 +33,20 @@ def _plural(count: int, noun: str) -> str:
     help="Do not report this rule (repeat for more): " + ", ".join(rule.value for rule in Rule) + ".",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as one JSON document.")
+@click.option(
+    "--max-age-days",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Report interactions recorded longer ago than this (rule 'stale'), by their Date header.",
+)
 @click.pass_context
-def command(ctx: click.Context, paths: tuple[Path, ...], ignored: tuple[str, ...], as_json: bool) -> None:
+def command(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    ignored: tuple[str, ...],
+    as_json: bool,
+    max_age_days: float | None,
+) -> None:
     """
     Check cassettes for secrets, invalid content and streams cut short.
 
@@ -53,6 +65,8 @@ def command(ctx: click.Context, paths: tuple[Path, ...], ignored: tuple[str, ...
       binary-text          a body stored as binary (or gzip) that is text
       unterminated-stream  a stream that ends before its terminator ([DONE],
                            message_stop, a finish reason) and is not marked as cut
+      stale                with --max-age-days, an interaction recorded longer
+                           ago than that
 
     \b
     Examples:
@@ -60,7 +74,7 @@ def command(ctx: click.Context, paths: tuple[Path, ...], ignored: tuple[str, ...
       llmcassette lint --ignore unscrubbed-header tests/cassettes/chat.yaml
       llmcassette lint --json cassettes/ > lint.json
     """
-    report = lint_paths(list(paths), ignore=ignored)
+    report = lint_paths(list(paths), ignore=ignored, max_age_days=max_age_days)
     findings = report.findings
     if as_json:
         document = {

@@ -117,3 +117,26 @@ def test_an_unparsable_recorded_url_is_trouble(tmp_path: Path) -> None:
 
 def test_one_file_is_a_usage_error() -> None:
     assert_one_line_error(run(str(CASSETTE)), 2, "missing argument 'B'.")
+
+
+def test_two_folders_pair_files_by_relative_path(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "chat.yaml").write_text(CASSETTE.read_text(encoding="utf-8"))
+    assert run(str(a), str(b)).exit_code == 0
+    changed = Path(_copy(tmp_path, header="x-new-limit"))
+    changed.replace(b / "sub" / "chat.yaml")
+    (a / "gone.yaml").write_text(CASSETTE.read_text(encoding="utf-8"))
+    result = run(str(a), str(b))
+    assert result.exit_code == 1
+    assert f"- file {a / 'gone.yaml'} is only in A" in result.stdout
+    assert "+ header x-new-limit appeared in interaction 1 (POST /v1/chat/completions)" in result.stdout
+    document = json.loads(run("--json", str(a), str(b)).stdout)
+    assert [f["changed"] for f in document["files"]] == [True, True]
+
+
+def test_a_file_and_a_folder_are_trouble(tmp_path: Path) -> None:
+    result = run(str(CASSETTE), str(tmp_path))
+    assert result.exit_code == 2
+    assert "A and B must both be files or both be folders" in result.stderr

@@ -7,6 +7,8 @@ The key below is made up in OpenAI's shape; it is not real.
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
 import subprocess
 import sys
@@ -160,3 +162,26 @@ def test_the_console_script(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert done.stdout.startswith(f"{path}:interaction 0: request.headers.Authorization: [secret]")
     assert done.stderr == ""
+
+
+def _dated(path: Path, date: str) -> Path:
+    cassette(path)
+    data = yaml.safe_load(path.read_text())
+    data["interactions"][0]["response"]["headers"]["Date"] = [date]
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_max_age_days_reports_a_stale_recording(tmp_path: Path) -> None:
+    old = _dated(tmp_path / "old.yaml", "Mon, 01 Jan 2024 10:00:00 GMT")
+    assert run("lint", str(old)).exit_code == 0  # no age limit, no finding
+    result = run("lint", "--max-age-days", "30", str(old))
+    assert result.exit_code == 1
+    line = result.stdout.splitlines()[0]
+    assert line.startswith(f"{old}:interaction 0: response.headers.date: [stale] was recorded ")
+    assert "days ago, more than the limit of 30 days (record it again" in line
+    fresh = _dated(
+        tmp_path / "fresh.yaml", email.utils.format_datetime(datetime.datetime.now(datetime.UTC), usegmt=True)
+    )
+    assert run("lint", "--max-age-days", "30", str(fresh)).exit_code == 0
+    assert run("lint", "--max-age-days", "30", "--ignore", "stale", str(old)).exit_code == 0

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
+import json
 from collections.abc import Callable
 
 import pytest
@@ -115,3 +118,65 @@ def test_vcr_config_record_mode_applies_when_option_and_marker_are_silent(
     assert not folder.exists()
     run().assert_outcomes(passed=1, failed=1)  # the marker wins over vcr_config
     assert [p.name for p in folder.iterdir()] == ["test_config.yaml"]
+
+
+def _dated_cassette(date: str) -> str:
+    document = json.loads(chat_cassette())
+    document["interactions"][0]["response"]["headers"]["date"] = [date]
+    return json.dumps(document)
+
+
+def test_max_age_days_warns_about_a_stale_cassette(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_chat=CLIENT
+        + """
+@pytest.mark.llm_cassette
+def test_old(llm_cassette):
+    chat()
+
+@pytest.mark.llm_cassette
+def test_new(llm_cassette):
+    chat()
+"""
+    )
+    folder = pytester.mkdir("cassettes") / "test_chat"
+    folder.mkdir()
+    (folder / "test_old.yaml").write_text(_dated_cassette("Mon, 01 Jan 2024 10:00:00 GMT"))
+    now = email.utils.format_datetime(datetime.datetime.now(datetime.UTC), usegmt=True)
+    (folder / "test_new.yaml").write_text(_dated_cassette(now))
+    result = run("--llm-max-age-days=90", "-W", "default::llmcassette.pytest_plugin.StaleCassetteWarning")
+    result.assert_outcomes(passed=2, warnings=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*StaleCassetteWarning: llmcassette: test_chat.py::test_old: cassette '*test_old.yaml' has 1 "
+            "interaction(s) recorded more than 90 days ago (the oldest * days)*"
+        ]
+    )
+    # The ini setting does the same; an error filter turns the warning into a failure.
+    pytester.makeini("[pytest]\nllmcassette_max_age_days = 90\n")
+    run("-W", "error::llmcassette.pytest_plugin.StaleCassetteWarning").assert_outcomes(passed=1, errors=1)
+
+
+def test_max_age_days_ini_must_be_a_number(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(test_x="import pytest\n@pytest.mark.llm_cassette\ndef test_x(llm_cassette): pass")
+    pytester.makeini("[pytest]\nllmcassette_max_age_days = soon\n")
+    result = run()
+    result.stdout.fnmatch_lines(["*llmcassette: the ini setting llmcassette_max_age_days must be a number*"])
+
+
+def test_a_bad_max_age_setting_leaves_no_cassette_active(pytester: pytest.Pytester, run: Run) -> None:
+    pytester.makepyfile(
+        test_x="""
+import pytest
+from llmcassette._intercept import current_cassette
+
+@pytest.mark.llm_cassette
+def test_x(llm_cassette):
+    pass
+
+def test_after():
+    assert current_cassette() is None
+"""
+    )
+    pytester.makeini("[pytest]\nllmcassette_max_age_days = soon\n")
+    run().assert_outcomes(passed=1, errors=1)

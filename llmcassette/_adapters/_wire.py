@@ -1,0 +1,190 @@
+"""
+HTTP/1.1 on the wire, for doors whose library parses it itself (the standard library's
+``http.client``, and urllib3, requests and botocore on top of it): the request a client wrote,
+read back into its parts; and a response written as the bytes a server would send, so that the
+library's own parser reads it, chunk boundaries and breakage included.
+
+A replayed stream is written with ``Transfer-Encoding: chunked``, one HTTP chunk per recorded
+chunk, so that a client reading chunk by chunk (urllib3's ``stream()``, requests'
+``iter_content``) sees the recorded boundaries. A body that arrived whole with a
+``Content-Length`` is written with it. A stream cut mid-way stops in the middle of its framing,
+as a dropped connection does, so the library raises what it raises live (``IncompleteRead``,
+urllib3's ``ProtocolError``, requests' ``ChunkedEncodingError``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ParsedRequest",
+    "WireReader",
+    "encode_chunk",
+    "parse_request",
+    "request_complete",
+    "response_head",
+]
+
+#: Headers the wire writer sets itself, from the framing it chooses.
+_FRAMING = frozenset({b"transfer-encoding", b"content-length"})
+#: Statuses that have no body, whatever the headers say.
+_NO_BODY = frozenset({204, 304})
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    """A request as a client wrote it on the wire."""
+
+    method: str
+    target: str
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+def _dechunk(data: bytes) -> bytes:
+    out = bytearray()
+    position = 0
+    while position < len(data):
+        end = data.index(b"\r\n", position)
+        size = int(data[position:end].split(b";", 1)[0], 16)
+        position = end + 2
+        if size == 0:
+            break
+        out += data[position : position + size]
+        position += size + 2
+    return bytes(out)
+
+
+def parse_request(raw: bytes) -> ParsedRequest:
+    """Split the bytes a client sent for one request into its parts (a chunked body decoded)."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    method, target, _version = lines[0].decode("latin-1").split(" ", 2)
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        headers.append((name.strip(), value.strip()))
+    chunked = any(n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in headers)
+    return ParsedRequest(method, target, headers, _dechunk(body) if chunked else body)
+
+
+def response_head(
+    status: int,
+    reason: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    length: int | None,
+    method: str,
+    close: bool = False,
+) -> tuple[bytes, bool]:
+    """
+    The status line and headers of a response, and whether its body is written chunked.
+    ``length`` is the body's size when it is written whole with a ``Content-Length``; ``close``
+    ends the connection after the response (``Connection: close``).
+    """
+    dropped = _FRAMING | {b"connection"} if close else _FRAMING
+    lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
+    lines += [name + b": " + value for name, value in headers if name.lower() not in dropped]
+    if close:
+        lines.append(b"Connection: close")
+    has_body = method.upper() != "HEAD" and status not in _NO_BODY and status >= 200
+    chunked = has_body and length is None
+    if chunked:
+        lines.append(b"Transfer-Encoding: chunked")
+    elif has_body:
+        lines.append(b"Content-Length: " + str(length).encode())
+    return b"\r\n".join(lines) + b"\r\n\r\n", chunked
+
+
+def request_complete(raw: bytes) -> int | None:
+    """The length of the first whole request in ``raw`` (head and body), or None while it is not."""
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head = raw[:end].lower()
+    body_start = end + 4
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip() == b"content-length":
+            size = body_start + int(value.strip())
+            return size if len(raw) >= size else None
+        if name.strip() == b"transfer-encoding" and b"chunked" in value:
+            terminal = raw.find(b"\r\n0\r\n\r\n", body_start - 2)
+            return terminal + 7 if terminal >= 0 else None
+    return body_start
+
+
+def encode_chunk(chunk: bytes, *, chunked: bool) -> bytes:
+    """One body chunk as it goes on the wire."""
+    return f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n" if chunked else chunk
+
+
+class WireReader(io.RawIOBase):
+    """
+    The read side of a socket that a response is written to on demand: the head, then each body
+    chunk as ``chunks`` yields it (waiting as it waits). ``broken`` says what an exception from
+    ``chunks`` means on the wire: ``None`` for a dropped connection (the bytes stop), else the
+    exception to raise to the reader (a timeout).
+    """
+
+    def __init__(
+        self,
+        head: bytes,
+        chunks: Iterator[bytes],
+        *,
+        chunked: bool,
+        broken: Callable[[BaseException], BaseException | None],
+        on_close: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__()
+        self._pending = memoryview(head)
+        self._chunks = chunks
+        self._chunked = chunked
+        self._broken = broken
+        self._ended = False
+        self._on_close = on_close
+
+    def readable(self) -> bool:
+        return True
+
+    def _next_piece(self) -> bytes:
+        try:
+            chunk = next(self._chunks)
+        except StopIteration:
+            self._ended = True
+            return b"0\r\n\r\n" if self._chunked else b""
+        except Exception as exc:  # what the stream's end means on a wire
+            self._ended = True
+            raised = self._broken(exc)
+            if raised is not None:
+                raise raised from None
+            return b""
+        if not chunk:
+            return self._next_piece()
+        return encode_chunk(chunk, chunked=self._chunked)
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            if self._ended:
+                return 0
+            self._pending = memoryview(self._next_piece())
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        if not self.closed:
+            close = getattr(self._chunks, "close", None)
+            if close is not None:
+                close()
+            self._on_close()
+        super().close()
+
+
+def timeout_error() -> BaseException:
+    """What a socket read raises when its timeout passes."""
+    return TimeoutError("timed out")

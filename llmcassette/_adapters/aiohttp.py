@@ -1,0 +1,297 @@
+"""
+The door of aiohttp's ``ClientSession``: while a cassette is active, the connector hands out a
+connection whose transport is a :class:`CassetteTransport` instead of a socket's.
+
+aiohttp writes its request into the transport as usual; once the request is whole, the cassette
+decides what answers it, and the answer is fed to aiohttp's own protocol as HTTP/1.1 bytes, one
+recorded chunk at a time (:mod:`._wire`). aiohttp's parser and ``StreamReader`` then do what they
+do live, so every reading style (``read()``, ``content.iter_chunked``, ``iter_any``,
+``readline``, ``async for line in content``) sees the recorded chunks, and failures are aiohttp's
+own: a ``disconnect`` is a connection lost mid-body (``ClientPayloadError``), a timeout is
+``SocketTimeoutError``, ``connect_error`` is ``ClientConnectorError``.
+
+Every cassette answer ends its connection (``Connection: close``), so a pooled connection never
+outlives the cassette that answered on it. Recording opens the real connection with the
+connector's own ``_create_connection`` (TLS, proxies, resolver as configured), sends the request
+bytes aiohttp wrote, and passes the answer through as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import importlib
+import importlib.util
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import h11
+
+from .._clock import await_wait
+from .._flavors import Flavor, get_flavor
+from .._intercept import current_cassette
+from ._wire import encode_chunk, parse_request, request_complete, response_head
+
+__all__ = ["CassetteTransport", "patches"]
+
+_monotonic = time.monotonic
+
+
+def _httpx() -> Flavor:
+    flavor = get_flavor("httpx")
+    assert flavor is not None  # httpx is a dependency
+    return flavor
+
+
+def _connect_failure(request: Any, error_type: str, message: str) -> BaseException:
+    import aiohttp
+
+    if error_type == "ConnectTimeout":
+        return aiohttp.ConnectionTimeoutError(f"Connection timeout to host {request.url}")
+    if error_type == "ReadTimeout":
+        return aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+    return aiohttp.ClientConnectorError(request.connection_key, refused)
+
+
+class CassetteTransport(asyncio.Transport):
+    """A transport that takes aiohttp's request and feeds back what the cassette answers."""
+
+    def __init__(
+        self, protocol: Any, request: Any, live: Callable[[], Any], read_timeout_s: float | None
+    ) -> None:
+        super().__init__()
+        self._protocol = protocol
+        self._request = request
+        self._live = live
+        self._read_timeout_s = read_timeout_s
+        self._raw = b""
+        self._out = bytearray()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the transport API aiohttp uses ----------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self._out += data
+        size = request_complete(bytes(self._out))
+        if size is not None and self._task is None:
+            raw, self._out = bytes(self._out[:size]), self._out[size:]
+            self._task = asyncio.get_running_loop().create_task(self._answer(raw))
+
+    def writelines(self, list_of_data: Any) -> None:
+        for data in list_of_data:
+            self.write(data)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._closing = True
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def abort(self) -> None:
+        self.close()
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
+
+    # -- answering -------------------------------------------------------------------------------
+
+    async def _answer(self, raw: bytes) -> None:
+        import aiohttp
+
+        protocol = self._protocol
+        cassette = current_cassette()
+        start = _monotonic()
+        parsed = parse_request(raw)
+        httpx = _httpx().module
+        request = httpx.Request(
+            parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
+        )
+        request.extensions["timeout"] = {"read": self._read_timeout_s}
+        self._raw = raw
+        try:
+            if cassette is None:
+                raise RuntimeError("llmcassette: no cassette is active to answer this aiohttp request.")
+            decision = cassette.decide(request, parsed.body)
+            failure = decision.failure
+            if failure is not None:
+                decision.attempt.error = f"{failure.error_type}: {failure.message}"
+                await await_wait(failure.delay_ms / 1000.0)
+                protocol.set_exception(_connect_failure(self._request, failure.error_type, failure.message))
+                return
+            response = await cassette.aanswer(
+                _httpx(), request, parsed.body, decision, self._send, start=start
+            )
+        except Exception as exc:
+            protocol.set_exception(exc)
+            return
+        raw_headers = list(response.headers.raw)
+        declared = next((v for n, v in raw_headers if n.lower() == b"content-length"), None)
+        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, _ in raw_headers)
+        length = int(declared) if declared is not None and not chunked_upstream else None
+        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
+        head, chunked = response_head(
+            response.status_code, reason, raw_headers, length=length, method=parsed.method, close=True
+        )
+        protocol.data_received(head)
+        try:
+            async for chunk in response.stream:
+                if chunk:
+                    protocol.data_received(encode_chunk(chunk, chunked=chunked))
+                    await _taken(protocol)
+        except httpx.TimeoutException:
+            # As aiohttp's own read timer does: the connection and the body being read both fail.
+            timeout_error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            protocol.set_exception(timeout_error)
+            payload = getattr(protocol, "_payload", None)
+            if payload is not None:
+                payload.set_exception(timeout_error)
+            return
+        except httpx.TransportError:
+            protocol.connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+            return
+        finally:
+            await response.aclose()
+        if chunked:
+            protocol.data_received(b"0\r\n\r\n")
+
+    async def _send(self, request: Any) -> Any:
+        """Send the request aiohttp wrote over a real connection; the answer as an httpx response."""
+        return await _live_exchange(await self._live(), request, self._raw)
+
+
+async def _taken(protocol: Any) -> None:
+    """
+    Wait until the client has read what was fed, so the next chunk reaches it as a read of its
+    own, as the recording's chunks did (fed at once, they would merge in aiohttp's buffer).
+    """
+    payload = getattr(protocol, "_payload", None)
+    buffer = getattr(payload, "_buffer", None)
+    spins = 0
+    while buffer:
+        spins += 1
+        await asyncio.sleep(0 if spins < 20 else 0.001)
+
+
+class _Receiver(asyncio.Protocol):
+    """Takes a real connection's bytes off aiohttp's parser, to be read by h11 instead."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()
+
+    def data_received(self, data: bytes) -> None:
+        self.queue.put_nowait(data)
+
+    def eof_received(self) -> bool:
+        self.queue.put_nowait(None)
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.queue.put_nowait(exc)
+
+
+async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
+    httpx = _httpx().module
+    transport = real_protocol.transport
+    receiver = _Receiver()
+    transport.set_protocol(receiver)
+    if hasattr(transport, "resume_reading"):
+        transport.resume_reading()
+    transport.write(raw)
+    # h11 reads the answer: it is told of the request so that it knows how the response is framed.
+    parsed = parse_request(raw)
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method=parsed.method, target=parsed.target, headers=parsed.headers))
+    if parsed.body:
+        connection.send(h11.Data(data=parsed.body))
+    connection.send(h11.EndOfMessage())
+
+    async def next_event() -> Any:
+        while True:
+            event = connection.next_event()
+            if event is not h11.NEED_DATA:
+                return event
+            data = await receiver.queue.get()
+            if isinstance(data, BaseException):
+                raise httpx.ReadError(str(data) or type(data).__name__) from data
+            connection.receive_data(data or b"")
+
+    head = await next_event()
+    if not isinstance(head, h11.Response):
+        transport.close()
+        raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                try:
+                    event = await next_event()
+                except h11.RemoteProtocolError as exc:
+                    raise httpx.RemoteProtocolError(
+                        "peer closed connection without sending complete message body"
+                    ) from exc
+                if isinstance(event, h11.Data):
+                    yield bytes(event.data)
+                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                    return
+        finally:
+            transport.close()
+
+    class _Stream(httpx.AsyncByteStream):  # type: ignore[misc,name-defined]
+        def __aiter__(self) -> AsyncIterator[bytes]:
+            return chunks()
+
+        async def aclose(self) -> None:
+            transport.close()
+
+    headers = [(bytes(name), bytes(value)) for name, value in head.headers.raw_items()]
+    extensions = {"reason_phrase": bytes(head.reason), "http_version": b"HTTP/1.1"}
+    return httpx.Response(
+        head.status_code, headers=headers, stream=_Stream(), extensions=extensions, request=request
+    )
+
+
+def _create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
+    async def create_connection(self: Any, req: Any, traces: Any, timeout: Any) -> Any:
+        if current_cassette() is None:
+            return await original(self, req, traces, timeout)
+        from aiohttp.client_proto import ResponseHandler
+
+        loop = asyncio.get_running_loop()
+        protocol = ResponseHandler(loop)
+
+        async def live() -> Any:
+            return await original(self, req, traces, timeout)
+
+        read_timeout_s = getattr(timeout, "sock_read", None) or getattr(timeout, "total", None)
+        protocol.connection_made(CassetteTransport(protocol, req, live, read_timeout_s))
+        return protocol
+
+    create_connection.__wrapped__ = original  # type: ignore[attr-defined]
+    return create_connection
+
+
+def patches() -> list[tuple[type, str, Any, Any]]:
+    """``(class, attribute, original, replacement)`` for aiohttp, when it is installed."""
+    if importlib.util.find_spec("aiohttp") is None:
+        return []
+    module = importlib.import_module("aiohttp.connector")
+    owner = module.TCPConnector
+    original = owner.__dict__["_create_connection"]
+    return [(owner, "_create_connection", original, _create_connection(original))]

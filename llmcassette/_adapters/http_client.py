@@ -1,0 +1,367 @@
+"""
+The door of the standard library's ``http.client``, and of everything built on its connection
+class: ``urllib.request``, urllib3 (1.26 and 2.x), and through urllib3 requests and botocore.
+
+While a cassette is active, a connection that would connect gets a :class:`CassetteSocket`
+instead of a socket. The client writes its request into it as usual; once the request is whole,
+the cassette decides what answers it, and the library reads the answer back from the same socket
+as HTTP/1.1 bytes (:mod:`._wire`), through its own parser. So every reading style the library
+has (``read(n)``, ``read1``, ``readinto``, ``readline``, urllib3's ``stream()``, requests'
+``iter_content`` and ``iter_lines``) sees the recorded chunks, and every failure is raised by the
+library's own code as it would be live:
+
+- a connection fault (``connect_error``, ``connect_timeout``) is raised by the call that sends the
+  request, as connecting fails there live: ``ConnectionRefusedError`` / ``TimeoutError`` from
+  ``http.client`` (``urllib.request`` wraps them in ``URLError``), urllib3's
+  ``NewConnectionError`` / ``ConnectTimeoutError`` on its connections, so its ``Retry`` counts
+  them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
+- a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
+  ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
+  ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``).
+
+Replay opens no socket at all. Recording opens the real connection with the library's own
+``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
+client wrote them, and passes the response through chunk by chunk as it arrives.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import http.client
+import importlib
+import importlib.util
+import io
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from .._clock import wait
+from .._flavors import Flavor, get_flavor
+from .._intercept import current_cassette
+from ._wire import ParsedRequest, WireReader, parse_request, response_head, timeout_error
+
+if TYPE_CHECKING:
+    from .._cassette import Cassette, Decision
+
+__all__ = ["CassetteSocket", "patches"]
+
+_monotonic = time.monotonic
+
+
+def _httpx() -> Flavor:
+    flavor = get_flavor("httpx")
+    assert flavor is not None  # httpx is a dependency
+    return flavor
+
+
+def _is_urllib3(connection: Any) -> bool:
+    module = sys.modules.get("urllib3.connection")
+    return module is not None and isinstance(connection, module.HTTPConnection)
+
+
+def _connect_failure(connection: Any, error_type: str, message: str) -> BaseException:
+    """The exception a failed connect raises in the library that owns ``connection``."""
+    refused = error_type == "ConnectError"
+    if _is_urllib3(connection):
+        from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+        if refused:
+            text = f"Failed to establish a new connection: [Errno {errno.ECONNREFUSED}] Connection refused"
+            return NewConnectionError(connection, text)
+        timeout = getattr(connection, "timeout", None)
+        return ConnectTimeoutError(
+            connection, f"Connection to {connection.host} timed out. (connect timeout={timeout})"
+        )
+    if refused:
+        return ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused")
+    return timeout_error()
+
+
+class _LiveBody:
+    """The body of a live response, read as it arrives, with failures in httpx's terms for the engine."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        httpx = _httpx().module
+        try:
+            while True:
+                chunk = self._response.read1(65536)
+                if not chunk:
+                    return
+                yield chunk
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        except (http.client.IncompleteRead, ConnectionError) as exc:
+            raise httpx.RemoteProtocolError(
+                "peer closed connection without sending complete message body"
+            ) from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc)) from exc
+
+    def close(self) -> None:
+        self._response.close()
+
+
+def _broken(exc: BaseException) -> BaseException | None:
+    # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
+    # any other failure is a connection that dropped, so the bytes just stop.
+    httpx = _httpx().module
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
+        return timeout_error()
+    if isinstance(exc, httpx.TransportError | OSError):
+        return None
+    return exc
+
+
+class CassetteSocket:
+    """
+    What a connection holds instead of a socket while a cassette is active: it takes the request
+    as the client writes it and hands back the answer the cassette decides on (module docstring).
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+        self._out = bytearray()
+        self._timeout: float | None = getattr(connection, "timeout", None)
+        if not isinstance(self._timeout, int | float):
+            self._timeout = None
+        self._real: Any = None
+        self._pending: tuple[Cassette, Any, ParsedRequest, Decision, float] | None = None
+        self._raw_request = b""
+
+    # -- the socket API the libraries use -------------------------------------------------------
+
+    def sendall(self, data: bytes) -> None:
+        self._out += data
+
+    def send(self, data: bytes) -> int:
+        self._out += data
+        return len(data)
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+        if self._real is not None:
+            self._real.settimeout(value)
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def setsockopt(self, *args: Any) -> None:
+        pass
+
+    def getsockopt(self, *args: Any) -> int:
+        return 0
+
+    def shutdown(self, how: int) -> None:
+        if self._real is not None:
+            self._real.shutdown(how)
+
+    def close(self) -> None:
+        if self._real is not None:
+            self._real.close()
+            self._real = None
+
+    def fileno(self) -> int:
+        # Pools poll an idle connection's descriptor to see whether the server closed it: this
+        # one never becomes readable, so a replayed connection is never taken for dropped.
+        return self._real.fileno() if self._real is not None else _idle_descriptor()
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        """The response to the request written so far, to be parsed by the library."""
+        __tracebackhide__ = True
+        if self._pending is None:
+            self.decide()
+        if self._pending is None:
+            # No cassette answers: a connection made under one and kept by a pool after it.
+            self._ensure_real()
+            self._real.sendall(self._raw_request)
+            return self._real.makefile(mode, *args, **kwargs)  # type: ignore[no-any-return]
+        cassette, request, parsed, decision, start = self._pending
+        self._pending = None
+        if decision.failure is not None:  # a head that never comes: the read times out
+            decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
+            wait(self._timeout or 0.0)
+            return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
+        timeout = self._timeout
+        request.extensions["timeout"] = {
+            "connect": timeout,
+            "read": timeout,
+            "write": timeout,
+            "pool": timeout,
+        }
+        response = cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
+        raw = response.headers.raw
+        length = None
+        declared = next((v for n, v in raw if n.lower() == b"content-length"), None)
+        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, v in raw)
+        stream = response.stream
+        if declared is not None and not chunked_upstream:
+            length = int(declared)
+        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
+        head, chunked = response_head(
+            response.status_code, reason, list(raw), length=length, method=parsed.method
+        )
+        reader = WireReader(head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close)
+        return io.BufferedReader(reader)
+
+    # -- deciding and answering ------------------------------------------------------------------
+
+    def decide(self) -> None:
+        """The request is whole: let the cassette decide what answers it; fail a connect here."""
+        __tracebackhide__ = True
+        start = _monotonic()
+        raw, self._out = bytes(self._out), bytearray()
+        if not raw:
+            return
+        self._raw_request = raw
+        cassette = current_cassette()
+        if cassette is None:
+            return
+        parsed = parse_request(raw)
+        request = _httpx().module.Request(
+            parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
+        )
+        decision = cassette.decide(request, parsed.body)
+        self._pending = (cassette, request, parsed, decision, start)
+        failure = decision.failure
+        if failure is not None and failure.error_type in ("ConnectError", "ConnectTimeout"):
+            self._pending = None
+            decision.attempt.error = f"{failure.error_type}: {failure.message}"
+            wait(failure.delay_ms / 1000.0)
+            raise _connect_failure(self._connection, failure.error_type, failure.message)
+
+    def _url(self, target: str) -> str:
+        if "://" in target:  # through a proxy, the target is the whole URL
+            return target
+        connection = self._connection
+        https = (
+            isinstance(connection, http.client.HTTPSConnection)
+            or getattr(connection, "scheme", "") == "https"
+        )
+        scheme = "https" if https else "http"
+        host = getattr(connection, "_tunnel_host", None) or connection.host
+        port = getattr(connection, "_tunnel_port", None) or connection.port
+        default = 443 if https else 80
+        netloc = f"[{host}]" if ":" in host else host
+        if port and port != default:
+            netloc += f":{port}"
+        return f"{scheme}://{netloc}{target}"
+
+    def _ensure_real(self) -> None:
+        if self._real is None:
+            connection = self._connection
+            real_connect = _real_connect(type(connection))
+            held = connection.sock
+            try:
+                real_connect(connection)
+                self._real = connection.sock
+            finally:
+                connection.sock = held
+            if self._timeout is not None:
+                self._real.settimeout(self._timeout)
+
+    def _live(self, request: Any) -> Any:
+        """Send the request as the client wrote it over a real connection; the response as httpx's."""
+        self._ensure_real()
+        self._real.sendall(self._raw_request)
+        live = http.client.HTTPResponse(self._real, method=request.method)
+        live.begin()
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
+        extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
+        return _httpx().module.Response(
+            live.status,
+            headers=headers,
+            stream=_as_stream(_LiveBody(live)),
+            extensions=extensions,
+            request=request,
+        )
+
+
+@functools.cache
+def _idle_descriptor() -> int:
+    read_end, _write_end = os.pipe()  # both stay open: with no writer the reader would see EOF
+    return read_end
+
+
+def _silence() -> Iterator[bytes]:
+    raise TimeoutError("timed out")
+    yield b""  # a generator that fails on its first step
+
+
+def _real_connect(owner: type) -> Callable[[Any], None]:
+    """The ``connect`` of ``owner`` that really connects: its own or its nearest base's, unwrapped."""
+    found: Any = next(c.__dict__["connect"] for c in owner.__mro__ if "connect" in c.__dict__)
+    while hasattr(found, "__wrapped__"):
+        found = found.__wrapped__
+    result: Callable[[Any], None] = found
+    return result
+
+
+def _as_stream(body: _LiveBody) -> Any:
+    httpx = _httpx().module
+
+    class _Stream(httpx.SyncByteStream):  # type: ignore[misc,name-defined]
+        def __iter__(self) -> Iterator[bytes]:
+            return iter(body)
+
+        def close(self) -> None:
+            body.close()
+
+    return _Stream()
+
+
+def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
+    def connect(self: Any) -> None:
+        if current_cassette() is None:
+            original(self)
+            return
+        # Which cassette answers is decided per request: a pool may keep this connection longer.
+        self.sock = CassetteSocket(self)
+
+    connect.__wrapped__ = original  # type: ignore[attr-defined]
+    return connect
+
+
+def _request(original: Callable[..., Any]) -> Callable[..., Any]:
+    def request(self: Any, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        result = original(self, *args, **kwargs)
+        sock = getattr(self, "sock", None)
+        if isinstance(sock, CassetteSocket):
+            sock.decide()
+        return result
+
+    request.__wrapped__ = original  # type: ignore[attr-defined]
+    return request
+
+
+def _targets() -> list[type]:
+    classes: list[type] = [http.client.HTTPConnection, http.client.HTTPSConnection]
+    if "urllib3" not in sys.modules and importlib.util.find_spec("urllib3") is not None:
+        # Imported now, so that requests or botocore imported later still find it patched.
+        importlib.import_module("urllib3.connection")
+    module = sys.modules.get("urllib3.connection")
+    if module is not None:
+        classes += [module.HTTPConnection, module.HTTPSConnection]
+    return classes
+
+
+def patches() -> list[tuple[type, str, Any, Any]]:
+    """``(class, attribute, original, replacement)`` for every connection method this door wraps."""
+    found: list[tuple[type, str, Any, Any]] = []
+    for owner in _targets():
+        for attribute, factory in (
+            ("connect", _connect),
+            ("request", _request),
+            ("request_chunked", _request),
+        ):
+            original = owner.__dict__.get(attribute)
+            if original is None:
+                continue
+            found.append((owner, attribute, original, factory(original)))
+    return found

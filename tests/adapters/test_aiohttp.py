@@ -1,0 +1,175 @@
+"""
+The aiohttp door: a ``ClientSession`` recorded from a real local upstream, replayed with no
+socket opened, chunk for chunk through every reading style, with aiohttp's own failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+import llmcassette
+from llmcassette import VirtualClock
+from tests.adapters.test_http_client import forbid_sockets
+from tests.servers import serve, stream_app
+
+SSE = "/sse?n=4&gap_ms=15"
+NDJSON = "/ndjson?n=3&gap_ms=15"
+
+Read = Callable[[aiohttp.ClientResponse], Awaitable[Any]]
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> list[bytes]:
+    return [chunk async for chunk in response.content.iter_any()]
+
+
+async def _session_calls(base: str) -> dict[str, Any]:
+    async with aiohttp.ClientSession() as session:
+        async with session.post(base + SSE, json={"stream": True}) as response:
+            sse = await _chunks(response)
+        async with session.post(base + "/json", json={"a": 1}) as response:
+            answer = await response.json()
+        async with session.post(base + NDJSON, json={}) as response:
+            lines = [line async for line in response.content]
+    return {"sse": sse, "json": answer, "ndjson": lines}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str, dict[str, Any]]]:
+    path = tmp_path_factory.mktemp("aiohttp") / "aiohttp.yaml"
+    with serve(stream_app()) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = asyncio.run(_session_calls(base))
+        yield path, base, live
+
+
+@pytest.fixture
+def cassette(recorded: tuple[Path, str, dict[str, Any]], tmp_path: Path) -> Path:
+    return Path(shutil.copy(recorded[0], tmp_path / "aiohttp.yaml"))
+
+
+def test_recorded_as_it_arrived_and_replayed_with_no_socket(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, base, live = recorded
+    assert len(live["sse"]) == 5  # four events and [DONE], each written on its own
+    document = llmcassette.load_cassette(cassette)
+    stream = document.interactions[0].response.stream
+    assert stream is not None and stream.chunks == [len(c) for c in live["sse"]]
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(cassette) as replay:
+        assert asyncio.run(_session_calls(base)) == live
+    assert [a.interaction for a in replay.attempts] == [0, 1, 2]
+
+
+async def _iter_chunked(response: aiohttp.ClientResponse) -> bytes:
+    return b"".join([chunk async for chunk in response.content.iter_chunked(7)])
+
+
+async def _readline(response: aiohttp.ClientResponse) -> bytes:
+    lines = []
+    while line := await response.content.readline():
+        lines.append(line)
+    return b"".join(lines)
+
+
+async def _read_n(response: aiohttp.ClientResponse) -> bytes:
+    return await response.content.read(10) + await response.content.read()
+
+
+async def _read(response: aiohttp.ClientResponse) -> bytes:
+    return await response.read()
+
+
+@pytest.mark.parametrize("read", [_iter_chunked, _readline, _read_n, _read])
+def test_every_reading_style_gets_the_recorded_bytes(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, read: Read
+) -> None:
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+
+    async def call() -> Any:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(base + SSE, json={"stream": True}) as response:
+                return await read(response)
+
+    with llmcassette.use_cassette(cassette):
+        assert asyncio.run(call()) == b"".join(live["sse"])
+
+
+def _one(base: str, path: str, **session: Any) -> Callable[[], Awaitable[Any]]:
+    async def call() -> Any:
+        async with aiohttp.ClientSession(**session) as client:
+            async with client.post(
+                base + path, json={"stream": True} if path == SSE else {"a": 1}
+            ) as response:
+                response.raise_for_status()
+                return await _chunks(response)
+
+    return call
+
+
+@pytest.mark.parametrize(
+    ("fault", "path", "error"),
+    [
+        ("connect_error", "/json", aiohttp.ClientConnectorError),
+        ("disconnect:after=2", SSE, aiohttp.ClientPayloadError),
+        ("rate_limit", "/json", aiohttp.ClientResponseError),
+        ("read_timeout", "/json", aiohttp.SocketTimeoutError),
+    ],
+)
+def test_faults_raise_what_aiohttp_raises(
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    path: str,
+    error: type[Exception],
+) -> None:
+    base = recorded[1]
+    forbid_sockets(monkeypatch)
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=[fault]) as replay:
+        with pytest.raises(error):
+            asyncio.run(_one(base, path)())
+    assert replay.attempts[0].faults == [fault]
+
+
+def test_a_stall_longer_than_the_sock_read_timeout_times_out(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = recorded[1]
+    forbid_sockets(monkeypatch)
+    timeout = aiohttp.ClientTimeout(sock_read=5)
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=["stall:after=2"]):
+        with pytest.raises(aiohttp.SocketTimeoutError):
+            asyncio.run(_one(base, SSE, timeout=timeout)())
+
+
+def test_a_request_that_goes_through_httpx_is_recorded_once(tmp_path: Path) -> None:
+    # A transport built on aiohttp under an httpx client (as litellm's is) answers at the httpx
+    # door; its own aiohttp request passes the aiohttp door, so nothing is recorded twice.
+    import httpx
+
+    class AiohttpTransport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(str(request.url), data=request.content) as response:
+                    return httpx.Response(response.status, content=await response.read())
+
+    async def call(base: str) -> Any:
+        async with httpx.AsyncClient(transport=AiohttpTransport()) as client:
+            return (await client.post(base + "/json", json={"a": 1})).json()
+
+    path = tmp_path / "nested.yaml"
+    with serve(stream_app()) as base:
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            assert asyncio.run(call(base)) == {"echo": {"a": 1}, "path": "/json"}
+    assert len(recording.attempts) == 1
+    assert json.loads(llmcassette.load_cassette(path).interactions[0].request.content) == {"a": 1}

@@ -1,0 +1,241 @@
+"""
+The ``http.client`` door: ``urllib.request``, urllib3 and requests recorded from a real local
+upstream, then replayed with no socket opened, chunk for chunk, through every reading style; and
+faults raised the way each library raises a real failure.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import requests
+import urllib3
+
+import llmcassette
+from llmcassette import VirtualClock
+from tests.servers import serve, stream_app
+
+NDJSON = "/ndjson?n=5&gap_ms=15"
+SSE = "/sse?n=4&gap_ms=15&split=pairs"
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with serve(stream_app()) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def recorded(upstream: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[bytes]]]:
+    """One cassette recorded through requests, urllib3 and urllib.request, and what each client read live."""
+    path = tmp_path_factory.mktemp("recorded") / "clients.yaml"
+    live: dict[str, list[bytes]] = {}
+    with llmcassette.use_cassette(path, record_mode="once"):
+        with requests.post(upstream + NDJSON, json={"model": "m"}, stream=True) as response:
+            live["requests"] = list(response.iter_content(chunk_size=None))
+        pool = urllib3.PoolManager()
+        response3 = pool.request("POST", upstream + SSE, body=b'{"stream": true}', preload_content=False)
+        live["urllib3"] = list(response3.stream(None))
+        response3.release_conn()
+        with urllib.request.urlopen(urllib.request.Request(upstream + "/json", data=b'{"q": 1}')) as r:
+            live["urllib"] = [r.read()]
+    return path, live
+
+
+@pytest.fixture
+def cassette(recorded: tuple[Path, dict[str, list[bytes]]], tmp_path: Path) -> Path:
+    copy = tmp_path / "clients.yaml"
+    shutil.copy(recorded[0], copy)
+    return copy
+
+
+@pytest.fixture
+def no_sockets(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    """Fail the test if anything connects a socket."""
+    return forbid_sockets(monkeypatch)
+
+
+def forbid_sockets(monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, ...]]:
+    opened: list[tuple[object, ...]] = []
+
+    def connect(self: socket.socket, *args: object) -> None:
+        opened.append(args)
+        raise AssertionError(f"llmcassette opened a socket during replay: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    return opened
+
+
+def test_recording_stores_each_chunk_as_it_arrived(recorded: tuple[Path, dict[str, list[bytes]]]) -> None:
+    path, live = recorded
+    document = llmcassette.load_cassette(path)
+    assert len(document.interactions) == 3
+    stream = document.interactions[0].response.stream
+    assert stream is not None and stream.chunks == [len(c) for c in live["requests"]]
+    assert len(stream.chunks) == 5  # one per line the upstream wrote
+    assert stream.offsets_ms is not None and stream.offsets_ms == sorted(stream.offsets_ms)
+    assert document.interactions[1].response.stream is not None
+    assert document.interactions[1].response.stream.chunks == [len(c) for c in live["urllib3"]]
+    assert document.interactions[2].response.parsed_body == {"echo": {"q": 1}, "path": "/json"}
+
+
+def test_requests_replays_chunk_for_chunk_with_no_socket(
+    cassette: Path, recorded: tuple[Path, dict[str, list[bytes]]], upstream: str, no_sockets: list[object]
+) -> None:
+    live = recorded[1]
+    with llmcassette.use_cassette(cassette) as replay:
+        with requests.post(upstream + NDJSON, json={"model": "m"}, stream=True) as response:
+            assert list(response.iter_content(chunk_size=None)) == live["requests"]
+        pool = urllib3.PoolManager()
+        response3 = pool.request("POST", upstream + SSE, body=b'{"stream": true}', preload_content=False)
+        assert list(response3.stream(None)) == live["urllib3"]
+        with urllib.request.urlopen(urllib.request.Request(upstream + "/json", data=b'{"q": 1}')) as r:
+            assert [r.read()] == live["urllib"]
+    assert [a.interaction for a in replay.attempts] == [0, 1, 2]
+    assert no_sockets == []
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        pytest.param(lambda r: b"".join(r.iter_content(chunk_size=7)), id="iter_content(7)"),
+        pytest.param(lambda r: b"\n".join(r.iter_lines()) + b"\n", id="iter_lines"),
+        pytest.param(lambda r: r.raw.read(10) + r.raw.read(), id="raw.read(n)"),
+        pytest.param(lambda r: b"".join(r.raw.stream(3)), id="raw.stream(3)"),
+        pytest.param(lambda r: r.content, id="content"),
+    ],
+)
+def test_every_reading_style_gets_the_recorded_bytes(
+    cassette: Path,
+    recorded: tuple[Path, dict[str, list[bytes]]],
+    upstream: str,
+    read: object,
+    no_sockets: object,
+) -> None:
+    with llmcassette.use_cassette(cassette, allow_playback_repeats=True):
+        with requests.post(upstream + NDJSON, json={"model": "m"}, stream=True) as response:
+            assert read(response) == b"".join(recorded[1]["requests"])  # type: ignore[operator]
+
+
+def test_readinto_and_read1_of_http_client(cassette: Path, upstream: str, no_sockets: object) -> None:
+    host = upstream.removeprefix("http://")
+    with llmcassette.use_cassette(cassette):
+        connection = http.client.HTTPConnection(host, timeout=5)
+        connection.request(
+            "POST", NDJSON, body=b'{"model": "m"}', headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        first = response.read1(1000)
+        buffer = bytearray(4096)
+        size = response.readinto(buffer)
+        rest = response.read()
+    lines = (first + bytes(buffer[:size]) + rest).splitlines()
+    assert len(lines) == 5 and json.loads(lines[-1])["done"] is True
+    assert len(first) == 82  # read1 stops at the end of the first recorded chunk
+
+
+def test_a_disconnect_is_the_libraries_own_broken_stream(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    with llmcassette.use_cassette(
+        cassette, faults=["disconnect:after=2"], allow_playback_repeats=True
+    ) as replay:
+        with requests.post(upstream + NDJSON, json={"model": "m"}, stream=True) as response:
+            got: list[bytes] = []
+            with pytest.raises(requests.exceptions.ChunkedEncodingError):
+                got.extend(response.iter_content(chunk_size=None))
+        assert len(got) == 2
+        pool = urllib3.PoolManager()
+        response3 = pool.request("POST", upstream + NDJSON, body=b'{"model": "m"}', preload_content=False)
+        with pytest.raises(urllib3.exceptions.ProtocolError):
+            list(response3.stream(None))
+    assert [a.faults for a in replay.attempts] == [["disconnect:after=2"], ["disconnect:after=2"]]
+
+
+def test_connect_errors_are_connect_errors_to_urllib3s_retry(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    retry = urllib3.Retry(connect=2, read=0, status=0, backoff_factor=0.5)
+    pool = urllib3.PoolManager(retries=retry)
+    with (
+        VirtualClock() as clock,
+        llmcassette.use_cassette(cassette, faults=["connect_error:times=2"]) as replay,
+    ):
+        response = pool.request("POST", upstream + "/json", body=b'{"q": 1}')
+    # A POST is not retried after a read error, only after a failed connect: these are.
+    assert response.status == 200 and json.loads(response.data) == {"echo": {"q": 1}, "path": "/json"}
+    assert [a.error for a in replay.attempts[:2]] == ["ConnectError: [Errno 111] Connection refused"] * 2
+    assert clock.sleeps == [1.0]  # urllib3 retries the first error at once, then backs off
+    with (
+        llmcassette.use_cassette(cassette, faults=["connect_error"]),
+        pytest.raises(requests.ConnectionError) as info,
+    ):
+        requests.post(upstream + "/json", json={"q": 1})
+    assert isinstance(info.value.args[0].reason, urllib3.exceptions.NewConnectionError)
+    with (
+        llmcassette.use_cassette(cassette, faults=["connect_error"]),
+        pytest.raises(urllib.error.URLError) as err,
+    ):
+        urllib.request.urlopen(urllib.request.Request(upstream + "/json", data=b'{"q": 1}'))
+    assert isinstance(err.value.reason, ConnectionRefusedError)
+
+
+def test_a_rate_limit_is_retried_after_its_retry_after_on_the_virtual_clock(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    retry = urllib3.Retry(
+        total=3, status_forcelist=[429], allowed_methods=None, respect_retry_after_header=True
+    )
+    pool = urllib3.PoolManager(retries=retry)
+    faults = ["rate_limit:retry_after=7,times=2"]
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=faults) as replay:
+        response = pool.request("POST", upstream + "/json", body=b'{"q": 1}')
+    assert response.status == 200
+    assert [a.status for a in replay.attempts] == [429, 429, 200]
+    assert clock.sleeps == [7.0, 7.0]
+
+
+def test_timeouts_are_the_libraries_own(cassette: Path, upstream: str, no_sockets: object) -> None:
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=["read_timeout"]):
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(upstream + "/json", json={"q": 1}, timeout=3)
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=["stall:after=2"]):
+        with requests.post(upstream + NDJSON, json={"model": "m"}, stream=True, timeout=3) as response:
+            got: list[bytes] = []
+            with pytest.raises(requests.exceptions.ConnectionError, match="Read timed out"):
+                got.extend(response.iter_content(chunk_size=None))
+    assert len(got) == 2
+
+
+def test_httpx_and_requests_share_one_cassette(
+    upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "mixed.yaml"
+    with serve(stream_app()) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            first = httpx.post(base + "/json", json={"by": "httpx"}).json()
+            second = requests.post(base + "/json", json={"by": "requests"}).json()
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path) as replay:
+        assert requests.post(base + "/json", json={"by": "requests"}).json() == second
+        assert httpx.post(base + "/json", json={"by": "httpx"}).json() == first
+    assert [a.interaction for a in replay.attempts] == [1, 0]
+
+
+def test_the_patches_are_gone_after_the_cassette(cassette: Path) -> None:
+    before = http.client.HTTPConnection.connect
+    with llmcassette.use_cassette(cassette):
+        assert http.client.HTTPConnection.connect is not before
+    assert http.client.HTTPConnection.connect is before
+    assert urllib3.connection.HTTPConnection.request.__name__ == "request"
+    assert not hasattr(urllib3.connection.HTTPConnection.request, "__wrapped__")
