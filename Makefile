@@ -65,10 +65,19 @@ $(MITM_VENV)/bin/mitmdump:
 	python3 -m venv $(MITM_VENV)
 	$(MITM_VENV)/bin/python -m pip install --quiet 'mitmproxy>=11,<12'
 
-bench: $(STAMP) $(MITM_VENV)/bin/mitmdump
+# The suite-path bench measures vcrpy and cassetter beside llmcassette; cassetter's pytest plugin
+# clashes with pytest-recording's options, so the peers get a venv of their own too.
+BENCH_VENV ?= .venv-bench
+$(BENCH_VENV)/.installed-stamp: pyproject.toml
+	test -x $(BENCH_VENV)/bin/python || python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(STAMP) $(MITM_VENV)/bin/mitmdump $(BENCH_VENV)/.installed-stamp
 	$(PY) bench/run.py
 	$(PY) bench/proxy.py
 	$(PY) bench/startup.py
+	$(BENCH_VENV)/bin/python bench/suite_path.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) $(MITM_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(MITM_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

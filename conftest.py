@@ -11,7 +11,10 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 collect_ignore_glob = ["cassettes/*", "bench/*"]
 
@@ -67,3 +70,16 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 socket.getaddrinfo = _guarded_getaddrinfo
 socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
 socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _replay_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    # The replay cache of the session's cassettes stays in the session's temporary folder (and
+    # reaches pytester's child processes through the environment), never in the user's own.
+    previous = os.environ.get("LLMCASSETTE_CACHE_DIR")
+    os.environ["LLMCASSETTE_CACHE_DIR"] = str(tmp_path_factory.mktemp("replay-cache"))
+    yield
+    if previous is None:
+        del os.environ["LLMCASSETTE_CACHE_DIR"]
+    else:
+        os.environ["LLMCASSETTE_CACHE_DIR"] = previous

@@ -11,6 +11,7 @@ the upstream, as it would without llmcassette.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -28,9 +29,9 @@ from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
-from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
+from ._playback import Compiled, default_reason, read_timeout, respond
 from ._playlist import Playlist, Slot
-from ._recording import Capture, build_request, build_response
+from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
 from ._scrub import Scrubber
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, stream_class
@@ -105,12 +106,13 @@ class Cassette:
         else:
             self._tape = LazyCassette.from_document(self.path, CassetteDocument())
         self._lock = threading.RLock()
-        self._compiled: dict[int, Compiled] = {}
         self._start = _monotonic()
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
         self._playlist = Playlist(self._tape, self.matcher, scrubber)
-        self._slots: list[Interaction | None] = []
+        # What was recorded, in order: None while a response is being read, then a function
+        # that stores it, then the stored interaction.
+        self._slots: list[Interaction | Callable[[], Interaction] | None] = []
         self._captures: list[Capture] = []
         self.play_counts = [0] * len(self._tape)
         #: Called with each interaction as soon as it is recorded whole (the recording proxy
@@ -127,7 +129,17 @@ class Cassette:
     @property
     def new_interactions(self) -> list[Interaction]:
         """The interactions recorded while this cassette was active."""
-        return [i for i in self._slots if i is not None]
+        with self._lock:
+            slots = list(self._slots)
+        found = []
+        for position, slot in enumerate(slots):
+            if callable(slot):
+                slot = slot()
+                with self._lock:
+                    self._slots[position] = slot
+            if slot is not None:
+                found.append(slot)
+        return found
 
     @property
     def all_played(self) -> bool:
@@ -200,6 +212,7 @@ class Cassette:
             response = send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(flavor, request, body, exc, attempt)
             raise
         return self._record(flavor, request, body, response, start, attempt)
 
@@ -245,6 +258,7 @@ class Cassette:
             response = await send(request)
         except Exception as exc:
             attempt.error = f"{type(exc).__name__}: {exc}"
+            self._record_failure(flavor, request, body, exc, attempt)
             raise
         return self._record(flavor, request, body, response, start, attempt)
 
@@ -306,7 +320,15 @@ class Cassette:
                 self.play_counts[index] += 1
                 attempt.interaction = index
                 compiled = self._compiled_for(index)
-                playback = compiled.playback
+                if compiled.failure is not None:
+                    # The upstream hung up before answering when this was recorded: so it does
+                    # now. Stream faults have no stream to act on.
+                    failure = compiled.failure
+                    decision.failure = ConnectionFailure(failure.type, failure.message)
+                    return decision
+                recorded = compiled.playback
+                assert recorded is not None
+                playback = recorded
                 broken = False
                 for fault, call in fired:
                     if isinstance(fault, StreamFault) and context is not None:
@@ -318,7 +340,7 @@ class Cassette:
                     slot.cursor = cursor
                 decision.playback = playback
                 decision.elapsed_ms = compiled.elapsed_ms
-                if len(playback.chunks) == len(compiled.playback.chunks):
+                if len(playback.chunks) == len(recorded.chunks):
                     decision.offsets_ms = compiled.offsets_ms
                 return decision
             if mode is RecordMode.NEW_EPISODES:
@@ -395,15 +417,7 @@ class Cassette:
     # -- replay ------------------------------------------------------------------------------
 
     def _compiled_for(self, index: int) -> Compiled:
-        compiled = self._compiled.get(index)
-        if compiled is None:
-            compiled = self._compile(index)
-            self._compiled[index] = compiled
-        return compiled
-
-    def _compile(self, index: int) -> Compiled:
-        response = self._tape.response(index)
-        return compile_response(response, uri=self._tape.request(index).uri, path=self.path, index=index)
+        return self._tape.compiled(index)
 
     # -- recording ---------------------------------------------------------------------------
 
@@ -420,25 +434,20 @@ class Cassette:
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
-        def on_finish(capture: Capture) -> None:
+        method, url, request_headers = request.method, str(request.url), list(request.headers.raw)
+
+        def store(capture: Capture) -> Interaction:
             # The request is stored (scrubbed, its body made readable) once the exchange is over,
             # not before the response goes back: through the proxy, that is time to first byte.
             stored_request = build_request(
-                method=request.method,
-                url=str(request.url),
-                raw_headers=list(request.headers.raw),
-                body=body,
-                scrubber=self.scrubber,
+                method=method, url=url, raw_headers=request_headers, body=body, scrubber=self.scrubber
             )
-            attempt.chunks = list(capture.chunks)
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
-                request.method, str(request.url), raw_headers, capture.chunks
+                method, url, raw_headers, capture.chunks
             ):
                 # The client stopped reading at the terminator (`data: [DONE]`), as most do:
                 # it had the whole stream, so the recording is complete.
                 capture.end = StreamEnd.COMPLETE
-            if capture.error is not None:
-                attempt.error = f"{type(capture.error).__name__}: {capture.error}"
             stored_response = build_response(
                 status_code=status_code,
                 reason=reason or default_reason(flavor, status_code),
@@ -446,18 +455,55 @@ class Cassette:
                 capture=capture,
                 scrubber=self.scrubber,
                 decode_compressed=self.decode_compressed,
+                url=str(request.url),
             )
-            interaction = Interaction(request=stored_request, response=stored_response)
+            return Interaction(request=stored_request, response=stored_response)
+
+        def on_finish(capture: Capture) -> None:
+            attempt.chunks = list(capture.chunks)
+            if capture.error is not None:
+                attempt.error = f"{type(capture.error).__name__}: {capture.error}"
+            if self.on_recorded is None:
+                # Stored when the cassette needs it (on save, or when asked for its interactions),
+                # not on the client's time: scrubbing and reading the body cost more than the
+                # request itself takes to replay.
+                with self._lock:
+                    self._slots[slot] = functools.partial(store, capture)
+                return
+            interaction = store(capture)
             with self._lock:
                 self._slots[slot] = interaction
-            if self.on_recorded is not None:
-                self.on_recorded(interaction)
+            self.on_recorded(interaction)
 
         capture = Capture(start=start, on_finish=on_finish)
         with self._lock:
             self._captures.append(capture)
         response.stream = stream_class(RecordingStream, flavor)(response.stream, capture)
         return response
+
+    def _record_failure(
+        self, flavor: Flavor, request: Any, body: bytes, error: Exception, attempt: Attempt
+    ) -> None:
+        # An upstream that hangs up before answering is part of what it does: recorded as a
+        # response without status, which replay raises again (and `serve` shows as the same
+        # close or reset). vcrpy has no place for it, so a vcrpy-compatible file keeps nothing.
+        if self.vcrpy_compatible or not isinstance(error, flavor.module.TransportError):
+            return
+        if not hung_up_before_answer(error):
+            return
+        attempt.recorded = True
+        stored_request = build_request(
+            method=request.method,
+            url=str(request.url),
+            raw_headers=list(request.headers.raw),
+            body=body,
+            scrubber=self.scrubber,
+        )
+        interaction = Interaction(request=stored_request, response=build_failure(error))
+        with self._lock:
+            self._slots.append(interaction)
+        if self.on_recorded is not None:
+            self.on_recorded(interaction)
 
     # -- end of use --------------------------------------------------------------------------
 
@@ -467,6 +513,8 @@ class Cassette:
             captures = list(self._captures)
         for capture in captures:
             capture.finish(closed=True)
+        # What was read of the file is remembered for the next run (the replay cache).
+        self._tape.close()
         if self.writes:
             self.save()
 
@@ -523,9 +571,11 @@ class Cassette:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=1024)
 def _check_url(url: str) -> None:
     # httpx sends some URLs that do not split (a port past 65535); matching, scrubbing and the
-    # cassette file all need them split, so such a request is refused here, in words.
+    # cassette file all need them split, so such a request is refused here, in words. Cached by
+    # URL (a refusal raises, so only URLs that split are kept): a suite sends the same few URLs.
     problem = url_problem(url)
     if problem is not None:
         shown = url.partition("?")[0]  # without a query string that may hold a key

@@ -4,7 +4,8 @@ Stream framings of LLM responses, as pure functions over bytes (no I/O).
 A streamed body is a sequence of *events*: SSE events (OpenAI, Anthropic, Gemini ``alt=sse``),
 NDJSON lines (Ollama), elements of a JSON array (Gemini without ``alt=sse``) or AWS eventstream
 frames (Bedrock). Replay of a cassette that has no recorded chunk boundaries falls back to one
-chunk per event, and faults address events by index, so both need the event boundaries.
+chunk per event (:func:`default_chunks`), and faults address events by index, so both need the
+event boundaries.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "Framing",
     "SSEEvent",
+    "default_chunks",
     "detect_framing",
     "event_ends",
     "parse_sse_event",
@@ -117,6 +119,17 @@ def split_events(body: bytes, framing: Framing) -> list[bytes]:
         events.append(body[start:end])
         start = end
     return events
+
+
+def default_chunks(body: bytes, content_type: str | None, *, url: str | None = None) -> list[bytes]:
+    """
+    The chunks a body is replayed as when its cassette holds no chunk boundaries (a hand-written
+    or vcrpy cassette): one per event of its framing, else the whole body as one chunk.
+    """
+    framing = detect_framing(content_type, body, url=url)
+    if framing is not Framing.NONE:
+        return split_events(body, framing)
+    return [body] if body else []
 
 
 def _json_array_ends(body: bytes) -> list[int]:

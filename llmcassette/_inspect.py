@@ -26,6 +26,7 @@ Rendering cassette transcripts (see :mod:`llmcassette._transcript`) for people a
       }
 
   Times are milliseconds after the request was sent; a value the cassette does not hold is null.
+  ``status`` is null when the connection failed before any response (``error`` says how).
   Text is never cut short in JSON.
 - :func:`render_html`: a self-contained page with the same facts and an SVG chart per stream.
 """
@@ -154,7 +155,10 @@ def _rows(item: Transcript, full: bool) -> Rows:
     rows = [("request", " · ".join(request))]
     if item.last_input:
         rows.append(("input", item.last_input if full else _clip(_one_line(item.last_input), _INPUT_CHARS)))
-    response = [f"{item.status} {item.reason}".rstrip()]
+    if item.status is None:
+        response = ["none: the connection failed before any answer"]
+    else:
+        response = [f"{item.status} {item.reason}".rstrip()]
     if item.content_type:
         response.append(item.content_type)
     if item.elapsed_ms is not None:

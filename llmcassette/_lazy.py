@@ -1,114 +1,197 @@
 """
-Loading a cassette for replay, with responses parsed only when first played.
+Loading a cassette for replay: each part of the file read at most once, and only when needed.
 
 Matching needs every request up front, but a test usually plays a few of a cassette's responses,
 and responses are most of the file (structured JSON bodies are many YAML nodes). Files in the
 block layout that llmcassette and vcrpy write (``interactions:`` followed by items that start with
-``- `` at the first column, each with a ``  response:`` key) are cut into per-interaction pieces
-of text; the request piece is parsed at once and the response piece on first use. Any file that
-does not fit that layout, or a piece that does not parse on its own (an alias to an anchor in
-another piece), is parsed whole, as :func:`llmcassette.load_cassette` does.
+``- `` at the first column, each with a ``  response:`` key) are cut into per-interaction pieces;
+the requests are parsed at once and each response on first use, straight into what replay plays
+(:class:`~llmcassette._playback.Compiled`). Any file that does not fit that layout, or a piece that
+does not parse on its own (an alias to an anchor in another piece), is parsed whole, as
+:func:`llmcassette.load_cassette` does.
+
+What was read is remembered in the replay cache (:mod:`llmcassette._cache`) when the cassette is
+left, under a hash of the file's bytes: the next run that enters the same bytes reads no YAML for
+what an earlier run already read. Every value in the cache came out of the same parse and the same
+validation as a file read afresh.
+
+Files larger than :data:`~llmcassette._cache.MAX_CACHED_FILE_BYTES` are not cached and not held in
+memory: their pieces are read from the file when they are used, so a replay holds the bodies it
+has played, not the file.
 """
 
 from __future__ import annotations
 
+import os
 import re
+from array import array
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse
+from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
+from ._exceptions import CassetteError
+from ._exchange import Ending, Playback
+from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
+from ._playback import Compiled, compile_response
 from ._storage import format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
-__all__ = ["LazyCassette", "load_lazy"]
+__all__ = ["LazyCassette", "RequestLine", "load_lazy"]
+
+#: What matching needs of a recorded request: method, URL and body bytes.
+RequestLine = tuple[str, str, bytes]
 
 _ITEMS_START = b"interactions:\n- "
 _RESPONSE_KEY = b"\n  response:"
 _TOP_LEVEL_LINE = re.compile(rb"\n(?:[^ \-#\n]|-[^ ])")
-# Where a list item starts: at "- " in the first column. The cut keeps the line break before it
-# with the previous item, whose last value may be a literal block that keeps its final newlines.
-_ITEM_START = re.compile(rb"(?<=\n)(?=- )")
+_ITEM_START = b"\n- "
+
+
+class _Pieces:
+    """Where each interaction's request and response text lies in the file."""
+
+    def __init__(self, header: bytes, spans: list[tuple[int, int, int]]) -> None:
+        self.header = header
+        #: Per interaction: where its item starts, where its response starts, where it ends.
+        self.spans = spans
+
+
+class _FileReader:
+    # A large file is read piece by piece through a descriptor opened when it was loaded: a
+    # cassette written again meanwhile (a rename over it) leaves this one's bytes readable.
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = os.open(path, os.O_RDONLY)
+        self._size = os.fstat(self._fd).st_size
+
+    def read(self, start: int, end: int) -> bytes:
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        if os.fstat(self._fd).st_size != self._size:
+            raise CassetteError(
+                f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
+                "enter it again to replay what it holds now.",
+                path=self.path,
+            )
+        return os.pread(self._fd, end - start, start)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class LazyCassette:
-    """A cassette's interactions: requests parsed, responses parsed on first use."""
+    """A cassette's interactions: requests parsed at once, responses on first use."""
 
     def __init__(
         self,
         path: Path,
         *,
-        raw: bytes | None,
         version: int,
         extras: dict[str, Any],
-        requests: list[RecordedRequest],
+        lines: list[RequestLine],
+        requests: list[RecordedRequest | None],
         item_extras: list[dict[str, Any]],
-        response_texts: list[bytes | None],
-        responses: list[RecordedResponse | None],
+        raw: bytes | None = None,
+        reader: _FileReader | None = None,
+        pieces: _Pieces | None = None,
+        key: str | None = None,
     ) -> None:
         self.path = path
         self.version = version
         self.extras = extras
-        self._raw = raw
+        self._lines = lines
         self._requests = requests
         self._item_extras = item_extras
-        self._response_texts = response_texts
-        self._responses = responses
+        self._raw = raw
+        self._reader = reader
+        self._pieces = pieces
+        count = len(lines)
+        self._responses: list[RecordedResponse | None] = [None] * count
+        self._compiled: list[Compiled | None] = [None] * count
+        # Compiled responses as the cache holds them, made ready to play on first use.
+        self._cached: list[tuple[Any, ...] | None] = [None] * count
+        # The cache's view, for what this run reads and the next may reuse (``key`` None: none).
+        self._key = key
+        self._match_keys: dict[str, list[tuple[Hashable, ...] | None]] = {}
+        self._learned = False
 
     @classmethod
     def from_document(cls, path: Path, document: CassetteDocument) -> LazyCassette:
         """Wrap a fully parsed document."""
-        return cls(
+        interactions = document.interactions
+        lazy = cls(
             path,
-            raw=None,
             version=document.version,
             extras=dict(document.model_extra or {}),
-            requests=[i.request for i in document.interactions],
-            item_extras=[dict(i.model_extra or {}) for i in document.interactions],
-            response_texts=[None] * len(document.interactions),
-            responses=[i.response for i in document.interactions],
+            lines=[(i.request.method, i.request.uri, i.request.content) for i in interactions],
+            requests=[i.request for i in interactions],
+            item_extras=[dict(i.model_extra or {}) for i in interactions],
         )
+        lazy._responses = [i.response for i in interactions]
+        return lazy
 
     def __len__(self) -> int:
-        return len(self._requests)
+        return len(self._lines)
+
+    def line(self, index: int) -> RequestLine:
+        """Method, URL and body bytes of the request of interaction ``index``."""
+        return self._lines[index]
 
     def request(self, index: int) -> RecordedRequest:
         """The request of interaction ``index``."""
-        return self._requests[index]
+        request = self._requests[index]
+        if request is None:
+            # Loaded from the cache, which keeps what matching needs: the models come from the
+            # file's own text (the very bytes the cache was made from), read now.
+            self._read_requests()
+            request = self._requests[index]
+            assert request is not None
+        return request
 
     def response(self, index: int) -> RecordedResponse:
         """The response of interaction ``index``, parsed and validated on first use."""
         response = self._responses[index]
-        if response is not None:
-            return response
-        text = self._response_texts[index]
-        assert text is not None
-        try:
-            item = load_yaml(b"- " + text[2:])[0]
-        except (YAMLError, IndexError, KeyError, TypeError):
-            return self._from_whole_file(index)
-        if not isinstance(item, dict) or "response" not in item:
-            return self._from_whole_file(index)
-        try:
-            response = RecordedResponse.model_validate(item["response"])
-        except ValidationError as exc:
-            raise format_validation_error(
-                exc, self.path, prefix=("interactions", index, "response")
-            ) from None
-        self._item_extras[index].update({k: v for k, v in item.items() if k != "response"})
-        self._responses[index] = response
+        if response is None:
+            response = self._read_response(index)
         return response
 
-    def _from_whole_file(self, index: int) -> RecordedResponse:
-        assert self._raw is not None
-        document = parse_cassette(self._raw, path=self.path)
-        for position, interaction in enumerate(document.interactions):
-            if self._responses[position] is None:
-                self._responses[position] = interaction.response
-        response = self._responses[index]
-        assert response is not None
-        return response
+    def compiled(self, index: int) -> Compiled:
+        """Interaction ``index``'s response ready to play, compiled once."""
+        compiled = self._compiled[index]
+        cached = self._cached[index]
+        if compiled is None and cached is not None:
+            self._cached[index] = None
+            try:
+                compiled = self._compiled[index] = _compiled_from(cached)
+            except (ValueError, TypeError):
+                compiled = None  # an entry of an unexpected shape: the file is read instead
+        if compiled is None:
+            response = self._responses[index]
+            if response is None:
+                # Parsed for this use only: a large cassette keeps what it plays, not its text too.
+                response = self._read_response(index, keep=False)
+            compiled = compile_response(response, uri=self._lines[index][1], path=self.path, index=index)
+            self._compiled[index] = compiled
+            self._learned = True
+        return compiled
+
+    def match_keys(
+        self, signature: str, compute: Callable[[int], tuple[Hashable, ...] | None]
+    ) -> list[tuple[Hashable, ...] | None]:
+        """The match key of every request under one matcher configuration, computed once."""
+        keys = self._match_keys.get(signature)
+        if keys is None or len(keys) != len(self):
+            keys = self._match_keys[signature] = [compute(index) for index in range(len(self))]
+            self._learned = True
+        return keys
 
     def interaction(self, index: int) -> Interaction:
         """Interaction ``index``, whole."""
@@ -120,19 +203,244 @@ class LazyCassette:
         """Every interaction, whole."""
         return [self.interaction(index) for index in range(len(self))]
 
+    # -- reading a response piece --------------------------------------------------------------
+
+    def _read_response(self, index: int, *, keep: bool = True) -> RecordedResponse:
+        pieces = self._find_pieces()
+        if pieces is None:
+            return self._from_whole_file(index)
+        _, response_start, end = pieces.spans[index]
+        text = self._read(response_start, end)
+        item = _parse_response_piece(text)
+        if item is None:
+            return self._from_whole_file(index)
+        try:
+            response = RecordedResponse.model_validate(item["response"])
+        except ValidationError as exc:
+            raise format_validation_error(
+                exc, self.path, prefix=("interactions", index, "response")
+            ) from None
+        self._item_extras[index].update({k: v for k, v in item.items() if k != "response"})
+        if keep:
+            self._responses[index] = response
+        return response
+
+    def _read_requests(self) -> None:
+        pieces = self._find_pieces()
+        assert self._raw is not None
+        lazy = _from_pieces(self.path, self._raw, pieces, key=None, reader=None) if pieces else None
+        if lazy is None:
+            document = parse_cassette(self._raw, path=self.path)
+            self._requests = [i.request for i in document.interactions]
+        else:
+            self._requests = lazy._requests
+
+    def _find_pieces(self) -> _Pieces | None:
+        if self._pieces is None and self._raw is not None:
+            # Loaded from the cache with a response it did not hold: cut the file now.
+            self._pieces = _split(self._raw)
+        return self._pieces
+
+    def _read(self, start: int, end: int) -> bytes:
+        if self._raw is not None:
+            return self._raw[start:end]
+        assert self._reader is not None
+        return self._reader.read(start, end)
+
+    def _from_whole_file(self, index: int) -> RecordedResponse:
+        raw = self._raw if self._raw is not None else read_cassette_bytes(self.path)
+        document = parse_cassette(raw, path=self.path)
+        for position, interaction in enumerate(document.interactions):
+            if self._responses[position] is None:
+                self._responses[position] = interaction.response
+        response = self._responses[index]
+        assert response is not None
+        return response
+
+    # -- the cache -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Remember what this run read, for the next one, and let go of the file."""
+        if self._reader is not None:
+            self._reader.close()
+        if self._key is None or not self._learned:
+            return
+        self._learned = False
+        entry = self._entry()
+        if entry is not None:
+            write_entry(self._key, entry)
+
+    def _entry(self) -> Any:
+        items = []
+        for index, (method, uri, content) in enumerate(self._lines):
+            compiled = self._compiled[index]
+            played = _compiled_data(compiled) if compiled is not None else self._cached[index]
+            items.append((method, uri, content, self._item_extras[index], played))
+        return (self.version, self.extras, items, self._match_keys)
+
+    @classmethod
+    def from_entry(cls, path: Path, raw: bytes, key: str, entry: Any) -> LazyCassette:
+        """A cassette as an earlier run left it in the cache (``raw``: the file's bytes)."""
+        version, extras, items, match_keys = entry
+        lazy = cls(
+            path,
+            version=version,
+            extras=extras,
+            lines=[(method, uri, content) for method, uri, content, _, _ in items],
+            requests=[None] * len(items),
+            item_extras=[item[3] for item in items],
+            raw=raw,
+            key=key,
+        )
+        lazy._cached = [item[4] for item in items]
+        lazy._match_keys = {signature: list(keys) for signature, keys in match_keys.items()}
+        return lazy
+
+
+# A stream record as llmcassette writes it: chunk lengths and offsets as flow lists of numbers,
+# hundreds of YAML scalars per stream, read here with one expression each when every item is a
+# plain decimal (anything else is left to YAML, which reads the whole list).
+_STREAM_KEY = b"\n    stream:\n"
+_NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
+_DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
+
+
+def _parse_response_piece(text: bytes) -> dict[str, Any] | None:
+    # The item of a response piece (it starts "  response:"), or None when it does not parse on
+    # its own. The stream's number lists are read apart when they are plain (see below), and only
+    # used when YAML found the emptied lists exactly where they were cut out.
+    short, numbers = _stream_numbers(text)
+    for piece in (short, text) if numbers else (text,):
+        try:
+            item = load_yaml(b"- " + piece[2:])[0]
+        except (YAMLError, IndexError, KeyError, TypeError):
+            return None
+        if not isinstance(item, dict) or "response" not in item:
+            return None
+        if piece is text:
+            return item
+        response = item["response"]
+        stream = response.get("stream") if isinstance(response, dict) else None
+        if isinstance(stream, dict) and all(stream.get(name) == [] for name in numbers):
+            stream.update(numbers)
+            return item
+    return None
+
+
+def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
+    # The piece with its stream's number lists emptied, and those lists; the caller checks that
+    # YAML found empty lists exactly there.
+    at = text.find(_STREAM_KEY)
+    if at < 0 or text.find(_STREAM_KEY, at + 1) >= 0:
+        return text, {}
+    position = at + len(_STREAM_KEY)
+    found: dict[str, list[Any]] = {}
+    cuts: list[tuple[int, int]] = []
+    while (match := _NUMBER_LIST.match(text, position)) is not None:
+        values: list[Any] = []
+        for word in match.group(2).split(b","):
+            word = word.strip(b" \n")
+            decimal = _DECIMAL.match(word)
+            if decimal is None:
+                return text, {}
+            values.append(float(word) if decimal.group(1) else int(word))
+        found[match.group(1).decode()] = values
+        cuts.append(match.span(2))
+        position = match.end()
+    if not found:
+        return text, {}
+    pieces = []
+    last = 0
+    for start, stop in cuts:
+        pieces.append(text[last:start])
+        last = stop
+    pieces.append(text[last:])
+    return b"".join(pieces), found
+
+
+#: The first item of a cache entry for a connection that failed before any answer (a status never is).
+_FAILED = "failed"
+
+
+def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
+    # The body once, with its chunk lengths and offsets packed as arrays: a few objects per
+    # response, not a few per chunk, so that an entry loads at the speed of a copy.
+    p = compiled.playback
+    if p is None:
+        # A connection that failed before any answer: only its error is played.
+        assert compiled.failure is not None
+        return (_FAILED, compiled.failure.type, compiled.failure.message)
+    lengths = array("Q", [len(chunk) for chunk in p.chunks]).tobytes()
+    offsets = array("d", compiled.offsets_ms).tobytes() if compiled.offsets_ms is not None else None
+    return (
+        p.status,
+        p.headers,
+        b"".join(p.chunks),
+        lengths,
+        p.ending.value,
+        p.error_type,
+        p.error_message,
+        p.reason,
+        offsets,
+        compiled.elapsed_ms,
+    )
+
+
+def _compiled_from(data: tuple[Any, ...]) -> Compiled:
+    if data[0] == _FAILED:
+        _, error_type, message = data
+        return Compiled(
+            playback=None,
+            offsets_ms=None,
+            elapsed_ms=None,
+            failure=StreamError(type=error_type, message=message),
+        )
+    status, headers, body, lengths, ending, error_type, error_message, reason, offsets, elapsed = data
+    chunks = []
+    position = 0
+    for length in array("Q", lengths):
+        chunks.append(body[position : position + length])
+        position += length
+    if position != len(body):
+        raise ValueError("an entry whose chunks do not cut its body")
+    playback = Playback(
+        status=status,
+        headers=headers,
+        chunks=tuple(chunks),
+        ending=Ending(ending),
+        error_type=error_type,
+        error_message=error_message,
+        reason=reason,
+    )
+    return Compiled(
+        playback=playback,
+        offsets_ms=array("d", offsets).tolist() if offsets is not None else None,
+        elapsed_ms=elapsed,
+    )
+
 
 def load_lazy(path: Path) -> LazyCassette:
-    """Load ``path`` for replay; see the module docstring for what is deferred."""
+    """Load ``path`` for replay; see the module docstring for what is deferred and remembered."""
     raw = read_cassette_bytes(path)
+    key = None
+    if len(raw) <= MAX_CACHED_FILE_BYTES:
+        key = entry_key(raw)
+        entry = read_entry(key)
+        if entry is not None:
+            try:
+                return LazyCassette.from_entry(path, raw, key, entry)
+            except (ValueError, TypeError, IndexError, KeyError):
+                pass  # an entry of an unexpected shape is ignored, and written again
     pieces = _split(raw)
     if pieces is not None:
-        lazy = _from_pieces(path, raw, *pieces)
+        large = len(raw) > MAX_CACHED_FILE_BYTES
+        lazy = _from_pieces(path, raw, pieces, key=key, reader=_FileReader(path) if large else None)
         if lazy is not None:
             return lazy
     return LazyCassette.from_document(path, parse_cassette(raw, path=path))
 
 
-def _split(raw: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
+def _split(raw: bytes) -> _Pieces | None:
     if b"\r" in raw[:4096] or raw.startswith(b"\xef\xbb\xbf"):
         return None
     if raw.startswith(_ITEMS_START):
@@ -142,61 +450,73 @@ def _split(raw: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]] | None:
         if start < 0:
             return None
         start += 1
-    body = raw[start + len(_ITEMS_START) - 2 :]
+    first = start + len(_ITEMS_START) - 2
     # Top-level keys may follow the list too (vcrpy writes `version: 1` last): they start at
     # the first column, where a list item's own lines never do.
-    trailer_at = _first_top_level_line(body)
-    header = raw[:start] + body[trailer_at:]
-    pieces: list[tuple[bytes, bytes]] = []
-    for text in _ITEM_START.split(body[:trailer_at]):
-        cut = text.find(_RESPONSE_KEY)
+    match = _TOP_LEVEL_LINE.search(raw, first)
+    trailer_at = match.start() + 1 if match else len(raw)
+    header = raw[:start] + raw[trailer_at:]
+    # An item starts at "- " in the first column. Its span keeps the line break before the next
+    # item: its last value may be a literal block that keeps its final newlines.
+    spans: list[tuple[int, int, int]] = []
+    item = first
+    while item < trailer_at:
+        following = raw.find(_ITEM_START, item, trailer_at)
+        end = trailer_at if following < 0 else following + 1
+        cut = raw.find(_RESPONSE_KEY, item, end)
         if cut < 0:
             return None
-        pieces.append((text[:cut], text[cut + 1 :]))
-    return header, pieces
-
-
-def _first_top_level_line(body: bytes) -> int:
-    match = _TOP_LEVEL_LINE.search(body)
-    return match.start() + 1 if match else len(body)
+        spans.append((item, cut + 1, end))
+        item = end
+    return _Pieces(header, spans)
 
 
 def _from_pieces(
-    path: Path, raw: bytes, header: bytes, pieces: list[tuple[bytes, bytes]]
+    path: Path, raw: bytes, pieces: _Pieces, *, key: str | None, reader: _FileReader | None
 ) -> LazyCassette | None:
     try:
-        top = load_yaml(header) if header.strip() else {}
+        top = load_yaml(pieces.header) if pieces.header.strip() else {}
     except YAMLError:
         return None
-    if not isinstance(top, dict):
+    if not isinstance(top, dict) or top.get("interactions", None) is not None:
         return None
-    requests: list[RecordedRequest] = []
+    # Every request at once: the items with their responses left out still form one YAML list.
+    # Each keeps its last line break: a body written as a block scalar that keeps its final line
+    # breaks (`|+`) ends with it.
+    text = b"".join(raw[item:response] for item, response, _ in pieces.spans)
+    try:
+        parsed = load_yaml(text) if text else []
+    except YAMLError:
+        return None
+    if not isinstance(parsed, list) or len(parsed) != len(pieces.spans):
+        return None
+    requests: list[RecordedRequest | None] = []
+    lines: list[RequestLine] = []
     item_extras: list[dict[str, Any]] = []
-    for index, (request_text, _) in enumerate(pieces):
-        try:
-            parsed = load_yaml(request_text)
-        except YAMLError:
-            return None
-        if not (isinstance(parsed, list) and len(parsed) == 1 and isinstance(parsed[0], dict)):
-            return None
-        item = parsed[0]
-        if "request" not in item or "response" in item:
+    for index, item in enumerate(parsed):
+        if not isinstance(item, dict) or "request" not in item or "response" in item:
             return None
         try:
-            requests.append(RecordedRequest.model_validate(item["request"]))
+            request = RecordedRequest.model_validate(item["request"])
         except ValidationError as exc:
             raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
+        requests.append(request)
+        lines.append((request.method, request.uri, request.content))
         item_extras.append({k: v for k, v in item.items() if k != "request"})
     version = top.pop("version", 1)
     top.pop("llmcassette_schema", None)
     top.pop("interactions", None)
-    return LazyCassette(
+    lazy = LazyCassette(
         path,
-        raw=raw,
         version=version if isinstance(version, int) else 1,
         extras=top,
+        lines=lines,
         requests=requests,
         item_extras=item_extras,
-        response_texts=[response for _, response in pieces],
-        responses=[None] * len(pieces),
+        raw=None if reader is not None else raw,
+        reader=reader,
+        pieces=pieces,
+        key=key,
     )
+    lazy._learned = key is not None
+    return lazy

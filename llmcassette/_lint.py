@@ -390,7 +390,7 @@ def _unterminated_finding(
     path: Path, index: int, interaction: Interaction, request_body: bytes, body: bytes
 ) -> Finding | None:
     response = interaction.response
-    if not 200 <= response.status.code < 300:
+    if response.status is None or not 200 <= response.status.code < 300:
         return None
     if response.stream is not None and response.stream.end is not StreamEnd.COMPLETE:
         return None  # marked as cut: replay raises or stops there on purpose

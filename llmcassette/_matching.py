@@ -51,14 +51,20 @@ class RequestParts:
 
     @property
     def split(self) -> tuple[str, str, int | None, str, tuple[tuple[str, str], ...]]:
-        parts = urlsplit(self.url)
-        scheme = parts.scheme.lower()
-        host = (parts.hostname or "").lower()
-        port = parts.port if parts.port != _DEFAULT_PORTS.get(scheme) else None
-        # Percent-encoding differs between clients (botocore writes %3A where httpx keeps ':').
-        path = unquote(parts.path.replace("%2F", "%252F").replace("%2f", "%252f")) or "/"
-        query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
-        return scheme, host, port, path, query
+        return _split_url(self.url)
+
+
+# Cached by URL: a cassette's requests, and a suite's, go to a few URLs again and again.
+@functools.lru_cache(maxsize=4096)
+def _split_url(url: str) -> tuple[str, str, int | None, str, tuple[tuple[str, str], ...]]:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port != _DEFAULT_PORTS.get(scheme) else None
+    # Percent-encoding differs between clients (botocore writes %3A where httpx keeps ':').
+    path = unquote(parts.path.replace("%2F", "%252F").replace("%2f", "%252f")) or "/"
+    query = tuple(sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    return scheme, host, port, path, query
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,6 +8,8 @@ pydantic-ai cassettes load as they are. llmcassette adds, all optional:
 - ``parsed_body`` (pydantic-ai's key) for JSON bodies, and ``json_format`` to rebuild their bytes;
 - ``response.stream``: chunk lengths, arrival offsets and how the stream ended;
 - ``response.elapsed_ms``: when the response head arrived;
+- a response with no ``status``: the upstream closed or reset the connection before it answered
+  (``stream: {end: error, error: ...}`` says how), which replay does again;
 - ``llmcassette_schema`` on top: the version of these additions.
 
 Unknown keys are kept (``extra="allow"``) so that a cassette loaded and saved again loses nothing.
@@ -19,7 +21,7 @@ import enum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
@@ -172,10 +174,23 @@ class StreamRecord(_Model):
     error: StreamError | None = None
 
 
-class RecordedResponse(_Model):
-    """The response side of an interaction."""
+def _headless(value: Any) -> Any:
+    # A connection that failed before any response is stored without `status`: fill it in as None
+    # here, so that every other response still has to name one ("Field required").
+    if isinstance(value, dict) and "status" not in value:
+        stream = value.get("stream")
+        if isinstance(stream, dict) and stream.get("end") == StreamEnd.ERROR.value:
+            return {**value, "status": None}
+    return value
 
-    status: Status
+
+class RecordedResponse(_Model):
+    """
+    The response side of an interaction. Without ``status`` it is no response at all: the upstream
+    closed or reset the connection before answering, and ``stream.error`` says how.
+    """
+
+    status: Status | None
     headers: Headers = Field(default_factory=dict)
     body: ResponseBody | None = None
     parsed_body: Any = None
@@ -183,6 +198,35 @@ class RecordedResponse(_Model):
     #: When the response head arrived, in milliseconds after the request was sent.
     elapsed_ms: float | None = None
     stream: StreamRecord | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_headless(cls, value: Any) -> Any:
+        return _headless(value)
+
+    @model_validator(mode="after")
+    def _check_headless(self) -> RecordedResponse:
+        if self.status is not None:
+            return self
+        if self.stream is None or self.stream.end is not StreamEnd.ERROR or self.stream.error is None:
+            raise PydanticCustomError(
+                "headless_response",
+                "a response without `status` stands for a connection that failed before any "
+                "answer, so it needs `stream: {end: error, error: {type, message}}` saying how",
+            )
+        has_body = "parsed_body" in self.model_fields_set or (self.body is not None and self.body.string)
+        if self.headers or has_body or self.stream.chunks:
+            raise PydanticCustomError(
+                "headless_response",
+                "a response without `status` (a connection that failed before any answer) has no "
+                "headers, body or chunks; give it a status, or remove them",
+            )
+        return self
+
+    @property
+    def failed_before_head(self) -> bool:
+        """True when the connection failed before any response: no status, head or body."""
+        return self.status is None
 
     def stored_body(self) -> StoredBody:
         """The body in its stored form."""

@@ -15,8 +15,8 @@ from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
 from ._flavors import Flavor
-from ._framing import Framing, detect_framing, split_events
-from ._models import RecordedResponse, header_get
+from ._framing import default_chunks
+from ._models import RecordedResponse, StreamError, header_get
 from ._streams import Pacer, ReplayStream, stream_class
 
 __all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "respond"]
@@ -26,16 +26,25 @@ __all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "r
 class Compiled:
     """An interaction's response, compiled once for replay."""
 
-    playback: Playback
+    #: None when the recording is a connection that failed before any answer (see ``failure``).
+    playback: Playback | None
     offsets_ms: list[float] | None
     elapsed_ms: float | None
+    #: The error of a connection that failed before any answer, raised again in its place.
+    failure: StreamError | None = None
 
 
 def compile_response(response: RecordedResponse, *, uri: str, path: Path, index: int) -> Compiled:
     """
     The playback of a recorded response: its chunks as recorded, or one per event when the
-    cassette kept no boundaries; ``path`` and ``index`` name it in errors.
+    cassette kept no boundaries; ``path`` and ``index`` name it in errors. A recorded connection
+    that failed before any answer compiles to its error alone.
     """
+    if response.status is None:
+        # The model holds that a response without status has its error (`_check_headless`).
+        assert response.stream is not None and response.stream.error is not None
+        error = response.stream.error
+        return Compiled(playback=None, offsets_ms=None, elapsed_ms=response.elapsed_ms, failure=error)
     content = response.content
     stream = response.stream
     offsets: list[float] | None = None
@@ -52,11 +61,9 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         if stream is not None and stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
             offsets = stream.offsets_ms
     else:
-        framing = detect_framing(header_get(response.headers, "content-type"), content, url=uri)
-        if framing is not Framing.NONE:
-            chunks = split_events(content, framing)
-        else:
-            chunks = [content] if content else []
+        # Only a cassette written by hand or by vcrpy lacks boundaries: llmcassette keeps those of
+        # every streamed body, one chunk included (see `_recording.build_response`).
+        chunks = default_chunks(content, header_get(response.headers, "content-type"), url=uri)
     headers: list[tuple[str, str]] = []
     for name, values in response.headers.items():
         if name.lower() == "content-length":

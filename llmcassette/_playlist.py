@@ -89,19 +89,25 @@ class Playlist:
         found.sort(key=lambda item: (item[0], item[1][0]))
         return [candidate for _, candidate in found]
 
+    def _key_of(self, position: int) -> tuple[Hashable, ...] | None:
+        method, uri, content = self._tape.line(position)
+        if method == "*" and uri == "*":
+            return None
+        parts = RequestParts(method=method, url=uri, body=content)
+        return self._matcher.key(parts, volatile=_volatile(method, uri))
+
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
-        for position in range(len(self._tape)):
-            request = self._tape.request(position)
-            if request.method == "*" and request.uri == "*":
+        # The keys of a cassette read before under the same matching come from the replay cache.
+        signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
+        keys = self._tape.match_keys(signature, self._key_of)
+        for position, key in enumerate(keys):
+            if key is None:
                 self._wildcard.indices.append(position)
                 continue
-            content = request.content
-            parts = RequestParts(method=request.method, url=request.uri, body=content)
-            key = self._matcher.key(parts, volatile=_volatile(request.method, request.uri))
             slot = index.setdefault(key, Slot())
             slot.indices.append(position)
-            self._exact.setdefault((request.method, request.uri, content), slot)
+            self._exact.setdefault(self._tape.line(position), slot)
         return index
 
 

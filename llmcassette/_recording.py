@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._bodies import StoredBody, store_body
+from ._framing import Framing, detect_framing
 from ._models import (
     Interaction,
     RecordedRequest,
@@ -25,11 +26,14 @@ from ._models import (
 from ._scrub import Scrubber, remap_chunks
 
 __all__ = [
+    "HANG_UP_ERRORS",
     "Capture",
+    "build_failure",
     "build_request",
     "build_response",
     "decompress",
     "headers_to_map",
+    "hung_up_before_answer",
     "parsed_fields",
     "shift_content_length",
 ]
@@ -156,8 +160,12 @@ def build_response(
     capture: Capture,
     scrubber: Scrubber | None,
     decode_compressed: bool,
+    url: str | None = None,
 ) -> RecordedResponse:
-    """The stored form of a captured response: decoded, scrubbed, readable, chunking kept."""
+    """
+    The stored form of a captured response: decoded, scrubbed, readable, chunking kept. ``url``,
+    the request's, tells a Gemini JSON-array stream from a JSON body.
+    """
     headers = headers_to_map(raw_headers)
     chunks = capture.chunks
     encoding = header_get(headers, "content-encoding")
@@ -187,14 +195,50 @@ def build_response(
         fields["body"] = ResponseBody(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )
-    if len(lengths) > 1 or capture.end is not StreamEnd.COMPLETE:
-        error = None
-        if capture.error is not None:
-            error = StreamError(type=type(capture.error).__name__, message=str(capture.error))
+    if _keeps_boundaries(lengths, capture.end, body, header_get(headers, "content-type"), url):
+        error = stream_error(capture.error) if capture.error is not None else None
         fields["stream"] = StreamRecord(
             chunks=lengths, offsets_ms=capture.offsets_ms, end=capture.end, error=error
         )
     return RecordedResponse.model_validate(fields)
+
+
+#: What httpx and httpx2 raise in place of a response when the upstream, once connected and sent
+#: the request, closes the connection (``RemoteProtocolError``: "Server disconnected without
+#: sending a response") or resets it (``ReadError``, ``WriteError``).
+HANG_UP_ERRORS = frozenset({"RemoteProtocolError", "ReadError", "WriteError"})
+
+
+def hung_up_before_answer(error: BaseException) -> bool:
+    """
+    True when ``error``, raised by an httpx or httpx2 transport in place of a response, says that
+    the upstream closed or reset the connection without answering: what is recorded as a response
+    without status (:func:`build_failure`). A connection that never opened (``ConnectError``) and a
+    timeout (the client's own limit) are not recordings of the upstream, and are not recorded.
+    """
+    return type(error).__name__ in HANG_UP_ERRORS
+
+
+def stream_error(error: BaseException) -> StreamError:
+    """How a transport error is stored: its class name (replay raises the class of that name)."""
+    return StreamError(type=type(error).__name__, message=str(error))
+
+
+def build_failure(error: BaseException) -> RecordedResponse:
+    """The stored form of a connection the upstream closed or reset before any answer."""
+    return RecordedResponse(status=None, stream=StreamRecord(end=StreamEnd.ERROR, error=stream_error(error)))
+
+
+def _keeps_boundaries(
+    lengths: list[int], end: StreamEnd, body: bytes, content_type: str | None, url: str | None
+) -> bool:
+    # A response without `stream` is replayed as a hand-written one is (`default_chunks`): one
+    # chunk per event of a streamed body, the whole of any other body. So the boundaries are left
+    # out only where that is what was recorded: a body that is not a stream, read in one piece.
+    # A stream read in one piece keeps `chunks: [N]`, or replay would split it at every event.
+    if len(lengths) > 1 or end is not StreamEnd.COMPLETE:
+        return True
+    return bool(lengths) and detect_framing(content_type, body, url=url) is not Framing.NONE
 
 
 def build_interaction(request: RecordedRequest, response: RecordedResponse) -> Interaction:

@@ -191,7 +191,8 @@ class InteractionShape:
     path: str
     query: frozenset[str]
     request_fields: Fields
-    status: int
+    #: None when the connection failed before any response (``stream_end`` says how).
+    status: int | None
     media_type: str | None
     headers: frozenset[str]
     framing: str
@@ -258,7 +259,7 @@ def interaction_shape(
         path=normalise_path(request.uri),
         query=query,
         request_fields=_frozen(json_fields(request_value)) if isinstance(request_value, dict | list) else {},
-        status=response.status.code,
+        status=response.status.code if response.status is not None else None,
         media_type=content_type.split(";")[0].strip().lower() if content_type else None,
         headers=headers,
         framing=framing.value,

@@ -181,6 +181,11 @@ def _field_changes(a: Fields, b: Fields) -> Iterable[tuple[Sign, str, str | None
             yield "~", path, type_union(a[path]), type_union(b[path])
 
 
+def _status(status: int | None) -> str:
+    # No status: the connection failed before any response.
+    return str(status) if status is not None else "none"
+
+
 def _set_changes(a: Iterable[str], b: Iterable[str]) -> Iterable[tuple[Sign, str]]:
     before, after = set(a), set(b)
     for name in sorted(before | after):
@@ -203,7 +208,7 @@ def _compare(a: InteractionShape, b: InteractionShape) -> list[ShapeChange]:
     for sign, path, before, after in _field_changes(a.request_fields, b.request_fields):
         add(sign, "request-field", path, before, after)
     if a.status != b.status:
-        add("~", "status", "", str(a.status), str(b.status))
+        add("~", "status", "", _status(a.status), _status(b.status))
     if a.media_type != b.media_type:
         add("~", "content-type", "", a.media_type or "none", b.media_type or "none")
     for sign, name in _set_changes(a.headers, b.headers):

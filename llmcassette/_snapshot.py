@@ -86,13 +86,15 @@ def _attempt_events(attempt: Attempt) -> list[dict[str, Any]]:
 
 def _interaction_events(interaction: Interaction) -> list[dict[str, Any]]:
     request, response = interaction.request, interaction.response
-    events = normalize_events(
-        response.content,
-        url=request.uri,
-        method=request.method,
-        content_type=header_get(response.headers, "content-type"),
-        status=response.status.code,
-    )
+    events: list[dict[str, Any]] = []
+    if response.status is not None:  # else the connection failed before any answer: only the error
+        events = normalize_events(
+            response.content,
+            url=request.uri,
+            method=request.method,
+            content_type=header_get(response.headers, "content-type"),
+            status=response.status.code,
+        )
     if response.stream is not None and response.stream.error is not None:
         error = response.stream.error
         events.append({"type": "error", "message": f"{error.type}: {error.message}".rstrip(": ")})
@@ -133,7 +135,8 @@ def _exchange(number: int, item: Any) -> list[str]:
         events = _attempt_events(item)
     elif isinstance(item, Interaction):
         head = {"method": item.request.method, "path": urlsplit(item.request.uri).path}
-        head["status"] = item.response.status.code
+        status = item.response.status
+        head["status"] = status.code if status is not None else None
         events = _interaction_events(item)
     else:
         raise TypeError(

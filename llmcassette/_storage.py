@@ -231,7 +231,16 @@ def _stream_data(stream: StreamRecord) -> dict[str, Any]:
 
 
 def _response_data(response: RecordedResponse, vcrpy: bool) -> dict[str, Any]:
-    data: dict[str, Any] = {
+    if response.status is None:
+        # A connection that failed before any answer: no head, no body, only how it failed.
+        data: dict[str, Any] = {}
+        if response.elapsed_ms is not None:
+            data["elapsed_ms"] = response.elapsed_ms
+        if response.stream is not None:
+            data["stream"] = _stream_data(response.stream)
+        data.update(_extras(response))
+        return data
+    data = {
         "status": {"code": response.status.code, "message": response.status.message},
         "headers": response.headers,
     }

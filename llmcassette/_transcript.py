@@ -143,7 +143,8 @@ class Transcript:
     stream_requested: bool
     #: The last message or input of the request, with its role (``user: ...``), when there is one.
     last_input: str | None
-    status: int
+    #: None when the connection failed before any response (``error`` says how).
+    status: int | None
     reason: str
     content_type: str | None
     #: When the response head arrived, in milliseconds after the request was sent.
@@ -321,6 +322,8 @@ def transcribe_interaction(interaction: Interaction, *, index: int, path: Path) 
     """The transcript of one interaction; ``path`` and ``index`` only name it in errors."""
     request, response = interaction.request, interaction.response
     info = request_info(request, message_content(request, path=path, index=index, side="request"))
+    if response.status is None:
+        return _no_response(interaction, info, index=index)
     body = message_content(response, path=path, index=index, side="response")
     profile = detect_profile(info)
     wanted = profile.is_streaming(info)
@@ -352,6 +355,29 @@ def transcribe_interaction(interaction: Interaction, *, index: int, path: Path) 
         finish_reason=summary.finish_reason,
         error=summary.error,
         stream=_stream_facts(response, body, summary.events, is_stream and status < 400),
+    )
+
+
+def _no_response(interaction: Interaction, info: RequestInfo, *, index: int) -> Transcript:
+    # The connection failed before any answer: the request, and how it failed.
+    request, record = interaction.request, interaction.response.stream
+    profile = detect_profile(info)
+    error = None
+    if record is not None and record.error is not None:
+        error = f"{record.error.type}: {record.error.message}".rstrip(": ")
+    return Transcript(
+        index=index,
+        method=request.method,
+        url=request.uri,
+        provider=profile.name,
+        model=_model(info),
+        stream_requested=profile.is_streaming(info),
+        last_input=_last_input(info.json),
+        status=None,
+        reason="",
+        content_type=None,
+        elapsed_ms=interaction.response.elapsed_ms,
+        error=error,
     )
 
 

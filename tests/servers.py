@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import gzip
 import importlib
+import itertools
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -193,6 +195,101 @@ def stream_app() -> Starlette:
     app.state.calls = {}
     app.state.finished = {}
     return app
+
+
+class PlannedUpstream:
+    """
+    An upstream (an ASGI app) that answers each path with what a test planned for it: a content
+    type and the body's chunks, each sent as one HTTP/1.1 transfer chunk, which a client's reader
+    hands over as one chunk. :meth:`plan` returns the path to request.
+    """
+
+    def __init__(self) -> None:
+        self.plans: dict[str, tuple[str | None, list[bytes]]] = {}
+        self._paths = itertools.count()
+
+    def plan(self, content_type: str | None, chunks: list[bytes]) -> str:
+        path = f"/planned/{next(self._paths)}"
+        self.plans[path] = (content_type, chunks)
+        return path
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body", False):
+            pass
+        content_type, chunks = self.plans[scope["path"]]
+        headers = [(b"connection", b"close")]
+        if content_type is not None:
+            headers.append((b"content-type", content_type.encode("latin-1")))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        for chunk in chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+@contextlib.contextmanager
+def hang_up_server(
+    mode: str = "close", *, partial: bytes = b"", then: threading.Event | None = None
+) -> Iterator[str]:
+    """
+    An upstream on loopback that reads each request whole and then hangs up without answering:
+    ``close`` ends the connection with a FIN, ``reset`` with an RST. With ``partial``, it first
+    sends those bytes (the start of an answer) and, when ``then`` is given, hangs up once it is
+    set. Yields its base URL.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def hang_up(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(5)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                piece = connection.recv(65536)
+                if not piece:
+                    return
+                data += piece
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                piece = connection.recv(65536)
+                if not piece:
+                    return
+                body += piece
+            if partial:
+                connection.sendall(partial)
+            if then is not None:
+                then.wait(5)
+            if mode == "reset":
+                # A zero linger time makes close() send an RST.
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            hang_up(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 # -- clients -------------------------------------------------------------------------------------

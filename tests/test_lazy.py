@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from hypothesis import given, settings, strategies as st
 
 import llmcassette
-from llmcassette._lazy import LazyCassette, _split, load_lazy
+from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import CassetteDocument
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
@@ -129,6 +132,105 @@ def test_an_unparsable_url_fails_at_load_in_either_layout(tmp_path: Path) -> Non
         assert (info.value.interaction, info.value.field) == (0, "request.uri")
 
 
+@pytest.mark.parametrize("body", [b"\n", b"a\n", b"a\n\n", b" \n", b"data: x\n\n"])
+def test_a_request_body_ending_in_line_breaks_keeps_them(tmp_path: Path, body: bytes) -> None:
+    # Written as a block scalar (`|+`) just before `response:`: its last line break is the body's.
+    request = {"method": "POST", "uri": "https://x/v1", "body": body.decode()}
+    document = CassetteDocument.model_validate(
+        {"interactions": [{"request": request, "response": {"status": {"code": 200}}}] * 2}
+    )
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, document)
+    lazy = load_lazy(path)
+    assert [lazy.request(0).content, lazy.request(1).content] == [body, body]
+
+
 def test_missing_file() -> None:
     with pytest.raises(llmcassette.CassetteNotFound, match="does not exist"):
         load_lazy(Path("/nonexistent/cassette.yaml"))
+
+
+def test_a_large_file_is_read_piece_by_piece_and_not_held(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmcassette._lazy.MAX_CACHED_FILE_BYTES", 10)
+    path = tmp_path / "big.yaml"
+    llmcassette.save_cassette(path, _document())
+    lazy = load_lazy(path)
+    assert lazy._raw is None and lazy._reader is not None
+    assert lazy.compiled(1).playback.body == (SSE + "data: 1\n\n").encode()
+    # A compiled response does not keep its parsed model (nor its text) as well.
+    assert lazy._responses == [None, None, None]
+    # The cassette written again under it (a rename) leaves the loaded one readable as it was.
+    replacement = tmp_path / "new.yaml"
+    llmcassette.save_cassette(replacement, CassetteDocument())
+    replacement.replace(path)
+    assert lazy.compiled(2).playback.body == (SSE + "data: 2\n\n").encode()
+    _same(lazy, _document())
+    lazy.close()
+
+
+def test_a_large_file_changed_in_place_is_refused_in_words(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("llmcassette._lazy.MAX_CACHED_FILE_BYTES", 10)
+    path = tmp_path / "big.yaml"
+    llmcassette.save_cassette(path, _document())
+    lazy = load_lazy(path)
+    with path.open("a") as handle:
+        handle.write("# appended\n")
+    with pytest.raises(llmcassette.CassetteError, match="changed in place while it was in use"):
+        lazy.compiled(0)
+    lazy.close()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(st.integers(min_value=0, max_value=10**12), max_size=300),
+    offsets=st.lists(
+        st.floats(min_value=0, max_value=1e9, allow_nan=False) | st.integers(0, 10**6), max_size=300
+    ),
+    end=st.sampled_from(["complete", "error", "closed"]),
+)
+def test_a_streams_numbers_read_apart_are_what_yaml_reads(
+    tmp_path_factory: pytest.TempPathFactory, chunks: list[int], offsets: list[float], end: str
+) -> None:
+    # Lengths and offsets are read apart from the YAML when they are plain decimals; any other
+    # spelling (1e-05, an empty list) goes through YAML, and either way the result is the same.
+    stream: dict[str, Any] = {"chunks": chunks, "offsets_ms": offsets, "end": end}
+    if end == "error":
+        stream["error"] = {"type": "ReadError", "message": "chunks: [1, 2]"}
+    document = CassetteDocument.model_validate(
+        {
+            "interactions": [
+                {
+                    "request": {"method": "GET", "uri": "https://api.test/a"},
+                    "response": {
+                        "status": {"code": 200},
+                        # A body that shows the same lines, indented as the body's own text.
+                        "body": {"string": "    stream:\n      chunks: [1, 2]\n"},
+                        "stream": stream,
+                    },
+                }
+            ]
+        }
+    )
+    path = tmp_path_factory.mktemp("numbers") / "c.yaml"
+    llmcassette.save_cassette(path, document)
+    _same(load_lazy(path), llmcassette.load_cassette(path))
+
+
+def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -> None:
+    text = (
+        b"  response:\n    status: {code: 200}\n"
+        b"    stream:\n      chunks: [3, 4]\n      offsets_ms: [1.5, 2]\n"
+    )
+    item = _parse_response_piece(text)
+    assert item is not None and item["response"]["stream"] == {"chunks": [3, 4], "offsets_ms": [1.5, 2]}
+    assert isinstance(item["response"]["stream"]["offsets_ms"][1], int)
+    # The same lines inside a quoted scalar: YAML finds no lists there, so the piece is read whole.
+    quoted = (
+        b"  response:\n    status: {code: 200}\n"
+        b"    note: 'a\n\n    stream:\n      chunks: [3, 4]\n\n      b'\n"
+    )
+    assert _parse_response_piece(quoted) == {"response": yaml.safe_load(b"- " + quoted[2:])[0]["response"]}

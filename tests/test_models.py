@@ -4,6 +4,7 @@ The cassette document models: what they accept, what their bodies stand for, wha
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -193,6 +194,46 @@ def test_stream_record_reads_an_error_end() -> None:
 def test_invalid_stream_records_are_refused(stream: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         interaction(response={"stream": stream})
+
+
+HANG_UP_MESSAGE = "Server disconnected without sending a response."
+HUNG_UP = {
+    "stream": {
+        "end": "error",
+        "error": {"type": "RemoteProtocolError", "message": HANG_UP_MESSAGE},
+    }
+}
+
+
+NEEDS_ERROR = "needs `stream: {end: error"
+NOTHING_ELSE = "has no headers, body or chunks"
+
+
+def test_a_response_without_status_is_a_connection_that_failed_before_any_answer() -> None:
+    response = RecordedResponse.model_validate(HUNG_UP)
+    assert response.status is None and response.failed_before_head
+    assert response.headers == {} and response.content == b""
+    assert response.stream is not None and response.stream.error is not None
+    assert response.stream.error.type == "RemoteProtocolError"
+
+
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        pytest.param({"headers": {}, "body": {"string": "x"}}, "Field required", id="no-status"),
+        pytest.param({"stream": {"end": "closed"}}, "Field required", id="closed-without-status"),
+        pytest.param({"status": None, "body": {"string": "x"}}, NEEDS_ERROR, id="null-status"),
+        pytest.param({"stream": {"end": "error"}}, NEEDS_ERROR, id="error-not-said"),
+        pytest.param({**HUNG_UP, "headers": {"a": ["b"]}}, NOTHING_ELSE, id="headers"),
+        pytest.param({**HUNG_UP, "body": {"string": "x"}}, NOTHING_ELSE, id="body"),
+        pytest.param({**HUNG_UP, "parsed_body": {"a": 1}}, NOTHING_ELSE, id="parsed-body"),
+    ],
+)
+def test_a_response_without_status_that_is_not_a_failed_connection_is_refused(
+    response: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        RecordedResponse.model_validate(response)
 
 
 @pytest.mark.parametrize("end", list(StreamEnd))

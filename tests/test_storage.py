@@ -209,6 +209,24 @@ def test_cut_stream_is_written_with_its_error(tmp_path: Path) -> None:
     assert loaded is not None and loaded.end is StreamEnd.ERROR
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_connection_that_failed_before_any_answer_is_written_as_its_error_alone(
+    tmp_path: Path, suffix: str
+) -> None:
+    error = StreamError(type="RemoteProtocolError", message="Server disconnected without sending a response.")
+    request = RecordedRequest(method="POST", uri="https://api.openai.com/v1/chat/completions", body="{}")
+    response = RecordedResponse(status=None, stream=StreamRecord(end=StreamEnd.ERROR, error=error))
+    path = tmp_path / f"c{suffix}"
+    save_cassette(path, CassetteDocument(interactions=[Interaction(request=request, response=response)]))
+    data = load_yaml(path.read_text()) if suffix == ".yaml" else json.loads(path.read_text())
+    assert data["interactions"][0]["response"] == {
+        "stream": {"end": "error", "error": {"type": error.type, "message": error.message}}
+    }
+    (loaded,) = load_cassette(path).interactions
+    assert loaded.response.status is None
+    assert loaded.response.stream == response.stream
+
+
 def test_unknown_keys_survive_a_save(tmp_path: Path) -> None:
     text = VCRPY_CASSETTE.replace("version: 1\n", "version: 1\nrecorded_with: hand\n").replace(
         "    method: POST\n", "    method: POST\n    note: kept\n"
@@ -406,7 +424,12 @@ def documents(draw: st.DrawFn) -> CassetteDocument:
         stream = (
             None if chunks is None else StreamRecord(chunks=chunks, offsets_ms=[1.5] * len(chunks), end=end)
         )
-        items.append(make_interaction(body, content_type=content_type, stream=stream))
+        interaction = make_interaction(body, content_type=content_type, stream=stream)
+        if draw(st.integers(0, 5)) == 0:  # an upstream that hung up before answering
+            error = StreamError(type="RemoteProtocolError", message=draw(st.text(max_size=20)))
+            hung_up = RecordedResponse(status=None, stream=StreamRecord(end=StreamEnd.ERROR, error=error))
+            interaction = interaction.model_copy(update={"response": hung_up})
+        items.append(interaction)
     return CassetteDocument(interactions=items)
 
 

@@ -6,6 +6,9 @@ same properties end to end against a real local server, for httpx and httpx2, sy
 
 from __future__ import annotations
 
+import importlib
+import socket
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -14,12 +17,14 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
+from hypothesis import example, given, settings, strategies as st
 from starlette.applications import Starlette
 
 import llmcassette
 from llmcassette._flavors import get_flavor
 from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
-from tests.servers import Client, ndjson_lines, serve, sse_events, stream_app
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import Client, PlannedUpstream, hang_up_server, ndjson_lines, serve, sse_events, stream_app
 
 
 @pytest.fixture(scope="module")
@@ -237,7 +242,9 @@ def load(path: Path) -> llmcassette.CassetteDocument:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["sse", "ndjson"])
-@pytest.mark.parametrize("split", [None, "pairs", "100"], ids=["events", "pairs", "100-bytes"])
+@pytest.mark.parametrize(
+    "split", [None, "pairs", "100", "100000"], ids=["events", "pairs", "100-bytes", "one-chunk"]
+)
 async def test_replay_reproduces_live_bytes_and_boundaries(
     client: Client, upstream: str, tmp_path: Path, kind: str, split: str | None
 ) -> None:
@@ -282,6 +289,73 @@ async def test_non_streaming_requests_replay_the_same_response(
     assert replaying.attempts[0].chunks == recording.attempts[0].chunks
     if path_query == "/json":
         assert live.body.startswith(b'{"echo":{"model":"m"')
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+def read_raw(library: str, url: str, body: bytes) -> list[bytes]:
+    """The chunks a client of ``library`` reads from ``url``, as its transport hands them over."""
+    lib = importlib.import_module(library)
+    headers = {"content-type": "application/json"}
+    with (
+        lib.Client(verify=False) as http,
+        http.stream("POST", url, content=body, headers=headers) as response,
+    ):
+        return list(response.iter_raw())
+
+
+# The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
+@example(
+    stream=("text/event-stream", [b"data: a\n\ndata: b\n\n"]),
+    body=b"{}",
+    library="httpx",
+    vcrpy_compatible=False,
+)
+@example(
+    stream=("application/x-ndjson", [b'{"a":1}\n{"b":2}\n']),
+    body=b'{"t": "\\ud800"}',
+    library="httpx2",
+    vcrpy_compatible=True,
+)
+@settings(max_examples=60, deadline=None)
+@given(
+    stream=STREAMS,
+    body=STREAM_BODIES,
+    library=st.sampled_from(["httpx", "httpx2"]),
+    vcrpy_compatible=st.booleans(),
+)
+def test_any_body_in_any_chunking_is_recorded_saved_loaded_and_replayed_exactly(
+    planned: tuple[str, PlannedUpstream],
+    stream: tuple[str | None, list[bytes]],
+    body: bytes,
+    library: str,
+    vcrpy_compatible: bool,
+) -> None:
+    # The request carries an arbitrary body too: replay must find the recording by it.
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=vcrpy_compatible):
+            live = read_raw(library, url, body)
+        # Each planned chunk reached the client as one chunk: one chunk stays one chunk.
+        assert live == chunks
+        (interaction,) = llmcassette.load_cassette(path).interactions
+        assert interaction.request.content == body
+        stored = interaction.response
+        assert stored.content == b"".join(chunks)
+        if stored.stream is None:
+            assert len(chunks) <= 1  # only a plain body read in one piece has no boundaries
+        else:
+            assert stored.stream.chunks == [len(chunk) for chunk in chunks]
+        with llmcassette.use_cassette(path):
+            assert read_raw(library, url, body) == chunks
 
 
 # -- end to end: pass-through while recording ------------------------------------------------------
@@ -415,6 +489,66 @@ async def test_upstream_failure_mid_stream_is_recorded_and_replayed(
     assert str(replayed.error) == str(live.error)
     assert replayed.error.request.url == url  # the client attached its request, as when live
     assert cassette.attempts[0].error == f"RemoteProtocolError: {live.error}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["close", "reset"])
+async def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed(
+    client: Client, tmp_path: Path, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+    payload = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with hang_up_server(mode) as base:
+        url = f"{base}/v1/chat/completions"
+        with pytest.raises(client.lib.TransportError) as direct:
+            await client.send("POST", url, json=payload)
+        with llmcassette.use_cassette(path, record_mode="once") as cassette:
+            with pytest.raises(client.lib.TransportError) as live:
+                await client.send("POST", url, json=payload)
+    # Recording changes nothing for the client: the same error, from its own library.
+    assert type(live.value) is type(direct.value)
+    assert str(live.value) == str(direct.value)
+    expected = "RemoteProtocolError" if mode == "close" else "ReadError"
+    assert type(live.value).__name__ == expected
+    assert cassette.attempts[0].recorded
+    assert cassette.attempts[0].status is None
+    assert cassette.attempts[0].error == f"{expected}: {live.value}"
+
+    (interaction,) = load(path).interactions
+    stored = interaction.response
+    assert stored.status is None and stored.failed_before_head
+    assert stored.stream is not None and stored.stream.error is not None
+    assert stored.stream.end is llmcassette.StreamEnd.ERROR
+    assert (stored.stream.error.type, stored.stream.error.message) == (expected, str(live.value))
+    assert "status:" not in path.read_text().split("response:")[1]
+
+    # The upstream is gone: the cassette hangs up in its place, the same way.
+    with llmcassette.use_cassette(path) as cassette:
+        with pytest.raises(client.lib.TransportError) as replayed:
+            await client.send("POST", url, json=payload)
+    assert type(replayed.value) is type(live.value)
+    assert str(replayed.value) == str(live.value)
+    assert replayed.value.request.url == url  # the client attached its request, as when live
+    assert cassette.attempts[0].interaction == 0 and not cassette.attempts[0].recorded
+    assert cassette.attempts[0].error == f"{expected}: {live.value}"
+
+
+def test_a_connection_never_made_and_a_vcrpy_compatible_file_record_no_hang_up(tmp_path: Path) -> None:
+    # A refused connection says nothing about the upstream; vcrpy has no place for a hang-up.
+    with socket.socket() as refusing:
+        refusing.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{refusing.getsockname()[1]}/v1/chat/completions"
+        with llmcassette.use_cassette(tmp_path / "refused.yaml", record_mode="once") as cassette:
+            with pytest.raises(httpx.ConnectError):
+                httpx.post(url, json={})
+    assert not cassette.attempts[0].recorded and cassette.interactions == []
+    assert not (tmp_path / "refused.yaml").exists()
+    with hang_up_server("close") as base:
+        path = tmp_path / "vcrpy.yaml"
+        with llmcassette.use_cassette(path, record_mode="once", vcrpy_compatible=True) as cassette:
+            with pytest.raises(httpx.RemoteProtocolError):
+                httpx.post(f"{base}/v1/chat/completions", json={})
+    assert cassette.interactions == [] and not path.exists()
 
 
 @pytest.mark.anyio

@@ -243,7 +243,9 @@ def test_an_unknown_upstream_eventstream_is_read_by_its_frames() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(BODIES, CONTENT_TYPES, URLS, STATUSES)
-def test_any_body_has_a_transcript(body: bytes, content_type: str | None, url: str, status: int) -> None:
+def test_any_body_has_a_transcript(
+    body: bytes, content_type: str | None, url: str, status: int | None
+) -> None:
     transcripts = transcribe(one_interaction(body, content_type, url, status), path="any.yaml")
     assert render_text(transcripts, cassette="any.yaml")[2] == f"#0 POST {url}"
     assert (

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from .._flavors import Flavor, get_flavor
+
 __all__ = [
     "ParsedRequest",
     "WireReader",
@@ -99,6 +101,30 @@ def response_head(
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
 
 
+def engine_head(response: Any, *, method: str, close: bool = False) -> tuple[bytes, bool, int | None]:
+    """
+    The head of the engine's answer (an httpx response) as it goes on the wire, whether its body
+    is written chunked, and its length when it is not: whole with its ``Content-Length`` when the
+    answer declares one and was not chunked, chunk by chunk otherwise.
+    """
+    raw = list(response.headers.raw)
+    declared = next((value for name, value in raw if name.lower() == b"content-length"), None)
+    chunked_upstream = any(name.lower() == b"transfer-encoding" for name, _ in raw)
+    length = int(declared) if declared is not None and not chunked_upstream else None
+    reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
+    head, chunked = response_head(
+        response.status_code, reason, raw, length=length, method=method, close=close
+    )
+    return head, chunked, None if chunked else length
+
+
+def engine_flavor() -> Flavor:
+    """The library the doors speak to the engine in: httpx, a dependency."""
+    flavor = get_flavor("httpx")
+    assert flavor is not None
+    return flavor
+
+
 def request_complete(raw: bytes) -> int | None:
     """The length of the first whole request in ``raw`` (head and body), or None while it is not."""
     end = raw.find(b"\r\n\r\n")
@@ -127,7 +153,10 @@ class WireReader(io.RawIOBase):
     The read side of a socket that a response is written to on demand: the head, then each body
     chunk as ``chunks`` yields it (waiting as it waits). ``broken`` says what an exception from
     ``chunks`` means on the wire: ``None`` for a dropped connection (the bytes stop), else the
-    exception to raise to the reader (a timeout).
+    exception to raise to the reader (a timeout). With a ``length`` (a body framed by its
+    ``Content-Length``), the end of ``chunks`` is taken as soon as that many bytes were written:
+    the reader stops asking once it has them, and the recording must still learn the body was
+    whole.
     """
 
     def __init__(
@@ -138,8 +167,11 @@ class WireReader(io.RawIOBase):
         chunked: bool,
         broken: Callable[[BaseException], BaseException | None],
         on_close: Callable[[], None] = lambda: None,
+        length: int | None = None,
     ) -> None:
         super().__init__()
+        self._length = length
+        self._written = 0
         self._pending = memoryview(head)
         self._chunks = chunks
         self._chunked = chunked
@@ -164,7 +196,19 @@ class WireReader(io.RawIOBase):
             return b""
         if not chunk:
             return self._next_piece()
+        self._written += len(chunk)
+        if self._length is not None and self._written >= self._length:
+            self._finish_quietly()
         return encode_chunk(chunk, chunked=self._chunked)
+
+    def _finish_quietly(self) -> None:
+        # The body is whole on the wire: let the stream behind it end, as the client will not ask.
+        self._ended = True
+        try:
+            for _ in self._chunks:
+                pass
+        except Exception:  # a failure after the last byte changes nothing the client reads
+            pass
 
     def readinto(self, buffer: Any) -> int:
         while not self._pending:

@@ -8,7 +8,9 @@ recorded chunk at a time (:mod:`._wire`). aiohttp's parser and ``StreamReader`` 
 do live, so every reading style (``read()``, ``content.iter_chunked``, ``iter_any``,
 ``readline``, ``async for line in content``) sees the recorded chunks, and failures are aiohttp's
 own: a ``disconnect`` is a connection lost mid-body (``ClientPayloadError``), a timeout is
-``SocketTimeoutError``, ``connect_error`` is ``ClientConnectorError``.
+``SocketTimeoutError``, ``connect_error`` is ``ClientConnectorError``, and an upstream that hung
+up before answering (live, or recorded as a response without status) is a connection lost before
+the head: ``ServerDisconnectedError`` for a close, ``ClientOSError`` for a reset.
 
 Every cassette answer ends its connection (``Connection: close``), so a pooled connection never
 outlives the cassette that answered on it. Recording opens the real connection with the
@@ -22,6 +24,7 @@ import asyncio
 import errno
 import importlib
 import importlib.util
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -29,19 +32,13 @@ from typing import Any
 import h11
 
 from .._clock import await_wait
-from .._flavors import Flavor, get_flavor
 from .._intercept import current_cassette
-from ._wire import encode_chunk, parse_request, request_complete, response_head
+from .._recording import HANG_UP_ERRORS, hung_up_before_answer
+from ._wire import encode_chunk, engine_flavor, engine_head, parse_request, request_complete
 
 __all__ = ["CassetteTransport", "patches"]
 
 _monotonic = time.monotonic
-
-
-def _httpx() -> Flavor:
-    flavor = get_flavor("httpx")
-    assert flavor is not None  # httpx is a dependency
-    return flavor
 
 
 def _connect_failure(request: Any, error_type: str, message: str) -> BaseException:
@@ -53,6 +50,16 @@ def _connect_failure(request: Any, error_type: str, message: str) -> BaseExcepti
         return aiohttp.SocketTimeoutError("Timeout on reading data from socket")
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
     return aiohttp.ClientConnectorError(request.connection_key, refused)
+
+
+def _hang_up_cause(error_type: str, cause: BaseException | None) -> OSError | None:
+    """What the connection was lost with: nothing for a close (aiohttp's ServerDisconnectedError),
+    the reset for a reset (its ClientOSError)."""
+    if error_type == "RemoteProtocolError":
+        return None
+    if isinstance(cause, OSError):
+        return cause
+    return ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
 
 
 class CassetteTransport(asyncio.Transport):
@@ -119,7 +126,7 @@ class CassetteTransport(asyncio.Transport):
         cassette = current_cassette()
         start = _monotonic()
         parsed = parse_request(raw)
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         request = httpx.Request(
             parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
         )
@@ -130,25 +137,28 @@ class CassetteTransport(asyncio.Transport):
                 raise RuntimeError("llmcassette: no cassette is active to answer this aiohttp request.")
             decision = cassette.decide(request, parsed.body)
             failure = decision.failure
+            if failure is not None and failure.error_type in HANG_UP_ERRORS:
+                # A recorded upstream that hung up before answering: the connection ends with no
+                # response, closed or reset, and aiohttp says so as it does live.
+                decision.attempt.error = f"{failure.error_type}: {failure.message}"
+                protocol.connection_lost(_hang_up_cause(failure.error_type, None))
+                return
             if failure is not None:
                 decision.attempt.error = f"{failure.error_type}: {failure.message}"
                 await await_wait(failure.delay_ms / 1000.0)
                 protocol.set_exception(_connect_failure(self._request, failure.error_type, failure.message))
                 return
             response = await cassette.aanswer(
-                _httpx(), request, parsed.body, decision, self._send, start=start
+                engine_flavor(), request, parsed.body, decision, self._send, start=start
             )
         except Exception as exc:
+            if isinstance(exc, httpx.TransportError) and hung_up_before_answer(exc):
+                # Recorded by the engine; the client sees the hang-up as aiohttp reports it live.
+                protocol.connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
+                return
             protocol.set_exception(exc)
             return
-        raw_headers = list(response.headers.raw)
-        declared = next((v for n, v in raw_headers if n.lower() == b"content-length"), None)
-        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, _ in raw_headers)
-        length = int(declared) if declared is not None and not chunked_upstream else None
-        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-        head, chunked = response_head(
-            response.status_code, reason, raw_headers, length=length, method=parsed.method, close=True
-        )
+        head, chunked, _ = engine_head(response, method=parsed.method, close=True)
         protocol.data_received(head)
         try:
             async for chunk in response.stream:
@@ -207,7 +217,7 @@ class _Receiver(asyncio.Protocol):
 
 
 async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
-    httpx = _httpx().module
+    httpx = engine_flavor().module
     transport = real_protocol.transport
     receiver = _Receiver()
     transport.set_protocol(receiver)
@@ -230,6 +240,10 @@ async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
             data = await receiver.queue.get()
             if isinstance(data, BaseException):
                 raise httpx.ReadError(str(data) or type(data).__name__) from data
+            if not data and connection.their_state is h11.SEND_RESPONSE and not connection.trailing_data[0]:
+                # Closed before a byte of the answer: what httpx says of it, for the engine to record.
+                transport.close()
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
             connection.receive_data(data or b"")
 
     head = await next_event()

@@ -17,7 +17,10 @@ library's own code as it would be live:
   them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
 - a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
   ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
-  ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``).
+  ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``);
+- an upstream that hung up before answering, live or recorded, ends the connection with no
+  response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
+  it as every door does, in httpx's terms (a response without status).
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
@@ -39,9 +42,9 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .._clock import wait
-from .._flavors import Flavor, get_flavor
 from .._intercept import current_cassette
-from ._wire import ParsedRequest, WireReader, parse_request, response_head, timeout_error
+from .._recording import HANG_UP_ERRORS
+from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
 
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
@@ -49,12 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["CassetteSocket", "patches"]
 
 _monotonic = time.monotonic
-
-
-def _httpx() -> Flavor:
-    flavor = get_flavor("httpx")
-    assert flavor is not None  # httpx is a dependency
-    return flavor
 
 
 def _is_urllib3(connection: Any) -> bool:
@@ -87,7 +84,7 @@ class _LiveBody:
         self._response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        httpx = _httpx().module
+        httpx = engine_flavor().module
         try:
             while True:
                 chunk = self._response.read1(65536)
@@ -110,7 +107,7 @@ class _LiveBody:
 def _broken(exc: BaseException) -> BaseException | None:
     # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
     # any other failure is a connection that dropped, so the bytes just stop.
-    httpx = _httpx().module
+    httpx = engine_flavor().module
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
     if isinstance(exc, httpx.TransportError | OSError):
@@ -183,6 +180,12 @@ class CassetteSocket:
             return self._real.makefile(mode, *args, **kwargs)  # type: ignore[no-any-return]
         cassette, request, parsed, decision, start = self._pending
         self._pending = None
+        if decision.failure is not None and decision.failure.error_type in HANG_UP_ERRORS:
+            # A recorded upstream that hung up before answering: no head at all, the connection
+            # closed (the library's parser says the remote end closed it) or reset, as `serve` does.
+            decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
+            hang_up = _hang_up(decision.failure.error_type)
+            return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
             decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
             wait(self._timeout or 0.0)
@@ -194,19 +197,20 @@ class CassetteSocket:
             "write": timeout,
             "pool": timeout,
         }
-        response = cassette.answer(_httpx(), request, parsed.body, decision, self._live, start=start)
-        raw = response.headers.raw
-        length = None
-        declared = next((v for n, v in raw if n.lower() == b"content-length"), None)
-        chunked_upstream = any(n.lower() == b"transfer-encoding" for n, v in raw)
+        try:
+            response = cassette.answer(
+                engine_flavor(), request, parsed.body, decision, self._live, start=start
+            )
+        except engine_flavor().module.TransportError as exc:
+            if isinstance(exc.__cause__, OSError):
+                # The upstream hung up (`_live`): recorded, and the client gets its own library's error.
+                raise exc.__cause__ from None
+            raise
         stream = response.stream
-        if declared is not None and not chunked_upstream:
-            length = int(declared)
-        reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-        head, chunked = response_head(
-            response.status_code, reason, list(raw), length=length, method=parsed.method
+        head, chunked, length = engine_head(response, method=parsed.method)
+        reader = WireReader(
+            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
         )
-        reader = WireReader(head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close)
         return io.BufferedReader(reader)
 
     # -- deciding and answering ------------------------------------------------------------------
@@ -223,7 +227,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = _httpx().module.Request(
+        request = engine_flavor().module.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
         decision = cassette.decide(request, parsed.body)
@@ -268,12 +272,24 @@ class CassetteSocket:
     def _live(self, request: Any) -> Any:
         """Send the request as the client wrote it over a real connection; the response as httpx's."""
         self._ensure_real()
-        self._real.sendall(self._raw_request)
-        live = http.client.HTTPResponse(self._real, method=request.method)
-        live.begin()
+        httpx = engine_flavor().module
+        try:
+            self._real.sendall(self._raw_request)
+            live = http.client.HTTPResponse(self._real, method=request.method)
+            try:
+                live.begin()
+            except BaseException:
+                live.close()  # its file on the socket, as http.client's own getresponse does
+                raise
+        except http.client.RemoteDisconnected as exc:
+            # In httpx's terms, so that the engine records the hang-up as any door does.
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.") from exc
+        except (ConnectionResetError, BrokenPipeError) as exc:
+            error = httpx.WriteError if isinstance(exc, BrokenPipeError) else httpx.ReadError
+            raise error(str(exc)) from exc
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
         extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
-        return _httpx().module.Response(
+        return engine_flavor().module.Response(
             live.status,
             headers=headers,
             stream=_as_stream(_LiveBody(live)),
@@ -286,6 +302,18 @@ class CassetteSocket:
 def _idle_descriptor() -> int:
     read_end, _write_end = os.pipe()  # both stay open: with no writer the reader would see EOF
     return read_end
+
+
+def _hang_up(error_type: str) -> Iterator[bytes]:
+    # No byte of a response: a close ends the read, a reset fails it.
+    if error_type != "RemoteProtocolError":
+        raise ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
+    return
+    yield b""  # a generator
+
+
+def _raised(exc: BaseException) -> BaseException:
+    return exc
 
 
 def _silence() -> Iterator[bytes]:
@@ -303,7 +331,7 @@ def _real_connect(owner: type) -> Callable[[Any], None]:
 
 
 def _as_stream(body: _LiveBody) -> Any:
-    httpx = _httpx().module
+    httpx = engine_flavor().module
 
     class _Stream(httpx.SyncByteStream):  # type: ignore[misc,name-defined]
         def __iter__(self) -> Iterator[bytes]:

@@ -68,7 +68,8 @@ def run_loop(
         auth = header_get(interaction.request.headers, "authorization")
         say(
             f"    [{number}] {interaction.request.method} {interaction.request.uri} -> "
-            f"{response.status.code}{shape}; authorization stored as {auth!r}"
+            f"{response.status.code if response.status is not None else 'no response'}{shape}; "
+            f"authorization stored as {auth!r}"
         )
     say("")
     say("2. Replay it in-process (use_cassette, record mode 'none'): the upstream is gone")

@@ -109,6 +109,7 @@ async def _exchange(
         capture=captured[0],
         scrubber=scrubber,
         decode_compressed=True,
+        url=planned.url,
     )
     # The recorded request stays as it was: it is what the tests send, and what matching needs.
     return response, Interaction(request=planned.interaction.request, response=stored)

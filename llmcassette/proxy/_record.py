@@ -12,10 +12,14 @@ What the client gets is what the upstream sent, as it arrives:
   at once and recorded with its arrival time. The body is forwarded as raw bytes, so a gzip body
   stays gzip for the client; the cassette stores it decoded, as in-process recording does.
 - **A stream the upstream breaks** is recorded up to the break and marked ``end: error``; the
-  client's connection is cut at the same point, so it sees a broken stream, not a clean end.
+  client's connection is cut at the same point, closed or reset as the upstream's was, so it sees
+  a broken stream, not a clean end.
 - **A client that leaves** mid-stream keeps what it was sent: the upstream request is closed (no
   tokens are spent on text nobody reads) and the recording is marked ``end: closed``, unless it
   had already reached the stream's terminator, as in-process.
+- **An upstream that hangs up before answering** (closes or resets the connection once it has the
+  request) is recorded as a response without status, ``end: error``, and the client's connection
+  is closed or reset the same way: it sees what it would see without the proxy.
 - **An upstream that cannot be reached** gets the client a 502 whose JSON body names the upstream
   and the cause; nothing is recorded for it. A path no route takes gets a 404 listing the routes.
 - **A request the cassette must answer but cannot** (record mode ``once`` on an existing file)
@@ -39,6 +43,7 @@ from .._exceptions import NoMatchingInteraction
 from .._flavors import get_flavor
 from .._models import Interaction
 from .._modes import RecordMode
+from .._recording import hung_up_before_answer
 from .._scrub import Scrubber
 from .._streams import RecordingStream
 from ._errors import send_error
@@ -46,6 +51,7 @@ from ._headers import HOP_BY_HOP, message_headers
 from ._journal import Journal, recover
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
+from ._sockets import SocketAction, close_connection, reset_connection, socket_action
 from ._upstream import upstream_transport
 from ._watch import ClientWatch
 
@@ -152,6 +158,12 @@ class RecordingProxy:
                     self._flavor, request, self._transport.handle_async_request
                 )
             except httpx.TransportError as exc:
+                if hung_up_before_answer(exc):
+                    # The engine recorded it (a response without status): the client sees the
+                    # same hang-up it would see without the proxy, not an answer made up here.
+                    action = await self._break(scope, exc, watch)
+                    self._outcome(request, f"no response, {action} as the upstream did: {_cause(exc)}")
+                    return
                 watch.stop()
                 await self._upstream_failed(target, exc, send)
                 self._outcome(request, f"502, {_cause(exc)}")
@@ -211,10 +223,11 @@ class RecordingProxy:
                     writes.release()  # the first bytes leave at once
         except httpx.TransportError as exc:
             # The upstream broke the stream: the engine recorded it up to here, marked `error`.
-            # The client must see the same break, not a clean end: its connection is cut.
-            self._outcome(request, f"{response.status_code}, {action}, cut after {chunks} chunks: {exc}")
+            # The client must see the same break, not a clean end: its connection is closed or
+            # reset as the upstream's was.
             writes.release()
-            await self._cut(scope, watch)
+            cut = await self._break(scope, exc, watch)
+            self._outcome(request, f"{response.status_code}, {action}, {cut} after {chunks} chunks: {exc}")
             return
         finally:
             # The iterator first: a cancellation that struck while sending left it suspended.
@@ -226,6 +239,23 @@ class RecordingProxy:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         elapsed_ms = (time.monotonic() - start) * 1000.0
         self._outcome(request, f"{response.status_code}, {action}, {chunks} chunks in {elapsed_ms:.0f} ms")
+
+    async def _break(self, scope: Scope, error: httpx.TransportError, watch: ClientWatch) -> str:
+        # The upstream's failure shown on the client's connection, as `serve` replays it
+        # (`socket_action`): a close (FIN) for RemoteProtocolError, a reset for the rest; what was
+        # already sent reaches the client first. Returns what was done, for the log.
+        watch.settled = True
+        transport = transport_for(scope)
+        if transport is None:  # the connection is already gone
+            return "the client left"
+        if socket_action(error) is SocketAction.CLOSE:
+            close_connection(transport)
+            action = "closed"
+        else:
+            await reset_connection(transport)
+            action = "reset"
+        await watch.gone(_CUT_WAIT_S)
+        return action
 
     async def _cut(self, scope: Scope, watch: ClientWatch) -> None:
         transport = transport_for(scope)

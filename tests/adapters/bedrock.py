@@ -70,6 +70,7 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
         pieces = [
             {"type": "message_start", "message": {"role": "assistant", "usage": {"input_tokens": 3}}},
             {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi there."}},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
             {"type": "message_stop"},
         ]
         frames = [

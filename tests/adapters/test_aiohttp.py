@@ -8,17 +8,20 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from hypothesis import given, settings
 
 import llmcassette
 from llmcassette import VirtualClock
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve, stream_app
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
 
 SSE = "/sse?n=4&gap_ms=15"
 NDJSON = "/ndjson?n=3&gap_ms=15"
@@ -152,6 +155,38 @@ def test_a_stall_longer_than_the_sock_read_timeout_times_out(
             asyncio.run(_one(base, SSE, timeout=timeout)())
 
 
+@pytest.mark.parametrize("mode", ["close", "reset"])
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed_as_aiohttp_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+
+    async def post(url: str) -> BaseException:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientError) as info:
+                async with session.post(url, json={"q": 1}) as response:
+                    await response.read()
+        return info.value
+
+    with hang_up_server(mode) as base:
+        url = base + "/v1/chat/completions"
+        direct = asyncio.run(post(url))
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            live = asyncio.run(post(url))
+    expected = aiohttp.ServerDisconnectedError if mode == "close" else aiohttp.ClientOSError
+    assert type(direct) is type(live) is expected
+    assert str(live) == str(direct)
+    assert recording.attempts[0].recorded
+    (interaction,) = llmcassette.load_cassette(path).interactions
+    assert interaction.response.status is None
+
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path):
+        replayed = asyncio.run(post(url))
+    assert type(replayed) is expected
+    assert str(replayed) == str(direct)
+
+
 def test_a_request_that_goes_through_httpx_is_recorded_once(tmp_path: Path) -> None:
     # A transport built on aiohttp under an httpx client (as litellm's is) answers at the httpx
     # door; its own aiohttp request passes the aiohttp door, so nothing is recorded twice.
@@ -173,3 +208,33 @@ def test_a_request_that_goes_through_httpx_is_recorded_once(tmp_path: Path) -> N
             assert asyncio.run(call(base)) == {"echo": {"a": 1}, "path": "/json"}
     assert len(recording.attempts) == 1
     assert json.loads(llmcassette.load_cassette(path).interactions[0].request.content) == {"a": 1}
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+@settings(max_examples=20, deadline=None)
+@given(stream=STREAMS, body=STREAM_BODIES)
+def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_aiohttp(
+    planned: tuple[str, PlannedUpstream], stream: tuple[str | None, list[bytes]], body: bytes
+) -> None:
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+
+    async def read() -> list[bytes]:
+        async with aiohttp.ClientSession() as session, session.post(url, data=body) as response:
+            return await _chunks(response)
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = asyncio.run(read())
+        with llmcassette.use_cassette(path):
+            assert asyncio.run(read()) == live
+    # Each chunk reached the client as one read, while recording as in replay.
+    assert live == chunks

@@ -21,6 +21,7 @@ import urllib3
 
 import llmcassette
 from llmcassette import VirtualClock
+from llmcassette._lint import lint_paths
 from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
@@ -87,13 +88,15 @@ def test_the_three_calls_record_and_replay_with_no_socket(
     assert live == {
         "converse": "Hi there.",
         "stream": [kind for kind, _ in CONVERSE_EVENTS],
-        "invoke": ["message_start", "content_block_delta", "message_stop"],
+        "invoke": ["message_start", "content_block_delta", "message_delta", "message_stop"],
     }
     assert all(request["authorization"].startswith("AWS4-HMAC-SHA256 Credential=") for request in seen)
     text = cassette.read_text()
     assert SECRET not in text and "Credential=AKIA" not in text
     assert "X-Amz-Security-Token: [REDACTED]" in text
     document = llmcassette.load_cassette(cassette)
+    assert document.interactions[0].response.stream is None  # a whole JSON body, read to its length
+    assert lint_paths([cassette]).findings == []
     stream = document.interactions[1].response.stream
     assert stream is not None and stream.chunks is not None and len(stream.chunks) == len(CONVERSE_EVENTS)
     forbid_sockets(monkeypatch)

@@ -10,6 +10,7 @@ import http.client
 import json
 import shutil
 import socket
+import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,10 +20,12 @@ import httpx
 import pytest
 import requests
 import urllib3
+from hypothesis import given, settings
 
 import llmcassette
 from llmcassette import VirtualClock
-from tests.servers import serve, stream_app
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
 
 NDJSON = "/ndjson?n=5&gap_ms=15"
 SSE = "/sse?n=4&gap_ms=15&split=pairs"
@@ -87,6 +90,8 @@ def test_recording_stores_each_chunk_as_it_arrived(recorded: tuple[Path, dict[st
     assert document.interactions[1].response.stream is not None
     assert document.interactions[1].response.stream.chunks == [len(c) for c in live["urllib3"]]
     assert document.interactions[2].response.parsed_body == {"echo": {"q": 1}, "path": "/json"}
+    # Read to its Content-Length, the client asked no further: the body was still whole.
+    assert document.interactions[2].response.stream is None
 
 
 def test_requests_replays_chunk_for_chunk_with_no_socket(
@@ -217,6 +222,41 @@ def test_timeouts_are_the_libraries_own(cassette: Path, upstream: str, no_socket
     assert len(got) == 2
 
 
+@pytest.mark.parametrize("mode", ["close", "reset"])
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_replayed_as_the_library_sees_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    path = tmp_path / "hung-up.yaml"
+
+    def post(url: str) -> requests.ConnectionError:
+        with pytest.raises(requests.ConnectionError) as info:
+            requests.post(url, json={"q": 1})
+        return info.value
+
+    with hang_up_server(mode) as base:
+        url = base + "/v1/chat/completions"
+        direct = post(url)
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            live = post(url)
+    # The client sees its own library's error, as without llmcassette; the cassette holds it.
+    assert str(live) == str(direct)
+    assert recording.attempts[0].recorded
+    (interaction,) = llmcassette.load_cassette(path).interactions
+    assert interaction.response.status is None and interaction.response.stream is not None
+    expected = "RemoteProtocolError" if mode == "close" else "ReadError"
+    assert interaction.response.stream.error is not None
+    assert interaction.response.stream.error.type == expected
+
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path, allow_playback_repeats=True) as replay:
+        replayed = post(url)
+        with pytest.raises(httpx.TransportError) as through_httpx:
+            httpx.post(url, json={"q": 1})
+    assert str(replayed) == str(direct)
+    assert type(through_httpx.value).__name__ == expected
+    assert [a.interaction for a in replay.attempts] == [0, 0]
+
+
 def test_httpx_and_requests_share_one_cassette(
     upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -239,3 +279,31 @@ def test_the_patches_are_gone_after_the_cassette(cassette: Path) -> None:
     assert http.client.HTTPConnection.connect is before
     assert urllib3.connection.HTTPConnection.request.__name__ == "request"
     assert not hasattr(urllib3.connection.HTTPConnection.request, "__wrapped__")
+
+
+@pytest.fixture(scope="module")
+def planned() -> Iterator[tuple[str, PlannedUpstream]]:
+    upstream = PlannedUpstream()
+    with serve(upstream) as base:
+        yield base, upstream
+
+
+@settings(max_examples=30, deadline=None)
+@given(stream=STREAMS, body=STREAM_BODIES)
+def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_requests(
+    planned: tuple[str, PlannedUpstream], stream: tuple[str | None, list[bytes]], body: bytes
+) -> None:
+    base, upstream = planned
+    content_type, chunks = stream
+    url = base + upstream.plan(content_type, chunks)
+
+    def read() -> list[bytes]:
+        with requests.post(url, data=body, stream=True) as response:
+            return [chunk for chunk in response.iter_content(chunk_size=None) if chunk]
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "c.yaml"
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert read() == chunks
+        with llmcassette.use_cassette(path):
+            assert read() == chunks

@@ -152,3 +152,45 @@ def test_help_lists_each_command_by_the_first_line_of_its_own_help() -> None:
         command = cli.get_command(context, name)
         assert command is not None
         assert _SUMMARIES[name] == command.get_short_help_str(limit=1000), name
+
+
+HANG_UP_MESSAGE = "Server disconnected without sending a response."
+HUNG_UP = {
+    "stream": {
+        "end": "error",
+        "error": {"type": "RemoteProtocolError", "message": HANG_UP_MESSAGE},
+    }
+}
+
+
+def test_every_reader_takes_a_connection_that_failed_before_any_answer(tmp_path: Path) -> None:
+    # The demo's second exchange, recorded again as an upstream that hung up before answering.
+    data = yaml.safe_load(CASSETTE.read_text(encoding="utf-8"))
+    data["interactions"][1]["response"] = HUNG_UP
+    path = tmp_path / "hung-up.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+    text = run("inspect", str(path))
+    assert text.exit_code == 0, text.output
+    assert "none: the connection failed before any answer" in text.stdout
+    assert "RemoteProtocolError: Server disconnected without sending a response." in text.stdout
+    as_json = run("inspect", "--json", str(path))
+    assert as_json.exit_code == 0, as_json.output
+    second = yaml.safe_load(as_json.stdout)["interactions"][1]
+    assert second["response"]["status"] is None
+    assert second["error"] == "RemoteProtocolError: Server disconnected without sending a response."
+    page = tmp_path / "page.html"
+    assert run("inspect", "--html", str(page), str(path)).exit_code == 0
+
+    lint = run("lint", str(path))
+    assert lint.exit_code == 0, lint.output
+
+    diff = run("diff", str(CASSETTE), str(path))
+    assert diff.exit_code == 1, diff.output
+    assert "status" in diff.stdout and "200" in diff.stdout and "none" in diff.stdout
+    assert "Traceback" not in diff.output
+
+    imported = tmp_path / "imported.yaml"
+    result = run("import", str(path), "-o", str(imported))
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(imported.read_text())["interactions"][1]["response"] == HUNG_UP

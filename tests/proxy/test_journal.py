@@ -89,6 +89,23 @@ def test_a_journal_recovers_every_interaction_as_recorded(
     assert recover(lost) is None  # nothing left to recover
 
 
+def test_a_journal_recovers_a_connection_that_failed_before_any_answer(tmp_path: Path) -> None:
+    hung_up = Interaction.model_validate(
+        {
+            "request": {"method": "POST", "uri": "http://127.0.0.1:9/v1/chat/completions", "body": "{}"},
+            "response": {"stream": {"end": "error", "error": {"type": "ReadError", "message": "reset"}}},
+        }
+    )
+    lost = tmp_path / "lost.yaml"
+    journal = Journal(lost)
+    journal.append(hung_up)
+    journal.close()
+    recovery = recover(lost)
+    assert recovery is not None and recovery.recovered == 1
+    (loaded,) = load_cassette(lost).interactions
+    assert loaded.model_dump() == hung_up.model_dump()
+
+
 def test_recovered_interactions_come_after_those_the_cassette_holds(tmp_path: Path, upstream: str) -> None:
     path = tmp_path / "run.yaml"
     record_some(path, upstream)

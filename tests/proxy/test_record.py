@@ -15,14 +15,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from hypothesis import example, given, settings, strategies as st
 
 import llmcassette
 from llmcassette import StreamEnd, load_cassette
-from llmcassette.proxy import PROXY_URL_ENV, Recorder, RouteTable, parse_route
-from tests.servers import serve, sse_events, stream_app
+from llmcassette.proxy import PROXY_URL_ENV, CassetteServer, Recorder, RouteTable, parse_route
+from tests.arbitrary import STREAM_BODIES, STREAMS
+from tests.servers import PlannedUpstream, hang_up_server, serve, sse_events, stream_app
 from tests.upstreams import provider_app
 
 
@@ -154,6 +157,38 @@ def test_a_stream_the_upstream_breaks_is_recorded_marked_and_cut_for_the_client(
                 assert b"".join(response.iter_raw()) == b"".join(received)
 
 
+def test_a_stream_the_upstream_resets_is_reset_for_the_client_too(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    first = b"data: a\n\n"
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    partial = head + f"{len(first):x}\r\n".encode() + first + b"\r\n"
+
+    def read(url: str, got_first: threading.Event) -> tuple[list[bytes], BaseException]:
+        chunks: list[bytes] = []
+        with pytest.raises(httpx.TransportError) as info:
+            with httpx.Client() as client, client.stream("GET", url) as response:
+                for chunk in response.iter_raw():
+                    chunks.append(chunk)
+                    got_first.set()  # the upstream resets once the client has the first event
+        return chunks, info.value
+
+    direct_first, proxied_first = threading.Event(), threading.Event()
+    with hang_up_server("reset", partial=partial, then=direct_first) as upstream:
+        direct = read(f"{upstream}/v1/stream", direct_first)
+    with hang_up_server("reset", partial=partial, then=proxied_first) as upstream:
+        with recording(path, RouteTable(upstream=upstream)) as (url, _):
+            proxied = read(f"{url}/v1/stream", proxied_first)
+    assert direct[0] == proxied[0] == [first]
+    assert type(direct[1]) is type(proxied[1]) is httpx.ReadError
+    (interaction,) = load_cassette(path).interactions
+    stream = interaction.response.stream
+    assert stream is not None and stream.error is not None
+    assert (stream.end, stream.error.type) == (StreamEnd.ERROR, "ReadError")
+    with CassetteServer([path]) as served:
+        replayed = read(f"{served}/v1/stream", threading.Event())
+    assert replayed[0] == [first] and type(replayed[1]) is httpx.ReadError
+
+
 def test_a_client_that_leaves_mid_stream_keeps_what_it_got_and_the_upstream_is_let_go(
     tmp_path: Path, upstream: str
 ) -> None:
@@ -207,33 +242,101 @@ def socket_that_refuses() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-def test_an_upstream_that_hangs_up_before_answering_gets_a_502_with_the_cause(tmp_path: Path) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
+@pytest.mark.parametrize(
+    ("mode", "error"), [("close", httpx.RemoteProtocolError), ("reset", httpx.ReadError)]
+)
+def test_an_upstream_that_hangs_up_before_answering_is_recorded_and_the_client_sees_the_hang_up(
+    tmp_path: Path, mode: str, error: type[httpx.TransportError]
+) -> None:
+    path = tmp_path / "c.yaml"
+    log: list[str] = []
+    with hang_up_server(mode) as dead:
+        with pytest.raises(httpx.TransportError) as direct:
+            httpx.post(f"{dead}/v1/chat/completions", json=CHAT)
+        with recording(path, RouteTable(upstream=dead), log=log.append) as (url, recorder):
+            # What the client would see without the proxy: no answer made up in the upstream's place.
+            with pytest.raises(httpx.TransportError) as proxied:
+                httpx.post(f"{url}/v1/chat/completions", json=CHAT)
+            wait_for_recordings(recorder, 1)
+    assert type(direct.value) is type(proxied.value) is error
+    assert str(proxied.value) == str(direct.value)
+    assert any("-> no response, " in line and error.__name__ in line for line in log), log
 
-        def read_then_hang_up() -> None:
-            connection, _ = listener.accept()
-            with connection:
-                connection.settimeout(5)
-                request = b""
-                while not request.endswith(b"}]}"):  # the end of the JSON body
-                    request += connection.recv(65536)
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.request.uri == f"{dead}/v1/chat/completions"
+    stored = interaction.response
+    assert stored.status is None
+    assert stored.stream is not None and stored.stream.error is not None
+    assert stored.stream.end is StreamEnd.ERROR
+    assert stored.stream.error.type == error.__name__
 
-        hang_up = threading.Thread(target=read_then_hang_up, daemon=True)
-        hang_up.start()
-        dead = f"http://127.0.0.1:{listener.getsockname()[1]}"
-        with recording(tmp_path / "c.yaml", RouteTable(upstream=dead)) as (url, recorder):
-            response = httpx.post(f"{url}/v1/chat/completions", json=CHAT)
-        hang_up.join(timeout=5)
-    assert response.status_code == 502
-    error = response.json()["error"]
-    assert error["type"] == "llmcassette_upstream_failed"
-    assert error["message"] == (
-        f"llmcassette: upstream {dead}/v1/chat/completions failed before answering: "
-        "RemoteProtocolError: Server disconnected without sending a response."
-    )
-    assert recorder.recorded == 0
+    # Replayed in-process, and through serve, the hang-up comes back the same way.
+    with llmcassette.use_cassette(path):
+        with pytest.raises(httpx.TransportError) as replayed:
+            httpx.post(f"{dead}/v1/chat/completions", json=CHAT)
+    assert type(replayed.value) is error
+    assert str(replayed.value) == str(direct.value)
+    with CassetteServer([path]) as served:
+        with pytest.raises(httpx.TransportError) as from_serve:
+            httpx.post(f"{served}/v1/chat/completions", json=CHAT)
+    assert type(from_serve.value) is error
+    assert str(from_serve.value) == str(direct.value)
+
+
+@pytest.fixture(scope="module")
+def planned_recording(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[str, PlannedUpstream, Recorder]]:
+    """A planned upstream and one record session in front of it, shared by a test's examples."""
+    upstream = PlannedUpstream()
+    path = tmp_path_factory.mktemp("planned") / "c.yaml"
+    with serve(upstream) as base, recording(path, RouteTable(upstream=base)) as (url, recorder):
+        yield url, upstream, recorder
+
+
+def read_raw(url: str, body: bytes) -> tuple[list[bytes], str | None]:
+    """The chunks read from ``url`` for a POST of ``body``, and the answer's content type."""
+    # No CA bundle to load (verify=False): every server here is plain HTTP on loopback.
+    headers = {"content-type": "application/json"}
+    with httpx.Client(verify=False) as client:
+        with client.stream("POST", url, content=body, headers=headers) as response:
+            return list(response.iter_raw()), response.headers.get("content-type")
+
+
+# The case that was once replayed as [9, 9]: two events read in one chunk of 18 bytes.
+@example(
+    streams=[("text/event-stream", [b"data: a\n\ndata: b\n\n"]), ("text/event-stream", [b"\xff\n\n"])],
+    bodies=[b"{}", b'{"t": "\\ud800"}\n'],
+)
+@settings(max_examples=8, deadline=None)
+@given(
+    streams=st.lists(STREAMS, min_size=1, max_size=8), bodies=st.lists(STREAM_BODIES, min_size=8, max_size=8)
+)
+def test_any_body_in_any_chunking_is_recorded_through_record_and_served_exactly(
+    planned_recording: tuple[str, PlannedUpstream, Recorder],
+    streams: list[tuple[str | None, list[bytes]]],
+    bodies: list[bytes],
+) -> None:
+    # One record session for the test; each example saves it and serves the file it wrote. Each
+    # request carries an arbitrary body too: serve must find the recording by it.
+    url, upstream, recorder = planned_recording
+    paths = [upstream.plan(content_type, chunks) for content_type, chunks in streams]
+    for path, body, (_, chunks) in zip(paths, bodies, streams, strict=False):
+        # The proxy passes each chunk on as it came: one chunk stays one chunk.
+        assert read_raw(url + path, body)[0] == chunks
+    recorder.cassette.save()
+    stored = {urlsplit(i.request.uri).path: i for i in load_cassette(recorder.cassette.path).interactions}
+    for path, body, (_, chunks) in zip(paths, bodies, streams, strict=False):
+        assert stored[path].request.content == body
+        assert stored[path].response.content == b"".join(chunks)
+        record = stored[path].response.stream
+        if record is None:
+            assert len(chunks) <= 1  # only a plain body read in one piece has no boundaries
+        else:
+            assert record.chunks == [len(chunk) for chunk in chunks]
+    with CassetteServer([recorder.cassette.path]) as served:
+        for path, body, (content_type, chunks) in zip(paths, bodies, streams, strict=False):
+            assert read_raw(served + path, body) == (chunks, content_type)
 
 
 def test_a_path_under_no_route_gets_a_404_listing_the_routes(tmp_path: Path, upstream: str) -> None:

@@ -202,6 +202,32 @@ def test_recorded_pace_plays_the_recorded_timing_in_real_time(tmp_path: Path) ->
             assert want - 0.01 <= got <= want + 0.12, (pace, times)
 
 
+def test_a_recorded_hang_up_closes_or_resets_the_connection_as_the_upstream_did(tmp_path: Path) -> None:
+    def hung_up(content: str, error_type: str, message: str) -> Interaction:
+        return Interaction.model_validate(
+            {
+                "request": {"method": "POST", "uri": OPENAI, "body": json.dumps(chat(content))},
+                "response": {"stream": {"end": "error", "error": {"type": error_type, "message": message}}},
+            }
+        )
+
+    path = cassette(
+        tmp_path / "hung-up.yaml",
+        hung_up("close", "RemoteProtocolError", "Server disconnected without sending a response."),
+        hung_up("reset", "ReadError", "[Errno 104] Connection reset by peer"),
+    )
+    with serving([path]) as served:
+        with pytest.raises(
+            httpx.RemoteProtocolError, match="^Server disconnected without sending a response"
+        ):
+            httpx.post(f"{served.url}/v1/chat/completions", json=chat("close"))
+        with pytest.raises(httpx.ReadError, match="Connection reset by peer"):
+            httpx.post(f"{served.url}/v1/chat/completions", json=chat("reset"))
+        closed, reset = served.lines(2)
+    assert "-> no response, closed before the response (RemoteProtocolError)" in closed
+    assert "-> no response, reset before the response (ReadError)" in reset
+
+
 def test_recorded_answers_play_in_order_then_the_last_repeats(tmp_path: Path) -> None:
     limited = interaction(
         OPENAI, chat("hi"), [b'{"error": "slow down"}'], status=429, content_type="application/json"

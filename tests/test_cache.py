@@ -1,0 +1,215 @@
+"""The replay cache: used only for the exact bytes it was made from, never stale, never trusted broken."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+
+import llmcassette
+from llmcassette import _cache
+from llmcassette._lazy import load_lazy
+from llmcassette._models import CassetteDocument
+
+URL = "https://api.test/v1/chat"
+
+
+def _document(answers: list[str]) -> CassetteDocument:
+    return CassetteDocument.model_validate(
+        {
+            "interactions": [
+                {
+                    "request": {"method": "POST", "uri": URL, "parsed_body": {"q": i}},
+                    "response": {
+                        "status": {"code": 200, "message": "OK"},
+                        "headers": {"content-type": ["text/event-stream"]},
+                        "body": {"string": answer},
+                        "stream": {"chunks": [len(answer) - 2, 2]},
+                    },
+                }
+                for i, answer in enumerate(answers)
+            ]
+        }
+    )
+
+
+def _replay(path: Path, count: int) -> list[list[bytes]]:
+    played = []
+    with llmcassette.use_cassette(path), httpx.Client() as client:
+        for i in range(count):
+            with client.stream("POST", URL, content=json.dumps({"q": i}, separators=(",", ":"))) as r:
+                played.append(list(r.iter_raw()))
+    return played
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv(_cache.CACHE_DIR_ENV, str(folder))
+    return folder
+
+
+def _entries(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.entry"))
+
+
+def test_a_second_entry_reads_no_yaml_and_plays_the_same(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
+    first = _replay(path, 2)
+    assert first == [[b"data: one", b"\n\n"], [b"data: two", b"\n\n"]]
+    assert len(_entries(cache)) == 1
+
+    def no_yaml(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the YAML was read again")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("llmcassette._lazy.load_yaml", no_yaml)
+        assert _replay(path, 2) == first
+        lazy = load_lazy(path)
+    # The models (for messages and saving) come from the file itself.
+    assert lazy.request(1).parsed_body == {"q": 1}
+    assert lazy.response(0).content == b"data: one\n\n"
+    assert [i.model_dump() for i in lazy.interactions()] == [
+        i.model_dump() for i in llmcassette.load_cassette(path).interactions
+    ]
+
+
+def test_a_changed_file_is_read_afresh_never_from_the_old_entry(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n"]))
+    assert _replay(path, 1) == [[b"data: one", b"\n\n"]]
+    # The same size and the same modification time: only the content tells them apart.
+    info = path.stat()
+    path.write_text(path.read_text().replace("data: one", "data: new"))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert _replay(path, 1) == [[b"data: new", b"\n\n"]]
+    assert len(_entries(cache)) == 2
+
+
+def test_an_entry_from_other_code_is_not_used(tmp_path: Path, cache: Path) -> None:
+    raw = b"interactions: []\n"
+    key = _cache.entry_key(raw)
+    _cache._code_fingerprint.cache_clear()
+    try:
+        module = Path(_cache.__file__)
+        info = module.stat()
+        os.utime(module, ns=(info.st_atime_ns, info.st_mtime_ns + 1))
+        try:
+            assert _cache.entry_key(raw) != key
+        finally:
+            os.utime(module, ns=(info.st_atime_ns, info.st_mtime_ns))
+    finally:
+        _cache._code_fingerprint.cache_clear()
+    assert _cache.entry_key(raw) == key
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[: len(data) // 2], id="cut-short"),
+        pytest.param(lambda data: data[:-40] + bytes(40), id="zeroed-tail"),
+        pytest.param(lambda data: data[:40] + bytes([data[40] ^ 1]) + data[41:], id="one-bit"),
+        pytest.param(lambda data: b"garbage", id="garbage"),
+        pytest.param(lambda data: b"", id="empty"),
+    ],
+)
+def test_a_damaged_entry_is_ignored_and_written_again(tmp_path: Path, cache: Path, damage: object) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
+    expected = _replay(path, 2)
+    (entry,) = _entries(cache)
+    good = entry.read_bytes()
+    entry.write_bytes(damage(good))  # type: ignore[operator]
+    assert _replay(path, 2) == expected
+    assert entry.read_bytes() == good
+
+
+def test_an_entry_of_the_wrong_shape_is_ignored(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n"]))
+    expected = _replay(path, 1)
+    assert _cache.write_entry(_cache.entry_key(path.read_bytes()), ("not", "an", "entry"))
+    assert _replay(path, 1) == expected
+
+
+def test_a_file_the_cache_cannot_hold_still_replays(tmp_path: Path, cache: Path) -> None:
+    # vcrpy files may hold dates, which the cache's plain data cannot.
+    path = tmp_path / "dated.yaml"
+    path.write_text(
+        "interactions:\n- request:\n    body: '{\"q\":0}'\n    headers: {}\n    method: POST\n"
+        f"    uri: {URL}\n  response:\n    body:\n      string: hello\n    headers: {{}}\n"
+        "    status: {code: 200, message: OK}\n  recorded_at: 2026-01-01T00:00:00Z\n"
+    )
+    for _ in range(2):
+        assert _replay(path, 1) == [[b"hello"]]
+    assert _entries(cache) == []
+
+
+def test_the_cache_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(_cache.CACHE_DIR_ENV, "")
+    assert _cache.cache_dir() is None
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n"]))
+    assert _replay(path, 1) == [[b"data: one", b"\n\n"]]
+    assert _replay(path, 1) == [[b"data: one", b"\n\n"]]
+
+
+def test_the_default_folder_is_the_users_cache_not_the_cassettes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(_cache.CACHE_DIR_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    assert _cache.cache_dir() == Path("/somewhere/cache/llmcassette")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert _cache.cache_dir() == Path("/home/someone/.cache/llmcassette")
+
+
+def test_the_folder_tells_git_to_ignore_it(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n"]))
+    _replay(path, 1)
+    assert (cache / ".gitignore").read_text() == "*\n"
+
+
+def _write_many(folder: str, key: str, seed: int) -> None:
+    os.environ[_cache.CACHE_DIR_ENV] = folder
+    for n in range(200):
+        assert _cache.write_entry(key, {"writer": seed, "n": n, "pad": bytes(5000)})
+
+
+def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
+    key = _cache.entry_key(b"concurrent")
+    context = multiprocessing.get_context("spawn")
+    writers = [context.Process(target=_write_many, args=(str(cache), key, seed)) for seed in range(3)]
+    for writer in writers:
+        writer.start()
+    seen = 0
+    while any(writer.is_alive() for writer in writers):
+        value = _cache.read_entry(key)
+        if value is not None:
+            assert value["pad"] == bytes(5000) and value["writer"] in (0, 1, 2)
+            seen += 1
+    for writer in writers:
+        writer.join()
+        assert writer.exitcode == 0
+    assert _cache.read_entry(key)["n"] == 199  # type: ignore[index]
+    assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
+    expected = _replay(path, 2)
+    key = _cache.entry_key(path.read_bytes())
+    version, extras, items, keys = _cache.read_entry(key)  # type: ignore[misc]
+    played = list(items[1][4])
+    played[3] = b"\x01"  # chunk lengths that are no array of lengths
+    items[1] = (*items[1][:4], tuple(played))
+    assert _cache.write_entry(key, (version, extras, items, keys))
+    assert _replay(path, 2) == expected
