@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ __all__ = [
     "marker_options",
     "matrix_faults",
     "relative_to",
+    "require_vcrpy_skip_patchers",
     "vcr_match_on",
     "vcr_scrubber",
     "warn_if_stale",
@@ -124,6 +127,24 @@ def vcr_match_on(names: Any, node_id: str) -> tuple[str, ...]:
             "`@pytest.mark.llm_cassette(match_on=[...])`, or leave those parts out of match_on."
         )
     return tuple(dict.fromkeys(translated))
+
+
+#: The first vcrpy whose patching llmcassette can take httpx and httpx2 out of (`skip_patchers`).
+VCRPY_SKIP_PATCHERS = (9, 4)
+
+
+def require_vcrpy_skip_patchers(node_id: str) -> None:
+    """Refuse a `vcr` test that uses llmcassette when vcrpy would patch httpx under it too."""
+    installed = importlib.metadata.version("vcrpy")
+    parts = tuple(int(part) for part in re.findall(r"\d+", installed)[:2])
+    if parts >= VCRPY_SKIP_PATCHERS:
+        return
+    raise ConfigError(
+        f"llmcassette: {node_id}: a `vcr` test's httpx and httpx2 traffic can go to llmcassette only "
+        f"with vcrpy 9.4 or newer, whose `skip_patchers` keeps vcrpy's own httpx patches out of its "
+        f"way; vcrpy {installed} is installed. Upgrade vcrpy, or use llmcassette on tests without the "
+        "`vcr` marker."
+    )
 
 
 def _filter_names(entries: Any) -> set[str]:

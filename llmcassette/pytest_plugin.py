@@ -14,38 +14,37 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from ._api import use_cassette
-from ._cassette import Cassette
-from ._clock import VirtualClock
 from ._exceptions import ConfigError
-from ._modes import parse_pace
-from ._pytest_support import (
-    VCRPY_MATCH_ON,
-    ActiveCassette,
-    StaleCassetteWarning,
-    cassette_name,
-    default_cassette_path,
-    marker_faults,
-    marker_options,
-    matrix_faults,
-    relative_to,
-    vcr_match_on,
-    vcr_scrubber,
-    warn_if_stale,
-    without_param_id,
-)
-from .faults import Fault, parse_fault
+
+# Every pytest run imports this module, most of them for tests that use no cassette: what a test
+# needs (pydantic models, faults, httpx, the engine) is imported in the hooks and fixtures that
+# serve such a test, never at the top (tests/plugin/test_startup.py checks it).
+if TYPE_CHECKING:
+    from ._cassette import Cassette
+    from ._clock import VirtualClock
+    from ._pytest_support import ActiveCassette, StaleCassetteWarning
+    from .faults import Fault
 
 __all__ = ["StaleCassetteWarning", "llm_cassette", "llm_clock", "llm_fault", "llm_snapshot"]
 
-_ACTIVE = pytest.StashKey[ActiveCassette]()
+_ACTIVE: pytest.StashKey[ActiveCassette] = pytest.StashKey()
 _CURRENT_ITEM = pytest.StashKey[pytest.Item]()
 _MARKERS = ("llm_cassette", "llm_faults", "llm_fault_matrix")
 _UNFIRED = ("ignore", "warn", "fail")
+
+
+def __getattr__(name: str) -> Any:
+    # `-W error::llmcassette.pytest_plugin.StaleCassetteWarning` names the class here; it lives
+    # with the code that warns, imported when a filter or a test first asks for it.
+    if name == "StaleCassetteWarning":
+        from ._pytest_support import StaleCassetteWarning
+
+        return StaleCassetteWarning
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -99,9 +98,15 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "llm_fault_matrix(faults): run the test once per fault ('standard', another set name, or a list).",
     )
+    pace, specs = config.getoption("--llm-pace"), config.getoption("--llm-faults")
+    if pace is None and not specs:
+        return
+    from ._modes import parse_pace
+    from .faults import parse_fault
+
     try:
-        parse_pace(config.getoption("--llm-pace") or "instant")
-        for spec in config.getoption("--llm-faults"):
+        parse_pace(pace or "instant")
+        for spec in specs:
             parse_fault(spec)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -136,6 +141,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     mark = metafunc.definition.get_closest_marker("llm_fault_matrix")
     if mark is None:
         return
+    from ._pytest_support import matrix_faults
+
     try:
         cases = matrix_faults(mark.args)
     except ConfigError as exc:
@@ -169,8 +176,8 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     # On a `vcr` test that also uses llmcassette, llmcassette answers the libraries it intercepts
     # itself (with chunks, timing and faults); vcrpy keeps every other library.
     item = config.stash.get(_CURRENT_ITEM, None)
-    if item is None or not _uses_llmcassette(item):
-        return
+    if item is None or not _uses_llmcassette(item) or not hasattr(vcr, "skip_patchers"):
+        return  # (vcrpy before 9.4 cannot skip httpx: the `llm_cassette` fixture says so)
     from ._intercept import VCRPY_PATCHERS
 
     vcr.skip_patchers = tuple(dict.fromkeys([*vcr.skip_patchers, *VCRPY_PATCHERS]))
@@ -180,6 +187,8 @@ def pytest_recording_configure(config: pytest.Config, vcr: Any) -> None:
     case = _matrix_case(item)
     if case is None or item.get_closest_marker("default_cassette") is not None:
         return
+    from ._pytest_support import cassette_name, without_param_id
+
     # pytest-recording names each matrix case's cassette after its id; every case replays the
     # test's one recording instead, and vcrpy is pointed at the same file.
     test_class = getattr(item, "cls", None)
@@ -247,6 +256,19 @@ def _record_mode(
 
 
 def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]:
+    from ._pytest_support import (
+        VCRPY_MATCH_ON,
+        default_cassette_path,
+        marker_faults,
+        marker_options,
+        relative_to,
+        require_vcrpy_skip_patchers,
+        vcr_match_on,
+        vcr_scrubber,
+        without_param_id,
+    )
+    from .faults import parse_fault
+
     item = request.node
     path_arg, options = marker_options(item)
     case = _matrix_case(item)
@@ -258,6 +280,8 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
     vcr_cassette = None
     if item.get_closest_marker("vcr") is not None and request.config.pluginmanager.hasplugin("recording"):
         vcr_cassette = request.getfixturevalue("vcr")  # None under --disable-recording
+        if vcr_cassette is not None:
+            require_vcrpy_skip_patchers(item.nodeid)
     # A `vcr` test's cassette is vcrpy's file, unless the `llm_cassette` marker names another.
     vcr_owned = vcr_cassette is not None and path_arg is None
     settings = _vcr_settings(request, vcr_owned)
@@ -297,6 +321,9 @@ def _options(request: pytest.FixtureRequest) -> tuple[Path, dict[str, Any], int]
 def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Cassette]:
     """The test's active llmcassette cassette (interactions, attempt log, fault plan)."""
     __tracebackhide__ = True
+    from ._api import use_cassette
+    from ._pytest_support import ActiveCassette, warn_if_stale
+
     if "llm_clock" in request.fixturenames:
         request.getfixturevalue("llm_clock")  # the clock first, so the cassette runs on it
     try:
@@ -331,6 +358,8 @@ def _max_age_days(config: pytest.Config) -> float | None:
 @pytest.fixture
 def llm_clock() -> Iterator[VirtualClock]:
     """A virtual clock, active for the test: sleeps return at once and are recorded."""
+    from ._clock import VirtualClock
+
     with VirtualClock() as clock:
         yield clock
 

@@ -10,9 +10,10 @@ import llmcassette.providers
 
 
 def _public(module: types.ModuleType) -> set[str]:
+    # dir(), not vars(): the package imports its names on first use, and lists them all in dir().
     return {
         name
-        for name, value in vars(module).items()
+        for name, value in ((name, getattr(module, name)) for name in dir(module))
         if not name.startswith("_")
         and not isinstance(value, types.ModuleType)
         or name in ("faults", "providers")

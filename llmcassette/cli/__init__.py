@@ -55,6 +55,22 @@ _COMMANDS = {
     "serve": "._serve",
 }
 
+# The one line `llmcassette --help` shows for each command, so that the help imports none of them.
+# A test holds each line to the first sentence of its command's own help.
+_SUMMARIES = {
+    "demo": "Record, replay, serve and break an example client, offline.",
+    "diff": "Compare the structure of two recordings of the same calls, A and B: two cassettes, or two "
+    "folders whose cassettes are paired by relative path (a file on one side only is a change).",
+    "drift": "Re-send every recorded request in PATHS (cassettes, or folders of them) to its live "
+    "upstream, record the fresh answers, and report how their shape changed.",
+    "faults": "List every fault, with its parameters and an example spec.",
+    "import": "Convert vcrpy and pytest-recording cassettes to llmcassette's form.",
+    "inspect": "Show what each interaction of CASSETTE amounts to.",
+    "lint": "Check cassettes for secrets, invalid content and streams cut short.",
+    "record": "Record real provider traffic through a local proxy into a cassette.",
+    "serve": "Serve cassettes as a fake provider on 127.0.0.1, until stopped.",
+}
+
 
 class _Group(click.Group):
     """
@@ -72,6 +88,17 @@ class _Group(click.Group):
         command: click.Command = module.command
         self.add_command(command, cmd_name)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            # A stand-in with the command's line, shortened the way click shortens the real one.
+            command = self.commands.get(name) or click.Command(name, help=_SUMMARIES[name])
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def main(
         self,

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Iterator
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 
 # Imported here, before any inner run: pytester's in-process runs forget modules first imported
 # inside them, and a second import of PyYAML's classes would not match its C parser's events.
@@ -20,6 +21,7 @@ import pytest
 import vcr  # noqa: F401
 
 import llmcassette.pytest_plugin  # noqa: F401
+from llmcassette._pytest_support import VCRPY_SKIP_PATCHERS
 from tests.servers import serve, stream_app
 
 # Until the `pytest11` entry point is installed, inner runs load the plugin by name.
@@ -27,6 +29,11 @@ _REGISTERED = any(ep.name == "llmcassette" for ep in entry_points(group="pytest1
 PLUGIN_ARGS: tuple[str, ...] = () if _REGISTERED else ("-p", "llmcassette.pytest_plugin")
 #: Arguments that run an inner session without the plugin at all.
 NO_PLUGIN_ARGS: tuple[str, ...] = ("-p", "no:llmcassette") if _REGISTERED else ()
+#: On a test that runs `vcr` tests through llmcassette: vcrpy before 9.4 cannot leave httpx to it.
+needs_vcrpy_skip_patchers = pytest.mark.skipif(
+    tuple(int(part) for part in re.findall(r"\d+", version("vcrpy"))[:2]) < VCRPY_SKIP_PATCHERS,
+    reason="vcrpy before 9.4 has no `skip_patchers`: test_old_vcrpy.py checks the error instead",
+)
 #: Arguments of an inner run in a subprocess: Hypothesis's plugin alone would add a second to each.
 SUBPROCESS_ARGS: tuple[str, ...] = (*PLUGIN_ARGS, "-p", "no:cacheprovider", "-p", "no:hypothesispytest")
 

@@ -11,6 +11,7 @@ from pytest_recording.plugin import get_default_cassette_name
 from llmcassette._pytest_support import cassette_name, default_cassette_path, without_param_id
 
 from ._cassettes import CLIENT
+from .conftest import needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
 
@@ -61,6 +62,7 @@ def test_a_matrix_case_shares_the_name_without_its_id(name: str, case_id: str, e
     assert without_param_id(name, case_id) == expected
 
 
+@needs_vcrpy_skip_patchers
 def test_a_long_vcr_matrix_case_uses_the_hashed_name_pytest_recording_gives(
     pytester: pytest.Pytester, run: Run
 ) -> None:

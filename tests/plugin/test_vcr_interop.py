@@ -7,9 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from ._cassettes import CLIENT, chat_cassette
-from .conftest import NO_PLUGIN_ARGS
+from .conftest import NO_PLUGIN_ARGS, needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
+pytestmark = needs_vcrpy_skip_patchers
 
 Run = Callable[..., pytest.RunResult]
 
