@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._exceptions import NoMatchingInteraction
+from ._exceptions import MissCandidate, NoMatchingInteraction
 from ._filters import LiveRequest
 
 if TYPE_CHECKING:
@@ -200,11 +201,14 @@ def vcr_miss_type() -> type[NoMatchingInteraction]:
     class VcrMiss(NoMatchingInteraction, CannotOverwriteExistingCassetteException):  # type: ignore[misc]
         """A request the shared file cannot answer, as llmcassette and as vcrpy name it."""
 
-        def __init__(self, message: str, *, method: str, url: str) -> None:
+        def __init__(
+            self, message: str, *, method: str, url: str, candidates: Sequence[MissCandidate] = ()
+        ) -> None:
             # vcrpy's own constructor wants its cassette and request objects: the message is ours.
             Exception.__init__(self, message)
             self.method = method
             self.url = url
+            self.candidates = list(candidates)
             self.cassette: Any = None
             self.failed_request: Any = None
             self.reason = "no_match"
