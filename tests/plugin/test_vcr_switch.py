@@ -30,9 +30,11 @@ from llmcassette._vcr_switch import SharedFile, _Persister
 from tests.servers import serve
 
 from ._cassettes import CHAT_URL, chat_cassette
-from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS
+from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS, needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
+# The switch hands vcrpy's httpx patching over to llmcassette with `skip_patchers` (vcrpy 9.4).
+pytestmark = needs_vcrpy_skip_patchers
 
 # pytest-asyncio's plugin is named `asyncio`, and loading it by name makes pytest warn that the
 # standard library's module is imported already.
