@@ -65,6 +65,12 @@ class Decision:
     #: The filter left the request out: it goes upstream untouched, and its attempt is not logged.
     passthrough: bool = False
 
+    def log_failure(self) -> ConnectionFailure:
+        """The connection failure that answers, noted in the attempt log as the client gets it."""
+        assert self.failure is not None
+        self.attempt.error = f"{self.failure.error_type}: {self.failure.message}"
+        return self.failure
+
 
 class Cassette:
     """

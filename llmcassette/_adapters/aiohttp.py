@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import h11
+import httpx
 
 from .._clock import await_wait
 from .._intercept import current_cassette
@@ -126,7 +127,6 @@ class CassetteTransport(asyncio.Transport):
         cassette = current_cassette()
         start = _monotonic()
         parsed = parse_request(raw)
-        httpx = engine_flavor().module
         request = httpx.Request(
             parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
         )
@@ -140,11 +140,11 @@ class CassetteTransport(asyncio.Transport):
             if failure is not None and failure.error_type in HANG_UP_ERRORS:
                 # A recorded upstream that hung up before answering: the connection ends with no
                 # response, closed or reset, and aiohttp says so as it does live.
-                decision.attempt.error = f"{failure.error_type}: {failure.message}"
+                decision.log_failure()
                 protocol.connection_lost(_hang_up_cause(failure.error_type, None))
                 return
             if failure is not None:
-                decision.attempt.error = f"{failure.error_type}: {failure.message}"
+                decision.log_failure()
                 await await_wait(failure.delay_ms / 1000.0)
                 protocol.set_exception(_connect_failure(self._request, failure.error_type, failure.message))
                 return
@@ -199,6 +199,20 @@ async def _taken(protocol: Any) -> None:
         await asyncio.sleep(0 if spins < 20 else 0.001)
 
 
+class _LiveStream(httpx.AsyncByteStream):
+    """A live answer's body as the engine reads it; closing it closes the real connection."""
+
+    def __init__(self, chunks: Callable[[], AsyncIterator[bytes]], transport: asyncio.BaseTransport) -> None:
+        self._chunks = chunks
+        self._transport = transport
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks()
+
+    async def aclose(self) -> None:
+        self._transport.close()
+
+
 class _Receiver(asyncio.Protocol):
     """Takes a real connection's bytes off aiohttp's parser, to be read by h11 instead."""
 
@@ -217,7 +231,6 @@ class _Receiver(asyncio.Protocol):
 
 
 async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
-    httpx = engine_flavor().module
     transport = real_protocol.transport
     receiver = _Receiver()
     transport.set_protocol(receiver)
@@ -267,17 +280,14 @@ async def _live_exchange(real_protocol: Any, request: Any, raw: bytes) -> Any:
         finally:
             transport.close()
 
-    class _Stream(httpx.AsyncByteStream):  # type: ignore[misc,name-defined]
-        def __aiter__(self) -> AsyncIterator[bytes]:
-            return chunks()
-
-        async def aclose(self) -> None:
-            transport.close()
-
     headers = [(bytes(name), bytes(value)) for name, value in head.headers.raw_items()]
     extensions = {"reason_phrase": bytes(head.reason), "http_version": b"HTTP/1.1"}
     return httpx.Response(
-        head.status_code, headers=headers, stream=_Stream(), extensions=extensions, request=request
+        head.status_code,
+        headers=headers,
+        stream=_LiveStream(chunks, transport),
+        extensions=extensions,
+        request=request,
     )
 
 

@@ -41,6 +41,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
 from .._clock import wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS
@@ -77,14 +79,13 @@ def _connect_failure(connection: Any, error_type: str, message: str) -> BaseExce
     return timeout_error()
 
 
-class _LiveBody:
+class _LiveBody(httpx.SyncByteStream):
     """The body of a live response, read as it arrives, with failures in httpx's terms for the engine."""
 
     def __init__(self, response: http.client.HTTPResponse) -> None:
         self._response = response
 
     def __iter__(self) -> Iterator[bytes]:
-        httpx = engine_flavor().module
         try:
             while True:
                 chunk = self._response.read1(65536)
@@ -107,7 +108,6 @@ class _LiveBody:
 def _broken(exc: BaseException) -> BaseException | None:
     # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
     # any other failure is a connection that dropped, so the bytes just stop.
-    httpx = engine_flavor().module
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
     if isinstance(exc, httpx.TransportError | OSError):
@@ -183,11 +183,10 @@ class CassetteSocket:
         if decision.failure is not None and decision.failure.error_type in HANG_UP_ERRORS:
             # A recorded upstream that hung up before answering: no head at all, the connection
             # closed (the library's parser says the remote end closed it) or reset, as `serve` does.
-            decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
-            hang_up = _hang_up(decision.failure.error_type)
+            hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            decision.attempt.error = f"{decision.failure.error_type}: {decision.failure.message}"
+            decision.log_failure()
             wait(self._timeout or 0.0)
             return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
         timeout = self._timeout
@@ -201,7 +200,7 @@ class CassetteSocket:
             response = cassette.answer(
                 engine_flavor(), request, parsed.body, decision, self._live, start=start
             )
-        except engine_flavor().module.TransportError as exc:
+        except httpx.TransportError as exc:
             if isinstance(exc.__cause__, OSError):
                 # The upstream hung up (`_live`): recorded, and the client gets its own library's error.
                 raise exc.__cause__ from None
@@ -227,7 +226,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = engine_flavor().module.Request(
+        request = httpx.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
         decision = cassette.decide(request, parsed.body)
@@ -235,7 +234,7 @@ class CassetteSocket:
         failure = decision.failure
         if failure is not None and failure.error_type in ("ConnectError", "ConnectTimeout"):
             self._pending = None
-            decision.attempt.error = f"{failure.error_type}: {failure.message}"
+            decision.log_failure()
             wait(failure.delay_ms / 1000.0)
             raise _connect_failure(self._connection, failure.error_type, failure.message)
 
@@ -272,7 +271,6 @@ class CassetteSocket:
     def _live(self, request: Any) -> Any:
         """Send the request as the client wrote it over a real connection; the response as httpx's."""
         self._ensure_real()
-        httpx = engine_flavor().module
         try:
             self._real.sendall(self._raw_request)
             live = http.client.HTTPResponse(self._real, method=request.method)
@@ -289,10 +287,10 @@ class CassetteSocket:
             raise error(str(exc)) from exc
         headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in live.msg.items()]
         extensions = {"reason_phrase": live.reason.encode("latin-1"), "http_version": b"HTTP/1.1"}
-        return engine_flavor().module.Response(
+        return httpx.Response(
             live.status,
             headers=headers,
-            stream=_as_stream(_LiveBody(live)),
+            stream=_LiveBody(live),
             extensions=extensions,
             request=request,
         )
@@ -328,19 +326,6 @@ def _real_connect(owner: type) -> Callable[[Any], None]:
         found = found.__wrapped__
     result: Callable[[Any], None] = found
     return result
-
-
-def _as_stream(body: _LiveBody) -> Any:
-    httpx = engine_flavor().module
-
-    class _Stream(httpx.SyncByteStream):  # type: ignore[misc,name-defined]
-        def __iter__(self) -> Iterator[bytes]:
-            return iter(body)
-
-        def close(self) -> None:
-            body.close()
-
-    return _Stream()
 
 
 def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
