@@ -111,24 +111,36 @@ def _plans(
     return documents, plans, troubles
 
 
+def _fresh_by_file(
+    results: Sequence[Result], fresh: Mapping[int, Interaction], outcomes: frozenset[Outcome] | None = None
+) -> dict[Path, dict[int, Interaction]]:
+    # The fresh recordings of each cassette by interaction index (of the given outcomes only).
+    by_file: dict[Path, dict[int, Interaction]] = {}
+    for result in results:
+        interaction = fresh.get(id(result.planned))
+        if interaction is not None and (outcomes is None or result.outcome in outcomes):
+            by_file.setdefault(result.planned.cassette, {})[result.planned.index] = interaction
+    return by_file
+
+
+def _save_with(target: Path, document: CassetteDocument, replaced: Mapping[int, Interaction]) -> None:
+    """``document`` with the interactions in ``replaced`` swapped in, written atomically to ``target``."""
+    interactions = [replaced.get(i, old) for i, old in enumerate(document.interactions)]
+    copy = document.model_copy(update={"interactions": interactions})
+    save_cassette(target, copy, vcrpy_compatible=document.llmcassette_schema is None)
+
+
 def _write_copies(
     documents: Mapping[Path, CassetteDocument],
     results: Sequence[Result],
     fresh: Mapping[int, Interaction],
     out_dir: Path,
 ) -> None:
-    by_file: dict[Path, dict[int, Interaction]] = {}
-    for result in results:
-        interaction = fresh.get(id(result.planned))
-        if interaction is not None:
-            by_file.setdefault(result.planned.cassette, {})[result.planned.index] = interaction
+    by_file = _fresh_by_file(results, fresh)
     for cassette, document in documents.items():
-        replaced = by_file.get(cassette, {})
-        interactions = [replaced.get(i, old) for i, old in enumerate(document.interactions)]
-        copy = document.model_copy(update={"interactions": interactions})
         target = fresh_path(out_dir, cassette)
         target.parent.mkdir(parents=True, exist_ok=True)
-        save_cassette(target, copy, vcrpy_compatible=document.llmcassette_schema is None)
+        _save_with(target, document, by_file.get(cassette, {}))
 
 
 def _update_originals(
@@ -137,20 +149,11 @@ def _update_originals(
     fresh: Mapping[int, Interaction],
     update: Update,
 ) -> list[Path]:
-    wanted = {Outcome.CHANGED} if update == "changed" else {Outcome.CHANGED, Outcome.SAME}
-    by_file: dict[Path, dict[int, Interaction]] = {}
-    for result in results:
-        interaction = fresh.get(id(result.planned))
-        if interaction is not None and result.outcome in wanted:
-            by_file.setdefault(result.planned.cassette, {})[result.planned.index] = interaction
-    written = []
+    wanted = frozenset({Outcome.CHANGED} if update == "changed" else {Outcome.CHANGED, Outcome.SAME})
+    by_file = _fresh_by_file(results, fresh, wanted)
     for cassette, replaced in by_file.items():
-        document = documents[cassette]
-        interactions = [replaced.get(i, old) for i, old in enumerate(document.interactions)]
-        copy = document.model_copy(update={"interactions": interactions})
-        save_cassette(cassette, copy, vcrpy_compatible=document.llmcassette_schema is None)
-        written.append(cassette)
-    return written
+        _save_with(cassette, documents[cassette], replaced)
+    return list(by_file)
 
 
 def run_drift(
