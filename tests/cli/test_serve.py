@@ -397,7 +397,8 @@ def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path:
     text = ("a long document to summarise, " * 1_700_000)[:50_000_000]
     big = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}).encode()
     small = {"model": "m", "messages": [{"role": "user", "content": "q1"}]}
-    # What the machine takes, now, to carry the body to a server that only reads it.
+    # What the machine takes, now, to carry the body to a server that only reads it (reported
+    # beside the rounds when the bound fails, to tell a slow machine from a slow server).
     with serve(_read_and_answer) as reader:
         upload_s = min(_send_raw(reader, "/", big)[0] for _ in range(2))
     server = ServeProcess(str(path), "--port", "0", "--max-body-bytes", str(64 * 1024 * 1024))
@@ -415,7 +416,7 @@ def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path:
             # Each round sends the large request from a thread and small ones meanwhile; the best
             # round counts, as other processes on a busy machine can stall any one of them.
             while len(rounds) < 5 and not (
-                rounds and min(r[0] for r in rounds) < 1.0 + upload_s and min(r[1] for r in rounds) < 0.05
+                rounds and min(r[0] for r in rounds) < 1.0 and min(r[1] for r in rounds) < 0.05
             ):
                 answer: list[tuple[float, bytes]] = []
                 sender = threading.Thread(
@@ -432,6 +433,7 @@ def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path:
     finally:
         server.stop()
     best_s, best_delay_s = min(r[0] for r in rounds), min(r[1] for r in rounds)
-    assert best_s < 1.0 + upload_s, (rounds, upload_s)
+    # The bound, flat: the upload itself is part of the second (about 0.06 s here).
+    assert best_s < 1.0, (rounds, upload_s)
     assert best_delay_s < 0.05, (rounds, baseline_s)
     print(f"upload {upload_s:.3f} s, baseline {baseline_s * 1000:.1f} ms, rounds {rounds}")
