@@ -27,9 +27,10 @@ from vcr.request import Request as VcrRequest
 from llmcassette._scrub import Scrubber
 from llmcassette._storage import load_cassette, save_cassette
 from llmcassette._vcr_switch import SharedFile, _Persister
+from tests.recordings import Recording
 from tests.servers import serve
 
-from ._cassettes import CHAT_URL, chat_cassette
+from ._cassettes import CHAT_URL
 from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS, needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
@@ -358,11 +359,13 @@ def test_every_library_s_interactions_end_up_in_the_one_file(
         pytester.runpytest(*VCRPY_ALONE, "--block-network").assert_outcomes(passed=1)
 
 
-def test_what_vcrpy_records_is_added_to_the_file_llmcassette_wrote(tmp_path: Path) -> None:
+def test_what_vcrpy_records_is_added_to_the_file_llmcassette_wrote(
+    tmp_path: Path, recording: Recording
+) -> None:
     # vcrpy keeps the libraries llmcassette has no door for (httplib2, tornado). None is installed
     # here, so vcrpy's cassette is fed as their stubs feed it: `append` after a live exchange.
     path = tmp_path / "test_chat.yaml"
-    path.write_text(chat_cassette())
+    recording.copy_to(path)
     shared = SharedFile()
     config = vcr.VCR(record_mode="new_episodes")
     config.register_persister(_Persister(config.persister, shared))
