@@ -7,6 +7,8 @@ SDKs build for themselves, before or after the cassette was entered. Other trans
 ``MockTransport`` or a user's own ``BaseTransport``, are not the network and are left alone.
 
 It is installed when the first cassette activates and removed when the last one deactivates.
+The doors of other libraries (:mod:`llmcassette._adapters`) open only on a library that is
+imported: at once if it already is, else as soon as it is imported while a cassette is active.
 Which cassette answers a request: the one activated in the current context (task or thread that
 entered it), else the most recently activated one, so that worker threads an SDK starts are
 covered too.
@@ -15,13 +17,16 @@ covered too.
 from __future__ import annotations
 
 import contextvars
+import importlib
 import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from ._flavors import Flavor, available_flavors, get_flavor
+from ._post_import import PostImportHook
 
 if TYPE_CHECKING:
     from ._cassette import Cassette
@@ -164,13 +169,44 @@ def _install_extras() -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
-def _install_adapters() -> None:
-    # The doors of libraries other than httpx: each lists the methods it wraps.
-    from ._adapters import aiohttp, http_client
+# Doors whose library is not imported yet, by the module that defines their classes; the hook
+# that opens each one when its module is imported, while a cassette is active.
+_pending: dict[str, str] = {}
+_hook: PostImportHook | None = None
 
-    for owner, attribute, original, replacement in [*http_client.patches(), *aiohttp.patches()]:
+
+def _open_door(door: str, module: ModuleType) -> None:
+    adapter = importlib.import_module(f"{__package__}._adapters.{door}")
+    for owner, attribute, original, replacement in adapter.patches(module):
         setattr(owner, attribute, replacement)
         _patches.append(_Patch(owner, attribute, original, replacement))
+
+
+def _opened_on_import(module: ModuleType) -> None:
+    with _lock:
+        door = _pending.pop(module.__name__, None) if _active else None
+        if door is not None:
+            _open_door(door, module)
+
+
+def _install_adapters() -> None:
+    # The doors of libraries other than httpx. A library that is not imported is not imported
+    # here (aiohttp alone costs about 100 ms): its door opens when the library is imported, if a
+    # cassette is still active then.
+    global _hook
+    from ._adapters import DOORS
+
+    for module_name, door in DOORS:
+        module = sys.modules.get(module_name)
+        spec = getattr(module, "__spec__", None)
+        if module is None or getattr(spec, "_initializing", False):
+            # (a module another thread is importing right now: the hook opens it when it is done)
+            _pending[module_name] = door
+        else:
+            _open_door(door, module)
+    if _pending:
+        _hook = PostImportHook(_pending, _opened_on_import)
+        _hook.install()
 
 
 def _install() -> None:
@@ -191,6 +227,11 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
+    global _hook
+    if _hook is not None:
+        _hook.remove()
+        _hook = None
+    _pending.clear()
     while _patches:
         patch = _patches.pop()
         # Someone patched on top of us (vcrpy, a mock): leave theirs in place. Ours then passes
