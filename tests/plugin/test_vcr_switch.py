@@ -484,13 +484,12 @@ def test_vcr_config_hooks_and_ignored_hosts_are_honoured_when_switched(
 
 _THROUGH_AIOHTTP = """
 import aiohttp, httpx, pytest
-from llmcassette import _intercept
 
 BASE = {base!r}
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    # An httpx transport over aiohttp, as litellm's: llmcassette patches it, and aiohttp too.
+    # An httpx transport over aiohttp, as litellm's: llmcassette answers it at the aiohttp door.
     async def handle_async_request(self, request):
         headers = {{"content-type": request.headers["content-type"]}}
         async with aiohttp.ClientSession() as session:
@@ -498,14 +497,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body = await reply.read()
         headers = {{"content-type": reply.content_type}}
         return httpx.Response(reply.status, headers=headers, stream=httpx.ByteStream(body))
-
-
-@pytest.fixture(autouse=True)
-def patched_by_llmcassette():
-    extra = (__name__, "AiohttpTransport", "handle_async_request", "httpx")
-    _intercept.EXTRA_TRANSPORTS.append(extra)
-    yield
-    _intercept.EXTRA_TRANSPORTS.remove(extra)
 
 
 @pytest.mark.vcr
