@@ -115,8 +115,9 @@ def _never(self: Any) -> bool:
 # it). The aiohttp door answers that route too, but it is not the route this switch keeps the
 # client on: the suite's google-genai tests assert the httpx2 route and the httpx2 errors and
 # retries its faults produce (tests/test_sdks.py::test_sdk_traffic_goes_through_its_http_library,
-# tests/sdk_faults/), and on the aiohttp route several of them fail and one hangs. So it stays,
-# until those tests are taught both routes.
+# tests/sdk_faults/), and on the aiohttp route several of them fail and one hangs
+# (test_streams.py::test_a_broken_stream[async-genai-error_event_server_error-raises_by_code]).
+# So it stays, until that hang is understood and those tests are taught both routes.
 SDK_SWITCHES: list[tuple[str, str, str, Callable[..., Any]]] = [
     ("google.genai._api_client", "BaseApiClient", "_use_aiohttp", _never),
 ]
