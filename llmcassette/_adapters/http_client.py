@@ -186,16 +186,11 @@ class CassetteSocket:
             hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            decision.log_failure()
-            wait(self._timeout or 0.0)
+            # After the fault's silence: its delay, else the client's timeout (as decided).
+            wait(decision.log_failure().delay_ms / 1000.0)
             return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
-        timeout = self._timeout
-        request.extensions["timeout"] = {
-            "connect": timeout,
-            "read": timeout,
-            "write": timeout,
-            "pool": timeout,
-        }
+        # The socket's timeout now is the read timeout (urllib3 sets it once the request is sent).
+        request.extensions["timeout"] = _timeouts(self._timeout)
         try:
             response = cassette.answer(
                 engine_flavor(), request, parsed.body, decision, self._live, start=start
@@ -229,6 +224,8 @@ class CassetteSocket:
         request = httpx.Request(
             parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
         )
+        # What a fault takes for the client's timeout: the socket's, as the request is sent.
+        request.extensions["timeout"] = _timeouts(self._timeout)
         decision = cassette.decide(request, parsed.body)
         self._pending = (cassette, request, parsed, decision, start)
         failure = decision.failure
@@ -294,6 +291,11 @@ class CassetteSocket:
             extensions=extensions,
             request=request,
         )
+
+
+def _timeouts(timeout_s: float | None) -> dict[str, float | None]:
+    """A socket timeout as httpx's timeout extension, which the engine reads."""
+    return {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
 
 
 @functools.cache

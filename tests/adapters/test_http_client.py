@@ -307,3 +307,15 @@ def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_reque
             assert read() == chunks
         with llmcassette.use_cassette(path):
             assert read() == chunks
+
+
+@pytest.mark.parametrize(("fault", "waited_s"), [("read_timeout:delay_ms=0", 0.0), ("read_timeout", 30.0)])
+def test_a_read_timeout_lasts_its_delay_else_the_clients_timeout(
+    cassette: Path, upstream: str, no_sockets: object, fault: str, waited_s: float
+) -> None:
+    # The standard matrix's `read_timeout:delay_ms=0` must stay instant without a virtual clock.
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=[fault]) as replay:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(upstream + "/json", json={"q": 1}, timeout=30)
+    assert clock.elapsed_s == waited_s
+    assert replay.attempts[0].error is not None and replay.attempts[0].error.startswith("ReadTimeout")
