@@ -185,6 +185,32 @@ def test_the_matrix_table_covers_the_standard_set() -> None:
     assert not RECOVERS & PASSES and not (RECOVERS | PASSES) & set(FAILS)
 
 
+def _check(
+    flow: Flow, fault: str, spec: str, outcome: Answer | ChatError, replay: Any, clock: VirtualClock
+) -> None:
+    """What ``flow``'s client must have done under the standard matrix's ``fault``."""
+    checks: list[list[str]] = [[]] if flow.id == "httpx-and-requests-gateway" else []
+    faults = [a.faults for a in replay.attempts]
+    failure = OVERRIDES.get((flow.id, fault), FAILS.get(fault))
+    if failure is not None:
+        assert type(outcome) is failure, f"{flow.id} under {fault}: {outcome!r}"
+        assert faults == [*checks, [spec]]  # no retry
+        assert clock.sleeps == []
+    elif fault in PASSES:
+        assert outcome == flow.answer
+        assert faults == [*checks, [spec]]
+        assert clock.sleeps == []
+    else:
+        assert outcome == flow.answer, f"{flow.id} did not recover from {fault}: {outcome!r}"
+        assert faults == [*checks, [spec], []]  # the retry got the recording
+        assert _expected_sleeps(flow, fault, clock.sleeps), clock.sleeps
+        # The retry came after the waits, and after the client's 30 s read timeout for a stall
+        # (`read_timeout` is `delay_ms=0`: no silence), all on the virtual clock.
+        waited_s = sum(clock.sleeps) + (30.0 if fault == "stall" else 0.0)
+        assert replay.attempts[-1].time_s == pytest.approx(waited_s, abs=0.05)
+    assert not any(a.recorded for a in replay.attempts)
+
+
 def _expected_sleeps(flow: Flow, fault: str, sleeps: list[float]) -> bool:
     if flow.upstream == "bedrock":
         # botocore's standard mode: rand(0, 1) * 1 s before retrying a throttle, * 50 ms otherwise.
@@ -200,34 +226,58 @@ def test_each_client_under_the_standard_fault_matrix(
 ) -> None:
     recording = recordings[flow.id]
     model = parse_fault(STANDARD_FAULTS[fault])
-    checks: list[list[str]] = []
     if flow.id == "httpx-and-requests-gateway":
         model = model.model_copy(update={"path": "/api/chat"})  # the chat, after the httpx check
-        checks = [[]]
     spec = model.spec()
-    error: ChatError | None = None
+    outcome: Answer | ChatError
     with VirtualClock() as clock, llmcassette.use_cassette(recording.path, faults=[spec]) as replay:
         try:
-            answer = flow.run(recording.base)
+            outcome = flow.run(recording.base)
         except ChatError as exc:
-            error = exc
-    faults = [a.faults for a in replay.attempts]
-    failure = OVERRIDES.get((flow.id, fault), FAILS.get(fault))
-    if failure is not None:
-        assert type(error) is failure, f"{flow.id} under {fault}: {error!r}"
-        assert faults == [*checks, [spec]]  # no retry
-        assert clock.sleeps == []
-    elif fault in PASSES:
-        assert error is None and answer == flow.answer
-        assert faults == [*checks, [spec]]
-        assert clock.sleeps == []
-    else:
-        assert error is None, f"{flow.id} did not recover from {fault}: {error!r}"
-        assert answer == flow.answer
-        assert faults == [*checks, [spec], []]  # the retry got the recording
-        assert _expected_sleeps(flow, fault, clock.sleeps), clock.sleeps
-        # The retry came after the waits, and after the client's 30 s read timeout for a stall
-        # (`read_timeout` is `delay_ms=0`: no silence), all on the virtual clock.
-        waited_s = sum(clock.sleeps) + (30.0 if fault == "stall" else 0.0)
-        assert replay.attempts[-1].time_s == pytest.approx(waited_s, abs=0.05)
-    assert not any(a.recorded for a in replay.attempts)
+            outcome = exc
+    _check(flow, fault, spec, outcome, replay, clock)
+
+
+# -- the same through the pytest plugin ---------------------------------------------------------------
+
+#: Where `tests/adapters/cassettes/test_clients/test_ollama_client_under_the_matrix_marker.yaml`
+#: was recorded (the fake providers on a fixed loopback port). To record it again::
+#:
+#:     pytest tests/adapters/test_clients.py --record-mode=rewrite \
+#:         -k "test_ollama_client_under_the_matrix_marker and rechunk_1_byte"
+#:
+#: (a stream fault leaves a recording alone). Without ``--record-mode`` nothing listens there.
+OLLAMA_URL = "http://127.0.0.1:48161"
+
+
+@pytest.fixture
+def ollama_when_recording(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The fake providers on the recorded address while recording; else no network at all."""
+    if request.config.getoption("--record-mode", default=None) in (None, "none"):
+        request.getfixturevalue("no_network")
+        yield
+        return
+    with serve(_providers(), port=int(OLLAMA_URL.rsplit(":", 1)[1])):
+        yield
+
+
+@pytest.mark.llm_fault_matrix("standard")
+def test_ollama_client_under_the_matrix_marker(
+    ollama_when_recording: None,
+    llm_fault: Any,
+    llm_cassette: llmcassette.Cassette,
+    llm_clock: VirtualClock,
+) -> None:
+    # The plugin's own matrix: one case per standard fault, each on the virtual clock, all
+    # replaying the test's one recording (`cassettes/test_clients/<this test>.yaml` beside this file).
+    flow = FLOWS[0]
+    outcome: Answer | ChatError
+    try:
+        outcome = flow.run(OLLAMA_URL)
+    except ChatError as exc:
+        outcome = exc
+    if llm_cassette.attempts[0].recorded:
+        assert outcome == flow.answer  # recording (see OLLAMA_URL): the fault left it alone
+        return
+    fault = next(key for key, spec in STANDARD_FAULTS.items() if parse_fault(spec) == llm_fault)
+    _check(flow, fault, llm_fault.spec(), outcome, llm_cassette, llm_clock)
