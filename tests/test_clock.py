@@ -345,7 +345,8 @@ def test_urllib3_retry_backoff_is_virtual_and_in_the_attempt_log(tape: Tape, lib
         with llmcassette.use_cassette(tape.path, faults=["server_error:times=3"]) as cassette:
             if library == "urllib3":
                 pool = urllib3.PoolManager(retries=_urllib3_retry())
-                status = pool.request("POST", tape.url("/json"), json={"q": 1}).status
+                body = b'{"q": 1}'  # not `json=`: urllib3 1.26 has none
+                status = pool.request("POST", tape.url("/json"), body=body).status
             else:
                 with requests.Session() as session:
                     session.mount("http://", requests.adapters.HTTPAdapter(max_retries=_urllib3_retry()))

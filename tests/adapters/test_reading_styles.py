@@ -39,6 +39,8 @@ CHUNKS = [
 PATH = "/api/chat"
 BODY = {"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
+JSON = {"Content-Type": "application/json"}
+
 Saw = Callable[[bytes], None]
 
 
@@ -74,7 +76,10 @@ def _requests(read: Callable[[requests.Response], Iterable[bytes]]) -> Callable[
 def _urllib3(read: Callable[[Any], Iterable[bytes]]) -> Callable[[str, Saw], list[bytes]]:
     def run(url: str, saw: Saw) -> list[bytes]:
         with urllib3.PoolManager() as pool:
-            response = pool.request("POST", url, json=BODY, preload_content=False, timeout=10.0)
+            # `body=`, not `json=`: urllib3 1.26 has no `json=`.
+            response = pool.request(
+                "POST", url, body=json.dumps(BODY).encode(), headers=JSON, preload_content=False, timeout=10.0
+            )
             try:
                 return _collect(read(response), saw)
             finally:
