@@ -16,7 +16,8 @@ library's own code as it would be live:
   ``NewConnectionError`` / ``ConnectTimeoutError`` on its connections, so its ``Retry`` counts
   them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
 - a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
-  ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
+  ``ChunkedEncodingError``), or fails the read with ``ConnectionResetError`` when it was reset
+  (httpx's ``ReadError``), and a read that outwaits the socket's timeout raises
   ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``);
 - an upstream that hung up before answering, live or recorded, ends the connection with no
   response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
@@ -94,6 +95,8 @@ class _LiveBody(httpx.SyncByteStream):
                 yield chunk
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        except ConnectionResetError as exc:  # a reset, as httpx names one
+            raise httpx.ReadError(str(exc)) from exc
         except (http.client.IncompleteRead, ConnectionError) as exc:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body"
@@ -106,10 +109,13 @@ class _LiveBody(httpx.SyncByteStream):
 
 
 def _broken(exc: BaseException) -> BaseException | None:
-    # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
-    # any other failure is a connection that dropped, so the bytes just stop.
+    # What the end of an engine stream becomes on the wire: a timeout or a reset (httpx's
+    # ReadError) is raised to the reader; any other failure is a connection that closed, so the
+    # bytes just stop.
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
+    if isinstance(exc, httpx.ReadError | ConnectionResetError):
+        return ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
     if isinstance(exc, httpx.TransportError | OSError):
         return None
     return exc

@@ -33,7 +33,7 @@ import urllib3
 
 import llmcassette
 from llmcassette import VirtualClock
-from llmcassette._matrix import STANDARD_FAULTS
+from llmcassette._matrix import FAULT_SETS, STANDARD_FAULTS
 from llmcassette.faults import parse_fault
 from llmcassette.proxy import FAULT_HEADER, CassetteServer
 from tests.adapters.bedrock import bedrock_app
@@ -215,12 +215,16 @@ def _served_lines(log: list[str], before: int, count: int) -> list[str]:
     return log[before:]
 
 
-@pytest.mark.parametrize("fault", list(STANDARD_FAULTS))
+#: The standard set, and a reset rather than a close mid-stream (the `stream` set's).
+FAULTS = {**STANDARD_FAULTS, "disconnect_reset": FAULT_SETS["stream"]["disconnect_reset"]}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
 def test_a_replayed_fault_raises_what_the_library_raises_live(
     recorded: Recorded, fault: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     library = recorded.library
-    spec = _always(STANDARD_FAULTS[fault])
+    spec = _always(FAULTS[fault])
     timeout_s = TIMEOUT_S if fault in _WAITING else PATIENT_S
 
     before = len(recorded.log)
@@ -259,6 +263,11 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "connect_error": ("requests.ConnectionError", "urllib3.MaxRetryError", "urllib3.NewConnectionError"),
         "read_timeout": ("requests.ReadTimeout", "urllib3.ReadTimeoutError"),
         "disconnect": ("requests.ChunkedEncodingError", *_BROKEN_CHUNKS),
+        "disconnect_reset": (
+            "requests.ChunkedEncodingError",
+            "urllib3.ProtocolError",
+            "builtins.ConnectionResetError",
+        ),
         "stall": ("requests.ConnectionError", "urllib3.ReadTimeoutError"),
     },
     "urllib3": {
@@ -266,6 +275,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "connect_error": ("urllib3.MaxRetryError", "urllib3.NewConnectionError"),
         "read_timeout": ("urllib3.ReadTimeoutError",),
         "disconnect": _BROKEN_CHUNKS,
+        "disconnect_reset": ("urllib3.ProtocolError", "builtins.ConnectionResetError"),
         "stall": ("urllib3.ReadTimeoutError",),
     },
     "urllib.request": {
@@ -273,6 +283,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "connect_error": ("urllib.URLError", "builtins.ConnectionRefusedError"),
         "read_timeout": ("builtins.TimeoutError",),
         "disconnect": ("http.IncompleteRead",),
+        "disconnect_reset": ("builtins.ConnectionResetError",),
         "stall": ("builtins.TimeoutError",),
     },
     "aiohttp": {
@@ -280,6 +291,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "connect_error": ("aiohttp.ClientConnectorError", "builtins.ConnectionRefusedError"),
         "read_timeout": ("aiohttp.SocketTimeoutError",),
         "disconnect": ("aiohttp.ClientPayloadError",),
+        "disconnect_reset": ("aiohttp.ClientPayloadError",),
         "stall": ("aiohttp.SocketTimeoutError",),
     },
     "boto3": {
@@ -290,6 +302,7 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
         "unauthorized": ("botocore.ClientError",),
         "connect_error": ("botocore.EndpointConnectionError",),
         "read_timeout": ("botocore.ReadTimeoutError",),
+        "disconnect_reset": ("botocore.ConnectionClosedError",),
         "stall": ("botocore.ReadTimeoutError",),
     },
 }
