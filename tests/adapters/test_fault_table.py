@@ -41,8 +41,9 @@ from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 from tests.upstreams import provider_app
 
-#: The client's timeout where a fault makes it wait (kept short: the live run waits for real).
-TIMEOUT_S = 0.3
+#: The client's timeout where a fault makes it wait: short, as the live run waits for real, but
+#: long enough for `serve` to send the head and the events before a stall on a busy machine.
+TIMEOUT_S = 0.6
 #: The client's timeout elsewhere, long enough for a busy machine.
 PATIENT_S = 10.0
 _WAITING = {"read_timeout", "stall"}
