@@ -351,7 +351,7 @@ def test_urllib3_retry_backoff_is_virtual_and_in_the_attempt_log(tape: Tape, lib
                 with requests.Session() as session:
                     session.mount("http://", requests.adapters.HTTPAdapter(max_retries=_urllib3_retry()))
                     status = session.post(tape.url("/json"), json={"q": 1}).status_code
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 2.5  # of the 3 s backed off
     assert status == 200
     assert clock.sleeps == [1.0, 2.0]
     assert [a.status for a in cassette.attempts] == [500, 500, 500, 200]
@@ -403,8 +403,9 @@ def test_botocore_retry_modes_back_off_on_the_virtual_clock(
     worker.start()
     worker.join(10)
     assert not worker.is_alive(), f"botocore's {mode} retry mode waited for real under the clock"
-    assert time.monotonic() - start < 2.0
     stop_reason, clock, cassette = outcome
+    # Less real time than was backed off (when that is more than a busy machine's 2 s).
+    assert time.monotonic() - start < max(2.0, clock.elapsed_s)
     assert stop_reason == "end_turn"
     assert [a.status for a in cassette.attempts] == [429] * 5 + [200]
     # Exponential backoff with full jitter: rand(0, 1) * 2 ** i before retry i (legacy and
