@@ -181,7 +181,9 @@ def _convert_response(
     stored = store_body(content, content_type=header_get(headers, "content-type"))
     fields: dict[str, Any] = {"status": response.status, "headers": headers}
     fields.update(parsed_fields(stored))
-    if not stored.is_parsed:
+    if stored.frames is not None:
+        fields["eventstream"] = stored.frames
+    elif not stored.is_parsed:
         fields["body"] = {"string": stored.string if stored.string is not None else ""}
         if stored.line_endings:
             fields["body"]["line_endings"] = stored.line_endings

@@ -199,7 +199,9 @@ def build_response(
         "elapsed_ms": capture.elapsed_ms,
         **parsed_fields(stored),
     }
-    if not stored.is_parsed:
+    if stored.frames is not None:
+        fields["eventstream"] = stored.frames
+    elif not stored.is_parsed:
         fields["body"] = ResponseBody(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )

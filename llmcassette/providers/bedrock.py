@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from .._eventstream import encode_frame
 from .._exchange import RequestInfo
 from .._framing import Framing, split_events
 from ._base import Profile
@@ -77,26 +76,6 @@ _STREAM_EXCEPTIONS = {
     "overloaded": "serviceUnavailableException",
 }
 _JSON_HEADERS = {":content-type": "application/json"}
-
-
-def encode_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
-    """
-    One eventstream frame with string headers, both CRC32 checksums included (frames are read
-    back by :func:`llmcassette.providers._events.decode_frame`).
-    """
-    head = b""
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
-        head += (
-            struct.pack(">B", len(raw_name))
-            + raw_name
-            + b"\x07"
-            + struct.pack(">H", len(raw_value))
-            + raw_value
-        )
-    prelude = struct.pack(">II", 16 + len(head) + len(payload), len(head))
-    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
-    return message + struct.pack(">I", zlib.crc32(message))
 
 
 class BedrockProfile(Profile):

@@ -34,8 +34,9 @@ CONVERSE_EVENTS: list[tuple[str, dict[str, Any]]] = [
 
 
 def event_frame(kind: str, payload: dict[str, Any]) -> bytes:
+    # Bedrock writes compact JSON, and pads each event with a `p` field.
     headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
-    return encode_frame(headers, json.dumps(payload).encode())
+    return encode_frame(headers, json.dumps({**payload, "p": "abcdefgh"}, separators=(",", ":")).encode())
 
 
 def _frames(frames: list[bytes]) -> StreamingResponse:
@@ -74,7 +75,10 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
             {"type": "message_stop"},
         ]
         frames = [
-            event_frame("chunk", {"bytes": base64.b64encode(json.dumps(p).encode()).decode()}) for p in pieces
+            event_frame(
+                "chunk", {"bytes": base64.b64encode(json.dumps(p, separators=(",", ":")).encode()).decode()}
+            )
+            for p in pieces
         ]
         return _frames(frames)
 

@@ -22,7 +22,7 @@ import urllib3
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette._lint import lint_paths
-from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app
+from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app, event_frame
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -99,6 +99,19 @@ def test_the_three_calls_record_and_replay_with_no_socket(
     assert lint_paths([cassette]).findings == []
     stream = document.interactions[1].response.stream
     assert stream is not None and stream.chunks is not None and len(stream.chunks) == len(CONVERSE_EVENTS)
+    # Both event streams are readable frames in the file: headers, and payloads as data.
+    assert "!!binary" not in text and "llmcassette_schema: 2" in text
+    frames = document.interactions[1].response.eventstream
+    assert frames is not None
+    assert [(f.headers[":event-type"], f.payload) for f in frames] == [
+        (kind, {**payload, "p": "abcdefgh"}) for kind, payload in CONVERSE_EVENTS
+    ]
+    assert document.interactions[1].response.content == b"".join(
+        event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS
+    )
+    invoked = document.interactions[2].response.eventstream
+    assert invoked is not None and invoked[0].bytes_format == "compact"
+    assert invoked[0].payload["bytes"]["type"] == "message_start"
     forbid_sockets(monkeypatch)
     with llmcassette.use_cassette(cassette) as replay:
         # A new signature and date each time: matching does not look at them.
