@@ -40,7 +40,7 @@ from ._types import Summary, ToolCall
 from ._wire import ToolCallAssembly, compact_json, flat_ints, stable_token
 from .anthropic import AnthropicProfile
 
-__all__ = ["BedrockProfile", "encode_frame"]
+__all__ = ["BedrockProfile", "encode_frame", "exception_frame"]
 
 _ACTIONS = ("/converse", "/converse-stream", "/invoke", "/invoke-with-response-stream")
 _STREAMING = ("/converse-stream", "/invoke-with-response-stream")
@@ -76,6 +76,18 @@ _STREAM_EXCEPTIONS = {
     "overloaded": "serviceUnavailableException",
 }
 _JSON_HEADERS = {":content-type": "application/json"}
+
+
+def exception_frame(exception_type: str, message: str | None = None, *, kind: str = "server_error") -> bytes:
+    """
+    An ``exception`` frame of ``exception_type`` (``throttlingException``,
+    ``modelStreamErrorException``, ...) carrying ``{"message": ...}`` (by default the message of
+    error ``kind``), as Bedrock sends one inside a 200 stream; botocore raises
+    ``EventStreamError`` with that type as its code.
+    """
+    message = message or _ERRORS.get(kind, _ERRORS["server_error"])[2]
+    headers = {":exception-type": exception_type, **_JSON_HEADERS, ":message-type": "exception"}
+    return encode_frame(headers, json.dumps({"message": message}, separators=(",", ":")).encode())
 
 
 class BedrockProfile(Profile):
@@ -117,8 +129,7 @@ class BedrockProfile(Profile):
     def error_event(self, *, message: str | None = None, kind: str = "server_error") -> bytes:
         """An ``exception`` frame (``throttlingException`` for ``rate_limit``, and so on)."""
         exception = _STREAM_EXCEPTIONS.get(kind, "internalServerException")
-        headers = {":exception-type": exception, **_JSON_HEADERS, ":message-type": "exception"}
-        return encode_frame(headers, json.dumps(self.error_payload(kind, 0, message, None)).encode())
+        return exception_frame(exception, message, kind=kind)
 
     def _event(self, event_type: str, payload: Mapping[str, Any]) -> bytes:
         headers = {":event-type": event_type, **_JSON_HEADERS, ":message-type": "event"}

@@ -2,6 +2,12 @@
 A local server that speaks bedrock-runtime on the real wire: ``converse`` (JSON),
 ``converse-stream`` and ``invoke-with-response-stream`` (AWS eventstream frames, written one at a
 time with small pauses so each arrives in its own read). It logs each request's headers.
+
+The model id makes it fail the way Bedrock fails, so that a test can see what botocore raises
+live: ``throttled`` answers 429 ``ThrottlingException``; on a stream,
+``exception.<type>.<n>`` sends an exception frame after n events, ``badcrc.<n>`` breaks frame
+n's checksum, ``truncate.<n>`` ends cleanly after n frames and ``disconnect.<n>`` drops the
+connection after n frames.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from llmcassette.providers.bedrock import encode_frame
+from llmcassette.providers.bedrock import encode_frame, exception_frame
 
 __all__ = ["CONVERSE_EVENTS", "bedrock_app", "event_frame"]
+
+_NAMESPACE = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
 CONVERSE_EVENTS: list[tuple[str, dict[str, Any]]] = [
     ("messageStart", {"role": "assistant"}),
@@ -39,9 +47,36 @@ def event_frame(kind: str, payload: dict[str, Any]) -> bytes:
     return encode_frame(headers, json.dumps({**payload, "p": "abcdefgh"}, separators=(",", ":")).encode())
 
 
-def _frames(frames: list[bytes]) -> StreamingResponse:
+def _throttled() -> Response:
+    return JSONResponse(
+        {"message": "Too many requests, please wait before trying again."},
+        status_code=429,
+        headers={"x-amzn-ErrorType": "ThrottlingException" + _NAMESPACE},
+    )
+
+
+def _frames(frames: list[bytes], model: str = "") -> Response:
+    kind, _, rest = model.partition(".")
+    drop_after: int | None = None
+    if kind == "throttled":
+        return _throttled()
+    if kind == "exception":
+        exception, _, count = rest.partition(".")
+        frames = [*frames[: int(count)], exception_frame(exception, "Injected live.")]
+    elif kind == "badcrc":
+        index = int(rest) - 1
+        broken = frames[index][:-4] + bytes(b ^ 0xFF for b in frames[index][-4:])
+        frames = [*frames[:index], broken, *frames[index + 1 :]]
+    elif kind == "truncate":
+        frames = frames[: int(rest)]
+    elif kind == "disconnect":
+        drop_after = int(rest)
+
     async def body() -> Any:
-        for frame in frames:
+        for number, frame in enumerate(frames):
+            if number == drop_after:
+                # uvicorn closes the connection without the last chunk of the chunked body.
+                raise ConnectionAbortedError("upstream dropped the stream on purpose")
             yield frame
             await asyncio.sleep(0.005)
 
@@ -52,6 +87,8 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
     async def converse(request: Request) -> Response:
         seen.append(dict(request.headers))
         await request.body()
+        if request.path_params["model"] == "throttled":
+            return _throttled()
         answer = {
             "output": {"message": {"role": "assistant", "content": [{"text": "Hi there."}]}},
             "stopReason": "end_turn",
@@ -63,7 +100,8 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
     async def converse_stream(request: Request) -> Response:
         seen.append(dict(request.headers))
         await request.body()
-        return _frames([event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS])
+        frames = [event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS]
+        return _frames(frames, request.path_params["model"])
 
     async def invoke_stream(request: Request) -> Response:
         seen.append(dict(request.headers))
@@ -80,7 +118,7 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
             )
             for p in pieces
         ]
-        return _frames(frames)
+        return _frames(frames, request.path_params["model"])
 
     return Starlette(
         routes=[

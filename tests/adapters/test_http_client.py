@@ -21,6 +21,10 @@ import pytest
 import requests
 import urllib3
 from hypothesis import given, settings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 import llmcassette
 from llmcassette import VirtualClock
@@ -307,3 +311,27 @@ def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_reque
             assert read() == chunks
         with llmcassette.use_cassette(path):
             assert read() == chunks
+
+
+def test_a_connection_pooled_before_the_cassette_does_not_reach_the_upstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keep-alive upstream: the pool keeps the live connection open, so nothing connects again
+    # under the cassette. Replay must still answer, not send the request down that open socket.
+    calls: list[str] = []
+
+    async def answer(request: Request) -> JSONResponse:
+        calls.append(request.url.path)
+        return JSONResponse({"call": len(calls)})
+
+    path = tmp_path / "pooled.yaml"
+    pool = urllib3.PoolManager()
+    with serve(Starlette(routes=[Route("/json", answer, methods=["POST"])])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert urllib3.PoolManager().request("POST", base + "/json", body=b"{}").json() == {"call": 1}
+        assert pool.request("POST", base + "/json", body=b"{}").json() == {"call": 2}  # live, pooled
+        forbid_sockets(monkeypatch)
+        with llmcassette.use_cassette(path) as replay:
+            assert pool.request("POST", base + "/json", body=b"{}").json() == {"call": 1}
+    assert len(calls) == 2
+    assert [a.interaction for a in replay.attempts] == [0]
