@@ -6,8 +6,8 @@ time with small pauses so each arrives in its own read). It logs each request's 
 The model id makes it fail the way Bedrock fails, so that a test can see what botocore raises
 live: ``throttled`` answers 429 ``ThrottlingException``; on a stream,
 ``exception.<type>.<n>`` sends an exception frame after n events, ``badcrc.<n>`` breaks frame
-n's checksum, ``truncate.<n>`` ends cleanly after n frames and ``disconnect.<n>`` drops the
-connection after n frames.
+n's checksum, ``truncate.<n>`` ends cleanly after n frames, ``disconnect.<n>`` drops the
+connection after n frames and ``stall.<n>`` goes silent for a second after n frames.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def _throttled() -> Response:
 def _frames(frames: list[bytes], model: str = "") -> Response:
     kind, _, rest = model.partition(".")
     drop_after: int | None = None
+    stall_after: int | None = None
     if kind == "throttled":
         return _throttled()
     if kind == "exception":
@@ -71,12 +72,16 @@ def _frames(frames: list[bytes], model: str = "") -> Response:
         frames = frames[: int(rest)]
     elif kind == "disconnect":
         drop_after = int(rest)
+    elif kind == "stall":
+        stall_after = int(rest)
 
     async def body() -> Any:
         for number, frame in enumerate(frames):
             if number == drop_after:
                 # uvicorn closes the connection without the last chunk of the chunked body.
                 raise ConnectionAbortedError("upstream dropped the stream on purpose")
+            if number == stall_after:
+                await asyncio.sleep(1.0)  # longer than the test client's read timeout
             yield frame
             await asyncio.sleep(0.005)
 

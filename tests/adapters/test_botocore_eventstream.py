@@ -117,6 +117,8 @@ def cassette(upstream: tuple[str, Path, list[dict[str, str]]], tmp_path: Path) -
         pytest.param("badcrc.3", "bad_crc:event=3", botocore.eventstream.ChecksumMismatch, id="bad_crc"),
         pytest.param("truncate.3", "truncate:after=3", None, id="truncate"),
         pytest.param("disconnect.2", "disconnect:after=2", urllib3.exceptions.ProtocolError, id="disconnect"),
+        # Silence past the client's read timeout: urllib3's, as botocore reads the stream from it.
+        pytest.param("stall.2", "stall:after=2", urllib3.exceptions.ReadTimeoutError, id="stall"),
     ],
 )
 def test_a_stream_fault_raises_what_botocore_raises_live(
@@ -129,7 +131,7 @@ def test_a_stream_fault_raises_what_botocore_raises_live(
     raised: type[BaseException] | None,
 ) -> None:
     base = upstream[0]
-    client = _client(base)
+    client = _client(base, read_timeout=0.2)
     expected = _outcome(call, client, live)
     assert expected[1] is raised
     forbid_sockets(monkeypatch)
@@ -164,3 +166,22 @@ def test_throttling_is_retried_live_and_in_replay_alike(
         error, sleeps = attempt(MODEL)
     assert error == live_error and len(sleeps) == len(live_sleeps)
     assert [a.status for a in replay.attempts] == [429] * live_attempts
+
+
+@pytest.mark.parametrize("call", list(CALLS))
+@pytest.mark.parametrize(
+    "fault", ["rechunk:mode=fixed,size=1", "rechunk:mode=random,max_size=5", "rechunk:mode=event"]
+)
+def test_rechunked_frames_give_botocore_the_same_events(
+    upstream: tuple[str, Path, list[dict[str, str]]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    call: str,
+    fault: str,
+) -> None:
+    client = _client(upstream[0])
+    expected = _outcome(call, client, MODEL)
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(cassette, faults=[fault]) as replay:
+        assert _outcome(call, client, MODEL) == expected
+    assert len(replay.attempts[0].chunks) > len(expected[0]) or fault.endswith("event")
