@@ -98,29 +98,31 @@ def cassette(upstream: tuple[str, Path, list[dict[str, str]]], tmp_path: Path) -
     return Path(shutil.copy(upstream[1], tmp_path / "streams.yaml"))
 
 
+#: ``(model id that makes the local upstream fail live, the fault that does the same in replay,
+#: what botocore raises)``, for ``converse_stream`` and ``invoke_model_with_response_stream``.
+STREAM_FAULTS = [
+    pytest.param(
+        "exception.throttlingException.2",
+        "error_event:after=2,kind=rate_limit,message=Injected live.",
+        botocore.exceptions.EventStreamError,
+        id="throttlingException",
+    ),
+    pytest.param(
+        "exception.modelStreamErrorException.1",
+        "error_event:after=1,exception=modelStreamErrorException,message=Injected live.",
+        botocore.exceptions.EventStreamError,
+        id="modelStreamErrorException",
+    ),
+    pytest.param("badcrc.3", "bad_crc:event=3", botocore.eventstream.ChecksumMismatch, id="bad_crc"),
+    pytest.param("truncate.3", "truncate:after=3", None, id="truncate"),
+    pytest.param("disconnect.2", "disconnect:after=2", urllib3.exceptions.ProtocolError, id="disconnect"),
+    # Silence past the client's read timeout: urllib3's, as botocore reads the stream from it.
+    pytest.param("stall.2", "stall:after=2", urllib3.exceptions.ReadTimeoutError, id="stall"),
+]
+
+
 @pytest.mark.parametrize("call", list(CALLS))
-@pytest.mark.parametrize(
-    ("live", "fault", "raised"),
-    [
-        pytest.param(
-            "exception.throttlingException.2",
-            "error_event:after=2,kind=rate_limit,message=Injected live.",
-            botocore.exceptions.EventStreamError,
-            id="throttlingException",
-        ),
-        pytest.param(
-            "exception.modelStreamErrorException.1",
-            "error_event:after=1,exception=modelStreamErrorException,message=Injected live.",
-            botocore.exceptions.EventStreamError,
-            id="modelStreamErrorException",
-        ),
-        pytest.param("badcrc.3", "bad_crc:event=3", botocore.eventstream.ChecksumMismatch, id="bad_crc"),
-        pytest.param("truncate.3", "truncate:after=3", None, id="truncate"),
-        pytest.param("disconnect.2", "disconnect:after=2", urllib3.exceptions.ProtocolError, id="disconnect"),
-        # Silence past the client's read timeout: urllib3's, as botocore reads the stream from it.
-        pytest.param("stall.2", "stall:after=2", urllib3.exceptions.ReadTimeoutError, id="stall"),
-    ],
-)
+@pytest.mark.parametrize(("live", "fault", "raised"), STREAM_FAULTS)
 def test_a_stream_fault_raises_what_botocore_raises_live(
     upstream: tuple[str, Path, list[dict[str, str]]],
     cassette: Path,
