@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -22,9 +23,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+import llmcassette
+from llmcassette._eventstream import frames_data, store_frames
 from llmcassette.providers.bedrock import encode_frame, exception_frame
 
-__all__ = ["CONVERSE_EVENTS", "bedrock_app", "event_frame"]
+__all__ = ["CONVERSE_EVENTS", "bedrock_app", "event_frame", "write_stream_cassette"]
 
 _NAMESPACE = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
@@ -45,6 +48,33 @@ def event_frame(kind: str, payload: dict[str, Any]) -> bytes:
     # Bedrock writes compact JSON, and pads each event with a `p` field.
     headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
     return encode_frame(headers, json.dumps({**payload, "p": "abcdefgh"}, separators=(",", ":")).encode())
+
+
+def write_stream_cassette(path: Path, *streams: list[bytes]) -> Path:
+    """A cassette of ConverseStream calls answered with these frames, stored as llmcassette stores them."""
+    interactions = []
+    for frames in streams:
+        stored = store_frames(b"".join(frames))
+        assert stored is not None
+        interactions.append(
+            {
+                "request": {
+                    "method": "POST",
+                    "uri": "https://bedrock-runtime.us-east-1.amazonaws.com/model/anthropic.claude-3-haiku/converse-stream",
+                    "parsed_body": {"messages": [{"role": "user", "content": [{"text": "hi"}]}]},
+                },
+                "response": {
+                    "status": {"code": 200, "message": "OK"},
+                    "headers": {"content-type": ["application/vnd.amazon.eventstream"]},
+                    "eventstream": frames_data(stored),
+                    "stream": {"chunks": [len(frame) for frame in frames]},
+                },
+            }
+        )
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": interactions})
+    )
+    return path
 
 
 def _throttled() -> Response:
