@@ -23,7 +23,7 @@ from ._bodies import store_body
 from ._exceptions import CassetteError
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
 from ._playback import recorded_chunks
-from ._recording import decompress, parsed_fields, shift_content_length
+from ._recording import decompress, parsed_fields, scrub_body, shift_content_length
 from ._scrub import Scrubber, remap_chunks
 from ._storage import WILDCARD_REQUEST, parse_cassette, read_cassette_bytes, save_cassette
 
@@ -129,7 +129,7 @@ def _convert_request(
         changes.scrubbed += scrubbed_uri != uri
         uri = scrubbed_uri
         headers = _scrub_headers(headers, scrubber, changes)
-        scrubbed, spans = scrubber.scrub_body_spans(content)
+        scrubbed, spans = scrub_body(scrubber, content, header_get(headers, "content-type"))
         changes.scrubbed += len(spans)
         headers = shift_content_length(headers, len(scrubbed) - len(content))
         content = scrubbed
@@ -172,7 +172,7 @@ def _convert_response(
     lengths = [len(chunk) for chunk in chunks] if chunks is not None else None
     if scrubber is not None:
         headers = _scrub_headers(headers, scrubber, changes)
-        scrubbed, spans = scrubber.scrub_body_spans(content)
+        scrubbed, spans = scrub_body(scrubber, content, header_get(headers, "content-type"))
         changes.scrubbed += len(spans)
         headers = shift_content_length(headers, len(scrubbed) - len(content))
         if lengths is not None:

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import struct
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -37,6 +38,7 @@ __all__ = [
     "frames_data",
     "frames_to_bytes",
     "read_frames",
+    "scrub_frames",
     "store_frames",
 ]
 
@@ -111,6 +113,50 @@ def _string_headers(head: bytes) -> list[tuple[str, str]] | None:
         return None
     names = [name for name, _ in headers]
     return headers if len(set(names)) == len(names) else None
+
+
+def scrub_frames(
+    body: bytes, scrub: Callable[[bytes], bytes]
+) -> tuple[bytes, list[tuple[int, int, int]]] | None:
+    """
+    ``body`` with ``scrub`` applied to each frame's payload, and to the model event an InvokeModel
+    chunk carries in base64, every frame that changed rebuilt with its lengths and checksums;
+    and ``(start, end, new length)`` of each such frame. None when ``body`` is not whole valid
+    frames: scrubbing it as plain bytes then is all there is to do.
+    """
+    frames = read_frames(body)
+    if frames is None:
+        return None
+    out: list[bytes] = []
+    spans: list[tuple[int, int, int]] = []
+    offset = 0
+    for headers, payload in frames:
+        original = encode_frame(headers, payload)  # the recorded bytes: string headers re-encode as read
+        scrubbed = scrub(_scrub_base64(payload, scrub))
+        if scrubbed == payload:
+            out.append(original)
+        else:
+            rebuilt = encode_frame(headers, scrubbed)
+            spans.append((offset, offset + len(original), len(rebuilt)))
+            out.append(rebuilt)
+        offset += len(original)
+    return b"".join(out), spans
+
+
+def _scrub_base64(payload: bytes, scrub: Callable[[bytes], bytes]) -> bytes:
+    # A key in the model's own event is base64 in the frame, where no pattern finds it.
+    if b'"bytes"' not in payload:
+        return payload
+    try:
+        value = json.loads(payload)
+        encoded = value["bytes"]
+        inner = base64.b64decode(encoded, validate=True)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        return payload
+    cleaned = scrub(inner)
+    if cleaned == inner or not isinstance(encoded, str) or encoded.encode() not in payload:
+        return payload
+    return payload.replace(encoded.encode(), base64.b64encode(cleaned), 1)
 
 
 def store_frames(body: bytes) -> list[EventStreamFrame] | None:

@@ -19,7 +19,8 @@ from hypothesis import given, settings, strategies as st
 import llmcassette
 from llmcassette import CassetteFormatError
 from llmcassette._bodies import load_body, store_body
-from llmcassette._eventstream import encode_frame, frames_data, read_frames, store_frames
+from llmcassette._eventstream import encode_frame, frames_data, read_frames, scrub_frames, store_frames
+from llmcassette._scrub import Scrubber
 from llmcassette._storage import dumps_cassette, parse_cassette
 
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -273,3 +274,23 @@ def test_a_newer_schema_is_refused_and_schema_1_files_with_binary_still_load(tmp
     newer.write_text("version: 1\nllmcassette_schema: 3\ninteractions: []\n...\n")
     with pytest.raises(CassetteFormatError, match="schema 3 was written by a newer llmcassette"):
         llmcassette.load_cassette(newer)
+
+
+def test_scrubbing_rebuilds_the_frames_it_changes() -> None:
+    key = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" * 2
+    body = _delta("Hi") + _delta(key) + _chunk({"type": "content_block_delta", "text": key}) + _delta("!")
+    result = scrub_frames(body, Scrubber().scrub_body)
+    assert result is not None
+    scrubbed, spans = result
+    frames = read_frames(scrubbed)
+    assert frames is not None and len(frames) == 4  # every checksum right
+    assert key.encode() not in scrubbed and b"REDACTED-openai-key" in frames[1][1]
+    inner = base64.b64decode(json.loads(frames[2][1])["bytes"])
+    assert json.loads(inner) == {"type": "content_block_delta", "text": "REDACTED-openai-key"}
+    first = len(_delta("Hi"))
+    assert [span[:2] for span in spans] == [
+        (first, first + len(_delta(key))),
+        (first + len(_delta(key)), len(body) - len(_delta("!"))),
+    ]
+    assert scrubbed.endswith(_delta("!")) and scrubbed.startswith(_delta("Hi"))
+    assert scrub_frames(body[:-1], Scrubber().scrub_body) is None  # not whole frames: scrubbed as bytes

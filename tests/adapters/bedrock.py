@@ -7,7 +7,8 @@ The model id makes it fail the way Bedrock fails, so that a test can see what bo
 live: ``throttled`` answers 429 ``ThrottlingException``; on a stream,
 ``exception.<type>.<n>`` sends an exception frame after n events, ``badcrc.<n>`` breaks frame
 n's checksum, ``truncate.<n>`` ends cleanly after n frames, ``disconnect.<n>`` drops the
-connection after n frames and ``stall.<n>`` goes silent for a second after n frames.
+connection after n frames and ``stall.<n>`` goes silent for a second after n frames. The model
+``leaky`` answers with ``LEAKED_KEY`` in its text, as a model that echoes a prompt does.
 """
 
 from __future__ import annotations
@@ -27,7 +28,10 @@ import llmcassette
 from llmcassette._eventstream import frames_data, store_frames
 from llmcassette.providers.bedrock import encode_frame, exception_frame
 
-__all__ = ["CONVERSE_EVENTS", "bedrock_app", "event_frame", "write_stream_cassette"]
+__all__ = ["CONVERSE_EVENTS", "LEAKED_KEY", "bedrock_app", "event_frame", "write_stream_cassette"]
+
+#: A key-shaped string the model ``leaky`` puts in its answer (scrubbing must replace it).
+LEAKED_KEY = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" * 2
 
 _NAMESPACE = ":http://internal.amazon.com/coral/com.amazon.bedrock/"
 
@@ -135,7 +139,14 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
     async def converse_stream(request: Request) -> Response:
         seen.append(dict(request.headers))
         await request.body()
-        frames = [event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS]
+        events = CONVERSE_EVENTS
+        if request.path_params["model"] == "leaky":
+            events = [
+                *events[:2],
+                ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": LEAKED_KEY}}),
+            ]
+            events += CONVERSE_EVENTS[2:]
+        frames = [event_frame(kind, payload) for kind, payload in events]
         return _frames(frames, request.path_params["model"])
 
     async def invoke_stream(request: Request) -> Response:
@@ -147,6 +158,13 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
             {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
             {"type": "message_stop"},
         ]
+        if request.path_params["model"] == "leaky":
+            leak = {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": LEAKED_KEY},
+            }
+            pieces.insert(2, leak)
         frames = [
             event_frame(
                 "chunk", {"bytes": base64.b64encode(json.dumps(p, separators=(",", ":")).encode()).decode()}

@@ -23,7 +23,7 @@ import urllib3
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette.faults import parse_fault
-from tests.adapters.bedrock import bedrock_app
+from tests.adapters.bedrock import LEAKED_KEY, bedrock_app
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -187,3 +187,37 @@ def test_rechunked_frames_give_botocore_the_same_events(
     with llmcassette.use_cassette(cassette, faults=[fault]) as replay:
         assert _outcome(call, client, MODEL) == expected
     assert len(replay.attempts[0].chunks) > len(expected[0]) or fault.endswith("event")
+
+
+def test_a_key_in_a_streamed_answer_is_scrubbed_and_the_frames_stay_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[dict[str, str]] = []
+    path = tmp_path / "leaky.yaml"
+
+    def texts(client: Any) -> tuple[str, str]:
+        stream = client.converse_stream(modelId="leaky", messages=MESSAGES)["stream"]
+        converse = "".join(
+            e["contentBlockDelta"]["delta"]["text"] for e in stream if "contentBlockDelta" in e
+        )
+        body = client.invoke_model_with_response_stream(modelId="leaky", body="{}")["body"]
+        chunks = [json.loads(e["chunk"]["bytes"]) for e in body]
+        invoked = "".join(c["delta"].get("text", "") for c in chunks if c["type"] == "content_block_delta")
+        return converse, invoked
+
+    with serve(bedrock_app(seen)) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = texts(_client(base))
+        assert all(LEAKED_KEY in text for text in live)
+        forbid_sockets(monkeypatch)
+        with llmcassette.use_cassette(path):
+            replayed = texts(_client(base))
+    # botocore reads every frame (lengths and checksums were redone around the placeholder).
+    assert replayed == tuple(text.replace(LEAKED_KEY, "REDACTED-openai-key") for text in live)
+    text = path.read_text()
+    assert LEAKED_KEY not in text and "!!binary" not in text
+    document = llmcassette.load_cassette(path)
+    for interaction in document.interactions:
+        stream = interaction.response.stream
+        assert stream is not None and stream.chunks is not None
+        assert sum(stream.chunks) == len(interaction.response.content)
