@@ -28,10 +28,10 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 from ._bodies import is_text
+from ._eventstream import frames_data
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._file_errors import read_error, write_error, writing
 from ._models import (
-    SCHEMA_VERSION,
     CassetteDocument,
     Interaction,
     RecordedRequest,
@@ -326,9 +326,15 @@ def _response_data(response: RecordedResponse, vcrpy: bool) -> dict[str, Any]:
         "status": {"code": response.status.code, "message": response.status.message},
         "headers": response.headers,
     }
-    if vcrpy and ("parsed_body" in response.model_fields_set or response.stored_body().line_endings):
-        # vcrpy plays `body.string` as it is: neither `parsed_body` nor `line_endings` would be
-        # applied, so the stored text is the body's own bytes.
+    if response.eventstream is not None and not vcrpy:
+        data["eventstream"] = frames_data(response.eventstream)
+    elif vcrpy and (
+        "parsed_body" in response.model_fields_set
+        or response.eventstream is not None
+        or response.stored_body().line_endings
+    ):
+        # vcrpy plays `body.string` as it is: neither `parsed_body`, `eventstream` nor
+        # `line_endings` would be applied, so the stored text is the body's own bytes.
         data["body"] = {"string": _vcrpy_body(response.content)}
     elif "parsed_body" in response.model_fields_set:
         data["parsed_body"] = response.parsed_body
@@ -363,7 +369,7 @@ def document_to_data(document: CassetteDocument, *, vcrpy_compatible: bool = Fal
     """
     data: dict[str, Any] = {
         "version": document.version,
-        "llmcassette_schema": SCHEMA_VERSION,
+        "llmcassette_schema": document.schema_needed(),
         "interactions": [_interaction_data(i, vcrpy_compatible) for i in document.interactions],
     }
     data.update(_extras(document))

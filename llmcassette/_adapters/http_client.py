@@ -351,6 +351,11 @@ def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
 def _request(original: Callable[..., Any]) -> Callable[..., Any]:
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
+        sock = getattr(self, "sock", None)
+        if sock is not None and not isinstance(sock, CassetteSocket) and current_cassette() is not None:
+            # A live connection a pool kept from before the cassette: closed, so that sending
+            # connects again and gets a cassette socket, rather than reaching the upstream.
+            self.close()
         result = original(self, *args, **kwargs)
         sock = getattr(self, "sock", None)
         if isinstance(sock, CassetteSocket):

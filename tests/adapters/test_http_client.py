@@ -21,6 +21,10 @@ import pytest
 import requests
 import urllib3
 from hypothesis import given, settings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 import llmcassette
 from llmcassette import VirtualClock
@@ -354,3 +358,31 @@ def test_a_stream_broken_off_live_is_recorded_and_replayed_as_the_same_close_or_
     with llmcassette.use_cassette(path):
         assert read(url) == direct
     assert direct[0] == [line]
+
+
+def test_a_connection_pooled_before_the_cassette_does_not_reach_the_upstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keep-alive upstream: the pool keeps the live connection open, so nothing connects again
+    # under the cassette. Replay must still answer, not send the request down that open socket.
+    calls: list[str] = []
+
+    async def answer(request: Request) -> JSONResponse:
+        calls.append(request.url.path)
+        return JSONResponse({"call": len(calls)})
+
+    path = tmp_path / "pooled.yaml"
+    pool = urllib3.PoolManager()
+    with serve(Starlette(routes=[Route("/json", answer, methods=["POST"])])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert json.loads(urllib3.PoolManager().request("POST", base + "/json", body=b"{}").data) == {
+                "call": 1
+            }
+        assert json.loads(pool.request("POST", base + "/json", body=b"{}").data) == {
+            "call": 2
+        }  # live, pooled
+        forbid_sockets(monkeypatch)
+        with llmcassette.use_cassette(path) as replay:
+            assert json.loads(pool.request("POST", base + "/json", body=b"{}").data) == {"call": 1}
+    assert len(calls) == 2
+    assert [a.interaction for a in replay.attempts] == [0]
