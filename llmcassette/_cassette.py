@@ -58,7 +58,7 @@ class Decision:
     url: str = ""
     playback: Playback | None = None
     failure: ConnectionFailure | None = None
-    offsets_ms: list[float] | None = None
+    offsets_ms: Sequence[float] | None = None
     elapsed_ms: float | None = None
     #: The request as the cassette's filter left it: what was matched, and is recorded.
     live: LiveRequest | None = None

@@ -30,7 +30,8 @@ class Compiled:
 
     #: None when the recording is a connection that failed before any answer (see ``failure``).
     playback: Playback | None
-    offsets_ms: list[float] | None
+    #: When each chunk arrived, in ms from the request (a list, or an array from the cache).
+    offsets_ms: Sequence[float] | None
     elapsed_ms: float | None
     #: The error of a connection that failed before any answer, raised again in its place.
     failure: StreamError | None = None
