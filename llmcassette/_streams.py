@@ -118,6 +118,27 @@ class ReplayStream:
             handed += rest[: len(rest) - operator.length_hint(iterator)]
         return handed
 
+    def take_all(self, *, most: int | None = None) -> Sequence[bytes] | None:
+        """
+        Every chunk still to come, handed over at once, when playing them waits for nothing and
+        ends cleanly with no empty chunk among them (a door then writes them in one piece), and
+        they are at most ``most``; None otherwise, and nothing is taken.
+        """
+        if (
+            self._pacer is not None
+            or self._delays_ms is not None
+            or self._end_stall_ms is not None
+            or self._error is not None
+            or self._running is not None
+        ):
+            return None
+        rest = self._chunks[self._next :]
+        if not all(rest) or (most is not None and len(rest) > most):
+            return None
+        self._next = len(self._chunks)
+        self._handed += rest
+        return rest
+
     def _fail(self) -> Exception | None:
         error, self._error = self._error, None
         return error() if error is not None else None

@@ -614,3 +614,34 @@ async def test_stream_left_open_at_exit_is_stored_as_closed(
     assert stored.stream is not None
     assert stored.stream.end is llmcassette.StreamEnd.CLOSED
     assert stored.content == first == sse_events(3)[0]
+
+
+def test_a_replay_that_waits_for_nothing_is_taken_whole_and_logged() -> None:
+    stream = ReplayStream([b"a", b"b", b"c"])
+    assert stream.take_all(most=2) is None  # more than asked for: nothing taken
+    taken = stream.take_all()
+    assert taken is not None and list(taken) == [b"a", b"b", b"c"]
+    assert stream.delivered() == [b"a", b"b", b"c"]
+    assert list(stream) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pacer": Pacer(1.0, 0.0), "offsets_ms": [0.0, 0.0]},
+        {"delays_ms": [0.0, 5.0]},
+        {"end_stall_ms": 5.0},
+        {"error": lambda: httpx2.RemoteProtocolError("cut")},
+    ],
+    ids=["paced", "delayed", "stalls", "fails"],
+)
+def test_a_replay_that_waits_or_fails_is_not_taken_whole(options: dict[str, Any]) -> None:
+    stream = ReplayStream([b"a", b"b"], **options)
+    assert stream.take_all() is None
+    assert stream.delivered() == []
+
+
+def test_a_replay_with_an_empty_chunk_is_not_taken_whole() -> None:
+    # An empty chunk is never handed over; written framed, it would end the body.
+    stream = ReplayStream([b"a", b"", b"b"])
+    assert stream.take_all() is None

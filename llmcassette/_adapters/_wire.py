@@ -15,7 +15,7 @@ urllib3's ``ProtocolError``, requests' ``ChunkedEncodingError``).
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from .._flavors import Flavor, get_flavor
 __all__ = [
     "ParsedRequest",
     "WireReader",
+    "encode_body",
     "encode_chunk",
     "parse_request",
     "request_complete",
@@ -141,6 +142,28 @@ def request_complete(raw: bytes) -> int | None:
             terminal = raw.find(b"\r\n0\r\n\r\n", body_start - 2)
             return terminal + 7 if terminal >= 0 else None
     return body_start
+
+
+def encode_body(chunks: Sequence[bytes], *, chunked: bool, length: int | None) -> bytes:
+    """
+    A whole body as :class:`WireReader` writes it chunk by chunk: each chunk framed when
+    ``chunked`` (then the last-chunk marker), else as it is, up to the chunk that completes
+    ``length`` bytes. The chunks are not empty.
+    """
+    if chunked:
+        pieces: list[bytes] = []
+        for chunk in chunks:
+            pieces += (b"%x\r\n" % len(chunk), chunk, b"\r\n")
+        pieces.append(b"0\r\n\r\n")
+        return b"".join(pieces)
+    if length is None:
+        return b"".join(chunks)
+    written = 0
+    for count, chunk in enumerate(chunks, 1):
+        written += len(chunk)
+        if written >= length:
+            return b"".join(chunks[:count])
+    return b"".join(chunks)
 
 
 def encode_chunk(chunk: bytes, *, chunked: bool) -> bytes:
