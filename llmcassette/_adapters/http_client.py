@@ -53,6 +53,7 @@ from ._wire import (
     encode_body,
     engine_flavor,
     engine_head,
+    engine_request,
     parse_request,
     timeout_error,
 )
@@ -245,9 +246,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = httpx.Request(
-            parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
-        )
+        request = engine_request(parsed.method, self._url(parsed.target), parsed.headers, parsed.body)
         decision = cassette.decide(request, parsed.body)
         self._pending = (cassette, request, parsed, decision, start)
         failure = decision.failure
