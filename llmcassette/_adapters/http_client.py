@@ -16,7 +16,8 @@ library's own code as it would be live:
   ``NewConnectionError`` / ``ConnectTimeoutError`` on its connections, so its ``Retry`` counts
   them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
 - a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
-  ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
+  ``ChunkedEncodingError``), or fails the read with ``ConnectionResetError`` when it was reset
+  (httpx's ``ReadError``), and a read that outwaits the socket's timeout raises
   ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``);
 - an upstream that hung up before answering, live or recorded, ends the connection with no
   response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
@@ -104,6 +105,8 @@ class _LiveBody(httpx.SyncByteStream):
                 yield chunk
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        except ConnectionResetError as exc:  # a reset, as httpx names one
+            raise httpx.ReadError(str(exc)) from exc
         except (http.client.IncompleteRead, ConnectionError) as exc:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body"
@@ -116,10 +119,13 @@ class _LiveBody(httpx.SyncByteStream):
 
 
 def _broken(exc: BaseException) -> BaseException | None:
-    # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
-    # any other failure is a connection that dropped, so the bytes just stop.
+    # What the end of an engine stream becomes on the wire: a timeout or a reset (httpx's
+    # ReadError) is raised to the reader; any other failure is a connection that closed, so the
+    # bytes just stop.
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
+    if isinstance(exc, httpx.ReadError | ConnectionResetError):
+        return ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
     if isinstance(exc, httpx.TransportError | OSError):
         return None
     return exc
@@ -196,16 +202,11 @@ class CassetteSocket:
             hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            decision.log_failure()
-            wait(self._timeout or 0.0)
+            # After the fault's silence: its delay, else the client's timeout (as decided).
+            wait(decision.log_failure().delay_ms / 1000.0)
             return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
-        timeout = self._timeout
-        request.extensions["timeout"] = {
-            "connect": timeout,
-            "read": timeout,
-            "write": timeout,
-            "pool": timeout,
-        }
+        # The socket's timeout now is the read timeout (urllib3 sets it once the request is sent).
+        request.extensions["timeout"] = _timeouts(self._timeout)
         try:
             response = cassette.answer(
                 engine_flavor(), request, parsed.body, decision, self._live, start=start
@@ -247,6 +248,8 @@ class CassetteSocket:
             return
         parsed = parse_request(raw)
         request = engine_request(parsed.method, self._url(parsed.target), parsed.headers, parsed.body)
+        # What a fault takes for the client's timeout: the socket's, as the request is sent.
+        request.extensions["timeout"] = _timeouts(self._timeout)
         decision = cassette.decide(request, parsed.body)
         self._pending = (cassette, request, parsed, decision, start)
         failure = decision.failure
@@ -312,6 +315,11 @@ class CassetteSocket:
             extensions=extensions,
             request=request,
         )
+
+
+def _timeouts(timeout_s: float | None) -> dict[str, float | None]:
+    """A socket timeout as httpx's timeout extension, which the engine reads."""
+    return {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
 
 
 @functools.cache
