@@ -70,6 +70,13 @@ class Attempt:
         """Read :attr:`chunks` from ``source`` from now on (a replay stream's ``delivered``)."""
         self.__dict__["_chunk_source"] = source
 
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or a pickle holds the chunks received so far, not the stream they are read from.
+        state = dict(self.__dict__)
+        state["_chunks"] = self.chunks
+        state["_chunk_source"] = None
+        return state
+
     @property
     def fault(self) -> str | None:
         """The first fault applied, as a spec string, or None."""
