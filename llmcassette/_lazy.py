@@ -363,20 +363,19 @@ _FAILED = "failed"
 
 
 def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
-    # The body once, with its chunk lengths and offsets packed as arrays: a few objects per
-    # response, not a few per chunk, so that an entry loads at the speed of a copy.
+    # The chunks as they are played, and the offsets packed as an array: loading an entry makes
+    # each chunk in C, where cutting a body at its lengths on first play took a Python step per
+    # chunk (26 µs of a 200-event stream against 7 µs).
     p = compiled.playback
     if p is None:
         # A connection that failed before any answer: only its error is played.
         assert compiled.failure is not None
         return (_FAILED, compiled.failure.type, compiled.failure.message)
-    lengths = array("Q", [len(chunk) for chunk in p.chunks]).tobytes()
     offsets = array("d", compiled.offsets_ms).tobytes() if compiled.offsets_ms is not None else None
     return (
         p.status,
         p.headers,
-        b"".join(p.chunks),
-        lengths,
+        tuple(p.chunks),
         p.ending.value,
         p.error_type,
         p.error_message,
@@ -395,27 +394,21 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
             elapsed_ms=None,
             failure=StreamError(type=error_type, message=message),
         )
-    status, headers, body, lengths, ending, error_type, error_message, reason, offsets, elapsed = data
-    chunks = []
-    position = 0
-    for length in array("Q", lengths):
-        chunks.append(body[position : position + length])
-        position += length
-    if position != len(body):
-        raise ValueError("an entry whose chunks do not cut its body")
+    status, headers, chunks, ending, error_type, error_message, reason, offsets, elapsed = data
+    if type(chunks) is not tuple:
+        raise ValueError("an entry whose chunks are not a tuple")
     playback = Playback(
         status=status,
         headers=headers,
-        chunks=tuple(chunks),
+        chunks=chunks,
         ending=Ending(ending),
         error_type=error_type,
         error_message=error_message,
         reason=reason,
     )
+    # Left packed: only a paced replay reads the offsets, by index.
     return Compiled(
-        playback=playback,
-        offsets_ms=array("d", offsets).tolist() if offsets is not None else None,
-        elapsed_ms=elapsed,
+        playback=playback, offsets_ms=array("d", offsets) if offsets is not None else None, elapsed_ms=elapsed
     )
 
 

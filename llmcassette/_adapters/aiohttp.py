@@ -35,7 +35,14 @@ import httpx
 from .._clock import await_real, await_wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS, hung_up_before_answer
-from ._wire import encode_chunk, engine_flavor, engine_head, parse_request, request_complete
+from ._wire import (
+    encode_chunk,
+    engine_flavor,
+    engine_head,
+    engine_request,
+    parse_request,
+    request_complete,
+)
 
 __all__ = ["CassetteTransport", "patches"]
 
@@ -127,9 +134,7 @@ class CassetteTransport(asyncio.Transport):
         cassette = current_cassette()
         start = _monotonic()
         parsed = parse_request(raw)
-        request = httpx.Request(
-            parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
-        )
+        request = engine_request(parsed.method, str(self._request.url), parsed.headers, parsed.body)
         request.extensions["timeout"] = {"read": self._read_timeout_s}
         self._raw = raw
         try:

@@ -47,7 +47,17 @@ import httpx
 from .._clock import wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS
-from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
+from .._streams import ReplayStream
+from ._wire import (
+    ParsedRequest,
+    WireReader,
+    encode_body,
+    engine_flavor,
+    engine_head,
+    engine_request,
+    parse_request,
+    timeout_error,
+)
 
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
@@ -208,9 +218,19 @@ class CassetteSocket:
             raise
         stream = response.stream
         head, chunked, length = engine_head(response, method=parsed.method)
-        reader = WireReader(
-            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-        )
+        # A replay that waits for nothing is written in one piece when its framing keeps the
+        # boundaries (each chunk its own HTTP chunk; a body sent whole is one chunk anyway): the
+        # library's parser finds them without a round trip through the reader per chunk.
+        whole = None
+        if isinstance(stream, ReplayStream):
+            whole = stream.take_all(most=None if chunked else 1)
+        if whole is not None:
+            head += encode_body(whole, chunked=chunked, length=length)
+            reader = WireReader(head, iter(()), chunked=False, broken=_broken, on_close=stream.close)
+        else:
+            reader = WireReader(
+                head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+            )
         return io.BufferedReader(reader)
 
     # -- deciding and answering ------------------------------------------------------------------
@@ -227,9 +247,7 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = httpx.Request(
-            parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
-        )
+        request = engine_request(parsed.method, self._url(parsed.target), parsed.headers, parsed.body)
         # What a fault takes for the client's timeout: the socket's, as the request is sent.
         request.extensions["timeout"] = _timeouts(self._timeout)
         decision = cassette.decide(request, parsed.body)
