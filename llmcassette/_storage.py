@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover - not POSIX
 from ._bodies import is_text
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._file_errors import read_error, write_error, writing
+from ._layout import dump_cassette_yaml, load_cassette_yaml
 from ._models import (
     SCHEMA_VERSION,
     CassetteDocument,
@@ -39,7 +40,7 @@ from ._models import (
     StreamEnd,
     StreamRecord,
 )
-from ._yaml import YAMLError, dump_yaml, load_yaml
+from ._yaml import YAMLError
 
 __all__ = [
     "WILDCARD_REQUEST",
@@ -211,7 +212,7 @@ def _parse_text(raw: bytes, path: Path) -> Any:
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
             ) from None
     try:
-        return load_yaml(raw)
+        return load_cassette_yaml(raw)
     except YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -377,7 +378,7 @@ def dumps_cassette(
     data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
         return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    text = dump_yaml(data)
+    text = dump_cassette_yaml(data)
     # The end marker tells a whole file from one cut short (see `check_complete`). PyYAML writes
     # it already after a document that ends open (a `|+` block).
     return text if text.endswith("\n...\n") else text + "...\n"

@@ -185,7 +185,8 @@ def test_saved_cassette_reads_well(tmp_path: Path) -> None:
     assert "chunks: [20, 31]" in text
     assert "offsets_ms: [150.0, 180.5]" in text
     assert "end:" not in text  # a complete stream is the default, not written
-    assert "parsed_body: {model: claude, stream: true}" in text
+    # A JSON body reads as the JSON it is, its lines inside the key's value.
+    assert 'parsed_body: {\n        "model": "claude",\n        "stream": true\n      }\n' in text
     assert list(tmp_path.rglob(".*.tmp")) == []
 
 
