@@ -71,8 +71,8 @@ _OTHER_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef
 _KEY_LINE_BREAK = re.compile(r'"[ ]*\n\s*:')
 # Escapes JSON and YAML read differently: `\/` (YAML 1.1 has none) and halves of surrogate pairs.
 _ESCAPE_OTHER = re.compile(r"\\/|\\u[dD][89a-fA-F]")
-# YAML reads a key as a key only within 1024 characters.
-_LONG_KEY = re.compile(r'(?<!\\)"(?:[^"\\\n]|\\.){900,}+"\s*:')
+# Longer keys are left to YAML, which reads a key as a key only within 1024 characters.
+_LONGEST_KEY = 900
 
 
 def _json_reads_as_yaml(text: str, *, checked: bool = False) -> bool:
@@ -82,7 +82,7 @@ def _json_reads_as_yaml(text: str, *, checked: bool = False) -> bool:
         return False
     if not checked and _NOT_PLAIN_TEXT.search(text):
         return False
-    return len(text) < 900 or not _LONG_KEY.search(text)
+    return True
 
 
 def render_json(value: Any) -> str | None:
@@ -177,6 +177,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
         raise Unrecognised  # YAML refuses a key given twice: the general loader says so
+    if value and max(map(len, value)) >= _LONGEST_KEY:
+        raise Unrecognised  # YAML takes a key as a key only within 1024 characters
     return value
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from array import array
 from collections.abc import Callable, Hashable
 from pathlib import Path
@@ -395,6 +396,9 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
     )
 
 
+_ENDINGS = {ending.value: ending for ending in Ending}
+
+
 def _compiled_from(data: tuple[Any, ...]) -> Compiled:
     if data[0] == _FAILED:
         _, error_type, message = data
@@ -405,18 +409,23 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
             failure=StreamError(type=error_type, message=message),
         )
     status, headers, body, lengths, ending, error_type, error_message, reason, offsets, elapsed = data
-    chunks = []
-    position = 0
-    for length in array("Q", lengths):
-        chunks.append(body[position : position + length])
-        position += length
-    if position != len(body):
-        raise ValueError("an entry whose chunks do not cut its body")
+    if len(lengths) == 8 and int.from_bytes(lengths, sys.byteorder) == len(body):
+        # A body played in one piece, as most are: nothing to cut.
+        chunks: tuple[bytes, ...] = (body,)
+    else:
+        cut = []
+        position = 0
+        for length in array("Q", lengths):
+            cut.append(body[position : position + length])
+            position += length
+        if position != len(body):
+            raise ValueError("an entry whose chunks do not cut its body")
+        chunks = tuple(cut)
     playback = Playback(
         status=status,
         headers=headers,
-        chunks=tuple(chunks),
-        ending=Ending(ending),
+        chunks=chunks,
+        ending=_ENDINGS.get(ending) or Ending(ending),
         error_type=error_type,
         error_message=error_message,
         reason=reason,

@@ -237,6 +237,7 @@ def test_an_edited_file_is_declined_or_read_as_yaml_reads_it(
         'a:\n  parsed_body: {\n      "k": NaN\n    }\n',
         'a:\n  parsed_body: {\n      "k"\n      : 1\n    }\n',  # a key on two lines
         'a:\n  parsed_body: {\n      "k": "\\/"\n    }\n',
+        'a:\n  parsed_body: {\n      "' + "k" * 1000 + '": 1\n    }\n',  # longer than YAML takes a key
         'a:\n  parsed_body: {\n      "k": "\\ud83d\\udc4b"\n    }\n',
         'a:\n  parsed_body: {"k": 1} # note\n',
         "a:\n  b: x\n  b: y\n",
