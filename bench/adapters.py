@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import functools
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -182,13 +183,15 @@ def _check_replay(got: list[list[bytes]], stream: bool) -> None:
             assert b"".join(chunks) == JSON_BODY, "a replayed body differs from the recording"
 
 
-def _median_s(run: Callable[[], Any], repeats: int) -> float:
-    times = []
+def _medians_s(run: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median wall time and median CPU time of this process (which a busy machine does not inflate)."""
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        cpu_start, start = time.process_time(), time.perf_counter()
         run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main() -> None:
@@ -208,22 +211,36 @@ def main() -> None:
                 ("aiohttp", aiohttp_stub, aiohttp_replay),
             ):
                 _check_replay(replay(path, count, stream), stream)
-                stub_s = _median_s(functools.partial(stub, count, stream), repeats)
-                replay_s = _median_s(functools.partial(replay, path, count, stream), repeats)
-                rows.append((library, label, stub_s / count, replay_s / count))
+                # In turn, so that a machine slowing down for a while slows both alike.
+                stubs, replays = [], []
+                for _ in range(repeats):
+                    stubs.append(_medians_s(functools.partial(stub, count, stream), 1))
+                    replays.append(_medians_s(functools.partial(replay, path, count, stream), 1))
+                stub_s = [statistics.median(t[i] for t in stubs) / count for i in (0, 1)]
+                replay_s = [statistics.median(t[i] for t in replays) / count for i in (0, 1)]
+                rows.append((library, label, stub_s, replay_s))
     lines = [
-        "| library | scenario | own stub, per answer | llmcassette replay, per answer | ratio |",
-        "|---|---|---|---|---|",
+        "| library | scenario | own stub, per answer (wall / CPU) | llmcassette replay, per answer (wall / CPU) "
+        "| ratio, wall | ratio, CPU |",
+        "|---|---|---|---|---|---|",
     ]
-    for library, label, stub_s, replay_s in rows:
+    for library, label, stub, replay in rows:
         lines.append(
-            f"| {library} | {label} | {stub_s * 1e6:.0f} µs | {replay_s * 1e6:.0f} µs | {replay_s / stub_s:.2f}× |"
+            f"| {library} | {label} | {stub[0] * 1e6:.0f} µs / {stub[1] * 1e6:.0f} µs "
+            f"| {replay[0] * 1e6:.0f} µs / {replay[1] * 1e6:.0f} µs "
+            f"| {replay[0] / stub[0]:.2f}× | {replay[1] / stub[1]:.2f}× |"
         )
     report = "\n".join(lines)
     print(report)
     if not args.quick:
         out = Path(__file__).with_name("ADAPTERS_RESULTS.md")
-        header = f"# Replay through the requests and aiohttp doors\n\nPython {sys.version.split()[0]}, medians of {repeats} runs.\n\n"
+        header = (
+            "# Replay through the requests and aiohttp doors\n\n"
+            f"Produced by `python bench/adapters.py` on Python {sys.version.split()[0]}, requests "
+            f"{requests.__version__}, aiohttp {aiohttp.__version__}, {os.cpu_count()} CPUs (load average "
+            f"{os.getloadavg()[0]:.1f} at the end): medians of {repeats} runs of each, stub and replay in "
+            "turn. CPU time is this process's (the aiohttp stub's test server runs in it too).\n\n"
+        )
         out.write_text(header + report + "\n", encoding="utf-8")
 
 

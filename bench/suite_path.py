@@ -523,33 +523,46 @@ def bench_memory(
 
 
 def bench_recording(requests: int, workdir: Path) -> dict[str, Any]:
-    """Median time of a JSON request and to a stream's first event, with and without recording."""
+    """
+    A JSON request and a stream's first event, with and without recording: the median of each,
+    and the median of the differences within a round (the two measured back to back, so that a
+    machine slowing down for a while slows both), in wall time and in this thread's CPU time
+    (which other processes on a shared machine do not inflate).
+    """
     from proxy import UPSTREAM, free_port, payload, running  # the proxy bench's upstream
 
     port = free_port()
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
-    out: dict[str, Any] = {"direct_json": [], "record_json": [], "direct_first": [], "record_first": []}
+    kinds = ("json", "first")
+    wall: dict[str, list[float]] = {f"{how}_{kind}": [] for how in ("direct", "record") for kind in kinds}
+    cpu: dict[str, list[float]] = {key: [] for key in wall}
 
-    def json_request(client: httpx.Client, tag: str) -> float:
-        start = time.perf_counter()
+    def json_request(client: httpx.Client, tag: str) -> tuple[float, float]:
+        cpu_start, start = time.thread_time(), time.perf_counter()
         response = client.post(url, json=payload(tag, False))
         response.read()
-        elapsed = time.perf_counter() - start
+        elapsed, cpu_s = time.perf_counter() - start, time.thread_time() - cpu_start
         assert response.status_code == 200 and json.loads(response.content)["tag"] == tag
-        return elapsed
+        return elapsed, cpu_s
 
-    def first_event(client: httpx.Client, tag: str) -> float:
-        start = time.perf_counter()
+    def first_event(client: httpx.Client, tag: str) -> tuple[float, float]:
+        cpu_start, start = time.thread_time(), time.perf_counter()
         first = None
         chunks = []
         with client.stream("POST", url, json=payload(tag, True)) as response:
             for chunk in response.iter_raw():
                 if first is None:
-                    first = time.perf_counter() - start
+                    first = (time.perf_counter() - start, time.thread_time() - cpu_start)
                 chunks.append(chunk)
         assert response.status_code == 200 and b"".join(chunks).endswith(b"data: [DONE]\n\n")
         assert first is not None
         return first
+
+    def measure(how: str, client: httpx.Client, tag: str) -> None:
+        for kind, run in (("json", json_request), ("first", first_event)):
+            elapsed, cpu_s = run(client, tag)
+            wall[f"{how}_{kind}"].append(elapsed)
+            cpu[f"{how}_{kind}"].append(cpu_s)
 
     with running([sys.executable, "-c", UPSTREAM, str(port), "50"], port), httpx.Client() as client:
         for _ in range(20):
@@ -560,21 +573,26 @@ def bench_recording(requests: int, workdir: Path) -> dict[str, Any]:
         for round_ in range(requests):
 
             def direct(round_: int = round_) -> None:
-                out["direct_json"].append(json_request(client, f"d{round_}"))
-                out["direct_first"].append(first_event(client, f"d{round_}"))
+                measure("direct", client, f"d{round_}")
 
             def recorded(round_: int = round_) -> None:
                 path = workdir / f"record-{round_}.yaml"
                 with llmcassette.use_cassette(path, record_mode="all") as cassette:
-                    out["record_json"].append(json_request(client, f"r{round_}"))
-                    out["record_first"].append(first_event(client, f"r{round_}"))
+                    measure("record", client, f"r{round_}")
                 assert len(cassette.new_interactions) == 2
                 assert len(llmcassette.load_cassette(path).interactions) == 2
                 path.unlink()
 
             for step in (direct, recorded) if round_ % 2 else (recorded, direct):
                 step()
-    return {key: statistics.median(values) for key, values in out.items()}
+    out: dict[str, Any] = {key: statistics.median(values) for key, values in wall.items()}
+    for kind in kinds:
+        pairs = zip(wall[f"record_{kind}"], wall[f"direct_{kind}"], strict=True)
+        out[f"added_{kind}"] = statistics.median(r - d for r, d in pairs)
+        cpu_pairs = zip(cpu[f"record_{kind}"], cpu[f"direct_{kind}"], strict=True)
+        out[f"added_cpu_{kind}"] = statistics.median(r - d for r, d in cpu_pairs)
+        out[f"cpu_direct_{kind}"] = statistics.median(cpu[f"direct_{kind}"])
+    return out
 
 
 # -- report -----------------------------------------------------------------------------------
@@ -651,14 +669,17 @@ def render(
             "",
             "## In-process recording (httpx client, local upstream in its own process)",
             "",
-            "| request | without a cassette | recording | added |",
-            "|---|---|---|---|",
-            f"| small JSON | {recording['direct_json'] * 1e3:.2f} ms | {recording['record_json'] * 1e3:.2f} ms "
-            f"| {(recording['record_json'] - recording['direct_json']) * 1e3:.3f} ms |",
-            f"| first event of a 50-event stream | {recording['direct_first'] * 1e3:.2f} ms "
-            f"| {recording['record_first'] * 1e3:.2f} ms "
-            f"| {(recording['record_first'] - recording['direct_first']) * 1e3:.3f} ms |",
+            "Added: the median of the differences between the two measured back to back in a round.",
+            "",
+            "| request | without a cassette | recording | added (wall) | CPU without | added (CPU) |",
+            "|---|---|---|---|---|---|",
         ]
+        for kind, label in (("json", "small JSON"), ("first", "first event of a 50-event stream")):
+            lines.append(
+                f"| {label} | {recording[f'direct_{kind}'] * 1e3:.2f} ms | {recording[f'record_{kind}'] * 1e3:.2f} ms "
+                f"| {recording[f'added_{kind}'] * 1e3:+.3f} ms | {recording[f'cpu_direct_{kind}'] * 1e3:.2f} ms "
+                f"| {recording[f'added_cpu_{kind}'] * 1e3:+.3f} ms |"
+            )
     return "\n".join(lines) + "\n"
 
 

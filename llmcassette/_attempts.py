@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._scrub import Scrubber
 
 __all__ = ["Attempt"]
+
+
+class _Received:
+    """
+    ``Attempt.chunks``: a list of its own, or the chunks a replay stream has handed over so far,
+    read from the stream when asked (so that replay does no per-chunk work for the log).
+    """
+
+    def __get__(self, attempt: Attempt | None, owner: type | None = None) -> list[bytes]:
+        if attempt is None:
+            return ()  # type: ignore[return-value]  # the dataclass's default: no chunks
+        source = attempt.__dict__.get("_chunk_source")
+        if source is not None:
+            return source()  # type: ignore[no-any-return]
+        return attempt.__dict__["_chunks"]  # type: ignore[no-any-return]
+
+    def __set__(self, attempt: Attempt, chunks: Iterable[bytes]) -> None:
+        attempt.__dict__["_chunks"] = list(chunks)
+        attempt.__dict__["_chunk_source"] = None
 
 
 @dataclass(eq=False)
@@ -39,12 +59,23 @@ class Attempt:
     #: The response status, once known.
     status: int | None = None
     #: The body chunks the client received, in order, with their boundaries.
-    chunks: list[bytes] = field(default_factory=list)
+    chunks: _Received = _Received()
     #: The error the client got instead of (or in the middle of) a response, if any.
     error: str | None = None
     _raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     _body: bytes = field(default=b"", repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
+
+    def received_from(self, source: Callable[[], list[bytes]]) -> None:
+        """Read :attr:`chunks` from ``source`` from now on (a replay stream's ``delivered``)."""
+        self.__dict__["_chunk_source"] = source
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A copy or a pickle holds the chunks received so far, not the stream they are read from.
+        state = dict(self.__dict__)
+        state["_chunks"] = self.chunks
+        state["_chunk_source"] = None
+        return state
 
     @property
     def fault(self) -> str | None:

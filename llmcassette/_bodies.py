@@ -7,7 +7,9 @@ A body is kept in the most readable form that still gives back the exact recorde
   that reproduces the bytes (absent means ``json.dumps`` defaults, which is how pydantic-ai's
   cassettes read back);
 - other text (SSE, NDJSON, plain text) as a string under ``body.string``;
-- anything else (gzip, AWS eventstream) as bytes, which YAML writes as ``!!binary`` base64.
+- AWS eventstream frames as a list of readable frames (see :mod:`llmcassette._eventstream`);
+- anything else (gzip, an eventstream body that cannot be stored so) as bytes, which YAML writes as
+  ``!!binary`` base64.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ._eventstream import EventStreamFrame
 
 __all__ = [
     "JSON_FORMATS",
@@ -70,7 +75,7 @@ def dump_json(value: Any, json_format: str | None) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class StoredBody:
-    """A body in its stored form: exactly one of ``string`` and ``parsed`` is meaningful."""
+    """A body in its stored form: exactly one of ``string``, ``parsed`` and ``frames`` is meaningful."""
 
     string: str | bytes | None = None
     parsed: Any = None
@@ -79,6 +84,8 @@ class StoredBody:
     #: ``"crlf"`` when every line break of the text was CRLF: the string holds LF, which YAML
     #: can show line by line, and the CRs are put back on load (Gemini streams end lines so).
     line_endings: Literal["crlf"] | None = None
+    #: An AWS eventstream body as readable frames (``response.eventstream`` in the file).
+    frames: list[EventStreamFrame] | None = None
 
 
 _TEXT_CONTROL = bytes(c for c in range(32) if c not in (9, 10, 13)) + b"\x7f"
@@ -163,6 +170,12 @@ def store_body(content: bytes, *, content_type: str | None = None, crlf_as_lf: b
     if not content:
         return StoredBody(string="")
     ctype = (content_type or "").lower()
+    if "vnd.amazon.eventstream" in ctype:
+        from ._eventstream import store_frames  # only eventstream bodies need it
+
+        frames = store_frames(content)
+        if frames is not None:
+            return StoredBody(frames=frames)
     stripped = content.lstrip()[:1]
     looks_json = stripped in (b"{", b"[") and ("json" in ctype or not ctype)
     if looks_json and "ndjson" not in ctype and "jsonl" not in ctype:
@@ -193,6 +206,10 @@ def load_body(stored: StoredBody) -> bytes:
     """Give back the bytes a stored body stands for."""
     if stored.is_parsed:
         return dump_json(stored.parsed, stored.json_format)
+    if stored.frames is not None:
+        from ._eventstream import frames_to_bytes
+
+        return frames_to_bytes(stored.frames)
     if stored.string is None:
         return b""
     if isinstance(stored.string, bytes):

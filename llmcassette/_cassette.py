@@ -58,7 +58,7 @@ class Decision:
     url: str = ""
     playback: Playback | None = None
     failure: ConnectionFailure | None = None
-    offsets_ms: list[float] | None = None
+    offsets_ms: Sequence[float] | None = None
     elapsed_ms: float | None = None
     #: The request as the cassette's filter left it: what was matched, and is recorded.
     live: LiveRequest | None = None
@@ -268,9 +268,10 @@ class Cassette:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
                 pacer.wait(decision.elapsed_ms)
-            head_s, late = self._head_delay(decision, request)
-            wait(head_s)
-            return self._play(flavor, request, decision, pacer, late)
+            head_s, late, timeout_s = self._head_delay(decision, request)
+            if head_s > 0:
+                wait(head_s)
+            return self._play(flavor, decision, pacer, late, timeout_s)
         try:
             response = send(request)
         except Exception as exc:
@@ -328,9 +329,10 @@ class Cassette:
             pacer = Pacer(self.speed, start) if self.speed is not None else None
             if pacer is not None and decision.elapsed_ms:
                 await pacer.await_(decision.elapsed_ms)
-            head_s, late = self._head_delay(decision, request)
-            await await_wait(head_s)
-            return self._play(flavor, request, decision, pacer, late)
+            head_s, late, timeout_s = self._head_delay(decision, request)
+            if head_s > 0:
+                await await_wait(head_s)
+            return self._play(flavor, decision, pacer, late, timeout_s)
         try:
             response = await send(request)
         except Exception as exc:
@@ -385,7 +387,12 @@ class Cassette:
                 method=method,
                 url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
                 time_s=self._now_s(),
-                _raw_headers=list(request.headers.raw),
+                # Without a filter, the request's headers were copied once already, for `live`.
+                _raw_headers=(
+                    live.raw_headers
+                    if live is not None and self.interaction_filter is None
+                    else list(request.headers.raw)
+                ),
                 _body=body,
                 _scrubber=self.scrubber,
             )
@@ -481,23 +488,23 @@ class Cassette:
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
     @staticmethod
-    def _head_delay(decision: Decision, request: Any) -> tuple[float, ConnectionFailure | None]:
+    def _head_delay(decision: Decision, request: Any) -> tuple[float, ConnectionFailure | None, float | None]:
         # A response head later than the client's read timeout never arrives: the client gets
-        # its ReadTimeout once the timeout has passed.
+        # its ReadTimeout once the timeout has passed. The client's read timeout goes along.
         assert decision.playback is not None
         head_s = decision.playback.head_delay_ms / 1000.0
         timeout_s = read_timeout(request)
         if timeout_s is not None and head_s >= timeout_s:
-            return timeout_s, ConnectionFailure("ReadTimeout", "The read operation timed out")
-        return head_s, None
+            return timeout_s, ConnectionFailure("ReadTimeout", "The read operation timed out"), timeout_s
+        return head_s, None, timeout_s
 
     def _play(
         self,
         flavor: Flavor,
-        request: Any,
         decision: Decision,
         pacer: Pacer | None,
         late: ConnectionFailure | None,
+        read_timeout_s: float | None,
     ) -> Any:
         # Once the head's delay has passed (waited by the caller, sync or async): the recording's
         # response, or the timeout of a head that came too late.
@@ -507,11 +514,11 @@ class Cassette:
         assert decision.playback is not None
         return respond(
             flavor,
-            request,
             decision.playback,
             attempt=decision.attempt,
             offsets_ms=decision.offsets_ms,
             pacer=pacer,
+            read_timeout_s=read_timeout_s,
         )
 
     def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:

@@ -12,6 +12,12 @@ llmcassette's own waits (recorded pacing, ``slow`` and ``stall`` faults, a timeo
 go through :func:`wait` / :func:`await_wait`, which advance an active clock instead of sleeping,
 but are not counted as client sleeps.
 
+HTTP libraries' own retry waits go through these too: urllib3's ``Retry`` (so requests with a
+mounted ``HTTPAdapter(max_retries=Retry(...))``) and botocore's legacy and standard retry modes
+call ``time.sleep``. botocore's adaptive mode waits for its client-side rate limiter's tokens on a
+condition variable instead; while a clock is active that wait is a virtual sleep too (see
+:data:`LIBRARY_WAITS`), recorded like the others.
+
 The patch is process-wide, like the transport patch, but only the thread that entered the clock
 and threads started after it get virtual time: threads already running (a test server's loop, a
 pool left by another test) keep sleeping for real, so their sleeps are not mistaken for a client's.
@@ -23,10 +29,11 @@ import asyncio
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["VirtualClock", "await_wait", "current_clock", "wait"]
+__all__ = ["LIBRARY_WAITS", "VirtualClock", "await_real", "await_wait", "current_clock", "wait"]
 
 _real_sleep = time.sleep
 _real_async_sleep = asyncio.sleep
@@ -109,6 +116,10 @@ class VirtualClock:
         anyio = sys.modules.get("anyio")
         if anyio is not None:
             targets.append((anyio, "sleep", self.asleep))
+        for module_name, class_name, attribute, factory in LIBRARY_WAITS:
+            owner = getattr(sys.modules.get(module_name), class_name, None)
+            if owner is not None and attribute in owner.__dict__:
+                targets.append((owner, attribute, factory(owner)))
         return targets
 
     def __enter__(self) -> VirtualClock:
@@ -143,6 +154,47 @@ class VirtualClock:
 
 # The real functions, saved by the first clock that replaced them.
 _originals: dict[tuple[Any, str], Any] = {}
+
+# Below this, a step of virtual time is lost in the epoch seconds `time.time` reports (about
+# 2.4e-7 s today): a wait that falls short by rounding moves the clock on by this much instead.
+_TIME_RESOLUTION_S = 1e-6
+
+
+def _token_bucket_acquire(owner: type) -> Callable[..., bool]:
+    """
+    botocore's ``TokenBucket.acquire`` on the virtual clock. The bucket refills from
+    ``time.time`` (virtual) but waits for tokens on a condition variable (real time), so under a
+    clock it would wait for ever for time that never passes. Here the wait for the missing
+    tokens is a client sleep, after which the refill finds them.
+    """
+
+    def acquire(bucket: Any, amount: int = 1, block: bool = True) -> bool:
+        original: Callable[..., bool] = _originals[(owner, "acquire")]
+        clock = current_clock()
+        if not block or clock is None or not clock._owns_current_thread():
+            return original(bucket, amount, block)
+        short: type[Exception] = sys.modules["botocore.exceptions"].CapacityNotAvailableError
+        waited = False
+        while True:
+            try:
+                return original(bucket, amount, False)
+            except short:
+                wait_s = (amount - bucket.available_capacity) / bucket.max_rate
+                if waited:
+                    clock.advance(max(wait_s, _TIME_RESOLUTION_S))
+                else:
+                    clock.sleep(wait_s)
+                    waited = True
+
+    return acquire
+
+
+#: Waits that libraries make without ``time.sleep``, replaced while a clock is active when their
+#: module is imported: ``(module, class, attribute, factory)``, the factory taking the class.
+LIBRARY_WAITS: list[tuple[str, str, str, Callable[[type], Callable[..., Any]]]] = [
+    # botocore's adaptive retry mode: its client-side rate limiter's token bucket.
+    ("botocore.retries.bucket", "TokenBucket", "acquire", _token_bucket_acquire),
+]
 
 
 def _apply() -> None:
@@ -179,3 +231,11 @@ async def await_wait(seconds: float) -> None:
         await _real_async_sleep(0)
     else:
         await _real_async_sleep(seconds)
+
+
+async def await_real(seconds: float) -> None:
+    """
+    A pause of llmcassette's own in real time, whatever clock is active: a turn of the event loop
+    while a client catches up (``seconds`` 0), never a client sleep nor a move of virtual time.
+    """
+    await _real_async_sleep(seconds)

@@ -23,7 +23,7 @@ from ._bodies import store_body
 from ._exceptions import CassetteError
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
 from ._playback import recorded_chunks
-from ._recording import decompress, parsed_fields, shift_content_length
+from ._recording import decompress, parsed_fields, scrub_body, shift_content_length
 from ._scrub import Scrubber, remap_chunks
 from ._storage import WILDCARD_REQUEST, parse_cassette, read_cassette_bytes, save_cassette
 
@@ -129,7 +129,7 @@ def _convert_request(
         changes.scrubbed += scrubbed_uri != uri
         uri = scrubbed_uri
         headers = _scrub_headers(headers, scrubber, changes)
-        scrubbed, spans = scrubber.scrub_body_spans(content)
+        scrubbed, spans = scrub_body(scrubber, content, header_get(headers, "content-type"))
         changes.scrubbed += len(spans)
         headers = shift_content_length(headers, len(scrubbed) - len(content))
         content = scrubbed
@@ -172,7 +172,7 @@ def _convert_response(
     lengths = [len(chunk) for chunk in chunks] if chunks is not None else None
     if scrubber is not None:
         headers = _scrub_headers(headers, scrubber, changes)
-        scrubbed, spans = scrubber.scrub_body_spans(content)
+        scrubbed, spans = scrub_body(scrubber, content, header_get(headers, "content-type"))
         changes.scrubbed += len(spans)
         headers = shift_content_length(headers, len(scrubbed) - len(content))
         if lengths is not None:
@@ -181,7 +181,9 @@ def _convert_response(
     stored = store_body(content, content_type=header_get(headers, "content-type"))
     fields: dict[str, Any] = {"status": response.status, "headers": headers}
     fields.update(parsed_fields(stored))
-    if not stored.is_parsed:
+    if stored.frames is not None:
+        fields["eventstream"] = stored.frames
+    elif not stored.is_parsed:
         fields["body"] = {"string": stored.string if stored.string is not None else ""}
         if stored.line_endings:
             fields["body"]["line_endings"] = stored.line_endings

@@ -21,7 +21,9 @@ __all__ = ["FLAVOR_NAMES", "Flavor", "available_flavors", "get_flavor"]
 FLAVOR_NAMES = ("httpx", "httpx2")
 
 
-@dataclass(frozen=True)
+# One flavor per library (see `get_flavor`), so identity is equality: hashing one, as the caches
+# keyed by it do on every request, costs nothing.
+@dataclass(frozen=True, eq=False)
 class Flavor:
     """One HTTP library: its module, and the llmcassette stream classes that fit it."""
 

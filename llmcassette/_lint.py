@@ -38,6 +38,7 @@ from urllib.parse import unquote_plus
 from ._age import stale_interactions
 from ._bodies import is_text
 from ._convert import decompress, find_cassettes, looks_like_cassette
+from ._eventstream import store_frames
 from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing, parse_sse_event, split_events
@@ -283,6 +284,8 @@ def _url_findings(path: Path, index: int, uri: str) -> Iterable[Finding]:
 def _body_field(message: RecordedRequest | RecordedResponse, side: str) -> str:
     if "parsed_body" in message.model_fields_set:
         return f"{side}.parsed_body"
+    if isinstance(message, RecordedResponse) and message.eventstream is not None:
+        return "response.eventstream"
     return f"{side}.body" if side == "request" else "response.body.string"
 
 
@@ -312,6 +315,17 @@ def _binary_text_finding(
     path: Path, index: int, where: str, content: bytes, headers: _Headers
 ) -> Finding | None:
     hint = "`llmcassette import` stores it as text"
+    if "vnd.amazon.eventstream" in (header_get(headers, "content-type") or "").lower():
+        frames = store_frames(content)
+        if frames is None:  # cut short, a bad checksum, or headers other than text: bytes it stays
+            return None
+        message = (
+            f"is stored as binary (!!binary), but is {len(frames)} AWS eventstream frames that "
+            "llmcassette stores readably (headers, and JSON payloads as data)"
+        )
+        return Finding(
+            path, Rule.BINARY_TEXT, message, "`llmcassette import` stores them as frames", index, where
+        )
     decoded = decompress([content], _encoding(headers))
     if decoded is not None and is_text(decoded[0]):
         encoding = (_encoding(headers) or "").strip().lower()

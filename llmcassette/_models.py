@@ -6,6 +6,7 @@ The layout is vcrpy's (``version: 1``, ``interactions[].request/response``, ``bo
 pydantic-ai cassettes load as they are. llmcassette adds, all optional:
 
 - ``parsed_body`` (pydantic-ai's key) for JSON bodies, and ``json_format`` to rebuild their bytes;
+- ``response.eventstream``: an AWS eventstream body as readable frames (schema 2);
 - ``response.stream``: chunk lengths, arrival offsets and how the stream ended;
 - ``response.elapsed_ms``: when the response head arrived;
 - a response with no ``status``: the upstream closed or reset the connection before it answered
@@ -25,8 +26,10 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._eventstream import EventStreamFrame
 
 __all__ = [
+    "EVENTSTREAM_SCHEMA",
     "MAX_TIME_MS",
     "SCHEMA_VERSION",
     "CassetteDocument",
@@ -41,8 +44,11 @@ __all__ = [
     "url_problem",
 ]
 
-#: Version of llmcassette's additions to the vcrpy layout.
-SCHEMA_VERSION = 1
+#: Version of llmcassette's additions to the vcrpy layout: the newest this llmcassette reads. A
+#: file is written with the oldest version that holds what it uses (see ``schema_needed``).
+SCHEMA_VERSION = 2
+#: The schema that added ``response.eventstream``.
+EVENTSTREAM_SCHEMA = 2
 #: The only vcrpy cassette version there is (vcrpy refuses any other).
 VCRPY_VERSION = 1
 #: The latest time a recording may state (`elapsed_ms`, `offsets_ms`): one day. A longer wait is
@@ -266,6 +272,8 @@ class RecordedResponse(_Model):
     #: When the response head arrived, in milliseconds after the request was sent.
     elapsed_ms: TimeMs | None = None
     stream: StreamRecord | None = None
+    #: An AWS eventstream body as readable frames, in place of ``body`` (schema 2).
+    eventstream: list[EventStreamFrame] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -274,6 +282,15 @@ class RecordedResponse(_Model):
 
     @model_validator(mode="after")
     def _check_headless(self) -> RecordedResponse:
+        if self.eventstream is not None and (
+            "parsed_body" in self.model_fields_set or (self.body is not None and self.body.string)
+        ):
+            other = "parsed_body" if "parsed_body" in self.model_fields_set else "body"
+            raise PydanticCustomError(
+                "two_bodies",
+                "the response has both `eventstream` and `{other}`, two bodies where one belongs; keep one",
+                {"other": other},
+            )
         if self.status is not None:
             return self
         if self.stream is None or self.stream.end is not StreamEnd.ERROR or self.stream.error is None:
@@ -282,7 +299,11 @@ class RecordedResponse(_Model):
                 "a response without `status` stands for a connection that failed before any "
                 "answer, so it needs `stream: {end: error, error: {type, message}}` saying how",
             )
-        has_body = "parsed_body" in self.model_fields_set or (self.body is not None and self.body.string)
+        has_body = (
+            "parsed_body" in self.model_fields_set
+            or (self.body is not None and self.body.string)
+            or self.eventstream is not None
+        )
         if self.headers or has_body or self.stream.chunks:
             raise PydanticCustomError(
                 "headless_response",
@@ -300,6 +321,8 @@ class RecordedResponse(_Model):
         """The body in its stored form."""
         if "parsed_body" in self.model_fields_set:
             return StoredBody(parsed=self.parsed_body, is_parsed=True, json_format=self.json_format)
+        if self.eventstream is not None:
+            return StoredBody(frames=self.eventstream)
         if self.body is None:
             return StoredBody(string=None)
         return StoredBody(string=self.body.string, line_endings=self.body.line_endings)
@@ -323,3 +346,8 @@ class CassetteDocument(_Model):
     version: Annotated[int, AfterValidator(_vcrpy_version)] = VCRPY_VERSION
     llmcassette_schema: Annotated[int | None, AfterValidator(_schema_version)] = None
     interactions: list[Interaction] = Field(default_factory=list)
+
+    def schema_needed(self) -> int:
+        """The oldest schema that holds this document: what it is written with."""
+        uses_frames = any(i.response.eventstream is not None for i in self.interactions)
+        return EVENTSTREAM_SCHEMA if uses_frames else 1

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ class Compiled:
 
     #: None when the recording is a connection that failed before any answer (see ``failure``).
     playback: Playback | None
-    offsets_ms: list[float] | None
+    #: When each chunk arrived, in ms from the request (a list, or an array from the cache).
+    offsets_ms: Sequence[float] | None
     elapsed_ms: float | None
     #: The error of a connection that failed before any answer, raised again in its place.
     failure: StreamError | None = None
@@ -129,14 +131,17 @@ def recorded_chunks(
 
 def respond(
     flavor: Flavor,
-    request: Any,
     playback: Playback,
     *,
     attempt: Attempt,
-    offsets_ms: list[float] | None,
+    offsets_ms: Sequence[float] | None,
     pacer: Pacer | None,
+    read_timeout_s: float | None,
 ) -> Any:
-    """The library response that plays ``playback``, logging what the client gets in ``attempt``."""
+    """
+    The library response that plays ``playback``, logging what the client gets in ``attempt``;
+    ``read_timeout_s`` is the client's read timeout (see :func:`read_timeout`).
+    """
     attempt.status = playback.status
     error_factory = None
     if playback.ending is Ending.ERROR:
@@ -164,12 +169,12 @@ def respond(
         offsets_ms=offsets_ms,
         pacer=pacer,
         error=error_factory,
-        on_chunk=attempt.chunks.append,
         delays_ms=playback.delays_ms,
         end_stall_ms=stall_ms,
-        read_timeout_s=read_timeout(request),
+        read_timeout_s=read_timeout_s,
         timeout_error=timeout_error,
     )
+    attempt.received_from(stream.delivered)
     return flavor.response(
         playback.status,
         headers=_raw_headers(playback.headers),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._bodies import StoredBody, store_body
+from ._eventstream import scrub_frames
 from ._exceptions import CassetteError
 from ._framing import Framing, detect_framing
 from ._models import (
@@ -24,7 +25,7 @@ from ._models import (
     StreamRecord,
     header_get,
 )
-from ._scrub import Scrubber, remap_chunks
+from ._scrub import Scrubber, Span, remap_chunks
 
 __all__ = [
     "HANG_UP_ERRORS",
@@ -36,6 +37,7 @@ __all__ = [
     "headers_to_map",
     "hung_up_before_answer",
     "parsed_fields",
+    "scrub_body",
     "shift_content_length",
 ]
 
@@ -96,6 +98,18 @@ def build_request(
     if not stored.is_parsed:
         fields["body"] = stored.string
     return RecordedRequest.model_validate(fields)
+
+
+def scrub_body(scrubber: Scrubber, body: bytes, content_type: str | None) -> tuple[bytes, list[Span]]:
+    """
+    ``body`` scrubbed, and the spans that changed. An AWS eventstream is scrubbed frame by frame,
+    each changed frame rebuilt whole (lengths and checksums), so that its reader still reads it.
+    """
+    if "vnd.amazon.eventstream" in (content_type or "").lower():
+        framed = scrub_frames(body, scrubber.scrub_body)
+        if framed is not None:
+            return framed
+    return scrubber.scrub_body_spans(body)
 
 
 def parsed_fields(stored: StoredBody) -> dict[str, Any]:
@@ -188,7 +202,7 @@ def build_response(
     body = b"".join(chunks)
     if scrubber is not None:
         headers = scrubber.scrub_headers(headers)
-        scrubbed, spans = scrubber.scrub_body_spans(body)
+        scrubbed, spans = scrub_body(scrubber, body, header_get(headers, "content-type"))
         headers = shift_content_length(headers, len(scrubbed) - len(body))
         lengths = remap_chunks(lengths, spans)
         body = scrubbed
@@ -199,7 +213,9 @@ def build_response(
         "elapsed_ms": capture.elapsed_ms,
         **parsed_fields(stored),
     }
-    if not stored.is_parsed:
+    if stored.frames is not None:
+        fields["eventstream"] = stored.frames
+    elif not stored.is_parsed:
         fields["body"] = ResponseBody(
             string=stored.string if stored.string is not None else "", line_endings=stored.line_endings
         )

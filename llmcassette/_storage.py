@@ -28,10 +28,11 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
 from ._bodies import is_text
+from ._eventstream import frames_data
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._file_errors import read_error, write_error, writing
+from ._layout import dump_cassette_yaml, load_cassette_yaml
 from ._models import (
-    SCHEMA_VERSION,
     CassetteDocument,
     Interaction,
     RecordedRequest,
@@ -39,7 +40,7 @@ from ._models import (
     StreamEnd,
     StreamRecord,
 )
-from ._yaml import YAMLError, dump_yaml, load_yaml
+from ._yaml import YAMLError
 
 __all__ = [
     "WILDCARD_REQUEST",
@@ -117,7 +118,7 @@ def check_complete(raw: bytes, *, path: Path) -> None:
       cut at a line break between two interactions of such a file cannot be told apart from a
       shorter file.
     """
-    if path.suffix == ".json" or not raw.strip():
+    if path.suffix == ".json" or not raw or raw.isspace():  # no copy of a large file
         return
     if _has_top_level_key(raw, b"llmcassette_schema"):
         if not _ends_with_marker(raw):
@@ -211,7 +212,7 @@ def _parse_text(raw: bytes, path: Path) -> Any:
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
             ) from None
     try:
-        return load_yaml(raw)
+        return load_cassette_yaml(raw)
     except YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -326,9 +327,15 @@ def _response_data(response: RecordedResponse, vcrpy: bool) -> dict[str, Any]:
         "status": {"code": response.status.code, "message": response.status.message},
         "headers": response.headers,
     }
-    if vcrpy and ("parsed_body" in response.model_fields_set or response.stored_body().line_endings):
-        # vcrpy plays `body.string` as it is: neither `parsed_body` nor `line_endings` would be
-        # applied, so the stored text is the body's own bytes.
+    if response.eventstream is not None and not vcrpy:
+        data["eventstream"] = frames_data(response.eventstream)
+    elif vcrpy and (
+        "parsed_body" in response.model_fields_set
+        or response.eventstream is not None
+        or response.stored_body().line_endings
+    ):
+        # vcrpy plays `body.string` as it is: neither `parsed_body`, `eventstream` nor
+        # `line_endings` would be applied, so the stored text is the body's own bytes.
         data["body"] = {"string": _vcrpy_body(response.content)}
     elif "parsed_body" in response.model_fields_set:
         data["parsed_body"] = response.parsed_body
@@ -363,7 +370,7 @@ def document_to_data(document: CassetteDocument, *, vcrpy_compatible: bool = Fal
     """
     data: dict[str, Any] = {
         "version": document.version,
-        "llmcassette_schema": SCHEMA_VERSION,
+        "llmcassette_schema": document.schema_needed(),
         "interactions": [_interaction_data(i, vcrpy_compatible) for i in document.interactions],
     }
     data.update(_extras(document))
@@ -377,7 +384,7 @@ def dumps_cassette(
     data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
         return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    text = dump_yaml(data)
+    text = dump_cassette_yaml(data)
     # The end marker tells a whole file from one cut short (see `check_complete`). PyYAML writes
     # it already after a document that ends open (a `|+` block).
     return text if text.endswith("\n...\n") else text + "...\n"

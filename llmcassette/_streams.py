@@ -8,6 +8,7 @@ Both are plain classes mixed, per library, with that library's ``SyncByteStream`
 from __future__ import annotations
 
 import math
+import operator
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from functools import cache
@@ -66,7 +67,6 @@ class ReplayStream:
         offsets_ms: Sequence[float] | None = None,
         pacer: Pacer | None = None,
         error: Callable[[], Exception] | None = None,
-        on_chunk: Callable[[bytes], None] | None = None,
         delays_ms: Sequence[float] | None = None,
         end_stall_ms: float | None = None,
         read_timeout_s: float | None = None,
@@ -76,12 +76,15 @@ class ReplayStream:
         self._offsets_ms = offsets_ms if pacer is not None else None
         self._pacer = pacer
         self._error = error
-        self._on_chunk = on_chunk
         self._delays_ms = delays_ms
         self._end_stall_ms = end_stall_ms
         self._read_timeout_s = read_timeout_s
         self._timeout_error = timeout_error
         self._next = 0
+        # The chunks handed over, for the attempt log; while the lean loop runs, those its
+        # iterator has handed over too (see `delivered`).
+        self._handed: list[bytes] = []
+        self._running: tuple[Sequence[bytes], Iterator[bytes]] | None = None
 
     def _silence(self, delay_ms: float) -> tuple[float, Exception | None]:
         # How long to stay silent, and the timeout to raise after it when the client gives up first.
@@ -107,11 +110,34 @@ class ReplayStream:
             self._next += 1
             yield self._next - 1
 
-    def _deliver(self, index: int) -> bytes:
-        chunk = self._chunks[index]
-        if self._on_chunk is not None:
-            self._on_chunk(chunk)
-        return chunk
+    def delivered(self) -> list[bytes]:
+        """The chunks handed to the client so far (the attempt log reads them when asked)."""
+        handed = list(self._handed)
+        if self._running is not None:
+            rest, iterator = self._running
+            handed += rest[: len(rest) - operator.length_hint(iterator)]
+        return handed
+
+    def take_all(self, *, most: int | None = None) -> Sequence[bytes] | None:
+        """
+        Every chunk still to come, handed over at once, when playing them waits for nothing and
+        ends cleanly with no empty chunk among them (a door then writes them in one piece), and
+        they are at most ``most``; None otherwise, and nothing is taken.
+        """
+        if (
+            self._pacer is not None
+            or self._delays_ms is not None
+            or self._end_stall_ms is not None
+            or self._error is not None
+            or self._running is not None
+        ):
+            return None
+        rest = self._chunks[self._next :]
+        if not all(rest) or (most is not None and len(rest) > most):
+            return None
+        self._next = len(self._chunks)
+        self._handed += rest
+        return rest
 
     def _fail(self) -> Exception | None:
         error, self._error = self._error, None
@@ -120,15 +146,21 @@ class ReplayStream:
     def __iter__(self) -> Iterator[bytes]:
         delays = self._delays_ms
         if delays is None and self._pacer is None:
-            # The common case, kept lean: no waits, only the chunks and the log.
-            chunks, on_chunk = self._chunks, self._on_chunk
-            while self._next < len(chunks):
-                chunk = chunks[self._next]
-                self._next += 1
-                if on_chunk is not None:
-                    on_chunk(chunk)
-                if chunk:
-                    yield chunk
+            # The common case, kept lean: no waits, so the chunks are handed over by the
+            # interpreter's own loop; how many went is read off the iterator when it stops (or
+            # when the attempt log is read), not counted chunk by chunk.
+            start = self._next
+            rest = self._chunks[start:] if start else self._chunks
+            if all(rest):  # an empty chunk is logged but never handed over
+                iterator = iter(rest)
+                self._running = (rest, iterator)
+                try:
+                    yield from iterator
+                finally:
+                    count = len(rest) - operator.length_hint(iterator)
+                    self._next = start + count
+                    self._handed += rest[:count]
+                    self._running = None
         for index in self._pending():
             if delays is not None and delays[index]:
                 seconds, timed_out = self._silence(delays[index])
@@ -137,7 +169,8 @@ class ReplayStream:
                     raise timed_out
             if self._offsets_ms is not None and self._pacer is not None:
                 self._pacer.wait(self._offsets_ms[index])
-            chunk = self._deliver(index)
+            chunk = self._chunks[index]
+            self._handed.append(chunk)
             if chunk:
                 yield chunk
         if self._end_stall_ms is not None:
@@ -160,7 +193,8 @@ class ReplayStream:
                     raise timed_out
             if self._offsets_ms is not None and self._pacer is not None:
                 await self._pacer.await_(self._offsets_ms[index])
-            chunk = self._deliver(index)
+            chunk = self._chunks[index]
+            self._handed.append(chunk)
             if chunk:
                 yield chunk
         if self._end_stall_ms is not None:

@@ -8,12 +8,15 @@ what answered it, in a line a person can read, and which provider profile it was
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import pickle
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import llmcassette
@@ -240,3 +243,18 @@ async def test_provider_is_set_when_faults_were_considered(client: Client, tape:
     assert plain.attempts[0].provider is None
     assert (considered.attempts[0].provider, considered.attempts[0].faults) == ("generic", [])
     assert forced.attempts[0].provider == "anthropic"
+
+
+def test_a_replayed_attempt_copies_and_pickles_with_the_chunks_received_so_far(tape: Tape) -> None:
+    # A replayed stream's attempt reads its chunks off the stream when asked; a copy or a pickle
+    # holds the chunks themselves, not the stream.
+    with llmcassette.use_cassette(tape.path) as cassette, httpx.Client() as client:
+        with client.stream("GET", tape.url(SSE)) as response:
+            reading = response.iter_raw()
+            first = next(reading)
+            attempt = cassette.attempts[-1]
+            copied = copy.deepcopy(attempt)
+            restored = pickle.loads(pickle.dumps(attempt))
+            rest = list(reading)
+    assert copied.chunks == restored.chunks == [first]
+    assert attempt.chunks == sse_events(2) == [first, *rest]

@@ -209,7 +209,7 @@ def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_pat
     key = _cache.entry_key(path.read_bytes())
     version, extras, items, keys = _cache.read_entry(key)  # type: ignore[misc]
     played = list(items[1][4])
-    played[3] = b"\x01"  # chunk lengths that are no array of lengths
+    played[2] = b"\x01"  # chunks that are no tuple of chunks
     items[1] = (*items[1][:4], tuple(played))
     assert _cache.write_entry(key, (version, extras, items, keys))
     assert _replay(path, 2) == expected

@@ -2,7 +2,8 @@
 The virtual clock: client sleeps (``time.sleep``, ``asyncio.sleep``, ``anyio.sleep``) return at
 once and are recorded; the patches go away on exit, also after an error and when clocks nest;
 llmcassette's own waits move virtual time without counting as client sleeps; and with real httpx
-and httpx2 clients, recorded pacing and retry backoff cost virtual time only.
+and httpx2 clients, recorded pacing and retry backoff cost virtual time only, as do the retry
+waits of urllib3's ``Retry`` (alone and under requests) and of botocore's three retry modes.
 """
 
 from __future__ import annotations
@@ -16,16 +17,24 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import boto3
+import botocore.config
 import pytest
+import requests
+import requests.adapters
+import urllib3
+from botocore.retries.bucket import TokenBucket
 
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette._clock import await_wait, current_clock, wait
+from tests.adapters.bedrock import bedrock_app
 from tests.servers import Client, serve, sse_events, stream_app
 
 #: What a clock may patch, and the real functions there.
 PATCHABLE = ((time, "sleep"), (time, "time"), (asyncio, "sleep"), (anyio, "sleep"))
 REAL = tuple(getattr(owner, name) for owner, name in PATCHABLE)
+REAL_ACQUIRE = TokenBucket.__dict__["acquire"]
 
 
 def patchable_now() -> tuple[Any, ...]:
@@ -40,6 +49,7 @@ def sleeps_now() -> tuple[Any, Any, Any]:
 def no_clock_left_behind() -> Iterator[None]:
     yield
     assert patchable_now() == REAL
+    assert TokenBucket.__dict__["acquire"] is REAL_ACQUIRE
     assert current_clock() is None
 
 
@@ -317,3 +327,93 @@ def test_llmcassettes_own_waits_in_a_thread_the_clock_does_not_own_are_real() ->
         wait(30.0)  # the test's own thread is the clock's: instant
     assert took and took[0] >= 0.045
     assert clock.elapsed_s == 30.0
+
+
+# -- HTTP libraries' own retry waits ----------------------------------------------------------------
+
+
+def _urllib3_retry() -> urllib3.Retry:
+    # Three 500s, then the recording: urllib3 retries the first at once, then backs off
+    # backoff_factor * 2 ** (n - 1) seconds (no jitter by default).
+    return urllib3.Retry(total=3, status_forcelist=[500], allowed_methods=None, backoff_factor=0.5)
+
+
+@pytest.mark.parametrize("library", ["urllib3", "requests"])
+def test_urllib3_retry_backoff_is_virtual_and_in_the_attempt_log(tape: Tape, library: str) -> None:
+    start = time.monotonic()
+    with VirtualClock() as clock:
+        with llmcassette.use_cassette(tape.path, faults=["server_error:times=3"]) as cassette:
+            if library == "urllib3":
+                pool = urllib3.PoolManager(retries=_urllib3_retry())
+                body = b'{"q": 1}'  # not `json=`: urllib3 1.26 has none
+                status = pool.request("POST", tape.url("/json"), body=body).status
+            else:
+                with requests.Session() as session:
+                    session.mount("http://", requests.adapters.HTTPAdapter(max_retries=_urllib3_retry()))
+                    status = session.post(tape.url("/json"), json={"q": 1}).status_code
+    assert time.monotonic() - start < 2.5  # of the 3 s backed off
+    assert status == 200
+    assert clock.sleeps == [1.0, 2.0]
+    assert [a.status for a in cassette.attempts] == [500, 500, 500, 200]
+    assert [a.time_s for a in cassette.attempts] == pytest.approx([0.0, 0.0, 1.0, 3.0], abs=0.05)
+
+
+@pytest.fixture(scope="module")
+def converse_tape(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("clock-bedrock") / "converse.yaml"
+    with serve(bedrock_app([])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            _converse(_bedrock(base, "standard"))
+    return path, base
+
+
+def _bedrock(base: str, mode: str) -> Any:
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=base,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="secret",
+        config=botocore.config.Config(retries={"mode": mode, "max_attempts": 6}),
+    )
+
+
+def _converse(client: Any) -> Any:
+    return client.converse(modelId="m", messages=[{"role": "user", "content": [{"text": "hi"}]}])
+
+
+@pytest.mark.parametrize("mode", ["legacy", "standard", "adaptive"])
+def test_botocore_retry_modes_back_off_on_the_virtual_clock(
+    converse_tape: tuple[Path, str], mode: str
+) -> None:
+    path, base = converse_tape
+    client = _bedrock(base, mode)
+    outcome: list[Any] = []
+
+    def call() -> None:
+        with VirtualClock() as clock:
+            with llmcassette.use_cassette(path, faults=["rate_limit:times=5"]) as cassette:
+                outcome.append(_converse(client)["stopReason"])
+        outcome.extend([clock, cassette])
+
+    # In a thread of its own, so that a wait the clock does not cover fails the test, not hangs it
+    # (adaptive mode waited for its rate limiter's tokens on a condition variable, for ever).
+    start = time.monotonic()
+    worker = threading.Thread(target=call, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), f"botocore's {mode} retry mode waited for real under the clock"
+    stop_reason, clock, cassette = outcome
+    # Less real time than was backed off (when that is more than a busy machine's 2 s).
+    assert time.monotonic() - start < max(2.0, clock.elapsed_s)
+    assert stop_reason == "end_turn"
+    assert [a.status for a in cassette.attempts] == [429] * 5 + [200]
+    # Exponential backoff with full jitter: rand(0, 1) * 2 ** i before retry i (legacy and
+    # standard); adaptive mode also waits for its rate limiter's tokens, which are sleeps too.
+    if mode == "adaptive":
+        assert len(clock.sleeps) > 5
+    else:
+        assert len(clock.sleeps) == 5
+        assert all(0 <= s <= 2**i for i, s in enumerate(clock.sleeps))
+    # Every wait comes before the last attempt, whose time on the virtual clock is their sum.
+    assert cassette.attempts[-1].time_s == pytest.approx(sum(clock.sleeps), abs=0.05)

@@ -28,6 +28,7 @@ from llmcassette._convert import (
     import_cassettes,
     looks_like_cassette,
 )
+from llmcassette._eventstream import encode_frame
 from llmcassette._framing import detect_framing, split_events
 from llmcassette._lint import lint_paths
 from llmcassette._scrub import Scrubber
@@ -216,14 +217,35 @@ def test_chunk_lengths_that_do_not_fit_the_body_are_an_error_naming_the_field(tm
     assert str(caught.value).startswith("llmcassette: cassette ")
 
 
-def test_eventstream_stays_binary(tmp_path: Path) -> None:
+def test_eventstream_becomes_readable_frames(tmp_path: Path) -> None:
     frames = b"\x00\x00\x00\x10\x00\x00\x00\x00\x05\xc2\x48\xeb\x7d\x98\xc8\xff"  # one empty frame
+    frames += encode_frame({":event-type": "messageStart"}, b'{"role":"assistant"}')
     source = write_vcrpy(
         tmp_path / "vcr.yaml",
         vcrpy_interaction(body=frames, headers={"Content-Type": ["application/vnd.amazon.eventstream"]}),
     )
     converted, changes = convert_document(llmcassette.load_cassette(source), path=source)
-    assert converted.interactions[0].response.body.string == frames  # type: ignore[union-attr]
+    response = converted.interactions[0].response
+    assert response.body is None and response.eventstream is not None
+    assert [(f.headers, f.payload) for f in response.eventstream] == [
+        ({}, None),
+        ({":event-type": "messageStart"}, {"role": "assistant"}),
+    ]
+    assert response.content == frames
+    assert (changes.decompressed, changes.as_text) == (0, 1)
+
+
+def test_eventstream_with_a_bad_checksum_stays_binary(tmp_path: Path) -> None:
+    frame = bytearray(encode_frame({":event-type": "messageStart"}, b'{"role":"assistant"}'))
+    frame[-1] ^= 1
+    source = write_vcrpy(
+        tmp_path / "vcr.yaml",
+        vcrpy_interaction(
+            body=bytes(frame), headers={"Content-Type": ["application/vnd.amazon.eventstream"]}
+        ),
+    )
+    converted, changes = convert_document(llmcassette.load_cassette(source), path=source)
+    assert converted.interactions[0].response.body.string == bytes(frame)  # type: ignore[union-attr]
     assert (changes.decompressed, changes.as_text) == (0, 0)
 
 
@@ -408,12 +430,10 @@ def test_imported_corpus_file_replays_the_same_bytes(rel: str, tmp_path: Path) -
     target = tmp_path / "imported.yaml"
     [result] = import_cassettes(source, target).results
     assert result.interactions == len(document.interactions)
-    # Only AWS eventstream bodies are still binary: every gzip body was decoded.
+    # Nothing is binary any more: every gzip body was decoded, every AWS eventstream body is
+    # stored as readable frames.
     text = target.read_text()
-    eventstream = any(
-        "eventstream" in (header(i.response.headers, "content-type") or "") for i in document.interactions
-    )
-    assert ("!!binary" in text) == eventstream
+    assert "!!binary" not in text
     assert "content-encoding" not in text.lower()
     assert result.changes.decompressed == sum(is_gzip(i.response.headers) for i in document.interactions)
     # Nothing is left for lint to find: no secret, no unscrubbed header, no binary text.

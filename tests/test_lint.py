@@ -20,7 +20,8 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 import llmcassette
-from llmcassette._convert import convert_document
+from llmcassette._convert import convert_document, import_cassettes
+from llmcassette._eventstream import encode_frame
 from llmcassette._framing import Framing, detect_framing, split_events
 from llmcassette._lint import Finding, LintReport, Rule, lint_bytes, lint_document, lint_paths
 from tests.corpus import CORPUS, MISSING_REASON, corpus_files, corpus_path, header, is_gzip, params
@@ -316,6 +317,23 @@ def test_binary_bodies_that_are_text(tmp_path: Path) -> None:
     assert "UTF-8 text" in findings[0].message and "gzip-compressed" in findings[1].message
 
 
+EVENTSTREAM = {"Content-Type": ["application/vnd.amazon.eventstream"]}
+FRAMES = encode_frame({":event-type": "messageStart"}, b'{"role":"assistant"}') + encode_frame(
+    {":event-type": "messageStop"}, b'{"stopReason":"end_turn"}'
+)
+
+
+def test_eventstream_bodies_kept_as_binary_are_found_and_frames_pass(tmp_path: Path) -> None:
+    [finding] = lint(tmp_path, interaction(headers=EVENTSTREAM, body=FRAMES))
+    assert (finding.rule, finding.field) == (Rule.BINARY_TEXT, "response.body.string")
+    assert "2 AWS eventstream frames" in finding.message and "stores them as frames" in finding.hint
+    # Once imported, they are frames, and nothing is left to find.
+    target = tmp_path / "imported.yaml"
+    import_cassettes(tmp_path / "c.yaml", target)
+    assert "eventstream:" in target.read_text()
+    assert lint_paths([target]).findings == []
+
+
 @pytest.mark.parametrize(
     ("headers", "body"),
     [
@@ -323,6 +341,8 @@ def test_binary_bodies_that_are_text(tmp_path: Path) -> None:
         # Without Content-Encoding the client reads gzip bytes as they are: import would not change them.
         pytest.param({"Content-Type": ["application/octet-stream"]}, gzip.compress(b"text"), id="bare-gzip"),
         pytest.param({"Content-Encoding": ["gzip"]}, gzip.compress(b"\x00\x01\x02"), id="gzip-of-binary"),
+        # Frames that cannot be stored readably (here: a bad checksum) stay bytes.
+        pytest.param(EVENTSTREAM, FRAMES[:-1] + bytes([FRAMES[-1] ^ 1]), id="eventstream-bad-checksum"),
     ],
 )
 def test_binary_bodies_that_are_binary_pass(
@@ -481,7 +501,8 @@ def test_the_corpus_lints_fast_and_every_finding_is_true(corpus_lint: Timed) -> 
     assert elapsed_s < 5.0
     # The corpus README: no live credentials, no cut streams, every file loads.
     assert {f.rule for f in report.findings} == {Rule.BINARY_TEXT, Rule.UNSCRUBBED_HEADER}
-    # binary-text: exactly the gzip JSON bodies (the eventstream bodies really are binary).
+    # binary-text: exactly the gzip JSON bodies and the eventstream bodies, which llmcassette
+    # stores as readable frames.
     binary = {
         (f.path.relative_to(CORPUS).as_posix(), f.interaction)
         for f in report.findings
@@ -491,9 +512,9 @@ def test_the_corpus_lints_fast_and_every_finding_is_true(corpus_lint: Timed) -> 
         (rel, index)
         for rel in corpus_files()
         for index, i in enumerate(llmcassette.load_cassette(corpus_path(rel)).interactions)
-        if is_gzip(i.response.headers)
+        if is_gzip(i.response.headers) or "eventstream" in (header(i.response.headers, "content-type") or "")
     }
-    assert binary == gzipped and len(binary) == 23
+    assert binary == gzipped and len(binary) == 23 + 4
     # unscrubbed-header: each names a header the scrubber clears, whose recorded value is not a placeholder.
     for finding in report.findings:
         if finding.rule is not Rule.UNSCRUBBED_HEADER:

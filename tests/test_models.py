@@ -250,7 +250,7 @@ def test_document_defaults() -> None:
     assert document.version == 1
     assert document.llmcassette_schema is None
     assert document.interactions == []
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
 
 
 def test_unknown_keys_are_kept_at_every_level() -> None:

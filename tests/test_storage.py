@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from llmcassette._models import (
     StreamError,
     StreamRecord,
 )
-from llmcassette._storage import dumps_cassette, load_cassette, parse_cassette, save_cassette
+from llmcassette._storage import check_complete, dumps_cassette, load_cassette, parse_cassette, save_cassette
 from llmcassette._yaml import load_yaml
 
 SSE = 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
@@ -185,7 +186,8 @@ def test_saved_cassette_reads_well(tmp_path: Path) -> None:
     assert "chunks: [20, 31]" in text
     assert "offsets_ms: [150.0, 180.5]" in text
     assert "end:" not in text  # a complete stream is the default, not written
-    assert "parsed_body: {model: claude, stream: true}" in text
+    # A JSON body reads as the JSON it is, its lines inside the key's value.
+    assert 'parsed_body: {\n        "model": "claude",\n        "stream": true\n      }\n' in text
     assert list(tmp_path.rglob(".*.tmp")) == []
 
 
@@ -530,3 +532,16 @@ def test_a_vcrpy_compatible_file_holds_plain_bodies_that_vcrpy_replays(tmp_path:
     assert "parsed_body" in path.read_text()
     with pytest.raises(TypeError):
         _vcrpy_replay_bodies(path)
+
+
+def test_the_completeness_check_makes_no_copy_of_the_file() -> None:
+    # A replay of a 200 MB cassette holds the played bodies, not the file twice over: the check
+    # that the file is whole runs on its bytes as they are.
+    raw = b"llmcassette_schema: 1\ninteractions:\n" + b"- x: 1\n" * (1 << 20) + b"...\n"
+    tracemalloc.start()
+    try:
+        check_complete(raw, path=Path("big.yaml"))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(raw) // 10

@@ -61,16 +61,14 @@ async def _timed(stream: Any, is_async: bool) -> tuple[list[bytes], list[float]]
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize("speed", [1.0, 2.0])
 async def test_replay_stream_yields_chunks_at_their_offsets(is_async: bool, speed: float) -> None:
-    seen: list[bytes] = []
     stream = ReplayStream(
         [b"a", b"", b"bc", b"d"],
         offsets_ms=[10.0, 20.0, 60.0, 60.0],
         pacer=Pacer(speed, time.monotonic()),
-        on_chunk=seen.append,
     )
     chunks, times = await _timed(stream, is_async)
     assert chunks == [b"a", b"bc", b"d"]  # an empty chunk is never handed to the client
-    assert seen == [b"a", b"", b"bc", b"d"]
+    assert stream.delivered() == [b"a", b"", b"bc", b"d"]
     for arrived, offset_ms in zip(times, [10.0, 60.0, 60.0], strict=True):
         target = offset_ms / 1000 / speed
         assert target - 0.05 <= arrived <= target + 0.25, (arrived, target)
@@ -100,10 +98,7 @@ async def test_pacer_does_not_wait_for_moments_already_past(is_async: bool) -> N
 @pytest.mark.anyio
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_replay_stream_raises_recorded_error_after_chunks(is_async: bool) -> None:
-    got: list[bytes] = []
-    stream = ReplayStream(
-        [b"one", b"two"], error=lambda: httpx2.RemoteProtocolError("cut"), on_chunk=got.append
-    )
+    stream = ReplayStream([b"one", b"two"], error=lambda: httpx2.RemoteProtocolError("cut"))
     with pytest.raises(httpx2.RemoteProtocolError, match="cut"):
         if is_async:
             async for chunk in stream:
@@ -111,7 +106,30 @@ async def test_replay_stream_raises_recorded_error_after_chunks(is_async: bool) 
         else:
             for chunk in stream:
                 assert chunk
-    assert got == [b"one", b"two"]
+    assert stream.delivered() == [b"one", b"two"]
+
+
+def test_replay_stream_logs_what_was_handed_over_while_and_after_it_is_read() -> None:
+    # The lean loop (no waits) counts nothing per chunk: what it handed over is read off its
+    # iterator, during the read, after the client stops early, and on a second read.
+    stream = ReplayStream([b"a", b"b", b"c", b"d"])
+    reader = iter(stream)
+    assert stream.delivered() == []
+    assert next(reader) == b"a"
+    assert stream.delivered() == [b"a"]
+    assert next(reader) == b"b"
+    reader.close()  # the client closes the response after two chunks
+    assert stream.delivered() == [b"a", b"b"]
+    assert list(stream) == [b"c", b"d"]  # a second read carries on where the first stopped
+    assert stream.delivered() == [b"a", b"b", b"c", b"d"]
+    assert list(stream) == []
+    assert stream.delivered() == [b"a", b"b", b"c", b"d"]
+
+
+def test_replay_stream_without_waits_logs_empty_chunks_it_does_not_hand_over() -> None:
+    stream = ReplayStream([b"a", b"", b"b"])
+    assert list(stream) == [b"a", b"b"]
+    assert stream.delivered() == [b"a", b"", b"b"]
 
 
 class Sink:
@@ -597,3 +615,34 @@ async def test_stream_left_open_at_exit_is_stored_as_closed(
     assert stored.stream is not None
     assert stored.stream.end is llmcassette.StreamEnd.CLOSED
     assert stored.content == first == sse_events(3)[0]
+
+
+def test_a_replay_that_waits_for_nothing_is_taken_whole_and_logged() -> None:
+    stream = ReplayStream([b"a", b"b", b"c"])
+    assert stream.take_all(most=2) is None  # more than asked for: nothing taken
+    taken = stream.take_all()
+    assert taken is not None and list(taken) == [b"a", b"b", b"c"]
+    assert stream.delivered() == [b"a", b"b", b"c"]
+    assert list(stream) == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pacer": Pacer(1.0, 0.0), "offsets_ms": [0.0, 0.0]},
+        {"delays_ms": [0.0, 5.0]},
+        {"end_stall_ms": 5.0},
+        {"error": lambda: httpx2.RemoteProtocolError("cut")},
+    ],
+    ids=["paced", "delayed", "stalls", "fails"],
+)
+def test_a_replay_that_waits_or_fails_is_not_taken_whole(options: dict[str, Any]) -> None:
+    stream = ReplayStream([b"a", b"b"], **options)
+    assert stream.take_all() is None
+    assert stream.delivered() == []
+
+
+def test_a_replay_with_an_empty_chunk_is_not_taken_whole() -> None:
+    # An empty chunk is never handed over; written framed, it would end the body.
+    stream = ReplayStream([b"a", b"", b"b"])
+    assert stream.take_all() is None

@@ -31,10 +31,17 @@ from typing import Any
 import h11
 import httpx
 
-from .._clock import _real_async_sleep, await_wait
+from .._clock import await_real, await_wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS, hung_up_before_answer
-from ._wire import encode_chunk, engine_flavor, engine_head, parse_request, request_complete
+from ._wire import (
+    encode_chunk,
+    engine_flavor,
+    engine_head,
+    engine_request,
+    parse_request,
+    request_complete,
+)
 
 __all__ = ["CassetteTransport", "patches"]
 
@@ -126,9 +133,7 @@ class CassetteTransport(asyncio.Transport):
         cassette = current_cassette()
         start = _monotonic()
         parsed = parse_request(raw)
-        request = httpx.Request(
-            parsed.method, str(self._request.url), headers=parsed.headers, content=parsed.body
-        )
+        request = engine_request(parsed.method, str(self._request.url), parsed.headers, parsed.body)
         request.extensions["timeout"] = {"read": self._read_timeout_s}
         self._raw = raw
         try:
@@ -195,9 +200,8 @@ async def _taken(protocol: Any) -> None:
     spins = 0
     while buffer:
         spins += 1
-        # The real sleep: a virtual clock (which patches asyncio.sleep) must not log the door's
-        # own yields as the client's waits.
-        await _real_async_sleep(0 if spins < 20 else 0.001)
+        # Real time: under a virtual clock these turns are neither the client's sleeps nor its time.
+        await await_real(0 if spins < 20 else 0.001)
 
 
 class _LiveStream(httpx.AsyncByteStream):

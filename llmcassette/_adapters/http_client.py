@@ -16,7 +16,8 @@ library's own code as it would be live:
   ``NewConnectionError`` / ``ConnectTimeoutError`` on its connections, so its ``Retry`` counts
   them as connect errors and requests raises ``ConnectionError`` / ``ConnectTimeout``;
 - a stream cut mid-way stops the bytes mid-framing (``IncompleteRead``, ``ProtocolError``,
-  ``ChunkedEncodingError``), and a read that outwaits the socket's timeout raises
+  ``ChunkedEncodingError``), or fails the read with ``ConnectionResetError`` when it was reset
+  (httpx's ``ReadError``), and a read that outwaits the socket's timeout raises
   ``socket.timeout`` (urllib3's ``ReadTimeoutError``, requests' ``ReadTimeout``);
 - an upstream that hung up before answering, live or recorded, ends the connection with no
   response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
@@ -45,7 +46,17 @@ import httpx
 from .._clock import wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS
-from ._wire import ParsedRequest, WireReader, engine_flavor, engine_head, parse_request, timeout_error
+from .._streams import ReplayStream
+from ._wire import (
+    ParsedRequest,
+    WireReader,
+    encode_body,
+    engine_flavor,
+    engine_head,
+    engine_request,
+    parse_request,
+    timeout_error,
+)
 
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
@@ -93,6 +104,8 @@ class _LiveBody(httpx.SyncByteStream):
                 yield chunk
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out") from exc
+        except ConnectionResetError as exc:  # a reset, as httpx names one
+            raise httpx.ReadError(str(exc)) from exc
         except (http.client.IncompleteRead, ConnectionError) as exc:
             raise httpx.RemoteProtocolError(
                 "peer closed connection without sending complete message body"
@@ -105,10 +118,13 @@ class _LiveBody(httpx.SyncByteStream):
 
 
 def _broken(exc: BaseException) -> BaseException | None:
-    # What the end of an engine stream becomes on the wire: a timeout is raised to the reader;
-    # any other failure is a connection that dropped, so the bytes just stop.
+    # What the end of an engine stream becomes on the wire: a timeout or a reset (httpx's
+    # ReadError) is raised to the reader; any other failure is a connection that closed, so the
+    # bytes just stop.
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
         return timeout_error()
+    if isinstance(exc, httpx.ReadError | ConnectionResetError):
+        return ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
     if isinstance(exc, httpx.TransportError | OSError):
         return None
     return exc
@@ -185,16 +201,11 @@ class CassetteSocket:
             hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            decision.log_failure()
-            wait(self._timeout or 0.0)
+            # After the fault's silence: its delay, else the client's timeout (as decided).
+            wait(decision.log_failure().delay_ms / 1000.0)
             return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
-        timeout = self._timeout
-        request.extensions["timeout"] = {
-            "connect": timeout,
-            "read": timeout,
-            "write": timeout,
-            "pool": timeout,
-        }
+        # The socket's timeout now is the read timeout (urllib3 sets it once the request is sent).
+        request.extensions["timeout"] = _timeouts(self._timeout)
         try:
             response = cassette.answer(
                 engine_flavor(), request, parsed.body, decision, self._live, start=start
@@ -206,9 +217,19 @@ class CassetteSocket:
             raise
         stream = response.stream
         head, chunked, length = engine_head(response, method=parsed.method)
-        reader = WireReader(
-            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-        )
+        # A replay that waits for nothing is written in one piece when its framing keeps the
+        # boundaries (each chunk its own HTTP chunk; a body sent whole is one chunk anyway): the
+        # library's parser finds them without a round trip through the reader per chunk.
+        whole = None
+        if isinstance(stream, ReplayStream):
+            whole = stream.take_all(most=None if chunked else 1)
+        if whole is not None:
+            head += encode_body(whole, chunked=chunked, length=length)
+            reader = WireReader(head, iter(()), chunked=False, broken=_broken, on_close=stream.close)
+        else:
+            reader = WireReader(
+                head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+            )
         return io.BufferedReader(reader)
 
     # -- deciding and answering ------------------------------------------------------------------
@@ -225,9 +246,9 @@ class CassetteSocket:
         if cassette is None:
             return
         parsed = parse_request(raw)
-        request = httpx.Request(
-            parsed.method, self._url(parsed.target), headers=parsed.headers, content=parsed.body
-        )
+        request = engine_request(parsed.method, self._url(parsed.target), parsed.headers, parsed.body)
+        # What a fault takes for the client's timeout: the socket's, as the request is sent.
+        request.extensions["timeout"] = _timeouts(self._timeout)
         decision = cassette.decide(request, parsed.body)
         self._pending = (cassette, request, parsed, decision, start)
         failure = decision.failure
@@ -295,6 +316,11 @@ class CassetteSocket:
         )
 
 
+def _timeouts(timeout_s: float | None) -> dict[str, float | None]:
+    """A socket timeout as httpx's timeout extension, which the engine reads."""
+    return {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
+
+
 @functools.cache
 def _idle_descriptor() -> int:
     read_end, _write_end = os.pipe()  # both stay open: with no writer the reader would see EOF
@@ -342,6 +368,11 @@ def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
 def _request(original: Callable[..., Any]) -> Callable[..., Any]:
     def request(self: Any, *args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
+        sock = getattr(self, "sock", None)
+        if sock is not None and not isinstance(sock, CassetteSocket) and current_cassette() is not None:
+            # A live connection a pool kept from before the cassette: closed, so that sending
+            # connects again and gets a cassette socket, rather than reaching the upstream.
+            self.close()
         result = original(self, *args, **kwargs)
         sock = getattr(self, "sock", None)
         if isinstance(sock, CassetteSocket):

@@ -9,6 +9,7 @@ not have to move them, and a fault that is not about timing keeps the recorded p
 ========================  =========================================================
 ``empty_stream``          a 200 with the provider's empty stream (or an empty body)
 ``malformed_chunk``       one event's JSON cut in half, its framing intact
+``bad_crc``               one eventstream frame with a wrong checksum (Bedrock)
 ``truncate``              a clean end after N events, without the terminator
 ``disconnect``            the connection drops after N events (fin or reset)
 ``error_event``           the provider's in-stream error after N events
@@ -20,11 +21,12 @@ not have to move them, and a fault that is not about timing keeps the recorded p
 
 from __future__ import annotations
 
-from .stream_bytes import MalformedChunk, Rechunk
+from .stream_bytes import BadCrc, MalformedChunk, Rechunk
 from .stream_endings import Disconnect, EmptyStream, ErrorEvent, Truncate
 from .stream_timing import Slow, Stall
 
 __all__ = [
+    "BadCrc",
     "Disconnect",
     "EmptyStream",
     "ErrorEvent",

@@ -1,5 +1,6 @@
 """
-Stream faults that work on the bytes: one event's JSON broken, or the chunk boundaries moved.
+Stream faults that work on the bytes: one event's JSON broken, one eventstream frame's checksum
+broken, or the chunk boundaries moved.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from .stream_wire import (
     view,
 )
 
-__all__ = ["MalformedChunk", "Rechunk"]
+__all__ = ["BadCrc", "MalformedChunk", "Rechunk"]
 
 _BOM = b"\xef\xbb\xbf"
 # A well-formed UTF-8 multi-byte character (binary data that only looks like one is cut too,
@@ -143,6 +144,53 @@ def _broken_frame(frame: bytes) -> bytes:
     prelude = struct.pack(">II", 16 + headers_length + len(payload), headers_length)
     message = prelude + struct.pack(">I", zlib.crc32(prelude)) + headers + payload
     return message + struct.pack(">I", zlib.crc32(message))
+
+
+class BadCrc(StreamFault):
+    """
+    Eventstream frame ``event`` arrives with a wrong checksum (Bedrock's streams).
+
+    One checksum of that frame is inverted: the message CRC that ends it (``checksum=message``)
+    or the prelude CRC after its two lengths (``checksum=prelude``). Every other byte, and every
+    chunk boundary, is as recorded. The frames before it reach the client; botocore's decoder
+    then raises ``botocore.eventstream.ChecksumMismatch``, for either checksum. Frames are
+    counted from 1, the stream's last ones included; a count past the last frame breaks the
+    last one. A body that is not an eventstream plays unchanged.
+    """
+
+    name = "bad_crc"
+    summary = "eventstream frame N arrives with a wrong checksum (botocore: ChecksumMismatch)"
+    example = "bad_crc:event=2"
+
+    event: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_COUNT,
+        description="which frame to break, from 1; default: the middle frame (half of them, rounded up)",
+    )
+    checksum: Literal["message", "prelude"] = Field(
+        default="message", description="which checksum: message (the frame's last 4 bytes) or prelude"
+    )
+
+    def apply(self, playback: Playback, context: FaultContext) -> Playback:
+        playback = plain(playback)
+        stream = view(playback, context)
+        if stream.framing is not Framing.EVENTSTREAM or not stream.events:
+            return playback
+        number = self.event if self.event is not None else max(1, stream.default_count())
+        start, end = stream.events[min(number, len(stream.events)) - 1]
+        if end - start < 16:  # a frame cut short has no checksum to break
+            return playback
+        at = end - 4 if self.checksum == "message" else start + 8
+        body = bytearray(stream.body)
+        body[at : at + 4] = bytes(b ^ 0xFF for b in body[at : at + 4])
+        # Same length: the recorded chunks keep their boundaries and their delays.
+        chunks = []
+        position = 0
+        for chunk in playback.chunks:
+            chunks.append(bytes(body[position : position + len(chunk)]))
+            position += len(chunk)
+        return finish(playback, chunks, read_delays(playback))
 
 
 class Rechunk(StreamFault):

@@ -10,9 +10,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from .._exceptions import ConfigError
 from .._exchange import Ending, Playback
 from .._framing import Framing, split_events
 from ..providers import ERROR_KINDS
+from ..providers.bedrock import exception_frame
 from ._base import MAX_COUNT, MAX_TEXT_CHARS, FaultContext, StreamFault
 from .stream_wire import cut, finish, plain, read_delays, view
 
@@ -142,10 +144,11 @@ class ErrorEvent(StreamFault):
 
     The first ``after`` events arrive as recorded, then one error event in the provider's shape
     (``profile.error_event``: ``data: {"error": ...}`` for OpenAI, ``event: error`` for Anthropic,
-    an ``{"error": ...}`` line for Ollama), then the stream ends cleanly: the terminator and the
-    events after the error are gone. A count past the last event puts the error where the
-    terminator was. A non-streamed response keeps its status but its body becomes the provider's
-    error JSON for ``kind`` (``profile.error``).
+    an ``{"error": ...}`` line for Ollama, an ``exception`` frame for Bedrock, whose type
+    ``exception`` may name: ``modelStreamErrorException``), then the stream ends cleanly: the
+    terminator and the events after the error are gone. A count past the last event puts the
+    error where the terminator was. A non-streamed response keeps its status but its body becomes
+    the provider's error JSON for ``kind`` (``profile.error``).
     """
 
     name = "error_event"
@@ -160,6 +163,12 @@ class ErrorEvent(StreamFault):
         max_length=MAX_TEXT_CHARS,
         default="server_error",
         description="error kind: overloaded, rate_limit, server_error...",
+    )
+    exception: str | None = Field(
+        default=None,
+        max_length=100,
+        pattern=r"^[A-Za-z][A-Za-z0-9]*$",
+        description="eventstream only: the exception frame's type (modelStreamErrorException...)",
     )
 
     @field_validator("kind")
@@ -178,6 +187,18 @@ class ErrorEvent(StreamFault):
             return finish(_clean_end(playback), [body], [0.0])
         offset = stream.offset_after(self.after, keep_terminator=False)
         chunks, delays = cut(playback.chunks, read_delays(playback), offset)
-        chunks.append(profile.error_event(message=self.message, kind=self.kind))
+        chunks.append(self._event(stream.framing, context))
         delays.append(0.0)
         return finish(_clean_end(playback), chunks, delays)
+
+    def _event(self, framing: Framing, context: FaultContext) -> bytes:
+        if self.exception is None:
+            return context.profile.error_event(message=self.message, kind=self.kind)
+        if framing is not Framing.EVENTSTREAM:
+            raise ConfigError(
+                f"llmcassette: fault `{self.spec()}` names an eventstream exception type, but the "
+                f"response of {context.request.method} {context.request.url} is a {framing.value} "
+                "stream, which has no exception frames; limit the fault to Bedrock with "
+                "`provider=bedrock`, or leave `exception` out."
+            )
+        return exception_frame(self.exception, self.message, kind=self.kind)

@@ -6,8 +6,9 @@ events that carry a ``data`` field, NDJSON lines, JSON-array elements and events
 comment-only SSE blocks (``: OPENROUTER PROCESSING``) and blank NDJSON lines sit between events and
 are not counted. The events at the end that only say "the stream is complete" (``data: [DONE]``,
 Anthropic's ``message_stop``, the Responses API's ``response.completed``, Ollama's ``"done": true``
-line, or the profile's ``terminator``) form the *terminator*. Eventstream frames (Bedrock) carry
-their events base64-encoded, so there no terminator is recognised.
+line, or the profile's ``terminator``) form the *terminator*. In an eventstream (Bedrock) it is
+the Converse stream's ``messageStop`` and ``metadata`` frames, or the InvokeModel ``chunk`` whose
+base64 carries a terminating event (Claude's ``message_stop``).
 
 Edits keep every recorded chunk boundary they do not have to move, and carry each chunk's extra
 wait (``delays_ms``) along with it, so faults compose in any order.
@@ -24,6 +25,7 @@ from typing import Any
 
 from .._exchange import Playback
 from .._framing import Framing, detect_framing, event_ends, parse_sse_event
+from ..providers._events import decode_event
 from ._base import FaultContext
 
 __all__ = [
@@ -46,6 +48,8 @@ _GENERIC = "generic"
 # Named events that end a stream (Anthropic; OpenAI Responses). The Responses API's failure events
 # end it too, so a truncated stream never keeps them.
 _TERMINAL_EVENTS = frozenset({"message_stop", "response.completed", "response.incomplete", "response.failed"})
+# Bedrock's ConverseStream ends with the stop reason, then the usage.
+_TERMINAL_FRAMES = frozenset({"messageStop", "metadata"})
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _NEWLINES = re.compile(rb"\r\n|\r")
 
@@ -171,6 +175,13 @@ def is_terminal(event: bytes, framing: Framing, profile_end: bytes) -> bool:
             return False
         parsed = _json(data.encode())
         return isinstance(parsed, dict) and parsed.get("type") in _TERMINAL_EVENTS
+    if framing is Framing.EVENTSTREAM:
+        frame = decode_event(event, framing)
+        if frame is None or frame.exception:
+            return False
+        if frame.name in _TERMINAL_FRAMES:
+            return True
+        return frame.type.startswith("chunk/") and frame.type[len("chunk/") :] in _TERMINAL_EVENTS
     if framing in (Framing.NDJSON, Framing.JSON_ARRAY) and b'"done"' in event:
         parsed = _json(event.strip(b" \t\r\n[],"))
         return isinstance(parsed, dict) and parsed.get("done") is True

@@ -28,11 +28,10 @@ from __future__ import annotations
 
 import base64
 import json
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from .._eventstream import encode_frame
 from .._exchange import RequestInfo
 from .._framing import Framing, split_events
 from ._base import Profile
@@ -41,7 +40,7 @@ from ._types import Summary, ToolCall
 from ._wire import ToolCallAssembly, compact_json, flat_ints, stable_token
 from .anthropic import AnthropicProfile
 
-__all__ = ["BedrockProfile", "encode_frame"]
+__all__ = ["BedrockProfile", "encode_frame", "exception_frame"]
 
 _ACTIONS = ("/converse", "/converse-stream", "/invoke", "/invoke-with-response-stream")
 _STREAMING = ("/converse-stream", "/invoke-with-response-stream")
@@ -79,24 +78,16 @@ _STREAM_EXCEPTIONS = {
 _JSON_HEADERS = {":content-type": "application/json"}
 
 
-def encode_frame(headers: Mapping[str, str], payload: bytes) -> bytes:
+def exception_frame(exception_type: str, message: str | None = None, *, kind: str = "server_error") -> bytes:
     """
-    One eventstream frame with string headers, both CRC32 checksums included (frames are read
-    back by :func:`llmcassette.providers._events.decode_frame`).
+    An ``exception`` frame of ``exception_type`` (``throttlingException``,
+    ``modelStreamErrorException``, ...) carrying ``{"message": ...}`` (by default the message of
+    error ``kind``), as Bedrock sends one inside a 200 stream; botocore raises
+    ``EventStreamError`` with that type as its code.
     """
-    head = b""
-    for name, value in headers.items():
-        raw_name, raw_value = name.encode(), value.encode()
-        head += (
-            struct.pack(">B", len(raw_name))
-            + raw_name
-            + b"\x07"
-            + struct.pack(">H", len(raw_value))
-            + raw_value
-        )
-    prelude = struct.pack(">II", 16 + len(head) + len(payload), len(head))
-    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + head + payload
-    return message + struct.pack(">I", zlib.crc32(message))
+    message = message or _ERRORS.get(kind, _ERRORS["server_error"])[2]
+    headers = {":exception-type": exception_type, **_JSON_HEADERS, ":message-type": "exception"}
+    return encode_frame(headers, json.dumps({"message": message}, separators=(",", ":")).encode())
 
 
 class BedrockProfile(Profile):
@@ -138,8 +129,7 @@ class BedrockProfile(Profile):
     def error_event(self, *, message: str | None = None, kind: str = "server_error") -> bytes:
         """An ``exception`` frame (``throttlingException`` for ``rate_limit``, and so on)."""
         exception = _STREAM_EXCEPTIONS.get(kind, "internalServerException")
-        headers = {":exception-type": exception, **_JSON_HEADERS, ":message-type": "exception"}
-        return encode_frame(headers, json.dumps(self.error_payload(kind, 0, message, None)).encode())
+        return exception_frame(exception, message, kind=kind)
 
     def _event(self, event_type: str, payload: Mapping[str, Any]) -> bytes:
         headers = {":event-type": event_type, **_JSON_HEADERS, ":message-type": "event"}

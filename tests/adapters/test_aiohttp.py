@@ -251,3 +251,16 @@ def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_aioht
             assert asyncio.run(read()) == live
     # Each chunk reached the client as one read, while recording as in replay.
     assert live == chunks
+
+
+def test_a_replay_under_a_virtual_clock_records_no_sleeps_of_its_own(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The door waits for the client to take each chunk before feeding the next: a wait of its
+    # own, which is neither the client's sleep nor virtual time.
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=["rechunk:mode=fixed,size=1"]):
+        assert asyncio.run(_one(base, SSE)()) == [bytes([b]) for b in b"".join(live["sse"])]
+    assert clock.sleeps == []
+    assert clock.elapsed_s == 0.0

@@ -7,6 +7,7 @@ credentials scrubbed, and faults that botocore's own retry and event-stream pars
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 import shutil
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.auth
 import botocore.config
 import botocore.exceptions
 import pytest
@@ -22,7 +24,7 @@ import urllib3
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette._lint import lint_paths
-from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app
+from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app, event_frame
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -99,6 +101,19 @@ def test_the_three_calls_record_and_replay_with_no_socket(
     assert lint_paths([cassette]).findings == []
     stream = document.interactions[1].response.stream
     assert stream is not None and stream.chunks is not None and len(stream.chunks) == len(CONVERSE_EVENTS)
+    # Both event streams are readable frames in the file: headers, and payloads as data.
+    assert "!!binary" not in text and "llmcassette_schema: 2" in text
+    frames = document.interactions[1].response.eventstream
+    assert frames is not None
+    assert [(f.headers[":event-type"], f.payload) for f in frames] == [
+        (kind, {**payload, "p": "abcdefgh"}) for kind, payload in CONVERSE_EVENTS
+    ]
+    assert document.interactions[1].response.content == b"".join(
+        event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS
+    )
+    invoked = document.interactions[2].response.eventstream
+    assert invoked is not None and invoked[0].bytes_format == "compact"
+    assert invoked[0].payload["bytes"]["type"] == "message_start"
     forbid_sockets(monkeypatch)
     with llmcassette.use_cassette(cassette) as replay:
         # A new signature and date each time: matching does not look at them.
@@ -186,3 +201,41 @@ def test_a_pooled_connection_is_answered_by_whoever_answers_now(
     # With no cassette, the same client reaches the server itself.
     assert client.converse(modelId=MODEL, messages=MESSAGES)["stopReason"] == "end_turn"
     assert len(seen) == before + 1
+
+
+def test_a_recording_with_other_credentials_and_another_date_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SigV4 signs the date and the key: a replay a year later, with other credentials, sends
+    # another `Authorization` and `X-Amz-Date`, and matching looks at neither.
+    def signing_at(moment: datetime.datetime) -> None:
+        monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *a, **k: moment)
+
+    path = tmp_path / "signed.yaml"
+    seen: list[dict[str, str]] = []
+    signing_at(datetime.datetime(2025, 1, 2, 3, 4, 5))
+    with serve(bedrock_app(seen)) as base:
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            live = _calls(_client(base))
+    assert {request["x-amz-date"] for request in seen} == {"20250102T030405Z"}
+    text = path.read_text()
+    assert "Authorization: [AWS4-HMAC-SHA256 REDACTED]" in text and "Signature=" not in text
+    assert SECRET not in text and "X-Amz-Security-Token: [REDACTED]" in text
+    assert "X-Amz-Date: [20250102T030405Z]" in text  # not a secret: kept, never matched on
+
+    signing_at(datetime.datetime(2026, 7, 8, 9, 10, 11))
+    forbid_sockets(monkeypatch)
+    other = boto3.client(
+        "bedrock-runtime",
+        region_name="eu-west-1",  # another signing scope too
+        endpoint_url=base,
+        aws_access_key_id="AKIAI44QH8DHBEXAMPLE",
+        aws_secret_access_key="je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY",
+    )
+    with llmcassette.use_cassette(path) as replay:
+        assert _calls(other) == live
+    assert [a.interaction for a in replay.attempts] == [0, 1, 2]
+    assert {a.headers["x-amz-date"] for a in replay.attempts} == {"20260708T091011Z"}
+    assert "x-amz-security-token" not in replay.attempts[0].headers
+    recorded_auth = {a.fingerprints["authorization"] for a in recording.attempts}
+    assert recorded_auth.isdisjoint(a.fingerprints["authorization"] for a in replay.attempts)

@@ -21,6 +21,10 @@ import pytest
 import requests
 import urllib3
 from hypothesis import given, settings
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 import llmcassette
 from llmcassette import VirtualClock
@@ -307,3 +311,78 @@ def test_any_body_in_any_chunking_is_recorded_and_replayed_exactly_through_reque
             assert read() == chunks
         with llmcassette.use_cassette(path):
             assert read() == chunks
+
+
+@pytest.mark.parametrize(("fault", "waited_s"), [("read_timeout:delay_ms=0", 0.0), ("read_timeout", 30.0)])
+def test_a_read_timeout_lasts_its_delay_else_the_clients_timeout(
+    cassette: Path, upstream: str, no_sockets: object, fault: str, waited_s: float
+) -> None:
+    # The standard matrix's `read_timeout:delay_ms=0` must stay instant without a virtual clock.
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=[fault]) as replay:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            requests.post(upstream + "/json", json={"q": 1}, timeout=30)
+    assert clock.elapsed_s == waited_s
+    assert replay.attempts[0].error is not None and replay.attempts[0].error.startswith("ReadTimeout")
+
+
+@pytest.mark.parametrize(("mode", "recorded_as"), [("close", "RemoteProtocolError"), ("reset", "ReadError")])
+def test_a_stream_broken_off_live_is_recorded_and_replayed_as_the_same_close_or_reset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, recorded_as: str
+) -> None:
+    path = tmp_path / "broken.yaml"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\nTransfer-Encoding: chunked\r\n\r\n"
+    line = b'{"message": {"content": "Hel"}, "done": false}\n'
+    partial = head + f"{len(line):x}\r\n".encode() + line + b"\r\n"
+
+    def read(url: str) -> tuple[list[bytes], tuple[type[BaseException], ...]]:
+        got: list[bytes] = []
+        with requests.post(url, json={"q": 1}, stream=True) as response:
+            with pytest.raises(requests.exceptions.ChunkedEncodingError) as info:
+                got.extend(response.iter_content(chunk_size=None))
+        chain: list[type[BaseException]] = []
+        error: BaseException | None = info.value
+        while error is not None:  # requests wraps urllib3's error, which wraps the socket's
+            chain.append(type(error))
+            error = next((a for a in error.args if isinstance(a, BaseException)), None)
+        return got, tuple(chain)
+
+    with hang_up_server(mode, partial=partial) as base:
+        url = base + "/api/chat"
+        direct = read(url)
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert read(url) == direct
+    (interaction,) = llmcassette.load_cassette(path).interactions
+    assert interaction.response.stream is not None and interaction.response.stream.error is not None
+    assert interaction.response.stream.error.type == recorded_as
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path):
+        assert read(url) == direct
+    assert direct[0] == [line]
+
+
+def test_a_connection_pooled_before_the_cassette_does_not_reach_the_upstream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A keep-alive upstream: the pool keeps the live connection open, so nothing connects again
+    # under the cassette. Replay must still answer, not send the request down that open socket.
+    calls: list[str] = []
+
+    async def answer(request: Request) -> JSONResponse:
+        calls.append(request.url.path)
+        return JSONResponse({"call": len(calls)})
+
+    path = tmp_path / "pooled.yaml"
+    pool = urllib3.PoolManager()
+    with serve(Starlette(routes=[Route("/json", answer, methods=["POST"])])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            assert json.loads(urllib3.PoolManager().request("POST", base + "/json", body=b"{}").data) == {
+                "call": 1
+            }
+        assert json.loads(pool.request("POST", base + "/json", body=b"{}").data) == {
+            "call": 2
+        }  # live, pooled
+        forbid_sockets(monkeypatch)
+        with llmcassette.use_cassette(path) as replay:
+            assert json.loads(pool.request("POST", base + "/json", body=b"{}").data) == {"call": 1}
+    assert len(calls) == 2
+    assert [a.interaction for a in replay.attempts] == [0]

@@ -13,6 +13,7 @@ from click.testing import CliRunner, Result
 
 from llmcassette._demo import CASSETTE
 from llmcassette.cli import cli
+from tests.adapters.bedrock import CONVERSE_EVENTS, event_frame, write_stream_cassette
 from tests.cli.test_cli import assert_one_line_error
 
 
@@ -140,3 +141,28 @@ def test_a_file_and_a_folder_are_trouble(tmp_path: Path) -> None:
     result = run(str(CASSETTE), str(tmp_path))
     assert result.exit_code == 2
     assert "A and B must both be files or both be folders" in result.stderr
+
+
+def test_bedrock_streams_are_compared_by_their_event_types_and_shapes(tmp_path: Path) -> None:
+    before = [event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS]
+    tool = event_frame(
+        "contentBlockStart", {"contentBlockIndex": 1, "start": {"toolUse": {"toolUseId": "t1", "name": "f"}}}
+    )
+    latency = event_frame(
+        "metadata", {**CONVERSE_EVENTS[-1][1], "metrics": {"latencyMs": 9, "timeToFirstByteMs": 3}}
+    )
+    after = [*before[:4], tool, before[4], latency]
+    a = write_stream_cassette(tmp_path / "a.yaml", before)
+    b = write_stream_cassette(tmp_path / "b.yaml", after)
+    result = run(str(a), str(b))
+    assert result.exit_code == 1, result.output
+    assert "+ event type 'contentBlockStart' appeared in interaction 0" in result.output
+    assert (
+        "+ field metrics.timeToFirstByteMs (number) appeared in 'metadata' events of interaction 0"
+        in result.output
+    )
+    # Text and token counts are content, not shape.
+    same = write_stream_cassette(
+        tmp_path / "c.yaml", [event_frame("messageStart", {"role": "assistant"}), *before[1:]]
+    )
+    assert run(str(a), str(same)).exit_code == 0

@@ -15,7 +15,9 @@ from click.testing import CliRunner, Result
 from llmcassette._demo import CASSETTE
 from llmcassette._storage import load_cassette
 from llmcassette.cli import cli
+from llmcassette.providers.bedrock import exception_frame
 from tests import corpus
+from tests.adapters.bedrock import CONVERSE_EVENTS, event_frame, write_stream_cassette
 from tests.cli.test_cli import assert_one_line_error
 
 
@@ -119,3 +121,20 @@ def test_the_console_entry_runs_inspect() -> None:
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
     assert document["interactions"][0]["stream"]["chunks"] == 11
+
+
+def test_a_bedrock_stream_reads_as_an_sse_stream_does(tmp_path: Path) -> None:
+    frames = [event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS]
+    failed = [*frames[:2], exception_frame("modelStreamErrorException", "The model stream broke.")]
+    path = write_stream_cassette(tmp_path / "bedrock.yaml", frames, failed)
+    result = run(str(path))
+    assert result.exit_code == 0, result.output
+    first, second = result.output.split("#1 ")
+    assert "request    bedrock · model anthropic.claude-3-haiku · stream" in first
+    assert "text       Hi there." in first and "finish     end_turn" in first
+    assert "usage      inputTokens 3 · outputTokens 2 · totalTokens 5" in first
+    assert f"stream     6 events in 6 chunks, {sum(map(len, frames))} bytes, complete" in first
+    # An exception frame is the provider's error, as an SSE error event is.
+    assert "error      The model stream broke." in second and "3 events in 3 chunks" in second
+    document = json.loads(run("--json", str(path)).output)
+    assert document["interactions"][1]["error"] == "The model stream broke."

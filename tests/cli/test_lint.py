@@ -20,6 +20,8 @@ import yaml
 from click.testing import CliRunner, Result
 
 from llmcassette.cli import cli
+from llmcassette.providers.bedrock import exception_frame
+from tests.adapters.bedrock import CONVERSE_EVENTS, event_frame, write_stream_cassette
 from tests.corpus import CORPUS, MISSING_REASON
 
 OPENAI_KEY = "sk-proj-" + "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4z"
@@ -185,3 +187,14 @@ def test_max_age_days_reports_a_stale_recording(tmp_path: Path) -> None:
     )
     assert run("lint", "--max-age-days", "30", str(fresh)).exit_code == 0
     assert run("lint", "--max-age-days", "30", "--ignore", "stale", str(old)).exit_code == 0
+
+
+def test_a_bedrock_stream_that_stops_before_its_stop_reason_is_found(tmp_path: Path) -> None:
+    frames = [event_frame(kind, payload) for kind, payload in CONVERSE_EVENTS]
+    failed = [*frames[:2], exception_frame("throttlingException", "Too many requests.")]
+    whole = write_stream_cassette(tmp_path / "whole.yaml", frames, failed)
+    assert run("lint", str(whole)).exit_code == 0  # complete, and ended by the provider's own error
+    cut = write_stream_cassette(tmp_path / "cut.yaml", frames[:3])
+    result = run("lint", str(cut))
+    assert result.exit_code == 1
+    assert "cut.yaml:interaction 0: response.eventstream: [unterminated-stream]" in result.output

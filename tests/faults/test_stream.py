@@ -14,6 +14,7 @@ invariants at the end, on streams built from their own framing.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import gzip
 import json
@@ -22,10 +23,11 @@ import struct
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
+from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 from hypothesis import given, settings, strategies as st
 
 import llmcassette
@@ -35,6 +37,7 @@ from llmcassette._exchange import Ending, Playback, RequestInfo, replace_span
 from llmcassette._framing import Framing, split_events
 from llmcassette._streams import ReplayStream
 from llmcassette.faults import (
+    BadCrc,
     Disconnect,
     EmptyStream,
     ErrorEvent,
@@ -52,6 +55,7 @@ from llmcassette.faults import (
 from llmcassette.faults.stream_bytes import adversarial_cuts
 from llmcassette.faults.stream_wire import cut, regroup, splice, split_at
 from llmcassette.providers import Profile, detect_profile
+from llmcassette.providers.bedrock import encode_frame, exception_frame
 from tests.corpus import CORPUS, MISSING_REASON, corpus_files, corpus_path, header
 from tests.faults import ALL_PROFILES, make_context
 
@@ -1082,6 +1086,90 @@ def test_a_malformed_eventstream_frame_keeps_valid_checksums() -> None:
         json.loads(_unframe(out[1]))
 
 
+def _converse_playback() -> tuple[Playback, list[bytes]]:
+    events = [
+        ("messageStart", {"role": "assistant"}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+        ("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": "!"}}),
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": "end_turn"}),
+        ("metadata", {"usage": {"inputTokens": 1, "outputTokens": 2, "totalTokens": 3}}),
+    ]
+    frames = [
+        encode_frame({":event-type": kind, ":message-type": "event"}, json.dumps(payload).encode())
+        for kind, payload in events
+    ]
+    headers = (("content-type", "application/vnd.amazon.eventstream"),)
+    return Playback(200, headers, tuple(frames)), frames
+
+
+BEDROCK = detect_profile(
+    RequestInfo(method="POST", url="https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream")
+)
+
+
+def test_a_converse_stream_ends_with_messagestop_and_metadata() -> None:
+    # The terminator of a ConverseStream: a truncated one never keeps its stop reason or usage.
+    playback, frames = _converse_playback()
+    context = make_context(BEDROCK, streaming=True)
+    assert Truncate().apply(playback, context).chunks == tuple(frames[:2])  # half of the 4 content frames
+    assert Truncate(after=9).apply(playback, context).chunks == tuple(frames[:4])
+    errored = ErrorEvent(after=9, kind="rate_limit").apply(playback, context)
+    assert errored.chunks == (*frames[:4], BEDROCK.error_event(kind="rate_limit"))
+    # The connection may drop after the last frame: the terminator is part of what it counts.
+    assert Disconnect(after=9).apply(playback, context).chunks == tuple(frames)
+
+
+def test_an_invoke_stream_ends_with_the_chunk_that_carries_message_stop() -> None:
+    events = [{"type": "message_start"}, {"type": "content_block_delta"}, {"type": "message_stop"}]
+    frames = [
+        encode_frame(
+            {":event-type": "chunk"},
+            json.dumps({"bytes": base64.b64encode(json.dumps(e).encode()).decode()}).encode(),
+        )
+        for e in events
+    ]
+    playback = Playback(200, (("content-type", "application/vnd.amazon.eventstream"),), tuple(frames))
+    assert Truncate(after=9).apply(playback, make_context(BEDROCK, streaming=True)).chunks == tuple(
+        frames[:2]
+    )
+
+
+@pytest.mark.parametrize("checksum", ["message", "prelude"])
+def test_bad_crc_breaks_one_checksum_that_botocore_checks(checksum: Literal["message", "prelude"]) -> None:
+    playback, frames = _converse_playback()
+    # Recorded chunks that do not follow the frames: their boundaries stay where they were.
+    body = b"".join(frames)
+    playback = replace(playback, chunks=(body[:10], body[10:200], body[200:]))
+    result = BadCrc(event=2, checksum=checksum).apply(playback, make_context(BEDROCK, streaming=True))
+    assert [len(c) for c in result.chunks] == [len(c) for c in playback.chunks]
+    out = split_events(result.body, Framing.EVENTSTREAM)
+    assert out[0] == frames[0] and out[2:] == frames[2:] and out[1] != frames[1]
+    buffer = EventStreamBuffer()
+    buffer.add_data(result.body)
+    messages = iter(buffer)
+    assert next(messages).headers[":event-type"] == "messageStart"
+    with pytest.raises(ChecksumMismatch):
+        next(messages)
+    # A count past the last frame breaks the last one; a body that is not an eventstream plays as it is.
+    last = BadCrc(event=99).apply(playback, make_context(BEDROCK, streaming=True))
+    assert split_events(last.body, Framing.EVENTSTREAM)[:-1] == frames[:-1]
+    sse = Playback(200, (("content-type", "text/event-stream"),), (b"data: {}\n\n",))
+    assert BadCrc().apply(sse, make_context(streaming=True)) == sse
+
+
+def test_an_exception_type_is_refused_on_a_stream_without_frames() -> None:
+    fault = parse_fault("error_event:exception=modelStreamErrorException")
+    playback, _ = _converse_playback()
+    framed = fault.apply(playback, make_context(BEDROCK, streaming=True))
+    assert framed.chunks[-1] == exception_frame("modelStreamErrorException")
+    sse = Playback(200, (("content-type", "text/event-stream"),), (b"data: {}\n\n", b"data: {}\n\n"))
+    with pytest.raises(ConfigError, match="names an eventstream exception type, but the response of POST"):
+        fault.apply(sse, make_context(streaming=True))
+    with pytest.raises(ConfigError, match="parameter `exception`"):
+        parse_fault("error_event:exception=not a type")
+
+
 # -- chunk edits -------------------------------------------------------------------------------------
 
 _CHUNKS = st.lists(st.binary(min_size=1, max_size=12), max_size=7)  # playbacks have no empty chunks
@@ -1232,6 +1320,11 @@ def test_every_fault_applies_to_every_profile(profile: Profile, fault: StreamFau
         assert result.body.endswith(error) and body.startswith(result.body[: -len(error)])
     elif isinstance(fault, MalformedChunk):
         assert result.body != body and len(result.body) < len(body)
+    elif isinstance(fault, BadCrc):
+        # Only an eventstream has checksums; its bytes change in place, boundaries kept.
+        eventstream = profile.framing is Framing.EVENTSTREAM
+        assert (result.body != body) == eventstream and len(result.body) == len(body)
+        assert [len(c) for c in result.chunks] == [len(c) for c in playback.chunks]
     else:  # pragma: no cover - a new stream fault needs a line here
         pytest.fail(f"no expectation for {fault.name}")
 

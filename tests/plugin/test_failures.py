@@ -88,8 +88,8 @@ def test_unknown_fault_in_a_marker_is_a_setup_error_listing_valid_names(
     result.stdout.fnmatch_lines(
         [
             "*ERROR at setup of test_chat*",
-            "llmcassette: unknown fault 'rate_limt' in 'rate_limt'; known faults: bad_gateway, bad_request, "
-            "*, rate_limit, *",
+            "llmcassette: unknown fault 'rate_limt' in 'rate_limt'; known faults: bad_crc, bad_gateway, "
+            "bad_request, *, rate_limit, *",
         ]
     )
     result.stdout.no_fnmatch_line("*During handling*")  # said once, not once per exception

@@ -8,12 +8,13 @@ import zlib
 from typing import Any
 
 import pytest
+from botocore.eventstream import EventStreamBuffer
 
 from llmcassette._exchange import RequestInfo
 from llmcassette._framing import Framing, split_events
 from llmcassette.providers import ToolCall, detect_profile, get_profile
 from llmcassette.providers._events import decode_events, decode_frame
-from llmcassette.providers.bedrock import encode_frame
+from llmcassette.providers.bedrock import encode_frame, exception_frame
 
 BEDROCK = get_profile("bedrock")
 HOST = "https://bedrock-runtime.eu-west-1.amazonaws.com"
@@ -136,3 +137,22 @@ def test_converse_json() -> None:
         [ToolCall("g", '{"b":2}', "t")],
         "tool_use",
     )
+
+
+@pytest.mark.parametrize(
+    ("kind", "exception"),
+    [
+        ("rate_limit", "throttlingException"),
+        ("bad_request", "validationException"),
+        ("overloaded", "serviceUnavailableException"),
+        ("server_error", "internalServerException"),
+    ],
+)
+def test_exception_frames_are_what_botocore_raises_as_eventstreamerror(kind: str, exception: str) -> None:
+    frame = get_profile("bedrock").error_event(kind=kind)
+    assert frame == exception_frame(exception, kind=kind)
+    buffer = EventStreamBuffer()
+    buffer.add_data(frame + exception_frame("modelStreamErrorException", "The model failed."))
+    first, second = (message.to_response_dict() for message in buffer)
+    assert first["headers"][":exception-type"] == exception and first["status_code"] == 400
+    assert json.loads(second["body"]) == {"message": "The model failed."}

@@ -19,6 +19,7 @@ import pytest
 
 import llmcassette
 from llmcassette import CassetteFormatError, load_cassette
+from llmcassette._eventstream import encode_frame
 from llmcassette._models import CassetteDocument, Interaction
 from llmcassette._storage import save_cassette
 from llmcassette.proxy import Recorder, RouteTable, _journal
@@ -315,3 +316,33 @@ def test_a_cassette_in_a_folder_still_to_be_made_is_journaled_from_the_first_int
         recorder.stop()
     assert warned == []
     assert len(load_cassette(path).interactions) == 1
+
+
+def test_a_journal_recovers_an_eventstream_stored_as_frames(tmp_path: Path) -> None:
+    frames = [encode_frame({":event-type": "messageStart"}, b'{"role":"assistant"}'), b"\x00\x01"]
+    bedrock = Interaction.model_validate(
+        {
+            "request": {
+                "method": "POST",
+                "uri": "https://bedrock-runtime.us-east-1.amazonaws.com/model/m/converse-stream",
+            },
+            "response": {
+                "status": {"code": 200},
+                "headers": {"content-type": ["application/vnd.amazon.eventstream"]},
+                "eventstream": [
+                    {"headers": {":event-type": "messageStart"}, "payload": {"role": "assistant"}},
+                    {"headers": {":event-type": "blob"}, "binary": frames[1]},
+                ],
+            },
+        }
+    )
+    lost = tmp_path / "lost.yaml"
+    journal = Journal(lost)
+    journal.append(bedrock)
+    journal.close()
+    recovery = recover(lost)
+    assert recovery is not None and recovery.recovered == 1
+    assert "llmcassette_schema: 2" in lost.read_text()
+    (loaded,) = load_cassette(lost).interactions
+    assert loaded.model_dump() == bedrock.model_dump()
+    assert loaded.response.content.startswith(frames[0])

@@ -1,0 +1,477 @@
+"""
+llmcassette's own YAML layout: JSON bodies written as JSON, and a reader that builds the data of
+the files llmcassette writes without a general YAML parser.
+
+Writing: a ``parsed_body`` is written as the JSON it is, indented two spaces a level, which YAML
+reads as a flow collection. A reviewer sees the provider's JSON as JSON, and the reader hands it to
+the C JSON parser instead of building a YAML node per value. A body that YAML would read otherwise
+than JSON (a float with an exponent, a character YAML escapes, a very long key) is written as YAML
+data, as before.
+
+Reading: :func:`load_cassette_yaml` recognises the regular layout the writer emits (block mappings
+and sequences, one-line scalars and flow collections of scalars, literal blocks, flow lists of
+numbers over several lines, JSON bodies) and builds its data line by line. Anything else (a
+comment, an anchor, a multi-line quoted scalar, a key that YAML would read as a number, a file of
+another tool) raises :class:`Unrecognised` inside and goes to the general loader
+(:func:`llmcassette._yaml.load_yaml`), which also reports every error: the reader never refuses a
+file, it only declines one. For every text it accepts it gives what the general loader gives
+(``tests/test_layout.py`` checks this over generated cassettes and every cassette of the corpus).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+from typing import Any
+
+from ._yaml import (
+    _INT_TAG,
+    _PLAIN_FLOAT,
+    _PLAIN_INT,
+    _STR_TAG,
+    YAMLError,
+    _construct_scalar,
+    _resolve_plain,
+    _Unsupported,
+    dump_yaml,
+    load_yaml,
+)
+
+__all__ = ["Unrecognised", "dump_cassette_yaml", "load_cassette_yaml", "read_layout", "render_json"]
+
+
+class Unrecognised(Exception):
+    """The text is not in the layout the reader knows; the general loader reads it."""
+
+
+def load_cassette_yaml(raw: str | bytes) -> Any:
+    """The data of a cassette's YAML text: read directly when in llmcassette's layout, else by YAML."""
+    try:
+        return read_layout(raw)
+    except Unrecognised:
+        return load_yaml(raw)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+# Characters YAML will not take as they are (non-printable), or reads as line breaks or a byte
+# order mark, anywhere in the text; a file holding one raw is left to the general loader, and a
+# body holding one is written as YAML data (whose writer escapes them).
+_NOT_PLAIN_TEXT = re.compile(
+    "[^\t\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+_CONTROL = bytes([*range(9), *range(11, 32), 127])
+# The same for the characters beyond ASCII, as UTF-8: C1 controls (NEL among them), the line and
+# paragraph separators, the byte order mark, U+FFFE and U+FFFF.
+_OTHER_UTF8 = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef\xbf[\xbe\xbf]")
+# A key and its colon on two lines (YAML takes a key on one line only); a tab, which JSON takes
+# between values, is left to YAML.
+_KEY_LINE_BREAK = re.compile(r'"[ ]*\n\s*:')
+# Escapes JSON and YAML read differently: `\/` (YAML 1.1 has none) and halves of surrogate pairs.
+_ESCAPE_OTHER = re.compile(r"\\/|\\u[dD][89a-fA-F]")
+# Longer keys are left to YAML, which reads a key as a key only within 1024 characters.
+_LONGEST_KEY = 900
+
+
+def _json_reads_as_yaml(text: str, *, checked: bool = False) -> bool:
+    # True when YAML reads the JSON text `text`, which `_DECODER` parses, as the same data (the
+    # decoder declines numbers YAML reads otherwise); `checked`: its characters were checked.
+    if "\t" in text or _ESCAPE_OTHER.search(text) or _KEY_LINE_BREAK.search(text):
+        return False
+    if not checked and _NOT_PLAIN_TEXT.search(text):
+        return False
+    return True
+
+
+def render_json(value: Any) -> str | None:
+    """``value`` as indented JSON that YAML reads as the same data, or None when there is none."""
+    if not isinstance(value, dict | list):
+        return None
+    try:
+        text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
+        # Only JSON's own types come back equal (not a tuple, not a key that is a number).
+        same = _DECODER.decode(text) == value
+    except (TypeError, ValueError, RecursionError, Unrecognised):
+        return None
+    return text if same and _json_reads_as_yaml(text) else None
+
+
+_BODY_LINE = re.compile(r"^( *)(- )?parsed_body: (llmcassette-json-[0-9a-f]+-([0-9]+))$", re.MULTILINE)
+
+
+def dump_cassette_yaml(data: dict[str, Any]) -> str:
+    """
+    The YAML text of a cassette's data (as :func:`llmcassette._storage.document_to_data` gives
+    it), each request's and response's ``parsed_body`` written as JSON where YAML reads it back
+    the same.
+    """
+    token = f"llmcassette-json-{secrets.token_hex(6)}"
+    bodies: list[str] = []
+    originals: list[tuple[dict[str, Any], Any]] = []
+    for interaction in data.get("interactions") or ():
+        for side in ("request", "response"):
+            part = interaction.get(side) if isinstance(interaction, dict) else None
+            if not isinstance(part, dict) or "parsed_body" not in part:
+                continue
+            text = render_json(part["parsed_body"])
+            if text is None:
+                continue
+            originals.append((part, part["parsed_body"]))
+            part["parsed_body"] = f"{token}-{len(bodies)}"
+            bodies.append(text)
+    try:
+        text = dump_yaml(data)
+    finally:
+        for part, value in originals:
+            part["parsed_body"] = value
+    if not bodies:
+        return text
+    placed = 0
+
+    def place(match: re.Match[str]) -> str:
+        nonlocal placed
+        if not match.group(3).startswith(token):
+            return match.group(0)
+        placed += 1
+        # The JSON's lines sit two columns right of the key: inside the key's value, as YAML's
+        # rules for a flow collection in a block ask.
+        pad = "\n" + " " * (len(match.group(1)) + len(match.group(2) or "") + 2)
+        body = bodies[int(match.group(4))].replace("\n", pad)
+        return f"{match.group(1)}{match.group(2) or ''}parsed_body: {body}"
+
+    placed_text = _BODY_LINE.sub(place, text)
+    if placed != len(bodies):  # pragma: no cover - the emitter wrote a token otherwise than plain
+        return dump_yaml(data)
+    return placed_text
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+# A line of a block mapping: indentation, a sequence item's dash, a plain key, and its value.
+_ENTRY = re.compile(r"( *)(- )?([A-Za-z0-9_][\w.\-/]*):(?: ([^\n]*))?\n")
+_FLOW_SCALAR = re.compile(
+    r"'((?:[^'\n]|'')*)'"
+    r'|"([^"\\\n]*)"'
+    r"|([^\s\-?:,\[\]{}#&*!|>'\"%@`](?:[^,\[\]{}:\n]*[^\s,\[\]{}:])?|-[^\s,\[\]{}:#](?:[^,\[\]{}:\n]*[^\s,\[\]{}:])?)"
+)
+_SINGLE_QUOTED = re.compile(r"'((?:[^'\n]|'')*)'")
+_DOUBLE_QUOTED = re.compile(r'"([^"\\\n]*)"')
+_NUMBERS = re.compile(r"[-0-9., \n]*")
+_NUMBER_LIST = json.JSONDecoder()
+_PLAIN_START_OTHER = frozenset(" \t-?:,[]{}#&*!|>'\"%@`")
+# The first characters of the plain scalars that YAML's implicit resolvers may read as other than
+# text (PyYAML's table, with the characters that start no plain scalar).
+_RESOLVED_FIRST = frozenset("+-.0123456789<=FNOTYfnoty~")
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_BINARY_TAG = "tag:yaml.org,2002:binary"
+_block_ends: dict[int, re.Pattern[str]] = {}
+_keys: dict[str, bool] = {}
+_plains: dict[str, Any] = {}
+_flows: dict[str, Any] = {}
+_UNKNOWN = object()
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    value = dict(pairs)
+    if len(value) != len(pairs):
+        raise Unrecognised  # YAML refuses a key given twice: the general loader says so
+    if value and max(map(len, value)) >= _LONGEST_KEY:
+        raise Unrecognised  # YAML takes a key as a key only within 1024 characters
+    return value
+
+
+def _decimal(word: str) -> float:
+    # YAML 1.1 reads a number with an exponent as text unless it has a dot and a signed exponent.
+    if "e" in word or "E" in word:
+        raise Unrecognised
+    return float(word)
+
+
+def _no_constant(word: str) -> Any:
+    raise Unrecognised  # NaN and Infinity are JSON's spelling, not YAML's
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicates, parse_float=_decimal, parse_constant=_no_constant
+)
+
+
+def _plain(value: str) -> Any:
+    # A plain scalar as YAML's safe loader resolves it; only the forms the writer emits. The
+    # same values recur (methods, URLs, header values): each is resolved once.
+    known = _plains.get(value, _UNKNOWN)
+    if known is not _UNKNOWN:
+        return known
+    resolved = _resolve(value)
+    if len(_plains) < 8192 and len(value) < 256:
+        _plains[value] = resolved
+    return resolved
+
+
+def _resolve(value: str) -> Any:
+    first = value[0]
+    if first in _PLAIN_START_OTHER and not (first == "-" and len(value) > 1 and value[1] not in " \t"):
+        raise Unrecognised
+    if ": " in value or " #" in value or "\t" in value or value[-1] in " :":
+        raise Unrecognised
+    if first not in _RESOLVED_FIRST:
+        return value
+    tag = _resolve_plain(value)
+    if tag == _STR_TAG:
+        return value
+    if tag == _INT_TAG and _PLAIN_INT.match(value):
+        return int(value)
+    if tag == _FLOAT_TAG and _PLAIN_FLOAT.match(value):
+        return float(value)
+    try:
+        # Other numbers, booleans, null, dates: built by the general loader's own constructors.
+        return _construct_scalar(tag, value, None)
+    except (YAMLError, _Unsupported):
+        raise Unrecognised from None  # a merge key (`<<`), a value its constructor refuses
+
+
+def _flow_scalar(match: re.Match[str]) -> Any:
+    single, double, plain = match.groups()
+    if single is not None:
+        return single.replace("''", "'")
+    if double is not None:
+        return double
+    return _plain(plain)
+
+
+def _numbers(text: str) -> list[Any]:
+    # A flow list of decimals: for those JSON and YAML agree (an integer without a dot, a float
+    # with one), and JSON refuses what YAML reads otherwise (a leading zero, `.5`, `5.`).
+    try:
+        values = _NUMBER_LIST.decode(f"[{text}]")
+    except ValueError:
+        raise Unrecognised from None
+    assert isinstance(values, list)
+    return values
+
+
+def _flow(text: str) -> Any:
+    # A one-line flow sequence or mapping of scalars; the same ones recur (header values,
+    # statuses), so each is read once, and copied out (the caller may change what it gets).
+    known = _flows.get(text)
+    if known is None:
+        known = _read_flow(text)
+        if len(_flows) < 8192 and len(text) < 256:
+            _flows[text] = known
+    return known.copy()
+
+
+def _read_flow(text: str) -> Any:
+    closing = "]" if text[0] == "[" else "}"
+    if text[-1] != closing:
+        raise Unrecognised
+    if len(text) == 2:
+        return [] if closing == "]" else {}
+    if closing == "]" and _NUMBERS.fullmatch(text, 1, len(text) - 1):
+        with contextlib.suppress(Unrecognised):
+            return _numbers(text[1:-1])  # else scalars that look like numbers: `[0.49.0]`
+    items: list[Any] = []
+    mapping: dict[Any, Any] = {}
+    position = 1
+    end = len(text) - 1
+    match_scalar = _FLOW_SCALAR.match
+    while True:
+        match = match_scalar(text, position)
+        if match is None:
+            raise Unrecognised
+        position = match.end()
+        if closing == "]":
+            items.append(_flow_scalar(match))
+        else:
+            key = _flow_scalar(match)
+            if not isinstance(key, str) or key in mapping or not text.startswith(": ", position):
+                raise Unrecognised
+            value = match_scalar(text, position + 2)
+            if value is None:
+                raise Unrecognised
+            mapping[key] = _flow_scalar(value)
+            position = value.end()
+        if position == end:
+            return items if closing == "]" else mapping
+        if not text.startswith(", ", position):
+            raise Unrecognised
+        position += 2
+
+
+def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]:
+    # A literal block scalar (`|`, `|-`, `|+`) whose lines start at `start`; its text and where
+    # the next line starts. Its indentation is that of its first line, which must be deeper than
+    # the key's column and hold text (the writer gives a block that starts blank or indented an
+    # explicit indentation, which the general loader reads).
+    first_end = text.find("\n", start)
+    if first_end < 0:
+        raise Unrecognised
+    line = text[start:first_end]
+    indent = len(line) - len(line.lstrip(" "))
+    if indent <= column or indent == len(line) or line[indent] == "\t":
+        raise Unrecognised
+    ends = _block_ends.get(indent)
+    if ends is None:
+        # The first line that is neither empty nor indented as deep ends the block.
+        ends = _block_ends[indent] = re.compile(f"\n(?=[^\n])(?! {{{indent}}})")
+    found = ends.search(text, first_end)
+    end = found.start() + 1 if found is not None else len(text)
+    if not text.endswith("\n", 0, end):
+        raise Unrecognised
+    block = text[start:end]
+    if " \n" in block:
+        # A line ending in a space: the writer quotes such text; YAML's rules for it are the
+        # general loader's.
+        raise Unrecognised
+    content = ("\n" + block).replace("\n" + " " * indent, "\n")[1:]
+    if header == "|":
+        content = content.rstrip("\n") + "\n"
+    elif header == "|-":
+        content = content.rstrip("\n")
+    return content, end
+
+
+def _json(text: str, start: int) -> tuple[Any, int]:
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        raise Unrecognised from None
+    if not text.startswith("\n", end) or not _json_reads_as_yaml(text[start:end], checked=True):
+        raise Unrecognised
+    return value, end + 1
+
+
+def _key(key: str) -> str:
+    known = _keys.get(key)
+    if known is None:
+        known = key[0] not in _RESOLVED_FIRST or _resolve_plain(key) == _STR_TAG
+        if len(_keys) < 4096:
+            _keys[key] = known
+    if not known:
+        raise Unrecognised
+    return key
+
+
+def read_layout(raw: str | bytes) -> Any:
+    """
+    The data of YAML text in the layout llmcassette writes, equal to what the general loader
+    gives; :class:`Unrecognised` for any other text.
+    """
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if not raw.endswith(b"\n") or len(raw.translate(None, _CONTROL)) != len(raw):
+        raise Unrecognised
+    if not raw.isascii() and _OTHER_UTF8.search(raw):
+        raise Unrecognised
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Unrecognised from None
+    # Open collections, innermost last: (column, container, is a mapping). A key given without a
+    # value holds None until deeper lines give it a collection.
+    stack: list[tuple[int, Any, bool]] = []
+    pending: tuple[dict[Any, Any], str, int] | None = None
+    root: Any = None
+    position = 0
+    size = len(text)
+    match_entry = _ENTRY.match
+    while position < size:
+        match = match_entry(text, position)
+        if match is None:
+            if text.startswith("...\n", position) and position + 4 == size and stack:
+                break  # the end marker, last
+            raise Unrecognised
+        spaces, dash, key, value = match.groups()
+        position = match.end()
+        column = len(spaces)
+        if dash:
+            # An item of a sequence at `column`, which is a mapping whose first key is on this line.
+            while stack and stack[-1][0] > column:
+                stack.pop()
+            if stack and stack[-1][0] == column and not stack[-1][2]:
+                sequence = stack[-1][1]
+            elif pending is not None and pending[2] <= column:
+                sequence = []
+                pending[0][pending[1]] = sequence
+                stack.append((column, sequence, False))
+            elif not stack and root is None:
+                sequence = root = []
+                stack.append((column, sequence, False))
+            else:
+                raise Unrecognised
+            mapping: dict[Any, Any] = {}
+            sequence.append(mapping)
+            column += 2
+            stack.append((column, mapping, True))
+        else:
+            if pending is not None and column > pending[2]:
+                mapping = {}
+                pending[0][pending[1]] = mapping
+                stack.append((column, mapping, True))
+            else:
+                while stack and stack[-1][0] > column:
+                    stack.pop()
+                if not stack:
+                    if root is not None or column:
+                        raise Unrecognised
+                    mapping = root = {}
+                    stack.append((0, mapping, True))
+                elif stack[-1][0] != column or not stack[-1][2]:
+                    raise Unrecognised
+                else:
+                    mapping = stack[-1][1]
+        pending = None
+        key = _key(key)
+        if key in mapping:
+            raise Unrecognised  # a key given twice: the general loader refuses it, and says where
+        if value is None:
+            mapping[key] = None
+            pending = (mapping, key, column)
+            continue
+        first = value[:1]
+        if first == "{" or first == "[":
+            if value == "{" or value == "[":
+                mapping[key], position = _json(text, position - 2)
+            elif value[-1] in "]}":
+                mapping[key] = _flow(value)
+            elif first == "[":
+                # A flow list of numbers over several lines (chunk lengths, offsets).
+                close = text.find("]", position)
+                if close < 0 or not text.startswith("\n", close + 1):
+                    raise Unrecognised
+                inner = text[position - len(value) : close]
+                if not _NUMBERS.fullmatch(inner):
+                    raise Unrecognised
+                mapping[key] = _numbers(inner)
+                position = close + 2
+            else:
+                raise Unrecognised
+        elif first == "|":
+            if value not in ("|", "|-", "|+"):
+                raise Unrecognised
+            mapping[key], position = _literal(text, position, value, column)
+        elif first == "'":
+            quoted = _SINGLE_QUOTED.fullmatch(value)
+            if quoted is None:
+                raise Unrecognised
+            mapping[key] = quoted.group(1).replace("''", "'")
+        elif first == '"':
+            quoted = _DOUBLE_QUOTED.fullmatch(value)
+            if quoted is None:
+                raise Unrecognised
+            mapping[key] = quoted.group(1)
+        elif value in ("!!binary |", "!!binary |-", "!!binary |+"):
+            content, position = _literal(text, position, value[9:], column)
+            try:
+                mapping[key] = _construct_scalar(_BINARY_TAG, content, "|")
+            except YAMLError:
+                raise Unrecognised from None
+        elif first:
+            mapping[key] = _plain(value)
+        else:
+            raise Unrecognised
+    if root is None:
+        raise Unrecognised
+    return root

@@ -1,0 +1,311 @@
+"""
+llmcassette's own layout: JSON bodies written as JSON, and the reader that builds the data of the
+files the writer emits without a general YAML parser. Whatever the reader accepts, it reads as the
+general loader does: over generated cassettes, over every edit of one character, and over every
+file of the corpus and of cassettes/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from llmcassette import CassetteFormatError, load_cassette
+from llmcassette._layout import Unrecognised, dump_cassette_yaml, read_layout, render_json
+from llmcassette._storage import dumps_cassette
+from llmcassette._yaml import YAMLError, load_yaml
+from tests.corpus import corpus_path, params
+from tests.test_yaml import reference_load, same
+
+ROOT = Path(__file__).resolve().parents[1]
+OWN_CASSETTES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "cassettes").rglob("*.yaml"))
+
+# Text made of what YAML and JSON read differently: escapes, exponents, quotes, line breaks of
+# every kind, non-printable and astral characters, YAML's indicators and its words for booleans.
+_TEXT = st.text(
+    st.sampled_from(
+        [
+            *"ab \t\n\r\\\"'#:-{}[],|>&*!%@`?~e.0",
+            "\x85",
+            "\u2028",
+            "\ufeff",
+            "\x7f",
+            "\x9f",
+            "\U0001f44b",
+            "é",
+        ]
+    ),
+    max_size=12,
+) | st.sampled_from(
+    ["yes", "no", "on", "null", "~", "1e5", "1.5e-05", "0x1f", "012", ".inf", "2024-01-01", "1:30"]
+)
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _TEXT
+)
+JSON_VALUES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+    max_leaves=16,
+)
+_HEADER_VALUES = st.lists(
+    _TEXT | st.sampled_from(["application/json", "Bearer REDACTED", "a, b", 'W/"1"']), max_size=3
+)
+
+
+def _request(body: Any, headers: dict[str, list[str]]) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "uri": "https://api.example.test/v1/chat?x=1",
+        "headers": headers,
+        "parsed_body": body,
+        "json_format": "compact",
+    }
+
+
+@st.composite
+def cassette_data(draw: st.DrawFn) -> dict[str, Any]:
+    interactions = []
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        headers = draw(
+            st.dictionaries(st.sampled_from(["content-type", "x-a", "Date", "on", "1"]), _HEADER_VALUES)
+        )
+        response: dict[str, Any] = {
+            "status": {"code": draw(st.sampled_from([200, 429])), "message": draw(_TEXT)}
+        }
+        response["headers"] = headers
+        kind = draw(st.sampled_from(["json", "text", "binary"]))
+        if kind == "json":
+            response["parsed_body"] = draw(JSON_VALUES)
+        elif kind == "text":
+            response["body"] = {"string": draw(st.text(max_size=40) | _TEXT)}
+        else:
+            response["body"] = {"string": draw(st.binary(max_size=20))}
+        if draw(st.booleans()):
+            response["stream"] = {
+                "chunks": draw(st.lists(st.integers(min_value=0, max_value=10**6), max_size=40)),
+                "offsets_ms": draw(st.lists(st.floats(min_value=0, max_value=1e6), max_size=40)),
+            }
+        interactions.append({"request": _request(draw(JSON_VALUES), headers), "response": response})
+    return {"version": 1, "llmcassette_schema": 1, "interactions": interactions}
+
+
+def read_both(text: str | bytes) -> tuple[Any, Any]:
+    """What the layout reader gives (``Unrecognised`` if it declines) and what the general loader gives."""
+    try:
+        general: Any = load_yaml(text)
+    except YAMLError as exc:
+        general = exc
+    try:
+        fast: Any = read_layout(text)
+    except Unrecognised:
+        fast = Unrecognised
+    return fast, general
+
+
+def assert_read_alike(text: str | bytes) -> bool:
+    """The reader declines ``text`` or reads it as the general loader does; True when it read it."""
+    fast, general = read_both(text)
+    if fast is Unrecognised:
+        return False
+    assert not isinstance(general, Exception), f"the layout reader accepted what YAML refuses: {general}"
+    assert same(fast, general)
+    return True
+
+
+def dumped(data: dict[str, Any]) -> str:
+    return dump_cassette_yaml(data) + "...\n"
+
+
+# -- the writer -------------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(JSON_VALUES)
+def test_a_json_body_is_written_as_json_only_where_yaml_reads_the_same(value: Any) -> None:
+    text = render_json(value)
+    if text is None:
+        return
+    document = f"a:\n  parsed_body: {text.replace(chr(10), chr(10) + '    ')}\n"
+    assert same(load_yaml(document), {"a": {"parsed_body": value}})
+    assert same(reference_load(document), {"a": {"parsed_body": value}})
+    assert same(read_layout(document), {"a": {"parsed_body": value}})
+
+
+def test_a_json_body_reads_as_the_json_it_is() -> None:
+    data = {"interactions": [{"request": _request({"model": "m", "n": [1, 2.5, True, None]}, {})}]}
+    text = dumped(data)
+    assert '    parsed_body: {\n        "model": "m",\n        "n": [\n          1,\n' in text
+    assert same(read_layout(text), data)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"x": 1e-05},
+        {"x": float("nan")},
+        {"x": "\x85"},
+        {"x": "\u2028"},
+        {1: "a"},
+        {"k" * 1000: 1},
+        ("a",),
+        {"t": (1,)},
+    ],
+)
+def test_a_body_yaml_would_read_otherwise_is_written_as_yaml(value: Any) -> None:
+    assert render_json(value) is None
+    data = {"interactions": [{"request": _request(value, {})}]}
+    assert "parsed_body: {\n" not in dumped(data)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cassette_data())
+def test_the_reader_reads_what_the_writer_writes_as_yaml_does(data: dict[str, Any]) -> None:
+    text = dumped(data)
+    fast, general = read_both(text)
+    assert same(general, load_yaml(dump_cassette_yaml(data)))
+    if fast is not Unrecognised:
+        assert same(fast, general)
+
+
+# -- edits of one character -------------------------------------------------------------------
+
+_EDITS = st.sampled_from(
+    [
+        " ",
+        "\n",
+        "#",
+        "'",
+        '"',
+        ":",
+        "-",
+        "{",
+        "}",
+        "[",
+        "]",
+        ",",
+        "\t",
+        "|",
+        "e",
+        "1",
+        "0",
+        "\\",
+        "&",
+        "*",
+        "!",
+        ".",
+        "E",
+        "+",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cassette_data(), st.data())
+def test_an_edited_file_is_declined_or_read_as_yaml_reads_it(
+    data: dict[str, Any], draw: st.DataObject
+) -> None:
+    text = dumped(data)
+    at = draw.draw(st.integers(min_value=0, max_value=len(text)))
+    kind = draw.draw(st.sampled_from(["insert", "delete", "replace", "duplicate line"]))
+    if kind == "insert":
+        text = text[:at] + draw.draw(_EDITS) + text[at:]
+    elif kind == "delete":
+        text = text[:at] + text[at + 1 :]
+    elif kind == "replace":
+        text = text[:at] + draw.draw(_EDITS) + text[at + 1 :]
+    else:
+        start = text.rfind("\n", 0, at) + 1
+        end = text.find("\n", at)
+        if end >= 0:
+            text = text[: end + 1] + text[start : end + 1] + text[end + 1 :]
+    assert_read_alike(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'a:\n  parsed_body: {\n      "k": 1,\n      "k": 2\n    }\n',  # a key twice
+        'a:\n  parsed_body: {\n      "k": 1e5\n    }\n',  # YAML reads the number as text
+        'a:\n  parsed_body: {\n      "k": NaN\n    }\n',
+        'a:\n  parsed_body: {\n      "k"\n      : 1\n    }\n',  # a key on two lines
+        'a:\n  parsed_body: {\n      "k": "\\/"\n    }\n',
+        'a:\n  parsed_body: {\n      "' + "k" * 1000 + '": 1\n    }\n',  # longer than YAML takes a key
+        'a:\n  parsed_body: {\n      "k": "\\ud83d\\udc4b"\n    }\n',
+        'a:\n  parsed_body: {"k": 1} # note\n',
+        "a:\n  b: x\n  b: y\n",
+        "a: &x 1\nb: *x\n",
+        "a:\n  b: |\n    one\n   \n    two\n",
+        "a:\n  b: |2\n     indented\n",
+        "a:\n  chunks: [1,\n    .5]\n",
+        "a:\n  on: 1\n",
+        "a:\n  b: one\n    two\n",
+        "a:\n  b: 'one\n    two'\n",
+        "# a comment\na: 1\n",
+        "a: 1\n...\nb: 2\n",
+        "a: 1",
+    ],
+)
+def test_what_the_reader_does_not_know_goes_to_yaml(text: str) -> None:
+    with pytest.raises(Unrecognised):
+        read_layout(text)
+    assert_read_alike(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a:\n  b: 012\n",
+        "a:\n  b: 2024-01-01\n",
+        "a:\n  chunks: [1, 02, 3]\n",
+        "a: [0.49.0, 1.5e-05, 0x1f, yes]\n",
+    ],
+)
+def test_a_scalar_yaml_reads_as_other_than_text_is_built_as_yaml_builds_it(text: str) -> None:
+    assert assert_read_alike(text)
+
+
+def test_a_json_body_given_a_key_twice_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(
+        "interactions:\n- request:\n    method: POST\n    uri: https://api.example.test/v1\n"
+        '    parsed_body: {\n        "model": "a",\n        "model": "b"\n      }\n'
+        "  response:\n    status: {code: 200, message: OK}\n"
+    )
+    with pytest.raises(CassetteFormatError, match="found the key 'model' twice"):
+        load_cassette(path)
+
+
+# -- files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rel", params())
+def test_every_corpus_file_is_declined_or_read_as_yaml_reads_it(rel: str) -> None:
+    path = corpus_path(rel)
+    if path.suffix != ".yaml" and path.suffix != ".yml":
+        pytest.skip("not YAML")
+    assert_read_alike(path.read_bytes())
+    # Written again by llmcassette, too.
+    assert_read_alike(dumps_cassette(load_cassette(path)))
+
+
+@pytest.mark.parametrize("rel", OWN_CASSETTES)
+def test_every_cassette_of_the_project_is_declined_or_read_as_yaml_reads_it(rel: str) -> None:
+    path = ROOT / rel
+    assert_read_alike(path.read_bytes())
+    # Written again by this llmcassette, a recording of a provider is in the layout throughout.
+    assert assert_read_alike(dumps_cassette(load_cassette(path)))
+
+
+def test_the_reference_loader_agrees_on_the_layout() -> None:
+    data = {"interactions": [{"request": _request({"a": [1, {"b": None}], "c": "é 👋"}, {"x": ["1"]})}]}
+    text = dumped(data)
+    assert same(read_layout(text), reference_load(text))
+    assert same(yaml.safe_load(text), read_layout(text))
