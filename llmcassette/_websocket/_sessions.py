@@ -162,7 +162,7 @@ class SessionBook:
             plan.attempt.error = plan.recording.error
             return
         assert plan.index is not None
-        log = SessionLog(plan.start, attempt=plan.attempt)
+        log = SessionLog(plan.start, attempt=plan.attempt, virtual=True)
         script = self._script(plan.index)
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
