@@ -214,7 +214,7 @@ class SessionBook:
 
         profile = detect_profile(info, override=self.cassette.provider)
         plan.attempt.provider = profile.name
-        fired = self._faults.select(info, provider=profile.name, streaming=True)
+        fired = self._faults.select(info, provider=profile.name, streaming=True, websocket=True)
         if not fired:
             return script
         plan.attempt.faults.extend(fault.spec() for fault, _ in fired)
@@ -225,7 +225,19 @@ class SessionBook:
         script = apply_faults(script, faults, context)
         if script.refusal is not None:
             plan.attempt.status = script.refusal.status
+        if script.refusal is not None or any(getattr(fault, "breaks_session", False) for fault, _ in fired):
+            # A refused or broken session leaves its recording unplayed: a client that connects
+            # again gets it, as an HTTP retry gets a response a fault replaced.
+            self._unplay(plan)
         return script
+
+    def _unplay(self, plan: SessionPlan) -> None:
+        assert plan.index is not None
+        key = self._key(plan.attempt.url)
+        with self.cassette._lock:
+            if self._played.get(key, 0) > 0:
+                self._played[key] -= 1
+                self.cassette.play_counts[plan.index] -= 1
 
     # -- matching client messages ------------------------------------------------------------------
 

@@ -1,13 +1,10 @@
 """
-What a replayed WebSocket session plays, and the base class of the faults that change it.
+The base class of the WebSocket faults, and the script edits they are made of.
 
-The engine (:mod:`llmcassette._websocket`) replays a recorded session turn by turn. Before it
-starts, the session faults that fired for the handshake turn the recording into a
-:class:`SessionPlay` with :func:`play_session`: the messages in order (client messages are what
-the engine expects, server messages what it sends), each server message with the silence to keep
-before it and, when set, the size of the continuation frames to send it in; then how the session
-ends (the recorded close, a fault's close frame, or a drop without one) and the silence before
-that end. Everything here is a pure function of the recording, the fault and the call number.
+The engine (:mod:`llmcassette._websocket`) replays a session from a script of steps (``Send``,
+``Expect``, ``Pause``, ``Close``; see :mod:`llmcassette._websocket._script`). A session fault
+rewrites that script before it plays: ``apply_session(script, context)`` returns a new script,
+a pure function of the recording, the handshake and the call number.
 
 Faults count the messages the server *sends*: ``after=N`` acts once N server messages have gone
 out (``after=0``: before the first). The client messages between two server messages stay where
@@ -17,34 +14,33 @@ successor would have, for the client messages recorded before it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from .._exchange import RequestInfo
-from .._websocket._models import Sender, WebSocketClose, WebSocketMessage, WebSocketSession
-from ._base import MAX_COUNT, Fault, FaultContext
+from .._websocket._script import Close, Send, SessionContext, SessionScript, Step
+from ._base import MAX_COUNT, Fault
 
 __all__ = [
     "Dialect",
-    "PlayedMessage",
     "SessionFault",
-    "SessionPlay",
+    "cut_point",
     "dialect_of",
-    "play_session",
+    "ended",
+    "inserted",
+    "send_positions",
 ]
 
 #: The realtime protocol a session speaks, as told by its handshake URL.
 Dialect = Literal["openai-realtime", "gemini-live", "websocket"]
 
 
-def dialect_of(request: RequestInfo) -> Dialect:
+def dialect_of(url: str) -> Dialect:
     """``openai-realtime`` (``.../realtime``, OpenAI and Azure), ``gemini-live``
     (``...BidiGenerateContent``), else ``websocket``."""
-    path = request.path.rstrip("/")
+    path = RequestInfo("GET", url).path.rstrip("/")
     if path.endswith("/realtime"):
         return "openai-realtime"
     if "BidiGenerateContent" in path:
@@ -52,103 +48,19 @@ def dialect_of(request: RequestInfo) -> Dialect:
     return "websocket"
 
 
-@dataclass(frozen=True)
-class PlayedMessage:
-    """One message as the replay plays it."""
-
-    message: WebSocketMessage
-    #: Silence before the server sends it, in ms, on top of the pace (``math.inf``: for ever).
-    pause_ms: float = 0.0
-    #: Send it in continuation frames of this many bytes each (None: one frame).
-    fragment_bytes: int | None = None
-    #: The spec of the fault that added or changed it, for the attempt log.
-    fault: str | None = None
-
-    @property
-    def sender(self) -> Sender:
-        return self.message.sender
-
-
-@dataclass(frozen=True)
-class SessionPlay:
-    """A session as the replay plays it: its messages, then its end."""
-
-    messages: tuple[PlayedMessage, ...]
-    #: How the session ends after the last message: the recorded close (None while it was still
-    #: open when recorded), a fault's close frame (``by: server``) or a drop (``by: none``).
-    close: WebSocketClose | None
-    #: Silence before the end, in ms (``math.inf``: the session stays open, silent, for ever).
-    close_pause_ms: float = 0.0
-    #: The specs of the faults applied, in order.
-    faults: tuple[str, ...] = field(default=())
-    #: Whether a fault broke the session (cut it short, corrupted or stalled a message): then
-    #: the recording counts as unplayed, so a client that reconnects gets it, as with HTTP.
-    broken: bool = False
-
-    @classmethod
-    def of(cls, session: WebSocketSession) -> SessionPlay:
-        """The recording as it is, unchanged."""
-        return cls(tuple(PlayedMessage(message) for message in session.messages), session.close)
-
-    def server_positions(self) -> list[int]:
-        """Where the server messages are in ``messages``, in order."""
-        return [index for index, played in enumerate(self.messages) if played.sender == "server"]
-
-    def cut_point(self, after: int) -> int:
-        """The index in ``messages`` just past the ``after``-th server message (0: before the
-        first); past the last server message when there are fewer."""
-        positions = self.server_positions()
-        if after <= 0:
-            return positions[0] if positions else len(self.messages)
-        if after >= len(positions):
-            return positions[-1] + 1 if positions else len(self.messages)
-        return positions[after - 1] + 1
-
-    def offset_at(self, index: int) -> float:
-        """The recorded offset of the message before ``index`` (0 for the start)."""
-        return self.messages[index - 1].message.offset_ms if index > 0 else 0.0
-
-    def ended(self, after: int, close: WebSocketClose, spec: str, pause_ms: float = 0.0) -> SessionPlay:
-        """The session cut after ``after`` server messages, ending with ``close``."""
-        cut = self.cut_point(after)
-        return replace(
-            self,
-            messages=self.messages[:cut],
-            close=close.model_copy(update={"offset_ms": self.offset_at(cut)}),
-            close_pause_ms=pause_ms,
-            faults=(*self.faults, spec),
-            broken=True,
-        )
-
-    def inserted(self, after: int, data: str | bytes, spec: str) -> SessionPlay:
-        """A server message added after ``after`` server messages; the rest plays as recorded."""
-        cut = self.cut_point(after)
-        message = WebSocketMessage.capture("server", self.offset_at(cut), data)
-        added = PlayedMessage(message, fault=spec)
-        return replace(
-            self, messages=(*self.messages[:cut], added, *self.messages[cut:]), faults=(*self.faults, spec)
-        )
-
-    def changed(self, index: int, played: PlayedMessage, spec: str, *, broken: bool) -> SessionPlay:
-        """``messages[index]`` replaced by ``played``."""
-        messages = list(self.messages)
-        messages[index] = played
-        return replace(
-            self, messages=tuple(messages), faults=(*self.faults, spec), broken=self.broken or broken
-        )
-
-
 class SessionFault(Fault):
     """
     A fault that changes a recorded WebSocket session as it is played (family ``websocket``).
 
-    It counts WebSocket sessions only (each handshake is one call), never HTTP requests. Like a
-    stream fault that breaks the response, it leaves the recorded session unplayed, so a client
-    that reconnects gets the recording.
+    It counts WebSocket sessions only (each handshake is one call), never HTTP requests.
+    ``breaks_session``: whether the recorded session counts as unplayed after the fault, so
+    that a client that reconnects gets the recording (as a stream fault that breaks a response
+    leaves it for the retry).
     """
 
     family = "websocket"
     acts_on = "websocket"
+    breaks_session: ClassVar[bool] = True
     #: The dialects the fault exists in; a session of another is not counted (see ``applies_to``).
     dialects: ClassVar[frozenset[Dialect]] = frozenset({"openai-realtime", "gemini-live", "websocket"})
 
@@ -157,15 +69,15 @@ class SessionFault(Fault):
     ) -> bool:
         if not super().applies_to(request, provider=provider, streaming=streaming, websocket=websocket):
             return False
-        return dialect_of(request) in self.dialects
+        return dialect_of(request.url) in self.dialects
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        """The session with this fault applied."""
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        """The script with this fault's change made; the given one is left as it is."""
         raise NotImplementedError("The 'apply_session' method must be implemented.")  # pragma: no cover
 
 
 def after_field(description: str) -> int | None:
-    """The ``after`` parameter every session fault has (default: half the server messages)."""
+    """The ``after`` parameter of the session faults (default: half the server messages)."""
     return Field(
         default=None,
         ge=0,
@@ -174,29 +86,63 @@ def after_field(description: str) -> int | None:
     )
 
 
-def resolve_after(after: int | None, play: SessionPlay) -> int:
+def send_positions(script: SessionScript) -> list[int]:
+    """Where the server messages (``Send`` steps) are among the steps, in order."""
+    return [index for index, step in enumerate(script.steps) if isinstance(step, Send)]
+
+
+def resolve_after(after: int | None, script: SessionScript) -> int:
     """``after`` as given, or half the server messages (at least one when there is one)."""
     if after is not None:
         return after
-    count = len(play.server_positions())
+    count = len(send_positions(script))
     return max(count // 2, min(count, 1))
 
 
-def forever_or_ms(seconds: float | None) -> float:
-    """A silence in ms: ``seconds`` as given, or for ever."""
-    return math.inf if seconds is None else seconds * 1000.0
+def cut_point(script: SessionScript, after: int) -> int:
+    """The step index just past the ``after``-th server message (0: before the first); past the
+    last server message when there are fewer."""
+    positions = send_positions(script)
+    if not positions:
+        return _body_end(script)
+    if after <= 0:
+        return positions[0]
+    return positions[min(after, len(positions)) - 1] + 1
 
 
-def play_session(
-    session: WebSocketSession, fired: Sequence[tuple[Fault, int]], context: FaultContext
-) -> SessionPlay:
-    """
-    What the replay of ``session`` plays, with the session faults among ``fired`` applied in
-    order, each on what the ones before it left (other faults in ``fired`` are not this
-    function's: a replacing fault answers the handshake before any session is played).
-    """
-    play = SessionPlay.of(session)
-    for fault, call in fired:
-        if isinstance(fault, SessionFault):
-            play = fault.apply_session(play, replace(context, call=call))
-    return play
+def _body_end(script: SessionScript) -> int:
+    # Where the messages end: before the recorded Close, if there is one.
+    steps = script.steps
+    return len(steps) - 1 if steps and isinstance(steps[-1], Close) else len(steps)
+
+
+def offset_at(script: SessionScript, index: int) -> float:
+    """The recorded offset of the last message or close step before ``index`` (0 at the start)."""
+    for step in reversed(script.steps[:index]):
+        if isinstance(step, Send | Close):
+            return step.offset_ms
+        offset = getattr(getattr(step, "message", None), "offset_ms", None)
+        if offset is not None:
+            return float(offset)
+    return 0.0
+
+
+def ended(script: SessionScript, after: int, close: Close) -> SessionScript:
+    """The script cut after ``after`` server messages, ending with ``close`` (at that moment)."""
+    cut = cut_point(script, after)
+    return replace(script, steps=(*script.steps[:cut], replace(close, offset_ms=offset_at(script, cut))))
+
+
+def inserted(script: SessionScript, after: int, step: Step) -> SessionScript:
+    """``step`` placed after ``after`` server messages; the rest plays as recorded."""
+    cut = cut_point(script, after)
+    if isinstance(step, Send):
+        step = replace(step, offset_ms=offset_at(script, cut))
+    return replace(script, steps=(*script.steps[:cut], step, *script.steps[cut:]))
+
+
+def changed(script: SessionScript, index: int, step: Step) -> SessionScript:
+    """``steps[index]`` replaced by ``step``."""
+    steps = list(script.steps)
+    steps[index] = step
+    return replace(script, steps=tuple(steps))

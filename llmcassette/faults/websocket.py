@@ -2,12 +2,12 @@
 WebSocket faults: changes to a recorded WebSocket session (OpenAI Realtime, Gemini Live) as it
 is played.
 
-Each is a pure function of the recorded session, the handshake and the call number (see
-:mod:`llmcassette.faults._session`): ``after=N`` counts the messages the server sends. A session
-is one call of a fault's schedule (``times``, ``nth``, ``every``, ``probability``), and the
-filters (``path``, ``provider``) read the handshake. The handshake itself is refused with the
-status faults (``unauthorized``, ``rate_limit``, ``unavailable``, ...), whose provider error
-body becomes the refused handshake's HTTP answer.
+Each rewrites the session's replay script (see :mod:`llmcassette.faults._session`), a pure
+function of the recording, the handshake and the call number: ``after=N`` counts the messages
+the server sends. A session is one call of a fault's schedule (``times``, ``nth``, ``every``,
+``probability``), and the filters (``path``, ``provider``) read the handshake. The handshake
+itself is refused with the status faults (``unauthorized``, ``rate_limit``, ``unavailable``,
+...), whose provider error body becomes the refused handshake's HTTP answer.
 
 ========================  =========================================================
 ``ws_close``              a close frame with a code and reason after N server messages
@@ -22,15 +22,13 @@ body becomes the refused handshake's HTTP answer.
 
 from __future__ import annotations
 
-from ._session import PlayedMessage, SessionFault, SessionPlay, play_session
+from ._session import SessionFault
 from .websocket_endings import WsClose, WsDrop, WsStall
 from .websocket_events import WsError, WsRateLimits
 from .websocket_frames import WsFragment, WsMalformed
 
 __all__ = [
-    "PlayedMessage",
     "SessionFault",
-    "SessionPlay",
     "WsClose",
     "WsDrop",
     "WsError",
@@ -38,5 +36,4 @@ __all__ = [
     "WsMalformed",
     "WsRateLimits",
     "WsStall",
-    "play_session",
 ]

@@ -8,9 +8,10 @@ from dataclasses import replace
 
 from pydantic import Field, field_validator
 
-from .._websocket._models import WebSocketClose, close_code_problem
-from ._base import MAX_DURATION_S, FaultContext
-from ._session import SessionFault, SessionPlay, after_field, dialect_of, forever_or_ms, resolve_after
+from .._websocket._models import close_code_problem
+from .._websocket._script import Close, Pause, SessionContext, SessionScript
+from ._base import MAX_DURATION_S
+from ._session import SessionFault, after_field, dialect_of, ended, inserted, resolve_after, send_positions
 
 __all__ = ["WsClose", "WsDrop", "WsStall"]
 
@@ -34,9 +35,9 @@ _REASONS = {
 _GEMINI_REASONS = {1011: "Internal error encountered.", 1013: "The service is currently unavailable."}
 
 
-def default_reason(code: int, context: FaultContext) -> str:
+def default_reason(code: int, context: SessionContext) -> str:
     """The reason sent with ``code`` when the fault gives none."""
-    if dialect_of(context.request) == "gemini-live" and code in _GEMINI_REASONS:
+    if dialect_of(context.url) == "gemini-live" and code in _GEMINI_REASONS:
         return _GEMINI_REASONS[code]
     return _REASONS.get(code, "")
 
@@ -86,10 +87,9 @@ class WsClose(SessionFault):
             raise ValueError(f"a close reason holds at most {MAX_REASON_BYTES} bytes of UTF-8")
         return reason
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
         reason = self.reason if self.reason is not None else default_reason(self.code, context)
-        close = WebSocketClose(code=self.code, reason=reason, by="server", offset_ms=0.0)
-        return play.ended(resolve_after(self.after, play), close, self.spec())
+        return ended(script, resolve_after(self.after, script), Close("server", self.code, reason))
 
 
 class WsDrop(SessionFault):
@@ -108,9 +108,8 @@ class WsDrop(SessionFault):
 
     after: int | None = after_field("server messages sent before the drop")
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        close = WebSocketClose(by="none", offset_ms=0.0)
-        return play.ended(resolve_after(self.after, play), close, self.spec())
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        return ended(script, resolve_after(self.after, script), Close("none"))
 
 
 class WsStall(SessionFault):
@@ -121,7 +120,7 @@ class WsStall(SessionFault):
     but no message comes: for ``seconds``, after which the rest of the recording plays, or for
     ever (the default), until the client gives up and closes. The realtime SDKs have no read
     timeout of their own, so a test bounds its wait (``asyncio.timeout``) and sees that wait
-    expire. Client messages are still taken while the server is silent.
+    expire. What the client sends meanwhile is not checked against the recording.
     """
 
     name = "ws_stall"
@@ -137,19 +136,13 @@ class WsStall(SessionFault):
         description="length of the silence, seconds; default: for ever",
     )
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        after = resolve_after(self.after, play)
-        silence_ms = forever_or_ms(self.seconds)
-        positions = play.server_positions()
-        spec = self.spec()
-        if after >= len(positions):
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        after = resolve_after(self.after, script)
+        pause = Pause(None if self.seconds is None else self.seconds * 1000.0)
+        positions = send_positions(script)
+        if after < len(positions):
+            # Just before the next server message, after the client messages that precede it.
             return replace(
-                play,
-                close_pause_ms=play.close_pause_ms + silence_ms,
-                faults=(*play.faults, spec),
-                broken=True,
+                script, steps=(*script.steps[: positions[after]], pause, *script.steps[positions[after] :])
             )
-        index = positions[after]
-        played = play.messages[index]
-        stalled = replace(played, pause_ms=played.pause_ms + silence_ms, fault=spec)
-        return play.changed(index, stalled, spec, broken=True)
+        return inserted(script, after, pause)

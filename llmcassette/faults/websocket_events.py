@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import Field
 
-from .._websocket._models import WebSocketClose
-from ._base import MAX_COUNT, MAX_RETRY_AFTER_S, MAX_TEXT_CHARS, FaultContext
-from ._session import SessionFault, SessionPlay, after_field, dialect_of, resolve_after
+from .._websocket._script import Close, Send, SessionContext, SessionScript
+from ._base import MAX_COUNT, MAX_RETRY_AFTER_S, MAX_TEXT_CHARS
+from ._session import SessionFault, after_field, cut_point, dialect_of, ended, inserted, resolve_after
 from .websocket_endings import default_reason
 
 __all__ = ["WsError", "WsRateLimits"]
@@ -22,9 +22,9 @@ _OPENAI_SERVER_ERROR = (
 )
 
 
-def _event_id(context: FaultContext, play: SessionPlay, kind: str) -> str:
-    # Ids in the provider's style, the same every run: the call and the fault's place in the plan.
-    return f"event_llmcassette_{kind}_{context.call}_{len(play.faults) + 1}"
+def _event_id(context: SessionContext, after: int, kind: str) -> str:
+    # Ids in the provider's style, the same every run: the session's call and the event's place.
+    return f"event_llmcassette_{kind}_{context.call}_{after}"
 
 
 class WsError(SessionFault):
@@ -55,13 +55,12 @@ class WsError(SessionFault):
         default=None, max_length=MAX_TEXT_CHARS, description="error message instead of the provider's"
     )
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        after = resolve_after(self.after, play)
-        if dialect_of(context.request) != "openai-realtime":
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        after = resolve_after(self.after, script)
+        if dialect_of(context.url) != "openai-realtime":
             reason = self.message if self.message is not None else default_reason(1011, context)
             reason = reason.encode("utf-8")[:123].decode("utf-8", errors="ignore")
-            close = WebSocketClose(code=1011, reason=reason, by="server", offset_ms=0.0)
-            return play.ended(after, close, self.spec())
+            return ended(script, after, Close("server", 1011, reason))
         error = {
             "type": self.error_type,
             "code": self.error_code,
@@ -69,8 +68,8 @@ class WsError(SessionFault):
             "param": None,
             "event_id": None,
         }
-        event = {"type": "error", "event_id": _event_id(context, play, "error"), "error": error}
-        return play.inserted(after, json.dumps(event, separators=(",", ":")), self.spec())
+        event = {"type": "error", "event_id": _event_id(context, after, "error"), "error": error}
+        return inserted(script, after, Send(json.dumps(event, separators=(",", ":")), 0.0))
 
 
 class WsRateLimits(SessionFault):
@@ -96,9 +95,11 @@ class WsRateLimits(SessionFault):
         default=1.0, ge=0, le=MAX_RETRY_AFTER_S, allow_inf_nan=False, description="seconds until both reset"
     )
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        after = resolve_after(self.after, play)
-        limits = _recorded_limits(play, play.cut_point(after))
+    breaks_session = False
+
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        after = resolve_after(self.after, script)
+        limits = _recorded_limits(script, cut_point(script, after))
         rate_limits: list[dict[str, Any]] = []
         for name, remaining in (("requests", self.requests), ("tokens", self.tokens)):
             entry: dict[str, Any] = {"name": name}
@@ -106,15 +107,24 @@ class WsRateLimits(SessionFault):
                 entry["limit"] = limits[name]
             entry.update(remaining=remaining, reset_seconds=self.reset_s)
             rate_limits.append(entry)
-        event_id = _event_id(context, play, "rate_limits")
+        event_id = _event_id(context, after, "rate_limits")
         event = {"type": "rate_limits.updated", "event_id": event_id, "rate_limits": rate_limits}
-        return play.inserted(after, json.dumps(event, separators=(",", ":")), self.spec())
+        return inserted(script, after, Send(json.dumps(event, separators=(",", ":")), 0.0))
 
 
-def _recorded_limits(play: SessionPlay, before: int) -> dict[str, Any]:
-    """The limits of the last ``rate_limits.updated`` the server sent before ``before``."""
-    for played in reversed(play.messages[:before]):
-        value = played.message.json_value if played.sender == "server" else None
+def _recorded_limits(script: SessionScript, before: int) -> dict[str, Any]:
+    """The limits of the last ``rate_limits.updated`` the server sent before step ``before``."""
+    for step in reversed(script.steps[:before]):
+        if (
+            not isinstance(step, Send)
+            or isinstance(step.data, bytes)
+            or "rate_limits.updated" not in step.data
+        ):
+            continue
+        try:
+            value = json.loads(step.data)
+        except ValueError:
+            continue
         if isinstance(value, dict) and value.get("type") == "rate_limits.updated":
             entries = value.get("rate_limits")
             if isinstance(entries, list):

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from pydantic import Field
 
-from .._websocket._models import WebSocketMessage
-from ._base import MAX_COUNT, MAX_SIZE_BYTES, FaultContext
-from ._session import SessionFault, SessionPlay, after_field, resolve_after
+from .._websocket._script import Send, SessionContext, SessionScript
+from ._base import MAX_COUNT, MAX_SIZE_BYTES
+from ._session import SessionFault, after_field, changed, resolve_after, send_positions
 
 __all__ = ["WsFragment", "WsMalformed"]
 
@@ -39,18 +39,15 @@ class WsMalformed(SessionFault):
 
     after: int | None = after_field("server messages sent intact before the cut one")
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        positions = play.server_positions()
-        after = resolve_after(self.after, play)
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        positions = send_positions(script)
+        after = resolve_after(self.after, script)
         if after >= len(positions):
-            return replace(play, faults=(*play.faults, self.spec()))
+            return script
         index = positions[after]
-        played = play.messages[index]
-        cut = cut_in_half(played.message.data)
-        message = WebSocketMessage.capture("server", played.message.offset_ms, cut)
-        return play.changed(
-            index, replace(played, message=message, fault=self.spec()), self.spec(), broken=True
-        )
+        step = script.steps[index]
+        assert isinstance(step, Send)
+        return changed(script, index, replace(step, data=cut_in_half(step.data), fragments=None, index=None))
 
 
 class WsFragment(SessionFault):
@@ -75,14 +72,20 @@ class WsFragment(SessionFault):
         description="server messages sent whole before the fragmented one; default: every one is fragmented",
     )
 
-    def apply_session(self, play: SessionPlay, context: FaultContext) -> SessionPlay:
-        positions = play.server_positions()
-        if self.after is None:
-            chosen = positions
-        else:
-            chosen = positions[self.after : self.after + 1]
-        spec = self.spec()
-        messages = list(play.messages)
+    breaks_session = False
+
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        positions = send_positions(script)
+        chosen = positions if self.after is None else positions[self.after : self.after + 1]
+        steps = list(script.steps)
         for index in chosen:
-            messages[index] = replace(messages[index], fragment_bytes=self.size)
-        return replace(play, messages=tuple(messages), faults=(*play.faults, spec))
+            step = steps[index]
+            assert isinstance(step, Send)
+            steps[index] = replace(step, fragments=fragment_sizes(step.data, self.size))
+        return replace(script, steps=tuple(steps))
+
+
+def fragment_sizes(data: str | bytes, size: int) -> tuple[int, ...]:
+    """Frame payload sizes of ``size`` bytes (the last one shorter) that add up to the message."""
+    length = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    return tuple(min(size, length - start) for start in range(0, length, size)) or (0,)

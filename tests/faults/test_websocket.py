@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 import pytest
@@ -12,11 +11,19 @@ from hypothesis import given, strategies as st
 from llmcassette import ConfigError
 from llmcassette._exchange import RequestInfo
 from llmcassette._websocket._models import WebSocketClose, WebSocketMessage, WebSocketSession
+from llmcassette._websocket._script import (
+    Close,
+    Expect,
+    Pause,
+    Send,
+    SessionContext,
+    SessionScript,
+    apply_faults,
+    script_of,
+)
 from llmcassette.faults import (
     FaultPlan,
-    RateLimit,
-    SessionPlay,
-    Stall,
+    SessionFault,
     WsClose,
     WsDrop,
     WsError,
@@ -25,11 +32,9 @@ from llmcassette.faults import (
     WsRateLimits,
     WsStall,
     parse_fault,
-    play_session,
 )
 from llmcassette.faults._session import dialect_of
 from llmcassette.providers import detect_profile
-from tests.faults import make_context
 
 REALTIME_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
 LIVE_URL = (
@@ -52,23 +57,37 @@ def _session(*senders: str, close: bool = True) -> WebSocketSession:
     return WebSocketSession(messages=messages, close=ended)
 
 
-def _types(play: SessionPlay) -> list[str]:
-    return [played.message.json_value["type"] for played in play.messages]
+def _types(script: SessionScript) -> list[str]:
+    """Each step: the message type of a Send or Expect, ``pause`` or ``close``."""
+    names = []
+    for step in script.steps:
+        if isinstance(step, Send):
+            names.append(json.loads(step.data)["type"])
+        elif isinstance(step, Expect):
+            names.append(step.message.json_value["type"])
+        else:
+            names.append(type(step).__name__.lower())
+    return names
 
 
-def _play(session: WebSocketSession, *faults: Any, url: str = REALTIME_URL, call: int = 1) -> SessionPlay:
-    context = make_context(url=url, call=call, streaming=True)
-    return play_session(session, [(parse_fault(fault), call) for fault in faults], context)
+def _play(session: WebSocketSession, *faults: Any, url: str = REALTIME_URL, call: int = 1) -> SessionScript:
+    fired: list[tuple[Any, int]] = [(parse_fault(fault), call) for fault in faults]
+    return apply_faults(script_of(session), fired, SessionContext(url=url, provider="openai", call=call))
+
+
+def _close(script: SessionScript) -> Close:
+    step = script.steps[-1]
+    assert isinstance(step, Close)
+    return step
 
 
 SESSION = _session("s", "c", "s", "s", "c", "s", "s", "s")  # server messages: 0, 2, 3, 5, 6, 7
+RECORDED = [*"s0 c1 s2 s3 c4 s5 s6 s7".split(), "close"]
 
 
 def test_without_faults_the_recording_plays_as_it_is() -> None:
-    play = _play(SESSION)
-    assert [played.message for played in play.messages] == SESSION.messages
-    assert play.close == SESSION.close
-    assert (play.faults, play.broken, play.close_pause_ms) == ((), False, 0.0)
+    assert _play(SESSION) == script_of(SESSION)
+    assert _types(_play(SESSION)) == RECORDED
 
 
 # -- endings ----------------------------------------------------------------------------------------
@@ -76,65 +95,59 @@ def test_without_faults_the_recording_plays_as_it_is() -> None:
 
 def test_close_after_n_server_messages_keeps_what_came_before_and_closes_with_the_code() -> None:
     play = _play(SESSION, "ws_close:code=1008,reason=bye,after=3")
-    assert _types(play) == ["s0", "c1", "s2", "s3"]
-    assert play.close == WebSocketClose(code=1008, reason="bye", by="server", offset_ms=30.0)
-    assert play.faults == ("ws_close:after=3,code=1008,reason=bye",)
-    assert play.broken
+    assert _types(play) == ["s0", "c1", "s2", "s3", "close"]
+    assert _close(play) == Close("server", 1008, "bye", offset_ms=30.0)
 
 
 def test_close_after_zero_waits_for_nothing_the_server_sent() -> None:
     client_first = _session("c", "s", "s")
-    assert _types(_play(client_first, "ws_close:after=0")) == ["c0"]  # the client's opening message stays
-    assert _types(_play(SESSION, "ws_close:after=0")) == []
+    assert _types(_play(client_first, "ws_close:after=0")) == ["c0", "close"]  # the opening message stays
+    assert _types(_play(SESSION, "ws_close:after=0")) == ["close"]
 
 
 def test_close_past_the_last_server_message_replaces_the_recorded_close() -> None:
     play = _play(_session("s", "c", "s", "c"), "ws_close:after=99,code=4000,reason=session expired")
-    assert _types(play) == ["s0", "c1", "s2"]
-    assert play.close is not None
-    assert (play.close.code, play.close.reason, play.close.by) == (4000, "session expired", "server")
+    assert _types(play) == ["s0", "c1", "s2", "close"]
+    assert _close(play) == Close("server", 4000, "session expired", offset_ms=20.0)
+    still_open = _play(_session("c", "c", close=False), "ws_close")  # no server message at all
+    assert _types(still_open) == ["c0", "c1", "close"]
 
 
 def test_the_default_place_is_half_of_the_server_messages() -> None:
-    assert _types(_play(SESSION, "ws_close")) == ["s0", "c1", "s2", "s3"]  # 3 of 6
-    assert _types(_play(_session("s"), "ws_drop")) == ["s0"]  # at least one, when there is one
-    assert _types(_play(_session("c"), "ws_drop")) == ["c0"]
+    assert _types(_play(SESSION, "ws_close")) == ["s0", "c1", "s2", "s3", "close"]  # 3 of 6
+    assert _types(_play(_session("s"), "ws_drop")) == ["s0", "close"]  # at least one, when there is one
 
 
 @pytest.mark.parametrize(
     ("url", "code", "reason"),
-    [(REALTIME_URL, 1011, "Internal server error"), (LIVE_URL, 1011, "Internal error encountered.")],
+    [
+        (REALTIME_URL, 1011, "Internal server error"),
+        (LIVE_URL, 1011, "Internal error encountered."),
+        (LIVE_URL, 1013, "The service is currently unavailable."),
+        (REALTIME_URL, 4000, ""),
+    ],
 )
 def test_a_close_without_a_reason_sends_the_usual_one(url: str, code: int, reason: str) -> None:
-    play = _play(SESSION, "ws_close", url=url)
-    assert play.close is not None
-    assert (play.close.code, play.close.reason) == (code, reason)
-    assert _play(SESSION, "ws_close:code=1013", url=LIVE_URL).close.reason == (  # type: ignore[union-attr]
-        "The service is currently unavailable."
-    )
+    assert _close(_play(SESSION, f"ws_close:code={code}", url=url)) == Close("server", code, reason, 30.0)
 
 
 def test_drop_ends_without_a_close_frame() -> None:
     play = _play(SESSION, "ws_drop:after=1")
-    assert _types(play) == ["s0"]
-    assert play.close == WebSocketClose(by="none", offset_ms=0.0)
-    assert play.broken
+    assert _types(play) == ["s0", "close"]
+    assert _close(play) == Close("none", offset_ms=0.0)
 
 
-def test_a_stall_silences_the_next_server_message_for_ever_or_for_seconds() -> None:
-    forever = _play(SESSION, "ws_stall:after=2")
-    assert [played.pause_ms for played in forever.messages] == [0, 0, 0, math.inf, 0, 0, 0, 0]
-    assert forever.messages[3].fault == "ws_stall:after=2"
-    assert forever.broken
-    paused = _play(SESSION, "ws_stall:after=2,seconds=1.5")
-    assert paused.messages[3].pause_ms == 1500.0
-    assert _types(paused) == _types(forever) == _types(_play(SESSION))  # nothing is lost
+def test_a_stall_is_silence_before_the_next_server_message_for_ever_or_for_seconds() -> None:
+    forever = _play(SESSION, "ws_stall:after=3")
+    # After the client message that precedes the fourth server message: the silence is the server's.
+    assert _types(forever) == ["s0", "c1", "s2", "s3", "c4", "pause", "s5", "s6", "s7", "close"]
+    assert forever.steps[5] == Pause(None)
+    assert _play(SESSION, "ws_stall:after=3,seconds=1.5").steps[5] == Pause(1500.0)
 
 
-def test_a_stall_past_the_last_server_message_holds_the_close() -> None:
-    play = _play(SESSION, "ws_stall:after=6")
-    assert all(played.pause_ms == 0 for played in play.messages)
-    assert play.close_pause_ms == math.inf
+def test_a_stall_past_the_last_server_message_holds_the_end() -> None:
+    play = _play(_session("s", "c"), "ws_stall:after=1")
+    assert _types(play) == ["s0", "pause", "c1", "close"]
 
 
 # -- provider events --------------------------------------------------------------------------------
@@ -142,11 +155,12 @@ def test_a_stall_past_the_last_server_message_holds_the_close() -> None:
 
 def test_an_openai_error_event_is_inserted_and_the_session_goes_on() -> None:
     play = _play(SESSION, "ws_error:after=2,error_code=server_error,message=boom", call=3)
-    assert _types(play) == ["s0", "c1", "s2", "error", "s3", "c4", "s5", "s6", "s7"]
-    event = play.messages[3]
-    assert event.message.json_value == {
+    assert _types(play) == ["s0", "c1", "s2", "error", "s3", "c4", "s5", "s6", "s7", "close"]
+    event = play.steps[3]
+    assert isinstance(event, Send)
+    assert json.loads(event.data) == {
         "type": "error",
-        "event_id": "event_llmcassette_error_3_1",
+        "event_id": "event_llmcassette_error_3_2",
         "error": {
             "type": "server_error",
             "code": "server_error",
@@ -155,23 +169,21 @@ def test_an_openai_error_event_is_inserted_and_the_session_goes_on() -> None:
             "event_id": None,
         },
     }
-    assert event.message.offset_ms == 20.0  # when the message before it was recorded
-    assert event.fault == play.faults[0]
-    assert play.close == SESSION.close
-    assert not play.broken
+    assert (event.offset_ms, event.index, event.fragments) == (
+        20.0,
+        None,
+        None,
+    )  # when its predecessor was sent
     # Its text is what the service sends: compact JSON.
-    assert event.message.data == json.dumps(event.message.json_value, separators=(",", ":"))
+    assert event.data == json.dumps(json.loads(event.data), separators=(",", ":"))
 
 
 def test_gemini_live_has_no_error_event_so_its_error_is_a_1011_close() -> None:
     play = _play(SESSION, "ws_error:after=2", url=LIVE_URL)
-    assert _types(play) == ["s0", "c1", "s2"]
-    assert play.close == WebSocketClose(
-        code=1011, reason="Internal error encountered.", by="server", offset_ms=20.0
-    )
-    long = _play(SESSION, "ws_error:message=" + "é" * 100, url=LIVE_URL).close
-    assert long is not None and long.reason is not None
-    assert len(long.reason.encode()) <= 123 and long.reason == "é" * 61  # cut whole characters
+    assert _types(play) == ["s0", "c1", "s2", "close"]
+    assert _close(play) == Close("server", 1011, "Internal error encountered.", 20.0)
+    long = _close(_play(SESSION, "ws_error:message=" + "é" * 100, url=LIVE_URL))
+    assert long.reason == "é" * 61  # cut to whole characters within 123 bytes
 
 
 def test_rate_limits_takes_the_recorded_limits_and_the_given_remaining() -> None:
@@ -190,25 +202,25 @@ def test_rate_limits_takes_the_recorded_limits_and_the_given_remaining() -> None
         ]
     )
     play = _play(session, "ws_rate_limits:after=2,tokens=12,reset_s=20")
-    event = play.messages[2].message.json_value
-    assert event["rate_limits"] == [
+    assert isinstance(play.steps[2], Send)
+    assert json.loads(play.steps[2].data)["rate_limits"] == [
         {"name": "requests", "limit": 5000, "remaining": 0, "reset_seconds": 20.0},
         {"name": "tokens", "limit": 40000, "remaining": 12, "reset_seconds": 20.0},
     ]
-    before = _play(session, "ws_rate_limits:after=1").messages[1].message.json_value
-    assert before["rate_limits"][0] == {
+    before = _play(session, "ws_rate_limits:after=1").steps[1]
+    assert isinstance(before, Send)
+    assert json.loads(before.data)["rate_limits"][0] == {
         "name": "requests",
         "remaining": 0,
         "reset_seconds": 1.0,
-    }  # no limit known yet
+    }
 
 
 def test_rate_limits_exists_only_on_openai_realtime_sessions() -> None:
     plan = FaultPlan(["ws_rate_limits", "ws_close"])
     live = RequestInfo("GET", LIVE_URL)
-    assert [
-        fault.name for fault, _ in plan.select(live, provider="gemini", streaming=True, websocket=True)
-    ] == ["ws_close"]
+    fired = plan.select(live, provider="gemini", streaming=True, websocket=True)
+    assert [fault.name for fault, _ in fired] == ["ws_close"]
     realtime = RequestInfo("GET", REALTIME_URL)
     fired = plan.select(realtime, provider="openai", streaming=True, websocket=True)
     assert [(fault.name, call) for fault, call in fired] == [("ws_rate_limits", 1), ("ws_close", 2)]
@@ -219,37 +231,54 @@ def test_rate_limits_exists_only_on_openai_realtime_sessions() -> None:
 
 def test_malformed_cuts_the_next_server_messages_json_in_half_and_keeps_its_kind() -> None:
     play = _play(SESSION, "ws_malformed:after=1")
-    cut = play.messages[2].message
-    assert cut.text == '{"type": "s2"}'[:7]
-    assert _types(_play(SESSION))[3:] == [played.message.json_value["type"] for played in play.messages[3:]]
+    assert play.steps[2] == Send('{"type": "s2"}'[:7], 20.0, None, None)
+    assert play.steps[3:] == script_of(SESSION).steps[3:]
     binary = WebSocketSession(messages=[WebSocketMessage.capture("server", 0.0, b'{"setupComplete": {}}')])
-    assert _play(binary, "ws_malformed:after=0", url=LIVE_URL).messages[0].message.binary == b'{"setupCom'
+    assert _play(binary, "ws_malformed:after=0", url=LIVE_URL).steps[0] == Send(b'{"setupCom', 0.0)
 
 
 def test_malformed_past_the_end_changes_nothing() -> None:
-    play = _play(SESSION, "ws_malformed:after=6")
-    assert [played.message for played in play.messages] == SESSION.messages
-    assert not play.broken
+    assert _play(SESSION, "ws_malformed:after=6") == script_of(SESSION)
 
 
-def test_fragment_marks_every_server_message_or_only_the_chosen_one() -> None:
-    every = _play(SESSION, "ws_fragment:size=1")
-    assert [played.fragment_bytes for played in every.messages] == [1, None, 1, 1, None, 1, 1, 1]
-    one = _play(SESSION, "ws_fragment:size=4,after=2")
-    assert [played.fragment_bytes for played in one.messages] == [None, None, None, 4, None, None, None, None]
-    assert every.faults == ("ws_fragment:size=1",) and not every.broken
+def test_fragment_splits_every_server_message_or_only_the_chosen_one() -> None:
+    every = _play(SESSION, "ws_fragment:size=4")
+    sizes = [step.fragments for step in every.steps if isinstance(step, Send)]
+    assert sizes == [(4, 4, 4, 2)] * 6  # '{"type": "s0"}' is 14 bytes
+    one = _play(SESSION, "ws_fragment:size=1,after=2")
+    assert [step.fragments for step in one.steps if isinstance(step, Send)] == [
+        None,
+        None,
+        (1,) * 14,
+        None,
+        None,
+        None,
+    ]
+    text = WebSocketSession(messages=[WebSocketMessage.capture("server", 0.0, '"°C"')])
+    assert _play(text, "ws_fragment:size=2").steps[0] == Send(
+        '"°C"', 0.0, (2, 2, 1), 0
+    )  # bytes, not characters
 
 
 def test_faults_apply_in_plan_order_each_on_what_the_last_left() -> None:
     play = _play(SESSION, "ws_error:after=1", "ws_close:after=2")
-    assert _types(play) == ["s0", "error"]  # the error event is the second server message now
-    assert len(play.faults) == 2
+    assert _types(play) == ["s0", "error", "close"]  # the error event is the second server message now
 
 
-def test_other_faults_in_the_fired_list_are_not_the_sessions() -> None:
-    context = make_context(url=REALTIME_URL, streaming=True)
-    play = play_session(SESSION, [(RateLimit(), 1), (Stall(), 1)], context)
-    assert play == SessionPlay.of(SESSION)
+def test_a_status_fault_refuses_the_handshake_with_the_providers_error() -> None:
+    context = SessionContext(url=REALTIME_URL, provider="openai", call=1)
+    refused = apply_faults(script_of(SESSION), [(parse_fault("rate_limit:retry_after=7"), 1)], context)
+    assert refused.steps == ()
+    assert refused.refusal is not None
+    assert refused.refusal.status == 429
+    assert ("retry-after", "7") in refused.refusal.headers
+    assert json.loads(refused.refusal.body)["error"]["type"] == "requests"  # OpenAI's 429 body
+    live = SessionContext(url=LIVE_URL, provider="gemini", call=1)
+    refused = apply_faults(script_of(SESSION), [(parse_fault("unauthorized"), 1)], live)
+    assert refused.refusal is not None
+    # Gemini answers a bad key with 400 INVALID_ARGUMENT (API_KEY_INVALID), as its profile knows.
+    assert refused.refusal.status == 400
+    assert json.loads(refused.refusal.body)["error"]["status"] == "INVALID_ARGUMENT"
 
 
 # -- counting and parameters ------------------------------------------------------------------------
@@ -267,12 +296,20 @@ def test_sessions_and_http_requests_count_for_their_own_faults_only() -> None:
     assert names == [["stall", "unauthorized"], ["ws_drop", "unauthorized"], []]
 
 
+def test_which_faults_leave_the_recording_for_a_reconnect() -> None:
+    breaking = {"ws_close", "ws_drop", "ws_error", "ws_stall", "ws_malformed"}
+    for fault in (WsClose(), WsDrop(), WsError(), WsStall(), WsMalformed(), WsRateLimits(), WsFragment()):
+        assert isinstance(fault, SessionFault)
+        assert fault.breaks_session == (fault.name in breaking), fault.name
+
+
 def test_the_dialect_is_read_from_the_handshake_url() -> None:
-    assert dialect_of(RequestInfo("GET", REALTIME_URL)) == "openai-realtime"
-    azure = "wss://x.openai.azure.com/openai/realtime?api-version=2025-04-01&deployment=gpt"
-    assert dialect_of(RequestInfo("GET", azure)) == "openai-realtime"
-    assert dialect_of(RequestInfo("GET", LIVE_URL)) == "gemini-live"
-    assert dialect_of(RequestInfo("GET", "ws://127.0.0.1:9/chat")) == "websocket"
+    assert dialect_of(REALTIME_URL) == "openai-realtime"
+    assert dialect_of("wss://x.openai.azure.com/openai/realtime?api-version=2025-04-01&deployment=gpt") == (
+        "openai-realtime"
+    )
+    assert dialect_of(LIVE_URL) == "gemini-live"
+    assert dialect_of("ws://127.0.0.1:9/chat") == "websocket"
     assert detect_profile(RequestInfo("GET", REALTIME_URL)).name == "openai"
 
 
@@ -314,28 +351,43 @@ def test_the_models_round_trip_through_spec_strings() -> None:
 _SESSIONS = st.lists(st.sampled_from("cs"), max_size=12).map(lambda senders: _session(*senders))
 
 
+def _sends(script: SessionScript) -> list[Send]:
+    return [step for step in script.steps if isinstance(step, Send)]
+
+
 @given(session=_SESSIONS, after=st.integers(0, 14))
 def test_an_ending_keeps_a_prefix_with_exactly_after_server_messages(
     session: WebSocketSession, after: int
 ) -> None:
-    servers = sum(message.sender == "server" for message in session.messages)
+    recorded = script_of(session).steps
+    servers = len(_sends(script_of(session)))
     for spec in (f"ws_close:after={after}", f"ws_drop:after={after}"):
         play = _play(session, spec)
-        kept = [played.message for played in play.messages]
-        assert kept == session.messages[: len(kept)]
-        assert sum(message.sender == "server" for message in kept) == min(after, servers)
-        assert not kept or kept[-1].sender == "server" or after == 0 or servers == 0
+        *kept, end = play.steps
+        assert tuple(kept) == recorded[: len(kept)]
+        assert len(_sends(play)) == min(after, servers)
+        assert isinstance(end, Close) and end.by in ("server", "none")
 
 
 @given(session=_SESSIONS, after=st.integers(0, 14), size=st.integers(1, 5))
 def test_events_and_frames_lose_no_recorded_message(session: WebSocketSession, after: int, size: int) -> None:
-    for spec in (f"ws_error:after={after}", f"ws_rate_limits:after={after}", f"ws_fragment:size={size}"):
+    recorded = script_of(session).steps
+    for spec in (f"ws_error:after={after}", f"ws_rate_limits:after={after}", f"ws_stall:after={after}"):
         play = _play(session, spec)
-        recorded = [played.message for played in play.messages if played.fault is None or "fragment" in spec]
-        assert recorded == session.messages
+        assert tuple(step for step in play.steps if not _added(step)) == recorded
+    fragmented = _play(session, f"ws_fragment:size={size}")
+    for step, original in zip(fragmented.steps, recorded, strict=True):
+        if isinstance(step, Send):
+            assert step.fragments is not None and sum(step.fragments) == len(step.data.encode())
+            assert max(step.fragments) <= size
+            step = Send(step.data, step.offset_ms, None, step.index)
+        assert step == original
     malformed = _play(session, f"ws_malformed:after={after}")
-    for played, message in zip(malformed.messages, session.messages, strict=True):
-        if played.fault is None:
-            assert played.message == message
-        else:
-            assert message.data.startswith(played.message.data) and played.message.json_value is None
+    for step, original in zip(malformed.steps, recorded, strict=True):
+        if step != original:
+            assert isinstance(step, Send) and isinstance(original, Send)
+            assert original.data.startswith(step.data) and len(step.data) < len(original.data)
+
+
+def _added(step: object) -> bool:
+    return isinstance(step, Pause) or (isinstance(step, Send) and step.index is None)
