@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 # Imported before the inner runs, which forget the modules first imported inside them.
-import websockets.asyncio.client  # noqa: F401
+import websockets.asyncio.client
 import websockets.sync.client  # noqa: F401
 from websockets.asyncio.server import ServerConnection
 
