@@ -98,7 +98,7 @@ async def serve_session(
     ``on_request`` may give the script again once the handshake request is known (faults
     selected by its headers).
     """
-    side = ServerSide(reader, writer)
+    side = ServerSide(reader, writer, log)
     try:
         request = await side.read_request()
         if request is None:
@@ -142,7 +142,6 @@ async def _play(
             if isinstance(received, ClientClosed):
                 _note_client_end(log, received)
                 return
-            log.message("client", received)
             differences = check(step.message, received)
             if differences:
                 on_mismatch(step.message, received, differences)
@@ -155,7 +154,7 @@ async def _play(
             else:
                 await await_wait(step.duration_ms / 1000.0)
         elif isinstance(step, Close):
-            await _end(side, step, check, on_mismatch, log, pacer)
+            await _end(side, step, on_mismatch, log, pacer)
             return
     # The recording ends with the session open (or the client closed early): whatever the client
     # sends now was never recorded.
@@ -165,7 +164,6 @@ async def _play(
 async def _end(
     side: ServerSide,
     step: Close,
-    check: Checker,
     on_mismatch: MismatchHandler,
     log: SessionLog,
     pacer: Pacer | None,
@@ -191,7 +189,6 @@ async def _wait_for_end(side: ServerSide, on_mismatch: MismatchHandler, log: Ses
     if isinstance(received, ClientClosed):
         _note_client_end(log, received)
         return
-    log.message("client", received)
     on_mismatch(None, received, [])
     log.closed("server", MISMATCH_CLOSE_CODE, _MISMATCH_REASON)
     await side.close(MISMATCH_CLOSE_CODE, _MISMATCH_REASON)
