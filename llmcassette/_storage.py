@@ -31,6 +31,7 @@ from ._bodies import is_text
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from ._file_errors import read_error, write_error, writing
 from ._models import (
+    HTTP_SCHEMA_VERSION,
     SCHEMA_VERSION,
     CassetteDocument,
     Interaction,
@@ -53,6 +54,7 @@ __all__ = [
     "parse_cassette",
     "read_cassette_bytes",
     "save_cassette",
+    "schema_version",
 ]
 
 _REPAIR_HINT = "Fix the file by hand, or delete it and record the cassette again."
@@ -352,8 +354,17 @@ def _interaction_data(interaction: Interaction, vcrpy: bool) -> dict[str, Any]:
         "request": _request_data(interaction.request, vcrpy),
         "response": _response_data(interaction.response, vcrpy),
     }
+    if interaction.websocket is not None:
+        data["websocket"] = interaction.websocket.to_data()
     data.update(_extras(interaction))
     return data
+
+
+def schema_version(document: CassetteDocument) -> int:
+    """The schema a document is written as: the oldest that holds everything in it."""
+    if any(interaction.websocket is not None for interaction in document.interactions):
+        return SCHEMA_VERSION
+    return HTTP_SCHEMA_VERSION
 
 
 def document_to_data(document: CassetteDocument, *, vcrpy_compatible: bool = False) -> dict[str, Any]:
@@ -363,7 +374,7 @@ def document_to_data(document: CassetteDocument, *, vcrpy_compatible: bool = Fal
     """
     data: dict[str, Any] = {
         "version": document.version,
-        "llmcassette_schema": SCHEMA_VERSION,
+        "llmcassette_schema": schema_version(document),
         "interactions": [_interaction_data(i, vcrpy_compatible) for i in document.interactions],
     }
     data.update(_extras(document))

@@ -99,7 +99,7 @@ CASES = [
         cassette(top="version: 1\nllmcassette_schema: 999\n"),
         None,
         "llmcassette_schema",
-        "schema 999 was written by a newer llmcassette (this one reads schema 1 and older); "
+        "schema 999 was written by a newer llmcassette (this one reads schema 2 and older); "
         "upgrade llmcassette to use this cassette.",
         id="newer-schema",
     ),
