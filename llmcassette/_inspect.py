@@ -196,7 +196,7 @@ _EVENT_WIDTH = 36
 
 
 def _timeline_line(message: SessionMessage, full: bool, width: int) -> str:
-    offset = f"{_ms(message.offset_ms)} ms" if message.offset_ms is not None else "? ms"
+    offset = f"{message.offset_ms:.1f} ms" if message.offset_ms is not None else "? ms"
     detail = message.detail() if full else _clip(message.detail(), _DETAIL_CHARS)
     size = size_text(message.size)
     return f"{offset:>10}  {message.sender:<6}  {message.event:<{width}}  {size:>8}  {detail}".rstrip()
@@ -229,14 +229,14 @@ def _session_rows(session: Mapping[str, Any], full: bool) -> Rows:
             lines += [_timeline_line(message, full, width) for message in run[:_RUN_SHOWN]]
             rest = run[_RUN_SHOWN:]
             last = rest[-1].offset_ms
-            until = f" until {_ms(last)} ms" if last is not None else ""
+            until = f" until {last:.1f} ms" if last is not None else ""
             lines.append(
                 f"{'':>10}  {'':<6}  … {len(rest)} more {key[1]} ({size_text(sum(m.size for m in rest))})"
                 f"{until}; --full shows them"
             )
         start = end + 1
     if close is not None:
-        offset = f"{_ms(close.offset_ms)} ms" if close.offset_ms is not None else "? ms"
+        offset = f"{close.offset_ms:.1f} ms" if close.offset_ms is not None else "? ms"
         lines.append(f"{offset:>10}  {close.by:<6}  {close.text()}")
     rows = [("session", summary)]
     if lines:
