@@ -21,9 +21,12 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any, ClassVar
 
-__all__ = ["Upgrade", "UpgradeHandler", "upgrade_protocol"]
+from ._errors import error_body
+
+__all__ = ["Upgrade", "UpgradeHandler", "plan_url", "session_outcome", "upgrade_protocol", "websocket_url"]
 
 _LOG = logging.getLogger("llmcassette.proxy")
 
@@ -59,6 +62,29 @@ class Upgrade:
         """Every value of header ``name`` (any case), in the order sent."""
         name = name.lower()
         return [value for key, value in self.headers if key == name]
+
+    async def refuse(self, status: int, kind: str, message: str, **extra: Any) -> None:
+        """
+        Answer the upgrade with ``status`` and the error body of the proxy's HTTP answers
+        (:func:`~llmcassette.proxy._errors.error_body`), then close the connection.
+        """
+        body = error_body(kind, message, **extra)
+        reason = HTTPStatus(status).phrase
+        head = (
+            f"HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self.writer.write(head.encode("latin-1") + body)
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+        self.writer.close()
+
+
+def websocket_url(http_url: str, query: str) -> str:
+    """The WebSocket URL of an upstream's ``http(s)`` URL (``ws``/``wss``), with ``query``."""
+    scheme, sep, rest = http_url.partition("://")
+    scheme = {"http": "ws", "https": "wss"}.get(scheme.lower(), scheme)
+    return f"{scheme}{sep}{rest}" + (f"?{query}" if query else "")
 
 
 #: What runs an upgraded connection; the connection is closed when it returns or raises.
@@ -141,3 +167,28 @@ class _UpgradeProtocol(asyncio.StreamReaderProtocol):
 def upgrade_protocol(handler: UpgradeHandler) -> type[asyncio.Protocol]:
     """The protocol class to give uvicorn as ``ws``: each upgrade runs ``handler``."""
     return type("_Upgrade", (_UpgradeProtocol,), {"handler": staticmethod(handler)})
+
+
+def plan_url(cassette: Any, url: str) -> str:
+    """``url`` as logs show it: scrubbed as the cassette stores it (a key in the query)."""
+    scrubber = cassette.scrubber
+    return str(scrubber.scrub_url(url)) if scrubber is not None else url
+
+
+def session_outcome(attempt: Any) -> str:
+    """How a WebSocket session went, for its log line: its status, messages and close."""
+    if attempt.status is None:
+        return f"no session: {attempt.error}" if attempt.error else "no session"
+    if attempt.status != 101:
+        return f"{attempt.status}, handshake refused"
+    sent = sum(1 for message in attempt.messages if message.sender == "client")
+    got = len(attempt.messages) - sent
+    close = attempt.close
+    if close is None:
+        end = "still open"
+    elif close.by == "none":
+        end = "dropped without a close frame"
+    else:
+        end = f"closed by {close.by} ({close.code})"
+    faults = f" [fault {', '.join(attempt.faults)}]" if attempt.faults else ""
+    return f"101, {sent} client and {got} server messages, {end}{faults}"
