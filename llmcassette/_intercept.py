@@ -14,10 +14,11 @@ covered too.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ __all__ = [
     "current_cassette",
     "deactivate",
     "is_installed",
+    "passing",
 ]
 
 _lock = threading.RLock()
@@ -55,6 +57,16 @@ class _Patch:
 
 
 _patches: list[_Patch] = []
+
+
+@contextlib.contextmanager
+def passing() -> Iterator[None]:
+    """Within the block, connections go to the network untouched (a door passing one on)."""
+    token = _passing.set(True)
+    try:
+        yield
+    finally:
+        _passing.reset(token)
 
 
 def current_cassette() -> Cassette | None:
@@ -164,13 +176,21 @@ def _install_extras() -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
-def _install_adapters() -> None:
-    # The doors of libraries other than httpx: each lists the methods it wraps.
-    from ._adapters import aiohttp, http_client
-
-    for owner, attribute, original, replacement in [*http_client.patches(), *aiohttp.patches()]:
+def _apply(patch: tuple[Any, str, Any, Any]) -> None:
+    owner, attribute, original, replacement = patch
+    with _lock:
         setattr(owner, attribute, replacement)
         _patches.append(_Patch(owner, attribute, original, replacement))
+
+
+def _install_adapters() -> None:
+    # The doors of libraries other than httpx: each lists the methods it wraps. The websockets
+    # door also patches its modules when they are imported while a cassette is active.
+    from ._adapters import aiohttp, http_client, websockets
+
+    for patch in [*http_client.patches(), *aiohttp.patches(), *websockets.patches()]:
+        _apply(patch)
+    websockets.watch(_apply)
 
 
 def _install() -> None:
@@ -191,6 +211,9 @@ def _install() -> None:
 
 
 def _uninstall() -> None:
+    from ._adapters import websockets
+
+    websockets.unwatch()
     while _patches:
         patch = _patches.pop()
         # Someone patched on top of us (vcrpy, a mock): leave theirs in place. Ours then passes
