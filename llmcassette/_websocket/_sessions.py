@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -150,8 +150,13 @@ class SessionBook:
         writer: asyncio.StreamWriter,
         *,
         upstream_options: dict[str, Any] | None = None,
+        fault_plans: Sequence[FaultPlan] = (),
     ) -> None:
-        """Serve the connection on the channel as ``plan`` says, then note what crossed."""
+        """
+        Serve the connection on the channel as ``plan`` says, then note what crossed. A replay
+        takes the session faults of ``fault_plans`` too (``serve``'s own and its handshake
+        header's), after the cassette's, selected the same way.
+        """
         if plan.recording is not None:
             from .._intercept import passing
 
@@ -167,7 +172,7 @@ class SessionBook:
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
         def with_faults(request: Any) -> SessionScript:
-            return self._with_faults(plan, script, request)
+            return self._with_faults(plan, script, request, fault_plans)
 
         def on_mismatch(
             expected: WebSocketMessage | None, received: str | bytes, differences: list[str]
@@ -182,7 +187,7 @@ class SessionBook:
             on_mismatch=on_mismatch,
             log=log,
             speed=self.cassette.speed,
-            on_request=with_faults if self._faults else None,
+            on_request=with_faults if self._faults or fault_plans else None,
         )
 
     def _script(self, index: int) -> SessionScript:
@@ -202,7 +207,9 @@ class SessionBook:
             )
         return script_of(interaction.websocket, headers=response.headers, elapsed_ms=response.elapsed_ms)
 
-    def _with_faults(self, plan: SessionPlan, script: SessionScript, request: Any) -> SessionScript:
+    def _with_faults(
+        self, plan: SessionPlan, script: SessionScript, request: Any, fault_plans: Sequence[FaultPlan] = ()
+    ) -> SessionScript:
         scrubber = self.cassette.scrubber
         headers: dict[str, str] = {}
         for name, value in request.headers.raw_items():
@@ -215,6 +222,9 @@ class SessionBook:
         profile = detect_profile(info, override=self.cassette.provider)
         plan.attempt.provider = profile.name
         fired = self._faults.select(info, provider=profile.name, streaming=True)
+        for extra in fault_plans:  # the request faults they may hold do not act on a session
+            selected = extra.select(info, provider=profile.name, streaming=True)
+            fired += [(fault, call) for fault, call in selected if hasattr(fault, "apply_session")]
         if not fired:
             return script
         plan.attempt.faults.extend(fault.spec() for fault, _ in fired)

@@ -59,8 +59,8 @@ from ._journal import Journal, journal_path, recover
 from ._log import chunks_text, interactions_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
-from ._upgrade import Upgrade, plan_url, session_outcome, websocket_url
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._upgrade import Upgrade, plan_url, session_outcome, websocket_url
 from ._upstream import upstream_transport
 from ._watch import ClientWatch
 
