@@ -84,6 +84,9 @@ class SessionBook:
         self._sessions: dict[Hashable, list[int]] | None = None
         self._played: dict[Hashable, int] = {}
         self._open: list[SessionPlan] = []
+        self._scripts: dict[int, SessionScript] = {}
+        self._interactions: dict[int, Interaction] = {}
+        self._recorded_messages: dict[int, dict[tuple[str, str | bytes], WebSocketMessage]] = {}
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -167,8 +170,8 @@ class SessionBook:
             plan.attempt.error = plan.recording.error
             return
         assert plan.index is not None
-        log = SessionLog(plan.start, attempt=plan.attempt)
         script = self._script(plan.index)
+        log = SessionLog(plan.start, attempt=plan.attempt, recorded=self._recorded(plan.index))
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
         def with_faults(request: Any) -> SessionScript:
@@ -190,8 +193,31 @@ class SessionBook:
             on_request=with_faults if self._faults or fault_plans else None,
         )
 
+    def _recorded(self, index: int) -> dict[tuple[str, str | bytes], WebSocketMessage]:
+        # Made once per recorded session, like its script: a session replayed again (a test's
+        # retries, `serve` answering many clients) reads nothing again.
+        found = self._recorded_messages.get(index)
+        if found is None:
+            session = self._recorded_interaction(index).websocket
+            messages = session.messages if session is not None else []
+            found = {(message.sender, message.data): message for message in messages}
+            self._recorded_messages[index] = found
+        return found
+
     def _script(self, index: int) -> SessionScript:
-        interaction = self.cassette._tape.interaction(index)
+        script = self._scripts.get(index)
+        if script is None:
+            script = self._scripts[index] = self._read_script(index)
+        return script
+
+    def _recorded_interaction(self, index: int) -> Interaction:
+        read = self._interactions.get(index)
+        if read is None:
+            read = self._interactions[index] = self.cassette._tape.interaction(index)
+        return read
+
+    def _read_script(self, index: int) -> SessionScript:
+        interaction = self._recorded_interaction(index)
         response = interaction.response
         if interaction.websocket is None:
             status = response.status
