@@ -16,10 +16,12 @@ Patched, only while a cassette is active:
   ``connect`` function before (a reference to it taken before the cassette was entered is not
   covered there).
 
-The modules are patched if the client imported them already, and when it imports them while the
-cassette is active (an import hook watches for them): llmcassette itself never imports
-``websockets`` for a test that does not use it. For a ``wss://`` URL nothing is encrypted
-between the client and the engine (TLS, when recording, is between the engine and the upstream).
+The client's keepalive pings are turned off on the channel (the engine would answer them, and a
+virtual clock would race its ping loop through virtual time). The modules are patched if the
+client imported them already, and when it imports them while the cassette is active (an import
+hook watches for them): llmcassette itself never imports ``websockets`` for a test that does not
+use it. For a ``wss://`` URL nothing is encrypted between the client and the engine (TLS, when
+recording, is between the engine and the upstream).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import importlib.abc
 import importlib.machinery
+import inspect
 import socket
 import sys
 import threading
@@ -75,6 +78,13 @@ def _upstream_options(ssl: Any) -> dict[str, Any]:
     return {"ssl": ssl} if ssl is not None and not isinstance(ssl, _PlainTransport | bool) else {}
 
 
+def _no_keepalive(connection: Any) -> None:
+    # Keepalive pings on the channel would only reach the engine, which answers them itself; and
+    # under a virtual clock the client's ping loop would race through virtual time.
+    if hasattr(connection, "ping_interval"):
+        connection.ping_interval = None
+
+
 # -- asyncio --------------------------------------------------------------------------------------
 
 _tasks: set[asyncio.Task[None]] = set()
@@ -107,6 +117,7 @@ def _async_opener(original: Callable[..., Any]) -> Callable[..., Any]:
             client.close()
             task.cancel()
             raise
+        _no_keepalive(connection)
         return connection
 
     open_connection.__wrapped__ = original  # type: ignore[attr-defined]
@@ -155,9 +166,11 @@ def _sync_opener(original: Callable[..., Any]) -> Callable[..., Any]:
         if self.ws_uri.secure:
             self.ssl = _PlainTransport()
         try:
-            return original(self, deadline)
+            connection = original(self, deadline)
         finally:
             self.sock, self.ssl, self.proxy_ssl = saved
+        _no_keepalive(connection)
+        return connection
 
     open_connection.__wrapped__ = original  # type: ignore[attr-defined]
     return open_connection
@@ -179,6 +192,8 @@ def _sync_connect(original: Callable[..., Any]) -> Callable[..., Any]:
         kwargs.pop("proxy_ssl", None)
         kwargs.pop("unix", None)
         kwargs.pop("path", None)
+        if "ping_interval" in inspect.signature(original).parameters:
+            kwargs["ping_interval"] = None
         return original(uri, **kwargs)
 
     connect.__wrapped__ = original  # type: ignore[attr-defined]

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._clock import await_wait
+from .._clock import await_wait, current_clock
 from .._streams import Pacer
 from ._models import Sender, WebSocketClose, WebSocketMessage
 from ._script import Close, Expect, Pause, Send, SessionScript
@@ -53,13 +53,23 @@ class SessionLog:
     #: The recorded messages by sender and text: one that crosses again is logged as a copy of
     #: its recording with the new time, not parsed again (a replay's messages mostly are).
     recorded: dict[tuple[str, str | bytes], WebSocketMessage] = field(default_factory=dict)
+    #: Count the time a virtual clock moved too (replay paces on it); a recording counts real time.
+    virtual: bool = False
+    _clock: Any = field(default=None, init=False, repr=False)
+    _clock_start_s: float = field(default=0.0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.attempt is not None:
             self.attempt.messages = self.messages
+        if self.virtual:
+            self._clock = current_clock()
+            self._clock_start_s = self._clock.elapsed_s if self._clock is not None else 0.0
 
     def now_ms(self) -> float:
-        return max(0.0, (_monotonic() - self.start) * 1000.0)
+        elapsed_s = _monotonic() - self.start
+        if self._clock is not None:
+            elapsed_s += self._clock.elapsed_s - self._clock_start_s
+        return max(0.0, elapsed_s * 1000.0)
 
     def message(self, sender: Sender, data: str | bytes) -> None:
         known = self.recorded.get((sender, data)) if self.recorded else None

@@ -171,7 +171,7 @@ class SessionBook:
             return
         assert plan.index is not None
         script = self._script(plan.index)
-        log = SessionLog(plan.start, attempt=plan.attempt, recorded=self._recorded(plan.index))
+        log = SessionLog(plan.start, attempt=plan.attempt, virtual=True, recorded=self._recorded(plan.index))
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
         def with_faults(request: Any) -> SessionScript:
