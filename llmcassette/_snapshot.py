@@ -88,6 +88,12 @@ def _lines(events: list[dict[str, Any]]) -> list[str]:
 
 
 def _attempt_events(attempt: Attempt) -> list[dict[str, Any]]:
+    if attempt.messages or attempt.close is not None:  # a WebSocket session: what crossed
+        session = {
+            "messages": [message.to_data() for message in attempt.messages],
+            "close": attempt.close.to_data() if attempt.close is not None else None,
+        }
+        return session_events(session)
     events = []
     if attempt.status is not None:
         body = b"".join(attempt.chunks)

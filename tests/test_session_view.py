@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
+from websockets.asyncio.client import connect
+
+import llmcassette
 from llmcassette._session_view import event_type, session_events, session_of, summarised
 from llmcassette._snapshot import normalize
 from llmcassette._storage import load_cassette
@@ -62,3 +67,24 @@ def test_a_snapshot_of_a_session_is_its_event_sequence_runs_counted(tmp_path: Pa
     still_open = realtime_session()
     del still_open["close"]
     assert "close" not in session_events(still_open)[-1]
+
+
+def test_a_snapshot_of_a_replayed_sessions_attempt_is_what_crossed(tmp_path: Path) -> None:
+    path = write_session(tmp_path / "rt.yaml", realtime_session(deltas=3))
+    recorded = normalize(load_cassette(path).interactions[0])
+
+    async def talk() -> None:
+        async with connect("wss://api.openai.com/v1/realtime?model=gpt-realtime") as socket:
+            await socket.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+            await socket.send(json.dumps({"type": "response.create"}))
+            await socket.send(b"\x00\x01\x02\x03")
+            async for message in socket:
+                if "response.done" in str(message):
+                    break  # the recording's client closes now
+
+    with llmcassette.use_cassette(path) as cassette:
+        asyncio.run(talk())
+    assert normalize(cassette.attempts[-1]) == recorded
+    assert normalize(cassette).startswith(
+        '{"exchange": 0, "method": "GET", "path": "/v1/realtime", "status": 101}\n'
+    )
