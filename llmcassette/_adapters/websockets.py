@@ -189,8 +189,9 @@ def _sync_connect(original: Callable[..., Any]) -> Callable[..., Any]:
         client.setblocking(True)
         _start_engine(plan, book, engine, kwargs.get("ssl"))
         kwargs.update(sock=client, ssl=_PlainTransport() if uri.lower().startswith("wss:") else None)
+        # `unix`: the socketpair is not TCP (no Nagle to turn off) and takes no proxy.
+        kwargs.update(unix=True)
         kwargs.pop("proxy_ssl", None)
-        kwargs.pop("unix", None)
         kwargs.pop("path", None)
         if "ping_interval" in inspect.signature(original).parameters:
             kwargs["ping_interval"] = None

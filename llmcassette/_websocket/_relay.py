@@ -89,7 +89,7 @@ async def relay_session(
     upstream_options: dict[str, Any] | None = None,
 ) -> None:
     """Relay one session between the client on the channel and ``recording.url``, recording it."""
-    side = ServerSide(reader, writer)
+    side = ServerSide(reader, writer, recording.log)
     try:
         request = await side.read_request()
         if request is None:
@@ -183,18 +183,15 @@ async def _client_to_upstream(side: ServerSide, upstream: Any, log: SessionLog) 
 
     while True:
         received = await side.next_message()
+        # The client's messages and its close were noted as they arrived (ServerSide).
         if isinstance(received, ClientClosed):
             if received.frame:
-                log.closed("client", received.code, received.reason)
                 code = received.code if received.code not in (None, 1005) else 1000
                 with contextlib.suppress(ConnectionClosed):
                     await upstream.close(code, received.reason or "")
-            else:
-                log.closed("none")
-                if upstream.transport is not None:
-                    upstream.transport.abort()
+            elif upstream.transport is not None:
+                upstream.transport.abort()
             return
-        log.message("client", received)
         try:
             await upstream.send(received)
         except ConnectionClosed:

@@ -105,7 +105,7 @@ async def serve_session(
     ``on_request`` may give the script again once the handshake request is known (faults
     selected by its headers).
     """
-    side = ServerSide(reader, writer)
+    side = ServerSide(reader, writer, log)
     try:
         request = await side.read_request()
         if request is None:
@@ -149,7 +149,6 @@ async def _play(
             if isinstance(received, ClientClosed):
                 _note_client_end(log, received)
                 return
-            log.message("client", received)
             differences = check(step.message, received)
             if differences:
                 on_mismatch(step.message, received, differences)
@@ -198,7 +197,6 @@ async def _wait_for_end(side: ServerSide, on_mismatch: MismatchHandler, log: Ses
     if isinstance(received, ClientClosed):
         _note_client_end(log, received)
         return
-    log.message("client", received)
     on_mismatch(None, received, [])
     log.closed("server", MISMATCH_CLOSE_CODE, _MISMATCH_REASON)
     await side.close(MISMATCH_CLOSE_CODE, _MISMATCH_REASON)

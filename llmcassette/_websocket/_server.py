@@ -6,7 +6,8 @@ Replay and recording both face the client as a server does: ``websockets``' sans
 module moves its bytes to and from the channel (one end of a ``socket.socketpair()`` in-process,
 the accepted TCP connection at the proxy). A reader task keeps the protocol fed the whole time,
 so pings are answered and a close from the client is seen while the server side is busy sending
-or waiting; the client's messages are reassembled from their frames and queued in order.
+or waiting; the client's messages are reassembled from their frames and queued in order, and
+noted in the session's log as they arrive.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._replay import SessionLog
 
 __all__ = ["ClientClosed", "ServerSide"]
 
@@ -36,9 +40,14 @@ class ClientClosed:
 class ServerSide:
     """The server end of a WebSocket connection on ``reader`` / ``writer``."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: SessionLog | None = None
+    ) -> None:
         from websockets.server import ServerProtocol
 
+        # The client's messages and close are noted as they arrive, before anything answers
+        # them: a client that has its answer may end the cassette at once.
+        self._log = log
         self._reader = reader
         self._writer = writer
         # No size limit: a test harness passes on whatever the client sends (audio included).
@@ -212,11 +221,19 @@ class ServerSide:
                 if event.fin:
                     payload = b"".join(self._parts)
                     self._parts = []
-                    self._incoming.put_nowait(payload if self._binary else payload.decode("utf-8"))
+                    message = payload if self._binary else payload.decode("utf-8")
+                    if self._log is not None:
+                        self._log.message("client", message)
+                    self._incoming.put_nowait(message)
             await self._flush()
 
     def _ended(self, how: ClientClosed) -> None:
         if self.client_closed is None:
             self.client_closed = how
+            if self._log is not None:
+                if how.frame:
+                    self._log.closed("client", how.code, how.reason)
+                else:
+                    self._log.closed("none")
             self._incoming.put_nowait(how)
         self.ended.set()

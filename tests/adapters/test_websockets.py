@@ -64,7 +64,7 @@ async def talk_async(url: str, *, text: str = "hello", ending: str = "bye") -> O
         seen.append(await ws.recv())
         if ending == "client":
             await ws.close(1000, "client done")
-            seen.append(("closed by client", ws.close_code))
+            seen.append(("closed by client", ws.protocol.close_code))
             return seen
         await ws.send(json.dumps({"type": ending}))
         try:
@@ -85,7 +85,7 @@ def talk_sync(url: str, *, text: str = "hello", ending: str = "bye") -> Outcome:
         seen.append(ws.recv())
         if ending == "client":
             ws.close(1000, "client done")
-            seen.append(("closed by client", ws.close_code))
+            seen.append(("closed by client", ws.protocol.close_code))
             return seen
         ws.send(json.dumps({"type": ending}))
         try:
