@@ -140,3 +140,62 @@ def test_record_answers_an_upgrade_no_route_takes_with_a_404(tmp_path: Path) -> 
     assert refused.response.status_code == 404
     assert json.loads(refused.response.body)["error"]["type"] == "llmcassette_no_route"
     assert not (tmp_path / "c.yaml").exists()
+
+
+def test_stopping_record_ends_an_open_session_and_keeps_it_without_a_close(tmp_path: Path) -> None:
+    path = tmp_path / "open.yaml"
+
+    async def talk(recorder: Recorder) -> type[BaseException]:
+        headers = {"Authorization": "Bearer sk-proxy-test-key-0123456789"}
+        async with websockets.connect(
+            _ws(recorder.url) + "/v1/realtime?model=gpt-realtime", additional_headers=headers
+        ) as socket:
+            created = json.loads(await socket.recv())
+            assert created["type"] == "session.created"
+            await socket.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+            assert json.loads(await socket.recv())["type"] == "session.updated"
+            await asyncio.to_thread(recorder.stop)  # the session is still open
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await socket.recv()
+            return type(closed.value)
+
+    with realtime_upstream() as upstream:
+        recorder = Recorder(path, routes=RouteTable(upstream=upstream.http_url), stop_timeout_s=1)
+        recorder.start()
+        try:
+            ended = asyncio.run(talk(recorder))
+        finally:
+            recorder.stop()
+    assert ended is websockets.ConnectionClosedError  # cut, without a close frame
+    (interaction,) = load_cassette(path).interactions
+    session = interaction.websocket
+    assert session is not None and session.close is None
+    kinds = [(m.sender, m.json_value["type"]) for m in session.messages]
+    assert kinds == [
+        ("server", "session.created"),
+        ("client", "session.update"),
+        ("server", "session.updated"),
+    ]
+
+
+def test_serve_refuses_a_handshake_whose_fault_header_does_not_parse(
+    recorded: tuple[Path, dict[str, Any], str],
+) -> None:
+    path, _, _ = recorded
+
+    async def connect(url: str) -> InvalidStatus:
+        with pytest.raises(InvalidStatus) as refused:
+            async with websockets.connect(url, additional_headers={"X-Llmcassette-Fault": "no_such_fault"}):
+                pass
+        return refused.value
+
+    lines: list[str] = []
+    with CassetteServer([path], log=lines.append) as url:
+        refused = asyncio.run(connect(_ws(url) + "/v1/realtime?model=gpt-realtime"))
+    assert refused.response.status_code == 400
+    error = json.loads(refused.response.body)["error"]
+    assert error["type"] == "llmcassette_bad_fault"
+    assert error["message"].startswith(
+        "llmcassette: the x-llmcassette-fault header 'no_such_fault' is not valid: "
+    )
+    assert lines == ["WS /v1/realtime?model=gpt-realtime -> 400, bad x-llmcassette-fault header"]
