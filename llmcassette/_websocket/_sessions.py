@@ -247,9 +247,9 @@ class SessionBook:
 
         profile = detect_profile(info, override=self.cassette.provider)
         plan.attempt.provider = profile.name
-        fired = self._faults.select(info, provider=profile.name, streaming=True)
+        fired = self._faults.select(info, provider=profile.name, streaming=True, websocket=True)
         for extra in fault_plans:  # the request faults they may hold do not act on a session
-            selected = extra.select(info, provider=profile.name, streaming=True)
+            selected = extra.select(info, provider=profile.name, streaming=True, websocket=True)
             fired += [(fault, call) for fault, call in selected if hasattr(fault, "apply_session")]
         if not fired:
             return script
@@ -261,7 +261,19 @@ class SessionBook:
         script = apply_faults(script, faults, context)
         if script.refusal is not None:
             plan.attempt.status = script.refusal.status
+        if script.refusal is not None or any(getattr(fault, "breaks_session", False) for fault, _ in fired):
+            # A refused or broken session leaves its recording unplayed: a client that connects
+            # again gets it, as an HTTP retry gets a response a fault replaced.
+            self._unplay(plan)
         return script
+
+    def _unplay(self, plan: SessionPlan) -> None:
+        assert plan.index is not None
+        key = self._key(plan.attempt.url)
+        with self.cassette._lock:
+            if self._played.get(key, 0) > 0:
+                self._played[key] -= 1
+                self.cassette.play_counts[plan.index] -= 1
 
     # -- matching client messages ------------------------------------------------------------------
 
