@@ -11,7 +11,9 @@ import asyncio
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import openai
 import pytest
 import websockets
 
@@ -22,6 +24,7 @@ from tests.sdk_faults._realtime import (
     HANG_WAIT_S,
     OPENAI,
     STALL_WAIT_S,
+    USER_ITEM,
     live_conversation,
     openai_closed,
     openai_conversation,
@@ -123,3 +126,31 @@ def test_a_provider_close_code_is_not_reconnected(realtime_cassette: Recorded) -
     openai_closed(4000)(outcome)
     assert isinstance(outcome.error, websockets.ConnectionClosedError)
     assert outcome.error.rcvd is not None and outcome.error.rcvd.reason == "session expired"
+
+
+def test_dispatch_events_raises_the_error_event_without_an_error_handler(realtime_cassette: Recorded) -> None:
+    async def dispatch() -> BaseException | None:
+        client = openai.AsyncOpenAI(api_key="sk-test", websocket_base_url=realtime_cassette.url + "/v1")
+        options: Any = {"close_timeout": 0.2}
+        async with client.realtime.connect(
+            model="gpt-realtime", websocket_connection_options=options
+        ) as connection:
+
+            async def start(event: Any) -> None:
+                await connection.session.update(session={"type": "realtime", "output_modalities": ["audio"]})
+                await connection.conversation.item.create(item=USER_ITEM)
+                await connection.response.create()
+
+            connection.on("session.created", start)
+
+            try:
+                async with asyncio.timeout(HANG_WAIT_S):
+                    await connection.dispatch_events()
+            except openai.OpenAIError as exc:
+                return exc
+        return None
+
+    with llmcassette.use_cassette(realtime_cassette.path, faults=["ws_error:after=6,message=boom"]):
+        raised = asyncio.run(dispatch())
+    assert isinstance(raised, openai.OpenAIError)
+    assert str(raised).startswith("WebSocket error: ") and "message='boom'" in str(raised)
