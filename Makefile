@@ -78,6 +78,7 @@ bench: $(STAMP) $(MITM_VENV)/bin/mitmdump $(BENCH_VENV)/.installed-stamp
 	$(PY) bench/run.py
 	$(PY) bench/proxy.py
 	$(PY) bench/startup.py
+	$(PY) bench/websocket.py
 	$(BENCH_VENV)/bin/python bench/suite_path.py
 
 clean:

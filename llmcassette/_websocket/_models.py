@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, Strict, model_validator
+from pydantic import Field, PrivateAttr, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from .._bodies import dump_json, exact_json
@@ -61,6 +61,7 @@ class WebSocketMessage(FormatModel):
     binary: Annotated[bytes, Strict()] | None = None
     #: The serialisation of ``json`` when it is not compact (see ``_bodies.JSON_FORMATS``).
     json_format: JsonFormat = None
+    _text: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_payload(self) -> WebSocketMessage:
@@ -90,7 +91,10 @@ class WebSocketMessage(FormatModel):
             return self.binary
         if self.text is not None:
             return self.text
-        return dump_json(self.json_value, self.json_format or COMPACT_JSON).decode("utf-8")
+        # Rebuilt once: replay sends it, and the attempt log finds it by it, in every session.
+        if self._text is None:
+            self._text = dump_json(self.json_value, self.json_format or COMPACT_JSON).decode("utf-8")
+        return self._text
 
     @classmethod
     def capture(cls, sender: Sender, offset_ms: float, data: str | bytes) -> WebSocketMessage:

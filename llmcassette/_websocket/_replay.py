@@ -50,6 +50,9 @@ class SessionLog:
     close: WebSocketClose | None = None
     #: An attempt of the attempt log that shows the session as it goes (its ``messages`` and ``close``).
     attempt: Any = None
+    #: The recorded messages by sender and text: one that crosses again is logged as a copy of
+    #: its recording with the new time, not parsed again (a replay's messages mostly are).
+    recorded: dict[tuple[str, str | bytes], WebSocketMessage] = field(default_factory=dict)
     #: Count the time a virtual clock moved too (replay paces on it); a recording counts real time.
     virtual: bool = False
     _clock: Any = field(default=None, init=False, repr=False)
@@ -69,7 +72,11 @@ class SessionLog:
         return max(0.0, elapsed_s * 1000.0)
 
     def message(self, sender: Sender, data: str | bytes) -> None:
-        self.messages.append(WebSocketMessage.capture(sender, self.now_ms(), data))
+        known = self.recorded.get((sender, data)) if self.recorded else None
+        if known is not None:
+            self.messages.append(known.model_copy(update={"offset_ms": round(self.now_ms(), 1)}))
+        else:
+            self.messages.append(WebSocketMessage.capture(sender, self.now_ms(), data))
 
     def closed(self, by: str, code: int | None = None, reason: str | None = None) -> None:
         if self.close is None:

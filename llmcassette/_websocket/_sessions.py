@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -87,6 +87,9 @@ class SessionBook:
         self._sessions: dict[Hashable, list[int]] | None = None
         self._played: dict[Hashable, int] = {}
         self._open: list[SessionPlan] = []
+        self._scripts: dict[int, SessionScript] = {}
+        self._interactions: dict[int, Interaction] = {}
+        self._recorded_messages: dict[int, dict[tuple[str, str | bytes], WebSocketMessage]] = {}
 
     # -- planning --------------------------------------------------------------------------------
 
@@ -153,8 +156,13 @@ class SessionBook:
         writer: asyncio.StreamWriter,
         *,
         upstream_options: dict[str, Any] | None = None,
+        fault_plans: Sequence[FaultPlan] = (),
     ) -> None:
-        """Serve the connection on the channel as ``plan`` says, then note what crossed."""
+        """
+        Serve the connection on the channel as ``plan`` says, then note what crossed. A replay
+        takes the session faults of ``fault_plans`` too (``serve``'s own and its handshake
+        header's), after the cassette's, selected the same way.
+        """
         if plan.recording is not None:
             from .._intercept import passing
 
@@ -165,12 +173,12 @@ class SessionBook:
             plan.attempt.error = plan.recording.error
             return
         assert plan.index is not None
-        log = SessionLog(plan.start, attempt=plan.attempt, virtual=True)
         script = self._script(plan.index)
+        log = SessionLog(plan.start, attempt=plan.attempt, virtual=True, recorded=self._recorded(plan.index))
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
         def with_faults(request: Any) -> SessionScript:
-            return self._with_faults(plan, script, request)
+            return self._with_faults(plan, script, request, fault_plans)
 
         def on_mismatch(
             expected: WebSocketMessage | None, received: str | bytes, differences: list[str]
@@ -185,11 +193,34 @@ class SessionBook:
             on_mismatch=on_mismatch,
             log=log,
             speed=self.cassette.speed,
-            on_request=with_faults if self._faults else None,
+            on_request=with_faults if self._faults or fault_plans else None,
         )
 
+    def _recorded(self, index: int) -> dict[tuple[str, str | bytes], WebSocketMessage]:
+        # Made once per recorded session, like its script: a session replayed again (a test's
+        # retries, `serve` answering many clients) reads nothing again.
+        found = self._recorded_messages.get(index)
+        if found is None:
+            session = self._recorded_interaction(index).websocket
+            messages = session.messages if session is not None else []
+            found = {(message.sender, message.data): message for message in messages}
+            self._recorded_messages[index] = found
+        return found
+
     def _script(self, index: int) -> SessionScript:
-        interaction = self.cassette._tape.interaction(index)
+        script = self._scripts.get(index)
+        if script is None:
+            script = self._scripts[index] = self._read_script(index)
+        return script
+
+    def _recorded_interaction(self, index: int) -> Interaction:
+        read = self._interactions.get(index)
+        if read is None:
+            read = self._interactions[index] = self.cassette._tape.interaction(index)
+        return read
+
+    def _read_script(self, index: int) -> SessionScript:
+        interaction = self._recorded_interaction(index)
         response = interaction.response
         if interaction.websocket is None:
             status = response.status
@@ -205,7 +236,9 @@ class SessionBook:
             )
         return script_of(interaction.websocket, headers=response.headers, elapsed_ms=response.elapsed_ms)
 
-    def _with_faults(self, plan: SessionPlan, script: SessionScript, request: Any) -> SessionScript:
+    def _with_faults(
+        self, plan: SessionPlan, script: SessionScript, request: Any, fault_plans: Sequence[FaultPlan] = ()
+    ) -> SessionScript:
         scrubber = self.cassette.scrubber
         headers: dict[str, str] = {}
         for name, value in request.headers.raw_items():
@@ -217,7 +250,10 @@ class SessionBook:
 
         profile = detect_profile(info, override=self.cassette.provider)
         plan.attempt.provider = profile.name
-        fired = self._faults.select(info, provider=profile.name, streaming=True)
+        fired = self._faults.select(info, provider=profile.name, streaming=True, websocket=True)
+        for extra in fault_plans:  # the request faults they may hold do not act on a session
+            selected = extra.select(info, provider=profile.name, streaming=True, websocket=True)
+            fired += [(fault, call) for fault, call in selected if hasattr(fault, "apply_session")]
         if not fired:
             return script
         plan.attempt.faults.extend(fault.spec() for fault, _ in fired)
@@ -228,7 +264,19 @@ class SessionBook:
         script = apply_faults(script, faults, context)
         if script.refusal is not None:
             plan.attempt.status = script.refusal.status
+        if script.refusal is not None or any(getattr(fault, "breaks_session", False) for fault, _ in fired):
+            # A refused or broken session leaves its recording unplayed: a client that connects
+            # again gets it, as an HTTP retry gets a response a fault replaced.
+            self._unplay(plan)
         return script
+
+    def _unplay(self, plan: SessionPlan) -> None:
+        assert plan.index is not None
+        key = self._key(plan.attempt.url)
+        with self.cassette._lock:
+            if self._played.get(key, 0) > 0:
+                self._played[key] -= 1
+                self.cassette.play_counts[plan.index] -= 1
 
     # -- matching client messages ------------------------------------------------------------------
 
