@@ -215,7 +215,7 @@ class CassetteApp:
                 try:
                     await book.run(plan, upgrade.reader, upgrade.writer, fault_plans=plans)
                 finally:
-                    self._note(f"{shown} -> {session_outcome(plan.attempt)} from {cassette.path.name}")
+                    self._note(f"{shown} -> {session_outcome(plan.attempt, cassette.path.name)}")
                 return
         self.missed += 1
         candidates = _closest(misses)

@@ -175,12 +175,17 @@ def plan_url(cassette: Any, url: str) -> str:
     return str(scrubber.scrub_url(url)) if scrubber is not None else url
 
 
-def session_outcome(attempt: Any) -> str:
-    """How a WebSocket session went, for its log line: its status, messages and close."""
+def session_outcome(attempt: Any, source: str | None = None) -> str:
+    """
+    How a WebSocket session went, for its log line: its status, where it came from (``source``),
+    its messages and close, and the faults that acted on it.
+    """
+    faults = f" [fault {', '.join(attempt.faults)}]" if attempt.faults else ""
+    origin = f"from {source}, " if source is not None else ""
     if attempt.status is None:
         return f"no session: {attempt.error}" if attempt.error else "no session"
     if attempt.status != 101:
-        return f"{attempt.status}, handshake refused"
+        return f"{attempt.status}, {origin}handshake refused{faults}"
     sent = sum(1 for message in attempt.messages if message.sender == "client")
     got = len(attempt.messages) - sent
     close = attempt.close
@@ -190,5 +195,4 @@ def session_outcome(attempt: Any) -> str:
         end = "dropped without a close frame"
     else:
         end = f"closed by {close.by} ({close.code})"
-    faults = f" [fault {', '.join(attempt.faults)}]" if attempt.faults else ""
-    return f"101, {sent} client and {got} server messages, {end}{faults}"
+    return f"101, {origin}{sent} client and {got} server messages, {end}{faults}"

@@ -110,7 +110,9 @@ def test_serve_replays_it_to_node_as_recorded(
     replayed = run_node(node, "plain", environment(served))
     (line,) = served.lines(1)
     assert replayed == recorded.live
-    assert line.startswith("WS /openai/v1/realtime?model=gpt-realtime -> 101, 3 client and ")
+    assert line.startswith(
+        "WS /openai/v1/realtime?model=gpt-realtime -> 101, from realtime.yaml, 3 client and "
+    )
 
 
 async def _python(url: str) -> dict[str, Any]:
@@ -147,3 +149,25 @@ def test_the_python_sdk_gets_what_node_got_from_the_node_recording(recorded: Nod
     assert cassette.misses == []
     node = recorded.live
     assert python == {key: node[key] for key in ("events", "text", "audio_bytes", "usage")}
+
+
+@pytest.mark.parametrize(
+    ("fault", "close"),
+    [
+        pytest.param(
+            "ws_close:code=1013,after=3",
+            {"code": 1013, "reason": "Try again later", "clean": True},
+            id="close",
+        ),
+        pytest.param("ws_drop:after=3", {"code": 1006, "reason": "", "clean": False}, id="drop"),
+    ],
+)
+def test_node_gets_the_fault_its_handshake_header_asks_serve_for(
+    node: list[str], recorded: NodeSession, served: ServeProcess, fault: str, close: dict[str, Any]
+) -> None:
+    broken = run_node(node, "plain", environment(served), CLIENT_FAULT=fault)
+    (line,) = served.lines(1)
+    assert broken["close"] == close
+    assert broken["events"] == recorded.live["events"][:3]
+    assert broken["usage"] is None
+    assert f"[fault {fault.split(':')[0]}:" in line

@@ -105,8 +105,8 @@ def test_serve_replays_the_session_offline_as_it_was_recorded(
         replayed = asyncio.run(_talk(_ws(url)))
         again = asyncio.run(_talk(_ws(url)))  # the last recording answers again, as for HTTP
     assert replayed == live and again == live
-    assert lines[0].startswith("WS /v1/realtime?model=gpt-realtime -> 101, 3 client and ")
-    assert lines[0].endswith("closed by client (1000) from realtime.yaml")
+    assert lines[0].startswith("WS /v1/realtime?model=gpt-realtime -> 101, ")
+    assert lines[0].endswith("closed by client (1000)") and "-> 101, from realtime.yaml, 3 client" in lines[0]
 
 
 def test_serve_answers_a_session_no_cassette_holds_with_a_404_naming_the_closest(
@@ -199,3 +199,61 @@ def test_serve_refuses_a_handshake_whose_fault_header_does_not_parse(
         "llmcassette: the x-llmcassette-fault header 'no_such_fault' is not valid: "
     )
     assert lines == ["WS /v1/realtime?model=gpt-realtime -> 400, bad x-llmcassette-fault header"]
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "events"),
+    [
+        pytest.param("ws_close:code=1011,after=3", 1011, 3, id="close-1011"),
+        pytest.param("ws_close:code=4000,reason=provider says no,after=1", 4000, 1, id="close-4000"),
+        pytest.param("ws_drop:after=2", 1006, 2, id="drop"),
+    ],
+)
+def test_serve_breaks_a_session_as_the_handshakes_fault_header_says(
+    recorded: tuple[Path, dict[str, Any], str], fault: str, code: int, events: int
+) -> None:
+    path, live, _ = recorded
+    lines: list[str] = []
+    with CassetteServer([path], log=lines.append) as url:
+        broken = asyncio.run(_talk(_ws(url), headers={"X-Llmcassette-Fault": fault}))
+        whole = asyncio.run(_talk(_ws(url)))  # the header chose it for its own session only
+    error = broken["error"]
+    assert isinstance(error, websockets.ConnectionClosedError), error
+    # The events before the cut reached the client (`after` counts server messages).
+    assert broken["events"] == live["events"][:events]
+    if code == 1006:
+        assert error.rcvd is None  # no close frame: the connection just ended
+    else:
+        assert error.rcvd is not None and error.rcvd.code == code
+    assert whole == live
+    ended = "dropped without a close frame" if code == 1006 else f"closed by server ({code})"
+    assert (
+        f"from realtime.yaml, 3 client and {events} server messages, {ended} [fault {fault.split(':')[0]}:"
+        in lines[0]
+    )
+    assert "[fault" not in lines[1]
+
+
+def test_serve_refuses_a_handshake_with_a_status_fault_and_the_providers_error(
+    recorded: tuple[Path, dict[str, Any], str],
+) -> None:
+    path, _, _ = recorded
+    with CassetteServer([path], faults=["rate_limit:times=1,retry_after=2"]) as url:
+        refused = asyncio.run(_talk(_ws(url)))
+        then = asyncio.run(_talk(_ws(url)))
+    error = refused["error"]
+    assert isinstance(error, InvalidStatus), error
+    assert error.response.status_code == 429
+    assert error.response.headers["retry-after"] == "2"
+    # The upstream was recorded at 127.0.0.1: the generic OpenAI-compatible error body.
+    assert json.loads(error.response.body)["error"]["type"] == "rate_limit"
+    assert then["error"] is None and then["text"] == EXPECTED.text
+
+
+def test_serve_fragments_messages_into_continuation_frames_the_sdk_reassembles(
+    recorded: tuple[Path, dict[str, Any], str],
+) -> None:
+    path, live, _ = recorded
+    with CassetteServer([path], faults=["ws_fragment:size=7"]) as url:
+        fragmented = asyncio.run(_talk(_ws(url)))
+    assert fragmented == live
