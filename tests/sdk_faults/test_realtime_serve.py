@@ -21,6 +21,7 @@ from tests.sdk_faults._realtime import (
     STALL_WAIT_S,
     Check,
     answered,
+    openai_closed,
     openai_conversation,
     refused,
 )
@@ -69,3 +70,13 @@ def test_serve_fault_flags_act_on_sessions_too(recorded: Path) -> None:
     with CassetteServer([recorded], faults=["ws_close:code=1013,times=1"]) as url:
         outcome = asyncio.run(openai_conversation(_ws(url), reconnect=True))
     OPENAI["ws_close_1013"][0](outcome)
+
+
+def test_a_stall_for_ever_on_serve_ends_after_stall_max_s_with_a_drop(recorded: Path) -> None:
+    # As an HTTP stall on serve: a client that never gives up does not hold the server for ever.
+    lines: list[str] = []
+    with CassetteServer([recorded], stall_max_s=0.2, log=lines.append) as url:
+        headers = {"X-Llmcassette-Fault": "ws_stall:after=4"}
+        outcome = asyncio.run(openai_conversation(_ws(url), reconnect=False, wait_s=10.0, headers=headers))
+    openai_closed(None)(outcome)  # dropped without a close frame, not the client's own wait
+    assert outcome.events[-1] == "response.created"  # the fourth server message
