@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from llmcassette import ConfigError
 from llmcassette._exchange import RequestInfo
@@ -363,6 +363,8 @@ def _sends(script: SessionScript) -> list[Send]:
     return [step for step in script.steps if isinstance(step, Send)]
 
 
+# No deadline: each example is pure and quick, but a loaded machine can pause any one of them.
+@settings(deadline=None)
 @given(session=_SESSIONS, after=st.integers(0, 14))
 def test_an_ending_keeps_a_prefix_with_exactly_after_server_messages(
     session: WebSocketSession, after: int
@@ -377,6 +379,7 @@ def test_an_ending_keeps_a_prefix_with_exactly_after_server_messages(
         assert isinstance(end, Close) and end.by in ("server", "none")
 
 
+@settings(deadline=None)
 @given(session=_SESSIONS, after=st.integers(0, 14), size=st.integers(1, 5))
 def test_events_and_frames_lose_no_recorded_message(session: WebSocketSession, after: int, size: int) -> None:
     recorded = script_of(session).steps
