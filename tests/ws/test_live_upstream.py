@@ -9,6 +9,7 @@ import pytest
 import websockets
 from google import genai
 from google.genai import errors, types
+from websockets.asyncio.client import connect
 
 from tests.ws.live_upstream import EXPECTED, live_upstream
 from tests.ws.running import RunningUpstream, tls_contexts
@@ -95,12 +96,12 @@ async def test_a_session_without_a_key_is_closed_with_1008(
     upstream: RunningUpstream, tls: tuple[ssl.SSLContext, ssl.SSLContext]
 ) -> None:
     path = "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent"
-    async with websockets.connect(upstream.ws_url + path, ssl=tls[1]) as connection:
+    async with connect(upstream.ws_url + path, ssl=tls[1]) as connection:
         with pytest.raises(websockets.ConnectionClosedError) as closed:
             await connection.recv()
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 1008
     with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(upstream.ws_url + "/ws/elsewhere", ssl=tls[1]):
+        async with connect(upstream.ws_url + "/ws/elsewhere", ssl=tls[1]):
             pass
     assert refused.value.response.status_code == 404

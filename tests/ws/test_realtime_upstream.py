@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 import openai
 import pytest
-import websockets
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.ws.realtime_upstream import EXPECTED, RATE_LIMITS, realtime_upstream
@@ -107,7 +107,7 @@ async def test_input_audio_is_committed_into_a_user_item() -> None:
 async def test_a_handshake_without_a_key_is_refused_with_openais_error_body() -> None:
     with realtime_upstream() as upstream:
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(upstream.ws_url + "/v1/realtime?model=gpt-realtime"):
+            async with connect(upstream.ws_url + "/v1/realtime?model=gpt-realtime"):
                 pass
         with pytest.raises(InvalidStatus) as no_model:
             async with _client(upstream.ws_url).realtime.connect():
