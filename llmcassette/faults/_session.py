@@ -101,14 +101,13 @@ def resolve_after(after: int | None, script: SessionScript) -> int:
 
 
 def cut_point(script: SessionScript, after: int) -> int:
-    """The step index just past the ``after``-th server message (0: before the first); past the
-    last server message when there are fewer."""
+    """
+    Where a fault after ``after`` server messages goes: just before the next server message,
+    once the client messages recorded before it have arrived (0: before the first server
+    message); at the end of the messages, before the recorded close, when there is no next one.
+    """
     positions = send_positions(script)
-    if not positions:
-        return _body_end(script)
-    if after <= 0:
-        return positions[0]
-    return positions[min(after, len(positions)) - 1] + 1
+    return positions[after] if 0 <= after < len(positions) else _body_end(script)
 
 
 def _body_end(script: SessionScript) -> int:

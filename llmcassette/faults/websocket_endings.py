@@ -4,14 +4,12 @@ WebSocket faults that end a session early, or hold it silent: a close frame, a d
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from pydantic import Field, field_validator
 
 from .._websocket._models import close_code_problem
 from .._websocket._script import Close, Pause, SessionContext, SessionScript
 from ._base import MAX_DURATION_S
-from ._session import SessionFault, after_field, dialect_of, ended, inserted, resolve_after, send_positions
+from ._session import SessionFault, after_field, dialect_of, ended, inserted, resolve_after
 
 __all__ = ["WsClose", "WsDrop", "WsStall"]
 
@@ -137,12 +135,5 @@ class WsStall(SessionFault):
     )
 
     def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
-        after = resolve_after(self.after, script)
         pause = Pause(None if self.seconds is None else self.seconds * 1000.0)
-        positions = send_positions(script)
-        if after < len(positions):
-            # Just before the next server message, after the client messages that precede it.
-            return replace(
-                script, steps=(*script.steps[: positions[after]], pause, *script.steps[positions[after] :])
-            )
-        return inserted(script, after, pause)
+        return inserted(script, resolve_after(self.after, script), pause)

@@ -93,10 +93,11 @@ def test_without_faults_the_recording_plays_as_it_is() -> None:
 # -- endings ----------------------------------------------------------------------------------------
 
 
-def test_close_after_n_server_messages_keeps_what_came_before_and_closes_with_the_code() -> None:
+def test_close_after_n_server_messages_comes_where_the_next_one_would_have() -> None:
     play = _play(SESSION, "ws_close:code=1008,reason=bye,after=3")
-    assert _types(play) == ["s0", "c1", "s2", "s3", "close"]
-    assert _close(play) == Close("server", 1008, "bye", offset_ms=30.0)
+    # The client message recorded before the fourth server message is still waited for.
+    assert _types(play) == ["s0", "c1", "s2", "s3", "c4", "close"]
+    assert _close(play) == Close("server", 1008, "bye", offset_ms=40.0)
 
 
 def test_close_after_zero_waits_for_nothing_the_server_sent() -> None:
@@ -107,14 +108,14 @@ def test_close_after_zero_waits_for_nothing_the_server_sent() -> None:
 
 def test_close_past_the_last_server_message_replaces_the_recorded_close() -> None:
     play = _play(_session("s", "c", "s", "c"), "ws_close:after=99,code=4000,reason=session expired")
-    assert _types(play) == ["s0", "c1", "s2", "close"]
-    assert _close(play) == Close("server", 4000, "session expired", offset_ms=20.0)
+    assert _types(play) == ["s0", "c1", "s2", "c3", "close"]
+    assert _close(play) == Close("server", 4000, "session expired", offset_ms=30.0)
     still_open = _play(_session("c", "c", close=False), "ws_close")  # no server message at all
     assert _types(still_open) == ["c0", "c1", "close"]
 
 
 def test_the_default_place_is_half_of_the_server_messages() -> None:
-    assert _types(_play(SESSION, "ws_close")) == ["s0", "c1", "s2", "s3", "close"]  # 3 of 6
+    assert _types(_play(SESSION, "ws_close")) == ["s0", "c1", "s2", "s3", "c4", "close"]  # 3 of 6
     assert _types(_play(_session("s"), "ws_drop")) == ["s0", "close"]  # at least one, when there is one
 
 
@@ -128,13 +129,13 @@ def test_the_default_place_is_half_of_the_server_messages() -> None:
     ],
 )
 def test_a_close_without_a_reason_sends_the_usual_one(url: str, code: int, reason: str) -> None:
-    assert _close(_play(SESSION, f"ws_close:code={code}", url=url)) == Close("server", code, reason, 30.0)
+    assert _close(_play(SESSION, f"ws_close:code={code}", url=url)) == Close("server", code, reason, 40.0)
 
 
 def test_drop_ends_without_a_close_frame() -> None:
     play = _play(SESSION, "ws_drop:after=1")
-    assert _types(play) == ["s0", "close"]
-    assert _close(play) == Close("none", offset_ms=0.0)
+    assert _types(play) == ["s0", "c1", "close"]
+    assert _close(play) == Close("none", offset_ms=10.0)
 
 
 def test_a_stall_is_silence_before_the_next_server_message_for_ever_or_for_seconds() -> None:
@@ -155,7 +156,7 @@ def test_serve_bounds_a_silence_and_then_drops_the_connection() -> None:
 
 def test_a_stall_past_the_last_server_message_holds_the_end() -> None:
     play = _play(_session("s", "c"), "ws_stall:after=1")
-    assert _types(play) == ["s0", "pause", "c1", "close"]
+    assert _types(play) == ["s0", "c1", "pause", "close"]
 
 
 # -- provider events --------------------------------------------------------------------------------
@@ -270,7 +271,8 @@ def test_fragment_splits_every_server_message_or_only_the_chosen_one() -> None:
 
 def test_faults_apply_in_plan_order_each_on_what_the_last_left() -> None:
     play = _play(SESSION, "ws_error:after=1", "ws_close:after=2")
-    assert _types(play) == ["s0", "error", "close"]  # the error event is the second server message now
+    # The error event is the second server message now, so the close replaces s2.
+    assert _types(play) == ["s0", "c1", "error", "close"]
 
 
 def test_a_status_fault_refuses_the_handshake_with_the_providers_error() -> None:
@@ -293,15 +295,16 @@ def test_a_status_fault_refuses_the_handshake_with_the_providers_error() -> None
 
 
 def test_sessions_and_http_requests_count_for_their_own_faults_only() -> None:
-    plan = FaultPlan(["ws_drop:times=1", "stall:times=1", "unauthorized:times=2"])
+    plan = FaultPlan(["ws_drop:times=1", "stall:times=1", "unauthorized:times=2", "connect_error:times=1"])
     http = RequestInfo("POST", "https://api.openai.com/v1/chat/completions")
     handshake = RequestInfo("GET", REALTIME_URL)
     names = []
     for request, websocket in ((http, False), (handshake, True), (handshake, True)):
         fired = plan.select(request, provider="openai", streaming=True, websocket=websocket)
         names.append([fault.name for fault, _ in fired])
-    # A status fault answers any request, a handshake too; each family counts its own calls.
-    assert names == [["stall", "unauthorized"], ["ws_drop", "unauthorized"], []]
+    # A status fault answers any request, a handshake too; a connection fault (an HTTP library's
+    # exception) only HTTP requests; each family counts its own calls.
+    assert names == [["stall", "unauthorized", "connect_error"], ["ws_drop", "unauthorized"], []]
 
 
 def test_which_faults_leave_the_recording_for_a_reconnect() -> None:
