@@ -201,24 +201,42 @@ def tape(tmp_path_factory: pytest.TempPathFactory) -> Tape:
     return Tape(path, base, [offset / 1000 for offset in stream.offsets_ms])
 
 
+def stretched(tape: Tape, factor: float) -> Tape:
+    """A copy of the tape beside it whose recorded times are ``factor`` times longer."""
+    document = llmcassette.load_cassette(tape.path)
+    for interaction in document.interactions:
+        response = interaction.response
+        if response.elapsed_ms is not None:
+            response.elapsed_ms *= factor
+        if response.stream is not None and response.stream.offsets_ms is not None:
+            response.stream.offsets_ms = [offset * factor for offset in response.stream.offsets_ms]
+    path = tape.path.with_name(f"{tape.path.stem}-x{factor:g}.yaml")
+    llmcassette.save_cassette(path, document)
+    return Tape(path, tape.base, [offset * factor for offset in tape.offsets_s])
+
+
 @pytest.mark.anyio
 async def test_recorded_pace_under_a_clock_is_instant_but_advances_virtual_time(
     client: Client, tape: Tape
 ) -> None:
     assert tape.offsets_s[-1] >= 0.18  # three gaps of 60 ms
+    # The same recording, twenty times slower: the replay's own real time (tens of milliseconds on
+    # a loaded machine) then stays small beside the recorded pace it must not wait out.
+    slow = stretched(tape, 20)
+    assert slow.offsets_s[-1] >= 3.6
     # The first transport of a library in a process imports its TLS stack: not the replay's time.
     client.make_transport()
     start = time.monotonic()
     with VirtualClock() as clock:
         marks: list[float] = []
-        with llmcassette.use_cassette(tape.path, pace="recorded"):
+        with llmcassette.use_cassette(slow.path, pace="recorded"):
             received = await client.stream(
                 "GET", tape.url(SSE), on_chunk=lambda i, c: marks.append(clock.elapsed_s)
             )
-    assert time.monotonic() - start < tape.offsets_s[-1] / 2
+    assert time.monotonic() - start < slow.offsets_s[-1] / 2
     assert received.chunks == sse_events(3)
     # Each chunk comes at its recorded moment, less the little real time the replay itself took.
-    assert marks == pytest.approx(tape.offsets_s, abs=0.05)
+    assert marks == pytest.approx(slow.offsets_s, abs=0.05)
     assert clock.sleeps == []
 
 

@@ -161,7 +161,7 @@ async def _play(
             else:
                 await await_wait(step.duration_ms / 1000.0)
         elif isinstance(step, Close):
-            await _end(side, step, check, on_mismatch, log, pacer)
+            await _end(side, step, on_mismatch, log, pacer)
             return
     # The recording ends with the session open (or the client closed early): whatever the client
     # sends now was never recorded.
@@ -171,7 +171,6 @@ async def _play(
 async def _end(
     side: ServerSide,
     step: Close,
-    check: Checker,
     on_mismatch: MismatchHandler,
     log: SessionLog,
     pacer: Pacer | None,

@@ -48,6 +48,9 @@ WEBSOCKET_SCHEMES = frozenset({"ws", "wss"})
 #: Fields of a client message that vary from run to run without changing what is asked: left out
 #: when it is matched, with the cassette's ``ignored_body_fields``.
 VOLATILE_MESSAGE_FIELDS: tuple[str, ...] = ("event_id",)
+# The handshake's nonce and its proof: new on every connection, meaningless in a file (a record
+# again would change them for nothing), and never replayed (the engine answers each key anew).
+_NONCE_HEADERS = frozenset({"sec-websocket-key", "sec-websocket-accept"})
 # How many recorded sessions a miss's message names.
 _CANDIDATES_SHOWN = 3
 # How much of a client message a mismatch's message shows.
@@ -412,10 +415,18 @@ class SessionBook:
         if recording.status is None:
             return None  # the upstream was never reached, or the client left before its handshake
         scrubber = self.cassette.scrubber
-        raw = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in recording.request_headers]
+        raw = [
+            (n.encode("latin-1"), v.encode("latin-1"))
+            for n, v in recording.request_headers
+            if n.lower() not in _NONCE_HEADERS
+        ]
         request = build_request(method="GET", url=plan.url, raw_headers=raw, body=b"", scrubber=scrubber)
         headers = headers_to_map(
-            [(n.encode("latin-1"), v.encode("latin-1")) for n, v in recording.response_headers]
+            [
+                (n.encode("latin-1"), v.encode("latin-1"))
+                for n, v in recording.response_headers
+                if n.lower() not in _NONCE_HEADERS
+            ]
         )
         if scrubber is not None:
             headers = scrubber.scrub_headers(headers)

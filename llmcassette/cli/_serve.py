@@ -108,7 +108,10 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
     default=DEFAULT_HEADER_TIMEOUT_S,
     show_default=True,
     type=click.FloatRange(0, 3600, min_open=True),
-    help="Close a connection whose client takes longer than this to send a request's head.",
+    help=(
+        "Close a connection whose client takes longer than this to send a request's head, "
+        "or pauses longer while sending its body."
+    ),
 )
 @click.option(
     "--idle-timeout-s",

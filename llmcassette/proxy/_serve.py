@@ -704,8 +704,8 @@ class CassetteServer:
     :meth:`environment`), and :meth:`stop` it. Nothing is ever written to the cassettes.
 
     A connection is closed when its client takes more than ``header_timeout_s`` to send a
-    request's head, or leaves it idle between requests for more than ``idle_timeout_s``. A request
-    body over ``max_body_bytes`` gets a ``413``.
+    request's head or pauses as long while sending its body, or leaves it idle between requests
+    for more than ``idle_timeout_s``. A request body over ``max_body_bytes`` gets a ``413``.
 
     Example::
 

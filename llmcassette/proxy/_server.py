@@ -79,16 +79,19 @@ class _TrackingProtocol(_BaseProtocol):
     uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends, and
     closing a connection whose client takes longer than ``header_timeout_s`` to send a request's
     head (a slowloris: uvicorn itself would wait for ever), or sends more than
-    :data:`MAX_HEADER_BYTES` of it.
+    :data:`MAX_HEADER_BYTES` of it, or pauses longer than ``header_timeout_s`` between two pieces
+    of a request's body (the same attack on the body; a large body sent steadily takes as long as
+    it takes).
     """
 
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     _header_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0
+    _in_body = False
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._header_timer is not None:  # still in a request's head after this data
+        if self._header_timer is not None and not self._in_body:  # still in a request's head
             self._head_bytes += len(data)
             if self._head_bytes > MAX_HEADER_BYTES:
                 self._head_too_slow()
@@ -124,12 +127,31 @@ class _TrackingProtocol(_BaseProtocol):
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         super().on_headers_complete()
+        # A body follows unless the message completes at once (uvicorn's parser says so next); an
+        # upgraded connection (a WebSocket) belongs to another protocol from here on.
+        if not self.parser.should_upgrade():
+            self._in_body = True
+            self._arm_timer()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        if self._in_body:
+            self._arm_timer()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._cancel_header_timer()
+        super().on_message_complete()
 
     def _arm_header_timer(self) -> None:
+        self._in_body = False
+        self._head_bytes = 0
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
         if not _PARSER_CALLBACKS:  # pragma: no cover - without them the head's end is not seen
             return
         self._cancel_header_timer()
-        self._head_bytes = 0
         self._header_timer = asyncio.get_running_loop().call_later(self.header_timeout_s, self._head_too_slow)
 
     def _cancel_header_timer(self) -> None:
@@ -139,6 +161,11 @@ class _TrackingProtocol(_BaseProtocol):
 
     def _head_too_slow(self) -> None:
         self._cancel_header_timer()
+        if self._in_body and self.flow.read_paused:
+            # uvicorn stopped reading because the app has not taken the body so far: the wait
+            # is the app's (a slow upstream while recording), not the client's.
+            self._arm_timer()
+            return
         if not self.transport.is_closing():
             self.transport.close()
 

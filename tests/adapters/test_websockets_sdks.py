@@ -185,3 +185,22 @@ def test_the_google_genai_live_client_records_and_replays_offline(tmp_path: Path
         replayed = asyncio.run(live_turn(base_url, client_tls))
     assert replayed == live
     assert cassette.attempts[0].interaction == 0 and not cassette.misses
+
+
+def test_the_openai_beta_realtime_client_goes_through_the_door_too(tmp_path: Path) -> None:
+    path = tmp_path / "beta.yaml"
+
+    async def first_event(ws_url: str) -> bytes:
+        client = openai.AsyncOpenAI(api_key="sk-test-secret", websocket_base_url=ws_url + "/v1")
+        async with client.beta.realtime.connect(model="gpt-realtime") as connection:
+            return await connection.recv_bytes()
+
+    with realtime_upstream() as upstream:
+        ws_url = upstream.ws_url
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = asyncio.run(first_event(ws_url))
+    (interaction,) = load_cassette(path).interactions
+    assert interaction.request.headers["OpenAI-Beta"] == ["realtime=v1"]
+    with llmcassette.use_cassette(path) as cassette:
+        assert asyncio.run(first_event(ws_url)) == live
+    assert cassette.attempts[0].interaction == 0

@@ -177,7 +177,12 @@ def _slow_app() -> Starlette:
         await asyncio.sleep(float(request.query_params.get("s", "0")))
         return PlainTextResponse("done")
 
-    return Starlette(routes=[Route("/slow", slow)])
+    async def late(request: Request) -> Response:
+        # An app that takes its time before it reads the body (a slow upstream while recording).
+        await asyncio.sleep(float(request.query_params.get("s", "0")))
+        return PlainTextResponse(str(len(await request.body())))
+
+    return Starlette(routes=[Route("/slow", slow), Route("/late", late, methods=["POST"])])
 
 
 def _closed_after(sock: socket.socket, limit_s: float) -> float:
@@ -237,6 +242,33 @@ def test_half_sent_heads_are_closed_after_the_header_timeout() -> None:
         # A head sent in time is answered, however long the answer takes.
         with httpx.Client() as client:
             assert client.get(url + "/slow", params={"s": 1.0}).text == "done"
+
+
+def test_a_body_that_stops_coming_is_closed_after_the_header_timeout() -> None:
+    with LoopbackServer(_slow_app(), header_timeout_s=0.5) as url:
+        # Half a body, then nothing: the same slowloris, one step later.
+        sock = _connect(url)
+        sock.sendall(b"POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"x" * 50)
+        assert 0.4 <= _closed_after(sock, 5.0) < 3
+        sock.close()
+        # A body that keeps coming, in pauses shorter than the timeout, is read however long it takes.
+        sock = _connect(url)
+        sock.sendall(b"POST /late HTTP/1.1\r\nHost: x\r\nContent-Length: 8\r\n\r\n")
+        for _ in range(8):
+            time.sleep(0.2)
+            sock.sendall(b"x")
+        answer = b""
+        while b"\r\n\r\n8" not in answer:
+            data = sock.recv(65536)
+            assert data, answer
+            answer += data
+        assert answer.startswith(b"HTTP/1.1 200")
+        sock.close()
+        # An app that leaves a large body unread for longer than the timeout is the app's wait, not
+        # the client's: the body is read when the app asks for it.
+        with httpx.Client() as client:
+            answer_ = client.post(url + "/late", params={"s": 1.5}, content=b"y" * 4_000_000)
+            assert answer_.text == "4000000"
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() -> None:

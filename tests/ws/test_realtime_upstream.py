@@ -9,6 +9,7 @@ from typing import Any, Literal
 import openai
 import pytest
 import websockets
+import websockets.asyncio.client
 from websockets.exceptions import InvalidStatus
 
 from tests.ws.realtime_upstream import EXPECTED, RATE_LIMITS, realtime_upstream
@@ -107,7 +108,8 @@ async def test_input_audio_is_committed_into_a_user_item() -> None:
 async def test_a_handshake_without_a_key_is_refused_with_openais_error_body() -> None:
     with realtime_upstream() as upstream:
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(upstream.ws_url + "/v1/realtime?model=gpt-realtime"):
+            # The asyncio client by its module: before websockets 14 `websockets.connect` is the legacy one.
+            async with websockets.asyncio.client.connect(upstream.ws_url + "/v1/realtime?model=gpt-realtime"):
                 pass
         with pytest.raises(InvalidStatus) as no_model:
             async with _client(upstream.ws_url).realtime.connect():
