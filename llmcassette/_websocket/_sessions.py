@@ -157,11 +157,13 @@ class SessionBook:
         *,
         upstream_options: dict[str, Any] | None = None,
         fault_plans: Sequence[FaultPlan] = (),
+        max_silence_s: float | None = None,
     ) -> None:
         """
         Serve the connection on the channel as ``plan`` says, then note what crossed. A replay
         takes the session faults of ``fault_plans`` too (``serve``'s own and its handshake
-        header's), after the cassette's, selected the same way.
+        header's), after the cassette's, selected the same way. ``max_silence_s`` bounds a
+        fault's silence: after it the connection is dropped (``serve``'s ``stall_max_s``).
         """
         if plan.recording is not None:
             from .._intercept import passing
@@ -178,7 +180,12 @@ class SessionBook:
         plan.attempt.status = script.refusal.status if script.refusal is not None else 101
 
         def with_faults(request: Any) -> SessionScript:
-            return self._with_faults(plan, script, request, fault_plans)
+            faulted = self._with_faults(plan, script, request, fault_plans)
+            if max_silence_s is not None:
+                from ..faults._session import bound_silences
+
+                faulted = bound_silences(faulted, max_silence_s * 1000.0)
+            return faulted
 
         def on_mismatch(
             expected: WebSocketMessage | None, received: str | bytes, differences: list[str]

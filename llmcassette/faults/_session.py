@@ -20,12 +20,13 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from .._exchange import RequestInfo
-from .._websocket._script import Close, Send, SessionContext, SessionScript, Step
+from .._websocket._script import Close, Pause, Send, SessionContext, SessionScript, Step
 from ._base import MAX_COUNT, Fault
 
 __all__ = [
     "Dialect",
     "SessionFault",
+    "bound_silences",
     "cut_point",
     "dialect_of",
     "ended",
@@ -146,3 +147,16 @@ def changed(script: SessionScript, index: int, step: Step) -> SessionScript:
     steps = list(script.steps)
     steps[index] = step
     return replace(script, steps=tuple(steps))
+
+
+def bound_silences(script: SessionScript, max_silence_ms: float) -> SessionScript:
+    """
+    The script with no silence longer than ``max_silence_ms``: a longer one (or one for ever)
+    lasts that long, then the connection is dropped, as ``serve`` ends an HTTP stall after
+    ``stall_max_s`` so that a client that never gives up does not hold the server.
+    """
+    for index, step in enumerate(script.steps):
+        if isinstance(step, Pause) and (step.duration_ms is None or step.duration_ms > max_silence_ms):
+            end = (Pause(max_silence_ms), Close("none", offset_ms=offset_at(script, index)))
+            return replace(script, steps=(*script.steps[:index], *end))
+    return script

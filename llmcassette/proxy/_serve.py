@@ -213,7 +213,13 @@ class CassetteApp:
                     continue
                 self.answered += 1
                 try:
-                    await book.run(plan, upgrade.reader, upgrade.writer, fault_plans=plans)
+                    await book.run(
+                        plan,
+                        upgrade.reader,
+                        upgrade.writer,
+                        fault_plans=plans,
+                        max_silence_s=self.stall_max_s,
+                    )
                 finally:
                     self._note(f"{shown} -> {session_outcome(plan.attempt, cassette.path.name)}")
                 return

@@ -33,7 +33,7 @@ from llmcassette.faults import (
     WsStall,
     parse_fault,
 )
-from llmcassette.faults._session import dialect_of
+from llmcassette.faults._session import bound_silences, dialect_of
 from llmcassette.providers import detect_profile
 
 REALTIME_URL = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
@@ -143,6 +143,14 @@ def test_a_stall_is_silence_before_the_next_server_message_for_ever_or_for_secon
     assert _types(forever) == ["s0", "c1", "s2", "s3", "c4", "pause", "s5", "s6", "s7", "close"]
     assert forever.steps[5] == Pause(None)
     assert _play(SESSION, "ws_stall:after=3,seconds=1.5").steps[5] == Pause(1500.0)
+
+
+def test_serve_bounds_a_silence_and_then_drops_the_connection() -> None:
+    bounded = bound_silences(_play(SESSION, "ws_stall:after=3"), 250.0)
+    assert _types(bounded) == ["s0", "c1", "s2", "s3", "c4", "pause", "close"]
+    assert bounded.steps[-2:] == (Pause(250.0), Close("none", offset_ms=40.0))
+    short = _play(SESSION, "ws_stall:after=3,seconds=0.1")
+    assert bound_silences(short, 250.0) == short
 
 
 def test_a_stall_past_the_last_server_message_holds_the_end() -> None:
