@@ -397,3 +397,24 @@ def test_websockets_imported_inside_a_cassette_is_patched_and_never_imported_by_
         timeout=60,
     )
     assert result.stdout.strip() == "ok", result.stderr
+
+
+@pytest.mark.parametrize("mode", ["new_episodes", "all"])
+def test_record_modes_apply_to_sessions_as_to_requests(
+    tmp_path: Path, upstream: RunningUpstream, mode: str
+) -> None:
+    path = tmp_path / "modes.yaml"
+    first, second = upstream.ws_url + "/v1/first", upstream.ws_url + "/v1/second"
+    with llmcassette.use_cassette(path, record_mode="once"):
+        talk_sync(first)
+    assert len(upstream.sessions) == 1
+    with llmcassette.use_cassette(path, record_mode=mode) as cassette:
+        talk_sync(first)
+        talk_sync(second)
+    # new_episodes replays what the cassette has and records the rest; all records everything.
+    assert len(upstream.sessions) == (2 if mode == "new_episodes" else 3)
+    assert [a.recorded for a in cassette.attempts] == (
+        [False, True] if mode == "new_episodes" else [True, True]
+    )
+    uris = [i.request.uri for i in load_cassette(path).interactions]
+    assert uris == ([first, second] if mode == "new_episodes" else [first, first, second])

@@ -17,6 +17,7 @@ from typing import Any
 import openai
 import pytest
 import websockets
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from llmcassette import load_cassette
@@ -114,14 +115,14 @@ def test_serve_answers_a_session_no_cassette_holds_with_a_404_naming_the_closest
 ) -> None:
     path, _, _ = recorded
 
-    async def connect(url: str) -> InvalidStatus:
+    async def refused_by(url: str) -> InvalidStatus:
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(url):
+            async with connect(url):
                 pass
         return refused.value
 
     with CassetteServer([path]) as url:
-        refused = asyncio.run(connect(_ws(url) + "/v1/other"))
+        refused = asyncio.run(refused_by(_ws(url) + "/v1/other"))
     assert refused.response.status_code == 404
     error = json.loads(refused.response.body)["error"]
     assert error["type"] == "llmcassette_no_match"
@@ -129,14 +130,14 @@ def test_serve_answers_a_session_no_cassette_holds_with_a_404_naming_the_closest
 
 
 def test_record_answers_an_upgrade_no_route_takes_with_a_404(tmp_path: Path) -> None:
-    async def connect(url: str) -> InvalidStatus:
+    async def refused_by(url: str) -> InvalidStatus:
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(url):
+            async with connect(url):
                 pass
         return refused.value
 
     with Recorder(tmp_path / "c.yaml") as url:
-        refused = asyncio.run(connect(_ws(url) + "/nowhere/v1/realtime"))
+        refused = asyncio.run(refused_by(_ws(url) + "/nowhere/v1/realtime"))
     assert refused.response.status_code == 404
     assert json.loads(refused.response.body)["error"]["type"] == "llmcassette_no_route"
     assert not (tmp_path / "c.yaml").exists()
@@ -147,7 +148,7 @@ def test_stopping_record_ends_an_open_session_and_keeps_it_without_a_close(tmp_p
 
     async def talk(recorder: Recorder) -> type[BaseException]:
         headers = {"Authorization": "Bearer sk-proxy-test-key-0123456789"}
-        async with websockets.connect(
+        async with connect(
             _ws(recorder.url) + "/v1/realtime?model=gpt-realtime", additional_headers=headers
         ) as socket:
             created = json.loads(await socket.recv())
@@ -183,15 +184,15 @@ def test_serve_refuses_a_handshake_whose_fault_header_does_not_parse(
 ) -> None:
     path, _, _ = recorded
 
-    async def connect(url: str) -> InvalidStatus:
+    async def refused_by(url: str) -> InvalidStatus:
         with pytest.raises(InvalidStatus) as refused:
-            async with websockets.connect(url, additional_headers={"X-Llmcassette-Fault": "no_such_fault"}):
+            async with connect(url, additional_headers={"X-Llmcassette-Fault": "no_such_fault"}):
                 pass
         return refused.value
 
     lines: list[str] = []
     with CassetteServer([path], log=lines.append) as url:
-        refused = asyncio.run(connect(_ws(url) + "/v1/realtime?model=gpt-realtime"))
+        refused = asyncio.run(refused_by(_ws(url) + "/v1/realtime?model=gpt-realtime"))
     assert refused.response.status_code == 400
     error = json.loads(refused.response.body)["error"]
     assert error["type"] == "llmcassette_bad_fault"
