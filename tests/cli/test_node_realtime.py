@@ -192,6 +192,8 @@ def test_node_gets_the_fault_its_handshake_header_asks_serve_for(
     broken = run_node(node, "plain", environment(served), CLIENT_FAULT=fault)
     (line,) = served.lines(1)
     assert broken["close"] == close
-    assert broken["events"] == recorded.live["events"][:3]
+    got = broken["events"]
+    # A drop resets the connection, which may take messages node had not read yet with it.
+    assert got == recorded.live["events"][: 3 if close["clean"] else len(got)] and len(got) <= 3
     assert broken["usage"] is None
     assert f"[fault {fault.split(':')[0]}:" in line
