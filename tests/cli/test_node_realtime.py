@@ -1,7 +1,8 @@
 """
 WebSocket sessions from another language: node's own WebSocket client (``tests/node/realtime.mjs
 plain``) recorded through ``llmcassette record`` from the local Realtime upstream, replayed by
-``llmcassette serve`` with the upstream gone, and compared with what the Python openai SDK's
+``llmcassette serve`` with the upstream gone, to it and to the node openai SDK's
+``OpenAIRealtimeWebSocket`` (``realtime.mjs sdk``), and compared with what the Python openai SDK's
 Realtime client gets from the same recording in-process; then faults chosen by the handshake's
 ``x-llmcassette-fault`` header, as an HTTP client chooses them.
 """
@@ -23,6 +24,7 @@ import openai
 import pytest
 
 import llmcassette
+from llmcassette._storage import save_cassette
 from llmcassette.proxy import RouteTable
 from tests.cli.test_serve import ServeProcess
 from tests.node_clients import NODE_DIR, install
@@ -115,6 +117,28 @@ def test_serve_replays_it_to_node_as_recorded(
     )
 
 
+def test_the_node_openai_sdk_replays_the_session_through_serve(
+    node: list[str], recorded: NodeSession, tmp_path: Path
+) -> None:
+    # OpenAIRealtimeWebSocket offers the `realtime` and `openai-insecure-api-key.KEY` subprotocols
+    # and node's WebSocket wants one of them chosen, as the real service chooses `realtime` (the
+    # local upstream chooses none): the recording says so, as one made from the service would.
+    document = llmcassette.load_cassette(recorded.path)
+    session = document.interactions[0].websocket
+    assert session is not None
+    session.subprotocol = "realtime"
+    path = tmp_path / "realtime.yaml"
+    save_cassette(path, document)
+    server = ServeProcess(str(path), "--port", "0")
+    try:
+        replayed = run_node(node, "sdk", environment(server))
+        (line,) = server.lines(1)
+    finally:
+        server.stop()
+    assert replayed == recorded.live
+    assert " -> 101, from realtime.yaml, 3 client and " in line
+
+
 async def _python(url: str) -> dict[str, Any]:
     # The Python openai SDK, as realtime.mjs reads its session.
     client = openai.AsyncOpenAI(api_key="sk-python-test", websocket_base_url=url)
@@ -168,6 +192,8 @@ def test_node_gets_the_fault_its_handshake_header_asks_serve_for(
     broken = run_node(node, "plain", environment(served), CLIENT_FAULT=fault)
     (line,) = served.lines(1)
     assert broken["close"] == close
-    assert broken["events"] == recorded.live["events"][:3]
+    got = broken["events"]
+    # A drop resets the connection, which may take messages node had not read yet with it.
+    assert got == recorded.live["events"][: 3 if close["clean"] else len(got)] and len(got) <= 3
     assert broken["usage"] is None
     assert f"[fault {fault.split(':')[0]}:" in line

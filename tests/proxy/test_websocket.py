@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from llmcassette import load_cassette
 from llmcassette.proxy import CassetteServer, Recorder, RouteTable
 from tests.ws.realtime_upstream import EXPECTED, realtime_upstream
 
+_WEBSOCKETS_MAJOR = int(version("websockets").split(".")[0])
 USER_ITEM: Any = {
     "type": "message",
     "role": "user",
@@ -220,18 +222,22 @@ def test_serve_breaks_a_session_as_the_handshakes_fault_header_says(
         whole = asyncio.run(_talk(_ws(url)))  # the header chose it for its own session only
     error = broken["error"]
     assert isinstance(error, websockets.ConnectionClosedError), error
-    # The events before the cut reached the client (`after` counts server messages).
-    assert broken["events"] == live["events"][:events]
+    # The events before the cut reached the client (`after` counts server messages). Before
+    # websockets 14 the asyncio client drops the messages it had not read when the close came,
+    # and a drop (the connection reset) may take unread messages with it in any version.
+    got = broken["events"]
+    if _WEBSOCKETS_MAJOR >= 14 and code != 1006:
+        assert got == live["events"][:events]
+    else:
+        assert got == live["events"][: len(got)] and len(got) <= events
     if code == 1006:
         assert error.rcvd is None  # no close frame: the connection just ended
     else:
         assert error.rcvd is not None and error.rcvd.code == code
     assert whole == live
     ended = "dropped without a close frame" if code == 1006 else f"closed by server ({code})"
-    assert (
-        f"from realtime.yaml, 3 client and {events} server messages, {ended} [fault {fault.split(':')[0]}:"
-        in lines[0]
-    )
+    # How many client messages arrived before the cut depends on the client's timing: not counted.
+    assert f" and {events} server messages, {ended} [fault {fault.split(':')[0]}:" in lines[0]
     assert "[fault" not in lines[1]
 
 
