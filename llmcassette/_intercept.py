@@ -16,11 +16,12 @@ covered too.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import importlib
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ __all__ = [
     "current_cassette",
     "deactivate",
     "is_installed",
+    "passing",
 ]
 
 _lock = threading.RLock()
@@ -45,6 +47,9 @@ _active: list[Cassette] = []
 _current: contextvars.ContextVar[Cassette | None] = contextvars.ContextVar(
     "llmcassette_current", default=None
 )
+# Set while a door passes a connection on to the network itself (the WebSocket relay's own
+# connection to the upstream): no door answers it from the cassette.
+_passing: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcassette_passing", default=False)
 
 
 @dataclass(frozen=True)
@@ -58,8 +63,20 @@ class _Patch:
 _patches: list[_Patch] = []
 
 
+@contextlib.contextmanager
+def passing() -> Iterator[None]:
+    """Within the block, connections go to the network untouched (a door passing one on)."""
+    token = _passing.set(True)
+    try:
+        yield
+    finally:
+        _passing.reset(token)
+
+
 def current_cassette() -> Cassette | None:
     """The cassette that answers a request made now, if any."""
+    if _passing.get():
+        return None
     cassette = _current.get()
     if cassette is not None and cassette in _active:
         return cassette

@@ -13,4 +13,6 @@ DOORS: tuple[tuple[str, str], ...] = (
     ("http.client", "http_client"),
     ("urllib3.connection", "http_client"),
     ("aiohttp.connector", "aiohttp"),
+    ("websockets.asyncio.client", "websockets"),
+    ("websockets.sync.client", "websockets"),
 )
