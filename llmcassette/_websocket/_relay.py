@@ -148,7 +148,7 @@ async def _open_upstream(
         return None
     except Exception as exc:  # the upstream cannot be reached: the client's handshake fails
         recording.error = f"{type(exc).__name__}: {exc}"
-        side.abort()
+        await side.drop()
         return None
     recording.elapsed_ms = recording.log.now_ms()
     answered = upstream.response
@@ -213,7 +213,7 @@ async def _upstream_to_client(side: ServerSide, upstream: Any, log: SessionLog) 
                 await side.close(code, received.reason)
             elif received is None and sent is None:
                 log.closed("none")
-                side.abort()
+                await side.drop()
             return
         log.message("server", data)
         await side.send(data)

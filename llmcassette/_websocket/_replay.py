@@ -188,7 +188,7 @@ async def _end(
         await side.close(step.code, step.reason)
     else:
         log.closed("none")
-        side.abort()
+        await side.drop()
 
 
 async def _wait_for_end(side: ServerSide, on_mismatch: MismatchHandler, log: SessionLog) -> None:

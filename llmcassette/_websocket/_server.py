@@ -153,11 +153,24 @@ class ServerSide:
                 await asyncio.wait_for(self.ended.wait(), _CLOSE_TIMEOUT_S)
         self._close_transport()
 
-    def abort(self) -> None:
-        """Drop the connection without a close frame."""
+    async def drop(self) -> None:
+        """
+        End the connection without a close frame, as a network cut does. What was sent arrives
+        first, then the end of the stream (a FIN, not a reset: a reset lets the client's side
+        throw away messages it has not read yet, and a drop after N messages must deliver N,
+        every time). The client hangs up its side once it has read the end; that is waited for
+        (a while) before the connection is released.
+        """
         self._hung_up = True
-        self._writer.transport.abort()
+        if self._pump is not None:
+            with contextlib.suppress(ConnectionError, OSError):
+                await self._writer.drain()
+                if self._writer.can_write_eof():
+                    self._writer.write_eof()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.ended.wait(), _CLOSE_TIMEOUT_S)
         self.ended.set()
+        self._close_transport()
 
     async def aclose(self) -> None:
         """Release the channel, whatever state the session is in."""

@@ -153,6 +153,32 @@ async def test_a_drop_ends_the_connection_without_a_close_frame() -> None:
     assert log.close is not None and log.close.by == "none"
 
 
+async def test_a_drop_delivers_every_message_sent_before_it_to_a_slow_reader() -> None:
+    # Large messages to a client that has not read yet: when the drop comes, the tail of the
+    # last ones still waits in the engine's buffers. A drop is the end of the stream after them,
+    # never a reset that throws them away.
+    big = [f"{index}:" + "x" * 1_000_000 for index in range(4)]
+    steps = (
+        *(Send(index=index, data=text, offset_ms=0.0) for index, text in enumerate(big)),
+        Close(by="none"),
+    )
+
+    async def slow_reader(sock: socket.socket) -> list[Any]:
+        async with connect(sock) as ws:
+            await asyncio.sleep(0.3)
+            seen: list[Any] = []
+            with pytest.raises(websockets.ConnectionClosedError) as info:
+                while True:
+                    seen.append(await ws.recv())
+            assert info.value.rcvd is None  # no close frame
+            return seen
+
+    seen, log, _ = await play(SessionScript(steps=steps), slow_reader)
+    assert [text[:2] for text in seen] == ["0:", "1:", "2:", "3:"]
+    assert seen == big
+    assert log.close is not None and log.close.by == "none"
+
+
 async def test_a_refusal_answers_the_handshake_with_http() -> None:
     refusal = Refusal(429, "Too Many Requests", (("retry-after", "3"),), b'{"error":"slow down"}')
 
