@@ -40,7 +40,10 @@ from ._playback import Compiled, compile_response
 from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
-__all__ = ["LazyCassette", "RequestLine", "load_lazy"]
+__all__ = ["NOT_PARSED", "LazyCassette", "RequestLine", "load_lazy"]
+
+#: What :meth:`LazyCassette.parsed_request_body` gives for a request without a parsed body at hand.
+NOT_PARSED: Any = object()
 
 #: What matching needs of a recorded request: method, URL and body bytes.
 RequestLine = tuple[str, str, bytes]
@@ -145,6 +148,18 @@ class LazyCassette:
     def line(self, index: int) -> RequestLine:
         """Method, URL and body bytes of the request of interaction ``index``."""
         return self._lines[index]
+
+    def parsed_request_body(self, index: int) -> Any:
+        """
+        The ``parsed_body`` of interaction ``index``'s request as it was read, or
+        :data:`NOT_PARSED` when there is none at hand (a body stored as text, or loaded from the
+        cache, which keeps match keys instead): matching reads it rather than parsing the bytes
+        made from it again.
+        """
+        request = self._requests[index]
+        if request is None or "parsed_body" not in request.model_fields_set:
+            return NOT_PARSED
+        return request.parsed_body
 
     def request(self, index: int) -> RecordedRequest:
         """The request of interaction ``index``."""
