@@ -208,6 +208,40 @@ def _canonical(value: Any) -> Hashable:
     numbers by their JSON spelling (1 and 1.0 differ, as do 0.0 and -0.0), long strings by their
     digest. Building it is one walk over the value, with no text made.
     """
+    # JSON's own types first, by exact type, and a container's short strings in place: most
+    # leaves are short strings, and a call for each was most of the walk.
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= DIGEST_OVER else ("$", Digested.of(value).digest)
+    if kind is dict:
+        return (
+            "{",
+            tuple(
+                sorted(
+                    [
+                        (key, item if type(item) is str and len(item) <= DIGEST_OVER else _canonical(item))
+                        for key, item in value.items()
+                    ]
+                )
+            ),
+        )
+    if kind is list:
+        return (
+            "[",
+            tuple(
+                [
+                    item if type(item) is str and len(item) <= DIGEST_OVER else _canonical(item)
+                    for item in value
+                ]
+            ),
+        )
+    if kind is int or kind is float:
+        return ("#", repr(value))
+    return _canonical_other(value)
+
+
+def _canonical_other(value: Any) -> Hashable:
+    # What is not one of JSON's own types exactly (a subclass, a Digested): as `_canonical` says.
     if isinstance(value, str):
         return ("$", Digested.of(value).digest) if len(value) > DIGEST_OVER else value
     if isinstance(value, Digested):
