@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, cast
 
 from ._exchange import RequestInfo
-from ._lazy import NOT_PARSED, LazyCassette
+from ._lazy import NOT_PARSED, LazyCassette, collector_paused
 from ._matching import Matcher, PreparedBody, Probe, RequestParts, plain_json, prepare_body as prepare_parsed
 from ._models import RecordedRequest
 from ._scrub import PLACEHOLDER, Scrubber
@@ -166,7 +166,8 @@ class Playlist:
         if self._index is None:
             with self._building:
                 if self._index is None:
-                    self._index = self._build()
+                    with collector_paused():  # keys are trees of tuples, built by the thousand
+                        self._index = self._build()
 
     def _request(self, position: int) -> RecordedRequest | None:
         # A recorded request as matching sees it: through the filter when there is one (None when

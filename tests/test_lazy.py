@@ -268,3 +268,29 @@ def test_a_recorded_parsed_body_matches_what_its_bytes_match(
     )
     with llmcassette.use_cassette(path, record_mode="none"), httpx.Client() as client:
         assert client.post("https://example.test/v1", content=sent).text == "answered"
+
+
+def test_loading_holds_the_collector_off_and_gives_it_back(tmp_path: Path) -> None:
+    import gc
+
+    from llmcassette._lazy import collector_paused
+
+    seen = []
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, CassetteDocument())
+    with collector_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False]
+    assert gc.isenabled()
+    load_lazy(path)
+    assert gc.isenabled()
+    # A load that fails gives it back too; one made while it is off leaves it off.
+    with pytest.raises(llmcassette.CassetteError):
+        load_lazy(tmp_path / "missing.yaml")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_lazy(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
