@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test check lint typecheck unit lowest demo bench clean
+.PHONY: install test check lint typecheck unit lowest urllib3-1.26 demo bench clean
 
 UV := $(VENV)/bin/uv
 
@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The README's test command: lint, types, the whole suite on the newest versions the dependency
-## bounds allow, then the suite again on the lowest.
-test: check unit lowest
+## bounds allow, then the suite again on the lowest, then the urllib3 tests on urllib3 1.26.
+test: check unit lowest urllib3-1.26
 
 check: lint typecheck
 
@@ -42,7 +42,8 @@ LOWEST_VENV ?= .venv-lowest
 LOWEST_PY := $(LOWEST_VENV)/bin/python
 LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
 LOWEST_SKIP := tests/sdk_faults tests/test_sdks.py tests/test_corpus.py tests/providers/test_sdks.py \
-	tests/cli/test_record.py tests/cli/test_serve.py tests/cli/test_node_clients.py tests/test_sdk_recordings.py
+	tests/cli/test_record.py tests/cli/test_serve.py tests/cli/test_node_clients.py tests/test_sdk_recordings.py \
+	tests/adapters/test_websockets_sdks.py tests/ws/test_live_upstream.py tests/cli/test_node_realtime.py
 
 $(LOWEST_STAMP): pyproject.toml $(STAMP)
 	rm -rf $(LOWEST_VENV)
@@ -54,6 +55,28 @@ $(LOWEST_STAMP): pyproject.toml $(STAMP)
 
 lowest: $(LOWEST_STAMP)
 	$(LOWEST_PY) -m pytest -n 2 -q -p no:cacheprovider $(addprefix --ignore=,$(LOWEST_SKIP))
+
+# The http.client door on urllib3 1.26, which requests and botocore still accept: the tests that
+# drive urllib3 (directly, through requests and through botocore), in a venv of their own with the
+# main venv's versions but urllib3 1.26.x. uv installs it from its cache, and the venv is kept
+# until pyproject.toml changes.
+URLLIB3_VENV ?= .venv-urllib3
+URLLIB3_PY := $(URLLIB3_VENV)/bin/python
+URLLIB3_STAMP := $(URLLIB3_VENV)/.installed-stamp
+URLLIB3_TESTS := tests/adapters tests/test_intercept.py tests/test_playback.py
+
+$(URLLIB3_STAMP): pyproject.toml $(STAMP)
+	rm -rf $(URLLIB3_VENV)
+	python3 -m venv $(URLLIB3_VENV)
+	grep -v '^urllib3==' $(VENV)/highest.txt > $(URLLIB3_VENV)/constraints.txt
+	echo 'urllib3>=1.26,<1.27' >> $(URLLIB3_VENV)/constraints.txt
+	$(UV) pip install --python $(URLLIB3_PY) --quiet --constraint $(URLLIB3_VENV)/constraints.txt \
+		-e '.[test-core]'
+	touch $(URLLIB3_STAMP)
+
+urllib3-1.26: $(URLLIB3_STAMP)
+	$(URLLIB3_PY) -c "import sys, urllib3; sys.exit(None if urllib3.__version__.startswith('1.26.') else f'urllib3 {urllib3.__version__} is not 1.26')"
+	$(URLLIB3_PY) -m pytest -n 2 -q -p no:cacheprovider $(URLLIB3_TESTS)
 
 ## The README's first command: the main job on the embedded default, offline.
 demo: $(STAMP)
@@ -77,7 +100,8 @@ bench: $(STAMP) $(MITM_VENV)/bin/mitmdump $(BENCH_VENV)/.installed-stamp
 	$(PY) bench/run.py
 	$(PY) bench/proxy.py
 	$(PY) bench/startup.py
+	$(PY) bench/websocket.py
 	$(BENCH_VENV)/bin/python bench/suite_path.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) $(MITM_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(URLLIB3_VENV) $(MITM_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

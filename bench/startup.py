@@ -10,7 +10,10 @@ the rounds, so a machine that slows down does so for both sides of a pair:
 - ``python -c 'import llmcassette'`` against ``python -c pass``;
 - ``pytest --collect-only`` of a tiny suite (two plain tests) with the plugin against the same run
   with ``-p no:llmcassette`` (every other installed plugin loads in both, but Hypothesis's);
-- ``llmcassette --help`` against ``python -c pass`` (what the command itself costs).
+- ``llmcassette --help`` against ``python -c pass`` (what the command itself costs);
+- entering a first cassette against ``import llmcassette`` alone, and ``import aiohttp, urllib3``
+  (what entering imported before the doors opened only on imported libraries) against
+  ``python -c pass``.
 
 Each run is timed twice: wall time, and the CPU time (user + system) the process used. On an idle
 machine the two agree; on a shared one, wall time also counts the waits for a CPU, which are
@@ -42,6 +45,9 @@ def test_two():
 """
 
 # (what, target in ms, what the target applies to)
+# Entering a cassette, in a process that has imported no HTTP library but what llmcassette needs.
+ENTER = "import llmcassette\nwith llmcassette.use_cassette('never-written.yaml'):\n    pass"
+
 TARGETS = {
     "pytest": (30.0, "added to `pytest --collect-only` by the plugin"),
     "import": (100.0, "`import llmcassette`, over `python -c pass`"),
@@ -80,6 +86,8 @@ def measure(rounds: int) -> dict[str, tuple[float, float]]:
             "pytest_without": [*collect, "-p", "no:llmcassette"],
             "pytest_with": collect,
             "help": [str(script), "--help"] if script.exists() else [python, "-m", "llmcassette", "--help"],
+            "enter": [python, "-c", ENTER],
+            "libraries": [python, "-c", "import aiohttp, urllib3"],
         }
         for command in commands.values():  # warm the file cache and the bytecode
             _time_ms(command, cwd)
@@ -105,6 +113,8 @@ def report(medians: dict[str, tuple[float, float]], rounds: int) -> tuple[str, b
             "`pytest --collect-only`, a two-test suite, vs `-p no:llmcassette`",
         ),
         ("help", "python", "`llmcassette --help` vs `python -c pass`"),
+        ("enter", "import", "entering a first cassette vs `import llmcassette`"),
+        ("libraries", "python", "`import aiohttp, urllib3` (no longer done by entering) vs `python -c pass`"),
     ]
     lines = [
         "# Startup benchmark",

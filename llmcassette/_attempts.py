@@ -6,9 +6,12 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._scrub import Scrubber
+
+if TYPE_CHECKING:
+    from ._websocket._models import WebSocketClose, WebSocketMessage
 
 __all__ = ["Attempt"]
 
@@ -62,6 +65,11 @@ class Attempt:
     chunks: _Received = _Received()
     #: The error the client got instead of (or in the middle of) a response, if any.
     error: str | None = None
+    #: A WebSocket session's messages, both directions in the order they crossed (``sender``,
+    #: ``offset_ms`` since the handshake, ``data``).
+    messages: list[WebSocketMessage] = field(default_factory=list)
+    #: How a WebSocket session ended (``by``, ``code``, ``reason``); None while it is open.
+    close: WebSocketClose | None = None
     _raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     _body: bytes = field(default=b"", repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)

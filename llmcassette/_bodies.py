@@ -28,6 +28,7 @@ __all__ = [
     "NOT_JSON",
     "StoredBody",
     "dump_json",
+    "exact_json",
     "is_text",
     "json_value",
     "load_body",
@@ -165,6 +166,22 @@ def _storable(content: bytes, value: Any) -> bool:
     return True
 
 
+def exact_json(content: bytes) -> tuple[Any, str] | None:
+    """
+    ``content`` parsed as JSON with the name of the format (see ``JSON_FORMATS``) that writes it
+    back byte for byte, or None when it is not JSON that can be stored structured and rebuilt.
+    """
+    try:
+        value = json.loads(content)
+    except (ValueError, RecursionError):
+        return None
+    formats = _candidate_formats(content) if _storable(content, value) else []
+    for name in formats:
+        if dump_json(value, name) == content:
+            return value, name
+    return None
+
+
 def store_body(content: bytes, *, content_type: str | None = None, crlf_as_lf: bool = True) -> StoredBody:
     """Choose the readable stored form of ``content`` that reproduces it byte for byte."""
     if not content:
@@ -179,16 +196,11 @@ def store_body(content: bytes, *, content_type: str | None = None, crlf_as_lf: b
     stripped = content.lstrip()[:1]
     looks_json = stripped in (b"{", b"[") and ("json" in ctype or not ctype)
     if looks_json and "ndjson" not in ctype and "jsonl" not in ctype:
-        try:
-            value = json.loads(content)
-        except (ValueError, RecursionError):
-            pass
-        else:
-            formats = _candidate_formats(content) if _storable(content, value) else []
-            for name in formats:
-                if dump_json(value, name) == content:
-                    fmt = None if name == DEFAULT_JSON_FORMAT else name
-                    return StoredBody(parsed=value, is_parsed=True, json_format=fmt)
+        found = exact_json(content)
+        if found is not None:
+            value, name = found
+            fmt = None if name == DEFAULT_JSON_FORMAT else name
+            return StoredBody(parsed=value, is_parsed=True, json_format=fmt)
     if is_text(content):
         text = content.decode("utf-8")
         if (

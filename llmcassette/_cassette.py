@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
@@ -41,6 +41,9 @@ from ._streams import Pacer, RecordingStream, stream_class
 from .faults import ConnectionFailure, Fault, FaultContext, FaultPlan, FaultSpec, ReplacingFault, StreamFault
 from .faults.stream_wire import is_terminal
 from .providers import detect_profile, get_profile
+
+if TYPE_CHECKING:
+    from ._websocket._sessions import SessionBook
 
 __all__ = ["Cassette", "Decision"]
 
@@ -141,6 +144,7 @@ class Cassette:
         #: Called with each interaction as soon as it is recorded whole (the recording proxy
         #: journals them, so that a session killed before it saves loses nothing).
         self.on_recorded: Callable[[Interaction], None] | None = None
+        self._websocket: SessionBook | None = None
 
     # -- what the cassette holds -------------------------------------------------------------
 
@@ -198,6 +202,51 @@ class Cassette:
             claimed = [miss for miss in self.misses if id(miss) not in known]
             self.misses = [miss for miss in self.misses if id(miss) in known]
         return claimed
+
+    # -- WebSocket sessions and what they share with requests ---------------------------------
+
+    def websocket_sessions(self) -> SessionBook:
+        """The WebSocket side of this cassette: which session answers a connection (made on first use)."""
+        with self._lock:
+            if self._websocket is None:
+                from ._websocket._sessions import SessionBook
+
+                self._websocket = SessionBook(self)
+            return self._websocket
+
+    def log_attempt(self, attempt: Attempt) -> Attempt:
+        """Add ``attempt`` to the log (its ``index`` set), keeping the latest ``keep_attempts``."""
+        with self._lock:
+            attempt.index = self._attempts_seen
+            self.attempts.append(attempt)
+            self._attempts_seen += 1
+            if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
+                del self.attempts[: len(self.attempts) - self._keep_attempts]
+        return attempt
+
+    def add_miss(self, miss: NoMatchingInteraction) -> None:
+        """Note a miss: it fails the test when the cassette closes, unless expected."""
+        with self._lock:
+            self.misses.append(miss)
+            if self._keep_attempts is not None and len(self.misses) > self._keep_attempts:
+                del self.misses[: len(self.misses) - self._keep_attempts]
+
+    def reserve_slot(self) -> int:
+        """A place among the recorded interactions, in the order things started, filled later."""
+        with self._lock:
+            self._slots.append(None)
+            return len(self._slots) - 1
+
+    def fill_slot(self, slot: int, interaction: Interaction) -> None:
+        """Store a recorded interaction in the place :meth:`reserve_slot` gave."""
+        with self._lock:
+            self._slots[slot] = interaction
+        if self.on_recorded is not None:
+            self.on_recorded(interaction)
+
+    def now_s(self) -> float:
+        """Seconds since the cassette was entered (virtual ones while a clock is active)."""
+        return self._now_s()
 
     # -- request handling --------------------------------------------------------------------
 
@@ -654,6 +703,9 @@ class Cassette:
             captures = list(self._captures)
         for capture in captures:
             capture.finish(closed=True)
+        if self._websocket is not None:
+            # Sessions still open are stored as they are so far, without a close.
+            self._websocket.finish()
         # What was read of the file is remembered for the next run (the replay cache).
         self._tape.close()
         if self.writes:

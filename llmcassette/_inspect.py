@@ -36,8 +36,10 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from ._session_view import SessionMessage, read_close, read_messages, size_text
 from ._transcript import StreamFacts, Transcript
 
 __all__ = ["INSPECT_JSON_VERSION", "render_html", "render_json", "render_text", "timing_chart"]
@@ -179,6 +181,66 @@ def _rows(item: Transcript, full: bool) -> Rows:
         rows.append(("usage", _usage(dict(item.usage), full)))
     if item.stream is not None:
         rows += _stream_rows(item.stream)
+    if item.websocket is not None:
+        rows += _session_rows(item.websocket, full)
+    return rows
+
+
+# A run of more messages than this of one event type from one side (audio deltas, most often) is
+# shown as its first ones and a line for the rest, unless --full.
+_RUN_SHOWN = 2
+_DETAIL_CHARS = 100
+
+
+_EVENT_WIDTH = 36
+
+
+def _timeline_line(message: SessionMessage, full: bool, width: int) -> str:
+    offset = f"{message.offset_ms:.1f} ms" if message.offset_ms is not None else "? ms"
+    detail = message.detail() if full else _clip(message.detail(), _DETAIL_CHARS)
+    size = size_text(message.size)
+    return f"{offset:>10}  {message.sender:<6}  {message.event:<{width}}  {size:>8}  {detail}".rstrip()
+
+
+def _session_rows(session: Mapping[str, Any], full: bool) -> Rows:
+    """A WebSocket session: counts and close, then the timeline of its messages."""
+    messages = read_messages(session)
+    close = read_close(session)
+    sent = sum(1 for message in messages if message.sender == "client")
+    summary = (
+        f"{_plural(len(messages), 'message')} ({sent} from client, {len(messages) - sent} from server), "
+        f"{size_text(sum(message.size for message in messages))}, "
+        + (close.text() if close is not None else "still open when saved")
+    )
+    if session.get("subprotocol"):
+        summary += f" · subprotocol {session['subprotocol']}"
+    width = min(_EVENT_WIDTH, max((len(message.event) for message in messages), default=0))
+    lines: list[str] = []
+    start = 0
+    while start < len(messages):
+        end = start
+        key = (messages[start].sender, messages[start].event)
+        while end + 1 < len(messages) and (messages[end + 1].sender, messages[end + 1].event) == key:
+            end += 1
+        run = messages[start : end + 1]
+        if full or len(run) <= _RUN_SHOWN + 1:
+            lines += [_timeline_line(message, full, width) for message in run]
+        else:
+            lines += [_timeline_line(message, full, width) for message in run[:_RUN_SHOWN]]
+            rest = run[_RUN_SHOWN:]
+            last = rest[-1].offset_ms
+            until = f" until {last:.1f} ms" if last is not None else ""
+            lines.append(
+                f"{'':>10}  {'':<6}  … {len(rest)} more {key[1]} ({size_text(sum(m.size for m in rest))})"
+                f"{until}; --full shows them"
+            )
+        start = end + 1
+    if close is not None:
+        offset = f"{close.offset_ms:.1f} ms" if close.offset_ms is not None else "? ms"
+        lines.append(f"{offset:>10}  {close.by:<6}  {close.text()}")
+    rows = [("session", summary)]
+    if lines:
+        rows.append(("timeline", "\n".join(lines)))
     return rows
 
 

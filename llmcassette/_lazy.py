@@ -213,9 +213,12 @@ class LazyCassette:
 
     def interaction(self, index: int) -> Interaction:
         """Interaction ``index``, whole."""
-        return Interaction(
-            request=self.request(index), response=self.response(index), **self._item_extras[index]
-        )
+        try:
+            return Interaction(
+                request=self.request(index), response=self.response(index), **self._item_extras[index]
+            )
+        except ValidationError as exc:  # a key beside `request` and `response` (`websocket`)
+            raise format_validation_error(exc, self.path, prefix=("interactions", index)) from None
 
     def interactions(self) -> list[Interaction]:
         """Every interaction, whole."""

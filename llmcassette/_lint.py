@@ -16,7 +16,16 @@ Each problem is a :class:`Finding` with a rule id, so a project can ignore a rul
   (``data: [DONE]``, ``message_stop``, ...) or, for providers that send none, before a finish
   reason, without being marked as cut (``stream.end: error`` or ``closed``);
 - ``stale``: with an age limit (``max_age_days``), an interaction recorded longer ago than that
-  (see :mod:`llmcassette._age`).
+  (see :mod:`llmcassette._age`);
+- ``session-order``: a WebSocket session closed (``close.offset_ms``) before its last message;
+- ``unclosed-session``: a WebSocket session without a ``close``: it was still open when the
+  cassette was saved, so replay never ends it as the provider did (a ``close`` with ``by: none``
+  says the connection dropped, and is no finding);
+- ``large-payload``: a WebSocket message over :data:`MAX_MESSAGE_BYTES`, or a session whose
+  messages add up to more than :data:`MAX_SESSION_BYTES` (minutes of audio, most often).
+
+A session's handshake is checked like any request (its URL and headers), and the text of each of
+its messages like a body.
 
 The scan reuses the scrubber's own patterns and the provider profiles' terminators, so lint flags
 exactly what recording would have scrubbed, and what replay treats as a complete stream. Files are
@@ -27,6 +36,7 @@ for a pre-commit hook on hundreds of cassettes.
 from __future__ import annotations
 
 import enum
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,12 +54,15 @@ from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing, parse_sse_event, split_events
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamEnd, header_get
 from ._scrub import PLACEHOLDER, Scrubber, strip_userinfo
+from ._session_view import read_close, read_messages, session_of, size_text
 from ._storage import parse_cassette, read_cassette_bytes
 from .faults.stream_wire import is_terminal
 from .providers import GENERIC, Profile, detect_profile
 
 __all__ = [
     "FIXED_BY_IMPORT",
+    "MAX_MESSAGE_BYTES",
+    "MAX_SESSION_BYTES",
     "Finding",
     "LintReport",
     "Rule",
@@ -71,6 +84,9 @@ class Rule(enum.StrEnum):
     BINARY_TEXT = "binary-text"
     UNTERMINATED_STREAM = "unterminated-stream"
     STALE = "stale"
+    SESSION_ORDER = "session-order"
+    UNCLOSED_SESSION = "unclosed-session"
+    LARGE_PAYLOAD = "large-payload"
 
 
 #: Rules whose findings ``llmcassette import FILE -o FILE --force`` fixes.
@@ -456,12 +472,77 @@ def _content(message: RecordedRequest | RecordedResponse) -> bytes | None:
         return None
 
 
+#: A WebSocket message larger than this is a ``large-payload`` finding: 1 MiB.
+MAX_MESSAGE_BYTES = 1024 * 1024
+#: A WebSocket session whose messages add up to more than this is a ``large-payload`` finding: 16 MiB.
+MAX_SESSION_BYTES = 16 * 1024 * 1024
+
+
+def _session_findings(path: Path, index: int, session: Mapping[str, Any]) -> Iterable[Finding]:
+    messages = read_messages(session)
+    where = "websocket.messages"
+    for message in messages:
+        field_name = f"{where}[{message.number}]"
+        if message.kind != "binary":
+            text = message.value if message.kind == "text" else json.dumps(message.value, ensure_ascii=False)
+            yield from _body_secret_findings(
+                path, index, f"{field_name}.{message.kind}", text.encode("utf-8", "surrogatepass")
+            )
+        if message.size > MAX_MESSAGE_BYTES:
+            yield Finding(
+                path,
+                Rule.LARGE_PAYLOAD,
+                f"is {size_text(message.size)}, more than the {size_text(MAX_MESSAGE_BYTES)} a message "
+                "should need in a test",
+                "record a shorter exchange, or ignore the rule for this cassette",
+                index,
+                field_name,
+            )
+    total = sum(message.size for message in messages)
+    if total > MAX_SESSION_BYTES:
+        yield Finding(
+            path,
+            Rule.LARGE_PAYLOAD,
+            f"add up to {size_text(total)}, more than the {size_text(MAX_SESSION_BYTES)} a session "
+            "should need in a test",
+            "record a shorter session, or ignore the rule for this cassette",
+            index,
+            where,
+        )
+    # Loading refuses messages out of order; a close before the last message it does not.
+    last = messages[-1].offset_ms if messages else None
+    close = read_close(session)
+    if close is None:
+        yield Finding(
+            path,
+            Rule.UNCLOSED_SESSION,
+            "has no close: the session was still open when the cassette was saved, so replay never "
+            "ends it as the provider did",
+            "record it again and let the client close the session, or add a `close` with `by: none` "
+            "and its `offset_ms` if the connection dropped",
+            index,
+            "websocket.close",
+        )
+    elif close.offset_ms is not None and last is not None and close.offset_ms < last:
+        yield Finding(
+            path,
+            Rule.SESSION_ORDER,
+            f"offset_ms {close.offset_ms:g} is before the {last:g} of the last message",
+            "put the close after the last message, or record the session again",
+            index,
+            "websocket.close.offset_ms",
+        )
+
+
 def _interaction_findings(path: Path, index: int, interaction: Interaction) -> Iterable[Finding]:
     request, response = interaction.request, interaction.response
     # A URL that does not parse never gets here: loading the cassette refuses it (a schema finding).
     yield from _url_findings(path, index, request.uri)
     yield from _header_findings(path, index, "request", request.headers)
     yield from _header_findings(path, index, "response", response.headers)
+    session = session_of(interaction)
+    if session is not None:
+        yield from _session_findings(path, index, session)
     contents: list[bytes | None] = []
     for message, side in ((request, "request"), (response, "response")):
         where = _body_field(message, side)

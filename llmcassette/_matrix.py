@@ -18,7 +18,7 @@ from typing import Any
 from ._exceptions import ConfigError
 from .faults import Fault, fault_names, parse_fault
 
-__all__ = ["FAULT_SETS", "STANDARD_FAULTS", "resolve_matrix"]
+__all__ = ["FAULT_SETS", "STANDARD_FAULTS", "WEBSOCKET_FAULTS", "resolve_matrix"]
 
 #: The faults every LLM client should survive: id -> spec.
 STANDARD_FAULTS: dict[str, str] = {
@@ -93,12 +93,42 @@ _STREAM: dict[str, str] = {
     "rechunk_random": "rechunk:mode=random,min_size=1,max_size=7",
 }
 
+#: What a realtime client (OpenAI Realtime, Gemini Live) should survive or report: id -> spec.
+#: Each fires on one session (or on every handshake, for what must not be retried), so a client
+#: that reconnects gets the recording, and one that does not fails with the SDK's own error.
+WEBSOCKET_FAULTS: dict[str, str] = {
+    # The handshake refused with the provider's error body: a bad key is not transient...
+    "unauthorized": "unauthorized",
+    # ...a quota is (after the wait it is told), and so is an unavailable service.
+    "rate_limit": "rate_limit:times=1,retry_after_ms=250",
+    "unavailable": "unavailable:times=1",
+    # Closed by the server: an internal error and "try again later" are worth a reconnect,
+    # a policy violation is not (the openai SDK's reconnect policy draws the same line).
+    "ws_close_1011": "ws_close:code=1011,times=1",
+    "ws_close_1013": "ws_close:code=1013,times=1",
+    "ws_close_1008": "ws_close:code=1008",
+    # The connection cut with no close frame (1006 to the client): recoverable.
+    "ws_drop": "ws_drop:times=1",
+    # The provider's error: an `error` event the client must surface (OpenAI), a 1011 close
+    # (Gemini Live).
+    "ws_error": "ws_error:times=1",
+    # Limits exhausted, resetting in 20 s: the client is told, nothing breaks.
+    "ws_rate_limits": "ws_rate_limits:requests=0,tokens=0,reset_s=20",
+    # Silence for ever halfway: the client needs a timeout of its own.
+    "ws_stall": "ws_stall:times=1",
+    # A message's JSON cut in half: the client's parse fails loudly.
+    "ws_malformed": "ws_malformed:times=1",
+    # Every server message in one-byte continuation frames: the same messages reassembled.
+    "ws_fragment_1_byte": "ws_fragment:size=1",
+}
+
 #: Named fault sets, for ``resolve_matrix("stream")`` and the pytest plugin's matrix marker.
 FAULT_SETS: dict[str, dict[str, str]] = {
     "standard": STANDARD_FAULTS,
     "status": _STATUS,
     "stream": _STREAM,
     "connection": _CONNECTION,
+    "websocket": WEBSOCKET_FAULTS,
 }
 
 MatrixArg = str | Fault | Mapping[str, Any] | Sequence[str | Fault | Mapping[str, Any]]

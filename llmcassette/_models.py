@@ -22,15 +22,17 @@ import enum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._bodies import StoredBody, load_body
 from ._eventstream import EventStreamFrame
+from ._values import MAX_TIME_MS, FormatModel, JsonFormat, TimeMs
+from ._websocket._models import WebSocketSession
 
 __all__ = [
-    "EVENTSTREAM_SCHEMA",
     "MAX_TIME_MS",
+    "HTTP_SCHEMA_VERSION",
     "SCHEMA_VERSION",
     "CassetteDocument",
     "Interaction",
@@ -45,15 +47,14 @@ __all__ = [
 ]
 
 #: Version of llmcassette's additions to the vcrpy layout: the newest this llmcassette reads. A
-#: file is written with the oldest version that holds what it uses (see ``schema_needed``).
+#: file is written with the oldest version that holds what it uses (see ``schema_needed``):
+#: schema 2 added AWS eventstream frames (``response.eventstream``) and WebSocket sessions
+#: (``websocket``); a file with neither is written as schema 1, which older versions read too.
 SCHEMA_VERSION = 2
-#: The schema that added ``response.eventstream``.
-EVENTSTREAM_SCHEMA = 2
+#: The schema of a file that uses none of schema 2's additions.
+HTTP_SCHEMA_VERSION = 1
 #: The only vcrpy cassette version there is (vcrpy refuses any other).
 VCRPY_VERSION = 1
-#: The latest time a recording may state (`elapsed_ms`, `offsets_ms`): one day. A longer wait is
-#: a damaged file, and `pace="recorded"` would sleep for it.
-MAX_TIME_MS = 86_400_000.0
 
 
 def _header_value(value: Any) -> str:
@@ -106,30 +107,6 @@ def _parsable_url(value: str) -> str:
     return value
 
 
-def _known_json_format(value: str | None) -> str | None:
-    # Replay rebuilds the body's bytes in this format: an unknown name would fail there, not here.
-    if value is not None and value not in JSON_FORMATS:
-        raise PydanticCustomError(
-            "json_format",
-            "{value} is not a JSON format llmcassette knows ({known}); delete `json_format` "
-            "(the body is then written as `json.dumps` writes it)",
-            {"value": repr(value), "known": ", ".join(sorted(JSON_FORMATS))},
-        )
-    return value
-
-
-def _time_ms(value: float) -> float:
-    # NaN fails every comparison, so it is refused with the rest.
-    if not 0 <= value <= MAX_TIME_MS:
-        raise PydanticCustomError(
-            "time_ms",
-            "{value} is not a time llmcassette can replay; it must be a number of milliseconds "
-            "from 0 to {limit} (one day)",
-            {"value": repr(value), "limit": f"{MAX_TIME_MS:.0f}"},
-        )
-    return value
-
-
 def _status_code(value: int) -> int:
     if not 100 <= value <= 599:
         shown = str(value) if len(str(value)) <= 20 else f"a {len(str(value))}-digit number"
@@ -164,12 +141,7 @@ def _schema_version(value: int | None) -> int | None:
     return value
 
 
-JsonFormat = Annotated[str | None, AfterValidator(_known_json_format)]
-TimeMs = Annotated[float, AfterValidator(_time_ms)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+_Model = FormatModel
 
 
 def header_get(headers: Headers, name: str) -> str | None:
@@ -334,10 +306,22 @@ class RecordedResponse(_Model):
 
 
 class Interaction(_Model):
-    """One request and the response it got."""
+    """One request and the response it got; for a WebSocket handshake, the session that followed."""
 
     request: RecordedRequest
     response: RecordedResponse
+    websocket: WebSocketSession | None = None
+
+    @model_validator(mode="after")
+    def _upgraded(self) -> Interaction:
+        status = self.response.status
+        if self.websocket is not None and (status is None or status.code != 101):
+            raise PydanticCustomError(
+                "websocket_status",
+                "an interaction with a `websocket` session is a handshake the server accepted, so "
+                "its response has status 101; a refused handshake is stored without `websocket`",
+            )
+        return self
 
 
 class CassetteDocument(_Model):
@@ -349,5 +333,5 @@ class CassetteDocument(_Model):
 
     def schema_needed(self) -> int:
         """The oldest schema that holds this document: what it is written with."""
-        uses_frames = any(i.response.eventstream is not None for i in self.interactions)
-        return EVENTSTREAM_SCHEMA if uses_frames else 1
+        newer = any(i.response.eventstream is not None or i.websocket is not None for i in self.interactions)
+        return SCHEMA_VERSION if newer else HTTP_SCHEMA_VERSION

@@ -13,7 +13,10 @@ A shape keeps, and ``llmcassette diff`` compares (see :mod:`llmcassette._shape_d
 - a plain JSON body's key paths and value types; an error response is just such a body;
 - a stream's event types in order of first appearance, the event it ends with, the key paths and
   value types of each event type, and how the recorded stream ended (``complete``, ``error`` with
-  the error's type, ``closed``).
+  the error's type, ``closed``);
+- a WebSocket session (framing ``websocket``): its messages are its events, each type named by
+  its sender and event type (``server response.done``, see :mod:`llmcassette._session_view`),
+  and how it ended (``closed by client: 1000``, ``dropped without a close frame``, ``open``).
 
 Values are never kept: ids, timestamps, text, token counts and header values vary from one
 recording to the next. Key paths collapse list positions (``choices[].delta.content``), so a list
@@ -44,6 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, header_get
+from ._session_view import read_close, read_messages, session_of
 from ._transcript import message_content
 from .providers._events import DONE, NOT_JSON, decode_body, decode_events, parse_json
 
@@ -56,6 +60,7 @@ __all__ = [
     "document_shapes",
     "interaction_shape",
     "json_fields",
+    "type_name",
     "normalise_path",
     "type_union",
 ]
@@ -134,7 +139,8 @@ def type_union(types: frozenset[str]) -> str:
     return "|".join(sorted(types))
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """A value's JSON type as reports name it: ``null``, ``bool``, ``number``, ``str``, ``object``..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -162,7 +168,7 @@ def json_fields(value: Any, into: dict[str, set[str]] | None = None, prefix: str
 
 
 def _add_fields(value: Any, fields: dict[str, set[str]], prefix: str, depth: int) -> None:
-    fields.setdefault(prefix, set()).add(_type_name(value))
+    fields.setdefault(prefix, set()).add(type_name(value))
     if depth <= 0:
         return
     if isinstance(value, Mapping):
@@ -265,6 +271,9 @@ def interaction_shape(
         framing=framing.value,
         stream_end=_stream_end(interaction),
     )
+    session = session_of(interaction)
+    if session is not None:
+        return _session_shape(shape, session)
     if framing is Framing.NONE:
         return replace(shape, body_fields=_body_fields(body))
     events = decode_events(body, framing)
@@ -279,6 +288,30 @@ def interaction_shape(
         event_types=tuple(order),
         last_event=events[-1].type if events else None,
         event_fields={name: _frozen(found) for name, found in fields.items()},
+    )
+
+
+def _session_shape(shape: InteractionShape, session: Mapping[str, Any]) -> InteractionShape:
+    # A WebSocket session: its messages are the events, named by their sender and event type.
+    order: dict[str, None] = {}
+    fields: dict[str, dict[str, set[str]]] = {}
+    messages = read_messages(session)
+    for message in messages:
+        name = f"{message.sender} {message.event}"
+        order.setdefault(name, None)
+        found = fields.setdefault(name, {})
+        if message.kind == "json":
+            json_fields(message.value, found)
+        else:
+            found.setdefault("", set()).add("bytes" if message.kind == "binary" else "text")
+    close = read_close(session)
+    return replace(
+        shape,
+        framing="websocket",
+        event_types=tuple(order),
+        last_event=f"{messages[-1].sender} {messages[-1].event}" if messages else None,
+        event_fields={name: _frozen(found) for name, found in fields.items()},
+        stream_end="open" if close is None else close.text(),
     )
 
 

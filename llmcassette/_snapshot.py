@@ -12,6 +12,13 @@ events::
     {"completion_tokens": 9, "prompt_tokens": 5, "type": "usage"}
     {"reason": "stop", "type": "finish"}
 
+A WebSocket session becomes its event sequence instead (see
+:func:`llmcassette._session_view.session_events`)::
+
+    {"event": "session.created", "from": "server"}
+    {"count": 12, "event": "response.output_audio.delta", "from": "server"}
+    {"by": "client", "close": 1000}
+
 Deltas and errors keep their stream order; usage (merged over the stream) and the finish reason
 come last, once, so a stream that ends early shows no ``finish`` line. Tool calls are numbered
 from 0 in order of appearance whatever the provider keys them by. Only the first choice or
@@ -37,6 +44,7 @@ from ._event_shapes import normalized
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, header_get
+from ._session_view import session_events, session_of
 from .providers import detect_profile
 from .providers._events import NOT_JSON, decode_body, decode_events, parse_json
 from .providers._wire import body_error
@@ -80,6 +88,12 @@ def _lines(events: list[dict[str, Any]]) -> list[str]:
 
 
 def _attempt_events(attempt: Attempt) -> list[dict[str, Any]]:
+    if attempt.messages or attempt.close is not None:  # a WebSocket session: what crossed
+        session = {
+            "messages": [message.to_data() for message in attempt.messages],
+            "close": attempt.close.to_data() if attempt.close is not None else None,
+        }
+        return session_events(session)
     events = []
     if attempt.status is not None:
         body = b"".join(attempt.chunks)
@@ -90,6 +104,9 @@ def _attempt_events(attempt: Attempt) -> list[dict[str, Any]]:
 
 
 def _interaction_events(interaction: Interaction) -> list[dict[str, Any]]:
+    session = session_of(interaction)
+    if session is not None:  # a WebSocket session: its event sequence
+        return session_events(session)
     request, response = interaction.request, interaction.response
     events: list[dict[str, Any]] = []
     if response.status is not None:  # else the connection failed before any answer: only the error

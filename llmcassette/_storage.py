@@ -359,6 +359,8 @@ def _interaction_data(interaction: Interaction, vcrpy: bool) -> dict[str, Any]:
         "request": _request_data(interaction.request, vcrpy),
         "response": _response_data(interaction.response, vcrpy),
     }
+    if interaction.websocket is not None:
+        data["websocket"] = interaction.websocket.to_data()
     data.update(_extras(interaction))
     return data
 

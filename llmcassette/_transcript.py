@@ -25,6 +25,7 @@ from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
+from ._session_view import session_document, session_of
 from .providers import GENERIC, Summary, ToolCall, detect_profile
 from .providers._events import NOT_JSON, decode_body, decode_events
 
@@ -148,6 +149,8 @@ class Transcript:
     error: str | None = None
     #: Set when the response body is a stream, or the cassette recorded its chunks.
     stream: StreamFacts | None = None
+    #: A WebSocket session's ``websocket`` part, as the cassette holds it (see ``_session_view``).
+    websocket: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The transcript as JSON-ready data (see ``llmcassette._inspect`` for the layout)."""
@@ -191,6 +194,7 @@ class Transcript:
             "finish_reason": self.finish_reason,
             "error": self.error,
             "stream": stream,
+            "websocket": session_document(self.websocket) if self.websocket is not None else None,
         }
 
 
@@ -346,6 +350,7 @@ def transcribe_interaction(interaction: Interaction, *, index: int, path: Path) 
         finish_reason=summary.finish_reason,
         error=summary.error,
         stream=_stream_facts(response, body, summary.events, is_stream and status < 400),
+        websocket=session_of(interaction),
     )
 
 

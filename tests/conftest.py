@@ -11,6 +11,7 @@ import pytest
 # ships with: every test stays on loopback, whichever imports litellm first.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from tests.recordings import Recording, recording_path
 from tests.servers import CLIENT_KINDS, Client, serve, stream_app
 
 
@@ -23,6 +24,12 @@ def _inner_runs_without_pytest_asyncio(
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # which clears PYTEST_ADDOPTS when it is set up
         monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:asyncio")
+
+
+@pytest.fixture
+def recording(request: pytest.FixtureRequest) -> Recording:
+    """This test's recording in the top-level ``cassettes/`` folder (see tests/recordings.py)."""
+    return Recording(recording_path(request.node))
 
 
 @pytest.fixture

@@ -10,17 +10,17 @@ import pytest
 
 import llmcassette
 from llmcassette import NoMatchingInteraction
-from tests.plugin._cassettes import CHAT_URL, chat_cassette
+from tests.plugin._cassettes import CHAT_URL
+from tests.recordings import Recording
 
 BODY = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 OTHER = {**BODY, "messages": [{"role": "user", "content": "bye"}]}
 
 
 @pytest.fixture
-def cassette_path(tmp_path: Path) -> Path:
-    path = tmp_path / "chat.yaml"
-    path.write_text(chat_cassette())
-    return path
+def cassette_path(recording: Recording) -> Path:
+    """The test's recording, replayed where it lies: replay writes nothing."""
+    return recording.path
 
 
 @pytest.mark.parametrize("module", [httpx, httpx2], ids=["httpx", "httpx2"])

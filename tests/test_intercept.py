@@ -7,6 +7,9 @@ httpx2, sync and async.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -212,3 +215,79 @@ async def test_concurrent_tasks_each_use_their_own_cassette(client: Client, tmp_
 
     results = await asyncio.gather(use("first", "second"), use("second", "first"))
     assert results == [(429, 1), (200, 1)]
+
+
+# --- doors open on the libraries a process imports, not before ----------------------------------
+
+#: Libraries with a door of their own (or behind one) that a cassette must not import itself.
+DOOR_LIBRARIES = ("aiohttp", "urllib3", "requests", "botocore")
+
+_PING = """\
+interactions:
+- request: {method: GET, uri: 'http://127.0.0.1:9/ping', body: '', headers: {}}
+  response:
+    status: {code: 200, message: OK}
+    headers: {content-type: [text/plain]}
+    body: {string: pong}
+version: 1
+"""
+
+
+def _run(tmp_path: Path, code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter with ``CASSETTE`` (a recorded GET of port 9) at hand,
+    every socket connection refused; its printed lines."""
+    cassette = tmp_path / "ping.yaml"
+    cassette.write_text(_PING)
+    preamble = (
+        "import socket, sys\n"
+        f"CASSETTE = {str(cassette)!r}\n"
+        f"LIBRARIES = {DOOR_LIBRARIES!r}\n"
+        "def _refused(*args):\n"
+        "    raise OSError('the test opened a socket')\n"
+        "socket.socket.connect = socket.socket.connect_ex = _refused\n"
+        "def loaded():\n"
+        "    return sorted(name for name in LIBRARIES if name in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", preamble + textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_entering_a_cassette_imports_no_library_the_code_has_not(tmp_path: Path) -> None:
+    lines = _run(
+        tmp_path,
+        """
+        import httpx, llmcassette
+        with llmcassette.use_cassette(CASSETTE), httpx.Client() as client:
+            print(client.get("http://127.0.0.1:9/ping").text, loaded())
+        print(loaded(), [type(f).__name__ for f in sys.meta_path if "llmcassette" in type(f).__module__])
+        """,
+    )
+    assert lines == ["pong []", "[] []"]  # and no import hook is left behind
+
+
+def test_a_library_imported_inside_a_cassette_is_intercepted(tmp_path: Path) -> None:
+    lines = _run(
+        tmp_path,
+        """
+        import asyncio, llmcassette
+        with llmcassette.use_cassette(CASSETTE, allow_playback_repeats=True) as cassette:
+            import requests
+            print(requests.get("http://127.0.0.1:9/ping").text)
+            import aiohttp
+
+            async def fetch():
+                async with aiohttp.ClientSession() as session:
+                    async with session.get("http://127.0.0.1:9/ping") as reply:
+                        return await reply.text()
+
+            print(asyncio.run(fetch()), len(cassette.attempts))
+        import urllib3.connection
+        # The door closed with the cassette, and nothing watches imports any more.
+        print(not hasattr(urllib3.connection.HTTPConnection.request, "__wrapped__"))
+        print(any("llmcassette" in type(f).__module__ for f in sys.meta_path))
+        """,
+    )
+    assert lines == ["pong", "pong 2", "True", "False"]

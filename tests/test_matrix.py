@@ -47,7 +47,7 @@ def test_the_standard_set_covers_the_acceptance_checks() -> None:
         "rechunk",
         "stall",
     }
-    assert set(FAULT_SETS) == {"standard", "status", "stream", "connection"}
+    assert set(FAULT_SETS) == {"standard", "status", "stream", "connection", "websocket"}
     assert FAULT_SETS["standard"] is STANDARD_FAULTS
 
 

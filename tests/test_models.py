@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from llmcassette._models import (
+    HTTP_SCHEMA_VERSION,
     SCHEMA_VERSION,
     CassetteDocument,
     Interaction,
@@ -250,7 +251,7 @@ def test_document_defaults() -> None:
     assert document.version == 1
     assert document.llmcassette_schema is None
     assert document.interactions == []
-    assert SCHEMA_VERSION == 2
+    assert (HTTP_SCHEMA_VERSION, SCHEMA_VERSION) == (1, 2)
 
 
 def test_unknown_keys_are_kept_at_every_level() -> None:

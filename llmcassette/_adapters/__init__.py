@@ -5,3 +5,14 @@ request, chunks and exceptions to and from the engine (:class:`llmcassette._cass
 matching, faults, scrubbing, the attempt log and the cassette format never know which library
 carried a request.
 """
+
+#: Each door by the module that defines the classes it patches: (module, door module in this
+#: package). A door is opened only when its module is imported, before the cassette or under it
+#: (:mod:`llmcassette._intercept`), so entering a cassette never imports a library itself.
+DOORS: tuple[tuple[str, str], ...] = (
+    ("http.client", "http_client"),
+    ("urllib3.connection", "http_client"),
+    ("aiohttp.connector", "aiohttp"),
+    ("websockets.asyncio.client", "websockets"),
+    ("websockets.sync.client", "websockets"),
+)

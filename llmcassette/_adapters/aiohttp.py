@@ -22,11 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import importlib
-import importlib.util
 import os
 import time
 from collections.abc import AsyncIterator, Callable
+from types import ModuleType
 from typing import Any
 
 import h11
@@ -317,11 +316,8 @@ def _create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_connection
 
 
-def patches() -> list[tuple[type, str, Any, Any]]:
-    """``(class, attribute, original, replacement)`` for aiohttp, when it is installed."""
-    if importlib.util.find_spec("aiohttp") is None:
-        return []
-    module = importlib.import_module("aiohttp.connector")
+def patches(module: ModuleType) -> list[tuple[type, str, Any, Any]]:
+    """``(class, attribute, original, replacement)`` for ``aiohttp.connector``, once imported."""
     owner = module.TCPConnector
     original = owner.__dict__["_create_connection"]
     return [(owner, "_create_connection", original, _create_connection(original))]

@@ -33,13 +33,12 @@ from __future__ import annotations
 import errno
 import functools
 import http.client
-import importlib
-import importlib.util
 import io
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -384,21 +383,11 @@ def _request(original: Callable[..., Any]) -> Callable[..., Any]:
     return request
 
 
-def _targets() -> list[type]:
-    classes: list[type] = [http.client.HTTPConnection, http.client.HTTPSConnection]
-    if "urllib3" not in sys.modules and importlib.util.find_spec("urllib3") is not None:
-        # Imported now, so that requests or botocore imported later still find it patched.
-        importlib.import_module("urllib3.connection")
-    module = sys.modules.get("urllib3.connection")
-    if module is not None:
-        classes += [module.HTTPConnection, module.HTTPSConnection]
-    return classes
-
-
-def patches() -> list[tuple[type, str, Any, Any]]:
-    """``(class, attribute, original, replacement)`` for every connection method this door wraps."""
+def patches(module: ModuleType) -> list[tuple[type, str, Any, Any]]:
+    """``(class, attribute, original, replacement)`` for every connection method this door wraps
+    in ``module``: ``http.client`` or ``urllib3.connection``, once imported."""
     found: list[tuple[type, str, Any, Any]] = []
-    for owner in _targets():
+    for owner in (module.HTTPConnection, module.HTTPSConnection):
         for attribute, factory in (
             ("connect", _connect),
             ("request", _request),

@@ -108,8 +108,10 @@ def command(
     The proxy listens on 127.0.0.1 and forwards /openai/..., /anthropic/..., /gemini/...,
     /ollama/... (and groq, mistral, openrouter) to the real providers, or every path to
     --upstream. Streams pass through as they arrive and are recorded chunk by chunk; secrets are
-    scrubbed. The cassette stores the upstream's URLs, so it replays in-process
-    (use_cassette) and through `llmcassette serve` alike.
+    scrubbed. WebSocket upgrades (OpenAI Realtime, Gemini Live) go to the same upstream as ws://
+    or wss://, and each session is recorded message by message. The cassette stores the
+    upstream's URLs, so it replays in-process (use_cassette) and through `llmcassette serve`
+    alike.
 
     With a COMMAND, it runs the command with OPENAI_BASE_URL, ANTHROPIC_BASE_URL,
     GOOGLE_GEMINI_BASE_URL, OLLAMA_HOST and LLMCASSETTE_PROXY_URL pointing at the proxy, saves

@@ -149,7 +149,7 @@ def command(
     may call the server's root (/v1/chat/completions) or a provider route
     (/openai/v1/chat/completions, /anthropic/..., /gemini/..., /ollama/...). Cassettes are
     tried in order; a request none of them answers gets a 404 that lists the closest
-    recordings.
+    recordings. A WebSocket upgrade is answered by a recorded session, replayed turn by turn.
 
     Faults come from --fault and, per request, from the x-llmcassette-fault header
     (`rate_limit:retry_after_ms=100`, several separated by `;`). Their schedules count the

@@ -7,10 +7,14 @@ cassette files. Two kinds of fault, by what they do with the recording:
 
 - *replacing* faults answer instead of the recording (status and connection faults); they never
   consume a recorded interaction, so "429 twice, then the recording" is one fault with ``times=2``;
-- *stream* faults transform the recorded response as it is played.
+- *stream* faults transform the recorded response as it is played;
+- *session* faults (:mod:`llmcassette.faults.websocket`) change a recorded WebSocket session as it
+  is played; replacing faults answer a WebSocket handshake as they answer any request.
 
-Each fault also names its *family* (``FAMILIES``: status, connection or stream), what the client
-gets from it; the base class of each family sets it, and listings group the faults by it.
+Each fault also names its *family* (``FAMILIES``: status, connection, stream or websocket), what
+the client gets from it; the base class of each family sets it, and listings group the faults by it.
+What a fault can act on (``acts_on``) keeps a plan's counts honest: an HTTP request never counts
+for a WebSocket fault, nor a WebSocket session for a stream fault.
 
 Schedules count the calls that pass a fault's filter, from 1: ``times=N`` fires on the first N,
 ``nth=K`` only on the K-th, ``every=K`` on every K-th, and ``probability=P`` with ``seed`` fires
@@ -55,14 +59,18 @@ __all__ = [
 ]
 
 #: A fault's family: what the client gets from it (see ``FAMILIES``).
-FaultFamily = Literal["status", "connection", "stream"]
+FaultFamily = Literal["status", "connection", "stream", "websocket"]
 
 #: The fault families, in listing order, each with what the client gets from its faults.
 FAMILIES: dict[FaultFamily, str] = {
     "status": "the client gets an HTTP error in the provider's own shape instead of the recording",
     "connection": "the client gets no response, only the transport error of a network failure",
     "stream": "the recorded response, changed as it is played",
+    "websocket": "the recorded WebSocket session, changed as it is played (closed, dropped, an event added)",
 }
+
+#: What a fault acts on: any request or WebSocket handshake, an HTTP response, or a WebSocket session.
+ActsOn = Literal["request", "http", "websocket"]
 
 _REGISTRY: dict[str, type[Fault]] = {}
 
@@ -132,6 +140,8 @@ class Fault(BaseModel):
     summary: ClassVar[str] = ""
     #: An example spec string, shown in listings and error messages.
     example: ClassVar[str] = ""
+    #: What the fault acts on: the calls it counts are of that kind only (see ``applies_to``).
+    acts_on: ClassVar[ActsOn] = "request"
 
     times: int | None = Field(
         default=None, ge=1, le=MAX_COUNT, description="fire on the first N matching calls"
@@ -179,8 +189,16 @@ class Fault(BaseModel):
 
     # -- schedule ----------------------------------------------------------------------------
 
-    def applies_to(self, request: RequestInfo, *, provider: str, streaming: bool) -> bool:
-        """Whether ``request`` passes this fault's filter (counted calls are the ones that do)."""
+    def applies_to(
+        self, request: RequestInfo, *, provider: str, streaming: bool, websocket: bool = False
+    ) -> bool:
+        """
+        Whether ``request`` passes this fault's filter (counted calls are the ones that do).
+        ``websocket`` says the request is a WebSocket handshake: a fault that acts on HTTP
+        responses does not count it, and one that acts on sessions counts nothing else.
+        """
+        if self.acts_on != "request" and (self.acts_on == "websocket") != websocket:
+            return False
         if self.path is not None and not fnmatch.fnmatchcase(request.path, self.path):
             return False
         if self.provider is not None and self.provider != provider:
@@ -237,6 +255,7 @@ class StreamFault(Fault):
     """
 
     family = "stream"
+    acts_on = "http"
     #: Whether the recorded interaction counts as played when this fault changes it.
     consumes_recording: ClassVar[bool] = False
 

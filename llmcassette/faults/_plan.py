@@ -38,12 +38,17 @@ class FaultPlan:
     def __bool__(self) -> bool:
         return bool(self.faults)
 
-    def select(self, request: RequestInfo, *, provider: str, streaming: bool) -> list[tuple[Fault, int]]:
-        """The faults that fire on ``request``, in plan order, each with its call number."""
+    def select(
+        self, request: RequestInfo, *, provider: str, streaming: bool, websocket: bool = False
+    ) -> list[tuple[Fault, int]]:
+        """
+        The faults that fire on ``request``, in plan order, each with its call number.
+        ``websocket``: the request is a WebSocket handshake (its session is the call).
+        """
         fired: list[tuple[Fault, int]] = []
         with self._lock:
             for position, fault in enumerate(self.faults):
-                if not fault.applies_to(request, provider=provider, streaming=streaming):
+                if not fault.applies_to(request, provider=provider, streaming=streaming, websocket=websocket):
                     continue
                 self._calls[position] += 1
                 call = self._calls[position]

@@ -29,6 +29,9 @@ class _ConnectionFault(ReplacingFault):
     """
 
     family = "connection"
+    # They raise the HTTP library's exceptions; a WebSocket handshake is refused with the status
+    # faults instead, so sessions are not counted.
+    acts_on = "http"
     #: Name of the httpx/httpx2 exception class the client gets.
     error_type: ClassVar[str]
     #: The exception's message when the fault gives none: the socket layer's text.

@@ -10,20 +10,28 @@ on a 429. On top of that every status fault can say when to retry:
   ``retry_after_ms`` writes ``retry-after-ms``, which the Stainless SDKs read first;
 - ``should_retry`` writes ``x-should-retry``, which the Stainless SDKs obey before the status code.
 
+A status fault also refuses a WebSocket handshake (``apply_session``): the client gets that HTTP
+answer instead of ``101 Switching Protocols``.
+
 ``rate_limit`` sends ``retry-after: 1`` and the provider's rate-limit headers unless told otherwise.
 """
 
 from __future__ import annotations
 
 import email.utils
+import time
+from dataclasses import replace
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, field_validator
 
-from .._exchange import Playback
+from .._exchange import Playback, RequestInfo
 from ..providers import ERROR_KINDS
 from ._base import MAX_RETRY_AFTER_MS, MAX_RETRY_AFTER_S, MAX_TEXT_CHARS, FaultContext, ReplacingFault
+
+if TYPE_CHECKING:
+    from .._websocket._script import SessionContext, SessionScript
 
 __all__ = [
     "BadGateway",
@@ -118,6 +126,25 @@ class _StatusFault(ReplacingFault):
     def _status_code(self) -> int | None:
         """The status to ask the profile for; None lets the profile choose its own."""
         return None
+
+    def apply_session(self, script: SessionScript, context: SessionContext) -> SessionScript:
+        """A WebSocket handshake refused with this status and the provider's error body."""
+        from .._clock import current_clock
+        from .._websocket._script import Refusal
+        from ..providers import get_profile
+
+        clock = current_clock()
+        answer = self.respond(
+            FaultContext(
+                request=RequestInfo("GET", context.url, dict(context.headers)),
+                profile=get_profile(context.provider),
+                call=context.call,
+                streaming=False,
+                now_s=clock.time() if clock is not None else time.time(),
+            )
+        )
+        refusal = Refusal(answer.status, answer.reason, answer.headers, answer.body)
+        return replace(script, steps=(), refusal=refusal)
 
     def retry_delay_s(self) -> float | None:
         """

@@ -6,9 +6,14 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-__all__ = ["send_error"]
+__all__ = ["error_body", "send_error"]
 
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def error_body(kind: str, message: str, **extra: Any) -> bytes:
+    """``{"error": {"type": kind, "message": message, ...extra}}`` as JSON bytes."""
+    return json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
 
 
 async def send_error(
@@ -19,7 +24,7 @@ async def send_error(
     OpenAI-style error shape, whose message every SDK shows. ``close`` ends the connection after
     it (a request whose body was not read leaves the connection unusable).
     """
-    body = json.dumps({"error": {"type": kind, "message": message, **extra}}).encode()
+    body = error_body(kind, message, **extra)
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))

@@ -24,6 +24,11 @@ What the client gets is what the upstream sent, as it arrives:
   and the cause; nothing is recorded for it. A path no route takes gets a 404 listing the routes.
 - **A request the cassette must answer but cannot** (record mode ``once`` on an existing file)
   gets the 404 that ``llmcassette serve`` gives, with the engine's message and closest candidates.
+- **A WebSocket upgrade** (``Upgrade: websocket``) goes to the same route's upstream with a
+  ``ws``/``wss`` scheme, and the session is relayed and recorded by the engine of
+  :mod:`llmcassette._websocket` on the client's own connection: its handshake headers and
+  subprotocols go to the upstream, the upstream's answer (a refusal too) comes back, and every
+  message passes on as it arrives, stored with its offset, until one side closes or drops.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from ._log import chunks_text, interactions_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._upgrade import Upgrade, plan_url, session_outcome, websocket_url
 from ._upstream import upstream_transport
 from ._watch import ClientWatch
 
@@ -110,6 +116,32 @@ class RecordingProxy:
     async def aclose(self) -> None:
         """Close the connections to upstreams. Call it on the loop that served the requests."""
         await self._transport.aclose()
+
+    async def websocket(self, upgrade: Upgrade) -> None:
+        """Relay a WebSocket session to its upstream and record it (the server's ``websocket``)."""
+        resolved = self.routes.resolve(upgrade.path)
+        if resolved is None:
+            routes = "; ".join(self.routes.describe())
+            message = (
+                f"llmcassette: no route takes {upgrade.path}; the proxy serves {routes}. Start the "
+                "path with a route's name, add one with --route NAME=URL, or send every path to "
+                "one upstream with --upstream URL."
+            )
+            await upgrade.refuse(404, "llmcassette_no_route", message)
+            self._note(f"WS {upgrade.path} -> 404, no route")
+            return
+        url = websocket_url(resolved[1], upgrade.query)
+        book = self.cassette.websocket_sessions()
+        try:
+            plan = book.plan(url)
+        except NoMatchingInteraction as exc:
+            await upgrade.refuse(404, "llmcassette_no_match", str(exc))
+            self._note(f"WS {plan_url(self.cassette, url)} -> 404, no recorded session matches")
+            return
+        try:
+            await book.run(plan, upgrade.reader, upgrade.writer)
+        finally:
+            self._note(f"WS {plan.attempt.url} -> {session_outcome(plan.attempt)}")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -396,7 +428,13 @@ class Recorder:
         self.cassette.on_recorded = self._write_down
         self.routes = routes if routes is not None else RouteTable()
         self.proxy = RecordingProxy(self.cassette, self.routes, log=log)
-        self._server = LoopbackServer(self.proxy, port=port, lifespan=True, graceful_timeout_s=stop_timeout_s)
+        self._server = LoopbackServer(
+            self.proxy,
+            port=port,
+            lifespan=True,
+            graceful_timeout_s=stop_timeout_s,
+            websocket=self.proxy.websocket,
+        )
         self._stopped = False
 
     @property

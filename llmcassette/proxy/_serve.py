@@ -21,6 +21,12 @@ boundaries, pacing, faults), then written to the client's connection as it plays
   silence until the client's own timeout gives up (at most ``stall_max_s``).
 - **A request no cassette answers** gets a ``404`` whose JSON body says why and lists the closest
   recorded requests; the log shows it as ``MISS``.
+- **A WebSocket upgrade** is answered by a recorded session, found by its URL as a request is
+  (path as sent, then the path its route gives, query included), and replayed turn by turn by the
+  engine of :mod:`llmcassette._websocket` on the client's own connection; faults of the server's
+  plan and of the handshake's :data:`FAULT_HEADER` act on the session (a close, a drop without a
+  close frame, a fragmented message, a refused handshake...). No recorded session: a ``404`` with
+  the closest recorded sessions, before any upgrade.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ from ._server import (
     transport_for,
 )
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._upgrade import Upgrade, session_outcome, websocket_url
 from ._watch import ClientWatch
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "FAULT_HEADER", "SERVE_MATCH_ON", "CassetteApp", "CassetteServer"]
@@ -180,6 +187,48 @@ class CassetteApp:
             if self._loop is None:
                 self._loop = asyncio.get_running_loop()
             await self._handle(scope, receive, send)
+
+    async def websocket(self, upgrade: Upgrade) -> None:
+        """Replay a recorded WebSocket session on an upgraded connection (the server's ``websocket``)."""
+        shown = f"WS {self._shown_path(upgrade.path, upgrade.query)}"
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in upgrade.headers]
+        try:
+            header_plan = self._header_plan(raw)
+        except ConfigError as exc:
+            await upgrade.refuse(400, "llmcassette_bad_fault", str(exc))
+            self._note(f"{shown} -> 400, bad {FAULT_HEADER} header")
+            return
+        plans = [plan for plan in (header_plan, self.fault_plan) if plan]
+        scope = {"server": upgrade.writer.get_extra_info("sockname")}
+        urls = [websocket_url(url, upgrade.query) for url in self._targets("GET", upgrade.path, scope)]
+        misses: list[NoMatchingInteraction] = []
+        for url in urls:
+            for cassette in self.cassettes:
+                book = cassette.websocket_sessions()
+                try:
+                    plan = book.plan(url)
+                except NoMatchingInteraction as exc:
+                    if url == urls[0]:
+                        misses.append(exc)
+                    continue
+                self.answered += 1
+                try:
+                    await book.run(
+                        plan,
+                        upgrade.reader,
+                        upgrade.writer,
+                        fault_plans=plans,
+                        max_silence_s=self.stall_max_s,
+                    )
+                finally:
+                    self._note(f"{shown} -> {session_outcome(plan.attempt, cassette.path.name)}")
+                return
+        self.missed += 1
+        candidates = _closest(misses)
+        await upgrade.refuse(
+            404, "llmcassette_no_match", _miss_text(self.cassettes, misses, candidates), candidates=candidates
+        )
+        self._note(f"{shown} -> 404, MISS, no cassette has a recorded session for it")
 
     def release(self) -> None:
         """
@@ -479,25 +528,7 @@ class CassetteApp:
 
     async def _miss(self, send: Send, request: httpx.Request, misses: list[NoMatchingInteraction]) -> None:
         candidates = _closest(misses)
-        if len(misses) == 1:
-            message = str(misses[0])
-        else:
-            lines = [
-                f"llmcassette: none of the {len(misses)} cassettes served answers "
-                f"{misses[0].method} {misses[0].url}."
-            ]
-            for cassette, miss in zip(self.cassettes, misses, strict=True):
-                first = str(miss).split("\n", 1)[0].removeprefix("llmcassette: ")
-                lines.append(f"- {cassette.path}: {first}")
-            if candidates:
-                lines.append("Closest recorded candidates:")
-                lines.extend(
-                    f"- {c['cassette']} #{c['interaction']} {c['method']} {c['url']}: "
-                    + ("; ".join(c["differences"]) or "matches, already played")
-                    for c in candidates
-                )
-            lines.append("Record the request into one of them with `llmcassette record`.")
-            message = "\n".join(lines)
+        message = _miss_text(self.cassettes, misses, candidates)
         await send_error(send, 404, "llmcassette_no_match", message, candidates=candidates)
 
     # -- log -----------------------------------------------------------------------------------
@@ -515,6 +546,29 @@ class CassetteApp:
     def _note(self, line: str) -> None:
         if self._log is not None:
             self._log(line)
+
+
+def _miss_text(
+    cassettes: Sequence[Cassette], misses: list[NoMatchingInteraction], candidates: list[dict[str, Any]]
+) -> str:
+    """What a request (or a WebSocket handshake) no cassette answers is told."""
+    if len(misses) == 1:
+        return str(misses[0])
+    lines = [
+        f"llmcassette: none of the {len(misses)} cassettes served answers {misses[0].method} {misses[0].url}."
+    ]
+    for cassette, miss in zip(cassettes, misses, strict=True):
+        first = str(miss).split("\n", 1)[0].removeprefix("llmcassette: ")
+        lines.append(f"- {cassette.path}: {first}")
+    if candidates:
+        lines.append("Closest recorded candidates:")
+        lines.extend(
+            f"- {c['cassette']} #{c['interaction']} {c['method']} {c['url']}: "
+            + ("; ".join(c["differences"]) or "matches, already played")
+            for c in candidates
+        )
+    lines.append("Record the request into one of them with `llmcassette record`.")
+    return "\n".join(lines)
 
 
 def _closest(misses: list[NoMatchingInteraction]) -> list[dict[str, Any]]:
@@ -715,7 +769,11 @@ class CassetteServer:
             log=log,
         )
         self._server = LoopbackServer(
-            self.app, port=port, header_timeout_s=header_timeout_s, idle_timeout_s=idle_timeout_s
+            self.app,
+            port=port,
+            header_timeout_s=header_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            websocket=self.app.websocket,
         )
 
     @property

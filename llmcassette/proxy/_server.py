@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from .._exceptions import ConfigError
+from ._upgrade import UpgradeHandler, upgrade_protocol
 
 __all__ = [
     "DEFAULT_HEADER_TIMEOUT_S",
@@ -103,11 +104,19 @@ class _TrackingProtocol(_BaseProtocol):
         self._arm_header_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+        super().connection_lost(exc)
+
+    def handle_websocket_upgrade(self) -> None:
+        # The connection now belongs to the WebSocket protocol: this one never hears of it again.
+        self._forget()
+        super().handle_websocket_upgrade()
+
+    def _forget(self) -> None:
         self._cancel_header_timer()
         key = _key(self.server, self.client)
         if key is not None:
             _TRANSPORTS.pop(key, None)
-        super().connection_lost(exc)
 
     # The parser's callbacks: a request's head starts with its first byte and ends with its last
     # header. Between requests uvicorn's own keep-alive timeout (the idle timeout) is armed.
@@ -221,6 +230,8 @@ class _ThreadServer(uvicorn.Server):
 class LoopbackServer:
     """
     Runs an ASGI app on ``host:port`` (default: a free port on 127.0.0.1) in a background thread.
+    ``websocket``, when given, runs each WebSocket upgrade request on its connection (see
+    :class:`~llmcassette.proxy._upgrade.Upgrade`).
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
 
@@ -239,6 +250,7 @@ class LoopbackServer:
         lifespan: bool = False,
         header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+        websocket: UpgradeHandler | None = None,
     ) -> None:
         for name, value in (("header_timeout_s", header_timeout_s), ("idle_timeout_s", idle_timeout_s)):
             if not 0 < value <= 3600:
@@ -258,6 +270,9 @@ class LoopbackServer:
             # recording proxy closes its upstream connections there, after the last request ended.
             lifespan="on" if lifespan else "off",
             http=protocol,
+            # A WebSocket upgrade goes to `websocket` with the connection itself (see _upgrade.py);
+            # without one, uvicorn's own WebSocket support hands it to the app.
+            ws=upgrade_protocol(websocket) if websocket is not None else "auto",
             # The app's own Date and Server headers (an upstream's, a recording's) are the ones sent.
             server_header=False,
             date_header=False,

@@ -72,6 +72,19 @@ def test_recorded_as_it_arrived_and_replayed_with_no_socket(
     assert [a.interaction for a in replay.attempts] == [0, 1, 2]
 
 
+def test_the_virtual_clock_sees_no_wait_the_client_did_not_make(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The door yields to the loop while the client reads each fed chunk; those yields are its own,
+    # not the client's, so a test asserting a client's backoff (litellm's async client, which
+    # sends through aiohttp) sees only the client's waits.
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette):
+        assert asyncio.run(_session_calls(base)) == live
+    assert clock.sleeps == []
+
+
 async def _iter_chunked(response: aiohttp.ClientResponse) -> bytes:
     return b"".join([chunk async for chunk in response.content.iter_chunked(7)])
 

@@ -40,6 +40,7 @@ from tests.adapters.clients import (
     OpenAICompatibleClient,
     UrllibChatClient,
 )
+from tests.recordings import CASSETTES
 from tests.servers import serve
 from tests.upstreams import EXPECTED, TOOL_NAME, provider_app
 
@@ -240,14 +241,16 @@ def test_each_client_under_the_standard_fault_matrix(
 
 # -- the same through the pytest plugin ---------------------------------------------------------------
 
-#: Where `tests/adapters/cassettes/test_clients/test_ollama_client_under_the_matrix_marker.yaml`
-#: was recorded (the fake providers on a fixed loopback port). To record it again::
+#: Where the test's recording (:data:`OLLAMA_RECORDING`) was recorded (the fake providers on a fixed
+#: loopback port). To record it again::
 #:
 #:     pytest tests/adapters/test_clients.py --record-mode=rewrite \
 #:         -k "test_ollama_client_under_the_matrix_marker and rechunk_1_byte"
 #:
 #: (a stream fault leaves a recording alone). Without ``--record-mode`` nothing listens there.
 OLLAMA_URL = "http://127.0.0.1:48161"
+#: The project's recordings live in its top-level ``cassettes/`` (see ``tests/recordings.py``).
+OLLAMA_RECORDING = CASSETTES / "adapters" / "test_clients" / "test_ollama_client_under_the_matrix_marker.yaml"
 
 
 @pytest.fixture
@@ -262,6 +265,7 @@ def ollama_when_recording(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.mark.llm_fault_matrix("standard")
+@pytest.mark.llm_cassette(str(OLLAMA_RECORDING))
 def test_ollama_client_under_the_matrix_marker(
     ollama_when_recording: None,
     llm_fault: Any,
@@ -269,7 +273,7 @@ def test_ollama_client_under_the_matrix_marker(
     llm_clock: VirtualClock,
 ) -> None:
     # The plugin's own matrix: one case per standard fault, each on the virtual clock, all
-    # replaying the test's one recording (`cassettes/test_clients/<this test>.yaml` beside this file).
+    # replaying the test's one recording (OLLAMA_RECORDING).
     flow = FLOWS[0]
     outcome: Answer | ChatError
     try:

@@ -19,6 +19,7 @@ from llmcassette._matrix import FAULT_SETS, STANDARD_FAULTS
 from llmcassette.cli import cli
 from llmcassette.faults import (
     ReplacingFault,
+    SessionFault,
     StreamFault,
     connection,
     fault_names,
@@ -40,7 +41,7 @@ def test_the_catalogue_lists_every_registered_fault_once() -> None:
     families = [info.family for info in catalog()]
     assert families == sorted(families, key=list(FAMILIES).index)
     # Every family has faults, and they come in the documented order.
-    assert list(dict.fromkeys(families)) == list(FAMILIES) == ["status", "connection", "stream"]
+    assert list(dict.fromkeys(families)) == list(FAMILIES) == ["status", "connection", "stream", "websocket"]
 
 
 @pytest.mark.parametrize("name", fault_names())
@@ -84,9 +85,10 @@ def test_each_family_is_the_one_of_the_faults_base_class(name: str) -> None:
         "status": status._StatusFault,
         "connection": connection._ConnectionFault,
         "stream": StreamFault,
+        "websocket": SessionFault,
     }
     assert [family for family, base in bases.items() if issubclass(cls, base)] == [fault_info(name).family]
-    assert issubclass(cls, StreamFault) != issubclass(cls, ReplacingFault)
+    assert [issubclass(cls, kind) for kind in (StreamFault, ReplacingFault, SessionFault)].count(True) == 1
 
 
 def _required(name: str) -> dict[str, str]:
@@ -121,7 +123,8 @@ def test_fault_sets_are_reported_with_their_specs() -> None:
 
 
 def test_an_unknown_name_suggests_close_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown fault 'rate_limt'; did you mean 'rate_limit'\?"):
+    suggested = r"unknown fault 'rate_limt'; did you mean 'rate_limit' or 'ws_rate_limits'\?"
+    with pytest.raises(ValueError, match=suggested):
         fault_info("rate_limt")
 
 

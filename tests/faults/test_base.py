@@ -17,6 +17,7 @@ from llmcassette.faults import (
     RateLimit,
     ReplacingFault,
     ServerError,
+    SessionFault,
     StreamFault,
     Unavailable,
     fault_names,
@@ -68,7 +69,7 @@ def test_every_fault_describes_itself(name: str) -> None:
     assert cls.name == name
     assert cls.summary and "\n" not in cls.summary
     assert cls.__doc__ and cls.__doc__.strip()
-    assert issubclass(cls, ReplacingFault | StreamFault)
+    assert issubclass(cls, ReplacingFault | StreamFault | SessionFault)
 
 
 _DEFAULT_CONSTRUCTIBLE = [
@@ -186,7 +187,7 @@ def test_a_fault_without_a_family_is_refused_at_registration() -> None:
 
     assert str(caught.value) == (
         "llmcassette: fault 'no_family' (NoFamily) has no family; set its `family` class attribute to "
-        "one of status, connection, stream, or derive it from that family's base class."
+        "one of status, connection, stream, websocket, or derive it from that family's base class."
     )
     assert "no_family" not in fault_types()
 
@@ -222,6 +223,7 @@ def test_every_registered_fault_has_a_family(name: str) -> None:
     cls = fault_types()[name]
     assert cls.family in FAMILIES
     assert (cls.family == "stream") == issubclass(cls, StreamFault)
+    assert (cls.family == "websocket") == issubclass(cls, SessionFault)
 
 
 def test_faults_are_frozen_and_reject_unknown_fields() -> None:

@@ -1,43 +1,12 @@
-"""Cassettes the plugin tests write beside their inner tests, in vcrpy's format."""
+"""
+What the plugin tests' inner test modules share: the chat client they run. The recording it
+replays is each outer test's own, under ``cassettes/plugin/`` (the ``recording`` fixture, which
+copies it into the pytester folder).
+"""
 
 from __future__ import annotations
 
-import json
-
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
-
-
-def _sse(*texts: str) -> str:
-    events = [
-        "data: "
-        + json.dumps({"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": t}}]})
-        for t in texts
-    ]
-    return "\n\n".join([*events, "data: [DONE]"]) + "\n\n"
-
-
-def chat_cassette(question: str = "hi", *texts: str) -> str:
-    """A vcrpy cassette with one streamed OpenAI chat completion answering ``question``."""
-    request = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": question}]}
-    document = {
-        "version": 1,
-        "interactions": [
-            {
-                "request": {
-                    "method": "POST",
-                    "uri": CHAT_URL,
-                    "body": json.dumps(request),
-                    "headers": {"content-type": ["application/json"]},
-                },
-                "response": {
-                    "status": {"code": 200, "message": "OK"},
-                    "headers": {"content-type": ["text/event-stream"]},
-                    "body": {"string": _sse(*(texts or ("Hello", " there")))},
-                },
-            }
-        ],
-    }
-    return json.dumps(document, indent=1)  # JSON is YAML
 
 
 #: An inner test module's preamble: a tiny streaming chat client on httpx.

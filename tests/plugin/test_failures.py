@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CLIENT, chat_cassette
+from tests.recordings import Recording
+
+from ._cassettes import CLIENT
 from .conftest import SUBPROCESS_ARGS
 
 pytest_plugins = ["pytester"]
@@ -14,16 +16,17 @@ pytest_plugins = ["pytester"]
 Run = Callable[..., pytest.RunResult]
 
 
-def _module(pytester: pytest.Pytester, body: str, cassette: str | None = chat_cassette()) -> None:
+def _module(pytester: pytest.Pytester, body: str, recording: Recording | None) -> None:
+    """The inner module ``test_chat`` with ``body``, replaying ``recording`` at its default path."""
     pytester.makepyfile(test_chat=CLIENT + body)
-    if cassette is not None:
-        folder = pytester.mkdir("cassettes") / "test_chat"
-        folder.mkdir()
-        (folder / "test_chat.yaml").write_text(cassette)
+    if recording is not None:
+        recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_chat.yaml")
 
 
-def test_no_matching_interaction_shows_candidates_and_the_fix(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    chat('bye')\n")
+def test_no_matching_interaction_shows_candidates_and_the_fix(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
+    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    chat('bye')\n", recording)
     result = run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -39,7 +42,9 @@ def test_no_matching_interaction_shows_candidates_and_the_fix(pytester: pytest.P
     )
 
 
-def test_a_miss_the_client_swallowed_still_fails_the_test(pytester: pytest.Pytester, run: Run) -> None:
+def test_a_miss_the_client_swallowed_still_fails_the_test(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     body = """
 @pytest.mark.llm_cassette
 def test_chat():
@@ -48,7 +53,7 @@ def test_chat():
     except Exception:
         pass  # a client that retries or falls back hides the miss
 """
-    _module(pytester, body)
+    _module(pytester, body, recording)
     result = run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -60,7 +65,7 @@ def test_chat():
 
 
 def test_missing_cassette_in_none_mode_says_how_to_record(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    chat()\n", cassette=None)
+    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    chat()\n", None)
     result = run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -75,9 +80,9 @@ def test_missing_cassette_in_none_mode_says_how_to_record(pytester: pytest.Pytes
 
 
 def test_unknown_fault_in_a_marker_is_a_setup_error_listing_valid_names(
-    pytester: pytest.Pytester, run: Run
+    pytester: pytest.Pytester, run: Run, recording: Recording
 ) -> None:
-    _module(pytester, "\n@pytest.mark.llm_faults('rate_limt')\ndef test_chat():\n    chat()\n")
+    _module(pytester, "\n@pytest.mark.llm_faults('rate_limt')\ndef test_chat():\n    chat()\n", recording)
     result = run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
@@ -90,10 +95,13 @@ def test_unknown_fault_in_a_marker_is_a_setup_error_listing_valid_names(
     result.stdout.no_fnmatch_line("*During handling*")  # said once, not once per exception
 
 
-def test_unknown_fault_in_a_matrix_is_a_collection_error(pytester: pytest.Pytester, run: Run) -> None:
+def test_unknown_fault_in_a_matrix_is_a_collection_error(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     _module(
         pytester,
         "\n@pytest.mark.llm_fault_matrix(['rate_limit', 'disconect'])\ndef test_chat():\n    chat()\n",
+        recording,
     )
     result = run()
     result.assert_outcomes(errors=1)
@@ -106,7 +114,7 @@ def test_unknown_fault_in_a_matrix_is_a_collection_error(pytester: pytest.Pytest
 
 
 def test_unknown_fault_on_the_command_line_is_a_usage_error(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, "\ndef test_chat():\n    pass\n")
+    _module(pytester, "\ndef test_chat():\n    pass\n", None)
     result = run("--llm-faults=ratelimit")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
@@ -114,8 +122,12 @@ def test_unknown_fault_on_the_command_line_is_a_usage_error(pytester: pytest.Pyt
     )
 
 
-def test_unknown_marker_argument_is_a_setup_error(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, "\n@pytest.mark.llm_cassette(recordmode='once')\ndef test_chat():\n    chat()\n")
+def test_unknown_marker_argument_is_a_setup_error(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
+    _module(
+        pytester, "\n@pytest.mark.llm_cassette(recordmode='once')\ndef test_chat():\n    chat()\n", recording
+    )
     result = run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
@@ -134,8 +146,10 @@ def test_chat():
 """
 
 
-def test_a_fault_that_never_fired_fails_the_test_by_default(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, _UNFIRED)
+def test_a_fault_that_never_fired_fails_the_test_by_default(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
+    _module(pytester, _UNFIRED, recording)
     result = run()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
@@ -148,8 +162,10 @@ def test_a_fault_that_never_fired_fails_the_test_by_default(pytester: pytest.Pyt
     )
 
 
-def test_a_fault_that_never_fired_warns_or_is_ignored_on_request(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, _UNFIRED)
+def test_a_fault_that_never_fired_warns_or_is_ignored_on_request(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
+    _module(pytester, _UNFIRED, recording)
     # (in-process, the outer suite's `filterwarnings = error` would turn the warning into a failure)
     warned = run("--llm-unfired=warn", "-W", "default::UserWarning")
     warned.assert_outcomes(passed=1, warnings=1)
@@ -159,8 +175,10 @@ def test_a_fault_that_never_fired_warns_or_is_ignored_on_request(pytester: pytes
     run("--llm-unfired=ignore").assert_outcomes(passed=1)
 
 
-def test_suite_wide_faults_are_not_held_to_firing(pytester: pytest.Pytester, run: Run) -> None:
-    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    assert chat()\n")
+def test_suite_wide_faults_are_not_held_to_firing(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
+    _module(pytester, "\n@pytest.mark.llm_cassette\ndef test_chat():\n    assert chat()\n", recording)
     run("--llm-faults=rate_limit:path=/v1/embeddings").assert_outcomes(passed=1)
 
 
@@ -197,7 +215,9 @@ def test_recording_under_block_network_fails_clearly(
     run("--block-network").assert_outcomes(passed=1)
 
 
-def test_a_test_that_expects_a_miss_says_so_with_expect_miss(pytester: pytest.Pytester, run: Run) -> None:
+def test_a_test_that_expects_a_miss_says_so_with_expect_miss(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     body = """
 @pytest.mark.llm_cassette
 def test_chat(llm_cassette):
@@ -219,10 +239,10 @@ def test_raises_alone():
     with pytest.raises(Exception):
         chat('bye')
 """
-    _module(pytester, body)
+    _module(pytester, body, recording)
     folder = pytester.path / "cassettes" / "test_chat"
     for name in ("test_swallowed", "test_raises_alone"):
-        (folder / f"{name}.yaml").write_text(chat_cassette())
+        recording.copy_to(folder / f"{name}.yaml")
     result = run("-v")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*::test_raises_alone FAILED*"])

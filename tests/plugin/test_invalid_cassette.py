@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CHAT_URL, CLIENT, chat_cassette
+from tests.recordings import Recording
+
+from ._cassettes import CHAT_URL, CLIENT
 
 pytest_plugins = ["pytester"]
 
@@ -14,14 +16,13 @@ Run = Callable[..., pytest.RunResult]
 
 
 def test_an_unparsable_recorded_url_fails_the_test_with_one_clear_line(
-    pytester: pytest.Pytester, run: Run
+    pytester: pytest.Pytester, run: Run, recording: Recording
 ) -> None:
     pytester.makepyfile(test_chat=CLIENT + "\n@pytest.mark.llm_cassette\ndef test_chat():\n    chat('hi')\n")
-    folder = pytester.mkdir("cassettes") / "test_chat"
-    folder.mkdir()
-    broken = chat_cassette().replace(CHAT_URL, "https://api.openai.com:123456/v1/chat/completions")
-    assert broken != chat_cassette()
-    (folder / "test_chat.yaml").write_text(broken)
+    path = recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_chat.yaml")
+    broken = recording.text().replace(CHAT_URL, "https://api.openai.com:123456/v1/chat/completions")
+    assert broken != recording.text()
+    path.write_text(broken)
     result = run()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CLIENT, chat_cassette
+from tests.recordings import Recording
+
+from ._cassettes import CLIENT
 
 pytest_plugins = ["pytester"]
 
@@ -38,7 +40,7 @@ def test_marker_records_then_replays_at_the_default_path(
     run().assert_outcomes(passed=2)
 
 
-def test_marker_path_and_options(pytester: pytest.Pytester, run: Run) -> None:
+def test_marker_path_and_options(pytester: pytest.Pytester, run: Run, recording: Recording) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -49,12 +51,11 @@ def test_chat(llm_cassette):
     assert [a.interaction for a in llm_cassette.attempts] == [0, 0]
 """
     )
-    pytester.mkdir("shared")
-    (pytester.path / "shared" / "chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "shared" / "chat.yaml")
     run().assert_outcomes(passed=1)
 
 
-def test_faults_marker_and_attempt_log(pytester: pytest.Pytester, run: Run) -> None:
+def test_faults_marker_and_attempt_log(pytester: pytest.Pytester, run: Run, recording: Recording) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -66,8 +67,7 @@ def test_chat(llm_cassette):
     assert [a.status for a in llm_cassette.attempts] == [429, 500, 200]
 """
     )
-    (pytester.mkdir("cassettes") / "test_chat").mkdir()
-    (pytester.path / "cassettes" / "test_chat" / "test_chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_chat.yaml")
     run().assert_outcomes(passed=1)
 
 
@@ -86,7 +86,7 @@ def test_llm_clock_records_sleeps_without_waiting(pytester: pytest.Pytester, run
     run().assert_outcomes(passed=1)
 
 
-def test_async_test_replays(pytester: pytest.Pytester, run: Run) -> None:
+def test_async_test_replays(pytester: pytest.Pytester, run: Run, recording: Recording) -> None:
     pytester.makepyfile(
         test_chat="""
         import httpx, pytest
@@ -106,11 +106,13 @@ def test_async_test_replays(pytester: pytest.Pytester, run: Run) -> None:
             return "asyncio"
         """
     )
-    (pytester.path / "chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "chat.yaml")
     run().assert_outcomes(passed=1)
 
 
-def test_llm_snapshot_writes_normalised_events(pytester: pytest.Pytester, run: Run) -> None:
+def test_llm_snapshot_writes_normalised_events(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -120,7 +122,7 @@ def test_chat(llm_cassette, llm_snapshot):
     assert llm_snapshot == llm_cassette.attempts[-1]
 """
     )
-    (pytester.path / "chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "chat.yaml")
     run().assert_outcomes(failed=1)  # no snapshot yet
     run("--snapshot-update").assert_outcomes(passed=1)
     written = pytester.path / "__snapshots__" / "test_chat" / "test_chat.events.jsonl"
@@ -128,7 +130,9 @@ def test_chat(llm_cassette, llm_snapshot):
     run().assert_outcomes(passed=1)
 
 
-def test_llm_snapshot_takes_the_response_a_client_returned(pytester: pytest.Pytester, run: Run) -> None:
+def test_llm_snapshot_takes_the_response_a_client_returned(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -142,7 +146,7 @@ def test_chat(llm_snapshot, module):
         assert llm_snapshot == client.post("https://api.openai.com/v1/chat/completions", json=body)
 """
     )
-    (pytester.path / "chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "chat.yaml")
     run("--snapshot-update").assert_outcomes(passed=2)
     folder = pytester.path / "__snapshots__" / "test_chat"
     written = [path.read_text() for path in sorted(folder.iterdir())]
@@ -154,7 +158,9 @@ def test_chat(llm_snapshot, module):
     run().assert_outcomes(passed=2)
 
 
-def test_faults_on_module_class_and_test_add_up_with_the_option(pytester: pytest.Pytester, run: Run) -> None:
+def test_faults_on_module_class_and_test_add_up_with_the_option(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -176,7 +182,7 @@ def test_module_only(llm_cassette):
     )
     folder = pytester.mkdir("cassettes") / "test_chat"
     folder.mkdir()
-    (folder / "TestChat.test_chat.yaml").write_text(chat_cassette())
-    (folder / "test_module_only.yaml").write_text(chat_cassette())
+    recording.copy_to(folder / "TestChat.test_chat.yaml")
+    recording.copy_to(folder / "test_module_only.yaml")
     run("--llm-faults=bad_gateway:nth=2", "-k", "module_only").assert_outcomes(passed=1)
     run("--llm-faults=bad_gateway:nth=4", "-k", "TestChat").assert_outcomes(passed=1)

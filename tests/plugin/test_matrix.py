@@ -8,20 +8,22 @@ from collections.abc import Callable
 import pytest
 
 from llmcassette._matrix import STANDARD_FAULTS
+from tests.recordings import Recording
 
-from ._cassettes import CLIENT, chat_cassette
+from ._cassettes import CLIENT
 
 pytest_plugins = ["pytester"]
 
 Run = Callable[..., pytest.RunResult]
 
 
-def _cassette(pytester: pytest.Pytester) -> None:
-    (pytester.mkdir("cassettes") / "test_chat").mkdir()
-    (pytester.path / "cassettes" / "test_chat" / "test_chat.yaml").write_text(chat_cassette())
+def _cassette(pytester: pytest.Pytester, recording: Recording) -> None:
+    recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_chat.yaml")
 
 
-def test_matrix_runs_once_per_fault_with_readable_ids(pytester: pytest.Pytester, run: Run) -> None:
+def test_matrix_runs_once_per_fault_with_readable_ids(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -38,7 +40,7 @@ def test_seen():
     assert SEEN == ["rate_limit", "server_error", "rechunk"]
 """
     )
-    _cassette(pytester)
+    _cassette(pytester, recording)
     result = run("-v")
     result.assert_outcomes(passed=4)
     result.stdout.fnmatch_lines(
@@ -50,7 +52,9 @@ def test_seen():
     )
 
 
-def test_standard_set_and_parametrize_together(pytester: pytest.Pytester, run: Run) -> None:
+def test_standard_set_and_parametrize_together(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -63,7 +67,7 @@ def test_chat(question, request):  # the fixture is not requested: the fault sti
         pass
 """
     )
-    _cassette(pytester)
+    _cassette(pytester, recording)
     # Every case must replay `test_chat[hi].yaml`, without the fault's id in the name.
     folder = pytester.path / "cassettes" / "test_chat"
     (folder / "test_chat[hi].yaml").write_text((folder / "test_chat.yaml").read_text())
@@ -106,7 +110,7 @@ def chat(retries=2):
 
 
 def test_standard_matrix_runs_on_the_virtual_clock_without_asking(
-    pytester: pytest.Pytester, run: Run
+    pytester: pytest.Pytester, run: Run, recording: Recording
 ) -> None:
     pytester.makepyfile(
         test_chat=_PATIENT_CLIENT
@@ -132,8 +136,8 @@ def test_asks(llm_clock, llm_cassette):
     assert llm_cassette.attempts[0].error == "ReadTimeout: The read operation timed out"
 """
     )
-    _cassette(pytester)
-    (pytester.path / "cassettes" / "test_chat" / "test_asks.yaml").write_text(chat_cassette())
+    _cassette(pytester, recording)
+    recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_asks.yaml")
     started = time.monotonic()
     result = run("-v")
     elapsed_s = time.monotonic() - started

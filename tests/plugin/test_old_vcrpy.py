@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CLIENT, chat_cassette
+from tests.recordings import Recording
+
+from ._cassettes import CLIENT
 from .conftest import needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
@@ -17,7 +19,9 @@ Run = Callable[..., pytest.RunResult]
 @pytest.mark.skipif(
     not needs_vcrpy_skip_patchers.args[0], reason="vcrpy 9.4 or newer: test_vcr_interop.py runs instead"
 )
-def test_a_vcr_test_with_llmcassette_names_the_vcrpy_it_needs(pytester: pytest.Pytester, run: Run) -> None:
+def test_a_vcr_test_with_llmcassette_names_the_vcrpy_it_needs(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_vcr=CLIENT
         + """
@@ -31,8 +35,7 @@ def test_own():
     assert chat() == "Hello there"
 """
     )
-    (pytester.path / "cassettes").mkdir()
-    (pytester.path / "cassettes" / "own.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "cassettes" / "own.yaml")
     result = run("-rA")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(

@@ -9,7 +9,10 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CLIENT, chat_cassette
+from llmcassette._yaml import load_yaml
+from tests.recordings import Recording
+
+from ._cassettes import CLIENT
 
 pytest_plugins = ["pytester"]
 
@@ -40,7 +43,9 @@ def test_record_mode_cli_beats_marker_beats_default(
     assert [p.name for p in folder.iterdir()] == ["test_marked.yaml"]
 
 
-def test_rewrite_records_afresh(pytester: pytest.Pytester, run: Run, upstream: str) -> None:
+def test_rewrite_records_afresh(
+    pytester: pytest.Pytester, run: Run, upstream: str, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_rec=f"""
         import httpx, pytest
@@ -53,13 +58,15 @@ def test_rewrite_records_afresh(pytester: pytest.Pytester, run: Run, upstream: s
     )
     (pytester.mkdir("cassettes") / "test_rec").mkdir()
     stale = pytester.path / "cassettes" / "test_rec" / "test_rec.yaml"
-    stale.write_text(chat_cassette())
+    recording.copy_to(stale)
     run("--record-mode=rewrite").assert_outcomes(passed=1)
     assert "api.openai.com" not in stale.read_text()
     run().assert_outcomes(passed=1)
 
 
-def test_llm_faults_option_applies_to_every_llm_test_only(pytester: pytest.Pytester, run: Run) -> None:
+def test_llm_faults_option_applies_to_every_llm_test_only(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -72,8 +79,7 @@ def test_plain():
     pass
 """
     )
-    (pytester.mkdir("cassettes") / "test_chat").mkdir()
-    (pytester.path / "cassettes" / "test_chat" / "test_chat.yaml").write_text(chat_cassette())
+    recording.copy_to(pytester.path / "cassettes" / "test_chat" / "test_chat.yaml")
     run("--llm-faults=unavailable:times=1").assert_outcomes(passed=2)
     run().assert_outcomes(passed=1, failed=1)
 
@@ -120,13 +126,15 @@ def test_vcr_config_record_mode_applies_when_option_and_marker_are_silent(
     assert [p.name for p in folder.iterdir()] == ["test_config.yaml"]
 
 
-def _dated_cassette(date: str) -> str:
-    document = json.loads(chat_cassette())
+def _dated_cassette(recording: Recording, date: str) -> str:
+    document = load_yaml(recording.text())
     document["interactions"][0]["response"]["headers"]["date"] = [date]
     return json.dumps(document)
 
 
-def test_max_age_days_warns_about_a_stale_cassette(pytester: pytest.Pytester, run: Run) -> None:
+def test_max_age_days_warns_about_a_stale_cassette(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(
         test_chat=CLIENT
         + """
@@ -141,9 +149,9 @@ def test_new(llm_cassette):
     )
     folder = pytester.mkdir("cassettes") / "test_chat"
     folder.mkdir()
-    (folder / "test_old.yaml").write_text(_dated_cassette("Mon, 01 Jan 2024 10:00:00 GMT"))
+    (folder / "test_old.yaml").write_text(_dated_cassette(recording, "Mon, 01 Jan 2024 10:00:00 GMT"))
     now = email.utils.format_datetime(datetime.datetime.now(datetime.UTC), usegmt=True)
-    (folder / "test_new.yaml").write_text(_dated_cassette(now))
+    (folder / "test_new.yaml").write_text(_dated_cassette(recording, now))
     result = run("--llm-max-age-days=90", "-W", "default::llmcassette.pytest_plugin.StaleCassetteWarning")
     result.assert_outcomes(passed=2, warnings=1)
     result.stdout.fnmatch_lines(

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
-from ._cassettes import CLIENT, chat_cassette
+from tests.recordings import Recording
+
+from ._cassettes import CLIENT
 from .conftest import NO_PLUGIN_ARGS, needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
@@ -15,14 +17,12 @@ pytestmark = needs_vcrpy_skip_patchers
 Run = Callable[..., pytest.RunResult]
 
 
-def _vcr_cassette(pytester: pytest.Pytester, name: str) -> None:
-    folder = pytester.path / "cassettes" / "test_vcr"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.yaml").write_text(chat_cassette())
+def _vcr_cassette(pytester: pytest.Pytester, name: str, recording: Recording) -> None:
+    recording.copy_to(pytester.path / "cassettes" / "test_vcr" / f"{name}.yaml")
 
 
 def test_llm_faults_on_a_vcr_test_replay_its_cassette_with_faults(
-    pytester: pytest.Pytester, run: Run
+    pytester: pytest.Pytester, run: Run, recording: Recording
 ) -> None:
     pytester.makepyfile(
         test_vcr=CLIENT
@@ -36,7 +36,7 @@ def test_chat(vcr, llm_cassette):
     assert len(llm_cassette.attempts[1].chunks) > 50  # one byte per chunk: llmcassette played it
 """
     )
-    _vcr_cassette(pytester, "test_chat")
+    _vcr_cassette(pytester, "test_chat", recording)
     run().assert_outcomes(passed=1)
 
 
@@ -64,9 +64,11 @@ def test_vcr_patches_mock_transport():
 """
 
 
-def test_tests_that_do_not_use_it_behave_as_without_the_plugin(pytester: pytest.Pytester, run: Run) -> None:
+def test_tests_that_do_not_use_it_behave_as_without_the_plugin(
+    pytester: pytest.Pytester, run: Run, recording: Recording
+) -> None:
     pytester.makepyfile(test_vcr=_PLAIN)
-    _vcr_cassette(pytester, "test_vcr_replays")
+    _vcr_cassette(pytester, "test_vcr_replays", recording)
     outcomes = []
     for result in [run(), pytester.runpytest(*NO_PLUGIN_ARGS)]:
         outcomes.append(result.parseoutcomes())
@@ -75,7 +77,7 @@ def test_tests_that_do_not_use_it_behave_as_without_the_plugin(pytester: pytest.
 
 
 def test_a_fault_matrix_on_a_vcr_test_replays_the_one_vcr_cassette(
-    pytester: pytest.Pytester, run: Run
+    pytester: pytest.Pytester, run: Run, recording: Recording
 ) -> None:
     pytester.makepyfile(
         test_vcr=CLIENT
@@ -89,7 +91,7 @@ def test_chat(vcr, llm_cassette, llm_fault):
     assert llm_fault.spec() in llm_cassette.attempts[0].faults
 """
     )
-    _vcr_cassette(pytester, "test_chat")
+    _vcr_cassette(pytester, "test_chat", recording)
     result = run("-v")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*test_chat[[]rate_limit] PASSED*", "*test_chat[[]rechunk] PASSED*"])
@@ -131,12 +133,16 @@ def test_plain(llm_cassette):
     ],
 )
 def test_vcr_config_matching_and_repeats_are_honoured(
-    pytester: pytest.Pytester, run: Run, vcr_config: dict[str, object], outcomes: dict[str, int]
+    pytester: pytest.Pytester,
+    run: Run,
+    vcr_config: dict[str, object],
+    outcomes: dict[str, int],
+    recording: Recording,
 ) -> None:
     pytester.makepyfile(test_vcr=CLIENT + _VCR_CONFIG.replace("{VCR_CONFIG}", repr(vcr_config)))
-    _vcr_cassette(pytester, "test_vcr")
+    _vcr_cassette(pytester, "test_vcr", recording)
     folder = pytester.path / "cassettes" / "test_vcr"
-    (folder / "test_plain.yaml").write_text(chat_cassette())
+    recording.copy_to(folder / "test_plain.yaml")
     result = run()
     assert {k: v for k, v in result.parseoutcomes().items() if k in ("passed", "failed")} == outcomes
 
@@ -215,13 +221,13 @@ def test_chat():
 
 
 def test_what_llmcassette_records_under_vcr_replays_with_pytest_recording_alone(
-    pytester: pytest.Pytester, run: Run, upstream: str
+    pytester: pytest.Pytester, run: Run, upstream: str, recording: Recording
 ) -> None:
     pytester.makepyfile(test_vcr=_RECORDED.format(url=upstream))
     pytester.makeini("[pytest]\nmarkers =\n    llm_cassette: llmcassette's marker, without llmcassette")
     folder = pytester.path / "cassettes" / "test_vcr"
     folder.mkdir(parents=True)
-    (folder / "test_chat.yaml").write_text(chat_cassette())  # stale: rewrite replaces it
+    recording.copy_to(folder / "test_chat.yaml")  # stale: rewrite replaces it
     run("--record-mode=rewrite").assert_outcomes(passed=1)
     text = (folder / "test_chat.yaml").read_text()
     # llmcassette wrote it (chunk boundaries under `stream`), with bodies as vcrpy's text.

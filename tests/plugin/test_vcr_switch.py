@@ -27,9 +27,10 @@ from vcr.request import Request as VcrRequest
 from llmcassette._scrub import Scrubber
 from llmcassette._storage import load_cassette, save_cassette
 from llmcassette._vcr_switch import SharedFile, _Persister
+from tests.recordings import Recording
 from tests.servers import serve
 
-from ._cassettes import CHAT_URL, chat_cassette
+from ._cassettes import CHAT_URL
 from .conftest import NO_PLUGIN_ARGS, PLUGIN_ARGS, needs_vcrpy_skip_patchers
 
 pytest_plugins = ["pytester"]
@@ -358,11 +359,13 @@ def test_every_library_s_interactions_end_up_in_the_one_file(
         pytester.runpytest(*VCRPY_ALONE, "--block-network").assert_outcomes(passed=1)
 
 
-def test_what_vcrpy_records_is_added_to_the_file_llmcassette_wrote(tmp_path: Path) -> None:
+def test_what_vcrpy_records_is_added_to_the_file_llmcassette_wrote(
+    tmp_path: Path, recording: Recording
+) -> None:
     # vcrpy keeps the libraries llmcassette has no door for (httplib2, tornado). None is installed
     # here, so vcrpy's cassette is fed as their stubs feed it: `append` after a live exchange.
     path = tmp_path / "test_chat.yaml"
-    path.write_text(chat_cassette())
+    recording.copy_to(path)
     shared = SharedFile()
     config = vcr.VCR(record_mode="new_episodes")
     config.register_persister(_Persister(config.persister, shared))
@@ -481,13 +484,12 @@ def test_vcr_config_hooks_and_ignored_hosts_are_honoured_when_switched(
 
 _THROUGH_AIOHTTP = """
 import aiohttp, httpx, pytest
-from llmcassette import _intercept
 
 BASE = {base!r}
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    # An httpx transport over aiohttp, as litellm's: llmcassette patches it, and aiohttp too.
+    # An httpx transport over aiohttp, as litellm's: llmcassette answers it at the aiohttp door.
     async def handle_async_request(self, request):
         headers = {{"content-type": request.headers["content-type"]}}
         async with aiohttp.ClientSession() as session:
@@ -495,14 +497,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body = await reply.read()
         headers = {{"content-type": reply.content_type}}
         return httpx.Response(reply.status, headers=headers, stream=httpx.ByteStream(body))
-
-
-@pytest.fixture(autouse=True)
-def patched_by_llmcassette():
-    extra = (__name__, "AiohttpTransport", "handle_async_request", "httpx")
-    _intercept.EXTRA_TRANSPORTS.append(extra)
-    yield
-    _intercept.EXTRA_TRANSPORTS.remove(extra)
 
 
 @pytest.mark.vcr

@@ -39,7 +39,7 @@ def litellm_tape(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tape]:
     """litellm's exchange (through its OpenAI provider), recorded once with the sync client."""
     # tests/conftest.py has told litellm to use its bundled model cost map: no fetch on import.
     assert os.environ.get("LITELLM_LOCAL_MODEL_COST_MAP") == "True"
-    # litellm's async transport is patched only when its module is imported before a cassette is entered.
+    # Imported before recording, as a suite that imports litellm at its top has it.
     import litellm.llms.custom_httpx.aiohttp_transport  # noqa: F401
 
     with serve(provider_app()) as base_url:

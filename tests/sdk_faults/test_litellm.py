@@ -36,8 +36,8 @@ def test_litellm_replays_offline_through_its_own_transport(
     assert replay.faults == [[]]
     assert not any(a.recorded for a in replay.attempts)
     assert replay.clock.sleeps == []
-    # Sync litellm sends through httpx's standard transport; async through its own aiohttp
-    # transport, which llmcassette patches as well (when litellm was imported before the cassette).
+    # Sync litellm sends through httpx's standard transport; async through its own transport over
+    # aiohttp, which llmcassette answers at the aiohttp door, as any aiohttp client.
     assert call.counts == Counter({"httpx" if mode == "sync" else "litellm aiohttp": 1})
 
 
