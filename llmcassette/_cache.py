@@ -133,7 +133,7 @@ def write_entry(key: str, value: Any) -> bool:
         return False
     try:
         payload = marshal.dumps(value)
-    except ValueError:  # a value marshal cannot hold (a date from a vcrpy file, say)
+    except ValueError:  # a value marshal cannot hold (none the safe loader makes now)
         return False
     header = _FORMAT + bytes.fromhex(key) + zlib.crc32(payload).to_bytes(4, "big")
     tmp = folder / f".{key}.{secrets.token_hex(6)}.tmp"
