@@ -167,6 +167,11 @@ class ServerSide:
                 await self._writer.drain()
                 if self._writer.can_write_eof():
                     self._writer.write_eof()
+                else:
+                    # A TLS connection cannot end one direction only: closing it sends what was
+                    # written, then TLS's own end (close_notify) and the FIN. Waiting for a hang-up
+                    # first would wait for one that cannot come.
+                    self._close_transport()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ended.wait(), _CLOSE_TIMEOUT_S)
         self.ended.set()
