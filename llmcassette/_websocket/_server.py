@@ -205,6 +205,10 @@ class ServerSide:
                 self._writer.write(data)
             elif self._writer.can_write_eof():
                 self._writer.write_eof()
+            else:
+                # TLS: the end of the stream is the connection's close (what was written goes
+                # first). Without it a client waits its close timeout for the TCP close.
+                self._close_transport()
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.drain()
 
