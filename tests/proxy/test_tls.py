@@ -20,7 +20,6 @@ from llmcassette import ConfigError
 from llmcassette.proxy import CassetteServer, LoopbackServer, Recorder, RouteTable
 from llmcassette.proxy._tls import tls_files
 from tests.proxy.test_server import _closed_after, _slow_app
-from tests.sdk_faults._realtime import GEMINI, live_conversation
 from tests.ws.live_upstream import EXPECTED, live_upstream
 
 
@@ -77,6 +76,10 @@ def test_the_header_timeout_closes_half_sent_heads_under_tls(files: Files) -> No
 
 @pytest.fixture(scope="module")
 def live(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # The lowest-versions run has no google-genai; the tests above run there (on its uvicorn) all the same.
+    pytest.importorskip("google.genai")
+    from tests.sdk_faults._realtime import live_conversation
+
     path = tmp_path_factory.mktemp("live") / "live.yaml"
     with pytest.MonkeyPatch.context() as patch, live_upstream(tls=files.server) as upstream:
         # The proxy verifies the upstream's certificate as OpenSSL does by default.
@@ -89,6 +92,8 @@ def live(files: Files, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_a_dropped_session_on_tls_ends_at_once(live: Path, files: Files) -> None:
+    from tests.sdk_faults._realtime import GEMINI, live_conversation
+
     # TLS cannot end one direction of a connection (no half-close): the drop closes it instead of
     # waiting for a hang-up the client cannot send before it sees the end (10 s).
     with CassetteServer([live], faults=["ws_drop:after=2"], tls_cert=files.cert, tls_key=files.key) as url:
@@ -102,6 +107,8 @@ def test_a_dropped_session_on_tls_ends_at_once(live: Path, files: Files) -> None
 def test_a_client_leaving_a_stall_on_tls_is_let_go_and_the_server_stops_at_once(
     live: Path, files: Files
 ) -> None:
+    from tests.sdk_faults._realtime import GEMINI, live_conversation
+
     server = CassetteServer([live], faults=["ws_stall:after=2"], tls_cert=files.cert, tls_key=files.key)
     url = server.start()
     try:
