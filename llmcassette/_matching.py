@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ._bodies import NOT_JSON as BODY_NOT_JSON, json_value
+from ._bodies import MAX_JSON_DEPTH, NOT_JSON as BODY_NOT_JSON, json_value
 from ._exceptions import ConfigError
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "compact",
     "json_differences",
     "parse_body",
+    "plain_json",
     "prepare_body",
 ]
 
@@ -106,6 +107,41 @@ def parse_body(body: bytes) -> Any:
     return NOT_JSON if value is BODY_NOT_JSON else value
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def plain_json(value: Any) -> bool:
+    """
+    True when ``value`` is a JSON object or array made of JSON's own types only (string keys),
+    nested no deeper than :data:`~llmcassette._bodies.MAX_JSON_DEPTH`: then :func:`parse_body`
+    of its JSON text gives an equal value, and matching may read the value instead of parsing
+    that text again (a recorded request's ``parsed_body``). Anything else (a key YAML read as a
+    number, a date) is for the text's own parse to judge.
+    """
+    return type(value) in (dict, list) and _plain(value, MAX_JSON_DEPTH)
+
+
+def _plain(value: Any, limit: int) -> bool:
+    # The depth counted as `_bodies._within_depth` counts it; a leaf is checked in place, which
+    # saves a call per string and number.
+    if limit <= 0:
+        return False
+    leaves = _LEAVES
+    if type(value) is dict:
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            kind = type(item)
+            if kind not in leaves and not ((kind is dict or kind is list) and _plain(item, limit - 1)):
+                return False
+        return True
+    for item in value:
+        kind = type(item)
+        if kind not in leaves and not ((kind is dict or kind is list) and _plain(item, limit - 1)):
+            return False
+    return True
+
+
 #: Strings and non-JSON bodies longer than this are compared by their SHA-256: a key that holds a
 #: digest hashes and compares in no time, and is small enough to pass between processes.
 DIGEST_OVER = 4096
@@ -172,6 +208,40 @@ def _canonical(value: Any) -> Hashable:
     numbers by their JSON spelling (1 and 1.0 differ, as do 0.0 and -0.0), long strings by their
     digest. Building it is one walk over the value, with no text made.
     """
+    # JSON's own types first, by exact type, and a container's short strings in place: most
+    # leaves are short strings, and a call for each was most of the walk.
+    kind = type(value)
+    if kind is str:
+        return value if len(value) <= DIGEST_OVER else ("$", Digested.of(value).digest)
+    if kind is dict:
+        return (
+            "{",
+            tuple(
+                sorted(
+                    [
+                        (key, item if type(item) is str and len(item) <= DIGEST_OVER else _canonical(item))
+                        for key, item in value.items()
+                    ]
+                )
+            ),
+        )
+    if kind is list:
+        return (
+            "[",
+            tuple(
+                [
+                    item if type(item) is str and len(item) <= DIGEST_OVER else _canonical(item)
+                    for item in value
+                ]
+            ),
+        )
+    if kind is int or kind is float:
+        return ("#", repr(value))
+    return _canonical_other(value)
+
+
+def _canonical_other(value: Any) -> Hashable:
+    # What is not one of JSON's own types exactly (a subclass, a Digested): as `_canonical` says.
     if isinstance(value, str):
         return ("$", Digested.of(value).digest) if len(value) > DIGEST_OVER else value
     if isinstance(value, Digested):
@@ -314,7 +384,10 @@ class Matcher:
         self.match_on = tuple(match_on)
         self.ignored_body_fields = tuple(ignored_body_fields)
         self._ignored = tuple(tuple(f.split(".")) for f in ignored_body_fields)
-        self._functions = tuple(MATCHERS[name] for name in self.match_on)
+        # The body's part of a key is made apart (None here): it needs the parsed body.
+        self._functions = tuple(None if name == "body" else MATCHERS[name] for name in self.match_on)
+        self._reads_body = "body" in self.match_on
+        self._ignored_by: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
 
     def key(self, parts: RequestParts, *, volatile: tuple[str, ...] = ()) -> tuple[Hashable, ...]:
         """The match key of a request; ``volatile`` adds body fields to leave out (a profile's)."""
@@ -328,11 +401,15 @@ class Matcher:
         body as :func:`prepare_body` made it elsewhere (off the event loop), if it was; then
         ``parts.body`` is not read.
         """
-        ignored = self._ignored + _paths(volatile) if volatile else self._ignored
+        ignored = self._ignored
+        if volatile:
+            ignored = self._ignored_by.get(volatile) or self._ignored_by.setdefault(
+                volatile, self._ignored + _paths(volatile)
+            )
         value: Any = NOT_JSON
         size = len(parts.body)
         body_key: Hashable = None
-        if "body" in self.match_on:
+        if self._reads_body:
             if prepared is None:
                 value = _ignored_value(parse_body(parts.body), ignored)
                 body_key = _body_key(parts.body, value)
@@ -341,10 +418,8 @@ class Matcher:
                 body_key, size = ("json", _canonical(value)), prepared.size
             else:
                 body_key, size = prepared.value, prepared.size
-        key = tuple(
-            body_key if name == "body" else function(parts, ignored)
-            for name, function in zip(self.match_on, self._functions, strict=True)
-        )
+        functions = self._functions
+        key = tuple([body_key if function is None else function(parts, ignored) for function in functions])
         return Probe(parts, key, value, size)
 
     def differences(self, wanted: RequestParts, recorded: RequestParts) -> list[str]:

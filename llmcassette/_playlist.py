@@ -14,11 +14,11 @@ import functools
 import heapq
 import threading
 from collections.abc import Callable, Hashable
-from typing import cast
+from typing import Any, cast
 
 from ._exchange import RequestInfo
-from ._lazy import LazyCassette
-from ._matching import Matcher, PreparedBody, Probe, RequestParts, prepare_body as prepare_parsed
+from ._lazy import NOT_PARSED, LazyCassette, collector_paused
+from ._matching import Matcher, PreparedBody, Probe, RequestParts, plain_json, prepare_body as prepare_parsed
 from ._models import RecordedRequest
 from ._scrub import PLACEHOLDER, Scrubber
 from .providers import detect_profile
@@ -166,7 +166,8 @@ class Playlist:
         if self._index is None:
             with self._building:
                 if self._index is None:
-                    self._index = self._build()
+                    with collector_paused():  # keys are trees of tuples, built by the thousand
+                        self._index = self._build()
 
     def _request(self, position: int) -> RecordedRequest | None:
         # A recorded request as matching sees it: through the filter when there is one (None when
@@ -180,14 +181,21 @@ class Playlist:
         request = self._request(position)
         return None if request is None else (request.method, request.uri, request.content)
 
-    def _key(self, line: tuple[str, str, bytes] | None) -> tuple[Hashable, ...] | None:
+    def _key(
+        self, line: tuple[str, str, bytes] | None, parsed: Any = NOT_PARSED
+    ) -> tuple[Hashable, ...] | None:
         if line is None:
             return _LEFT_OUT
         method, uri, content = line
         if method == "*" and uri == "*":
             return None
         parts = RequestParts(method=method, url=uri, body=content)
-        return self._matcher.key(parts, volatile=_volatile(method, uri))
+        prepared = None
+        if parsed is not NOT_PARSED and plain_json(parsed):
+            # The body as the loader parsed it: its bytes were made from this value, and parsing
+            # them again would give an equal one (see `plain_json`).
+            prepared = PreparedBody(True, parsed, len(content))
+        return self._matcher.probe(parts, volatile=_volatile(method, uri), prepared=prepared).key
 
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
@@ -195,7 +203,10 @@ class Playlist:
         if self._stored is None:
             # The keys of a cassette read before under the same matching come from the replay cache.
             signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
-            keys = self._tape.match_keys(signature, lambda position: self._key(lines[position]))
+            tape = self._tape
+            keys = tape.match_keys(
+                signature, lambda position: self._key(lines[position], tape.parsed_request_body(position))
+            )
         else:
             # A filter is another library's code (vcrpy's hooks): its keys are not cached.
             keys = [self._key(line) for line in lines]

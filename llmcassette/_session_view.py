@@ -74,19 +74,9 @@ def event_type(value: Any, *, kind: str = "json") -> str:
         if value:
             return "+".join(str(key) for key in value)
         return "{}"
-    return f"({_json_type(value)})"
+    from ._shape import type_name  # (_shape reads sessions through this module)
 
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    return "array" if isinstance(value, list) else "object"
+    return f"({type_name(value)})"
 
 
 def size_text(size: int) -> str:

@@ -60,6 +60,7 @@ __all__ = [
     "document_shapes",
     "interaction_shape",
     "json_fields",
+    "type_name",
     "normalise_path",
     "type_union",
 ]
@@ -138,7 +139,8 @@ def type_union(types: frozenset[str]) -> str:
     return "|".join(sorted(types))
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
+    """A value's JSON type as reports name it: ``null``, ``bool``, ``number``, ``str``, ``object``..."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -166,7 +168,7 @@ def json_fields(value: Any, into: dict[str, set[str]] | None = None, prefix: str
 
 
 def _add_fields(value: Any, fields: dict[str, set[str]], prefix: str, depth: int) -> None:
-    fields.setdefault(prefix, set()).add(_type_name(value))
+    fields.setdefault(prefix, set()).add(type_name(value))
     if depth <= 0:
         return
     if isinstance(value, Mapping):

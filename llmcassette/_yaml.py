@@ -49,8 +49,17 @@ def _construct_python_str(loader: Any, node: Any) -> str:
     return str(loader.construct_scalar(node))
 
 
+def _construct_timestamp_text(loader: Any, node: Any) -> str:
+    # YAML 1.1 reads a plain `2024-01-02` as a date. Nothing in a cassette is a date (headers and
+    # bodies are text and JSON, and JSON has none), and a date in a hand-written `parsed_body`
+    # could never be sent: it stays the text it was written as.
+    return str(loader.construct_scalar(node))
+
+
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _Loader.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
+_Loader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc]
@@ -119,6 +128,7 @@ class _ScalarConstructor(yaml.SafeLoader):
 
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
+_ScalarConstructor.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
 _scalar_constructor = _ScalarConstructor("")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from hypothesis import given, settings, strategies as st
@@ -236,3 +237,60 @@ def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -
         b"    note: 'a\n\n    stream:\n      chunks: [3, 4]\n\n      b'\n"
     )
     assert _parse_response_piece(quoted) == {"response": yaml.safe_load(b"- " + quoted[2:])[0]["response"]}
+
+
+@pytest.mark.parametrize(
+    ("parsed_body", "sent"),
+    [
+        ("{1: a, b: [1, 2.0]}", b'{"b":[1,2.0],"1":"a"}'),  # a number as a key
+        ("{b: [{2: x}]}", b'{"b":[{"2":"x"}]}'),  # deeper down
+        ("[1.0, -0.0, {a: null}]", b'[1.0,-0.0,{"a":null}]'),
+    ],
+)
+def test_a_recorded_parsed_body_matches_what_its_bytes_match(
+    tmp_path: Path, parsed_body: str, sent: bytes
+) -> None:
+    # Sent in another spelling than recorded, so that keys are compared. Matching reads a
+    # recorded parsed body without parsing its bytes again only when that gives
+    # the same key: a key YAML read as a number keys as the JSON text it becomes.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    method: POST\n"
+        "    uri: https://example.test/v1\n"
+        f"    parsed_body: {parsed_body}\n"
+        "  response:\n"
+        "    status: {code: 200, message: OK}\n"
+        "    headers: {}\n"
+        "    body: {string: answered}\n"
+        "version: 1\n"
+    )
+    with llmcassette.use_cassette(path, record_mode="none"), httpx.Client() as client:
+        assert client.post("https://example.test/v1", content=sent).text == "answered"
+
+
+def test_loading_holds_the_collector_off_and_gives_it_back(tmp_path: Path) -> None:
+    import gc
+
+    from llmcassette._lazy import collector_paused
+
+    seen = []
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, CassetteDocument())
+    with collector_paused():
+        seen.append(gc.isenabled())
+    assert seen == [False]
+    assert gc.isenabled()
+    load_lazy(path)
+    assert gc.isenabled()
+    # A load that fails gives it back too; one made while it is off leaves it off.
+    with pytest.raises(llmcassette.CassetteError):
+        load_lazy(tmp_path / "missing.yaml")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        load_lazy(path)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -432,3 +432,54 @@ def test_json_at_the_limit_is_still_matched_as_json() -> None:
     body = nested(MAX_JSON_DEPTH)
     assert MAX_JSON_DEPTH == 100
     assert MATCHER.key(parts(body=body)) == MATCHER.key(parts(body=body.replace(b": ", b":")))
+
+
+# --- keys made from a parsed body ----------------------------------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(
+    value=st.lists(JSON_VALUES, max_size=3) | st.dictionaries(st.text(max_size=5), JSON_VALUES, max_size=4)
+)
+@settings(max_examples=300)
+def test_a_plain_value_keys_as_the_bytes_made_from_it_do(value: Any) -> None:
+    from llmcassette._bodies import dump_json
+    from llmcassette._matching import PreparedBody, plain_json
+
+    assert plain_json(value)
+    for json_format in (None, "compact", "indent2+nl"):
+        body = dump_json(value, json_format)
+        from_bytes = MATCHER.probe(parts(body=body), volatile=("model",))
+        from_value = MATCHER.probe(
+            parts(body=body), volatile=("model",), prepared=PreparedBody(True, value, len(body))
+        )
+        assert from_value.key == from_bytes.key
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {1: "a"},  # YAML reads `1:` as a number; its JSON text has the key "1"
+        {"a": [(1, 2)]},
+        {"when": __import__("datetime").date(2024, 1, 2)},
+        json.loads(nested(MAX_JSON_DEPTH + 1)),
+        "just text",
+        5,
+        None,
+    ],
+)
+def test_values_that_are_not_plain_json_are_left_to_their_bytes(value: Any) -> None:
+    from llmcassette._matching import plain_json
+
+    assert not plain_json(value)
+
+
+def test_json_at_the_limit_is_plain() -> None:
+    from llmcassette._matching import plain_json
+
+    assert plain_json(json.loads(nested(MAX_JSON_DEPTH)))

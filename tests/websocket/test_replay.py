@@ -153,6 +153,10 @@ async def test_a_drop_ends_the_connection_without_a_close_frame() -> None:
     assert log.close is not None and log.close.by == "none"
 
 
+@pytest.mark.skipif(
+    int(websockets.version.version.split(".")[0]) < 14,
+    reason="before websockets 14 the asyncio client drops messages it had not read when the connection ends",
+)
 async def test_a_drop_delivers_every_message_sent_before_it_to_a_slow_reader() -> None:
     # Large messages to a client that has not read yet: when the drop comes, the tail of the
     # last ones still waits in the engine's buffers. A drop is the end of the stream after them,
