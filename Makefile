@@ -43,7 +43,8 @@ LOWEST_PY := $(LOWEST_VENV)/bin/python
 LOWEST_STAMP := $(LOWEST_VENV)/.installed-stamp
 LOWEST_SKIP := tests/sdk_faults tests/test_sdks.py tests/test_corpus.py tests/providers/test_sdks.py \
 	tests/cli/test_record.py tests/cli/test_serve.py tests/cli/test_node_clients.py tests/test_sdk_recordings.py \
-	tests/adapters/test_websockets_sdks.py tests/ws/test_live_upstream.py tests/cli/test_node_realtime.py
+	tests/adapters/test_websockets_sdks.py tests/ws/test_live_upstream.py tests/cli/test_node_realtime.py \
+	tests/cli/test_tls.py
 
 $(LOWEST_STAMP): pyproject.toml $(STAMP)
 	rm -rf $(LOWEST_VENV)

@@ -167,6 +167,11 @@ class ServerSide:
                 await self._writer.drain()
                 if self._writer.can_write_eof():
                     self._writer.write_eof()
+                else:
+                    # A TLS connection cannot end one direction only: closing it sends what was
+                    # written, then TLS's own end (close_notify) and the FIN. Waiting for a hang-up
+                    # first would wait for one that cannot come.
+                    self._close_transport()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.ended.wait(), _CLOSE_TIMEOUT_S)
         self.ended.set()
@@ -200,6 +205,10 @@ class ServerSide:
                 self._writer.write(data)
             elif self._writer.can_write_eof():
                 self._writer.write_eof()
+            else:
+                # TLS: the end of the stream is the connection's close (what was written goes
+                # first). Without it a client waits its close timeout for the TCP close.
+                self._close_transport()
         with contextlib.suppress(ConnectionError, OSError):
             await self._writer.drain()
 

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
 import click
 
 from .._exceptions import ConfigError
 from .._modes import parse_pace
 from ..proxy._routes import RouteTable, parse_route
+from ..proxy._tls import TlsFiles, TlsFilesError, tls_files
 
-__all__ = ["check_pace", "pace_option", "port_option", "route_table", "usage_error"]
+__all__ = [
+    "check_pace",
+    "check_tls",
+    "pace_option",
+    "port_option",
+    "route_table",
+    "tls_options",
+    "usage_error",
+]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def usage_error(exc: ConfigError, option: str | None = None) -> click.BadParameter:
@@ -57,3 +72,35 @@ port_option = click.option(
     type=click.IntRange(0, 65535),
     help="Port on 127.0.0.1 to listen on; 0 picks a free one.",
 )
+
+
+def tls_options(function: _F) -> _F:
+    """``--tls-cert`` and ``--tls-key`` of the commands that listen; check them with :func:`check_tls`."""
+    # Not click.Path(exists=True): check_tls says what is wrong with a file, in llmcassette's words.
+    path = click.Path(path_type=Path)
+    key = click.option(
+        "--tls-key",
+        metavar="FILE",
+        type=path,
+        default=None,
+        help="The private key of --tls-cert (PEM).",
+    )
+    cert = click.option(
+        "--tls-cert",
+        metavar="FILE",
+        type=path,
+        default=None,
+        help="Listen with TLS (https://, wss://) on this certificate (PEM), for clients that only dial "
+        "https or wss. With --tls-key.",
+    )
+    return cert(key(function))
+
+
+def check_tls(cert: Path | None, key: Path | None) -> TlsFiles | None:
+    """The files of ``--tls-cert`` and ``--tls-key``, or a usage error naming the option at fault."""
+    try:
+        return tls_files(cert, key, names=("--tls-cert", "--tls-key"))
+    except TlsFilesError as exc:
+        if exc.option is None:
+            raise click.UsageError(str(exc).removeprefix("llmcassette: ")) from None
+        raise usage_error(exc, exc.option) from None

@@ -13,7 +13,7 @@ from .._modes import RecordMode
 from ..proxy._command import SignalWatch, child_environment, exit_status, run_command
 from ..proxy._log import interactions_text
 from ..proxy._record import Recorder
-from ._options import port_option, route_table
+from ._options import check_tls, port_option, route_table, tls_options
 
 __all__ = ["command"]
 
@@ -64,6 +64,7 @@ def _summary(recorder: Recorder, output: Path) -> str:
     help="The cassette to write (YAML; JSON when it ends in .json).",
 )
 @port_option
+@tls_options
 @click.option(
     "--upstream",
     metavar="URL",
@@ -95,6 +96,8 @@ def _summary(recorder: Recorder, output: Path) -> str:
 def command(
     output: Path,
     port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     upstream: str | None,
     routes: tuple[str, ...],
     record_mode: str,
@@ -129,6 +132,7 @@ def command(
       llmcassette record -o cassettes/manual.yaml --port 8765 --verbose
     """
     table = route_table(upstream, routes)
+    tls = check_tls(tls_cert, tls_key)
     try:
         recorder = Recorder(
             output,
@@ -136,6 +140,8 @@ def command(
             record_mode=record_mode,
             scrub=not no_scrub,
             port=port,
+            tls_cert=tls.cert if tls is not None else None,
+            tls_key=tls.key if tls is not None else None,
             log=_say if verbose else None,
             warn=_say,
         )

@@ -13,7 +13,7 @@ from ..faults import FaultPlan
 from ..proxy._command import SignalWatch
 from ..proxy._serve import DEFAULT_MAX_BODY_BYTES, FAULT_HEADER, SERVE_MATCH_ON, CassetteServer
 from ..proxy._server import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_IDLE_TIMEOUT_S
-from ._options import pace_option, port_option, route_table, usage_error
+from ._options import check_tls, pace_option, port_option, route_table, tls_options, usage_error
 
 __all__ = ["command"]
 
@@ -60,6 +60,7 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
     "cassettes", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @port_option
+@tls_options
 @click.option(
     "--upstream",
     metavar="URL",
@@ -130,6 +131,8 @@ def _banner(server: CassetteServer, pace: str, allow_repeats: bool) -> None:
 def command(
     cassettes: tuple[Path, ...],
     port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     upstream: str | None,
     routes: tuple[str, ...],
     faults: tuple[str, ...],
@@ -168,6 +171,7 @@ def command(
       curl -H 'x-llmcassette-fault: disconnect:after=2' http://127.0.0.1:8765/openai/v1/...
     """
     table = route_table(upstream, routes)
+    tls = check_tls(tls_cert, tls_key)
     server = CassetteServer(
         list(cassettes),
         routes=table,
@@ -176,6 +180,8 @@ def command(
         match_on=match_on,
         allow_repeats=allow_repeats,
         port=port,
+        tls_cert=tls.cert if tls is not None else None,
+        tls_key=tls.key if tls is not None else None,
         stall_max_s=stall_max_s,
         header_timeout_s=header_timeout_s,
         idle_timeout_s=idle_timeout_s,

@@ -60,6 +60,7 @@ from ._log import chunks_text, interactions_text
 from ._routes import RouteTable
 from ._server import GatheredWrites, LoopbackServer, transport_for
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._tls import tls_files
 from ._upgrade import Upgrade, plan_url, session_outcome, websocket_url
 from ._upstream import upstream_transport
 from ._watch import ClientWatch
@@ -380,7 +381,9 @@ class Recorder:
     ``record_mode`` is the cassette's (``new_episodes`` by default: what the file answers is
     replayed, the rest recorded); ``scrub`` as for :func:`llmcassette.use_cassette`; ``port`` 0
     picks a free one; ``log`` receives one line per exchange once it has ended; ``warn`` receives
-    what goes wrong with the files meanwhile, at once (stderr when not given).
+    what goes wrong with the files meanwhile, at once (stderr when not given). With ``tls_cert`` and
+    ``tls_key`` (PEM files, both or neither) the proxy listens with TLS, for clients that only dial
+    ``https://``/``wss://``; a wrong file is a :class:`ConfigError` naming it.
 
     Each interaction is also written to a journal beside the cassette as soon as it is recorded
     (see :mod:`llmcassette.proxy._journal`): a session killed before it saves loses nothing, as
@@ -409,7 +412,10 @@ class Recorder:
         log: Callable[[str], None] | None = None,
         warn: Callable[[str], None] | None = None,
         stop_timeout_s: float = 5.0,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        tls = tls_files(tls_cert, tls_key)  # before anything is recovered or written
         path = Path(path)
         # Before anything is recovered or recorded: a session that cannot write its journal and
         # its cassette would proxy every request and keep nothing.
@@ -434,12 +440,13 @@ class Recorder:
             lifespan=True,
             graceful_timeout_s=stop_timeout_s,
             websocket=self.proxy.websocket,
+            tls=tls,
         )
         self._stopped = False
 
     @property
     def url(self) -> str:
-        """The proxy's base URL, such as ``http://127.0.0.1:8765``."""
+        """The proxy's base URL, such as ``http://127.0.0.1:8765`` (``https://`` with TLS)."""
         return self._server.url
 
     @property

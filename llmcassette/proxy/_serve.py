@@ -74,6 +74,7 @@ from ._server import (
     transport_for,
 )
 from ._sockets import SocketAction, close_connection, reset_connection, socket_action
+from ._tls import tls_files
 from ._upgrade import Upgrade, session_outcome, websocket_url
 from ._watch import ClientWatch
 
@@ -711,7 +712,9 @@ class CassetteServer:
 
     A connection is closed when its client takes more than ``header_timeout_s`` to send a
     request's head or pauses as long while sending its body, or leaves it idle between requests
-    for more than ``idle_timeout_s``. A request body over ``max_body_bytes`` gets a ``413``.
+    for more than ``idle_timeout_s``. A request body over ``max_body_bytes`` gets a ``413``. With
+    ``tls_cert`` and ``tls_key`` (PEM files, both or neither) it listens with TLS, for clients that
+    only dial ``https://``/``wss://``; a wrong file is a :class:`ConfigError` naming it.
 
     Example::
 
@@ -737,7 +740,10 @@ class CassetteServer:
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         log: Callable[[str], None] | None = None,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
+        tls = tls_files(tls_cert, tls_key)
         scrubber = (Scrubber() if scrub else None) if isinstance(scrub, bool) else scrub
         cassettes = []
         for path in paths:
@@ -774,6 +780,7 @@ class CassetteServer:
             header_timeout_s=header_timeout_s,
             idle_timeout_s=idle_timeout_s,
             websocket=self.app.websocket,
+            tls=tls,
         )
 
     @property
@@ -783,7 +790,7 @@ class CassetteServer:
 
     @property
     def url(self) -> str:
-        """The server's base URL, such as ``http://127.0.0.1:8765``."""
+        """The server's base URL, such as ``http://127.0.0.1:8765`` (``https://`` with TLS)."""
         return self._server.url
 
     def environment(self) -> dict[str, str]:

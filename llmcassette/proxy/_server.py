@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from .._exceptions import ConfigError
+from ._tls import TlsFiles
 from ._upgrade import UpgradeHandler, upgrade_protocol
 
 __all__ = [
@@ -231,7 +232,8 @@ class LoopbackServer:
     """
     Runs an ASGI app on ``host:port`` (default: a free port on 127.0.0.1) in a background thread.
     ``websocket``, when given, runs each WebSocket upgrade request on its connection (see
-    :class:`~llmcassette.proxy._upgrade.Upgrade`).
+    :class:`~llmcassette.proxy._upgrade.Upgrade`). With ``tls`` (checked files, see
+    :func:`~llmcassette.proxy._tls.tls_files`) it speaks only TLS: ``https://`` and ``wss://``.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`::
 
@@ -251,6 +253,7 @@ class LoopbackServer:
         header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
         idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
         websocket: UpgradeHandler | None = None,
+        tls: TlsFiles | None = None,
     ) -> None:
         for name, value in (("header_timeout_s", header_timeout_s), ("idle_timeout_s", idle_timeout_s)):
             if not 0 < value <= 3600:
@@ -261,6 +264,7 @@ class LoopbackServer:
         self.app = app
         self.host = host
         self.port = port
+        self.tls = tls
         self._config = uvicorn.Config(
             app,
             host=host,
@@ -282,6 +286,10 @@ class LoopbackServer:
             # this long is closed, so that idle clients cannot hold the server's sockets for ever.
             timeout_keep_alive=idle_timeout_s,  # type: ignore[arg-type]
             access_log=False,
+            # TLS wraps the connection below the HTTP protocol: the header timeout, the connection
+            # tracking and the WebSocket handover see the decrypted stream as they would plain.
+            ssl_certfile=str(tls.cert) if tls is not None else None,
+            ssl_keyfile=str(tls.key) if tls is not None else None,
         )
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
@@ -289,10 +297,10 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        """The server's base URL, such as ``http://127.0.0.1:8765``."""
+        """The server's base URL, such as ``http://127.0.0.1:8765`` (``https://`` with TLS)."""
         if self._socket is None:
             raise RuntimeError("llmcassette: the server is not running; call start() first.")
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls is not None else 'http'}://{self.host}:{self.port}"
 
     def start(self) -> str:
         """Bind, start serving in a thread, and return the base URL once requests are accepted."""

@@ -119,7 +119,8 @@ class _UpgradeProtocol(asyncio.StreamReaderProtocol):
         super().__init__(self._reader)
         self._connections: set[Any] = server_state.connections
         self._tasks: set[asyncio.Task[None]] = server_state.tasks
-        self._task: asyncio.Task[None] | None = None
+        # Not `_task`: StreamReaderProtocol has one of its own, which it clears on connection_lost.
+        self._session: asyncio.Task[None] | None = None
         self._writer: asyncio.StreamWriter
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,24 +131,29 @@ class _UpgradeProtocol(asyncio.StreamReaderProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._task is None:
+        if self._session is None:
             # uvicorn's first call, right after the handover, brings the whole rebuilt head.
             method, path, query, headers = _parse_head(data)
             upgrade = Upgrade(method, path, query, headers, data, self._reader, self._writer)
             task = asyncio.get_running_loop().create_task(self._run(upgrade))
-            self._task = task
+            self._session = task
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _: self._connections.discard(self))
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._connections.discard(self)
+        # The session may outlive its connection (a fault's silence the client walked away from):
+        # it stays among the server's connections until it ends, so that a stopping server ends it
+        # (shutdown) instead of waiting its graceful timeout for it.
+        if self._session is None or self._session.done():
+            self._connections.discard(self)
         super().connection_lost(exc)
 
     def shutdown(self) -> None:
         """The server is stopping: the session ends now, however far it got."""
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-        elif self._task is None:
+        if self._session is not None and not self._session.done():
+            self._session.cancel()
+        elif self._session is None:
             self._writer.close()
 
     async def _run(self, upgrade: Upgrade) -> None:

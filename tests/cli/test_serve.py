@@ -39,11 +39,13 @@ ROUTES = {"openai": "openai", "anthropic": "anthropic", "genai": "gemini", "olla
 
 
 class ServeProcess:
-    """``llmcassette serve`` in a child process, with its output read by threads as it comes."""
+    """``llmcassette serve`` (or ``command``, such as ``record``) in a child process, with its output
+    read by threads as it comes."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, command: str = "serve", env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "llmcassette", "serve", *args],
+            [sys.executable, "-m", "llmcassette", command, *args],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

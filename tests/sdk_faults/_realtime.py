@@ -116,11 +116,17 @@ async def _openai_events(connection: Any, outcome: Outcome) -> None:
 
 
 async def live_conversation(
-    base_url: str, client_tls: ssl.SSLContext, *, connects: int = 2, wait_s: float = HANG_WAIT_S
+    base_url: str,
+    client_tls: ssl.SSLContext,
+    *,
+    connects: int = 2,
+    wait_s: float = HANG_WAIT_S,
+    headers: dict[str, str] | None = None,
 ) -> Outcome:
-    """One spoken answer from the Live API; a refused handshake is tried again (``connects`` in all)."""
+    """One spoken answer from the Live API; a refused handshake is tried again (``connects`` in all).
+    ``headers`` go with every handshake (the SDK's ``http_options.headers``)."""
     outcome = Outcome()
-    options = types.HttpOptions(base_url=base_url, async_client_args={"ssl": client_tls})
+    options = types.HttpOptions(base_url=base_url, headers=headers, async_client_args={"ssl": client_tls})
     client = genai.Client(api_key="test-key", http_options=options)
     config = types.LiveConnectConfig(
         response_modalities=[types.Modality.AUDIO],

@@ -3,7 +3,8 @@ The WebSocket fault set through the proxy door: a Realtime session recorded by `
 local upstream, replayed offline by ``serve``, each fault chosen per connection by the handshake's
 ``X-Llmcassette-Fault`` header (the openai SDK sends it on every handshake, reconnects included),
 and the SDK seeing what it sees in-process. google-genai's Live client dials ``wss://`` whenever
-it has an API key, so it cannot reach the plain-HTTP proxy: its faults are proven in-process.
+it has an API key: its run through ``record`` and ``serve`` listening with TLS is in
+``tests/cli/test_tls.py``.
 """
 
 from __future__ import annotations
