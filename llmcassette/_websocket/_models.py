@@ -61,6 +61,9 @@ class WebSocketMessage(FormatModel):
     binary: Annotated[bytes, Strict()] | None = None
     #: The serialisation of ``json`` when it is not compact (see ``_bodies.JSON_FORMATS``).
     json_format: JsonFormat = None
+    #: ``binary`` for a ``json`` message that crossed as a binary frame (Gemini Live sends its
+    #: JSON so): stored as readable as a text frame's, sent back as the same bytes.
+    frame: Literal["binary"] | None = None
     _text: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -73,16 +76,19 @@ class WebSocketMessage(FormatModel):
                 "a message holds exactly one of `json`, `text` and `binary`, and this one has {shown}",
                 {"shown": shown},
             )
-        if self.json_format is not None and given != ["json_value"]:
-            raise PydanticCustomError(
-                "websocket_payload", "`json_format` belongs to a `json` message only; delete it"
-            )
+        for name in ("json_format", "frame"):
+            if getattr(self, name) is not None and given != ["json_value"]:
+                raise PydanticCustomError(
+                    "websocket_payload",
+                    "`{name}` belongs to a `json` message only; delete it",
+                    {"name": name},
+                )
         return self
 
     @property
     def is_binary(self) -> bool:
         """True for a binary message, False for a text one."""
-        return "binary" in self.model_fields_set
+        return "binary" in self.model_fields_set or self.frame is not None
 
     @property
     def data(self) -> str | bytes:
@@ -94,19 +100,22 @@ class WebSocketMessage(FormatModel):
         # Rebuilt once: replay sends it, and the attempt log finds it by it, in every session.
         if self._text is None:
             self._text = dump_json(self.json_value, self.json_format or COMPACT_JSON).decode("utf-8")
-        return self._text
+        return self._text.encode("utf-8") if self.frame is not None else self._text
 
     @classmethod
     def capture(cls, sender: Sender, offset_ms: float, data: str | bytes) -> WebSocketMessage:
         """A message as it crossed, stored in its most readable form that gives it back exactly."""
         data_: dict[str, Any] = {"from": sender, "offset_ms": round(offset_ms, 1)}
-        if isinstance(data, bytes):
-            data_["binary"] = data
-        elif data.lstrip()[:1] in ("{", "[") and (found := exact_json(data.encode("utf-8", "surrogatepass"))):
+        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+        if raw.lstrip()[:1] in (b"{", b"[") and (found := exact_json(raw)):
             value, name = found
             data_["json"] = value
             if name != COMPACT_JSON:
                 data_["json_format"] = name
+            if isinstance(data, bytes):
+                data_["frame"] = "binary"
+        elif isinstance(data, bytes):
+            data_["binary"] = data
         else:
             data_["text"] = data
         return cls.model_validate(data_)
@@ -122,6 +131,8 @@ class WebSocketMessage(FormatModel):
             data["json"] = self.json_value
             if self.json_format is not None:
                 data["json_format"] = self.json_format
+            if self.frame is not None:
+                data["frame"] = self.frame
         data.update(self.model_extra or {})
         return data
 

@@ -101,6 +101,34 @@ def test_binary_messages_and_the_close_round_trip(tmp_path: Path) -> None:
     assert len(path.read_bytes()) < len(audio) * 4 / 3 + 1500
 
 
+@pytest.mark.parametrize("data", [pytest.param(t.values[0], id=t.id) for t in TEXTS])
+def test_json_in_a_binary_frame_is_stored_as_json_and_sent_back_as_the_same_bytes(
+    tmp_path: Path, data: str
+) -> None:
+    # Gemini Live sends its JSON in binary frames: stored as readable as a text frame's JSON, and
+    # played back as a binary frame of the same bytes.
+    raw = data.encode("utf-8")
+    message = WebSocketMessage.capture("server", 1.0, raw)
+    session = WebSocketSession(subprotocol=None, messages=[message])
+    path = tmp_path / "live.yaml"
+    save_cassette(path, CassetteDocument(interactions=[interaction(session)]))
+    loaded = load_cassette(path).interactions[0].websocket
+    assert loaded is not None
+    (back,) = loaded.messages
+    assert back.data == raw and back.is_binary
+    stored = path.read_text()
+    if back.frame is not None:
+        assert "frame: binary" in stored and "!!binary" not in stored
+        assert back.json_value == WebSocketMessage.capture("server", 1.0, data).json_value
+    else:  # not JSON that rebuilds exactly: kept as the bytes they are
+        assert WebSocketMessage.capture("server", 1.0, data).json_value is None
+
+
+def test_a_frame_key_belongs_to_a_json_message_only() -> None:
+    with pytest.raises(ValueError, match="`frame` belongs to a `json` message only"):
+        WebSocketMessage.model_validate({"from": "server", "offset_ms": 0, "text": "x", "frame": "binary"})
+
+
 def test_a_base64_string_inside_json_stays_the_string_it_was(tmp_path: Path) -> None:
     delta = "AAEC" * 2000
     text = f'{{"type":"response.output_audio.delta","delta":"{delta}"}}'
