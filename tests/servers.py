@@ -228,6 +228,28 @@ class PlannedUpstream:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+def read_request(connection: socket.socket) -> bytes:
+    """One whole request (head and ``Content-Length`` body) from ``connection``; b"" if it closed."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = connection.recv(65536)
+        if not piece:
+            return b""
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        piece = connection.recv(65536)
+        if not piece:
+            return b""
+        body += piece
+    return head + b"\r\n\r\n" + body
+
+
 @contextlib.contextmanager
 def hang_up_server(
     mode: str = "close", *, partial: bytes = b"", then: threading.Event | None = None
@@ -247,23 +269,8 @@ def hang_up_server(
     def hang_up(connection: socket.socket) -> None:
         with connection:
             connection.settimeout(5)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                piece = connection.recv(65536)
-                if not piece:
-                    return
-                data += piece
-            head, _, body = data.partition(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n")[1:]:
-                name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            while len(body) < length:
-                piece = connection.recv(65536)
-                if not piece:
-                    return
-                body += piece
+            if not read_request(connection):
+                return
             if partial:
                 connection.sendall(partial)
             if then is not None:

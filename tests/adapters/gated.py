@@ -11,29 +11,9 @@ import socket
 import threading
 from collections.abc import Iterator
 
-__all__ = ["GatedUpstream", "read_request"]
+from tests.servers import read_request
 
-
-def read_request(connection: socket.socket) -> bytes:
-    """One whole request (head and ``Content-Length`` body) from ``connection``; b"" if it closed."""
-    data = b""
-    while b"\r\n\r\n" not in data:
-        piece = connection.recv(65536)
-        if not piece:
-            return b""
-        data += piece
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    while len(body) < length:
-        piece = connection.recv(65536)
-        if not piece:
-            return b""
-        body += piece
-    return head + b"\r\n\r\n" + body
+__all__ = ["GatedUpstream"]
 
 
 class GatedUpstream:
