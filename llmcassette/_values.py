@@ -46,6 +46,8 @@ def _time_ms(value: float) -> float:
 
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+_JSON_TYPES = _JSON_SCALARS | {dict, list}
+_TEXT_ONLY = {str}
 # What the YAML tags the safe loader accepts make of a value JSON has no room for.
 _YAML_KINDS: dict[type, str] = {
     bytes: "`!!binary` bytes",
@@ -59,10 +61,34 @@ def _where(path: list[str | int]) -> str:
     return f"at `{text}`" if text else "at the top"
 
 
+def _is_plain(value: Any) -> bool:
+    # The check every body loaded goes through, so kept lean: level by level (no recursion, so a
+    # value nested deeper than Python recurses is no RecursionError), the types of a level and of
+    # a mapping's keys taken at C speed, no paths. False for anything `_json_problem` has to look
+    # at closely.
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH + 1):
+        kinds = set(map(type, level))
+        if kinds <= _JSON_SCALARS:
+            return True
+        if not kinds <= _JSON_TYPES:
+            return False
+        below: list[Any] = []
+        for item in level:
+            kind = type(item)
+            if kind is dict:
+                if item and set(map(type, item)) != _TEXT_ONLY:
+                    return False
+                below.extend(item.values())
+            elif kind is list:
+                below.extend(item)
+        level = below
+    return False
+
+
 def _json_problem(value: Any) -> tuple[str | None, bool]:
-    # Iterative, so that a hand-written value nested deeper than Python recurses is reported, not
-    # a RecursionError. Each entry is a value, its depth and its path (to name it). Also says
-    # whether a key is a number, null, true or false (YAML reads `1:` so), to be made text.
+    # The close look, with paths, for a value `_is_plain` did not pass: what is wrong, if anything,
+    # and whether a key is a number, null, true or false (YAML reads `1:` so), to be made text.
     stack: list[tuple[Any, int, list[str | int]]] = [(value, 0, [])]
     other_keys = False
     while stack:
@@ -93,7 +119,7 @@ def json_problem(value: Any) -> str | None:
     write back as the bytes it stands for, or None when it is. NaN and the infinities pass: Python's
     ``json`` reads and writes them, so a body that held them was recorded so.
     """
-    return _json_problem(value)[0]
+    return None if _is_plain(value) else _json_problem(value)[0]
 
 
 class _KeyClash(ValueError):
@@ -122,6 +148,8 @@ def _with_text_keys(value: Any, path: list[str | int]) -> Any:
 def _json_value(value: Any) -> Any:
     # Replay, matching, inspect and lint all serialise this value: one that JSON cannot hold (a
     # YAML tag the safe loader builds) is refused here, once, rather than as a TypeError in each.
+    if _is_plain(value):
+        return value
     problem, other_keys = _json_problem(value)
     if problem is None and other_keys:
         try:
