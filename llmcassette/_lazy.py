@@ -36,6 +36,7 @@ from pydantic import ValidationError
 from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
+from ._file_bodies import compile_from_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._playback import Compiled, compile_response
@@ -71,12 +72,12 @@ class _FileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(path, os.O_RDONLY)
-        self._size = os.fstat(self._fd).st_size
+        self._state = _state(os.fstat(self._fd))
 
     def read(self, start: int, end: int) -> bytes:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        if os.fstat(self._fd).st_size != self._size:
+        if _state(os.fstat(self._fd)) != self._state:
             raise CassetteError(
                 f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
                 "enter it again to replay what it holds now.",
@@ -91,6 +92,11 @@ class _FileReader:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _state(info: os.stat_result) -> tuple[int, int]:
+    # What tells an edit in place: the size, and the time of the last change.
+    return info.st_size, info.st_mtime_ns
 
 
 class LazyCassette:
@@ -193,13 +199,32 @@ class LazyCassette:
                 compiled = None  # an entry of an unexpected shape: the file is read instead
         if compiled is None:
             response = self._responses[index]
-            if response is None:
-                # Parsed for this use only: a large cassette keeps what it plays, not its text too.
-                response = self._read_response(index, keep=False)
-            compiled = compile_response(response, uri=self._lines[index][1], path=self.path, index=index)
+            if response is None and self._reader is not None:
+                compiled = self._compiled_from_file(index)
+            if compiled is None:
+                if response is None:
+                    # Parsed for this use only: a large cassette keeps what it plays, not its text too.
+                    response = self._read_response(index, keep=False)
+                compiled = compile_response(response, uri=self._lines[index][1], path=self.path, index=index)
             self._compiled[index] = compiled
             self._learned = True
         return compiled
+
+    def _compiled_from_file(self, index: int) -> Compiled | None:
+        # A large body of a large file is played from the file (see `_file_bodies`).
+        pieces = self._find_pieces()
+        if pieces is None or self._reader is None:
+            return None
+        _, start, end = pieces.spans[index]
+        return compile_from_file(
+            self._reader,
+            start,
+            end,
+            path=self.path,
+            index=index,
+            uri=self._lines[index][1],
+            parse_piece=_parse_response_piece,
+        )
 
     def match_keys(
         self, signature: str, compute: Callable[[int], tuple[Hashable, ...] | None]
