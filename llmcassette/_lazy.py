@@ -29,7 +29,7 @@ import re
 from array import array
 from collections.abc import Callable, Hashable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -37,6 +37,7 @@ from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
+from ._file_pieces import FileView, split_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._playback import Compiled, compile_response
@@ -73,6 +74,7 @@ class _FileReader:
         self.path = path
         self._fd: int | None = os.open(path, os.O_RDONLY)
         self._state = _state(os.fstat(self._fd))
+        self.size = self._state[0]
 
     def read(self, start: int, end: int) -> bytes:
         if self._fd is None:
@@ -494,6 +496,9 @@ def collector_paused() -> Iterator[None]:
 
 
 def _load_lazy(path: Path) -> LazyCassette:
+    scanned = _load_large(path)
+    if scanned is not None:
+        return scanned
     raw = read_cassette_bytes(path)
     # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)
@@ -513,6 +518,32 @@ def _load_lazy(path: Path) -> LazyCassette:
         if lazy is not None:
             return lazy
     return LazyCassette.from_document(path, parse_cassette(raw, path=path))
+
+
+def _load_large(path: Path) -> LazyCassette | None:
+    # A file too large to cache is never read whole: it is cut by a scan in blocks (see
+    # `_file_pieces`), its requests read, its responses left in the file. None: read it whole.
+    try:
+        if path.stat().st_size <= MAX_CACHED_FILE_BYTES:
+            return None
+        reader = _FileReader(path)
+    except OSError:
+        return None  # reading it whole reports why
+    try:
+        found = split_file(reader, reader.size)
+        if found is None:
+            reader.close()
+            return None
+        header, spans, skeleton = found
+        check_complete(skeleton, path=path)
+        view = cast(bytes, FileView(reader))  # sliced as the file's bytes are
+        lazy = _from_pieces(path, view, _Pieces(header, spans), key=None, reader=reader)
+    except BaseException:
+        reader.close()
+        raise
+    if lazy is None:
+        reader.close()
+    return lazy
 
 
 def _split(raw: bytes) -> _Pieces | None:
