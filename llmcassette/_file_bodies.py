@@ -31,9 +31,9 @@ file and the interaction.
 from __future__ import annotations
 
 import binascii
-from array import array
 import re
 import zlib
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path

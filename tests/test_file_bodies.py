@@ -21,8 +21,9 @@ import pytest
 import llmcassette
 from llmcassette import _file_bodies
 from llmcassette._bodies import store_body
+from llmcassette._exchange import Playback
 from llmcassette._file_bodies import FileChunks
-from llmcassette._lazy import load_lazy
+from llmcassette._lazy import LazyCassette, load_lazy
 from llmcassette._models import CassetteDocument
 from llmcassette.proxy import CassetteServer
 
@@ -85,6 +86,13 @@ def write(path: Path, exchanges: list[tuple[str, list[bytes], str]]) -> Path:
     return path
 
 
+def played(tape: LazyCassette, index: int) -> Playback:
+    """What interaction ``index`` of ``tape`` plays."""
+    playback = tape.compiled(index).playback
+    assert playback is not None
+    return playback
+
+
 def play(client: httpx.Client, name: str) -> list[bytes]:
     with client.stream("POST", URL, json={"input": name}) as response:
         assert response.status_code == 200
@@ -123,10 +131,10 @@ def test_a_large_body_plays_its_recorded_bytes_and_chunks_from_the_file(
         first = cassette.attempts[0]
         assert first.chunks == chunks
         tape = cassette._tape
-        assert isinstance(tape.compiled(0).playback.chunks, FileChunks)
-        assert not isinstance(tape.compiled(1).playback.chunks, FileChunks)
+        assert isinstance(played(tape, 0).chunks, FileChunks)
+        assert not isinstance(played(tape, 1).chunks, FileChunks)
         # Content-Length is the body's, as for a body held in memory.
-        assert ("content-length", str(len(body))) in tape.compiled(0).playback.headers
+        assert ("content-length", str(len(body))) in played(tape, 0).headers
 
 
 def test_a_body_is_not_held_whole_while_it_plays(tmp_path: Path, from_file: None) -> None:
@@ -230,7 +238,7 @@ def test_each_body_fault_acts_on_a_body_in_the_file_as_on_one_in_memory(
     monkeypatch.setattr("llmcassette._file_bodies.FILE_BODY_MIN_BYTES", 1000)
     monkeypatch.setattr("llmcassette._file_bodies._BLOCK_BYTES", 256)
     tape = load_lazy(path)
-    assert isinstance(tape.compiled(0).playback.chunks, FileChunks)
+    assert isinstance(played(tape, 0).chunks, FileChunks)
     tape.close()
     from_file = _faulted(path, fault)
     assert from_file == in_memory
@@ -268,8 +276,8 @@ def test_forms_that_cannot_stream_are_held_whole_and_play_the_same(tmp_path: Pat
         assert b"".join(play(client, "json")) == json_body
         assert play(client, "cr") == cut(lone_cr, seed=8)
         tape = cassette._tape
-        assert type(tape.compiled(0).playback.chunks) is tuple
-        assert type(tape.compiled(1).playback.chunks) is tuple
+        assert type(played(tape, 0).chunks) is tuple
+        assert type(played(tape, 1).chunks) is tuple
 
 
 def test_serve_plays_a_large_body_from_the_file(tmp_path: Path, from_file: None) -> None:
@@ -283,7 +291,7 @@ def test_serve_plays_a_large_body_from_the_file(tmp_path: Path, from_file: None)
             assert response.headers["content-length"] == str(len(b"".join(chunks)))
             received = b"".join(response.iter_raw())
         (cassette,) = server.cassettes
-        assert isinstance(cassette._tape.compiled(0).playback.chunks, FileChunks)
+        assert isinstance(played(cassette._tape, 0).chunks, FileChunks)
         deadline = time.monotonic() + 5
         while not log and time.monotonic() < deadline:
             time.sleep(0.005)  # the line is written once the exchange has ended
@@ -297,16 +305,16 @@ def test_chunk_views_read_what_they_name(tmp_path: Path, from_file: None) -> Non
     chunks = [body[at : at + 50] for at in range(0, len(body), 50)]
     path = write(tmp_path / "big.yaml", [("big", chunks, "text/event-stream")])
     tape = load_lazy(path)
-    played = tape.compiled(0).playback.chunks
-    assert isinstance(played, FileChunks)
-    assert len(played) == len(chunks)
-    assert list(played[3:9]) == chunks[3:9]
-    assert played[-1] == chunks[-1] and played[5] == chunks[5] and played[6] == chunks[6]
-    assert played[2:5][1] == chunks[3]
-    assert list(played[::2]) == chunks[::2]
-    assert b"".join(played) == b"".join(chunks)
+    view = played(tape, 0).chunks
+    assert isinstance(view, FileChunks)
+    assert len(view) == len(chunks)
+    assert list(view[3:9]) == chunks[3:9]
+    assert view[-1] == chunks[-1] and view[5] == chunks[5] and view[6] == chunks[6]
+    assert view[2:5][1] == chunks[3]
+    assert list(view[::2]) == chunks[::2]
+    assert b"".join(view) == b"".join(chunks)
     with pytest.raises(IndexError):
-        played[len(chunks)]
+        view[len(chunks)]
     tape.close()
 
 
@@ -316,5 +324,5 @@ def test_the_threshold_keeps_small_bodies_in_memory(tmp_path: Path, monkeypatch:
     path = write(tmp_path / "big.yaml", [("big", chunks, "text/event-stream")])
     assert len(b"".join(chunks)) < _file_bodies.FILE_BODY_MIN_BYTES
     tape = load_lazy(path)
-    assert type(tape.compiled(0).playback.chunks) is tuple
+    assert type(played(tape, 0).chunks) is tuple
     tape.close()
