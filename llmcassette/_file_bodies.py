@@ -371,6 +371,8 @@ class FileReplayStream(ReplayStream):
     """A :class:`ReplayStream` of a body read from the file: nothing of it is kept once handed over."""
 
     def __init__(self, chunks: FileChunks, **options: Any) -> None:
+        # A view of its own: the position of its pass is this stream's, not shared by every play.
+        chunks = chunks[:]
         super().__init__(chunks, **options)
         self._handed = _Handed(chunks)  # type: ignore[assignment]
 
