@@ -326,3 +326,22 @@ def test_the_threshold_keeps_small_bodies_in_memory(tmp_path: Path, monkeypatch:
     tape = load_lazy(path)
     assert type(played(tape, 0).chunks) is tuple
     tape.close()
+
+
+def test_the_cassette_inspect_and_lint_see_a_body_in_the_file_whole(tmp_path: Path, from_file: None) -> None:
+    from click.testing import CliRunner
+
+    from llmcassette.cli import cli
+
+    body = sse_body(100) + b"data: [DONE]\n\n"
+    chunks = cut(body, seed=12)
+    path = write(tmp_path / "big.yaml", [("big", chunks, "text/event-stream")])
+    with llmcassette.use_cassette(path) as cassette, httpx.Client() as client:
+        assert play(client, "big") == chunks
+        (interaction,) = cassette.interactions
+        assert interaction.response.content == body
+    inspected = CliRunner().invoke(cli, ["inspect", str(path)])
+    assert inspected.exit_code == 0, inspected.output
+    assert f"in {len(chunks)} chunks" in inspected.output
+    linted = CliRunner().invoke(cli, ["lint", str(path)])
+    assert linted.exit_code == 0, linted.output
