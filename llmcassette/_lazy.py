@@ -16,8 +16,9 @@ what an earlier run already read. Every value in the cache came out of the same 
 validation as a file read afresh.
 
 Files larger than :data:`~llmcassette._cache.MAX_CACHED_FILE_BYTES` are not cached and not held in
-memory: their pieces are read from the file when they are used, so a replay holds the bodies it
-has played, not the file.
+memory: they are cut into pieces by a scan in blocks (:mod:`llmcassette._file_pieces`), and their
+pieces are read from the file when they are used, so a replay holds the bodies it has played, not
+the file; a large body of theirs is played from the file too (:mod:`llmcassette._file_bodies`).
 """
 
 from __future__ import annotations
