@@ -61,9 +61,11 @@ _BLOCK_BYTES = 1024 * 1024
 # The body key of a response as llmcassette (and PyYAML's block style) writes it.
 _BODY_START = re.compile(rb"\n    body:\n      string: (!!binary )?\|([1-9]?)([+-]?)([1-9]?)\n")
 _KEY_INDENT = 6
-# Bytes a YAML reader treats otherwise than as text of the line: CR and Unicode line breaks, and
-# the control characters it refuses.
-_NOT_PLAIN = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2\x85|\xe2\x80[\xa8\xa9]")
+# Bytes a YAML reader treats otherwise than as text of the line: CR, NEL and the Unicode line
+# breaks, a byte order mark, and the characters it refuses (C0 and C1 controls, U+FFFE, U+FFFF).
+_NOT_PLAIN = re.compile(
+    rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef\xbf[\xbe\xbf]"
+)
 _BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\n")
 
 

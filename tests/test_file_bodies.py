@@ -345,3 +345,26 @@ def test_the_cassette_inspect_and_lint_see_a_body_in_the_file_whole(tmp_path: Pa
     assert f"in {len(chunks)} chunks" in inspected.output
     linted = CliRunner().invoke(cli, ["lint", str(path)])
     assert linted.exit_code == 0, linted.output
+
+
+@pytest.mark.parametrize("raw", ["\x07ab", "\x80a", "\x85a"], ids=["c0", "c1", "nel"])
+def test_a_literal_block_yaml_would_refuse_or_fold_is_read_by_yaml(
+    tmp_path: Path, from_file: None, raw: str
+) -> None:
+    # Written by hand: a character the writer would have escaped, raw in a literal block, in
+    # place of one of as many bytes. Played from the file it would go through unnoticed; YAML
+    # refuses it (or reads NEL as a line break), and so does the replay.
+    body = sse_body(60)
+    path = write(tmp_path / "big.yaml", [("big", cut(body, seed=13), "text/event-stream")])
+    text = path.read_text()
+    assert len(raw.encode()) == len("✓".encode())
+    path.write_text(text.replace("✓", raw, 1))
+    tape = load_lazy(path)
+    try:
+        compiled = tape.compiled(0)
+    except llmcassette.CassetteError as exc:
+        assert "is not valid" in str(exc)
+    else:
+        assert compiled.playback is not None and type(compiled.playback.chunks) is tuple
+    finally:
+        tape.close()
