@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import llmcassette
 from llmcassette import _file_bodies
@@ -368,3 +369,45 @@ def test_a_literal_block_yaml_would_refuse_or_fold_is_read_by_yaml(
         assert compiled.playback is not None and type(compiled.playback.chunks) is tuple
     finally:
         tape.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.text(
+        st.sampled_from(["a", "b", " ", "\n", "\t", "é", "✓", "🙂", ":", "#", "-", "|"]),
+        max_size=400,
+    ),
+    cuts=st.lists(st.integers(min_value=1, max_value=60), min_size=1, max_size=40),
+    by_emitter=st.booleans(),
+)
+def test_a_body_read_from_the_file_is_what_yaml_reads(
+    tmp_path_factory: pytest.TempPathFactory, text: str, cuts: list[int], by_emitter: bool
+) -> None:
+    # Whatever the writer made of it (the emitter, or the literal block written a slice at a
+    # time), a body played from the file is the body YAML reads, cut where recorded.
+    body = ("x" * 60 + "\n" + text).encode()
+    chunks, at = [], 0
+    for step in cuts * (len(body) // sum(cuts) + 1):
+        if at >= len(body):
+            break
+        chunks.append(body[at : at + step])
+        at += step
+    path = tmp_path_factory.mktemp("prop") / "big.yaml"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("llmcassette._file_bodies.FILE_BODY_MIN_BYTES", 10**9 if by_emitter else 50)
+        write(path, [("big", chunks, "text/plain")])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("llmcassette._lazy.MAX_CACHED_FILE_BYTES", 0)
+        patch.setattr("llmcassette._file_bodies.FILE_BODY_MIN_BYTES", 50)
+        patch.setattr("llmcassette._file_bodies._BLOCK_BYTES", 64)
+        tape = load_lazy(path)
+        try:
+            played = list(played_of(tape))
+        finally:
+            tape.close()
+    assert llmcassette.load_cassette(path).interactions[0].response.content == body
+    assert played == chunks
+
+
+def played_of(tape: LazyCassette) -> Any:
+    return played(tape, 0).chunks
