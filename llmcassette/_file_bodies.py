@@ -66,7 +66,6 @@ _KEY_INDENT = 6
 _NOT_PLAIN = re.compile(
     rb"[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef\xbf[\xbe\xbf]"
 )
-_BASE64_LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}\n")
 
 
 class PieceReader(Protocol):
@@ -169,10 +168,9 @@ def _find(reader: PieceReader, piece_start: int, piece_end: int) -> tuple[_Regio
             if padded or letters.translate(None, _BASE64_ALPHABET).strip(b"="):
                 return None
             unpadded = letters.rstrip(b"=")
-            if len(unpadded) != len(letters):
-                if b"=" in unpadded or len(letters) - len(unpadded) > 2:
-                    return None
-                padded = True
+            if b"=" in unpadded or len(letters) - len(unpadded) > 2:
+                return None  # padding only ends the text
+            padded = len(unpadded) != len(letters)
             base64_chars += len(letters)
             length += len(unpadded)
         else:
