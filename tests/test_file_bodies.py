@@ -402,15 +402,11 @@ def test_a_body_read_from_the_file_is_what_yaml_reads(
         patch.setattr("llmcassette._file_bodies._BLOCK_BYTES", 64)
         tape = load_lazy(path)
         try:
-            played = list(played_of(tape))
+            got = list(played(tape, 0).chunks)
         finally:
             tape.close()
     assert llmcassette.load_cassette(path).interactions[0].response.content == body
-    assert played == chunks
-
-
-def played_of(tape: LazyCassette) -> Any:
-    return played(tape, 0).chunks
+    assert got == chunks
 
 
 @pytest.mark.parametrize(
