@@ -168,13 +168,21 @@ def _open_door(door: str, module: ModuleType) -> None:
 _arrived: list[ModuleType] = []
 
 
+# How long an import waits for `_lock` before it leaves its door to the thread that holds it.
+_IMPORT_WAIT_S = 1.0
+
+
 def _opened_on_import(module: ModuleType) -> None:
     # This runs inside the import of `module`, with the import system's locks on it (and on its
     # packages) held. Waiting here for `_lock` could wait for ever: the thread that holds it may
     # be opening another door, whose adapter imports its library, and wait for one of those very
     # locks. So the module is left for whichever thread holds `_lock` (this one, if it is free),
-    # which opens its door before it lets go.
+    # which opens its door before it lets go. It is waited for a little first: a thread that is
+    # only entering or leaving a cassette lets go within milliseconds, and the door is then open
+    # before this import returns, so a request made right after it is answered by the cassette.
     _arrived.append(module)
+    if _lock.acquire(timeout=_IMPORT_WAIT_S):
+        _open_arrived_holding_lock()
     _open_arrived()
 
 
@@ -182,14 +190,18 @@ def _open_arrived() -> None:
     # Tried again after every release of `_lock` (see `_locked`): a module that arrived while
     # another thread held it is opened by that thread on its way out, or by this one.
     while _arrived and _lock.acquire(blocking=False):
-        try:
-            while _arrived:
-                module = _arrived.pop(0)
-                door = _pending.pop(module.__name__, None) if _active else None
-                if door is not None:
-                    _open_door(door, module)
-        finally:
-            _lock.release()
+        _open_arrived_holding_lock()
+
+
+def _open_arrived_holding_lock() -> None:
+    try:
+        while _arrived:
+            module = _arrived.pop(0)
+            door = _pending.pop(module.__name__, None) if _active else None
+            if door is not None:
+                _open_door(door, module)
+    finally:
+        _lock.release()
 
 
 @contextlib.contextmanager
