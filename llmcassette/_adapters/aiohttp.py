@@ -83,6 +83,7 @@ class CassetteTransport(asyncio.Transport):
         self._raw = b""
         self._out = bytearray()
         self._closing = False
+        self._lost = False
         self._task: asyncio.Task[None] | None = None
 
     # -- the transport API aiohttp uses ----------------------------------------------------------
@@ -102,9 +103,22 @@ class CassetteTransport(asyncio.Transport):
         return self._closing
 
     def close(self) -> None:
+        if self._closing:
+            return
         self._closing = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        # As a socket's transport does: the protocol hears of it on the next turn of the loop. A
+        # session that closes waits for that on each connection it still holds (a response
+        # left unread), so without it the session's close would wait for ever.
+        asyncio.get_running_loop().call_soon(self._connection_lost, None)
+
+    def _connection_lost(self, exc: BaseException | None) -> None:
+        """Tell the protocol the connection is gone, once, however it went."""
+        self._closing = True
+        if not self._lost:
+            self._lost = True
+            self._protocol.connection_lost(exc)
 
     def abort(self) -> None:
         self.close()
@@ -145,7 +159,7 @@ class CassetteTransport(asyncio.Transport):
                 # A recorded upstream that hung up before answering: the connection ends with no
                 # response, closed or reset, and aiohttp says so as it does live.
                 decision.log_failure()
-                protocol.connection_lost(_hang_up_cause(failure.error_type, None))
+                self._connection_lost(_hang_up_cause(failure.error_type, None))
                 return
             if failure is not None:
                 decision.log_failure()
@@ -158,7 +172,7 @@ class CassetteTransport(asyncio.Transport):
         except Exception as exc:
             if isinstance(exc, httpx.TransportError) and hung_up_before_answer(exc):
                 # Recorded by the engine; the client sees the hang-up as aiohttp reports it live.
-                protocol.connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
+                self._connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
                 return
             protocol.set_exception(exc)
             return
@@ -178,7 +192,7 @@ class CassetteTransport(asyncio.Transport):
                 payload.set_exception(timeout_error)
             return
         except httpx.TransportError:
-            protocol.connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
             return
         finally:
             await response.aclose()

@@ -264,3 +264,23 @@ def test_a_replay_under_a_virtual_clock_records_no_sleeps_of_its_own(
         assert asyncio.run(_one(base, SSE)()) == [bytes([b]) for b in b"".join(live["sse"])]
     assert clock.sleeps == []
     assert clock.elapsed_s == 0.0
+
+
+def test_a_session_closed_with_a_response_left_unread_closes_at_once(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing a session waits for each connection it still holds to report itself lost, as a
+    # socket's transport does once closed. google-genai's async client closes its session with
+    # the stream of a failed call unread (its generator raised on an in-stream error event).
+    _, base, _ = recorded
+    forbid_sockets(monkeypatch)
+
+    async def leave_unread() -> int:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(base + SSE, json={"stream": True})
+        response.close()  # (after the session: only to spare aiohttp's warning when it is collected)
+        return response.status
+
+    with llmcassette.use_cassette(cassette) as replay:
+        assert asyncio.run(asyncio.wait_for(leave_unread(), timeout=5)) == 200
+    assert [a.interaction for a in replay.attempts] == [0]
