@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import selectors
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -70,6 +71,15 @@ def test_recorded_as_it_arrived_and_replayed_with_no_socket(
     with llmcassette.use_cassette(cassette) as replay:
         assert asyncio.run(_session_calls(base)) == live
     assert [a.interaction for a in replay.attempts] == [0, 1, 2]
+
+
+def test_an_answer_read_to_its_end_is_recorded_whole(recorded: tuple[Path, str, dict[str, Any]]) -> None:
+    # The JSON answer came in one piece and the client read it all: stored as httpx stores it,
+    # with no stream record, and not as a stream the client closed before its end (which the door
+    # made of it when aiohttp closed the connection before the door had seen the body end).
+    path = recorded[0]
+    answer = llmcassette.load_cassette(path).interactions[1].response
+    assert answer.stream is None
 
 
 def test_the_virtual_clock_sees_no_wait_the_client_did_not_make(
@@ -284,3 +294,50 @@ def test_a_session_closed_with_a_response_left_unread_closes_at_once(
     with llmcassette.use_cassette(cassette) as replay:
         assert asyncio.run(asyncio.wait_for(leave_unread(), timeout=5)) == 200
     assert [a.interaction for a in replay.attempts] == [0]
+
+
+class _CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Counts the event loop's turns: each one selects once."""
+
+    turns = 0
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.turns += 1
+        return super().select(timeout)
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+def test_a_response_the_client_abandons_costs_no_turns_of_the_loop_while_it_waits(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, pace: str
+) -> None:
+    # A client that stops reading part way (a `break` out of its loop) and neither reads on nor
+    # closes: the door waits for it to want the next chunk, as a socket would hold it, without
+    # waking the loop meanwhile (at recorded pace, once the next chunks' times have come, 15 ms
+    # apart); once the cassette is gone and the session closes, nothing of it is left running.
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+    selector = _CountingSelector()
+
+    async def abandon() -> tuple[bytes, int, int]:
+        with llmcassette.use_cassette(cassette, pace=pace):
+            session = aiohttp.ClientSession()
+            response = await session.post(base + SSE, json={"stream": True})
+            first = await response.content.readany()
+            await asyncio.sleep(0.1)  # (the door feeds what the client has room for, then waits)
+            turns = selector.turns
+            await asyncio.sleep(0.2)
+            waiting = selector.turns - turns
+        turns = selector.turns
+        await asyncio.sleep(0.2)
+        after = selector.turns - turns
+        await asyncio.wait_for(session.close(), timeout=5)
+        response.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        return first, waiting, after
+
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        first, waiting, after = runner.run(abandon())
+    assert first == live["sse"][0]
+    # The sleep's own turns (and one spare): not one a millisecond, as the door's polling took.
+    assert waiting <= 3, waiting
+    assert after <= 3, after
