@@ -238,6 +238,7 @@ class CassetteTransport(asyncio.Transport):
     async def _want(self) -> None:
         """Wait until the client wants more than it was fed (see `wanted`)."""
         if self._holding:
+            _client_waits(self._protocol)
             self._wanted = asyncio.get_running_loop().create_future()
             await self._wanted
 
@@ -268,6 +269,7 @@ class CassetteTransport(asyncio.Transport):
             # as it reaches a socket with it (and aiohttp releases the connection on it).
             pulled.advance()
             if pulled.next is not None:
+                _client_waits(self._protocol)
                 return True
         self._pulled = None
         if chunk is None or pulled.next is None:
@@ -280,6 +282,18 @@ class CassetteTransport(asyncio.Transport):
     async def _send(self, request: Any) -> Any:
         """Send the request aiohttp wrote over a real connection; the answer as an httpx response."""
         return await _live_exchange(await self._live(), request, self._raw)
+
+
+def _client_waits(protocol: Any) -> None:
+    """
+    Stop aiohttp's ``sock_read`` timer while the door holds the rest of a body until the client
+    reads on: the timer measures the server's silence, and the silence is now the client's (live,
+    the rest would arrive meanwhile, and the end of the body stop the timer). The next chunk fed
+    starts it again.
+    """
+    drop = getattr(protocol, "_drop_timeout", None)
+    if drop is not None:
+        drop()
 
 
 class _Pulled:

@@ -341,3 +341,25 @@ def test_a_response_the_client_abandons_costs_no_turns_of_the_loop_while_it_wait
     # The sleep's own turns (and one spare): not one a millisecond, as the door's polling took.
     assert waiting <= 3, waiting
     assert after <= 3, after
+
+
+def test_a_client_slower_than_its_read_timeout_between_reads_gets_the_rest(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `sock_read` times the server, not the client: live, the rest of the stream arrives (and its
+    # end stops the timer) while the client dwells on the first chunk. In replay the door holds
+    # the rest until the client reads on, so that is not the server's silence either.
+    _, base, live = recorded
+
+    async def dwell() -> list[bytes]:
+        timeout = aiohttp.ClientTimeout(sock_read=0.2)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.post(base + SSE, json={"stream": True}) as response:
+                chunks = [await response.content.readany()]
+                await asyncio.sleep(0.4)
+                return chunks + await _chunks(response)
+
+    forbid_sockets(monkeypatch)
+    for pace in ("instant", "recorded"):
+        with llmcassette.use_cassette(cassette, pace=pace):
+            assert asyncio.run(dwell()) == live["sse"], pace
