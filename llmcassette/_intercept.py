@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ._cassette import Cassette
 
 __all__ = [
-    "SDK_SWITCHES",
     "VCRPY_PATCHERS",
     "activate",
     "current_cassette",
@@ -124,33 +123,6 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
 VCRPY_PATCHERS = ("httpx", "httpx2", "aiohttp", "httplib", "urllib3", "requests", "boto3")
 
 
-def _never(self: Any) -> bool:
-    return False
-
-
-# SDK switches turned while a cassette is active: (module, class, method, replacement).
-# google-genai's async client sends through aiohttp whenever aiohttp is installed (litellm brings
-# it). The aiohttp door answers that route too, but it is not the route this switch keeps the
-# client on: the suite's google-genai tests assert the httpx2 route and the httpx2 errors and
-# retries its faults produce (tests/test_sdks.py::test_sdk_traffic_goes_through_its_http_library,
-# tests/sdk_faults/), and on the aiohttp route several of them fail and one hangs
-# (test_streams.py::test_a_broken_stream[async-genai-error_event_server_error-raises_by_code]).
-# So it stays, until that hang is understood and those tests are taught both routes.
-SDK_SWITCHES: list[tuple[str, str, str, Callable[..., Any]]] = [
-    ("google.genai._api_client", "BaseApiClient", "_use_aiohttp", _never),
-]
-
-
-def _install_switches() -> None:
-    for module_name, class_name, attribute, replacement in SDK_SWITCHES:
-        module = sys.modules.get(module_name)
-        owner = getattr(module, class_name, None) if module is not None else None
-        if owner is None or attribute not in owner.__dict__:
-            continue
-        _patches.append(_Patch(owner, attribute, owner.__dict__[attribute], replacement))
-        setattr(owner, attribute, replacement)
-
-
 # Doors whose library is not imported yet, by the module that defines their classes; the hook
 # that opens each one when its module is imported, while a cassette is active.
 _pending: dict[str, str] = {}
@@ -232,7 +204,6 @@ def _install_adapters() -> None:
 
 
 def _install() -> None:
-    _install_switches()
     for flavor in available_flavors():
         module = flavor.module
         targets = (
