@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import email.message
 import functools
+import http.client
 import io
 import json
 import os
@@ -53,8 +54,8 @@ import requests
 import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from botocore.awsrequest import AWSHTTPConnectionPool
 from botocore.stub import Stubber
-from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 
 import llmcassette
@@ -188,14 +189,16 @@ class _MemorySocket:
         pass
 
 
-def _memory_pools(stream: bool) -> dict[str, type[HTTPConnectionPool]]:
-    answer = _wire_answer(stream)
+def _memory_pools(
+    answer: bytes, pool: type[HTTPConnectionPool] = HTTPConnectionPool
+) -> dict[str, type[HTTPConnectionPool]]:
+    """Pool classes of urllib3 (or of a library's own pool class) whose connections answer from memory."""
 
-    class MemoryConnection(HTTPConnection):
+    class MemoryConnection(pool.ConnectionCls):  # type: ignore[name-defined,misc]
         def connect(self) -> None:
             self.sock = _MemorySocket(answer)
 
-    class MemoryPool(HTTPConnectionPool):
+    class MemoryPool(pool):  # type: ignore[valid-type,misc]
         ConnectionCls = MemoryConnection
 
     return {"http": MemoryPool, "https": MemoryPool}
@@ -203,7 +206,7 @@ def _memory_pools(stream: bool) -> dict[str, type[HTTPConnectionPool]]:
 
 class _MemoryAdapter(requests.adapters.HTTPAdapter):
     def __init__(self, stream: bool) -> None:
-        self._pools = _memory_pools(stream)
+        self._pools = _memory_pools(_wire_answer(stream))
         super().__init__()
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -228,7 +231,7 @@ def _urllib3_reads(pool: urllib3.PoolManager, count: int, stream: bool) -> list[
 
 def urllib3_stub(count: int, stream: bool) -> list[list[bytes]]:
     with urllib3.PoolManager() as pool:
-        pool.pool_classes_by_scheme = _memory_pools(stream)
+        pool.pool_classes_by_scheme = _memory_pools(_wire_answer(stream))
         return _urllib3_reads(pool, count, stream)
 
 
@@ -266,6 +269,20 @@ def urllib_stub(count: int, stream: bool) -> list[list[bytes]]:
     for handler in (_MemoryHandler(stream), urllib.request.HTTPErrorProcessor()):
         opener.add_handler(handler)
     return _urllib_reads(opener, count, stream)
+
+
+def urllib_http_client_stub(count: int, stream: bool) -> list[list[bytes]]:
+    answer = _wire_answer(stream)
+
+    class MemoryConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = _MemorySocket(answer)
+
+    class MemoryHTTPHandler(urllib.request.HTTPHandler):
+        def http_open(self, request: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(MemoryConnection, request)  # type: ignore[arg-type]
+
+    return _urllib_reads(urllib.request.build_opener(MemoryHTTPHandler), count, stream)
 
 
 def urllib_replay(path: Path, count: int, stream: bool) -> list[list[bytes]]:
@@ -338,6 +355,16 @@ def converse_stub(clock: _Clock, client: Any, count: int) -> list[list[bytes]]:
             got = _converse_reads(client, count)
         stubber.assert_no_pending_responses()
     return got
+
+
+def converse_urllib3_stub(clock: _Clock, count: int) -> list[list[bytes]]:
+    client = _bedrock()
+    body = json.dumps(_converse_answer(count)).encode()
+    answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%b"
+    session = client._endpoint.http_session
+    session._manager.pool_classes_by_scheme = _memory_pools(answer % (len(body), body), AWSHTTPConnectionPool)
+    with clock.running():
+        return _converse_reads(client, count)
 
 
 def converse_replay(clock: _Clock, path: Path, client: Any, count: int) -> list[list[bytes]]:
@@ -443,7 +470,10 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
         yield "urllib3", label, stub, replay, expected
         stub, replay = _whole(urllib_stub, count, stream), _whole(urllib_replay, path, count, stream)
         lines = [SSE_LINES if stream else [JSON_BODY]] * count
-        yield "urllib.request", label.replace("200 events", "200 events, by lines"), stub, replay, lines
+        label = label.replace("200 events", "200 events, by lines")
+        yield "urllib.request", label, stub, replay, lines
+        stub = _whole(urllib_http_client_stub, count, stream)
+        yield "urllib.request, http.client kept", label, stub, replay, lines
         stub, replay = _whole(aiohttp_stub, count, stream), _whole(aiohttp_replay, path, count, stream)
         yield "aiohttp", label, stub, replay, expected
         if not stream:
@@ -457,6 +487,8 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
             stub = functools.partial(converse_stub, client=client, count=count)
             replay = functools.partial(converse_replay, path=path, client=client, count=count)
             yield "boto3 `converse`", f"{count} answers of 1 KB", stub, replay, answers
+            stub = functools.partial(converse_urllib3_stub, count=count)
+            yield "boto3 `converse`, urllib3 kept", f"{count} answers of 1 KB", stub, replay, answers
 
 
 def main() -> None:

@@ -227,13 +227,12 @@ class CassetteSocket:
         # The header block goes to the library already parsed when `parse_headers` can take it
         # from the file (_parse_headers): the rest of the head is still read by its own code.
         head, message = _split_head(lines)
-        if whole is not None:
+        if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
             head += encode_body(whole, chunked=chunked, length=length)
-            reader = WireReader(head, iter(()), chunked=False, broken=_broken, on_close=stream.close)
-        else:
-            reader = WireReader(
-                head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-            )
+            return _AnsweredFile(io.BytesIO(head), message, on_close=stream.close)
+        reader = WireReader(
+            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+        )
         return _AnsweredFile(reader, message)
 
     # -- deciding and answering ------------------------------------------------------------------
@@ -327,9 +326,21 @@ class _AnsweredFile(io.BufferedReader):
     A head :func:`_split_head` could not vouch for stays whole in the file (``message`` None).
     """
 
-    def __init__(self, raw: WireReader, message: http.client.HTTPMessage | None) -> None:
+    def __init__(
+        self,
+        raw: io.RawIOBase | io.BytesIO,
+        message: http.client.HTTPMessage | None,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(raw)
         self.message = message
+        self._on_close = on_close
+
+    def close(self) -> None:
+        if self._on_close is not None and not self.closed:
+            self._on_close()
+        super().close()
 
 
 #: A header line that ``http.client`` and the ``email`` parser read into exactly its ``name`` and
@@ -346,15 +357,23 @@ def _split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | No
     more than the rest of a replayed JSON answer's head. The whole head and None where a line is
     not plainly ``name: value``, for the library to parse itself.
     """
-    headers = lines[1:]
-    if len(headers) > _MOST_HEADERS or not all(_PLAIN_HEADER.fullmatch(line) for line in headers):
+    fields = [_plain_field(line) for line in lines[1:]] if len(lines) <= _MOST_HEADERS + 1 else [None]
+    if None in fields:
         return b"\r\n".join(lines) + b"\r\n\r\n", None
     message = http.client.HTTPMessage()
-    for line in headers:
-        name, _, value = line.decode("latin-1").partition(":")
-        message.set_raw(name, value.lstrip(" \t"))  # as email's compat32 policy stores it
+    for field in fields:
+        message.set_raw(*field)  # type: ignore[misc]
     message.set_payload("")  # what the parser leaves after a header block
     return lines[0] + b"\r\n", message
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_field(line: bytes) -> tuple[str, str] | None:
+    # Cached: most header lines (a content type, the framing) come back answer after answer.
+    if _PLAIN_HEADER.fullmatch(line) is None:
+        return None
+    name, _, value = line.decode("latin-1").partition(":")
+    return name, value.lstrip(" \t")  # as email's compat32 policy stores it
 
 
 def _parse_headers(original: Callable[..., Any]) -> Callable[..., Any]:
