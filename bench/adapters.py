@@ -470,10 +470,10 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
         yield "urllib3", label, stub, replay, expected
         stub, replay = _whole(urllib_stub, count, stream), _whole(urllib_replay, path, count, stream)
         lines = [SSE_LINES if stream else [JSON_BODY]] * count
-        label = label.replace("200 events", "200 events, by lines")
-        yield "urllib.request", label, stub, replay, lines
+        by_lines = label.replace("200 events", "200 events, by lines")
+        yield "urllib.request", by_lines, stub, replay, lines
         stub = _whole(urllib_http_client_stub, count, stream)
-        yield "urllib.request, http.client kept", label, stub, replay, lines
+        yield "urllib.request, http.client kept", by_lines, stub, replay, lines
         stub, replay = _whole(aiohttp_stub, count, stream), _whole(aiohttp_replay, path, count, stream)
         yield "aiohttp", label, stub, replay, expected
         if not stream:

@@ -23,6 +23,12 @@ library's own code as it would be live:
   response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
   it as every door does, in httpx's terms (a response without status).
 
+The one step of the library's reading that a replay skips is parsing the header block of the
+head: ``http.client.parse_headers`` is handed, for a file that holds a cassette's answer, the
+``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
+block of plain ``name: value`` lines), which costs a JSON answer more than the rest of its head.
+The status line, the framing and the body are read by the library from the file as on the wire.
+
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
 client wrote them, and passes the response through chunk by chunk as it arrives.
@@ -226,7 +232,7 @@ class CassetteSocket:
             whole = stream.take_all(most=None if chunked else 1)
         # The header block goes to the library already parsed when `parse_headers` can take it
         # from the file (_parse_headers): the rest of the head is still read by its own code.
-        head, message = _split_head(lines)
+        head, message = _split_head(lines) if _hands_over_headers() else (_whole_head(lines), None)
         if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
             head += encode_body(whole, chunked=chunked, length=length)
             return _AnsweredFile(io.BytesIO(head), message, on_close=stream.close)
@@ -359,12 +365,22 @@ def _split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | No
     """
     fields = [_plain_field(line) for line in lines[1:]] if len(lines) <= _MOST_HEADERS + 1 else [None]
     if None in fields:
-        return b"\r\n".join(lines) + b"\r\n\r\n", None
+        return _whole_head(lines), None
     message = http.client.HTTPMessage()
     for field in fields:
         message.set_raw(*field)  # type: ignore[misc]
     message.set_payload("")  # what the parser leaves after a header block
     return lines[0] + b"\r\n", message
+
+
+def _whole_head(lines: list[bytes]) -> bytes:
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _hands_over_headers() -> bool:
+    # Only while this door's `parse_headers` is the one `http.client` calls: a response sent under
+    # a cassette may be read after it exits, or someone may have patched on top of ours.
+    return getattr(http.client.parse_headers, "hands_over_headers", False) is True
 
 
 @functools.lru_cache(maxsize=4096)
@@ -384,6 +400,7 @@ def _parse_headers(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(fp, _class)
 
     parse_headers.__wrapped__ = original  # type: ignore[attr-defined]
+    parse_headers.hands_over_headers = True  # type: ignore[attr-defined]
     return parse_headers
 
 

@@ -460,3 +460,16 @@ def test_a_replayed_head_reaches_the_library_as_its_own_parser_reads_it(
 
 def _no_parsing(*args: object, **kwargs: object) -> None:
     raise AssertionError("a replayed head went through the email parser")
+
+
+def test_a_response_read_after_its_cassette_exited_is_still_the_recording(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    # The request is answered by the cassette it was sent under; its head is parsed later, once
+    # the cassette's patches are gone, so the head must be in the file whole.
+    connection = http.client.HTTPConnection(upstream.removeprefix("http://"), timeout=5)
+    with llmcassette.use_cassette(cassette):
+        connection.request("POST", "/json", body=b'{"q": 1}', headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("content-type") == "application/json"
+    assert json.loads(response.read()) == {"echo": {"q": 1}, "path": "/json"}
