@@ -26,7 +26,8 @@ library's own code as it would be live:
 The one step of the library's reading that a replay skips is parsing the header block of the
 head: ``http.client.parse_headers`` is handed, for a file that holds a cassette's answer, the
 ``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
-block of plain ``name: value`` lines), which costs a JSON answer more than the rest of its head.
+block of plain ``name: value`` lines after a final status), which costs a JSON answer more than
+the rest of its head.
 The status line, the framing and the body are read by the library from the file as on the wire.
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
@@ -232,7 +233,9 @@ class CassetteSocket:
             whole = stream.take_all(most=None if chunked else 1)
         # The header block goes to the library already parsed when `parse_headers` can take it
         # from the file (_parse_headers): the rest of the head is still read by its own code.
-        head, message = _split_head(lines) if _hands_over_headers() else (_whole_head(lines), None)
+        # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
+        handed = response.status_code >= 200 and _hands_over_headers()
+        head, message = _split_head(lines) if handed else (_whole_head(lines), None)
         if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
             head += encode_body(whole, chunked=chunked, length=length)
             return _AnsweredFile(io.BytesIO(head), message, on_close=stream.close)

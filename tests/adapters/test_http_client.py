@@ -473,3 +473,24 @@ def test_a_response_read_after_its_cassette_exited_is_still_the_recording(
     response = connection.getresponse()
     assert response.status == 200 and response.getheader("content-type") == "application/json"
     assert json.loads(response.read()) == {"echo": {"q": 1}, "path": "/json"}
+
+
+def test_a_1xx_answer_is_read_as_http_client_reads_one_live(
+    cassette: Path, upstream: str, no_sockets: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `begin` skips a 1xx head's header block itself, then reads the next status line: here the
+    # body's first line, as from a server that sent a 100 and then the body.
+    def answer() -> str:
+        connection = http.client.HTTPConnection(upstream.removeprefix("http://"), timeout=5)
+        with llmcassette.use_cassette(cassette, faults=["status:code=100"]):
+            connection.request("POST", "/json", body=b'{"q": 1}')
+            with pytest.raises(http.client.HTTPException) as raised:
+                connection.getresponse()
+        return repr(raised.value)
+
+    handed = answer()
+    from llmcassette._adapters import http_client
+
+    monkeypatch.setattr(http_client, "_hands_over_headers", lambda: False)
+    assert handed == answer()
+    assert handed.startswith("BadStatusLine(")
