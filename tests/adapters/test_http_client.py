@@ -400,6 +400,7 @@ HEADS = [
         [b"X-A:   spaced  ", b"x-b:", b"x-c:\ttab", b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"x-l: caf\xe9"],
         id="odd-values",
     ),
+    pytest.param([b"x-v: a\x0bb\x0cc\x1cd\x85e\x00f", b"x-w: =?utf-8?q?x?="], id="control-characters"),
     pytest.param([b"a: b"] * 99, id="99-headers"),
 ]
 
