@@ -8,7 +8,8 @@ run.
 
 On the path a suite runs: a cassette of N distinct interactions is entered once and each answer is
 played once. Two answers: a 1 KB JSON body, and a stream of 200 SSE events recorded one event per
-chunk, read chunk by chunk (by lines through urllib.request). The stubs serve the same bytes:
+chunk, read chunk by chunk (by lines through urllib.request); for boto3, ``converse`` answers and
+``converse_stream`` streams of 54 frames. The stubs serve the same bytes:
 
 - requests: a transport adapter mounted on the session (``requests.adapters.BaseAdapter``) whose
   raw body hands over the answer's chunks as they are: no urllib3, no socket, no HTTP parsing;
@@ -19,7 +20,10 @@ chunk, read chunk by chunk (by lines through urllib.request). The stubs serve th
 - urllib.request: an ``OpenerDirector`` with a handler of its own returning a response over the
   body in memory (``urllib.response.addinfourl``), the standard library's way to stub a scheme;
 - boto3 ``bedrock-runtime`` ``converse``: ``botocore.stub.Stubber``, botocore's own stub, with the
-  answers queued before the clock starts (queueing validates each against the model);
+  answers queued before the clock starts (queueing validates each against the model); and, as
+  for requests, botocore's own pool class with connections answering from memory, for
+  ``converse`` and for ``converse_stream`` (AWS event-stream frames, one recorded chunk each,
+  read as botocore's ``EventStream`` reads them; ``Stubber`` has no stream of frames to give);
 - aiohttp: ``aiohttp.test_utils.TestServer`` on loopback, aiohttp's own way of testing a client.
 
 Every replayed body is checked against the recording, and every stream's chunks (lines through
@@ -60,6 +64,7 @@ from botocore.stub import Stubber
 from urllib3.connectionpool import HTTPConnectionPool
 
 import llmcassette
+from llmcassette._eventstream import encode_frame, frames_data, store_frames
 from llmcassette._models import CassetteDocument
 from llmcassette._storage import save_cassette
 
@@ -368,6 +373,80 @@ def converse_urllib3_stub(clock: _Clock, count: int) -> list[list[bytes]]:
         return _converse_reads(client, count)
 
 
+#: The deltas of a ConverseStream answer: 50 events of text between its start and its end.
+DELTAS = [f"word{i} " for i in range(50)]
+
+
+def _stream_frames() -> list[bytes]:
+    def frame(kind: str, payload: dict[str, Any]) -> bytes:
+        headers = {":event-type": kind, ":content-type": "application/json", ":message-type": "event"}
+        return encode_frame(headers, json.dumps({**payload, "p": "abcd"}, separators=(",", ":")).encode())
+
+    return [
+        frame("messageStart", {"role": "assistant"}),
+        *(frame("contentBlockDelta", {"contentBlockIndex": 0, "delta": {"text": d}}) for d in DELTAS),
+        frame("contentBlockStop", {"contentBlockIndex": 0}),
+        frame("messageStop", {"stopReason": "end_turn"}),
+        frame(
+            "metadata",
+            {"usage": {"inputTokens": 3, "outputTokens": 50, "totalTokens": 53}, "metrics": {"latencyMs": 9}},
+        ),
+    ]
+
+
+def write_converse_stream_cassette(folder: Path, count: int) -> Path:
+    frames = _stream_frames()
+    stored = store_frames(b"".join(frames))
+    assert stored is not None
+    interactions = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": f"{HOST}/model/{MODEL}/converse-stream",
+                "parsed_body": {"messages": _converse_messages(i)},
+            },
+            "response": {
+                "status": {"code": 200, "message": "OK"},
+                "headers": {"content-type": ["application/vnd.amazon.eventstream"]},
+                "eventstream": frames_data(stored),
+                "stream": {"chunks": [len(f) for f in frames]},
+            },
+        }
+        for i in range(count)
+    ]
+    path = folder / f"converse-stream-{count}.yaml"
+    save_cassette(path, CassetteDocument.model_validate({"interactions": interactions}))
+    return path
+
+
+def _converse_stream_reads(client: Any, count: int) -> list[list[bytes]]:
+    got = []
+    for i in range(count):
+        answer = client.converse_stream(modelId=MODEL, messages=_converse_messages(i))
+        deltas = [
+            e["contentBlockDelta"]["delta"]["text"] for e in answer["stream"] if "contentBlockDelta" in e
+        ]
+        got.append([d.encode() for d in deltas])
+    return got
+
+
+def converse_stream_urllib3_stub(clock: _Clock, count: int) -> list[list[bytes]]:
+    client = _bedrock()
+    frames = _stream_frames()
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.amazon.eventstream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer = head + b"".join(b"%x\r\n%b\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n"
+    client._endpoint.http_session._manager.pool_classes_by_scheme = _memory_pools(
+        answer, AWSHTTPConnectionPool
+    )
+    with clock.running():
+        return _converse_stream_reads(client, count)
+
+
+def converse_stream_replay(clock: _Clock, path: Path, client: Any, count: int) -> list[list[bytes]]:
+    with clock.running(), llmcassette.use_cassette(path):
+        return _converse_stream_reads(client, count)
+
+
 def converse_replay(clock: _Clock, path: Path, client: Any, count: int) -> list[list[bytes]]:
     with clock.running(), llmcassette.use_cassette(path):
         return _converse_reads(client, count)
@@ -491,6 +570,15 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
             # (its connections answer every request with the same answer, so it is not checked)
             stub = functools.partial(converse_urllib3_stub, count=count)
             yield "boto3 `converse`, urllib3 kept", f"{count} answers of 1 KB", stub, replay, answers
+        else:
+            count = 50
+            path = write_converse_stream_cassette(folder, count)
+            client = _bedrock()
+            deltas = [[d.encode() for d in DELTAS]] * count
+            stub = functools.partial(converse_stream_urllib3_stub, count=count)
+            replay = functools.partial(converse_stream_replay, path=path, client=client, count=count)
+            label = f"{count} event streams of {len(DELTAS) + 4} frames"
+            yield "boto3 `converse_stream`, urllib3 kept", label, stub, replay, deltas
 
 
 def main() -> None:
