@@ -27,8 +27,8 @@ The one step of the library's reading that a replay skips is parsing the header 
 head: ``http.client.parse_headers`` is handed, for a file that holds a cassette's answer, the
 ``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
 block of plain ``name: value`` lines after a final status), which costs a JSON answer more than
-the rest of its head.
-The status line, the framing and the body are read by the library from the file as on the wire.
+the rest of its head. The status line, the framing and the body are read by the library from the
+file as on the wire.
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
@@ -47,7 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -366,12 +366,14 @@ def _split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | No
     more than the rest of a replayed JSON answer's head. The whole head and None where a line is
     not plainly ``name: value``, for the library to parse itself.
     """
-    fields = [_plain_field(line) for line in lines[1:]] if len(lines) <= _MOST_HEADERS + 1 else [None]
+    if len(lines) > _MOST_HEADERS + 1:
+        return _whole_head(lines), None
+    fields = [_plain_field(line) for line in lines[1:]]
     if None in fields:
         return _whole_head(lines), None
     message = http.client.HTTPMessage()
-    for field in fields:
-        message.set_raw(*field)  # type: ignore[misc]
+    for name, value in cast(list[tuple[str, str]], fields):
+        message.set_raw(name, value)
     message.set_payload("")  # what the parser leaves after a header block
     return lines[0] + b"\r\n", message
 
