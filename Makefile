@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test check lint typecheck unit lowest urllib3-1.26 demo bench clean
+.PHONY: install test check lint typecheck unit lowest urllib3-1.26 aiohttp-oldest demo bench clean
 
 UV := $(VENV)/bin/uv
 
@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## The README's test command: lint, types, the whole suite on the newest versions the dependency
-## bounds allow, then the suite again on the lowest, then the urllib3 tests on urllib3 1.26.
-test: check unit lowest urllib3-1.26
+## bounds allow, then the suite again on the lowest, then the urllib3 tests on urllib3 1.26 and
+## the aiohttp tests on the oldest aiohttp the door supports.
+test: check unit lowest urllib3-1.26 aiohttp-oldest
 
 check: lint typecheck
 
@@ -81,6 +82,34 @@ urllib3-1.26: $(URLLIB3_STAMP)
 	$(URLLIB3_PY) -c "import sys, urllib3; sys.exit(None if urllib3.__version__.startswith('1.26.') else f'urllib3 {urllib3.__version__} is not 1.26')"
 	$(URLLIB3_PY) -m pytest -n 2 -q -p no:cacheprovider $(URLLIB3_TESTS) $(addprefix --ignore=,$(URLLIB3_SKIP))
 
+# The aiohttp door on the oldest aiohttp it supports (the suite pins the newest): the tests that
+# drive aiohttp, in a venv of their own with the main venv's versions but aiohttp overridden to
+# AIOHTTP_OLDEST, and the packages only aiohttp brings left for uv to resolve against it (3.8
+# takes multidict 6). 3.8.4 is the oldest 3.x with wheels for Python 3.11 that installs beside
+# requests' charset-normalizer 3 (aiohttp is never built here: on a newer Python, whose oldest
+# wheels are later, set AIOHTTP_OLDEST). litellm and google-genai need newer aiohttp: their tests
+# are not run here.
+AIOHTTP_OLDEST ?= 3.8.4
+AIOHTTP_VENV ?= .venv-aiohttp
+AIOHTTP_PY := $(AIOHTTP_VENV)/bin/python
+AIOHTTP_STAMP := $(AIOHTTP_VENV)/.installed-stamp-$(AIOHTTP_OLDEST)
+AIOHTTP_TESTS := tests/adapters/test_aiohttp.py tests/adapters/test_reading_styles.py \
+	tests/adapters/test_fault_table.py tests/adapters/test_clients.py tests/plugin/test_vcr_switch.py
+AIOHTTP_ONLY := aiohttp|aiohappyeyeballs|aiosignal|async-timeout|frozenlist|multidict|propcache|yarl
+
+$(AIOHTTP_STAMP): pyproject.toml $(STAMP)
+	rm -rf $(AIOHTTP_VENV)
+	python3 -m venv $(AIOHTTP_VENV)
+	grep -v -E '^($(AIOHTTP_ONLY))==' $(VENV)/highest.txt > $(AIOHTTP_VENV)/constraints.txt
+	echo 'aiohttp==$(AIOHTTP_OLDEST)' > $(AIOHTTP_VENV)/overrides.txt
+	$(UV) pip install --python $(AIOHTTP_PY) --quiet --constraint $(AIOHTTP_VENV)/constraints.txt \
+		--override $(AIOHTTP_VENV)/overrides.txt --only-binary aiohttp -e '.[test-core]'
+	touch $(AIOHTTP_STAMP)
+
+aiohttp-oldest: $(AIOHTTP_STAMP)
+	$(AIOHTTP_PY) -c "import sys, aiohttp; sys.exit(None if aiohttp.__version__ == '$(AIOHTTP_OLDEST)' else f'aiohttp {aiohttp.__version__} is not $(AIOHTTP_OLDEST)')"
+	$(AIOHTTP_PY) -m pytest -n 2 -q -p no:cacheprovider $(AIOHTTP_TESTS) -k aiohttp
+
 ## The README's first command: the main job on the embedded default, offline.
 demo: $(STAMP)
 	$(PY) -m llmcassette demo
@@ -107,4 +136,4 @@ bench: $(STAMP) $(MITM_VENV)/bin/mitmdump $(BENCH_VENV)/.installed-stamp
 	$(BENCH_VENV)/bin/python bench/suite_path.py
 
 clean:
-	rm -rf $(VENV) $(LOWEST_VENV) $(URLLIB3_VENV) $(MITM_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST_VENV) $(URLLIB3_VENV) $(AIOHTTP_VENV) $(MITM_VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

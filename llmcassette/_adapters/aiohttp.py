@@ -12,10 +12,11 @@ loop, for the reader to ask for more. aiohttp's parser and ``StreamReader`` then
 do live, so every reading style (``read()``, ``content.iter_chunked``, ``iter_any``,
 ``readline``, ``async for line in content``, ``read_nowait``, ``wait_eof``) sees the recorded
 chunks, and failures are aiohttp's own: a ``disconnect`` is a connection lost mid-body
-(``ClientPayloadError``), a timeout is ``SocketTimeoutError``, ``connect_error`` is
-``ClientConnectorError``, and an upstream that hung up before answering (live, or recorded as a
-response without status) is a connection lost before the head: ``ServerDisconnectedError`` for a
-close, ``ClientOSError`` for a reset.
+(``ClientPayloadError``), a timeout is ``SocketTimeoutError`` or ``ConnectionTimeoutError``
+(``ServerTimeoutError`` before aiohttp 3.10), ``connect_error`` is ``ClientConnectorError``, and
+an upstream that hung up before answering (live, or recorded as a response without status) is a
+connection lost before the head: ``ServerDisconnectedError`` for a close, ``ClientOSError`` for
+a reset.
 
 Every cassette answer ends its connection (``Connection: close``), so a pooled connection never
 outlives the cassette that answered on it. Recording opens the real connection with the
@@ -55,13 +56,24 @@ __all__ = ["CassetteTransport", "patches"]
 _monotonic = time.monotonic
 
 
+def _timeout_error(name: str) -> type[Exception]:
+    """
+    aiohttp's class for a timeout: ``ConnectionTimeoutError`` or ``SocketTimeoutError`` where it
+    has them (3.10 and later), else ``ServerTimeoutError``, which aiohttp 3.8 and 3.9 raise for both.
+    """
+    import aiohttp
+
+    found: type[Exception] = getattr(aiohttp, name, aiohttp.ServerTimeoutError)
+    return found
+
+
 def _connect_failure(request: Any, error_type: str, message: str) -> BaseException:
     import aiohttp
 
     if error_type == "ConnectTimeout":
-        return aiohttp.ConnectionTimeoutError(f"Connection timeout to host {request.url}")
+        return _timeout_error("ConnectionTimeoutError")(f"Connection timeout to host {request.url}")
     if error_type == "ReadTimeout":
-        return aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+        return _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
     return aiohttp.ClientConnectorError(request.connection_key, refused)
 
@@ -155,8 +167,6 @@ class CassetteTransport(asyncio.Transport):
     # -- answering -------------------------------------------------------------------------------
 
     async def _answer(self, raw: bytes) -> None:
-        import aiohttp
-
         protocol = self._protocol
         cassette = current_cassette()
         start = _monotonic()
@@ -218,7 +228,7 @@ class CassetteTransport(asyncio.Transport):
             if watched and payload._buffer:
                 await self._want()  # the chunks before the failure reach the client first
             # As aiohttp's own read timer does: the connection and the body being read both fail.
-            timeout_error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
+            timeout_error = _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
             protocol.set_exception(timeout_error)
             if payload is not None:
                 payload.set_exception(timeout_error)

@@ -258,6 +258,10 @@ _STATUS = ("rate_limit", "server_error", "overloaded", "unauthorized")
 _BROKEN_CHUNKS = ("urllib3.ProtocolError",) + (
     ("urllib3.InvalidChunkLength",) if urllib3.__version__.startswith("1.") else ()
 )
+# aiohttp 3.9 raises ServerTimeoutError for a sock_read timeout; 3.10 gave it a class of its own.
+_AIOHTTP_SOCKET_TIMEOUT = (
+    "aiohttp.SocketTimeoutError" if hasattr(aiohttp, "SocketTimeoutError") else "aiohttp.ServerTimeoutError"
+)
 EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "requests": {
         **dict.fromkeys(_STATUS, ("requests.HTTPError",)),  # from raise_for_status()
@@ -290,10 +294,10 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "aiohttp": {
         **dict.fromkeys(_STATUS, ("aiohttp.ClientResponseError",)),  # from raise_for_status()
         "connect_error": ("aiohttp.ClientConnectorError", "builtins.ConnectionRefusedError"),
-        "read_timeout": ("aiohttp.SocketTimeoutError",),
+        "read_timeout": (_AIOHTTP_SOCKET_TIMEOUT,),
         "disconnect": ("aiohttp.ClientPayloadError",),
         "disconnect_reset": ("aiohttp.ClientPayloadError",),
-        "stall": ("aiohttp.SocketTimeoutError",),
+        "stall": (_AIOHTTP_SOCKET_TIMEOUT,),
     },
     "boto3": {
         # The modelled error of each status, after botocore's retries (standard mode: 3 attempts).
