@@ -1,0 +1,148 @@
+"""
+A recorded response compiled for replay straight from the data a file was read into, without
+building its model first.
+
+On a cold start (nothing cached) every response is read and compiled on its first play, and
+building and checking its pydantic model cost about as much as reading it (a 200-event stream:
+200 offsets each checked by a Python validator). Data in the plain shape llmcassette writes
+(exact types: a status code from 100 to 599, headers as lists of text, one body, times in range,
+chunk lengths as integers) holds nothing the model would change or refuse, so it is compiled as
+it is. Anything else, down to a ``True`` where a number belongs, is declined (None) and goes
+through the model, which converts it or says what is wrong with it; a response compiled here is
+the one :func:`~llmcassette._playback.compile_response` makes of the model
+(``tests/test_plain.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._playback import Compiled, compile_parts
+from ._values import MAX_TIME_MS
+
+__all__ = ["compile_plain"]
+
+_RESPONSE_KEYS = frozenset(
+    {"status", "headers", "body", "parsed_body", "json_format", "elapsed_ms", "stream"}
+)
+_STATUS_KEYS = frozenset({"code", "message"})
+_BODY_KEYS = frozenset({"string", "line_endings"})
+_STREAM_KEYS = frozenset({"chunks", "offsets_ms", "end"})
+_ONLY_INT = {int}
+_NUMBERS = {int, float}
+
+
+def compile_plain(item: Any, *, uri: str, path: Path, index: int) -> Compiled | None:
+    """
+    The compiled response of ``item`` (an interaction's data with its ``response`` alone), or
+    None when it is not in the plain shape (see the module's docstring).
+    """
+    if type(item) is not dict or len(item) != 1:
+        return None  # keys beside `response` are the interaction's: the model keeps them
+    response = item.get("response")
+    if type(response) is not dict or not response.keys() <= _RESPONSE_KEYS:
+        return None
+    status = response.get("status")
+    if type(status) is not dict or not status.keys() <= _STATUS_KEYS:
+        return None
+    code = status.get("code")
+    reason = status.get("message", "")
+    if type(code) is not int or not 100 <= code <= 599 or type(reason) is not str:
+        return None
+    headers = response.get("headers", {})
+    if type(headers) is not dict or not _headers_plain(headers):
+        return None
+    stored = _stored_body(response)
+    if stored is None:
+        return None
+    elapsed = response.get("elapsed_ms")
+    if elapsed is not None:
+        if type(elapsed) not in _NUMBERS or not 0 <= elapsed <= MAX_TIME_MS:
+            return None
+        elapsed = float(elapsed)
+    lengths = offsets = None
+    stream = response.get("stream")
+    if stream is not None:
+        if type(stream) is not dict or not stream.keys() <= _STREAM_KEYS:
+            return None
+        if stream.get("end", "complete") not in ("complete", "closed"):
+            return None  # an error: the model checks what goes with it
+        lengths = stream.get("chunks")
+        if lengths is not None and (type(lengths) is not list or not set(map(type, lengths)) <= _ONLY_INT):
+            return None
+        offsets = stream.get("offsets_ms")
+        if offsets is not None:
+            offsets = _times(offsets)
+            if offsets is None:
+                return None
+    try:
+        content = load_body(stored)
+    except (TypeError, ValueError, RecursionError):
+        return None  # a parsed body JSON cannot write: the model's path raises what it raises
+    return compile_parts(
+        status=code,
+        reason=reason,
+        headers=headers,
+        content=content,
+        lengths=lengths,
+        offsets_ms=offsets,
+        error=None,
+        elapsed_ms=elapsed,
+        uri=uri,
+        path=path,
+        index=index,
+    )
+
+
+def _headers_plain(headers: dict[Any, Any]) -> bool:
+    for name, values in headers.items():
+        if type(name) is not str or type(values) is not list:
+            return False
+        for value in values:
+            if type(value) is not str:
+                return False
+    return True
+
+
+def _stored_body(response: dict[str, Any]) -> StoredBody | None:
+    if "parsed_body" in response:
+        json_format = response.get("json_format")
+        if "body" in response or (
+            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
+        ):
+            return None
+        return StoredBody(parsed=response["parsed_body"], is_parsed=True, json_format=json_format)
+    if "json_format" in response:
+        return None
+    body = response.get("body")
+    if body is None:
+        return None if "body" in response else StoredBody(string=None)
+    if type(body) is not dict or not body.keys() <= _BODY_KEYS:
+        return None
+    string = body.get("string", "")
+    line_endings = body.get("line_endings")
+    if type(string) not in (str, bytes) or line_endings not in (None, "crlf"):
+        return None
+    return StoredBody(string=string, line_endings=line_endings)
+
+
+def _times(values: Any) -> list[float] | None:
+    # Times in milliseconds as the model checks them (0 to a day, no NaN), floats as it makes
+    # them; checked with a few calls into C rather than a step per value.
+    if type(values) is not list:
+        return None
+    if not values:
+        return values
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBERS:
+        return None
+    try:
+        total = math.fsum(values)
+    except (OverflowError, ValueError):
+        return None
+    if total != total or min(values) < 0 or max(values) > MAX_TIME_MS:
+        return None
+    return values if kinds == {float} else [float(value) for value in values]
