@@ -320,12 +320,10 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     end = found.start() + 1 if found is not None else len(text)
     if not text.endswith("\n", 0, end):
         raise Unrecognised
-    block = text[start:end]
-    if " \n" in block:
-        # A line ending in a space: the writer quotes such text; YAML's rules for it are the
-        # general loader's.
-        raise Unrecognised
-    content = ("\n" + block).replace("\n" + " " * indent, "\n")[1:]
+    # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
+    # spaces past the indentation are text, and a line of fewer spaces ended the block above
+    # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
+    content = ("\n" + text[start:end]).replace("\n" + " " * indent, "\n")[1:]
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":

@@ -27,7 +27,7 @@ import gc
 import os
 import re
 from array import array
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
-from ._plain import compile_plain
+from ._plain import TextTimes, compile_plain, plain_times
 from ._playback import Compiled, compile_response
 from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
@@ -248,6 +248,9 @@ class LazyCassette:
             item = self._response_item(index)
         if item is None:
             return self._from_whole_file(index)
+        stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
+        if isinstance(stream, dict) and isinstance(stream.get("offsets_ms"), TextTimes):
+            stream["offsets_ms"] = stream["offsets_ms"].values()
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
@@ -343,14 +346,23 @@ _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 def _parse_response_piece(text: bytes) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
-    # used when YAML found the emptied lists exactly where they were cut out.
-    try:
-        parsed = read_layout(b"- " + text[2:])
-    except Unrecognised:
-        pass
-    else:
+    # used when the reader found the emptied lists exactly where they were cut out.
+    short, times = _offsets_apart(text)
+    for piece in (short, text) if times is not None else (text,):
+        try:
+            parsed = read_layout(b"- " + piece[2:])
+        except Unrecognised:
+            break
         item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
-        return item if isinstance(item, dict) and "response" in item else None
+        if not isinstance(item, dict) or "response" not in item:
+            return None
+        if piece is text:
+            return item
+        stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
+        if isinstance(stream, dict) and stream.get("offsets_ms") == []:
+            # Read when a paced replay asks for them (see `_plain.TextTimes`).
+            stream["offsets_ms"] = times
+            return item
     short, numbers = _stream_numbers(text)
     for piece in (short, text) if numbers else (text,):
         try:
@@ -367,6 +379,22 @@ def _parse_response_piece(text: bytes) -> dict[str, Any] | None:
             stream.update(numbers)
             return item
     return None
+
+
+def _offsets_apart(text: bytes) -> tuple[bytes, TextTimes | None]:
+    # The piece with its stream's offsets emptied, and their text when they are plain times.
+    at = text.find(_STREAM_KEY)
+    if at < 0 or text.find(_STREAM_KEY, at + 1) >= 0:
+        return text, None
+    position = at + len(_STREAM_KEY)
+    while (match := _NUMBER_LIST.match(text, position)) is not None:
+        if match.group(1) == b"offsets_ms":
+            times = plain_times(match.group(2))
+            if times is None:
+                return text, None
+            return text[: match.start(2)] + text[match.end(2) :], times
+        position = match.end()
+    return text, None
 
 
 def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
@@ -413,7 +441,11 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
         # A connection that failed before any answer: only its error is played.
         assert compiled.failure is not None
         return (_FAILED, compiled.failure.type, compiled.failure.message)
-    offsets = array("d", compiled.offsets_ms).tobytes() if compiled.offsets_ms is not None else None
+    offsets: bytes | str | None = None
+    if isinstance(compiled.offsets_ms, TextTimes):
+        offsets = compiled.offsets_ms.text.decode("ascii")  # left as text, as it was read
+    elif compiled.offsets_ms is not None:
+        offsets = array("d", compiled.offsets_ms).tobytes()
     return (
         p.status,
         p.headers,
@@ -451,10 +483,13 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
         error_message=error_message,
         reason=reason,
     )
-    # Left packed: only a paced replay reads the offsets, by index.
-    return Compiled(
-        playback=playback, offsets_ms=array("d", offsets) if offsets is not None else None, elapsed_ms=elapsed
-    )
+    # Left packed, or as text: only a paced replay reads the offsets, by index.
+    times: Sequence[float] | None = None
+    if type(offsets) is str:
+        times = TextTimes(offsets.encode("ascii"))  # checked before it was stored
+    elif offsets is not None:
+        times = array("d", offsets)
+    return Compiled(playback=playback, offsets_ms=times, elapsed_ms=elapsed)
 
 
 def load_lazy(path: Path) -> LazyCassette:

@@ -15,15 +15,18 @@ the one :func:`~llmcassette._playback.compile_response` makes of the model
 
 from __future__ import annotations
 
+import json
 import math
+import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from ._bodies import JSON_FORMATS, StoredBody, load_body
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS
 
-__all__ = ["compile_plain"]
+__all__ = ["TextTimes", "compile_plain", "plain_times"]
 
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "body", "parsed_body", "json_format", "elapsed_ms", "stream"}
@@ -33,6 +36,62 @@ _BODY_KEYS = frozenset({"string", "line_endings"})
 _STREAM_KEYS = frozenset({"chunks", "offsets_ms", "end"})
 _ONLY_INT = {int}
 _NUMBERS = {int, float}
+
+
+# A flow list of times the model takes as they are and JSON reads as YAML does: decimals without
+# a sign, a leading zero or an exponent, below ten million milliseconds (the model's limit is a
+# day), separated by commas and spaces or line breaks.
+_DECIMAL = rb"(?:0|[1-9][0-9]{0,6})(?:\.[0-9]+)?"
+_PLAIN_TIMES = re.compile(rb"[ \n]*" + _DECIMAL + rb"(?:[ \n]*,[ \n]*" + _DECIMAL + rb")*[ \n]*")
+
+
+class TextTimes(Sequence[float]):
+    """
+    Arrival offsets kept as the text of their flow list, read on first use: only a paced replay
+    reads them, and reading 200 of them cost as much as the rest of a stream's response.
+    """
+
+    __slots__ = ("_count", "_values", "text")
+
+    def __init__(self, text: bytes) -> None:
+        #: The list's items as the file writes them, known to be :func:`plain_times`.
+        self.text = text
+        self._count = text.count(b",") + 1
+        self._values: list[float] | None = None
+
+    def values(self) -> list[float]:
+        """The offsets, read now if they were not yet."""
+        if self._values is None:
+            self._values = [float(value) for value in json.loads(b"[" + self.text + b"]")]
+        return self._values
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+    def __getitem__(self, index: int | slice) -> float | list[float]:
+        return self.values()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextTimes):
+            return self.values() == other.values()
+        return isinstance(other, Sequence) and self.values() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TextTimes({self.values()!r})"
+
+
+def plain_times(text: bytes) -> TextTimes | None:
+    """
+    The items of a flow list of times, left as text, when each is a time the model takes as it is
+    (see ``_PLAIN_TIMES``): YAML and JSON read them alike, so reading them can wait.
+    """
+    return TextTimes(text) if _PLAIN_TIMES.fullmatch(text) else None
 
 
 def compile_plain(item: Any, *, uri: str, path: Path, index: int) -> Compiled | None:
@@ -129,9 +188,11 @@ def _stored_body(response: dict[str, Any]) -> StoredBody | None:
     return StoredBody(string=string, line_endings=line_endings)
 
 
-def _times(values: Any) -> list[float] | None:
+def _times(values: Any) -> Sequence[float] | None:
     # Times in milliseconds as the model checks them (0 to a day, no NaN), floats as it makes
     # them; checked with a few calls into C rather than a step per value.
+    if type(values) is TextTimes:
+        return values  # checked when it was cut out of the text
     if type(values) is not list:
         return None
     if not values:

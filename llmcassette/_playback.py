@@ -72,7 +72,7 @@ def compile_parts(
     headers: dict[str, list[str]],
     content: bytes,
     lengths: list[int] | None,
-    offsets_ms: list[float] | None,
+    offsets_ms: Sequence[float] | None,
     error: StreamError | None,
     elapsed_ms: float | None,
     uri: str,
@@ -91,7 +91,7 @@ def compile_parts(
         fix="If you edited the body, delete `stream.chunks` (replay then sends one chunk per event) "
         "or record it again.",
     )
-    offsets: list[float] | None = None
+    offsets: Sequence[float] | None = None
     if chunks is not None:
         if offsets_ms is not None and len(offsets_ms) == len(chunks):
             offsets = offsets_ms

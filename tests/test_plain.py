@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import ValidationError
 
 from llmcassette import CassetteFormatError
-from llmcassette._models import RecordedResponse
-from llmcassette._plain import compile_plain
+from llmcassette._models import RecordedResponse, StreamRecord
+from llmcassette._plain import TextTimes, compile_plain, plain_times
 from llmcassette._playback import Compiled, compile_response
 from llmcassette._yaml import load_yaml
 from tests.corpus import corpus_path, params
@@ -185,3 +185,46 @@ def test_every_response_of_the_corpus_is_compiled_as_the_model_compiles_it(rel: 
 @pytest.mark.parametrize("rel", OWN_CASSETTES)
 def test_every_response_of_the_project_is_compiled_as_the_model_compiles_it(rel: str) -> None:
     _compile_every_response(ROOT / rel)
+
+
+_TIME_WORDS = st.sampled_from(
+    [
+        "0",
+        "1",
+        "0.5",
+        "12.25",
+        "9999999.9",
+        "10000000",
+        "86400000",
+        "-1",
+        "01",
+        ".5",
+        "5.",
+        "1e3",
+        "1.5e+3",
+        "0x1",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_TIME_WORDS, min_size=1, max_size=5), st.lists(st.sampled_from([", ", ",", " , ", ",\n  "])))
+def test_plain_times_read_later_are_what_the_model_makes_of_the_list(
+    words: list[str], separators: list[str]
+) -> None:
+    text = words[0] + "".join(
+        f"{separators[n % len(separators)] if separators else ', '}{word}" for n, word in enumerate(words[1:])
+    )
+    times = plain_times(text.encode())
+    if times is None:
+        return
+    listed = load_yaml(f"offsets_ms: [{text}]\n".encode())["offsets_ms"]
+    expected = StreamRecord.model_validate({"offsets_ms": listed}).offsets_ms
+    assert len(times) == len(listed)
+    assert times.values() == expected and [type(t) for t in times.values()] == [float] * len(listed)
+    assert times[0] == expected[0] and times == expected and times == TextTimes(text.encode())
+
+
+@pytest.mark.parametrize("text", ["-1", "01", ".5", "5.", "1e3", "10000000", "1,,2", "1, ", "", "1 2", "0x1"])
+def test_times_the_model_would_refuse_or_yaml_reads_otherwise_are_not_left_as_text(text: str) -> None:
+    assert plain_times(text.encode()) is None
