@@ -38,7 +38,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
-from ._plain import TextTimes, compile_plain, plain_times
+from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
 from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
@@ -104,7 +104,7 @@ class LazyCassette:
         version: int,
         extras: dict[str, Any],
         lines: list[RequestLine],
-        requests: list[RecordedRequest | None],
+        requests: list[RecordedRequest | dict[str, Any] | None],
         item_extras: list[dict[str, Any]],
         raw: bytes | None = None,
         reader: _FileReader | None = None,
@@ -160,6 +160,8 @@ class LazyCassette:
         made from it again.
         """
         request = self._requests[index]
+        if isinstance(request, dict):
+            return request["parsed_body"] if "parsed_body" in request else NOT_PARSED
         if request is None or "parsed_body" not in request.model_fields_set:
             return NOT_PARSED
         return request.parsed_body
@@ -173,6 +175,9 @@ class LazyCassette:
             self._read_requests()
             request = self._requests[index]
             assert request is not None
+        if isinstance(request, dict):
+            # Data the loader found plain: the model takes it as it is.
+            request = self._requests[index] = RecordedRequest.model_validate(request)
         return request
 
     def response(self, index: int) -> RecordedResponse:
@@ -617,18 +622,24 @@ def _from_pieces(
         return None
     if not isinstance(parsed, list) or len(parsed) != len(pieces.spans):
         return None
-    requests: list[RecordedRequest | None] = []
+    requests: list[RecordedRequest | dict[str, Any] | None] = []
     lines: list[RequestLine] = []
     item_extras: list[dict[str, Any]] = []
     for index, item in enumerate(parsed):
         if not isinstance(item, dict) or "request" not in item or "response" in item:
             return None
-        try:
-            request = RecordedRequest.model_validate(item["request"])
-        except ValidationError as exc:
-            raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
-        requests.append(request)
-        lines.append((request.method, request.uri, request.content))
+        data = item["request"]
+        line = plain_request_line(data)
+        if line is None:
+            try:
+                request = RecordedRequest.model_validate(data)
+            except ValidationError as exc:
+                raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
+            requests.append(request)
+            line = (request.method, request.uri, request.content)
+        else:
+            requests.append(data)  # its model is built when it is asked for
+        lines.append(line)
         item_extras.append({k: v for k, v in item.items() if k != "request"})
     try:
         # The top-level keys are checked as a whole parse checks them (`version`, the schema).

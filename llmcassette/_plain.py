@@ -15,6 +15,7 @@ the one :func:`~llmcassette._playback.compile_response` makes of the model
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -23,14 +24,16 @@ from pathlib import Path
 from typing import Any, overload
 
 from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._models import url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS
 
-__all__ = ["TextTimes", "compile_plain", "plain_times"]
+__all__ = ["TextTimes", "compile_plain", "plain_request_line", "plain_times"]
 
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "body", "parsed_body", "json_format", "elapsed_ms", "stream"}
 )
+_REQUEST_KEYS = frozenset({"method", "uri", "headers", "body", "parsed_body", "json_format"})
 _STATUS_KEYS = frozenset({"code", "message"})
 _BODY_KEYS = frozenset({"string", "line_endings"})
 _STREAM_KEYS = frozenset({"chunks", "offsets_ms", "end"})
@@ -154,6 +157,45 @@ def compile_plain(item: Any, *, uri: str, path: Path, index: int) -> Compiled | 
         path=path,
         index=index,
     )
+
+
+def plain_request_line(data: Any) -> tuple[str, str, bytes] | None:
+    """
+    Method, URL and body bytes of a recorded request's data when it is in the plain shape (the
+    model would take it as it is, so building the model can wait until it is asked for), else
+    None: the model reads it now, and says what is wrong with it.
+    """
+    if type(data) is not dict or not data.keys() <= _REQUEST_KEYS:
+        return None
+    method = data.get("method")
+    uri = data.get("uri")
+    if type(method) is not str or type(uri) is not str or not _splits(uri):
+        return None
+    headers = data.get("headers", {})
+    if type(headers) is not dict or not _headers_plain(headers):
+        return None
+    if "parsed_body" in data:
+        json_format = data.get("json_format")
+        if "body" in data or (
+            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
+        ):
+            return None
+        stored = StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
+    else:
+        body = data.get("body")
+        if "json_format" in data or (body is not None and type(body) is not str and type(body) is not bytes):
+            return None
+        stored = StoredBody(string=body)
+    try:
+        return method, uri, load_body(stored)
+    except (TypeError, ValueError, RecursionError):
+        return None  # a parsed body JSON cannot write: the model's path raises what it raises
+
+
+@functools.lru_cache(maxsize=1024)
+def _splits(uri: str) -> bool:
+    # A cassette's requests go to a few URLs, each checked once.
+    return url_problem(uri) is None
 
 
 def _headers_plain(headers: dict[Any, Any]) -> bool:

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import ValidationError
 
 from llmcassette import CassetteFormatError
-from llmcassette._models import RecordedResponse, StreamRecord
-from llmcassette._plain import TextTimes, compile_plain, plain_times
+from llmcassette._models import RecordedRequest, RecordedResponse, StreamRecord
+from llmcassette._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from llmcassette._playback import Compiled, compile_response
 from llmcassette._yaml import load_yaml
 from tests.corpus import corpus_path, params
@@ -228,3 +228,34 @@ def test_plain_times_read_later_are_what_the_model_makes_of_the_list(
 @pytest.mark.parametrize("text", ["-1", "01", ".5", "5.", "1e3", "10000000", "1,,2", "1, ", "", "1 2", "0x1"])
 def test_times_the_model_would_refuse_or_yaml_reads_otherwise_are_not_left_as_text(text: str) -> None:
     assert plain_times(text.encode()) is None
+
+
+@st.composite
+def request_data(draw: st.DrawFn) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if draw(st.integers(0, 9)):
+        data["method"] = draw(st.sampled_from(["POST", "get", 1, None]))
+    if draw(st.integers(0, 9)):
+        data["uri"] = draw(st.sampled_from([URI, "*", "http://[::1", "http://h:99999/", 5]))
+    if draw(st.booleans()):
+        data["headers"] = draw(_HEADERS)
+    if draw(st.booleans()):
+        data["parsed_body"] = draw(JSON_VALUES | st.sampled_from([b"x", {"b": b"x"}]))
+    if draw(st.booleans()):
+        data["json_format"] = draw(st.sampled_from(["compact", "indent2+nl", "nope", 1, None]))
+    if draw(st.booleans()):
+        data["body"] = draw(st.sampled_from(["text", b"\x00", None, {"string": "x"}, 1, ""]))
+    if not draw(st.integers(0, 9)):
+        data["extra"] = 1
+    return data
+
+
+@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(request_data())
+def test_a_request_in_the_plain_shape_gives_the_line_its_model_gives(data: dict[str, Any]) -> None:
+    line = plain_request_line(data)
+    if line is None:
+        return
+    request = RecordedRequest.model_validate(data)  # never refused: its model is built later
+    assert line == (request.method, request.uri, request.content)
+    assert request.parsed_body is data.get("parsed_body") and request.model_fields_set <= data.keys()
