@@ -375,6 +375,8 @@ def read_layout(raw: str | bytes) -> Any:
     position = 0
     size = len(text)
     match_entry = _ENTRY.match
+    keys = _keys
+    plains = _plains
     while position < size:
         match = match_entry(text, position)
         if match is None:
@@ -421,7 +423,8 @@ def read_layout(raw: str | bytes) -> Any:
                 else:
                     mapping = stack[-1][1]
         pending = None
-        key = _key(key)
+        if keys.get(key) is not True:  # each key is judged once (inlined: a call per line)
+            key = _key(key)
         if key in mapping:
             raise Unrecognised  # a key given twice: the general loader refuses it, and says where
         if value is None:
@@ -467,7 +470,8 @@ def read_layout(raw: str | bytes) -> Any:
             except YAMLError:
                 raise Unrecognised from None
         elif first:
-            mapping[key] = _plain(value)
+            known = plains.get(value, _UNKNOWN)
+            mapping[key] = known if known is not _UNKNOWN else _plain(value)
         else:
             raise Unrecognised
     if root is None:

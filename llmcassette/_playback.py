@@ -105,11 +105,15 @@ def compile_parts(
     stale_encoding = bool(content) and encoding is not None and _decodes_nothing(content, encoding)
     pairs: list[tuple[str, str]] = []
     for name, values in headers.items():
-        if name.lower() == "content-length":
+        lower = name.lower()
+        if lower == "content-length":
             values = [str(len(content))]
-        elif name.lower() == "content-encoding" and stale_encoding:
+        elif lower == "content-encoding" and stale_encoding:
             continue
-        pairs.extend((name, value) for value in values)
+        if len(values) == 1:
+            pairs.append((name, values[0]))
+        else:
+            pairs.extend((name, value) for value in values)
     ending, error_type, error_message = Ending.COMPLETE, None, ""
     if error is not None:
         ending, error_type, error_message = Ending.ERROR, error.type, error.message
