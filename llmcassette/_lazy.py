@@ -16,8 +16,9 @@ what an earlier run already read. Every value in the cache came out of the same 
 validation as a file read afresh.
 
 Files larger than :data:`~llmcassette._cache.MAX_CACHED_FILE_BYTES` are not cached and not held in
-memory: their pieces are read from the file when they are used, so a replay holds the bodies it
-has played, not the file.
+memory: they are cut into pieces by a scan in blocks (:mod:`llmcassette._file_pieces`), and their
+pieces are read from the file when they are used, so a replay holds the bodies it has played, not
+the file; a large body of theirs is played from the file too (:mod:`llmcassette._file_bodies`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import re
 from array import array
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
+from ._file_bodies import compile_from_file
+from ._file_pieces import FileView, split_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
@@ -72,12 +75,13 @@ class _FileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(path, os.O_RDONLY)
-        self._size = os.fstat(self._fd).st_size
+        self._state = _state(os.fstat(self._fd))
+        self.size = self._state[0]
 
     def read(self, start: int, end: int) -> bytes:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        if os.fstat(self._fd).st_size != self._size:
+        if _state(os.fstat(self._fd)) != self._state:
             raise CassetteError(
                 f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
                 "enter it again to replay what it holds now.",
@@ -92,6 +96,11 @@ class _FileReader:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _state(info: os.stat_result) -> tuple[int, int]:
+    # What tells an edit in place: the size, and the time of the last change.
+    return info.st_size, info.st_mtime_ns
 
 
 class LazyCassette:
@@ -200,7 +209,9 @@ class LazyCassette:
         if compiled is None:
             uri = self._lines[index][1]
             response = self._responses[index]
-            if response is None:
+            if response is None and self._reader is not None:
+                compiled = self._compiled_from_file(index)
+            if compiled is None and response is None:
                 # Compiled from the file's data when it is plain, else through the model; parsed
                 # for this use only: a large cassette keeps what it plays, not its text too.
                 item = self._response_item(index)
@@ -213,6 +224,22 @@ class LazyCassette:
             self._compiled[index] = compiled
             self._learned = True
         return compiled
+
+    def _compiled_from_file(self, index: int) -> Compiled | None:
+        # A large body of a large file is played from the file (see `_file_bodies`).
+        pieces = self._find_pieces()
+        if pieces is None or self._reader is None:
+            return None
+        _, start, end = pieces.spans[index]
+        return compile_from_file(
+            self._reader,
+            start,
+            end,
+            path=self.path,
+            index=index,
+            uri=self._lines[index][1],
+            parse_piece=_parse_response_piece,
+        )
 
     def match_keys(
         self, signature: str, compute: Callable[[int], tuple[Hashable, ...] | None]
@@ -246,7 +273,7 @@ class LazyCassette:
         if pieces is None:
             return None
         _, response_start, end = pieces.spans[index]
-        return _parse_response_piece(self._read(response_start, end))
+        return _parse_response_piece(self._read(response_start, end), times_as_text=True)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
         if item is NOT_PARSED:
@@ -348,11 +375,13 @@ _NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
 _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
-def _parse_response_piece(text: bytes) -> dict[str, Any] | None:
+def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
-    # used when the reader found the emptied lists exactly where they were cut out.
-    short, times = _offsets_apart(text)
+    # used when the reader found the emptied lists exactly where they were cut out. With
+    # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
+    # `compile_plain` and `_read_response` take.
+    short, times = _offsets_apart(text) if times_as_text else (text, None)
     for piece in (short, text) if times is not None else (text,):
         try:
             parsed = read_layout(b"- " + piece[2:])
@@ -522,6 +551,9 @@ def collector_paused() -> Iterator[None]:
 
 
 def _load_lazy(path: Path) -> LazyCassette:
+    scanned = _load_large(path)
+    if scanned is not None:
+        return scanned
     raw = read_cassette_bytes(path)
     # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)
@@ -541,6 +573,32 @@ def _load_lazy(path: Path) -> LazyCassette:
         if lazy is not None:
             return lazy
     return LazyCassette.from_document(path, parse_cassette(raw, path=path))
+
+
+def _load_large(path: Path) -> LazyCassette | None:
+    # A file too large to cache is never read whole: it is cut by a scan in blocks (see
+    # `_file_pieces`), its requests read, its responses left in the file. None: read it whole.
+    try:
+        if path.stat().st_size <= MAX_CACHED_FILE_BYTES:
+            return None
+        reader = _FileReader(path)
+    except OSError:
+        return None  # reading it whole reports why
+    try:
+        found = split_file(reader, reader.size)
+        if found is None:
+            reader.close()
+            return None
+        header, spans, skeleton = found
+        check_complete(skeleton, path=path)
+        view = cast(bytes, FileView(reader))  # sliced as the file's bytes are
+        lazy = _from_pieces(path, view, _Pieces(header, spans), key=None, reader=reader)
+    except BaseException:
+        reader.close()
+        raise
+    if lazy is None:
+        reader.close()
+    return lazy
 
 
 def _split(raw: bytes) -> _Pieces | None:

@@ -16,6 +16,7 @@ from typing import Any
 from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
+from ._file_bodies import replay_stream_for
 from ._flavors import Flavor
 from ._framing import default_chunks
 from ._models import RecordedResponse, StreamError, header_get
@@ -202,7 +203,9 @@ def respond(
             attempt.error = f"ReadTimeout: {message}"
             return timeout_class(message)
 
-    stream = stream_class(ReplayStream, flavor)(
+    # A body read from the file has a stream of its own that keeps nothing it handed over.
+    kind = ReplayStream if type(playback.chunks) is tuple else replay_stream_for(playback.chunks)
+    stream = stream_class(kind, flavor)(
         playback.chunks,
         offsets_ms=offsets_ms,
         pacer=pacer,
