@@ -26,7 +26,7 @@ from typing import Any, overload
 from ._bodies import JSON_FORMATS, StoredBody, load_body
 from ._models import url_problem
 from ._playback import Compiled, compile_parts
-from ._values import MAX_TIME_MS
+from ._values import MAX_TIME_MS, _is_plain as json_plain
 
 __all__ = ["TextTimes", "compile_plain", "plain_request_line", "plain_times"]
 
@@ -180,6 +180,8 @@ def plain_request_line(data: Any) -> tuple[str, str, bytes] | None:
             json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
         ):
             return None
+        if not json_plain(data["parsed_body"]):
+            return None  # the model makes its keys text, or says what JSON cannot hold
         stored = StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
     else:
         body = data.get("body")
@@ -215,6 +217,8 @@ def _stored_body(response: dict[str, Any]) -> StoredBody | None:
             json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
         ):
             return None
+        if not json_plain(response["parsed_body"]):
+            return None  # the model makes its keys text, or says what JSON cannot hold
         return StoredBody(parsed=response["parsed_body"], is_parsed=True, json_format=json_format)
     if "json_format" in response:
         return None

@@ -31,6 +31,12 @@ _TIMES = st.one_of(
     st.integers(min_value=0, max_value=86_400_000),
     st.sampled_from([-0.5, 86_400_001.0, float("nan"), float("inf"), 10**400, True]),
 )
+# Values YAML can make of a parsed body that JSON cannot hold as they are: the model makes a key
+# that YAML read as a number text, and refuses bytes, sets and what is nested too deep.
+_DEEP: list[object] = []
+for _ in range(120):
+    _DEEP = [_DEEP]
+_NOT_JSON = st.sampled_from([b"x", {"b": b"x"}, {1: "a"}, {"a": {True: 1}}, {"1": 1, 1: 2}, {1, 2}, _DEEP])
 _HEADERS = st.dictionaries(
     st.sampled_from(["content-type", "Content-Length", "content-encoding", "x-a"]) | st.integers(0, 2),
     st.lists(st.sampled_from(["text/event-stream", "application/json", "gzip", "12", "a"]), max_size=2)
@@ -54,7 +60,7 @@ def response_items(draw: st.DrawFn) -> dict[str, Any]:
     body = draw(st.sampled_from(["parsed", "string", "bytes", "none", "both", "odd"]))
     content_length = 0
     if body in ("parsed", "both"):
-        response["parsed_body"] = draw(JSON_VALUES)
+        response["parsed_body"] = draw(JSON_VALUES | _NOT_JSON)
         if draw(st.booleans()):
             response["json_format"] = draw(st.sampled_from(["compact", "indent2+nl", "nope", 1, None]))
     if body in ("string", "bytes", "both"):
@@ -240,7 +246,7 @@ def request_data(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         data["headers"] = draw(_HEADERS)
     if draw(st.booleans()):
-        data["parsed_body"] = draw(JSON_VALUES | st.sampled_from([b"x", {"b": b"x"}]))
+        data["parsed_body"] = draw(JSON_VALUES | _NOT_JSON)
     if draw(st.booleans()):
         data["json_format"] = draw(st.sampled_from(["compact", "indent2+nl", "nope", 1, None]))
     if draw(st.booleans()):
@@ -259,3 +265,12 @@ def test_a_request_in_the_plain_shape_gives_the_line_its_model_gives(data: dict[
     request = RecordedRequest.model_validate(data)  # never refused: its model is built later
     assert line == (request.method, request.uri, request.content)
     assert request.parsed_body is data.get("parsed_body") and request.model_fields_set <= data.keys()
+
+
+@pytest.mark.parametrize(
+    "parsed_body", [_DEEP, {1: "a"}, {"a": [b"x"]}], ids=["too-deep", "number-key", "bytes"]
+)
+def test_a_parsed_body_the_model_refuses_or_makes_text_keys_of_is_left_to_it(parsed_body: Any) -> None:
+    item = {"response": {"status": {"code": 200}, "parsed_body": parsed_body}}
+    assert compile_plain(item, uri=URI, path=PATH, index=0) is None
+    assert plain_request_line({"method": "POST", "uri": URI, "parsed_body": parsed_body}) is None
