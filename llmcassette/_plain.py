@@ -5,12 +5,13 @@ building its model first.
 On a cold start (nothing cached) every response is read and compiled on its first play, and
 building and checking its pydantic model cost about as much as reading it (a 200-event stream:
 200 offsets each checked by a Python validator). Data in the plain shape llmcassette writes
-(exact types: a status code from 100 to 599, headers as lists of text, one body, times in range,
-chunk lengths as integers) holds nothing the model would change or refuse, so it is compiled as
-it is. Anything else, down to a ``True`` where a number belongs, is declined (None) and goes
-through the model, which converts it or says what is wrong with it; a response compiled here is
-the one :func:`~llmcassette._playback.compile_response` makes of the model
-(``tests/test_plain.py``).
+(exact types: a status code from 100 to 599, headers as lists of text, one body, a parsed body
+the model's JSON check passes as it is, times in range, chunk lengths as integers) holds nothing
+the model would change or refuse, so it is compiled as it is. Anything else, down to a ``True``
+where a number belongs, is declined (None) and goes through the model, which converts it or says
+what is wrong with it; a response compiled here is the one
+:func:`~llmcassette._playback.compile_response` makes of the model. Recorded requests likewise
+(:func:`plain_request_line`); both are checked against the models in ``tests/test_plain.py``.
 """
 
 from __future__ import annotations
