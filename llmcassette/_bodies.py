@@ -67,11 +67,22 @@ DEFAULT_JSON_FORMAT = "spaced-ascii"
 
 def dump_json(value: Any, json_format: str | None) -> bytes:
     """Serialise ``value`` in the named format (see ``JSON_FORMATS``)."""
-    fmt = JSON_FORMATS[json_format or DEFAULT_JSON_FORMAT]
-    text = json.dumps(value, separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii)
-    if fmt.newline:
+    name = json_format or DEFAULT_JSON_FORMAT
+    encoder = _ENCODERS.get(name)
+    if encoder is None:
+        fmt = JSON_FORMATS[name]
+        encoder = _ENCODERS[name] = json.JSONEncoder(
+            separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii
+        )
+    text = encoder.encode(value)
+    if JSON_FORMATS[name].newline:
         text += "\n"
     return text.encode("utf-8")
+
+
+# One encoder per format, as `json.dumps` keeps one for its defaults: making one per call cost a
+# fifth of writing a 1 KB body. An encoder keeps no state between calls.
+_ENCODERS: dict[str, json.JSONEncoder] = {}
 
 
 @dataclass(frozen=True, slots=True)

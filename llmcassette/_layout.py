@@ -320,12 +320,10 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     end = found.start() + 1 if found is not None else len(text)
     if not text.endswith("\n", 0, end):
         raise Unrecognised
-    block = text[start:end]
-    if " \n" in block:
-        # A line ending in a space: the writer quotes such text; YAML's rules for it are the
-        # general loader's.
-        raise Unrecognised
-    content = ("\n" + block).replace("\n" + " " * indent, "\n")[1:]
+    # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
+    # spaces past the indentation are text, and a line of fewer spaces ended the block above
+    # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
+    content = ("\n" + text[start:end]).replace("\n" + " " * indent, "\n")[1:]
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":
@@ -377,6 +375,8 @@ def read_layout(raw: str | bytes) -> Any:
     position = 0
     size = len(text)
     match_entry = _ENTRY.match
+    keys = _keys
+    plains = _plains
     while position < size:
         match = match_entry(text, position)
         if match is None:
@@ -423,7 +423,8 @@ def read_layout(raw: str | bytes) -> Any:
                 else:
                     mapping = stack[-1][1]
         pending = None
-        key = _key(key)
+        if keys.get(key) is not True:  # each key is judged once (inlined: a call per line)
+            key = _key(key)
         if key in mapping:
             raise Unrecognised  # a key given twice: the general loader refuses it, and says where
         if value is None:
@@ -469,7 +470,8 @@ def read_layout(raw: str | bytes) -> Any:
             except YAMLError:
                 raise Unrecognised from None
         elif first:
-            mapping[key] = _plain(value)
+            known = plains.get(value, _UNKNOWN)
+            mapping[key] = known if known is not _UNKNOWN else _plain(value)
         else:
             raise Unrecognised
     if root is None:

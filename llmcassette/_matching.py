@@ -333,9 +333,21 @@ def _body(parts: RequestParts, ignored: tuple[tuple[str, ...], ...]) -> Hashable
 def _ignored_value(value: Any, ignored: tuple[tuple[str, ...], ...]) -> Any:
     if value is NOT_JSON:
         return value
+    heads = _heads(ignored)
+    if type(value) is dict and heads is not None and heads.isdisjoint(value):
+        # No ignored field starts at this object's keys (the usual case): one check in C
+        # instead of a walk per field (eight with a profile's, 3 µs of a request's key).
+        return value
     for path in ignored:
         value = _without(value, path)
     return value
+
+
+@functools.lru_cache(maxsize=64)
+def _heads(ignored: tuple[tuple[str, ...], ...]) -> frozenset[str] | None:
+    # The first key of each ignored path, or None when one starts with "*" (any key).
+    heads = frozenset(path[0] for path in ignored if path)
+    return None if "*" in heads else heads
 
 
 def _body_key(body: bytes, value: Any) -> Hashable:

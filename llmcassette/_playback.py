@@ -23,7 +23,7 @@ from ._models import RecordedResponse, StreamError, header_get
 from ._recording import decompress
 from ._streams import Pacer, ReplayStream, stream_class
 
-__all__ = ["Compiled", "compile_response", "read_timeout", "recorded_chunks", "respond"]
+__all__ = ["Compiled", "compile_parts", "compile_response", "read_timeout", "recorded_chunks", "respond"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,49 +50,84 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         assert response.stream is not None and response.stream.error is not None
         error = response.stream.error
         return Compiled(playback=None, offsets_ms=None, elapsed_ms=response.elapsed_ms, failure=error)
-    content = response.content
     stream = response.stream
-    offsets: list[float] | None = None
-    recorded = recorded_chunks(
-        response,
+    return compile_parts(
+        status=response.status.code,
+        reason=response.status.message,
+        headers=response.headers,
+        content=response.content,
+        lengths=stream.chunks if stream is not None else None,
+        offsets_ms=stream.offsets_ms if stream is not None else None,
+        error=stream.error if stream is not None else None,
+        elapsed_ms=response.elapsed_ms,
+        uri=uri,
+        path=path,
+        index=index,
+    )
+
+
+def compile_parts(
+    *,
+    status: int,
+    reason: str,
+    headers: dict[str, list[str]],
+    content: bytes,
+    lengths: list[int] | None,
+    offsets_ms: Sequence[float] | None,
+    error: StreamError | None,
+    elapsed_ms: float | None,
+    uri: str,
+    path: Path,
+    index: int,
+) -> Compiled:
+    """
+    :func:`compile_response` of a response that has a status, given as its checked parts: the
+    loader compiles a response it has read straight from the file's data, without the model.
+    """
+    chunks = _cut(
+        lengths,
         content,
         path=path,
         index=index,
         fix="If you edited the body, delete `stream.chunks` (replay then sends one chunk per event) "
         "or record it again.",
     )
-    if recorded is not None:
-        chunks = recorded
-        if stream is not None and stream.offsets_ms is not None and len(stream.offsets_ms) == len(chunks):
-            offsets = stream.offsets_ms
+    offsets: Sequence[float] | None = None
+    if chunks is not None:
+        if offsets_ms is not None and len(offsets_ms) == len(chunks):
+            offsets = offsets_ms
     else:
         # Only a cassette written by hand or by vcrpy lacks boundaries: llmcassette keeps those of
         # every streamed body, one chunk included (see `_recording.build_response`).
-        chunks = default_chunks(content, header_get(response.headers, "content-type"), url=uri)
+        chunks = default_chunks(content, header_get(headers, "content-type"), url=uri)
     # vcrpy's recordings of requests and urllib3 traffic keep `Content-Encoding: gzip` on the body
     # the library had already decoded; played with the header, the client would decode it again.
-    encoding = header_get(response.headers, "content-encoding")
+    encoding = header_get(headers, "content-encoding")
     stale_encoding = bool(content) and encoding is not None and _decodes_nothing(content, encoding)
-    headers: list[tuple[str, str]] = []
-    for name, values in response.headers.items():
-        if name.lower() == "content-length":
+    pairs: list[tuple[str, str]] = []
+    for name, values in headers.items():
+        lower = name.lower()
+        if lower == "content-length":
             values = [str(len(content))]
-        elif name.lower() == "content-encoding" and stale_encoding:
+        elif lower == "content-encoding" and stale_encoding:
             continue
-        headers.extend((name, value) for value in values)
+        if len(values) == 1:
+            pairs.append((name, values[0]))
+        else:
+            pairs.extend((name, value) for value in values)
     ending, error_type, error_message = Ending.COMPLETE, None, ""
-    if stream is not None and stream.error is not None:
-        ending, error_type, error_message = Ending.ERROR, stream.error.type, stream.error.message
+    if error is not None:
+        ending, error_type, error_message = Ending.ERROR, error.type, error.message
     playback = Playback(
-        status=response.status.code,
-        headers=tuple(headers),
+        status=status,
+        headers=tuple(pairs),
         chunks=tuple(chunks),
         ending=ending,
         error_type=error_type,
         error_message=error_message,
-        reason=response.status.message,
+        reason=reason,
     )
-    return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=response.elapsed_ms)
+    return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=elapsed_ms)
 
 
 def _decodes_nothing(content: bytes, encoding: str) -> bool:
@@ -111,9 +146,14 @@ def recorded_chunks(
     and interaction ``index``, ending with ``fix``: what to do about them.
     """
     stream = response.stream
-    if stream is None or stream.chunks is None:
+    return _cut(stream.chunks if stream is not None else None, content, path=path, index=index, fix=fix)
+
+
+def _cut(
+    lengths: list[int] | None, content: bytes, *, path: Path, index: int, fix: str
+) -> list[bytes] | None:
+    if lengths is None:
         return None
-    lengths = stream.chunks
     if sum(lengths) != len(content) or (lengths and min(lengths) < 0):
         raise CassetteFormatError(
             f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "

@@ -232,6 +232,34 @@ def test_an_edited_file_is_declined_or_read_as_yaml_reads_it(
 @pytest.mark.parametrize(
     "text",
     [
+        "a:\n  b: |\n    one  \n    two\n",  # a line that ends in spaces
+        "a:\n  b: |+\n    one\n    \n      \n    two \n\n",  # lines of spaces only
+        "a:\n  b: |-\n    one\n     \n",
+        "a:\n  b: |\n    one\n        \n    \n",
+        "a:\n  b: |\n    one\n\t\n",
+        "a:\n  b: |\n    one\n   \n",
+    ],
+)
+def test_a_literal_block_with_spaces_at_line_ends_is_read_as_yaml_reads_it(text: str) -> None:
+    assert_read_alike(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["|", "|-", "|+"]),
+    st.lists(st.sampled_from(["x", "x ", "x  y", "", " ", "   ", "    ", "     ", "      x ", "\t", " \t"])),
+)
+def test_a_literal_block_of_any_lines_is_declined_or_read_as_yaml_reads_it(
+    header: str, lines: list[str]
+) -> None:
+    block = "".join(f"{'' if line.isspace() or not line else '    '}{line}\n" for line in ["x", *lines])
+    assert_read_alike(f"a:\n  b: {header}\n{block}  c: 1\n")
+    assert_read_alike(f"a:\n  b: {header}\n{block}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
         'a:\n  parsed_body: {\n      "k": 1,\n      "k": 2\n    }\n',  # a key twice
         'a:\n  parsed_body: {\n      "k": 1e5\n    }\n',  # YAML reads the number as text
         'a:\n  parsed_body: {\n      "k": NaN\n    }\n',

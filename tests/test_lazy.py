@@ -13,6 +13,7 @@ from hypothesis import given, settings, strategies as st
 import llmcassette
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
+from llmcassette._plain import TextTimes
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
 
@@ -231,6 +232,15 @@ def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -
     item = _parse_response_piece(text)
     assert item is not None and item["response"]["stream"] == {"chunks": [3, 4], "offsets_ms": [1.5, 2]}
     assert isinstance(item["response"]["stream"]["offsets_ms"][1], int)
+    # Asked to, the offsets are kept as their text, read on first use as the model reads them.
+    item = _parse_response_piece(text, times_as_text=True)
+    assert item is not None and item["response"]["stream"] == {"chunks": [3, 4], "offsets_ms": [1.5, 2]}
+    offsets = item["response"]["stream"]["offsets_ms"]
+    assert isinstance(offsets, TextTimes) and offsets.text == b"1.5, 2"
+    assert offsets.values() == [1.5, 2.0] and isinstance(offsets[1], float)
+    assert _parse_response_piece(text.replace(b"2]", b"-2]"), times_as_text=True) == {
+        "response": yaml.safe_load(b"- " + text.replace(b"2]", b"-2]")[2:])[0]["response"]
+    }
     # The same lines inside a quoted scalar: YAML finds no lists there, so the piece is read whole.
     quoted = (
         b"  response:\n    status: {code: 200}\n"

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import example, given, settings, strategies as st
 
 from llmcassette._bodies import MAX_JSON_DEPTH
 from llmcassette._exceptions import ConfigError
@@ -17,6 +17,8 @@ from llmcassette._matching import (
     MATCHERS,
     Matcher,
     RequestParts,
+    _ignored_value,
+    _without,
     json_differences,
 )
 
@@ -483,3 +485,28 @@ def test_json_at_the_limit_is_plain() -> None:
     from llmcassette._matching import plain_json
 
     assert plain_json(json.loads(nested(MAX_JSON_DEPTH)))
+
+
+_FIELD_NAMES = st.sampled_from(["user", "metadata", "id", "*", "0", "1"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.recursive(
+        st.integers(0, 2) | st.none(),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELD_NAMES, inner, max_size=3),
+        max_leaves=8,
+    ),
+    st.lists(st.lists(_FIELD_NAMES, max_size=3).map(tuple), max_size=4).map(tuple),
+)
+@example({"user": 1}, (("*",),))
+@example({"id": {"user": 1}}, (("*", "user"), ("metadata",)))
+@example([{"user": 1}], (("0", "user"),))
+def test_a_body_without_ignored_fields_is_left_as_it_is_without_walking_it(
+    value: Any, ignored: tuple[tuple[str, ...], ...]
+) -> None:
+    # The check of an object's keys against the fields' first keys gives what the walk gives.
+    walked = value
+    for path in ignored:
+        walked = _without(walked, path)
+    assert _ignored_value(value, ignored) == walked

@@ -1,0 +1,256 @@
+"""
+A recorded response compiled for replay straight from the data a file was read into, without
+building its model first.
+
+On a cold start (nothing cached) every response is read and compiled on its first play, and
+building and checking its pydantic model cost about as much as reading it (a 200-event stream:
+200 offsets each checked by a Python validator). Data in the plain shape llmcassette writes
+(exact types: a status code from 100 to 599, headers as lists of text, one body, a parsed body
+the model's JSON check passes as it is, times in range, chunk lengths as integers) holds nothing
+the model would change or refuse, so it is compiled as it is. Anything else, down to a ``True``
+where a number belongs, is declined (None) and goes through the model, which converts it or says
+what is wrong with it; a response compiled here is the one
+:func:`~llmcassette._playback.compile_response` makes of the model. Recorded requests likewise
+(:func:`plain_request_line`); both are checked against the models in ``tests/test_plain.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, overload
+
+from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._models import url_problem
+from ._playback import Compiled, compile_parts
+from ._values import MAX_TIME_MS, _is_plain as json_plain
+
+__all__ = ["TextTimes", "compile_plain", "plain_request_line", "plain_times"]
+
+_RESPONSE_KEYS = frozenset(
+    {"status", "headers", "body", "parsed_body", "json_format", "elapsed_ms", "stream"}
+)
+_REQUEST_KEYS = frozenset({"method", "uri", "headers", "body", "parsed_body", "json_format"})
+_STATUS_KEYS = frozenset({"code", "message"})
+_BODY_KEYS = frozenset({"string", "line_endings"})
+_STREAM_KEYS = frozenset({"chunks", "offsets_ms", "end"})
+_ONLY_INT = {int}
+_NUMBERS = {int, float}
+
+
+# A flow list of times the model takes as they are and JSON reads as YAML does: decimals without
+# a sign, a leading zero or an exponent, below ten million milliseconds (the model's limit is a
+# day), separated by commas and spaces or line breaks.
+_DECIMAL = rb"(?:0|[1-9][0-9]{0,6})(?:\.[0-9]+)?"
+_PLAIN_TIMES = re.compile(rb"[ \n]*" + _DECIMAL + rb"(?:[ \n]*,[ \n]*" + _DECIMAL + rb")*[ \n]*")
+
+
+class TextTimes(Sequence[float]):
+    """
+    Arrival offsets kept as the text of their flow list, read on first use: only a paced replay
+    reads them, and reading 200 of them cost as much as the rest of a stream's response.
+    """
+
+    __slots__ = ("_count", "_values", "text")
+
+    def __init__(self, text: bytes) -> None:
+        #: The list's items as the file writes them, known to be :func:`plain_times`.
+        self.text = text
+        self._count = text.count(b",") + 1
+        self._values: list[float] | None = None
+
+    def values(self) -> list[float]:
+        """The offsets, read now if they were not yet."""
+        if self._values is None:
+            self._values = [float(value) for value in json.loads(b"[" + self.text + b"]")]
+        return self._values
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float]: ...
+    def __getitem__(self, index: int | slice) -> float | list[float]:
+        return self.values()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TextTimes):
+            return self.values() == other.values()
+        return isinstance(other, Sequence) and self.values() == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TextTimes({self.values()!r})"
+
+
+def plain_times(text: bytes) -> TextTimes | None:
+    """
+    The items of a flow list of times, left as text, when each is a time the model takes as it is
+    (see ``_PLAIN_TIMES``): YAML and JSON read them alike, so reading them can wait.
+    """
+    return TextTimes(text) if _PLAIN_TIMES.fullmatch(text) else None
+
+
+def compile_plain(item: Any, *, uri: str, path: Path, index: int) -> Compiled | None:
+    """
+    The compiled response of ``item`` (an interaction's data with its ``response`` alone), or
+    None when it is not in the plain shape (see the module's docstring).
+    """
+    if type(item) is not dict or len(item) != 1:
+        return None  # keys beside `response` are the interaction's: the model keeps them
+    response = item.get("response")
+    if type(response) is not dict or not response.keys() <= _RESPONSE_KEYS:
+        return None
+    status = response.get("status")
+    if type(status) is not dict or not status.keys() <= _STATUS_KEYS:
+        return None
+    code = status.get("code")
+    reason = status.get("message", "")
+    if type(code) is not int or not 100 <= code <= 599 or type(reason) is not str:
+        return None
+    headers = response.get("headers", {})
+    if type(headers) is not dict or not _headers_plain(headers):
+        return None
+    stored = _stored_body(response)
+    if stored is None:
+        return None
+    elapsed = response.get("elapsed_ms")
+    if elapsed is not None:
+        if type(elapsed) not in _NUMBERS or not 0 <= elapsed <= MAX_TIME_MS:
+            return None
+        elapsed = float(elapsed)
+    lengths = offsets = None
+    stream = response.get("stream")
+    if stream is not None:
+        if type(stream) is not dict or not stream.keys() <= _STREAM_KEYS:
+            return None
+        if stream.get("end", "complete") not in ("complete", "closed"):
+            return None  # an error: the model checks what goes with it
+        lengths = stream.get("chunks")
+        if lengths is not None and (type(lengths) is not list or not set(map(type, lengths)) <= _ONLY_INT):
+            return None
+        offsets = stream.get("offsets_ms")
+        if offsets is not None:
+            offsets = _times(offsets)
+            if offsets is None:
+                return None
+    try:
+        content = load_body(stored)
+    except (TypeError, ValueError, RecursionError):
+        return None  # a parsed body JSON cannot write: the model's path raises what it raises
+    return compile_parts(
+        status=code,
+        reason=reason,
+        headers=headers,
+        content=content,
+        lengths=lengths,
+        offsets_ms=offsets,
+        error=None,
+        elapsed_ms=elapsed,
+        uri=uri,
+        path=path,
+        index=index,
+    )
+
+
+def plain_request_line(data: Any) -> tuple[str, str, bytes] | None:
+    """
+    Method, URL and body bytes of a recorded request's data when it is in the plain shape (the
+    model would take it as it is, so building the model can wait until it is asked for), else
+    None: the model reads it now, and says what is wrong with it.
+    """
+    if type(data) is not dict or not data.keys() <= _REQUEST_KEYS:
+        return None
+    method = data.get("method")
+    uri = data.get("uri")
+    if type(method) is not str or type(uri) is not str or not _splits(uri):
+        return None
+    headers = data.get("headers", {})
+    if type(headers) is not dict or not _headers_plain(headers):
+        return None
+    if "parsed_body" in data:
+        json_format = data.get("json_format")
+        if "body" in data or (
+            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
+        ):
+            return None
+        if not json_plain(data["parsed_body"]):
+            return None  # the model makes its keys text, or says what JSON cannot hold
+        stored = StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
+    else:
+        body = data.get("body")
+        if "json_format" in data or (body is not None and type(body) is not str and type(body) is not bytes):
+            return None
+        stored = StoredBody(string=body)
+    try:
+        return method, uri, load_body(stored)
+    except (TypeError, ValueError, RecursionError):
+        return None  # a parsed body JSON cannot write: the model's path raises what it raises
+
+
+@functools.lru_cache(maxsize=1024)
+def _splits(uri: str) -> bool:
+    # A cassette's requests go to a few URLs, each checked once.
+    return url_problem(uri) is None
+
+
+def _headers_plain(headers: dict[Any, Any]) -> bool:
+    for name, values in headers.items():
+        if type(name) is not str or type(values) is not list:
+            return False
+        for value in values:
+            if type(value) is not str:
+                return False
+    return True
+
+
+def _stored_body(response: dict[str, Any]) -> StoredBody | None:
+    if "parsed_body" in response:
+        json_format = response.get("json_format")
+        if "body" in response or (
+            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
+        ):
+            return None
+        if not json_plain(response["parsed_body"]):
+            return None  # the model makes its keys text, or says what JSON cannot hold
+        return StoredBody(parsed=response["parsed_body"], is_parsed=True, json_format=json_format)
+    if "json_format" in response:
+        return None
+    body = response.get("body")
+    if body is None:
+        return None if "body" in response else StoredBody(string=None)
+    if type(body) is not dict or not body.keys() <= _BODY_KEYS:
+        return None
+    string = body.get("string", "")
+    line_endings = body.get("line_endings")
+    if type(string) not in (str, bytes) or line_endings not in (None, "crlf"):
+        return None
+    return StoredBody(string=string, line_endings=line_endings)
+
+
+def _times(values: Any) -> Sequence[float] | None:
+    # Times in milliseconds as the model checks them (0 to a day, no NaN), floats as it makes
+    # them; checked with a few calls into C rather than a step per value.
+    if type(values) is TextTimes:
+        return values  # checked when it was cut out of the text
+    if type(values) is not list:
+        return None
+    if not values:
+        return values
+    kinds = set(map(type, values))
+    if not kinds <= _NUMBERS:
+        return None
+    try:
+        total = math.fsum(values)
+    except (OverflowError, ValueError):
+        return None
+    if total != total or min(values) < 0 or max(values) > MAX_TIME_MS:
+        return None
+    return values if kinds == {float} else [float(value) for value in values]
