@@ -290,6 +290,8 @@ class Cassette:
         """
         __tracebackhide__ = True
         url = _engine_url(request)
+        if self.interaction_filter is None:
+            return self._decide(request, url, body, faults, prepared)
         live = self._live(request, url, body)
         if live is None:
             attempt = Attempt(index=-1, method=request.method, url=url, time_s=self._now_s())
@@ -403,9 +405,8 @@ class Cassette:
 
     def _live(self, request: Any, url: str, body: bytes) -> LiveRequest | None:
         # The request as the cassette's filter leaves it; None sends it upstream untouched.
+        assert self.interaction_filter is not None
         live = LiveRequest(request.method, url, list(request.headers.raw), body)
-        if self.interaction_filter is None:
-            return live
         _check_url(live.url)
         return self.interaction_filter.live_request(live)
 
@@ -424,26 +425,25 @@ class Cassette:
         _check_url(url)
         mode = self.record_mode
         probe: Probe | None = None
+        exact: Slot | None = None
         if mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and self.existed):
             # The costly part of matching (scrubbing and parsing the body) is done before the lock
             # is taken, so that a large request does not hold up the others.
-            if prepared is not None or self._playlist.exact(method, url, body) is None:
+            if prepared is None:
+                exact = self._playlist.exact(method, url, body)
+            if exact is None:
                 probe = self._playlist.probe(method, url, body, prepared=prepared)
+        scrubber = self.scrubber
         miss_slot: Slot | None = None
         with self._lock:
-            attempt = Attempt(
-                index=self._attempts_seen,
-                method=method,
-                url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
-                time_s=self._now_s(),
-                # Without a filter, the request's headers were copied once already, for `live`.
-                _raw_headers=(
-                    live.raw_headers
-                    if live is not None and self.interaction_filter is None
-                    else list(request.headers.raw)
-                ),
-                _body=body,
-                _scrubber=self.scrubber,
+            attempt = Attempt._new(
+                self._attempts_seen,
+                method,
+                scrubber.scrub_url(url) if scrubber is not None else url,
+                self._now_s(),
+                list(request.headers.raw),
+                body,
+                scrubber,
             )
             self.attempts.append(attempt)
             self._attempts_seen += 1
@@ -452,7 +452,7 @@ class Cassette:
             decision = Decision(attempt, url=url, live=live)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
-            if self.fault_plan or extra:
+            if extra or self.fault_plan.faults:
                 context, fired = self._select_faults(request, url, body, attempt, prepared)
                 fired = [*extra, *fired]
                 for fault, call in fired:
@@ -469,7 +469,7 @@ class Cassette:
                 return decision
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
-            slot = self._playlist.find(method, url, body, probe)
+            slot = exact if exact is not None else self._playlist.find(method, url, body, probe)
             cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:

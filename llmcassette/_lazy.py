@@ -429,14 +429,8 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
     status, headers, chunks, ending, error_type, error_message, reason, offsets, elapsed = data
     if type(chunks) is not tuple:
         raise ValueError("an entry whose chunks are not a tuple")
-    playback = Playback(
-        status=status,
-        headers=headers,
-        chunks=chunks,
-        ending=_ENDINGS.get(ending) or Ending(ending),
-        error_type=error_type,
-        error_message=error_message,
-        reason=reason,
+    playback = Playback.recorded(
+        status, headers, chunks, _ENDINGS.get(ending) or Ending(ending), error_type, error_message, reason
     )
     # Left packed: only a paced replay reads the offsets, by index.
     return Compiled(
