@@ -151,6 +151,10 @@ class LazyCassette:
         """Method, URL and body bytes of the request of interaction ``index``."""
         return self._lines[index]
 
+    def lines(self) -> list[RequestLine]:
+        """Method, URL and body bytes of every request, in order."""
+        return list(self._lines)
+
     def parsed_request_body(self, index: int) -> Any:
         """
         The ``parsed_body`` of interaction ``index``'s request as it was read, or

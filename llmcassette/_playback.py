@@ -199,9 +199,10 @@ def _ending_stream(
 
 def read_timeout(request: Any) -> float | None:
     """The client's read timeout for ``request``, in seconds, when it set one."""
-    timeout = request.extensions.get("timeout") or {}
+    timeout = request.extensions.get("timeout")
     value = timeout.get("read") if isinstance(timeout, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    # (a tuple of types, not `int | float`: that union is made again on each call)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def _head(flavor: Flavor, playback: Playback) -> tuple[Any, dict[str, bytes]]:

@@ -79,7 +79,8 @@ class Playlist:
 
     def exact(self, method: str, url: str, body: bytes) -> Slot | None:
         """The slot of a request sent exactly as recorded, or None (then :meth:`probe` it)."""
-        self._ensure_index()
+        if self._index is None:
+            self._ensure_index()
         return self._exact.get((method, url, body))
 
     def probe(self, method: str, url: str, body: bytes, *, prepared: PreparedBody | None = None) -> Probe:
@@ -199,7 +200,8 @@ class Playlist:
 
     def _build(self) -> dict[tuple[Hashable, ...], Slot]:
         index: dict[tuple[Hashable, ...], Slot] = {}
-        lines = [self._line(position) for position in range(len(self._tape))]
+        count = len(self._tape)
+        lines = self._tape.lines() if self._stored is None else [self._line(p) for p in range(count)]
         if self._stored is None:
             # The keys of a cassette read before under the same matching come from the replay cache.
             signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
@@ -210,13 +212,16 @@ class Playlist:
         else:
             # A filter is another library's code (vcrpy's hooks): its keys are not cached.
             keys = [self._key(line) for line in lines]
+        spare = Slot()
         for position, key in enumerate(keys):
             if key is _LEFT_OUT:
                 continue
             if key is None:
                 self._wildcard.indices.append(position)
                 continue
-            slot = index.setdefault(key, Slot())
+            slot = index.setdefault(key, spare)
+            if slot is spare:
+                spare = Slot()  # (one made per new key, and each key hashed once)
             slot.indices.append(position)
             line = lines[position]
             if line is not None:
