@@ -483,12 +483,66 @@ LAUNCHER = (
 )
 
 
-def child_peak_kb(args: list[str]) -> int:
+def child_peak_kb(args: list[str], script: str = MEMORY_CHILD) -> int:
     """Peak resident size of a child process (RUSAGE_CHILDREN of its launcher), in KiB."""
     out = subprocess.run(
-        [sys.executable, "-c", LAUNCHER, MEMORY_CHILD, *args, URL], check=True, capture_output=True, text=True
+        [sys.executable, "-c", LAUNCHER, script, *args, URL], check=True, capture_output=True, text=True
     )
     return int(out.stdout.split()[-1])
+
+
+# One SSE stream of argv[1] MB from a local upstream (a thread of the child, writing the same
+# events again and again, so that it holds little), read by an httpx client without a cassette
+# or recorded in-process into argv[3] (the cassette saved on leaving).
+RECORD_MEMORY_CHILD = r"""
+import sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import httpx, llmcassette
+size_mb, mode, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+EVENT = b'data: {"c":"' + b"tok " * 20 + b'"}\n\n'
+GROUP = EVENT * 100
+class Upstream(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("connection", "close")
+        self.end_headers()
+        for _ in range(size_mb * 1024 * 1024 // len(GROUP)):
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(GROUP), GROUP))
+        self.wfile.write(b"0\r\n\r\n")
+    def log_message(self, *args):
+        pass
+server = ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{server.server_port}/v1/chat/completions"
+def read():
+    with httpx.Client(timeout=120) as client, client.stream("POST", url, json={"stream": True}) as r:
+        return sum(len(chunk) for chunk in r.iter_bytes())
+if mode == "record":
+    with llmcassette.use_cassette(path, record_mode="all"):
+        total = read()
+else:
+    total = read()
+assert total >= size_mb * 1024 * 1024 * 0.99, total
+"""
+
+
+def bench_record_memory(size_mb: int, workdir: Path) -> dict[str, Any]:
+    """Peak memory of recording one large stream in-process, against reading it without a cassette."""
+    path = workdir / "record-memory.yaml"
+    direct_kb = child_peak_kb([str(size_mb), "direct", str(path)], RECORD_MEMORY_CHILD)
+    record_kb = child_peak_kb([str(size_mb), "record", str(path)], RECORD_MEMORY_CHILD)
+    file_mb = path.stat().st_size / 1024 / 1024
+    path.unlink()
+    return {
+        "size_mb": size_mb,
+        "file_mb": file_mb,
+        "direct_mb": direct_kb / 1024,
+        "record_mb": record_kb / 1024,
+    }
 
 
 def bench_memory(
@@ -607,7 +661,11 @@ def fmt_time(seconds: float) -> str:
 
 
 def render(
-    rows: list[Row], memory: list[dict[str, Any]], recording: dict[str, Any] | None, command: str
+    rows: list[Row],
+    memory: list[dict[str, Any]],
+    recording: dict[str, Any] | None,
+    command: str,
+    record_memory: dict[str, Any] | None = None,
 ) -> str:
     names = ["llmcassette (cold)", "llmcassette (warm)", "vcrpy", "cassetter"]
     versions = [f"httpx {httpx.__version__}", f"llmcassette {llmcassette.__version__}"]
@@ -664,6 +722,21 @@ def render(
                 f"| {m['label']} | {m['file_mb']:.0f} MB | {m['import_mb']:.0f} MB "
                 f"| {m['cold_mb']:.0f} MB | {m['warm_mb']:.0f} MB | {m['cold_mb'] / m['file_mb']:.2f}× |"
             )
+    if record_memory:
+        m = record_memory
+        added = m["record_mb"] - m["direct_mb"]
+        lines += [
+            "",
+            "## Peak memory of recording a large stream in-process (llmcassette)",
+            "",
+            "A child process reads one SSE stream from a local upstream (a thread of its own), without a",
+            "cassette and recorded into one (`record_mode='all'`, saved on leaving); peak resident size.",
+            "",
+            "| stream | file written | without a cassette | recording | added / stream |",
+            "|---|---|---|---|---|",
+            f"| {m['size_mb']} MB | {m['file_mb']:.0f} MB | {m['direct_mb']:.0f} MB | {m['record_mb']:.0f} MB "
+            f"| {added / m['size_mb']:.2f}× |",
+        ]
     if recording:
         lines += [
             "",
@@ -731,17 +804,19 @@ def main() -> int:
         if "repeat" in only:
             rows.append(bench_repeats(1000, rounds, workdir, cache_dir))
         memory = []
+        record_memory = None
         if "memory" in only:
             total = 20 if args.quick else 200
             for kind in args.memory_kinds.split(","):
                 memory.append(bench_memory(total, 2.0, kind, workdir, cache_dir))
+            record_memory = bench_record_memory(total, workdir)
         recording = bench_recording(100 if args.quick else 400, workdir) if "record" in only else None
     command = (
         "python bench/suite_path.py"
         + (" --quick" if args.quick else "")
         + (f" --only {args.only}" if args.only else "")
     )
-    report = render(rows, memory, recording, command)
+    report = render(rows, memory, recording, command, record_memory)
     print(report)
     if not args.quick and not args.only:
         (Path(__file__).parent / "SUITE_RESULTS.md").write_text(report)

@@ -8,7 +8,8 @@ SDKs build for themselves, before or after the cassette was entered. Other trans
 
 It is installed when the first cassette activates and removed when the last one deactivates.
 The doors of other libraries (:mod:`llmcassette._adapters`) open only on a library that is
-imported: at once if it already is, else as soon as it is imported while a cassette is active.
+imported: at once if it already is, else as soon as it is imported while a cassette is active
+(by the importing thread, or by the thread holding the lock then, as it lets go).
 Which cassette answers a request: the one activated in the current context (task or thread that
 entered it), else the most recently activated one, so that worker threads an SDK starts are
 covered too.
@@ -163,11 +164,39 @@ def _open_door(door: str, module: ModuleType) -> None:
         _patches.append(_Patch(owner, attribute, original, replacement))
 
 
+# Modules whose import finished while a cassette was active, their doors not opened yet.
+_arrived: list[ModuleType] = []
+
+
 def _opened_on_import(module: ModuleType) -> None:
+    # This runs inside the import of `module`, with the import system's locks on it (and on its
+    # packages) held. Waiting here for `_lock` could wait for ever: the thread that holds it may
+    # be opening another door, whose adapter imports its library, and wait for one of those very
+    # locks. So the module is left for whichever thread holds `_lock` (this one, if it is free),
+    # which opens its door before it lets go.
+    _arrived.append(module)
+    _open_arrived()
+
+
+def _open_arrived() -> None:
+    # Tried again after every release of `_lock` (see `_locked`): a module that arrived while
+    # another thread held it is opened by that thread on its way out, or by this one.
+    while _arrived and _lock.acquire(blocking=False):
+        try:
+            while _arrived:
+                module = _arrived.pop(0)
+                door = _pending.pop(module.__name__, None) if _active else None
+                if door is not None:
+                    _open_door(door, module)
+        finally:
+            _lock.release()
+
+
+@contextlib.contextmanager
+def _locked() -> Iterator[None]:
     with _lock:
-        door = _pending.pop(module.__name__, None) if _active else None
-        if door is not None:
-            _open_door(door, module)
+        yield
+    _open_arrived()
 
 
 def _install_adapters() -> None:
@@ -214,6 +243,7 @@ def _uninstall() -> None:
         _hook.remove()
         _hook = None
     _pending.clear()
+    _arrived.clear()
     while _patches:
         patch = _patches.pop()
         # Someone patched on top of us (vcrpy, a mock): leave theirs in place. Ours then passes
@@ -229,7 +259,7 @@ def is_installed() -> bool:
 
 def activate(cassette: Cassette) -> contextvars.Token[Cassette | None]:
     """Make ``cassette`` answer requests; install the patches if it is the first."""
-    with _lock:
+    with _locked():
         _active.append(cassette)
         if len(_active) == 1:
             _install()
@@ -245,7 +275,7 @@ def deactivate(cassette: Cassette, token: contextvars.Token[Cassette | None] | N
             # Exited in another context than it was entered in (a decorator around a generator,
             # a fixture torn down elsewhere); the stack below still forgets it.
             pass
-    with _lock:
+    with _locked():
         if cassette in _active:
             _active.remove(cassette)
         if not _active:

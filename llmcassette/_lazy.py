@@ -16,8 +16,9 @@ what an earlier run already read. Every value in the cache came out of the same 
 validation as a file read afresh.
 
 Files larger than :data:`~llmcassette._cache.MAX_CACHED_FILE_BYTES` are not cached and not held in
-memory: their pieces are read from the file when they are used, so a replay holds the bodies it
-has played, not the file.
+memory: they are cut into pieces by a scan in blocks (:mod:`llmcassette._file_pieces`), and their
+pieces are read from the file when they are used, so a replay holds the bodies it has played, not
+the file; a large body of theirs is played from the file too (:mod:`llmcassette._file_bodies`).
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import re
 from array import array
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
 from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
+from ._file_bodies import compile_from_file
+from ._file_pieces import FileView, split_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._playback import Compiled, compile_response
@@ -71,12 +74,13 @@ class _FileReader:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = os.open(path, os.O_RDONLY)
-        self._size = os.fstat(self._fd).st_size
+        self._state = _state(os.fstat(self._fd))
+        self.size = self._state[0]
 
     def read(self, start: int, end: int) -> bytes:
         if self._fd is None:
             self._fd = os.open(self.path, os.O_RDONLY)
-        if os.fstat(self._fd).st_size != self._size:
+        if _state(os.fstat(self._fd)) != self._state:
             raise CassetteError(
                 f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
                 "enter it again to replay what it holds now.",
@@ -91,6 +95,11 @@ class _FileReader:
 
     def __del__(self) -> None:
         self.close()
+
+
+def _state(info: os.stat_result) -> tuple[int, int]:
+    # What tells an edit in place: the size, and the time of the last change.
+    return info.st_size, info.st_mtime_ns
 
 
 class LazyCassette:
@@ -198,13 +207,32 @@ class LazyCassette:
                 compiled = None  # an entry of an unexpected shape: the file is read instead
         if compiled is None:
             response = self._responses[index]
-            if response is None:
-                # Parsed for this use only: a large cassette keeps what it plays, not its text too.
-                response = self._read_response(index, keep=False)
-            compiled = compile_response(response, uri=self._lines[index][1], path=self.path, index=index)
+            if response is None and self._reader is not None:
+                compiled = self._compiled_from_file(index)
+            if compiled is None:
+                if response is None:
+                    # Parsed for this use only: a large cassette keeps what it plays, not its text too.
+                    response = self._read_response(index, keep=False)
+                compiled = compile_response(response, uri=self._lines[index][1], path=self.path, index=index)
             self._compiled[index] = compiled
             self._learned = True
         return compiled
+
+    def _compiled_from_file(self, index: int) -> Compiled | None:
+        # A large body of a large file is played from the file (see `_file_bodies`).
+        pieces = self._find_pieces()
+        if pieces is None or self._reader is None:
+            return None
+        _, start, end = pieces.spans[index]
+        return compile_from_file(
+            self._reader,
+            start,
+            end,
+            path=self.path,
+            index=index,
+            uri=self._lines[index][1],
+            parse_piece=_parse_response_piece,
+        )
 
     def remembered(self, signature: str) -> Any:
         """What :meth:`remember` kept under ``signature``, in this run or an earlier one; or None."""
@@ -470,6 +498,9 @@ def collector_paused() -> Iterator[None]:
 
 
 def _load_lazy(path: Path) -> LazyCassette:
+    scanned = _load_large(path)
+    if scanned is not None:
+        return scanned
     raw = read_cassette_bytes(path)
     # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)
@@ -489,6 +520,32 @@ def _load_lazy(path: Path) -> LazyCassette:
         if lazy is not None:
             return lazy
     return LazyCassette.from_document(path, parse_cassette(raw, path=path))
+
+
+def _load_large(path: Path) -> LazyCassette | None:
+    # A file too large to cache is never read whole: it is cut by a scan in blocks (see
+    # `_file_pieces`), its requests read, its responses left in the file. None: read it whole.
+    try:
+        if path.stat().st_size <= MAX_CACHED_FILE_BYTES:
+            return None
+        reader = _FileReader(path)
+    except OSError:
+        return None  # reading it whole reports why
+    try:
+        found = split_file(reader, reader.size)
+        if found is None:
+            reader.close()
+            return None
+        header, spans, skeleton = found
+        check_complete(skeleton, path=path)
+        view = cast(bytes, FileView(reader))  # sliced as the file's bytes are
+        lazy = _from_pieces(path, view, _Pieces(header, spans), key=None, reader=reader)
+    except BaseException:
+        reader.close()
+        raise
+    if lazy is None:
+        reader.close()
+    return lazy
 
 
 def _split(raw: bytes) -> _Pieces | None:

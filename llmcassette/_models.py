@@ -27,7 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
 from ._eventstream import EventStreamFrame
-from ._values import MAX_TIME_MS, FormatModel, JsonFormat, TimeMs
+from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs
 from ._websocket._models import WebSocketSession
 
 __all__ = [
@@ -64,6 +64,13 @@ def _header_value(value: Any) -> str:
         return value.decode("latin-1")
     if value is None:
         return ""
+    if isinstance(value, dict | list | tuple | set):
+        # str() would send Python's spelling of it (`{'a': 1}`), which no server ever did.
+        raise PydanticCustomError(
+            "header_value",
+            "a header value is text (or a list of texts), and this one holds a {kind}; quote it",
+            {"kind": "mapping" if isinstance(value, dict) else "list"},
+        )
     return str(value)
 
 
@@ -161,7 +168,7 @@ class RecordedRequest(_Model):
     uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)
     body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
-    parsed_body: Any = None
+    parsed_body: JsonValue = None
     json_format: JsonFormat = None
 
     def stored_body(self) -> StoredBody:
@@ -239,7 +246,7 @@ class RecordedResponse(_Model):
     status: Status | None
     headers: Headers = Field(default_factory=dict)
     body: ResponseBody | None = None
-    parsed_body: Any = None
+    parsed_body: JsonValue = None
     json_format: JsonFormat = None
     #: When the response head arrived, in milliseconds after the request was sent.
     elapsed_ms: TimeMs | None = None

@@ -16,6 +16,7 @@ from typing import Any
 from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
+from ._file_bodies import replay_stream_for
 from ._flavors import Flavor
 from ._framing import default_chunks
 from ._models import RecordedResponse, StreamError, header_get
@@ -143,7 +144,7 @@ def respond(
     attempt.status = playback.status
     if playback.ending is Ending.COMPLETE and playback.delays_ms is None:
         # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
-        stream = stream_class(ReplayStream, flavor)(
+        stream = stream_class(_stream_kind(playback), flavor)(
             playback.chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
         )
     else:
@@ -151,6 +152,11 @@ def respond(
     attempt.received_from(stream)
     headers, extensions = _head(flavor, playback)
     return flavor.module.Response(playback.status, headers=headers, stream=stream, extensions=extensions)
+
+
+def _stream_kind(playback: Playback) -> type[ReplayStream]:
+    # A body read from the file has a stream of its own that keeps nothing it handed over.
+    return ReplayStream if type(playback.chunks) is tuple else replay_stream_for(playback.chunks)
 
 
 def _ending_stream(
@@ -184,7 +190,7 @@ def _ending_stream(
             attempt.error = f"ReadTimeout: {message}"
             return timeout_class(message)
 
-    stream: ReplayStream = stream_class(ReplayStream, flavor)(
+    stream: ReplayStream = stream_class(_stream_kind(playback), flavor)(
         playback.chunks,
         offsets_ms=offsets_ms,
         pacer=pacer,

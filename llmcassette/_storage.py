@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
+from ._block_text import set_aside
 from ._bodies import is_text
 from ._eventstream import frames_data
 from ._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
@@ -383,13 +384,39 @@ def dumps_cassette(
     document: CassetteDocument, *, json_file: bool = False, vcrpy_compatible: bool = False
 ) -> str:
     """The text of a cassette file: YAML, or JSON for a ``.json`` path (see ``document_to_data``)."""
+    return "".join(_cassette_pieces(document, json_file=json_file, vcrpy_compatible=vcrpy_compatible))
+
+
+def _cassette_pieces(document: CassetteDocument, *, json_file: bool, vcrpy_compatible: bool) -> Iterable[str]:
+    # The text in pieces: a long text body is written a slice at a time, never copied whole
+    # (see `_block_text`). Whatever can fail (a value JSON cannot hold) fails here, before a
+    # piece is written.
     data = document_to_data(document, vcrpy_compatible=vcrpy_compatible)
     if json_file:
-        return json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"
-    text = dump_cassette_yaml(data)
+        return [json.dumps(data, indent=2, ensure_ascii=False, default=_json_default) + "\n"]
+    aside = set_aside(data)
+    try:
+        text = dump_cassette_yaml(data)
+    finally:
+        aside.restore()
+    pieces = aside.pieces(text) if aside.bodies else None
+    if pieces is None:
+        if aside.bodies:  # pragma: no cover - the emitter wrote a placeholder otherwise
+            text = dump_cassette_yaml(data)
+        pieces = iter([text])
+    return _with_end_marker(pieces)
+
+
+def _with_end_marker(pieces: Iterator[str]) -> Iterator[str]:
     # The end marker tells a whole file from one cut short (see `check_complete`). PyYAML writes
     # it already after a document that ends open (a `|+` block).
-    return text if text.endswith("\n...\n") else text + "...\n"
+    tail = ""
+    for piece in pieces:
+        if piece:
+            tail = (tail + piece)[-5:]
+            yield piece
+    if tail != "\n...\n":
+        yield "...\n"
 
 
 def _json_default(value: Any) -> Any:
@@ -440,7 +467,9 @@ def save_cassette(path: str | Path, document: CassetteDocument, *, vcrpy_compati
     """
     path = Path(path)
     try:
-        text = dumps_cassette(document, json_file=path.suffix == ".json", vcrpy_compatible=vcrpy_compatible)
+        pieces = _cassette_pieces(
+            document, json_file=path.suffix == ".json", vcrpy_compatible=vcrpy_compatible
+        )
     except TypeError as exc:
         raise CassetteError(f"llmcassette: cannot write cassette {str(path)!r}: {exc}.", path=path) from None
     with writing(path, "creating the folder"):
@@ -450,7 +479,8 @@ def save_cassette(path: str | Path, document: CassetteDocument, *, vcrpy_compati
     doing = "writing a temporary file beside it"
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            for piece in pieces:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         doing = "renaming the temporary file over it"

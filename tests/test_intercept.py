@@ -291,3 +291,54 @@ def test_a_library_imported_inside_a_cassette_is_intercepted(tmp_path: Path) -> 
         """,
     )
     assert lines == ["pong", "pong 2", "True", "False"]
+
+
+def test_two_libraries_imported_at_once_on_two_threads_open_their_doors_without_deadlock(
+    tmp_path: Path,
+) -> None:
+    # Thread B imports `otherlib`: its door opens under the engine's lock, and (as an adapter
+    # imports its library) imports `slowlib`, which thread A is importing. Thread A, holding
+    # `slowlib`'s import lock, finishes importing `slowlib.core`, which also has a door. Before,
+    # A's hook waited for the lock that B held while B waited for A's import: both for ever.
+    for name, body in {
+        "slowlib/__init__.py": "import _steps\n_steps.a_importing.set()\n"
+        "_steps.b_holds_the_lock.wait(10)\nimport slowlib.core\n",
+        "slowlib/core.py": "",
+        "otherlib/__init__.py": "",
+        "_steps.py": "import threading\n"
+        "a_importing = threading.Event()\nb_holds_the_lock = threading.Event()\n",
+    }.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(body)
+    lines = _run(
+        tmp_path,
+        f"""
+        import threading
+        sys.path.insert(0, {str(tmp_path)!r})
+        import _steps, llmcassette, llmcassette._adapters
+        from llmcassette import _intercept
+
+        opened = []
+
+        def open_door(door, module):
+            if door == "other":  # an adapter that imports a library, under the engine's lock
+                _steps.b_holds_the_lock.set()
+                _steps.a_importing.wait(10)
+                import slowlib
+            opened.append(module.__name__)
+
+        llmcassette._adapters.DOORS += (("slowlib.core", "slow"), ("otherlib", "other"))
+        _intercept._open_door = open_door
+        with llmcassette.use_cassette(CASSETTE):
+            a = threading.Thread(target=lambda: __import__("slowlib"), daemon=True)
+            b = threading.Thread(
+                target=lambda: (_steps.a_importing.wait(10), __import__("otherlib")), daemon=True
+            )
+            a.start(); b.start(); a.join(10); b.join(1)
+            if a.is_alive() or b.is_alive():
+                print("deadlocked", flush=True)
+                os._exit(0)
+        print(sorted(set(opened) & {{"otherlib", "slowlib.core"}}))
+        """.replace("import threading\n", "import os, threading\n", 1),
+    )
+    assert lines == ["['otherlib', 'slowlib.core']"]

@@ -308,3 +308,12 @@ def test_responses_read_the_same_as_constructed() -> None:
     built = RecordedResponse.model_validate({"status": {"code": 429}, "headers": {"retry-after": "2"}})
     assert built.status.code == 429 and built.status.message == ""
     assert header_get(built.headers, "Retry-After") == "2"
+
+
+@pytest.mark.parametrize(
+    "raw", [{"a": 1}, [{"a": 1}], [["gzip"]], {"gzip"}], ids=["map", "map-in-list", "list-in-list", "set"]
+)
+def test_a_header_value_that_is_not_text_is_refused(raw: Any) -> None:
+    # Before: it loaded as Python's spelling of it (`{'a': 1}`) and was sent so on replay.
+    with pytest.raises(ValidationError, match="a header value is text"):
+        RecordedRequest.model_validate({"method": "GET", "uri": "http://x/", "headers": {"h": raw}})

@@ -118,9 +118,10 @@ def test_kept_groups_that_do_not_hold_are_made_again_from_the_keys(tmp_path: Pat
 
 
 def test_repeats_and_wildcards_keep_their_order_from_the_cache(tmp_path: Path, cache: Path) -> None:
+    asked = {"method": "POST", "uri": URL, "body": '{"q": 1}'}
     interactions = [
-        {"request": {"method": "POST", "uri": URL, "body": '{"q": 1}'}, "response": {"status": {"code": 429}}},
-        {"request": {"method": "POST", "uri": URL, "body": '{"q": 1}'}, "response": {"status": {"code": 200}}},
+        {"request": asked, "response": {"status": {"code": 429}}},
+        {"request": asked, "response": {"status": {"code": 200}}},
         {"request": {"method": "*", "uri": "*"}, "response": {"status": {"code": 201}}},
     ]
     path = tmp_path / "c.yaml"

@@ -6,12 +6,16 @@ nothing loads today only to fail (or be silently dropped) later.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import llmcassette
 from llmcassette import CassetteFormatError
@@ -224,3 +228,199 @@ def test_a_second_interactions_list_is_refused_by_the_replay_loader_too(tmp_path
     for load in (load_cassette, load_lazy):
         with pytest.raises(CassetteFormatError, match="found the key 'interactions' twice"):
             load(path)
+
+
+# --- structured JSON (`parsed_body`, a WebSocket message's `json`) ---------------------------------
+
+JSON_CASES = [
+    pytest.param("{a: !!binary AAEC}", "it holds `!!binary` bytes at `a`", id="binary"),
+    pytest.param("{a: [1, !!set {x, y}]}", "it holds a `!!set` at `a[1]`", id="set"),
+    pytest.param("!!omap [{a: 1}]", "it holds a pair of `!!omap` or `!!pairs` at `[0]`", id="omap"),
+    pytest.param("!!pairs [{a: 1}]", "a pair of `!!omap` or `!!pairs` at `[0]`", id="pairs"),
+    pytest.param("{a: {1: x, '1': y}}", "two keys at `a` are the same JSON key '1'", id="key-clash"),
+    pytest.param("{null: x, 'null': y}", "two keys at the top are the same JSON key 'null'", id="null-clash"),
+    pytest.param("[" * 101 + "]" * 101, "nested deeper than 100 levels", id="too-deep"),
+]
+
+
+@pytest.mark.parametrize(("value", "fragment"), JSON_CASES)
+def test_a_parsed_body_json_cannot_hold_is_refused_at_load(tmp_path: Path, value: str, fragment: str) -> None:
+    # Before: it loaded, and replay, inspect, lint and diff ended in a bare TypeError (bytes, set)
+    # or sent JSON the file does not show (pairs as lists, two equal keys).
+    path = write(tmp_path, cassette(response=f"    parsed_body: {value}\n"))
+    for load in (load_cassette, lambda p: load_lazy(p).response(1)):
+        with pytest.raises(CassetteFormatError) as info:
+            load(path)
+        assert fragment in str(info.value)
+        assert "Structured JSON holds only mappings with text keys" in str(info.value)
+        assert (info.value.interaction, info.value.field) == (1, "response.parsed_body")
+    (finding,) = lint_paths([path]).findings
+    assert (finding.rule, finding.interaction, finding.field) == (Rule.SCHEMA, 1, "response.parsed_body")
+
+
+@pytest.mark.parametrize(("value", "fragment"), JSON_CASES)
+def test_a_request_parsed_body_json_cannot_hold_is_refused_when_the_cassette_is_entered(
+    tmp_path: Path, value: str, fragment: str
+) -> None:
+    text = cassette().replace("body: second}", f"parsed_body: {value}}}")
+    path = write(tmp_path, text)
+    with pytest.raises(CassetteFormatError) as info, llmcassette.use_cassette(path):
+        pass
+    assert fragment in str(info.value)
+    assert (info.value.interaction, info.value.field) == (1, "request.parsed_body")
+
+
+@pytest.mark.parametrize(("value", "fragment"), JSON_CASES)
+def test_a_websocket_message_json_cannot_hold_is_refused(tmp_path: Path, value: str, fragment: str) -> None:
+    path = write(tmp_path, websocket_cassette(f"{{from: server, offset_ms: 2.0, json: {value}}}"))
+    with pytest.raises(CassetteFormatError) as info:
+        load_cassette(path)
+    assert fragment in str(info.value)
+    assert (info.value.interaction, info.value.field) == (0, "websocket.messages.1.json")
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+def test_replay_raises_the_format_error_not_a_type_error(tmp_path: Path, pace: str) -> None:
+    path = write(tmp_path, cassette(response="    parsed_body: {a: !!binary AAEC}\n"))
+    with (
+        pytest.raises(CassetteFormatError, match=r"interaction 1, field `response\.parsed_body`: it holds"),
+        llmcassette.use_cassette(path, pace=pace),
+    ):
+        httpx.post(URL, content=b"second")
+
+
+@pytest.mark.parametrize("command", ["inspect", "lint", "diff", "serve"])
+@pytest.mark.parametrize("value", ["{a: !!binary AAEC}", "{a: !!set {x}}"])
+def test_every_command_names_the_field_in_one_line(tmp_path: Path, command: str, value: str) -> None:
+    path = write(tmp_path, cassette(response=f"    parsed_body: {value}\n"))
+    args = {
+        "inspect": ["inspect", str(path)],
+        "lint": ["lint", str(path)],
+        "diff": ["diff", str(path), str(path)],
+        "serve": ["serve", str(path), "--port", "0"],
+    }[command]
+    if command == "serve":  # were the file served, the command would not return
+        with pytest.raises(CassetteFormatError):
+            CassetteServer([path])
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == (2 if command == "diff" else 1), result.output  # diff: 1 is "changed"
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert "response.parsed_body" in result.output and "which JSON cannot hold" in result.output
+    if command != "lint":  # lint reports it as a finding, on stdout
+        assert result.stderr.startswith(f"llmcassette: cassette {str(path)!r} is not valid: interaction 1")
+
+
+def test_keys_yaml_reads_as_numbers_null_or_booleans_are_the_json_text_replay_sends(tmp_path: Path) -> None:
+    # JSON keys are text: `1:` in a hand-written body always replayed as "1"; the loaded value
+    # says so too, so that what matches, inspect and re-saving see is the JSON that is sent.
+    value = "{2: a, null: b, true: c, 1.5: [{3: d}]}"
+    path = write(tmp_path, cassette(response=f"    parsed_body: {value}\n"))
+    response = load_cassette(path).interactions[1].response
+    assert response.parsed_body == {"2": "a", "null": "b", "true": "c", "1.5": [{"3": "d"}]}
+    assert response.content == b'{"2": "a", "null": "b", "true": "c", "1.5": [{"3": "d"}]}'
+
+
+def test_nan_and_infinity_load_and_replay_as_python_json_wrote_them(tmp_path: Path) -> None:
+    path = write(tmp_path, cassette(response="    parsed_body: {a: .nan, b: [.inf, -.inf]}\n"))
+    with llmcassette.use_cassette(path), httpx.Client() as client:
+        client.post(URL, content=b"first")
+        assert client.post(URL, content=b"second").content == b'{"a": NaN, "b": [Infinity, -Infinity]}'
+
+
+def websocket_cassette(message: str) -> str:
+    return (
+        "version: 1\nllmcassette_schema: 2\ninteractions:\n"
+        "- request: {method: GET, uri: 'wss://api.openai.com/v1/realtime?model=m', headers: {}}\n"
+        "  response:\n    status: {code: 101, message: Switching Protocols}\n    headers: {}\n"
+        "  websocket:\n    subprotocol: null\n    messages:\n"
+        "    - {from: client, offset_ms: 1.0, json: {type: session.update}}\n"
+        f"    - {message}\n"
+        "    close: {code: 1000, reason: '', by: client, offset_ms: 9.0}\n"
+        "...\n"
+    )
+
+
+# --- any value anywhere: a clear error or a working cassette, never another exception -----------
+
+_ODD_VALUES = st.sampled_from(
+    [
+        b"\x00\x01",
+        frozenset({"a", "b"}),
+        float("nan"),
+        float("inf"),
+        {1: "x"},
+        {None: "x"},
+        {1.5: "x", "1.5": "y"},
+        [1, [2, {"k": None}]],
+        {"choices": {"j": []}},
+        -1,
+        10**30,
+        1.5,
+        "",
+        None,
+        True,
+        [],
+        {},
+        "2024-01-02",
+    ]
+)
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in children:
+        found += _paths(child, (*prefix, key))
+    return found
+
+
+class _AnyDumper(yaml.SafeDumper):
+    """Writes what a hand-edit can write: `!!binary`, `!!set`, keys of any type."""
+
+
+_AnyDumper.add_representer(frozenset, lambda dumper, data: dumper.represent_set(set(data)))
+
+
+def _bases() -> list[Any]:
+    from llmcassette._demo import CASSETTE
+
+    return [
+        yaml.safe_load(CASSETTE.read_text(encoding="utf-8")),
+        yaml.safe_load(websocket_cassette("{from: server, offset_ms: 2.0, json: {type: session.created}}")),
+    ]
+
+
+_BASES = _bases()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_mutated_cassette_is_refused_clearly_or_works(tmp_path: Path, data: st.DataObject) -> None:
+    base = copy.deepcopy(data.draw(st.sampled_from(_BASES)))
+    path_in_file = data.draw(st.sampled_from(_paths(base)))
+    parent = base
+    for part in path_in_file[:-1]:
+        parent = parent[part]
+    parent[path_in_file[-1]] = copy.deepcopy(data.draw(_ODD_VALUES))
+    path = tmp_path / "mutated.yaml"
+    path.write_text(yaml.dump(base, Dumper=_AnyDumper, sort_keys=False, explicit_end=True), encoding="utf-8")
+    try:
+        document = load_cassette(path)
+    except CassetteFormatError:
+        document = None
+    for args in (["inspect", str(path)], ["lint", str(path)], ["diff", str(path), str(path)]):
+        result = CliRunner().invoke(cli, args)
+        assert isinstance(result.exception, SystemExit | None), (args, result.exception)
+        assert "Traceback" not in result.output
+        if document is None and args[0] != "lint":
+            assert result.stderr.startswith("llmcassette: "), result.output
+    if document is None:
+        return
+    try:
+        with llmcassette.use_cassette(path), httpx.Client() as client:
+            for interaction in document.interactions:
+                if interaction.websocket is None and interaction.request.uri != "*":
+                    request = interaction.request
+                    client.request(request.method, request.uri, content=request.content).read()
+    except (llmcassette.LlmCassetteError, httpx.HTTPError, httpx.InvalidURL):
+        pass  # a clear error, or the client's own refusal of what it was asked to send

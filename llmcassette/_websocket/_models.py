@@ -32,7 +32,7 @@ from pydantic import Field, PrivateAttr, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from .._bodies import dump_json, exact_json
-from .._values import FormatModel, JsonFormat, TimeMs
+from .._values import FormatModel, JsonFormat, JsonValue, TimeMs
 
 __all__ = [
     "COMPACT_JSON",
@@ -56,7 +56,7 @@ class WebSocketMessage(FormatModel):
     sender: Sender = Field(alias="from")
     #: When it crossed, in milliseconds after the handshake request was sent.
     offset_ms: TimeMs
-    json_value: Any = Field(default=None, alias="json")
+    json_value: JsonValue = Field(default=None, alias="json")
     text: Annotated[str, Strict()] | None = None
     binary: Annotated[bytes, Strict()] | None = None
     #: The serialisation of ``json`` when it is not compact (see ``_bodies.JSON_FORMATS``).

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._replay import SessionLog
-from ._server import ClientClosed, ServerSide
+from ._server import ClientClosed, ServerSide, answer_headers
 
 __all__ = ["Recording", "relay_session"]
 
@@ -36,17 +36,6 @@ _HOP_HEADERS = frozenset(
         "connection",
         "sec-websocket-key",
         "sec-websocket-version",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-        "content-length",
-        "transfer-encoding",
-    }
-)
-_ANSWER_HEADERS = frozenset(
-    {
-        "upgrade",
-        "connection",
-        "sec-websocket-accept",
         "sec-websocket-extensions",
         "sec-websocket-protocol",
         "content-length",
@@ -156,7 +145,7 @@ async def _open_upstream(
     recording.reason = answered.reason_phrase if answered is not None else "Switching Protocols"
     recording.response_headers = list(answered.headers.raw_items()) if answered is not None else []
     recording.subprotocol = upstream.subprotocol
-    answer = [(n, v) for n, v in recording.response_headers if n.lower() not in _ANSWER_HEADERS]
+    answer = answer_headers(recording.response_headers)
     if not await side.accept(request, subprotocol=upstream.subprotocol, headers=answer):
         await upstream.close()
         return None

@@ -139,21 +139,6 @@ class SessionFault(Protocol):
         ...
 
 
-_PROTOCOL_HEADERS = frozenset(
-    {
-        "upgrade",
-        "connection",
-        "sec-websocket-accept",
-        "sec-websocket-extensions",
-        "sec-websocket-protocol",
-        "content-length",
-        "transfer-encoding",
-        "date",
-        "server",
-    }
-)
-
-
 def script_of(
     session: WebSocketSession, *, headers: dict[str, list[str]] | None = None, elapsed_ms: float | None = None
 ) -> SessionScript:
@@ -167,12 +152,10 @@ def script_of(
     close = session.close
     if close is not None:
         steps.append(Close(close.by, close.code, close.reason, close.offset_ms))
-    kept = tuple(
-        (name, value)
-        for name, values in (headers or {}).items()
-        if name.lower() not in _PROTOCOL_HEADERS
-        for value in values
-    )
+    from ._server import answer_headers  # the server end (asyncio) loads only when a session plays
+
+    recorded = [(name, value) for name, values in (headers or {}).items() for value in values]
+    kept = tuple(answer_headers(recorded))
     return SessionScript(
         steps=tuple(steps), subprotocol=session.subprotocol, headers=kept, elapsed_ms=elapsed_ms or 0.0
     )

@@ -21,7 +21,32 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._replay import SessionLog
 
-__all__ = ["ClientClosed", "ServerSide"]
+__all__ = ["HANDSHAKE_HEADERS", "ClientClosed", "ServerSide", "answer_headers"]
+
+#: Headers of the ``101`` answer that belong to this one connection: the protocol computes them
+#: from the client's handshake (the key's accept value, the subprotocol and extensions agreed) and
+#: they are never taken from an upstream's answer or a recording. Everything else the upstream
+#: answered, its ``Date`` and ``Server`` among them, reaches the client as it was sent, in
+#: recording and in replay alike, and the engine adds no ``Date`` or ``Server`` of its own.
+HANDSHAKE_HEADERS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-accept",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+        "content-length",
+        "transfer-encoding",
+    }
+)
+# What `websockets`' server protocol stamps on an answer by itself.
+_ENGINE_HEADERS = ("Date", "Server")
+
+
+def answer_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The upstream's (or the recorded) ``101`` headers the client is given: all but ``HANDSHAKE_HEADERS``."""
+    return [(name, value) for name, value in headers if name.lower() not in HANDSHAKE_HEADERS]
+
 
 # How long the server end waits for the client's answer to its close frame before it hangs up.
 _CLOSE_TIMEOUT_S = 10.0
@@ -90,7 +115,12 @@ class ServerSide:
         self.protocol.available_subprotocols = [Subprotocol(subprotocol)] if subprotocol else None
         response = self.protocol.accept(request)
         if response.status_code == 101:
-            for name, value in headers:
+            # The client sees the upstream's Date and Server (or the recorded ones), once: not
+            # the engine's beside them, nor none where the upstream sent them.
+            for name in _ENGINE_HEADERS:
+                if name in response.headers:
+                    del response.headers[name]
+            for name, value in answer_headers(headers):
                 response.headers[name] = value
         self.protocol.send_response(response)
         await self._flush()

@@ -371,18 +371,7 @@ def _send_raw(url: str, path: str, body: bytes) -> tuple[float, bytes]:
     return time.monotonic() - start, answer.partition(b"\r\n")[0]
 
 
-async def _read_and_answer(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] != "http":
-        return
-    while (await receive()).get("more_body"):
-        pass
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"read"})
-
-
-def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path: Path) -> None:
-    # The case: 100 recordings, and a 50 MB request that matches none of them. Answering
-    # it took 259 s, and every other client waited as long.
+def _miss_cassette(path: Path, recordings: int) -> Path:
     recorded = [
         {
             "request": {
@@ -392,18 +381,31 @@ def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path:
             },
             "response": {"status": {"code": 200}, "body": {"string": '{"ok": true}'}},
         }
-        for i in range(100)
+        for i in range(recordings)
     ]
-    path = tmp_path / "many.yaml"
     path.write_text(json.dumps({"version": 1, "interactions": recorded}))
+    return path
+
+
+def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path: Path) -> None:
+    # The case: 100 recordings, and a 50 MB request that matches none of them. Answering
+    # it took 259 s, and every other client waited as long. Both bounds are relative to what the
+    # machine does at the same moment, so that a busy machine (2 cores shared with other work)
+    # slows both sides alike: the miss against 100 recordings is timed against the same miss
+    # against one (reading and parsing 50 MB is the same work; a cost per recording, as before,
+    # made it about 100 times as long), and the other client's latency during the miss against
+    # its latency at rest (a server busy with the miss on its event loop holds it up for as long
+    # as the miss takes).
+    many = _miss_cassette(tmp_path / "many.json", 100)
+    one = _miss_cassette(tmp_path / "one.json", 1)
     text = ("a long document to summarise, " * 1_700_000)[:50_000_000]
     big = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]}).encode()
     small = {"model": "m", "messages": [{"role": "user", "content": "q1"}]}
-    # What the machine takes, now, to carry the body to a server that only reads it (reported
-    # beside the rounds when the bound fails, to tell a slow machine from a slow server).
-    with serve(_read_and_answer) as reader:
-        upload_s = min(_send_raw(reader, "/", big)[0] for _ in range(2))
-    server = ServeProcess(str(path), "--port", "0", "--max-body-bytes", str(64 * 1024 * 1024))
+    limit = ("--max-body-bytes", str(64 * 1024 * 1024))
+    server, single = (
+        ServeProcess(str(many), "--port", "0", *limit),
+        ServeProcess(str(one), "--port", "0", *limit),
+    )
     try:
         url = f"{server.url}/v1/chat/completions"
         with httpx.Client(timeout=WAIT_S) as client:
@@ -413,29 +415,35 @@ def test_a_50_mb_miss_is_answered_at_once_and_holds_no_other_client_up(tmp_path:
                 assert client.post(url, json=small).json() == {"ok": True}
                 return time.monotonic() - start
 
-            baseline_s = max(latency_s() for _ in range(30))
-            rounds: list[tuple[float, float]] = []
-            # Each round sends the large request from a thread and small ones meanwhile; the best
-            # round counts, as other processes on a busy machine can stall any one of them.
-            while len(rounds) < 5 and not (
-                rounds and min(r[0] for r in rounds) < 1.0 and min(r[1] for r in rounds) < 0.05
-            ):
-                answer: list[tuple[float, bytes]] = []
-                sender = threading.Thread(
-                    target=lambda into=answer: into.append(_send_raw(server.url, "/v1/chat/completions", big))
-                )
+            def miss_s(target: str) -> float:
+                elapsed_s, status = _send_raw(target, "/v1/chat/completions", big)
+                assert status == b"HTTP/1.1 404 Not Found"
+                return elapsed_s
+
+            # (ratio of the miss to the one-recording miss, added delay, at-rest latency)
+            rounds: list[tuple[float, float, float]] = []
+            # Each round times the reference miss, then sends the large request from a thread and
+            # small ones meanwhile; the best round counts, as any one of them can be stalled.
+            while len(rounds) < 5 and not (rounds and min(r[0] for r in rounds) < 2.0 and _calm(rounds)):
+                at_rest_s = max(latency_s() for _ in range(10))
+                reference_s = miss_s(single.url)
+                answer: list[float] = []
+                sender = threading.Thread(target=lambda into=answer: into.append(miss_s(server.url)))
                 sender.start()
                 delays = [latency_s()]
                 while sender.is_alive():
                     delays.append(latency_s())
                 sender.join()
-                elapsed_s, status = answer[0]
-                assert status == b"HTTP/1.1 404 Not Found"
-                rounds.append((elapsed_s, max(delays) - baseline_s))
+                rounds.append((answer[0] / reference_s, max(delays) - at_rest_s, at_rest_s))
     finally:
         server.stop()
-    best_s, best_delay_s = min(r[0] for r in rounds), min(r[1] for r in rounds)
-    # The bound, flat: the upload itself is part of the second (about 0.06 s here).
-    assert best_s < 1.0, (rounds, upload_s)
-    assert best_delay_s < 0.05, (rounds, baseline_s)
-    print(f"upload {upload_s:.3f} s, baseline {baseline_s * 1000:.1f} ms, rounds {rounds}")
+        single.stop()
+    # 100 recordings cost at most what one costs, give or take the machine's noise.
+    assert min(r[0] for r in rounds) < 3.0, rounds
+    # The other client waited no longer than its own worst wait at rest (or 50 ms) on top of it.
+    assert _calm(rounds), rounds
+    print(f"rounds (ratio, added delay s, at rest s): {rounds}")
+
+
+def _calm(rounds: list[tuple[float, float, float]]) -> bool:
+    return any(delay_s < max(0.05, at_rest_s) for _, delay_s, at_rest_s in rounds)

@@ -23,7 +23,9 @@ from websockets.exceptions import InvalidStatus
 
 from llmcassette import load_cassette
 from llmcassette.proxy import CassetteServer, Recorder, RouteTable
+from tests.websocket.test_server import UPSTREAM_SERVER, greet, handshake_headers, named, recorded_headers
 from tests.ws.realtime_upstream import EXPECTED, realtime_upstream
+from tests.ws.running import run_upstream
 
 _WEBSOCKETS_MAJOR = int(version("websockets").split(".")[0])
 USER_ITEM: Any = {
@@ -264,3 +266,20 @@ def test_serve_fragments_messages_into_continuation_frames_the_sdk_reassembles(
     with CassetteServer([path], faults=["ws_fragment:size=7"]) as url:
         fragmented = asyncio.run(_talk(_ws(url)))
     assert fragmented == live
+
+
+def test_record_and_serve_answer_the_handshake_with_the_upstreams_date_and_server_once(
+    tmp_path: Path,
+) -> None:
+    # Before: `record` sent the client two `Date` headers (websockets' and the upstream's), and
+    # `serve` a fresh `Date` of its own and no `Server`.
+    path = tmp_path / "session.yaml"
+    with run_upstream(greet, server_header=UPSTREAM_SERVER) as upstream:
+        with Recorder(path, routes=RouteTable(upstream=upstream.http_url)) as url:
+            live = handshake_headers(_ws(url) + "/v1/realtime")
+    recorded = recorded_headers(path)
+    assert recorded["server"] == [UPSTREAM_SERVER] and len(recorded["date"]) == 1
+    assert named(live, "date") == recorded["date"] and named(live, "server") == [UPSTREAM_SERVER]
+    with CassetteServer([path]) as url:
+        replayed = handshake_headers(_ws(url) + "/v1/realtime")
+    assert named(replayed, "date") == recorded["date"] and named(replayed, "server") == [UPSTREAM_SERVER]

@@ -61,9 +61,15 @@ class RunningUpstream:
 
 @contextlib.contextmanager
 def run_upstream(
-    handler: Handler, *, gate: Gate | None = None, tls: ssl.SSLContext | None = None
+    handler: Handler,
+    *,
+    gate: Gate | None = None,
+    tls: ssl.SSLContext | None = None,
+    server_header: str | None = None,
 ) -> Iterator[RunningUpstream]:
     """Serve ``handler`` on a free loopback port while the block runs.
+
+    ``server_header`` is the ``Server`` its handshake answers carry (websockets' own by default).
 
     ``gate`` sees each handshake request first: returning ``(status, headers, body)`` refuses it
     with that HTTP answer, as a provider refuses a bad key or an exhausted quota.
@@ -108,6 +114,7 @@ def run_upstream(
             process_request=process_request,
             max_size=None,
             compression=None,
+            **({"server_header": server_header} if server_header is not None else {}),
         ) as server:
             address.append(server.sockets[0].getsockname()[1])
             started.set()
