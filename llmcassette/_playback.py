@@ -154,7 +154,7 @@ def respond(
     return flavor.module.Response(playback.status, headers=headers, stream=stream, extensions=extensions)
 
 
-def _stream_kind(playback: Playback) -> type[ReplayStream]:
+def _stream_kind(playback: Playback) -> type:
     # A body read from the file has a stream of its own that keeps nothing it handed over.
     return ReplayStream if type(playback.chunks) is tuple else replay_stream_for(playback.chunks)
 
