@@ -33,7 +33,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-__all__ = ["LIBRARY_WAITS", "VirtualClock", "await_real", "await_wait", "current_clock", "wait"]
+__all__ = ["LIBRARY_WAITS", "VirtualClock", "await_wait", "current_clock", "wait"]
 
 _real_sleep = time.sleep
 _real_async_sleep = asyncio.sleep
@@ -231,11 +231,3 @@ async def await_wait(seconds: float) -> None:
         await _real_async_sleep(0)
     else:
         await _real_async_sleep(seconds)
-
-
-async def await_real(seconds: float) -> None:
-    """
-    A pause of llmcassette's own in real time, whatever clock is active: a turn of the event loop
-    while a client catches up (``seconds`` 0), never a client sleep nor a move of virtual time.
-    """
-    await _real_async_sleep(seconds)

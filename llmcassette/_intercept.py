@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from ._cassette import Cassette
 
 __all__ = [
-    "SDK_SWITCHES",
     "VCRPY_PATCHERS",
     "activate",
     "current_cassette",
@@ -124,33 +123,6 @@ def _async_handler(flavor: Flavor, original: Callable[..., Any]) -> Callable[...
 VCRPY_PATCHERS = ("httpx", "httpx2", "aiohttp", "httplib", "urllib3", "requests", "boto3")
 
 
-def _never(self: Any) -> bool:
-    return False
-
-
-# SDK switches turned while a cassette is active: (module, class, method, replacement).
-# google-genai's async client sends through aiohttp whenever aiohttp is installed (litellm brings
-# it). The aiohttp door answers that route too, but it is not the route this switch keeps the
-# client on: the suite's google-genai tests assert the httpx2 route and the httpx2 errors and
-# retries its faults produce (tests/test_sdks.py::test_sdk_traffic_goes_through_its_http_library,
-# tests/sdk_faults/), and on the aiohttp route several of them fail and one hangs
-# (test_streams.py::test_a_broken_stream[async-genai-error_event_server_error-raises_by_code]).
-# So it stays, until that hang is understood and those tests are taught both routes.
-SDK_SWITCHES: list[tuple[str, str, str, Callable[..., Any]]] = [
-    ("google.genai._api_client", "BaseApiClient", "_use_aiohttp", _never),
-]
-
-
-def _install_switches() -> None:
-    for module_name, class_name, attribute, replacement in SDK_SWITCHES:
-        module = sys.modules.get(module_name)
-        owner = getattr(module, class_name, None) if module is not None else None
-        if owner is None or attribute not in owner.__dict__:
-            continue
-        _patches.append(_Patch(owner, attribute, owner.__dict__[attribute], replacement))
-        setattr(owner, attribute, replacement)
-
-
 # Doors whose library is not imported yet, by the module that defines their classes; the hook
 # that opens each one when its module is imported, while a cassette is active.
 _pending: dict[str, str] = {}
@@ -168,13 +140,21 @@ def _open_door(door: str, module: ModuleType) -> None:
 _arrived: list[ModuleType] = []
 
 
+# How long an import waits for `_lock` before it leaves its door to the thread that holds it.
+_IMPORT_WAIT_S = 1.0
+
+
 def _opened_on_import(module: ModuleType) -> None:
     # This runs inside the import of `module`, with the import system's locks on it (and on its
     # packages) held. Waiting here for `_lock` could wait for ever: the thread that holds it may
     # be opening another door, whose adapter imports its library, and wait for one of those very
     # locks. So the module is left for whichever thread holds `_lock` (this one, if it is free),
-    # which opens its door before it lets go.
+    # which opens its door before it lets go. It is waited for a little first: a thread that is
+    # only entering or leaving a cassette lets go within milliseconds, and the door is then open
+    # before this import returns, so a request made right after it is answered by the cassette.
     _arrived.append(module)
+    if _lock.acquire(timeout=_IMPORT_WAIT_S):
+        _open_arrived_holding_lock()
     _open_arrived()
 
 
@@ -182,14 +162,18 @@ def _open_arrived() -> None:
     # Tried again after every release of `_lock` (see `_locked`): a module that arrived while
     # another thread held it is opened by that thread on its way out, or by this one.
     while _arrived and _lock.acquire(blocking=False):
-        try:
-            while _arrived:
-                module = _arrived.pop(0)
-                door = _pending.pop(module.__name__, None) if _active else None
-                if door is not None:
-                    _open_door(door, module)
-        finally:
-            _lock.release()
+        _open_arrived_holding_lock()
+
+
+def _open_arrived_holding_lock() -> None:
+    try:
+        while _arrived:
+            module = _arrived.pop(0)
+            door = _pending.pop(module.__name__, None) if _active else None
+            if door is not None:
+                _open_door(door, module)
+    finally:
+        _lock.release()
 
 
 @contextlib.contextmanager
@@ -220,7 +204,6 @@ def _install_adapters() -> None:
 
 
 def _install() -> None:
-    _install_switches()
     for flavor in available_flavors():
         module = flavor.module
         targets = (

@@ -118,6 +118,12 @@ class ReplayStream:
             handed += rest[: len(rest) - operator.length_hint(iterator)]
         return handed
 
+    @property
+    def instant(self) -> bool:
+        """True when playing the rest waits for nothing (no recorded pace, delay or stall): its sync
+        iteration never sleeps, so an async door may run it on the event loop."""
+        return self._pacer is None and self._delays_ms is None and self._end_stall_ms is None
+
     def take_all(self, *, most: int | None = None) -> Sequence[bytes] | None:
         """
         Every chunk still to come, handed over at once, when playing them waits for nothing and

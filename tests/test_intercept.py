@@ -342,3 +342,39 @@ def test_two_libraries_imported_at_once_on_two_threads_open_their_doors_without_
         """.replace("import threading\n", "import os, threading\n", 1),
     )
     assert lines == ["['otherlib', 'slowlib.core']"]
+
+
+def test_a_library_imported_while_another_thread_briefly_holds_the_lock_has_its_door_open_at_once(
+    tmp_path: Path,
+) -> None:
+    # Another thread entering or leaving a cassette holds the engine's lock for moments: the
+    # import waits for it, so a request made right after the import is answered by the cassette.
+    (tmp_path / "quicklib.py").write_text("")
+    lines = _run(
+        tmp_path,
+        f"""
+        import threading, time
+        sys.path.insert(0, {str(tmp_path)!r})
+        import llmcassette, llmcassette._adapters
+        from llmcassette import _intercept
+
+        opened = []
+        _intercept._open_door = lambda door, module: opened.append(module.__name__)
+        llmcassette._adapters.DOORS += (("quicklib", "quick"),)
+        with llmcassette.use_cassette(CASSETTE):
+            held = threading.Event()
+
+            def hold():
+                with _intercept._lock:
+                    held.set()
+                    time.sleep(0.2)
+
+            holder = threading.Thread(target=hold)
+            holder.start()
+            held.wait(10)
+            import quicklib
+            print([name for name in opened if name == "quicklib"])
+            holder.join(10)
+        """,
+    )
+    assert lines == ["['quicklib']"]

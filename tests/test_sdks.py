@@ -2,9 +2,10 @@
 The official SDKs, recorded through llmcassette against a local fake provider, then replayed with
 the provider gone.
 
-For each SDK (openai, anthropic, google-genai on httpx2; ollama on httpx), JSON and streamed,
-sync and async: what the SDK parses on replay must equal what it parsed live, the transport must
-hand it the same chunks with the same boundaries as live, and the cassette must hold no key.
+For each SDK (openai, anthropic, google-genai on httpx2; ollama on httpx; google-genai's async
+client on aiohttp, and on httpx2 where aiohttp is not installed), JSON and streamed, sync and
+async: what the SDK parses on replay must equal what it parsed live, the transport must hand it
+the same chunks with the same boundaries as live, and the cassette must hold no key.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import anthropic
 import httpx
 import httpx2
@@ -30,6 +32,7 @@ from google import genai
 from google.genai import types as genai_types
 
 import llmcassette
+from tests.sdk_faults._clients import genai_without_aiohttp
 from tests.servers import serve
 from tests.upstreams import EXPECTED, ReceivedRequest, provider_app
 
@@ -300,12 +303,19 @@ class Sdk:
     finish: str
     #: What ends one event of the provider's stream.
     event_end: bytes
+    #: The HTTP library the SDK's default async client runs on, if not ``library``.
+    async_library: str | None = None
+
+
+#: google-genai's async client where aiohttp is not installed (see `genai_without_aiohttp`).
+GENAI_HTTPX2 = "async-httpx2"
 
 
 SDKS = [
     Sdk("openai", "httpx2", _openai_sync, _openai_async, _openai_outcome, "tool_calls", b"\n\n"),
     Sdk("anthropic", "httpx2", _anthropic_sync, _anthropic_async, _anthropic_outcome, "tool_use", b"\n\n"),
-    Sdk("genai", "httpx2", _genai_sync, _genai_async, _genai_outcome, "STOP", b"\r\n\r\n"),
+    # Its async client sends through aiohttp whenever aiohttp is installed (litellm brings it).
+    Sdk("genai", "httpx2", _genai_sync, _genai_async, _genai_outcome, "STOP", b"\r\n\r\n", "aiohttp"),
     Sdk("ollama", "httpx", _ollama_sync, _ollama_async, _ollama_outcome, "stop", b"\n"),
 ]
 
@@ -318,12 +328,21 @@ _TRANSPORTS = {
 @contextlib.contextmanager
 def transport_calls() -> Iterator[Counter[str]]:
     """
-    Count, per library, the requests that reach the standard transports' handlers. Entered inside
-    a cassette, it wraps llmcassette's interception, so it sees replayed requests as well as
-    recorded ones, and tells which library the SDK really sent them through.
+    Count, per library, the requests that reach the standard transports' handlers (aiohttp's: the
+    connections its connector makes, one per request under a cassette, which closes each one it
+    answers). Entered inside a cassette, it wraps llmcassette's interception, so it sees replayed
+    requests as well as recorded ones, and tells which library the SDK really sent them through.
     """
     counts: Counter[str] = Counter()
     saved: list[tuple[type, str, Any]] = []
+
+    async def counting_connections(self: Any, *args: Any) -> Any:
+        counts["aiohttp"] += 1
+        return await inner_connect(self, *args)
+
+    inner_connect = aiohttp.TCPConnector.__dict__["_create_connection"]
+    saved.append((aiohttp.TCPConnector, "_create_connection", inner_connect))
+    aiohttp.TCPConnector._create_connection = counting_connections  # type: ignore[method-assign]
 
     def counting_sync(library: str, inner: Any) -> Any:
         def handle_request(self: Any, request: Any) -> Any:
@@ -366,6 +385,9 @@ class Run:
 
 def _run(sdk: Sdk, mode: str, stream: bool, base_url: str, path: Path, record_mode: str) -> Run:
     """Call the SDK once under a cassette at ``path``."""
+    if mode == GENAI_HTTPX2:
+        with genai_without_aiohttp():
+            return _run(sdk, "async", stream, base_url, path, record_mode)
     if mode == "async":
 
         async def main() -> Run:
@@ -390,8 +412,21 @@ class Case:
     def id(self) -> str:
         return f"{self.sdk.name}-{'stream' if self.stream else 'json'}-{self.mode}"
 
+    @property
+    def library(self) -> str:
+        """The HTTP library the SDK's client sends through in this mode."""
+        if self.mode == GENAI_HTTPX2:
+            return "httpx2"
+        if self.mode == "async" and self.sdk.async_library is not None:
+            return self.sdk.async_library
+        return self.sdk.library
 
-CASES = [Case(sdk, stream, mode) for sdk in SDKS for stream in (False, True) for mode in ("sync", "async")]
+
+def _modes(sdk: Sdk) -> list[str]:
+    return ["sync", "async", GENAI_HTTPX2] if sdk.name == "genai" else ["sync", "async"]
+
+
+CASES = [Case(sdk, stream, mode) for sdk in SDKS for stream in (False, True) for mode in _modes(sdk)]
 
 
 @dataclass
@@ -477,9 +512,10 @@ def test_replay_plays_exactly_the_recorded_interactions(session: Session) -> Non
 
 
 def test_sdk_traffic_goes_through_its_http_library(session: Session) -> None:
-    # openai 3.x, anthropic 2.x and google-genai 3.x run on httpx2, ollama on httpx: both are
-    # intercepted, and nothing else carries the traffic.
-    library = session.case.sdk.library
+    # openai 3.x, anthropic 2.x and google-genai 3.x run on httpx2, ollama on httpx, google-genai's
+    # async client on aiohttp (on httpx2 without it): each is intercepted, and nothing else
+    # carries the traffic.
+    library = session.case.library
     assert session.live.calls == Counter({library: 1})
     assert session.replay.calls == Counter({library: 1})
 

@@ -30,10 +30,13 @@ __all__ = [
     "WireRequest",
     "encode_body",
     "encode_chunk",
+    "engine_head",
+    "engine_lines",
     "engine_request",
     "parse_request",
     "request_complete",
     "response_head",
+    "response_lines",
 ]
 
 #: Headers the wire writer sets itself, from the framing it chooses.
@@ -125,7 +128,7 @@ def _httpx_url(url: str) -> str:
     return str(httpx.URL(url))
 
 
-def response_head(
+def response_lines(
     status: int,
     reason: str,
     headers: list[tuple[bytes, bytes]],
@@ -133,11 +136,11 @@ def response_head(
     length: int | None,
     method: str,
     close: bool = False,
-) -> tuple[bytes, bool]:
+) -> tuple[list[bytes], bool]:
     """
-    The status line and headers of a response, and whether its body is written chunked.
-    ``length`` is the body's size when it is written whole with a ``Content-Length``; ``close``
-    ends the connection after the response (``Connection: close``).
+    The lines of a response's head (the status line, then each header), and whether its body is
+    written chunked. ``length`` is the body's size when it is written whole with a
+    ``Content-Length``; ``close`` ends the connection after the response (``Connection: close``).
     """
     dropped = _FRAMING | {b"connection"} if close else _FRAMING
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
@@ -150,24 +153,44 @@ def response_head(
         lines.append(b"Transfer-Encoding: chunked")
     elif has_body:
         lines.append(b"Content-Length: " + str(length).encode())
+    return lines, chunked
+
+
+def response_head(
+    status: int,
+    reason: str,
+    headers: list[tuple[bytes, bytes]],
+    *,
+    length: int | None,
+    method: str,
+    close: bool = False,
+) -> tuple[bytes, bool]:
+    """The head of a response as :func:`response_lines` has it, in bytes, and whether its body is chunked."""
+    lines, chunked = response_lines(status, reason, headers, length=length, method=method, close=close)
     return b"\r\n".join(lines) + b"\r\n\r\n", chunked
 
 
-def engine_head(response: Any, *, method: str, close: bool = False) -> tuple[bytes, bool, int | None]:
+def engine_lines(response: Any, *, method: str, close: bool = False) -> tuple[list[bytes], bool, int | None]:
     """
-    The head of the engine's answer (an httpx response) as it goes on the wire, whether its body
-    is written chunked, and its length when it is not: whole with its ``Content-Length`` when the
-    answer declares one and was not chunked, chunk by chunk otherwise.
+    The lines of the head of the engine's answer (an httpx response) as it goes on the wire,
+    whether its body is written chunked, and its length when it is not: whole with its
+    ``Content-Length`` when the answer declares one and was not chunked, chunk by chunk otherwise.
     """
     raw = list(response.headers.raw)
     declared = next((value for name, value in raw if name.lower() == b"content-length"), None)
     chunked_upstream = any(name.lower() == b"transfer-encoding" for name, _ in raw)
     length = int(declared) if declared is not None and not chunked_upstream else None
     reason = response.extensions.get("reason_phrase", b"").decode("latin-1") or "OK"
-    head, chunked = response_head(
+    lines, chunked = response_lines(
         response.status_code, reason, raw, length=length, method=method, close=close
     )
-    return head, chunked, None if chunked else length
+    return lines, chunked, None if chunked else length
+
+
+def engine_head(response: Any, *, method: str, close: bool = False) -> tuple[bytes, bool, int | None]:
+    """The head of the engine's answer as :func:`engine_lines` has it, in bytes (and the same framing)."""
+    lines, chunked, length = engine_lines(response, method=method, close=close)
+    return b"\r\n".join(lines) + b"\r\n\r\n", chunked, length
 
 
 def engine_flavor() -> Flavor:

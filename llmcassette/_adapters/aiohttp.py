@@ -4,13 +4,18 @@ connection whose transport is a :class:`CassetteTransport` instead of a socket's
 
 aiohttp writes its request into the transport as usual; once the request is whole, the cassette
 decides what answers it, and the answer is fed to aiohttp's own protocol as HTTP/1.1 bytes, one
-recorded chunk at a time (:mod:`._wire`). aiohttp's parser and ``StreamReader`` then do what they
+recorded chunk at a time (:mod:`._wire`), each once the client wants more than it has (fed at
+once, chunks would merge in aiohttp's buffer). A replay that waits for nothing is fed from the
+client's own reads, where aiohttp's reader would wait for the socket; any other answer (recorded
+pace, a fault's silence, a recording) by a task of the door's, which waits, without waking the
+loop, for the reader to ask for more. aiohttp's parser and ``StreamReader`` then do what they
 do live, so every reading style (``read()``, ``content.iter_chunked``, ``iter_any``,
-``readline``, ``async for line in content``) sees the recorded chunks, and failures are aiohttp's
-own: a ``disconnect`` is a connection lost mid-body (``ClientPayloadError``), a timeout is
-``SocketTimeoutError``, ``connect_error`` is ``ClientConnectorError``, and an upstream that hung
-up before answering (live, or recorded as a response without status) is a connection lost before
-the head: ``ServerDisconnectedError`` for a close, ``ClientOSError`` for a reset.
+``readline``, ``async for line in content``, ``read_nowait``, ``wait_eof``) sees the recorded
+chunks, and failures are aiohttp's own: a ``disconnect`` is a connection lost mid-body
+(``ClientPayloadError``), a timeout is ``SocketTimeoutError``, ``connect_error`` is
+``ClientConnectorError``, and an upstream that hung up before answering (live, or recorded as a
+response without status) is a connection lost before the head: ``ServerDisconnectedError`` for a
+close, ``ClientOSError`` for a reset.
 
 Every cassette answer ends its connection (``Connection: close``), so a pooled connection never
 outlives the cassette that answered on it. Recording opens the real connection with the
@@ -22,18 +27,20 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from types import ModuleType
 from typing import Any
 
 import h11
 import httpx
 
-from .._clock import await_real, await_wait
+from .._clock import await_wait
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS, hung_up_before_answer
+from .._streams import ReplayStream
 from ._wire import (
     encode_chunk,
     engine_flavor,
@@ -83,7 +90,13 @@ class CassetteTransport(asyncio.Transport):
         self._raw = b""
         self._out = bytearray()
         self._closing = False
+        self._lost = False
         self._task: asyncio.Task[None] | None = None
+        # A replay that waits for nothing, played as the client reads (see `_reader_class`).
+        self._pulled: _Pulled | None = None
+        # Any other answer is fed by the door's task, each chunk once the client wants more.
+        self._holding = True
+        self._wanted: asyncio.Future[None] | None = None
 
     # -- the transport API aiohttp uses ----------------------------------------------------------
 
@@ -102,9 +115,24 @@ class CassetteTransport(asyncio.Transport):
         return self._closing
 
     def close(self) -> None:
+        if self._closing:
+            return
         self._closing = True
+        self._pulled = None
         if self._task is not None and not self._task.done():
             self._task.cancel()
+        # As a socket's transport does: the protocol hears of it on the next turn of the loop. A
+        # session that closes waits for that on each connection it still holds (a response
+        # left unread), so without it the session's close would wait for ever.
+        asyncio.get_running_loop().call_soon(self._connection_lost, None)
+
+    def _connection_lost(self, exc: BaseException | None) -> None:
+        """Tell the protocol the connection is gone, once, however it went."""
+        self._closing = True
+        self._pulled = None
+        if not self._lost:
+            self._lost = True
+            self._protocol.connection_lost(exc)
 
     def abort(self) -> None:
         self.close()
@@ -145,7 +173,7 @@ class CassetteTransport(asyncio.Transport):
                 # A recorded upstream that hung up before answering: the connection ends with no
                 # response, closed or reset, and aiohttp says so as it does live.
                 decision.log_failure()
-                protocol.connection_lost(_hang_up_cause(failure.error_type, None))
+                self._connection_lost(_hang_up_cause(failure.error_type, None))
                 return
             if failure is not None:
                 decision.log_failure()
@@ -158,50 +186,211 @@ class CassetteTransport(asyncio.Transport):
         except Exception as exc:
             if isinstance(exc, httpx.TransportError) and hung_up_before_answer(exc):
                 # Recorded by the engine; the client sees the hang-up as aiohttp reports it live.
-                protocol.connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
+                self._connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
                 return
             protocol.set_exception(exc)
             return
         head, chunked, _ = engine_head(response, method=parsed.method, close=True)
         protocol.data_received(head)
+        payload: Any = getattr(protocol, "_payload", None)
+        watched = _watch(payload)
+        stream = response.stream
+        if watched and isinstance(stream, ReplayStream) and stream.instant:
+            # A replay that waits for nothing: each chunk is fed as the client reads, with no task
+            # of the door's between its reads; the first one now, as it would follow the head.
+            self._pulled = _Pulled(iter(stream), chunked)
+            self.pull()
+            return
         try:
-            async for chunk in response.stream:
+            async for chunk in stream:
                 if chunk:
+                    if watched and payload._buffer:
+                        # The next chunk waits for the client to take the one before, so that it
+                        # reaches the client as a read of its own, as the recording's chunks did
+                        # (fed at once, they would merge in aiohttp's buffer). A client reading
+                        # as fast as it can has taken it by the next turn of the loop (the feed
+                        # woke it, just before this task): one bare turn, then a wait for its read.
+                        await _TURN
+                        if payload._buffer:
+                            await self._want()
                     protocol.data_received(encode_chunk(chunk, chunked=chunked))
-                    await _taken(protocol)
         except httpx.TimeoutException:
+            if watched and payload._buffer:
+                await self._want()  # the chunks before the failure reach the client first
             # As aiohttp's own read timer does: the connection and the body being read both fail.
             timeout_error = aiohttp.SocketTimeoutError("Timeout on reading data from socket")
             protocol.set_exception(timeout_error)
-            payload = getattr(protocol, "_payload", None)
             if payload is not None:
                 payload.set_exception(timeout_error)
             return
         except httpx.TransportError:
-            protocol.connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+            if watched and payload._buffer:
+                await self._want()
+            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
             return
         finally:
+            # Before the client has read the last chunk: the stream has ended (a recording is
+            # complete) whatever the client does next, as when the last bytes reach its socket.
             await response.aclose()
         if chunked:
             protocol.data_received(b"0\r\n\r\n")
+
+    async def _want(self) -> None:
+        """Wait until the client wants more than it was fed (see `wanted`)."""
+        if self._holding:
+            _client_waits(self._protocol)
+            self._wanted = asyncio.get_running_loop().create_future()
+            await self._wanted
+
+    def wanted(self, *, all_of_it: bool = False) -> None:
+        """
+        The client has taken what it was fed and wants more (its reader's buffer is empty), or,
+        with ``all_of_it``, waits for the end without reading: the rest is fed without holding.
+        """
+        if all_of_it:
+            self._holding = False
+        waiter, self._wanted = self._wanted, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pull(self) -> bool:
+        """
+        Feed the client the next piece of a replay played as it reads: a chunk (and the end of the
+        body, if the chunk was the last), or the failure the stream ends with, once the client has
+        read the chunks before it. False when there is nothing left to feed.
+        """
+        pulled = self._pulled
+        if pulled is None:
+            return False
+        chunk = pulled.next
+        if isinstance(chunk, bytes):
+            self._protocol.data_received(encode_chunk(chunk, chunked=pulled.chunked))
+            # The chunk after it is taken off now: the end of the body goes with the last chunk,
+            # as it reaches a socket with it (and aiohttp releases the connection on it).
+            pulled.advance()
+            if pulled.next is not None:
+                _client_waits(self._protocol)
+                return True
+        self._pulled = None
+        if chunk is None or pulled.next is None:
+            if pulled.chunked:
+                self._protocol.data_received(b"0\r\n\r\n")
+        else:
+            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+        return True
 
     async def _send(self, request: Any) -> Any:
         """Send the request aiohttp wrote over a real connection; the answer as an httpx response."""
         return await _live_exchange(await self._live(), request, self._raw)
 
 
-async def _taken(protocol: Any) -> None:
+def _client_waits(protocol: Any) -> None:
     """
-    Wait until the client has read what was fed, so the next chunk reaches it as a read of its
-    own, as the recording's chunks did (fed at once, they would merge in aiohttp's buffer).
+    Stop aiohttp's ``sock_read`` timer while the door holds the rest of a body until the client
+    reads on: the timer measures the server's silence, and the silence is now the client's (live,
+    the rest would arrive meanwhile, and the end of the body stop the timer). The next chunk fed
+    starts it again.
     """
-    payload = getattr(protocol, "_payload", None)
-    buffer = getattr(payload, "_buffer", None)
-    spins = 0
-    while buffer:
-        spins += 1
-        # Real time: under a virtual clock these turns are neither the client's sleeps nor its time.
-        await await_real(0 if spins < 20 else 0.001)
+    drop = getattr(protocol, "_drop_timeout", None)
+    if drop is not None:
+        drop()
+
+
+class _Pulled:
+    """A replay's chunks still to be fed as the client reads, the next one taken off already."""
+
+    __slots__ = ("chunked", "chunks", "next")
+
+    def __init__(self, chunks: Iterator[bytes], chunked: bool) -> None:
+        self.chunks = chunks
+        self.chunked = chunked
+        #: The next chunk; None at the end of the body; the error the stream ends with.
+        self.next: bytes | httpx.TransportError | None = None
+        self.advance()
+
+    def advance(self) -> None:
+        try:
+            self.next = next(self.chunks)
+        except StopIteration:
+            self.next = None
+        except httpx.TransportError as exc:
+            self.next = exc
+
+
+def _watch(payload: Any) -> bool:
+    """
+    Have the body reader ``payload`` of the response just headed tell the door when the client
+    wants more (see `_reader_class`); False if it is not aiohttp's own ``StreamReader``, whose
+    chunks are then fed without holding.
+    """
+    from aiohttp.streams import StreamReader
+
+    if type(payload) is not StreamReader:
+        return False
+    payload.__class__ = _reader_class()
+    return True
+
+
+@functools.cache
+def _reader_class() -> type:
+    from aiohttp.streams import StreamReader
+
+    class CassetteReader(StreamReader):
+        """
+        aiohttp's ``StreamReader`` of a body the door feeds. Every reading style waits for data in
+        ``_wait``, its buffer empty: there a replay that waits for nothing is fed its next chunk,
+        after one turn of the loop (as a read on a socket waits), and the door's task feeding any
+        other answer learns that the client wants more. A client that polls (``read_nowait``) or
+        waits for the end without reading (``wait_eof``) finds the rest arriving, as on a socket.
+        """
+
+        __slots__ = ()
+
+        def _door(self) -> CassetteTransport | None:
+            transport = self._protocol.transport
+            return transport if isinstance(transport, CassetteTransport) else None
+
+        async def _wait(self, func_name: str) -> None:
+            door = self._door()
+            if door is not None:
+                if door._pulled is not None:
+                    await _TURN
+                    if door.pull():
+                        if self._exception is not None:
+                            raise self._exception
+                        return
+                door.wanted()
+            await super()._wait(func_name)
+
+        async def wait_eof(self) -> None:
+            door = self._door()
+            if door is not None:
+                door.wanted(all_of_it=True)
+                while not self._eof and door._pulled is not None:
+                    await _TURN
+                    door.pull()
+            await super().wait_eof()
+
+        def read_nowait(self, n: int = -1) -> bytes:
+            door = self._door()
+            if door is not None and door._pulled is not None and not self._buffer and self._exception is None:
+                door.pull()
+            data = super().read_nowait(n)
+            if door is not None and not self._buffer:
+                door.wanted()
+            return data
+
+    return CassetteReader
+
+
+class _Turn:
+    """One turn of the event loop, as ``asyncio.sleep(0)`` gives, without a coroutine of its own."""
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+_TURN = _Turn()
 
 
 class _LiveStream(httpx.AsyncByteStream):

@@ -23,6 +23,13 @@ library's own code as it would be live:
   response: closed (``RemoteDisconnected``) or reset (``ConnectionResetError``). Recording stores
   it as every door does, in httpx's terms (a response without status).
 
+The one step of the library's reading that a replay skips is parsing the header block of the
+head: ``http.client.parse_headers`` is handed, for a file that holds a cassette's answer, the
+``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
+block of plain ``name: value`` lines after a final status), which costs a JSON answer more than
+the rest of its head. The status line, the framing and the body are read by the library from the
+file as on the wire.
+
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
 client wrote them, and passes the response through chunk by chunk as it arrives.
@@ -35,11 +42,12 @@ import functools
 import http.client
 import io
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx
 
@@ -52,7 +60,7 @@ from ._wire import (
     WireReader,
     encode_body,
     engine_flavor,
-    engine_head,
+    engine_lines,
     engine_request,
     parse_request,
     timeout_error,
@@ -216,21 +224,25 @@ class CassetteSocket:
                 raise exc.__cause__ from None
             raise
         stream = response.stream
-        head, chunked, length = engine_head(response, method=parsed.method)
+        lines, chunked, length = engine_lines(response, method=parsed.method)
         # A replay that waits for nothing is written in one piece when its framing keeps the
         # boundaries (each chunk its own HTTP chunk; a body sent whole is one chunk anyway): the
         # library's parser finds them without a round trip through the reader per chunk.
         whole = None
         if isinstance(stream, ReplayStream):
             whole = stream.take_all(most=None if chunked else 1)
-        if whole is not None:
+        # The header block goes to the library already parsed when `parse_headers` can take it
+        # from the file (_parse_headers): the rest of the head is still read by its own code.
+        # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
+        handed = response.status_code >= 200 and _hands_over_headers()
+        head, message = _split_head(lines) if handed else (_whole_head(lines), None)
+        if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
             head += encode_body(whole, chunked=chunked, length=length)
-            reader = WireReader(head, iter(()), chunked=False, broken=_broken, on_close=stream.close)
-        else:
-            reader = WireReader(
-                head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-            )
-        return io.BufferedReader(reader)
+            return _AnsweredFile(io.BytesIO(head), message, on_close=stream.close)
+        reader = WireReader(
+            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+        )
+        return _AnsweredFile(reader, message)
 
     # -- deciding and answering ------------------------------------------------------------------
 
@@ -316,6 +328,87 @@ class CassetteSocket:
         )
 
 
+class _AnsweredFile(io.BufferedReader):
+    """
+    The file a cassette's answer is read from, holding its header block as ``http.client``'s
+    ``parse_headers`` would return it; the file itself then holds the status line and the body.
+    A head :func:`_split_head` could not vouch for stays whole in the file (``message`` None).
+    """
+
+    def __init__(
+        self,
+        raw: io.RawIOBase | io.BytesIO,
+        message: http.client.HTTPMessage | None,
+        *,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(raw)
+        self.message = message
+        self._on_close = on_close
+
+    def close(self) -> None:
+        if self._on_close is not None and not self.closed:
+            self._on_close()
+        super().close()
+
+
+#: A header line that ``http.client`` and the ``email`` parser read into exactly its ``name`` and
+#: ``value``: a name of the token characters ``email`` takes for one, no CR or LF, not too long.
+_PLAIN_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,256}:[^\r\n]{0,65000}")
+#: ``http.client`` refuses a head of more header lines than this (``_MAXHEADERS``, the blank line counted).
+_MOST_HEADERS = 99
+
+
+def _split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | None]:
+    """
+    The status line of a head of ``lines`` (:func:`engine_lines`), and its header block as the
+    ``HTTPMessage`` that ``http.client.parse_headers`` makes of it: the ``email`` parser costs
+    more than the rest of a replayed JSON answer's head. The whole head and None where a line is
+    not plainly ``name: value``, for the library to parse itself.
+    """
+    if len(lines) > _MOST_HEADERS + 1:
+        return _whole_head(lines), None
+    fields = [_plain_field(line) for line in lines[1:]]
+    if None in fields:
+        return _whole_head(lines), None
+    message = http.client.HTTPMessage()
+    for name, value in cast(list[tuple[str, str]], fields):
+        message.set_raw(name, value)
+    message.set_payload("")  # what the parser leaves after a header block
+    return lines[0] + b"\r\n", message
+
+
+def _whole_head(lines: list[bytes]) -> bytes:
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _hands_over_headers() -> bool:
+    # Only while this door's `parse_headers` is the one `http.client` calls: a response sent under
+    # a cassette may be read after it exits, or someone may have patched on top of ours.
+    return getattr(http.client.parse_headers, "hands_over_headers", False) is True
+
+
+@functools.lru_cache(maxsize=4096)
+def _plain_field(line: bytes) -> tuple[str, str] | None:
+    # Cached: most header lines (a content type, the framing) come back answer after answer.
+    if _PLAIN_HEADER.fullmatch(line) is None:
+        return None
+    name, _, value = line.decode("latin-1").partition(":")
+    return name, value.lstrip(" \t")  # as email's compat32 policy stores it
+
+
+def _parse_headers(original: Callable[..., Any]) -> Callable[..., Any]:
+    def parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
+        if type(fp) is _AnsweredFile and fp.message is not None and _class is http.client.HTTPMessage:
+            message, fp.message = fp.message, None
+            return message
+        return original(fp, _class)
+
+    parse_headers.__wrapped__ = original  # type: ignore[attr-defined]
+    parse_headers.hands_over_headers = True  # type: ignore[attr-defined]
+    return parse_headers
+
+
 def _timeouts(timeout_s: float | None) -> dict[str, float | None]:
     """A socket timeout as httpx's timeout extension, which the engine reads."""
     return {"connect": timeout_s, "read": timeout_s, "write": timeout_s, "pool": timeout_s}
@@ -383,10 +476,12 @@ def _request(original: Callable[..., Any]) -> Callable[..., Any]:
     return request
 
 
-def patches(module: ModuleType) -> list[tuple[type, str, Any, Any]]:
+def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
     """``(class, attribute, original, replacement)`` for every connection method this door wraps
     in ``module``: ``http.client`` or ``urllib3.connection``, once imported."""
-    found: list[tuple[type, str, Any, Any]] = []
+    found: list[tuple[Any, str, Any, Any]] = []
+    if module is http.client:
+        found.append((module, "parse_headers", module.parse_headers, _parse_headers(module.parse_headers)))
     for owner in (module.HTTPConnection, module.HTTPSConnection):
         for attribute, factory in (
             ("connect", _connect),

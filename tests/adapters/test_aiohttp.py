@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import selectors
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -70,6 +71,15 @@ def test_recorded_as_it_arrived_and_replayed_with_no_socket(
     with llmcassette.use_cassette(cassette) as replay:
         assert asyncio.run(_session_calls(base)) == live
     assert [a.interaction for a in replay.attempts] == [0, 1, 2]
+
+
+def test_an_answer_read_to_its_end_is_recorded_whole(recorded: tuple[Path, str, dict[str, Any]]) -> None:
+    # The JSON answer came in one piece and the client read it all: stored as httpx stores it,
+    # with no stream record, and not as a stream the client closed before its end (which the door
+    # made of it when aiohttp closed the connection before the door had seen the body end).
+    path = recorded[0]
+    answer = llmcassette.load_cassette(path).interactions[1].response
+    assert answer.stream is None
 
 
 def test_the_virtual_clock_sees_no_wait_the_client_did_not_make(
@@ -264,3 +274,92 @@ def test_a_replay_under_a_virtual_clock_records_no_sleeps_of_its_own(
         assert asyncio.run(_one(base, SSE)()) == [bytes([b]) for b in b"".join(live["sse"])]
     assert clock.sleeps == []
     assert clock.elapsed_s == 0.0
+
+
+def test_a_session_closed_with_a_response_left_unread_closes_at_once(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Closing a session waits for each connection it still holds to report itself lost, as a
+    # socket's transport does once closed. google-genai's async client closes its session with
+    # the stream of a failed call unread (its generator raised on an in-stream error event).
+    _, base, _ = recorded
+    forbid_sockets(monkeypatch)
+
+    async def leave_unread() -> int:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(base + SSE, json={"stream": True})
+        response.close()  # (after the session: only to spare aiohttp's warning when it is collected)
+        return response.status
+
+    with llmcassette.use_cassette(cassette) as replay:
+        assert asyncio.run(asyncio.wait_for(leave_unread(), timeout=5)) == 200
+    assert [a.interaction for a in replay.attempts] == [0]
+
+
+class _CountingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """Counts the event loop's turns: each one selects once."""
+
+    turns = 0
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        self.turns += 1
+        return super().select(timeout)
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+def test_a_response_the_client_abandons_costs_no_turns_of_the_loop_while_it_waits(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, pace: str
+) -> None:
+    # A client that stops reading part way (a `break` out of its loop) and neither reads on nor
+    # closes: the door waits for it to want the next chunk, as a socket would hold it, without
+    # waking the loop meanwhile (at recorded pace, once the next chunks' times have come, 15 ms
+    # apart); once the cassette is gone and the session closes, nothing of it is left running.
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+    selector = _CountingSelector()
+
+    async def abandon() -> tuple[bytes, int, int]:
+        with llmcassette.use_cassette(cassette, pace=pace):
+            session = aiohttp.ClientSession()
+            response = await session.post(base + SSE, json={"stream": True})
+            first = await response.content.readany()
+            await asyncio.sleep(0.1)  # (the door feeds what the client has room for, then waits)
+            turns = selector.turns
+            await asyncio.sleep(0.2)
+            waiting = selector.turns - turns
+        turns = selector.turns
+        await asyncio.sleep(0.2)
+        after = selector.turns - turns
+        await asyncio.wait_for(session.close(), timeout=5)
+        response.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        return first, waiting, after
+
+    with asyncio.Runner(loop_factory=lambda: asyncio.SelectorEventLoop(selector)) as runner:
+        first, waiting, after = runner.run(abandon())
+    assert first == live["sse"][0]
+    # The sleep's own turns (and one spare): not one a millisecond, as the door's polling took.
+    assert waiting <= 3, waiting
+    assert after <= 3, after
+
+
+def test_a_client_slower_than_its_read_timeout_between_reads_gets_the_rest(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `sock_read` times the server, not the client: live, the rest of the stream arrives (and its
+    # end stops the timer) while the client dwells on the first chunk. In replay the door holds
+    # the rest until the client reads on, so that is not the server's silence either.
+    _, base, live = recorded
+
+    async def dwell() -> list[bytes]:
+        timeout = aiohttp.ClientTimeout(sock_read=0.2)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with session.post(base + SSE, json={"stream": True}) as response:
+                chunks = [await response.content.readany()]
+                await asyncio.sleep(0.4)
+                return chunks + await _chunks(response)
+
+    forbid_sockets(monkeypatch)
+    for pace in ("instant", "recorded"):
+        with llmcassette.use_cassette(cassette, pace=pace):
+            assert asyncio.run(dwell()) == live["sse"], pace

@@ -6,7 +6,9 @@ faults raised the way each library raises a real failure.
 
 from __future__ import annotations
 
+import email.parser
 import http.client
+import io
 import json
 import shutil
 import socket
@@ -278,9 +280,12 @@ def test_httpx_and_requests_share_one_cassette(
 
 def test_the_patches_are_gone_after_the_cassette(cassette: Path) -> None:
     before = http.client.HTTPConnection.connect
+    parse_headers = http.client.parse_headers
     with llmcassette.use_cassette(cassette):
         assert http.client.HTTPConnection.connect is not before
+        assert http.client.parse_headers is not parse_headers
     assert http.client.HTTPConnection.connect is before
+    assert http.client.parse_headers is parse_headers
     assert urllib3.connection.HTTPConnection.request.__name__ == "request"
     assert not hasattr(urllib3.connection.HTTPConnection.request, "__wrapped__")
 
@@ -386,3 +391,107 @@ def test_a_connection_pooled_before_the_cassette_does_not_reach_the_upstream(
             assert json.loads(pool.request("POST", base + "/json", body=b"{}").data) == {"call": 1}
     assert len(calls) == 2
     assert [a.interaction for a in replay.attempts] == [0]
+
+
+HEADS = [
+    pytest.param([], id="no-headers"),
+    pytest.param([b"content-type: application/json", b"Transfer-Encoding: chunked"], id="plain"),
+    pytest.param(
+        [b"X-A:   spaced  ", b"x-b:", b"x-c:\ttab", b"Set-Cookie: a=1", b"Set-Cookie: b=2", b"x-l: caf\xe9"],
+        id="odd-values",
+    ),
+    pytest.param([b"x-v: a\x0bb\x0cc\x1cd\x85e\x00f", b"x-w: =?utf-8?q?x?="], id="control-characters"),
+    pytest.param([b"a: b"] * 99, id="99-headers"),
+]
+
+
+@pytest.mark.parametrize("headers", HEADS)
+def test_a_replayed_head_is_the_message_http_clients_parser_makes_of_it(headers: list[bytes]) -> None:
+    from llmcassette._adapters.http_client import _split_head
+
+    lines = [b"HTTP/1.1 200 OK", *headers]
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    status_line, message = _split_head(lines)
+    assert status_line == b"HTTP/1.1 200 OK\r\n" and message is not None
+    parsed = http.client.parse_headers(io.BufferedReader(io.BytesIO(head.split(b"\r\n", 1)[1])))
+    assert vars(message) == vars(parsed)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param([b"bad name: x"], id="space-in-name"),
+        pytest.param([b"no colon"], id="no-colon"),
+        pytest.param([b" folded: x"], id="continuation"),
+        pytest.param([b"a: b"] * 100, id="100-headers"),
+    ],
+)
+def test_a_head_that_is_not_plain_is_left_whole_for_the_library_to_parse(headers: list[bytes]) -> None:
+    from llmcassette._adapters.http_client import _split_head
+
+    lines = [b"HTTP/1.1 200 OK", *headers]
+    assert _split_head(lines) == (b"\r\n".join(lines) + b"\r\n\r\n", None)
+
+
+def test_a_replayed_head_reaches_the_library_as_its_own_parser_reads_it(
+    cassette: Path, upstream: str, no_sockets: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmcassette._adapters import http_client
+
+    def replay() -> list[object]:
+        pool = urllib3.PoolManager()
+        with llmcassette.use_cassette(cassette, allow_playback_repeats=True):
+            seen = []
+            for method, path, body in (("POST", NDJSON, b'{"model": "m"}'), ("POST", "/json", b'{"q": 1}')):
+                response = pool.request(method, upstream + path, body=body, preload_content=False)
+                raw = response._original_response if hasattr(response, "_original_response") else None
+                fields = ("status", "reason", "version", "chunked", "length", "will_close")
+                seen.append([getattr(raw, name) for name in fields])
+                seen.append([list(raw.msg.items()), list(response.headers.items()), response.read()])
+                response.release_conn()
+        return seen
+
+    monkeypatch.setattr(http_client, "_split_head", lambda lines: (b"\r\n".join(lines) + b"\r\n\r\n", None))
+    parsed_by_the_library = replay()
+    monkeypatch.undo()
+    forbid_sockets(monkeypatch)
+    monkeypatch.setattr(email.parser.Parser, "parsestr", _no_parsing)
+    assert replay() == parsed_by_the_library
+
+
+def _no_parsing(*args: object, **kwargs: object) -> None:
+    raise AssertionError("a replayed head went through the email parser")
+
+
+def test_a_response_read_after_its_cassette_exited_is_still_the_recording(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    # The request is answered by the cassette it was sent under; its head is parsed later, once
+    # the cassette's patches are gone, so the head must be in the file whole.
+    connection = http.client.HTTPConnection(upstream.removeprefix("http://"), timeout=5)
+    with llmcassette.use_cassette(cassette):
+        connection.request("POST", "/json", body=b'{"q": 1}', headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("content-type") == "application/json"
+    assert json.loads(response.read()) == {"echo": {"q": 1}, "path": "/json"}
+
+
+def test_a_1xx_answer_is_read_as_http_client_reads_one_live(
+    cassette: Path, upstream: str, no_sockets: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `begin` skips a 1xx head's header block itself, then reads the next status line: here the
+    # body's first line, as from a server that sent a 100 and then the body.
+    def answer() -> str:
+        connection = http.client.HTTPConnection(upstream.removeprefix("http://"), timeout=5)
+        with llmcassette.use_cassette(cassette, faults=["status:code=100"]):
+            connection.request("POST", "/json", body=b'{"q": 1}')
+            with pytest.raises(http.client.HTTPException) as raised:
+                connection.getresponse()
+        return repr(raised.value)
+
+    handed = answer()
+    from llmcassette._adapters import http_client
+
+    monkeypatch.setattr(http_client, "_hands_over_headers", lambda: False)
+    assert handed == answer()
+    assert handed.startswith("BadStatusLine(")

@@ -153,6 +153,20 @@ async def _readany(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         yield piece
 
 
+async def _read_nowait(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    # Polls what has arrived, never waiting in the reader: a pause of its own between polls.
+    while not response.content.at_eof():
+        if piece := response.content.read_nowait():
+            yield piece
+        else:
+            await asyncio.sleep(0.001)
+
+
+async def _wait_eof(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
+    await response.content.wait_eof()
+    yield response.content.read_nowait()
+
+
 @dataclass(frozen=True)
 class Style:
     """A way of reading a response body, and what it promises."""
@@ -195,6 +209,8 @@ STYLES = [
     Style("aiohttp-readline(genai)", _aiohttp(_genai_readline), True, True),
     Style("aiohttp-async_for_line", _aiohttp(lambda r: _aiter(r.content)), True, True),
     Style("aiohttp-read()", _aiohttp(_aread)),
+    Style("aiohttp-read_nowait", _aiohttp(_read_nowait), True, True),
+    Style("aiohttp-wait_eof", _aiohttp(_wait_eof)),
 ]
 
 

@@ -104,8 +104,8 @@ class GenaiCall(SdkCall):
     """google-genai; ``options`` are its ``HttpOptions`` (``retry_options``, for one)."""
 
     def _client(self) -> genai.Client:
-        # The async client is left as it comes: with aiohttp installed (litellm brings it) it would
-        # send through aiohttp, and llmcassette must keep it on httpx2 while a cassette is active.
+        # The async client is left as it comes: with aiohttp installed (litellm brings it) it sends
+        # through aiohttp, else through httpx2 (see `genai_without_aiohttp`).
         options = genai_types.HttpOptions(base_url=self.base_url, **self.options)
         return genai.Client(api_key=KEY, http_options=options)
 
@@ -127,6 +127,22 @@ class GenaiCall(SdkCall):
                 )
             else:
                 got.append(await client.models.generate_content(**self._request()))
+
+
+@contextlib.contextmanager
+def genai_without_aiohttp() -> Iterator[None]:
+    """
+    google-genai as it runs where aiohttp is not installed: its async client sends through
+    httpx2. (It decides by a flag it set on import, which is all this turns off.)
+    """
+    from google.genai import _api_client
+
+    saved = _api_client.has_aiohttp
+    _api_client.has_aiohttp = False
+    try:
+        yield
+    finally:
+        _api_client.has_aiohttp = saved
 
 
 class OllamaCall(SdkCall):
@@ -260,7 +276,10 @@ def counting_transports(counts: Counter[str]) -> Iterator[None]:
     """
     Count the requests each transport class handles. Entered inside a cassette, it wraps
     llmcassette's interception, so it tells which transport a client really sent through.
+    aiohttp's are counted as the connections its connector makes: one per request under a
+    cassette, which closes each connection it answers.
     """
+    import aiohttp
     from litellm.llms.custom_httpx.aiohttp_transport import LiteLLMAiohttpTransport
 
     targets: list[tuple[str, type, str]] = [
@@ -269,21 +288,22 @@ def counting_transports(counts: Counter[str]) -> Iterator[None]:
         ("httpx async", httpx.AsyncHTTPTransport, "handle_async_request"),
         ("httpx2 async", httpx2.AsyncHTTPTransport, "handle_async_request"),
         ("litellm aiohttp", LiteLLMAiohttpTransport, "handle_async_request"),
+        ("aiohttp", aiohttp.TCPConnector, "_create_connection"),
     ]
     saved: list[tuple[type, str, Any]] = []
 
     def counting(name: str, inner: Any) -> Any:
         if inspect.iscoroutinefunction(inner):
 
-            async def handle_async(self: Any, request: Any) -> Any:
+            async def handle_async(self: Any, *args: Any) -> Any:
                 counts[name] += 1
-                return await inner(self, request)
+                return await inner(self, *args)
 
             return handle_async
 
-        def handle(self: Any, request: Any) -> Any:
+        def handle(self: Any, *args: Any) -> Any:
             counts[name] += 1
-            return inner(self, request)
+            return inner(self, *args)
 
         return handle
 

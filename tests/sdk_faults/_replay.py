@@ -15,9 +15,17 @@ from urllib.parse import urlsplit
 
 import llmcassette
 from llmcassette.faults import parse_fault
-from tests.sdk_faults._clients import SDKS, Call, SdkCall
+from tests.sdk_faults._clients import SDKS, Call, SdkCall, genai_without_aiohttp
 
 MODES = ["sync", "async"]
+#: google-genai's async client has two routes: aiohttp where it is installed (as here, the
+#: "async" mode), httpx2 where it is not.
+GENAI_HTTPX2 = "async-httpx2"
+
+
+def modes(sdk: str) -> list[str]:
+    """The ways the tests call ``sdk``: sync and async, and each route of google-genai's async client."""
+    return [*MODES, GENAI_HTTPX2] if sdk == "genai" else MODES
 
 
 def spec(text: str) -> str:
@@ -56,6 +64,9 @@ class Replay:
 def run(path: Path, call: Call, mode: str, faults: Sequence[str] = ()) -> Replay:
     """Replay ``call`` from the cassette at ``path`` with ``faults``, on a virtual clock."""
     got: list[Any] = []
+    if mode == GENAI_HTTPX2:
+        with genai_without_aiohttp():
+            return run(path, call, "async", faults)
     if mode == "async":
 
         async def main() -> Replay:

@@ -27,6 +27,7 @@ from tests.sdk_faults._replay import (
     Tape,
     assert_refused_then_replayed,
     assert_retry_counts,
+    modes,
     run,
 )
 from tests.servers import serve
@@ -262,11 +263,12 @@ def assert_waited(replay: Replay, sleeps: Sequence[float] | Literal["backoff"]) 
 
 
 @pytest.mark.parametrize(
-    ("case", "stream"),
+    ("mode", "case", "stream"),
     [
-        pytest.param(case, stream, id=f"{case.name}-{'stream' if stream else 'json'}")
+        pytest.param(mode, case, stream, id=f"{mode}-{case.name}-{'stream' if stream else 'json'}")
         for case in CASES
         for stream in case.streams
+        for mode in modes(case.sdk)
     ],
 )
 def test_a_refused_attempt(tape: Tape, mode: str, case: Refused, stream: bool) -> None:

@@ -7,6 +7,7 @@ SDK retries: the tests check what reached the caller first and what it got at th
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,8 +19,8 @@ import openai
 import pytest
 from google.genai import errors as genai_errors
 
-from tests.sdk_faults._clients import SDKS, openai_finish
-from tests.sdk_faults._replay import Raises, Tape, assert_answered_once
+from tests.sdk_faults._clients import SDKS, Probed, genai_text, openai_finish
+from tests.sdk_faults._replay import GENAI_HTTPX2, Raises, Tape, assert_answered_once, modes, run
 from tests.upstreams import EXPECTED
 
 OPENAI_MID_STREAM = "The server had an error mid-stream"
@@ -149,7 +150,10 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("case", BROKEN, ids=[case.name for case in BROKEN])
+@pytest.mark.parametrize(
+    ("mode", "case"),
+    [pytest.param(mode, case, id=f"{mode}-{case.name}") for case in BROKEN for mode in modes(case.sdk)],
+)
 def test_a_broken_stream(tape: Tape, mode: str, case: Broken) -> None:
     replay = tape.replay(case.sdk, mode, True, [case.fault], case.options)
     case.raises.check(replay.error)
@@ -163,13 +167,28 @@ def test_a_broken_stream(tape: Tape, mode: str, case: Broken) -> None:
         assert replay.clock.elapsed_s == pytest.approx(case.elapsed_s)
 
 
+@pytest.mark.parametrize("mode", modes("genai"))
+def test_genai_streams_through_the_route_of_each_mode(tape: Tape, mode: str) -> None:
+    # Its async client sends through aiohttp where aiohttp is installed, through httpx2 where not;
+    # the tests above run it both ways.
+    call = Probed(tape.call("genai", True))
+    replay = run(tape.path("genai", True), call, mode)
+    assert genai_text(replay.ok()) == EXPECTED.text
+    route = {"sync": "httpx2", "async": "aiohttp", GENAI_HTTPX2: "httpx2 async"}[mode]
+    assert call.counts == Counter({route: 1})
+
+
 @pytest.mark.parametrize(
-    ("sdk", "fault"),
+    ("mode", "sdk", "fault"),
     [
-        ("openai", "rechunk"),
-        ("openai", "rechunk:mode=adversarial"),
-        # Gemini separates events with CRLF: the adversarial cuts fall between CR and LF.
-        ("genai", "rechunk:mode=adversarial"),
+        pytest.param(mode, sdk, fault, id=f"{mode}-{sdk}-{fault}")
+        for sdk, fault in [
+            ("openai", "rechunk"),
+            ("openai", "rechunk:mode=adversarial"),
+            # Gemini separates events with CRLF: the adversarial cuts fall between CR and LF.
+            ("genai", "rechunk:mode=adversarial"),
+        ]
+        for mode in modes(sdk)
     ],
 )
 def test_a_rechunked_stream_parses_the_same(tape: Tape, mode: str, sdk: str, fault: str) -> None:
