@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._scrub import Scrubber
 
@@ -25,18 +25,35 @@ class _Received:
     def __get__(self, attempt: Attempt | None, owner: type | None = None) -> list[bytes]:
         if attempt is None:
             return ()  # type: ignore[return-value]  # the dataclass's default: no chunks
-        source = attempt.__dict__.get("_chunk_source")
+        source = attempt._chunk_source
         if source is not None:
-            return source()  # type: ignore[no-any-return]
-        return attempt.__dict__["_chunks"]  # type: ignore[no-any-return]
+            return source.delivered()
+        chunks = attempt._chunks
+        if chunks is None:
+            # Made when first asked for (an attempt is made on every request, most never read).
+            chunks = attempt._chunks = []
+        return chunks
 
     def __set__(self, attempt: Attempt, chunks: Iterable[bytes]) -> None:
-        attempt.__dict__["_chunks"] = list(chunks)
-        attempt.__dict__["_chunk_source"] = None
+        attempt._chunks = list(chunks)
+        attempt._chunk_source = None
+
+
+class ChunkSource(Protocol):
+    """What an attempt reads its chunks from: a replay stream."""
+
+    def delivered(self) -> list[bytes]: ...
+
+
+class _Kept:
+    # Where `Attempt.chunks` are kept (see `_Received`): a list, or the replay stream they are read
+    # from. Class defaults outside the dataclass's fields: an attempt sets them only when used.
+    _chunks: list[bytes] | None = None
+    _chunk_source: ChunkSource | None = None
 
 
 @dataclass(eq=False)
-class Attempt:
+class Attempt(_Kept):
     """
     One request seen under a cassette: what was asked, what answered it, and what the client got.
 
@@ -74,9 +91,35 @@ class Attempt:
     _body: bytes = field(default=b"", repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
 
-    def received_from(self, source: Callable[[], list[bytes]]) -> None:
-        """Read :attr:`chunks` from ``source`` from now on (a replay stream's ``delivered``)."""
-        self.__dict__["_chunk_source"] = source
+    @classmethod
+    def _new(
+        cls,
+        index: int,
+        method: str,
+        url: str,
+        time_s: float,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        scrubber: Scrubber | None,
+    ) -> Attempt:
+        # The engine's constructor, made on every request: positional, and setting only what
+        # differs from the defaults the class holds (the dataclass's keyword `__init__` costs
+        # about ten times as much). The lists are each attempt's own.
+        attempt = object.__new__(cls)
+        attempt.index = index
+        attempt.method = method
+        attempt.url = url
+        attempt.time_s = time_s
+        attempt.faults = []
+        attempt.messages = []
+        attempt._raw_headers = raw_headers
+        attempt._body = body
+        attempt._scrubber = scrubber
+        return attempt
+
+    def received_from(self, source: ChunkSource) -> None:
+        """Read :attr:`chunks` from ``source`` from now on (a replay stream)."""
+        self._chunk_source = source
 
     def __getstate__(self) -> dict[str, Any]:
         # A copy or a pickle holds the chunks received so far, not the stream they are read from.

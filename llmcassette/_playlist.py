@@ -6,12 +6,18 @@ the first lookup. Requests with the same key form a slot whose interactions play
 order, each once, so a recorded ``429 -> 200`` retry replays as such. Interactions recorded
 without a request (a response-only file, method and URL ``*``) answer any request nothing else
 matches.
+
+The replay cache keeps, per matcher configuration, which requests share a slot (a group number
+each) and the keys themselves, packed: a cassette entered again makes its slots and its
+exact-bytes lookup from the groups alone, and unpacks and hashes the keys (trees of tuples, most
+of an entry) only when a request comes that was not sent exactly as recorded.
 """
 
 from __future__ import annotations
 
 import functools
 import heapq
+import marshal
 import threading
 from collections.abc import Callable, Hashable
 from typing import Any, cast
@@ -30,6 +36,11 @@ _LEFT_OUT: tuple[Hashable, ...] = ("llmcassette: left out by the filter",)
 
 #: A recorded request that did not match: its position, the request, and how it differs.
 Candidate = tuple[int, RecordedRequest, list[str]]
+
+Key = tuple[Hashable, ...]
+
+#: The group of a request recorded without one (method and URL `*`): it has no key.
+_WILDCARD = -1
 
 
 class Slot:
@@ -67,19 +78,25 @@ class Playlist:
         self._stored = stored
         self._matcher = matcher
         self._scrubber = scrubber
-        self._index: dict[tuple[Hashable, ...], Slot] | None = None
-        # The match key of each recorded request, by position: a miss ranks them without
-        # reading their bodies again.
-        self._keys: list[tuple[Hashable, ...] | None] = []
+        # The slot of each recorded request by position (None: it has none), made on first use.
+        self._slots: list[Slot | None] | None = None
         # A request sent exactly as recorded skips building its key (canonical JSON of the body).
         self._exact: dict[tuple[str, str, bytes], Slot] = {}
         self._wildcard = Slot()
+        # The slots by match key, made when a request is not sent exactly as recorded.
+        self._index: dict[Key, Slot] | None = None
+        # The match key of each recorded request, by position: a miss ranks them without
+        # reading their bodies again.
+        self._keys: list[Key | None] = []
+        # The keys as the replay cache holds them (unpacked when first needed).
+        self._packed_keys: bytes | None = None
         self._building = threading.Lock()
         self._body_scrubber: object = _UNKNOWN
 
     def exact(self, method: str, url: str, body: bytes) -> Slot | None:
         """The slot of a request sent exactly as recorded, or None (then :meth:`probe` it)."""
-        self._ensure_index()
+        if self._slots is None:
+            self._ensure_slots()
         return self._exact.get((method, url, body))
 
     def probe(self, method: str, url: str, body: bytes, *, prepared: PreparedBody | None = None) -> Probe:
@@ -121,9 +138,7 @@ class Playlist:
             if slot is not None:
                 return slot
             probe = self.probe(method, url, body)
-        self._ensure_index()
-        assert self._index is not None
-        slot = self._index.get(probe.key)
+        slot = self._key_index().get(probe.key)
         if slot is None and self._wildcard.indices:
             return self._wildcard
         return slot
@@ -142,7 +157,7 @@ class Playlist:
         first recorded), each with how it differs. Ranking compares match keys made when the
         index was built; only the requests shown are read again, to say how their bodies differ.
         """
-        self._ensure_index()
+        self._key_index()
         ranked = heapq.nsmallest(
             limit,
             (
@@ -162,12 +177,21 @@ class Playlist:
             found.append((position, request, self._matcher.explain(wanted, recorded)))
         return found
 
-    def _ensure_index(self) -> None:
+    def _ensure_slots(self) -> None:
+        with self._building:
+            if self._slots is None:
+                with collector_paused():  # keys are trees of tuples, built by the thousand
+                    self._build()
+
+    def _key_index(self) -> dict[Key, Slot]:
         if self._index is None:
+            if self._slots is None:
+                self._ensure_slots()
             with self._building:
                 if self._index is None:
-                    with collector_paused():  # keys are trees of tuples, built by the thousand
-                        self._index = self._build()
+                    with collector_paused():
+                        self._index = self._index_keys()
+        return self._index
 
     def _request(self, position: int) -> RecordedRequest | None:
         # A recorded request as matching sees it: through the filter when there is one (None when
@@ -197,32 +221,126 @@ class Playlist:
             prepared = PreparedBody(True, parsed, len(content))
         return self._matcher.probe(parts, volatile=_volatile(method, uri), prepared=prepared).key
 
-    def _build(self) -> dict[tuple[Hashable, ...], Slot]:
-        index: dict[tuple[Hashable, ...], Slot] = {}
-        lines = [self._line(position) for position in range(len(self._tape))]
-        if self._stored is None:
-            # The keys of a cassette read before under the same matching come from the replay cache.
-            signature = repr((self._matcher.match_on, self._matcher.ignored_body_fields))
-            tape = self._tape
-            keys = tape.match_keys(
-                signature, lambda position: self._key(lines[position], tape.parsed_request_body(position))
-            )
-        else:
+    def _signature(self) -> str:
+        # The matcher configuration the keys were made under: what the cache keeps them by.
+        return repr((self._matcher.match_on, self._matcher.ignored_body_fields))
+
+    def _compute_keys(self, lines: list[tuple[str, str, bytes] | None]) -> list[Key | None]:
+        if self._stored is not None:
             # A filter is another library's code (vcrpy's hooks): its keys are not cached.
-            keys = [self._key(line) for line in lines]
+            return [self._key(line) for line in lines]
+        tape = self._tape
+        return [self._key(line, tape.parsed_request_body(position)) for position, line in enumerate(lines)]
+
+    def _build(self) -> None:
+        # The slots, and the lookup of requests sent exactly as recorded: from the groups the
+        # replay cache kept when it has them (no key is hashed, nor unpacked), else from the keys.
+        count = len(self._tape)
+        if self._stored is None:
+            lines: list[tuple[str, str, bytes] | None] = list(self._tape.lines())
+            kept = self._tape.remembered(self._signature())
+            if _is_kept(kept, count) and self._slots_from_groups(kept[0], lines):
+                self._packed_keys = kept[1]
+                return
+        else:
+            lines = [self._line(position) for position in range(count)]
+        keys = self._compute_keys(lines)
+        self._index = self._slots_from_keys(keys, lines)
+        self._keys = keys
+        if self._stored is None:
+            assert self._slots is not None
+            groups = [_WILDCARD if slot is None else slot.indices[0] for slot in self._slots]
+            try:
+                packed = marshal.dumps(keys)
+            except ValueError:  # a key marshal cannot hold (none that matching makes now)
+                return
+            self._tape.remember(self._signature(), (groups, packed))
+
+    def _slots_from_keys(
+        self, keys: list[Key | None], lines: list[tuple[str, str, bytes] | None]
+    ) -> dict[Key, Slot]:
+        index: dict[Key, Slot] = {}
+        slots: list[Slot | None] = [None] * len(keys)
+        spare = Slot()
         for position, key in enumerate(keys):
             if key is _LEFT_OUT:
                 continue
             if key is None:
                 self._wildcard.indices.append(position)
                 continue
-            slot = index.setdefault(key, Slot())
+            slot = index.setdefault(key, spare)
+            if slot is spare:
+                spare = Slot()  # (one made per new key, and each key hashed once)
             slot.indices.append(position)
+            slots[position] = slot
             line = lines[position]
             if line is not None:
                 self._exact.setdefault(line, slot)
+        self._slots = slots
+        return index
+
+    def _slots_from_groups(self, groups: list[int], lines: list[tuple[str, str, bytes] | None]) -> bool:
+        # Each request's group is the position of the first request with an equal key (its own
+        # when it is the first), or _WILDCARD. False, with nothing made, for groups that do not
+        # say that (then the keys are used).
+        slots: list[Slot | None] = [None] * len(groups)
+        wildcard: list[int] = []
+        for position, group in enumerate(groups):
+            if group == _WILDCARD:
+                wildcard.append(position)
+                continue
+            leader = slots[group] if 0 <= group < position else None
+            if group == position:
+                slot = Slot()
+            elif leader is not None and leader.indices[0] == group:
+                slot = leader
+            else:
+                return False
+            slot.indices.append(position)
+            slots[position] = slot
+        self._wildcard.indices.extend(wildcard)
+        exact = self._exact
+        for line, found in zip(lines, slots, strict=True):
+            if found is not None and line is not None:
+                exact.setdefault(line, found)
+        self._slots = slots
+        return True
+
+    def _index_keys(self) -> dict[Key, Slot]:
+        # The slots by key, for requests not sent exactly as recorded: the slots made from the
+        # cache's groups, under the keys it kept (or made now, when they do not unpack).
+        keys: list[Key | None] | None = None
+        if self._packed_keys is not None:
+            keys = _unpack_keys(self._packed_keys, len(self._tape))
+            self._packed_keys = None
+        if keys is None:
+            keys = self._compute_keys(list(self._tape.lines()))
+        assert self._slots is not None
+        index: dict[Key, Slot] = {}
+        for key, slot in zip(keys, self._slots, strict=True):
+            if slot is not None and key is not None and key is not _LEFT_OUT:
+                index.setdefault(key, slot)
         self._keys = keys
         return index
+
+
+def _is_kept(kept: Any, count: int) -> bool:
+    # What an earlier run kept of a playlist: a group per request, and the keys packed.
+    return (
+        type(kept) is tuple
+        and len(kept) == 2
+        and type(kept[0]) is list
+        and len(kept[0]) == count
+        and type(kept[1]) is bytes
+    )
+
+
+def _unpack_keys(packed: bytes, count: int) -> list[Key | None] | None:
+    try:
+        keys = marshal.loads(packed)
+    except (EOFError, ValueError, TypeError):
+        return None
+    return keys if type(keys) is list and len(keys) == count else None
 
 
 _UNKNOWN = object()

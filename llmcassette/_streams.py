@@ -167,6 +167,8 @@ class ReplayStream:
                     self._next = start + count
                     self._handed += rest[:count]
                     self._running = None
+                if self._end_stall_ms is None and self._error is None:
+                    return  # every chunk went, and the stream ends cleanly
         for index in self._pending():
             if delays is not None and delays[index]:
                 seconds, timed_out = self._silence(delays[index])
