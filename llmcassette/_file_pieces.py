@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-__all__ = ["FileView", "split_file"]
+__all__ = ["FileView", "list_start", "split_file"]
 
 _BLOCK_BYTES = 4 * 1024 * 1024
 # The top-level keys before the list of interactions are looked for in this much of the file.
@@ -45,6 +45,20 @@ class FileView:
         return self._reader.read(span.start, span.stop)
 
 
+def list_start(head: bytes) -> int | None:
+    """
+    Where the line ``interactions:`` that opens the list of items starts in ``head`` (the file's
+    text, or its first part), or None when the file is not in the block layout that is cut here:
+    CR line ends, a byte order mark, or no such line.
+    """
+    if b"\r" in head[:4096] or head.startswith(b"\xef\xbb\xbf"):
+        return None
+    if head.startswith(_ITEMS_START):
+        return 0
+    start = head.find(b"\n" + _ITEMS_START)
+    return None if start < 0 else start + 1
+
+
 def split_file(reader: _Reader, size: int) -> tuple[bytes, list[tuple[int, int, int]], bytes] | None:
     """
     The file's top-level text (the lines outside the list of interactions), where each
@@ -53,15 +67,9 @@ def split_file(reader: _Reader, size: int) -> tuple[bytes, list[tuple[int, int, 
     None when the file is not in the block layout (the caller reads it whole).
     """
     head = reader.read(0, min(size, _HEAD_BYTES))
-    if b"\r" in head[:4096] or head.startswith(b"\xef\xbb\xbf"):
+    start = list_start(head)
+    if start is None:
         return None
-    if head.startswith(_ITEMS_START):
-        start = 0
-    else:
-        start = head.find(b"\n" + _ITEMS_START)
-        if start < 0:
-            return None
-        start += 1
     first = start + len(_ITEMS_START) - 2
     items: list[int] = [first]
     responses: list[int] = []

@@ -38,7 +38,7 @@ from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
-from ._file_pieces import FileView, split_file
+from ._file_pieces import FileView, list_start, split_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
@@ -603,15 +603,9 @@ def _load_large(path: Path) -> LazyCassette | None:
 
 
 def _split(raw: bytes) -> _Pieces | None:
-    if b"\r" in raw[:4096] or raw.startswith(b"\xef\xbb\xbf"):
+    start = list_start(raw)
+    if start is None:
         return None
-    if raw.startswith(_ITEMS_START):
-        start = 0
-    else:
-        start = raw.find(b"\n" + _ITEMS_START)
-        if start < 0:
-            return None
-        start += 1
     first = start + len(_ITEMS_START) - 2
     # Every line that starts at the first column, found in one pass (a regex's scan for the line
     # break, twice as fast as finding items and the first other line apart: a 4 MB file of
