@@ -176,14 +176,9 @@ def plain_request_line(data: Any) -> tuple[str, str, bytes] | None:
     if type(headers) is not dict or not _headers_plain(headers):
         return None
     if "parsed_body" in data:
-        json_format = data.get("json_format")
-        if "body" in data or (
-            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
-        ):
+        stored = _parsed_body(data)
+        if stored is None:
             return None
-        if not json_plain(data["parsed_body"]):
-            return None  # the model makes its keys text, or says what JSON cannot hold
-        stored = StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
     else:
         body = data.get("body")
         if "json_format" in data or (body is not None and type(body) is not str and type(body) is not bytes):
@@ -211,16 +206,21 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
     return True
 
 
+def _parsed_body(data: dict[str, Any]) -> StoredBody | None:
+    # A request's or response's `parsed_body`, with its `json_format`, as the model keeps them.
+    json_format = data.get("json_format")
+    if "body" in data or (
+        json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
+    ):
+        return None
+    if not json_plain(data["parsed_body"]):
+        return None  # the model makes its keys text, or says what JSON cannot hold
+    return StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
+
+
 def _stored_body(response: dict[str, Any]) -> StoredBody | None:
     if "parsed_body" in response:
-        json_format = response.get("json_format")
-        if "body" in response or (
-            json_format is not None and (type(json_format) is not str or json_format not in JSON_FORMATS)
-        ):
-            return None
-        if not json_plain(response["parsed_body"]):
-            return None  # the model makes its keys text, or says what JSON cannot hold
-        return StoredBody(parsed=response["parsed_body"], is_parsed=True, json_format=json_format)
+        return _parsed_body(response)
     if "json_format" in response:
         return None
     body = response.get("body")
