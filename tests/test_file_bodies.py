@@ -454,7 +454,9 @@ def test_a_tab_where_libyaml_looks_for_the_indentation_is_refused_as_libyaml_ref
         tape.close()
 
 
-def test_a_line_break_yaml_reads_where_the_block_ends_is_read_by_yaml(tmp_path: Path, from_file: None) -> None:
+def test_a_line_break_yaml_reads_where_the_block_ends_is_read_by_yaml(
+    tmp_path: Path, from_file: None
+) -> None:
     # Edited by hand: a lone CR on the line after the block. YAML reads it as one more line break
     # of the block (kept, `|+`), so the body no longer matches its recorded chunks: the replay
     # says so, as it does for a body held whole, and does not play the block without it.
