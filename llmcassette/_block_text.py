@@ -90,7 +90,9 @@ class TextSetAside:
 def _hints(body: str, indent_step: int) -> str:
     # As PyYAML's emitter decides them: the indentation when the first line starts with a space
     # or is empty (else the reader would take it from there), and how the final line breaks go.
-    hints = str(indent_step) if body[0] in " \n" else ""
+    # A first line that starts with a tab needs it too: libyaml refuses a tab where it looks for
+    # the indentation (the emitter never meets one, as it quotes any text with a tab).
+    hints = str(indent_step) if body[0] in " \n\t" else ""
     if not body.endswith("\n"):
         hints += "-"
     elif len(body) == 1 or body[-2] == "\n":

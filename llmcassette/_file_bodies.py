@@ -144,10 +144,11 @@ def _find(reader: PieceReader, piece_start: int, piece_end: int) -> tuple[_Regio
         indent = _KEY_INDENT + int(digit)
     else:
         # Without a digit, the first line sets the indentation; YAML would let leading blank
-        # lines set it too, which llmcassette never writes (it then writes the digit).
+        # lines set it too, which llmcassette never writes (it then writes the digit). A tab
+        # after those spaces is refused by libyaml, the loader of the file: left to it.
         first = reader.read(start, min(piece_end, start + 4096))
         indent = len(first) - len(first.lstrip(b" "))
-        if indent <= _KEY_INDENT or first[indent : indent + 1] in (b"\n", b""):
+        if indent <= _KEY_INDENT or first[indent : indent + 1] in (b"\n", b"", b"\t"):
             return None
     strip, ends = _strip_indent(indent), _block_end(indent)
     length = newlines = trailing = crc = 0

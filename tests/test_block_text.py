@@ -30,6 +30,9 @@ AS_THE_EMITTER_WRITES = {
 ONLY_READ_BACK = {
     "trailing spaces": "line   \n   \n" + SSE,
     "a line that starts with a tab": "a\tb\n\n\n\tc\n" + SSE,
+    # libyaml refuses a tab where it looks for the indentation of the first line: the block
+    # names it (a file saved without it could not be loaded again).
+    "the first line starts with a tab": "\tfirst\n" + SSE,
     "a line of spaces first": "   \n" + SSE,
     "astral": "🙂 emoji\n" + SSE,
     "a document marker as a line": "---\n...\n" + SSE,

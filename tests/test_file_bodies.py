@@ -431,3 +431,44 @@ def test_base64_yaml_would_read_otherwise_is_left_to_yaml(
     finally:
         tape.close()
     assert "changed on disk" not in str(caught.value)
+
+
+def test_a_tab_where_libyaml_looks_for_the_indentation_is_refused_as_libyaml_refuses_it(
+    tmp_path: Path, from_file: None
+) -> None:
+    # A first line that starts with a tab, in a block without its indentation digit (as the
+    # writer once saved it): libyaml, the loader of the file, refuses it. Played from the file
+    # it went through; the replay refuses it as loading the cassette does.
+    body = b"\tfirst\n" + sse_body(60)
+    path = write(tmp_path / "big.yaml", [("big", cut(body, seed=15), "text/event-stream")])
+    text = path.read_text()
+    assert "string: |2+\n" in text
+    path.write_text(text.replace("string: |2+\n", "string: |+\n", 1))
+    with pytest.raises(llmcassette.CassetteError, match="tab character"):
+        llmcassette.load_cassette(path)
+    tape = load_lazy(path)
+    try:
+        with pytest.raises(llmcassette.CassetteError, match="tab character"):
+            list(played(tape, 0).chunks)
+    finally:
+        tape.close()
+
+
+def test_a_line_break_yaml_reads_where_the_block_ends_is_read_by_yaml(
+    tmp_path: Path, from_file: None
+) -> None:
+    # Edited by hand: a lone CR on the line after the block. YAML reads it as one more line break
+    # of the block (kept, `|+`), so the body no longer matches its recorded chunks: the replay
+    # says so, as it does for a body held whole, and does not play the block without it.
+    body = sse_body(60)
+    path = write(tmp_path / "big.yaml", [("big", cut(body, seed=16), "text/event-stream")])
+    text = path.read_text()
+    assert "string: |+\n" in text
+    path.write_bytes(text.replace("\n\n    stream:\n", "\n\n   \r#\n    stream:\n", 1).encode())
+    assert llmcassette.load_cassette(path).interactions[0].response.content == body + b"\n"
+    tape = load_lazy(path)
+    try:
+        with pytest.raises(llmcassette.CassetteError, match=f"the body has {len(body) + 1}"):
+            list(played(tape, 0).chunks)
+    finally:
+        tape.close()
