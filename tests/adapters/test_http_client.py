@@ -495,3 +495,24 @@ def test_a_1xx_answer_is_read_as_http_client_reads_one_live(
     monkeypatch.setattr(http_client, "_hands_over_headers", lambda: False)
     assert handed == answer()
     assert handed.startswith("BadStatusLine(")
+
+
+def test_a_response_whose_cassette_exits_between_its_answer_and_its_head_is_read_whole(
+    cassette: Path, upstream: str, no_sockets: object
+) -> None:
+    # Another thread may exit the cassette (and take its `parse_headers` away) after the answer's
+    # file was made with the header block parsed apart, before `begin` reads the head from it.
+    use = llmcassette.use_cassette(cassette)
+
+    class ExitsFirst(http.client.HTTPResponse):
+        def begin(self) -> None:
+            use.__exit__(None, None, None)
+            super().begin()
+
+    connection = http.client.HTTPConnection(upstream.removeprefix("http://"), timeout=5)
+    connection.response_class = ExitsFirst
+    use.__enter__()
+    connection.request("POST", "/json", body=b'{"q": 1}', headers={"Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200 and response.getheader("content-type") == "application/json"
+    assert json.loads(response.read()) == {"echo": {"q": 1}, "path": "/json"}
