@@ -412,9 +412,14 @@ def test_fifty_streams_at_once_on_one_session_each_read_its_own_way(
     assert [a.interaction for a in replay.attempts] == [0] * 50
 
 
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
 @pytest.mark.parametrize("leave", ["cancel", "release", "close"])
 def test_a_stream_left_part_way_leaves_the_session_usable(
-    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, leave: str
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    leave: str,
+    pace: str,
 ) -> None:
     _, base, live = recorded
     forbid_sockets(monkeypatch)
@@ -437,20 +442,21 @@ def test_a_stream_left_part_way_leaves_the_session_usable(
             async with session.post(base + "/json", json={"a": 1}) as again:
                 return first, await again.json()
 
-    with llmcassette.use_cassette(cassette):
+    with llmcassette.use_cassette(cassette, pace=pace):
         first, answer = asyncio.run(asyncio.wait_for(left(), timeout=5))
     assert first == live["sse"][0] and answer == live["json"]
 
 
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
 def test_a_stream_read_on_after_its_cassette_exited_ends_without_a_hang(
-    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, pace: str
 ) -> None:
     _, base, live = recorded
     forbid_sockets(monkeypatch)
 
     async def outlive() -> bytes:
         async with aiohttp.ClientSession() as session:
-            with llmcassette.use_cassette(cassette):
+            with llmcassette.use_cassette(cassette, pace=pace):
                 response = await session.post(base + SSE, json={"stream": True})
                 first = await response.content.readany()
             async with response:
