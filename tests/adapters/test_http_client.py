@@ -574,3 +574,33 @@ def test_an_odd_head_reads_the_same_live_recorded_and_replayed(
         server.shutdown(socket.SHUT_RDWR)  # (wakes the accept)
         server.close()
         thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+def test_a_thread_reads_its_replay_to_the_end_while_another_exits_the_cassette(
+    recorded: tuple[Path, dict[str, list[bytes]]],
+    cassette: Path,
+    upstream: str,
+    no_sockets: object,
+    pace: str,
+) -> None:
+    live = recorded[1]
+    headed, exited = threading.Event(), threading.Event()
+    seen: list[object] = []
+
+    def read() -> None:
+        pool = urllib3.PoolManager()
+        response = pool.request("POST", upstream + SSE, body=b'{"stream": true}', preload_content=False)
+        headed.set()
+        exited.wait(timeout=5)
+        seen.extend([response.headers.get("content-type"), b"".join(response.stream(None))])
+        response.release_conn()
+
+    with llmcassette.use_cassette(cassette, pace=pace):
+        reader = threading.Thread(target=read)
+        reader.start()
+        assert headed.wait(timeout=5)
+    exited.set()
+    reader.join(timeout=10)
+    assert not reader.is_alive()
+    assert seen == ["text/event-stream; charset=utf-8", b"".join(live["urllib3"])]
