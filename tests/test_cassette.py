@@ -846,3 +846,85 @@ def test_json_nested_too_deep_is_recorded_and_replayed_as_bytes(upstream: str, t
     miss = r"body differs \(140001 bytes recorded, 140002 bytes sent\)"
     with pytest.raises(NoMatchingInteraction, match=miss), llmcassette.use_cassette(path):
         httpx.post(f"{upstream}/sse?n=2", content=deep + b" ", headers=headers)
+
+
+def _logged(cassette: llmcassette.Cassette) -> list[object]:
+    # What a test can read of each attempt (all but the time), and the play counts.
+    attempts = [
+        (
+            a.index,
+            a.method,
+            a.url,
+            a.interaction,
+            a.recorded,
+            a.faults,
+            a.provider,
+            a.status,
+            list(a.chunks),
+            a.error,
+            a.headers,
+            a.body,
+        )
+        for a in cassette.attempts
+    ]
+    return [attempts, list(cassette.play_counts)]
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param({}, id="none"),
+        pytest.param({"allow_playback_repeats": True}, id="repeats"),
+        pytest.param({"record_mode": "new_episodes"}, id="new-episodes"),
+        pytest.param({"record_mode": "once"}, id="once"),
+    ],
+)
+def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], use_async: bool
+) -> None:
+    # `_replay_exact` answers the common case on a path of its own; declining it (returning None)
+    # leaves every request to `decide` and `answer`. Both must leave the same log behind.
+    recorded = tmp_path / "recorded.yaml"
+    token = {"Authorization": "Bearer sk-secret-token-1234567890"}
+    sends = [
+        ("/json?key=sk-secret-in-url", {"a": 1}),
+        ("/json?key=sk-secret-in-url", {"a": 1}),
+        ("/json", {"a": 2}),
+        ("/sse?n=2", {"stream": True}),
+    ]
+
+    def run(path: Path) -> list[object]:
+        async def send_async() -> None:
+            async with httpx.AsyncClient(headers=token) as client:
+                for target, body in sends:
+                    try:
+                        await client.post(base + target, json=body)
+                    except NoMatchingInteraction:
+                        pass
+
+        def send() -> None:
+            with httpx.Client(headers=token) as client:
+                for target, body in sends:
+                    try:
+                        client.post(base + target, json=body)
+                    except NoMatchingInteraction:
+                        pass
+
+        with llmcassette.use_cassette(path, **options) as cassette:
+            asyncio.run(send_async()) if use_async else send()
+            missed = [str(miss) for miss in cassette._claim_misses(set())]  # (expected here)
+        return [*_logged(cassette), missed]
+
+    with serve(stream_app()) as base:
+        with llmcassette.use_cassette(recorded, record_mode="once"), httpx.Client() as client:
+            for target, body in sends[1:]:
+                client.post(base + target, json=body, headers=token)
+        copy = tmp_path / "copy.yaml"  # (one name: the misses' messages name the file)
+        copy.write_bytes(recorded.read_bytes())
+        fast = run(copy)
+        copy.write_bytes(recorded.read_bytes())
+        monkeypatch.setattr(llmcassette.Cassette, "_replay_exact", lambda *args: None)
+        general = run(copy)
+    assert fast == general
+    assert fast[0][0][3] == 0  # (answered from the recording)

@@ -28,7 +28,8 @@ head: ``http.client.parse_headers`` is handed, for a file that holds a cassette'
 ``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
 block of plain ``name: value`` lines after a final status), which costs a JSON answer more than
 the rest of its head. The status line, the framing and the body are read by the library from the
-file as on the wire.
+file as on the wire; the block is in the file too, skipped, for a head read once the cassette's
+``parse_headers`` is gone (another thread exited the cassette), which the library parses itself.
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
@@ -234,15 +235,19 @@ class CassetteSocket:
         # The header block goes to the library already parsed when `parse_headers` can take it
         # from the file (_parse_headers): the rest of the head is still read by its own code.
         # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
+        # The file holds the whole head even so: the cassette may exit (in another thread) before
+        # `begin` reads it, and then the library's own `parse_headers` reads the block from the file.
         handed = response.status_code >= 200 and _hands_over_headers()
-        head, message = _split_head(lines) if handed else (_whole_head(lines), None)
+        status_line, message = _split_head(lines) if handed else (b"", None)
+        head = _whole_head(lines)
+        block_size = len(head) - len(status_line) if message is not None else 0
         if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
             head += encode_body(whole, chunked=chunked, length=length)
-            return _AnsweredFile(io.BytesIO(head), message, on_close=stream.close)
+            return _AnsweredFile(io.BytesIO(head), message, block_size, on_close=stream.close)
         reader = WireReader(
             head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
         )
-        return _AnsweredFile(reader, message)
+        return _AnsweredFile(reader, message, block_size)
 
     # -- deciding and answering ------------------------------------------------------------------
 
@@ -330,20 +335,22 @@ class CassetteSocket:
 
 class _AnsweredFile(io.BufferedReader):
     """
-    The file a cassette's answer is read from, holding its header block as ``http.client``'s
-    ``parse_headers`` would return it; the file itself then holds the status line and the body.
-    A head :func:`_split_head` could not vouch for stays whole in the file (``message`` None).
+    The file a cassette's answer is read from, holding its header block also as ``http.client``'s
+    ``parse_headers`` would return it (``message``, None where :func:`_split_head` could not vouch
+    for the head): that ``parse_headers`` takes it and skips the block's ``block_size`` bytes.
     """
 
     def __init__(
         self,
         raw: io.RawIOBase | io.BytesIO,
         message: http.client.HTTPMessage | None,
+        block_size: int = 0,
         *,
         on_close: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(raw)
         self.message = message
+        self.block_size = block_size
         self._on_close = on_close
 
     def close(self) -> None:
@@ -401,6 +408,7 @@ def _parse_headers(original: Callable[..., Any]) -> Callable[..., Any]:
     def parse_headers(fp: Any, _class: Any = http.client.HTTPMessage) -> Any:
         if type(fp) is _AnsweredFile and fp.message is not None and _class is http.client.HTTPMessage:
             message, fp.message = fp.message, None
+            fp.read(fp.block_size)
             return message
         return original(fp, _class)
 

@@ -6,6 +6,7 @@ socket opened, chunk for chunk through every reading style, with aiohttp's own f
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 import selectors
 import shutil
@@ -369,3 +370,161 @@ def test_a_client_slower_than_its_read_timeout_between_reads_gets_the_rest(
     for pace in ("instant", "recorded"):
         with llmcassette.use_cassette(cassette, pace=pace):
             assert asyncio.run(dwell()) == live["sse"], pace
+
+
+async def _readchunk(response: aiohttp.ClientResponse) -> bytes:
+    parts = []
+    while True:
+        data, _ = await response.content.readchunk()
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
+async def _nowait_then_any(response: aiohttp.ClientResponse) -> bytes:
+    parts = []
+    while True:
+        parts.append(response.content.read_nowait())
+        data = await response.content.readany()
+        if not data:
+            return b"".join(parts)
+        parts.append(data)
+
+
+def test_fifty_streams_at_once_on_one_session_each_read_its_own_way(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+    styles = [_iter_chunked, _readline, _read_n, _read, _readchunk, _nowait_then_any]
+
+    async def many() -> list[bytes]:
+        async with aiohttp.ClientSession() as session:
+
+            async def one(read: Read) -> bytes:
+                async with session.post(base + SSE, json={"stream": True}) as response:
+                    return await read(response)  # type: ignore[no-any-return]
+
+            return await asyncio.gather(*(one(styles[i % len(styles)]) for i in range(50)))
+
+    with llmcassette.use_cassette(cassette, allow_playback_repeats=True) as replay:
+        assert asyncio.run(asyncio.wait_for(many(), timeout=20)) == [b"".join(live["sse"])] * 50
+    assert [a.interaction for a in replay.attempts] == [0] * 50
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+@pytest.mark.parametrize("leave", ["cancel", "release", "close"])
+def test_a_stream_left_part_way_leaves_the_session_usable(
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    leave: str,
+    pace: str,
+) -> None:
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+
+    async def left() -> tuple[bytes, Any]:
+        async with aiohttp.ClientSession() as session:
+            response = await session.post(base + SSE, json={"stream": True})
+            first = await response.content.readany()
+            if leave == "cancel":
+                reading = asyncio.ensure_future(response.content.read())
+                await asyncio.sleep(0)
+                reading.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await reading
+                response.close()
+            elif leave == "release":
+                response.release()
+            else:
+                response.close()
+            async with session.post(base + "/json", json={"a": 1}) as again:
+                return first, await again.json()
+
+    with llmcassette.use_cassette(cassette, pace=pace):
+        first, answer = asyncio.run(asyncio.wait_for(left(), timeout=5))
+    assert first == live["sse"][0] and answer == live["json"]
+
+
+@pytest.mark.parametrize("pace", ["instant", "recorded"])
+def test_a_stream_read_on_after_its_cassette_exited_ends_without_a_hang(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch, pace: str
+) -> None:
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+
+    async def outlive() -> bytes:
+        async with aiohttp.ClientSession() as session:
+            with llmcassette.use_cassette(cassette, pace=pace):
+                response = await session.post(base + SSE, json={"stream": True})
+                first = await response.content.readany()
+            async with response:
+                rest = await response.content.read()
+            return first + rest
+
+    assert asyncio.run(asyncio.wait_for(outlive(), timeout=5)) == b"".join(live["sse"])
+
+
+def test_a_total_timeout_longer_than_the_replay_does_not_fire(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, base, live = recorded
+    forbid_sockets(monkeypatch)
+
+    async def timed() -> dict[str, Any]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            async with session.post(base + SSE, json={"stream": True}) as response:
+                sse = await _chunks(response)
+            async with session.post(base + "/json", json={"a": 1}) as response:
+                answer = await response.json()
+            async with session.post(base + NDJSON, json={}) as response:
+                lines = [line async for line in response.content]
+        return {"sse": sse, "json": answer, "ndjson": lines}
+
+    for pace in ("instant", "recorded"):
+        with llmcassette.use_cassette(cassette, pace=pace):
+            assert asyncio.run(timed()) == live, pace
+
+
+@pytest.mark.parametrize("decode_compressed", [True, False])
+@pytest.mark.parametrize("decompress", [True, False])
+def test_a_gzip_encoded_answer_is_replayed_as_aiohttp_decodes_it_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, decompress: bool, decode_compressed: bool
+) -> None:
+    # Stored decoded (decode_compressed, the default), the client gets the text it read live,
+    # without the encoding header; stored as sent, exactly what it got live.
+    path = tmp_path / "gzip.yaml"
+
+    async def fetch(base: str) -> tuple[bytes, str | None]:
+        async with aiohttp.ClientSession(auto_decompress=decompress) as session:
+            async with session.get(base + "/gzip") as response:
+                return await response.read(), response.headers.get("Content-Encoding")
+
+    with serve(stream_app()) as base:
+        with llmcassette.use_cassette(path, record_mode="once", decode_compressed=decode_compressed):
+            asyncio.run(fetch(base))
+            live = asyncio.run(fetch(base))
+        forbid_sockets(monkeypatch)
+        with llmcassette.use_cassette(path, allow_playback_repeats=True):
+            replayed = asyncio.run(fetch(base))
+    if decode_compressed:
+        assert replayed[0] == (live[0] if decompress else gzip.decompress(live[0]))
+    else:
+        assert replayed == live
+
+
+def test_a_total_timeout_shorter_than_the_recorded_pace_fires_as_live(
+    recorded: tuple[Path, str, dict[str, Any]], cassette: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, base, _ = recorded
+    forbid_sockets(monkeypatch)
+
+    async def timed() -> list[bytes]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.03)) as session:
+            async with session.post(base + SSE, json={"stream": True}) as response:
+                return await _chunks(response)
+
+    with llmcassette.use_cassette(cassette, pace="recorded"):
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(asyncio.wait_for(timed(), timeout=5))
