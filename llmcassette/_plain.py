@@ -27,7 +27,7 @@ from typing import Any, overload
 from ._bodies import JSON_FORMATS, StoredBody, load_body
 from ._models import url_problem
 from ._playback import Compiled, compile_parts
-from ._values import MAX_TIME_MS, _is_plain as json_plain
+from ._values import MAX_TIME_MS, json_plain
 
 __all__ = ["TextTimes", "compile_plain", "plain_request_line", "plain_times"]
 

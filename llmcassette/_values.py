@@ -14,7 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from ._bodies import JSON_FORMATS, MAX_JSON_DEPTH
 
-__all__ = ["MAX_TIME_MS", "FormatModel", "JsonFormat", "JsonValue", "TimeMs", "json_problem"]
+__all__ = ["MAX_TIME_MS", "FormatModel", "JsonFormat", "JsonValue", "TimeMs", "json_plain", "json_problem"]
 
 #: The latest time a recording may state (`elapsed_ms`, `offsets_ms`): one day. A longer wait is
 #: a damaged file, and `pace="recorded"` would sleep for it.
@@ -61,7 +61,8 @@ def _where(path: list[str | int]) -> str:
     return f"at `{text}`" if text else "at the top"
 
 
-def _is_plain(value: Any) -> bool:
+def json_plain(value: Any) -> bool:
+    """True when ``value`` is JSON the models keep as it is (else see :func:`json_problem`)."""
     # The check every body loaded goes through, so kept lean: level by level (no recursion, so a
     # value nested deeper than Python recurses is no RecursionError), the types of a level and of
     # a mapping's keys taken at C speed, no paths. False for anything `_json_problem` has to look
@@ -87,7 +88,7 @@ def _is_plain(value: Any) -> bool:
 
 
 def _json_problem(value: Any) -> tuple[str | None, bool]:
-    # The close look, with paths, for a value `_is_plain` did not pass: what is wrong, if anything,
+    # The close look, with paths, for a value `json_plain` did not pass: what is wrong, if anything,
     # and whether a key is a number, null, true or false (YAML reads `1:` so), to be made text.
     stack: list[tuple[Any, int, list[str | int]]] = [(value, 0, [])]
     other_keys = False
@@ -119,7 +120,7 @@ def json_problem(value: Any) -> str | None:
     write back as the bytes it stands for, or None when it is. NaN and the infinities pass: Python's
     ``json`` reads and writes them, so a body that held them was recorded so.
     """
-    return None if _is_plain(value) else _json_problem(value)[0]
+    return None if json_plain(value) else _json_problem(value)[0]
 
 
 class _KeyClash(ValueError):
@@ -148,7 +149,7 @@ def _with_text_keys(value: Any, path: list[str | int]) -> Any:
 def _json_value(value: Any) -> Any:
     # Replay, matching, inspect and lint all serialise this value: one that JSON cannot hold (a
     # YAML tag the safe loader builds) is refused here, once, rather than as a TypeError in each.
-    if _is_plain(value):
+    if json_plain(value):
         return value
     problem, other_keys = _json_problem(value)
     if problem is None and other_keys:
