@@ -251,6 +251,38 @@ def read_request(connection: socket.socket) -> bytes:
 
 
 @contextlib.contextmanager
+def serve_connections(handle: Callable[[socket.socket], None], *, join_timeout_s: float) -> Iterator[str]:
+    """
+    Accept connections on loopback in a thread of its own while the block runs, handing each to
+    ``handle`` in turn; yields the base URL. The thread is waited for ``join_timeout_s`` at the end.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            handle(connection)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=join_timeout_s)
+        listener.close()
+
+
+@contextlib.contextmanager
 def hang_up_server(
     mode: str = "close", *, partial: bytes = b"", then: threading.Event | None = None
 ) -> Iterator[str]:
@@ -260,11 +292,6 @@ def hang_up_server(
     sends those bytes (the start of an answer) and, when ``then`` is given, hangs up once it is
     set. Yields its base URL.
     """
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.05)
-    stop = threading.Event()
 
     def hang_up(connection: socket.socket) -> None:
         with connection:
@@ -279,24 +306,8 @@ def hang_up_server(
                 # A zero linger time makes close() send an RST.
                 connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            hang_up(connection)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
+    with serve_connections(hang_up, join_timeout_s=5) as base:
+        yield base
 
 
 # -- clients -------------------------------------------------------------------------------------

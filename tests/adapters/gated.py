@@ -11,7 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from tests.servers import read_request
+from tests.servers import read_request, serve_connections
 
 __all__ = ["GatedUpstream"]
 
@@ -58,30 +58,12 @@ class GatedUpstream:
     @contextlib.contextmanager
     def running(self) -> Iterator[str]:
         """Serve on loopback while the block runs; yields the base URL."""
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        listener.settimeout(0.05)
-        stop = threading.Event()
 
-        def accept() -> None:
-            while not stop.is_set():
-                try:
-                    connection, _ = listener.accept()
-                except TimeoutError:
-                    continue
-                except OSError:
-                    return
-                with connection:
-                    connection.settimeout(10)
-                    if read_request(connection):
-                        self._answer(connection)
+        def answer(connection: socket.socket) -> None:
+            with connection:
+                connection.settimeout(10)
+                if read_request(connection):
+                    self._answer(connection)
 
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-        finally:
-            stop.set()
-            thread.join(timeout=10)
-            listener.close()
+        with serve_connections(answer, join_timeout_s=10) as base:
+            yield base
