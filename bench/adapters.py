@@ -314,25 +314,30 @@ def _converse_messages(i: int) -> list[dict[str, Any]]:
     return [{"role": "user", "content": [{"text": f"question {i}"}]}]
 
 
-def write_converse_cassette(folder: Path, count: int) -> Path:
+def _write_bedrock_cassette(path: Path, operation: str, answers: list[tuple[str, dict[str, Any]]]) -> Path:
+    # One recorded call of `operation` per answer: its content type and the rest of its response.
     interactions = [
         {
             "request": {
                 "method": "POST",
-                "uri": f"{HOST}/model/{MODEL}/converse",
+                "uri": f"{HOST}/model/{MODEL}/{operation}",
                 "parsed_body": {"messages": _converse_messages(i)},
             },
             "response": {
                 "status": {"code": 200, "message": "OK"},
-                "headers": {"content-type": ["application/json"]},
-                "parsed_body": _converse_answer(i),
+                "headers": {"content-type": [content_type]},
+                **rest,
             },
         }
-        for i in range(count)
+        for i, (content_type, rest) in enumerate(answers)
     ]
-    path = folder / f"converse-{count}.yaml"
     save_cassette(path, CassetteDocument.model_validate({"interactions": interactions}))
     return path
+
+
+def write_converse_cassette(folder: Path, count: int) -> Path:
+    answers = [("application/json", {"parsed_body": _converse_answer(i)}) for i in range(count)]
+    return _write_bedrock_cassette(folder / f"converse-{count}.yaml", "converse", answers)
 
 
 def _bedrock() -> Any:
@@ -398,25 +403,9 @@ def write_converse_stream_cassette(folder: Path, count: int) -> Path:
     frames = _stream_frames()
     stored = store_frames(b"".join(frames))
     assert stored is not None
-    interactions = [
-        {
-            "request": {
-                "method": "POST",
-                "uri": f"{HOST}/model/{MODEL}/converse-stream",
-                "parsed_body": {"messages": _converse_messages(i)},
-            },
-            "response": {
-                "status": {"code": 200, "message": "OK"},
-                "headers": {"content-type": ["application/vnd.amazon.eventstream"]},
-                "eventstream": frames_data(stored),
-                "stream": {"chunks": [len(f) for f in frames]},
-            },
-        }
-        for i in range(count)
-    ]
-    path = folder / f"converse-stream-{count}.yaml"
-    save_cassette(path, CassetteDocument.model_validate({"interactions": interactions}))
-    return path
+    rest = {"eventstream": frames_data(stored), "stream": {"chunks": [len(f) for f in frames]}}
+    answers = [("application/vnd.amazon.eventstream", rest)] * count
+    return _write_bedrock_cassette(folder / f"converse-stream-{count}.yaml", "converse-stream", answers)
 
 
 def _converse_stream_reads(client: Any, count: int) -> list[list[bytes]]:
