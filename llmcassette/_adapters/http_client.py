@@ -80,6 +80,12 @@ def _is_urllib3(connection: Any) -> bool:
     return module is not None and isinstance(connection, module.HTTPConnection)
 
 
+def _is_urllib3_https(connection: Any) -> bool:
+    # urllib3's TLS connection (botocore's too) is no `http.client.HTTPSConnection`, and has no scheme.
+    module = sys.modules.get("urllib3.connection")
+    return module is not None and isinstance(connection, module.HTTPSConnection)
+
+
 def _connect_failure(connection: Any, error_type: str, message: str) -> BaseException:
     """The exception a failed connect raises in the library that owns ``connection``."""
     refused = error_type == "ConnectError"
@@ -281,6 +287,7 @@ class CassetteSocket:
         connection = self._connection
         https = (
             isinstance(connection, http.client.HTTPSConnection)
+            or _is_urllib3_https(connection)
             or getattr(connection, "scheme", "") == "https"
         )
         scheme = "https" if https else "http"
