@@ -623,8 +623,9 @@ class Cassette:
             self.play_counts[index] += 1
             attempt = self._log_request(request, method, url, body)
             attempt.interaction = index
+        timeout_s = read_timeout(request)
         return respond(
-            flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=read_timeout(request)
+            flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=timeout_s
         )
 
     def _select_faults(

@@ -615,7 +615,9 @@ def test_a_tls_connection_of_urllib3_is_matched_by_its_https_url(tmp_path: Path)
         "request": {"method": "GET", "uri": "https://api.example.com/v1/models", "headers": {}},
         "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
     }
-    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate({"interactions": [interaction]}))
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": [interaction]})
+    )
     with llmcassette.use_cassette(path) as cassette:
         connection = urllib3.connection.HTTPSConnection("api.example.com", 443)
         connection.request("GET", "/v1/models")
