@@ -22,6 +22,8 @@ import urllib3
 
 import llmcassette
 from llmcassette._cassette import Cassette
+from tests.adapters.bedrock import bedrock_app
+from tests.adapters.test_botocore import _calls as bedrock_calls, _client as bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -312,3 +314,33 @@ def test_an_https_pool_is_answered_at_its_https_url_as_the_connection_door_does(
         "https://api.example.com/v1/chat",
         "https://api.example.com:8443/v1/chat",
     ]
+
+
+#: What botocore signs anew on every call: the date, the signature over it, the call's id.
+_SIGNED_PER_CALL = {"x-amz-date", "authorization", "amz-sdk-invocation-id"}
+
+
+def test_botocore_takes_the_fast_path_and_logs_what_the_connection_door_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore's pool class inherits urllib3's `urlopen`, and its connection class only adds
+    # `Expect: 100-continue`: converse, converse_stream and invoke_model_with_response_stream.
+    path = tmp_path / "bedrock.yaml"
+    with serve(bedrock_app([])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = bedrock_calls(bedrock_client(base))
+    forbid_sockets(monkeypatch)
+    calls: list[tuple[str, list[bool], Callable[[], Any]]] = [
+        ("bedrock", [True, True, True], lambda: bedrock_calls(bedrock_client(base)))
+    ]
+    slow_got, slow_attempts, slow_taken = _replay(path, calls, monkeypatch, fast=False)
+    fast_got, fast_attempts, fast_taken = _replay(path, calls, monkeypatch, fast=True)
+    assert slow_taken == [[False, False, False]]
+    assert fast_taken == [[True, True, True]]
+    assert fast_got == slow_got == [live]
+
+    def unsigned(attempts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [(*a[:2], [h for h in a[2] if h[0].lower() not in _SIGNED_PER_CALL], *a[3:]) for a in attempts]
+
+    assert unsigned(fast_attempts) == unsigned(slow_attempts)
+    assert all(name.lower() in {h[0].lower() for h in fast_attempts[0][2]} for name in _SIGNED_PER_CALL)
