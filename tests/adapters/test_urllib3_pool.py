@@ -344,3 +344,11 @@ def test_botocore_takes_the_fast_path_and_logs_what_the_connection_door_logs(
 
     assert unsigned(fast_attempts) == unsigned(slow_attempts)
     assert all(name.lower() in {h[0].lower() for h in fast_attempts[0][2]} for name in _SIGNED_PER_CALL)
+
+
+def test_the_pool_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> None:
+    before = urllib3.connectionpool.HTTPConnectionPool.urlopen
+    with llmcassette.use_cassette(tmp_path / "empty.yaml"):
+        assert urllib3.connectionpool.HTTPConnectionPool.urlopen is not before
+        assert urllib3.connectionpool.HTTPConnectionPool.urlopen.__wrapped__ is before
+    assert urllib3.connectionpool.HTTPConnectionPool.urlopen is before
