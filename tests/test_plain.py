@@ -5,6 +5,7 @@ compiles as the model's path does, and whatever the model refuses or converts, i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,30 @@ def test_plain_times_read_later_are_what_the_model_makes_of_the_list(
     assert len(times) == len(listed)
     assert times.values() == expected and [type(t) for t in times.values()] == [float] * len(listed)
     assert times[0] == expected[0] and times == expected and times == TextTimes(text.encode())
+
+
+# The times pattern as it was written before its repeats were made possessive (for speed): both
+# must take exactly the same texts.
+_BACKTRACKING_DECIMAL = rb"(?:0|[1-9][0-9]{0,6})(?:\.[0-9]+)?"
+_BACKTRACKING_TIMES = re.compile(
+    rb"[ \n]*" + _BACKTRACKING_DECIMAL + rb"(?:[ \n]*,[ \n]*" + _BACKTRACKING_DECIMAL + rb")*[ \n]*"
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789., \n-e", max_size=40))
+def test_plain_times_take_what_the_backtracking_pattern_takes(text: str) -> None:
+    expected = _BACKTRACKING_TIMES.fullmatch(text.encode()) is not None
+    assert (plain_times(text.encode()) is not None) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0", "0.0, 0.5,\n  1.25", "9999999.999", " 1 ,2 ", "1,\n2\n", "10000000", "00", "1.", "1..2", "1,", ",1", "1 2"],
+)
+def test_plain_times_take_what_the_backtracking_pattern_takes_at_the_edges(text: str) -> None:
+    expected = _BACKTRACKING_TIMES.fullmatch(text.encode()) is not None
+    assert (plain_times(text.encode()) is not None) is expected
 
 
 @pytest.mark.parametrize("text", ["-1", "01", ".5", "5.", "1e3", "10000000", "1,,2", "1, ", "", "1 2", "0x1"])
