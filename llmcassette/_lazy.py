@@ -388,19 +388,21 @@ def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[s
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
     # `compile_plain` and `_read_response` take.
-    short, times = _offsets_apart(text) if times_as_text else (text, None)
-    for piece in (short, text) if times is not None else (text,):
+    short, times = _offsets_apart(text) if times_as_text else (None, None)
+    for piece in (short, None) if short is not None else (None,):
         try:
-            parsed = read_layout(b"- " + piece[2:])
+            parsed = read_layout(piece if piece is not None else b"- " + text[2:])
         except Unrecognised:
             break
         item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
         if not isinstance(item, dict) or "response" not in item:
             return None
-        if piece is text:
+        if piece is None:
             return item
         stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
-        if isinstance(stream, dict) and stream.get("offsets_ms") == []:
+        # With the response the item's only key, the line found last is its `stream` key (the
+        # reader takes such a line nowhere else, and a key once), so the list cut out is its own.
+        if len(item) == 1 and isinstance(stream, dict) and stream.get("offsets_ms") == []:
             # Read when a paced replay asks for them (see `_plain.TextTimes`).
             stream["offsets_ms"] = times
             return item
@@ -422,20 +424,24 @@ def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[s
     return None
 
 
-def _offsets_apart(text: bytes) -> tuple[bytes, TextTimes | None]:
-    # The piece with its stream's offsets emptied, and their text when they are plain times.
-    at = text.find(_STREAM_KEY)
-    if at < 0 or text.find(_STREAM_KEY, at + 1) >= 0:
-        return text, None
+def _offsets_apart(text: bytes) -> tuple[bytes | None, TextTimes | None]:
+    # The piece as an item ("- response:") with its stream's offsets emptied, and their text when
+    # they are plain times; else None, None. The stream comes last in a response, after its body:
+    # the key is looked for from the end, and the caller checks it was the response's.
+    at = text.rfind(_STREAM_KEY)
+    if at < 0:
+        return None, None
     position = at + len(_STREAM_KEY)
     while (match := _NUMBER_LIST.match(text, position)) is not None:
         if match.group(1) == b"offsets_ms":
             times = plain_times(match.group(2))
             if times is None:
-                return text, None
-            return text[: match.start(2)] + text[match.end(2) :], times
+                return None, None
+            with memoryview(text) as view:  # one copy of the piece, not three
+                short = b"".join((b"- ", view[2 : match.start(2)], view[match.end(2) :]))
+            return short, times
         position = match.end()
-    return text, None
+    return None, None
 
 
 def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
