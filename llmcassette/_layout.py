@@ -323,7 +323,8 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
     # spaces past the indentation are text, and a line of fewer spaces ended the block above
     # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
-    content = ("\n" + text[start:end]).replace("\n" + " " * indent, "\n")[1:]
+    # The first line's indentation is cut off by the slice, the others' by one replace.
+    content = text[start + indent : end].replace("\n" + " " * indent, "\n")
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":
