@@ -139,6 +139,9 @@ class LazyCassette:
         # What the playlist keeps of the requests, by matcher configuration (see `remember`).
         self._playlists: dict[str, Any] = {}
         self._learned = False
+        # The request bodies the loader parsed as JSON, by id (held, so that no other value
+        # takes an id meanwhile): known plain without a walk (see `read_layout`).
+        self._made_json: dict[int, Any] = {}
 
     @classmethod
     def from_document(cls, path: Path, document: CassetteDocument) -> LazyCassette:
@@ -180,6 +183,13 @@ class LazyCassette:
             return NOT_PARSED
         return request.parsed_body
 
+    def made_json(self, value: Any) -> bool:
+        """
+        True when ``value`` (from :meth:`parsed_request_body`) is a body the loader parsed as
+        JSON, of JSON's own types and nested no deeper than the models take.
+        """
+        return self._made_json.get(id(value)) is value
+
     def request(self, index: int) -> RecordedRequest:
         """The request of interaction ``index``."""
         request = self._requests[index]
@@ -219,8 +229,10 @@ class LazyCassette:
             if compiled is None and response is None:
                 # Compiled from the file's data when it is plain, else through the model; parsed
                 # for this use only: a large cassette keeps what it plays, not its text too.
-                item = self._response_item(index)
-                compiled = compile_plain(item, uri=uri, path=self.path, index=index)
+                made: list[Any] = []  # its JSON bodies, known plain (see `read_layout`)
+                item = self._response_item(index, made)
+                made_ids = {id(value) for value in made}
+                compiled = compile_plain(item, uri=uri, path=self.path, index=index, made_ids=made_ids)
                 if compiled is None:
                     response = self._read_response(index, keep=False, item=item)
             if compiled is None:
@@ -273,14 +285,15 @@ class LazyCassette:
 
     # -- reading a response piece --------------------------------------------------------------
 
-    def _response_item(self, index: int) -> dict[str, Any] | None:
+    def _response_item(self, index: int, made_json: list[Any] | None = None) -> dict[str, Any] | None:
         # The data of interaction `index`'s response piece, or None when it has to be read with
         # the whole file.
         pieces = self._find_pieces()
         if pieces is None:
             return None
         _, response_start, end = pieces.spans[index]
-        return _parse_response_piece(self._read(response_start, end), times_as_text=True)
+        piece = self._read(response_start, end)
+        return _parse_response_piece(piece, times_as_text=True, made_json=made_json)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
         if item is NOT_PARSED:
@@ -382,16 +395,18 @@ _NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
 _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
-def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[str, Any] | None:
+def _parse_response_piece(
+    text: bytes, *, times_as_text: bool = False, made_json: list[Any] | None = None
+) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
-    # `compile_plain` and `_read_response` take.
+    # `compile_plain` and `_read_response` take. `made_json` as for `read_layout`.
     short, times = _offsets_apart(text) if times_as_text else (None, None)
     for piece in (short, None) if short is not None else (None,):
         try:
-            parsed = read_layout(piece if piece is not None else b"- " + text[2:])
+            parsed = read_layout(piece if piece is not None else b"- " + text[2:], made_json=made_json)
         except Unrecognised:
             break
         item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
@@ -637,19 +652,19 @@ def _split(raw: bytes) -> _Pieces | None:
     return _Pieces(header, spans)
 
 
-def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes) -> Any:
+def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any]) -> Any:
     # The layout reader reads them all at once. When it declines one (a long header value the
     # writer wrapped), each is read on its own and YAML reads only those it declines; a file it
     # declines throughout (another tool's) is read by YAML in one pass.
     try:
-        return read_layout(text) if text else []
+        return read_layout(text, made_json=made) if text else []
     except Unrecognised:
         pass
     parsed: list[Any] = []
     declined = 0
     for item, response, _ in pieces.spans:
         try:
-            one = read_layout(raw[item:response])
+            one = read_layout(raw[item:response], made_json=made)
         except Unrecognised:
             declined += 1
             if declined > 8 and declined * 2 > len(parsed):
@@ -675,8 +690,9 @@ def _from_pieces(
     # Each keeps its last line break: a body written as a block scalar that keeps its final line
     # breaks (`|+`) ends with it.
     text = b"".join(raw[item:response] for item, response, _ in pieces.spans)
+    made: list[Any] = []  # the bodies read as JSON, known plain (see `read_layout`)
     try:
-        parsed = _read_request_items(raw, pieces, text)
+        parsed = _read_request_items(raw, pieces, text, made)
     except YAMLError:
         return None
     if not isinstance(parsed, list) or len(parsed) != len(pieces.spans):
@@ -684,11 +700,12 @@ def _from_pieces(
     requests: list[RecordedRequest | dict[str, Any] | None] = []
     lines: list[RequestLine] = []
     item_extras: list[dict[str, Any]] = []
+    made_ids = {id(value): value for value in made}
     for index, item in enumerate(parsed):
         if not isinstance(item, dict) or "request" not in item or "response" in item:
             return None
         data = item["request"]
-        line = plain_request_line(data)
+        line = plain_request_line(data, made_ids=made_ids)
         if line is None:
             try:
                 request = RecordedRequest.model_validate(data)
@@ -720,4 +737,5 @@ def _from_pieces(
         key=key,
     )
     lazy._learned = key is not None
+    lazy._made_json = made_ids
     return lazy
