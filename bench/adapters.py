@@ -24,6 +24,9 @@ chunk, read chunk by chunk (by lines through urllib.request); for boto3, ``conve
   for requests, botocore's own pool class with connections answering from memory, for
   ``converse`` and for ``converse_stream`` (AWS event-stream frames, one recorded chunk each,
   read as botocore's ``EventStream`` reads them; ``Stubber`` has no stream of frames to give);
+  and a handler of botocore's ``before-send`` event answering with an ``AWSResponse`` over the
+  same bytes, the HTTP-level hook moto uses: signing, parsing and the retry handler run, no pool,
+  connection or ``http.client``, for both calls;
 - aiohttp: ``aiohttp.test_utils.TestServer`` on loopback, aiohttp's own way of testing a client.
 
 Every replayed body is checked against the recording, and every stream's chunks (lines through
@@ -59,7 +62,7 @@ import requests
 import urllib3
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from botocore.awsrequest import AWSHTTPConnectionPool
+from botocore.awsrequest import AWSHTTPConnectionPool, AWSResponse
 from botocore.stub import Stubber
 from urllib3.connectionpool import HTTPConnectionPool
 
@@ -368,6 +371,38 @@ def converse_stub(clock: _Clock, client: Any, count: int) -> list[list[bytes]]:
     return got
 
 
+class _Body:
+    """What botocore reads an answer from: the raw body of an ``AWSResponse``, in its chunks."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def stream(self, amt: int | None = None, decode_content: bool = True) -> Iterator[bytes]:
+        yield from self._chunks
+
+
+def _before_send(client: Any, event: str, content_type: str, bodies: Iterator[list[bytes]]) -> None:
+    # botocore's own hook for answering at the HTTP layer (the one moto registers): a handler of
+    # `before-send` that returns a response stops the request there, after signing, before any
+    # pool or connection; the answer is then parsed, and retried, as one read off the wire.
+    def answer(request: Any, **kwargs: Any) -> AWSResponse:
+        return AWSResponse(request.url, 200, {"content-type": content_type}, _Body(next(bodies)))
+
+    client.meta.events.register(f"before-send.bedrock-runtime.{event}", answer)
+
+
+def converse_before_send_stub(clock: _Clock, count: int) -> list[list[bytes]]:
+    client = _bedrock()
+    _before_send(
+        client,
+        "Converse",
+        "application/json",
+        ([json.dumps(_converse_answer(i)).encode()] for i in range(count)),
+    )
+    with clock.running():
+        return _converse_reads(client, count)
+
+
 def converse_urllib3_stub(clock: _Clock, count: int) -> list[list[bytes]]:
     client = _bedrock()
     body = json.dumps(_converse_answer(count)).encode()
@@ -426,6 +461,16 @@ def converse_stream_urllib3_stub(clock: _Clock, count: int) -> list[list[bytes]]
     answer = head + b"".join(b"%x\r\n%b\r\n" % (len(f), f) for f in frames) + b"0\r\n\r\n"
     client._endpoint.http_session._manager.pool_classes_by_scheme = _memory_pools(
         answer, AWSHTTPConnectionPool
+    )
+    with clock.running():
+        return _converse_stream_reads(client, count)
+
+
+def converse_stream_before_send_stub(clock: _Clock, count: int) -> list[list[bytes]]:
+    client = _bedrock()
+    frames = _stream_frames()
+    _before_send(
+        client, "ConverseStream", "application/vnd.amazon.eventstream", (frames for _ in range(count))
     )
     with clock.running():
         return _converse_stream_reads(client, count)
@@ -556,6 +601,8 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
             stub = functools.partial(converse_stub, client=client, count=count)
             replay = functools.partial(converse_replay, path=path, client=client, count=count)
             yield "boto3 `converse`", f"{count} answers of 1 KB", stub, replay, answers
+            stub = functools.partial(converse_before_send_stub, count=count)
+            yield "boto3 `converse`, `before-send`", f"{count} answers of 1 KB", stub, replay, answers
             # (its connections answer every request with the same answer, so it is not checked)
             stub = functools.partial(converse_urllib3_stub, count=count)
             yield "boto3 `converse`, urllib3 kept", f"{count} answers of 1 KB", stub, replay, answers
@@ -568,6 +615,8 @@ def _scenarios(folder: Path) -> Iterator[tuple[str, str, Run, Run, list[list[byt
             replay = functools.partial(converse_stream_replay, path=path, client=client, count=count)
             label = f"{count} event streams of {len(DELTAS) + 4} frames"
             yield "boto3 `converse_stream`, urllib3 kept", label, stub, replay, deltas
+            stub = functools.partial(converse_stream_before_send_stub, count=count)
+            yield "boto3 `converse_stream`, `before-send`", label, stub, replay, deltas
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import contextlib
 import gc
 import os
 import re
+import threading
 from array import array
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -77,22 +78,28 @@ class _FileReader:
         self._fd: int | None = os.open(path, os.O_RDONLY)
         self._state = _state(os.fstat(self._fd))
         self.size = self._state[0]
+        # A body streamed from the file in one thread may be read while another thread exits the
+        # cassette and closes the descriptor: without the lock, the read would use a closed
+        # descriptor, or one the system has since given to another file.
+        self._lock = threading.Lock()
 
     def read(self, start: int, end: int) -> bytes:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDONLY)
-        if _state(os.fstat(self._fd)) != self._state:
-            raise CassetteError(
-                f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
-                "enter it again to replay what it holds now.",
-                path=self.path,
-            )
-        return os.pread(self._fd, end - start, start)
+        with self._lock:
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
+            if _state(os.fstat(self._fd)) != self._state:
+                raise CassetteError(
+                    f"llmcassette: cassette {str(self.path)!r} changed in place while it was in use; "
+                    "enter it again to replay what it holds now.",
+                    path=self.path,
+                )
+            return os.pread(self._fd, end - start, start)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def __del__(self) -> None:
         self.close()

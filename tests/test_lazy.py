@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 import llmcassette
+from llmcassette import _lazy
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
 from llmcassette._plain import TextTimes
@@ -319,3 +322,33 @@ def test_loading_holds_the_collector_off_and_gives_it_back(tmp_path: Path) -> No
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_file_body_read_while_another_thread_closes_the_file_reads_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A body streamed from a large file in one thread while another exits the cassette, which
+    # closes the file: the closing waits for the read it would have cut in the middle.
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"0123456789" * 100)
+    reader = _lazy._FileReader(path)
+    closer = threading.Thread(target=reader.close)
+    real_os = os
+
+    class ClosingMidRead:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real_os, name)
+
+        def fstat(self, fd: int) -> os.stat_result:
+            info = real_os.fstat(fd)
+            if not closer.is_alive() and closer.ident is None:
+                closer.start()
+                closer.join(timeout=0.2)  # without the lock, the close is done by now
+            return info
+
+    monkeypatch.setattr(_lazy, "os", ClosingMidRead())
+    assert reader.read(10, 25) == b"012345678901234"
+    closer.join()
+    monkeypatch.undo()
+    assert reader.read(0, 4) == b"0123"  # read after the close: opened again by path
+    reader.close()
