@@ -72,6 +72,8 @@ def _sniff(body: bytes, *, has_content_type: bool) -> Framing:
         return Framing.SSE
     head = body.lstrip()[:1]
     if head == b"{":
+        if b"\n" not in body and b"\r" not in body:
+            return Framing.NONE  # one line, as most JSON answers: no copy of it split and stripped
         lines = [line for line in body.splitlines() if line.strip()]
         if len(lines) > 1 and all(line.lstrip()[:1] == b"{" for line in lines):
             return Framing.NDJSON

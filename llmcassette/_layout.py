@@ -26,6 +26,7 @@ import re
 import secrets
 from typing import Any
 
+from ._bodies import MAX_JSON_DEPTH
 from ._yaml import (
     _INT_TAG,
     _PLAIN_FLOAT,
@@ -323,7 +324,8 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
     # spaces past the indentation are text, and a line of fewer spaces ended the block above
     # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
-    content = ("\n" + text[start:end]).replace("\n" + " " * indent, "\n")[1:]
+    # The first line's indentation is cut off by the slice, the others' by one replace.
+    content = text[start + indent : end].replace("\n" + " " * indent, "\n")
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":
@@ -331,13 +333,16 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     return content, end
 
 
-def _json(text: str, start: int) -> tuple[Any, int]:
+def _json(text: str, start: int, made: list[Any] | None) -> tuple[Any, int]:
     try:
         value, end = _DECODER.raw_decode(text, start)
     except (ValueError, RecursionError):
         raise Unrecognised from None
-    if not text.startswith("\n", end) or not _json_reads_as_yaml(text[start:end], checked=True):
+    written = text[start:end]
+    if not text.startswith("\n", end) or not _json_reads_as_yaml(written, checked=True):
         raise Unrecognised
+    if made is not None and written.count("[") + written.count("{") <= MAX_JSON_DEPTH:
+        made.append(value)  # JSON's own types, nested no deeper than the models take
     return value, end + 1
 
 
@@ -352,10 +357,15 @@ def _key(key: str) -> str:
     return key
 
 
-def read_layout(raw: str | bytes) -> Any:
+def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
     """
     The data of YAML text in the layout llmcassette writes, equal to what the general loader
     gives; :class:`Unrecognised` for any other text.
+
+    ``made_json``, when given, receives each value the reader parsed as JSON text that is nested
+    no deeper than :data:`~llmcassette._bodies.MAX_JSON_DEPTH` brackets: it holds JSON's own
+    types only (string keys), so :func:`llmcassette._values.json_plain` holds for it without a
+    walk through it. The list keeps them alive, so their ``id`` names them while it is held.
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
@@ -434,7 +444,7 @@ def read_layout(raw: str | bytes) -> Any:
         first = value[:1]
         if first == "{" or first == "[":
             if value == "{" or value == "[":
-                mapping[key], position = _json(text, position - 2)
+                mapping[key], position = _json(text, position - 2, made_json)
             elif value[-1] in "]}":
                 mapping[key] = _flow(value)
             elif first == "[":

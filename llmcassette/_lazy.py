@@ -146,6 +146,9 @@ class LazyCassette:
         # What the playlist keeps of the requests, by matcher configuration (see `remember`).
         self._playlists: dict[str, Any] = {}
         self._learned = False
+        # The request bodies the loader parsed as JSON, by id (held, so that no other value
+        # takes an id meanwhile): known plain without a walk (see `read_layout`).
+        self._made_json: dict[int, Any] = {}
 
     @classmethod
     def from_document(cls, path: Path, document: CassetteDocument) -> LazyCassette:
@@ -187,6 +190,13 @@ class LazyCassette:
             return NOT_PARSED
         return request.parsed_body
 
+    def made_json(self, value: Any) -> bool:
+        """
+        True when ``value`` (from :meth:`parsed_request_body`) is a body the loader parsed as
+        JSON, of JSON's own types and nested no deeper than the models take.
+        """
+        return self._made_json.get(id(value)) is value
+
     def request(self, index: int) -> RecordedRequest:
         """The request of interaction ``index``."""
         request = self._requests[index]
@@ -226,8 +236,10 @@ class LazyCassette:
             if compiled is None and response is None:
                 # Compiled from the file's data when it is plain, else through the model; parsed
                 # for this use only: a large cassette keeps what it plays, not its text too.
-                item = self._response_item(index)
-                compiled = compile_plain(item, uri=uri, path=self.path, index=index)
+                made: list[Any] = []  # its JSON bodies, known plain (see `read_layout`)
+                item = self._response_item(index, made)
+                made_ids = {id(value) for value in made}
+                compiled = compile_plain(item, uri=uri, path=self.path, index=index, made_ids=made_ids)
                 if compiled is None:
                     response = self._read_response(index, keep=False, item=item)
             if compiled is None:
@@ -280,14 +292,15 @@ class LazyCassette:
 
     # -- reading a response piece --------------------------------------------------------------
 
-    def _response_item(self, index: int) -> dict[str, Any] | None:
+    def _response_item(self, index: int, made_json: list[Any] | None = None) -> dict[str, Any] | None:
         # The data of interaction `index`'s response piece, or None when it has to be read with
         # the whole file.
         pieces = self._find_pieces()
         if pieces is None:
             return None
         _, response_start, end = pieces.spans[index]
-        return _parse_response_piece(self._read(response_start, end), times_as_text=True)
+        piece = self._read(response_start, end)
+        return _parse_response_piece(piece, times_as_text=True, made_json=made_json)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
         if item is NOT_PARSED:
@@ -389,25 +402,29 @@ _NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
 _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
-def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[str, Any] | None:
+def _parse_response_piece(
+    text: bytes, *, times_as_text: bool = False, made_json: list[Any] | None = None
+) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
-    # `compile_plain` and `_read_response` take.
-    short, times = _offsets_apart(text) if times_as_text else (text, None)
-    for piece in (short, text) if times is not None else (text,):
+    # `compile_plain` and `_read_response` take. `made_json` as for `read_layout`.
+    short, times = _offsets_apart(text) if times_as_text else (None, None)
+    for piece in (short, None) if short is not None else (None,):
         try:
-            parsed = read_layout(b"- " + piece[2:])
+            parsed = read_layout(piece if piece is not None else b"- " + text[2:], made_json=made_json)
         except Unrecognised:
             break
         item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
         if not isinstance(item, dict) or "response" not in item:
             return None
-        if piece is text:
+        if piece is None:
             return item
         stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
-        if isinstance(stream, dict) and stream.get("offsets_ms") == []:
+        # With the response the item's only key, the line found last is its `stream` key (the
+        # reader takes such a line nowhere else, and a key once), so the list cut out is its own.
+        if len(item) == 1 and isinstance(stream, dict) and stream.get("offsets_ms") == []:
             # Read when a paced replay asks for them (see `_plain.TextTimes`).
             stream["offsets_ms"] = times
             return item
@@ -429,20 +446,24 @@ def _parse_response_piece(text: bytes, *, times_as_text: bool = False) -> dict[s
     return None
 
 
-def _offsets_apart(text: bytes) -> tuple[bytes, TextTimes | None]:
-    # The piece with its stream's offsets emptied, and their text when they are plain times.
-    at = text.find(_STREAM_KEY)
-    if at < 0 or text.find(_STREAM_KEY, at + 1) >= 0:
-        return text, None
+def _offsets_apart(text: bytes) -> tuple[bytes | None, TextTimes | None]:
+    # The piece as an item ("- response:") with its stream's offsets emptied, and their text when
+    # they are plain times; else None, None. The stream comes last in a response, after its body:
+    # the key is looked for from the end, and the caller checks it was the response's.
+    at = text.rfind(_STREAM_KEY)
+    if at < 0:
+        return None, None
     position = at + len(_STREAM_KEY)
     while (match := _NUMBER_LIST.match(text, position)) is not None:
         if match.group(1) == b"offsets_ms":
             times = plain_times(match.group(2))
             if times is None:
-                return text, None
-            return text[: match.start(2)] + text[match.end(2) :], times
+                return None, None
+            with memoryview(text) as view:  # one copy of the piece, not three
+                short = b"".join((b"- ", view[2 : match.start(2)], view[match.end(2) :]))
+            return short, times
         position = match.end()
-    return text, None
+    return None, None
 
 
 def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
@@ -638,19 +659,19 @@ def _split(raw: bytes) -> _Pieces | None:
     return _Pieces(header, spans)
 
 
-def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes) -> Any:
+def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any]) -> Any:
     # The layout reader reads them all at once. When it declines one (a long header value the
     # writer wrapped), each is read on its own and YAML reads only those it declines; a file it
     # declines throughout (another tool's) is read by YAML in one pass.
     try:
-        return read_layout(text) if text else []
+        return read_layout(text, made_json=made) if text else []
     except Unrecognised:
         pass
     parsed: list[Any] = []
     declined = 0
     for item, response, _ in pieces.spans:
         try:
-            one = read_layout(raw[item:response])
+            one = read_layout(raw[item:response], made_json=made)
         except Unrecognised:
             declined += 1
             if declined > 8 and declined * 2 > len(parsed):
@@ -676,8 +697,9 @@ def _from_pieces(
     # Each keeps its last line break: a body written as a block scalar that keeps its final line
     # breaks (`|+`) ends with it.
     text = b"".join(raw[item:response] for item, response, _ in pieces.spans)
+    made: list[Any] = []  # the bodies read as JSON, known plain (see `read_layout`)
     try:
-        parsed = _read_request_items(raw, pieces, text)
+        parsed = _read_request_items(raw, pieces, text, made)
     except YAMLError:
         return None
     if not isinstance(parsed, list) or len(parsed) != len(pieces.spans):
@@ -685,11 +707,12 @@ def _from_pieces(
     requests: list[RecordedRequest | dict[str, Any] | None] = []
     lines: list[RequestLine] = []
     item_extras: list[dict[str, Any]] = []
+    made_ids = {id(value): value for value in made}
     for index, item in enumerate(parsed):
         if not isinstance(item, dict) or "request" not in item or "response" in item:
             return None
         data = item["request"]
-        line = plain_request_line(data)
+        line = plain_request_line(data, made_ids=made_ids)
         if line is None:
             try:
                 request = RecordedRequest.model_validate(data)
@@ -721,4 +744,5 @@ def _from_pieces(
         key=key,
     )
     lazy._learned = key is not None
+    lazy._made_json = made_ids
     return lazy

@@ -215,7 +215,7 @@ class Playlist:
             return None
         parts = RequestParts(method=method, url=uri, body=content)
         prepared = None
-        if parsed is not NOT_PARSED and plain_json(parsed):
+        if parsed is not NOT_PARSED and (self._tape.made_json(parsed) or plain_json(parsed)):
             # The body as the loader parsed it: its bytes were made from this value, and parsing
             # them again would give an equal one (see `plain_json`).
             prepared = PreparedBody(True, parsed, len(content))

@@ -160,6 +160,8 @@ BEDROCK_FRAMES = [bedrock_chunk("first"), bedrock_chunk("second, longer"), bedro
         pytest.param(None, b"", None, Framing.NONE, id="empty"),
         pytest.param(None, b"hello world", None, Framing.NONE, id="plain-text"),
         pytest.param(None, b"{not json\n", None, Framing.NONE, id="one-brace-line"),
+        pytest.param(None, b'{"a":1}\r{"b":2}\r', None, Framing.NDJSON, id="json-lines-cr"),
+        pytest.param(None, b'  {"a":1}', None, Framing.NONE, id="one-json-line-indented"),
     ],
 )
 def test_detect_framing(content_type: str | None, body: bytes, url: str | None, expected: Framing) -> None:

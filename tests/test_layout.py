@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from llmcassette import CassetteFormatError, load_cassette
 from llmcassette._layout import Unrecognised, dump_cassette_yaml, read_layout, render_json
 from llmcassette._storage import dumps_cassette
+from llmcassette._values import json_plain
 from llmcassette._yaml import YAMLError, load_yaml
 from tests.corpus import corpus_path, params
 from tests.test_yaml import reference_load, same
@@ -117,6 +118,10 @@ def assert_read_alike(text: str | bytes) -> bool:
         return False
     assert not isinstance(general, Exception), f"the layout reader accepted what YAML refuses: {general}"
     assert same(fast, general)
+    # The values it reports as parsed from JSON are plain: the compiler skips its walk for them.
+    made: list[Any] = []
+    read_layout(text, made_json=made)
+    assert all(json_plain(value) for value in made)
     return True
 
 
@@ -330,6 +335,18 @@ def test_every_cassette_of_the_project_is_declined_or_read_as_yaml_reads_it(rel:
     assert_read_alike(path.read_bytes())
     # Written again by this llmcassette, a recording of a provider is in the layout throughout.
     assert assert_read_alike(dumps_cassette(load_cassette(path)))
+
+
+@pytest.mark.parametrize(("depth", "reported"), [(1, True), (100, True), (101, False)])
+def test_a_json_body_is_reported_plain_only_within_the_depth_models_take(depth: int, reported: bool) -> None:
+    inner = "[" * (depth - 1) + "]" * (depth - 1)
+    text = f"a:\n  parsed_body: [\n    {inner}\n  ]\n"
+    made: list[Any] = []
+    data = read_layout(text, made_json=made)
+    assert same(data, load_yaml(text))
+    assert (made == [data["a"]["parsed_body"]]) is reported
+    assert made[0] is data["a"]["parsed_body"] if reported else made == []
+    assert json_plain(data["a"]["parsed_body"]) is reported
 
 
 def test_the_reference_loader_agrees_on_the_layout() -> None:

@@ -252,6 +252,21 @@ def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -
     assert _parse_response_piece(quoted) == {"response": yaml.safe_load(b"- " + quoted[2:])[0]["response"]}
 
 
+@pytest.mark.parametrize("times_as_text", [False, True])
+def test_offsets_read_apart_are_the_responses_not_those_of_a_key_beside_it(times_as_text: bool) -> None:
+    # The `stream:` line found last belongs to a key of the interaction written after the
+    # response, whose own offsets are empty: each list stays where it was.
+    text = (
+        b"  response:\n    status: {code: 200}\n"
+        b"    stream:\n      chunks: [3, 4]\n      offsets_ms: []\n"
+        b"  note:\n    stream:\n      offsets_ms: [1.5, 2]\n"
+    )
+    item = _parse_response_piece(text, times_as_text=times_as_text)
+    assert item == yaml.safe_load(b"- " + text[2:])[0]
+    assert item is not None and item["note"]["stream"]["offsets_ms"] == [1.5, 2]
+    assert item["response"]["stream"]["offsets_ms"] == []
+
+
 @pytest.mark.parametrize(
     ("parsed_body", "sent"),
     [

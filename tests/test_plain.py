@@ -5,6 +5,8 @@ compiles as the model's path does, and whatever the model refuses or converts, i
 
 from __future__ import annotations
 
+import re
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import ValidationError
 
 from llmcassette import CassetteFormatError
+from llmcassette._layout import Unrecognised, read_layout
 from llmcassette._models import RecordedRequest, RecordedResponse, StreamRecord
 from llmcassette._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from llmcassette._playback import Compiled, compile_response
@@ -111,11 +114,11 @@ def _through_the_model(item: dict[str, Any]) -> Compiled | type[Exception]:
         return ValueError
 
 
-def assert_compiled_alike(item: dict[str, Any]) -> bool:
+def assert_compiled_alike(item: dict[str, Any], made_ids: Container[int] = ()) -> bool:
     """Whether ``item`` was compiled here; if so, as the model compiles it."""
     expected = _through_the_model(item)
     try:
-        compiled = compile_plain(item, uri=URI, path=PATH, index=0)
+        compiled = compile_plain(item, uri=URI, path=PATH, index=0, made_ids=made_ids)
     except CassetteFormatError:
         assert expected is CassetteFormatError  # the same error the model's path raises
         return True
@@ -177,10 +180,34 @@ def _compile_every_response(path: Path) -> None:
         data = load_yaml(path.read_bytes())
     except Exception:  # a file the corpus keeps because it is broken: loading says so
         return
-    interactions = data.get("interactions") if isinstance(data, dict) else None
-    for interaction in interactions or ():
-        if isinstance(interaction, dict) and "response" in interaction:
-            assert_compiled_alike({"response": interaction["response"]})
+    # Read by the layout reader too, its JSON bodies named as known plain, as the loader does.
+    made: list[Any] = []
+    try:
+        read = read_layout(path.read_bytes(), made_json=made)
+    except Unrecognised:
+        read = None
+    made_ids = {id(value) for value in made}
+    for found, ids in ((data, ()), (read, made_ids)):
+        interactions = found.get("interactions") if isinstance(found, dict) else None
+        for interaction in interactions or ():
+            if isinstance(interaction, dict) and "response" in interaction:
+                assert_compiled_alike({"response": interaction["response"]}, ids)
+
+
+def test_a_request_read_by_the_layout_reader_gives_the_line_its_model_gives() -> None:
+    made: list[Any] = []
+    for rel in OWN_CASSETTES:
+        try:
+            data = read_layout((ROOT / rel).read_bytes(), made_json=made)
+        except Unrecognised:
+            continue
+        made_ids = {id(value) for value in made}
+        for interaction in data.get("interactions") or ():
+            request = interaction.get("request") if isinstance(interaction, dict) else None
+            line = plain_request_line(request, made_ids=made_ids)
+            if line is not None:
+                model = RecordedRequest.model_validate(request)
+                assert line == (model.method, model.uri, model.content)
 
 
 @pytest.mark.parametrize("rel", params())
@@ -229,6 +256,42 @@ def test_plain_times_read_later_are_what_the_model_makes_of_the_list(
     assert len(times) == len(listed)
     assert times.values() == expected and [type(t) for t in times.values()] == [float] * len(listed)
     assert times[0] == expected[0] and times == expected and times == TextTimes(text.encode())
+
+
+# The times pattern as it was written before its repeats were made possessive (for speed): both
+# must take exactly the same texts.
+_BACKTRACKING_DECIMAL = rb"(?:0|[1-9][0-9]{0,6})(?:\.[0-9]+)?"
+_BACKTRACKING_TIMES = re.compile(
+    rb"[ \n]*" + _BACKTRACKING_DECIMAL + rb"(?:[ \n]*,[ \n]*" + _BACKTRACKING_DECIMAL + rb")*[ \n]*"
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet="0123456789., \n-e", max_size=40))
+def test_plain_times_take_what_the_backtracking_pattern_takes(text: str) -> None:
+    expected = _BACKTRACKING_TIMES.fullmatch(text.encode()) is not None
+    assert (plain_times(text.encode()) is not None) is expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "0.0, 0.5,\n  1.25",
+        "9999999.999",
+        " 1 ,2 ",
+        "1,\n2\n",
+        "10000000",
+        "00",
+        "1.",
+        "1..2",
+        ",1",
+        "1 2",
+    ],
+)
+def test_plain_times_take_what_the_backtracking_pattern_takes_at_the_edges(text: str) -> None:
+    expected = _BACKTRACKING_TIMES.fullmatch(text.encode()) is not None
+    assert (plain_times(text.encode()) is not None) is expected
 
 
 @pytest.mark.parametrize("text", ["-1", "01", ".5", "5.", "1e3", "10000000", "1,,2", "1, ", "", "1 2", "0x1"])
