@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._attempts import Attempt
 from ._clock import await_wait, current_clock, wait
 from ._exceptions import ConfigError, MissCandidate, NoMatchingInteraction
-from ._exchange import Playback, RequestInfo
+from ._exchange import Ending, Playback, RequestInfo
 from ._expected_miss import ExpectedMiss
 from ._filters import InteractionFilter, LiveRequest
 from ._flavors import Flavor
@@ -569,6 +569,61 @@ class Cassette:
         late = _late_head(playback.head_delay_ms / 1000.0, timeout_s)
         if late is not None:
             raise self._failure(flavor, late, attempt)
+        return respond(
+            flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=timeout_s
+        )
+
+    def replay_plain(
+        self, flavor: Flavor, request: Any, body: bytes, accept: Callable[[Playback], bool]
+    ) -> Any:
+        """
+        The response to a request sent exactly as recorded, when its recording plays plainly (a
+        whole response, nothing to wait for) and ``accept`` takes it; else None, with nothing
+        taken or logged, for the general path (:meth:`decide`) to answer. The same steps
+        :meth:`handle_request` takes for that request, for a door above the connection (urllib3's
+        pool) that answers there only what its library would not retry or redirect.
+        """
+        mode = self.record_mode
+        if (
+            self.interaction_filter is not None
+            or self.fault_plan.faults
+            or self.speed is not None
+            or not (
+                mode is RecordMode.NONE
+                or mode is RecordMode.NEW_EPISODES
+                or (mode is RecordMode.ONCE and self.existed)
+            )
+        ):
+            return None
+        url = _engine_url(request)
+        method = request.method
+        _check_url(url)
+        slot = self._playlist.exact(method, url, body)
+        if slot is None:
+            return None
+        allow_repeats = self.allow_playback_repeats
+        with self._lock:
+            # The interaction `take` would give, looked at before it is taken.
+            if slot.cursor < len(slot.indices):
+                index = slot.indices[slot.cursor]
+            elif allow_repeats and slot.indices:
+                index = slot.indices[-1]
+            else:
+                return None
+            playback = self._tape.compiled(index).playback
+            if (
+                playback is None
+                or playback.ending is not Ending.COMPLETE
+                or playback.delays_ms is not None
+                or playback.head_delay_ms
+                or not accept(playback)
+            ):
+                return None
+            slot.take(allow_repeats)
+            self.play_counts[index] += 1
+            attempt = self._log_request(request, method, url, body)
+            attempt.interaction = index
+        timeout_s = read_timeout(request)
         return respond(
             flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=timeout_s
         )

@@ -12,6 +12,7 @@ carried a request.
 DOORS: tuple[tuple[str, str], ...] = (
     ("http.client", "http_client"),
     ("urllib3.connection", "http_client"),
+    ("urllib3.connectionpool", "urllib3_pool"),
     ("aiohttp.connector", "aiohttp"),
     ("websockets.asyncio.client", "websockets"),
     ("websockets.sync.client", "websockets"),

@@ -70,7 +70,7 @@ from ._wire import (
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
 
-__all__ = ["CassetteSocket", "patches"]
+__all__ = ["CassetteSocket", "answered_file", "patches"]
 
 _monotonic = time.monotonic
 
@@ -78,6 +78,12 @@ _monotonic = time.monotonic
 def _is_urllib3(connection: Any) -> bool:
     module = sys.modules.get("urllib3.connection")
     return module is not None and isinstance(connection, module.HTTPConnection)
+
+
+def _is_urllib3_https(connection: Any) -> bool:
+    # urllib3's TLS connection (botocore's too) is no `http.client.HTTPSConnection`, and has no scheme.
+    module = sys.modules.get("urllib3.connection")
+    return module is not None and isinstance(connection, module.HTTPSConnection)
 
 
 def _connect_failure(connection: Any, error_type: str, message: str) -> BaseException:
@@ -224,30 +230,7 @@ class CassetteSocket:
                 # The upstream hung up (`_live`): recorded, and the client gets its own library's error.
                 raise exc.__cause__ from None
             raise
-        stream = response.stream
-        lines, chunked, length = engine_lines(response, method=parsed.method)
-        # A replay that waits for nothing is written in one piece when its framing keeps the
-        # boundaries (each chunk its own HTTP chunk; a body sent whole is one chunk anyway): the
-        # library's parser finds them without a round trip through the reader per chunk.
-        whole = None
-        if isinstance(stream, ReplayStream):
-            whole = stream.take_all(most=None if chunked else 1)
-        # The header block goes to the library already parsed when `parse_headers` can take it
-        # from the file (_parse_headers): the rest of the head is still read by its own code.
-        # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
-        # The file holds the whole head even so: the cassette may exit (in another thread) before
-        # `begin` reads it, and then the library's own `parse_headers` reads the block from the file.
-        handed = response.status_code >= 200 and _hands_over_headers()
-        status_line, message = _split_head(lines) if handed else (b"", None)
-        head = _whole_head(lines)
-        block_size = len(head) - len(status_line) if message is not None else 0
-        if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
-            head += encode_body(whole, chunked=chunked, length=length)
-            return _AnsweredFile(io.BytesIO(head), message, block_size, on_close=stream.close)
-        reader = WireReader(
-            head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-        )
-        return _AnsweredFile(reader, message, block_size)
+        return answered_file(response, parsed.method)
 
     # -- deciding and answering ------------------------------------------------------------------
 
@@ -281,6 +264,7 @@ class CassetteSocket:
         connection = self._connection
         https = (
             isinstance(connection, http.client.HTTPSConnection)
+            or _is_urllib3_https(connection)
             or getattr(connection, "scheme", "") == "https"
         )
         scheme = "https" if https else "http"
@@ -331,6 +315,37 @@ class CassetteSocket:
             extensions=extensions,
             request=request,
         )
+
+
+def answered_file(response: Any, method: str) -> io.BufferedReader:
+    """
+    The file a library's ``http.client`` response reads the engine's ``response`` (an httpx one)
+    from, as HTTP/1.1 bytes (:mod:`._wire`): the door's ``makefile``, and urllib3's pool door.
+    """
+    stream = response.stream
+    lines, chunked, length = engine_lines(response, method=method)
+    # A replay that waits for nothing is written in one piece when its framing keeps the
+    # boundaries (each chunk its own HTTP chunk; a body sent whole is one chunk anyway): the
+    # library's parser finds them without a round trip through the reader per chunk.
+    whole = None
+    if isinstance(stream, ReplayStream):
+        whole = stream.take_all(most=None if chunked else 1)
+    # The header block goes to the library already parsed when `parse_headers` can take it
+    # from the file (_parse_headers): the rest of the head is still read by its own code.
+    # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
+    # The file holds the whole head even so: the cassette may exit (in another thread) before
+    # `begin` reads it, and then the library's own `parse_headers` reads the block from the file.
+    handed = response.status_code >= 200 and _hands_over_headers()
+    status_line, message = _split_head(lines) if handed else (b"", None)
+    head = _whole_head(lines)
+    block_size = len(head) - len(status_line) if message is not None else 0
+    if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
+        head += encode_body(whole, chunked=chunked, length=length)
+        return _AnsweredFile(io.BytesIO(head), message, block_size, on_close=stream.close)
+    reader = WireReader(
+        head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
+    )
+    return _AnsweredFile(reader, message, block_size)
 
 
 class _AnsweredFile(io.BufferedReader):

@@ -604,3 +604,23 @@ def test_a_thread_reads_its_replay_to_the_end_while_another_exits_the_cassette(
     reader.join(timeout=10)
     assert not reader.is_alive()
     assert seen == ["text/event-stream; charset=utf-8", b"".join(live["urllib3"])]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_a_tls_connection_of_urllib3_is_matched_by_its_https_url(tmp_path: Path) -> None:
+    # urllib3's TLS connection is no `http.client.HTTPSConnection`: its requests were taken for
+    # plain HTTP to port 443 (`http://host:443/...`), and missed what httpx recorded.
+    path = tmp_path / "tls.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": "https://api.example.com/v1/models", "headers": {}},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": [interaction]})
+    )
+    with llmcassette.use_cassette(path) as cassette:
+        connection = urllib3.connection.HTTPSConnection("api.example.com", 443)
+        connection.request("GET", "/v1/models")
+        response = connection.getresponse()  # urllib3's own on 2.x, read at once; http.client's on 1.26
+        assert (response.data if isinstance(response, urllib3.HTTPResponse) else response.read()) == b"{}"
+    assert cassette.attempts[0].url == "https://api.example.com/v1/models"

@@ -1,0 +1,315 @@
+"""
+The fast path of urllib3's pool (and through it of requests and botocore, whose pools inherit
+``urlopen``): a request the cassette answers plainly is answered in ``urlopen`` itself, with no
+connection, no request written and none parsed back.
+
+It is taken only when nothing would tell it from the connection door (:mod:`.http_client`) below
+it: the request is one whose bytes on the wire this module writes exactly as urllib3 and
+``http.client`` would (:func:`_wire_request`: a known method, a body of bytes or ASCII text, no
+proxy, the library's own connection classes, headers it can vouch for), the cassette would replay
+it exactly as recorded with nothing acting on it (no fault, filter or pace; replaying, not
+recording), the recording plays whole and cleanly, and the call's ``Retry`` would neither retry
+its status nor follow it as a redirect. The engine then sees the request the connection would
+have sent (method, URL, the headers as they would go on the wire, the body), logs it in the
+same attempt, and the client gets the ``urllib3.HTTPResponse`` its connection would have made,
+over an ``http.client`` response that reads the same bytes (:func:`.http_client.answered_file`),
+so every reading style sees the recorded chunks and requests finds the ``.msg`` it takes cookies
+from. Everything else (a miss, a fault, a retried status, recording, a body of another kind)
+goes through the original ``urlopen``, to the connection door, unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from .._exchange import Playback
+from .._intercept import current_cassette
+from ._wire import engine_flavor, engine_request
+from .http_client import answered_file
+
+__all__ = ["patches"]
+
+#: Statuses urllib3 follows as redirects when they carry a location: left to the connection door.
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+#: The methods whose framing urllib3 2.x and ``http.client`` (urllib3 1.26) write alike: without
+#: a body, no ``Content-Length`` for the first, ``Content-Length: 0`` for the second.
+_BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+_BODIED = frozenset({"POST", "PUT", "PATCH"})
+#: What ``http.client`` refuses in a request target, and the header names it takes.
+_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
+_LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
+
+
+def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
+    """``(class, attribute, original, replacement)``: urllib3's ``HTTPConnectionPool.urlopen``."""
+    owner = module.HTTPConnectionPool
+    original = owner.__dict__["urlopen"]
+    return [(owner, "urlopen", original, _urlopen(original))]
+
+
+def _urlopen(original: Callable[..., Any]) -> Callable[..., Any]:
+    default_timeout = inspect.signature(original).parameters["timeout"].default
+
+    def urlopen(
+        self: Any,
+        method: str,
+        url: str,
+        body: Any = None,
+        headers: Any = None,
+        retries: Any = None,
+        redirect: bool = True,
+        assert_same_host: bool = True,
+        timeout: Any = default_timeout,
+        pool_timeout: Any = None,
+        release_conn: Any = None,
+        chunked: bool = False,
+        body_pos: Any = None,
+        **response_kw: Any,
+    ) -> Any:
+        __tracebackhide__ = True
+        cassette = current_cassette()
+        if cassette is not None and not chunked and body_pos is None:
+            response = _replay(
+                self,
+                cassette,
+                method,
+                url,
+                body,
+                headers,
+                retries,
+                redirect,
+                assert_same_host,
+                timeout,
+                response_kw,
+            )
+            if response is not None:
+                return response
+        return original(
+            self,
+            method,
+            url,
+            body,
+            headers,
+            retries,
+            redirect,
+            assert_same_host,
+            timeout=timeout,
+            pool_timeout=pool_timeout,
+            release_conn=release_conn,
+            chunked=chunked,
+            body_pos=body_pos,
+            **response_kw,
+        )
+
+    urlopen.__wrapped__ = original  # type: ignore[attr-defined]
+    return urlopen
+
+
+def _replay(
+    pool: Any,
+    cassette: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: Any,
+    retries: Any,
+    redirect: bool,
+    assert_same_host: bool,
+    timeout: Any,
+    response_kw: dict[str, Any],
+) -> Any:
+    """The response of the fast path, or None for the original ``urlopen`` to answer."""
+    __tracebackhide__ = True
+    connection_class = pool.ConnectionCls
+    if not _plain_connection(connection_class) or pool.proxy is not None or pool.proxy_headers:
+        return None
+    if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
+        return None
+    wire = _wire_request(
+        pool, connection_class, method, url, pool.headers if headers is None else headers, body
+    )
+    if wire is None:
+        return None
+    target, full_url, raw_headers, content = wire
+    urllib3 = sys.modules["urllib3"]
+    if not isinstance(retries, urllib3.Retry):
+        retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
+    read_timeout = pool._get_timeout(timeout).read_timeout
+    if read_timeout == 0:
+        return None  # urllib3 raises its ReadTimeoutError before it reads
+    timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
+    request = engine_request(method, full_url, raw_headers, content)
+    request.extensions["timeout"] = {
+        "connect": timeout_s,
+        "read": timeout_s,
+        "write": timeout_s,
+        "pool": timeout_s,
+    }
+
+    def plain(playback: Playback) -> bool:
+        # What urlopen would hand back as it is: no redirect to follow, no status to retry.
+        status = playback.status
+        if status < 200 or status in _REDIRECTS:
+            return False
+        retry_after = any(name.lower() == "retry-after" and value for name, value in playback.headers)
+        return not retries.is_retry(method, status, retry_after)
+
+    answer = cassette.replay_plain(engine_flavor(), request, content, plain)
+    if answer is None:
+        return None
+    pool.num_requests += 1
+    raw = connection_class.response_class(_AnsweredSocket(answered_file(answer, method)), method=method)
+    raw.begin()
+    return _response(pool, raw, method, target, retries, response_kw)
+
+
+def _response(
+    pool: Any, raw: Any, method: str, target: str, retries: Any, response_kw: dict[str, Any]
+) -> Any:
+    """The ``urllib3.HTTPResponse`` over ``raw`` that the pool's connection would have made of it."""
+    from urllib3.exceptions import HeaderParsingError
+    from urllib3.util.response import assert_header_parsing
+
+    try:
+        assert_header_parsing(raw.msg)
+    except (HeaderParsingError, TypeError) as exc:  # as the library does: a warning, and read on
+        logging.getLogger("urllib3.connectionpool").warning(
+            "Failed to parse headers (url=%s): %s", pool._absolute_url(target), exc, exc_info=True
+        )
+    if _v1():
+        response_kw = {**response_kw, "request_method": method}
+        return pool.ResponseCls.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
+    from urllib3._collections import HTTPHeaderDict
+    from urllib3.response import HTTPResponse
+
+    response = HTTPResponse(
+        body=raw,
+        headers=HTTPHeaderDict(raw.msg.items()),
+        status=raw.status,
+        version=raw.version,
+        version_string="HTTP/1.1",
+        reason=raw.reason,
+        preload_content=response_kw.get("preload_content", True),
+        decode_content=response_kw.get("decode_content", True),
+        original_response=raw,
+        enforce_content_length=response_kw.get("enforce_content_length", True),
+        request_method=method,
+        request_url=target,
+    )
+    response.retries = retries
+    response._connection = None
+    response._pool = pool
+    return response
+
+
+class _AnsweredSocket:
+    """What ``http.client``'s response is made over: the file of the cassette's answer."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        return self._file
+
+
+@functools.cache
+def _v1() -> bool:
+    return str(sys.modules["urllib3"].__version__).startswith("1.")
+
+
+@functools.lru_cache(maxsize=64)
+def _plain_connection(connection_class: type) -> bool:
+    # urllib3's own connection classes and botocore's (which only add `Expect: 100-continue`,
+    # left to the connection door): their requests are written as `_wire_request` writes them.
+    name = (connection_class.__module__, connection_class.__qualname__)
+    return name in {
+        ("urllib3.connection", "HTTPConnection"),
+        ("urllib3.connection", "HTTPSConnection"),
+        ("botocore.awsrequest", "AWSHTTPConnection"),
+        ("botocore.awsrequest", "AWSHTTPSConnection"),
+    }
+
+
+def _wire_request(
+    pool: Any, connection_class: Any, method: str, url: str, headers: Any, body: Any
+) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
+    """
+    The request as the pool's connection would write it, as the connection door reads it back:
+    its target, its URL, its header lines in order (stripped, as :func:`._wire.parse_request`
+    reads them) and its body; None for a request this cannot vouch for.
+    """
+    if method not in _BODILESS and method not in _BODIED:
+        return None
+    if body is None:
+        content = b""
+    elif isinstance(body, bytes):
+        content = body
+    elif isinstance(body, str) and body.isascii():  # latin-1 on 1.26, UTF-8 on 2.x: alike in ASCII
+        content = body.encode("ascii")
+    else:
+        return None
+    from urllib3.util.url import _encode_target
+
+    target = _encode_target(url)
+    if isinstance(target, bytes):
+        target = target.decode("latin-1")
+    if not target.isascii() or _UNSAFE_TARGET.search(target):
+        return None
+    names: set[str] = set()
+    given: list[tuple[bytes, bytes]] = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not name.isascii():
+            return None
+        if isinstance(value, str):
+            if not value.isascii():
+                return None
+            value_bytes = value.encode("ascii")
+        elif isinstance(value, bytes):
+            value_bytes = value
+        else:
+            return None
+        name_bytes = name.encode("ascii")
+        if _LEGAL_NAME.fullmatch(name_bytes) is None or b"\r" in value_bytes or b"\n" in value_bytes:
+            return None
+        lower = name.lower()
+        if lower in ("transfer-encoding", "expect") or value == "@@@SKIP_HEADER@@@":
+            return None  # chunked uploads, 100-continue and skipped headers: the connection door's
+        names.add(lower)
+        given.append((name_bytes.strip(), value_bytes.strip()))
+    host = pool.host
+    port = pool.port
+    if not host.isascii() or "%" in host or (port is None and ":" in host):
+        return None
+    host = host.strip("[]").rstrip(".")
+    default_port = connection_class.default_port
+    if port is None:
+        port = default_port
+    lines: list[tuple[bytes, bytes]] = []
+    if "host" not in names:
+        shown = f"[{host}]" if ":" in host else host
+        lines.append((b"Host", (shown if port == default_port else f"{shown}:{port}").encode("ascii")))
+    if "accept-encoding" not in names:
+        lines.append((b"Accept-Encoding", b"identity"))
+    if "content-length" not in names and (body is not None or method in _BODIED):
+        lines.append((b"Content-Length", str(len(content)).encode("ascii")))
+    agent: list[tuple[bytes, bytes]] = []
+    if "user-agent" not in names:
+        from urllib3.connection import _get_default_user_agent
+
+        agent.append((b"User-Agent", _get_default_user_agent().encode("ascii")))
+    # urllib3 2.x writes its User-Agent before the given headers; 1.26 adds it to them, last.
+    lines += [*given, *agent] if _v1() else [*agent, *given]
+    scheme = "https" if default_port == 443 else "http"
+    netloc = f"[{host}]" if ":" in host else host
+    if port != (443 if scheme == "https" else 80):
+        netloc += f":{port}"
+    return target, f"{scheme}://{netloc}{target}", lines, content

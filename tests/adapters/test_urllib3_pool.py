@@ -1,0 +1,274 @@
+"""
+The fast path of urllib3's pool (:mod:`llmcassette._adapters.urllib3_pool`): every request is
+recorded from a real local upstream, then replayed twice, once with the fast path and once with
+it turned off (so through the connection door, as before it), and both replays must log the same
+attempts (method, URL, headers as on the wire, body, chunks, status, interaction) and hand the
+client the same responses. Which requests take the fast path is checked too: the others (a
+generator or file body, a chunked upload, a retried status) go to the connection door.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import urllib3
+
+import llmcassette
+from llmcassette._cassette import Cassette
+from tests.adapters.test_http_client import forbid_sockets
+from tests.servers import serve
+
+
+async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    # Any method on any path: a JSON echo of the request (with a cookie), an SSE stream of three
+    # events on /sse, a 404 under /missing and a 429 (then 200s) under /limited.
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    path = scope["path"]
+    if path.startswith("/sse"):
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
+        for i in range(3):
+            await send({"type": "http.response.body", "body": f"data: {i}\n\n".encode(), "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    status = 404 if path.startswith("/missing") else 200
+    if path.startswith("/limited"):
+        calls = _echo.calls = getattr(_echo, "calls", 0) + 1  # type: ignore[attr-defined]
+        status = 429 if calls == 1 else 200
+    request_headers = [[k.decode("latin-1"), v.decode("latin-1")] for k, v in scope["headers"]]
+    answer = json.dumps(
+        {"method": scope["method"], "path": path, "headers": request_headers, "body": body.decode("latin-1")}
+    ).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(answer)).encode()),
+        (b"set-cookie", b"session=abc; Path=/"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": answer})
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[str]:
+    with serve(_echo) as base:
+        yield base
+
+
+def _requests_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]]:
+    """(name, takes the fast path, the call and what the client got)."""
+    session = requests.Session()
+
+    def got(response: requests.Response, *, stream: bool = False) -> Any:
+        with response:
+            chunks = list(response.iter_content(chunk_size=None)) if stream else [response.content]
+            return response.status_code, dict(response.headers), chunks, dict(session.cookies)
+
+    def file_body() -> Any:
+        return got(session.post(base + "/json/file", data=io.BytesIO(b'{"from": "file"}')))
+
+    def generator_body() -> Any:
+        return got(session.post(base + "/json/gen", data=(part for part in (b"one", b"two"))))
+
+    return [
+        (
+            "get with a query",
+            [True],
+            lambda: got(session.get(base + "/json/q", params={"a": "1", "b": "x y"})),
+        ),
+        ("post json", [True], lambda: got(session.post(base + "/json/j", json={"model": "m", "n": [1, 2]}))),
+        ("post a form", [True], lambda: got(session.post(base + "/json/form", data={"field": "välue"}))),
+        ("post bytes", [True], lambda: got(session.post(base + "/json/bytes", data=b"\x00\xffraw"))),
+        ("post text", [True], lambda: got(session.post(base + "/json/text", data="plain text"))),
+        (
+            "custom headers",
+            [True],
+            lambda: got(
+                session.get(
+                    base + "/json/h",
+                    headers={"User-Agent": "mine/1", "Accept-Encoding": "identity", "X-Trace": "t1 "},
+                )
+            ),
+        ),
+        ("put with no body", [True], lambda: got(session.put(base + "/json/put"))),
+        ("patch", [True], lambda: got(session.patch(base + "/json/patch", data=b"p"))),
+        ("delete", [True], lambda: got(session.delete(base + "/json/delete"))),
+        ("head", [True], lambda: got(session.head(base + "/json/head"))),
+        ("options", [True], lambda: got(session.options(base + "/json/options"))),
+        ("a status not retried", [True], lambda: got(session.get(base + "/missing"))),
+        ("a stream", [True], lambda: got(session.get(base + "/sse", stream=True), stream=True)),
+        ("a file body", [], file_body),
+        ("a generator body", [], generator_body),
+    ]
+
+
+def _urllib3_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]]:
+    manager = urllib3.PoolManager()
+    host, port = base.removeprefix("http://").split(":")
+    pool = urllib3.HTTPConnectionPool(host, int(port), headers={"X-Pool": "p"})
+
+    def got(response: Any, *, stream: bool = False) -> Any:
+        chunks = list(response.stream(None)) if stream else [response.data]
+        response.release_conn()
+        return response.status, dict(response.headers), chunks
+
+    def retried() -> Any:
+        retry = urllib3.Retry(total=2, status_forcelist=[429], backoff_factor=0)
+        return got(manager.request("GET", base + "/limited", retries=retry))
+
+    return [
+        (
+            "get with fields",
+            [True],
+            lambda: got(manager.request("GET", base + "/json/f", fields={"k": "v w"})),
+        ),
+        ("post bytes", [True], lambda: got(manager.request("POST", base + "/json/b", body=b'{"x": 1}'))),
+        ("post text", [True], lambda: got(manager.request("POST", base + "/json/t", body="text"))),
+        ("post no body", [True], lambda: got(manager.request("POST", base + "/json/none"))),
+        (
+            "get with an empty body",
+            [True],
+            lambda: got(manager.request("GET", base + "/json/empty", body=b"")),
+        ),
+        (
+            "own headers",
+            [True],
+            lambda: got(
+                manager.request("GET", base + "/json/own", headers={"Host": "example.test", "X-A": "1"})
+            ),
+        ),
+        ("a pool of its own", [True], lambda: got(pool.urlopen("GET", "/json/pool"))),
+        (
+            "unread",
+            [True],
+            lambda: got(manager.request("GET", base + "/sse", preload_content=False), stream=True),
+        ),
+        ("a retried status", [False, True], retried),
+        (
+            "a chunked upload",
+            [],
+            lambda: got(manager.request("POST", base + "/json/c", body=b"chunked", chunked=True)),
+        ),
+        (
+            "a generator body",
+            [],
+            lambda: got(manager.request("POST", base + "/json/g", body=(p for p in (b"a", b"b")))),
+        ),
+    ]
+
+
+def _attempts(cassette: Cassette) -> list[tuple[Any, ...]]:
+    return [
+        (a.method, a.url, list(a.headers.items()), a.body, list(a.chunks), a.status, a.interaction, a.error)
+        for a in cassette.attempts
+    ]
+
+
+def _replay(
+    path: Path,
+    calls: list[tuple[str, list[bool], Callable[[], Any]]],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    fast: bool,
+) -> tuple[list[Any], list[tuple[Any, ...]], list[list[bool]]]:
+    answered: list[bool] = []
+    original = Cassette.replay_plain
+
+    def replay_plain(self: Cassette, *args: Any) -> Any:
+        response = original(self, *args) if fast else None
+        answered.append(response is not None)
+        return response
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Cassette, "replay_plain", replay_plain)
+        got = []
+        taken = []
+        with llmcassette.use_cassette(path) as cassette:
+            for _name, _fast, call in calls:
+                before = len(answered)
+                got.append(call())
+                taken.append(answered[before:])
+        return got, _attempts(cassette), taken
+
+
+@pytest.mark.parametrize("library", ["requests", "urllib3"])
+def test_the_fast_path_logs_and_answers_exactly_as_the_connection_door(
+    library: str, upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _echo.calls = 0  # type: ignore[attr-defined]
+    make_calls = _requests_calls if library == "requests" else _urllib3_calls
+    path = tmp_path / "pool.yaml"
+    with llmcassette.use_cassette(path, record_mode="once"):
+        live = [call() for _, _, call in make_calls(upstream)]
+    forbid_sockets(monkeypatch)
+    calls = make_calls(upstream)
+    slow_got, slow_attempts, slow_taken = _replay(path, calls, monkeypatch, fast=False)
+    calls = make_calls(upstream)
+    fast_got, fast_attempts, fast_taken = _replay(path, calls, monkeypatch, fast=True)
+    assert not any(any(answers) for answers in slow_taken)
+    # Each call's answers on the fast path: taken, declined by the cassette (a 429 its Retry
+    # retries: then the retry is taken), or never asked (a body it cannot vouch for).
+    assert fast_taken == [expected for _, expected, _ in calls]
+    assert len(fast_attempts) == len(slow_attempts)
+    for name, slow, fast in zip([n for n, _, _ in calls], slow_got, fast_got, strict=True):
+        assert fast == slow, name
+    assert fast_attempts == slow_attempts
+    # and the replays are what the client got live (but the date a server adds)
+    for name, was, replayed in zip([n for n, _, _ in calls], live, fast_got, strict=True):
+        assert (was[0], was[2]) == (replayed[0], replayed[2]), name
+
+
+def test_an_https_pool_is_answered_at_its_https_url_as_the_connection_door_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No TLS upstream: the cassette is written, then both replays must see the same request.
+    path = tmp_path / "tls.yaml"
+    interactions = [
+        {
+            "request": {
+                "method": "POST",
+                "uri": f"https://api.example.com{port}/v1/chat",
+                "headers": {},
+                "body": '{"q": 1}',
+            },
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+        }
+        for port in ("", ":8443")
+    ]
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": interactions})
+    )
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        session = requests.Session()
+        return [
+            (url, [True], lambda url=url: session.post(url, data=b'{"q": 1}').content)
+            for url in ("https://api.example.com/v1/chat", "https://api.example.com:8443/v1/chat")
+        ]
+
+    with pytest.warns(urllib3.exceptions.InsecureRequestWarning):  # the connection door's TLS is not verified
+        slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert taken == [[True], [True]]
+    assert fast_got == slow_got == [b"{}", b"{}"]
+    assert fast_attempts == slow_attempts
+    assert [a[1] for a in fast_attempts] == [
+        "https://api.example.com/v1/chat",
+        "https://api.example.com:8443/v1/chat",
+    ]
