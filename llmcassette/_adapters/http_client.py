@@ -70,7 +70,7 @@ from ._wire import (
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
 
-__all__ = ["CassetteSocket", "answered_file", "patches"]
+__all__ = ["CassetteSocket", "answered_file", "patches", "wire_url"]
 
 _monotonic = time.monotonic
 
@@ -267,14 +267,9 @@ class CassetteSocket:
             or _is_urllib3_https(connection)
             or getattr(connection, "scheme", "") == "https"
         )
-        scheme = "https" if https else "http"
         host = getattr(connection, "_tunnel_host", None) or connection.host
         port = getattr(connection, "_tunnel_port", None) or connection.port
-        default = 443 if https else 80
-        netloc = f"[{host}]" if ":" in host else host
-        if port and port != default:
-            netloc += f":{port}"
-        return f"{scheme}://{netloc}{target}"
+        return wire_url(target, https=https, host=host, port=port)
 
     def _ensure_real(self) -> None:
         if self._real is None:
@@ -315,6 +310,15 @@ class CassetteSocket:
             extensions=extensions,
             request=request,
         )
+
+
+def wire_url(target: str, *, https: bool, host: str, port: int | None) -> str:
+    """The URL the engine is given for ``target`` sent over a connection to ``host`` and ``port``."""
+    scheme = "https" if https else "http"
+    netloc = f"[{host}]" if ":" in host else host
+    if port and port != (443 if https else 80):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{target}"
 
 
 def answered_file(response: Any, method: str) -> io.BufferedReader:
