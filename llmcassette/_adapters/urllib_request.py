@@ -27,6 +27,7 @@ memory (an empty recorded chunk, a head that is not plainly ``name: value`` line
 from __future__ import annotations
 
 import bisect
+import functools
 import http.client
 import io
 import itertools
@@ -52,6 +53,8 @@ _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
 #: The header names ``http.client`` takes.
 _LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
+#: ``http.client``'s own connection classes, by module and name: whether each is the TLS one.
+_CONNECTION_CLASSES = {("http.client", "HTTPConnection"): False, ("http.client", "HTTPSConnection"): True}
 #: Connection arguments of the handlers of ``urllib.request``, which do not change the request.
 _CONNECTION_ARGUMENTS = frozenset({"context", "check_hostname"})
 
@@ -80,11 +83,8 @@ def _do_open(original: Callable[..., Any]) -> Callable[..., Any]:
 def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_args: dict[str, Any]) -> Any:
     """The response of the fast path, or None for the original ``do_open`` to answer."""
     __tracebackhide__ = True
-    if http_class is http.client.HTTPConnection:
-        https = False
-    elif http_class is getattr(http.client, "HTTPSConnection", None):
-        https = True
-    else:
+    https = _is_https(http_class)
+    if https is None:
         return None
     if handler._debuglevel or (http_conn_args and not _CONNECTION_ARGUMENTS.issuperset(http_conn_args)):
         return None
@@ -114,6 +114,14 @@ def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_ar
     response.url = req.get_full_url()
     response.msg = response.reason  # as `do_open` does: urllib's clients expect the reason there
     return response
+
+
+@functools.lru_cache(maxsize=64)
+def _is_https(http_class: type) -> bool | None:
+    # Whether `http_class` is `http.client`'s TLS connection or its plain one; None for any other
+    # (a subclass, or vcrpy's stand-in, which it puts in `http.client` in place of the original).
+    name = (str(getattr(http_class, "__module__", "")), str(getattr(http_class, "__qualname__", "")))
+    return _CONNECTION_CLASSES.get(name)
 
 
 def _wire_request(req: Any, https: bool) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
@@ -315,8 +323,7 @@ def _response(answer: Any, playback: Playback, method: str) -> http.client.HTTPR
         response = http.client.HTTPResponse(cast(socket.socket, answered), method=method)
         response.begin()
         return response
-    if head.state["length"] == 0:
-        chunks = ()
+    # (all of it, where `http.client` reads none: the wire holds it, and `peek` shows it)
     data = b"".join(chunks)
     body = _Body(data)
     body.chunks = chunks
@@ -503,11 +510,18 @@ class _ReplayedChunked(_Replayed):
         return self._lines(self.fp)
 
     def _lines(self, body: _Body | None) -> Iterator[bytes]:
+        # As `readline` gives them, it ends the response at the end of the body: with the last
+        # line when it has no newline, else with the empty line after it.
         if body is None:
             return
+        unterminated = body.size and body.chunks[-1][-1:] != b"\n"
         for line in body:
+            if unterminated and body.tell() == body.size and line[-1:] != b"\n":
+                self._close_conn()  # type: ignore[attr-defined]
+                yield line
+                return
             yield line
             if self.fp is None:
                 return
-        if self.fp is not None:  # `readline` ends the response at the end of the body
+        if self.fp is not None:
             self._close_conn()  # type: ignore[attr-defined]
