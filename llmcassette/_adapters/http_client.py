@@ -31,6 +31,9 @@ the rest of its head. The status line, the framing and the body are read by the 
 file as on the wire; the block is in the file too, skipped, for a head read once the cassette's
 ``parse_headers`` is gone (another thread exited the cassette), which the library parses itself.
 
+Most replays through urllib3 never reach this door: its pool answers them first
+(:mod:`.urllib3_pool`), over a file made here (:func:`answered_file`), and leaves the rest to it.
+
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
 client wrote them, and passes the response through chunk by chunk as it arrives.

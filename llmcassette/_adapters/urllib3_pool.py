@@ -42,6 +42,9 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: a body, no ``Content-Length`` for the first, ``Content-Length: 0`` for the second.
 _BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _BODIED = frozenset({"POST", "PUT", "PATCH"})
+#: More header lines than ``http.client`` reads (100) are left to the connection door, which
+#: fails as the library does.
+_MOST_HEADERS = 90
 #: What ``http.client`` refuses in a request target, and the header names it takes.
 _UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
 _LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
@@ -156,7 +159,7 @@ def _replay(
     def plain(playback: Playback) -> bool:
         # What urlopen would hand back as it is: no redirect to follow, no status to retry.
         status = playback.status
-        if status < 200 or status in _REDIRECTS:
+        if status < 200 or status in _REDIRECTS or len(playback.headers) > _MOST_HEADERS:
             return False
         retry_after = any(name.lower() == "retry-after" and value for name, value in playback.headers)
         return not retries.is_retry(method, status, retry_after)

@@ -9,6 +9,7 @@ generator or file body, a chunked upload, a retried status) go to the connection
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -21,6 +22,8 @@ import urllib3
 
 import llmcassette
 from llmcassette._cassette import Cassette
+from tests.adapters.bedrock import bedrock_app
+from tests.adapters.test_botocore import _calls as bedrock_calls, _client as bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -47,7 +50,20 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": "http.response.body", "body": f"data: {i}\n\n".encode(), "more_body": True})
         await send({"type": "http.response.body", "body": b""})
         return
+    if path.startswith("/gzip"):
+        packed = gzip.compress(b'{"packed": true}')
+        headers = [(b"content-encoding", b"gzip"), (b"content-length", str(len(packed)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": packed})
+        return
+    if path.startswith("/nothing"):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+        return
     status = 404 if path.startswith("/missing") else 200
+    if path.startswith("/busy"):
+        calls = _echo.busy = getattr(_echo, "busy", 0) + 1  # type: ignore[attr-defined]
+        status = 503 if calls == 1 else 200
     if path.startswith("/limited"):
         calls = _echo.calls = getattr(_echo, "calls", 0) + 1  # type: ignore[attr-defined]
         status = 429 if calls == 1 else 200
@@ -60,6 +76,8 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
         (b"content-length", str(len(answer)).encode()),
         (b"set-cookie", b"session=abc; Path=/"),
     ]
+    if status in (429, 503):
+        headers.append((b"retry-after", b"0"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": answer})
 
@@ -112,6 +130,9 @@ def _requests_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]
         ("options", [True], lambda: got(session.options(base + "/json/options"))),
         ("a status not retried", [True], lambda: got(session.get(base + "/missing"))),
         ("a stream", [True], lambda: got(session.get(base + "/sse", stream=True), stream=True)),
+        ("a 429 requests does not retry", [True], lambda: got(session.get(base + "/limited"))),
+        ("gzip", [True], lambda: got(session.get(base + "/gzip"))),
+        ("no content", [True], lambda: got(session.delete(base + "/nothing"))),
         ("a file body", [], file_body),
         ("a generator body", [], generator_body),
     ]
@@ -131,7 +152,17 @@ def _urllib3_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]]
         retry = urllib3.Retry(total=2, status_forcelist=[429], backoff_factor=0)
         return got(manager.request("GET", base + "/limited", retries=retry))
 
+    def after() -> Any:
+        retry = urllib3.Retry(total=2, status_forcelist=[503], respect_retry_after_header=True)
+        return got(manager.request("GET", base + "/busy", retries=retry))
+
+    calls: list[tuple[str, list[bool], Callable[[], Any]]] = []
+    if not urllib3.__version__.startswith("1."):  # (`json=` came with 2.0)
+        calls.append(
+            ("json", [True], lambda: got(manager.request("POST", base + "/json/js", json={"a": [1]})))
+        )
     return [
+        *calls,
         (
             "get with fields",
             [True],
@@ -159,6 +190,15 @@ def _urllib3_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]]
             lambda: got(manager.request("GET", base + "/sse", preload_content=False), stream=True),
         ),
         ("a retried status", [False, True], retried),
+        ("a retry after", [False, True], after),
+        ("gzip", [True], lambda: got(manager.request("GET", base + "/gzip"))),
+        (
+            "gzip left packed",
+            [True],
+            lambda: got(manager.request("GET", base + "/gzip", decode_content=False)),
+        ),
+        ("no content", [True], lambda: got(manager.request("GET", base + "/nothing"))),
+        ("head", [True], lambda: got(manager.request("HEAD", base + "/json/head"))),
         (
             "a chunked upload",
             [],
@@ -210,7 +250,7 @@ def _replay(
 def test_the_fast_path_logs_and_answers_exactly_as_the_connection_door(
     library: str, upstream: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _echo.calls = 0  # type: ignore[attr-defined]
+    _echo.calls = _echo.busy = 0  # type: ignore[attr-defined]
     make_calls = _requests_calls if library == "requests" else _urllib3_calls
     path = tmp_path / "pool.yaml"
     with llmcassette.use_cassette(path, record_mode="once"):
@@ -228,9 +268,11 @@ def test_the_fast_path_logs_and_answers_exactly_as_the_connection_door(
     for name, slow, fast in zip([n for n, _, _ in calls], slow_got, fast_got, strict=True):
         assert fast == slow, name
     assert fast_attempts == slow_attempts
-    # and the replays are what the client got live (but the date a server adds)
+    # and the replays are what the client got live (but the date a server adds, and a gzip
+    # body asked for packed: the cassette stores it unpacked, `decode_compressed`)
     for name, was, replayed in zip([n for n, _, _ in calls], live, fast_got, strict=True):
-        assert (was[0], was[2]) == (replayed[0], replayed[2]), name
+        if name != "gzip left packed":
+            assert (was[0], was[2]) == (replayed[0], replayed[2]), name
 
 
 def test_an_https_pool_is_answered_at_its_https_url_as_the_connection_door_does(
@@ -272,3 +314,41 @@ def test_an_https_pool_is_answered_at_its_https_url_as_the_connection_door_does(
         "https://api.example.com/v1/chat",
         "https://api.example.com:8443/v1/chat",
     ]
+
+
+#: What botocore signs anew on every call: the date, the signature over it, the call's id.
+_SIGNED_PER_CALL = {"x-amz-date", "authorization", "amz-sdk-invocation-id"}
+
+
+def test_botocore_takes_the_fast_path_and_logs_what_the_connection_door_logs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # botocore's pool class inherits urllib3's `urlopen`, and its connection class only adds
+    # `Expect: 100-continue`: converse, converse_stream and invoke_model_with_response_stream.
+    path = tmp_path / "bedrock.yaml"
+    with serve(bedrock_app([])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            live = bedrock_calls(bedrock_client(base))
+    forbid_sockets(monkeypatch)
+    calls: list[tuple[str, list[bool], Callable[[], Any]]] = [
+        ("bedrock", [True, True, True], lambda: bedrock_calls(bedrock_client(base)))
+    ]
+    slow_got, slow_attempts, slow_taken = _replay(path, calls, monkeypatch, fast=False)
+    fast_got, fast_attempts, fast_taken = _replay(path, calls, monkeypatch, fast=True)
+    assert slow_taken == [[False, False, False]]
+    assert fast_taken == [[True, True, True]]
+    assert fast_got == slow_got == [live]
+
+    def unsigned(attempts: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        return [(*a[:2], [h for h in a[2] if h[0].lower() not in _SIGNED_PER_CALL], *a[3:]) for a in attempts]
+
+    assert unsigned(fast_attempts) == unsigned(slow_attempts)
+    assert all(name.lower() in {h[0].lower() for h in fast_attempts[0][2]} for name in _SIGNED_PER_CALL)
+
+
+def test_the_pool_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> None:
+    before = urllib3.connectionpool.HTTPConnectionPool.urlopen
+    with llmcassette.use_cassette(tmp_path / "empty.yaml"):
+        assert urllib3.connectionpool.HTTPConnectionPool.urlopen is not before
+        assert urllib3.connectionpool.HTTPConnectionPool.urlopen.__wrapped__ is before
+    assert urllib3.connectionpool.HTTPConnectionPool.urlopen is before
