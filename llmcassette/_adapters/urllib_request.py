@@ -40,7 +40,7 @@ from typing import Any, cast
 from .._exchange import Playback
 from .._intercept import current_cassette
 from .._streams import ReplayStream
-from ._wire import engine_flavor, engine_lines, engine_request
+from ._wire import engine_lines, engine_request, wire_flavor
 from .http_client import _split_head, answered_file, wire_url
 
 __all__ = ["patches"]
@@ -107,7 +107,7 @@ def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_ar
         played.append(playback)
         return True
 
-    answer = cassette.replay_plain(engine_flavor(), request, body, plain)
+    answer = cassette.replay_plain(wire_flavor(), request, body, plain)
     if answer is None:
         return None
     response: Any = _response(answer, played[0], method)
