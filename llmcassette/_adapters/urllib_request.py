@@ -425,19 +425,34 @@ class _ReplayedChunked(_Replayed):
     parsing their framing.
     """
 
+    _left_at_close: int | None = None
+
     @property
     def chunk_left(self) -> int | None:  # type: ignore[override]
+        # What is left of the chunk being read (0 at a boundary, None before the first); once
+        # the response has ended, what was left then (None at the end of the body).
         body: _Body | None = self.fp
-        if body is None or not body.tell():
-            return None
+        if body is None:
+            return self._left_at_close
         position = body.tell()
+        if not position or position == body.size:
+            return 0 if position else None
         return body.ends[bisect.bisect_left(body.ends, position)] - position
+
+    def _close_conn(self) -> None:
+        self._left_at_close = self.chunk_left
+        super()._close_conn()  # type: ignore[misc]
+
+    def _end(self) -> None:
+        # The last chunk read: the response ends with no chunk left.
+        self._close_conn()
+        self._left_at_close = None
 
     def _at_end(self, body: _Body) -> bool:
         # At the end of the body the response ends, as `http.client` ends it on the last chunk.
         if body.rest():
             return False
-        self._close_conn()  # type: ignore[attr-defined]
+        self._end()
         return True
 
     def read(self, amt: int | None = None) -> bytes:
@@ -447,7 +462,7 @@ class _ReplayedChunked(_Replayed):
         if amt is not None and 0 <= amt <= body.rest():
             return b"" if self._at_end(body) else body.read(amt)
         data = body.read()
-        self._close_conn()  # type: ignore[attr-defined]
+        self._end()
         return data
 
     def readinto(self, b: Any) -> int:
@@ -459,7 +474,7 @@ class _ReplayedChunked(_Replayed):
         if size <= body.rest():
             return 0 if self._at_end(body) else body.readinto(b)
         count = body.readinto(b)
-        self._close_conn()  # type: ignore[attr-defined]
+        self._end()
         return count
 
     def read1(self, n: int = -1) -> bytes:
@@ -484,7 +499,7 @@ class _ReplayedChunked(_Replayed):
             return self._readline_limited(limit)
         line = body.readline()
         if line[-1:] != b"\n":
-            self._close_conn()  # type: ignore[attr-defined]  # the last line, unterminated
+            self._end()  # the last line, unterminated
         return line
 
     def _readline_limited(self, limit: int) -> bytes:
@@ -514,14 +529,20 @@ class _ReplayedChunked(_Replayed):
         # line when it has no newline, else with the empty line after it.
         if body is None:
             return
-        unterminated = body.size and body.chunks[-1][-1:] != b"\n"
-        for line in body:
-            if unterminated and body.tell() == body.size and line[-1:] != b"\n":
-                self._close_conn()  # type: ignore[attr-defined]
+        if body.size and body.chunks[-1][-1:] != b"\n":
+            for line in body:
+                if body.tell() == body.size and line[-1:] != b"\n":
+                    self._end()
+                    yield line
+                    return
                 yield line
-                return
-            yield line
-            if self.fp is None:
+                if self.fp is None:
+                    return
+        else:
+            try:
+                for line in body:
+                    yield line
+            except ValueError:  # the body closed under the loop: the response ended meanwhile
                 return
         if self.fp is not None:
-            self._close_conn()  # type: ignore[attr-defined]
+            self._end()

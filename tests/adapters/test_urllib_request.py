@@ -134,6 +134,19 @@ def _mixed(response: Any) -> list[Any]:
     return [response.readline(), response.read(3), response.read1(), response.readline(4), *response]
 
 
+def _interrupted(step: Callable[[Any], Any]) -> Read:
+    # Lines by iteration, with another step taken after the second (which may end the response).
+    def read(response: Any) -> list[Any]:
+        pieces = []
+        for count, line in enumerate(response):
+            pieces.append((line, response.isclosed()))
+            if count == 1:
+                pieces.append(step(response))
+        return pieces
+
+    return read
+
+
 def _exact(response: Any) -> list[Any]:
     # Reads that end exactly where the body does, then past it.
     first = response.read(5)
@@ -173,6 +186,9 @@ STYLES: dict[str, Read] = {
     "readlines(10)": lambda r: [r.readlines(10), r.read()],
     "peek": _peeking,
     "mixed": _mixed,
+    "read() while iterating": _interrupted(lambda r: r.read()),
+    "close() while iterating": _interrupted(lambda r: r.close()),
+    "read(4) while iterating": _interrupted(lambda r: r.read(4)),
     "exact": _exact,
     "exact readinto": _exact_into,
     "fileno": _fileno,
