@@ -32,7 +32,8 @@ file as on the wire; the block is in the file too, skipped, for a head read once
 ``parse_headers`` is gone (another thread exited the cassette), which the library parses itself.
 
 Most replays through urllib3 never reach this door: its pool answers them first
-(:mod:`.urllib3_pool`), over a file made here (:func:`answered_file`), and leaves the rest to it.
+(:mod:`.urllib3_pool`), over a file made here (:func:`answered_file`), and leaves the rest to it;
+``urllib.request``'s handler does the same (:mod:`.urllib_request`).
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
