@@ -48,6 +48,7 @@ import http.client
 import io
 import os
 import re
+import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -82,6 +83,20 @@ _monotonic = time.monotonic
 def _is_urllib3(connection: Any) -> bool:
     module = sys.modules.get("urllib3.connection")
     return module is not None and isinstance(connection, module.HTTPConnection)
+
+
+def would_verify(cert_reqs: Any, assert_fingerprint: Any) -> bool:
+    """
+    Whether urllib3's TLS handshake, with these settings of its connection, would count the
+    connection as verified: a certificate required, or a fingerprint to match. (The connection
+    takes ``cert_reqs`` from its SSL context when it is given none.)
+    """
+    from urllib3.util.ssl_ import resolve_cert_reqs
+
+    required = resolve_cert_reqs(cert_reqs) == ssl.CERT_REQUIRED
+    if str(sys.modules["urllib3"].__version__).startswith("1."):
+        return required or assert_fingerprint is not None
+    return required or bool(assert_fingerprint)
 
 
 def _is_urllib3_https(connection: Any) -> bool:
@@ -484,6 +499,11 @@ def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
             return
         # Which cassette answers is decided per request: a pool may keep this connection longer.
         self.sock = CassetteSocket(self)
+        if _is_urllib3_https(self):
+            # urllib3 warns of an unverified HTTPS request after connecting, by this flag, which
+            # its TLS handshake sets: the replay warns exactly when the live request would.
+            forwarded = getattr(self, "proxy_is_forwarding", False)  # never verified, live
+            self.is_verified = not forwarded and would_verify(self.cert_reqs, self.assert_fingerprint)
 
     connect.__wrapped__ = original  # type: ignore[attr-defined]
     return connect

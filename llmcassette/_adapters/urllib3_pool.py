@@ -32,7 +32,7 @@ from typing import Any
 from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import engine_flavor, engine_request
-from .http_client import answered_file
+from .http_client import answered_file, would_verify
 
 __all__ = ["patches"]
 
@@ -135,6 +135,8 @@ def _replay(
         return None
     if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
         return None
+    if pool.scheme == "https" and not _verified(pool):
+        return None  # the connection door warns of it (InsecureRequestWarning), as urllib3 does live
     wire = _wire_request(
         pool, connection_class, method, url, pool.headers if headers is None else headers, body
     )
@@ -222,6 +224,16 @@ class _AnsweredSocket:
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
         return self._file
+
+
+def _verified(pool: Any) -> bool:
+    # What the pool's connections would make of its settings: their `cert_reqs`, or their SSL
+    # context's when the pool gives none.
+    cert_reqs = pool.cert_reqs
+    if cert_reqs is None:
+        context = pool.conn_kw.get("ssl_context")
+        cert_reqs = None if context is None else context.verify_mode
+    return would_verify(cert_reqs, pool.assert_fingerprint)
 
 
 @functools.cache

@@ -12,16 +12,19 @@ import io
 import json
 import shutil
 import socket
+import ssl
 import tempfile
 import threading
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import requests
+import trustme
 import urllib3
 from hypothesis import given, settings
 from starlette.applications import Starlette
@@ -32,7 +35,7 @@ from starlette.routing import Route
 import llmcassette
 from llmcassette import VirtualClock
 from tests.arbitrary import STREAM_BODIES, STREAMS
-from tests.servers import PlannedUpstream, hang_up_server, read_request, serve, stream_app
+from tests.servers import PlannedUpstream, hang_up_server, read_request, serve, serve_connections, stream_app
 
 NDJSON = "/ndjson?n=5&gap_ms=15"
 SSE = "/sse?n=4&gap_ms=15&split=pairs"
@@ -606,7 +609,6 @@ def test_a_thread_reads_its_replay_to_the_end_while_another_exits_the_cassette(
     assert seen == ["text/event-stream; charset=utf-8", b"".join(live["urllib3"])]
 
 
-@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 def test_a_tls_connection_of_urllib3_is_matched_by_its_https_url(tmp_path: Path) -> None:
     # urllib3's TLS connection is no `http.client.HTTPSConnection`: its requests were taken for
     # plain HTTP to port 443 (`http://host:443/...`), and missed what httpx recorded.
@@ -624,3 +626,51 @@ def test_a_tls_connection_of_urllib3_is_matched_by_its_https_url(tmp_path: Path)
         response = connection.getresponse()  # urllib3's own on 2.x, read at once; http.client's on 1.26
         assert (response.data if isinstance(response, urllib3.HTTPResponse) else response.read()) == b"{}"
     assert cassette.attempts[0].url == "https://api.example.com/v1/models"
+
+
+@pytest.mark.parametrize("library", ["requests", "urllib3"])
+def test_an_https_replay_warns_of_an_unverified_request_exactly_when_the_live_one_does(
+    tmp_path: Path, library: str
+) -> None:
+    # urllib3 warns (InsecureRequestWarning) of a request on a connection its TLS handshake did
+    # not verify. Replayed, there is no handshake: through the connection door every request
+    # warned, verified or not, and through the pool's fast path none did.
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+    ca = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(ca))
+
+    def answer(connection: socket.socket) -> None:
+        with server_tls.wrap_socket(connection, server_side=True) as tls:
+            read_request(tls)
+            tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}")
+
+    def get(url: str, verified: bool) -> bytes:
+        if library == "requests":
+            return requests.get(url, verify=str(ca) if verified else False, timeout=5).content
+        pool = (
+            urllib3.PoolManager(cert_reqs="CERT_REQUIRED", ca_certs=str(ca))
+            if verified
+            else urllib3.PoolManager(cert_reqs="CERT_NONE")
+        )
+        return pool.request("GET", url, timeout=5).data
+
+    def warned(url: str, verified: bool) -> bool:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert get(url, verified) == b"{}"
+        return any(issubclass(w.category, urllib3.exceptions.InsecureRequestWarning) for w in caught)
+
+    path = tmp_path / "tls.yaml"
+    with serve_connections(answer, join_timeout_s=5) as base:
+        url = base.replace("http://", "https://") + "/v1/models"
+        live = {verified: warned(url, verified) for verified in (True, False)}
+        with llmcassette.use_cassette(path, record_mode="all"):
+            get(url, True)
+    assert live == {True: False, False: True}
+    for faults in ([], ["slow:gap_ms=1"]):  # the pool's fast path, and the connection door
+        with llmcassette.use_cassette(path, faults=faults, allow_playback_repeats=True) as cassette:
+            replayed = {verified: warned(url, verified) for verified in (True, False)}
+        assert replayed == live, faults
+        assert not any(attempt.recorded for attempt in cassette.attempts)
