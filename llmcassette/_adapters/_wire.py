@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import io
+import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,10 @@ from .._flavors import Flavor, get_flavor
 
 __all__ = [
     "ParsedRequest",
+    "WireHeaders",
     "WireReader",
     "WireRequest",
+    "WireResponse",
     "encode_body",
     "encode_chunk",
     "engine_head",
@@ -37,6 +40,7 @@ __all__ = [
     "request_complete",
     "response_head",
     "response_lines",
+    "wire_flavor",
 ]
 
 #: Headers the wire writer sets itself, from the framing it chooses.
@@ -198,6 +202,66 @@ def engine_flavor() -> Flavor:
     flavor = get_flavor("httpx")
     assert flavor is not None
     return flavor
+
+
+class WireHeaders:
+    """
+    A replayed response's headers as a door that writes them on the wire reads them: ``raw``,
+    the pairs in bytes as httpx's ``Headers`` holds them (latin-1, or UTF-8 where a text does not
+    fit), made only when read: a door that knows the head already never pays for them.
+    """
+
+    __slots__ = ("_pairs", "_raw")
+
+    def __init__(self, pairs: Sequence[tuple[str, str]]) -> None:
+        self._pairs = pairs
+        self._raw: list[tuple[bytes, bytes]] | None = None
+
+    @property
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        if self._raw is None:
+            self._raw = [(_header_bytes(name), _header_bytes(value)) for name, value in self._pairs]
+        return self._raw
+
+
+def _header_bytes(text: str) -> bytes:
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
+class WireResponse:
+    """A replayed response as a wire door reads it: what :func:`engine_lines` and a door take of it."""
+
+    __slots__ = ("extensions", "headers", "status_code", "stream")
+
+    def __init__(
+        self, status_code: int, *, headers: WireHeaders, stream: Any, extensions: dict[str, Any]
+    ) -> None:
+        self.status_code = status_code
+        self.headers = headers
+        self.stream = stream
+        self.extensions = extensions
+
+
+@functools.cache
+def wire_flavor() -> Flavor:
+    """
+    The engine's flavor for a door that writes the answer itself (:meth:`Cassette.replay_plain`):
+    its responses are :class:`WireResponse`, with no httpx ``Response`` or ``Headers`` made for
+    each (the reason phrases, and the exceptions, are httpx's).
+    """
+    httpx_module = engine_flavor().module
+    module = types.ModuleType(f"{__name__}.wire")
+    module.Response = WireResponse  # type: ignore[attr-defined]
+    module.Headers = WireHeaders  # type: ignore[attr-defined]
+    module.codes = httpx_module.codes  # type: ignore[attr-defined]
+    for name in dir(httpx_module):
+        found = getattr(httpx_module, name)
+        if isinstance(found, type) and issubclass(found, Exception):
+            setattr(module, name, found)
+    return Flavor(name="wire", module=module, stream_base=(), derived_key="_wire_derived")
 
 
 def request_complete(raw: bytes) -> int | None:

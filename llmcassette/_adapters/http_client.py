@@ -32,7 +32,8 @@ file as on the wire; the block is in the file too, skipped, for a head read once
 ``parse_headers`` is gone (another thread exited the cassette), which the library parses itself.
 
 Most replays through urllib3 never reach this door: its pool answers them first
-(:mod:`.urllib3_pool`), over a file made here (:func:`answered_file`), and leaves the rest to it.
+(:mod:`.urllib3_pool`), over a file made here (:func:`answered_file`), and leaves the rest to it;
+``urllib.request``'s handler does the same (:mod:`.urllib_request`).
 
 Replay opens no socket at all. Recording opens the real connection with the library's own
 ``connect`` (TLS, proxies and socket options as configured), sends the request bytes as the
@@ -74,7 +75,7 @@ from ._wire import (
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
 
-__all__ = ["CassetteSocket", "answered_file", "patches"]
+__all__ = ["CassetteSocket", "answered_file", "patches", "wire_url"]
 
 _monotonic = time.monotonic
 
@@ -285,14 +286,9 @@ class CassetteSocket:
             or _is_urllib3_https(connection)
             or getattr(connection, "scheme", "") == "https"
         )
-        scheme = "https" if https else "http"
         host = getattr(connection, "_tunnel_host", None) or connection.host
         port = getattr(connection, "_tunnel_port", None) or connection.port
-        default = 443 if https else 80
-        netloc = f"[{host}]" if ":" in host else host
-        if port and port != default:
-            netloc += f":{port}"
-        return f"{scheme}://{netloc}{target}"
+        return wire_url(target, https=https, host=host, port=port)
 
     def _ensure_real(self) -> None:
         if self._real is None:
@@ -333,6 +329,15 @@ class CassetteSocket:
             extensions=extensions,
             request=request,
         )
+
+
+def wire_url(target: str, *, https: bool, host: str, port: int | None) -> str:
+    """The URL the engine is given for ``target`` sent over a connection to ``host`` and ``port``."""
+    scheme = "https" if https else "http"
+    netloc = f"[{host}]" if ":" in host else host
+    if port and port != (443 if https else 80):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{target}"
 
 
 def answered_file(response: Any, method: str) -> io.BufferedReader:

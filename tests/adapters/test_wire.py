@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given, settings, strategies as st
 
-from llmcassette._adapters._wire import WireReader, WireRequest, encode_body, engine_request
+from llmcassette._adapters._wire import (
+    WireReader,
+    WireRequest,
+    encode_body,
+    engine_flavor,
+    engine_lines,
+    engine_request,
+    wire_flavor,
+)
+from llmcassette._attempts import Attempt
+from llmcassette._exchange import Playback
+from llmcassette._playback import respond
 
 CHUNKS = st.lists(st.binary(min_size=1, max_size=40), max_size=12)
 
@@ -75,3 +87,29 @@ def test_a_request_as_clients_write_it_needs_no_httpx_request() -> None:
     assert isinstance(get, WireRequest) and isinstance(post, WireRequest)
     # Without a Host header, httpx adds one: then the engine gets httpx's request.
     assert isinstance(engine_request("GET", "http://api.test/", [], b""), httpx.Request)
+
+
+@given(
+    pairs=st.lists(
+        st.tuples(st.text(min_size=1, max_size=8), st.text(max_size=12)).filter(
+            lambda pair: "\r" not in pair[0] + pair[1] and "\n" not in pair[0] + pair[1]
+        ),
+        max_size=6,
+    ),
+    status=st.sampled_from([200, 201, 204, 299, 404, 418, 529]),
+)
+@settings(deadline=None)
+def test_the_wire_flavor_plays_the_head_httpxs_plays(pairs: list[tuple[str, str]], status: int) -> None:
+    # The same playback answered in both flavors: the head a door writes of each is the same.
+    def lines(flavor: Any) -> Any:
+        playback = Playback.recorded(status, tuple(pairs), (b"body",))
+        attempt = Attempt(index=0, method="GET", url="http://h/", time_s=0.0)
+        try:
+            response = respond(
+                flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=None
+            )
+        except Exception as exc:  # httpx refuses a name it cannot take: so must the wire flavor
+            return type(exc)
+        return engine_lines(response, method="GET"), list(response.stream)
+
+    assert lines(wire_flavor()) == lines(engine_flavor())

@@ -1,0 +1,548 @@
+"""
+The fast path of ``urllib.request``: a request the cassette answers plainly is answered in
+``AbstractHTTPHandler.do_open`` itself, with no connection, no request written and none parsed
+back, and no status line or framing parsed by ``http.client``.
+
+It is taken only when nothing would tell it from the connection door (:mod:`.http_client`)
+below it: the handler's own connection classes (``http.client.HTTPConnection`` and
+``HTTPSConnection``), no proxy or tunnel, no debug output, a body of bytes or none, a method and
+target ``http.client`` sends as they are, and headers :func:`_wire_request` writes exactly as
+``http.client`` would (with the ``Host`` that ``urllib.request`` adds itself; a chunked upload
+goes to the door); and the cassette would replay it exactly as recorded with nothing acting on
+it (:meth:`llmcassette._cassette.Cassette.replay_plain`: no fault, filter or pace; replaying,
+not recording; a whole recording). The engine then sees the request the connection would have
+sent (method, URL, the headers as on the wire, the body) and logs the same attempt, and the
+client gets the ``http.client.HTTPResponse`` that ``do_open`` returns, made over the answer in
+memory (:class:`_Replayed`): its head is the one the door writes (:func:`._wire.engine_lines`),
+handed over parsed as the door hands it to ``http.client.parse_headers``, and its body reads
+as the door's does in every style, a chunked answer's recorded chunks included (``read1()``
+and ``peek()`` end at each one). Everything above ``do_open`` is ``urllib.request``'s own: its
+error processor raises ``HTTPError`` for a 4xx or 5xx, its redirect handler follows redirects.
+Everything else (a miss, a fault, recording, another body or connection class) goes through the
+original ``do_open``, to the connection door, unchanged, and an answer this cannot hold in
+memory (an empty recorded chunk, a head that is not plainly ``name: value`` lines) is read by
+``http.client`` from the door's file (:func:`.http_client.answered_file`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import http.client
+import io
+import itertools
+import re
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
+from typing import Any, cast
+
+from .._exchange import Playback
+from .._intercept import current_cassette
+from .._streams import ReplayStream
+from ._wire import engine_lines, engine_request, wire_flavor
+from .http_client import _split_head, answered_file, wire_url
+
+__all__ = ["patches"]
+
+#: ``http.client`` sends a ``Content-Length: 0`` for these methods when they carry no body.
+_METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
+#: A method ``http.client`` writes as it is and the door reads back whole (a token).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+#: What ``http.client`` refuses in a request target or a host.
+_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
+#: The header names ``http.client`` takes.
+_LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
+#: ``http.client``'s own connection classes, by module and name: whether each is the TLS one.
+_CONNECTION_CLASSES = {("http.client", "HTTPConnection"): False, ("http.client", "HTTPSConnection"): True}
+#: Connection arguments of the handlers of ``urllib.request``, which do not change the request.
+_CONNECTION_ARGUMENTS = frozenset({"context", "check_hostname"})
+
+
+def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
+    """``(class, attribute, original, replacement)``: ``urllib.request.AbstractHTTPHandler.do_open``."""
+    owner = module.AbstractHTTPHandler
+    original = owner.__dict__["do_open"]
+    return [(owner, "do_open", original, _do_open(original))]
+
+
+def _do_open(original: Callable[..., Any]) -> Callable[..., Any]:
+    def do_open(self: Any, http_class: Any, req: Any, **http_conn_args: Any) -> Any:
+        __tracebackhide__ = True
+        cassette = current_cassette()
+        if cassette is not None:
+            response = _replay(self, cassette, http_class, req, http_conn_args)
+            if response is not None:
+                return response
+        return original(self, http_class, req, **http_conn_args)
+
+    do_open.__wrapped__ = original  # type: ignore[attr-defined]
+    return do_open
+
+
+def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_args: dict[str, Any]) -> Any:
+    """The response of the fast path, or None for the original ``do_open`` to answer."""
+    __tracebackhide__ = True
+    https = _is_https(http_class)
+    if https is None:
+        return None
+    if handler._debuglevel or (http_conn_args and not _CONNECTION_ARGUMENTS.issuperset(http_conn_args)):
+        return None
+    wire = _wire_request(req, https)
+    if wire is None:
+        return None
+    method, url, lines, body = wire
+    request = engine_request(method, url, lines, body)
+    # What the door gives the engine for the client's timeout: the connection's, from the request.
+    timeout = req.timeout
+    timeout_s = timeout if isinstance(timeout, (int, float)) else None
+    request.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
+    played: list[Playback] = []
+
+    def plain(playback: Playback) -> bool:
+        # A final status `http.client` reads as it is, and a status line it parses back alike.
+        reason = playback.reason
+        if not 200 <= playback.status <= 999 or "\r" in reason or "\n" in reason:
+            return False
+        played.append(playback)
+        return True
+
+    answer = cassette.replay_plain(wire_flavor(), request, body, plain)
+    if answer is None:
+        return None
+    response: Any = _response(answer, played[0], method)
+    response.url = req.get_full_url()
+    response.msg = response.reason  # as `do_open` does: urllib's clients expect the reason there
+    return response
+
+
+@functools.lru_cache(maxsize=64)
+def _is_https(http_class: type) -> bool | None:
+    # Whether `http_class` is `http.client`'s TLS connection or its plain one; None for any other
+    # (a subclass, or vcrpy's stand-in, which it puts in `http.client` in place of the original).
+    name = (str(getattr(http_class, "__module__", "")), str(getattr(http_class, "__qualname__", "")))
+    return _CONNECTION_CLASSES.get(name)
+
+
+def _wire_request(req: Any, https: bool) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
+    """
+    The request as ``do_open`` has ``http.client`` write it, as the connection door reads it
+    back (:func:`._wire.parse_request`): its method, its URL, its header lines in order (names
+    and values stripped) and its body; None for a request this cannot vouch for.
+    """
+    if req._tunnel_host or req.has_proxy():
+        return None
+    data = req.data
+    if data is not None and type(data) is not bytes:
+        return None  # a file or an iterable, sent as it is read: the door's
+    target = req.selector or "/"
+    if not target.isascii() or _UNSAFE_TARGET.search(target) is not None:
+        return None
+    method = req.get_method()
+    # (the unredirected headers, then None, then the others: `_wire_head` takes them apart)
+    unredirected, given = req.unredirected_hdrs.items(), req.headers.items()
+    try:
+        key = (method, req.host, https, data is None, *unredirected, None, *given)
+        head = _HEADS.get(key)
+    except TypeError:  # a header value that is no text (then no hashable one)
+        return None
+    if head is None:
+        head, cacheable = _wire_head(key)
+        if cacheable:
+            if len(_HEADS) >= _MOST_HEADS:
+                _HEADS.clear()
+            _HEADS[key] = head
+    if head is _DECLINED:
+        return None
+    origin, before, sized, after = head
+    body: bytes = data or b""
+    if sized:
+        return method, origin + target, [*before, (b"Content-Length", b"%d" % len(body)), *after], body
+    return method, origin + target, [*before, *after], body
+
+
+#: What `_wire_head` made of the head of each request it was given, by the request's parts;
+#: the heads of answers (`_head`), by what they are made of. Emptied when they hold this many.
+_HEADS: dict[tuple[Any, ...], Any] = {}
+_ANSWER_HEADS: dict[tuple[Any, ...], _Head] = {}
+_MOST_HEADS = 1024
+_DECLINED = object()
+
+
+def _wire_head(key: tuple[Any, ...]) -> tuple[Any, bool]:
+    """
+    The head of a request of ``key`` (method, host, TLS or not, no body or a body, the request's
+    unredirected headers, None, its headers) as ``do_open`` has ``http.client`` write it: the
+    URL but its target, the header lines before a ``Content-Length`` this adds for the body,
+    whether it adds one, the lines after it (or ``_DECLINED``); and whether that holds for every
+    request of an equal key (it does where every header value is text).
+    """
+    method, host, https, bodiless = key[:4]
+    split = key.index(None, 4)
+    given = dict(key[4:split])
+    given.update({k: v for k, v in key[split + 1 :] if k not in given})
+    cacheable = isinstance(method, str) and all(type(value) is str for value in given.values())
+    if not isinstance(method, str) or _TOKEN.fullmatch(method) is None:
+        return _DECLINED, cacheable
+    where = _host_port(host, 443 if https else 80)
+    if where is None:
+        return _DECLINED, cacheable
+    # The headers as `do_open` gives them to `http.client`.
+    given["Connection"] = "close"
+    headers = {name.title(): value for name, value in given.items()}
+    names = {name.lower() for name in headers}
+    if "host" not in names or "transfer-encoding" in names:
+        return _DECLINED, cacheable  # (`http.client` would write a `Host` of its own; a chunked upload)
+    before: list[tuple[bytes, bytes]] = []
+    if "accept-encoding" not in names:
+        before.append((b"Accept-Encoding", b"identity"))
+    sized = "content-length" not in names and not bodiless
+    if "content-length" not in names and bodiless and method.upper() in _METHODS_EXPECTING_BODY:
+        before.append((b"Content-Length", b"0"))
+    after: list[tuple[bytes, bytes]] = []
+    for name, value in headers.items():
+        line = _header_line(name, value)
+        if line is None:
+            return _DECLINED, cacheable
+        after.append(line)
+    host, port = where
+    origin = wire_url("", https=https, host=host, port=port)
+    return (origin, tuple(before), sized, tuple(after)), cacheable
+
+
+def _header_line(name: Any, value: Any) -> tuple[bytes, bytes] | None:
+    # As `putheader` encodes it (a value of text as latin-1, a number in digits), as the door reads
+    # it back; None for what `putheader` refuses, or a value on several lines.
+    if not isinstance(name, str) or not name.isascii():
+        return None
+    name_bytes = name.encode("ascii")
+    if _LEGAL_NAME.fullmatch(name_bytes) is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value_bytes = value.encode("latin-1")
+        except UnicodeEncodeError:
+            return None
+    elif isinstance(value, bytes):
+        value_bytes = value
+    elif isinstance(value, int):
+        value_bytes = str(value).encode("ascii")
+    else:
+        return None
+    if b"\r" in value_bytes or b"\n" in value_bytes:
+        return None
+    return name_bytes.strip(), value_bytes.strip()
+
+
+def _host_port(host: str, default_port: int) -> tuple[str, int] | None:
+    # The host and port `http.client`'s connection takes from `host` (its `_get_hostport`); None
+    # where it would refuse them.
+    if not host or _UNSAFE_TARGET.search(host) is not None:
+        return None
+    port = default_port
+    colon = host.rfind(":")
+    if colon > host.rfind("]"):
+        digits = host[colon + 1 :]
+        if digits:
+            if not digits.isdigit() or not digits.isascii():
+                return None
+            port = int(digits)
+        host = host[:colon]
+    if host and host[0] == "[" and host[-1] == "]":
+        host = host[1:-1]
+    return host, port
+
+
+# -- the response ---------------------------------------------------------------------------------
+
+
+class _Head:
+    """A replayed head as ``http.client`` reads it off the door's wire, made once per playback."""
+
+    __slots__ = ("chunked", "fields", "state")
+
+    def __init__(self, answer: Any, method: str) -> None:
+        lines, chunked, length = engine_lines(answer, method=method)
+        status_line, message = _split_head(lines)
+        self.chunked = chunked
+        #: The header block as ``parse_headers`` makes it, or None: then ``http.client`` parses it.
+        self.fields: list[tuple[str, str]] | None = None
+        self.state: dict[str, Any] = {}
+        if message is None:
+            return
+        self.fields = message.items()
+        status = answer.status_code
+        if chunked:
+            length = None
+        elif method == "HEAD" or status in (204, 304):
+            length = 0
+        connection = message.get("connection")
+        # The attributes `begin` leaves on a response of this head.
+        self.state = {
+            "debuglevel": 0,
+            "version": 11,
+            "status": status,
+            "code": status,
+            "reason": _reason(status_line),
+            "chunked": chunked,
+            "length": length,
+            "will_close": bool(connection and "close" in connection.lower()),
+        }
+        if not chunked:
+            self.state["chunk_left"] = http.client._UNKNOWN  # type: ignore[attr-defined]
+
+
+def _reason(status_line: bytes) -> str:
+    # As `http.client` reads it off the status line (`_read_status`, then `begin`).
+    parts = str(status_line, "latin-1").split(None, 2)
+    return parts[2].strip() if len(parts) == 3 else ""
+
+
+def _head(answer: Any, playback: Playback, method: str) -> _Head:
+    # By what the head is made of: a recording replayed again and again, and recordings that
+    # answer alike, are written and parsed once.
+    key = (playback.status, playback.reason, playback.headers, method == "HEAD")
+    head = _ANSWER_HEADS.get(key)
+    if head is None:
+        if len(_ANSWER_HEADS) >= _MOST_HEADS:
+            _ANSWER_HEADS.clear()
+        head = _ANSWER_HEADS[key] = _Head(answer, method)
+    return head
+
+
+def _response(answer: Any, playback: Playback, method: str) -> http.client.HTTPResponse:
+    head = _head(answer, playback, method)
+    stream = answer.stream
+    fields = head.fields
+    chunks = None
+    if fields is not None and isinstance(stream, ReplayStream):
+        chunks = stream.take_all(most=None if head.chunked else 1)
+    if fields is None or chunks is None:
+        # Read by `http.client` from the file the door writes, as through the door.
+        answered = _AnsweredSocket(answered_file(answer, method))
+        response = http.client.HTTPResponse(cast(socket.socket, answered), method=method)
+        response.begin()
+        return response
+    # (all of it, where `http.client` reads none: the wire holds it, and `peek` shows it)
+    data = b"".join(chunks)
+    body = _Body(data)
+    body.chunks = chunks
+    body.size = len(data)
+    cls = _ReplayedChunked if head.chunked else _Replayed
+    response = cls.__new__(cls)
+    state = response.__dict__
+    state.update(head.state)
+    message = http.client.HTTPMessage()
+    for name, value in fields:
+        message.set_raw(name, value)
+    message.set_payload("")  # what the parser leaves after a header block
+    state["headers"] = message
+    state["fp"] = body
+    state["_method"] = method
+    return response
+
+
+class _AnsweredSocket:
+    """What ``http.client``'s response is made over: the door's file of the cassette's answer."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        return self._file
+
+
+class _Body(io.BytesIO):
+    """
+    A replayed body in memory, made of its recorded ``chunks``: ``peek`` and ``read1`` stop at
+    the end of the chunk being read, as on the door's wire, where each chunk is a read of its own.
+    """
+
+    chunks: Sequence[bytes]
+    size: int
+    _ends: list[int] | None = None
+
+    def rest(self) -> int:
+        return self.size - self.tell()
+
+    @property
+    def ends(self) -> list[int]:
+        # Where each chunk ends: only a style that stops at them needs them.
+        if self._ends is None:
+            self._ends = list(itertools.accumulate(map(len, self.chunks)))
+        return self._ends
+
+    def _chunk(self) -> tuple[int, int]:
+        # Where the reading is, and where the chunk it is in (or the next one, at a boundary) ends.
+        position = self.tell()
+        ends = self.ends
+        index = bisect.bisect_right(ends, position)
+        return position, ends[index] if index < len(ends) else position
+
+    def peek(self, size: int = 0) -> bytes:
+        position, end = self._chunk()
+        with self.getbuffer() as view:
+            return bytes(view[position:end])
+
+    def read1(self, size: int | None = -1) -> bytes:
+        position, end = self._chunk()
+        if size is None or size < 0 or size > end - position:
+            size = end - position
+        return self.read(size)
+
+
+class _Replayed(http.client.HTTPResponse):
+    """
+    What ``do_open`` returns for a replayed answer framed by its length (or with no body), made
+    over the body in memory: ``http.client``'s own reading, with no framing to parse.
+    """
+
+    fp: Any
+
+    def __iter__(self) -> Iterator[bytes]:
+        body: _Body | None = self.fp
+        if body is None or self._method == "HEAD" or body.rest() != self.length:  # type: ignore[attr-defined]
+            return self  # its `readline`, line by line
+        return self._lines(body)
+
+    def _lines(self, body: _Body) -> Iterator[bytes]:
+        # The lines `readline` gives one by one, read by the body's own iterator; a read of
+        # another kind in between moves it on, as it moves `readline` on.
+        for line in body:
+            self.length -= len(line)  # type: ignore[operator]
+            yield line
+            if self.fp is None:
+                return
+
+
+class _ReplayedChunked(_Replayed):
+    """
+    What ``do_open`` returns for a replayed chunked answer, made over the body in memory: each
+    reading style gives what ``http.client`` gives reading the chunks off the door's wire, and
+    ends the response where it does (at a read that reaches past the last chunk), without
+    parsing their framing.
+    """
+
+    _left_at_close: int | None = None
+
+    @property
+    def chunk_left(self) -> int | None:  # type: ignore[override]
+        # What is left of the chunk being read (0 at a boundary, None before the first); once
+        # the response has ended, what was left then (None at the end of the body).
+        body: _Body | None = self.fp
+        if body is None:
+            return self._left_at_close
+        position = body.tell()
+        if not position or position == body.size:
+            return 0 if position else None
+        return body.ends[bisect.bisect_left(body.ends, position)] - position
+
+    def _close_conn(self) -> None:
+        self._left_at_close = self.chunk_left
+        super()._close_conn()  # type: ignore[misc]
+
+    def _end(self) -> None:
+        # The last chunk read: the response ends with no chunk left.
+        self._close_conn()
+        self._left_at_close = None
+
+    def _at_end(self, body: _Body) -> bool:
+        # At the end of the body the response ends, as `http.client` ends it on the last chunk.
+        if body.rest():
+            return False
+        self._end()
+        return True
+
+    def read(self, amt: int | None = None) -> bytes:
+        body: _Body | None = self.fp
+        if body is None:
+            return b""
+        if amt is not None and 0 <= amt <= body.rest():
+            return b"" if self._at_end(body) else body.read(amt)
+        data = body.read()
+        self._end()
+        return data
+
+    def readinto(self, b: Any) -> int:
+        body: _Body | None = self.fp
+        if body is None:
+            return 0
+        with memoryview(b) as view:
+            size = view.nbytes
+        if size <= body.rest():
+            return 0 if self._at_end(body) else body.readinto(b)
+        count = body.readinto(b)
+        self._end()
+        return count
+
+    def read1(self, n: int = -1) -> bytes:
+        body: _Body | None = self.fp
+        if body is None or self._at_end(body) or n == 0:
+            return b""
+        return body.read1(n)
+
+    def peek(self, n: int = -1) -> bytes:
+        body: _Body | None = self.fp
+        if body is None or self._at_end(body):
+            return b""
+        return body.peek(n)
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        body: _Body | None = self.fp
+        if limit is None:
+            limit = -1
+        if body is None or limit == 0 or self._at_end(body):
+            return b""
+        if limit > 0:
+            return self._readline_limited(limit)
+        line = body.readline()
+        if line[-1:] != b"\n":
+            self._end()  # the last line, unterminated
+        return line
+
+    def _readline_limited(self, limit: int) -> bytes:
+        # `io.IOBase.readline` over this response's `peek` and `read`, as `http.client` reads a
+        # line of a chunked answer: its look-ahead counts up to `limit` from the start of each
+        # chunk, so a line that runs over a chunk boundary may come back longer than `limit`.
+        line = bytearray()
+        while len(line) < limit:
+            ahead = self.peek(1)
+            count = 1
+            if ahead:
+                newline = ahead.find(b"\n", 0, limit)
+                count = min(len(ahead), limit) if newline < 0 else newline + 1
+            piece = self.read(count)
+            if not piece:
+                break
+            line += piece
+            if piece.endswith(b"\n"):
+                break
+        return bytes(line)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._lines(self.fp)
+
+    def _lines(self, body: _Body | None) -> Iterator[bytes]:
+        # As `readline` gives them, it ends the response at the end of the body: with the last
+        # line when it has no newline, else with the empty line after it.
+        if body is None:
+            return
+        if body.size and body.chunks[-1][-1:] != b"\n":
+            for line in body:
+                if body.tell() == body.size and line[-1:] != b"\n":
+                    self._end()
+                    yield line
+                    return
+                yield line
+                if self.fp is None:
+                    return
+        else:
+            try:
+                for line in body:
+                    yield line
+            except ValueError:  # the body closed under the loop: the response ended meanwhile
+                return
+        if self.fp is not None:
+            self._end()
