@@ -31,7 +31,7 @@ from typing import Any
 
 from .._exchange import Playback
 from .._intercept import current_cassette
-from ._wire import engine_flavor, engine_request
+from ._wire import engine_request, wire_flavor
 from .http_client import answered_file, would_verify
 
 __all__ = ["patches"]
@@ -166,7 +166,7 @@ def _replay(
         retry_after = any(name.lower() == "retry-after" and value for name, value in playback.headers)
         return not retries.is_retry(method, status, retry_after)
 
-    answer = cassette.replay_plain(engine_flavor(), request, content, plain)
+    answer = cassette.replay_plain(wire_flavor(), request, content, plain)
     if answer is None:
         return None
     pool.num_requests += 1
