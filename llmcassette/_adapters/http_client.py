@@ -25,7 +25,7 @@ library's own code as it would be live:
 
 The one step of the library's reading that a replay skips is parsing the header block of the
 head: ``http.client.parse_headers`` is handed, for a file that holds a cassette's answer, the
-``HTTPMessage`` its own parser makes of those lines (built by :func:`_split_head`, and only for a
+``HTTPMessage`` its own parser makes of those lines (built by :func:`split_head`, and only for a
 block of plain ``name: value`` lines after a final status), which costs a JSON answer more than
 the rest of its head. The status line, the framing and the body are read by the library from the
 file as on the wire; the block is in the file too, skipped, for a head read once the cassette's
@@ -75,7 +75,15 @@ from ._wire import (
 if TYPE_CHECKING:
     from .._cassette import Cassette, Decision
 
-__all__ = ["CassetteSocket", "answered_file", "patches", "wire_url"]
+__all__ = [
+    "AnsweredSocket",
+    "CassetteSocket",
+    "answered_file",
+    "patches",
+    "split_head",
+    "wire_url",
+    "would_verify",
+]
 
 _monotonic = time.monotonic
 
@@ -359,7 +367,7 @@ def answered_file(response: Any, method: str) -> io.BufferedReader:
     # The file holds the whole head even so: the cassette may exit (in another thread) before
     # `begin` reads it, and then the library's own `parse_headers` reads the block from the file.
     handed = response.status_code >= 200 and _hands_over_headers()
-    status_line, message = _split_head(lines) if handed else (b"", None)
+    status_line, message = split_head(lines) if handed else (b"", None)
     head = _whole_head(lines)
     block_size = len(head) - len(status_line) if message is not None else 0
     if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
@@ -371,10 +379,25 @@ def answered_file(response: Any, method: str) -> io.BufferedReader:
     return _AnsweredFile(reader, message, block_size)
 
 
+class AnsweredSocket:
+    """
+    What a door above the connection (urllib3's pool, ``urllib.request``'s handler) makes an
+    ``http.client`` response over: a socket whose only file is the cassette's answer.
+    """
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: Any) -> None:
+        self._file = file
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
+        return self._file
+
+
 class _AnsweredFile(io.BufferedReader):
     """
     The file a cassette's answer is read from, holding its header block also as ``http.client``'s
-    ``parse_headers`` would return it (``message``, None where :func:`_split_head` could not vouch
+    ``parse_headers`` would return it (``message``, None where :func:`split_head` could not vouch
     for the head): that ``parse_headers`` takes it and skips the block's ``block_size`` bytes.
     """
 
@@ -404,7 +427,7 @@ _PLAIN_HEADER = re.compile(rb"[\x21-\x39\x3b-\x7e]{1,256}:[^\r\n]{0,65000}")
 _MOST_HEADERS = 99
 
 
-def _split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | None]:
+def split_head(lines: list[bytes]) -> tuple[bytes, http.client.HTTPMessage | None]:
     """
     The status line of a head of ``lines`` (:func:`engine_lines`), and its header block as the
     ``HTTPMessage`` that ``http.client.parse_headers`` makes of it: the ``email`` parser costs

@@ -32,7 +32,7 @@ from typing import Any
 from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import engine_request, wire_flavor
-from .http_client import answered_file, would_verify
+from .http_client import AnsweredSocket, answered_file, would_verify
 
 __all__ = ["patches"]
 
@@ -170,7 +170,7 @@ def _replay(
     if answer is None:
         return None
     pool.num_requests += 1
-    raw = connection_class.response_class(_AnsweredSocket(answered_file(answer, method)), method=method)
+    raw = connection_class.response_class(AnsweredSocket(answered_file(answer, method)), method=method)
     raw.begin()
     return _response(pool, raw, method, target, retries, response_kw)
 
@@ -212,18 +212,6 @@ def _response(
     response._connection = None
     response._pool = pool
     return response
-
-
-class _AnsweredSocket:
-    """What ``http.client``'s response is made over: the file of the cassette's answer."""
-
-    __slots__ = ("_file",)
-
-    def __init__(self, file: Any) -> None:
-        self._file = file
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        return self._file
 
 
 def _verified(pool: Any) -> bool:

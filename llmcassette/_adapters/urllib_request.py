@@ -41,7 +41,7 @@ from .._exchange import Playback
 from .._intercept import current_cassette
 from .._streams import ReplayStream
 from ._wire import engine_lines, engine_request, wire_flavor
-from .http_client import _split_head, answered_file, wire_url
+from .http_client import AnsweredSocket, answered_file, split_head, wire_url
 
 __all__ = ["patches"]
 
@@ -263,7 +263,7 @@ class _Head:
 
     def __init__(self, answer: Any, method: str) -> None:
         lines, chunked, length = engine_lines(answer, method=method)
-        status_line, message = _split_head(lines)
+        status_line, message = split_head(lines)
         self.chunked = chunked
         #: The header block as ``parse_headers`` makes it, or None: then ``http.client`` parses it.
         self.fields: list[tuple[str, str]] | None = None
@@ -319,7 +319,7 @@ def _response(answer: Any, playback: Playback, method: str) -> http.client.HTTPR
         chunks = stream.take_all(most=None if head.chunked else 1)
     if fields is None or chunks is None:
         # Read by `http.client` from the file the door writes, as through the door.
-        answered = _AnsweredSocket(answered_file(answer, method))
+        answered = AnsweredSocket(answered_file(answer, method))
         response = http.client.HTTPResponse(cast(socket.socket, answered), method=method)
         response.begin()
         return response
@@ -340,18 +340,6 @@ def _response(answer: Any, playback: Playback, method: str) -> http.client.HTTPR
     state["fp"] = body
     state["_method"] = method
     return response
-
-
-class _AnsweredSocket:
-    """What ``http.client``'s response is made over: the door's file of the cassette's answer."""
-
-    __slots__ = ("_file",)
-
-    def __init__(self, file: Any) -> None:
-        self._file = file
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-        return self._file
 
 
 class _Body(io.BytesIO):

@@ -411,11 +411,11 @@ HEADS = [
 
 @pytest.mark.parametrize("headers", HEADS)
 def test_a_replayed_head_is_the_message_http_clients_parser_makes_of_it(headers: list[bytes]) -> None:
-    from llmcassette._adapters.http_client import _split_head
+    from llmcassette._adapters.http_client import split_head
 
     lines = [b"HTTP/1.1 200 OK", *headers]
     head = b"\r\n".join(lines) + b"\r\n\r\n"
-    status_line, message = _split_head(lines)
+    status_line, message = split_head(lines)
     assert status_line == b"HTTP/1.1 200 OK\r\n" and message is not None
     parsed = http.client.parse_headers(io.BufferedReader(io.BytesIO(head.split(b"\r\n", 1)[1])))
     assert vars(message) == vars(parsed)
@@ -431,10 +431,10 @@ def test_a_replayed_head_is_the_message_http_clients_parser_makes_of_it(headers:
     ],
 )
 def test_a_head_that_is_not_plain_is_left_whole_for_the_library_to_parse(headers: list[bytes]) -> None:
-    from llmcassette._adapters.http_client import _split_head
+    from llmcassette._adapters.http_client import split_head
 
     lines = [b"HTTP/1.1 200 OK", *headers]
-    assert _split_head(lines) == (b"\r\n".join(lines) + b"\r\n\r\n", None)
+    assert split_head(lines) == (b"\r\n".join(lines) + b"\r\n\r\n", None)
 
 
 def test_a_replayed_head_reaches_the_library_as_its_own_parser_reads_it(
@@ -455,7 +455,7 @@ def test_a_replayed_head_reaches_the_library_as_its_own_parser_reads_it(
                 response.release_conn()
         return seen
 
-    monkeypatch.setattr(http_client, "_split_head", lambda lines: (b"\r\n".join(lines) + b"\r\n\r\n", None))
+    monkeypatch.setattr(http_client, "split_head", lambda lines: (b"\r\n".join(lines) + b"\r\n\r\n", None))
     parsed_by_the_library = replay()
     monkeypatch.undo()
     forbid_sockets(monkeypatch)
