@@ -8,13 +8,13 @@ it: the request is one whose bytes on the wire this module writes exactly as url
 ``http.client`` would (:func:`_wire_request`: a known method, a body of bytes or ASCII text, no
 proxy, the library's own connection classes, headers it can vouch for), the cassette would replay
 it exactly as recorded with nothing acting on it (no fault, filter or pace; replaying, not
-recording), the recording plays whole and cleanly, and the call's ``Retry`` would neither retry
-its status nor follow it as a redirect. The engine then sees the request the connection would
-have sent (method, URL, the headers as they would go on the wire, the body), logs it in the
-same attempt, and the client gets the ``urllib3.HTTPResponse`` its connection would have made,
-over an ``http.client`` response that reads the same bytes (:func:`.http_client.answered_file`),
-so every reading style sees the recorded chunks and requests finds the ``.msg`` it takes cookies
-from. Everything else (a miss, a fault, a retried status, recording, a body of another kind)
+recording), the recording plays whole and cleanly, the call's ``Retry`` would neither retry
+its status nor follow it as a redirect, and the pool is open and not blocking. The engine then
+sees the request the connection would have sent (method, URL, the headers as they would go on
+the wire, the body), logs it in the same attempt, and the client gets the
+``urllib3.HTTPResponse`` its connection would have made, over an ``http.client`` response that
+reads the same bytes (:func:`.http_client.answered_file`), so every reading style sees the
+recorded chunks and requests finds the ``.msg`` it takes cookies from. Everything else (a miss, a fault, a retried status, recording, a body of another kind)
 goes through the original ``urlopen``, to the connection door, unchanged.
 """
 
@@ -134,6 +134,10 @@ def _replay(
     if not _plain_connection(connection_class) or pool.proxy is not None or pool.proxy_headers:
         return None
     if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
+        return None
+    if pool.pool is None or pool.block:
+        # Closed, urllib3 raises ClosedPoolError; blocking, a call waits (then EmptyPoolError)
+        # while unreleased responses hold every connection, and a fast-path answer holds none.
         return None
     if pool.scheme == "https" and not _verified(pool):
         return None  # the connection door warns of it (InsecureRequestWarning), as urllib3 does live

@@ -351,3 +351,51 @@ def test_the_pool_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> 
         assert urllib3.connectionpool.HTTPConnectionPool.urlopen is not before
         assert urllib3.connectionpool.HTTPConnectionPool.urlopen.__wrapped__ is before
     assert urllib3.connectionpool.HTTPConnectionPool.urlopen is before
+
+
+def _answers(path: Path, url: str, count: int) -> None:
+    interaction = {
+        "request": {"method": "GET", "uri": url, "headers": {}, "body": ""},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    document = {"interactions": [interaction] * count}
+    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate(document))
+
+
+def test_a_closed_or_exhausted_pool_fails_on_the_fast_path_as_it_does_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool refuses before any connection: closed, it raises ClosedPoolError; blocking, with
+    # its one connection held by an unreleased response, it raises EmptyPoolError once the
+    # pool timeout passes. An answer needs no connection, but must not skip those refusals.
+    path = tmp_path / "pool.yaml"
+    _answers(path, "http://api.example.com/j", 3)
+    forbid_sockets(monkeypatch)
+
+    def failed(call: Callable[[], Any]) -> Any:
+        try:
+            return call().data
+        except urllib3.exceptions.HTTPError as exc:
+            return type(exc).__name__
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        closed = urllib3.HTTPConnectionPool("api.example.com")
+        closed.close()
+        blocking = urllib3.HTTPConnectionPool("api.example.com", maxsize=1, block=True)
+        held: list[Any] = []
+
+        def exhausted() -> Any:
+            held.append(blocking.urlopen("GET", "/j", preload_content=False))
+            return failed(lambda: blocking.urlopen("GET", "/j", pool_timeout=0.01))
+
+        return [
+            ("closed", [], lambda: failed(lambda: closed.urlopen("GET", "/j"))),
+            ("exhausted", [], exhausted),
+        ]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert slow_got == ["ClosedPoolError", "EmptyPoolError"]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
+    assert taken == [[], []]
