@@ -14,8 +14,9 @@ sees the request the connection would have sent (method, URL, the headers as the
 the wire, the body), logs it in the same attempt, and the client gets the
 ``urllib3.HTTPResponse`` its connection would have made, over an ``http.client`` response that
 reads the same bytes (:func:`.http_client.answered_file`), so every reading style sees the
-recorded chunks and requests finds the ``.msg`` it takes cookies from. Everything else (a miss, a fault, a retried status, recording, a body of another kind)
-goes through the original ``urlopen``, to the connection door, unchanged.
+recorded chunks and requests finds the ``.msg`` it takes cookies from. Everything else (a miss,
+a fault, a retried status, recording, a body of another kind, a closed or blocking pool) goes
+through the original ``urlopen``, to the connection door, unchanged.
 """
 
 from __future__ import annotations
