@@ -151,7 +151,10 @@ def _replay(
     urllib3 = sys.modules["urllib3"]
     if not isinstance(retries, urllib3.Retry):
         retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
-    read_timeout = pool._get_timeout(timeout).read_timeout
+    timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
+    # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
+    timer.start_connect()
+    read_timeout = timer.read_timeout
     if read_timeout == 0:
         return None  # urllib3 raises its ReadTimeoutError before it reads
     timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None

@@ -399,3 +399,35 @@ def test_a_closed_or_exhausted_pool_fails_on_the_fast_path_as_it_does_live(
     assert fast_got == slow_got
     assert fast_attempts == slow_attempts
     assert taken == [[], []]
+
+
+def test_a_timeout_with_only_a_total_is_answered_as_urllib3_times_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `Timeout(total=...)` has no read timeout until its connect timer starts, which urllib3
+    # starts before it connects: read before that, it raised TimeoutStateError at every call
+    # through a pool while a cassette was active, recording or replaying.
+    path = tmp_path / "total.yaml"
+    _answers(path, "http://api.example.com/j", 2)
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        manager = urllib3.PoolManager(timeout=urllib3.Timeout(total=5))
+        return [
+            ("pool's", [True], lambda: manager.request("GET", "http://api.example.com/j").data),
+            (
+                "call's",
+                [True],
+                lambda: (
+                    manager.request(
+                        "GET", "http://api.example.com/j", timeout=urllib3.Timeout(connect=1, total=5)
+                    ).data
+                ),
+            ),
+        ]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert fast_got == slow_got == [b"{}", b"{}"]
+    assert fast_attempts == slow_attempts
+    assert taken == [[True], [True]]
