@@ -199,12 +199,16 @@ def _response(
     if _v1():
         response_kw = {**response_kw, "request_method": method}
         return pool.ResponseCls.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
+    from urllib3 import connection
     from urllib3._collections import HTTPHeaderDict
     from urllib3.response import HTTPResponse
 
+    # urllib3's own reading of the header block where it has one (it unfolds continued values,
+    # in the message too, which requests takes cookies from), else the message's items.
+    header_items = getattr(connection, "_normalize_header_values", _message_items)(raw.msg)
     response = HTTPResponse(
         body=raw,
-        headers=HTTPHeaderDict(raw.msg.items()),
+        headers=HTTPHeaderDict(header_items),
         status=raw.status,
         version=raw.version,
         version_string="HTTP/1.1",
@@ -220,6 +224,11 @@ def _response(
     response._connection = None
     response._pool = pool
     return response
+
+
+def _message_items(message: Any) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = message.items()
+    return items
 
 
 class _AnsweredSocket:

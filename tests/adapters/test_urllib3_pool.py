@@ -431,3 +431,42 @@ def test_a_timeout_with_only_a_total_is_answered_as_urllib3_times_it(
     assert fast_got == slow_got == [b"{}", b"{}"]
     assert fast_attempts == slow_attempts
     assert taken == [[True], [True]]
+
+
+def test_a_folded_header_reaches_the_client_as_urllib3_unfolds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A header value continued on a second line (obsolete folding): urllib3 (2.x since it
+    # normalizes them) joins it with a space in `response.headers` and in the `http.client`
+    # message requests takes cookies from; the fast path handed the client the fold as read.
+    path = tmp_path / "fold.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": "http://api.example.com/j", "headers": {}, "body": ""},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"X-Fold": ["a\r\n b"], "Set-Cookie": ["k=v;\r\n Path=/"]},
+            "body": {"string": "{}"},
+        },
+    }
+    document = {"interactions": [interaction] * 2}
+    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate(document))
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        session = requests.Session()
+
+        def through_urllib3() -> Any:
+            response = urllib3.PoolManager().request("GET", "http://api.example.com/j")
+            return list(response.headers.items()), response._original_response.msg.items()
+
+        def through_requests() -> Any:
+            response = session.get("http://api.example.com/j")
+            return dict(response.headers), dict(session.cookies)
+
+        return [("urllib3", [True], through_urllib3), ("requests", [True], through_requests)]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert taken == [[True], [True]]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
