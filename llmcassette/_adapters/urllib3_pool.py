@@ -43,6 +43,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: a body, no ``Content-Length`` for the first, ``Content-Length: 0`` for the second.
 _BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _BODIED = frozenset({"POST", "PUT", "PATCH"})
+#: The response arguments urllib3 2.x's pool takes (1.26 hands any to ``HTTPResponse``, as here).
+_RESPONSE_KW = frozenset({"preload_content", "decode_content", "enforce_content_length"})
 #: More header lines than ``http.client`` reads (100) are left to the connection door, which
 #: fails as the library does.
 _MOST_HEADERS = 90
@@ -136,6 +138,8 @@ def _replay(
         return None
     if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
         return None
+    if not _v1() and not _RESPONSE_KW.issuperset(response_kw):
+        return None  # urllib3 2.x refuses any other (a TypeError), as the connection door shows
     if pool.pool is None or pool.block:
         # Closed, urllib3 raises ClosedPoolError; blocking, a call waits (then EmptyPoolError)
         # while unreleased responses hold every connection, and a fast-path answer holds none.

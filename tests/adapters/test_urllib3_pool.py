@@ -470,3 +470,27 @@ def test_a_folded_header_reaches_the_client_as_urllib3_unfolds_it(
     assert taken == [[True], [True]]
     assert fast_got == slow_got
     assert fast_attempts == slow_attempts
+
+
+def test_an_argument_urllib3_does_not_take_fails_on_the_fast_path_as_it_does_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A misspelt keyword (`preload=False`) reaches the pool's response arguments, which urllib3
+    # refuses with a TypeError; the fast path answered it: a replayed test passed, failing live.
+    path = tmp_path / "kw.yaml"
+    _answers(path, "http://api.example.com/j", 2)
+    forbid_sockets(monkeypatch)
+
+    def refused() -> Any:
+        try:
+            return urllib3.PoolManager().request("GET", "http://api.example.com/j", preload=False).data
+        except TypeError as exc:
+            return type(exc).__name__, "preload" in str(exc)
+
+    slow_got, slow_attempts, _ = _replay(path, [("kw", [], refused)], monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, [("kw", [], refused)], monkeypatch, fast=True)
+    assert slow_got == [("TypeError", True)]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
+    # (1.26 hands it to its HTTPResponse, which refuses it on either path once answered)
+    assert taken == ([[True]] if urllib3.__version__.startswith("1.") else [[]])
