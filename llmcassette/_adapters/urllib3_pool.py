@@ -8,14 +8,15 @@ it: the request is one whose bytes on the wire this module writes exactly as url
 ``http.client`` would (:func:`_wire_request`: a known method, a body of bytes or ASCII text, no
 proxy, the library's own connection classes, headers it can vouch for), the cassette would replay
 it exactly as recorded with nothing acting on it (no fault, filter or pace; replaying, not
-recording), the recording plays whole and cleanly, and the call's ``Retry`` would neither retry
-its status nor follow it as a redirect. The engine then sees the request the connection would
-have sent (method, URL, the headers as they would go on the wire, the body), logs it in the
-same attempt, and the client gets the ``urllib3.HTTPResponse`` its connection would have made,
-over an ``http.client`` response that reads the same bytes (:func:`.http_client.answered_file`),
-so every reading style sees the recorded chunks and requests finds the ``.msg`` it takes cookies
-from. Everything else (a miss, a fault, a retried status, recording, a body of another kind)
-goes through the original ``urlopen``, to the connection door, unchanged.
+recording), the recording plays whole and cleanly, the call's ``Retry`` would neither retry
+its status nor follow it as a redirect, and the pool is open and not blocking. The engine then
+sees the request the connection would have sent (method, URL, the headers as they would go on
+the wire, the body), logs it in the same attempt, and the client gets the
+``urllib3.HTTPResponse`` its connection would have made, over an ``http.client`` response that
+reads the same bytes (:func:`.http_client.answered_file`), so every reading style sees the
+recorded chunks and requests finds the ``.msg`` it takes cookies from. Everything else (a miss,
+a fault, a retried status, recording, a body of another kind, a closed or blocking pool) goes
+through the original ``urlopen``, to the connection door, unchanged.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: a body, no ``Content-Length`` for the first, ``Content-Length: 0`` for the second.
 _BODILESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
 _BODIED = frozenset({"POST", "PUT", "PATCH"})
+#: The response arguments urllib3 2.x's pool takes (1.26 hands any to ``HTTPResponse``, as here).
+_RESPONSE_KW = frozenset({"preload_content", "decode_content", "enforce_content_length"})
 #: More header lines than ``http.client`` reads (100) are left to the connection door, which
 #: fails as the library does.
 _MOST_HEADERS = 90
@@ -135,6 +138,12 @@ def _replay(
         return None
     if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
         return None
+    if not _v1() and not _RESPONSE_KW.issuperset(response_kw):
+        return None  # urllib3 2.x refuses any other (a TypeError), as the connection door shows
+    if pool.pool is None or pool.block:
+        # Closed, urllib3 raises ClosedPoolError; blocking, a call waits (then EmptyPoolError)
+        # while unreleased responses hold every connection, and a fast-path answer holds none.
+        return None
     if pool.scheme == "https" and not _verified(pool):
         return None  # the connection door warns of it (InsecureRequestWarning), as urllib3 does live
     wire = _wire_request(
@@ -146,7 +155,10 @@ def _replay(
     urllib3 = sys.modules["urllib3"]
     if not isinstance(retries, urllib3.Retry):
         retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
-    read_timeout = pool._get_timeout(timeout).read_timeout
+    timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
+    # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
+    timer.start_connect()
+    read_timeout = timer.read_timeout
     if read_timeout == 0:
         return None  # urllib3 raises its ReadTimeoutError before it reads
     timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
@@ -191,12 +203,16 @@ def _response(
     if _v1():
         response_kw = {**response_kw, "request_method": method}
         return pool.ResponseCls.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
+    from urllib3 import connection
     from urllib3._collections import HTTPHeaderDict
     from urllib3.response import HTTPResponse
 
+    # urllib3's own reading of the header block where it has one (it unfolds continued values,
+    # in the message too, which requests takes cookies from), else the message's items.
+    header_items = getattr(connection, "_normalize_header_values", _message_items)(raw.msg)
     response = HTTPResponse(
         body=raw,
-        headers=HTTPHeaderDict(raw.msg.items()),
+        headers=HTTPHeaderDict(header_items),
         status=raw.status,
         version=raw.version,
         version_string="HTTP/1.1",
@@ -212,6 +228,11 @@ def _response(
     response._connection = None
     response._pool = pool
     return response
+
+
+def _message_items(message: Any) -> list[tuple[str, str]]:
+    items: list[tuple[str, str]] = message.items()
+    return items
 
 
 def _verified(pool: Any) -> bool:

@@ -351,3 +351,146 @@ def test_the_pool_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> 
         assert urllib3.connectionpool.HTTPConnectionPool.urlopen is not before
         assert urllib3.connectionpool.HTTPConnectionPool.urlopen.__wrapped__ is before
     assert urllib3.connectionpool.HTTPConnectionPool.urlopen is before
+
+
+def _answers(path: Path, url: str, count: int) -> None:
+    interaction = {
+        "request": {"method": "GET", "uri": url, "headers": {}, "body": ""},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    document = {"interactions": [interaction] * count}
+    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate(document))
+
+
+def test_a_closed_or_exhausted_pool_fails_on_the_fast_path_as_it_does_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool refuses before any connection: closed, it raises ClosedPoolError; blocking, with
+    # its one connection held by an unreleased response, it raises EmptyPoolError once the
+    # pool timeout passes. An answer needs no connection, but must not skip those refusals.
+    path = tmp_path / "pool.yaml"
+    _answers(path, "http://api.example.com/j", 3)
+    forbid_sockets(monkeypatch)
+
+    def failed(call: Callable[[], Any]) -> Any:
+        try:
+            return call().data
+        except urllib3.exceptions.HTTPError as exc:
+            return type(exc).__name__
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        closed = urllib3.HTTPConnectionPool("api.example.com")
+        closed.close()
+        blocking = urllib3.HTTPConnectionPool("api.example.com", maxsize=1, block=True)
+        held: list[Any] = []
+
+        def exhausted() -> Any:
+            held.append(blocking.urlopen("GET", "/j", preload_content=False))
+            return failed(lambda: blocking.urlopen("GET", "/j", pool_timeout=0.01))
+
+        return [
+            ("closed", [], lambda: failed(lambda: closed.urlopen("GET", "/j"))),
+            ("exhausted", [], exhausted),
+        ]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert slow_got == ["ClosedPoolError", "EmptyPoolError"]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
+    assert taken == [[], []]
+
+
+def test_a_timeout_with_only_a_total_is_answered_as_urllib3_times_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `Timeout(total=...)` has no read timeout until its connect timer starts, which urllib3
+    # starts before it connects: read before that, it raised TimeoutStateError at every call
+    # through a pool while a cassette was active, recording or replaying.
+    path = tmp_path / "total.yaml"
+    _answers(path, "http://api.example.com/j", 2)
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        manager = urllib3.PoolManager(timeout=urllib3.Timeout(total=5))
+        return [
+            ("pool's", [True], lambda: manager.request("GET", "http://api.example.com/j").data),
+            (
+                "call's",
+                [True],
+                lambda: (
+                    manager.request(
+                        "GET", "http://api.example.com/j", timeout=urllib3.Timeout(connect=1, total=5)
+                    ).data
+                ),
+            ),
+        ]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert fast_got == slow_got == [b"{}", b"{}"]
+    assert fast_attempts == slow_attempts
+    assert taken == [[True], [True]]
+
+
+def test_a_folded_header_reaches_the_client_as_urllib3_unfolds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A header value continued on a second line (obsolete folding): urllib3 (2.x since it
+    # normalizes them) joins it with a space in `response.headers` and in the `http.client`
+    # message requests takes cookies from; the fast path handed the client the fold as read.
+    path = tmp_path / "fold.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": "http://api.example.com/j", "headers": {}, "body": ""},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"X-Fold": ["a\r\n b"], "Set-Cookie": ["k=v;\r\n Path=/"]},
+            "body": {"string": "{}"},
+        },
+    }
+    document = {"interactions": [interaction] * 2}
+    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate(document))
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        session = requests.Session()
+
+        def through_urllib3() -> Any:
+            response = urllib3.PoolManager().request("GET", "http://api.example.com/j")
+            return list(response.headers.items()), response._original_response.msg.items()
+
+        def through_requests() -> Any:
+            response = session.get("http://api.example.com/j")
+            return dict(response.headers), dict(session.cookies)
+
+        return [("urllib3", [True], through_urllib3), ("requests", [True], through_requests)]
+
+    slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert taken == [[True], [True]]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
+
+
+def test_an_argument_urllib3_does_not_take_fails_on_the_fast_path_as_it_does_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A misspelt keyword (`preload=False`) reaches the pool's response arguments, which urllib3
+    # refuses with a TypeError; the fast path answered it: a replayed test passed, failing live.
+    path = tmp_path / "kw.yaml"
+    _answers(path, "http://api.example.com/j", 2)
+    forbid_sockets(monkeypatch)
+
+    def refused() -> Any:
+        try:
+            return urllib3.PoolManager().request("GET", "http://api.example.com/j", preload=False).data
+        except TypeError as exc:
+            return type(exc).__name__, "preload" in str(exc)
+
+    slow_got, slow_attempts, _ = _replay(path, [("kw", [], refused)], monkeypatch, fast=False)
+    fast_got, fast_attempts, taken = _replay(path, [("kw", [], refused)], monkeypatch, fast=True)
+    assert slow_got == [("TypeError", True)]
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts
+    # (1.26 hands it to its HTTPResponse, which refuses it on either path once answered)
+    assert taken == ([[True]] if urllib3.__version__.startswith("1.") else [[]])
