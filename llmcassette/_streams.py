@@ -86,6 +86,21 @@ class ReplayStream:
         self._handed: list[bytes] = []
         self._running: tuple[Sequence[bytes], Iterator[bytes]] | None = None
 
+    @classmethod
+    def plain(cls, chunks: tuple[bytes, ...]) -> ReplayStream:
+        """
+        A stream that hands ``chunks`` over with no wait and ends cleanly: the constructor's with
+        no option given (made on almost every replay, in a third of the time).
+        """
+        stream = cls.__new__(cls)
+        stream._chunks = chunks
+        stream._offsets_ms = stream._pacer = stream._error = None
+        stream._delays_ms = stream._end_stall_ms = stream._read_timeout_s = stream._timeout_error = None
+        stream._next = 0
+        stream._handed = []
+        stream._running = None
+        return stream
+
     def _silence(self, delay_ms: float) -> tuple[float, Exception | None]:
         # How long to stay silent, and the timeout to raise after it when the client gives up first.
         timeout = self._read_timeout_s
