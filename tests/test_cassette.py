@@ -872,10 +872,10 @@ def _logged(cassette: llmcassette.Cassette) -> list[object]:
 
 
 def _received(response: httpx.Response) -> tuple[object, ...]:
-    # What a client can read of a response.
+    # What a client can read of a response (but the date of one the upstream answered live).
     return (
         response.status_code,
-        response.headers.multi_items(),
+        [(name, value) for name, value in response.headers.multi_items() if name != "date"],
         response.reason_phrase,
         response.http_version,
         response.content,
