@@ -359,8 +359,8 @@ class LazyCassette:
             return
         self._learned = False
         entry = self._entry()
-        if entry is not None:
-            write_entry(self._key, entry)
+        if entry is not None and self._raw is not None:  # (a file with a key is held whole)
+            write_entry(self._key, entry, self._raw)
 
     def _entry(self) -> Any:
         items = []
@@ -578,7 +578,7 @@ def _load_lazy(path: Path) -> LazyCassette:
     key = None
     if len(raw) <= MAX_CACHED_FILE_BYTES:
         key = entry_key(raw)
-        entry = read_entry(key)
+        entry = read_entry(key, raw)
         if entry is not None:
             try:
                 return LazyCassette.from_entry(path, raw, key, entry)
