@@ -101,7 +101,7 @@ class _Kept:
     _chunks: list[bytes] | None = None
     _chunk_source: ChunkSource | None = None
     _pairs: list[tuple[bytes, bytes]] | None = None
-    _header_entries: list[tuple[bytes, bytes, bytes]] | None = None
+    _header_entries: tuple[tuple[bytes, bytes, bytes], ...] | None = None
     _faults: list[str] | None = None
     _messages: list[WebSocketMessage] | None = None
 
@@ -169,7 +169,7 @@ class Attempt(_Kept):
         attempt.time_s = time_s
         entries = getattr(headers, "_list", None)
         if type(entries) is list:
-            attempt._header_entries = entries.copy()
+            attempt._header_entries = tuple(entries)
         else:
             attempt._pairs = list(headers.raw)
         attempt._body = body
