@@ -223,8 +223,14 @@ def respond_recorded(
     attempt.status = status
     stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
     attempt.received_from(stream)
-    head, extensions = _make_head(flavor, status, headers, reason)
-    return flavor.module.Response(status, headers=head, stream=stream, extensions=extensions)
+    # (the response makes the library's Headers of the pairs itself: for one play, that is all)
+    phrase = (reason or default_reason(flavor, status)).encode("latin-1", "replace")
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
+    try:
+        return flavor.module.Response(status, headers=headers, stream=stream, extensions=extensions)
+    except UnicodeEncodeError:
+        pairs = [(header_bytes(k), header_bytes(v)) for k, v in headers]
+        return flavor.module.Response(status, headers=pairs, stream=stream, extensions=extensions)
 
 
 def _stream_kind(playback: Playback) -> type:
