@@ -91,7 +91,9 @@ class _OwnList(Generic[_Item]):
         return kept
 
     def __set__(self, attempt: Attempt, items: Iterable[_Item]) -> None:
-        setattr(attempt, self._slot, list(items))
+        # A list is kept as it is, as a plain attribute would be: a WebSocket session's log
+        # shares its list of messages with its attempt, which shows them as they cross.
+        setattr(attempt, self._slot, items if isinstance(items, list) else list(items))
 
 
 class _Kept:
