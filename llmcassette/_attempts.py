@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from ._scrub import Scrubber
 
@@ -45,11 +45,67 @@ class ChunkSource(Protocol):
     def delivered(self) -> list[bytes]: ...
 
 
+class _HeaderPairs:
+    """
+    ``Attempt._raw_headers``: the request's headers as (name, value) pairs, made when first asked
+    from the copy of the library's own list taken when the request was seen. httpx and httpx2
+    keep each header as (name, lower-case name, value): copying that list costs a fifth of
+    making the pairs, which most attempts never need. The copy is the request's headers as they
+    were: a client that changes them afterwards (an auth flow) changes neither.
+    """
+
+    def __get__(self, attempt: Attempt | None, owner: type | None = None) -> list[tuple[bytes, bytes]]:
+        if attempt is None:
+            return ()  # type: ignore[return-value]  # the dataclass's default: no headers
+        pairs = attempt._pairs
+        if pairs is None:
+            entries = attempt._header_entries
+            pairs = attempt._pairs = [(name, value) for name, _, value in entries or ()]
+            attempt._header_entries = None
+        return pairs
+
+    def __set__(self, attempt: Attempt, pairs: Iterable[tuple[bytes, bytes]]) -> None:
+        attempt._pairs = list(pairs)
+        attempt._header_entries = None
+
+
+_Item = TypeVar("_Item")
+
+
+class _OwnList(Generic[_Item]):
+    """
+    A list each attempt makes when first asked for (``faults``, ``messages``): most attempts never
+    add to theirs, and each list made on every request is one more object for the collector.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"  # (a class default of `_Kept`: None until made)
+
+    def __get__(self, attempt: Attempt | None, owner: type | None = None) -> list[_Item]:
+        if attempt is None:
+            return ()  # type: ignore[return-value]  # the dataclass's default: an empty list
+        kept: list[_Item] | None = getattr(attempt, self._slot)
+        if kept is None:
+            kept = []
+            setattr(attempt, self._slot, kept)
+        return kept
+
+    def __set__(self, attempt: Attempt, items: Iterable[_Item]) -> None:
+        # A list is kept as it is, as a plain attribute would be: a WebSocket session's log
+        # shares its list of messages with its attempt, which shows them as they cross.
+        setattr(attempt, self._slot, items if isinstance(items, list) else list(items))
+
+
 class _Kept:
     # Where `Attempt.chunks` are kept (see `_Received`): a list, or the replay stream they are read
-    # from. Class defaults outside the dataclass's fields: an attempt sets them only when used.
+    # from; and the request's headers (see `_HeaderPairs`). Class defaults outside the dataclass's
+    # fields: an attempt sets them only when used.
     _chunks: list[bytes] | None = None
     _chunk_source: ChunkSource | None = None
+    _pairs: list[tuple[bytes, bytes]] | None = None
+    _header_entries: tuple[tuple[bytes, bytes, bytes], ...] | None = None
+    _faults: list[str] | None = None
+    _messages: list[WebSocketMessage] | None = None
 
 
 @dataclass(eq=False)
@@ -73,7 +129,7 @@ class Attempt(_Kept):
     #: True when the request went to the network and was recorded.
     recorded: bool = False
     #: The faults applied to this request, as spec strings, in order.
-    faults: list[str] = field(default_factory=list)
+    faults: _OwnList[str] = _OwnList()
     #: The provider profile the request was taken for (set when faults were considered).
     provider: str | None = None
     #: The response status, once known.
@@ -84,12 +140,13 @@ class Attempt(_Kept):
     error: str | None = None
     #: A WebSocket session's messages, both directions in the order they crossed (``sender``,
     #: ``offset_ms`` since the handshake, ``data``).
-    messages: list[WebSocketMessage] = field(default_factory=list)
+    messages: _OwnList[WebSocketMessage] = _OwnList()
     #: How a WebSocket session ended (``by``, ``code``, ``reason``); None while it is open.
     close: WebSocketClose | None = None
-    _raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list, repr=False)
     _body: bytes = field(default=b"", repr=False)
     _scrubber: Scrubber | None = field(default=None, repr=False)
+    # (not a field: the engine sets the request's headers through `_new`)
+    _raw_headers = _HeaderPairs()
 
     @classmethod
     def _new(
@@ -98,21 +155,25 @@ class Attempt(_Kept):
         method: str,
         url: str,
         time_s: float,
-        raw_headers: list[tuple[bytes, bytes]],
+        headers: Any,
         body: bytes,
         scrubber: Scrubber | None,
     ) -> Attempt:
         # The engine's constructor, made on every request: positional, and setting only what
         # differs from the defaults the class holds (the dataclass's keyword `__init__` costs
-        # about ten times as much). The lists are each attempt's own.
+        # about ten times as much; `faults` and `messages` are made when first used). `headers`
+        # is the request's own: httpx's and httpx2's are copied as they keep them (see
+        # `_HeaderPairs`), any other by their `raw` pairs.
         attempt = object.__new__(cls)
         attempt.index = index
         attempt.method = method
         attempt.url = url
         attempt.time_s = time_s
-        attempt.faults = []
-        attempt.messages = []
-        attempt._raw_headers = raw_headers
+        entries = getattr(headers, "_list", None)
+        if type(entries) is list:
+            attempt._header_entries = tuple(entries)
+        else:
+            attempt._pairs = list(headers.raw)
         attempt._body = body
         attempt._scrubber = scrubber
         return attempt
@@ -126,6 +187,8 @@ class Attempt(_Kept):
         state = dict(self.__dict__)
         state["_chunks"] = self.chunks
         state["_chunk_source"] = None
+        state["_pairs"] = self._raw_headers
+        state["_header_entries"] = None
         return state
 
     @property

@@ -32,7 +32,7 @@ from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, PreparedBody, Probe
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
-from ._playback import Compiled, compile_response, default_reason, read_timeout, respond
+from ._playback import Compiled, compile_response, default_reason, read_timeout, respond, respond_recorded
 from ._playlist import Playlist, Slot, with_known_json
 from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
 from ._scrub import Scrubber, strip_userinfo
@@ -516,7 +516,7 @@ class Cassette:
             method,
             scrubber.scrub_url(url) if scrubber is not None else url,
             self._now_s(),
-            list(request.headers.raw),
+            request.headers,
             body,
             scrubber,
         )
@@ -545,21 +545,30 @@ class Cassette:
             )
         ):
             return None
-        url = _engine_url(request)
+        url = _checked_url(request)
         method = request.method
-        _check_url(url)
         slot = self._playlist.exact(method, url, body)
         if slot is None:
             return None
         allow_repeats = self.allow_playback_repeats
+        tape = self._tape
         with self._lock:
             index = slot.take(allow_repeats)
             if index is None:
                 return None  # played already: the general path explains the miss
+            # A recording's first play is made from the replay cache's data when it has them; a
+            # recording played again is compiled, and its response head kept (see `_head`).
+            answer = tape.cached_answer(index) if not self.play_counts[index] else None
             self.play_counts[index] += 1
             attempt = self._log_request(request, method, url, body)
             attempt.interaction = index
-            compiled = self._tape.compiled(index)
+            if answer is None:
+                compiled = tape.compiled(index)
+        if answer is not None:
+            late = _late_head(0.0, read_timeout(request))  # (a recording's head comes at once)
+            if late is not None:
+                raise self._failure(flavor, late, attempt)
+            return respond_recorded(flavor, *answer, attempt=attempt)
         playback = compiled.playback
         if playback is None:
             assert compiled.failure is not None  # recorded hanging up before answering
@@ -917,6 +926,26 @@ def _engine_url(request: Any) -> str:
     # here, before matching, the attempt log, messages and the cassette can see them: a client
     # sends them in the Authorization header it builds from them, which is scrubbed.
     return strip_userinfo(str(request.url))
+
+
+# The engine's URL of each URL httpx and httpx2 parsed (their `URL._uri_reference`, a tuple of its
+# parts), once checked: a suite sends the same few URLs, and making the text again cost 1 µs.
+_checked_urls: dict[Any, str] = {}
+_CHECKED_URLS_KEPT = 1024
+
+
+def _checked_url(request: Any) -> str:
+    # `_engine_url`, of a URL `_check_url` let through.
+    parts = getattr(request.url, "_uri_reference", None)
+    url = _checked_urls.get(parts) if parts is not None else None
+    if url is None:
+        url = _engine_url(request)
+        _check_url(url)
+        if parts is not None:
+            if len(_checked_urls) >= _CHECKED_URLS_KEPT:
+                _checked_urls.clear()
+            _checked_urls[parts] = url
+    return url
 
 
 @functools.lru_cache(maxsize=1024)

@@ -385,7 +385,7 @@ class FileReplayStream(ReplayStream):
             # The lean loop, one pass over the file; the base class then ends as recorded.
             for chunk in self._chunks[self._next :]:
                 self._next += 1
-                self._handed.append(chunk)
+                self._handing().append(chunk)
                 if chunk:
                     yield chunk
         yield from super().__iter__()

@@ -47,13 +47,17 @@ from ._playback import Compiled, compile_response
 from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
 from ._yaml import YAMLError, load_yaml
 
-__all__ = ["NOT_PARSED", "LazyCassette", "RequestLine", "collector_paused", "load_lazy"]
+__all__ = ["NOT_PARSED", "LazyCassette", "RecordedAnswer", "RequestLine", "collector_paused", "load_lazy"]
 
 #: What :meth:`LazyCassette.parsed_request_body` gives for a request without a parsed body at hand.
 NOT_PARSED: Any = object()
 
 #: What matching needs of a recorded request: method, URL and body bytes.
 RequestLine = tuple[str, str, bytes]
+
+#: A recorded response that ends cleanly, as :meth:`LazyCassette.cached_answer` gives it:
+#: status, headers, chunks and reason phrase.
+RecordedAnswer = tuple[int, tuple[tuple[str, str], ...], tuple[bytes, ...], str]
 
 _ITEMS_START = b"interactions:\n- "
 _RESPONSE_KEY = b"\n  response:"
@@ -218,6 +222,18 @@ class LazyCassette:
             response = self._read_response(index)
         return response
 
+    def cached_answer(self, index: int) -> RecordedAnswer | None:
+        """
+        Status, headers, chunks and reason phrase of interaction ``index``'s response as the
+        replay cache holds it, when it is a recording that ends cleanly and was not compiled in
+        this run; else None (then :meth:`compiled` gives it). A response played once, as most
+        are, is played from these, without the objects a compiled one is made of.
+        """
+        cached = self._cached[index]
+        if cached is None or len(cached) != 9 or cached[3] != _COMPLETE or type(cached[2]) is not tuple:
+            return None  # (the shape `_compiled_from` checks, to give None where it would refuse)
+        return (cached[0], cached[1], cached[2], cached[6])
+
     def compiled(self, index: int) -> Compiled:
         """Interaction ``index``'s response ready to play, compiled once."""
         compiled = self._compiled[index]
@@ -363,8 +379,8 @@ class LazyCassette:
             return
         self._learned = False
         entry = self._entry()
-        if entry is not None:
-            write_entry(self._key, entry)
+        if entry is not None and self._raw is not None:  # (a file with a key is held whole)
+            write_entry(self._key, entry, self._raw)
 
     def _entry(self) -> Any:
         items = []
@@ -529,6 +545,7 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
 
 
 _ENDINGS = {ending.value: ending for ending in Ending}
+_COMPLETE = Ending.COMPLETE.value
 
 
 def _compiled_from(data: tuple[Any, ...]) -> Compiled:
@@ -589,7 +606,7 @@ def _load_lazy(path: Path) -> LazyCassette:
     key = None
     if len(raw) <= MAX_CACHED_FILE_BYTES:
         key = entry_key(raw)
-        entry = read_entry(key)
+        entry = read_entry(key, raw)
         if entry is not None:
             try:
                 return LazyCassette.from_entry(path, raw, key, entry)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
@@ -23,7 +23,15 @@ from ._models import RecordedResponse, StreamError, header_get
 from ._recording import decompress
 from ._streams import Pacer, ReplayStream, stream_class
 
-__all__ = ["Compiled", "compile_parts", "compile_response", "read_timeout", "recorded_chunks", "respond"]
+__all__ = [
+    "Compiled",
+    "compile_parts",
+    "compile_response",
+    "read_timeout",
+    "recorded_chunks",
+    "respond",
+    "respond_recorded",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +190,47 @@ def respond(
     ``read_timeout_s`` is the client's read timeout (see :func:`read_timeout`).
     """
     attempt.status = playback.status
+    chunks = playback.chunks
+    stream: ReplayStream
     if playback.ending is Ending.COMPLETE and playback.delays_ms is None:
         # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
-        stream = stream_class(_stream_kind(playback), flavor)(
-            playback.chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
-        )
+        if pacer is None and type(chunks) is tuple:
+            stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
+        else:
+            stream = stream_class(_stream_kind(playback), flavor)(
+                chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
+            )
     else:
         stream = _ending_stream(flavor, playback, attempt, offsets_ms, pacer, read_timeout_s)
     attempt.received_from(stream)
     headers, extensions = _head(flavor, playback)
     return flavor.module.Response(playback.status, headers=headers, stream=stream, extensions=extensions)
+
+
+def respond_recorded(
+    flavor: Flavor,
+    status: int,
+    headers: tuple[tuple[str, str], ...],
+    chunks: tuple[bytes, ...],
+    reason: str,
+    *,
+    attempt: Attempt,
+) -> Any:
+    """
+    :func:`respond` of a recording that ends cleanly, played at once, given by its parts (as the
+    replay cache holds them): the same response, without the :class:`Playback` it would be.
+    """
+    attempt.status = status
+    stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
+    attempt.received_from(stream)
+    # (the response makes the library's Headers of the pairs itself: for one play, that is all)
+    phrase = (reason or default_reason(flavor, status)).encode("latin-1", "replace")
+    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
+    try:
+        return flavor.module.Response(status, headers=headers, stream=stream, extensions=extensions)
+    except UnicodeEncodeError:
+        pairs = [(header_bytes(k), header_bytes(v)) for k, v in headers]
+        return flavor.module.Response(status, headers=pairs, stream=stream, extensions=extensions)
 
 
 def _stream_kind(playback: Playback) -> type:
@@ -251,21 +290,35 @@ def read_timeout(request: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
+#: What a playback keeps beside its fields once played: its head is kept from its second play on.
+_PLAYED_ONCE: Any = ()
+
+
 def _head(flavor: Flavor, playback: Playback) -> tuple[Any, dict[str, bytes]]:
-    # The response head as ``flavor``'s objects (its Headers, and the extensions), made once per
-    # playback and kept beside its fields, as a cached property is: a recording replayed many
-    # times builds them once, and the library's checks of each header cost more than all the
-    # rest of a response. A library response copies both, so sharing them is safe.
+    # The response head as ``flavor``'s objects (its Headers, and the extensions). A recording
+    # replayed many times builds them once, kept beside the playback's fields as a cached
+    # property is: the library's checks of each header cost more than all the rest of a
+    # response. Most recordings play once, and keep nothing: the objects kept for each would
+    # only add to the collector's work. A library response copies both, so sharing is safe.
     derived = playback.__dict__
-    head: tuple[Any, dict[str, bytes]] | None = derived.get(flavor.derived_key)
-    if head is None:
-        try:
-            headers = flavor.module.Headers(playback.headers)  # ASCII text, as the library encodes it
-        except UnicodeEncodeError:
-            headers = flavor.module.Headers([(header_bytes(k), header_bytes(v)) for k, v in playback.headers])
-        reason = (playback.reason or default_reason(flavor, playback.status)).encode("latin-1", "replace")
-        head = derived[flavor.derived_key] = (headers, {"http_version": b"HTTP/1.1", "reason_phrase": reason})
+    key = flavor.derived_key
+    head: tuple[Any, dict[str, bytes]] | None = derived.get(key)
+    if head is None or head is _PLAYED_ONCE:
+        made = _make_head(flavor, playback.status, playback.headers, playback.reason)
+        derived[key] = _PLAYED_ONCE if head is None else made
+        return made
     return head
+
+
+def _make_head(
+    flavor: Flavor, status: int, pairs: tuple[tuple[str, str], ...], reason: str
+) -> tuple[Any, dict[str, bytes]]:
+    try:
+        headers = flavor.module.Headers(pairs)  # ASCII text, as the library encodes it
+    except UnicodeEncodeError:
+        headers = flavor.module.Headers([(header_bytes(k), header_bytes(v)) for k, v in pairs])
+    phrase = (reason or default_reason(flavor, status)).encode("latin-1", "replace")
+    return headers, {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
 
 
 def header_bytes(text: str) -> bytes:

@@ -48,8 +48,8 @@ class Slot:
 
     __slots__ = ("cursor", "indices")
 
-    def __init__(self) -> None:
-        self.indices: list[int] = []
+    def __init__(self, *indices: int) -> None:
+        self.indices: list[int] = list(indices)
         self.cursor = 0
 
     def take(self, allow_repeats: bool) -> int | None:
@@ -283,7 +283,16 @@ class Playlist:
         # Each request's group is the position of the first request with an equal key (its own
         # when it is the first), or _WILDCARD. False, with nothing made, for groups that do not
         # say that (then the keys are used).
-        slots: list[Slot | None] = [None] * len(groups)
+        count = len(groups)
+        if groups == list(range(count)) and None not in lines:
+            # Every request a slot of its own, as in most cassettes: made and looked up in C's
+            # loops. Their lines differ, as their keys do (else the first would win, as below).
+            own = list(map(Slot, range(count)))
+            exact: dict[tuple[str, str, bytes], Slot] = dict(zip(lines, own, strict=True))  # type: ignore[arg-type]
+            if len(exact) == count:
+                self._slots, self._exact = own, exact  # type: ignore[assignment]
+                return True
+        slots: list[Slot | None] = [None] * count
         wildcard: list[int] = []
         for position, group in enumerate(groups):
             if group == _WILDCARD:

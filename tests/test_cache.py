@@ -95,6 +95,41 @@ def test_a_changed_file_is_read_afresh_never_from_the_old_entry(tmp_path: Path, 
     assert len(_entries(cache)) == 2
 
 
+def test_files_that_differ_only_in_the_middle_share_an_entry_and_take_turns_in_it(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An entry is found by the file's size and its first and last 16 KiB, and used only for the
+    # file it holds a copy of: two files alike at both ends never play each other's answers.
+    path = tmp_path / "c.yaml"
+    padding = "pad " * 10_000  # (40 KB before and after the answer that changes)
+    answers = [f"data: {padding}\n\n", "data: one\n\n", f"data: {padding}\n\n"]
+    llmcassette.save_cassette(path, _document(answers))
+    before = path.read_bytes()
+    after = before.replace(b"data: one", b"data: new")
+    assert len(after) == len(before) and len(before) > 2 * _cache._SAMPLE_BYTES + 1000
+    assert _cache.entry_key(after) == _cache.entry_key(before)
+    read: list[Path] = []
+    load = llmcassette._lazy._split
+
+    def counted(raw: bytes) -> object:
+        read.append(path)
+        return load(raw)
+
+    monkeypatch.setattr(llmcassette._lazy, "_split", counted)
+    for content, word, from_yaml in [
+        (before, b"one", True),
+        (before, b"one", False),
+        (after, b"new", True),
+        (after, b"new", False),
+        (before, b"one", True),
+    ]:
+        path.write_bytes(content)
+        read.clear()
+        assert _replay(path, 3)[1] == [b"data: " + word, b"\n\n"]
+        assert bool(read) == from_yaml
+        assert len(_entries(cache)) == 1
+
+
 def test_an_entry_from_other_code_is_not_used(tmp_path: Path, cache: Path) -> None:
     raw = b"interactions: []\n"
     key = _cache.entry_key(raw)
@@ -118,6 +153,8 @@ def test_an_entry_from_other_code_is_not_used(tmp_path: Path, cache: Path) -> No
         pytest.param(lambda data: data[: len(data) // 2], id="cut-short"),
         pytest.param(lambda data: data[:-40] + bytes(40), id="zeroed-tail"),
         pytest.param(lambda data: data[:40] + bytes([data[40] ^ 1]) + data[41:], id="one-bit"),
+        pytest.param(lambda data: data[:-900] + bytes([data[-900] ^ 1]) + data[-899:], id="one-bit-late"),
+        pytest.param(lambda data: data + b"\n", id="longer"),
         pytest.param(lambda data: b"garbage", id="garbage"),
         pytest.param(lambda data: b"", id="empty"),
     ],
@@ -135,20 +172,23 @@ def test_a_damaged_entry_is_ignored_and_written_again(
     (entry,) = _entries(cache)
     assert (entry.stat().st_size >= _cache._MAP_OVER) == (words > 1)
     good = entry.read_bytes()
-    held = _cache.read_entry(entry.stem)
+    raw = path.read_bytes()
+    held = _cache.read_entry(entry.stem, raw)
     assert held is not None
     entry.write_bytes(damage(good))  # type: ignore[operator]
+    assert _cache.read_entry(entry.stem, raw) is None
     assert _replay(path, 2) == expected
     # Written again, whole, with the same data (not always the same bytes: marshal marks the
     # objects it meets twice, and which strings are shared depends on what ran before).
-    assert _cache.read_entry(entry.stem) == held
+    assert _cache.read_entry(entry.stem, raw) == held
 
 
 def test_an_entry_of_the_wrong_shape_is_ignored(tmp_path: Path, cache: Path) -> None:
     path = tmp_path / "c.yaml"
     llmcassette.save_cassette(path, _document(["data: one\n\n"]))
     expected = _replay(path, 1)
-    assert _cache.write_entry(_cache.entry_key(path.read_bytes()), ("not", "an", "entry"))
+    raw = path.read_bytes()
+    assert _cache.write_entry(_cache.entry_key(raw), ("not", "an", "entry"), raw)
     assert _replay(path, 1) == expected
 
 
@@ -210,7 +250,7 @@ def test_the_folder_tells_git_to_ignore_it(tmp_path: Path, cache: Path) -> None:
 def _write_many(folder: str, key: str, seed: int) -> None:
     os.environ[_cache.CACHE_DIR_ENV] = folder
     for n in range(200):
-        assert _cache.write_entry(key, {"writer": seed, "n": n, "pad": bytes(5000)})
+        assert _cache.write_entry(key, {"writer": seed, "n": n, "pad": bytes(5000)}, b"concurrent")
 
 
 def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
@@ -221,14 +261,14 @@ def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
         writer.start()
     seen = 0
     while any(writer.is_alive() for writer in writers):
-        value = _cache.read_entry(key)
+        value = _cache.read_entry(key, b"concurrent")
         if value is not None:
             assert value["pad"] == bytes(5000) and value["writer"] in (0, 1, 2)
             seen += 1
     for writer in writers:
         writer.join()
         assert writer.exitcode == 0
-    assert _cache.read_entry(key)["n"] == 199  # type: ignore[index]
+    assert _cache.read_entry(key, b"concurrent")["n"] == 199  # type: ignore[index]
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -236,10 +276,11 @@ def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_pat
     path = tmp_path / "c.yaml"
     llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
     expected = _replay(path, 2)
-    key = _cache.entry_key(path.read_bytes())
-    version, extras, items, keys = _cache.read_entry(key)  # type: ignore[misc]
+    raw = path.read_bytes()
+    key = _cache.entry_key(raw)
+    version, extras, items, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
     played = list(items[1][4])
     played[2] = b"\x01"  # chunks that are no tuple of chunks
     items[1] = (*items[1][:4], tuple(played))
-    assert _cache.write_entry(key, (version, extras, items, keys))
+    assert _cache.write_entry(key, (version, extras, items, keys), raw)
     assert _replay(path, 2) == expected

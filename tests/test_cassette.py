@@ -21,6 +21,7 @@ import yaml
 
 import llmcassette
 from llmcassette import CassetteFormatError, ConfigError, NoMatchingInteraction, RecordMode
+from llmcassette._lazy import LazyCassette, RecordedAnswer
 from tests.servers import Client, serve, sse_events, stream_app
 
 
@@ -520,13 +521,15 @@ def test_a_request_url_that_does_not_split_is_refused_in_words(
     two_interactions: Path, record_mode: str
 ) -> None:
     # httpx sends a port past 65535; matching, scrubbing and the file would each trip on it.
-    with llmcassette.use_cassette(two_interactions, record_mode=record_mode), httpx.Client() as client:
-        with pytest.raises(ConfigError) as info:
-            client.get("http://127.0.0.1:99999999/v1/chat?key=sk-secret")
-    assert str(info.value) == (
-        "llmcassette: cannot match or record a request to 'http://127.0.0.1:99999999/v1/chat': its URL does "
-        "not parse (Port out of range 0-65535). Fix the base URL the client is given."
-    )
+    # Each time: the URLs the engine remembers are those it let through.
+    for _ in range(2):
+        with llmcassette.use_cassette(two_interactions, record_mode=record_mode), httpx.Client() as client:
+            with pytest.raises(ConfigError) as info:
+                client.get("http://127.0.0.1:99999999/v1/chat?key=sk-secret")
+        assert str(info.value) == (
+            "llmcassette: cannot match or record a request to 'http://127.0.0.1:99999999/v1/chat': its URL "
+            "does not parse (Port out of range 0-65535). Fix the base URL the client is given."
+        )
 
 
 @pytest.mark.anyio
@@ -870,6 +873,18 @@ def _logged(cassette: llmcassette.Cassette) -> list[object]:
     return [attempts, list(cassette.play_counts)]
 
 
+def _received(response: httpx.Response) -> tuple[object, ...]:
+    # What a client can read of a response (but the date of one the upstream answered live).
+    return (
+        response.status_code,
+        [(name, value) for name, value in response.headers.multi_items() if name != "date"],
+        response.reason_phrase,
+        response.http_version,
+        response.content,
+    )
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
 @pytest.mark.parametrize(
     "options",
@@ -881,10 +896,12 @@ def _logged(cassette: llmcassette.Cassette) -> list[object]:
     ],
 )
 def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_it(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], use_async: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, Any], use_async: bool, warm: bool
 ) -> None:
     # `_replay_exact` answers the common case on a path of its own; declining it (returning None)
-    # leaves every request to `decide` and `answer`. Both must leave the same log behind.
+    # leaves every request to `decide` and `answer`. Both must leave the same log behind, and
+    # answer the same. Warm: the file was entered before, and its recordings are played from
+    # the replay cache's data (`LazyCassette.cached_answer`).
     recorded = tmp_path / "recorded.yaml"
     token = {"Authorization": "Bearer sk-secret-token-1234567890"}
     sends = [
@@ -895,11 +912,13 @@ def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_i
     ]
 
     def run(path: Path) -> list[object]:
+        received: list[object] = []
+
         async def send_async() -> None:
             async with httpx.AsyncClient(headers=token) as client:
                 for target, body in sends:
                     try:
-                        await client.post(base + target, json=body)
+                        received.append(_received(await client.post(base + target, json=body)))
                     except NoMatchingInteraction:
                         pass
 
@@ -907,22 +926,37 @@ def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_i
             with httpx.Client(headers=token) as client:
                 for target, body in sends:
                     try:
-                        client.post(base + target, json=body)
+                        received.append(_received(client.post(base + target, json=body)))
                     except NoMatchingInteraction:
                         pass
 
         with llmcassette.use_cassette(path, **options) as cassette:
             asyncio.run(send_async()) if use_async else send()
             missed = [str(miss) for miss in cassette._claim_misses(set())]  # (expected here)
-        return [*_logged(cassette), missed]
+        return [*_logged(cassette), missed, received]
 
+    cached_answer = LazyCassette.cached_answer
+    from_cache: list[int] = []
+
+    def spy(tape: LazyCassette, index: int) -> RecordedAnswer | None:
+        answer = cached_answer(tape, index)
+        if answer is not None:
+            from_cache.append(index)
+        return answer
+
+    monkeypatch.setattr(LazyCassette, "cached_answer", spy)
     with serve(stream_app()) as base:
         with llmcassette.use_cassette(recorded, record_mode="once"), httpx.Client() as client:
             for target, body in sends[1:]:
                 client.post(base + target, json=body, headers=token)
         copy = tmp_path / "copy.yaml"  # (one name: the misses' messages name the file)
         copy.write_bytes(recorded.read_bytes())
+        if warm:
+            run(copy)  # (what it records in mode new_episodes is written: the file is put back)
+            copy.write_bytes(recorded.read_bytes())
+        from_cache.clear()
         fast = run(copy)
+        assert from_cache == ([1, 2] if warm else [])  # (#0: its URL was scrubbed, so not exact)
         copy.write_bytes(recorded.read_bytes())
         monkeypatch.setattr(llmcassette.Cassette, "_replay_exact", lambda *args: None)
         general = run(copy)

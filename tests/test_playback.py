@@ -12,6 +12,7 @@ import pytest
 import requests
 
 import llmcassette
+from llmcassette._models import CassetteDocument
 
 URL = "http://api.example.invalid/v1/models"
 MODELS = {"data": [{"id": "m1"}]}
@@ -54,3 +55,33 @@ def test_a_body_replays_decoded_once_whatever_its_content_encoding_header_says(
     with llmcassette.use_cassette(path, allow_playback_repeats=True):
         assert requests.get(URL, timeout=5).json() == MODELS
         assert httpx.get(URL).json() == MODELS
+
+
+@pytest.mark.parametrize("plays", [1, 3], ids=["once", "again"])
+def test_a_header_that_is_not_ascii_replays_as_the_same_bytes_cold_and_warm(
+    tmp_path: Path, plays: int
+) -> None:
+    # The library's headers take ASCII text; a value that is not is handed over as its latin-1
+    # bytes, or UTF-8 where latin-1 cannot hold it, whether the answer is compiled (cold, or
+    # played again) or played from the replay cache's data (warm, first play).
+    path = tmp_path / "note.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": URL, "body": None, "headers": {}},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"x-note": ["café"], "x-cup": ["☕"], "content-type": ["application/json"]},
+            "body": {"string": json.dumps(MODELS)},
+        },
+    }
+    document = CassetteDocument.model_validate({"interactions": [interaction]})
+    llmcassette.save_cassette(path, document)  # (in the layout the replay cache keeps)
+    for _ in range(2):  # cold, then warm
+        with llmcassette.use_cassette(path, allow_playback_repeats=True), httpx.Client() as client:
+            for _ in range(plays):
+                response = client.get(URL)
+                assert response.headers.raw == [
+                    (b"x-note", "café".encode("latin-1")),
+                    (b"x-cup", "☕".encode()),
+                    (b"content-type", b"application/json"),
+                ]
+                assert response.json() == MODELS
