@@ -526,6 +526,21 @@ class Cassette:
             del self.attempts[: len(self.attempts) - self._keep_attempts]
         return attempt
 
+    def _replays_plainly(self) -> bool:
+        # Whether a request sent exactly as recorded is answered as recorded, with no fault,
+        # filter or pace to act on it and nothing to record: the case of the fast paths below.
+        mode = self.record_mode
+        return (
+            self.interaction_filter is None
+            and not self.fault_plan.faults
+            and self.speed is None
+            and (
+                mode is RecordMode.NONE
+                or mode is RecordMode.NEW_EPISODES
+                or (mode is RecordMode.ONCE and self.existed)
+            )
+        )
+
     def _replay_exact(self, flavor: Flavor, request: Any, body: bytes) -> Any:
         # The common case on a path of its own: a request sent exactly as recorded, answered as
         # recorded, with no fault, filter or pace to act on it. The same steps as the general
@@ -533,17 +548,7 @@ class Cassette:
         # cases need (a Decision, a pacer, the checks for faults). None, with nothing taken or
         # logged, when the request is not that case: the general path answers it.
         __tracebackhide__ = True
-        mode = self.record_mode
-        if (
-            self.interaction_filter is not None
-            or self.fault_plan.faults
-            or self.speed is not None
-            or not (
-                mode is RecordMode.NONE
-                or mode is RecordMode.NEW_EPISODES
-                or (mode is RecordMode.ONCE and self.existed)
-            )
-        ):
+        if not self._replays_plainly():
             return None
         url = _checked_url(request)
         method = request.method
@@ -592,21 +597,10 @@ class Cassette:
         :meth:`handle_request` takes for that request, for a door above the connection (urllib3's
         pool) that answers there only what its library would not retry or redirect.
         """
-        mode = self.record_mode
-        if (
-            self.interaction_filter is not None
-            or self.fault_plan.faults
-            or self.speed is not None
-            or not (
-                mode is RecordMode.NONE
-                or mode is RecordMode.NEW_EPISODES
-                or (mode is RecordMode.ONCE and self.existed)
-            )
-        ):
+        if not self._replays_plainly():
             return None
-        url = _engine_url(request)
+        url = _checked_url(request)
         method = request.method
-        _check_url(url)
         slot = self._playlist.exact(method, url, body)
         if slot is None:
             return None

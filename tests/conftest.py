@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 # litellm fetches its model cost map from the internet when imported, unless told to use the copy it
 # ships with: every test stays on loopback, whichever imports litellm first.
@@ -13,6 +14,12 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 from tests.recordings import Recording, recording_path
 from tests.servers import CLIENT_KINDS, Client, serve, stream_app
+
+# No deadline for a property test's examples: it is wall time, which a loaded machine (two
+# pytest workers on two cores, beside the servers they start) stretches past hypothesis's 200 ms
+# for code that takes a few, and the test then fails for the machine, not for the code.
+settings.register_profile("suite", deadline=None)
+settings.load_profile("suite")
 
 
 @pytest.fixture(autouse=True)
