@@ -526,20 +526,26 @@ class Cassette:
             del self.attempts[: len(self.attempts) - self._keep_attempts]
         return attempt
 
-    def _replays_plainly(self) -> bool:
-        # Whether a request sent exactly as recorded is answered as recorded, with no fault,
-        # filter or pace to act on it and nothing to record: the case of the fast paths below.
+    def _exact_slot(self, request: Any, body: bytes) -> tuple[str, str, Slot] | None:
+        # The case of the fast paths below: the method, URL and slot of a request sent exactly as
+        # recorded, on a cassette that answers it as recorded, with no fault, filter or pace to
+        # act on it and nothing to record; else None.
         mode = self.record_mode
-        return (
-            self.interaction_filter is None
-            and not self.fault_plan.faults
-            and self.speed is None
-            and (
+        if (
+            self.interaction_filter is not None
+            or self.fault_plan.faults
+            or self.speed is not None
+            or not (
                 mode is RecordMode.NONE
                 or mode is RecordMode.NEW_EPISODES
                 or (mode is RecordMode.ONCE and self.existed)
             )
-        )
+        ):
+            return None
+        url = _checked_url(request)
+        method: str = request.method
+        slot = self._playlist.exact(method, url, body)
+        return None if slot is None else (method, url, slot)
 
     def _replay_exact(self, flavor: Flavor, request: Any, body: bytes) -> Any:
         # The common case on a path of its own: a request sent exactly as recorded, answered as
@@ -548,13 +554,10 @@ class Cassette:
         # cases need (a Decision, a pacer, the checks for faults). None, with nothing taken or
         # logged, when the request is not that case: the general path answers it.
         __tracebackhide__ = True
-        if not self._replays_plainly():
+        found = self._exact_slot(request, body)
+        if found is None:
             return None
-        url = _checked_url(request)
-        method = request.method
-        slot = self._playlist.exact(method, url, body)
-        if slot is None:
-            return None
+        method, url, slot = found
         allow_repeats = self.allow_playback_repeats
         tape = self._tape
         with self._lock:
@@ -597,13 +600,10 @@ class Cassette:
         :meth:`handle_request` takes for that request, for a door above the connection (urllib3's
         pool) that answers there only what its library would not retry or redirect.
         """
-        if not self._replays_plainly():
+        found = self._exact_slot(request, body)
+        if found is None:
             return None
-        url = _checked_url(request)
-        method = request.method
-        slot = self._playlist.exact(method, url, body)
-        if slot is None:
-            return None
+        method, url, slot = found
         allow_repeats = self.allow_playback_repeats
         with self._lock:
             # The interaction `take` would give, looked at before it is taken.

@@ -230,6 +230,16 @@ class PlannedUpstream:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+async def asgi_body(receive: Any) -> bytes:
+    """The whole body of the request an ASGI app is answering."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 def read_request(connection: socket.socket) -> bytes:
     """One whole request (head and ``Content-Length`` body) from ``connection``; b"" if it closed."""
     data = b""

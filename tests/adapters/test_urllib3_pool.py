@@ -25,18 +25,13 @@ from llmcassette._cassette import Cassette
 from tests.adapters.bedrock import bedrock_app
 from tests.adapters.test_botocore import _calls as bedrock_calls, _client as bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve
+from tests.servers import asgi_body, serve
 
 
 async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     # Any method on any path: a JSON echo of the request (with a cookie), an SSE stream of three
     # events on /sse, a 404 under /missing and a 429 (then 200s) under /limited.
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await asgi_body(receive)
     path = scope["path"]
     if path.startswith("/sse"):
         await send(

@@ -26,7 +26,7 @@ import pytest
 import llmcassette
 from llmcassette._cassette import Cassette
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve
+from tests.servers import asgi_body, serve
 
 #: The events of the upstream's stream, sent one by one; the last line has no newline.
 EVENTS = [b"data: 0\n\n", b"data: one\n\n", b"data: two\n", b"\ndata: 3"]
@@ -35,12 +35,7 @@ EVENTS = [b"data: 0\n\n", b"data: one\n\n", b"data: two\n", b"\ndata: 3"]
 async def _upstream(scope: dict[str, Any], receive: Any, send: Any) -> None:
     # Any method on any path: a JSON echo of the request, a stream on /sse, a 404 under /missing,
     # a redirect under /moved, no content under /empty.
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await asgi_body(receive)
     path = scope["path"]
     if path.startswith("/sse"):
         await send(
