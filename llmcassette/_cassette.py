@@ -598,7 +598,8 @@ class Cassette:
         whole response, nothing to wait for) and ``accept`` takes it; else None, with nothing
         taken or logged, for the general path (:meth:`decide`) to answer. The same steps
         :meth:`handle_request` takes for that request, for a door above the connection (urllib3's
-        pool) that answers there only what its library would not retry or redirect.
+        pool, ``urllib.request``'s handler) that answers there only what its library would not
+        retry or redirect.
         """
         found = self._exact_slot(request, body)
         if found is None:
