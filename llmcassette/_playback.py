@@ -224,8 +224,7 @@ def respond_recorded(
     stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
     attempt.received_from(stream)
     # (the response makes the library's Headers of the pairs itself: for one play, that is all)
-    phrase = (reason or default_reason(flavor, status)).encode("latin-1", "replace")
-    extensions = {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
+    extensions = _extensions(flavor, status, reason)
     try:
         return flavor.module.Response(status, headers=headers, stream=stream, extensions=extensions)
     except UnicodeEncodeError:
@@ -317,8 +316,13 @@ def _make_head(
         headers = flavor.module.Headers(pairs)  # ASCII text, as the library encodes it
     except UnicodeEncodeError:
         headers = flavor.module.Headers([(header_bytes(k), header_bytes(v)) for k, v in pairs])
+    return headers, _extensions(flavor, status, reason)
+
+
+def _extensions(flavor: Flavor, status: int, reason: str) -> dict[str, bytes]:
+    # A replayed response's extensions: HTTP/1.1, and its recorded reason or the standard one.
     phrase = (reason or default_reason(flavor, status)).encode("latin-1", "replace")
-    return headers, {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
+    return {"http_version": b"HTTP/1.1", "reason_phrase": phrase}
 
 
 def header_bytes(text: str) -> bytes:

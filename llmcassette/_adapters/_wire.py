@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from .._flavors import Flavor, get_flavor
+from .._playback import header_bytes
 
 __all__ = [
     "ParsedRequest",
@@ -38,7 +39,6 @@ __all__ = [
     "engine_request",
     "parse_request",
     "request_complete",
-    "response_head",
     "response_lines",
     "wire_flavor",
 ]
@@ -160,20 +160,6 @@ def response_lines(
     return lines, chunked
 
 
-def response_head(
-    status: int,
-    reason: str,
-    headers: list[tuple[bytes, bytes]],
-    *,
-    length: int | None,
-    method: str,
-    close: bool = False,
-) -> tuple[bytes, bool]:
-    """The head of a response as :func:`response_lines` has it, in bytes, and whether its body is chunked."""
-    lines, chunked = response_lines(status, reason, headers, length=length, method=method, close=close)
-    return b"\r\n".join(lines) + b"\r\n\r\n", chunked
-
-
 def engine_lines(response: Any, *, method: str, close: bool = False) -> tuple[list[bytes], bool, int | None]:
     """
     The lines of the head of the engine's answer (an httpx response) as it goes on the wire,
@@ -220,15 +206,8 @@ class WireHeaders:
     @property
     def raw(self) -> list[tuple[bytes, bytes]]:
         if self._raw is None:
-            self._raw = [(_header_bytes(name), _header_bytes(value)) for name, value in self._pairs]
+            self._raw = [(header_bytes(name), header_bytes(value)) for name, value in self._pairs]
         return self._raw
-
-
-def _header_bytes(text: str) -> bytes:
-    try:
-        return text.encode("latin-1")
-    except UnicodeEncodeError:
-        return text.encode("utf-8")
 
 
 class WireResponse:
