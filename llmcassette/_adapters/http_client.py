@@ -78,6 +78,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AnsweredSocket",
     "CassetteSocket",
+    "LEGAL_HEADER_NAME",
+    "UNSAFE_TARGET",
     "answered_file",
     "patches",
     "split_head",
@@ -86,6 +88,11 @@ __all__ = [
 ]
 
 _monotonic = time.monotonic
+
+#: What ``http.client`` refuses in a request target or a host, and the header names it takes:
+#: what a door above the connection must find before it writes a request as the library would.
+UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
+LEGAL_HEADER_NAME = re.compile(rb"[^:\s][^:\r\n]*")
 
 
 def _is_urllib3(connection: Any) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import re
 import sys
 from collections.abc import Callable
 from types import ModuleType
@@ -33,7 +32,14 @@ from typing import Any
 from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import engine_request, wire_flavor
-from .http_client import AnsweredSocket, answered_file, would_verify
+from .http_client import (
+    LEGAL_HEADER_NAME,
+    UNSAFE_TARGET,
+    AnsweredSocket,
+    answered_file,
+    wire_url,
+    would_verify,
+)
 
 __all__ = ["patches"]
 
@@ -48,9 +54,6 @@ _RESPONSE_KW = frozenset({"preload_content", "decode_content", "enforce_content_
 #: More header lines than ``http.client`` reads (100) are left to the connection door, which
 #: fails as the library does.
 _MOST_HEADERS = 90
-#: What ``http.client`` refuses in a request target, and the header names it takes.
-_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
-_LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
 
 
 def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
@@ -286,7 +289,7 @@ def _wire_request(
     target = _encode_target(url)
     if isinstance(target, bytes):
         target = target.decode("latin-1")
-    if not target.isascii() or _UNSAFE_TARGET.search(target):
+    if not target.isascii() or UNSAFE_TARGET.search(target):
         return None
     names: set[str] = set()
     given: list[tuple[bytes, bytes]] = []
@@ -302,7 +305,7 @@ def _wire_request(
         else:
             return None
         name_bytes = name.encode("ascii")
-        if _LEGAL_NAME.fullmatch(name_bytes) is None or b"\r" in value_bytes or b"\n" in value_bytes:
+        if LEGAL_HEADER_NAME.fullmatch(name_bytes) is None or b"\r" in value_bytes or b"\n" in value_bytes:
             return None
         lower = name.lower()
         if lower in ("transfer-encoding", "expect") or value == "@@@SKIP_HEADER@@@":
@@ -332,8 +335,4 @@ def _wire_request(
         agent.append((b"User-Agent", _get_default_user_agent().encode("ascii")))
     # urllib3 2.x writes its User-Agent before the given headers; 1.26 adds it to them, last.
     lines += [*given, *agent] if _v1() else [*agent, *given]
-    scheme = "https" if default_port == 443 else "http"
-    netloc = f"[{host}]" if ":" in host else host
-    if port != (443 if scheme == "https" else 80):
-        netloc += f":{port}"
-    return target, f"{scheme}://{netloc}{target}", lines, content
+    return target, wire_url(target, https=default_port == 443, host=host, port=port), lines, content

@@ -41,7 +41,7 @@ from .._exchange import Playback
 from .._intercept import current_cassette
 from .._streams import ReplayStream
 from ._wire import engine_lines, engine_request, wire_flavor
-from .http_client import AnsweredSocket, answered_file, split_head, wire_url
+from .http_client import LEGAL_HEADER_NAME, UNSAFE_TARGET, AnsweredSocket, answered_file, split_head, wire_url
 
 __all__ = ["patches"]
 
@@ -49,10 +49,6 @@ __all__ = ["patches"]
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
 #: A method ``http.client`` writes as it is and the door reads back whole (a token).
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-#: What ``http.client`` refuses in a request target or a host.
-_UNSAFE_TARGET = re.compile("[\x00-\x20\x7f]")
-#: The header names ``http.client`` takes.
-_LEGAL_NAME = re.compile(rb"[^:\s][^:\r\n]*")
 #: ``http.client``'s own connection classes, by module and name: whether each is the TLS one.
 _CONNECTION_CLASSES = {("http.client", "HTTPConnection"): False, ("http.client", "HTTPSConnection"): True}
 #: Connection arguments of the handlers of ``urllib.request``, which do not change the request.
@@ -136,7 +132,7 @@ def _wire_request(req: Any, https: bool) -> tuple[str, str, list[tuple[bytes, by
     if data is not None and type(data) is not bytes:
         return None  # a file or an iterable, sent as it is read: the door's
     target = req.selector or "/"
-    if not target.isascii() or _UNSAFE_TARGET.search(target) is not None:
+    if not target.isascii() or UNSAFE_TARGET.search(target) is not None:
         return None
     method = req.get_method()
     # (the unredirected headers, then None, then the others: `_wire_head` takes them apart)
@@ -216,7 +212,7 @@ def _header_line(name: Any, value: Any) -> tuple[bytes, bytes] | None:
     if not isinstance(name, str) or not name.isascii():
         return None
     name_bytes = name.encode("ascii")
-    if _LEGAL_NAME.fullmatch(name_bytes) is None:
+    if LEGAL_HEADER_NAME.fullmatch(name_bytes) is None:
         return None
     if isinstance(value, str):
         try:
@@ -237,7 +233,7 @@ def _header_line(name: Any, value: Any) -> tuple[bytes, bytes] | None:
 def _host_port(host: str, default_port: int) -> tuple[str, int] | None:
     # The host and port `http.client`'s connection takes from `host` (its `_get_hostport`); None
     # where it would refuse them.
-    if not host or _UNSAFE_TARGET.search(host) is not None:
+    if not host or UNSAFE_TARGET.search(host) is not None:
         return None
     port = default_port
     colon = host.rfind(":")
