@@ -83,6 +83,7 @@ __all__ = [
     "answered_file",
     "patches",
     "split_head",
+    "urllib3_v1",
     "wire_url",
     "would_verify",
 ]
@@ -100,6 +101,12 @@ def _is_urllib3(connection: Any) -> bool:
     return module is not None and isinstance(connection, module.HTTPConnection)
 
 
+@functools.cache
+def urllib3_v1() -> bool:
+    """Whether the urllib3 imported is a 1.x (1.26), whose connections and responses differ."""
+    return str(sys.modules["urllib3"].__version__).startswith("1.")
+
+
 def would_verify(cert_reqs: Any, assert_fingerprint: Any) -> bool:
     """
     Whether urllib3's TLS handshake, with these settings of its connection, would count the
@@ -109,7 +116,7 @@ def would_verify(cert_reqs: Any, assert_fingerprint: Any) -> bool:
     from urllib3.util.ssl_ import resolve_cert_reqs
 
     required = resolve_cert_reqs(cert_reqs) == ssl.CERT_REQUIRED
-    if str(sys.modules["urllib3"].__version__).startswith("1."):
+    if urllib3_v1():
         return required or assert_fingerprint is not None
     return required or bool(assert_fingerprint)
 

@@ -37,6 +37,7 @@ from .http_client import (
     UNSAFE_TARGET,
     AnsweredSocket,
     answered_file,
+    urllib3_v1,
     wire_url,
     would_verify,
 )
@@ -141,7 +142,7 @@ def _replay(
         return None
     if not url.startswith("/") or (assert_same_host and not pool.is_same_host(url)):
         return None
-    if not _v1() and not _RESPONSE_KW.issuperset(response_kw):
+    if not urllib3_v1() and not _RESPONSE_KW.issuperset(response_kw):
         return None  # urllib3 2.x refuses any other (a TypeError), as the connection door shows
     if pool.pool is None or pool.block:
         # Closed, urllib3 raises ClosedPoolError; blocking, a call waits (then EmptyPoolError)
@@ -203,7 +204,7 @@ def _response(
         logging.getLogger("urllib3.connectionpool").warning(
             "Failed to parse headers (url=%s): %s", pool._absolute_url(target), exc, exc_info=True
         )
-    if _v1():
+    if urllib3_v1():
         response_kw = {**response_kw, "request_method": method}
         return pool.ResponseCls.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
     from urllib3 import connection
@@ -246,11 +247,6 @@ def _verified(pool: Any) -> bool:
         context = pool.conn_kw.get("ssl_context")
         cert_reqs = None if context is None else context.verify_mode
     return would_verify(cert_reqs, pool.assert_fingerprint)
-
-
-@functools.cache
-def _v1() -> bool:
-    return str(sys.modules["urllib3"].__version__).startswith("1.")
 
 
 @functools.lru_cache(maxsize=64)
@@ -334,5 +330,5 @@ def _wire_request(
 
         agent.append((b"User-Agent", _get_default_user_agent().encode("ascii")))
     # urllib3 2.x writes its User-Agent before the given headers; 1.26 adds it to them, last.
-    lines += [*given, *agent] if _v1() else [*agent, *given]
+    lines += [*given, *agent] if urllib3_v1() else [*agent, *given]
     return target, wire_url(target, https=default_port == 443, host=host, port=port), lines, content
