@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = ["Cassette", "Decision"]
 
 _monotonic = time.monotonic
+_COMPLETE = Ending.COMPLETE  # (read on every plain replay: a module name is one lookup)
 # How many recorded requests a miss's message names, closest first.
 _CANDIDATES_SHOWN = 3
 
@@ -515,7 +516,7 @@ class Cassette:
             self._attempts_seen,
             method,
             scrubber.scrub_url(url) if scrubber is not None else url,
-            self._now_s(),
+            _monotonic() - self._start if current_clock() is None else self._now_s(),
             request.headers,
             body,
             scrubber,
@@ -558,23 +559,33 @@ class Cassette:
         if found is None:
             return None
         method, url, slot = found
-        allow_repeats = self.allow_playback_repeats
         tape = self._tape
+        counts = self.play_counts
         with self._lock:
-            index = slot.take(allow_repeats)
-            if index is None:
-                return None  # played already: the general path explains the miss
+            cursor = slot.cursor
+            indices = slot.indices
+            if cursor < len(indices):  # (`slot.take`, inline for the common case)
+                slot.cursor = cursor + 1
+                index = indices[cursor]
+            else:
+                found_index = slot.take(self.allow_playback_repeats)
+                if found_index is None:
+                    return None  # played already: the general path explains the miss
+                index = found_index
             # A recording's first play is made from the replay cache's data when it has them; a
             # recording played again is compiled, and its response head kept (see `_head`).
-            answer = tape.cached_answer(index) if not self.play_counts[index] else None
-            self.play_counts[index] += 1
+            answer = tape.cached_answer(index) if not counts[index] else None
+            counts[index] += 1
             attempt = self._log_request(request, method, url, body)
             attempt.interaction = index
             if answer is None:
                 compiled = tape.compiled(index)
         if answer is not None:
-            late = _late_head(0.0, read_timeout(request))  # (a recording's head comes at once)
-            if late is not None:
+            # A recording's head comes at once: only a read timeout of zero or less is too short.
+            timeout_s = read_timeout(request)
+            if timeout_s is not None and timeout_s <= 0.0:
+                late = _late_head(0.0, timeout_s)
+                assert late is not None
                 raise self._failure(flavor, late, attempt)
             return respond_recorded(flavor, *answer, attempt=attempt)
         playback = compiled.playback
@@ -614,10 +625,15 @@ class Cassette:
                 index = slot.indices[-1]
             else:
                 return None
-            playback = self._tape.compiled(index).playback
+            # A recording's first play is made from the replay cache's data when it has them (as
+            # in `_replay_exact`); a recording played again is compiled.
+            tape = self._tape
+            playback = tape.cached_playback(index) if not self.play_counts[index] else None
+            if playback is None:
+                playback = tape.compiled(index).playback
             if (
                 playback is None
-                or playback.ending is not Ending.COMPLETE
+                or playback.ending is not _COMPLETE
                 or playback.delays_ms is not None
                 or playback.head_delay_ms
                 or not accept(playback)
@@ -924,14 +940,17 @@ def _engine_url(request: Any) -> str:
 
 
 # The engine's URL of each URL httpx and httpx2 parsed (their `URL._uri_reference`, a tuple of its
-# parts), once checked: a suite sends the same few URLs, and making the text again cost 1 µs.
+# parts), or a door gave as text, once checked: a suite sends the same few URLs, and making the
+# text again cost 1 µs.
 _checked_urls: dict[Any, str] = {}
 _CHECKED_URLS_KEPT = 1024
 
 
 def _checked_url(request: Any) -> str:
-    # `_engine_url`, of a URL `_check_url` let through.
-    parts = getattr(request.url, "_uri_reference", None)
+    # `_engine_url`, of a URL `_check_url` let through. A door's request holds its URL as text,
+    # which is its own key (and has no parts: a lookup that fails costs more than the rest).
+    url_given = request.url
+    parts = url_given if type(url_given) is str else getattr(url_given, "_uri_reference", None)
     url = _checked_urls.get(parts) if parts is not None else None
     if url is None:
         url = _engine_url(request)

@@ -234,6 +234,17 @@ class LazyCassette:
             return None  # (the shape `_compiled_from` checks, to give None where it would refuse)
         return (cached[0], cached[1], cached[2], cached[6])
 
+    def cached_playback(self, index: int) -> Playback | None:
+        """
+        :meth:`cached_answer` as the :class:`Playback` it would compile to, without the compiled
+        response around it (for a door that looks at the playback before it plays it).
+        """
+        cached = self._cached[index]
+        if cached is None or len(cached) != 9 or cached[3] != _COMPLETE or type(cached[2]) is not tuple:
+            return None
+        status, headers, chunks, _, error_type, error_message, reason, _, _ = cached
+        return Playback.recorded(status, headers, chunks, Ending.COMPLETE, error_type, error_message, reason)
+
     def compiled(self, index: int) -> Compiled:
         """Interaction ``index``'s response ready to play, compiled once."""
         compiled = self._compiled[index]

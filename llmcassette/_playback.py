@@ -192,10 +192,10 @@ def respond(
     attempt.status = playback.status
     chunks = playback.chunks
     stream: ReplayStream
-    if playback.ending is Ending.COMPLETE and playback.delays_ms is None:
+    if playback.ending is _COMPLETE and playback.delays_ms is None:
         # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
         if pacer is None and type(chunks) is tuple:
-            stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
+            stream = _plain_stream(flavor).plain(chunks)
         else:
             stream = stream_class(_stream_kind(playback), flavor)(
                 chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
@@ -221,15 +221,35 @@ def respond_recorded(
     replay cache holds them): the same response, without the :class:`Playback` it would be.
     """
     attempt.status = status
-    stream = cast("type[ReplayStream]", stream_class(ReplayStream, flavor)).plain(chunks)
+    stream = _plain_stream(flavor).plain(chunks)
     attempt.received_from(stream)
     # (the response makes the library's Headers of the pairs itself: for one play, that is all)
-    extensions = _extensions(flavor, status, reason)
+    extensions = _RECORDED_EXTENSIONS.get((flavor, status, reason))
+    if extensions is None:
+        if len(_RECORDED_EXTENSIONS) >= _RECORDED_EXTENSIONS_KEPT:
+            _RECORDED_EXTENSIONS.clear()
+        extensions = _RECORDED_EXTENSIONS[flavor, status, reason] = _extensions(flavor, status, reason)
     try:
         return flavor.module.Response(status, headers=headers, stream=stream, extensions=extensions)
     except UnicodeEncodeError:
         pairs = [(header_bytes(k), header_bytes(v)) for k, v in headers]
         return flavor.module.Response(status, headers=pairs, stream=stream, extensions=extensions)
+
+
+# (a name of the module's own: an enum member read off its class is a lookup of several steps)
+_COMPLETE = Ending.COMPLETE
+
+
+@functools.cache
+def _plain_stream(flavor: Flavor) -> type[ReplayStream]:
+    # The replay stream class of `flavor`, looked up once per flavor (`cast` is a call too).
+    return cast("type[ReplayStream]", stream_class(ReplayStream, flavor))
+
+
+# The extensions of recorded answers by flavor, status and reason, made once: the libraries whose
+# responses `respond_recorded` makes (httpx, httpx2) copy them into each response.
+_RECORDED_EXTENSIONS: dict[tuple[Flavor, int, str], dict[str, bytes]] = {}
+_RECORDED_EXTENSIONS_KEPT = 256
 
 
 def _stream_kind(playback: Playback) -> type:

@@ -6,6 +6,7 @@ import base64
 import gzip
 import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -85,3 +86,26 @@ def test_a_header_that_is_not_ascii_replays_as_the_same_bytes_cold_and_warm(
                     (b"content-type", b"application/json"),
                 ]
                 assert response.json() == MODELS
+
+
+@pytest.mark.parametrize("library", [httpx, pytest.importorskip("httpx2")])
+def test_replayed_responses_do_not_share_their_extensions(tmp_path: Path, library: Any) -> None:
+    # The extensions of a recorded answer are made once and handed to each response: a client
+    # that changes one response's extensions must not change the next one's.
+    interaction = {
+        "request": {"method": "GET", "uri": URL, "body": None, "headers": {}},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    path = tmp_path / "twice.yaml"
+    llmcassette.save_cassette(path, CassetteDocument.model_validate({"interactions": [interaction] * 2}))
+    # Entered twice: read from the file, then from the replay cache (the first play of a cached
+    # answer is made from the cache's data).
+    for _ in range(2):
+        with llmcassette.use_cassette(path) as cassette, library.Client() as client:
+            first = client.get(URL)
+            first.extensions["reason_phrase"] = b"changed"
+            first.extensions["added"] = True
+            second = client.get(URL)
+        assert second.extensions["reason_phrase"] == b"OK"
+        assert "added" not in second.extensions
+    assert cassette._tape._key is not None  # (the second entry found the cache's)

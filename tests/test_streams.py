@@ -126,6 +126,31 @@ def test_replay_stream_logs_what_was_handed_over_while_and_after_it_is_read() ->
     assert stream.delivered() == [b"a", b"b", b"c", b"d"]
 
 
+@pytest.mark.parametrize("read", ["whole", "stopped early", "taken at once"])
+def test_a_plain_replay_stream_plays_and_logs_as_one_made_by_the_constructor(read: str) -> None:
+    # `plain` sets only the chunks and leaves every other attribute to the class's defaults:
+    # each way of reading it must hand over, log and end as the constructor's stream does.
+    chunks = (b"a", b"b", b"c")
+    streams = [ReplayStream.plain(chunks), ReplayStream(chunks)]
+    for stream in streams:
+        assert stream.instant
+        if read == "whole":
+            assert list(stream) == [b"a", b"b", b"c"]
+        elif read == "stopped early":
+            reader = iter(stream)
+            assert next(reader) == b"a"
+            reader.close()
+        else:
+            assert stream.take_all() == chunks
+    plain, made = streams
+    assert plain.delivered() == made.delivered()
+    assert list(plain) == list(made)  # a second read carries on where the first stopped
+    assert plain.delivered() == made.delivered() == [b"a", b"b", b"c"]
+    assert list(plain) == list(made) == []
+    # Nothing a plain stream played is kept on the class it defaults to.
+    assert ReplayStream._handed == () and ReplayStream._next == 0 and ReplayStream._running is None
+
+
 def test_replay_stream_without_waits_logs_empty_chunks_it_does_not_hand_over() -> None:
     stream = ReplayStream([b"a", b"", b"b"])
     assert list(stream) == [b"a", b"b"]

@@ -105,6 +105,10 @@ class WireRequest:
 class _RawHeaders:
     __slots__ = ("raw",)
 
+    # Where httpx's `Headers` keep their entries, which the attempt log copies when it finds them
+    # (`Attempt._new`): none here, said at once (a lookup that fails costs more than the copy).
+    _list = None
+
     def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
         self.raw = raw
 
