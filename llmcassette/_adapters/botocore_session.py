@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -37,13 +38,14 @@ from typing import Any
 from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import engine_request, wire_flavor
-from .http_client import LEGAL_HEADER_NAME
 from .urllib3_pool import _MOST_HEADERS, _REDIRECTS, _plain_connection, _verified, wire_request
 
 __all__ = ["AnsweredBody", "patches"]
 
 #: Statuses whose answer has no body whatever its headers say.
 _NO_BODY = frozenset({204, 304})
+#: A header name ``http.client``'s parser reads as a name (printable ASCII but space and colon).
+_TOKEN = re.compile("[!-9;-~]+")
 #: The framing headers: the wire writer replaces the recorded ones with its own.
 _FRAMING = frozenset({"transfer-encoding", "content-length"})
 #: The pools botocore makes (the manager's ``pool_classes_by_scheme``), by module and name.
@@ -85,7 +87,10 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     if os.environ.get("BOTO_EXPERIMENTAL__ADD_PROXY_HOST_HEADER"):
         return None  # (it sets the pool's proxy headers, which the pool's fast path leaves alone)
     try:
-        if session._proxy_config.proxy_url_for(url) is not None or session._chunked(headers):
+        proxy_config = session._proxy_config
+        # (no proxies given or found in the environment when the client was made: none for any
+        # URL, which `proxy_url_for` would find parsing the URL)
+        if getattr(proxy_config, "_proxies", True) and proxy_config.proxy_url_for(url) is not None:
             return None
         pool = _pool(session._manager, url)
         session._setup_ssl_cert(pool, url, session._verify)
@@ -107,15 +112,18 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     if type(headers) is awsrequest.HeadersDict:
         # As a dict, names and values in its order: what urllib3 reads of it (its `items()`),
         # without the case-folding key made for every value looked up.
-        headers = {str(key): value for key, value in headers._dict.items()}
+        headers = {key._key: value for key, value in headers._dict.items()}
+    # (a `Transfer-Encoding` header, which makes botocore upload chunked, is one it refuses)
     wire = wire_request(pool, connection_class, method, target, headers, body)
     if wire is None:
         return None
     _target, full_url, raw_headers, content = wire
     # As urllib3 times a call: the request's own timeout, else the pool's, a total giving a
-    # read timeout only from the connection on.
-    timer = (pool.timeout if request_timeout is None else request_timeout).clone()
-    timer.start_connect()
+    # read timeout only from the connection on (with none, the read timeout is as it is).
+    timer = pool.timeout if request_timeout is None else request_timeout
+    if timer.total is not None:
+        timer = timer.clone()
+        timer.start_connect()
     read_timeout = timer.read_timeout
     if read_timeout == 0:
         return None  # urllib3 raises its ReadTimeoutError before it reads
@@ -189,9 +197,9 @@ def _head(playback: Playback, method: str) -> tuple[dict[str, str], bool] | None
     urllib3's headers: one entry per name, under its first spelling, repeated values joined by
     ``", "``), the wire's framing header included, and whether the body goes chunked; None for
     an answer this cannot vouch for: a header ``http.client`` would read otherwise than it was
-    written (outside printable ASCII, or with space around it), a body that is not whole in
-    memory with no empty chunk, or a ``Content-Length`` body that is not exactly one chunk of
-    that length.
+    written (a name not a token, a value outside printable ASCII or with space around it), a
+    body that is not whole in memory with no empty chunk, or a ``Content-Length`` body that is
+    not exactly one chunk of that length.
     """
     chunks = playback.chunks
     if type(chunks) is not tuple or not all(chunks):
@@ -200,7 +208,7 @@ def _head(playback: Playback, method: str) -> tuple[dict[str, str], bool] | None
     declared: str | None = None
     chunked_upstream = False
     for name, value in playback.headers:
-        if not name.isascii() or LEGAL_HEADER_NAME.fullmatch(name.encode("ascii")) is None:
+        if _TOKEN.fullmatch(name) is None:
             return None
         if value and (not value.isascii() or not value.isprintable() or value != value.strip()):
             return None
