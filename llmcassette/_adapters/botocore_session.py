@@ -273,6 +273,9 @@ class AnsweredBody(io.IOBase):
         self._part = b""
         self._next = len(self._chunks)
 
+    def flush(self) -> None:
+        pass  # (nothing to flush: urllib3's does nothing either, closed or not)
+
     def release_conn(self) -> None:
         pass
 

@@ -74,7 +74,7 @@ def _scenario(client: Any) -> dict[str, Any]:
     body = invoked.pop("body")
     raw = body._raw_stream
     got["invoke_model"] = [invoked, body.read(100), body.read(1), raw.closed, body.read(), body.read()]
-    got["invoke_model"] += [body.tell(), raw.tell(), raw.closed, raw.readable()]
+    got["invoke_model"] += [body.tell(), raw.tell(), raw.closed, raw.readable(), raw.flush()]
     invoked = client.invoke_model(modelId=MODEL, body=json.dumps({"max_tokens": 5}))
     with invoked["body"] as raw:
         got["invoke_model, closed"] = [raw.read(10), raw.closed]
@@ -182,7 +182,7 @@ def test_the_fast_path_answers_as_the_door_below_does(
     assert fast["frames"] == live["frames"] and len(fast["frames"]) == 6
     size = len(json.dumps(INVOKE_ANSWER))
     assert json.loads(b"".join(fast["invoke_model"][1:3] + fast["invoke_model"][4:5])) == INVOKE_ANSWER
-    assert fast["invoke_model"][5:] == [b"", size, size, True, True]
+    assert fast["invoke_model"][5:] == [b"", size, size, True, True, None]
     assert fast["invoke_model, closed"][1:] == [False, True, b"", b""]
     chunked = fast["invoke_model, chunked"]
     assert json.loads(chunked[1] + b"".join(chunked[2])) == INVOKE_ANSWER
