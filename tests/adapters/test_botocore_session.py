@@ -83,7 +83,9 @@ def _scenario(client: Any) -> dict[str, Any]:
     body = invoked.pop("body")
     buffer = bytearray(64)
     size = body.readinto(buffer)
-    got["invoke_model, chunked"] = [invoked, bytes(buffer[:size]), list(body.iter_chunks(200))]
+    raw = body._raw_stream
+    got["invoke_model, chunked"] = [invoked, bytes(buffer[:size]), raw.closed, list(body.iter_chunks(200))]
+    got["invoke_model, chunked"] += [raw.closed, raw.tell()]
     invoked = client.invoke_model(modelId="chunked", body=json.dumps({"max_tokens": 5}))
     got["invoke_model, lines"] = list(invoked["body"].iter_lines())
     invoked = client.invoke_model(modelId=MODEL, body=json.dumps({"max_tokens": 5}))
@@ -185,7 +187,8 @@ def test_the_fast_path_answers_as_the_door_below_does(
     assert fast["invoke_model"][5:] == [b"", size, size, True, True, None]
     assert fast["invoke_model, closed"][1:] == [False, True, b"", b""]
     chunked = fast["invoke_model, chunked"]
-    assert json.loads(chunked[1] + b"".join(chunked[2])) == INVOKE_ANSWER
+    assert json.loads(chunked[1] + b"".join(chunked[3])) == INVOKE_ANSWER
+    assert [chunked[2], *chunked[4:]] == [False, True, size]
     assert "content-length" not in chunked[0]["ResponseMetadata"]["HTTPHeaders"]
     pieces, told = fast["invoke_model, raw"]
     assert {len(p) for p in pieces[:-1]} == {50} and told == len(json.dumps(INVOKE_ANSWER))
