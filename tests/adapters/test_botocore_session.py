@@ -136,7 +136,7 @@ def _attempts(cassette: Cassette) -> list[tuple[Any, ...]]:
     ]
 
 
-def _count_pool_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def _sent_below(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     # Every request the original `send` carries (the fast path never asks for a manager).
     called: list[str] = []
     original = botocore.httpsession.URLLib3Session._get_connection_manager
@@ -150,19 +150,13 @@ def _count_pool_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def _replay(path: Path, base: str, *, fast: bool) -> tuple[dict[str, Any], list[Any], list[float], int]:
-    with monkeypatch_context() as patch:
-        below = _count_pool_calls(patch)
+    with pytest.MonkeyPatch.context() as patch:
+        below = _sent_below(patch)
         with VirtualClock() as clock, llmcassette.use_cassette(path) as cassette:
             random.seed(7)  # botocore's backoff draws its jitter from `random`
             with contextlib.nullcontext() if fast else lower_door():
                 got = _scenario(_client(base))
         return got, _attempts(cassette), list(clock.sleeps), len(below)
-
-
-@contextlib.contextmanager
-def monkeypatch_context() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
 
 
 def test_the_fast_path_answers_as_the_door_below_does(
@@ -227,8 +221,8 @@ def _both_ways(
     """What ``call`` got, the attempt log and the requests the original ``send`` carried, each way."""
     got = []
     for fast in (True, False):
-        with monkeypatch_context() as patch:
-            below = _count_pool_calls(patch)
+        with pytest.MonkeyPatch.context() as patch:
+            below = _sent_below(patch)
             with llmcassette.use_cassette(path, **options) as cassette:
                 expected = cassette.expect_miss() if miss else contextlib.nullcontext()
                 with expected, contextlib.nullcontext() if fast else lower_door():
@@ -305,7 +299,7 @@ def test_recording_goes_to_the_door_below(
         if record_mode == "all":  # (a cassette that could replay it)
             with llmcassette.use_cassette(path, record_mode="once"):
                 _converse(_client(base))
-        below = _count_pool_calls(monkeypatch)
+        below = _sent_below(monkeypatch)
         with llmcassette.use_cassette(path, record_mode=record_mode) as cassette:
             answer = _converse(_client(base))
     assert len(below) == 1
@@ -353,7 +347,7 @@ def test_under_vcrpy_patching_botocore_the_request_goes_to_vcrpy(
     vcr = pytest.importorskip("vcr")
     forbid_sockets(monkeypatch)
     path = _write(tmp_path / "c.yaml")
-    below = _count_pool_calls(monkeypatch)
+    below = _sent_below(monkeypatch)
     with VirtualClock(), llmcassette.use_cassette(path) as cassette:
         with vcr.VCR(record_mode="none").use_cassette(str(tmp_path / "vcr.yaml")):
             with pytest.raises(Exception, match="Can't play back this request"):
