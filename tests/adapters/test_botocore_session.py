@@ -9,6 +9,7 @@ request it cannot vouch for goes to the door below.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import random
 import warnings
@@ -288,6 +289,35 @@ def test_what_it_cannot_vouch_for_goes_to_the_door_below(
     fast, slow = _both_ways(path, call, miss=case == "miss", **options)
     assert fast[2] == slow[2] >= 1  # the original `send` carried it both ways
     assert fast[:2] == slow[:2]
+
+
+def test_a_file_body_goes_to_the_door_below(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (botocore hands urllib3 the file itself, which the pool's door reads as it sends it)
+    forbid_sockets(monkeypatch)
+    path = tmp_path / "c.yaml"
+    interaction = {
+        "request": {
+            "method": "POST",
+            "uri": f"https://bedrock-runtime.us-east-1.amazonaws.com/model/{MODEL}/invoke",
+            "body": {"string": '{"max_tokens": 5}'},
+        },
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"content-type": ["application/json"]},
+            "parsed_body": INVOKE_ANSWER,
+        },
+    }
+    document = llmcassette.CassetteDocument.model_validate({"interactions": [interaction]})
+    llmcassette.save_cassette(path, document)
+
+    def call(client: Any) -> Any:
+        answer = client.invoke_model(modelId=MODEL, body=io.BytesIO(b'{"max_tokens": 5}'))
+        return json.loads(answer["body"].read())
+
+    fast, slow = _both_ways(path, call)
+    assert fast[2] == slow[2] == 1
+    assert fast[:2] == slow[:2]
+    assert fast[0] == INVOKE_ANSWER
 
 
 @pytest.mark.parametrize("record_mode", ["once", "all"])
