@@ -5,7 +5,7 @@ connection, no request written and none parsed back.
 
 It is taken only when nothing would tell it from the connection door (:mod:`.http_client`) below
 it: the request is one whose bytes on the wire this module writes exactly as urllib3 and
-``http.client`` would (:func:`_wire_request`: a known method, a body of bytes or ASCII text, no
+``http.client`` would (:func:`wire_request`: a known method, a body of bytes or ASCII text, no
 proxy, the library's own connection classes, headers it can vouch for), the cassette would replay
 it exactly as recorded with nothing acting on it (no fault, filter or pace; replaying, not
 recording), the recording plays whole and cleanly, the call's ``Retry`` would neither retry
@@ -42,7 +42,7 @@ from .http_client import (
     would_verify,
 )
 
-__all__ = ["patches"]
+__all__ = ["patches", "wire_request"]
 
 #: Statuses urllib3 follows as redirects when they carry a location: left to the connection door.
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -150,7 +150,7 @@ def _replay(
         return None
     if pool.scheme == "https" and not _verified(pool):
         return None  # the connection door warns of it (InsecureRequestWarning), as urllib3 does live
-    wire = _wire_request(
+    wire = wire_request(
         pool, connection_class, method, url, pool.headers if headers is None else headers, body
     )
     if wire is None:
@@ -252,7 +252,7 @@ def _verified(pool: Any) -> bool:
 @functools.lru_cache(maxsize=64)
 def _plain_connection(connection_class: type) -> bool:
     # urllib3's own connection classes and botocore's (which only add `Expect: 100-continue`,
-    # left to the connection door): their requests are written as `_wire_request` writes them.
+    # left to the connection door): their requests are written as `wire_request` writes them.
     name = (connection_class.__module__, connection_class.__qualname__)
     return name in {
         ("urllib3.connection", "HTTPConnection"),
@@ -262,7 +262,7 @@ def _plain_connection(connection_class: type) -> bool:
     }
 
 
-def _wire_request(
+def wire_request(
     pool: Any, connection_class: Any, method: str, url: str, headers: Any, body: Any
 ) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
     """
