@@ -29,6 +29,7 @@ import functools
 import http.client
 import inspect
 import operator
+import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = ["patches"]
 
 #: What ``send`` asks of ``urlopen`` besides the request: an unread answer, left encoded.
 _RESPONSE_KW = {"preload_content": False, "decode_content": False}
+_REPLAYED_MODULE = f"{__package__}.urllib_request"
 
 
 def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
@@ -59,10 +61,24 @@ def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
 
 
 def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., Any]:
+    base = adapters.HTTPAdapter
     timeout_class = adapters.TimeoutSauce
     # The headers an adapter adds (`add_headers`, requests' own a no-op) would be added twice
     # when the original `send` answers after all: an adapter that adds some goes there at once.
-    own_add_headers = adapters.HTTPAdapter.add_headers
+    own_add_headers = base.add_headers
+    # The steps that find a request's pool and target: requests' own are remembered (`_route`).
+    routing = ("get_connection_with_tls_context", "build_connection_pool_key_attributes", "request_url")
+    own_routing = {name: getattr(base, name) for name in routing}
+
+    known: dict[type, bool] = {}
+
+    def routes_as_requests(adapter_class: type) -> bool:
+        own = known.get(adapter_class)
+        if own is None:
+            own = known[adapter_class] = all(
+                getattr(adapter_class, name) is step for name, step in own_routing.items()
+            )
+        return own
 
     def send(
         self: Any,
@@ -75,14 +91,22 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     ) -> Any:
         __tracebackhide__ = True
         cassette = current_cassette()
-        if cassette is not None and type(self).add_headers is own_add_headers:
-            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
+        adapter_class = type(self)
+        if cassette is not None and adapter_class.add_headers is own_add_headers:
+            own = routes_as_requests(adapter_class)
+            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, own, timeout_class)
             if answered is not None:
                 return answered
         return original(self, request, stream, timeout, verify, cert, proxies)
 
     send.__wrapped__ = original  # type: ignore[attr-defined]
     return send
+
+
+#: Where requests' own steps route a request, by adapter, origin and TLS settings: the adapter's
+#: pool manager and the key of the pool in it (see :func:`_route`). Emptied at this many.
+_ROUTES: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_MOST_ROUTES = 1024
 
 
 def _replay(
@@ -93,6 +117,7 @@ def _replay(
     verify: Any,
     cert: Any,
     proxies: Any,
+    own_routing: bool,
     timeout_class: type,
 ) -> Any:
     """The response of the fast path, or None for the original ``send`` to answer."""
@@ -100,30 +125,22 @@ def _replay(
     body = request.body
     if body is not None and "Content-Length" not in request.headers:
         return None  # a chunked upload: the connection door's
-    from urllib3.exceptions import LocationValueError
-
-    try:
-        pool = adapter.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
-    except LocationValueError:
-        return None  # the original raises requests' InvalidURL
-    # What fails here fails as in the original `send`, before anything is sent.
-    adapter.cert_verify(pool, request.url, verify, cert)
+    routed = _route(adapter, request, verify, cert, proxies, own_routing)
+    if routed is None:
+        return None
+    pool, url = routed
     if pool.ConnectionCls.response_class is not http.client.HTTPResponse or (
         urllib3_v1() and pool.ResponseCls is not _urllib3_response()
     ):
         return None
-    url = adapter.request_url(request, proxies)
-    if isinstance(timeout, tuple):
-        if len(timeout) != 2:
-            return None  # the original raises its ValueError
-        timeout = timeout_class(connect=timeout[0], read=timeout[1])
-    elif not isinstance(timeout, timeout_class):
-        timeout = timeout_class(connect=timeout, read=timeout)
+    timeout = _urlopen_timeout(timeout, timeout_class)
+    if timeout is _INVALID:
+        return None  # the original raises its ValueError
     method = request.method
     played: list[Playback] = []
 
     def accept(playback: Playback) -> bool:
-        if _decoded_chunks(playback):
+        if _decoded_chunks(playback.headers):
             return False
         played.append(playback)
         return True
@@ -145,21 +162,181 @@ def _replay(
     if found is None:
         return None
     answer, retries, target = found
-    raw: Any = replayed_response(answer, played[0], method)
+    playback = played[0]
+    raw: Any = replayed_response(answer, playback, method)
     raw.msg = raw.headers  # as `begin` leaves it, where urllib3 and requests' cookies read it
-    made = response(pool, raw, method, target, retries, _RESPONSE_KW, _answered_class())
-    return adapter.build_response(request, made)
+    return adapter.build_response(request, _made(pool, raw, playback, method, target, retries))
 
 
-def _decoded_chunks(playback: Playback) -> bool:
+def _route(
+    adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any, own: bool
+) -> tuple[Any, str] | None:
+    """
+    The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
+    it, and the target it would ask for; None where ``send`` would fail to find them (it then
+    fails as it does). Where the adapter routes as requests does, with no proxy and a client
+    certificate of one file or none, the pool its steps found for an origin is remembered: it is
+    then asked of the pool manager by its key, which moves it to the front of the manager's pools
+    as ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
+    ``request_url`` finds it with no proxy.
+    """
+    key: tuple[Any, ...] | None = None
+    url = request.url
+    if own and not proxies and (cert is None or type(cert) is str) and type(url) is str:
+        start = url.find("://")
+        end = url.find("/", start + 3) if start > 0 else -1
+        if end > 0:
+            if type(verify) is bool:
+                key = (adapter, url[:end], verify, cert, None)
+            elif type(verify) is str:
+                # Which of its settings a CA bundle's path becomes is looked up on every request.
+                key = (adapter, url[:end], verify, cert, os.path.isdir(verify))
+    pool = None
+    if key is not None:
+        known = _ROUTES.get(key)
+        if known is not None:
+            manager, pool_key = known
+            if adapter.poolmanager is manager:
+                pool = manager.pools.get(pool_key)
+    if pool is None:
+        from urllib3.exceptions import LocationValueError
+
+        try:
+            pool = adapter.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        except LocationValueError:
+            return None
+        target = adapter.request_url(request, proxies)
+        if key is not None:
+            _remember(key, adapter.poolmanager, pool)
+    else:
+        target = request.path_url
+    # What fails here fails as in the original `send`, before anything is sent.
+    adapter.cert_verify(pool, url, verify, cert)
+    return pool, target
+
+
+def _remember(key: tuple[Any, ...], manager: Any, pool: Any) -> None:
+    # The key of `pool`, the one the manager just handed out: the most recent of its pools.
+    pools = manager.pools
+    with pools.lock:
+        container = getattr(pools, "_container", None)
+        last = next(reversed(container.items()), None) if container else None
+    if last is None or last[1] is not pool:
+        return
+    if len(_ROUTES) >= _MOST_ROUTES:
+        _ROUTES.clear()
+    _ROUTES[key] = (manager, last[0])
+
+
+_INVALID = object()
+
+
+def _urlopen_timeout(timeout: Any, timeout_class: type) -> Any:
+    # The timeout `send` gives `urlopen`; a number or None where that is all urllib3 reads of it
+    # (the read timeout of a `Timeout` with both set to it); _INVALID where `send` raises.
+    if timeout is None or (type(timeout) in (int, float) and timeout > 0):
+        return timeout
+    if isinstance(timeout, tuple):
+        if len(timeout) != 2:
+            return _INVALID
+        connect, read = timeout
+        if _plain_timeout(connect) and _plain_timeout(read):
+            return read
+        return timeout_class(connect=connect, read=read)
+    if isinstance(timeout, timeout_class):
+        return timeout
+    return timeout_class(connect=timeout, read=timeout)
+
+
+def _plain_timeout(value: Any) -> bool:
+    return value is None or (type(value) in (int, float) and value > 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_chunks(headers: tuple[tuple[str, str], ...]) -> bool:
     # A content coding on an answer the wire writer frames in chunks (all but one that declares
     # its length and none chunked): urllib3 decodes each chunk as it reads the framing.
-    names = {
-        name.lower()
-        for name, value in playback.headers
-        if name.lower() != "content-encoding" or value.strip()
-    }
+    names = {name.lower() for name, value in headers if value.strip()}
     return "content-encoding" in names and ("transfer-encoding" in names or "content-length" not in names)
+
+
+#: The state urllib3 leaves on the response it makes of each head (see :func:`_made`), by what
+#: the head is made of; False for one whose state is not all plain values. Emptied at this many.
+_MADE: dict[tuple[Any, ...], dict[str, Any] | bool] = {}
+_MOST_MADE = 1024
+#: What differs from one response of a head to the next: set on each.
+_PER_RESPONSE = frozenset(
+    {
+        "_fp",
+        "_original_response",
+        "retries",
+        "_retries",
+        "_pool",
+        "_request_url",
+        "headers",
+        "_decoded_buffer",
+    }
+)
+_PLAIN_VALUES = (type(None), bool, int, float, str, bytes, tuple)
+
+
+def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, retries: Any) -> Any:
+    """
+    The ``urllib3.HTTPResponse`` (an :class:`_Answered`) the pool makes of ``raw``: made by
+    urllib3 for the first answer of a head, and for the next ones given the state it left on
+    that one (all plain values) but what differs per response, which is what its constructor
+    would set again.
+    """
+    made_class = _answered_class()
+    if not _in_memory_any(raw):
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+    key = (playback.status, playback.reason, playback.headers, method)
+    state = _MADE.get(key)
+    if state is None:
+        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        if len(_MADE) >= _MOST_MADE:
+            _MADE.clear()
+        _MADE[key] = _state_of(made)
+        return made
+    if state is False:
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+    assert isinstance(state, dict)
+    made_any: Any = made_class
+    answered = made_any.__new__(made_class)
+    fields = answered.__dict__
+    fields.update(state)
+    headers = state["headers"]
+    fields["headers"] = type(headers)(headers)
+    buffer = state.get("_decoded_buffer")
+    if buffer is not None:
+        fields["_decoded_buffer"] = type(buffer)()
+    fields["_fp"] = fields["_original_response"] = raw
+    fields["_pool"] = pool
+    fields["_request_url"] = target
+    answered.retries = retries  # (a property on urllib3 2.x, which may set the URL from it)
+    return answered
+
+
+def _state_of(made: Any) -> dict[str, Any] | bool:
+    # What urllib3 left on `made` but what differs per response, when all of it is plain values.
+    state = dict(made.__dict__)
+    if any(
+        name not in _PER_RESPONSE and not isinstance(value, _PLAIN_VALUES) for name, value in state.items()
+    ):
+        return False
+    buffer = state.get("_decoded_buffer")
+    if buffer is not None and len(buffer):
+        return False
+    state["headers"] = type(made.headers)(made.headers)  # a copy, never handed out
+    return state
+
+
+def _in_memory_any(raw: Any) -> bool:
+    # An answer `replayed_response` made over the body in memory, chunked or not.
+    return type(raw).__module__ == _REPLAYED_MODULE and type(raw).__name__ in (
+        "_Replayed",
+        "_ReplayedChunked",
+    )
 
 
 def _urllib3_response() -> type:
@@ -235,9 +412,6 @@ def _answered_class() -> type:
 def _in_memory(original: Any) -> bool:
     # The chunked answer `replayed_response` made over the body in memory.
     return type(original).__name__ == "_ReplayedChunked" and type(original).__module__ == _REPLAYED_MODULE
-
-
-_REPLAYED_MODULE = f"{__package__}.urllib_request"
 
 
 def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[bytes]:

@@ -192,13 +192,16 @@ def plain_answer(
     urllib3 = sys.modules["urllib3"]
     if not isinstance(retries, urllib3.Retry):
         retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
-    timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
-    # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
-    timer.start_connect()
-    read_timeout = timer.read_timeout
-    if read_timeout == 0:
-        return None  # urllib3 raises its ReadTimeoutError before it reads
-    timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
+    if timeout is None or (type(timeout) in (int, float) and timeout > 0):
+        timeout_s = timeout  # the read timeout urllib3 makes of it (Timeout.from_float), unmade
+    else:
+        timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
+        # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
+        timer.start_connect()
+        read_timeout = timer.read_timeout
+        if read_timeout == 0:
+            return None  # urllib3 raises its ReadTimeoutError before it reads
+        timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
     request = engine_request(method, full_url, raw_headers, content)
     request.extensions["timeout"] = {
         "connect": timeout_s,
