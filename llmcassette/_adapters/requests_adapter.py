@@ -30,13 +30,15 @@ import http.client
 import inspect
 import operator
 import os
-from collections.abc import Callable, Iterator
+import socket
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 
 from .._exchange import Playback
 from .._intercept import current_cassette
-from .http_client import urllib3_v1
+from ._wire import encode_body, engine_lines
+from .http_client import AnsweredSocket, head_file, urllib3_v1
 from .urllib3_pool import plain_answer, response
 from .urllib_request import replayed_response
 
@@ -165,7 +167,19 @@ def _replay(
     playback = played[0]
     raw: Any = replayed_response(answer, playback, method)
     raw.msg = raw.headers  # as `begin` leaves it, where urllib3 and requests' cookies read it
-    return adapter.build_response(request, _made(pool, raw, playback, method, target, retries))
+    made = _made(pool, raw, playback, method, target, retries)
+    made._answer = (answer, method)
+    return adapter.build_response(request, made)
+
+
+def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTTPResponse:
+    """The ``http.client`` response urllib3's pool door makes of ``answer`` (its ``chunks`` in memory)."""
+    lines, chunked, length = engine_lines(answer, method=method)
+    body = encode_body(chunks, chunked=chunked, length=length)
+    file = head_file(lines, answer.status_code, body, on_close=answer.stream.close)
+    wired = http.client.HTTPResponse(cast(socket.socket, AnsweredSocket(file)), method=method)
+    wired.begin()
+    return wired
 
 
 def _route(
@@ -312,7 +326,8 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
         fields["_decoded_buffer"] = type(buffer)()
     fields["_fp"] = fields["_original_response"] = raw
     fields["_pool"] = pool
-    fields["_request_url"] = target
+    if not urllib3_v1():  # (1.26's pool gives its response no URL)
+        fields["_request_url"] = target
     answered.retries = retries  # (a property on urllib3 2.x, which may set the URL from it)
     return answered
 
@@ -359,6 +374,25 @@ def _answered_class() -> type:
         ``read_chunked`` cuts the chunks it reads off the wire, with the same state left.
         """
 
+        #: The engine's answer and the request's method, while the body may still be read off
+        #: the door's wire (see `read1` and `read_chunked`).
+        _answer: tuple[Any, str] | None = None
+        #: Where the chunks `read_chunked` handed over end in the body.
+        _chunked_to = 0
+        _fp: Any
+
+        def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+            # `read1` ends where `http.client`'s buffered reader ends a read, on the door's wire:
+            # at each of its 8 KB buffers as well as at each chunk. Read from the start, the body
+            # is read off that wire, as below (the answer is in memory: nothing waits).
+            answer = self._answer
+            original: Any = self._fp
+            if answer is not None and _in_memory_any(original) and original.fp is not None:
+                self._answer = None
+                if not original.fp.tell() and not self._fp_bytes_read:
+                    self._fp = self._original_response = _wired(*answer, original.fp.chunks)
+            return super().read1(amt, decode_content=decode_content)  # type: ignore[no-any-return]
+
         def stream(
             self, amt: int | None = default_amt, decode_content: bool | None = None
         ) -> Iterator[bytes]:
@@ -369,7 +403,7 @@ def _answered_class() -> type:
             return super().stream(amt, decode_content=decode_content)  # type: ignore[no-any-return]
 
         def read_chunked(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
-            original = self._fp
+            original: Any = self._fp
             if not _in_memory(original):
                 yield from super().read_chunked(amt, decode_content=decode_content)
                 return
@@ -377,7 +411,17 @@ def _answered_class() -> type:
             if not self.chunked or self._decoder is not None:
                 yield from super().read_chunked(amt, decode_content=decode_content)
                 return
-            body = original.fp
+            body: Any = original.fp
+            if body is not None and body.tell() != self._chunked_to and self._answer is not None:
+                # Read by `read` (http.client's reading of the chunks) since: urllib3 reads the
+                # framing from where that left the wire, as below, and fails as it fails there.
+                answer, method = self._answer
+                self._answer = None
+                wired = _wired(answer, method, body.chunks)
+                wired.read(body.tell())
+                self._fp = self._original_response = wired
+                yield from super().read_chunked(amt, decode_content=decode_content)
+                return
             with self._error_catcher():
                 if body is None:
                     return  # read and closed already
@@ -399,6 +443,7 @@ def _answered_class() -> type:
                         handed = len(chunks) - operator.length_hint(iterator)
                         if handed and not body.closed:
                             body.seek(body.size if handed == len(chunks) else body.ends[handed - 1])
+                            self._chunked_to = body.tell()
                 else:
                     yield from _cut(self, body, position, amt)
                 self.chunk_left = 0  # as urllib3 leaves it, at the last chunk
@@ -406,6 +451,8 @@ def _answered_class() -> type:
                 original.close()
                 original._left_at_close = None
 
+    if not hasattr(base, "read1"):  # (urllib3 1.26 has none)
+        del _Answered.read1
     return _Answered
 
 
@@ -428,6 +475,7 @@ def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[b
             piece = body.read(amt)
             response.chunk_left = left - amt
         position += len(piece)
+        response._chunked_to = position
         yield piece
 
 

@@ -1,0 +1,333 @@
+"""
+requests' door at ``HTTPAdapter.send`` (:mod:`llmcassette._adapters.requests_adapter`): answers
+recorded from a real local upstream are replayed through requests twice, once through the door
+and once with it taken away (``HTTPAdapter.send`` put back as requests has it, so answered below,
+at urllib3's pool), and in every reading style the client must get the same pieces, see the same
+response and leave the same attempts in the log. The requests it must leave to the doors below
+are checked to go there and be answered as they are without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import socket
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+import llmcassette
+from llmcassette._cassette import Cassette
+from llmcassette._storage import load_cassette, save_cassette
+from tests.adapters.test_http_client import forbid_sockets
+from tests.servers import read_request, serve_connections
+
+URLLIB3_V1 = urllib3.__version__.startswith("1.")
+
+#: A stream of events of many sizes, one larger than requests' `.content` reads (10 KB) at once.
+EVENTS = [f"data: {json.dumps({'i': i, 'text': 'ab' * (i * 7 % 40)})}\n\n".encode() for i in range(40)]
+EVENTS[17] = b"data: " + b"x" * 12000 + b"\n\n"
+JSON_BODY = json.dumps({"answer": "é" * 300, "n": list(range(200))}).encode()
+ERROR_BODY = b'{"error": {"message": "no such model", "type": "invalid_request_error"}}'
+
+
+def _head(status: str, headers: list[tuple[bytes, bytes]]) -> bytes:
+    lines = [f"HTTP/1.1 {status}".encode(), *(name + b": " + value for name, value in headers)]
+    return b"\r\n".join([*lines, b"Connection: close", b"", b""])
+
+
+def _sized(status: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    return _head(status, [*headers, (b"Content-Length", str(len(body)).encode())]) + body
+
+
+def _chunked(status: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]]) -> bytes:
+    framed = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for chunk in chunks)
+    return _head(status, [*headers, (b"Transfer-Encoding", b"chunked")]) + framed + b"0\r\n\r\n"
+
+
+JSON = [(b"Content-Type", b"application/json")]
+#: Each answer by path: the bytes the upstream sends, and the chunk lengths the cassette keeps of
+#: the body (set after recording, so that the test does not hang on how the loopback split it).
+ANSWERS: dict[str, tuple[bytes, list[int] | None]] = {
+    "/sse": (
+        _chunked("200 OK", EVENTS, [(b"Content-Type", b"text/event-stream")]),
+        [len(event) for event in EVENTS],
+    ),
+    "/json/one": (_sized("200 OK", JSON_BODY, JSON), [len(JSON_BODY)]),
+    "/json/several": (_sized("200 OK", JSON_BODY, JSON), [1000, 24, len(JSON_BODY) - 1024]),
+    "/json/chunked": (
+        _chunked("200 OK", [JSON_BODY[:700], JSON_BODY[700:]], JSON),
+        [700, len(JSON_BODY) - 700],
+    ),
+    "/empty": (_sized("200 OK", b"", JSON), None),
+    "/nothing": (_head("204 No Content", []), None),
+    "/missing": (_sized("404 Not Found", ERROR_BODY, JSON), [len(ERROR_BODY)]),
+    "/headers": (
+        _sized(
+            "200 Fine",
+            b'{"ok": true}',
+            [
+                *JSON,
+                (b"X-Name", "café".encode("latin-1")),
+                (b"X-Utf8", "naïve ✓".encode()),
+                (b"Set-Cookie", b"session=abc; Path=/"),
+                (b"Set-Cookie", b"theme=dark; Path=/"),
+                (b"X-Twice", b"a"),
+                (b"X-Twice", b"b"),
+            ],
+        ),
+        None,
+    ),
+}
+
+
+@contextlib.contextmanager
+def _upstream() -> Iterator[str]:
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(10)
+            request = read_request(connection)
+            if request:
+                path = request.split(b" ", 2)[1].decode()
+                connection.sendall(ANSWERS[path.split("?")[0]][0])
+
+    with serve_connections(answer, join_timeout_s=10) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A cassette of every answer, recorded through requests from the upstream."""
+    path = tmp_path_factory.mktemp("requests") / "answers.yaml"
+    with _upstream() as base:
+        with llmcassette.use_cassette(path, record_mode="once"), requests.Session() as session:
+            for answer_path in ANSWERS:
+                session.get(base + answer_path).close()
+            session.head(base + "/json/one").close()
+    document = load_cassette(path)
+    for interaction in document.interactions:
+        chunks = ANSWERS[interaction.request.uri.removeprefix(base)][1]
+        stream = interaction.response.stream
+        if chunks is not None and stream is not None and interaction.request.method == "GET":
+            stream.chunks = chunks
+    save_cassette(path, document)
+    return path, base
+
+
+# -- reading styles ---------------------------------------------------------------------------------
+
+
+def _loop(read: Callable[[], bytes]) -> list[bytes]:
+    pieces = []
+    while piece := read():
+        pieces.append(piece)
+    return pieces
+
+
+def _into(raw: Any, size: int) -> list[bytes]:
+    pieces = []
+    while True:
+        buffer = bytearray(size)
+        count = raw.readinto(buffer)
+        if not count:
+            return pieces
+        pieces.append(bytes(buffer[:count]))
+
+
+Style = Callable[[requests.Response], Any]
+
+STYLES: dict[str, Style] = {
+    "iter_content(None)": lambda r: list(r.iter_content(None)),
+    "iter_content(1)": lambda r: list(r.iter_content(1))[:50],
+    "iter_content(7)": lambda r: list(r.iter_content(7)),
+    "iter_content(512)": lambda r: list(r.iter_content(512)),
+    "iter_content(10240)": lambda r: list(r.iter_content(10240)),
+    "iter_content(100000)": lambda r: list(r.iter_content(100000)),
+    "iter_lines()": lambda r: list(r.iter_lines()),
+    "iter_lines(3)": lambda r: list(r.iter_lines(3)),
+    "content": lambda r: [r.content, r.content],
+    "text": lambda r: [r.text, r.apparent_encoding if len(r.content) < 2000 else None],
+    "json": lambda r: _json(r),
+    "raw.read()": lambda r: [r.raw.read(), r.raw.read()],
+    "raw.read(1)": lambda r: _loop(lambda: r.raw.read(1))[:50],
+    "raw.read(5)": lambda r: _loop(lambda: r.raw.read(5)),
+    "raw.read(1000)": lambda r: _loop(lambda: r.raw.read(1000)),
+    "raw.read(0)": lambda r: [r.raw.read(0), r.raw.read()],
+    "raw.stream(None)": lambda r: list(r.raw.stream(None)),
+    "raw.stream(3)": lambda r: list(r.raw.stream(3)),
+    "raw.stream(64)": lambda r: list(r.raw.stream(64)),
+    "raw.stream()": lambda r: list(r.raw.stream()),
+    "raw.readinto(10)": lambda r: _into(r.raw, 10),
+    "raw.readinto(4096)": lambda r: _into(r.raw, 4096),
+    "raw.read1(5)": lambda r: _loop(lambda: r.raw.read1(5)) if hasattr(r.raw, "read1") else None,
+    "raw.read1()": lambda r: _loop(r.raw.read1) if hasattr(r.raw, "read1") else None,
+    "raw lines": lambda r: list(r.raw),
+    "raw.readline()": lambda r: _loop(r.raw.readline),
+    "raw.data": lambda r: [r.raw.data, r.raw.data],
+    "half a stream, then closed": lambda r: _half(r),
+    "read after stream(7)": lambda r: [next(r.raw.stream(7), b""), r.raw.read()],
+    "stream(7) after read(3)": lambda r: [r.raw.read(3), *r.raw.stream(7)],
+    "release_conn, then read": lambda r: [r.raw.release_conn(), r.raw.read()],
+    "closed, then read": lambda r: [r.raw.close(), r.raw.closed, r.raw.read()],
+    "unread": lambda r: [],
+}
+if not URLLIB3_V1:  # (urllib3 1.26 reads a chunked answer 0 bytes at a time for ever)
+    STYLES["raw.stream(0)"] = lambda r: [*r.raw.stream(0), r.raw.read()]
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except requests.exceptions.JSONDecodeError as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _half(response: requests.Response) -> list[Any]:
+    # (what a stream left mid-way gives when read on is urllib3's failure to read a closed one)
+    first = next(response.iter_content(None), None)
+    response.close()
+    return [first, response.raw.closed, response.raw.read()]
+
+
+def _observed(response: requests.Response, adapter: HTTPAdapter, prepared: Any) -> dict[str, Any]:
+    """What a client sees of a response and its raw one besides the pieces."""
+    raw = response.raw
+    original = raw._original_response
+    return {
+        "status_code": response.status_code,
+        "reason": response.reason,
+        "headers": list(response.headers.items()),
+        "encoding": response.encoding,
+        "url": response.url,
+        "cookies": sorted(response.cookies.items()),
+        "connection": response.connection is adapter,
+        "request": response.request is prepared,
+        "elapsed": type(response.elapsed).__name__,
+        "history": response.history,
+        "raw class": isinstance(raw, urllib3.HTTPResponse),
+        "raw.status": raw.status,
+        "raw.reason": raw.reason,
+        "raw.version": raw.version,
+        "raw.headers": list(raw.headers.items()),
+        "raw.headers.get": raw.headers.get("x-twice"),
+        "raw.chunked": raw.chunked,
+        "raw.chunk_left": raw.chunk_left,
+        "raw.length_remaining": raw.length_remaining,
+        "raw.tell()": raw.tell(),
+        "raw.closed": raw.closed,
+        "raw.isclosed()": raw.isclosed(),
+        "raw.geturl()": raw.geturl(),
+        "raw.retries": repr(raw.retries),
+        "raw.redirect": raw.get_redirect_location(),
+        "raw.connection": raw.connection,
+        "original class": isinstance(original, __import__("http.client").client.HTTPResponse),
+        "original": [
+            original.status,
+            original.reason,
+            original.version,
+            original.closed,
+            original.isclosed(),
+            original.length,
+            original.chunked,
+            original.will_close,
+            original.msg.items(),
+            original.getheaders(),
+        ],
+    }
+
+
+def _through(
+    path: Path, base: str, answer_path: str, style: Style, *, door: bool, method: str = "GET"
+) -> tuple[Any, dict[str, Any], list[tuple[Any, ...]], bool]:
+    """What a client gets of ``answer_path`` read in ``style``, through requests' door or not."""
+    with contextlib.ExitStack() as stack:
+        cassette = stack.enter_context(llmcassette.use_cassette(path, allow_playback_repeats=True))
+        if not door:
+            patch = stack.enter_context(pytest.MonkeyPatch.context())
+            patch.setattr(HTTPAdapter, "send", HTTPAdapter.send.__wrapped__)  # type: ignore[attr-defined]
+        session = stack.enter_context(requests.Session())
+        adapter = session.get_adapter(base)
+        prepared = session.prepare_request(requests.Request(method, base + answer_path))
+        response = session.send(prepared, stream=True)
+        taken = type(response.raw).__name__ == "_Answered"
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            try:
+                pieces = style(response)
+            except Exception as exc:  # what a style raises must be raised alike
+                pieces = (type(exc).__name__, str(exc))
+        seen = _observed(response, adapter, prepared)
+        response.close()
+        seen["closed at the end"] = [response.raw.closed, response.raw._original_response.closed]
+        seen["session cookies"] = sorted(session.cookies.items())
+    return pieces, seen, _attempts(cassette), taken
+
+
+def _attempts(cassette: Cassette) -> list[tuple[Any, ...]]:
+    return [
+        (a.method, a.url, list(a.headers.items()), a.body, list(a.chunks), a.status, a.interaction, a.error)
+        for a in cassette.attempts
+    ]
+
+
+@pytest.mark.parametrize("answer_path", list(ANSWERS))
+def test_every_reading_style_gets_what_the_pool_door_gives(
+    answer_path: str, recorded: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, base = recorded
+    forbid_sockets(monkeypatch)
+    for name, style in STYLES.items():
+        below = _through(path, base, answer_path, style, door=False)
+        through = _through(path, base, answer_path, style, door=True)
+        assert not below[3], f"{name}: requests' door answered with its patch taken away"
+        assert through[3], f"{name}: requests' door did not answer"
+        assert through[0] == below[0], f"{name}: other pieces"
+        assert through[1] == below[1], f"{name}: another response"
+        assert through[2] == below[2], f"{name}: other attempts"
+
+
+def test_a_head_request_is_answered_as_below(
+    recorded: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, base = recorded
+    forbid_sockets(monkeypatch)
+    for name in ("content", "raw.read()", "iter_content(None)", "raw.stream(3)"):
+        below = _through(path, base, "/json/one", STYLES[name], door=False, method="HEAD")
+        through = _through(path, base, "/json/one", STYLES[name], door=True, method="HEAD")
+        assert through[3] and not below[3]
+        assert through[:3] == below[:3], name
+
+
+def test_the_recorded_answers_are_what_the_client_got_live(recorded: tuple[Path, str]) -> None:
+    # (the replay compared above is the recording's: its chunks as the test set them)
+    path, base = recorded
+    with _upstream() as live_base, requests.Session() as session:
+        live = {p: session.get(live_base + p).content for p in ANSWERS}
+    with llmcassette.use_cassette(path), requests.Session() as session:
+        for answer_path, body in live.items():
+            response = session.get(base + answer_path, stream=True)
+            assert type(response.raw).__name__ == "_Answered"
+            assert response.content == body, answer_path
+    assert [len(piece) for piece in _replayed_pieces(path, base, "/sse")] == [len(e) for e in EVENTS]
+
+
+def _replayed_pieces(path: Path, base: str, answer_path: str) -> list[bytes]:
+    with llmcassette.use_cassette(path), requests.Session() as session:
+        return list(session.get(base + answer_path, stream=True).iter_content(None))
+
+
+def test_the_door_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> None:
+    before = HTTPAdapter.send
+    with llmcassette.use_cassette(tmp_path / "empty.yaml"):
+        assert HTTPAdapter.send is not before
+        assert HTTPAdapter.send.__wrapped__ is before  # type: ignore[attr-defined]
+    assert HTTPAdapter.send is before
