@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import io
 import json
 import socket
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -27,11 +25,12 @@ from requests.adapters import HTTPAdapter
 
 import llmcassette
 from llmcassette._cassette import Cassette
+from llmcassette._models import CassetteDocument
 from llmcassette._storage import load_cassette, save_cassette
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import read_request, serve_connections
 
-URLLIB3_V1 = urllib3.__version__.startswith("1.")
+URLLIB3_V1 = str(getattr(urllib3, "__version__", "")).startswith("1.")
 
 #: A stream of events of many sizes, one larger than requests' `.content` reads (10 KB) at once.
 EVENTS = [f"data: {json.dumps({'i': i, 'text': 'ab' * (i * 7 % 40)})}\n\n".encode() for i in range(40)]
@@ -90,6 +89,16 @@ ANSWERS: dict[str, tuple[bytes, list[int] | None]] = {
 }
 
 
+PACKED = gzip.compress(JSON_BODY)
+#: Answers the door leaves to the doors below.
+BELOW: dict[str, bytes] = {
+    "/gzip/chunked": _chunked(
+        "200 OK", [PACKED[:100], PACKED[100:]], [*JSON, (b"Content-Encoding", b"gzip")]
+    ),
+    "/busy": _sized("503 Service Unavailable", ERROR_BODY, [*JSON, (b"Retry-After", b"0")]),
+}
+
+
 @contextlib.contextmanager
 def _upstream() -> Iterator[str]:
     def answer(connection: socket.socket) -> None:
@@ -98,7 +107,8 @@ def _upstream() -> Iterator[str]:
             request = read_request(connection)
             if request:
                 path = request.split(b" ", 2)[1].decode()
-                connection.sendall(ANSWERS[path.split("?")[0]][0])
+                path = path.split("?")[0]
+                connection.sendall(BELOW[path] if path in BELOW else ANSWERS[path][0])
 
     with serve_connections(answer, join_timeout_s=10) as base:
         yield base
@@ -113,9 +123,13 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             for answer_path in ANSWERS:
                 session.get(base + answer_path).close()
             session.head(base + "/json/one").close()
+            session.post(base + "/json/one", data=b'{"q": 1}').close()
+            for below_path in BELOW:
+                session.get(base + below_path).close()
     document = load_cassette(path)
     for interaction in document.interactions:
-        chunks = ANSWERS[interaction.request.uri.removeprefix(base)][1]
+        known = ANSWERS.get(interaction.request.uri.removeprefix(base))
+        chunks = known[1] if known else None
         stream = interaction.response.stream
         if chunks is not None and stream is not None and interaction.request.method == "GET":
             stream.chunks = chunks
@@ -134,7 +148,7 @@ def _loop(read: Callable[[], bytes]) -> list[bytes]:
 
 
 def _into(raw: Any, size: int) -> list[bytes]:
-    pieces = []
+    pieces: list[bytes] = []
     while True:
         buffer = bytearray(size)
         count = raw.readinto(buffer)
@@ -255,7 +269,7 @@ def _through(
             patch = stack.enter_context(pytest.MonkeyPatch.context())
             patch.setattr(HTTPAdapter, "send", HTTPAdapter.send.__wrapped__)  # type: ignore[attr-defined]
         session = stack.enter_context(requests.Session())
-        adapter = session.get_adapter(base)
+        adapter = cast(HTTPAdapter, session.get_adapter(base))
         prepared = session.prepare_request(requests.Request(method, base + answer_path))
         response = session.send(prepared, stream=True)
         taken = type(response.raw).__name__ == "_Answered"
@@ -331,3 +345,158 @@ def test_the_door_is_patched_only_while_a_cassette_is_active(tmp_path: Path) -> 
         assert HTTPAdapter.send is not before
         assert HTTPAdapter.send.__wrapped__ is before  # type: ignore[attr-defined]
     assert HTTPAdapter.send is before
+
+
+# -- what the door leaves to the doors below ----------------------------------------------------------
+
+
+def _outcome(call: Callable[[requests.Session], requests.Response]) -> Any:
+    with requests.Session() as session:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                response = call(session)
+                got: Any = [
+                    response.status_code,
+                    list(response.headers.items()),
+                    list(response.iter_content(None)),
+                    sorted(session.cookies.items()),
+                ]
+        except Exception as exc:
+            got = (type(exc).__name__, str(exc))
+        return got, [(w.category.__name__, str(w.message)) for w in caught]
+
+
+def _left_below(
+    path: Path,
+    call: Callable[[requests.Session], requests.Response],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    miss: bool = False,
+    **options: Any,
+) -> tuple[Any, list[tuple[Any, ...]]]:
+    """What ``call`` gets through the door and without it, which must be alike, and that the
+    door answered nothing; the outcome and attempts."""
+    from llmcassette._adapters import requests_adapter
+
+    made: list[Any] = []
+    original = requests_adapter._made
+
+    def spy(*args: Any) -> Any:
+        made.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(requests_adapter, "_made", spy)
+    seen = []
+    for door in (True, False):
+        with contextlib.ExitStack() as stack:
+            cassette = stack.enter_context(
+                llmcassette.use_cassette(path, allow_playback_repeats=True, **options)
+            )
+            if not door:
+                patch = stack.enter_context(pytest.MonkeyPatch.context())
+                patch.setattr(HTTPAdapter, "send", HTTPAdapter.send.__wrapped__)  # type: ignore[attr-defined]
+            if miss:
+                stack.enter_context(cassette.expect_miss())
+            seen.append((_outcome(call), _attempts(cassette)))
+    assert made == [], "requests' door answered"
+    assert seen[0] == seen[1]
+    return seen[0]
+
+
+def test_a_request_the_cassette_does_not_replay_plainly_is_left_below(
+    recorded: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, base = recorded
+    forbid_sockets(monkeypatch)
+    # a miss
+    (got, _warned), _ = _left_below(path, lambda s: s.get(base + "/unrecorded"), monkeypatch, miss=True)
+    assert got[0] == "NoMatchingInteraction"
+    # a fault
+    (got, _warned), attempts = _left_below(
+        path, lambda s: s.get(base + "/json/one"), monkeypatch, faults=["rate_limit"]
+    )
+    assert got[0] == 429
+
+
+def test_a_chunked_answer_urllib3_decodes_is_left_below(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # kept packed (`decode_compressed=False`): urllib3 decodes each chunk as it reads the framing
+    path = tmp_path / "packed.yaml"
+    with _upstream() as base:
+        with llmcassette.use_cassette(path, record_mode="once", decode_compressed=False):
+            requests.get(base + "/gzip/chunked").close()
+        forbid_sockets(monkeypatch)
+        url = base + "/gzip/chunked"
+        (got, _warned), _ = _left_below(path, lambda s: s.get(url), monkeypatch, decode_compressed=False)
+    assert got[0] == 200 and b"".join(got[2]) == JSON_BODY
+
+
+def test_a_request_requests_would_not_send_as_it_is_is_left_below(
+    recorded: tuple[Path, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, base = recorded
+    forbid_sockets(monkeypatch)
+
+    # a status the adapter's Retry retries (then gives up: requests' RetryError)
+    def retried(session: requests.Session) -> requests.Response:
+        retry = urllib3.Retry(total=1, status_forcelist=[503], backoff_factor=0)
+        session.mount(base, HTTPAdapter(max_retries=retry))
+        return session.get(base + "/busy")
+
+    (got, _warned), attempts = _left_below(path, retried, monkeypatch)
+    assert got[0] == "RetryError" and len(attempts) == 2
+    # a chunked upload
+    (got, _warned), _ = _left_below(
+        path, lambda s: s.post(base + "/json/one", data=iter([b'{"q": ', b"1}"])), monkeypatch
+    )
+    assert got[0] == 200
+
+    # an adapter that adds headers of its own
+    class Adding(HTTPAdapter):
+        def add_headers(self, request: Any, **kwargs: Any) -> None:
+            request.headers["X-Added"] = request.headers.get("X-Added", "") + "once"
+
+    def added(session: requests.Session) -> requests.Response:
+        session.mount(base, Adding())
+        return session.get(base + "/json/one")
+
+    (got, _warned), attempts = _left_below(path, added, monkeypatch)
+    assert ("x-added", "once") in attempts[0][2]
+
+    # a proxy
+    def proxied(session: requests.Session) -> requests.Response:
+        session.proxies = {"http": "http://127.0.0.1:9"}
+        return session.get(base + "/json/one")
+
+    _left_below(path, proxied, monkeypatch)
+
+
+def test_an_https_request_urllib3_would_warn_of_is_left_below(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "tls.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": "https://api.example.com/v1/models", "headers": {}, "body": ""},
+        "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+    }
+    save_cassette(path, CassetteDocument.model_validate({"interactions": [interaction]}))
+    forbid_sockets(monkeypatch)
+    url = "https://api.example.com/v1/models"
+    (got, warned), _ = _left_below(path, lambda s: s.get(url, verify=False), monkeypatch)
+    assert got[0] == 200
+    assert [category for category, _ in warned] == ["InsecureRequestWarning"]
+    # and verified, it is the door's
+    with llmcassette.use_cassette(path), requests.Session() as session:
+        assert type(session.get(url, stream=True).raw).__name__ == "_Answered"
+
+
+def test_a_recording_goes_to_the_upstream(tmp_path: Path) -> None:
+    path = tmp_path / "recorded.yaml"
+    with _upstream() as base:
+        with llmcassette.use_cassette(path, record_mode="all"), requests.Session() as session:
+            response = session.get(base + "/json/one", stream=True)
+            assert type(response.raw).__name__ != "_Answered"
+            assert response.content == JSON_BODY
+    assert len(load_cassette(path).interactions) == 1
