@@ -31,6 +31,7 @@ import inspect
 import operator
 import os
 import socket
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, cast
@@ -105,9 +106,10 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     return send
 
 
-#: Where requests' own steps route a request, by adapter, origin and TLS settings: the adapter's
-#: pool manager and the key of the pool in it (see :func:`_route`). Emptied at this many.
-_ROUTES: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+#: Where requests' own steps route a request, by adapter (held weakly), then by origin and TLS
+#: settings: the adapter's pool manager and the key of the pool in it (see :func:`_route`). An
+#: adapter's are emptied when they are this many.
+_ROUTES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
 _MOST_ROUTES = 1024
 
 
@@ -201,17 +203,17 @@ def _route(
         end = url.find("/", start + 3) if start > 0 else -1
         if end > 0:
             if type(verify) is bool:
-                key = (adapter, url[:end], verify, cert, None)
+                key = (url[:end], verify, cert, None)
             elif type(verify) is str:
                 # Which of its settings a CA bundle's path becomes is looked up on every request.
-                key = (adapter, url[:end], verify, cert, os.path.isdir(verify))
+                key = (url[:end], verify, cert, os.path.isdir(verify))
+    routes = _ROUTES.get(adapter) if key is not None else None
+    known = routes.get(key) if routes is not None and key is not None else None
     pool = None
-    if key is not None:
-        known = _ROUTES.get(key)
-        if known is not None:
-            manager, pool_key = known
-            if adapter.poolmanager is manager:
-                pool = manager.pools.get(pool_key)
+    if known is not None:
+        manager, pool_key = known
+        if adapter.poolmanager is manager:
+            pool = manager.pools.get(pool_key)
     if pool is None:
         from urllib3.exceptions import LocationValueError
 
@@ -219,27 +221,33 @@ def _route(
             pool = adapter.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
         except LocationValueError:
             return None
-        target = adapter.request_url(request, proxies)
         if key is not None:
-            _remember(key, adapter.poolmanager, pool)
-    else:
-        target = request.path_url
-    # What fails here fails as in the original `send`, before anything is sent.
+            _remember(adapter, key, pool)
+        # What fails here fails as in the original `send`, before anything is sent.
+        adapter.cert_verify(pool, url, verify, cert)
+        return pool, adapter.request_url(request, proxies)
     adapter.cert_verify(pool, url, verify, cert)
-    return pool, target
+    return pool, request.path_url
 
 
-def _remember(key: tuple[Any, ...], manager: Any, pool: Any) -> None:
+def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
     # The key of `pool`, the one the manager just handed out: the most recent of its pools.
+    manager = adapter.poolmanager
     pools = manager.pools
     with pools.lock:
         container = getattr(pools, "_container", None)
         last = next(reversed(container.items()), None) if container else None
     if last is None or last[1] is not pool:
         return
-    if len(_ROUTES) >= _MOST_ROUTES:
-        _ROUTES.clear()
-    _ROUTES[key] = (manager, last[0])
+    routes = _ROUTES.get(adapter)
+    if routes is None:
+        try:
+            routes = _ROUTES[adapter] = {}
+        except TypeError:  # an adapter that cannot be referred to weakly
+            return
+    if len(routes) >= _MOST_ROUTES:
+        routes.clear()
+    routes[key] = (manager, last[0])
 
 
 _INVALID = object()

@@ -500,3 +500,55 @@ def test_a_recording_goes_to_the_upstream(tmp_path: Path) -> None:
             assert type(response.raw).__name__ != "_Answered"
             assert response.content == JSON_BODY
     assert len(load_cassette(path).interactions) == 1
+
+
+def test_the_pools_are_taken_as_requests_takes_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The door remembers the pool requests' steps found for an origin, and asks the manager for it
+    # by its key: the manager's pools, and their order (which one it drops first), come out alike.
+    path = tmp_path / "origins.yaml"
+    urls = [
+        "http://a.example/x",
+        "http://b.example:8080/x",
+        "https://c.example/x",
+        "http://a.example/y?q=1",
+        "http://d.example/x",
+    ]
+    interactions = [
+        {
+            "request": {"method": "GET", "uri": url, "headers": {}, "body": ""},
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+        }
+        for url in urls
+    ]
+    save_cassette(path, CassetteDocument.model_validate({"interactions": interactions}))
+    forbid_sockets(monkeypatch)
+
+    def run(door: bool) -> list[Any]:
+        seen: list[Any] = []
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(llmcassette.use_cassette(path, allow_playback_repeats=True))
+            if not door:
+                patch = stack.enter_context(pytest.MonkeyPatch.context())
+                patch.setattr(HTTPAdapter, "send", HTTPAdapter.send.__wrapped__)  # type: ignore[attr-defined]
+            session = stack.enter_context(requests.Session())
+            session.mount("http://", HTTPAdapter(pool_connections=2))
+            session.mount("https://", HTTPAdapter(pool_connections=2))
+            # (two pools kept at most: which one a third drops is the one used least recently)
+            steps = [*urls, urls[1], urls[0], urls[3], urls[4], "clear", urls[1], urls[2], urls[2], urls[0]]
+            for url in steps:
+                adapter = cast(HTTPAdapter, session.get_adapter("http://a.example"))
+                if url == "clear":
+                    adapter.poolmanager.clear()
+                    continue
+                response = session.get(url, stream=True)
+                seen.append((url, response.content, type(response.raw).__name__ == "_Answered"))
+                seen.append(
+                    [(k.key_scheme, k.key_host, k.key_port) for k in adapter.poolmanager.pools.keys()]
+                )
+        return seen
+
+    through, below = run(door=True), run(door=False)
+    assert [step[2] for step in through if isinstance(step, tuple)] == [True] * 13
+    assert [step[:2] if isinstance(step, tuple) else step for step in through] == [
+        step[:2] if isinstance(step, tuple) else step for step in below
+    ]
