@@ -3,23 +3,32 @@ The fast path of requests: a request the cassette answers plainly is answered in
 ``HTTPAdapter.send`` itself, with no urllib3 ``urlopen``, no connection, and no chunked framing
 written or parsed.
 
-``send`` takes its own steps first, as requests does (the pool for the request and its TLS
-settings, the certificate check, the target, the timeout), then asks urllib3's pool door
+``send`` takes requests' own steps first, in its order (the pool for the request and its TLS
+settings, ``cert_verify``, the target, the timeout), then asks urllib3's pool door
 (:func:`.urllib3_pool.plain_answer`) what it would answer for the very ``urlopen`` call ``send``
-makes: the same checks (no proxy, urllib3's own connection classes, a request whose bytes on
-the wire it can vouch for, a verified TLS pool, a status the adapter's ``Retry`` would neither
-retry nor redirect, a recording that plays whole and cleanly with no fault, filter or pace), the
-same request for the engine and the same attempt logged. Besides, the answer must be one this
-hands over itself: not a chunked answer urllib3 would decode (a ``Content-Encoding``). The
-client then gets what ``build_response`` makes (the adapter's own, so cookies, encoding and
-the rest are requests') of the ``urllib3.HTTPResponse`` the pool would have returned, over the
-``http.client`` response the connection door's wire gives, made in memory
-(:func:`.urllib_request.replayed_response`): urllib3 reads it in every style with its own code,
-and only a chunked answer's chunks are handed over by :class:`_Answered` straight from the
-recording, as urllib3's ``read_chunked`` cuts them, instead of urllib3 parsing each chunk's
-framing off the wire. Everything else (a miss, a fault, recording, a proxy, a retried status, a
-chunked upload, an adapter that adds headers of its own) goes to the original ``send``, and
-through it to the pool door and the connection door, unchanged.
+makes: the same checks (no proxy, urllib3's own connection classes, a request whose bytes on the
+wire it can vouch for, a verified TLS pool, a status the adapter's ``Retry`` would neither retry
+nor redirect, a recording that plays whole and cleanly with no fault, filter or pace), the same
+request for the engine and the same attempt logged. Besides, the answer must not be a chunked
+one urllib3 would decode (a ``Content-Encoding``), the upload not chunked, and the adapter's
+``add_headers`` requests' own (it would add its headers twice when ``send`` goes below after
+all). The client then gets what the adapter's own ``build_response`` makes (cookies, encoding
+and the rest are requests') of the ``urllib3.HTTPResponse`` the pool would have returned
+(:class:`_Answered`, a subclass), over the ``http.client`` response the connection door's wire
+gives, made in memory (:func:`.urllib_request.replayed_response`): urllib3 reads it in every
+style with its own code. Only a chunked answer's chunks are handed over from the recording, cut
+as urllib3's ``read_chunked`` cuts the chunks it reads off the wire, with the state it leaves;
+``read1()`` from the start, and ``read_chunked`` after ``read(n)``, read the answer off the pool
+door's wire (:func:`_wired`), where their pieces also end at ``http.client``'s buffers, or fail as
+they fail there. On urllib3 1.26, ``read_chunked(0)`` returns nothing where urllib3 reads 0 bytes
+for ever, and a negative size reads whole chunks where urllib3 misreads the framing.
+
+Two things are remembered to make this cheap: the pool requests' steps found for an origin (per
+adapter, held weakly: :func:`_route`), asked of the pool manager again by its key as requests
+asks it; and the state urllib3 leaves on the response it makes of a head (:func:`_made`).
+Everything else (a miss, a fault, recording, a proxy, a retried status, a chunked upload, an
+adapter that adds headers) goes to the original ``send``, and through it to the pool door and
+the connection door, unchanged.
 """
 
 from __future__ import annotations
