@@ -78,8 +78,15 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     # The headers an adapter adds (`add_headers`, requests' own a no-op) would be added twice
     # when the original `send` answers after all: an adapter that adds some goes there at once.
     own_add_headers = base.add_headers
-    # The steps that find a request's pool and target: requests' own are remembered (`_route`).
-    routing = ("get_connection_with_tls_context", "build_connection_pool_key_attributes", "request_url")
+    # The steps that find and check a request's pool and its target: an adapter's own would be
+    # taken twice when the original `send` answers after all, so such an adapter goes there at
+    # once; requests' own are remembered (`_route`).
+    routing = (
+        "get_connection_with_tls_context",
+        "build_connection_pool_key_attributes",
+        "request_url",
+        "cert_verify",
+    )
     own_routing = {name: getattr(base, name) for name in routing}
 
     known: dict[type, bool] = {}
@@ -104,9 +111,12 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
         __tracebackhide__ = True
         cassette = current_cassette()
         adapter_class = type(self)
-        if cassette is not None and adapter_class.add_headers is own_add_headers:
-            own = routes_as_requests(adapter_class)
-            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, own, timeout_class)
+        if (
+            cassette is not None
+            and adapter_class.add_headers is own_add_headers
+            and routes_as_requests(adapter_class)
+        ):
+            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
             if answered is not None:
                 return answered
         return original(self, request, stream, timeout, verify, cert, proxies)
@@ -130,7 +140,6 @@ def _replay(
     verify: Any,
     cert: Any,
     proxies: Any,
-    own_routing: bool,
     timeout_class: type,
 ) -> Any:
     """The response of the fast path, or None for the original ``send`` to answer."""
@@ -138,7 +147,7 @@ def _replay(
     body = request.body
     if body is not None and "Content-Length" not in request.headers:
         return None  # a chunked upload: the connection door's
-    routed = _route(adapter, request, verify, cert, proxies, own_routing)
+    routed = _route(adapter, request, verify, cert, proxies)
     if routed is None:
         return None
     pool, url = routed
@@ -193,21 +202,19 @@ def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTT
     return wired
 
 
-def _route(
-    adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any, own: bool
-) -> tuple[Any, str] | None:
+def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> tuple[Any, str] | None:
     """
     The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
     it, and the target it would ask for; None where ``send`` would fail to find them (it then
-    fails as it does). Where the adapter routes as requests does, with no proxy and a client
-    certificate of one file or none, the pool its steps found for an origin is remembered: it is
-    then asked of the pool manager by its key, which moves it to the front of the manager's pools
-    as ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
+    fails as it does). With no proxy and a client certificate of one file or none, the pool
+    requests' steps found for an origin is remembered: it is then asked of the pool manager by
+    its key, which moves it to the front of the manager's pools as
+    ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
     ``request_url`` finds it with no proxy.
     """
     key: tuple[Any, ...] | None = None
     url = request.url
-    if own and not proxies and (cert is None or type(cert) is str) and type(url) is str:
+    if not proxies and (cert is None or type(cert) is str) and type(url) is str:
         start = url.find("://")
         end = url.find("/", start + 3) if start > 0 else -1
         if end > 0:
@@ -267,16 +274,17 @@ def _urlopen_timeout(timeout: Any, timeout_class: type) -> Any:
     # (the read timeout of a `Timeout` with both set to it); _INVALID where `send` raises.
     if timeout is None or (type(timeout) in (int, float) and timeout > 0):
         return timeout
-    if isinstance(timeout, tuple):
-        if len(timeout) != 2:
-            return _INVALID
-        connect, read = timeout
-        if _plain_timeout(connect) and _plain_timeout(read):
-            return read
-        return timeout_class(connect=connect, read=read)
-    if isinstance(timeout, timeout_class):
-        return timeout
-    return timeout_class(connect=timeout, read=timeout)
+    try:
+        if isinstance(timeout, tuple):
+            connect, read = timeout
+            if _plain_timeout(connect) and _plain_timeout(read):
+                return read
+            return timeout_class(connect=connect, read=read)
+        if isinstance(timeout, timeout_class):
+            return timeout
+        return timeout_class(connect=timeout, read=timeout)
+    except ValueError:  # (`send` words its own for a tuple)
+        return _INVALID
 
 
 def _plain_timeout(value: Any) -> bool:

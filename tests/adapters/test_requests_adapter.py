@@ -465,6 +465,26 @@ def test_a_request_requests_would_not_send_as_it_is_is_left_below(
     (got, _warned), attempts = _left_below(path, added, monkeypatch)
     assert ("x-added", "once") in attempts[0][2]
 
+    # an adapter that finds its pools its own way (each step taken once, as without the door)
+    found: list[str] = []
+
+    class Finding(HTTPAdapter):
+        def get_connection_with_tls_context(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            found.append(request.url)
+            return super().get_connection_with_tls_context(request, *args, **kwargs)
+
+    def finding(session: requests.Session) -> requests.Response:
+        session.mount(base, Finding())
+        return session.get(base + "/json/one")
+
+    _left_below(path, finding, monkeypatch)
+    assert found == [base + "/json/one"] * 2  # (once through the door, once without)
+    # a timeout requests refuses, in its own words
+    (got, _warned), attempts = _left_below(
+        path, lambda s: s.get(base + "/json/one", timeout=(1, -1)), monkeypatch
+    )
+    assert got[0] == "ValueError" and "Invalid timeout" in got[1] and attempts == []
+
     # a proxy
     def proxied(session: requests.Session) -> requests.Response:
         session.proxies = {"http": "http://127.0.0.1:9"}
