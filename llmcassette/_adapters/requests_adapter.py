@@ -34,6 +34,7 @@ the connection door, unchanged.
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import http.client
 import inspect
@@ -249,10 +250,13 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
 def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
     # The key of `pool`, the one the manager just handed out: the most recent of its pools.
     manager = adapter.poolmanager
-    pools = manager.pools
-    with pools.lock:
-        container = getattr(pools, "_container", None)
-        last = next(reversed(container.items()), None) if container else None
+    pools = getattr(manager, "pools", None)
+    lock = getattr(pools, "lock", None)
+    container = getattr(pools, "_container", None)
+    if lock is None or not isinstance(container, collections.OrderedDict):
+        return  # a pool manager of another make: asked every time
+    with lock:
+        last = next(reversed(container.items()), None)
     if last is None or last[1] is not pool:
         return
     routes = _ROUTES.get(adapter)
