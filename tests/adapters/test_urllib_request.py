@@ -25,6 +25,7 @@ import pytest
 
 import llmcassette
 from llmcassette._cassette import Cassette
+from llmcassette._lazy import LazyCassette
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import asgi_body, serve
 
@@ -513,6 +514,39 @@ def test_answers_written_by_hand_read_alike_through_both_paths(
         assert now == was, call.name
     assert fast[1] == slow[1]
     assert fast[3] == slow[3]
+
+
+def test_a_first_play_from_the_replay_cache_answers_and_logs_as_one_read_from_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `replay_plain` plays a recording's first play from the replay cache's data when the
+    # cassette was entered from it, without compiling it: the client and the attempt log must not
+    # tell that from a recording read from the file.
+    path = _hand_written(tmp_path / "hand.yaml")
+    forbid_sockets(monkeypatch)
+    read = STYLES["read()"]
+    monkeypatch.setenv("LLMCASSETTE_CACHE_DIR", "")
+    from_file = _replay(path, _hand_calls(), read, monkeypatch, fast=True)
+    monkeypatch.setenv("LLMCASSETTE_CACHE_DIR", str(tmp_path / "cache"))
+    _replay(path, _hand_calls(), read, monkeypatch, fast=True)  # (its entry written when left)
+    compiled: list[int] = []
+    original = LazyCassette.compiled
+
+    def counted(self: LazyCassette, index: int) -> Any:
+        compiled.append(index)
+        return original(self, index)
+
+    monkeypatch.setattr(LazyCassette, "compiled", counted)
+    calls = _hand_calls()
+    from_cache = _replay(path, calls, read, monkeypatch, fast=True)
+    assert from_cache[2] == from_file[2] == [call.fast for call in calls]
+    for call, was, now in zip(calls, from_file[0], from_cache[0], strict=True):
+        assert now == was, call.name
+    assert from_cache[1] == from_file[1]
+    assert from_cache[3] == from_file[3]
+    # Every answer the fast path took was played from the cache's data; only the one it
+    # declines (a 1xx status) was compiled, by the general path.
+    assert compiled == [index for index, call in enumerate(calls) if call.fast != [True]]
 
 
 def _answered_by(path: Path, request: Any, **options: Any) -> str:
