@@ -13,6 +13,8 @@ DOORS: tuple[tuple[str, str], ...] = (
     ("http.client", "http_client"),
     ("urllib3.connection", "http_client"),
     ("urllib3.connectionpool", "urllib3_pool"),
+    ("botocore.httpsession", "botocore_session"),
+    ("requests.adapters", "requests_adapter"),
     ("urllib.request", "urllib_request"),
     ("aiohttp.connector", "aiohttp"),
     ("websockets.asyncio.client", "websockets"),

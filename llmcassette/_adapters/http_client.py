@@ -81,6 +81,7 @@ __all__ = [
     "LEGAL_HEADER_NAME",
     "UNSAFE_TARGET",
     "answered_file",
+    "head_file",
     "patches",
     "split_head",
     "urllib3_v1",
@@ -375,22 +376,45 @@ def answered_file(response: Any, method: str) -> io.BufferedReader:
     whole = None
     if isinstance(stream, ReplayStream):
         whole = stream.take_all(most=None if chunked else 1)
+    if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
+        body = encode_body(whole, chunked=chunked, length=length)
+        return head_file(lines, response.status_code, body, on_close=stream.close)
+    message, block_size = _handed_block(lines, response.status_code)
+    reader = WireReader(
+        _whole_head(lines),
+        iter(stream),
+        chunked=chunked,
+        broken=_broken,
+        on_close=stream.close,
+        length=length,
+    )
+    return _AnsweredFile(reader, message, block_size)
+
+
+def head_file(
+    lines: list[bytes], status: int, body: bytes = b"", *, on_close: Callable[[], None] | None = None
+) -> io.BufferedReader:
+    """
+    The file an ``http.client`` response reads the head of ``lines`` (:func:`._wire.engine_lines`)
+    and then ``body`` (as it goes on the wire) from, all in memory: :func:`answered_file`'s for
+    an answer that waits for nothing. ``on_close`` is called when the file is closed.
+    """
+    message, block_size = _handed_block(lines, status)
+    return _AnsweredFile(io.BytesIO(_whole_head(lines) + body), message, block_size, on_close=on_close)
+
+
+def _handed_block(lines: list[bytes], status: int) -> tuple[http.client.HTTPMessage | None, int]:
     # The header block goes to the library already parsed when `parse_headers` can take it
     # from the file (_parse_headers): the rest of the head is still read by its own code.
     # (Not for a 1xx status, whose header block `begin` skips with a reader of its own.)
     # The file holds the whole head even so: the cassette may exit (in another thread) before
     # `begin` reads it, and then the library's own `parse_headers` reads the block from the file.
-    handed = response.status_code >= 200 and _hands_over_headers()
-    status_line, message = split_head(lines) if handed else (b"", None)
-    head = _whole_head(lines)
-    block_size = len(head) - len(status_line) if message is not None else 0
-    if whole is not None:  # all in memory: read by the C reader, with nothing to wait for
-        head += encode_body(whole, chunked=chunked, length=length)
-        return _AnsweredFile(io.BytesIO(head), message, block_size, on_close=stream.close)
-    reader = WireReader(
-        head, iter(stream), chunked=chunked, broken=_broken, on_close=stream.close, length=length
-    )
-    return _AnsweredFile(reader, message, block_size)
+    if status < 200 or not _hands_over_headers():
+        return None, 0
+    status_line, message = split_head(lines)
+    if message is None:
+        return None, 0
+    return message, sum(len(line) + 2 for line in lines) + 2 - len(status_line)
 
 
 class AnsweredSocket:

@@ -5,7 +5,7 @@ connection, no request written and none parsed back.
 
 It is taken only when nothing would tell it from the connection door (:mod:`.http_client`) below
 it: the request is one whose bytes on the wire this module writes exactly as urllib3 and
-``http.client`` would (:func:`_wire_request`: a known method, a body of bytes or ASCII text, no
+``http.client`` would (:func:`wire_request`: a known method, a body of bytes or ASCII text, no
 proxy, the library's own connection classes, headers it can vouch for), the cassette would replay
 it exactly as recorded with nothing acting on it (no fault, filter or pace; replaying, not
 recording), the recording plays whole and cleanly, the call's ``Retry`` would neither retry
@@ -42,7 +42,7 @@ from .http_client import (
     would_verify,
 )
 
-__all__ = ["patches"]
+__all__ = ["patches", "plain_answer", "response", "wire_request"]
 
 #: Statuses urllib3 follows as redirects when they carry a location: left to the connection door.
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -137,6 +137,39 @@ def _replay(
 ) -> Any:
     """The response of the fast path, or None for the original ``urlopen`` to answer."""
     __tracebackhide__ = True
+    found = plain_answer(
+        pool, cassette, method, url, body, headers, retries, redirect, assert_same_host, timeout, response_kw
+    )
+    if found is None:
+        return None
+    answer, retries, target = found
+    raw = pool.ConnectionCls.response_class(AnsweredSocket(answered_file(answer, method)), method=method)
+    raw.begin()
+    return response(pool, raw, method, target, retries, response_kw)
+
+
+def plain_answer(
+    pool: Any,
+    cassette: Any,
+    method: str,
+    url: str,
+    body: Any,
+    headers: Any,
+    retries: Any,
+    redirect: bool,
+    assert_same_host: bool,
+    timeout: Any,
+    response_kw: dict[str, Any],
+    accept: Callable[[Playback], bool] | None = None,
+) -> tuple[Any, Any, str] | None:
+    """
+    What the cassette answers ``pool.urlopen(method, url, ...)`` with on the fast path, if it
+    does: the engine's answer (a :class:`._wire.WireResponse`), the call's ``Retry`` and the
+    request's target; None, with nothing taken or logged, for the original ``urlopen`` to
+    answer. ``accept`` is asked too, of a recording the pool would hand back as it is: a door
+    above the pool (requests' adapter) declines what it cannot hand over itself.
+    """
+    __tracebackhide__ = True
     connection_class = pool.ConnectionCls
     if not _plain_connection(connection_class) or pool.proxy is not None or pool.proxy_headers:
         return None
@@ -150,7 +183,7 @@ def _replay(
         return None
     if pool.scheme == "https" and not _verified(pool):
         return None  # the connection door warns of it (InsecureRequestWarning), as urllib3 does live
-    wire = _wire_request(
+    wire = wire_request(
         pool, connection_class, method, url, pool.headers if headers is None else headers, body
     )
     if wire is None:
@@ -159,13 +192,16 @@ def _replay(
     urllib3 = sys.modules["urllib3"]
     if not isinstance(retries, urllib3.Retry):
         retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
-    timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
-    # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
-    timer.start_connect()
-    read_timeout = timer.read_timeout
-    if read_timeout == 0:
-        return None  # urllib3 raises its ReadTimeoutError before it reads
-    timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
+    if timeout is None or (type(timeout) in (int, float) and timeout > 0):
+        timeout_s = timeout  # the read timeout urllib3 makes of it (Timeout.from_float), unmade
+    else:
+        timer = pool._get_timeout(timeout)  # a copy: urllib3 times each call on its own
+        # As urllib3 does before it connects: a total timeout gives a read timeout only from then.
+        timer.start_connect()
+        read_timeout = timer.read_timeout
+        if read_timeout == 0:
+            return None  # urllib3 raises its ReadTimeoutError before it reads
+        timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
     request = engine_request(method, full_url, raw_headers, content)
     request.extensions["timeout"] = {
         "connect": timeout_s,
@@ -180,21 +216,30 @@ def _replay(
         if status < 200 or status in _REDIRECTS or len(playback.headers) > _MOST_HEADERS:
             return False
         retry_after = any(name.lower() == "retry-after" and value for name, value in playback.headers)
-        return not retries.is_retry(method, status, retry_after)
+        if retries.is_retry(method, status, retry_after):
+            return False
+        return accept is None or accept(playback)
 
     answer = cassette.replay_plain(wire_flavor(), request, content, plain)
     if answer is None:
         return None
     pool.num_requests += 1
-    raw = connection_class.response_class(AnsweredSocket(answered_file(answer, method)), method=method)
-    raw.begin()
-    return _response(pool, raw, method, target, retries, response_kw)
+    return answer, retries, target
 
 
-def _response(
-    pool: Any, raw: Any, method: str, target: str, retries: Any, response_kw: dict[str, Any]
+def response(
+    pool: Any,
+    raw: Any,
+    method: str,
+    target: str,
+    retries: Any,
+    response_kw: dict[str, Any],
+    response_class: type | None = None,
 ) -> Any:
-    """The ``urllib3.HTTPResponse`` over ``raw`` that the pool's connection would have made of it."""
+    """
+    The ``urllib3.HTTPResponse`` over ``raw`` that the pool's connection would have made of it;
+    of ``response_class`` (a subclass of it) when given.
+    """
     from urllib3.exceptions import HeaderParsingError
     from urllib3.util.response import assert_header_parsing
 
@@ -206,7 +251,8 @@ def _response(
         )
     if urllib3_v1():
         response_kw = {**response_kw, "request_method": method}
-        return pool.ResponseCls.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
+        made: Any = response_class or pool.ResponseCls
+        return made.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
     from urllib3 import connection
     from urllib3._collections import HTTPHeaderDict
     from urllib3.response import HTTPResponse
@@ -214,7 +260,7 @@ def _response(
     # urllib3's own reading of the header block where it has one (it unfolds continued values,
     # in the message too, which requests takes cookies from), else the message's items.
     header_items = getattr(connection, "_normalize_header_values", _message_items)(raw.msg)
-    response = HTTPResponse(
+    response = (response_class or HTTPResponse)(
         body=raw,
         headers=HTTPHeaderDict(header_items),
         status=raw.status,
@@ -252,7 +298,7 @@ def _verified(pool: Any) -> bool:
 @functools.lru_cache(maxsize=64)
 def _plain_connection(connection_class: type) -> bool:
     # urllib3's own connection classes and botocore's (which only add `Expect: 100-continue`,
-    # left to the connection door): their requests are written as `_wire_request` writes them.
+    # left to the connection door): their requests are written as `wire_request` writes them.
     name = (connection_class.__module__, connection_class.__qualname__)
     return name in {
         ("urllib3.connection", "HTTPConnection"),
@@ -262,7 +308,14 @@ def _plain_connection(connection_class: type) -> bool:
     }
 
 
-def _wire_request(
+#: What `_wire_head` made of each request's head, by its parts (a suite sends the same few
+#: heads again and again); emptied when it holds this many.
+_HEADS: dict[tuple[Any, ...], Any] = {}
+_MOST_HEADS = 1024
+_DECLINED = object()
+
+
+def wire_request(
     pool: Any, connection_class: Any, method: str, url: str, headers: Any, body: Any
 ) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
     """
@@ -270,8 +323,6 @@ def _wire_request(
     its target, its URL, its header lines in order (stripped, as :func:`._wire.parse_request`
     reads them) and its body; None for a request this cannot vouch for.
     """
-    if method not in _BODILESS and method not in _BODIED:
-        return None
     if body is None:
         content = b""
     elif isinstance(body, bytes):
@@ -280,38 +331,78 @@ def _wire_request(
         content = body.encode("ascii")
     else:
         return None
+    bodiless = body is None
+    try:
+        key: tuple[Any, ...] | None = (
+            connection_class,
+            pool.host,
+            pool.port,
+            method,
+            url,
+            bodiless,
+            len(content),
+            *headers.items(),
+        )
+        head = _HEADS.get(key)  # type: ignore[arg-type]
+    except TypeError:  # a header that is no text (then no hashable one): not kept
+        key, head = None, None
+    if head is None:
+        head = _wire_head(
+            pool.host, pool.port, connection_class, method, url, headers, bodiless, len(content)
+        )
+        if key is not None:
+            if len(_HEADS) >= _MOST_HEADS:
+                _HEADS.clear()
+            _HEADS[key] = head
+    if head is _DECLINED:
+        return None
+    target, full_url, lines = head
+    return target, full_url, list(lines), content
+
+
+def _wire_head(
+    host: str,
+    port: int | None,
+    connection_class: Any,
+    method: str,
+    url: str,
+    headers: Any,
+    bodiless: bool,
+    length: int,
+) -> Any:
+    # The target, the URL and the header lines of `wire_request`, or _DECLINED.
+    if method not in _BODILESS and method not in _BODIED:
+        return _DECLINED
     from urllib3.util.url import _encode_target
 
     target = _encode_target(url)
     if isinstance(target, bytes):
         target = target.decode("latin-1")
     if not target.isascii() or UNSAFE_TARGET.search(target):
-        return None
+        return _DECLINED
     names: set[str] = set()
     given: list[tuple[bytes, bytes]] = []
     for name, value in headers.items():
         if not isinstance(name, str) or not name.isascii():
-            return None
+            return _DECLINED
         if isinstance(value, str):
             if not value.isascii():
-                return None
+                return _DECLINED
             value_bytes = value.encode("ascii")
         elif isinstance(value, bytes):
             value_bytes = value
         else:
-            return None
+            return _DECLINED
         name_bytes = name.encode("ascii")
         if LEGAL_HEADER_NAME.fullmatch(name_bytes) is None or b"\r" in value_bytes or b"\n" in value_bytes:
-            return None
+            return _DECLINED
         lower = name.lower()
         if lower in ("transfer-encoding", "expect") or value == "@@@SKIP_HEADER@@@":
-            return None  # chunked uploads, 100-continue and skipped headers: the connection door's
+            return _DECLINED  # chunked uploads, 100-continue and skipped headers: the connection door's
         names.add(lower)
         given.append((name_bytes.strip(), value_bytes.strip()))
-    host = pool.host
-    port = pool.port
     if not host.isascii() or "%" in host or (port is None and ":" in host):
-        return None
+        return _DECLINED
     host = host.strip("[]").rstrip(".")
     default_port = connection_class.default_port
     if port is None:
@@ -322,8 +413,8 @@ def _wire_request(
         lines.append((b"Host", (shown if port == default_port else f"{shown}:{port}").encode("ascii")))
     if "accept-encoding" not in names:
         lines.append((b"Accept-Encoding", b"identity"))
-    if "content-length" not in names and (body is not None or method in _BODIED):
-        lines.append((b"Content-Length", str(len(content)).encode("ascii")))
+    if "content-length" not in names and (not bodiless or method in _BODIED):
+        lines.append((b"Content-Length", str(length).encode("ascii")))
     agent: list[tuple[bytes, bytes]] = []
     if "user-agent" not in names:
         from urllib3.connection import _get_default_user_agent
@@ -331,4 +422,4 @@ def _wire_request(
         agent.append((b"User-Agent", _get_default_user_agent().encode("ascii")))
     # urllib3 2.x writes its User-Agent before the given headers; 1.26 adds it to them, last.
     lines += [*given, *agent] if urllib3_v1() else [*agent, *given]
-    return target, wire_url(target, https=default_port == 443, host=host, port=port), lines, content
+    return target, wire_url(target, https=default_port == 443, host=host, port=port), tuple(lines)

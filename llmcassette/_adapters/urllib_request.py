@@ -43,7 +43,7 @@ from .._streams import ReplayStream
 from ._wire import engine_lines, engine_request, wire_flavor
 from .http_client import LEGAL_HEADER_NAME, UNSAFE_TARGET, AnsweredSocket, answered_file, split_head, wire_url
 
-__all__ = ["patches"]
+__all__ = ["patches", "replayed_response"]
 
 #: ``http.client`` sends a ``Content-Length: 0`` for these methods when they carry no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
@@ -106,7 +106,7 @@ def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_ar
     answer = cassette.replay_plain(wire_flavor(), request, body, plain)
     if answer is None:
         return None
-    response: Any = _response(answer, played[0], method)
+    response: Any = replayed_response(answer, played[0], method)
     response.url = req.get_full_url()
     response.msg = response.reason  # as `do_open` does: urllib's clients expect the reason there
     return response
@@ -306,7 +306,13 @@ def _head(answer: Any, playback: Playback, method: str) -> _Head:
     return head
 
 
-def _response(answer: Any, playback: Playback, method: str) -> http.client.HTTPResponse:
+def replayed_response(answer: Any, playback: Playback, method: str) -> http.client.HTTPResponse:
+    """
+    The ``http.client.HTTPResponse`` that reading ``answer`` (of ``playback``, to a ``method``
+    request) off the connection door's wire makes, made over its body in memory where the head
+    is plain and the recording whole (:class:`_Replayed`), else read off the door's file. Its
+    ``msg`` is left for the caller (``do_open`` puts the reason there, urllib3 the headers).
+    """
     head = _head(answer, playback, method)
     stream = answer.stream
     fields = head.fields

@@ -4,11 +4,14 @@ A local server that speaks bedrock-runtime on the real wire: ``converse`` (JSON)
 time with small pauses so each arrives in its own read). It logs each request's headers.
 
 The model id makes it fail the way Bedrock fails, so that a test can see what botocore raises
-live: ``throttled`` answers 429 ``ThrottlingException``; on a stream,
+live: ``throttled`` answers 429 ``ThrottlingException``, ``invalid`` 400
+``ValidationException``; on a stream,
 ``exception.<type>.<n>`` sends an exception frame after n events, ``badcrc.<n>`` breaks frame
 n's checksum, ``truncate.<n>`` ends cleanly after n frames, ``disconnect.<n>`` drops the
 connection after n frames and ``stall.<n>`` goes silent for a second after n frames. The model
 ``leaky`` answers with ``LEAKED_KEY`` in its text, as a model that echoes a prompt does.
+``invoke`` (``invoke_model``) answers JSON with its length, or, for the model ``chunked``, in
+pieces with no length.
 """
 
 from __future__ import annotations
@@ -28,7 +31,14 @@ import llmcassette
 from llmcassette._eventstream import frames_data, store_frames
 from llmcassette.providers.bedrock import encode_frame, exception_frame
 
-__all__ = ["CONVERSE_EVENTS", "LEAKED_KEY", "bedrock_app", "event_frame", "write_stream_cassette"]
+__all__ = [
+    "CONVERSE_EVENTS",
+    "INVOKE_ANSWER",
+    "LEAKED_KEY",
+    "bedrock_app",
+    "event_frame",
+    "write_stream_cassette",
+]
 
 #: A key-shaped string the model ``leaky`` puts in its answer (scrubbing must replace it).
 LEAKED_KEY = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0" * 2
@@ -89,6 +99,25 @@ def _throttled() -> Response:
     )
 
 
+def _invalid() -> Response:
+    return JSONResponse(
+        {"message": "The provided model identifier is invalid."},
+        status_code=400,
+        headers={"x-amzn-ErrorType": "ValidationException" + _NAMESPACE},
+    )
+
+
+#: What ``invoke`` answers: an Anthropic messages answer, as InvokeModel passes it through.
+INVOKE_ANSWER = {
+    "id": "msg_01",
+    "type": "message",
+    "role": "assistant",
+    "content": [{"type": "text", "text": "Hi there. " * 40}],
+    "stop_reason": "end_turn",
+    "usage": {"input_tokens": 3, "output_tokens": 80},
+}
+
+
 def _frames(frames: list[bytes], model: str = "") -> Response:
     kind, _, rest = model.partition(".")
     drop_after: int | None = None
@@ -128,6 +157,8 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
         await request.body()
         if request.path_params["model"] == "throttled":
             return _throttled()
+        if request.path_params["model"] == "invalid":
+            return _invalid()
         answer = {
             "output": {"message": {"role": "assistant", "content": [{"text": "Hi there."}]}},
             "stopReason": "end_turn",
@@ -173,8 +204,25 @@ def bedrock_app(seen: list[dict[str, str]]) -> Starlette:
         ]
         return _frames(frames, request.path_params["model"])
 
+    async def invoke(request: Request) -> Response:
+        seen.append(dict(request.headers))
+        await request.body()
+        if request.path_params["model"] == "invalid":
+            return _invalid()
+        body = json.dumps(INVOKE_ANSWER).encode()
+        if request.path_params["model"] != "chunked":
+            return Response(body, media_type="application/json")
+
+        async def pieces() -> Any:
+            for start in range(0, len(body), 150):
+                yield body[start : start + 150]
+                await asyncio.sleep(0.005)
+
+        return StreamingResponse(pieces(), media_type="application/json")
+
     return Starlette(
         routes=[
+            Route("/model/{model}/invoke", invoke, methods=["POST"]),
             Route("/model/{model}/converse", converse, methods=["POST"]),
             Route("/model/{model}/converse-stream", converse_stream, methods=["POST"]),
             Route("/model/{model}/invoke-with-response-stream", invoke_stream, methods=["POST"]),

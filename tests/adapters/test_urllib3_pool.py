@@ -24,6 +24,7 @@ import llmcassette
 from llmcassette._cassette import Cassette
 from tests.adapters.bedrock import bedrock_app
 from tests.adapters.test_botocore import _calls as bedrock_calls, _client as bedrock_client
+from tests.adapters.test_botocore_session import lower_door
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import asgi_body, serve
 
@@ -324,9 +325,13 @@ def test_botocore_takes_the_fast_path_and_logs_what_the_connection_door_logs(
         with llmcassette.use_cassette(path, record_mode="once"):
             live = bedrock_calls(bedrock_client(base))
     forbid_sockets(monkeypatch)
-    calls: list[tuple[str, list[bool], Callable[[], Any]]] = [
-        ("bedrock", [True, True, True], lambda: bedrock_calls(bedrock_client(base)))
-    ]
+
+    def below_send() -> Any:
+        # (botocore's own fast path, in `send`, answers above the pool: taken away here)
+        with lower_door():
+            return bedrock_calls(bedrock_client(base))
+
+    calls: list[tuple[str, list[bool], Callable[[], Any]]] = [("bedrock", [True, True, True], below_send)]
     slow_got, slow_attempts, slow_taken = _replay(path, calls, monkeypatch, fast=False)
     fast_got, fast_attempts, fast_taken = _replay(path, calls, monkeypatch, fast=True)
     assert slow_taken == [[False, False, False]]

@@ -1,0 +1,515 @@
+"""
+The fast path of requests: a request the cassette answers plainly is answered in
+``HTTPAdapter.send`` itself, with no urllib3 ``urlopen``, no connection, and no chunked framing
+written or parsed.
+
+``send`` takes requests' own steps first, in its order (the pool for the request and its TLS
+settings, ``cert_verify``, the target, the timeout), then asks urllib3's pool door
+(:func:`.urllib3_pool.plain_answer`) what it would answer for the very ``urlopen`` call ``send``
+makes: the same checks (no proxy, urllib3's own connection classes, a request whose bytes on the
+wire it can vouch for, a verified TLS pool, a status the adapter's ``Retry`` would neither retry
+nor redirect, a recording that plays whole and cleanly with no fault, filter or pace), the same
+request for the engine and the same attempt logged. Besides, the answer must not be a chunked
+one urllib3 would decode (a ``Content-Encoding``), the upload not chunked, and the adapter's
+``add_headers`` requests' own (it would add its headers twice when ``send`` goes below after
+all). The client then gets what the adapter's own ``build_response`` makes (cookies, encoding
+and the rest are requests') of the ``urllib3.HTTPResponse`` the pool would have returned
+(:class:`_Answered`, a subclass), over the ``http.client`` response the connection door's wire
+gives, made in memory (:func:`.urllib_request.replayed_response`): urllib3 reads it in every
+style with its own code. Only a chunked answer's chunks are handed over from the recording, cut
+as urllib3's ``read_chunked`` cuts the chunks it reads off the wire, with the state it leaves;
+``read1()`` from the start, and ``read_chunked`` after ``read(n)``, read the answer off the pool
+door's wire (:func:`_wired`), where their pieces also end at ``http.client``'s buffers, or fail as
+they fail there. On urllib3 1.26, ``read_chunked(0)`` returns nothing where urllib3 reads 0 bytes
+for ever, and a negative size reads whole chunks where urllib3 misreads the framing.
+
+Two things are remembered to make this cheap: the pool requests' steps found for an origin (per
+adapter, held weakly: :func:`_route`), asked of the pool manager again by its key as requests
+asks it; and the state urllib3 leaves on the response it makes of a head (:func:`_made`).
+Everything else (a miss, a fault, recording, a proxy, a retried status, a chunked upload, an
+adapter that adds headers) goes to the original ``send``, and through it to the pool door and
+the connection door, unchanged.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import functools
+import http.client
+import inspect
+import operator
+import os
+import socket
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from types import ModuleType
+from typing import Any, cast
+
+from .._exchange import Playback
+from .._intercept import current_cassette
+from ._wire import encode_body, engine_lines
+from .http_client import AnsweredSocket, head_file, urllib3_v1
+from .urllib3_pool import plain_answer, response
+from .urllib_request import replayed_response
+
+__all__ = ["patches"]
+
+#: What ``send`` asks of ``urlopen`` besides the request: an unread answer, left encoded.
+_RESPONSE_KW = {"preload_content": False, "decode_content": False}
+_REPLAYED_MODULE = f"{__package__}.urllib_request"
+
+
+def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
+    """``(class, attribute, original, replacement)``: requests' ``HTTPAdapter.send``."""
+    owner = module.HTTPAdapter
+    original = owner.__dict__["send"]
+    if not hasattr(owner, "get_connection_with_tls_context") or getattr(original, "__module__", None) != (
+        module.__name__
+    ):
+        # A requests before 2.32.2, whose `send` takes other steps, or a `send` someone else
+        # replaced (a mock): left to the doors below.
+        return []
+    return [(owner, "send", original, _send(original, module))]
+
+
+def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., Any]:
+    base = adapters.HTTPAdapter
+    timeout_class = adapters.TimeoutSauce
+    # The headers an adapter adds (`add_headers`, requests' own a no-op) would be added twice
+    # when the original `send` answers after all: an adapter that adds some goes there at once.
+    own_add_headers = base.add_headers
+    # The steps that find and check a request's pool and its target: an adapter's own would be
+    # taken twice when the original `send` answers after all, so such an adapter goes there at
+    # once; requests' own are remembered (`_route`).
+    routing = (
+        "get_connection_with_tls_context",
+        "build_connection_pool_key_attributes",
+        "request_url",
+        "cert_verify",
+    )
+    own_routing = {name: getattr(base, name) for name in routing}
+
+    known: dict[type, bool] = {}
+
+    def routes_as_requests(adapter_class: type) -> bool:
+        own = known.get(adapter_class)
+        if own is None:
+            own = known[adapter_class] = all(
+                getattr(adapter_class, name) is step for name, step in own_routing.items()
+            )
+        return own
+
+    def send(
+        self: Any,
+        request: Any,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> Any:
+        __tracebackhide__ = True
+        cassette = current_cassette()
+        adapter_class = type(self)
+        if (
+            cassette is not None
+            and adapter_class.add_headers is own_add_headers
+            and routes_as_requests(adapter_class)
+        ):
+            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
+            if answered is not None:
+                return answered
+        return original(self, request, stream, timeout, verify, cert, proxies)
+
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    return send
+
+
+#: Where requests' own steps route a request, by adapter (held weakly), then by origin and TLS
+#: settings: the adapter's pool manager and the key of the pool in it (see :func:`_route`). An
+#: adapter's are emptied when they are this many.
+_ROUTES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+_MOST_ROUTES = 1024
+
+
+def _replay(
+    adapter: Any,
+    cassette: Any,
+    request: Any,
+    timeout: Any,
+    verify: Any,
+    cert: Any,
+    proxies: Any,
+    timeout_class: type,
+) -> Any:
+    """The response of the fast path, or None for the original ``send`` to answer."""
+    __tracebackhide__ = True
+    body = request.body
+    if body is not None and "Content-Length" not in request.headers:
+        return None  # a chunked upload: the connection door's
+    routed = _route(adapter, request, verify, cert, proxies)
+    if routed is None:
+        return None
+    pool, url = routed
+    if pool.ConnectionCls.response_class is not http.client.HTTPResponse or (
+        urllib3_v1() and pool.ResponseCls is not _urllib3_response()
+    ):
+        return None
+    timeout = _urlopen_timeout(timeout, timeout_class)
+    if timeout is _INVALID:
+        return None  # the original raises its ValueError
+    method = request.method
+    played: list[Playback] = []
+
+    def accept(playback: Playback) -> bool:
+        if _decoded_chunks(playback.headers):
+            return False
+        played.append(playback)
+        return True
+
+    found = plain_answer(
+        pool,
+        cassette,
+        method,
+        url,
+        body,
+        request.headers,
+        adapter.max_retries,
+        False,
+        False,
+        timeout,
+        _RESPONSE_KW,
+        accept,
+    )
+    if found is None:
+        return None
+    answer, retries, target = found
+    playback = played[0]
+    raw: Any = replayed_response(answer, playback, method)
+    raw.msg = raw.headers  # as `begin` leaves it, where urllib3 and requests' cookies read it
+    made = _made(pool, raw, playback, method, target, retries)
+    made._answer = (answer, method)
+    return adapter.build_response(request, made)
+
+
+def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTTPResponse:
+    """The ``http.client`` response urllib3's pool door makes of ``answer`` (its ``chunks`` in memory)."""
+    lines, chunked, length = engine_lines(answer, method=method)
+    body = encode_body(chunks, chunked=chunked, length=length)
+    file = head_file(lines, answer.status_code, body, on_close=answer.stream.close)
+    wired = http.client.HTTPResponse(cast(socket.socket, AnsweredSocket(file)), method=method)
+    wired.begin()
+    return wired
+
+
+def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> tuple[Any, str] | None:
+    """
+    The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
+    it, and the target it would ask for; None where ``send`` would fail to find them (it then
+    fails as it does). With no proxy and a client certificate of one file or none, the pool
+    requests' steps found for an origin is remembered: it is then asked of the pool manager by
+    its key, which moves it to the front of the manager's pools as
+    ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
+    ``request_url`` finds it with no proxy.
+    """
+    key: tuple[Any, ...] | None = None
+    url = request.url
+    if not proxies and (cert is None or type(cert) is str) and type(url) is str:
+        start = url.find("://")
+        end = url.find("/", start + 3) if start > 0 else -1
+        if end > 0:
+            if type(verify) is bool:
+                key = (url[:end], verify, cert, None)
+            elif type(verify) is str:
+                # Which of its settings a CA bundle's path becomes is looked up on every request.
+                key = (url[:end], verify, cert, os.path.isdir(verify))
+    routes = _ROUTES.get(adapter) if key is not None else None
+    known = routes.get(key) if routes is not None and key is not None else None
+    pool = None
+    if known is not None:
+        manager, pool_key = known
+        if adapter.poolmanager is manager:
+            pool = manager.pools.get(pool_key)
+    if pool is None:
+        from urllib3.exceptions import LocationValueError
+
+        try:
+            pool = adapter.get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+        except LocationValueError:
+            return None
+        if key is not None:
+            _remember(adapter, key, pool)
+        # What fails here fails as in the original `send`, before anything is sent.
+        adapter.cert_verify(pool, url, verify, cert)
+        return pool, adapter.request_url(request, proxies)
+    adapter.cert_verify(pool, url, verify, cert)
+    return pool, request.path_url
+
+
+def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
+    # The key of `pool`, the one the manager just handed out: the most recent of its pools.
+    manager = adapter.poolmanager
+    pools = getattr(manager, "pools", None)
+    lock = getattr(pools, "lock", None)
+    container = getattr(pools, "_container", None)
+    if lock is None or not isinstance(container, collections.OrderedDict):
+        return  # a pool manager of another make: asked every time
+    with lock:
+        last = next(reversed(container.items()), None)
+    if last is None or last[1] is not pool:
+        return
+    routes = _ROUTES.get(adapter)
+    if routes is None:
+        try:
+            routes = _ROUTES[adapter] = {}
+        except TypeError:  # an adapter that cannot be referred to weakly
+            return
+    if len(routes) >= _MOST_ROUTES:
+        routes.clear()
+    routes[key] = (manager, last[0])
+
+
+_INVALID = object()
+
+
+def _urlopen_timeout(timeout: Any, timeout_class: type) -> Any:
+    # The timeout `send` gives `urlopen`; a number or None where that is all urllib3 reads of it
+    # (the read timeout of a `Timeout` with both set to it); _INVALID where `send` raises.
+    if timeout is None or (type(timeout) in (int, float) and timeout > 0):
+        return timeout
+    try:
+        if isinstance(timeout, tuple):
+            connect, read = timeout
+            if _plain_timeout(connect) and _plain_timeout(read):
+                return read
+            return timeout_class(connect=connect, read=read)
+        if isinstance(timeout, timeout_class):
+            return timeout
+        return timeout_class(connect=timeout, read=timeout)
+    except ValueError:  # (`send` words its own for a tuple)
+        return _INVALID
+
+
+def _plain_timeout(value: Any) -> bool:
+    return value is None or (type(value) in (int, float) and value > 0)
+
+
+@functools.lru_cache(maxsize=256)
+def _decoded_chunks(headers: tuple[tuple[str, str], ...]) -> bool:
+    # A content coding on an answer the wire writer frames in chunks (all but one that declares
+    # its length and none chunked): urllib3 decodes each chunk as it reads the framing.
+    names = {name.lower() for name, value in headers if value.strip()}
+    return "content-encoding" in names and ("transfer-encoding" in names or "content-length" not in names)
+
+
+#: The state urllib3 leaves on the response it makes of each head (see :func:`_made`), by what
+#: the head is made of; False for one whose state is not all plain values. Emptied at this many.
+_MADE: dict[tuple[Any, ...], dict[str, Any] | bool] = {}
+_MOST_MADE = 1024
+#: What differs from one response of a head to the next: set on each.
+_PER_RESPONSE = frozenset(
+    {
+        "_fp",
+        "_original_response",
+        "retries",
+        "_retries",
+        "_pool",
+        "_request_url",
+        "headers",
+        "_decoded_buffer",
+    }
+)
+_PLAIN_VALUES = (type(None), bool, int, float, str, bytes, tuple)
+
+
+def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, retries: Any) -> Any:
+    """
+    The ``urllib3.HTTPResponse`` (an :class:`_Answered`) the pool makes of ``raw``: made by
+    urllib3 for the first answer of a head, and for the next ones given the state it left on
+    that one (all plain values) but what differs per response, which is what its constructor
+    would set again.
+    """
+    made_class = _answered_class()
+    if not _in_memory_any(raw):
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+    key = (playback.status, playback.reason, playback.headers, method)
+    state = _MADE.get(key)
+    if state is None:
+        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        if len(_MADE) >= _MOST_MADE:
+            _MADE.clear()
+        _MADE[key] = _state_of(made)
+        return made
+    if state is False:
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+    assert isinstance(state, dict)
+    made_any: Any = made_class
+    answered = made_any.__new__(made_class)
+    fields = answered.__dict__
+    fields.update(state)
+    headers = state["headers"]
+    fields["headers"] = type(headers)(headers)
+    buffer = state.get("_decoded_buffer")
+    if buffer is not None:
+        fields["_decoded_buffer"] = type(buffer)()
+    fields["_fp"] = fields["_original_response"] = raw
+    fields["_pool"] = pool
+    if not urllib3_v1():  # (1.26's pool gives its response no URL)
+        fields["_request_url"] = target
+    answered.retries = retries  # (a property on urllib3 2.x, which may set the URL from it)
+    return answered
+
+
+def _state_of(made: Any) -> dict[str, Any] | bool:
+    # What urllib3 left on `made` but what differs per response, when all of it is plain values.
+    state = dict(made.__dict__)
+    if any(
+        name not in _PER_RESPONSE and not isinstance(value, _PLAIN_VALUES) for name, value in state.items()
+    ):
+        return False
+    buffer = state.get("_decoded_buffer")
+    if buffer is not None and len(buffer):
+        return False
+    state["headers"] = type(made.headers)(made.headers)  # a copy, never handed out
+    return state
+
+
+def _in_memory_any(raw: Any) -> bool:
+    # An answer `replayed_response` made over the body in memory, chunked or not.
+    return type(raw).__module__ == _REPLAYED_MODULE and type(raw).__name__ in (
+        "_Replayed",
+        "_ReplayedChunked",
+    )
+
+
+def _urllib3_response() -> type:
+    from urllib3.response import HTTPResponse
+
+    return HTTPResponse
+
+
+@functools.cache
+def _answered_class() -> type:
+    """:class:`_Answered`, made once urllib3 is imported (requests imports it first)."""
+    base: Any = _urllib3_response()
+    v1 = urllib3_v1()
+    default_amt = inspect.signature(base.stream).parameters["amt"].default
+
+    class _Answered(base):  # type: ignore[misc]
+        """
+        The ``urllib3.HTTPResponse`` the pool returns, but that the chunks of a chunked answer
+        replayed in memory are handed over from the recording, cut as urllib3's
+        ``read_chunked`` cuts the chunks it reads off the wire, with the same state left.
+        """
+
+        #: The engine's answer and the request's method, while the body may still be read off
+        #: the door's wire (see `read1` and `read_chunked`).
+        _answer: tuple[Any, str] | None = None
+        #: Where the chunks `read_chunked` handed over end in the body.
+        _chunked_to = 0
+        _fp: Any
+
+        def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
+            # `read1` ends where `http.client`'s buffered reader ends a read, on the door's wire:
+            # at each of its 8 KB buffers as well as at each chunk. Read from the start, the body
+            # is read off that wire, as below (the answer is in memory: nothing waits).
+            answer = self._answer
+            original: Any = self._fp
+            if answer is not None and _in_memory_any(original) and original.fp is not None:
+                self._answer = None
+                if not original.fp.tell() and not self._fp_bytes_read:
+                    self._fp = self._original_response = _wired(*answer, original.fp.chunks)
+            return super().read1(amt, decode_content=decode_content)  # type: ignore[no-any-return]
+
+        def stream(
+            self, amt: int | None = default_amt, decode_content: bool | None = None
+        ) -> Iterator[bytes]:
+            # urllib3's `stream` of a chunked answer is its `read_chunked`, in a generator of its
+            # own: handed over straight, one level less for every chunk to pass through.
+            if amt != 0 and self.chunked and _in_memory(self._fp):
+                return self.read_chunked(amt, decode_content=decode_content)
+            return super().stream(amt, decode_content=decode_content)  # type: ignore[no-any-return]
+
+        def read_chunked(self, amt: int | None = None, decode_content: bool | None = None) -> Iterator[bytes]:
+            original: Any = self._fp
+            if not _in_memory(original):
+                yield from super().read_chunked(amt, decode_content=decode_content)
+                return
+            self._init_decoder()
+            if not self.chunked or self._decoder is not None:
+                yield from super().read_chunked(amt, decode_content=decode_content)
+                return
+            body: Any = original.fp
+            if body is not None and body.tell() != self._chunked_to and self._answer is not None:
+                # Read by `read` (http.client's reading of the chunks) since: urllib3 reads the
+                # framing from where that left the wire, as below, and fails as it fails there.
+                answer, method = self._answer
+                self._answer = None
+                wired = _wired(answer, method, body.chunks)
+                wired.read(body.tell())
+                self._fp = self._original_response = wired
+                yield from super().read_chunked(amt, decode_content=decode_content)
+                return
+            with self._error_catcher():
+                if body is None:
+                    return  # read and closed already
+                if amt is not None and amt <= 0:
+                    if amt == 0 and not v1:
+                        return
+                    amt = None
+                if not v1:
+                    self._uncached_read_occurred = True
+                chunks = body.chunks
+                position = body.tell()
+                if not position and (amt is None or amt >= _largest(body)):
+                    # Every chunk whole, from the first: handed over by the interpreter's own
+                    # loop, the body's place read off the iterator when it stops (or is left).
+                    iterator = iter(chunks)
+                    try:
+                        yield from iterator
+                    finally:
+                        handed = len(chunks) - operator.length_hint(iterator)
+                        if handed and not body.closed:
+                            body.seek(body.size if handed == len(chunks) else body.ends[handed - 1])
+                            self._chunked_to = body.tell()
+                else:
+                    yield from _cut(self, body, position, amt)
+                self.chunk_left = 0  # as urllib3 leaves it, at the last chunk
+                # As urllib3 ends it, after the last chunk and the trailer.
+                original.close()
+                original._left_at_close = None
+
+    if not hasattr(base, "read1"):  # (urllib3 1.26 has none)
+        del _Answered.read1
+    return _Answered
+
+
+def _in_memory(original: Any) -> bool:
+    # The chunked answer `replayed_response` made over the body in memory.
+    return type(original).__name__ == "_ReplayedChunked" and type(original).__module__ == _REPLAYED_MODULE
+
+
+def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[bytes]:
+    """The chunks still to read of ``body`` (:class:`.urllib_request._Body`), cut at ``amt``."""
+    ends = body.ends
+    index = bisect.bisect_right(ends, position)
+    while index < len(ends):
+        left = ends[index] - position
+        if amt is None or amt >= left:
+            piece = body.read(left)
+            response.chunk_left = None
+            index += 1
+        else:
+            piece = body.read(amt)
+            response.chunk_left = left - amt
+        position += len(piece)
+        response._chunked_to = position
+        yield piece
+
+
+def _largest(body: Any) -> int:
+    largest: int | None = getattr(body, "largest", None)
+    if largest is None:
+        largest = body.largest = max(map(len, body.chunks), default=0)
+    return largest
