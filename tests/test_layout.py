@@ -292,6 +292,22 @@ def test_what_the_reader_does_not_know_goes_to_yaml(text: str) -> None:
     assert_read_alike(text)
 
 
+@pytest.mark.parametrize("size", [0, 4000])  # both ways of looking for them (see `_has_control`)
+@pytest.mark.parametrize("code", [*range(9), *range(11, 32), 127])
+def test_a_control_character_anywhere_is_declined(code: int, size: int) -> None:
+    block = "".join(f"    line {n}\n" for n in range(size // 12))
+    for at in ("key", "start", "end"):
+        text = f"a:\n  b: |\n{block}    {chr(code) if at == 'start' else ''}x\n  c: 1\n"
+        if at == "end":
+            text = f"{text[:-1]}{chr(code)}\n"
+        elif at == "key":
+            text = f"a{chr(code)}:\n  b: |\n{block}    x\n"
+        assert len(text) > size
+        with pytest.raises(Unrecognised):
+            read_layout(text)
+    assert read_layout(f"a:\n  b: |\n{block}    x\ty\n  c: 1\n")["a"]["c"] == 1  # a tab is not one
+
+
 @pytest.mark.parametrize(
     "text",
     [

@@ -11,9 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import requests
+from hypothesis import given, strategies as st
 
 import llmcassette
-from llmcassette._models import CassetteDocument
+from llmcassette import CassetteFormatError
+from llmcassette._models import CassetteDocument, RecordedResponse
 
 URL = "http://api.example.invalid/v1/models"
 MODELS = {"data": [{"id": "m1"}]}
@@ -109,3 +111,26 @@ def test_replayed_responses_do_not_share_their_extensions(tmp_path: Path, librar
         assert second.extensions["reason_phrase"] == b"OK"
         assert "added" not in second.extensions
     assert cassette._tape._key is not None  # (the second entry found the cache's)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=40), max_size=30), st.binary(max_size=8))
+def test_a_body_is_cut_at_its_recorded_lengths_exactly(lengths: list[int], tail: bytes) -> None:
+    from llmcassette._playback import recorded_chunks
+
+    content = bytes(range(256)) * 5
+    content = content[: sum(lengths)]
+    response = RecordedResponse.model_validate({"status": {"code": 200}, "stream": {"chunks": lengths}})
+    chunks = recorded_chunks(response, content, path=Path("c.yaml"), index=0, fix="Fix it.")
+    ends = [sum(lengths[: n + 1]) for n in range(len(lengths))]
+    assert chunks == [content[end - length : end] for end, length in zip(ends, lengths, strict=True)]
+    if tail:  # lengths that do not add up to the body
+        with pytest.raises(CassetteFormatError, match="add up to"):
+            recorded_chunks(response, content + tail, path=Path("c.yaml"), index=0, fix="Fix it.")
+
+
+def test_a_negative_chunk_length_is_refused_even_when_the_lengths_add_up() -> None:
+    from llmcassette._playback import recorded_chunks
+
+    response = RecordedResponse.model_validate({"status": {"code": 200}, "stream": {"chunks": [6, -2, 4]}})
+    with pytest.raises(CassetteFormatError, match=r"interaction 3, field `response.stream.chunks`"):
+        recorded_chunks(response, b"abcdefgh", path=Path("c.yaml"), index=3, fix="Fix it.")
