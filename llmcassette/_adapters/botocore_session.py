@@ -7,10 +7,10 @@ in ``send`` itself, with no pool call, no ``urllib3.HTTPResponse`` and no ``http
 ``before-send`` event, parsing, the retry handler and its sleeps, which the virtual clock takes)
 and above all it does to carry it, so the client's own code runs as it runs live. It is taken
 only where the pool's fast path (:mod:`.urllib3_pool`), the door below it, would answer the
-same request: no proxy, no chunked upload, the pool botocore's own class with botocore's
-connections, TLS that would verify, a request whose wire form :func:`.urllib3_pool.wire_request`
-can vouch for; the cassette replaying it exactly as recorded with nothing acting on it; and an
-answer whose head this module can give exactly as botocore would read it off the wire (see
+same request, as that door's own checks (:func:`.urllib3_pool.plain_answer`) find: no proxy, no
+chunked upload, botocore's connections, TLS that would verify, a request whose wire form that
+door can vouch for; the cassette replaying it exactly as recorded with nothing acting on it;
+besides, the pool botocore's own class, and an answer whose head this module can give exactly as botocore would read it off the wire (see
 :func:`_head`), its body in memory and in one piece when it is not chunked. The engine sees the
 request that door would show it and logs the same attempt. botocore asks urllib3 for no retry
 and no redirect (``Retry(False)``): it retries itself, above ``send``, so a retried status is
@@ -26,6 +26,7 @@ chunked answer (an event stream's frames as recorded), in pieces of at most ``am
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -37,8 +38,7 @@ from typing import Any
 
 from .._exchange import Playback
 from .._intercept import current_cassette
-from ._wire import engine_request, wire_flavor
-from .urllib3_pool import _MOST_HEADERS, _REDIRECTS, _plain_connection, _verified, wire_request
+from .urllib3_pool import plain_answer
 
 __all__ = ["AnsweredBody", "patches"]
 
@@ -48,6 +48,8 @@ _NO_BODY = frozenset({204, 304})
 _TOKEN = re.compile("[!-9;-~]+")
 #: The framing headers: the wire writer replaces the recorded ones with its own.
 _FRAMING = frozenset({"transfer-encoding", "content-length"})
+#: The response arguments botocore's ``send`` hands ``urlopen``.
+_RESPONSE_KW = {"preload_content": False, "decode_content": False, "enforce_content_length": False}
 #: The pools botocore makes (the manager's ``pool_classes_by_scheme``), by module and name.
 _BOTOCORE_POOLS = frozenset(
     {("botocore.awsrequest", "AWSHTTPConnectionPool"), ("botocore.awsrequest", "AWSHTTPSConnectionPool")}
@@ -101,52 +103,41 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     pool_class = type(pool)
     if (pool_class.__module__, pool_class.__qualname__) not in _BOTOCORE_POOLS:
         return None  # a pool class of the user's own may answer otherwise
-    connection_class = pool.ConnectionCls
-    if not _plain_connection(connection_class) or pool.proxy is not None or pool.proxy_headers:
-        return None
-    if not target.startswith("/") or pool.pool is None or pool.block:
-        return None
-    if pool.scheme == "https" and not _verified(pool):
-        return None  # the connection door warns of it, as urllib3 does live
     awsrequest = sys.modules["botocore.awsrequest"]  # (imported by the module patched)
     if type(headers) is awsrequest.HeadersDict:
         # As a dict, names and values in its order: what urllib3 reads of it (its `items()`),
         # without the case-folding key made for every value looked up.
         headers = {key._key: value for key, value in headers._dict.items()}
-    # (a `Transfer-Encoding` header, which makes botocore upload chunked, is one it refuses)
-    wire = wire_request(pool, connection_class, method, target, headers, body)
-    if wire is None:
-        return None
-    _target, full_url, raw_headers, content = wire
-    # As urllib3 times a call: the request's own timeout, else the pool's, a total giving a
-    # read timeout only from the connection on (with none, the read timeout is as it is).
-    timer = pool.timeout if request_timeout is None else request_timeout
-    if timer.total is not None:
-        timer = timer.clone()
-        timer.start_connect()
-    read_timeout = timer.read_timeout
-    if read_timeout == 0:
-        return None  # urllib3 raises its ReadTimeoutError before it reads
-    timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
-    engine = engine_request(method, full_url, raw_headers, content)
-    engine.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
     heads: list[tuple[dict[str, str], bool]] = []
 
-    def plain(playback: Playback) -> bool:
-        # What the pool's fast path answers (urllib3 retries nothing for botocore), with a head
-        # this module gives as botocore would read it.
-        status = playback.status
-        if status < 200 or status in _REDIRECTS or len(playback.headers) > _MOST_HEADERS:
-            return False
+    def accept(playback: Playback) -> bool:
+        # An answer whose head this module gives as botocore would read it.
         head = _head(playback, method)
         if head is None:
             return False
         heads.append(head)
         return True
 
-    answer = cassette.replay_plain(wire_flavor(), engine, content, plain)
-    if answer is None:
+    # What the pool's door answers for the `urlopen` call `send` makes (a `Transfer-Encoding`
+    # header, which makes botocore upload chunked, is one it refuses): urllib3 retries and
+    # redirects nothing for botocore, and times the call by the request's timeout, else the pool's.
+    found = plain_answer(
+        pool,
+        cassette,
+        method,
+        target,
+        body,
+        headers,
+        _no_retry(),
+        False,
+        False,
+        pool.timeout if request_timeout is None else request_timeout,
+        _RESPONSE_KW,
+        accept,
+    )
+    if found is None:
         return None
+    answer = found[0]
     response_headers, chunked = heads[-1]
     stream = answer.stream
     # Taken as the door below takes them: all at once, so the attempt log reads the same.
@@ -155,7 +146,6 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
         chunks = list(stream)
     if not _has_body(method, answer.status_code):
         chunks = ()
-    pool.num_requests += 1
     raw = AnsweredBody(chunks, chunked=chunked)
     response = awsrequest.AWSResponse(url, answer.status_code, response_headers, raw)
     if not request.stream_output:
@@ -185,6 +175,12 @@ def _pool(manager: Any, url: str) -> Any:
         if origin is not None and "?" not in origin and "#" not in origin:
             known[origin] = pool
     return pool
+
+
+@functools.cache
+def _no_retry() -> Any:
+    # The `Retry(False)` botocore hands `urlopen` (read, never changed, by the pool's door).
+    return sys.modules["urllib3"].Retry(False)
 
 
 def _has_body(method: str, status: int) -> bool:
