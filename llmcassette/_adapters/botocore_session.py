@@ -10,11 +10,12 @@ only where the pool's fast path (:mod:`.urllib3_pool`), the door below it, would
 same request, as that door's own checks (:func:`.urllib3_pool.plain_answer`) find: no proxy, no
 chunked upload, botocore's connections, TLS that would verify, a request whose wire form that
 door can vouch for; the cassette replaying it exactly as recorded with nothing acting on it;
-besides, the pool botocore's own class, and an answer whose head this module can give exactly as botocore would read it off the wire (see
-:func:`_head`), its body in memory and in one piece when it is not chunked. The engine sees the
-request that door would show it and logs the same attempt. botocore asks urllib3 for no retry
-and no redirect (``Retry(False)``): it retries itself, above ``send``, so a retried status is
-answered here as the door below answers it. Everything else goes to the original ``send``.
+besides, the pool botocore's own class, and an answer whose head this module can give exactly
+as botocore would read it off the wire (see :func:`_head`), its body in memory and in one piece
+when it is not chunked. The engine sees the request that door would show it and logs the same
+attempt. botocore asks urllib3 for no retry and no redirect (``Retry(False)``): it retries
+itself, above ``send``, so a retried status is answered here as the door below answers it.
+Everything else goes to the original ``send``.
 
 The ``AWSResponse`` holds the headers botocore makes of urllib3's (repeated names joined by
 ``", "``, under the first spelling), with the ``Transfer-Encoding`` or ``Content-Length`` the
