@@ -27,6 +27,7 @@ chunked answer (an event stream's frames as recorded), in pieces of at most ``am
 
 from __future__ import annotations
 
+import collections
 import functools
 import io
 import os
@@ -154,15 +155,18 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     return response
 
 
-#: The pool each manager gave for each origin (scheme, host and port as the URL spells them).
-_pools: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+#: The pool each manager gave for each origin (scheme, host and port as the URL spells them),
+#: with its key in the manager.
+_pools: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
 
 
 def _pool(manager: Any, url: str) -> Any:
     """
-    The pool ``manager.connection_from_url(url)`` gives, kept for the URL's origin: the manager
-    keeps its pools while they are open (one it lets go of, or clears, it closes), so an open
-    pool kept is the one it would give again, and it is asked again otherwise.
+    The pool ``manager.connection_from_url(url)`` gives, kept for the URL's origin with its key
+    in the manager, and asked of the manager by that key as ``connection_from_url`` asks it:
+    that makes it the manager's most recently used, so the pool the manager lets go of (and
+    closes) when it holds too many is the one it lets go of below. A pool no longer there, or
+    closed, is asked for again.
     """
     start = url.find("://") + 3
     end = url.find("/", start) if start > 2 else -1
@@ -170,12 +174,30 @@ def _pool(manager: Any, url: str) -> Any:
     known = _pools.get(manager)
     if known is None:
         known = _pools.setdefault(manager, {})
-    pool = known.get(origin) if origin is not None else None
-    if pool is None or pool.pool is None:
-        pool = manager.connection_from_url(url)
-        if origin is not None and "?" not in origin and "#" not in origin:
-            known[origin] = pool
+    kept = known.get(origin) if origin is not None else None
+    if kept is not None:
+        key, pool = kept
+        if manager.pools.get(key) is pool and pool.pool is not None:
+            return pool
+    pool = manager.connection_from_url(url)
+    if origin is not None and "?" not in origin and "#" not in origin:
+        key = _key_of(manager, pool)
+        if key is not None:
+            known[origin] = (key, pool)
     return pool
+
+
+def _key_of(manager: Any, pool: Any) -> Any:
+    # The key of `pool`, which the manager just handed out: its most recently used. None for
+    # a manager that keeps its pools otherwise (then asked every time).
+    pools = getattr(manager, "pools", None)
+    container = getattr(pools, "_container", None)
+    lock = getattr(pools, "lock", None)
+    if lock is None or not isinstance(container, collections.OrderedDict):
+        return None
+    with lock:
+        last = next(reversed(container.items()), None)
+    return last[0] if last is not None and last[1] is pool else None
 
 
 @functools.cache
