@@ -403,30 +403,40 @@ class _Replayed(http.client.HTTPResponse):
     ``read1`` and ``peek`` end where ``http.client``'s buffered reader ends them on the door's
     wire, at the edge of its 8 KB buffer as well as at a chunk's end; so does a chunked answer's
     ``readline(n)`` (which peeks). Those are read off that wire (:meth:`_wired`): the reads
-    taken so far (``_taken``: each method, size and bytes given) are taken again there, which
-    leaves its buffer where the door's would be, and the response goes on as the door's.
+    taken so far are taken again there, which leaves its buffer where the door's would be, and
+    the response goes on as the door's.
     """
 
     fp: Any
     _answer: Any
-    _taken: list[tuple[str, int | None, int]]
+    #: The reads taken (each method, size, bytes given, and where the body was left); the lines
+    #: iteration gave between them are not noted, but found in the body when needed.
+    _taken: list[tuple[str, int | None, int, int]]
+    #: Whether lines were read by iterating (see `_lines`).
+    _iterated = False
     #: Read off the door's wire since a read that depends on its buffer (see `_wired`).
     _on_wire = False
 
+    def _took(self, name: str, size: int | None, count: int) -> None:
+        # (nothing once the response has ended: it is never read off the wire then)
+        body = self.fp
+        if body is not None and not self._on_wire:
+            self._taken.append((name, size, count, body.tell()))
+
     def read(self, amt: int | None = None) -> bytes:
         data = super().read(amt)
-        self._taken.append(("read", amt, len(data)))
+        self._took("read", amt, len(data))
         return data
 
     def readinto(self, b: Any) -> int:
         count = super().readinto(b)
         with memoryview(b) as view:
-            self._taken.append(("readinto", view.nbytes, count))
+            self._took("readinto", view.nbytes, count)
         return count
 
     def readline(self, limit: int | None = -1) -> bytes:
         line = super().readline(limit)  # type: ignore[arg-type]  # (refused as http.client refuses it)
-        self._taken.append(("readline", limit, len(line)))
+        self._took("readline", limit, len(line))
         return line
 
     def read1(self, n: int = -1) -> bytes:
@@ -448,8 +458,15 @@ class _Replayed(http.client.HTTPResponse):
         if self._on_wire:
             return True
         body: _Body = self.fp
-        taken = self._taken
-        if sum(count for _, _, count in taken) != body.tell():
+        steps: list[tuple[str, int | None, int]] = []
+        data = body.getvalue()
+        position = 0
+        for name, size, count, end in self._taken:
+            if not self._lines_between(data, position, end - count, steps):
+                return False
+            steps.append((name, size, count))
+            position = end
+        if not self._lines_between(data, position, body.tell(), steps):
             return False
         method = self._method  # type: ignore[attr-defined]
         answer = self._answer
@@ -458,7 +475,7 @@ class _Replayed(http.client.HTTPResponse):
         file = head_file(lines, answer.status_code, wire)
         door = http.client.HTTPResponse(cast(socket.socket, AnsweredSocket(file)), method=method)
         door.begin()
-        for name, size, count in taken:
+        for name, size, count in steps:
             if name == "readinto":
                 got = door.readinto(bytearray(cast(int, size)))
             else:
@@ -470,6 +487,26 @@ class _Replayed(http.client.HTTPResponse):
             state[name] = door.__dict__[name]
         door.fp = None  # type: ignore[assignment]  # (its file is this response's now: not closed when the door's is let go)
         state["_on_wire"] = True
+        body.close()  # (an iteration over it stops: `_lines`)
+        return True
+
+    def _lines_between(
+        self, data: bytes, start: int, end: int, steps: list[tuple[str, int | None, int]]
+    ) -> bool:
+        # The lines iteration read from `start` to `end`, as `readline()` calls, onto `steps`;
+        # False where no iteration read them (the body was read by another hand).
+        if start == end:
+            return True
+        if start > end or not self._iterated:
+            return False
+        while start < end:
+            newline = data.find(b"\n", start, end)
+            if newline < 0:
+                if end != len(data):
+                    return False
+                newline = end - 1  # the last line, unterminated
+            steps.append(("readline", -1, newline + 1 - start))
+            start = newline + 1
         return True
 
     def __iter__(self) -> Iterator[bytes]:
@@ -481,11 +518,9 @@ class _Replayed(http.client.HTTPResponse):
     def _lines(self, body: _Body) -> Iterator[bytes]:
         # The lines `readline` gives one by one, read by the body's own iterator; a read of
         # another kind in between moves it on, as it moves `readline` on.
-        taken = self._taken
+        self._iterated = True
         for line in body:
-            size = len(line)
-            self.length -= size  # type: ignore[operator]
-            taken.append(("readline", -1, size))
+            self.length -= len(line)  # type: ignore[operator]
             yield line
             if self.fp is not body:
                 yield from self._rest()
@@ -555,7 +590,7 @@ class _ReplayedChunked(_Replayed):
         else:
             data = body.read()
             self._end()
-        self._taken.append(("read", amt, len(data)))
+        self._took("read", amt, len(data))
         return data
 
     def readinto(self, b: Any) -> int:
@@ -571,7 +606,7 @@ class _ReplayedChunked(_Replayed):
         else:
             count = body.readinto(b)
             self._end()
-        self._taken.append(("readinto", size, count))
+        self._took("readinto", size, count)
         return count
 
     def read1(self, n: int = -1) -> bytes:
@@ -605,7 +640,7 @@ class _ReplayedChunked(_Replayed):
         line = body.readline(limit)
         if line[-1:] != b"\n" and not body.rest():
             self._end()  # the last line, unterminated
-        self._taken.append(("readline", limit, len(line)))
+        self._took("readline", limit, len(line))
         return line
 
     def __iter__(self) -> Iterator[bytes]:
@@ -616,10 +651,9 @@ class _ReplayedChunked(_Replayed):
         # line when it has no newline, else with the empty line after it.
         if body is None:
             return
-        taken = self._taken
+        self._iterated = True
         if body.size and body.chunks[-1][-1:] != b"\n":
             for line in body:
-                taken.append(("readline", -1, len(line)))
                 if body.tell() == body.size and line[-1:] != b"\n":
                     self._end()
                     yield line
@@ -631,12 +665,9 @@ class _ReplayedChunked(_Replayed):
         else:
             try:
                 for line in body:
-                    taken.append(("readline", -1, len(line)))
                     yield line
-                    if self.fp is not body and self.fp is not None:
-                        yield from self._rest()
-                        return
-            except ValueError:  # the body closed under the loop: the response ended meanwhile
+            except ValueError:  # the body closed under the loop: the response ended, or is read off the wire
+                yield from self._rest()
                 return
         if self.fp is not None:
             self._end()
