@@ -7,14 +7,15 @@ in ``send`` itself, with no pool call, no ``urllib3.HTTPResponse`` and no ``http
 ``before-send`` event, parsing, the retry handler and its sleeps, which the virtual clock takes)
 and above all it does to carry it, so the client's own code runs as it runs live. It is taken
 only where the pool's fast path (:mod:`.urllib3_pool`), the door below it, would answer the
-same request: no proxy, no chunked upload, the pool botocore's own class with botocore's
-connections, TLS that would verify, a request whose wire form :func:`.urllib3_pool.wire_request`
-can vouch for; the cassette replaying it exactly as recorded with nothing acting on it; and an
-answer whose head this module can give exactly as botocore would read it off the wire (see
-:func:`_head`), its body in memory and in one piece when it is not chunked. The engine sees the
-request that door would show it and logs the same attempt. botocore asks urllib3 for no retry
-and no redirect (``Retry(False)``): it retries itself, above ``send``, so a retried status is
-answered here as the door below answers it. Everything else goes to the original ``send``.
+same request, as that door's own checks (:func:`.urllib3_pool.plain_answer`) find: no proxy, no
+chunked upload, botocore's connections, TLS that would verify, a request whose wire form that
+door can vouch for; the cassette replaying it exactly as recorded with nothing acting on it;
+besides, the pool botocore's own class, and an answer whose head this module can give exactly
+as botocore would read it off the wire (see :func:`_head`), its body in memory and in one piece
+when it is not chunked. The engine sees the request that door would show it and logs the same
+attempt. botocore asks urllib3 for no retry and no redirect (``Retry(False)``): it retries
+itself, above ``send``, so a retried status is answered here as the door below answers it.
+Everything else goes to the original ``send``.
 
 The ``AWSResponse`` holds the headers botocore makes of urllib3's (repeated names joined by
 ``", "``, under the first spelling), with the ``Transfer-Encoding`` or ``Content-Length`` the
@@ -26,6 +27,8 @@ chunked answer (an event stream's frames as recorded), in pieces of at most ``am
 
 from __future__ import annotations
 
+import collections
+import functools
 import io
 import os
 import re
@@ -37,8 +40,7 @@ from typing import Any
 
 from .._exchange import Playback
 from .._intercept import current_cassette
-from ._wire import engine_request, wire_flavor
-from .urllib3_pool import _MOST_HEADERS, _REDIRECTS, _plain_connection, _verified, wire_request
+from .urllib3_pool import plain_answer
 
 __all__ = ["AnsweredBody", "patches"]
 
@@ -48,6 +50,8 @@ _NO_BODY = frozenset({204, 304})
 _TOKEN = re.compile("[!-9;-~]+")
 #: The framing headers: the wire writer replaces the recorded ones with its own.
 _FRAMING = frozenset({"transfer-encoding", "content-length"})
+#: The response arguments botocore's ``send`` hands ``urlopen``.
+_RESPONSE_KW = {"preload_content": False, "decode_content": False, "enforce_content_length": False}
 #: The pools botocore makes (the manager's ``pool_classes_by_scheme``), by module and name.
 _BOTOCORE_POOLS = frozenset(
     {("botocore.awsrequest", "AWSHTTPConnectionPool"), ("botocore.awsrequest", "AWSHTTPSConnectionPool")}
@@ -101,52 +105,41 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     pool_class = type(pool)
     if (pool_class.__module__, pool_class.__qualname__) not in _BOTOCORE_POOLS:
         return None  # a pool class of the user's own may answer otherwise
-    connection_class = pool.ConnectionCls
-    if not _plain_connection(connection_class) or pool.proxy is not None or pool.proxy_headers:
-        return None
-    if not target.startswith("/") or pool.pool is None or pool.block:
-        return None
-    if pool.scheme == "https" and not _verified(pool):
-        return None  # the connection door warns of it, as urllib3 does live
     awsrequest = sys.modules["botocore.awsrequest"]  # (imported by the module patched)
     if type(headers) is awsrequest.HeadersDict:
         # As a dict, names and values in its order: what urllib3 reads of it (its `items()`),
         # without the case-folding key made for every value looked up.
         headers = {key._key: value for key, value in headers._dict.items()}
-    # (a `Transfer-Encoding` header, which makes botocore upload chunked, is one it refuses)
-    wire = wire_request(pool, connection_class, method, target, headers, body)
-    if wire is None:
-        return None
-    _target, full_url, raw_headers, content = wire
-    # As urllib3 times a call: the request's own timeout, else the pool's, a total giving a
-    # read timeout only from the connection on (with none, the read timeout is as it is).
-    timer = pool.timeout if request_timeout is None else request_timeout
-    if timer.total is not None:
-        timer = timer.clone()
-        timer.start_connect()
-    read_timeout = timer.read_timeout
-    if read_timeout == 0:
-        return None  # urllib3 raises its ReadTimeoutError before it reads
-    timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
-    engine = engine_request(method, full_url, raw_headers, content)
-    engine.extensions["timeout"] = dict.fromkeys(("connect", "read", "write", "pool"), timeout_s)
     heads: list[tuple[dict[str, str], bool]] = []
 
-    def plain(playback: Playback) -> bool:
-        # What the pool's fast path answers (urllib3 retries nothing for botocore), with a head
-        # this module gives as botocore would read it.
-        status = playback.status
-        if status < 200 or status in _REDIRECTS or len(playback.headers) > _MOST_HEADERS:
-            return False
+    def accept(playback: Playback) -> bool:
+        # An answer whose head this module gives as botocore would read it.
         head = _head(playback, method)
         if head is None:
             return False
         heads.append(head)
         return True
 
-    answer = cassette.replay_plain(wire_flavor(), engine, content, plain)
-    if answer is None:
+    # What the pool's door answers for the `urlopen` call `send` makes (a `Transfer-Encoding`
+    # header, which makes botocore upload chunked, is one it refuses): urllib3 retries and
+    # redirects nothing for botocore, and times the call by the request's timeout, else the pool's.
+    found = plain_answer(
+        pool,
+        cassette,
+        method,
+        target,
+        body,
+        headers,
+        _no_retry(),
+        False,
+        False,
+        pool.timeout if request_timeout is None else request_timeout,
+        _RESPONSE_KW,
+        accept,
+    )
+    if found is None:
         return None
+    answer = found[0]
     response_headers, chunked = heads[-1]
     stream = answer.stream
     # Taken as the door below takes them: all at once, so the attempt log reads the same.
@@ -155,7 +148,6 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
         chunks = list(stream)
     if not _has_body(method, answer.status_code):
         chunks = ()
-    pool.num_requests += 1
     raw = AnsweredBody(chunks, chunked=chunked)
     response = awsrequest.AWSResponse(url, answer.status_code, response_headers, raw)
     if not request.stream_output:
@@ -163,15 +155,18 @@ def _replay(session: Any, cassette: Any, request: Any) -> Any:
     return response
 
 
-#: The pool each manager gave for each origin (scheme, host and port as the URL spells them).
-_pools: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+#: The pool each manager gave for each origin (scheme, host and port as the URL spells them),
+#: with its key in the manager.
+_pools: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, Any]]] = weakref.WeakKeyDictionary()
 
 
 def _pool(manager: Any, url: str) -> Any:
     """
-    The pool ``manager.connection_from_url(url)`` gives, kept for the URL's origin: the manager
-    keeps its pools while they are open (one it lets go of, or clears, it closes), so an open
-    pool kept is the one it would give again, and it is asked again otherwise.
+    The pool ``manager.connection_from_url(url)`` gives, kept for the URL's origin with its key
+    in the manager, and asked of the manager by that key as ``connection_from_url`` asks it:
+    that makes it the manager's most recently used, so the pool the manager lets go of (and
+    closes) when it holds too many is the one it lets go of below. A pool no longer there, or
+    closed, is asked for again.
     """
     start = url.find("://") + 3
     end = url.find("/", start) if start > 2 else -1
@@ -179,12 +174,36 @@ def _pool(manager: Any, url: str) -> Any:
     known = _pools.get(manager)
     if known is None:
         known = _pools.setdefault(manager, {})
-    pool = known.get(origin) if origin is not None else None
-    if pool is None or pool.pool is None:
-        pool = manager.connection_from_url(url)
-        if origin is not None and "?" not in origin and "#" not in origin:
-            known[origin] = pool
+    kept = known.get(origin) if origin is not None else None
+    if kept is not None:
+        key, pool = kept
+        if manager.pools.get(key) is pool and pool.pool is not None:
+            return pool
+    pool = manager.connection_from_url(url)
+    if origin is not None and "?" not in origin and "#" not in origin:
+        key = _key_of(manager, pool)
+        if key is not None:
+            known[origin] = (key, pool)
     return pool
+
+
+def _key_of(manager: Any, pool: Any) -> Any:
+    # The key of `pool`, which the manager just handed out: its most recently used. None for
+    # a manager that keeps its pools otherwise (then asked every time).
+    pools = getattr(manager, "pools", None)
+    container = getattr(pools, "_container", None)
+    lock = getattr(pools, "lock", None)
+    if lock is None or not isinstance(container, collections.OrderedDict):
+        return None
+    with lock:
+        last = next(reversed(container.items()), None)
+    return last[0] if last is not None and last[1] is pool else None
+
+
+@functools.cache
+def _no_retry() -> Any:
+    # The `Retry(False)` botocore hands `urlopen` (read, never changed, by the pool's door).
+    return sys.modules["urllib3"].Retry(False)
 
 
 def _has_body(method: str, status: int) -> bool:

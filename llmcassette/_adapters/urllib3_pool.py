@@ -246,9 +246,7 @@ def response(
     try:
         assert_header_parsing(raw.msg)
     except (HeaderParsingError, TypeError) as exc:  # as the library does: a warning, and read on
-        logging.getLogger("urllib3.connectionpool").warning(
-            "Failed to parse headers (url=%s): %s", pool._absolute_url(target), exc, exc_info=True
-        )
+        _header_warning(pool, target, exc)
     if urllib3_v1():
         response_kw = {**response_kw, "request_method": method}
         made: Any = response_class or pool.ResponseCls
@@ -278,6 +276,19 @@ def response(
     response._connection = None
     response._pool = pool
     return response
+
+
+def _header_warning(pool: Any, target: str, exc: Exception) -> None:
+    # Logged where and as the library logs it live: 1.26 from its pool, with the pool's URL;
+    # 2.x from its connection, with the URL it makes of a connection to the pool's host.
+    if urllib3_v1():
+        logger, url = "urllib3.connectionpool", pool._absolute_url(target)
+    else:
+        from urllib3.connection import _url_from_connection
+
+        connection = pool.ConnectionCls(host=pool.host, port=pool.port)  # (not connected)
+        logger, url = "urllib3.connection", _url_from_connection(connection, target)
+    logging.getLogger(logger).warning("Failed to parse headers (url=%s): %s", url, exc, exc_info=True)
 
 
 def _message_items(message: Any) -> list[tuple[str, str]]:

@@ -15,8 +15,10 @@ sent (method, URL, the headers as on the wire, the body) and logs the same attem
 client gets the ``http.client.HTTPResponse`` that ``do_open`` returns, made over the answer in
 memory (:class:`_Replayed`): its head is the one the door writes (:func:`._wire.engine_lines`),
 handed over parsed as the door hands it to ``http.client.parse_headers``, and its body reads
-as the door's does in every style, a chunked answer's recorded chunks included (``read1()``
-and ``peek()`` end at each one). Everything above ``do_open`` is ``urllib.request``'s own: its
+as the door's does in every style, a chunked answer's recorded chunks included; ``read1()``,
+``peek()`` and a chunked answer's ``readline(n)``, which end where ``http.client``'s 8 KB
+buffer ends as well, go on reading off the door's wire, made in memory, from where the reads
+before them left it (:meth:`_Replayed._wired`). Everything above ``do_open`` is ``urllib.request``'s own: its
 error processor raises ``HTTPError`` for a 4xx or 5xx, its redirect handler follows redirects.
 Everything else (a miss, a fault, recording, another body or connection class) goes through the
 original ``do_open``, to the connection door, unchanged, and an answer this cannot hold in
@@ -40,8 +42,16 @@ from typing import Any, cast
 from .._exchange import Playback
 from .._intercept import current_cassette
 from .._streams import ReplayStream
-from ._wire import engine_lines, engine_request, wire_flavor
-from .http_client import LEGAL_HEADER_NAME, UNSAFE_TARGET, AnsweredSocket, answered_file, split_head, wire_url
+from ._wire import encode_body, engine_lines, engine_request, wire_flavor
+from .http_client import (
+    LEGAL_HEADER_NAME,
+    UNSAFE_TARGET,
+    AnsweredSocket,
+    answered_file,
+    head_file,
+    split_head,
+    wire_url,
+)
 
 __all__ = ["patches", "replayed_response"]
 
@@ -341,13 +351,15 @@ def replayed_response(answer: Any, playback: Playback, method: str) -> http.clie
     state["headers"] = message
     state["fp"] = body
     state["_method"] = method
+    state["_answer"] = answer
+    state["_taken"] = []
     return response
 
 
 class _Body(io.BytesIO):
     """
     A replayed body in memory, made of its recorded ``chunks``: ``peek`` and ``read1`` stop at
-    the end of the chunk being read, as on the door's wire, where each chunk is a read of its own.
+    the end of the chunk being read (what a response read by another hand falls back on).
     """
 
     chunks: Sequence[bytes]
@@ -359,7 +371,7 @@ class _Body(io.BytesIO):
 
     @property
     def ends(self) -> list[int]:
-        # Where each chunk ends: only a style that stops at them needs them.
+        # Where each chunk ends: only a style that stops at them needs them (made once).
         if self._ends is None:
             self._ends = list(itertools.accumulate(map(len, self.chunks)))
         return self._ends
@@ -387,24 +399,138 @@ class _Replayed(http.client.HTTPResponse):
     """
     What ``do_open`` returns for a replayed answer framed by its length (or with no body), made
     over the body in memory: ``http.client``'s own reading, with no framing to parse.
+
+    ``read1`` and ``peek`` end where ``http.client``'s buffered reader ends them on the door's
+    wire, at the edge of its 8 KB buffer as well as at a chunk's end; so does a chunked answer's
+    ``readline(n)`` (which peeks). Those are read off that wire (:meth:`_wired`): the reads
+    taken so far are taken again there, which leaves its buffer where the door's would be, and
+    the response goes on as the door's.
     """
 
     fp: Any
+    _answer: Any
+    #: The reads taken (each method, size, bytes given, and where the body was left); the lines
+    #: iteration gave between them are not noted, but found in the body when needed.
+    _taken: list[tuple[str, int | None, int, int]]
+    #: Whether lines were read by iterating (see `_lines`).
+    _iterated = False
+    #: Read off the door's wire since a read that depends on its buffer (see `_wired`).
+    _on_wire = False
+
+    def _took(self, name: str, size: int | None, count: int) -> None:
+        # (nothing once the response has ended: it is never read off the wire then)
+        body = self.fp
+        if body is not None and not self._on_wire:
+            self._taken.append((name, size, count, body.tell()))
+
+    def read(self, amt: int | None = None) -> bytes:
+        data = super().read(amt)
+        self._took("read", amt, len(data))
+        return data
+
+    def readinto(self, b: Any) -> int:
+        count = super().readinto(b)
+        with memoryview(b) as view:
+            self._took("readinto", view.nbytes, count)
+        return count
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        line = super().readline(limit)  # type: ignore[arg-type]  # (refused as http.client refuses it)
+        self._took("readline", limit, len(line))
+        return line
+
+    def read1(self, n: int = -1) -> bytes:
+        if self.fp is not None and not self._on_wire:
+            self._wired()
+        return super().read1(n)
+
+    def peek(self, n: int = -1) -> bytes:
+        if self.fp is not None and not self._on_wire:
+            self._wired()
+        return super().peek(n)
+
+    def _wired(self) -> bool:
+        """
+        Go on as the door's response, ``http.client``'s own reading over the door's file, with
+        the reads taken so far taken again there; False, changing nothing, where they do not
+        read alike (the body was read by another hand, as requests' door reads chunks).
+        """
+        if self._on_wire:
+            return True
+        body: _Body = self.fp
+        steps: list[tuple[str, int | None, int]] = []
+        data = body.getvalue()
+        position = 0
+        for name, size, count, end in self._taken:
+            if not self._lines_between(data, position, end - count, steps):
+                return False
+            steps.append((name, size, count))
+            position = end
+        if not self._lines_between(data, position, body.tell(), steps):
+            return False
+        method = self._method  # type: ignore[attr-defined]
+        answer = self._answer
+        lines, chunked, length = engine_lines(answer, method=method)
+        wire = encode_body(body.chunks, chunked=chunked, length=length)
+        file = head_file(lines, answer.status_code, wire)
+        door = http.client.HTTPResponse(cast(socket.socket, AnsweredSocket(file)), method=method)
+        door.begin()
+        for name, size, count in steps:
+            if name == "readinto":
+                got = door.readinto(bytearray(cast(int, size)))
+            else:
+                got = len(getattr(door, name)(size))
+            if got != count:
+                return False
+        state = self.__dict__
+        for name in ("fp", "length", "chunked", "chunk_left", "will_close"):
+            state[name] = door.__dict__[name]
+        door.fp = None  # type: ignore[assignment]  # (its file is this response's now: not closed when the door's is let go)
+        state["_on_wire"] = True
+        body.close()  # (an iteration over it stops: `_lines`)
+        return True
+
+    def _lines_between(
+        self, data: bytes, start: int, end: int, steps: list[tuple[str, int | None, int]]
+    ) -> bool:
+        # The lines iteration read from `start` to `end`, as `readline()` calls, onto `steps`;
+        # False where no iteration read them (the body was read by another hand).
+        if start == end:
+            return True
+        if start > end or not self._iterated:
+            return False
+        while start < end:
+            newline = data.find(b"\n", start, end)
+            if newline < 0:
+                if end != len(data):
+                    return False
+                newline = end - 1  # the last line, unterminated
+            steps.append(("readline", -1, newline + 1 - start))
+            start = newline + 1
+        return True
 
     def __iter__(self) -> Iterator[bytes]:
         body: _Body | None = self.fp
-        if body is None or self._method == "HEAD" or body.rest() != self.length:  # type: ignore[attr-defined]
+        if body is None or self._on_wire or self._method == "HEAD" or body.rest() != self.length:  # type: ignore[attr-defined]
             return self  # its `readline`, line by line
         return self._lines(body)
 
     def _lines(self, body: _Body) -> Iterator[bytes]:
         # The lines `readline` gives one by one, read by the body's own iterator; a read of
         # another kind in between moves it on, as it moves `readline` on.
+        self._iterated = True
         for line in body:
             self.length -= len(line)  # type: ignore[operator]
             yield line
-            if self.fp is None:
+            if self.fp is not body:
+                yield from self._rest()
                 return
+
+    def _rest(self) -> Iterator[bytes]:
+        # The lines left once the response was read off the wire in the middle of iterating
+        # (nothing once it has ended), as its `readline` gives them.
+        if self.fp is not None:
+            yield from iter(self.readline, b"")
 
 
 class _ReplayedChunked(_Replayed):
@@ -418,9 +544,12 @@ class _ReplayedChunked(_Replayed):
     _left_at_close: int | None = None
 
     @property
-    def chunk_left(self) -> int | None:  # type: ignore[override]
+    def chunk_left(self) -> int | None:
         # What is left of the chunk being read (0 at a boundary, None before the first); once
         # the response has ended, what was left then (None at the end of the body).
+        if self._on_wire:
+            left: int | None = self.__dict__["chunk_left"]
+            return left
         body: _Body | None = self.fp
         if body is None:
             return self._left_at_close
@@ -428,6 +557,11 @@ class _ReplayedChunked(_Replayed):
         if not position or position == body.size:
             return 0 if position else None
         return body.ends[bisect.bisect_left(body.ends, position)] - position
+
+    @chunk_left.setter
+    def chunk_left(self, left: int | None) -> None:
+        # (set by `http.client` once read off the wire)
+        self.__dict__["chunk_left"] = left
 
     def _close_conn(self) -> None:
         self._left_at_close = self.chunk_left
@@ -446,79 +580,78 @@ class _ReplayedChunked(_Replayed):
         return True
 
     def read(self, amt: int | None = None) -> bytes:
+        if self._on_wire:
+            return http.client.HTTPResponse.read(self, amt)
         body: _Body | None = self.fp
         if body is None:
             return b""
         if amt is not None and 0 <= amt <= body.rest():
-            return b"" if self._at_end(body) else body.read(amt)
-        data = body.read()
-        self._end()
+            data = b"" if self._at_end(body) else body.read(amt)
+        else:
+            data = body.read()
+            self._end()
+        self._took("read", amt, len(data))
         return data
 
     def readinto(self, b: Any) -> int:
+        if self._on_wire:
+            return http.client.HTTPResponse.readinto(self, b)
         body: _Body | None = self.fp
         if body is None:
             return 0
         with memoryview(b) as view:
             size = view.nbytes
         if size <= body.rest():
-            return 0 if self._at_end(body) else body.readinto(b)
-        count = body.readinto(b)
-        self._end()
+            count = 0 if self._at_end(body) else body.readinto(b)
+        else:
+            count = body.readinto(b)
+            self._end()
+        self._took("readinto", size, count)
         return count
 
     def read1(self, n: int = -1) -> bytes:
+        if self._on_wire:
+            return http.client.HTTPResponse.read1(self, n)
         body: _Body | None = self.fp
         if body is None or self._at_end(body) or n == 0:
             return b""
-        return body.read1(n)
+        return http.client.HTTPResponse.read1(self, n) if self._wired() else body.read1(n)
 
     def peek(self, n: int = -1) -> bytes:
+        if self._on_wire:
+            return http.client.HTTPResponse.peek(self, n)
         body: _Body | None = self.fp
         if body is None or self._at_end(body):
             return b""
-        return body.peek(n)
+        return http.client.HTTPResponse.peek(self, n) if self._wired() else body.peek(n)
 
     def readline(self, limit: int | None = -1) -> bytes:
+        if self._on_wire:
+            return http.client.HTTPResponse.readline(self, limit)  # type: ignore[arg-type]
         body: _Body | None = self.fp
         if limit is None:
             limit = -1
         if body is None or limit == 0 or self._at_end(body):
             return b""
-        if limit > 0:
-            return self._readline_limited(limit)
-        line = body.readline()
-        if line[-1:] != b"\n":
+        if limit > 0 and self._wired():
+            # `http.client` reads it by `peek` and `read` (`io.IOBase.readline`): where the
+            # line stops, and how long it may run past `limit`, depends on its buffer's edges.
+            return http.client.HTTPResponse.readline(self, limit)
+        line = body.readline(limit)
+        if line[-1:] != b"\n" and not body.rest():
             self._end()  # the last line, unterminated
+        self._took("readline", limit, len(line))
         return line
 
-    def _readline_limited(self, limit: int) -> bytes:
-        # `io.IOBase.readline` over this response's `peek` and `read`, as `http.client` reads a
-        # line of a chunked answer: its look-ahead counts up to `limit` from the start of each
-        # chunk, so a line that runs over a chunk boundary may come back longer than `limit`.
-        line = bytearray()
-        while len(line) < limit:
-            ahead = self.peek(1)
-            count = 1
-            if ahead:
-                newline = ahead.find(b"\n", 0, limit)
-                count = min(len(ahead), limit) if newline < 0 else newline + 1
-            piece = self.read(count)
-            if not piece:
-                break
-            line += piece
-            if piece.endswith(b"\n"):
-                break
-        return bytes(line)
-
     def __iter__(self) -> Iterator[bytes]:
-        return self._lines(self.fp)
+        return self if self._on_wire else self._lines(self.fp)
 
     def _lines(self, body: _Body | None) -> Iterator[bytes]:
         # As `readline` gives them, it ends the response at the end of the body: with the last
         # line when it has no newline, else with the empty line after it.
         if body is None:
             return
+        self._iterated = True
         if body.size and body.chunks[-1][-1:] != b"\n":
             for line in body:
                 if body.tell() == body.size and line[-1:] != b"\n":
@@ -526,13 +659,15 @@ class _ReplayedChunked(_Replayed):
                     yield line
                     return
                 yield line
-                if self.fp is None:
+                if self.fp is not body:
+                    yield from self._rest()
                     return
         else:
             try:
                 for line in body:
                     yield line
-            except ValueError:  # the body closed under the loop: the response ended meanwhile
+            except ValueError:  # the body closed under the loop: the response ended, or is read off the wire
+                yield from self._rest()
                 return
         if self.fp is not None:
             self._end()

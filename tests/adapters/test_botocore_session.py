@@ -384,3 +384,44 @@ def test_under_vcrpy_patching_botocore_the_request_goes_to_vcrpy(
                 _converse(_client(None))
     assert len(below) == 4  # (botocore retries what its HTTP client raised)
     assert cassette.attempts == []
+
+
+def test_the_pools_stay_in_the_order_the_manager_keeps_them_below(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The manager keeps its ten most recently used pools and closes the one it lets go of. The
+    # fast path remembered each origin's pool and took it without asking the manager, which
+    # then took it for unused: it let go of (and closed) a pool the door below had just used,
+    # and kept one it had not, where a connection may be open.
+    hosts = [f"h{i}.example.com" for i in range(11)]
+    interactions = [
+        {
+            "request": {"method": "GET", "uri": f"http://{host}/x", "headers": {}, "body": ""},
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+        }
+        for host in hosts
+    ]
+    path = tmp_path / "hosts.yaml"
+    document = llmcassette.CassetteDocument.model_validate({"interactions": interactions})
+    llmcassette.save_cassette(path, document)
+    forbid_sockets(monkeypatch)
+
+    def calls() -> tuple[list[Any], list[str], list[Any]]:
+        session = botocore.httpsession.URLLib3Session()
+        got = []
+        for host in [*hosts[:10], hosts[0], hosts[10], hosts[0]]:
+            request = botocore.awsrequest.AWSRequest(method="GET", url=f"http://{host}/x").prepare()
+            got.append(session.send(request).content)
+        manager = session._manager
+        pools = list(manager.pools._container.values())
+        return got, [pool.host for pool in pools], [pool.num_requests for pool in pools]
+
+    seen = []
+    for fast in (True, False):
+        with llmcassette.use_cassette(path, allow_playback_repeats=True) as cassette:
+            with contextlib.nullcontext() if fast else lower_door():
+                seen.append((calls(), _attempts(cassette)))
+    (_, below_hosts, below_counts), _ = seen[1]
+    assert below_hosts == [*hosts[2:10], hosts[10], hosts[0]]  # h1 let go of, h0 used last
+    assert below_counts == [1] * 8 + [1, 3]
+    assert seen[0] == seen[1]

@@ -494,3 +494,53 @@ def test_an_argument_urllib3_does_not_take_fails_on_the_fast_path_as_it_does_liv
     assert fast_attempts == slow_attempts
     # (1.26 hands it to its HTTPResponse, which refuses it on either path once answered)
     assert taken == ([[True]] if urllib3.__version__.startswith("1.") else [[]])
+
+
+@pytest.mark.parametrize("library", ["urllib3", "requests"])
+def test_a_header_urllib3_cannot_parse_is_logged_as_urllib3_logs_it(
+    library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A recorded header name with a space in it: urllib3 warns that it failed to parse the
+    # headers (2.x from its connection, with the URL its connection makes; 1.26 from its pool,
+    # with the pool's URL) and reads on. The fast path asked the pool for 1.26's URL on 2.x too,
+    # whose pools have no `_absolute_url`: an AttributeError reached the client.
+    path = tmp_path / "bad-header.yaml"
+    interaction = {
+        "request": {"method": "GET", "uri": "http://api.example.com/j?a=b", "headers": {}, "body": ""},
+        "response": {
+            "status": {"code": 200, "message": "OK"},
+            "headers": {"Bad Name": ["x"], "Content-Type": ["application/json"]},
+            "body": {"string": "{}"},
+        },
+    }
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": [interaction] * 2})
+    )
+    forbid_sockets(monkeypatch)
+
+    def calls() -> list[tuple[str, list[bool], Callable[[], Any]]]:
+        def call() -> Any:
+            caplog.clear()
+            if library == "urllib3":
+                response = urllib3.PoolManager().request("GET", "http://api.example.com/j?a=b")
+                got = response.status, response.data
+            else:
+                answered = requests.get("http://api.example.com/j?a=b")
+                got = answered.status_code, answered.content
+            logged = [
+                (r.name, r.levelname, r.getMessage()) for r in caplog.records if r.name.startswith("urllib3")
+            ]
+            return got, logged
+
+        return [("bad header", [True], call)]
+
+    with caplog.at_level("WARNING"):
+        slow_got, slow_attempts, _ = _replay(path, calls(), monkeypatch, fast=False)
+        fast_got, fast_attempts, taken = _replay(path, calls(), monkeypatch, fast=True)
+    assert taken == [[True]]
+    logger = "urllib3.connectionpool" if urllib3.__version__.startswith("1.") else "urllib3.connection"
+    [(_got, [(name, level, message)])] = slow_got
+    assert (name, level) == (logger, "WARNING")
+    assert message.startswith("Failed to parse headers (url=http://api.example.com")
+    assert fast_got == slow_got
+    assert fast_attempts == slow_attempts

@@ -185,6 +185,8 @@ STYLES: dict[str, Read] = {
     "read() while iterating": _interrupted(lambda r: r.read()),
     "close() while iterating": _interrupted(lambda r: r.close()),
     "read(4) while iterating": _interrupted(lambda r: r.read(4)),
+    "read1() while iterating": _interrupted(lambda r: r.read1()),
+    "peek then readline(9)": lambda r: [r.readline(), r.peek(), *_until_empty(r, lambda: r.readline(9))],
     "exact": _exact,
     "exact readinto": _exact_into,
     "fileno": _fileno,
@@ -608,22 +610,6 @@ def test_which_requests_take_the_fast_path(
     assert _answered_by(path, request_, **options) == expected
 
 
-def test_read1_gives_each_recorded_chunk_of_a_stream_longer_than_http_clients_buffer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Through the door, `http.client` reads the chunks through an 8 KB buffer, and `read1()`
-    # returns no more than the buffer holds, cutting a chunk that straddles its end in two.
-    events = [f"data: {json.dumps({'i': i, 'delta': 'word ' * 25})}\n\n".encode() for i in range(100)]
-    path = tmp_path / "long.yaml"
-    interaction = _hand(f"{HAND}/long", 200, {"content-type": ["text/event-stream"]}, events)
-    llmcassette.save_cassette(
-        path, llmcassette.CassetteDocument.model_validate({"interactions": [interaction]})
-    )
-    forbid_sockets(monkeypatch)
-    with llmcassette.use_cassette(path), urllib.request.urlopen(f"{HAND}/long") as response:
-        assert list(iter(response.read1, b"")) == events
-
-
 def test_do_open_is_patched_only_while_a_cassette_is_active(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -667,3 +653,42 @@ def test_vcrpy_answers_from_its_own_cassette_through_its_own_connection_class(
         assert http.client.HTTPConnection.__module__ != "http.client"
         assert urllib.request.urlopen(f"{HAND}/hand/whole").read() == b"from vcrpy"
     assert cassette.attempts == []
+
+
+def _long_calls() -> list[Call]:
+    opener = urllib.request.build_opener()
+    return [
+        Call(name, [True], lambda read, name=name: _open(opener, read, f"{HAND}/long/{name}"))
+        for name in ("chunked", "length", "lines")
+    ]
+
+
+@pytest.mark.parametrize("style", list(STYLES))
+def test_answers_longer_than_http_clients_buffer_read_alike_through_both_paths(
+    style: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through the door, `http.client` reads the body through an 8 KB buffer: `read1()`, `peek()`
+    # and a chunked answer's `readline(n)` stop at its edge too, not only at a recorded chunk's
+    # end. The fast path stopped at the chunks only, and gave a recorded chunk of 20 KB in one
+    # `read1()` where the door (and a live server, whose bytes came as fast) gives it in pieces.
+    big = [b"a" * 3000 + b"\n", b"b" * 20000 + b"\n", b"c\n" * 3000, b"d" * 9000]
+    lines = [f"data: {i} {'w' * (i % 97)}\n\n".encode() for i in range(400)]
+    sse = {"content-type": ["text/event-stream"]}
+    interactions = [
+        _hand(f"{HAND}/long/chunked", 200, sse, big),
+        _hand(f"{HAND}/long/length", 200, {"content-length": [str(len(b"".join(big)))]}, [b"".join(big)]),
+        _hand(f"{HAND}/long/lines", 200, sse, lines),
+    ]
+    path = tmp_path / "long.yaml"
+    llmcassette.save_cassette(
+        path, llmcassette.CassetteDocument.model_validate({"interactions": interactions})
+    )
+    forbid_sockets(monkeypatch)
+    read = STYLES[style]
+    slow = _replay(path, _long_calls(), read, monkeypatch, fast=False)
+    calls = _long_calls()
+    fast = _replay(path, calls, read, monkeypatch, fast=True)
+    assert fast[2] == [call.fast for call in calls]
+    for call, was, now in zip(calls, slow[0], fast[0], strict=True):
+        assert now == was, call.name
+    assert fast[1] == slow[1]
