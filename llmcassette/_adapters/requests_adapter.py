@@ -348,8 +348,7 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     answered = made_any.__new__(made_class)
     fields = answered.__dict__
     fields.update(state)
-    headers = state["headers"]
-    fields["headers"] = type(headers)(headers)
+    fields["headers"] = _copied(state["headers"])
     buffer = state.get("_decoded_buffer")
     if buffer is not None:
         fields["_decoded_buffer"] = type(buffer)()
@@ -361,9 +360,25 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     return answered
 
 
+def _copied(headers: Any) -> Any:
+    # A copy of urllib3's `HTTPHeaderDict` with what its own copy holds (each name's list of its
+    # spelling and values, in order), made from that store at once rather than name by name.
+    container = headers._container
+    copy = object.__new__(type(headers))
+    if type(container) is dict:
+        copy._container = {name: values[:] for name, values in container.items()}
+    else:  # (an OrderedDict on urllib3 1.26)
+        copy._container = type(container)((name, values[:]) for name, values in container.items())
+    return copy
+
+
 def _state_of(made: Any) -> dict[str, Any] | bool:
     # What urllib3 left on `made` but what differs per response, when all of it is plain values.
     state = dict(made.__dict__)
+    from urllib3._collections import HTTPHeaderDict
+
+    if type(made.headers) is not HTTPHeaderDict:
+        return False  # (copied by its own class's means: `_copied` knows urllib3's alone)
     if any(
         name not in _PER_RESPONSE and not isinstance(value, _PLAIN_VALUES) for name, value in state.items()
     ):
@@ -451,7 +466,10 @@ def _answered_class() -> type:
                 self._fp = self._original_response = wired
                 yield from super().read_chunked(amt, decode_content=decode_content)
                 return
-            with self._error_catcher():
+            # What urllib3's `_error_catcher` does around its reading, inline (its translations
+            # of socket and HTTP errors aside: a body in memory raises none): left on an error,
+            # the response is closed; either way released once its original one is closed.
+            try:
                 if body is None:
                     return  # read and closed already
                 if amt is not None and amt <= 0:
@@ -479,6 +497,15 @@ def _answered_class() -> type:
                 # As urllib3 ends it, after the last chunk and the trailer.
                 original.close()
                 original._left_at_close = None
+            except BaseException:  # (a generator left mid-way too: GeneratorExit)
+                if self._original_response:
+                    self._original_response.close()
+                if self._connection:
+                    self._connection.close()
+                raise
+            finally:
+                if self._original_response and self._original_response.isclosed():
+                    self.release_conn()
 
     if not hasattr(base, "read1"):  # (urllib3 1.26 has none)
         del _Answered.read1
