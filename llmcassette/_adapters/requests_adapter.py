@@ -244,7 +244,33 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
         adapter.cert_verify(pool, url, verify, cert)
         return pool, adapter.request_url(request, proxies)
     adapter.cert_verify(pool, url, verify, cert)
-    return pool, request.path_url
+    return pool, _path_url(request, url)
+
+
+#: The ``path_url`` of each URL, as requests' own request makes it (its ``urlsplit`` keeps far
+#: fewer); emptied when it holds this many.
+_PATHS: dict[str, str] = {}
+_MOST_PATHS = 1024
+
+
+def _path_url(request: Any, url: str) -> str:
+    # A function of the URL alone on requests' own request: made once per URL.
+    if type(request) is not _prepared_request():
+        return cast(str, request.path_url)
+    path = _PATHS.get(url)
+    if path is None:
+        path = request.path_url
+        if len(_PATHS) >= _MOST_PATHS:
+            _PATHS.clear()
+        _PATHS[url] = path
+    return path
+
+
+@functools.cache
+def _prepared_request() -> Any:
+    from requests.models import PreparedRequest
+
+    return PreparedRequest
 
 
 def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
