@@ -160,6 +160,11 @@ def _replay(
     if timeout is _INVALID:
         return None  # the original raises its ValueError
     method = request.method
+    headers = request.headers
+    if type(headers) is _insensitive_dict():
+        # Its items, in order, as a dict (its names differ even in case): what `urlopen` reads
+        # of them, read at once rather than name by name through its mapping methods.
+        headers = dict(headers._store.values())
     played: list[Playback] = []
 
     def accept(playback: Playback) -> bool:
@@ -174,7 +179,7 @@ def _replay(
         method,
         url,
         body,
-        request.headers,
+        headers,
         adapter.max_retries,
         False,
         False,
@@ -264,6 +269,13 @@ def _path_url(request: Any, url: str) -> str:
             _PATHS.clear()
         _PATHS[url] = path
     return path
+
+
+@functools.cache
+def _insensitive_dict() -> Any:
+    from requests.structures import CaseInsensitiveDict
+
+    return CaseInsensitiveDict
 
 
 @functools.cache
