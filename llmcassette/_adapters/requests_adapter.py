@@ -160,6 +160,11 @@ def _replay(
     if timeout is _INVALID:
         return None  # the original raises its ValueError
     method = request.method
+    headers = request.headers
+    if type(headers) is _insensitive_dict():
+        # Its items, in order, as a dict (its names differ even in case): what `urlopen` reads
+        # of them, read at once rather than name by name through its mapping methods.
+        headers = dict(headers._store.values())
     played: list[Playback] = []
 
     def accept(playback: Playback) -> bool:
@@ -174,7 +179,7 @@ def _replay(
         method,
         url,
         body,
-        request.headers,
+        headers,
         adapter.max_retries,
         False,
         False,
@@ -244,7 +249,40 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
         adapter.cert_verify(pool, url, verify, cert)
         return pool, adapter.request_url(request, proxies)
     adapter.cert_verify(pool, url, verify, cert)
-    return pool, request.path_url
+    return pool, _path_url(request, url)
+
+
+#: The ``path_url`` of each URL, as requests' own request makes it (its ``urlsplit`` keeps far
+#: fewer); emptied when it holds this many.
+_PATHS: dict[str, str] = {}
+_MOST_PATHS = 1024
+
+
+def _path_url(request: Any, url: str) -> str:
+    # A function of the URL alone on requests' own request: made once per URL.
+    if type(request) is not _prepared_request():
+        return cast(str, request.path_url)
+    path = _PATHS.get(url)
+    if path is None:
+        path = request.path_url
+        if len(_PATHS) >= _MOST_PATHS:
+            _PATHS.clear()
+        _PATHS[url] = path
+    return path
+
+
+@functools.cache
+def _insensitive_dict() -> Any:
+    from requests.structures import CaseInsensitiveDict
+
+    return CaseInsensitiveDict
+
+
+@functools.cache
+def _prepared_request() -> Any:
+    from requests.models import PreparedRequest
+
+    return PreparedRequest
 
 
 def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
@@ -348,8 +386,7 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     answered = made_any.__new__(made_class)
     fields = answered.__dict__
     fields.update(state)
-    headers = state["headers"]
-    fields["headers"] = type(headers)(headers)
+    fields["headers"] = _copied(state["headers"])
     buffer = state.get("_decoded_buffer")
     if buffer is not None:
         fields["_decoded_buffer"] = type(buffer)()
@@ -361,9 +398,25 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     return answered
 
 
+def _copied(headers: Any) -> Any:
+    # A copy of urllib3's `HTTPHeaderDict` with what its own copy holds (each name's list of its
+    # spelling and values, in order), made from that store at once rather than name by name.
+    container = headers._container
+    copy = object.__new__(type(headers))
+    if type(container) is dict:
+        copy._container = {name: values[:] for name, values in container.items()}
+    else:  # (an OrderedDict on urllib3 1.26)
+        copy._container = type(container)((name, values[:]) for name, values in container.items())
+    return copy
+
+
 def _state_of(made: Any) -> dict[str, Any] | bool:
     # What urllib3 left on `made` but what differs per response, when all of it is plain values.
     state = dict(made.__dict__)
+    from urllib3._collections import HTTPHeaderDict
+
+    if type(made.headers) is not HTTPHeaderDict:
+        return False  # (copied by its own class's means: `_copied` knows urllib3's alone)
     if any(
         name not in _PER_RESPONSE and not isinstance(value, _PLAIN_VALUES) for name, value in state.items()
     ):
@@ -451,7 +504,10 @@ def _answered_class() -> type:
                 self._fp = self._original_response = wired
                 yield from super().read_chunked(amt, decode_content=decode_content)
                 return
-            with self._error_catcher():
+            # What urllib3's `_error_catcher` does around its reading, inline (its translations
+            # of socket and HTTP errors aside: a body in memory raises none): left on an error,
+            # the response is closed; either way released once its original one is closed.
+            try:
                 if body is None:
                     return  # read and closed already
                 if amt is not None and amt <= 0:
@@ -479,6 +535,15 @@ def _answered_class() -> type:
                 # As urllib3 ends it, after the last chunk and the trailer.
                 original.close()
                 original._left_at_close = None
+            except BaseException:  # (a generator left mid-way too: GeneratorExit)
+                if self._original_response:
+                    self._original_response.close()
+                if self._connection:
+                    self._connection.close()
+                raise
+            finally:
+                if self._original_response and self._original_response.isclosed():
+                    self.release_conn()
 
     if not hasattr(base, "read1"):  # (urllib3 1.26 has none)
         del _Answered.read1
