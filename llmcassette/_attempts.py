@@ -30,9 +30,6 @@ class _Received:
             return source.delivered()
         chunks = attempt._chunks
         if chunks is None:
-            final = attempt._final_chunks
-            if final is not None:
-                return list(final)  # (a list of its own on each read, as a stream's `delivered`)
             # Made when first asked for (an attempt is made on every request, most never read).
             chunks = attempt._chunks = []
         return chunks
@@ -40,7 +37,6 @@ class _Received:
     def __set__(self, attempt: Attempt, chunks: Iterable[bytes]) -> None:
         attempt._chunks = list(chunks)
         attempt._chunk_source = None
-        attempt._final_chunks = None
 
 
 class ChunkSource(Protocol):
@@ -106,7 +102,6 @@ class _Kept:
     # fields: an attempt sets them only when used.
     _chunks: list[bytes] | None = None
     _chunk_source: ChunkSource | None = None
-    _final_chunks: tuple[bytes, ...] | None = None  # what a finished replay stream handed over
     _pairs: list[tuple[bytes, bytes]] | None = None
     _header_entries: tuple[tuple[bytes, bytes, bytes], ...] | None = None
     _faults: list[str] | None = None
@@ -187,17 +182,11 @@ class Attempt(_Kept):
         """Read :attr:`chunks` from ``source`` from now on (a replay stream)."""
         self._chunk_source = source
 
-    def received_all(self, chunks: tuple[bytes, ...]) -> None:
-        """The source's chunks are final: ``chunks``, kept instead of the source (see ``ChunkLog``)."""
-        self._chunk_source = None
-        self._final_chunks = chunks
-
     def __getstate__(self) -> dict[str, Any]:
         # A copy or a pickle holds the chunks received so far, not the stream they are read from.
         state = dict(self.__dict__)
         state["_chunks"] = self.chunks
         state["_chunk_source"] = None
-        state["_final_chunks"] = None
         state["_pairs"] = self._raw_headers
         state["_header_entries"] = None
         return state

@@ -196,7 +196,7 @@ def respond(
     if playback.ending is _COMPLETE and playback.delays_ms is None:
         # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
         if pacer is None and type(chunks) is tuple:
-            stream = _plain_stream(flavor).plain(chunks, attempt)
+            stream = _plain_stream(flavor).plain(chunks)
         else:
             stream = stream_class(_stream_kind(playback), flavor)(
                 chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
@@ -222,7 +222,7 @@ def respond_recorded(
     replay cache holds them): the same response, without the :class:`Playback` it would be.
     """
     attempt.status = status
-    stream = _plain_stream(flavor).plain(chunks, attempt)
+    stream = _plain_stream(flavor).plain(chunks)
     attempt.received_from(stream)
     # (the response makes the library's Headers of the pairs itself: for one play, that is all)
     extensions = _RECORDED_EXTENSIONS.get((flavor, status, reason))

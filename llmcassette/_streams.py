@@ -72,7 +72,6 @@ class ReplayStream:
     _next = 0
     _handed: list[bytes] | tuple[bytes, ...] = ()
     _running: tuple[Sequence[bytes], Iterator[bytes]] | None = None
-    _log: ChunkLog | None = None
 
     def __init__(
         self,
@@ -103,17 +102,14 @@ class ReplayStream:
         self._running = None
 
     @classmethod
-    def plain(cls, chunks: tuple[bytes, ...], log: ChunkLog | None = None) -> ReplayStream:
+    def plain(cls, chunks: tuple[bytes, ...]) -> ReplayStream:
         """
         A stream that hands ``chunks`` over with no wait and ends cleanly: the constructor's with
         no option given (made on almost every replay, in a fifth of the time: every other
-        attribute is the class's default). ``log`` is told the chunks when every one has gone
-        at once (see :class:`ChunkLog`).
+        attribute is the class's default).
         """
         stream = object.__new__(cls)
         stream._chunks = chunks
-        if log is not None:
-            stream._log = log
         return stream
 
     def _handing(self) -> list[bytes]:
@@ -217,13 +213,7 @@ class ReplayStream:
                         self._handed_over(rest[:count])
                     self._running = None
                 if self._end_stall_ms is None and self._error is None:
-                    # Every chunk went, and the stream ends cleanly: what it handed over is
-                    # final (a second read finds nothing), and its log keeps that, not the stream.
-                    log = self._log
-                    if log is not None and type(self._handed) is tuple and self._next == len(self._chunks):
-                        self._log = None
-                        log.received_all(self._handed)
-                    return
+                    return  # every chunk went, and the stream ends cleanly
         for index in self._pending():
             if delays is not None and delays[index]:
                 seconds, timed_out = self._silence(delays[index])
@@ -275,16 +265,6 @@ class ReplayStream:
 
     async def aclose(self) -> None:
         pass
-
-
-class ChunkLog(Protocol):
-    """
-    Where a replay stream's chunks are logged (an attempt): told them once every one has gone and
-    the stream has ended cleanly, so that it can let go of the stream (which would otherwise live
-    as long as the log, one more object for the collector per request).
-    """
-
-    def received_all(self, chunks: tuple[bytes, ...]) -> None: ...
 
 
 class StreamSink(Protocol):
