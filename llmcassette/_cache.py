@@ -45,7 +45,7 @@ CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
 MAX_CACHED_FILE_BYTES = 16 * 1024 * 1024
 
 # Bumped when the layout of an entry changes.
-_FORMAT = b"LLMCC\x00\x04\x00"
+_FORMAT = b"LLMCC\x00\x05\x00"
 _DIGEST_BYTES = 20
 # An entry's name hashes this much of the start and of the end of its file (all of a smaller one).
 _SAMPLE_BYTES = 16 * 1024

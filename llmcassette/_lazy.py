@@ -394,28 +394,34 @@ class LazyCassette:
             write_entry(self._key, entry, self._raw)
 
     def _entry(self) -> Any:
-        items = []
-        for index, (method, uri, content) in enumerate(self._lines):
-            compiled = self._compiled[index]
-            played = _compiled_data(compiled) if compiled is not None else self._cached[index]
-            items.append((method, uri, content, self._item_extras[index], played))
-        return (self.version, self.extras, items, self._playlists)
+        # Kept as columns, each a list marshal gives back as it is used: the request lines (a
+        # tuple each), the items' extras and their compiled responses (entering a cassette from
+        # the cache builds no list or tuple of its own for them).
+        played = [
+            _compiled_data(compiled) if compiled is not None else cached
+            for compiled, cached in zip(self._compiled, self._cached, strict=True)
+        ]
+        return (self.version, self.extras, self._lines, self._item_extras, played, self._playlists)
 
     @classmethod
     def from_entry(cls, path: Path, raw: bytes, key: str, entry: Any) -> LazyCassette:
         """A cassette as an earlier run left it in the cache (``raw``: the file's bytes)."""
-        version, extras, items, playlists = entry
+        version, extras, lines, item_extras, played, playlists = entry
+        if not (type(lines) is list and type(item_extras) is list and type(played) is list):
+            raise TypeError("llmcassette: a replay-cache entry of an unexpected shape")
+        if not len(lines) == len(item_extras) == len(played):
+            raise ValueError("llmcassette: a replay-cache entry of an unexpected shape")
         lazy = cls(
             path,
             version=version,
             extras=extras,
-            lines=[(method, uri, content) for method, uri, content, _, _ in items],
-            requests=[None] * len(items),
-            item_extras=[item[3] for item in items],
+            lines=lines,
+            requests=[None] * len(lines),
+            item_extras=item_extras,
             raw=raw,
             key=key,
         )
-        lazy._cached = [item[4] for item in items]
+        lazy._cached = played
         lazy._playlists = dict(playlists)  # checked by the playlist when it reads it
         return lazy
 

@@ -49,8 +49,20 @@ class Slot:
     __slots__ = ("cursor", "indices")
 
     def __init__(self, *indices: int) -> None:
-        self.indices: list[int] = list(indices)
+        # The arguments' own tuple, kept as it is: a slot of its own per recorded request (most
+        # cassettes) holds no list, and a tuple of numbers is left alone by the collector once
+        # it has seen it. A slot that grows gets a list (see `add`).
+        self.indices: tuple[int, ...] | list[int] = indices
         self.cursor = 0
+
+    def add(self, *positions: int) -> None:
+        """Add ``positions`` to the interactions this slot plays (while the playlist is made)."""
+        indices = self.indices
+        if type(indices) is tuple:
+            self.indices = [*indices, *positions]
+        else:
+            assert isinstance(indices, list)
+            indices.extend(positions)
 
     def take(self, allow_repeats: bool) -> int | None:
         """The next interaction to play, or the last one again when repeats are allowed."""
@@ -266,12 +278,12 @@ class Playlist:
             if key is _LEFT_OUT:
                 continue
             if key is None:
-                self._wildcard.indices.append(position)
+                self._wildcard.add(position)
                 continue
             slot = index.setdefault(key, spare)
             if slot is spare:
                 spare = Slot()  # (one made per new key, and each key hashed once)
-            slot.indices.append(position)
+            slot.add(position)
             slots[position] = slot
             line = lines[position]
             if line is not None:
@@ -305,9 +317,9 @@ class Playlist:
                 slot = leader
             else:
                 return False
-            slot.indices.append(position)
+            slot.add(position)
             slots[position] = slot
-        self._wildcard.indices.extend(wildcard)
+        self._wildcard.add(*wildcard)
         exact = self._exact
         for line, found in zip(lines, slots, strict=True):
             if found is not None and line is not None:

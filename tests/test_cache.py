@@ -278,9 +278,20 @@ def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_pat
     expected = _replay(path, 2)
     raw = path.read_bytes()
     key = _cache.entry_key(raw)
-    version, extras, items, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
-    played = list(items[1][4])
-    played[2] = b"\x01"  # chunks that are no tuple of chunks
-    items[1] = (*items[1][:4], tuple(played))
-    assert _cache.write_entry(key, (version, extras, items, keys), raw)
+    version, extras, lines, item_extras, played, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
+    second = list(played[1])
+    second[2] = b"\x01"  # chunks that are no tuple of chunks
+    played[1] = tuple(second)
+    assert _cache.write_entry(key, (version, extras, lines, item_extras, played, keys), raw)
+    assert _replay(path, 2) == expected
+
+
+def test_an_entry_whose_columns_differ_in_length_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
+    expected = _replay(path, 2)
+    raw = path.read_bytes()
+    key = _cache.entry_key(raw)
+    version, extras, lines, item_extras, played, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
+    assert _cache.write_entry(key, (version, extras, lines, item_extras, played[:-1], keys), raw)
     assert _replay(path, 2) == expected
