@@ -16,7 +16,7 @@ PACKAGE = Path(llmcassette.__file__).parent
 # httpcore (like httpx2) brings h11.
 PROVIDED_BY = {"pydantic_core": "pydantic", "h11": "httpcore"}
 # The libraries of the clients the adapters serve: imported only to answer a client that uses them.
-CLIENT_LIBRARIES = {"aiohttp", "urllib3", "botocore"}
+CLIENT_LIBRARIES = {"aiohttp", "urllib3", "botocore", "requests"}
 
 
 def _guarded(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
