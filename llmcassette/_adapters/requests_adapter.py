@@ -18,10 +18,12 @@ and the rest are requests') of the ``urllib3.HTTPResponse`` the pool would have 
 gives, made in memory (:func:`.urllib_request.replayed_response`): urllib3 reads it in every
 style with its own code. Only a chunked answer's chunks are handed over from the recording, cut
 as urllib3's ``read_chunked`` cuts the chunks it reads off the wire, with the state it leaves;
-``read1()`` from the start, and ``read_chunked`` after ``read(n)``, read the answer off the pool
-door's wire (:func:`_wired`), where their pieces also end at ``http.client``'s buffers, or fail as
-they fail there. On urllib3 1.26, ``read_chunked(0)`` returns nothing where urllib3 reads 0 bytes
-for ever, and a negative size reads whole chunks where urllib3 misreads the framing.
+``read_chunked`` after ``read(n)`` reads the answer off the pool door's wire (:func:`_wired`),
+where urllib3 reads the framing from where ``read`` left it, or fails as it fails there
+(``read1()`` and ``peek()`` end at ``http.client``'s buffers through the response in memory
+itself, which reads off that wire for them). On urllib3 1.26, ``read_chunked(0)`` returns
+nothing where urllib3 reads 0 bytes for ever, and a negative size reads whole chunks where
+urllib3 misreads the framing.
 
 Two things are remembered to make this cheap: the pool requests' steps found for an origin (per
 adapter, held weakly: :func:`_route`), asked of the pool manager again by its key as requests
@@ -457,23 +459,11 @@ def _answered_class() -> type:
         """
 
         #: The engine's answer and the request's method, while the body may still be read off
-        #: the door's wire (see `read1` and `read_chunked`).
+        #: the door's wire (see `read_chunked`).
         _answer: tuple[Any, str] | None = None
         #: Where the chunks `read_chunked` handed over end in the body.
         _chunked_to = 0
         _fp: Any
-
-        def read1(self, amt: int | None = None, decode_content: bool | None = None) -> bytes:
-            # `read1` ends where `http.client`'s buffered reader ends a read, on the door's wire:
-            # at each of its 8 KB buffers as well as at each chunk. Read from the start, the body
-            # is read off that wire, as below (the answer is in memory: nothing waits).
-            answer = self._answer
-            original: Any = self._fp
-            if answer is not None and _in_memory_any(original) and original.fp is not None:
-                self._answer = None
-                if not original.fp.tell() and not self._fp_bytes_read:
-                    self._fp = self._original_response = _wired(*answer, original.fp.chunks)
-            return super().read1(amt, decode_content=decode_content)  # type: ignore[no-any-return]
 
         def stream(
             self, amt: int | None = default_amt, decode_content: bool | None = None
@@ -545,8 +535,6 @@ def _answered_class() -> type:
                 if self._original_response and self._original_response.isclosed():
                     self.release_conn()
 
-    if not hasattr(base, "read1"):  # (urllib3 1.26 has none)
-        del _Answered.read1
     return _Answered
 
 
