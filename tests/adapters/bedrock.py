@@ -36,6 +36,7 @@ __all__ = [
     "INVOKE_ANSWER",
     "LEAKED_KEY",
     "bedrock_app",
+    "bedrock_client",
     "event_frame",
     "write_stream_cassette",
 ]
@@ -56,6 +57,22 @@ CONVERSE_EVENTS: list[tuple[str, dict[str, Any]]] = [
         {"usage": {"inputTokens": 3, "outputTokens": 2, "totalTokens": 5}, "metrics": {"latencyMs": 9}},
     ),
 ]
+
+
+def bedrock_client(base: str | None, **config: Any) -> Any:
+    """A boto3 ``bedrock-runtime`` client of ``base``: example keys, standard retries (four attempts)."""
+    import boto3  # (imported by the botocore tests only: this module serves the proxy's tests too)
+    import botocore.config
+
+    # (botocore counts `max_attempts` as retries)
+    return boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=base,
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **config),
+    )
 
 
 def event_frame(kind: str, payload: dict[str, Any]) -> bytes:

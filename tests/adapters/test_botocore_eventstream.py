@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import botocore.config
 import botocore.eventstream
 import botocore.exceptions
 import pytest
@@ -23,7 +21,7 @@ import urllib3
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette.faults import parse_fault
-from tests.adapters.bedrock import LEAKED_KEY, bedrock_app
+from tests.adapters.bedrock import LEAKED_KEY, bedrock_app, bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -31,17 +29,6 @@ MODEL = "anthropic.claude-3-haiku"
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 
 Outcome = tuple[list[str], type[BaseException] | None, str | None]
-
-
-def _client(base: str, **config: Any) -> Any:
-    return boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        endpoint_url=base,
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **config),
-    )
 
 
 def _converse_stream(client: Any, model: str) -> Iterator[str]:
@@ -87,7 +74,7 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
     path = tmp_path_factory.mktemp("bedrock") / "streams.yaml"
     with serve(bedrock_app(seen)) as base:
         with llmcassette.use_cassette(path, record_mode="once"):
-            client = _client(base)
+            client = bedrock_client(base)
             for call in CALLS:
                 assert _outcome(call, client, MODEL)[1] is None
         yield base, path, seen
@@ -133,7 +120,7 @@ def test_a_stream_fault_raises_what_botocore_raises_live(
     raised: type[BaseException] | None,
 ) -> None:
     base = upstream[0]
-    client = _client(base, read_timeout=0.2)
+    client = bedrock_client(base, read_timeout=0.2)
     expected = _outcome(call, client, live)
     assert expected[1] is raised
     forbid_sockets(monkeypatch)
@@ -152,7 +139,7 @@ def test_throttling_is_retried_live_and_in_replay_alike(
     base, _, seen = upstream
 
     def attempt(model: str) -> tuple[str, list[float]]:
-        client = _client(base)
+        client = bedrock_client(base)
         with VirtualClock() as clock, pytest.raises(botocore.exceptions.ClientError) as info:
             getattr(client, call)(modelId=model, messages=MESSAGES)
         # The backoff is random (full jitter): its count is what botocore's retry decides.
@@ -181,7 +168,7 @@ def test_rechunked_frames_give_botocore_the_same_events(
     call: str,
     fault: str,
 ) -> None:
-    client = _client(upstream[0])
+    client = bedrock_client(upstream[0])
     expected = _outcome(call, client, MODEL)
     forbid_sockets(monkeypatch)
     with llmcassette.use_cassette(cassette, faults=[fault]) as replay:
@@ -207,11 +194,11 @@ def test_a_key_in_a_streamed_answer_is_scrubbed_and_the_frames_stay_whole(
 
     with serve(bedrock_app(seen)) as base:
         with llmcassette.use_cassette(path, record_mode="once"):
-            live = texts(_client(base))
+            live = texts(bedrock_client(base))
         assert all(LEAKED_KEY in text for text in live)
         forbid_sockets(monkeypatch)
         with llmcassette.use_cassette(path):
-            replayed = texts(_client(base))
+            replayed = texts(bedrock_client(base))
     # botocore reads every frame (lengths and checksums were redone around the placeholder).
     assert replayed == tuple(text.replace(LEAKED_KEY, "REDACTED-openai-key") for text in live)
     text = path.read_text()

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.config
 import botocore.exceptions
 import botocore.httpsession
 import pytest
@@ -27,7 +26,7 @@ import urllib3
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette._cassette import Cassette
-from tests.adapters.bedrock import INVOKE_ANSWER, bedrock_app
+from tests.adapters.bedrock import INVOKE_ANSWER, bedrock_app, bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
 from tests.servers import serve
 
@@ -35,18 +34,6 @@ MODEL = "anthropic.claude-3-haiku"
 MESSAGES = [{"role": "user", "content": [{"text": "hi"}]}]
 #: What botocore signs anew on every call: the date, the signature over it, the call's id.
 SIGNED_PER_CALL = {"x-amz-date", "authorization", "amz-sdk-invocation-id"}
-
-
-def _client(base: str | None, **config: Any) -> Any:
-    # (botocore counts `max_attempts` as retries: four attempts in all)
-    return boto3.client(
-        "bedrock-runtime",
-        region_name="us-east-1",
-        endpoint_url=base,
-        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 3}, **config),
-    )
 
 
 def _error(call: Callable[[], Any]) -> dict[str, Any]:
@@ -104,7 +91,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
     with serve(bedrock_app([])) as base:
         with VirtualClock(), llmcassette.use_cassette(path, record_mode="once"):
             random.seed(7)
-            live = _scenario(_client(base))
+            live = _scenario(bedrock_client(base))
         yield path, base, live
 
 
@@ -156,7 +143,7 @@ def _replay(path: Path, base: str, *, fast: bool) -> tuple[dict[str, Any], list[
         with VirtualClock() as clock, llmcassette.use_cassette(path) as cassette:
             random.seed(7)  # botocore's backoff draws its jitter from `random`
             with contextlib.nullcontext() if fast else lower_door():
-                got = _scenario(_client(base))
+                got = _scenario(bedrock_client(base))
         return got, _attempts(cassette), list(clock.sleeps), len(below)
 
 
@@ -228,7 +215,7 @@ def _both_ways(
                 expected = cassette.expect_miss() if miss else contextlib.nullcontext()
                 with expected, contextlib.nullcontext() if fast else lower_door():
                     try:
-                        answer = call(_client(None))
+                        answer = call(bedrock_client(None))
                     except Exception as exc:  # what each way raises
                         answer = (type(exc), str(exc))
             got.append((answer, _attempts(cassette), len(below)))
@@ -283,7 +270,7 @@ def test_what_it_cannot_vouch_for_goes_to_the_door_below(
         path.write_text("interactions: []\nversion: 1\n", encoding="utf-8")
 
     def call(default: Any) -> Any:
-        made = _client(None, **client) if client else default
+        made = bedrock_client(None, **client) if client else default
         return _converse(made)
 
     fast, slow = _both_ways(path, call, miss=case == "miss", **options)
@@ -328,10 +315,10 @@ def test_recording_goes_to_the_door_below(
     with serve(bedrock_app([])) as base:
         if record_mode == "all":  # (a cassette that could replay it)
             with llmcassette.use_cassette(path, record_mode="once"):
-                _converse(_client(base))
+                _converse(bedrock_client(base))
         below = _sent_below(monkeypatch)
         with llmcassette.use_cassette(path, record_mode=record_mode) as cassette:
-            answer = _converse(_client(base))
+            answer = _converse(bedrock_client(base))
     assert len(below) == 1
     assert answer["output"]["message"]["content"][0]["text"] == "Hi there."
     assert len(llmcassette.load_cassette(path).interactions) == (1 if record_mode == "once" else 2)
@@ -383,7 +370,7 @@ def test_under_vcrpy_patching_botocore_the_request_goes_to_vcrpy(
             # (vcrpy's refusal, in its wording since 9.x and in the older one)
             refused = r"Can't play back this request|Can't overwrite existing cassette"
             with pytest.raises(Exception, match=refused):
-                _converse(_client(None))
+                _converse(bedrock_client(None))
     assert len(below) == 4  # (botocore retries what its HTTP client raised)
     assert cassette.attempts == []
 

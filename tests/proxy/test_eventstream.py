@@ -17,8 +17,8 @@ import pytest
 import llmcassette
 from llmcassette import VirtualClock
 from llmcassette.proxy import FAULT_HEADER, Recorder, RouteTable
-from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app, event_frame
-from tests.adapters.test_botocore_eventstream import CALLS, MESSAGES, MODEL, STREAM_FAULTS, _client, _outcome
+from tests.adapters.bedrock import CONVERSE_EVENTS, bedrock_app, bedrock_client, event_frame
+from tests.adapters.test_botocore_eventstream import CALLS, MESSAGES, MODEL, STREAM_FAULTS, _outcome
 from tests.proxy.test_record import wait_for_recordings
 from tests.proxy.test_serve import Served, serving
 from tests.servers import serve
@@ -34,7 +34,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     with serve(bedrock_app(seen)) as base:
         recorder = Recorder(path, routes=RouteTable(upstream=base), record_mode="once")
         with recorder as proxy:
-            client = _client(proxy)
+            client = bedrock_client(proxy)
             live = {call: _outcome(call, client, MODEL) for call in CALLS}
             wait_for_recordings(recorder, len(CALLS))
         yield base, path, live, seen
@@ -87,7 +87,7 @@ def test_serve_answers_the_recorded_bytes_in_the_recorded_chunks(recorded: Recor
             body = b"".join(response.iter_raw())
         assert body == interaction.response.content
     for call in CALLS:
-        assert _outcome(call, _client(served.url), MODEL) == recorded[2][call]
+        assert _outcome(call, bedrock_client(served.url), MODEL) == recorded[2][call]
 
 
 @pytest.mark.parametrize("call", list(CALLS))
@@ -95,9 +95,9 @@ def test_serve_answers_the_recorded_bytes_in_the_recorded_chunks(recorded: Recor
 def test_a_fault_header_fails_the_stream_as_the_upstream_fails_live(
     recorded: Recorded, served: Served, call: str, live: str, fault: str, raised: type[BaseException] | None
 ) -> None:
-    expected = _outcome(call, _client(recorded[0], read_timeout=0.2), live)
+    expected = _outcome(call, bedrock_client(recorded[0], read_timeout=0.2), live)
     assert expected[1] is raised
-    assert _outcome(call, _with_fault(_client(served.url, read_timeout=0.2), fault), MODEL) == expected
+    assert _outcome(call, _with_fault(bedrock_client(served.url, read_timeout=0.2), fault), MODEL) == expected
 
 
 def test_a_throttling_header_is_retried_by_botocore_as_live(recorded: Recorded, served: Served) -> None:
@@ -109,7 +109,7 @@ def test_a_throttling_header_is_retried_by_botocore_as_live(recorded: Recorded, 
         return f"{info.value.response['Error']['Code']}: {info.value}", len(clock.sleeps)
 
     before = len(seen)
-    live = attempt(_client(base), "throttled")
+    live = attempt(bedrock_client(base), "throttled")
     attempts = len(seen) - before
     assert attempts > 1 and live[1] == attempts - 1
-    assert attempt(_with_fault(_client(served.url), "rate_limit"), MODEL) == live
+    assert attempt(_with_fault(bedrock_client(served.url), "rate_limit"), MODEL) == live
