@@ -17,8 +17,8 @@ not counted: a suite pays them once, not per cassette. Then, measured in this pr
 for the last answer only (``last``); or playing one answer many times, the cassette entered and
 the answer played once before the clock starts (``repeat``). Every body and chunk boundary played
 is compared with the recording, and one line of JSON is printed: the times, the verdict, and the
-number of chunks and bytes played. ``--setup-only`` does everything but the measure (the baseline
-that an instruction count subtracts).
+number of chunks and bytes played. ``--setup-only`` does everything but the measure, and checks
+the recorded chunks in place of played ones: the baseline an instruction count subtracts.
 """
 
 from __future__ import annotations
@@ -194,27 +194,28 @@ class Measure:
 def suite(tool: str, path: Path, exchanges: list[Exchange], how: str, *, measure: bool = True) -> Measure:
     """
     Enter ``path`` with ``tool`` and play ``exchanges`` the way ``how`` says (see the module
-    docstring); with ``measure`` false, only what comes before the clock starts.
+    docstring). With ``measure`` false, only what comes before the clock starts; the recorded
+    chunks stand for the played ones, so that checking them costs what checking a measure does.
     """
-    client = client_for(tool, exchanges)
-    enter = ENTER[tool]
-    with client:
-        if how == "repeat":
-            with enter(path, True):
-                play(client, exchanges[0])
-                gc.collect()
-                if not measure:
-                    return Measure(0.0, 0.0, [])
-                cpu_start, start = time.process_time(), time.perf_counter()
-                got = [play(client, exchanges[0]) for _ in range(REPEATS)]
-                return Measure(time.process_time() - cpu_start, time.perf_counter() - start, got)
+    with client_for(tool, exchanges) as client, contextlib.ExitStack() as stack:
+        if how == "repeat":  # entered, and the answer played once, before the clock starts
+            stack.enter_context(ENTER[tool](path, True))
+            play(client, exchanges[0])
         gc.collect()
         if not measure:
-            return Measure(0.0, 0.0, [])
+            return Measure(0.0, 0.0, [ex.chunks for ex in expected(exchanges, how)])
         cpu_start, start = time.process_time(), time.perf_counter()
-        with enter(path, False):
-            got = [play(client, ex) for ex in exchanges]
+        if how == "repeat":
+            got = [play(client, exchanges[0]) for _ in range(REPEATS)]
+        else:
+            with ENTER[tool](path, False):
+                got = [play(client, ex) for ex in exchanges]
         return Measure(time.process_time() - cpu_start, time.perf_counter() - start, got)
+
+
+def expected(exchanges: list[Exchange], how: str) -> list[Exchange]:
+    """What a measure must have played, in order."""
+    return exchanges * REPEATS if how == "repeat" else exchanges
 
 
 def played(kind: str, count: int, salt: str, how: str) -> list[Exchange]:
@@ -248,15 +249,12 @@ def main() -> int:
     except Exception as exc:  # a peer that fails: the parent reports it in the peer's cell
         print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
         return 1
-    if args.setup_only:
-        return 0
-    expected = exchanges * REPEATS if args.play == "repeat" else exchanges
     print(
         json.dumps(
             {
                 "cpu_s": measure.cpu_s,
                 "wall_s": measure.wall_s,
-                "check": check(expected, measure.got),
+                "check": check(expected(exchanges, args.play), measure.got),
                 "chunks": sum(len(chunks) for chunks in measure.got),
                 "bytes": sum(len(chunk) for chunks in measure.got for chunk in chunks),
             }

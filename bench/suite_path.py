@@ -316,7 +316,8 @@ def run_child(
         except (ValueError, KeyError):  # it did not get as far as the measure
             error = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
         raise ChildFailed(error.splitlines()[0])
-    return json.loads(done.stdout) if not setup_only else {}
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 @dataclass
