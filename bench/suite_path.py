@@ -320,7 +320,8 @@ def run_child(
             error = json.loads(done.stdout)["error"]
         except (ValueError, KeyError):  # it did not get as far as the measure
             error = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
-        raise ChildFailed(error.splitlines()[0])
+        # (the round's folder is a temporary one: the file's name says enough)
+        raise ChildFailed(error.splitlines()[0].replace(f"{files.folder}{os.sep}", ""))
     report: dict[str, Any] = json.loads(done.stdout)
     return report
 
@@ -362,7 +363,7 @@ def bench_scenario(scenario: Scenario, rounds: int, workdir: Path) -> Row:
             except ChildFailed as exc:
                 if variant.tool.name == "llmcassette":
                     raise
-                row.checks[variant.label] = f"fails: {str(exc)[:100]}"  # a peer's failure is reported
+                row.checks[variant.label] = f"fails: {str(exc)[:160]}"  # a peer's failure is reported
                 before = floor(files)
                 continue
             after = floor(files)
@@ -389,7 +390,7 @@ def bench_instructions(scenario: Scenario, workdir: Path) -> dict[str, float | s
         except ChildFailed as exc:
             if tool in ("floor", "llmcassette"):
                 raise
-            counts[label] = f"fails: {str(exc)[:100]}"
+            counts[label] = f"fails: {str(exc)[:160]}"
             continue
         counts[label] = (whole - setup) / scenario.per
     return counts
