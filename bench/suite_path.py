@@ -24,7 +24,7 @@ weighs on both sides of a ratio alike. A cell gives the median of the rounds' ti
 of their ratios.
 
 Every round writes fresh cassettes (their content differs from round to round). Cold: nothing
-cached (llmcassette's replay cache in an empty folder of the round's own). Warm: the cassette
+cached (llmcassette's replay cache in an empty folder of the child's own). Warm: the cassette
 was entered once before, in another process, with the cache of that process left in place.
 
 Scenarios:
