@@ -52,7 +52,7 @@ from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import encode_body, engine_lines
 from .http_client import AnsweredSocket, head_file, urllib3_v1
-from .urllib3_pool import plain_answer, response
+from .urllib3_pool import plain_answer, replayed_class, response
 from .urllib_request import replayed_response
 
 __all__ = ["patches"]
@@ -358,6 +358,7 @@ _PER_RESPONSE = frozenset(
         "_request_url",
         "headers",
         "_decoded_buffer",
+        "_sock_shutdown",  # (the same for every response, and none of a plain value)
     }
 )
 _PLAIN_VALUES = (type(None), bool, int, float, str, bytes, tuple)
@@ -372,17 +373,17 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     """
     made_class = _answered_class()
     if not _in_memory_any(raw):
-        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
     key = (playback.status, playback.reason, playback.headers, method)
     state = _MADE.get(key)
     if state is None:
-        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
         if len(_MADE) >= _MOST_MADE:
             _MADE.clear()
         _MADE[key] = _state_of(made)
         return made
     if state is False:
-        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
     assert isinstance(state, dict)
     made_any: Any = made_class
     answered = made_any.__new__(made_class)
@@ -447,8 +448,8 @@ def _urllib3_response() -> type:
 @functools.cache
 def _answered_class() -> type:
     """:class:`_Answered`, made once urllib3 is imported (requests imports it first)."""
-    base: Any = _urllib3_response()
     v1 = urllib3_v1()
+    base: Any = _urllib3_response() if v1 else replayed_class()
     default_amt = inspect.signature(base.stream).parameters["amt"].default
 
     class _Answered(base):  # type: ignore[misc]
@@ -464,6 +465,28 @@ def _answered_class() -> type:
         #: Where the chunks `read_chunked` handed over end in the body.
         _chunked_to = 0
         _fp: Any
+
+        #: The chunks being handed over whole, while they are (see `read_chunked`).
+        _handing: Iterator[bytes] | None = None
+
+        def _handed(self) -> bool:
+            # Whether the chunks read so far were handed over (their framing read with them, as
+            # urllib3 reads it); the body's place brought up to date, and the handing over
+            # ended, for a shutdown to cut the answer there (`read_chunked` then reads on).
+            original: Any = self._fp
+            if not _in_memory(original):
+                return False
+            body = original.fp
+            iterator: Any = self._handing
+            if iterator is not None:
+                self._handing = None
+                count = len(body.chunks)
+                handed = count - operator.length_hint(iterator)
+                iterator.__setstate__(count)  # (a list's or a tuple's iterator: it stops there)
+                if handed:
+                    body.seek(body.ends[handed - 1])
+                    self._chunked_to = body.tell()
+            return bool(self._chunked_to) and body.tell() == self._chunked_to
 
         def stream(
             self, amt: int | None = default_amt, decode_content: bool | None = None
@@ -510,17 +533,24 @@ def _answered_class() -> type:
                 position = body.tell()
                 if not position and (amt is None or amt >= _largest(body)):
                     # Every chunk whole, from the first: handed over by the interpreter's own
-                    # loop, the body's place read off the iterator when it stops (or is left).
-                    iterator = iter(chunks)
+                    # loop, the body's place read off the iterator when it stops (or is left,
+                    # or a shutdown asks: `_handed`).
+                    iterator = self._handing = iter(chunks)
                     try:
                         yield from iterator
                     finally:
+                        self._handing = None
                         handed = len(chunks) - operator.length_hint(iterator)
                         if handed and not body.closed:
                             body.seek(body.size if handed == len(chunks) else body.ends[handed - 1])
                             self._chunked_to = body.tell()
                 else:
                     yield from _cut(self, body, position, amt)
+                if original.fp is not body:
+                    # Cut by a shutdown: urllib3 reads on what is left of the wire, and fails
+                    # as it fails at the connection's end.
+                    yield from super().read_chunked(amt, decode_content=decode_content)
+                    return
                 self.chunk_left = 0  # as urllib3 leaves it, at the last chunk
                 # As urllib3 ends it, after the last chunk and the trailer.
                 original.close()
@@ -539,15 +569,20 @@ def _answered_class() -> type:
 
 
 def _in_memory(original: Any) -> bool:
-    # The chunked answer `replayed_response` made over the body in memory.
-    return type(original).__name__ == "_ReplayedChunked" and type(original).__module__ == _REPLAYED_MODULE
+    # The chunked answer `replayed_response` made over the body in memory, still read from there
+    # (not off the door's wire, nor cut by a shutdown).
+    return (
+        type(original).__name__ == "_ReplayedChunked"
+        and type(original).__module__ == _REPLAYED_MODULE
+        and not original._on_wire
+    )
 
 
 def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[bytes]:
     """The chunks still to read of ``body`` (:class:`.urllib_request._Body`), cut at ``amt``."""
     ends = body.ends
     index = bisect.bisect_right(ends, position)
-    while index < len(ends):
+    while index < len(ends) and not body.closed:  # (closed: cut by a shutdown)
         left = ends[index] - position
         if amt is None or amt >= left:
             piece = body.read(left)
