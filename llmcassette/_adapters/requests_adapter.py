@@ -93,6 +93,10 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     own_routing = {name: getattr(base, name) for name in routing}
 
     known: dict[type, bool] = {}
+    # Whether each CA bundle given as `verify` is a directory (which setting of the pool it
+    # becomes): looked up once per path while the door is open, that is while a cassette is
+    # active, rather than on every request as requests looks it up.
+    bundles: dict[str, bool] = {}
 
     def routes_as_requests(adapter_class: type) -> bool:
         own = known.get(adapter_class)
@@ -119,7 +123,9 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
             and adapter_class.add_headers is own_add_headers
             and routes_as_requests(adapter_class)
         ):
-            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
+            answered = _replay(
+                self, cassette, request, timeout, verify, cert, proxies, timeout_class, bundles
+            )
             if answered is not None:
                 return answered
         return original(self, request, stream, timeout, verify, cert, proxies)
@@ -128,11 +134,25 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     return send
 
 
-#: Where requests' own steps route a request, by adapter (held weakly), then by origin and TLS
-#: settings: the adapter's pool manager and the key of the pool in it (see :func:`_route`). An
-#: adapter's are emptied when they are this many.
-_ROUTES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+#: Where requests' own steps route a request, by adapter (by its id, held weakly, forgotten when
+#: it goes), then by origin and TLS settings: the adapter's pool manager and the key of the pool
+#: in it (see :func:`_route`). An adapter's are emptied when they are this many.
+_ROUTES: dict[int, tuple[weakref.ref[Any], dict[tuple[Any, ...], tuple[Any, Any]]]] = {}
 _MOST_ROUTES = 1024
+
+
+def _routes_of(adapter: Any) -> dict[tuple[Any, ...], tuple[Any, Any]] | None:
+    # (by id rather than in a weak-keyed mapping, which makes a weak reference at every lookup)
+    known = _ROUTES.get(id(adapter))
+    if known is None or known[0]() is not adapter:
+        return None
+    return known[1]
+
+
+def _forget(adapter_id: int, held: weakref.ref[Any]) -> None:
+    known = _ROUTES.get(adapter_id)
+    if known is not None and known[0] is held:
+        del _ROUTES[adapter_id]
 
 
 def _replay(
@@ -144,13 +164,14 @@ def _replay(
     cert: Any,
     proxies: Any,
     timeout_class: type,
+    bundles: dict[str, bool],
 ) -> Any:
     """The response of the fast path, or None for the original ``send`` to answer."""
     __tracebackhide__ = True
     body = request.body
     if body is not None and "Content-Length" not in request.headers:
         return None  # a chunked upload: the connection door's
-    routed = _route(adapter, request, verify, cert, proxies)
+    routed = _route(adapter, request, verify, cert, proxies, bundles)
     if routed is None:
         return None
     pool, url = routed
@@ -210,7 +231,9 @@ def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTT
     return wired
 
 
-def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> tuple[Any, str] | None:
+def _route(
+    adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any, bundles: dict[str, bool]
+) -> tuple[Any, str] | None:
     """
     The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
     it, and the target it would ask for; None where ``send`` would fail to find them (it then
@@ -218,7 +241,9 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
     requests' steps found for an origin is remembered: it is then asked of the pool manager by
     its key, which moves it to the front of the manager's pools as
     ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
-    ``request_url`` finds it with no proxy.
+    ``request_url`` finds it with no proxy. Whether a CA bundle's path is a directory is looked
+    up once per path in ``bundles`` (``cert_verify``, requests' own, still checks the bundle of
+    an ``https`` request on every one, and fails as it does live where it is missing).
     """
     key: tuple[Any, ...] | None = None
     url = request.url
@@ -229,9 +254,12 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
             if type(verify) is bool:
                 key = (url[:end], verify, cert, None)
             elif type(verify) is str:
-                # Which of its settings a CA bundle's path becomes is looked up on every request.
-                key = (url[:end], verify, cert, os.path.isdir(verify))
-    routes = _ROUTES.get(adapter) if key is not None else None
+                # Which of its settings a CA bundle's path becomes (`ca_certs` or `ca_cert_dir`).
+                directory = bundles.get(verify)
+                if directory is None:
+                    directory = bundles[verify] = os.path.isdir(verify)
+                key = (url[:end], verify, cert, directory)
+    routes = _routes_of(adapter) if key is not None else None
     known = routes.get(key) if routes is not None and key is not None else None
     pool = None
     if known is not None:
@@ -299,12 +327,14 @@ def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
         last = next(reversed(container.items()), None)
     if last is None or last[1] is not pool:
         return
-    routes = _ROUTES.get(adapter)
+    routes = _routes_of(adapter)
     if routes is None:
         try:
-            routes = _ROUTES[adapter] = {}
+            held = weakref.ref(adapter, functools.partial(_forget, id(adapter)))
         except TypeError:  # an adapter that cannot be referred to weakly
             return
+        routes = {}
+        _ROUTES[id(adapter)] = (held, routes)
     if len(routes) >= _MOST_ROUTES:
         routes.clear()
     routes[key] = (manager, last[0])

@@ -344,11 +344,7 @@ def replayed_response(answer: Any, playback: Playback, method: str) -> http.clie
     response = cls.__new__(cls)
     state = response.__dict__
     state.update(head.state)
-    message = http.client.HTTPMessage()
-    for name, value in fields:
-        message.set_raw(name, value)
-    message.set_payload("")  # what the parser leaves after a header block
-    state["headers"] = message
+    state["headers"] = _message(fields)
     state["fp"] = body
     state["_method"] = method
     state["_answer"] = answer
@@ -378,6 +374,40 @@ def shut_down(response: http.client.HTTPResponse, left: int | None, closing: boo
     state["_on_wire"] = True  # (`_Replayed`: read by `http.client`'s own code from here)
     state["fp"] = io.BufferedReader(io.BytesIO(pending))
     fp.close()
+
+
+def _message(fields: list[tuple[str, str]]) -> http.client.HTTPMessage:
+    """
+    The ``HTTPMessage`` ``parse_headers`` makes of a header block of ``fields``: made from the
+    state it leaves at once (its two lists its own, the rest shared values) where that state
+    is known, else by its own steps.
+    """
+    message = http.client.HTTPMessage.__new__(http.client.HTTPMessage)
+    if _MESSAGE_STATE is not None:
+        message.__dict__.update(_MESSAGE_STATE, _headers=fields[:], defects=[])
+        return message
+    message.__init__()  # type: ignore[misc]
+    for name, value in fields:
+        message.set_raw(name, value)
+    message.set_payload("")  # what the parser leaves after a header block
+    return message
+
+
+def _message_state() -> dict[str, Any] | None:
+    message = http.client.HTTPMessage()
+    message.set_payload("")
+    state = dict(vars(message))
+    lists = {name for name, value in state.items() if isinstance(value, list)}
+    shared = (type(None), str, type(message.policy))  # (the policy: compat32, shared by all)
+    if lists != {"_headers", "defects"} or not all(
+        isinstance(value, shared) for name, value in state.items() if name not in lists
+    ):
+        return None  # (another Python's message: made by its own steps)
+    return state
+
+
+#: What an ``HTTPMessage`` holds once ``parse_headers`` made it, its header lines aside.
+_MESSAGE_STATE = _message_state()
 
 
 class _Body(io.BytesIO):
