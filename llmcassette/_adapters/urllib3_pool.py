@@ -310,8 +310,12 @@ def replayed_class() -> type:
     ``shutdown`` does what shutting the connection's socket does live while the response holds
     it (until released, by the client or at the end of the body): nothing more of the answer
     arrives (:func:`.urllib_request.shut_down`). Released or closed, it refuses as urllib3 does.
+    urllib3's own class before 2.3, whose responses have no ``shutdown``.
     """
     from urllib3.response import HTTPResponse
+
+    if not _shutdown_kw():
+        return HTTPResponse
 
     class ReplayedResponse(HTTPResponse):
         #: Whether the response would hold its connection live (see `response`).
