@@ -52,7 +52,7 @@ from .._exchange import Playback
 from .._intercept import current_cassette
 from ._wire import encode_body, engine_lines
 from .http_client import AnsweredSocket, head_file, urllib3_v1
-from .urllib3_pool import plain_answer, response
+from .urllib3_pool import plain_answer, replayed_class, response
 from .urllib_request import replayed_response
 
 __all__ = ["patches"]
@@ -93,6 +93,10 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     own_routing = {name: getattr(base, name) for name in routing}
 
     known: dict[type, bool] = {}
+    # Whether each CA bundle given as `verify` is a directory (which setting of the pool it
+    # becomes): looked up once per path while the door is open, that is while a cassette is
+    # active, rather than on every request as requests looks it up.
+    bundles: dict[str, bool] = {}
 
     def routes_as_requests(adapter_class: type) -> bool:
         own = known.get(adapter_class)
@@ -119,7 +123,9 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
             and adapter_class.add_headers is own_add_headers
             and routes_as_requests(adapter_class)
         ):
-            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
+            answered = _replay(
+                self, cassette, request, timeout, verify, cert, proxies, timeout_class, bundles
+            )
             if answered is not None:
                 return answered
         return original(self, request, stream, timeout, verify, cert, proxies)
@@ -128,11 +134,25 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     return send
 
 
-#: Where requests' own steps route a request, by adapter (held weakly), then by origin and TLS
-#: settings: the adapter's pool manager and the key of the pool in it (see :func:`_route`). An
-#: adapter's are emptied when they are this many.
-_ROUTES: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+#: Where requests' own steps route a request, by adapter (by its id, held weakly, forgotten when
+#: it goes), then by origin and TLS settings: the adapter's pool manager and the key of the pool
+#: in it (see :func:`_route`). An adapter's are emptied when they are this many.
+_ROUTES: dict[int, tuple[weakref.ref[Any], dict[tuple[Any, ...], tuple[Any, Any]]]] = {}
 _MOST_ROUTES = 1024
+
+
+def _routes_of(adapter: Any) -> dict[tuple[Any, ...], tuple[Any, Any]] | None:
+    # (by id rather than in a weak-keyed mapping, which makes a weak reference at every lookup)
+    known = _ROUTES.get(id(adapter))
+    if known is None or known[0]() is not adapter:
+        return None
+    return known[1]
+
+
+def _forget(adapter_id: int, held: weakref.ref[Any]) -> None:
+    known = _ROUTES.get(adapter_id)
+    if known is not None and known[0] is held:
+        del _ROUTES[adapter_id]
 
 
 def _replay(
@@ -144,13 +164,14 @@ def _replay(
     cert: Any,
     proxies: Any,
     timeout_class: type,
+    bundles: dict[str, bool],
 ) -> Any:
     """The response of the fast path, or None for the original ``send`` to answer."""
     __tracebackhide__ = True
     body = request.body
     if body is not None and "Content-Length" not in request.headers:
         return None  # a chunked upload: the connection door's
-    routed = _route(adapter, request, verify, cert, proxies)
+    routed = _route(adapter, request, verify, cert, proxies, bundles)
     if routed is None:
         return None
     pool, url = routed
@@ -210,7 +231,9 @@ def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTT
     return wired
 
 
-def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> tuple[Any, str] | None:
+def _route(
+    adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any, bundles: dict[str, bool]
+) -> tuple[Any, str] | None:
     """
     The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
     it, and the target it would ask for; None where ``send`` would fail to find them (it then
@@ -218,7 +241,9 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
     requests' steps found for an origin is remembered: it is then asked of the pool manager by
     its key, which moves it to the front of the manager's pools as
     ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
-    ``request_url`` finds it with no proxy.
+    ``request_url`` finds it with no proxy. Whether a CA bundle's path is a directory is looked
+    up once per path in ``bundles`` (``cert_verify``, requests' own, still checks the bundle of
+    an ``https`` request on every one, and fails as it does live where it is missing).
     """
     key: tuple[Any, ...] | None = None
     url = request.url
@@ -229,9 +254,12 @@ def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> 
             if type(verify) is bool:
                 key = (url[:end], verify, cert, None)
             elif type(verify) is str:
-                # Which of its settings a CA bundle's path becomes is looked up on every request.
-                key = (url[:end], verify, cert, os.path.isdir(verify))
-    routes = _ROUTES.get(adapter) if key is not None else None
+                # Which of its settings a CA bundle's path becomes (`ca_certs` or `ca_cert_dir`).
+                directory = bundles.get(verify)
+                if directory is None:
+                    directory = bundles[verify] = os.path.isdir(verify)
+                key = (url[:end], verify, cert, directory)
+    routes = _routes_of(adapter) if key is not None else None
     known = routes.get(key) if routes is not None and key is not None else None
     pool = None
     if known is not None:
@@ -299,12 +327,14 @@ def _remember(adapter: Any, key: tuple[Any, ...], pool: Any) -> None:
         last = next(reversed(container.items()), None)
     if last is None or last[1] is not pool:
         return
-    routes = _ROUTES.get(adapter)
+    routes = _routes_of(adapter)
     if routes is None:
         try:
-            routes = _ROUTES[adapter] = {}
+            held = weakref.ref(adapter, functools.partial(_forget, id(adapter)))
         except TypeError:  # an adapter that cannot be referred to weakly
             return
+        routes = {}
+        _ROUTES[id(adapter)] = (held, routes)
     if len(routes) >= _MOST_ROUTES:
         routes.clear()
     routes[key] = (manager, last[0])
@@ -358,6 +388,7 @@ _PER_RESPONSE = frozenset(
         "_request_url",
         "headers",
         "_decoded_buffer",
+        "_sock_shutdown",  # (the same for every response, and none of a plain value)
     }
 )
 _PLAIN_VALUES = (type(None), bool, int, float, str, bytes, tuple)
@@ -372,17 +403,17 @@ def _made(pool: Any, raw: Any, playback: Playback, method: str, target: str, ret
     """
     made_class = _answered_class()
     if not _in_memory_any(raw):
-        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
     key = (playback.status, playback.reason, playback.headers, method)
     state = _MADE.get(key)
     if state is None:
-        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        made = response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
         if len(_MADE) >= _MOST_MADE:
             _MADE.clear()
         _MADE[key] = _state_of(made)
         return made
     if state is False:
-        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class)
+        return response(pool, raw, method, target, retries, _RESPONSE_KW, made_class, held=True)
     assert isinstance(state, dict)
     made_any: Any = made_class
     answered = made_any.__new__(made_class)
@@ -447,8 +478,8 @@ def _urllib3_response() -> type:
 @functools.cache
 def _answered_class() -> type:
     """:class:`_Answered`, made once urllib3 is imported (requests imports it first)."""
-    base: Any = _urllib3_response()
     v1 = urllib3_v1()
+    base: Any = _urllib3_response() if v1 else replayed_class()
     default_amt = inspect.signature(base.stream).parameters["amt"].default
 
     class _Answered(base):  # type: ignore[misc]
@@ -464,6 +495,28 @@ def _answered_class() -> type:
         #: Where the chunks `read_chunked` handed over end in the body.
         _chunked_to = 0
         _fp: Any
+
+        #: The chunks being handed over whole, while they are (see `read_chunked`).
+        _handing: Iterator[bytes] | None = None
+
+        def _handed(self) -> bool:
+            # Whether the chunks read so far were handed over (their framing read with them, as
+            # urllib3 reads it); the body's place brought up to date, and the handing over
+            # ended, for a shutdown to cut the answer there (`read_chunked` then reads on).
+            original: Any = self._fp
+            if not _in_memory(original):
+                return False
+            body = original.fp
+            iterator: Any = self._handing
+            if iterator is not None:
+                self._handing = None
+                count = len(body.chunks)
+                handed = count - operator.length_hint(iterator)
+                iterator.__setstate__(count)  # (a list's or a tuple's iterator: it stops there)
+                if handed:
+                    body.seek(body.ends[handed - 1])
+                    self._chunked_to = body.tell()
+            return bool(self._chunked_to) and body.tell() == self._chunked_to
 
         def stream(
             self, amt: int | None = default_amt, decode_content: bool | None = None
@@ -510,17 +563,24 @@ def _answered_class() -> type:
                 position = body.tell()
                 if not position and (amt is None or amt >= _largest(body)):
                     # Every chunk whole, from the first: handed over by the interpreter's own
-                    # loop, the body's place read off the iterator when it stops (or is left).
-                    iterator = iter(chunks)
+                    # loop, the body's place read off the iterator when it stops (or is left,
+                    # or a shutdown asks: `_handed`).
+                    iterator = self._handing = iter(chunks)
                     try:
                         yield from iterator
                     finally:
+                        self._handing = None
                         handed = len(chunks) - operator.length_hint(iterator)
                         if handed and not body.closed:
                             body.seek(body.size if handed == len(chunks) else body.ends[handed - 1])
                             self._chunked_to = body.tell()
                 else:
                     yield from _cut(self, body, position, amt)
+                if original.fp is not body:
+                    # Cut by a shutdown: urllib3 reads on what is left of the wire, and fails
+                    # as it fails at the connection's end.
+                    yield from super().read_chunked(amt, decode_content=decode_content)
+                    return
                 self.chunk_left = 0  # as urllib3 leaves it, at the last chunk
                 # As urllib3 ends it, after the last chunk and the trailer.
                 original.close()
@@ -539,15 +599,20 @@ def _answered_class() -> type:
 
 
 def _in_memory(original: Any) -> bool:
-    # The chunked answer `replayed_response` made over the body in memory.
-    return type(original).__name__ == "_ReplayedChunked" and type(original).__module__ == _REPLAYED_MODULE
+    # The chunked answer `replayed_response` made over the body in memory, still read from there
+    # (not off the door's wire, nor cut by a shutdown).
+    return (
+        type(original).__name__ == "_ReplayedChunked"
+        and type(original).__module__ == _REPLAYED_MODULE
+        and not original._on_wire
+    )
 
 
 def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[bytes]:
     """The chunks still to read of ``body`` (:class:`.urllib_request._Body`), cut at ``amt``."""
     ends = body.ends
     index = bisect.bisect_right(ends, position)
-    while index < len(ends):
+    while index < len(ends) and not body.closed:  # (closed: cut by a shutdown)
         left = ends[index] - position
         if amt is None or amt >= left:
             piece = body.read(left)

@@ -41,8 +41,9 @@ from .http_client import (
     wire_url,
     would_verify,
 )
+from .urllib_request import shut_down
 
-__all__ = ["patches", "plain_answer", "response", "wire_request"]
+__all__ = ["patches", "plain_answer", "replayed_class", "response", "wire_request"]
 
 #: Statuses urllib3 follows as redirects when they carry a location: left to the connection door.
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -97,6 +98,7 @@ def _urlopen(original: Callable[..., Any]) -> Callable[..., Any]:
                 redirect,
                 assert_same_host,
                 timeout,
+                release_conn,
                 response_kw,
             )
             if response is not None:
@@ -133,6 +135,7 @@ def _replay(
     redirect: bool,
     assert_same_host: bool,
     timeout: Any,
+    release_conn: Any,
     response_kw: dict[str, Any],
 ) -> Any:
     """The response of the fast path, or None for the original ``urlopen`` to answer."""
@@ -145,7 +148,9 @@ def _replay(
     answer, retries, target = found
     raw = pool.ConnectionCls.response_class(AnsweredSocket(answered_file(answer, method)), method=method)
     raw.begin()
-    return response(pool, raw, method, target, retries, response_kw)
+    if release_conn is None:
+        release_conn = response_kw.get("preload_content", True)
+    return response(pool, raw, method, target, retries, response_kw, held=not release_conn)
 
 
 def plain_answer(
@@ -235,10 +240,14 @@ def response(
     retries: Any,
     response_kw: dict[str, Any],
     response_class: type | None = None,
+    *,
+    held: bool = False,
 ) -> Any:
     """
     The ``urllib3.HTTPResponse`` over ``raw`` that the pool's connection would have made of it;
-    of ``response_class`` (a subclass of it) when given.
+    of ``response_class`` (a subclass of it) when given, else on urllib3 2.x of
+    :func:`replayed_class`. ``held``: whether it would hold its connection until released (the
+    call's ``release_conn``, false by default when it preloads the body).
     """
     from urllib3.exceptions import HeaderParsingError
     from urllib3.util.response import assert_header_parsing
@@ -253,12 +262,11 @@ def response(
         return made.from_httplib(raw, pool=pool, connection=None, retries=retries, **response_kw)
     from urllib3 import connection
     from urllib3._collections import HTTPHeaderDict
-    from urllib3.response import HTTPResponse
 
     # urllib3's own reading of the header block where it has one (it unfolds continued values,
     # in the message too, which requests takes cookies from), else the message's items.
     header_items = getattr(connection, "_normalize_header_values", _message_items)(raw.msg)
-    response = (response_class or HTTPResponse)(
+    response = (response_class or replayed_class())(
         body=raw,
         headers=HTTPHeaderDict(header_items),
         status=raw.status,
@@ -271,11 +279,68 @@ def response(
         enforce_content_length=response_kw.get("enforce_content_length", True),
         request_method=method,
         request_url=target,
+        **_shutdown_kw(),
     )
     response.retries = retries
     response._connection = None
     response._pool = pool
+    response._held = held
     return response
+
+
+def _no_socket(how: int) -> None:
+    # What the response keeps to shut its connection's socket with (urllib3 refuses a shutdown
+    # when it has none): never called, as the response has no connection (`shutdown` cuts its
+    # answer instead).
+    raise AssertionError("llmcassette: a replayed response has no socket to shut down.")
+
+
+@functools.cache
+def _shutdown_kw() -> dict[str, Any]:
+    from urllib3.response import HTTPResponse
+
+    takes = "sock_shutdown" in inspect.signature(HTTPResponse.__init__).parameters
+    return {"sock_shutdown": _no_socket} if takes else {}
+
+
+@functools.cache
+def replayed_class() -> type:
+    """
+    urllib3's ``HTTPResponse`` (2.x) as the fast path makes it: it holds no connection, but
+    ``shutdown`` does what shutting the connection's socket does live while the response holds
+    it (until released, by the client or at the end of the body): nothing more of the answer
+    arrives (:func:`.urllib_request.shut_down`). Released or closed, it refuses as urllib3 does.
+    urllib3's own class before 2.3, whose responses have no ``shutdown``.
+    """
+    from urllib3.response import HTTPResponse
+
+    if not _shutdown_kw():
+        return HTTPResponse
+
+    class ReplayedResponse(HTTPResponse):
+        #: Whether the response would hold its connection live (see `response`).
+        _held = False
+
+        def release_conn(self) -> None:
+            self._held = False
+            super().release_conn()
+
+        def shutdown(self) -> None:
+            if not (self._held and self._sock_shutdown and self._fp is not None):
+                super().shutdown()  # (refused, as urllib3 refuses it)
+                return
+            left: int | None = self.chunk_left  # (urllib3's own reading of the chunks)
+            if left or self._handed():
+                shut_down(self._fp, left, bool(left))
+            else:  # (read by `http.client`, or not at all)
+                left = getattr(self._fp, "chunk_left", None)
+                shut_down(self._fp, left, left is not None)
+
+        def _handed(self) -> bool:
+            # Whether urllib3 handed over the chunks read so far, their framing read with them.
+            return False
+
+    return ReplayedResponse
 
 
 def _header_warning(pool: Any, target: str, exc: Exception) -> None:

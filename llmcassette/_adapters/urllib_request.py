@@ -53,7 +53,7 @@ from .http_client import (
     wire_url,
 )
 
-__all__ = ["patches", "replayed_response"]
+__all__ = ["patches", "replayed_response", "shut_down"]
 
 #: ``http.client`` sends a ``Content-Length: 0`` for these methods when they carry no body.
 _METHODS_EXPECTING_BODY = frozenset({"PATCH", "POST", "PUT"})
@@ -344,16 +344,70 @@ def replayed_response(answer: Any, playback: Playback, method: str) -> http.clie
     response = cls.__new__(cls)
     state = response.__dict__
     state.update(head.state)
-    message = http.client.HTTPMessage()
-    for name, value in fields:
-        message.set_raw(name, value)
-    message.set_payload("")  # what the parser leaves after a header block
-    state["headers"] = message
+    state["headers"] = _message(fields)
     state["fp"] = body
     state["_method"] = method
     state["_answer"] = answer
     state["_taken"] = []
     return response
+
+
+def shut_down(response: http.client.HTTPResponse, left: int | None, closing: bool) -> None:
+    """
+    What shutting the socket under ``response`` (made by :func:`replayed_response`, or read by
+    ``http.client`` off a door's file in memory) for reading leaves it: nothing more arrives, as
+    from an upstream that has sent nothing since. The body ends where the client has read it,
+    but for a chunked answer the rest of the chunk being read (``left`` bytes of its data, then
+    its closing CRLF where ``closing``), which arrives whole with its framing: the reader that
+    goes on (``http.client``'s, or urllib3's own reading of the chunks) then reads the
+    connection's end and fails as it fails on a body cut short.
+    """
+    fp: Any = response.fp
+    if fp is None:
+        return  # ended already: nothing to cut
+    state = response.__dict__
+    if isinstance(response, _ReplayedChunked) and not response._on_wire:
+        state["chunk_left"] = response.chunk_left  # (as `http.client` keeps it, read off the wire)
+    pending = b""
+    if response.chunked and (left or closing):
+        pending = fp.read(left or 0) + (b"\r\n" if isinstance(fp, _Body) else fp.read(2))
+    state["_on_wire"] = True  # (`_Replayed`: read by `http.client`'s own code from here)
+    state["fp"] = io.BufferedReader(io.BytesIO(pending))
+    fp.close()
+
+
+def _message(fields: list[tuple[str, str]]) -> http.client.HTTPMessage:
+    """
+    The ``HTTPMessage`` ``parse_headers`` makes of a header block of ``fields``: made from the
+    state it leaves at once (its two lists its own, the rest shared values) where that state
+    is known, else by its own steps.
+    """
+    message = http.client.HTTPMessage.__new__(http.client.HTTPMessage)
+    if _MESSAGE_STATE is not None:
+        message.__dict__.update(_MESSAGE_STATE, _headers=fields[:], defects=[])
+        return message
+    message.__init__()  # type: ignore[misc]
+    for name, value in fields:
+        message.set_raw(name, value)
+    message.set_payload("")  # what the parser leaves after a header block
+    return message
+
+
+def _message_state() -> dict[str, Any] | None:
+    message = http.client.HTTPMessage()
+    message.set_payload("")
+    state = dict(vars(message))
+    lists = {name for name, value in state.items() if isinstance(value, list)}
+    shared = (type(None), str, type(message.policy))  # (the policy: compat32, shared by all)
+    if lists != {"_headers", "defects"} or not all(
+        isinstance(value, shared) for name, value in state.items() if name not in lists
+    ):
+        return None  # (another Python's message: made by its own steps)
+    return state
+
+
+#: What an ``HTTPMessage`` holds once ``parse_headers`` made it, its header lines aside.
+_MESSAGE_STATE = _message_state()
 
 
 class _Body(io.BytesIO):

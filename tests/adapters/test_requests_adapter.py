@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
+import os
 import socket
 import warnings
 from collections.abc import Callable, Iterator
@@ -572,3 +573,76 @@ def test_the_pools_are_taken_as_requests_takes_them(tmp_path: Path, monkeypatch:
     assert [step[:2] if isinstance(step, tuple) else step for step in through] == [
         step[:2] if isinstance(step, tuple) else step for step in below
     ]
+
+
+def test_a_ca_bundle_is_taken_and_checked_as_requests_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CA bundle's path as `verify` (as REQUESTS_CA_BUNDLE gives it): the door looks up once
+    # per path, while the cassette is active, whether it is a directory (requests does it on
+    # every request); the pools are the same, and a missing bundle still fails an https request
+    # as requests fails it.
+    path = tmp_path / "bundle.yaml"
+    urls = ["http://a.example/x", "https://c.example/x"]
+    interactions = [
+        {
+            "request": {"method": "GET", "uri": url, "headers": {}, "body": ""},
+            "response": {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": "{}"}},
+        }
+        for url in urls
+    ]
+    save_cassette(path, CassetteDocument.model_validate({"interactions": interactions}))
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("(never read: no handshake on replay)\n")
+    forbid_sockets(monkeypatch)
+    real_isdir = os.path.isdir
+    looked_up: list[str] = []
+
+    def isdir(name: Any) -> bool:
+        looked_up.append(str(name))
+        return real_isdir(name)
+
+    def run(door: bool) -> tuple[list[Any], int]:
+        seen: list[Any] = []
+        looked_up.clear()
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(llmcassette.use_cassette(path, allow_playback_repeats=True))
+            patch = stack.enter_context(pytest.MonkeyPatch.context())
+            patch.setattr(os.path, "isdir", isdir)
+            if not door:
+                patch.setattr(HTTPAdapter, "send", HTTPAdapter.send.__wrapped__)  # type: ignore[attr-defined]
+            session = stack.enter_context(requests.Session())
+            for url, verify in [
+                *[(urls[0], str(bundle))] * 3,
+                (urls[1], str(bundle)),
+                (urls[1], "/no/ca.pem"),
+            ]:
+                try:
+                    response = session.get(url, verify=verify)
+                    seen.append((url, response.content, type(response.raw).__name__ == "_Answered"))
+                except OSError as exc:
+                    seen.append((url, type(exc).__name__, str(exc)))
+            adapter = cast(HTTPAdapter, session.get_adapter(urls[0]))
+            seen.append(
+                sorted(
+                    (k.key_scheme, k.key_ca_certs, k.key_ca_cert_dir)
+                    for k in adapter.poolmanager.pools.keys()
+                )
+            )
+        return seen, looked_up.count(str(bundle))
+
+    (through, door_lookups), (below, below_lookups) = run(door=True), run(door=False)
+    assert [step[2] for step in through[:4]] == [True] * 4
+    assert (
+        through[4]
+        == below[4]
+        == (
+            urls[1],
+            "OSError",
+            "Could not find a suitable TLS CA certificate bundle, invalid path: /no/ca.pem",
+        )
+    )
+    assert [step[:2] for step in through[:4]] == [step[:2] for step in below[:4]]
+    assert through[5] == below[5]
+    # (once per path for the door's own choice of pool; requests' own steps look it up too)
+    assert door_lookups < below_lookups, (door_lookups, below_lookups)

@@ -9,9 +9,12 @@ generator or file body, a chunked upload, a retried status) go to the connection
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gzip
 import io
 import json
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -544,3 +547,94 @@ def test_a_header_urllib3_cannot_parse_is_logged_as_urllib3_logs_it(
     assert message.startswith("Failed to parse headers (url=http://api.example.com")
     assert fast_got == slow_got
     assert fast_attempts == slow_attempts
+
+
+def _held_back(gate: threading.Event) -> Callable[..., Any]:
+    # An upstream that sends the head and a first part at once, then the rest once `gate` is
+    # set: a chunked SSE stream on /sse (a first event, then two), a JSON body framed by its
+    # length on /json (its first 64 bytes, then the rest).
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await asgi_body(receive)
+        if scope["path"] == "/sse":
+            parts = [b"data: 0\n\n", b"data: 1\n\ndata: 2\n\n"]
+            headers = [(b"content-type", b"text/event-stream")]
+        else:
+            answer = json.dumps({"answer": "x" * 200}).encode()
+            parts = [answer[:64], answer[64:]]
+            headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(answer))]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": parts[0], "more_body": True})
+        await asyncio.to_thread(gate.wait, 10)
+        await send({"type": "http.response.body", "body": parts[1]})
+
+    return app
+
+
+def _outcome(call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except Exception as exc:  # (what the client meets, compared by its kind and words)
+        return type(exc).__name__, str(exc)
+
+
+def _shut_mid_way(response: Any, reads: Iterator[bytes], gate: threading.Event) -> list[Any]:
+    # A first part read, the response (urllib3's) shut down, the rest read; then shut down again
+    # once ended, and once closed.
+    got = [next(reads), _outcome(response.shutdown), _outcome(lambda: list(reads))]
+    gate.set()  # (the upstream may finish now: the client read what it had)
+    got.append(_outcome(response.shutdown))
+    response.close()
+    got.append(_outcome(response.shutdown))
+    gate.clear()
+    return got
+
+
+def _shut_down_reads(base: str, gate: threading.Event) -> list[Any]:
+    """What a client gets shutting a response down mid-way, through urllib3 and requests."""
+    got: list[Any] = []
+    pool = urllib3.PoolManager(retries=False)
+    session = requests.Session()
+    # A stream read chunk by chunk, then a body framed by its length read 64 bytes at a time.
+    response = pool.request("GET", base + "/sse", preload_content=False)
+    got += _shut_mid_way(response, response.stream(None), gate)
+    answered = session.get(base + "/sse", stream=True)
+    got += _shut_mid_way(answered.raw, answered.iter_content(chunk_size=None), gate)
+    response = pool.request("GET", base + "/json", preload_content=False)
+    got += _shut_mid_way(response, iter(functools.partial(response.read, 64), b""), gate)
+    answered = session.get(base + "/json", stream=True)
+    got += _shut_mid_way(answered.raw, iter(functools.partial(answered.raw.read, 64), b""), gate)
+    # Read whole (urllib3's default), the response has let its connection go.
+    read = pool.request("GET", base + "/json")
+    got.append(_outcome(read.shutdown))
+    gate.set()
+    return got
+
+
+@pytest.mark.skipif(urllib3.__version__.startswith("1."), reason="urllib3 1.26 has no `shutdown`")
+def test_a_response_shut_down_reads_as_ended_as_it_does_live(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `HTTPResponse.shutdown()` shuts the connection's socket for reading: a read that finds
+    # nothing more on it then reads the connection's end, and urllib3 fails as a body cut short
+    # fails. Released or closed, the response refuses. The fast path (at urllib3's pool, and at
+    # requests' adapter) raised urllib3's ValueError for a response with no socket to shut.
+    gate = threading.Event()
+    with serve(_held_back(gate)) as base:
+        live = _shut_down_reads(base, gate)
+        path = tmp_path / "shutdown.yaml"
+        gate.set()
+        with llmcassette.use_cassette(path, record_mode="once"):
+            # The same requests, read whole (the upstream no longer holds back).
+            pool, session = urllib3.PoolManager(), requests.Session()
+            for route in ("/sse", "/json"):
+                assert pool.request("GET", base + route, preload_content=False).data
+                assert session.get(base + route, stream=True).content
+            assert pool.request("GET", base + "/json").data
+    assert live[2][0] == "ProtocolError"  # (the live reading this holds the replays to)
+    forbid_sockets(monkeypatch)
+    calls: list[tuple[str, list[bool], Callable[[], Any]]] = [
+        ("shut down", [True] * 5, lambda: _shut_down_reads(base, threading.Event()))
+    ]
+    fast_got, _, taken = _replay(path, calls, monkeypatch, fast=True)
+    assert taken == [[True] * 5]
+    assert fast_got == [live]
