@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
@@ -21,7 +21,10 @@ from ._flavors import Flavor
 from ._framing import default_chunks
 from ._models import RecordedResponse, StreamError, header_get
 from ._recording import decompress
-from ._streams import Pacer, ReplayStream, stream_class
+from ._streams import Pacer, PlainReplayStream, ReplayStream, stream_class
+
+if TYPE_CHECKING:
+    from ._lazy import RecordedAnswer
 
 __all__ = [
     "Compiled",
@@ -204,19 +207,13 @@ def respond(
     return flavor.module.Response(playback.status, headers=headers, stream=stream, extensions=extensions)
 
 
-def respond_recorded(
-    flavor: Flavor,
-    status: int,
-    headers: tuple[tuple[str, str], ...],
-    chunks: tuple[bytes, ...],
-    reason: str,
-    *,
-    attempt: Attempt,
-) -> Any:
+def respond_recorded(flavor: Flavor, answer: RecordedAnswer, attempt: Attempt) -> Any:
     """
-    :func:`respond` of a recording that ends cleanly, played at once, given by its parts (as the
-    replay cache holds them): the same response, without the :class:`Playback` it would be.
+    :func:`respond` of a recording that ends cleanly, played at once, given by its parts (status,
+    headers, chunks and reason, as the replay cache holds them): the same response, without the
+    :class:`Playback` it would be.
     """
+    status, headers, chunks, reason = answer
     attempt.status = status
     stream = _plain_stream(flavor).plain(chunks)
     attempt.received_from(stream)
@@ -240,7 +237,7 @@ _COMPLETE = Ending.COMPLETE
 @functools.cache
 def _plain_stream(flavor: Flavor) -> type[ReplayStream]:
     # The replay stream class of `flavor`, looked up once per flavor (`cast` is a call too).
-    return cast("type[ReplayStream]", stream_class(ReplayStream, flavor))
+    return cast("type[ReplayStream]", stream_class(PlainReplayStream, flavor))
 
 
 # The extensions of recorded answers by flavor, status and reason, made once: the libraries whose

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from ._clock import await_wait, wait
 from ._flavors import Flavor
 
-__all__ = ["Pacer", "RecordingStream", "ReplayStream", "StreamSink", "stream_class"]
+__all__ = ["Pacer", "PlainReplayStream", "RecordingStream", "ReplayStream", "StreamSink", "stream_class"]
 
 _monotonic = time.monotonic
 
@@ -187,6 +187,18 @@ class ReplayStream:
         self._handed_over(rest)
         return rest
 
+    def _ran(self, start: int) -> None:
+        # Notes what the lean loop that ran from chunk `start` handed over, read off its iterator.
+        assert self._running is not None
+        rest, iterator = self._running
+        count = len(rest) - operator.length_hint(iterator)
+        self._next = start + count
+        if count == len(rest) and self._handed == () and type(rest) is tuple:
+            self._handed = rest  # all at once, none before (what `_handed_over` makes)
+        else:
+            self._handed_over(rest[:count])
+        self._running = None
+
     def _fail(self) -> Exception | None:
         error, self._error = self._error, None
         return error() if error is not None else None
@@ -205,13 +217,7 @@ class ReplayStream:
                 try:
                     yield from iterator
                 finally:
-                    count = len(rest) - operator.length_hint(iterator)
-                    self._next = start + count
-                    if count == len(rest) and self._handed == () and type(rest) is tuple:
-                        self._handed = rest  # all at once, none before (what `_handed_over` makes)
-                    else:
-                        self._handed_over(rest[:count])
-                    self._running = None
+                    self._ran(start)
                 if self._end_stall_ms is None and self._error is None:
                     return  # every chunk went, and the stream ends cleanly
         for index in self._pending():
@@ -265,6 +271,33 @@ class ReplayStream:
 
     async def aclose(self) -> None:
         pass
+
+
+class PlainReplayStream(ReplayStream):
+    """
+    A :class:`ReplayStream` made by :meth:`~ReplayStream.plain` (no wait, a clean end, chunks in a
+    tuple), as most replays' are. Its first read skips the checks for what it cannot have, and
+    when it hands every chunk over notes them so without counting them off its iterator.
+    """
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._running is None and not self._next:
+            chunks = self._chunks
+            # (an empty chunk is logged but never handed over: the general loop)
+            if type(chunks) is tuple and all(chunks):
+                iterator = iter(chunks)
+                self._running = (chunks, iterator)
+                try:
+                    yield from iterator
+                except BaseException:  # left early (closed, or an error thrown in)
+                    self._ran(0)
+                    raise
+                # Every chunk went, none before: what `_ran` notes, without its count.
+                self._next = len(chunks)
+                self._handed = chunks
+                self._running = None
+                return
+        yield from super().__iter__()
 
 
 class StreamSink(Protocol):

@@ -11,6 +11,7 @@ import asyncio
 import copy
 import json
 import pickle
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,3 +259,32 @@ def test_a_replayed_attempt_copies_and_pickles_with_the_chunks_received_so_far(t
             rest = list(reading)
     assert copied.chunks == restored.chunks == [first]
     assert attempt.chunks == sse_events(2) == [first, *rest]
+
+
+@pytest.mark.parametrize("stop_after", [None, 1], ids=["read whole", "closed after one chunk"])
+def test_a_replayed_attempts_chunks_are_those_handed_over_whenever_and_wherever_they_are_read(
+    tape: Tape, stop_after: int | None
+) -> None:
+    # A plain replay's stream notes what it handed over only when asked (see `ReplayStream`):
+    # the attempt shows the chunks the client got so far from another thread during the read,
+    # and all of them (or those it got before it closed the response) after the cassette exits.
+    # Twice: the second entry plays its recordings from the replay cache's data.
+    def look(cassette: llmcassette.Cassette, seen: list[list[bytes]]) -> None:
+        seen.append(cassette.attempts[-1].chunks)
+
+    for _ in range(2):
+        seen: list[list[bytes]] = []
+        with llmcassette.use_cassette(tape.path) as cassette, httpx.Client() as client:
+            with client.stream("GET", tape.url(SSE)) as response:
+                got = []
+                for chunk in response.iter_raw():
+                    got.append(chunk)
+                    looker = threading.Thread(target=look, args=(cassette, seen))
+                    looker.start()
+                    looker.join()
+                    if len(got) == stop_after:
+                        break
+        attempt = cassette.attempts[-1]
+        assert seen == [got[: n + 1] for n in range(len(got))]
+        assert attempt.chunks == got == sse_events(2)[:stop_after]
+        assert attempt.status == 200 and attempt.interaction == 1

@@ -6,9 +6,11 @@ same properties end to end against a real local server, for httpx and httpx2, sy
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,7 +24,7 @@ from starlette.applications import Starlette
 
 import llmcassette
 from llmcassette._flavors import get_flavor
-from llmcassette._streams import Pacer, RecordingStream, ReplayStream, stream_class
+from llmcassette._streams import Pacer, PlainReplayStream, RecordingStream, ReplayStream, stream_class
 from tests.arbitrary import STREAM_BODIES, STREAMS
 from tests.servers import Client, PlannedUpstream, hang_up_server, ndjson_lines, serve, sse_events, stream_app
 
@@ -131,7 +133,11 @@ def test_a_plain_replay_stream_plays_and_logs_as_one_made_by_the_constructor(rea
     # `plain` sets only the chunks and leaves every other attribute to the class's defaults:
     # each way of reading it must hand over, log and end as the constructor's stream does.
     chunks = (b"a", b"b", b"c")
-    streams = [ReplayStream.plain(chunks), ReplayStream(chunks)]
+    for plain in (ReplayStream.plain(chunks), PlainReplayStream.plain(chunks)):
+        _read_and_compare(read, chunks, [plain, ReplayStream(chunks)])
+
+
+def _read_and_compare(read: str, chunks: tuple[bytes, ...], streams: list[ReplayStream]) -> None:
     for stream in streams:
         assert stream.instant
         if read == "whole":
@@ -148,7 +154,70 @@ def test_a_plain_replay_stream_plays_and_logs_as_one_made_by_the_constructor(rea
     assert plain.delivered() == made.delivered() == [b"a", b"b", b"c"]
     assert list(plain) == list(made) == []
     # Nothing a plain stream played is kept on the class it defaults to.
-    assert ReplayStream._handed == () and ReplayStream._next == 0 and ReplayStream._running is None
+    for kind in (ReplayStream, PlainReplayStream):
+        assert kind._handed == () and kind._next == 0 and kind._running is None
+
+
+def _kinds(chunks: tuple[bytes, ...]) -> list[ReplayStream]:
+    return [ReplayStream(chunks), ReplayStream.plain(chunks), PlainReplayStream.plain(chunks)]
+
+
+@pytest.mark.parametrize("kind", range(3), ids=["constructed", "plain", "plain class"])
+def test_every_later_reader_finds_the_stream_where_a_read_left_it(kind: int) -> None:
+    # A plain stream's first read notes what it handed over without counting it off its
+    # iterator (see `PlainReplayStream`): the attempt log, a second read, a door taking the rest
+    # at once and an async read must each find the stream as the constructor's would be.
+    stream = _kinds((b"a", b"b", b"c"))[kind]
+    assert list(stream) == [b"a", b"b", b"c"]
+    assert stream.delivered() == [b"a", b"b", b"c"]
+    assert stream.take_all() == ()  # nothing left to take, and nothing handed over twice
+    assert stream.delivered() == [b"a", b"b", b"c"]
+
+    async def read_async() -> list[bytes]:
+        return [chunk async for chunk in stream]
+
+    stream = _kinds((b"a", b"b", b"c"))[kind]
+    reader = iter(stream)
+    assert next(reader) == b"a"
+    assert stream.take_all() is None  # a read is under way: nothing is taken from under it
+    assert next(reader) == b"b"
+    reader.close()
+    assert stream.take_all() == (b"c",)
+    assert stream.delivered() == [b"a", b"b", b"c"]
+    assert list(stream) == [] and asyncio.run(read_async()) == []
+
+    stream = _kinds((b"a", b"b", b"c"))[kind]
+    assert list(stream) == [b"a", b"b", b"c"]
+    assert asyncio.run(read_async()) == []
+    assert stream.delivered() == [b"a", b"b", b"c"]
+
+
+@pytest.mark.parametrize("kind", range(3), ids=["constructed", "plain", "plain class"])
+def test_a_read_an_error_is_thrown_into_notes_what_went_before_it(kind: int) -> None:
+    stream = _kinds((b"a", b"b", b"c"))[kind]
+    reader = iter(stream)
+    assert next(reader) == b"a"
+    with pytest.raises(RuntimeError, match="client gave up"):
+        reader.throw(RuntimeError("client gave up"))
+    assert stream.delivered() == [b"a"]
+    assert list(stream) == [b"b", b"c"]
+    assert stream.delivered() == [b"a", b"b", b"c"]
+
+
+def test_a_read_under_way_is_seen_as_far_as_it_went_from_another_thread() -> None:
+    stream = PlainReplayStream.plain((b"a", b"b", b"c"))
+    reader = iter(stream)
+    assert next(reader) == b"a"
+    seen: list[list[bytes]] = []
+    looker = threading.Thread(target=lambda: seen.append(stream.delivered()))
+    looker.start()
+    looker.join()
+    assert seen == [[b"a"]]
+    assert list(reader) == [b"b", b"c"]
+    looker = threading.Thread(target=lambda: seen.append(stream.delivered()))
+    looker.start()
+    looker.join()
+    assert seen == [[b"a"], [b"a", b"b", b"c"]]
 
 
 def test_replay_stream_without_waits_logs_empty_chunks_it_does_not_hand_over() -> None:
