@@ -3,18 +3,29 @@ Benchmarks of the path a test suite runs: each test enters its cassette afresh a
 recorded answer once. llmcassette, vcrpy and cassetter are measured side by side in one run,
 each against the floor: a bare ``httpx.MockTransport`` serving the same bytes in the same chunks.
 
-    .venv/bin/python bench/suite_path.py             # prints a report, writes bench/SUITE_RESULTS.md
-    .venv/bin/python bench/suite_path.py --quick     # one round, smaller files, no file written
+    .venv/bin/python bench/suite_path.py                 # prints a report, writes bench/SUITE_RESULTS.md
+    .venv/bin/python bench/suite_path.py --quick         # one round, smaller files, no file written
+    .venv/bin/python bench/suite_path.py --instructions  # and the suites counted in instructions
 
 vcrpy and cassetter come from the ``bench`` extra (``pip install -e '.[bench]'``); a peer that is
-not installed is reported as such and the rest is measured.
+not installed is reported as such and the rest is measured, and a peer that fails is reported in
+its cell.
 
-Every round writes fresh cassettes (their content differs from round to round), so nothing read
-in one round can be reused by the next; llmcassette's derived cache lives in a folder of this
-run's own, emptied for a cold start. A warm start is a cassette entered once before, in another
-process, with the cache of that process left in place. Correctness is part of the measure: every
-body and every chunk boundary replayed is compared with what was recorded, and a peer that
-replays a stream as one chunk is reported with the number of chunks it delivered.
+How it measures. Every measure runs in a process of its own (``bench/suite_child.py``), as the
+suite of a project that uses one tool does: no tool runs on a heap, or in garbage-collector
+generations, that another tool or an earlier measure left behind. The child first plays a small
+cassette of its own with the same tool, so that imports and first-use set-up are not counted,
+then enters the measured cassette, plays, leaves, and reports its CPU time and the verdict of
+comparing every body and every chunk boundary it played with the recording (a peer that replays a
+stream as one chunk is reported with the number of chunks it delivered). In a round the floor is
+measured between the tools (floor, tool, floor, tool, ..., floor), and a tool's ratio in that
+round is its time over the mean of the two floors beside it, so that a machine busier for a while
+weighs on both sides of a ratio alike. A cell gives the median of the rounds' times and the median
+of their ratios.
+
+Every round writes fresh cassettes (their content differs from round to round). Cold: nothing
+cached (llmcassette's replay cache in an empty folder of the child's own). Warm: the cassette
+was entered once before, in another process, with the cache of that process left in place.
 
 Scenarios:
 
@@ -27,13 +38,19 @@ Scenarios:
   process that only imports;
 - in-process recording: what a cassette that records adds to a JSON request and to the first
   event of a stream, against the same client talking to the same local upstream without one.
+
+``--instructions`` also runs the two suites' children once more under valgrind's callgrind
+(PYTHONHASHSEED=0), each a second time with ``--setup-only``, and reports the instructions of the
+measure (the difference) per request and as ratios to the floor's: counts the machine's load does
+not move. Without valgrind on PATH it says so and skips them. vcrpy's JSON suite (23 ms a
+request) takes over ten minutes under valgrind: ``--peers cassetter`` leaves vcrpy out.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -43,89 +60,29 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from suite_child import MAKERS, REPEATS, URL, WARMUP_COUNT, Exchange, played
 
 import llmcassette
 from llmcassette._bodies import store_body
 from llmcassette._models import CassetteDocument
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-URL = "https://api.example-llm.test/v1/chat/completions"
-# The machine is shared: in-process scenarios count this process's CPU time, which other
-# processes on the same cores do not inflate as they do wall time (--wall measures wall time).
-CLOCK = time.process_time
+CHILD = Path(__file__).with_name("suite_child.py")
 CACHE_ENV = "LLMCASSETTE_CACHE_DIR"
-
-try:
-    import vcr
-except ImportError:  # pragma: no cover - the bench extra is not installed
-    vcr = None
-try:
-    import cassetter
-    from cassetter import _core as cassetter_core
-except ImportError:  # pragma: no cover
-    cassetter = None
-    cassetter_core = None
+# What a child reports that the tables show: its CPU time, which other processes on the same
+# cores do not inflate as they do wall time (--wall shows wall time).
+TIME_KEY = "cpu_s"
 
 
-# -- the recorded traffic ---------------------------------------------------------------------
-
-
-@dataclass
-class Exchange:
-    """One recorded request and its answer: the body, and the chunks it arrived in."""
-
-    request: dict[str, Any]
-    body: bytes
-    chunks: list[bytes]
-    content_type: str
-
-    @property
-    def request_bytes(self) -> bytes:
-        return json.dumps(self.request, separators=(",", ":")).encode()
-
-
-def json_exchange(i: int, salt: str) -> Exchange:
-    text = f"All work and no play makes answer {i} dull. " * 12
-    answer = {
-        "id": f"chatcmpl-{salt}-{i}",
-        "object": "chat.completion",
-        "created": 1700000000 + i,
-        "model": "gpt-bench",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 140, "total_tokens": 152},
-    }
-    # json.dumps defaults: the bytes every tool can give back exactly (cassetter re-serialises
-    # JSON bodies this way).
-    body = json.dumps(answer).encode()
-    request = {"model": "gpt-bench", "messages": [{"role": "user", "content": f"question {salt} {i}"}]}
-    return Exchange(request, body, [body], "application/json")
-
-
-def sse_exchange(i: int, salt: str, events: int = 200) -> Exchange:
-    chunks = []
-    for n in range(events - 1):
-        event = {
-            "id": f"c-{salt}-{i}",
-            "object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": {"content": f"t{n} "}}],
-        }
-        chunks.append(b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n")
-    chunks.append(b"data: [DONE]\n\n")
-    request = {
-        "model": "gpt-bench",
-        "stream": True,
-        "messages": [{"role": "user", "content": f"s {salt} {i}"}],
-    }
-    return Exchange(request, b"".join(chunks), chunks, "text/event-stream")
+def installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 # -- cassette writers, one per tool -----------------------------------------------------------
@@ -185,7 +142,8 @@ def write_vcrpy(path: Path, exchanges: list[Exchange]) -> None:
 
 def write_cassetter(path: Path, exchanges: list[Exchange]) -> None:
     # What cassetter's own recorder stores: JSON bodies parsed, text bodies as text.
-    assert cassetter_core is not None
+    from cassetter import _core as cassetter_core  # type: ignore[import-not-found, unused-ignore]
+
     tape = cassetter_core.Cassette()
     for ex in exchanges:
         request = cassetter_core.HttpRequest(
@@ -200,101 +158,104 @@ def write_cassetter(path: Path, exchanges: list[Exchange]) -> None:
     tape.save(str(path))
 
 
-# -- entering a cassette, one per tool --------------------------------------------------------
-
-
-def enter_llmcassette(path: Path, repeats: bool = False) -> contextlib.AbstractContextManager[Any]:
-    return llmcassette.use_cassette(path, allow_playback_repeats=repeats)
-
-
-def enter_vcrpy(path: Path, repeats: bool = False) -> contextlib.AbstractContextManager[Any]:
-    assert vcr is not None
-    recorder = vcr.VCR(record_mode="none", match_on=["method", "uri", "body"])
-    return recorder.use_cassette(str(path), allow_playback_repeats=repeats)
-
-
-def enter_cassetter(path: Path, repeats: bool = False) -> contextlib.AbstractContextManager[Any]:
-    assert cassetter is not None
-    return cassetter.use_cassette(path, record_mode="none", match_on=["method", "uri", "body"])
-
-
 @dataclass
 class Tool:
-    name: str
+    name: str  # as suite_child.py names it
     write: Callable[[Path, list[Exchange]], None]
-    enter: Callable[..., contextlib.AbstractContextManager[Any]]
+
+
+#: The peers measured (``--peers``); each only if it is installed.
+PEERS = ["vcrpy", "cassetter"]
 
 
 def tools() -> list[Tool]:
-    found = [Tool("llmcassette", write_llmcassette, enter_llmcassette)]
-    if vcr is not None:
-        found.append(Tool("vcrpy", write_vcrpy, enter_vcrpy))
-    if cassetter is not None:
-        found.append(Tool("cassetter", write_cassetter, enter_cassetter))
+    found = [Tool("llmcassette", write_llmcassette)]
+    if "vcrpy" in PEERS and installed("vcr"):
+        found.append(Tool("vcrpy", write_vcrpy))
+    if "cassetter" in PEERS and installed("cassetter"):
+        found.append(Tool("cassetter", write_cassetter))
     return found
 
 
-# -- playing ----------------------------------------------------------------------------------
+@dataclass
+class Variant:
+    """A column of the report: a tool, and for llmcassette whether its cache was primed first."""
+
+    label: str
+    tool: Tool
+    warm: bool = False
 
 
-class _Chunks(httpx.SyncByteStream):
-    def __init__(self, chunks: list[bytes]) -> None:
-        self._chunks = chunks
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._chunks
-
-
-def floor_client(exchanges: list[Exchange]) -> httpx.Client:
-    """The floor: no cassette, the same answers in the same chunks from a MockTransport."""
-    by_body = {ex.request_bytes: ex for ex in exchanges}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        ex = by_body[request.read()]
-        return httpx.Response(200, headers={"content-type": ex.content_type}, stream=_Chunks(ex.chunks))
-
-    return httpx.Client(transport=httpx.MockTransport(handler))
+def variants(how: str) -> list[Variant]:
+    found = []
+    for tool in tools():
+        if tool.name != "llmcassette":
+            found.append(Variant(tool.name, tool))
+            continue
+        found.append(Variant("llmcassette (cold)", tool))
+        if how != "repeat":  # (repeats are timed after entering: the cache makes no difference)
+            found.append(Variant("llmcassette (warm)", tool, warm=True))
+    return found
 
 
-def play(client: httpx.Client, ex: Exchange) -> list[bytes]:
-    """Send ``ex``'s request; the chunks of the answer as the client reads them."""
-    with client.stream(
-        "POST", URL, content=ex.request_bytes, headers={"content-type": "application/json"}
-    ) as r:
-        return list(r.iter_bytes())
+# -- measuring, each in a child of its own ----------------------------------------------------
 
 
-def check(tool: str, exchanges: list[Exchange], got: list[list[bytes]]) -> str:
-    """'ok' when every body and every chunk boundary is as recorded; else what differs."""
-    if len(got) != len(exchanges):
-        return f"{len(got)} answers for {len(exchanges)} requests"
-    one_chunk = 0
-    for ex, chunks in zip(exchanges, got, strict=True):
-        if b"".join(chunks) != ex.body:
-            return f"{tool}: a body differs from the recording"
-        if chunks != ex.chunks:
-            if len(chunks) == 1 and len(ex.chunks) > 1:
-                one_chunk += 1
-            else:
-                return f"{tool}: chunk boundaries differ ({len(chunks)} chunks, {len(ex.chunks)} recorded)"
-    if one_chunk:
-        return f"bodies ok, 1 chunk per stream (recorded {len(exchanges[0].chunks)})"
-    return "ok"
+@dataclass
+class Scenario:
+    label: str
+    unit: str
+    kind: str  # "json" or "sse": the answers (suite_child.MAKERS)
+    count: int  # answers in the cassette
+    how: str  # what the child plays and times (its --play): "all", "last" or "repeat"
+
+    @property
+    def per(self) -> int:
+        """What a child's time is divided by for the report's unit."""
+        return {"all": self.count, "last": 1, "repeat": REPEATS}[self.how]
 
 
-def run_suite(
-    tool: Tool | None, path: Path | None, exchanges: list[Exchange], client: httpx.Client
-) -> tuple[float, list[list[bytes]]]:
-    """Seconds to enter the cassette, play every exchange once and leave; and what was played."""
-    gc.collect()
-    start = CLOCK()
-    if tool is None:
-        got = [play(client, ex) for ex in exchanges]
-    else:
-        assert path is not None
-        with tool.enter(path):
-            got = [play(client, ex) for ex in exchanges]
-    return CLOCK() - start, got
+@dataclass
+class RoundFiles:
+    """A round's cassettes, one measured and one to warm up with per tool, and its cache folders."""
+
+    salt: str
+    cassettes: dict[str, tuple[Path, Path]]
+    folder: Path
+    warm_cache: Path
+
+    def cold_cache(self) -> Path:
+        """An empty cache folder for one cold child: nothing any run before it cached."""
+        return Path(tempfile.mkdtemp(prefix=f"{self.salt}-cache-cold-", dir=self.folder))
+
+
+class ChildFailed(Exception):
+    pass
+
+
+def prepare_round(scenario: Scenario, salt: str, workdir: Path) -> RoundFiles:
+    make = MAKERS[scenario.kind]
+    written = [make(i, salt) for i in range(1 if scenario.how == "repeat" else scenario.count)]
+    warmups = [make(i, f"{salt}-warmup") for i in range(WARMUP_COUNT)]
+    cassettes = {}
+    for tool in tools():
+        cassette = workdir / f"{salt}-{tool.name}.yaml"
+        warmup = workdir / f"{salt}-{tool.name}-warmup.yaml"
+        tool.write(cassette, written)
+        tool.write(warmup, warmups)
+        cassettes[tool.name] = (cassette, warmup)
+    files = RoundFiles(salt, cassettes, workdir, workdir / f"{salt}-cache-warm")
+    if scenario.how != "repeat":
+        # The warm child finds both its cassettes as an earlier run of its suite left them.
+        cassette, warmup = cassettes["llmcassette"]
+        prime_in_another_process(
+            files.warm_cache,
+            [
+                (cassette, played(scenario.kind, scenario.count, salt, scenario.how)),
+                (warmup, played(scenario.kind, WARMUP_COUNT, f"{salt}-warmup", scenario.how)),
+            ],
+        )
+    return files
 
 
 def fresh_cache(cache_dir: Path) -> None:
@@ -304,17 +265,65 @@ def fresh_cache(cache_dir: Path) -> None:
 PRIME = r"""
 import json, sys
 import httpx, llmcassette
-with llmcassette.use_cassette(sys.argv[1]), httpx.Client() as client:
-    for body in json.loads(open(sys.argv[2]).read()):
-        client.post(sys.argv[3], content=body.encode(), headers={"content-type": "application/json"}).read()
+url, pairs = sys.argv[1], sys.argv[2:]
+for path, requests in zip(pairs[::2], pairs[1::2]):
+    with llmcassette.use_cassette(path), httpx.Client() as client:
+        for body in json.loads(open(requests).read()):
+            client.post(url, content=body.encode(), headers={"content-type": "application/json"}).read()
 """
 
 
-def prime_in_another_process(path: Path, exchanges: list[Exchange]) -> None:
-    """Run the same requests under ``path`` in another process, as an earlier run of the suite would."""
-    requests = path.with_suffix(".requests.json")
-    requests.write_text(json.dumps([ex.request_bytes.decode() for ex in exchanges]))
-    subprocess.run([sys.executable, "-c", PRIME, str(path), str(requests), URL], check=True)
+def prime_in_another_process(cache: Path, plays: list[tuple[Path, list[Exchange]]]) -> None:
+    """Play each cassette's requests in another process, as an earlier run of the suite would."""
+    args = []
+    for path, exchanges in plays:
+        requests = path.with_suffix(".requests.json")
+        requests.write_text(json.dumps([ex.request_bytes.decode() for ex in exchanges]))
+        args += [str(path), str(requests)]
+    env = {**os.environ, CACHE_ENV: str(cache)}
+    subprocess.run([sys.executable, "-c", PRIME, URL, *args], check=True, env=env)
+
+
+def run_child(
+    tool: str,
+    scenario: Scenario,
+    files: RoundFiles,
+    *,
+    warm: bool = False,
+    setup_only: bool = False,
+    prefix: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What one child reports; ChildFailed with the first line of its error if it fails."""
+    # The floor's child uses no cassette: it is given llmcassette's, and opens neither.
+    cassette, warmup = files.cassettes["llmcassette" if tool == "floor" else tool]
+    command = [
+        *prefix,
+        sys.executable,
+        str(CHILD),
+        tool,
+        scenario.kind,
+        str(scenario.count),
+        files.salt,
+        str(cassette),
+        str(warmup),
+        "--play",
+        scenario.how,
+        *(["--setup-only"] if setup_only else []),
+    ]
+    cache = files.warm_cache if warm else files.cold_cache()
+    done = subprocess.run(
+        command, capture_output=True, text=True, env={**os.environ, **(env or {}), CACHE_ENV: str(cache)}
+    )
+    if done.returncode:
+        try:
+            error = json.loads(done.stdout)["error"]
+        except (ValueError, KeyError):  # it did not get as far as the measure
+            error = (done.stderr.strip() or f"exit status {done.returncode}").splitlines()[-1]
+        # (the round's folder is a temporary one: the file's name says enough)
+        raise ChildFailed(error.splitlines()[0].replace(f"{files.folder}{os.sep}", ""))
+    report: dict[str, Any] = json.loads(done.stdout)
+    return report
 
 
 @dataclass
@@ -323,108 +332,80 @@ class Row:
     unit: str
     floor: list[float] = field(default_factory=list)
     results: dict[str, list[float]] = field(default_factory=dict)
+    ratios: dict[str, list[float]] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
-    note: str = ""
 
-    def add(self, name: str, value: float, verdict: str | None = None) -> None:
+    def add(self, name: str, value: float, ratio: float, verdict: str) -> None:
         self.results.setdefault(name, []).append(value)
-        if verdict is not None:
-            previous = self.checks.get(name, "ok")
-            self.checks[name] = verdict if verdict != "ok" else previous
+        self.ratios.setdefault(name, []).append(ratio)
+        previous = self.checks.get(name, "ok")
+        self.checks[name] = verdict if verdict != "ok" else previous
 
 
-def bench_suite(
-    label: str, make: Callable[[int, str], Exchange], count: int, rounds: int, workdir: Path, cache_dir: Path
-) -> Row:
-    row = Row(label, "per request" if "JSON" in label else "per stream")
-    for r in range(rounds):
-        salt = f"r{r}{os.getpid()}"
-        exchanges = [make(i, salt) for i in range(count)]
-        with floor_client(exchanges) as client:
-            seconds, got = run_suite(None, None, exchanges, client)
-        row.floor.append(seconds / count)
-        assert check("floor", exchanges, got) == "ok"
-        with httpx.Client() as client:
-            for tool in tools():
-                path = workdir / f"{label[:9].replace(' ', '-')}-{r}-{tool.name}.yaml"
-                tool.write(path, exchanges)
-                if tool.name == "llmcassette":
-                    fresh_cache(cache_dir)
-                    seconds, got = run_suite(tool, path, exchanges, client)
-                    row.add("llmcassette (cold)", seconds / count, check(tool.name, exchanges, got))
-                    fresh_cache(cache_dir)
-                    prime_in_another_process(path, exchanges)
-                    seconds, got = run_suite(tool, path, exchanges, client)
-                    row.add("llmcassette (warm)", seconds / count, check(tool.name, exchanges, got))
-                    continue
-                try:
-                    seconds, got = run_suite(tool, path, exchanges, client)
-                except Exception as exc:  # a peer that fails is reported, not fatal
-                    row.checks[tool.name] = f"fails: {type(exc).__name__}: {str(exc)[:80]}"
-                    continue
-                row.add(tool.name, seconds / count, check(tool.name, exchanges, got))
-    return row
+def bench_scenario(scenario: Scenario, rounds: int, workdir: Path) -> Row:
+    """Rounds of: the floor, a tool, the floor, the next tool, ..., the floor; each in a child."""
+    row = Row(scenario.label, scenario.unit)
 
-
-def bench_last_of(count: int, rounds: int, workdir: Path, cache_dir: Path) -> Row:
-    row = Row(f"enter and play the last of N={count}", "per cassette")
-    for r in range(rounds):
-        salt = f"n{count}r{r}{os.getpid()}"
-        exchanges = [json_exchange(i, salt) for i in range(count)]
-        last = exchanges[-1:]
-        with floor_client(last) as client:
-            seconds, got = run_suite(None, None, last, client)
+    def floor(files: RoundFiles) -> float:
+        report = run_child("floor", scenario, files)
+        assert report["check"] == "ok", report
+        seconds: float = report[TIME_KEY] / scenario.per
         row.floor.append(seconds)
-        with httpx.Client() as client:
-            for tool in tools():
-                path = workdir / f"last-{count}-{r}-{tool.name}.yaml"
-                tool.write(path, exchanges)
-                if tool.name == "llmcassette":
-                    fresh_cache(cache_dir)
-                    seconds, got = run_suite(tool, path, last, client)
-                    row.add("llmcassette (cold)", seconds, check(tool.name, last, got))
-                    fresh_cache(cache_dir)
-                    prime_in_another_process(path, last)
-                    seconds, got = run_suite(tool, path, last, client)
-                    row.add("llmcassette (warm)", seconds, check(tool.name, last, got))
-                    continue
-                try:
-                    seconds, got = run_suite(tool, path, last, client)
-                except Exception as exc:
-                    row.checks[tool.name] = f"fails: {type(exc).__name__}: {str(exc)[:80]}"
-                    continue
-                row.add(tool.name, seconds, check(tool.name, last, got))
-    return row
+        return seconds
 
-
-def bench_repeats(number: int, rounds: int, workdir: Path, cache_dir: Path) -> Row:
-    row = Row(f"one answer replayed {number}×", "per request")
     for r in range(rounds):
-        exchanges = [json_exchange(0, f"rep{r}")]
-        ex = exchanges[0]
-        with floor_client(exchanges) as client:
-            play(client, ex)
-            start = CLOCK()
-            for _ in range(number):
-                play(client, ex)
-            row.floor.append((CLOCK() - start) / number)
-        with httpx.Client() as client:
-            for tool in tools():
-                path = workdir / f"repeat-{r}-{tool.name}.yaml"
-                tool.write(path, exchanges)
-                try:
-                    with tool.enter(path, True):
-                        play(client, ex)
-                        gc.collect()
-                        start = CLOCK()
-                        got = [play(client, ex) for _ in range(number)]
-                        seconds = CLOCK() - start
-                except Exception as exc:
-                    row.checks[tool.name] = f"fails: {type(exc).__name__}: {str(exc)[:80]}"
-                    continue
-                name = "llmcassette (cold)" if tool.name == "llmcassette" else tool.name
-                row.add(name, seconds / number, check(tool.name, exchanges * number, got))
+        salt = f"{scenario.kind}{scenario.count}{scenario.how}-r{r}-{os.getpid()}"
+        files = prepare_round(scenario, salt, workdir)
+        before = floor(files)
+        for variant in variants(scenario.how):
+            try:
+                report = run_child(variant.tool.name, scenario, files, warm=variant.warm)
+            except ChildFailed as exc:
+                if variant.tool.name == "llmcassette":
+                    raise
+                row.checks[variant.label] = f"fails: {str(exc)[:160]}"  # a peer's failure is reported
+                before = floor(files)
+                continue
+            after = floor(files)
+            seconds = report[TIME_KEY] / scenario.per
+            row.add(variant.label, seconds, seconds / ((before + after) / 2), report["check"])
+            before = after
     return row
+
+
+def bench_instructions(scenario: Scenario, workdir: Path) -> dict[str, float | str]:
+    """
+    Instructions per unit of each column's measure, the floor's under "floor", from one child
+    each under callgrind, minus the same child's set-up alone; or why a column has none.
+    """
+    files = prepare_round(scenario, f"{scenario.kind}-instructions-{os.getpid()}", workdir)
+    columns = [("floor", "floor", False)] + [(v.label, v.tool.name, v.warm) for v in variants(scenario.how)]
+    counts: dict[str, float | str] = {}
+    for label, tool, warm in columns:
+        try:
+            whole, setup = (
+                callgrind_total(tool, scenario, files, warm=warm, setup_only=setup_only)
+                for setup_only in (False, True)
+            )
+        except ChildFailed as exc:
+            if tool in ("floor", "llmcassette"):
+                raise
+            counts[label] = f"fails: {str(exc)[:160]}"
+            continue
+        counts[label] = (whole - setup) / scenario.per
+    return counts
+
+
+def callgrind_total(tool: str, scenario: Scenario, files: RoundFiles, *, warm: bool, setup_only: bool) -> int:
+    """The instructions one child executes under valgrind's callgrind, with string hashing fixed."""
+    out = files.folder / f"{files.salt}-{tool}-{'warm' if warm else 'cold'}-{setup_only}.callgrind"
+    prefix = ("valgrind", "--tool=callgrind", "--quiet", f"--callgrind-out-file={out}")
+    env = {"PYTHONHASHSEED": "0"}
+    run_child(tool, scenario, files, warm=warm, setup_only=setup_only, prefix=prefix, env=env)
+    for line in out.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ChildFailed(f"no total in {out}")
 
 
 # -- memory -----------------------------------------------------------------------------------
@@ -660,31 +641,41 @@ def fmt_time(seconds: float) -> str:
     return f"{seconds * 1e6:.0f} µs"
 
 
+def spread(values: list[float], fmt: Callable[[float], str]) -> str:
+    return f" [{fmt(min(values))}–{fmt(max(values))}]" if len(values) > 1 else ""
+
+
+def fmt_count(instructions: float) -> str:
+    return f"{instructions / 1e6:.2f} M" if instructions >= 1e6 else f"{instructions / 1e3:.0f} k"
+
+
 def render(
     rows: list[Row],
     memory: list[dict[str, Any]],
     recording: dict[str, Any] | None,
     command: str,
     record_memory: dict[str, Any] | None = None,
+    instructions: dict[str, dict[str, float | str]] | str | None = None,
 ) -> str:
     names = ["llmcassette (cold)", "llmcassette (warm)", "vcrpy", "cassetter"]
     versions = [f"httpx {httpx.__version__}", f"llmcassette {llmcassette.__version__}"]
-    if vcr is not None:
-        versions.append(f"vcrpy {vcr.__version__}")
-    if cassetter is not None:
-        from importlib.metadata import version
-
-        versions.append(f"cassetter {version('cassetter')}")
-    else:
-        versions.append("cassetter not installed")
+    for peer, module in (("vcrpy", "vcr"), ("cassetter", "cassetter")):
+        if peer not in PEERS:
+            versions.append(f"{peer} not measured")
+        else:
+            versions.append(f"{peer} {version(peer)}" if installed(module) else f"{peer} not installed")
     lines = [
         "# Suite-path benchmark",
         "",
         f"Produced by `{command}` on Python {platform.python_version()}, {platform.machine()}, "
         f"{os.cpu_count()} CPUs, {', '.join(versions)}.",
-        "Each cell is the median over the rounds, with the spread (lowest to highest) in brackets; the",
-        "ratio is to the floor measured in the same round (a MockTransport serving the same chunks).",
-        f"Times are {'wall' if CLOCK is time.perf_counter else 'CPU'} time of the measuring process. Cold: nothing cached. Warm: the cassette was entered once before, in another process.",
+        "Each measure runs in a process of its own that uses one tool, after playing a small cassette of",
+        "its own with it (imports and first use are not counted). In a round the floor (a MockTransport",
+        "serving the same chunks) is measured before the first tool, between the tools and after the",
+        "last. A cell gives the median of the rounds' times with their spread (lowest to highest) in",
+        "brackets, then in bold the median of the rounds' ratios, each to the mean of the two floors",
+        "measured beside the tool in its round, with their spread.",
+        f"Times are {'wall' if TIME_KEY == 'wall_s' else 'CPU'} time of the measuring process. Cold: nothing cached. Warm: the cassette was entered once before, in another process.",
         "",
         "| scenario | floor | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
@@ -698,13 +689,39 @@ def render(
             if not values:
                 cells.append(verdict if name in row.checks else "n/a")
                 continue
-            median = statistics.median(values)
-            spread = f" [{fmt_time(min(values))}–{fmt_time(max(values))}]" if len(values) > 1 else ""
-            ratio = f" **{median / floor:.2f}×**" if row.unit != "per cassette" else ""
+            cell = fmt_time(statistics.median(values)) + spread(values, fmt_time)
+            if row.unit != "per cassette":
+                ratios = row.ratios[name]
+                cell += f" **{statistics.median(ratios):.2f}×**" + spread(ratios, lambda r: f"{r:.2f}×")
             tail = "" if verdict == "ok" else f" ({verdict})"
-            cells.append(f"{fmt_time(median)}{ratio}{spread}{tail}")
+            cells.append(cell + tail)
         lines.append(f"| {row.scenario}, {row.unit} | {fmt_time(floor)} | " + " | ".join(cells) + " |")
     lines += ["", "`ok` everywhere unless a cell says otherwise: every body and chunk boundary checked."]
+    if isinstance(instructions, str):
+        lines += ["", f"Instructions: not counted ({instructions})."]
+    elif instructions:
+        lines += [
+            "",
+            "## The suites in instructions (valgrind)",
+            "",
+            "Each column's child once more under valgrind's callgrind, with PYTHONHASHSEED=0, and again with",
+            "`--setup-only` (imports, the warm-up cassette, making the answers and the client): the",
+            "difference is the measure's instructions, which the machine's load does not move; bold, the",
+            "ratio to the floor's.",
+            "",
+            "| scenario | floor | " + " | ".join(names) + " |",
+            "|---|---|" + "---|" * len(names),
+        ]
+        for label, counts in instructions.items():
+            floor_count = counts["floor"]
+            assert isinstance(floor_count, float)
+            cells = []
+            for name in names:
+                count = counts.get(name, "n/a")
+                cells.append(
+                    count if isinstance(count, str) else f"{fmt_count(count)} **{count / floor_count:.2f}×**"
+                )
+            lines.append(f"| {label} | {fmt_count(floor_count)} | " + " | ".join(cells) + " |")
     if memory:
         lines += [
             "",
@@ -765,44 +782,49 @@ def main() -> int:
     parser.add_argument("--memory-kinds", default="sse,json", help="large cassettes to replay: sse, json")
     parser.add_argument("--wall", action="store_true", help="wall time instead of CPU time")
     parser.add_argument("--only", default="", help="comma-separated: json,sse,last,repeat,memory,record")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count the two suites' instructions (valgrind)"
+    )
+    parser.add_argument(
+        "--peers",
+        default=",".join(PEERS),
+        help="comma-separated peers to measure (default: %(default)s; vcrpy's JSON suite takes minutes "
+        "under --instructions)",
+    )
     args = parser.parse_args()
     rounds = 1 if args.quick else args.rounds
-    global CLOCK
+    global TIME_KEY
     if args.wall:
-        CLOCK = time.perf_counter
+        TIME_KEY = "wall_s"
+    PEERS[:] = [peer for peer in args.peers.split(",") if peer]
     only = set(args.only.split(",")) if args.only else {"json", "sse", "last", "repeat", "memory", "record"}
+    suites = [
+        Scenario(
+            "suite JSON: enter 400 distinct 1 KB answers, play each once", "per request", "json", 400, "all"
+        ),
+        Scenario("suite SSE: 150 streams of 200 events, each event a chunk", "per stream", "sse", 150, "all"),
+    ]
+    scenarios = [s for s in suites if s.kind in only]
+    if "last" in only:
+        for count in (1000, 5000):
+            scenarios.append(
+                Scenario(f"enter and play the last of N={count}", "per cassette", "json", count, "last")
+            )
+    if "repeat" in only:
+        scenarios.append(Scenario(f"one answer replayed {REPEATS}×", "per request", "json", 1, "repeat"))
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         cache_dir = workdir / "cache"
         os.environ[CACHE_ENV] = str(cache_dir)
-        rows: list[Row] = []
-        if "json" in only:
-            rows.append(
-                bench_suite(
-                    "suite JSON: enter 400 distinct 1 KB answers, play each once",
-                    json_exchange,
-                    400,
-                    rounds,
-                    workdir,
-                    cache_dir,
-                )
-            )
-        if "sse" in only:
-            rows.append(
-                bench_suite(
-                    "suite SSE: 150 streams of 200 events, each event a chunk",
-                    sse_exchange,
-                    150,
-                    rounds,
-                    workdir,
-                    cache_dir,
-                )
-            )
-        if "last" in only:
-            for count in (1000, 5000):
-                rows.append(bench_last_of(count, rounds, workdir, cache_dir))
-        if "repeat" in only:
-            rows.append(bench_repeats(1000, rounds, workdir, cache_dir))
+        rows = [bench_scenario(scenario, rounds, workdir) for scenario in scenarios]
+        instructions: dict[str, dict[str, float | str]] | str | None = None
+        if args.instructions and shutil.which("valgrind") is None:
+            instructions = "valgrind is not on PATH"
+            print("llmcassette bench: --instructions skipped: valgrind is not on PATH.", file=sys.stderr)
+        elif args.instructions:
+            instructions = {
+                f"{s.label}, {s.unit}": bench_instructions(s, workdir) for s in suites if s.kind in only
+            }
         memory = []
         record_memory = None
         if "memory" in only:
@@ -815,8 +837,10 @@ def main() -> int:
         "python bench/suite_path.py"
         + (" --quick" if args.quick else "")
         + (f" --only {args.only}" if args.only else "")
+        + (" --instructions" if args.instructions else "")
+        + (f" --peers {args.peers}" if args.peers != parser.get_default("peers") else "")
     )
-    report = render(rows, memory, recording, command, record_memory)
+    report = render(rows, memory, recording, command, record_memory, instructions)
     print(report)
     if not args.quick and not args.only:
         (Path(__file__).parent / "SUITE_RESULTS.md").write_text(report)

@@ -33,6 +33,7 @@ __all__ = [
     "json_value",
     "load_body",
     "store_body",
+    "text_bytes",
 ]
 
 
@@ -233,9 +234,14 @@ def load_body(stored: StoredBody) -> bytes:
         from ._eventstream import frames_to_bytes
 
         return frames_to_bytes(stored.frames)
-    if stored.string is None:
+    return text_bytes(stored.string, stored.line_endings)
+
+
+def text_bytes(string: str | bytes | None, line_endings: Literal["crlf"] | None) -> bytes:
+    """The bytes of a body stored as ``string`` with ``line_endings`` (see :class:`StoredBody`)."""
+    if string is None:
         return b""
-    if isinstance(stored.string, bytes):
-        return stored.string
-    text = stored.string.replace("\n", "\r\n") if stored.line_endings == "crlf" else stored.string
+    if isinstance(string, bytes):
+        return string
+    text = string.replace("\n", "\r\n") if line_endings == "crlf" else string
     return text.encode("utf-8")

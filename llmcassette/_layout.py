@@ -165,6 +165,7 @@ _FLOW_SCALAR = re.compile(
 _SINGLE_QUOTED = re.compile(r"'((?:[^'\n]|'')*)'")
 _DOUBLE_QUOTED = re.compile(r'"([^"\\\n]*)"')
 _NUMBERS = re.compile(r"[-0-9., \n]*")
+_NUMBER_BYTES = b"-0123456789., \n"  # the characters of `_NUMBERS`
 _NUMBER_LIST = json.JSONDecoder()
 _PLAIN_START_OTHER = frozenset(" \t-?:,[]{}#&*!|>'\"%@`")
 # The first characters of the plain scalars that YAML's implicit resolvers may read as other than
@@ -329,8 +330,9 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
     # spaces past the indentation are text, and a line of fewer spaces ended the block above
     # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
-    # The first line's indentation is cut off by the slice, the others' by one replace.
-    content = text[start + indent : end].replace("\n" + " " * indent, "\n")
+    # The first line's indentation is cut off by the slice, the others' by splitting at each
+    # and joining (a quarter cheaper than a replace: 200 events, 23 -> 16 us).
+    content = "\n".join(text[start + indent : end].split("\n" + " " * indent))
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":
@@ -465,7 +467,9 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
                 if close < 0 or not text.startswith("\n", close + 1):
                     raise Unrecognised
                 inner = text[position - len(value) : close]
-                if not _NUMBERS.fullmatch(inner):
+                # (`_NUMBERS.fullmatch`, with one deletion in C: the regex's class took a call
+                # per character, and a stream's chunk lengths are a kilobyte)
+                if not inner.isascii() or inner.encode("ascii").translate(None, _NUMBER_BYTES):
                     raise Unrecognised
                 mapping[key] = _numbers(inner)
                 position = close + 2

@@ -24,7 +24,7 @@ from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any, overload
 
-from ._bodies import JSON_FORMATS, StoredBody, load_body
+from ._bodies import JSON_FORMATS, dump_json, text_bytes
 from ._models import url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
@@ -148,7 +148,7 @@ def compile_plain(
             if offsets is None:
                 return None
     try:
-        content = load_body(stored)
+        content = _content(stored)
     except (TypeError, ValueError, RecursionError):
         return None  # a parsed body JSON cannot write: the model's path raises what it raises
     return compile_parts(
@@ -182,6 +182,7 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
     headers = data.get("headers", {})
     if type(headers) is not dict or not _headers_plain(headers):
         return None
+    stored: _Body | None
     if "parsed_body" in data:
         stored = _parsed_body(data, made_ids)
         if stored is None:
@@ -190,9 +191,9 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
         body = data.get("body")
         if "json_format" in data or (body is not None and type(body) is not str and type(body) is not bytes):
             return None
-        stored = StoredBody(string=body)
+        stored = False, body, None
     try:
-        return method, uri, load_body(stored)
+        return method, uri, _content(stored)
     except (TypeError, ValueError, RecursionError):
         return None  # a parsed body JSON cannot write: the model's path raises what it raises
 
@@ -213,7 +214,19 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
     return True
 
 
-def _parsed_body(data: dict[str, Any], made_ids: Container[int]) -> StoredBody | None:
+#: A body as the model stores it (see `_bodies.StoredBody`), as a tuple: a frozen `StoredBody` cost
+#: a microsecond to make, twice per JSON interaction. Parsed: (True, value, json_format); text:
+#: (False, string, line_endings).
+_Body = tuple[bool, Any, Any]
+
+
+def _content(body: _Body) -> bytes:
+    # What `_bodies.load_body` gives for the body.
+    parsed, value, detail = body
+    return dump_json(value, detail) if parsed else text_bytes(value, detail)
+
+
+def _parsed_body(data: dict[str, Any], made_ids: Container[int]) -> _Body | None:
     # A request's or response's `parsed_body`, with its `json_format`, as the model keeps them.
     json_format = data.get("json_format")
     if "body" in data or (
@@ -223,24 +236,24 @@ def _parsed_body(data: dict[str, Any], made_ids: Container[int]) -> StoredBody |
     value = data["parsed_body"]
     if id(value) not in made_ids and not json_plain(value):
         return None  # the model makes its keys text, or says what JSON cannot hold
-    return StoredBody(parsed=data["parsed_body"], is_parsed=True, json_format=json_format)
+    return True, value, json_format
 
 
-def _stored_body(response: dict[str, Any], made_ids: Container[int]) -> StoredBody | None:
+def _stored_body(response: dict[str, Any], made_ids: Container[int]) -> _Body | None:
     if "parsed_body" in response:
         return _parsed_body(response, made_ids)
     if "json_format" in response:
         return None
     body = response.get("body")
     if body is None:
-        return None if "body" in response else StoredBody(string=None)
+        return None if "body" in response else (False, None, None)
     if type(body) is not dict or not body.keys() <= _BODY_KEYS:
         return None
     string = body.get("string", "")
     line_endings = body.get("line_endings")
     if type(string) not in (str, bytes) or line_endings not in (None, "crlf"):
         return None
-    return StoredBody(string=string, line_endings=line_endings)
+    return False, string, line_endings
 
 
 def _times(values: Any) -> Sequence[float] | None:

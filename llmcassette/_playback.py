@@ -126,14 +126,10 @@ def compile_parts(
     ending, error_type, error_message = Ending.COMPLETE, None, ""
     if error is not None:
         ending, error_type, error_message = Ending.ERROR, error.type, error.message
-    playback = Playback(
-        status=status,
-        headers=tuple(pairs),
-        chunks=tuple(chunks),
-        ending=ending,
-        error_type=error_type,
-        error_message=error_message,
-        reason=reason,
+    # (made as `Playback.recorded` makes a recording's: the same value, without the frozen
+    # constructor's `object.__setattr__` for each of its ten fields)
+    playback = Playback.recorded(
+        status, tuple(pairs), tuple(chunks), ending, error_type, error_message, reason
     )
     return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=elapsed_ms)
 

@@ -262,6 +262,24 @@ def test_a_literal_block_of_any_lines_is_declined_or_read_as_yaml_reads_it(
     assert_read_alike(f"a:\n  b: {header}\n{block}")
 
 
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["1", "12", "0", "07", "1.5", ".5", "5.", "-3", "1e5", "1E5", "0x1f", "1_0", "+2", "é", "x"]
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.sampled_from([", ", ",", ",\n    ", " ,", ", ,"]),
+)
+def test_a_number_list_over_lines_is_declined_or_read_as_yaml_reads_it(items: list[str], comma: str) -> None:
+    # The reader checks the characters of such a list with a deletion in C instead of a regex;
+    # whatever it then takes must read as YAML reads it (`1e5` is text to YAML, `07` octal).
+    listed = comma.join(items)
+    assert_read_alike(f"a:\n  chunks: [{listed},\n    1]\n  b: 1\n")
+
+
 @pytest.mark.parametrize(
     "text",
     [

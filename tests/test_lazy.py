@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from llmcassette import _lazy
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
 from llmcassette._plain import TextTimes
+from tests.corpus import corpus_files, corpus_path
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
 
@@ -352,3 +354,127 @@ def test_a_file_body_read_while_another_thread_closes_the_file_reads_the_file(
     monkeypatch.undo()
     assert reader.read(0, 4) == b"0123"  # read after the close: opened again by path
     reader.close()
+
+
+# -- the scans that stand in for a regex, checked against it -----------------------------------
+
+# What `_split` and `_offsets_apart` matched before they were made cheaper (the first-column
+# line and the number list), kept here as the reference for the code that replaced them.
+_FIRST_COLUMN_BEFORE = re.compile(rb"\n(?:- |[^ \-#\n]|-[^ ])")
+_NUMBER_LIST_BEFORE = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
+
+
+def _split_before(raw: bytes) -> Any:
+    start = _lazy.list_start(raw)
+    if start is None:
+        return None
+    first = start + len(_lazy._ITEMS_START) - 2
+    starts: list[int] = []
+    trailer_at = len(raw)
+    for line in _FIRST_COLUMN_BEFORE.finditer(raw, first):
+        if line.group() != b"\n- ":
+            trailer_at = line.start() + 1
+            break
+        starts.append(line.start() + 1)
+    return starts, raw[:start] + raw[trailer_at:]
+
+
+def _split_now(raw: bytes) -> Any:
+    pieces = _split(raw)
+    if pieces is None:
+        return _lazy.list_start(raw) is None or None
+    return [span[0] for span in pieces.spans[1:]], pieces.header
+
+
+_LINES = st.sampled_from(
+    [
+        b"- a: 1",
+        b"  b: 2",
+        b"    - c",
+        b"# note",
+        b"#",
+        b"-",
+        b"--",
+        b"-x",
+        b"- ",
+        b"v: 1",
+        b"\t",
+        b"",
+        b"  response: {}",
+        b"...",
+        b"---",
+        b" -",
+        b"x",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_LINES, max_size=14), end=st.sampled_from([b"", b"\n", b"\n-"]))
+def test_the_first_column_scan_cuts_as_the_regex_it_replaced(lines: list[bytes], end: bytes) -> None:
+    raw = b"version: 1\ninteractions:\n- request: {}\n  response: {}\n" + b"\n".join(lines) + end
+    before = _split_before(raw)
+    now = _split_now(raw)
+    if now is None:  # an item without its response: no pieces, whatever the cuts
+        return
+    if now is True:
+        assert before is None
+    else:
+        assert now == before
+
+
+def test_the_first_column_scan_cuts_real_files_as_the_regex_did() -> None:
+    files = [corpus_path(rel) for rel in corpus_files()]
+    files += sorted(Path(__file__).resolve().parents[1].joinpath("cassettes").rglob("*.yaml"))
+    checked = 0
+    for path in files:
+        raw = path.read_bytes()
+        now = _split_now(raw)
+        if now not in (None, True):
+            assert now == _split_before(raw), path
+            checked += 1
+    assert checked > (50 if corpus_files() else 5)
+
+
+_NUMBER_TEXT = st.lists(
+    st.sampled_from(
+        [
+            b"0",
+            b"1",
+            b"12",
+            b"3.5",
+            b"-",
+            b".",
+            b",",
+            b", ",
+            b" ",
+            b"\n",
+            b"]",
+            b"e",
+            b"x",
+            b"\xc3\xa9",
+            b"\n      ",
+        ]
+    ),
+    max_size=30,
+).map(b"".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    key=st.sampled_from([b"chunks", b"offsets_ms", b"end", b"chunk"]),
+    items=_NUMBER_TEXT,
+    after=st.sampled_from([b"]\n", b"]", b"] \n", b"]]\n", b""]),
+    indent=st.sampled_from([b"      ", b"    ", b"       "]),
+)
+def test_the_number_list_scan_matches_as_the_regex_it_replaced(
+    key: bytes, items: bytes, after: bytes, indent: bytes
+) -> None:
+    text = b"xx" + indent + key + b": [" + items + after + b"      offsets_ms: [1]\n"
+    before = _NUMBER_LIST_BEFORE.match(text, 2)
+    now = _lazy._number_list(text, 2)
+    if before is None:
+        assert now is None
+    else:
+        assert now is not None
+        assert (now[0].strip()[:-3], now[1], now[2]) == (before.group(1), before.start(2), before.end(2))

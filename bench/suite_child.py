@@ -1,0 +1,267 @@
+"""
+One measured suite of ``bench/suite_path.py``, in a process of its own: what a test suite that uses
+one tool runs. The parent writes the cassettes and starts one of these for every tool in every
+round, so that no tool runs on a heap, or in garbage-collector generations, that another tool or
+an earlier round left behind.
+
+    python bench/suite_child.py TOOL KIND COUNT SALT CASSETTE WARMUP [--play all|last|repeat]
+
+TOOL is ``floor`` (an ``httpx.MockTransport`` serving the same chunks, no cassette),
+``llmcassette``, ``vcrpy`` or ``cassetter``; KIND ``json`` or ``sse``. The answers are made again
+here from KIND, COUNT and SALT, exactly as the parent made the ones it wrote to CASSETTE.
+
+Before the measure, the same tool plays a small cassette of its own (WARMUP, made from the salt
+``SALT-warmup``), so that the imports and first-use set-up of the tool, httpx and the codecs are
+not counted: a suite pays them once, not per cassette. Then, measured in this process's CPU time
+(and wall time): entering CASSETTE, playing each answer once and leaving it (``all``); the same
+for the last answer only (``last``); or playing one answer many times, the cassette entered and
+the answer played once before the clock starts (``repeat``). Every body and chunk boundary played
+is compared with the recording, and one line of JSON is printed: the times, the verdict, and the
+number of chunks and bytes played. ``--setup-only`` does everything but the measure, and checks
+the recorded chunks in place of played ones: the baseline an instruction count subtracts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+__all__ = ["Exchange", "json_exchange", "play", "sse_exchange"]
+
+URL = "https://api.example-llm.test/v1/chat/completions"
+#: The answers of the small cassette a child plays before it measures (see the module docstring).
+WARMUP_COUNT = 5
+#: How many times the ``repeat`` measure plays its one answer.
+REPEATS = 1000
+
+
+# -- the recorded traffic ---------------------------------------------------------------------
+
+
+@dataclass
+class Exchange:
+    """One recorded request and its answer: the body, and the chunks it arrived in."""
+
+    request: dict[str, Any]
+    body: bytes
+    chunks: list[bytes]
+    content_type: str
+
+    @property
+    def request_bytes(self) -> bytes:
+        return json.dumps(self.request, separators=(",", ":")).encode()
+
+
+def json_exchange(i: int, salt: str) -> Exchange:
+    text = f"All work and no play makes answer {i} dull. " * 12
+    answer = {
+        "id": f"chatcmpl-{salt}-{i}",
+        "object": "chat.completion",
+        "created": 1700000000 + i,
+        "model": "gpt-bench",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 140, "total_tokens": 152},
+    }
+    # json.dumps defaults: the bytes every tool can give back exactly (cassetter re-serialises
+    # JSON bodies this way).
+    body = json.dumps(answer).encode()
+    request = {"model": "gpt-bench", "messages": [{"role": "user", "content": f"question {salt} {i}"}]}
+    return Exchange(request, body, [body], "application/json")
+
+
+def sse_exchange(i: int, salt: str, events: int = 200) -> Exchange:
+    chunks = []
+    for n in range(events - 1):
+        event = {
+            "id": f"c-{salt}-{i}",
+            "object": "chat.completion.chunk",
+            "choices": [{"index": 0, "delta": {"content": f"t{n} "}}],
+        }
+        chunks.append(b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n")
+    chunks.append(b"data: [DONE]\n\n")
+    request = {
+        "model": "gpt-bench",
+        "stream": True,
+        "messages": [{"role": "user", "content": f"s {salt} {i}"}],
+    }
+    return Exchange(request, b"".join(chunks), chunks, "text/event-stream")
+
+
+MAKERS: dict[str, Callable[[int, str], Exchange]] = {"json": json_exchange, "sse": sse_exchange}
+
+
+# -- entering a cassette, one per tool (each imported only by the child that measures it) -----
+
+
+def enter_llmcassette(path: Path, repeats: bool) -> contextlib.AbstractContextManager[Any]:
+    import llmcassette
+
+    return llmcassette.use_cassette(path, allow_playback_repeats=repeats)
+
+
+def enter_vcrpy(path: Path, repeats: bool) -> contextlib.AbstractContextManager[Any]:
+    import vcr
+
+    recorder = vcr.VCR(record_mode="none", match_on=["method", "uri", "body"])
+    return recorder.use_cassette(str(path), allow_playback_repeats=repeats)  # type: ignore[no-any-return]
+
+
+def enter_cassetter(path: Path, repeats: bool) -> contextlib.AbstractContextManager[Any]:
+    import cassetter  # type: ignore[import-not-found, unused-ignore]
+
+    return cassetter.use_cassette(path, record_mode="none", match_on=["method", "uri", "body"])  # type: ignore[no-any-return, unused-ignore]
+
+
+def enter_floor(path: Path, repeats: bool) -> contextlib.AbstractContextManager[Any]:
+    return contextlib.nullcontext()
+
+
+ENTER: dict[str, Callable[[Path, bool], contextlib.AbstractContextManager[Any]]] = {
+    "floor": enter_floor,
+    "llmcassette": enter_llmcassette,
+    "vcrpy": enter_vcrpy,
+    "cassetter": enter_cassetter,
+}
+
+
+# -- playing ----------------------------------------------------------------------------------
+
+
+class _Chunks(httpx.SyncByteStream):
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+
+
+def client_for(tool: str, exchanges: list[Exchange]) -> httpx.Client:
+    """The client a suite uses; for the floor, one whose MockTransport serves the same chunks."""
+    if tool != "floor":
+        return httpx.Client()
+    by_body = {ex.request_bytes: ex for ex in exchanges}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        ex = by_body[request.read()]
+        return httpx.Response(200, headers={"content-type": ex.content_type}, stream=_Chunks(ex.chunks))
+
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def play(client: httpx.Client, ex: Exchange) -> list[bytes]:
+    """Send ``ex``'s request; the chunks of the answer as the client reads them."""
+    with client.stream(
+        "POST", URL, content=ex.request_bytes, headers={"content-type": "application/json"}
+    ) as r:
+        return list(r.iter_bytes())
+
+
+def check(exchanges: list[Exchange], got: list[list[bytes]]) -> str:
+    """'ok' when every body and every chunk boundary is as recorded; else what differs."""
+    if len(got) != len(exchanges):
+        return f"{len(got)} answers for {len(exchanges)} requests"
+    one_chunk = 0
+    for ex, chunks in zip(exchanges, got, strict=True):
+        if b"".join(chunks) != ex.body:
+            return "a body differs from the recording"
+        if chunks != ex.chunks:
+            if len(chunks) == 1 and len(ex.chunks) > 1:
+                one_chunk += 1
+            else:
+                return f"chunk boundaries differ ({len(chunks)} chunks, {len(ex.chunks)} recorded)"
+    if one_chunk:
+        return f"bodies ok, 1 chunk per stream (recorded {len(exchanges[0].chunks)})"
+    return "ok"
+
+
+@dataclass
+class Measure:
+    cpu_s: float
+    wall_s: float
+    got: list[list[bytes]]
+
+
+def suite(tool: str, path: Path, exchanges: list[Exchange], how: str, *, measure: bool = True) -> Measure:
+    """
+    Enter ``path`` with ``tool`` and play ``exchanges`` the way ``how`` says (see the module
+    docstring). With ``measure`` false, only what comes before the clock starts; the recorded
+    chunks stand for the played ones, so that checking them costs what checking a measure does.
+    """
+    with client_for(tool, exchanges) as client, contextlib.ExitStack() as stack:
+        if how == "repeat":  # entered, and the answer played once, before the clock starts
+            stack.enter_context(ENTER[tool](path, True))
+            play(client, exchanges[0])
+        gc.collect()
+        if not measure:
+            return Measure(0.0, 0.0, [ex.chunks for ex in expected(exchanges, how)])
+        cpu_start, start = time.process_time(), time.perf_counter()
+        if how == "repeat":
+            got = [play(client, exchanges[0]) for _ in range(REPEATS)]
+        else:
+            with ENTER[tool](path, False):
+                got = [play(client, ex) for ex in exchanges]
+        return Measure(time.process_time() - cpu_start, time.perf_counter() - start, got)
+
+
+def expected(exchanges: list[Exchange], how: str) -> list[Exchange]:
+    """What a measure must have played, in order."""
+    return exchanges * REPEATS if how == "repeat" else exchanges
+
+
+def played(kind: str, count: int, salt: str, how: str) -> list[Exchange]:
+    """The exchanges a measure plays: all ``count``, the last of them, or the first (repeated)."""
+    make = MAKERS[kind]
+    if how == "last":
+        return [make(count - 1, salt)]
+    if how == "repeat":
+        return [make(0, salt)]
+    return [make(i, salt) for i in range(count)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("tool", choices=sorted(ENTER))
+    parser.add_argument("kind", choices=sorted(MAKERS))
+    parser.add_argument("count", type=int)
+    parser.add_argument("salt")
+    parser.add_argument("cassette", type=Path)
+    parser.add_argument("warmup", type=Path)
+    parser.add_argument("--play", choices=["all", "last", "repeat"], default="all")
+    parser.add_argument("--setup-only", action="store_true", help="everything but the measure")
+    args = parser.parse_args()
+    warmup = played(args.kind, WARMUP_COUNT, f"{args.salt}-warmup", args.play)
+    exchanges = played(args.kind, args.count, args.salt, args.play)
+    try:
+        suite(args.tool, args.warmup, warmup, args.play)
+        measure = suite(args.tool, args.cassette, exchanges, args.play, measure=not args.setup_only)
+    except Exception as exc:  # a peer that fails: the parent reports it in the peer's cell
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return 1
+    print(
+        json.dumps(
+            {
+                "cpu_s": measure.cpu_s,
+                "wall_s": measure.wall_s,
+                "check": check(expected(exchanges, args.play), measure.got),
+                "chunks": sum(len(chunks) for chunks in measure.got),
+                "bytes": sum(len(chunk) for chunks in measure.got for chunk in chunks),
+            }
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
