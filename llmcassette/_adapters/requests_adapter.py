@@ -93,10 +93,6 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
     own_routing = {name: getattr(base, name) for name in routing}
 
     known: dict[type, bool] = {}
-    # Whether each CA bundle given as `verify` is a directory (which setting of the pool it
-    # becomes): looked up once per path while the door is open, that is while a cassette is
-    # active, rather than on every request as requests looks it up.
-    bundles: dict[str, bool] = {}
 
     def routes_as_requests(adapter_class: type) -> bool:
         own = known.get(adapter_class)
@@ -123,9 +119,7 @@ def _send(original: Callable[..., Any], adapters: ModuleType) -> Callable[..., A
             and adapter_class.add_headers is own_add_headers
             and routes_as_requests(adapter_class)
         ):
-            answered = _replay(
-                self, cassette, request, timeout, verify, cert, proxies, timeout_class, bundles
-            )
+            answered = _replay(self, cassette, request, timeout, verify, cert, proxies, timeout_class)
             if answered is not None:
                 return answered
         return original(self, request, stream, timeout, verify, cert, proxies)
@@ -164,14 +158,13 @@ def _replay(
     cert: Any,
     proxies: Any,
     timeout_class: type,
-    bundles: dict[str, bool],
 ) -> Any:
     """The response of the fast path, or None for the original ``send`` to answer."""
     __tracebackhide__ = True
     body = request.body
     if body is not None and "Content-Length" not in request.headers:
         return None  # a chunked upload: the connection door's
-    routed = _route(adapter, request, verify, cert, proxies, bundles)
+    routed = _route(adapter, request, verify, cert, proxies)
     if routed is None:
         return None
     pool, url = routed
@@ -231,9 +224,7 @@ def _wired(answer: Any, method: str, chunks: Sequence[bytes]) -> http.client.HTT
     return wired
 
 
-def _route(
-    adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any, bundles: dict[str, bool]
-) -> tuple[Any, str] | None:
+def _route(adapter: Any, request: Any, verify: Any, cert: Any, proxies: Any) -> tuple[Any, str] | None:
     """
     The pool ``send`` would take for ``request``, checked by ``cert_verify`` as ``send`` checks
     it, and the target it would ask for; None where ``send`` would fail to find them (it then
@@ -242,8 +233,8 @@ def _route(
     its key, which moves it to the front of the manager's pools as
     ``get_connection_with_tls_context`` does, and the target is the request's ``path_url``, as
     ``request_url`` finds it with no proxy. Whether a CA bundle's path is a directory is looked
-    up once per path in ``bundles`` (``cert_verify``, requests' own, still checks the bundle of
-    an ``https`` request on every one, and fails as it does live where it is missing).
+    up on every request, as requests looks it up: a path can become a folder between two
+    requests, and the pool is then another.
     """
     key: tuple[Any, ...] | None = None
     url = request.url
@@ -255,10 +246,7 @@ def _route(
                 key = (url[:end], verify, cert, None)
             elif type(verify) is str:
                 # Which of its settings a CA bundle's path becomes (`ca_certs` or `ca_cert_dir`).
-                directory = bundles.get(verify)
-                if directory is None:
-                    directory = bundles[verify] = os.path.isdir(verify)
-                key = (url[:end], verify, cert, directory)
+                key = (url[:end], verify, cert, os.path.isdir(verify))
     routes = _routes_of(adapter) if key is not None else None
     known = routes.get(key) if routes is not None and key is not None else None
     pool = None

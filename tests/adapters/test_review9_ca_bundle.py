@@ -74,18 +74,7 @@ def _run(path: Path, bundle: Path, door: bool, *, across_cassettes: bool) -> lis
 @pytest.mark.parametrize(
     "across_cassettes",
     [
-        pytest.param(
-            False,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "h-review9: a CA bundle path turned into a folder while a cassette is active "
-                    "keeps the door's memo (isdir False): the old `ca_certs` pool is taken where "
-                    "requests makes a `ca_cert_dir` pool"
-                ),
-            ),
-            id="within-a-cassette",
-        ),
+        pytest.param(False, id="within-a-cassette"),
         pytest.param(True, id="across-cassettes"),
     ],
 )
