@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
-__all__ = ["FileView", "list_start", "split_file"]
+__all__ = ["FileView", "list_start", "other_line_breaks", "split_file"]
 
 _BLOCK_BYTES = 4 * 1024 * 1024
 # The top-level keys before the list of interactions are looked for in this much of the file.
@@ -22,7 +22,11 @@ _HEAD_BYTES = 64 * 1024
 _ITEMS_START = b"interactions:\n- "
 # A line at the first column that is a list item, another line at the first column that is not a
 # comment, and an item's response key. Each starts at a line break and is at most 12 bytes long.
-_MARK = re.compile(rb"\n(?:(- )|(  response:)|[^ \-#\n]|-[^ ])")
+_MARK = re.compile(rb"\n(?:(- (?! ))|(  response:)|(- )|[^ \-#\n]|-[^ ])")
+# Characters YAML (1.1, as PyYAML reads it) takes for line breaks beside "\n" and "\r": NEL, LINE
+# SEPARATOR and PARAGRAPH SEPARATOR. A scan that knows lines by "\n" alone would cut a file that
+# holds one where YAML does not: such a file is read whole.
+_OTHER_BREAKS = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
 _LOOKAHEAD = 12
 # How much of the end of the file stands in for it when checking that it is whole.
 _TAIL_BYTES = 64 * 1024
@@ -43,6 +47,11 @@ class FileView:
     def __getitem__(self, span: slice) -> bytes:
         assert span.step is None and span.start is not None and span.stop is not None
         return self._reader.read(span.start, span.stop)
+
+
+def other_line_breaks(data: bytes) -> bool:
+    """Whether ``data`` holds a line break other than ``\\n`` and ``\\r`` that YAML reads as one."""
+    return any(mark in data for mark in _OTHER_BREAKS)
 
 
 def list_start(head: bytes) -> int | None:
@@ -71,6 +80,8 @@ def split_file(reader: _Reader, size: int) -> tuple[bytes, list[tuple[int, int, 
     if start is None:
         return None
     first = start + len(_ITEMS_START) - 2
+    if head[first + 2 : first + 3] == b" ":
+        return None  # (as `_MARK` finds a later item: see there)
     items: list[int] = [first]
     responses: list[int] = []
     trailer_at = size
@@ -78,12 +89,16 @@ def split_file(reader: _Reader, size: int) -> tuple[bytes, list[tuple[int, int, 
     while position < size and trailer_at == size:
         stop = min(size, position + _BLOCK_BYTES)
         block = reader.read(position, min(size, stop + _LOOKAHEAD))
+        if other_line_breaks(block):
+            return None
         for mark in _MARK.finditer(block):
             at = position + mark.start()
             if at >= stop:
                 break
             if mark.group(1) is not None:
                 items.append(at + 1)
+            elif mark.group(3) is not None:
+                return None  # an item whose keys start past the column after its dash
             elif mark.group(2) is not None:
                 if len(responses) < len(items):
                     responses.append(at + 1)

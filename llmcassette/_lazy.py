@@ -39,7 +39,7 @@ from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
-from ._file_pieces import FileView, list_start, split_file
+from ._file_pieces import FileView, list_start, other_line_breaks, split_file
 from ._layout import Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
@@ -692,9 +692,11 @@ def _load_large(path: Path) -> LazyCassette | None:
 
 def _split(raw: bytes) -> _Pieces | None:
     start = list_start(raw)
-    if start is None:
-        return None
+    if start is None or other_line_breaks(raw):
+        return None  # (a line break of YAML's that the scan below would not see: read whole)
     first = start + len(_ITEMS_START) - 2
+    if raw[first + 2 : first + 3] == b" ":
+        return None  # an item whose keys start past the column after its dash: YAML refuses it
     # Every line that starts at the first column, found in one pass (a regex's scan for the line
     # break, twice as fast as finding items and the first other line apart: a 4 MB file of
     # streams took 9 ms). An item starts with "- "; top-level keys may follow the list too
@@ -705,6 +707,8 @@ def _split(raw: bytes) -> _Pieces | None:
     for line in _FIRST_COLUMN.finditer(raw, first):
         at = line.start()
         if raw.startswith(_ITEM_START, at):
+            if raw[at + 3 : at + 4] == b" ":
+                return None  # (as the first item)
             starts.append(at + 1)
             continue
         follows = raw[at + 1 : at + 3]

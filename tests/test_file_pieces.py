@@ -51,8 +51,24 @@ def test_every_file_of_the_corpus_and_of_cassettes_is_cut_as_when_read_whole(
         b"version: 1\ninteractions:\n- request: {}\n  response: {}\n- request: {}\n",  # no response
         b"interactions: []\n",  # not the block layout
         b"\xef\xbb\xbfinteractions:\n- request: {}\n  response: {}\n",  # a byte order mark
+        b"interactions:\n-  request: {}\n  response: {}\n",  # keys past the column after the dash
+        b"interactions:\n- request: {}\n  response: {}\n-  request: {}\n  response: {}\n",
+        # a line break of YAML's other than "\n" (NEL, LINE and PARAGRAPH SEPARATOR)
+        *[
+            b"interactions:\n- request: {}\n  response:\n    x: |-\n      a\n" + mark + b"b\n"
+            for mark in (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+        ],
     ],
-    ids=["item without response", "flow list", "bom"],
+    ids=[
+        "item without response",
+        "flow list",
+        "bom",
+        "first item indented",
+        "later item indented",
+        "nel",
+        "ls",
+        "ps",
+    ],
 )
 def test_a_file_the_whole_read_declines_is_declined(tmp_path: Path, text: bytes) -> None:
     path = tmp_path / "c.yaml"

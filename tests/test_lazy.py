@@ -14,7 +14,7 @@ import yaml
 from hypothesis import given, settings, strategies as st
 
 import llmcassette
-from llmcassette import _lazy
+from llmcassette import _layout, _lazy, _storage
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
 from llmcassette._plain import TextTimes
@@ -478,3 +478,79 @@ def test_the_number_list_scan_matches_as_the_regex_it_replaced(
     else:
         assert now is not None
         assert (now[0].strip()[:-3], now[1], now[2]) == (before.group(1), before.start(2), before.end(2))
+
+
+# -- the cold reader held to the general path (YAML, then the models) --
+
+_TWO_ITEMS = (
+    "interactions:\n"
+    "- request:\n"
+    "    method: GET\n"
+    "    uri: https://api.test/v1/a\n"
+    "    headers: {}\n"
+    "  response:\n"
+    "    status: {code: 200, message: OK}\n"
+    "    headers: {}\n"
+    "    body:\n"
+    "      string: |-\n"
+    "        line1\n"
+    "        line2\n"
+    "- request:\n"
+    "    method: GET\n"
+    "    uri: https://api.test/v1/b\n"
+    "    headers: {}\n"
+    "  response:\n"
+    "    status: {code: 200, message: OK}\n"
+    "    headers: {}\n"
+    "    body:\n"
+    "      string: two\n"
+)
+
+
+def _loaded_or_refused(call: Any) -> Any:
+    try:
+        return [interaction.model_dump() for interaction in call()]
+    except llmcassette.CassetteFormatError as exc:
+        return type(exc).__name__, str(exc)
+
+
+def _cold_and_general(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    cold = _loaded_or_refused(lambda: load_lazy(path).interactions())
+    with monkeypatch.context() as patch:
+        patch.setattr(_storage, "load_cassette_yaml", _layout.load_yaml)
+        general = _loaded_or_refused(lambda: llmcassette.load_cassette(path).interactions)
+    return cold, general
+
+
+def test_the_plain_text_loads_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(_TWO_ITEMS)
+    cold, general = _cold_and_general(path, monkeypatch)
+    assert isinstance(cold, list) and cold == general
+
+
+@pytest.mark.parametrize("item", [0, 1])
+def test_an_item_indented_past_its_dash_is_refused_as_yaml_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, item: int
+) -> None:
+    path = tmp_path / "c.yaml"
+    at = [i for i in range(len(_TWO_ITEMS)) if _TWO_ITEMS.startswith("- request:", i)][item]
+    path.write_text(_TWO_ITEMS[:at] + "-  request:" + _TWO_ITEMS[at + len("- request:") :])
+    cold, general = _cold_and_general(path, monkeypatch)
+    assert general[0] == "CassetteFormatError" and "not valid YAML" in general[1]
+    assert cold == general
+
+
+def test_a_line_separator_at_a_body_lines_start_loads_as_yaml_loads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "c.yaml"
+    # (the file's own header first, as llmcassette writes it)
+    text = "version: 1\nllmcassette_schema: 1\n" + _TWO_ITEMS + "...\n"
+    # (the last item's body)
+    path.write_text(
+        text.replace("      string: two\n", "      string: |-\n        two\n\u2028        three\n")
+    )
+    cold, general = _cold_and_general(path, monkeypatch)
+    assert isinstance(general, list)  # (YAML reads it)
+    assert cold == general
