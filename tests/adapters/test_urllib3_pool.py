@@ -604,9 +604,9 @@ def _shut_down_reads(base: str, gate: threading.Event) -> list[Any]:
     answered = session.get(base + "/json", stream=True)
     got += _shut_mid_way(answered.raw, iter(functools.partial(answered.raw.read, 64), b""), gate)
     # Read whole (urllib3's default), the response has let its connection go.
+    gate.set()  # (the upstream need not hold the rest back until its wait runs out)
     read = pool.request("GET", base + "/json")
     got.append(_outcome(read.shutdown))
-    gate.set()
     return got
 
 
