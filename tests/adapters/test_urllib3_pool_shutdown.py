@@ -1,4 +1,7 @@
-"""h-review9: `response.shutdown()` on a replayed urllib3 2.x answer, held to live urllib3."""
+"""
+`response.shutdown()` on a replayed urllib3 2.x answer, held to live urllib3, for an answer that
+arrived whole: a known difference, kept as a strict xfail until recordings note arrivals.
+"""
 
 from __future__ import annotations
 
@@ -96,8 +99,10 @@ def _reads(base: str) -> list[Any]:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "h-review9: a replayed answer shut down mid-read is cut where the client read it "
-        "(ProtocolError), where live urllib3 reads on the rest that had already arrived"
+        "known difference (README, urllib3's pool fast path): a replayed answer shut down "
+        "mid-read is cut where the client read it (ProtocolError), where live urllib3 reads on "
+        "the rest that had already arrived; recordings note when a chunk was read, not when it "
+        "arrived"
     ),
 )
 def test_a_shutdown_after_the_whole_answer_arrived_reads_on_as_live(
