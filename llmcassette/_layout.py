@@ -40,7 +40,14 @@ from ._yaml import (
     load_yaml,
 )
 
-__all__ = ["Unrecognised", "dump_cassette_yaml", "load_cassette_yaml", "read_layout", "render_json"]
+__all__ = [
+    "NUMBER_BYTES",
+    "Unrecognised",
+    "dump_cassette_yaml",
+    "load_cassette_yaml",
+    "read_layout",
+    "render_json",
+]
 
 
 class Unrecognised(Exception):
@@ -165,7 +172,8 @@ _FLOW_SCALAR = re.compile(
 _SINGLE_QUOTED = re.compile(r"'((?:[^'\n]|'')*)'")
 _DOUBLE_QUOTED = re.compile(r'"([^"\\\n]*)"')
 _NUMBERS = re.compile(r"[-0-9., \n]*")
-_NUMBER_BYTES = b"-0123456789., \n"  # the characters of `_NUMBERS`
+#: The characters of a list of numbers written in flow style (`_NUMBERS`), as bytes.
+NUMBER_BYTES = b"-0123456789., \n"
 _NUMBER_LIST = json.JSONDecoder()
 _PLAIN_START_OTHER = frozenset(" \t-?:,[]{}#&*!|>'\"%@`")
 # The first characters of the plain scalars that YAML's implicit resolvers may read as other than
@@ -469,7 +477,7 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
                 inner = text[position - len(value) : close]
                 # (`_NUMBERS.fullmatch`, with one deletion in C: the regex's class took a call
                 # per character, and a stream's chunk lengths are a kilobyte)
-                if not inner.isascii() or inner.encode("ascii").translate(None, _NUMBER_BYTES):
+                if not inner.isascii() or inner.encode("ascii").translate(None, NUMBER_BYTES):
                     raise Unrecognised
                 mapping[key] = _numbers(inner)
                 position = close + 2

@@ -40,7 +40,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
-from ._layout import Unrecognised, load_cassette_yaml, read_layout
+from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
@@ -505,7 +505,6 @@ def _offsets_apart(text: bytes) -> tuple[bytes | None, TextTimes | None]:
 
 _CHUNKS_LIST = b"      chunks: ["
 _OFFSETS_LIST = b"      offsets_ms: ["
-_NUMBER_BYTES = b"-0123456789., \n"
 
 
 def _number_list(text: bytes, position: int) -> tuple[bytes, int, int] | None:
@@ -519,7 +518,7 @@ def _number_list(text: bytes, position: int) -> tuple[bytes, int, int] | None:
             close = text.find(b"]", start)
             if close < 0 or not text.startswith(b"\n", close + 1):
                 return None
-            if text[start:close].translate(None, _NUMBER_BYTES):
+            if text[start:close].translate(None, NUMBER_BYTES):
                 return None  # a character other than the list's own before its `]`
             return key, start, close
     return None
