@@ -19,6 +19,7 @@ import urllib3
 
 import llmcassette
 from tests.adapters.test_http_client import forbid_sockets
+from tests.servers import read_request, serve_connections
 
 _ANSWER = json.dumps({"answer": "x" * 200}).encode()
 _JSON = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
@@ -35,41 +36,24 @@ _SSE = (
 def _all_at_once() -> Iterator[str]:
     # An upstream that sends its whole answer (head and body) in one write, as a recorded answer
     # arrived, then keeps the connection open until the client closes it: /json a body framed by
-    # its length, /sse a chunked stream of two chunks.
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    stop = threading.Event()
+    # its length, /sse a chunked stream of two chunks. Each connection is served on a thread of
+    # its own, as it stays open while the pool opens another.
 
     def handle(conn: socket.socket) -> None:
         with conn:
-            data = b""
-            while b"\r\n\r\n" not in data:
-                piece = conn.recv(65536)
-                if not piece:
-                    return
-                data += piece
-            conn.sendall(_SSE if data.startswith(b"GET /sse") else _JSON)
+            request = read_request(conn)
+            if not request:
+                return
+            conn.sendall(_SSE if request.startswith(b"GET /sse") else _JSON)
             with contextlib.suppress(OSError):
                 while conn.recv(65536):
                     pass
 
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+    def on_thread(conn: socket.socket) -> None:
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
+    with serve_connections(on_thread, join_timeout_s=5) as base:
+        yield base
 
 
 def _outcome(call: Any) -> Any:
