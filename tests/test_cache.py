@@ -6,8 +6,10 @@ import json
 import marshal
 import multiprocessing
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -272,26 +274,28 @@ def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
 
-def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
+def _replayed_after_spoiling_played(tmp_path: Path, spoil: Callable[[list[Any]], list[Any]]) -> None:
+    # A two-stream cassette entered once (its entry written), the entry's column of played
+    # answers rewritten by `spoil`, then entered again: it replays what the file holds.
     path = tmp_path / "c.yaml"
     llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
     expected = _replay(path, 2)
     raw = path.read_bytes()
     key = _cache.entry_key(raw)
     version, extras, lines, item_extras, played, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
-    second = list(played[1])
-    second[2] = b"\x01"  # chunks that are no tuple of chunks
-    played[1] = tuple(second)
-    assert _cache.write_entry(key, (version, extras, lines, item_extras, played, keys), raw)
+    assert _cache.write_entry(key, (version, extras, lines, item_extras, spoil(played), keys), raw)
     assert _replay(path, 2) == expected
+
+
+def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
+    def spoil(played: list[Any]) -> list[Any]:
+        second = list(played[1])
+        second[2] = b"\x01"  # chunks that are no tuple of chunks
+        played[1] = tuple(second)
+        return played
+
+    _replayed_after_spoiling_played(tmp_path, spoil)
 
 
 def test_an_entry_whose_columns_differ_in_length_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
-    path = tmp_path / "c.yaml"
-    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n"]))
-    expected = _replay(path, 2)
-    raw = path.read_bytes()
-    key = _cache.entry_key(raw)
-    version, extras, lines, item_extras, played, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
-    assert _cache.write_entry(key, (version, extras, lines, item_extras, played[:-1], keys), raw)
-    assert _replay(path, 2) == expected
+    _replayed_after_spoiling_played(tmp_path, lambda played: played[:-1])
