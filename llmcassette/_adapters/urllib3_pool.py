@@ -384,11 +384,25 @@ def _plain_connection(connection_class: type) -> bool:
     }
 
 
-#: What `_wire_head` made of each request's head, by its parts (a suite sends the same few
-#: heads again and again); emptied when it holds this many.
+#: The head `wire_request` wrote of each request, by its parts (a suite sends the same few heads
+#: again and again), and what `_wire_head` made of each set of header names, whatever their
+#: values (botocore's heads differ in their values only: a signature, a date and an id); each
+#: emptied when it holds this many.
 _HEADS: dict[tuple[Any, ...], Any] = {}
+_SHAPES: dict[tuple[Any, ...], Any] = {}
 _MOST_HEADS = 1024
 _DECLINED = object()
+#: urllib3's marker (``SKIP_HEADER``) of a default header not to be written.
+_SKIP_HEADER = "@@@SKIP_HEADER@@@"
+#: A request's parts its head depends on: its connection class, host, port, method, URL, whether
+#: it has no body, and its body's length.
+_Parts = tuple[Any, str, int | None, str, str, bool, int]
+
+
+def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
+    if len(memo) >= _MOST_HEADS:
+        memo.clear()
+    memo[key] = value
 
 
 def wire_request(
@@ -408,45 +422,66 @@ def wire_request(
     else:
         return None
     bodiless = body is None
+    fields = tuple(headers.items())
+    parts: _Parts = (connection_class, pool.host, pool.port, method, url, bodiless, len(content))
     try:
-        key: tuple[Any, ...] | None = (
-            connection_class,
-            pool.host,
-            pool.port,
-            method,
-            url,
-            bodiless,
-            len(content),
-            *headers.items(),
-        )
-        head = _HEADS.get(key)  # type: ignore[arg-type]
-    except TypeError:  # a header that is no text (then no hashable one): not kept
-        key, head = None, None
+        head = _HEADS.get((*parts, fields))
+        kept = True
+    except TypeError:  # a header that is no text (then no hashable one): declined below
+        head, kept = None, False
     if head is None:
-        head = _wire_head(
-            pool.host, pool.port, connection_class, method, url, headers, bodiless, len(content)
-        )
-        if key is not None:
-            if len(_HEADS) >= _MOST_HEADS:
-                _HEADS.clear()
-            _HEADS[key] = head
+        head = _wire_lines(parts, tuple([name for name, _ in fields]), fields)
+        if kept:
+            _remember(_HEADS, (*parts, fields), head)
     if head is _DECLINED:
         return None
     target, full_url, lines = head
     return target, full_url, list(lines), content
 
 
+def _wire_lines(parts: _Parts, names: tuple[Any, ...], fields: tuple[Any, ...]) -> Any:
+    # The target, the URL and the header lines of `wire_request`, or _DECLINED: what is written
+    # of the names (found by them), with the values read and checked here.
+    try:
+        shape = _SHAPES.get((*parts, names))
+    except TypeError:  # a name that is no text
+        return _DECLINED
+    if shape is None:
+        shape = _wire_head(*parts, names)
+        _remember(_SHAPES, (*parts, names), shape)
+    if shape is _DECLINED:
+        return _DECLINED
+    target, full_url, before, given_names, after = shape
+    lines = list(before)
+    for name_bytes, (_, value) in zip(given_names, fields, strict=True):
+        if isinstance(value, str):
+            if not value.isascii() or value == _SKIP_HEADER:
+                return _DECLINED  # (a skipped header: the connection door's)
+            value_bytes = value.encode("ascii")
+        elif isinstance(value, bytes):
+            value_bytes = value
+        else:
+            return _DECLINED
+        if b"\r" in value_bytes or b"\n" in value_bytes:
+            return _DECLINED
+        lines.append((name_bytes, value_bytes.strip()))
+    lines += after
+    return target, full_url, tuple(lines)
+
+
 def _wire_head(
+    connection_class: Any,
     host: str,
     port: int | None,
-    connection_class: Any,
     method: str,
     url: str,
-    headers: Any,
     bodiless: bool,
     length: int,
+    names: tuple[Any, ...],
 ) -> Any:
-    # The target, the URL and the header lines of `wire_request`, or _DECLINED.
+    # What `wire_request` writes of a request with these header names, whatever their values:
+    # the target, the URL, the lines before the given headers, the given headers' names as
+    # written, and the lines after them; or _DECLINED.
     if method not in _BODILESS and method not in _BODIED:
         return _DECLINED
     from urllib3.util.url import _encode_target
@@ -456,46 +491,41 @@ def _wire_head(
         target = target.decode("latin-1")
     if not target.isascii() or UNSAFE_TARGET.search(target):
         return _DECLINED
-    names: set[str] = set()
-    given: list[tuple[bytes, bytes]] = []
-    for name, value in headers.items():
+    lowered: set[str] = set()
+    given: list[bytes] = []
+    for name in names:
         if not isinstance(name, str) or not name.isascii():
             return _DECLINED
-        if isinstance(value, str):
-            if not value.isascii():
-                return _DECLINED
-            value_bytes = value.encode("ascii")
-        elif isinstance(value, bytes):
-            value_bytes = value
-        else:
-            return _DECLINED
         name_bytes = name.encode("ascii")
-        if LEGAL_HEADER_NAME.fullmatch(name_bytes) is None or b"\r" in value_bytes or b"\n" in value_bytes:
+        if LEGAL_HEADER_NAME.fullmatch(name_bytes) is None:
             return _DECLINED
         lower = name.lower()
-        if lower in ("transfer-encoding", "expect") or value == "@@@SKIP_HEADER@@@":
-            return _DECLINED  # chunked uploads, 100-continue and skipped headers: the connection door's
-        names.add(lower)
-        given.append((name_bytes.strip(), value_bytes.strip()))
+        if lower in ("transfer-encoding", "expect"):
+            return _DECLINED  # chunked uploads and 100-continue: the connection door's
+        lowered.add(lower)
+        given.append(name_bytes.strip())
     if not host.isascii() or "%" in host or (port is None and ":" in host):
         return _DECLINED
     host = host.strip("[]").rstrip(".")
     default_port = connection_class.default_port
     if port is None:
         port = default_port
-    lines: list[tuple[bytes, bytes]] = []
-    if "host" not in names:
+    before: list[tuple[bytes, bytes]] = []
+    if "host" not in lowered:
         shown = f"[{host}]" if ":" in host else host
-        lines.append((b"Host", (shown if port == default_port else f"{shown}:{port}").encode("ascii")))
-    if "accept-encoding" not in names:
-        lines.append((b"Accept-Encoding", b"identity"))
-    if "content-length" not in names and (not bodiless or method in _BODIED):
-        lines.append((b"Content-Length", str(length).encode("ascii")))
-    agent: list[tuple[bytes, bytes]] = []
-    if "user-agent" not in names:
+        before.append((b"Host", (shown if port == default_port else f"{shown}:{port}").encode("ascii")))
+    if "accept-encoding" not in lowered:
+        before.append((b"Accept-Encoding", b"identity"))
+    if "content-length" not in lowered and (not bodiless or method in _BODIED):
+        before.append((b"Content-Length", str(length).encode("ascii")))
+    agent: tuple[tuple[bytes, bytes], ...] = ()
+    if "user-agent" not in lowered:
         from urllib3.connection import _get_default_user_agent
 
-        agent.append((b"User-Agent", _get_default_user_agent().encode("ascii")))
+        agent = ((b"User-Agent", _get_default_user_agent().encode("ascii")),)
     # urllib3 2.x writes its User-Agent before the given headers; 1.26 adds it to them, last.
-    lines += [*given, *agent] if urllib3_v1() else [*agent, *given]
-    return target, wire_url(target, https=default_port == 443, host=host, port=port), tuple(lines)
+    if not urllib3_v1():
+        before += agent
+        agent = ()
+    full_url = wire_url(target, https=default_port == 443, host=host, port=port)
+    return target, full_url, tuple(before), tuple(given), agent

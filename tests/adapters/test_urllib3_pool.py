@@ -183,6 +183,41 @@ def _urllib3_calls(base: str) -> list[tuple[str, list[bool], Callable[[], Any]]]
             ),
         ),
         ("a pool of its own", [True], lambda: got(pool.urlopen("GET", "/json/pool"))),
+        # The same header names again with other values (as botocore's signature and date are):
+        # written with these values, not the first's.
+        *(
+            (
+                f"values of their own, {n}",
+                [True],
+                lambda n=n: got(
+                    manager.request("GET", base + f"/json/v{n}", headers={"X-Sig": n, "X-A": "1"})
+                ),
+            )
+            for n in ("one", "two")
+        ),
+        (
+            "a header of bytes",
+            [True],
+            lambda: got(manager.request("GET", base + "/json/hb", headers={"X-B": b"raw"})),
+        ),
+        # What the fast path cannot vouch for goes to the connection door, which writes it.
+        (
+            "a header of a bytearray",
+            [],
+            lambda: got(manager.request("GET", base + "/json/ba", headers={"X-B": bytearray(b"ba")})),
+        ),
+        (
+            "a header not in ASCII",
+            [],
+            lambda: got(manager.request("GET", base + "/json/na", headers={"X-N": "caf\u00e9"})),
+        ),
+        (
+            "a default header left out",
+            [],
+            lambda: got(
+                manager.request("GET", base + "/json/skip", headers={"User-Agent": urllib3.util.SKIP_HEADER})
+            ),
+        ),
         (
             "unread",
             [True],
