@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import llmcassette
 from llmcassette import _lazy
 from llmcassette._demo import CASSETTE as DEMO
 from llmcassette._exceptions import CassetteFormatError
-from llmcassette._file_pieces import split_file
+from llmcassette._file_pieces import other_line_breaks, split_file
 from llmcassette._lazy import _FileReader, _split, load_lazy
 from llmcassette._storage import read_cassette_bytes
 from tests.corpus import corpus_files, corpus_path
@@ -111,3 +112,21 @@ def test_a_large_file_cut_short_is_refused_as_incomplete_without_being_read_whol
     assert not read_whole
     assert len(tape) == len(llmcassette.load_cassette(DEMO).interactions)
     tape.close()
+
+
+_MARKS = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [*_MARKS, b"\xc2", b"\xe2", b"\x80", b"\x85", b"\xa8", b"\xa9", b"\xe2\x80", b"\xc2\xa9"]
+            + [b"\xe2\x80\x9c", "é".encode(), b"a", b"\n", b"\r"]
+        ),
+        max_size=12,
+    )
+)
+def test_other_line_breaks_are_found_as_a_search_for_each_finds_them(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    assert other_line_breaks(data) == any(mark in data for mark in _MARKS)
