@@ -53,13 +53,12 @@ from .._intercept import current_cassette
 from ._wire import encode_body, engine_lines
 from .http_client import AnsweredSocket, head_file, urllib3_v1
 from .urllib3_pool import plain_answer, replayed_class, response
-from .urllib_request import replayed_response
+from .urllib_request import _Replayed, _ReplayedChunked, replayed_response
 
 __all__ = ["patches"]
 
 #: What ``send`` asks of ``urlopen`` besides the request: an unread answer, left encoded.
 _RESPONSE_KW = {"preload_content": False, "decode_content": False}
-_REPLAYED_MODULE = f"{__package__}.urllib_request"
 
 
 def patches(module: ModuleType) -> list[tuple[Any, str, Any, Any]]:
@@ -451,10 +450,8 @@ def _state_of(made: Any) -> dict[str, Any] | bool:
 
 def _in_memory_any(raw: Any) -> bool:
     # An answer `replayed_response` made over the body in memory, chunked or not.
-    return type(raw).__module__ == _REPLAYED_MODULE and type(raw).__name__ in (
-        "_Replayed",
-        "_ReplayedChunked",
-    )
+    kind = type(raw)
+    return kind is _ReplayedChunked or kind is _Replayed
 
 
 def _urllib3_response() -> type:
@@ -549,7 +546,8 @@ def _answered_class() -> type:
                     self._uncached_read_occurred = True
                 chunks = body.chunks
                 position = body.tell()
-                if not position and (amt is None or amt >= _largest(body)):
+                # (a size past the whole body's is past its largest chunk's: not looked for)
+                if not position and (amt is None or amt >= body.size or amt >= _largest(body)):
                     # Every chunk whole, from the first: handed over by the interpreter's own
                     # loop, the body's place read off the iterator when it stops (or is left,
                     # or a shutdown asks: `_handed`).
@@ -589,11 +587,7 @@ def _answered_class() -> type:
 def _in_memory(original: Any) -> bool:
     # The chunked answer `replayed_response` made over the body in memory, still read from there
     # (not off the door's wire, nor cut by a shutdown).
-    return (
-        type(original).__name__ == "_ReplayedChunked"
-        and type(original).__module__ == _REPLAYED_MODULE
-        and not original._on_wire
-    )
+    return type(original) is _ReplayedChunked and not original._on_wire
 
 
 def _cut(response: Any, body: Any, position: int, amt: int | None) -> Iterator[bytes]:
