@@ -7,6 +7,7 @@ file of the corpus and of cassettes/.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from llmcassette import CassetteFormatError, load_cassette
-from llmcassette._layout import Unrecognised, dump_cassette_yaml, read_layout, render_json
+from llmcassette._layout import Unrecognised, _other_utf8, dump_cassette_yaml, read_layout, render_json
 from llmcassette._storage import dumps_cassette
 from llmcassette._values import json_plain
 from llmcassette._yaml import YAMLError, load_yaml
@@ -324,6 +325,35 @@ def test_a_control_character_anywhere_is_declined(code: int, size: int) -> None:
         with pytest.raises(Unrecognised):
             read_layout(text)
     assert read_layout(f"a:\n  b: |\n{block}    x\ty\n  c: 1\n")["a"]["c"] == 1  # a tab is not one
+
+
+# The search `_other_utf8` replaced: one pattern of all four sequences.
+_OTHER_UTF8_BEFORE = re.compile(rb"\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]|\xef\xbb\xbf|\xef\xbf[\xbe\xbf]")
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [b"a", b"\n", b"\xc2", b"\xe2", b"\xef", b"\x80", b"\xbb", b"\xbf", b"\xa8", b"\xa9"]
+            + [b"\x85", b"\x9f", b"\xa0", b"\xbe", b"\xe2\x80", b"\xef\xbb", b"\xef\xbf"]
+            + ["é—“ü”©！".encode()]
+        ),
+        max_size=14,
+    )
+)
+def test_the_characters_beyond_ascii_yaml_refuses_are_found_as_before(parts: list[bytes]) -> None:
+    raw = b"".join(parts)
+    assert _other_utf8(raw) == (_OTHER_UTF8_BEFORE.search(raw) is not None)
+
+
+@pytest.mark.parametrize("character", ["\x85", "\x9f", "\u2028", "\u2029", "\ufeff", "\ufffe", "\uffff"])
+def test_a_character_beyond_ascii_yaml_refuses_is_declined_beside_others(character: str) -> None:
+    # (beside characters that share its first byte, which are taken)
+    taken = "a:\n  b: |\n    é ©\u2014\u201c\uff01 x\n"
+    assert read_layout(taken) == {"a": {"b": "é ©\u2014\u201c\uff01 x\n"}}
+    with pytest.raises(Unrecognised):
+        read_layout(taken.replace(" x", f" {character}x"))
 
 
 @pytest.mark.parametrize(
