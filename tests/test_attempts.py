@@ -288,3 +288,24 @@ def test_a_replayed_attempts_chunks_are_those_handed_over_whenever_and_wherever_
         assert seen == [got[: n + 1] for n in range(len(got))]
         assert attempt.chunks == got == sse_events(2)[:stop_after]
         assert attempt.status == 200 and attempt.interaction == 1
+
+
+@pytest.mark.parametrize("read_s", [0.0, -1.0, 1e-9])
+def test_a_read_timeout_of_zero_or_less_times_out_a_replayed_head_and_is_logged(
+    tape: Tape, read_s: float
+) -> None:
+    # A recording's head comes at once: only a read timeout of zero or less is too short for it
+    # (checked inline on the exact path; the attempt is logged with the error the client got).
+    # Played once before, so that the replay cache holds it: a first play from its data.
+    with llmcassette.use_cassette(tape.path), httpx.Client() as client:
+        assert client.get(tape.url(SSE)).status_code == 200
+    timeout = httpx.Timeout(5.0, read=read_s)
+    with llmcassette.use_cassette(tape.path) as cassette, httpx.Client(timeout=timeout) as client:
+        if read_s <= 0.0:
+            with pytest.raises(httpx.ReadTimeout, match="timed out"):
+                client.get(tape.url(SSE))
+        else:
+            assert client.get(tape.url(SSE)).status_code == 200
+    [attempt] = cassette.attempts
+    assert attempt.interaction == 1
+    assert attempt.error == ("ReadTimeout: The read operation timed out" if read_s <= 0.0 else None)
