@@ -136,7 +136,7 @@ class Cassette:
         clock = current_clock()
         self._clock_at_start = (clock, clock.elapsed_s if clock is not None else 0.0)
         stored = interaction_filter.stored_request if interaction_filter is not None else None
-        self._playlist = Playlist(self._tape, self.matcher, scrubber, stored=stored)
+        self._playlist = Playlist(self._tape, self.matcher, scrubber, stored=stored, lock=self._lock)
         # What was recorded, in order: None while a response is being read, then a function
         # that stores it, then the stored interaction (or None when the filter left it out).
         self._slots: list[Interaction | Callable[[], Interaction | None] | None] = []
@@ -529,10 +529,12 @@ class Cassette:
             del self.attempts[: len(self.attempts) - self._keep_attempts]
         return attempt
 
-    def _exact_slot(self, request: Any, body: bytes) -> tuple[str, str, Slot] | None:
+    def _exact_slot(self, request: Any, body: bytes) -> tuple[str, str, Slot | int] | None:
         # The case of the fast paths below: the method, URL and slot of a request sent exactly as
         # recorded, on a cassette that answers it as recorded, with no fault, filter or pace to
-        # act on it and nothing to record; else None.
+        # act on it and nothing to record; else None. In place of the slot, the position of the
+        # next recorded interaction for a request sent in recorded order, before any slot is made
+        # (see `Playlist.in_order`: taken with `take_in_order`, under the lock).
         mode = self.record_mode
         if (
             self.interaction_filter is not None
@@ -543,7 +545,11 @@ class Cassette:
             return None
         url = _checked_url(request)
         method: str = request.method
-        slot = self._playlist.exact(method, url, body)
+        playlist = self._playlist
+        position = playlist.in_order(method, url, body)
+        if position is not None:
+            return method, url, position
+        slot = playlist.exact(method, url, body)
         return None if slot is None else (method, url, slot)
 
     def _replay_exact(self, flavor: Flavor, request: Any, body: bytes) -> Any:
@@ -560,9 +566,11 @@ class Cassette:
         tape = self._tape
         counts = self.play_counts
         with self._lock:
-            cursor = slot.cursor
-            indices = slot.indices
-            if cursor < len(indices):  # (`slot.take`, inline for the common case)
+            if isinstance(slot, int):
+                if not self._playlist.take_in_order(slot):
+                    return None  # taken meanwhile: the general path looks the request up again
+                index = slot
+            elif (cursor := slot.cursor) < len(indices := slot.indices):  # (`slot.take`, inline)
                 slot.cursor = cursor + 1
                 index = indices[cursor]
             else:
@@ -615,9 +623,14 @@ class Cassette:
             return None
         method, url, slot = found
         allow_repeats = self.allow_playback_repeats
+        playlist = self._playlist
         with self._lock:
             # The interaction `take` would give, looked at before it is taken.
-            if slot.cursor < len(slot.indices):
+            if isinstance(slot, int):
+                if not playlist.is_next_in_order(slot):
+                    return None  # taken meanwhile: the general path looks the request up again
+                index = slot
+            elif slot.cursor < len(slot.indices):
                 index = slot.indices[slot.cursor]
             elif allow_repeats and slot.indices:
                 index = slot.indices[-1]
@@ -637,7 +650,10 @@ class Cassette:
                 or not accept(playback)
             ):
                 return None
-            slot.take(allow_repeats)
+            if isinstance(slot, int):
+                playlist.take_in_order(slot)
+            else:
+                slot.take(allow_repeats)
             self.play_counts[index] += 1
             attempt = self._log_request(request, method, url, body)
             attempt.interaction = index

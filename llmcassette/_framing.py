@@ -68,9 +68,12 @@ def detect_framing(content_type: str | None, body: bytes, *, url: str | None = N
 def _sniff(body: bytes, *, has_content_type: bool) -> Framing:
     if not body:
         return Framing.NONE
-    if _SSE_FIELD_START.match(body):
-        return Framing.SSE
-    head = body.lstrip()[:1]
+    # (a body that starts with a brace is no SSE: the pattern is not tried on most JSON answers)
+    head = body[:1]
+    if head != b"{":
+        if _SSE_FIELD_START.match(body):
+            return Framing.SSE
+        head = body.lstrip()[:1]
     if head == b"{":
         if b"\n" not in body and b"\r" not in body:
             return Framing.NONE  # one line, as most JSON answers: no copy of it split and stripped

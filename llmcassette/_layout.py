@@ -171,7 +171,7 @@ def dump_cassette_yaml(data: dict[str, Any]) -> str:
 # -- reading ----------------------------------------------------------------------------------
 
 # A line of a block mapping: indentation, a sequence item's dash, a plain key, and its value.
-_ENTRY = re.compile(r"( *)(- )?([A-Za-z0-9_][\w.\-/]*):(?: ([^\n]*))?\n")
+_ENTRY = re.compile(r"( *)(- )?([A-Za-z0-9_][\w.\-/]*):(?: ([^\n]*))?")
 _FLOW_SCALAR = re.compile(
     r"'((?:[^'\n]|'')*)'"
     r'|"([^"\\\n]*)"'
@@ -194,6 +194,18 @@ _keys: dict[str, bool] = {}
 _plains: dict[str, Any] = {}
 _flows: dict[str, Any] = {}
 _UNKNOWN = object()
+# What a line says, by its text: the same lines recur in every interaction (a method, a URL, a
+# header, a key that opens a body), and reading one afresh (the regex, its groups, the key's and
+# the value's checks) cost three times what looking it up does. A line is only what its text
+# says: (column, dash, key, kind, value), `kind` telling how the value is taken (below). Up to
+# `_LINES_KEPT` lines shorter than `_LINE_KEPT_CHARS` are kept, then the memo starts afresh.
+_lines: dict[str, tuple[int, bool, str, int, Any]] = {}
+_LINES_KEPT = 4096
+_LINE_KEPT_CHARS = 256
+_NO_VALUE = 0  # `key:` alone: a collection follows on deeper lines
+_SCALAR = 1  # a plain or quoted scalar, read: the value itself (immutable)
+_FLOW = 2  # a one-line flow collection, read: copied for each use
+_MORE = 3  # a value that goes on past its line (JSON, a literal block, a list of numbers): its text
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -380,6 +392,55 @@ def _key(key: str) -> str:
     return key
 
 
+def _line(line: str) -> tuple[int, bool, str, int, Any] | None:
+    # What `line` says (see `_lines`), or None when it is no line of a block mapping; raises
+    # `Unrecognised` for a key or value the reader does not take.
+    match = _ENTRY.fullmatch(line)
+    if match is None:
+        return None
+    spaces, dash, key, value = match.groups()
+    found: tuple[int, bool, str, int, Any]
+    key = _key(key)
+    if value is None:
+        found = (len(spaces), bool(dash), key, _NO_VALUE, None)
+    else:
+        first = value[:1]
+        if first == "{" or first == "[":
+            if value == "{" or value == "[":
+                found = (len(spaces), bool(dash), key, _MORE, value)
+            elif value[-1] in "]}":
+                found = (len(spaces), bool(dash), key, _FLOW, _flow(value))
+            elif first == "[":
+                found = (len(spaces), bool(dash), key, _MORE, value)
+            else:
+                raise Unrecognised
+        elif first == "|":
+            if value not in ("|", "|-", "|+"):
+                raise Unrecognised
+            found = (len(spaces), bool(dash), key, _MORE, value)
+        elif first == "'":
+            quoted = _SINGLE_QUOTED.fullmatch(value)
+            if quoted is None:
+                raise Unrecognised
+            found = (len(spaces), bool(dash), key, _SCALAR, quoted.group(1).replace("''", "'"))
+        elif first == '"':
+            quoted = _DOUBLE_QUOTED.fullmatch(value)
+            if quoted is None:
+                raise Unrecognised
+            found = (len(spaces), bool(dash), key, _SCALAR, quoted.group(1))
+        elif value in ("!!binary |", "!!binary |-", "!!binary |+"):
+            found = (len(spaces), bool(dash), key, _MORE, value)
+        elif first:
+            found = (len(spaces), bool(dash), key, _SCALAR, _plain(value))
+        else:
+            raise Unrecognised
+    if len(line) < _LINE_KEPT_CHARS:
+        if len(_lines) >= _LINES_KEPT:
+            _lines.clear()
+        _lines[line] = found
+    return found
+
+
 def _has_control(raw: bytes) -> bool:
     # True when `raw` holds a character YAML refuses raw or reads as a line break (`_CONTROL`).
     if len(raw) < _SEARCH_CONTROL_FROM:
@@ -419,18 +480,20 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
     root: Any = None
     position = 0
     size = len(text)
-    match_entry = _ENTRY.match
-    keys = _keys
-    plains = _plains
+    find = text.find
+    lines = _lines
     while position < size:
-        match = match_entry(text, position)
-        if match is None:
-            if text.startswith("...\n", position) and position + 4 == size and stack:
-                break  # the end marker, last
-            raise Unrecognised
-        spaces, dash, key, value = match.groups()
-        position = match.end()
-        column = len(spaces)
+        end = find("\n", position)  # (the text ends with a line break)
+        line = text[position:end]
+        known = lines.get(line)
+        if known is None:
+            known = _line(line)
+            if known is None:
+                if line == "..." and end + 1 == size and stack:
+                    break  # the end marker, last
+                raise Unrecognised
+        column, dash, key, kind, value = known
+        position = end + 1
         if dash:
             # An item of a sequence at `column`, which is a mapping whose first key is on this line.
             while stack and stack[-1][0] > column:
@@ -468,59 +531,37 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
                 else:
                     mapping = stack[-1][1]
         pending = None
-        if keys.get(key) is not True:  # each key is judged once (inlined: a call per line)
-            key = _key(key)
         if key in mapping:
             raise Unrecognised  # a key given twice: the general loader refuses it, and says where
-        if value is None:
+        if kind is _SCALAR:
+            mapping[key] = value
+        elif kind is _FLOW:
+            mapping[key] = value.copy()  # (the caller may change what it gets)
+        elif kind is _NO_VALUE:
             mapping[key] = None
             pending = (mapping, key, column)
-            continue
-        first = value[:1]
-        if first == "{" or first == "[":
-            if value == "{" or value == "[":
-                mapping[key], position = _json(text, position - 2, made_json)
-            elif value[-1] in "]}":
-                mapping[key] = _flow(value)
-            elif first == "[":
-                # A flow list of numbers over several lines (chunk lengths, offsets).
-                close = text.find("]", position)
-                if close < 0 or not text.startswith("\n", close + 1):
-                    raise Unrecognised
-                inner = text[position - len(value) : close]
-                # (`_NUMBERS.fullmatch`, with one deletion in C: the regex's class took a call
-                # per character, and a stream's chunk lengths are a kilobyte)
-                if not inner.isascii() or inner.encode("ascii").translate(None, NUMBER_BYTES):
-                    raise Unrecognised
-                mapping[key] = _numbers(inner)
-                position = close + 2
-            else:
+        elif value == "{" or value == "[":
+            mapping[key], position = _json(text, position - 2, made_json)
+        elif value[0] == "[":
+            # A flow list of numbers over several lines (chunk lengths, offsets).
+            close = find("]", position)
+            if close < 0 or not text.startswith("\n", close + 1):
                 raise Unrecognised
-        elif first == "|":
-            if value not in ("|", "|-", "|+"):
+            inner = text[position - len(value) : close]
+            # (`_NUMBERS.fullmatch`, with one deletion in C: the regex's class took a call
+            # per character, and a stream's chunk lengths are a kilobyte)
+            if not inner.isascii() or inner.encode("ascii").translate(None, NUMBER_BYTES):
                 raise Unrecognised
+            mapping[key] = _numbers(inner)
+            position = close + 2
+        elif value[0] == "|":
             mapping[key], position = _literal(text, position, value, column)
-        elif first == "'":
-            quoted = _SINGLE_QUOTED.fullmatch(value)
-            if quoted is None:
-                raise Unrecognised
-            mapping[key] = quoted.group(1).replace("''", "'")
-        elif first == '"':
-            quoted = _DOUBLE_QUOTED.fullmatch(value)
-            if quoted is None:
-                raise Unrecognised
-            mapping[key] = quoted.group(1)
-        elif value in ("!!binary |", "!!binary |-", "!!binary |+"):
+        else:  # `!!binary |`, with its chomping
             content, position = _literal(text, position, value[9:], column)
             try:
                 mapping[key] = _construct_scalar(_BINARY_TAG, content, "|")
             except YAMLError:
                 raise Unrecognised from None
-        elif first:
-            known = plains.get(value, _UNKNOWN)
-            mapping[key] = known if known is not _UNKNOWN else _plain(value)
-        else:
-            raise Unrecognised
     if root is None:
         raise Unrecognised
     return root

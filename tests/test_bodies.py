@@ -266,3 +266,16 @@ def test_json_in_any_known_format_is_stored_parsed(value: Any, name: str) -> Non
     assert stored.is_parsed
     assert stored.json_format != DEFAULT_JSON_FORMAT  # the default is written as no name at all
     assert load_body(through_yaml(stored)) == content
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_JSON_CONTAINERS, name=st.sampled_from(sorted(JSON_FORMATS)), odd=st.booleans())
+def test_a_format_writes_what_json_dumps_writes_with_its_options(value: Any, name: str, odd: bool) -> None:
+    # `dump_json` keeps one C encoder per format (see `_bodies._encoder`): the text is json.dumps's.
+    if odd:  # keys that are not text, and floats JSON has no spelling for
+        value = {1: value, 2.5: math.nan, None: -math.inf, False: -0.0, "é\u2028": "\x00"}
+    fmt = JSON_FORMATS[name]
+    text = json.dumps(value, separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii)
+    assert dump_json(value, name) == (text + "\n" * fmt.newline).encode()
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        dump_json([value, object()], name)

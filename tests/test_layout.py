@@ -15,7 +15,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from llmcassette import CassetteFormatError, load_cassette
+from llmcassette import CassetteFormatError, _layout, load_cassette
 from llmcassette._layout import Unrecognised, _other_utf8, dump_cassette_yaml, read_layout, render_json
 from llmcassette._storage import dumps_cassette
 from llmcassette._values import json_plain
@@ -418,3 +418,18 @@ def test_the_reference_loader_agrees_on_the_layout() -> None:
     text = dumped(data)
     assert same(read_layout(text), reference_load(text))
     assert same(yaml.safe_load(text), read_layout(text))
+
+
+def test_a_line_read_again_by_its_text_reads_alike_and_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A line once read is looked up by its text (`_layout._lines`): each read still gets a flow
+    # collection of its own, and the memo starting afresh when full changes nothing.
+    text = "a:\n  b: [x, y]\n  c: {d: 1}\n  e: 'q'\n  f:\n    g: 2\n"
+    first = read_layout(text)
+    first["a"]["b"].append("z")
+    first["a"]["c"]["h"] = 3
+    assert read_layout(text) == load_yaml(text)
+    monkeypatch.setattr(_layout, "_lines", {})
+    monkeypatch.setattr(_layout, "_LINES_KEPT", 2)
+    for _ in range(3):
+        assert read_layout(text) == load_yaml(text)
+        assert len(_layout._lines) <= 2
