@@ -97,17 +97,20 @@ def _encoder(fmt: _JsonFormat) -> _Encoder:
     encoder = json.JSONEncoder(separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii)
     make = None
     if c_make_encoder is not None and fmt.indent is None:
-        make = c_make_encoder(
-            None,
-            encoder.default,
-            encode_basestring_ascii if fmt.ensure_ascii else encode_basestring,
-            None,
-            encoder.key_separator,
-            encoder.item_separator,
-            False,
-            False,
-            True,
-        )
+        try:
+            make = c_make_encoder(
+                None,
+                encoder.default,
+                encode_basestring_ascii if fmt.ensure_ascii else encode_basestring,
+                None,
+                encoder.key_separator,
+                encoder.item_separator,
+                False,
+                False,
+                True,
+            )
+        except TypeError:  # (a Python whose C encoder takes other arguments: the encoder's own way)
+            make = None
     return make, encoder, fmt.newline
 
 

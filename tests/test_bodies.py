@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from llmcassette import _bodies
 from llmcassette._bodies import (
     DEFAULT_JSON_FORMAT,
     JSON_FORMATS,
@@ -279,3 +280,19 @@ def test_a_format_writes_what_json_dumps_writes_with_its_options(value: Any, nam
     assert dump_json(value, name) == (text + "\n" * fmt.newline).encode()
     with pytest.raises(TypeError, match="not JSON serializable"):
         dump_json([value, object()], name)
+
+
+def test_a_c_encoder_that_takes_other_arguments_leaves_the_encoders_own_way(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `json.encoder.c_make_encoder` is CPython's own: a Python whose C encoder is made otherwise
+    # gets json.dumps's text through the encoder's own `encode`, not an error.
+    def other_arguments(*args: Any) -> Any:
+        raise TypeError("make_encoder() takes other arguments")
+
+    monkeypatch.setattr(_bodies, "c_make_encoder", other_arguments)
+    monkeypatch.setattr(_bodies, "_ENCODERS", {})
+    value = {"a": [1, 2.5, "é"], "b": None}
+    for name, fmt in JSON_FORMATS.items():
+        text = json.dumps(value, separators=fmt.separators, indent=fmt.indent, ensure_ascii=fmt.ensure_ascii)
+        assert dump_json(value, name) == (text + "\n" * fmt.newline).encode()
