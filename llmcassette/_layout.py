@@ -399,46 +399,47 @@ def _line(line: str) -> tuple[int, bool, str, int, Any] | None:
     if match is None:
         return None
     spaces, dash, key, value = match.groups()
-    found: tuple[int, bool, str, int, Any]
     key = _key(key)
-    if value is None:
-        found = (len(spaces), bool(dash), key, _NO_VALUE, None)
-    else:
-        first = value[:1]
-        if first == "{" or first == "[":
-            if value == "{" or value == "[":
-                found = (len(spaces), bool(dash), key, _MORE, value)
-            elif value[-1] in "]}":
-                found = (len(spaces), bool(dash), key, _FLOW, _flow(value))
-            elif first == "[":
-                found = (len(spaces), bool(dash), key, _MORE, value)
-            else:
-                raise Unrecognised
-        elif first == "|":
-            if value not in ("|", "|-", "|+"):
-                raise Unrecognised
-            found = (len(spaces), bool(dash), key, _MORE, value)
-        elif first == "'":
-            quoted = _SINGLE_QUOTED.fullmatch(value)
-            if quoted is None:
-                raise Unrecognised
-            found = (len(spaces), bool(dash), key, _SCALAR, quoted.group(1).replace("''", "'"))
-        elif first == '"':
-            quoted = _DOUBLE_QUOTED.fullmatch(value)
-            if quoted is None:
-                raise Unrecognised
-            found = (len(spaces), bool(dash), key, _SCALAR, quoted.group(1))
-        elif value in ("!!binary |", "!!binary |-", "!!binary |+"):
-            found = (len(spaces), bool(dash), key, _MORE, value)
-        elif first:
-            found = (len(spaces), bool(dash), key, _SCALAR, _plain(value))
-        else:
-            raise Unrecognised
+    found = (len(spaces), bool(dash), key, *_value(value))
     if len(line) < _LINE_KEPT_CHARS:
         if len(_lines) >= _LINES_KEPT:
             _lines.clear()
         _lines[line] = found
     return found
+
+
+def _value(value: str | None) -> tuple[int, Any]:
+    # How a line's value is taken, and what of it is kept (see `_lines`).
+    if value is None:
+        return _NO_VALUE, None
+    first = value[:1]
+    if first == "{" or first == "[":
+        if value == "{" or value == "[":
+            return _MORE, value
+        if value[-1] in "]}":
+            return _FLOW, _flow(value)
+        if first == "[":
+            return _MORE, value
+        raise Unrecognised
+    if first == "|":
+        if value not in ("|", "|-", "|+"):
+            raise Unrecognised
+        return _MORE, value
+    if first == "'":
+        quoted = _SINGLE_QUOTED.fullmatch(value)
+        if quoted is None:
+            raise Unrecognised
+        return _SCALAR, quoted.group(1).replace("''", "'")
+    if first == '"':
+        quoted = _DOUBLE_QUOTED.fullmatch(value)
+        if quoted is None:
+            raise Unrecognised
+        return _SCALAR, quoted.group(1)
+    if value in ("!!binary |", "!!binary |-", "!!binary |+"):
+        return _MORE, value
+    if first:
+        return _SCALAR, _plain(value)
+    raise Unrecognised
 
 
 def _has_control(raw: bytes) -> bool:
