@@ -434,7 +434,6 @@ class LazyCassette:
 # declines, they are read here with one expression each when every item is a plain decimal
 # (anything else is left to YAML, which reads the whole list).
 _STREAM_KEY = b"\n    stream:\n"
-_NUMBER_LIST = re.compile(rb"      (chunks|offsets_ms): \[([-0-9., \n]*)\]\n")
 _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
@@ -505,13 +504,15 @@ def _offsets_apart(text: bytes) -> tuple[bytes | None, TextTimes | None]:
 
 _CHUNKS_LIST = b"      chunks: ["
 _OFFSETS_LIST = b"      offsets_ms: ["
+_NUMBER_KEYS = {_CHUNKS_LIST: "chunks", _OFFSETS_LIST: "offsets_ms"}
 
 
 def _number_list(text: bytes, position: int) -> tuple[bytes, int, int] | None:
-    # What `_NUMBER_LIST` matches at `position`: the key, and where its items start and end (at
-    # the `]`, which a line break follows); None when it does not match. The items' characters
-    # are checked with one deletion in C: the regex's class took a call per character (200
-    # chunk lengths and offsets: 2.6 KB a stream, matched twice).
+    # A stream's list of chunk lengths or offsets at `position`, in flow style on lines of its
+    # own (`      chunks: [1, 2,\n        3]\n`): the key it starts with, and where its items start
+    # and end (at the `]`, which a line break follows); None when there is none. The items'
+    # characters are checked with one deletion in C: a regex's class took a call per character
+    # (200 chunk lengths and offsets: 2.6 KB a stream, matched twice).
     for key in (_CHUNKS_LIST, _OFFSETS_LIST):
         if text.startswith(key, position):
             start = position + len(key)
@@ -533,17 +534,18 @@ def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
     position = at + len(_STREAM_KEY)
     found: dict[str, list[Any]] = {}
     cuts: list[tuple[int, int]] = []
-    while (match := _NUMBER_LIST.match(text, position)) is not None:
+    while (listed := _number_list(text, position)) is not None:
+        key, start, close = listed
         values: list[Any] = []
-        for word in match.group(2).split(b","):
+        for word in text[start:close].split(b","):
             word = word.strip(b" \n")
             decimal = _DECIMAL.match(word)
             if decimal is None:
                 return text, {}
             values.append(float(word) if decimal.group(1) else int(word))
-        found[match.group(1).decode()] = values
-        cuts.append(match.span(2))
-        position = match.end()
+        found[_NUMBER_KEYS[key]] = values
+        cuts.append((start, close))
+        position = close + 2
     if not found:
         return text, {}
     pieces = []
