@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
+from ._cache import MAX_CACHED_FILE_BYTES, FoundEntry, entry_key, find_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
@@ -141,6 +141,9 @@ class LazyCassette:
         self._requests = requests
         self._item_extras = item_extras
         self._raw = raw
+        # Entered from the replay cache: the entry, whose copy of the file is read as its bytes
+        # when something first asks for them (see `_bytes`).
+        self._found: FoundEntry | None = None
         self._reader = reader
         self._pieces = pieces
         count = len(lines)
@@ -351,30 +354,41 @@ class LazyCassette:
             self._responses[index] = response
         return response
 
+    def _bytes(self) -> bytes | None:
+        # The file's bytes, held; or, for a cassette entered from the cache, copied from its
+        # entry on first use (a warm replay that needs no model never copies them).
+        if self._raw is None and self._found is not None:
+            self._raw = self._found.source()
+        return self._raw
+
     def _read_requests(self) -> None:
         pieces = self._find_pieces()
-        assert self._raw is not None
-        lazy = _from_pieces(self.path, self._raw, pieces, key=None, reader=None) if pieces else None
+        raw = self._bytes()
+        assert raw is not None
+        lazy = _from_pieces(self.path, raw, pieces, key=None, reader=None) if pieces else None
         if lazy is None:
-            document = parse_cassette(self._raw, path=self.path)
+            document = parse_cassette(raw, path=self.path)
             self._requests = [i.request for i in document.interactions]
         else:
             self._requests = lazy._requests
 
     def _find_pieces(self) -> _Pieces | None:
-        if self._pieces is None and self._raw is not None:
+        if self._pieces is None and (raw := self._bytes()) is not None:
             # Loaded from the cache with a response it did not hold: cut the file now.
-            self._pieces = _split(self._raw)
+            self._pieces = _split(raw)
         return self._pieces
 
     def _read(self, start: int, end: int) -> bytes:
-        if self._raw is not None:
-            return self._raw[start:end]
+        raw = self._bytes()
+        if raw is not None:
+            return raw[start:end]
         assert self._reader is not None
         return self._reader.read(start, end)
 
     def _from_whole_file(self, index: int) -> RecordedResponse:
-        raw = self._raw if self._raw is not None else read_cassette_bytes(self.path)
+        raw = self._bytes()
+        if raw is None:
+            raw = read_cassette_bytes(self.path)
         document = parse_cassette(raw, path=self.path)
         for position, interaction in enumerate(document.interactions):
             if self._responses[position] is None:
@@ -393,8 +407,9 @@ class LazyCassette:
             return
         self._learned = False
         entry = self._entry()
-        if entry is not None and self._raw is not None:  # (a file with a key is held whole)
-            write_entry(self._key, entry, self._raw)
+        raw = self._bytes()
+        if entry is not None and raw is not None:  # (a file with a key is held whole)
+            write_entry(self._key, entry, raw)
 
     def _entry(self) -> Any:
         # Kept as columns, each a list marshal gives back as it is used: the request lines (a
@@ -407,9 +422,9 @@ class LazyCassette:
         return (self.version, self.extras, self._lines, self._item_extras, played, self._playlists)
 
     @classmethod
-    def from_entry(cls, path: Path, raw: bytes, key: str, entry: Any) -> LazyCassette:
-        """A cassette as an earlier run left it in the cache (``raw``: the file's bytes)."""
-        version, extras, lines, item_extras, played, playlists = entry
+    def from_entry(cls, path: Path, found: FoundEntry) -> LazyCassette:
+        """A cassette as an earlier run left it in the cache, from the entry found for its file."""
+        version, extras, lines, item_extras, played, playlists = found.value
         if not (type(lines) is list and type(item_extras) is list and type(played) is list):
             raise TypeError("llmcassette: a replay-cache entry of an unexpected shape")
         if not len(lines) == len(item_extras) == len(played):
@@ -421,9 +436,9 @@ class LazyCassette:
             lines=lines,
             requests=[None] * len(lines),
             item_extras=item_extras,
-            raw=raw,
-            key=key,
+            key=found.key,
         )
+        lazy._found = found
         lazy._cached = played
         lazy._playlists = dict(playlists)  # checked by the playlist when it reads it
         return lazy
@@ -644,18 +659,19 @@ def _load_lazy(path: Path) -> LazyCassette:
     scanned = _load_large(path)
     if scanned is not None:
         return scanned
+    # A file named as JSON is never cached: an entry is only ever made from bytes that passed
+    # `check_complete` (below), which a `.json` name skips; entered from its entry, the file is
+    # not checked again (nor read into memory: it is compared with the entry's copy of it).
+    cached = path.suffix != ".json"
+    found = find_entry(path) if cached else None
+    if found is not None:
+        try:
+            return LazyCassette.from_entry(path, found)
+        except (ValueError, TypeError, IndexError, KeyError):
+            pass  # an entry of an unexpected shape is ignored, and written again
     raw = read_cassette_bytes(path)
-    # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)
-    key = None
-    if len(raw) <= MAX_CACHED_FILE_BYTES:
-        key = entry_key(raw)
-        entry = read_entry(key, raw)
-        if entry is not None:
-            try:
-                return LazyCassette.from_entry(path, raw, key, entry)
-            except (ValueError, TypeError, IndexError, KeyError):
-                pass  # an entry of an unexpected shape is ignored, and written again
+    key = entry_key(raw) if cached and len(raw) <= MAX_CACHED_FILE_BYTES else None
     pieces = _split(raw)
     if pieces is not None:
         large = len(raw) > MAX_CACHED_FILE_BYTES

@@ -299,3 +299,46 @@ def test_a_response_of_the_wrong_shape_in_an_entry_is_read_from_the_file(tmp_pat
 
 def test_an_entry_whose_columns_differ_in_length_is_read_from_the_file(tmp_path: Path, cache: Path) -> None:
     _replayed_after_spoiling_played(tmp_path, lambda played: played[:-1])
+
+
+def test_a_file_named_json_is_not_cached_and_its_bytes_under_another_name_are_checked(
+    tmp_path: Path, cache: Path
+) -> None:
+    # An entry is only ever made from bytes that passed the check for a file cut short, which a
+    # `.json` name skips, and a file entered from its entry is not checked again: the same bytes
+    # named `.yaml` must still be refused.
+    whole = tmp_path / "c.yaml"
+    llmcassette.save_cassette(whole, _document(["data: one\n\n"]))
+    cut = whole.read_bytes().rstrip().removesuffix(b"...")
+    named_json = tmp_path / "c.json"
+    named_json.write_bytes(cut)
+    for _ in range(2):
+        assert _replay(named_json, 1) == [[b"data: one", b"\n\n"]]
+    named_yaml = tmp_path / "d.yaml"
+    named_yaml.write_bytes(cut)
+    with pytest.raises(llmcassette.CassetteFormatError, match="is incomplete"):
+        _replay(named_yaml, 1)
+    assert _entries(cache) == []
+
+
+@pytest.mark.parametrize("at", [0, 70_000, 150_000, 299_999 - 20_000, 299_999])
+def test_an_entry_is_found_only_for_its_very_bytes_compared_block_by_block(
+    tmp_path: Path, cache: Path, at: int
+) -> None:
+    # The file is compared with the entry's copy a block at a time (64 KiB): a byte changed in
+    # any block, sampled for the name or not, finds no entry.
+    raw = bytes(range(256)) * 1171 + b"\n" * 224  # (300,000 bytes: five blocks, the last short)
+    path = tmp_path / "c.yaml"
+    path.write_bytes(raw)
+    assert _cache.find_entry(path) is None
+    assert _cache.write_entry(_cache.entry_key(raw), {"answer": 42}, raw)
+    found = _cache.find_entry(path)
+    assert found is not None and found.value == {"answer": 42} and found.source() == raw
+    changed = bytearray(raw)
+    changed[at] ^= 1
+    path.write_bytes(changed)
+    # (a change outside the sampled ends keeps the name: only the comparison tells them apart)
+    assert (_cache.entry_key(bytes(changed)) == found.key) == (16_384 <= at < len(raw) - 16_384)
+    assert _cache.find_entry(path) is None
+    path.write_bytes(raw)
+    assert _cache.find_entry(path) is not None
