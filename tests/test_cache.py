@@ -156,6 +156,7 @@ def test_an_entry_from_other_code_is_not_used(tmp_path: Path, cache: Path) -> No
         pytest.param(lambda data: data[:-40] + bytes(40), id="zeroed-tail"),
         pytest.param(lambda data: data[:40] + bytes([data[40] ^ 1]) + data[41:], id="one-bit"),
         pytest.param(lambda data: data[:-900] + bytes([data[-900] ^ 1]) + data[-899:], id="one-bit-late"),
+        pytest.param(lambda data: data[:80] + bytes([data[80] ^ 1]) + data[81:], id="one-bit-in-the-data"),
         pytest.param(lambda data: data + b"\n", id="longer"),
         pytest.param(lambda data: b"garbage", id="garbage"),
         pytest.param(lambda data: b"", id="empty"),
