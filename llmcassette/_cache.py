@@ -10,10 +10,7 @@ may use and reads the YAML. An entry is found by a hash of the file's size and o
 last 16 KiB, so that entering a cassette compares its bytes with the copy (memcmp, a block of
 the file at a time) instead of hashing them all: files that differ only in between share a name,
 and take turns in it. Entries hold plain data (``marshal``), each with a checksum (Adler-32); one
-that is cut short, garbled or of another format is ignored and written again. Besides its data,
-an entry holds parts (a cassette's recorded answers), each marshalled and checksummed on its own
-and read only when it is asked for: entering a cassette makes no object for an answer it does not
-play, and frees none when it is left; a damaged part reads as none.
+that is cut short, garbled or of another format is ignored and written again.
 
 A cassette entered from its entry (:func:`find_entry`) is not read into memory: its bytes are
 compared with the entry's copy as they are read, and the copy is what it is read from later, if
@@ -31,15 +28,13 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import itertools
 import marshal
 import mmap
 import os
 import secrets
 import sys
 import zlib
-from array import array
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +59,12 @@ CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
 MAX_CACHED_FILE_BYTES = 16 * 1024 * 1024
 
 # Bumped when the layout of an entry changes.
-_FORMAT = b"LLMCC\x00\x06\x00"
+_FORMAT = b"LLMCC\x00\x05\x00"
 _DIGEST_BYTES = 20
 # An entry's name hashes this much of the start and of the end of its file (all of a smaller one).
 _SAMPLE_BYTES = 16 * 1024
-# After the format tag and the name: the payload's checksum, then its length, then the parts'.
-_HEAD_BYTES = len(_FORMAT) + _DIGEST_BYTES + 4 + 8 + 8
+# After the format tag and the name: the payload's checksum, then its length.
+_HEAD_BYTES = len(_FORMAT) + _DIGEST_BYTES + 4 + 8
 # Entries from this size on are read through a map of the file (see `read_entry`).
 _MAP_OVER = 256 * 1024
 # A cassette is compared with an entry's copy of it this much at a time: a buffer that stays in
@@ -127,13 +122,13 @@ def _key(size: int, head: bytes | memoryview, tail: bytes | memoryview) -> str:
     return digest.hexdigest()[: 2 * _DIGEST_BYTES]
 
 
-# Adler-32: what tells a garbled entry from a whole one, at 1.6 times CRC-32's speed (a 3.6 MB
-# entry of streams: 1.0 ms against 1.6 ms). An entry is written whole by this code (see
-# `write_entry`), so the check is for damage on disk: Adler-32 finds every changed byte, and
-# random damage as CRC-32 does except in very short data; what it can miss that CRC-32 cannot is
-# a few patterned changes (bursts that cancel in its sums). (Bound, not wrapped: a part is
-# checked on every first play.)
-_checksum = zlib.adler32
+def _checksum(payload: bytes | memoryview) -> int:
+    # Adler-32: what tells a garbled entry from a whole one, at 1.6 times CRC-32's speed (a 3.6 MB
+    # entry of streams: 1.0 ms against 1.6 ms, paid on every warm start). An entry is written
+    # whole by this code (see `write_entry`), so the check is for damage on disk: Adler-32 finds
+    # every changed byte, and random damage as CRC-32 does except in very short data; what it
+    # can miss that CRC-32 cannot is a few patterned changes (bursts that cancel in its sums).
+    return zlib.adler32(payload)
 
 
 class FoundEntry:
@@ -142,51 +137,19 @@ class FoundEntry:
     file it holds, which is what the file's bytes are read from while the entry is held.
     """
 
-    def __init__(
-        self, key: str, value: Any, data: bytes | mmap.mmap, parts: tuple[int, bytes, bytes]
-    ) -> None:
+    def __init__(self, key: str, value: Any, data: bytes | mmap.mmap, start: int) -> None:
         self.key = key
         #: The data stored under ``key`` (see :func:`write_entry`).
         self.value = value
-        # The entry, mapped or read whole: a map stays valid however the entry is replaced
-        # meanwhile, since writers rename a whole new file over it, which leaves the mapped one
-        # as it was. Held with a view of it, through which the parts are read where they lie.
+        # The entry, mapped or read whole, and where its copy of the file starts in it. A map
+        # stays valid however the entry is replaced meanwhile: writers rename a whole new file
+        # over it, which leaves the mapped one as it was.
         self._data = data
-        self._view = memoryview(data)
-        at, ends, sums = parts
-        self._parts_at = at
-        # Where each part ends (from `at`), and its checksum, as packed by `write_entry`.
-        self._ends = memoryview(ends).cast("Q")
-        self._sums = memoryview(sums).cast("I")
-        self._source_at = at + (self._ends[-1] if len(self._ends) else 0)
-
-    def __len__(self) -> int:
-        """How many parts the entry holds."""
-        return len(self._ends)
-
-    def part(self, index: int) -> Any:
-        """Part ``index`` of the entry, read now; None for a part stored as None, or damaged."""
-        ends = self._ends
-        end = ends[index]
-        start = ends[index - 1] if index else 0
-        if start == end:
-            return None
-        at = self._parts_at
-        piece = self._view[at + start : at + end]  # (where it lies: no copy)
-        if _checksum(piece) != self._sums[index]:
-            return None
-        try:
-            return marshal.loads(piece)
-        except (EOFError, ValueError, TypeError):
-            return None
-
-    def parts(self) -> list[Any]:
-        """Every part, read now (see :meth:`part`)."""
-        return [self.part(index) for index in range(len(self))]
+        self._start = start
 
     def source(self) -> bytes:
         """The cassette file's bytes, as they were when the entry was found (a copy each call)."""
-        return self._data[self._source_at :]
+        return self._data[self._start :]
 
 
 def find_entry(path: Path) -> FoundEntry | None:
@@ -221,12 +184,14 @@ def find_entry(path: Path) -> FoundEntry | None:
                 source.seek(0)
                 return _same_bytes(source, copy)
 
-            found = _unpack(key, data, size, same)
+            value = _unpack(key, data, size, same)
     except (OSError, ValueError):
         return None
-    if found is None and isinstance(data, mmap.mmap):
-        data.close()
-    return found
+    if value is None:
+        if isinstance(data, mmap.mmap):
+            data.close()
+        return None
+    return FoundEntry(key, value, data, len(data) - size)
 
 
 def _same_bytes(source: Any, copy: memoryview) -> bool:
@@ -253,9 +218,9 @@ def _same_bytes(source: Any, copy: memoryview) -> bool:
 _spare_buffers: list[bytearray] = []
 
 
-def read_entry(key: str, source: bytes) -> FoundEntry | None:
+def read_entry(key: str, source: bytes) -> Any | None:
     """
-    The entry stored under ``key`` for the file whose bytes are ``source``; None when there is
+    The data stored under ``key`` for the file whose bytes are ``source``; None when there is
     none that is whole, of this format, and made from those very bytes.
     """
     folder = cache_dir()
@@ -267,12 +232,13 @@ def read_entry(key: str, source: bytes) -> FoundEntry | None:
         return None
     if data is None:
         return None
-    # (compared where it lies: a slice would copy it, and a copy's fresh pages cost more than
-    # the comparison)
-    found = _unpack(key, data, len(source), source.startswith)
-    if found is None and isinstance(data, mmap.mmap):
-        data.close()
-    return found
+    try:
+        # (compared where it lies: a slice would copy it, and a copy's fresh pages cost more
+        # than the comparison)
+        return _unpack(key, data, len(source), source.startswith)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def _open_entry(folder: Path, key: str) -> bytes | mmap.mmap | None:
@@ -291,64 +257,44 @@ def _open_entry(folder: Path, key: str) -> bytes | mmap.mmap | None:
         return handle.read()
 
 
-def _unpack(
-    key: str, data: bytes | mmap.mmap, size: int, same: Callable[[memoryview], bool]
-) -> FoundEntry | None:
-    # The entry, when `data` is a whole entry of this format named `key` whose copy of its file
-    # is `size` bytes long and `same` says is the file. Its parts are checked when read.
+def _unpack(key: str, data: bytes | mmap.mmap, size: int, same: Callable[[memoryview], bool]) -> Any | None:
+    # The entry's data, when `data` is a whole entry of this format named `key` whose copy of
+    # its file is `size` bytes long and `same` says is the file.
     if len(data) < _HEAD_BYTES or data[: len(_FORMAT)] != _FORMAT:
         return None
     if data[len(_FORMAT) : len(_FORMAT) + _DIGEST_BYTES] != bytes.fromhex(key):
         return None
-    checksum = int.from_bytes(data[_HEAD_BYTES - 20 : _HEAD_BYTES - 16], "big")
-    end = _HEAD_BYTES + int.from_bytes(data[_HEAD_BYTES - 16 : _HEAD_BYTES - 8], "big")
-    parts_end = end + int.from_bytes(data[_HEAD_BYTES - 8 : _HEAD_BYTES], "big")
-    if len(data) != parts_end + size:
+    checksum = int.from_bytes(data[_HEAD_BYTES - 12 : _HEAD_BYTES - 8], "big")
+    end = _HEAD_BYTES + int.from_bytes(data[_HEAD_BYTES - 8 : _HEAD_BYTES], "big")
+    if len(data) != end + size:
         return None  # made from another file, or cut short
     with memoryview(data) as view:
-        with view[parts_end:] as copy:
+        with view[end:] as copy:
             if not same(copy):
                 return None  # made from another file of the same name
         with view[_HEAD_BYTES:end] as payload:
             try:
                 if _checksum(payload) != checksum:
                     return None
-                value, ends, sums = marshal.loads(payload)
+                return marshal.loads(payload)
             except (EOFError, ValueError, TypeError):
                 return None
-    # (packed numbers: 8 bytes for each end, 4 for each checksum)
-    if not (type(ends) is type(sums) is bytes and len(sums) % 4 == 0 and len(ends) == 2 * len(sums)):
-        return None
-    # (where the parts end is also in the header, which the checksum does not cover)
-    if (int.from_bytes(ends[-8:], sys.byteorder) if ends else 0) != parts_end - end:
-        return None
-    return FoundEntry(key, value, data, (end, ends, sums))
 
 
-def write_entry(key: str, value: Any, source: bytes, parts: Sequence[Any] = ()) -> bool:
+def write_entry(key: str, value: Any, source: bytes) -> bool:
     """
-    Store ``value`` and ``parts`` (plain data only; a part read only when it is asked for, see
-    :meth:`FoundEntry.part`) under ``key``, for the file whose bytes are ``source`` (kept in the
-    entry with them); False when they could not be stored.
+    Store ``value`` (plain data only) under ``key``, for the file whose bytes are ``source`` (kept
+    in the entry with it); False when it could not be stored.
     """
     folder = cache_dir()
     if folder is None:
         return False
     try:
-        packed = [b"" if part is None else marshal.dumps(part) for part in parts]
-        ends = array("Q", itertools.accumulate(map(len, packed)))
-        sums = array("I", map(_checksum, packed))
-        payload = marshal.dumps((value, ends.tobytes(), sums.tobytes()))
+        payload = marshal.dumps(value)
     except ValueError:  # a value marshal cannot hold (none the safe loader makes now)
         return False
-    header = b"".join(
-        (
-            _FORMAT,
-            bytes.fromhex(key),
-            _checksum(payload).to_bytes(4, "big"),
-            len(payload).to_bytes(8, "big"),
-            (ends[-1] if ends else 0).to_bytes(8, "big"),
-        )
+    header = (
+        _FORMAT + bytes.fromhex(key) + _checksum(payload).to_bytes(4, "big") + len(payload).to_bytes(8, "big")
     )
     tmp = folder / f".{key}.{secrets.token_hex(6)}.tmp"
     try:
@@ -360,7 +306,6 @@ def write_entry(key: str, value: Any, source: bytes, parts: Sequence[Any] = ()) 
         with open(tmp, "wb") as handle:
             handle.write(header)
             handle.write(payload)
-            handle.writelines(packed)
             handle.write(source)
         os.replace(tmp, folder / f"{key}.entry")
     except OSError:

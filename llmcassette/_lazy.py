@@ -23,7 +23,6 @@ the file; a large body of theirs is played from the file too (:mod:`llmcassette.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import gc
 import os
@@ -150,11 +149,8 @@ class LazyCassette:
         count = len(lines)
         self._responses: list[RecordedResponse | None] = [None] * count
         self._compiled: list[Compiled | None] = [None] * count
-        # Compiled responses as the cache holds them, made ready to play on first use; entered
-        # from the cache, read from its entry when first asked for (see `_cached_data`).
+        # Compiled responses as the cache holds them, made ready to play on first use.
         self._cached: list[tuple[Any, ...] | None] = [None] * count
-        # Entered from the cache: the first response of each of the entry's parts.
-        self._part_firsts: list[int] = []
         # The cache's view, for what this run reads and the next may reuse (``key`` None: none).
         self._key = key
         # What the playlist keeps of the requests, by matcher configuration (see `remember`).
@@ -240,8 +236,6 @@ class LazyCassette:
         are, is played from these, without the objects a compiled one is made of.
         """
         cached = self._cached[index]
-        if cached is _IN_ENTRY:
-            cached = self._read_part(index)
         if cached is None or len(cached) != 9 or cached[3] != _COMPLETE or type(cached[2]) is not tuple:
             return None  # (the shape `_compiled_from` checks, to give None where it would refuse)
         return (cached[0], cached[1], cached[2], cached[6])
@@ -251,7 +245,7 @@ class LazyCassette:
         :meth:`cached_answer` as the :class:`Playback` it would compile to, without the compiled
         response around it (for a door that looks at the playback before it plays it).
         """
-        cached = self._cached_data(index)
+        cached = self._cached[index]
         if cached is None or len(cached) != 9 or cached[3] != _COMPLETE or type(cached[2]) is not tuple:
             return None
         status, headers, chunks, _, error_type, error_message, reason, _, _ = cached
@@ -260,8 +254,8 @@ class LazyCassette:
     def compiled(self, index: int) -> Compiled:
         """Interaction ``index``'s response ready to play, compiled once."""
         compiled = self._compiled[index]
-        cached = self._cached_data(index) if compiled is None else None
-        if cached is not None:
+        cached = self._cached[index]
+        if compiled is None and cached is not None:
             self._cached[index] = None
             try:
                 compiled = self._compiled[index] = _compiled_from(cached)
@@ -287,29 +281,6 @@ class LazyCassette:
             self._compiled[index] = compiled
             self._learned = True
         return compiled
-
-    def _cached_data(self, index: int) -> tuple[Any, ...] | None:
-        # Interaction `index`'s response as the cache holds it (None: not held, or in a damaged
-        # part; then the file is read, and the entry written again).
-        cached = self._cached[index]
-        return self._read_part(index) if cached is _IN_ENTRY else cached
-
-    def _read_part(self, index: int) -> tuple[Any, ...] | None:
-        # The entry's part that holds response `index`, read, and its responses put in place
-        # (those a thread compiled meanwhile left as they are).
-        found = self._found
-        assert found is not None
-        number = bisect.bisect_right(self._part_firsts, index) - 1
-        first = self._part_firsts[number]
-        end = self._part_firsts[number + 1] if number + 1 < len(self._part_firsts) else len(self._cached)
-        held = found.part(number)
-        if type(held) is not list or len(held) != end - first:
-            held = [None] * (end - first)  # a damaged part: its responses are read from the file
-        cached = self._cached
-        for at, data in enumerate(held, first):
-            if cached[at] is _IN_ENTRY:
-                cached[at] = data
-        return cached[index]
 
     def _compiled_from_file(self, index: int) -> Compiled | None:
         # A large body of a large file is played from the file (see `_file_bodies`).
@@ -435,36 +406,28 @@ class LazyCassette:
         if self._key is None or not self._learned:
             return
         self._learned = False
-        value, played = self._entry()
+        entry = self._entry()
         raw = self._bytes()
-        if raw is not None:  # (a file with a key is held whole)
-            write_entry(self._key, value, raw, played)
+        if entry is not None and raw is not None:  # (a file with a key is held whole)
+            write_entry(self._key, entry, raw)
 
-    def _entry(self) -> tuple[Any, list[Any]]:
+    def _entry(self) -> Any:
         # Kept as columns, each a list marshal gives back as it is used: the request lines (a
-        # tuple each) and the items' extras (entering a cassette from the cache builds no list
-        # or tuple of its own for them); and the compiled responses in the entry's parts, runs
-        # of about 16 KiB each read when one of theirs is first played (see `_parts`).
+        # tuple each), the items' extras and their compiled responses (entering a cassette from
+        # the cache builds no list or tuple of its own for them).
         played = [
-            _compiled_data(compiled) if compiled is not None else self._cached_data(index)
-            for index, compiled in enumerate(self._compiled)
+            _compiled_data(compiled) if compiled is not None else cached
+            for compiled, cached in zip(self._compiled, self._cached, strict=True)
         ]
-        firsts, parts = _parts(played)
-        return (self.version, self.extras, self._lines, self._item_extras, self._playlists, firsts), parts
+        return (self.version, self.extras, self._lines, self._item_extras, played, self._playlists)
 
     @classmethod
     def from_entry(cls, path: Path, found: FoundEntry) -> LazyCassette:
         """A cassette as an earlier run left it in the cache, from the entry found for its file."""
-        version, extras, lines, item_extras, playlists, firsts = found.value
-        if not (type(lines) is list and type(item_extras) is list and type(firsts) is list):
+        version, extras, lines, item_extras, played, playlists = found.value
+        if not (type(lines) is list and type(item_extras) is list and type(played) is list):
             raise TypeError("llmcassette: a replay-cache entry of an unexpected shape")
-        if not (
-            len(lines) == len(item_extras)
-            and len(firsts) == len(found)
-            and firsts == sorted(set(firsts))
-            and (not firsts or (firsts[0] == 0 and type(firsts[-1]) is int and firsts[-1] < len(lines)))
-            and (firsts or not lines)
-        ):
+        if not len(lines) == len(item_extras) == len(played):
             raise ValueError("llmcassette: a replay-cache entry of an unexpected shape")
         lazy = cls(
             path,
@@ -476,8 +439,7 @@ class LazyCassette:
             key=found.key,
         )
         lazy._found = found
-        lazy._cached = [_IN_ENTRY] * len(lines)
-        lazy._part_firsts = firsts
+        lazy._cached = played
         lazy._playlists = dict(playlists)  # checked by the playlist when it reads it
         return lazy
 
@@ -612,29 +574,6 @@ def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:
 
 #: The first item of a cache entry for a connection that failed before any answer (a status never is).
 _FAILED = "failed"
-#: A response the cache holds that is not read from its entry yet (see `LazyCassette._cached_data`).
-_IN_ENTRY: Any = ("llmcassette: in the entry",)
-# About how many bytes of bodies a part of an entry holds: one part per answer cost a few µs of
-# calls and checks for each (a 1 KB JSON answer: 13k instructions, where the bodies are 3k),
-# one part for all made a test that plays one answer of a cassette unpack them all.
-_PART_BYTES = 16 * 1024
-
-
-def _parts(played: list[Any]) -> tuple[list[int], list[list[Any]]]:
-    # The responses in runs of about `_PART_BYTES` of bodies (a long stream has a part of its
-    # own), and where each run starts.
-    firsts: list[int] = []
-    parts: list[list[Any]] = []
-    size = _PART_BYTES
-    for index, data in enumerate(played):
-        if size >= _PART_BYTES:
-            firsts.append(index)
-            parts.append([])
-            size = 0
-        parts[-1].append(data)
-        chunks = data[2] if data is not None and len(data) == 9 else ()
-        size += 64 + sum(len(chunk) for chunk in chunks if type(chunk) is bytes)
-    return firsts, parts
 
 
 def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:

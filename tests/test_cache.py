@@ -16,7 +16,7 @@ import pytest
 
 import llmcassette
 from llmcassette import _cache
-from llmcassette._lazy import _parts, load_lazy
+from llmcassette._lazy import load_lazy
 from llmcassette._models import CassetteDocument
 
 URL = "https://api.test/v1/chat"
@@ -176,44 +176,14 @@ def test_a_damaged_entry_is_ignored_and_written_again(
     assert (entry.stat().st_size >= _cache._MAP_OVER) == (words > 1)
     good = entry.read_bytes()
     raw = path.read_bytes()
-    held = _held(entry.stem, raw)
+    held = _cache.read_entry(entry.stem, raw)
+    assert held is not None
     entry.write_bytes(damage(good))  # type: ignore[operator]
     assert _cache.read_entry(entry.stem, raw) is None
     assert _replay(path, 2) == expected
     # Written again, whole, with the same data (not always the same bytes: marshal marks the
     # objects it meets twice, and which strings are shared depends on what ran before).
-    assert _held(entry.stem, raw) == held
-
-
-def _held(key: str, raw: bytes) -> tuple[Any, list[Any]]:
-    # What an entry holds: its data and its parts.
-    found = _cache.read_entry(key, raw)
-    assert found is not None
-    return found.value, found.parts()
-
-
-@pytest.mark.parametrize("words", [1, 60_000], ids=["small", "mapped"])
-def test_a_damaged_part_is_read_from_the_file_and_the_entry_written_again(
-    tmp_path: Path, cache: Path, words: int
-) -> None:
-    # A part (recorded answers) is checked when it is first read, on its own: entering the
-    # cassette does not look at it. Damaged, it reads as none, and its answers come from the file.
-    path = tmp_path / "c.yaml"
-    long = " word" * words
-    llmcassette.save_cassette(path, _document([f"data: one{long}\n\n", f"data: two{long}\n\n"]))
-    expected = _replay(path, 2)
-    (entry,) = _entries(cache)
-    raw = path.read_bytes()
-    held = _held(entry.stem, raw)
-    good = entry.read_bytes()
-    # A byte of the second answer's body, in its part (before the copy of the file).
-    at = good.rindex(b"data: two", 0, len(good) - len(raw)) + 6
-    entry.write_bytes(good[:at] + bytes([good[at] ^ 1]) + good[at + 1 :])
-    found = _cache.read_entry(entry.stem, raw)
-    # (short answers share a part; long ones have one each)
-    assert found is not None and found.parts() == ([None] if words == 1 else [held[1][0], None])
-    assert _replay(path, 2) == expected
-    assert _held(entry.stem, raw) == held
+    assert _cache.read_entry(entry.stem, raw) == held
 
 
 def test_an_entry_of_the_wrong_shape_is_ignored(tmp_path: Path, cache: Path) -> None:
@@ -294,15 +264,14 @@ def test_concurrent_writers_leave_a_whole_entry(cache: Path) -> None:
         writer.start()
     seen = 0
     while any(writer.is_alive() for writer in writers):
-        found = _cache.read_entry(key, b"concurrent")
-        if found is not None:
-            assert found.value["pad"] == bytes(5000) and found.value["writer"] in (0, 1, 2)
+        value = _cache.read_entry(key, b"concurrent")
+        if value is not None:
+            assert value["pad"] == bytes(5000) and value["writer"] in (0, 1, 2)
             seen += 1
     for writer in writers:
         writer.join()
         assert writer.exitcode == 0
-    found = _cache.read_entry(key, b"concurrent")
-    assert found is not None and found.value["n"] == 199
+    assert _cache.read_entry(key, b"concurrent")["n"] == 199  # type: ignore[index]
     assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -314,9 +283,8 @@ def _replayed_after_spoiling_played(tmp_path: Path, spoil: Callable[[list[Any]],
     expected = _replay(path, 2)
     raw = path.read_bytes()
     key = _cache.entry_key(raw)
-    value, parts = _held(key, raw)
-    firsts, parts = _parts(spoil([answer for part in parts for answer in part]))
-    assert _cache.write_entry(key, (*value[:-1], firsts), raw, parts)
+    version, extras, lines, item_extras, played, keys = _cache.read_entry(key, raw)  # type: ignore[misc]
+    assert _cache.write_entry(key, (version, extras, lines, item_extras, spoil(played), keys), raw)
     assert _replay(path, 2) == expected
 
 
@@ -375,28 +343,3 @@ def test_an_entry_is_found_only_for_its_very_bytes_compared_block_by_block(
     assert _cache.find_entry(path) is None
     path.write_bytes(raw)
     assert _cache.find_entry(path) is not None
-
-
-def test_a_warm_entry_reads_only_the_parts_of_the_answers_played(
-    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Answers are kept in parts of about 16 KiB of bodies, each unpacked when one of its answers
-    # is first played: entering reads none, and playing the last answer reads its part alone.
-    path = tmp_path / "c.yaml"
-    answers = [f"data: {i} {'x' * 4000}\n\n" for i in range(12)]
-    llmcassette.save_cassette(path, _document(answers))
-    _replay(path, 12)
-    read: list[int] = []
-    part = _cache.FoundEntry.part
-
-    def counted(found: _cache.FoundEntry, index: int) -> Any:
-        read.append(index)
-        return part(found, index)
-
-    monkeypatch.setattr(_cache.FoundEntry, "part", counted)
-    lazy = load_lazy(path)
-    assert read == [] and lazy._found is not None and len(lazy._found) == 3
-    assert lazy.cached_answer(11) is not None and read == [2]
-    assert lazy.cached_answer(10) is not None and read == [2]
-    (status, _, chunks, _) = lazy.cached_answer(0)  # type: ignore[misc]
-    assert (status, b"".join(chunks)) == (200, answers[0].encode()) and read == [2, 0]
