@@ -343,3 +343,17 @@ def test_an_entry_is_found_only_for_its_very_bytes_compared_block_by_block(
     assert _cache.find_entry(path) is None
     path.write_bytes(raw)
     assert _cache.find_entry(path) is not None
+
+
+def test_answers_with_the_same_headers_share_them_in_an_entry(tmp_path: Path, cache: Path) -> None:
+    # (marshal writes a tuple met again as a reference: entering makes it, and leaving frees it,
+    # once; a response's headers are never changed in place, so sharing them is safe)
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n", "data: two\n\n", "data: three\n\n"]))
+    expected = _replay(path, 3)
+    lazy = load_lazy(path)
+    assert lazy._found is not None
+    first, second, third = (lazy.cached_answer(index) for index in range(3))
+    assert first is not None and second is not None and third is not None
+    assert first[1] == (("content-type", "text/event-stream"),) and first[1] is second[1] is third[1]
+    assert _replay(path, 3) == expected
