@@ -17,6 +17,12 @@ Entries live in one folder per user, never beside the cassettes, where they coul
 ``$XDG_CACHE_HOME/llmcassette`` or ``~/.cache/llmcassette``; the folder holds a ``.gitignore`` of
 its own. Writes go to a temporary file renamed over the entry, so parallel test workers
 (pytest-xdist) that write the same entry leave one whole copy; none ever reads half of one.
+
+The folder is kept under a size cap (``$LLMCASSETTE_CACHE_MAX_MB``, 512 MiB by default, 0 for
+none): the entries used longest ago are removed when a write takes it over the cap, down to 80%
+of it (see `evict`). Use is told by an entry's modification time, set anew when it is read, since
+access times are not kept on file systems mounted ``noatime`` (and only coarsely under
+``relatime``). Only names of this module's shape are ever removed.
 """
 
 from __future__ import annotations
@@ -25,20 +31,45 @@ import contextlib
 import functools
 import hashlib
 import marshal
+import math
 import mmap
 import os
+import re
 import secrets
 import sys
+import time
+import warnings
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .__version__ import __version__
 
-__all__ = ["CACHE_DIR_ENV", "MAX_CACHED_FILE_BYTES", "cache_dir", "entry_key", "read_entry", "write_entry"]
+__all__ = [
+    "CACHE_DIR_ENV",
+    "CACHE_MAX_MB_ENV",
+    "DEFAULT_CACHE_MAX_MB",
+    "MAX_CACHED_FILE_BYTES",
+    "cache_dir",
+    "cache_max_bytes",
+    "entry_key",
+    "evict",
+    "read_entry",
+    "write_entry",
+]
 
 #: The environment variable naming the cache folder; set to an empty string, it turns the cache off.
 CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
+
+#: The environment variable capping the size of the cache folder's entries, in MiB (a decimal
+#: number); 0 sets no cap.
+CACHE_MAX_MB_ENV = "LLMCASSETTE_CACHE_MAX_MB"
+
+#: The cap when `CACHE_MAX_MB_ENV` is not set: 16 of the largest entries there can be (a 16 MiB
+#: cassette, at most about twice that as an entry), and the working set of several checkouts or
+#: environments at once (each llmcassette's code has entries of its own), while most entries are
+#: a few KB to 1 MB.
+DEFAULT_CACHE_MAX_MB = 512
 
 #: Files larger than this are not cached: an entry holds the bodies ready to play, and reading a
 #: whole entry back would cost more memory than replaying the file piece by piece.
@@ -53,6 +84,18 @@ _SAMPLE_BYTES = 16 * 1024
 _HEAD_BYTES = len(_FORMAT) + _DIGEST_BYTES + 4 + 8
 # Entries from this size on are read through a map of the file (see `read_entry`).
 _MAP_OVER = 256 * 1024
+# Eviction removes entries until they hold no more than this share of the cap, so that the next
+# few writes do not each scan the folder again.
+_LOW_WATER = 0.8
+# An entry read is marked used (its modification time set to now) when it was last marked longer
+# ago than this: a cassette entered by a hundred tests costs one system call a minute, and the
+# order of use is known to the minute, which is all eviction needs.
+_MARK_USED_AFTER_S = 60.0
+# A temporary file older than this is left over from a writer that died, and may be removed; a
+# younger one may be a write in flight in another process.
+_STALE_TEMP_S = 3600.0
+# os.utime takes a descriptor on POSIX (1.2 us here, against 2.2 us by path), not on Windows.
+_UTIME_TAKES_FD = os.utime in os.supports_fd
 
 
 def cache_dir() -> Path | None:
@@ -120,7 +163,9 @@ def read_entry(key: str, source: bytes) -> Any | None:
         return None
     try:
         with open(folder / f"{key}.entry", "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            info = os.fstat(handle.fileno())
+            size = info.st_size
+            _mark_used(handle, info.st_mtime)
             # A large entry is read through a map of the file: its bytes are checked and unpacked
             # where they lie, not copied into a buffer first (a 3.6 MB entry: 4.3 -> 3.0 ms).
             # Safe because an entry is never changed in place: writers rename a whole new file
@@ -193,4 +238,122 @@ def write_entry(key: str, value: Any, source: bytes) -> bool:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         return False
+    _note_written(folder, len(header) + len(payload) + len(source))
     return True
+
+
+# -- the size cap --------------------------------------------------------------------------------
+
+
+def cache_max_bytes() -> int | None:
+    """
+    The cap on the bytes of the cache folder's entries, from ``$LLMCASSETTE_CACHE_MAX_MB``
+    (MiB); None when there is none (the variable set to 0). A value that is not a number of MiB
+    is warned about, once, and the default (`DEFAULT_CACHE_MAX_MB`) holds.
+    """
+    return _max_bytes(os.environ.get(CACHE_MAX_MB_ENV))
+
+
+@functools.lru_cache(maxsize=16)
+def _max_bytes(configured: str | None) -> int | None:
+    # (cached per value: a bad one is warned about once per process, not on every write)
+    megabytes = float(DEFAULT_CACHE_MAX_MB)
+    if configured is not None and configured.strip():
+        try:
+            megabytes = float(configured)
+        except ValueError:
+            megabytes = math.nan
+        if not (math.isfinite(megabytes) and megabytes >= 0):
+            warnings.warn(
+                f"llmcassette: ${CACHE_MAX_MB_ENV} is {configured!r}, which is not a size in MiB; set it "
+                f"to a number such as {DEFAULT_CACHE_MAX_MB} (0 for no cap), or unset it. The replay cache "
+                f"keeps to the default of {DEFAULT_CACHE_MAX_MB} MiB meanwhile.",
+                UserWarning,
+                stacklevel=1,
+            )
+            megabytes = float(DEFAULT_CACHE_MAX_MB)
+    return None if megabytes == 0 else int(megabytes * 1024 * 1024)
+
+
+def _mark_used(handle: BinaryIO, mtime_s: float) -> None:
+    # The modification time, not the access time: it is kept on every file system and mount
+    # option, and nothing else changes it (an entry is never written in place).
+    if time.time() - mtime_s < _MARK_USED_AFTER_S:
+        return
+    with contextlib.suppress(OSError):  # (a folder shared read-only: used, but not marked)
+        os.utime(handle.fileno() if _UTIME_TAKES_FD else handle.name)
+
+
+# Per folder, the bytes its entries held when it was last scanned, plus what this process wrote
+# to it since: the folder is scanned on a process's first write to it, and again only when the
+# count passes the cap. (Other processes' writes are seen at the next scan; between scans the
+# folder can exceed the cap by what parallel workers wrote, at most a fifth of it each.)
+_known_bytes: dict[Path, int] = {}
+
+
+def _note_written(folder: Path, size: int) -> None:
+    cap = cache_max_bytes()
+    if cap is None:
+        return
+    known = _known_bytes.get(folder)
+    if known is not None and known + size <= cap:
+        _known_bytes[folder] = known + size
+        return
+    _known_bytes[folder] = evict(folder, max_bytes=cap)
+
+
+@functools.cache
+def _names() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    # An entry, and a temporary file of `write_entry`'s: nothing else in the folder is touched.
+    hex_key = f"[0-9a-f]{{{2 * _DIGEST_BYTES}}}"
+    return re.compile(rf"{hex_key}\.entry"), re.compile(rf"\.{hex_key}\.[0-9a-f]{{12}}\.tmp")
+
+
+def evict(folder: Path, *, max_bytes: int) -> int:
+    """
+    Keep the entries in ``folder`` within ``max_bytes``: when they hold more, remove those used
+    longest ago until they hold at most 80% of it. Temporary files of writers that died (older
+    than an hour) are removed too; no other file is touched. Returns the bytes the entries hold.
+
+    Safe while other processes read, write and evict in the same folder: a file that vanishes
+    is passed over, an entry used or written again since the scan is kept, and a reader that
+    has an entry open or mapped when it is removed reads it whole (on POSIX); one that opens it
+    after finds no entry, as for any other miss.
+    """
+    entry_name, temp_name = _names()
+    now_s = time.time()
+    entries: list[tuple[int, str, int]] = []
+    total = 0
+    try:
+        with os.scandir(folder) as listing:
+            for item in listing:
+                try:
+                    if entry_name.fullmatch(item.name):
+                        if item.is_file(follow_symlinks=False):
+                            info = item.stat(follow_symlinks=False)
+                            entries.append((info.st_mtime_ns, item.path, info.st_size))
+                            total += info.st_size
+                    elif temp_name.fullmatch(item.name):
+                        if now_s - item.stat(follow_symlinks=False).st_mtime > _STALE_TEMP_S:
+                            os.unlink(item.path)
+                except OSError:
+                    continue  # removed or renamed by another process meanwhile
+    except OSError:
+        return 0  # no folder (yet), or one this process may not read
+    if total <= max_bytes:
+        return total
+    entries.sort()  # used longest ago first (then by name, so ties go in a fixed order)
+    low_water = int(max_bytes * _LOW_WATER)
+    for mtime_ns, path, size in entries:
+        if total <= low_water:
+            break
+        try:
+            if os.stat(path, follow_symlinks=False).st_mtime_ns != mtime_ns:
+                continue  # read (marked used) or written again since the scan: keep it
+            os.unlink(path)
+        except FileNotFoundError:
+            pass  # removed by another process: gone all the same
+        except OSError:
+            continue  # not ours to remove (a folder shared read-only)
+        total -= size
+    return total
