@@ -165,7 +165,8 @@ def read_entry(key: str, source: bytes) -> Any | None:
         with open(folder / f"{key}.entry", "rb") as handle:
             info = os.fstat(handle.fileno())
             size = info.st_size
-            _mark_used(handle, info.st_mtime)
+            if time.time() - info.st_mtime >= _MARK_USED_AFTER_S:
+                _mark_used(handle)
             # A large entry is read through a map of the file: its bytes are checked and unpacked
             # where they lie, not copied into a buffer first (a 3.6 MB entry: 4.3 -> 3.0 ms).
             # Safe because an entry is never changed in place: writers rename a whole new file
@@ -275,11 +276,9 @@ def _max_bytes(configured: str | None) -> int | None:
     return None if megabytes == 0 else int(megabytes * 1024 * 1024)
 
 
-def _mark_used(handle: BinaryIO, mtime_s: float) -> None:
+def _mark_used(handle: BinaryIO) -> None:
     # The modification time, not the access time: it is kept on every file system and mount
     # option, and nothing else changes it (an entry is never written in place).
-    if time.time() - mtime_s < _MARK_USED_AFTER_S:
-        return
     with contextlib.suppress(OSError):  # (a folder shared read-only: used, but not marked)
         os.utime(handle.fileno() if _UTIME_TAKES_FD else handle.name)
 
