@@ -283,22 +283,26 @@ def _mark_used(handle: BinaryIO) -> None:
         os.utime(handle.fileno() if _UTIME_TAKES_FD else handle.name)
 
 
-# Per folder, the bytes its entries held when it was last scanned, plus what this process wrote
-# to it since: the folder is scanned on a process's first write to it, and again only when the
-# count passes the cap. (Other processes' writes are seen at the next scan; between scans the
-# folder can exceed the cap by what parallel workers wrote, at most a fifth of it each.)
-_known_bytes: dict[Path, int] = {}
+# Per folder, the bytes its entries held when this process last scanned it, and the bytes this
+# process wrote to it since. The folder is scanned on a process's first write to it, and again
+# when the two together pass the cap, or when the process has written a fifth of the cap since:
+# parallel workers see each other's writes only by scanning, so between two scans each of them
+# adds at most a fifth of the cap (and one entry), and the folder holds at most the cap and a
+# fifth of it per worker. (A scan of a thousand entries costs 3.5 ms here.)
+_scanned: dict[Path, tuple[int, int]] = {}
 
 
 def _note_written(folder: Path, size: int) -> None:
     cap = cache_max_bytes()
     if cap is None:
         return
-    known = _known_bytes.get(folder)
-    if known is not None and known + size <= cap:
-        _known_bytes[folder] = known + size
-        return
-    _known_bytes[folder] = evict(folder, max_bytes=cap)
+    scanned = _scanned.get(folder)
+    if scanned is not None:
+        found, since = scanned[0], scanned[1] + size
+        if found + since <= cap and since <= cap - int(cap * _LOW_WATER):
+            _scanned[folder] = (found, since)
+            return
+    _scanned[folder] = (evict(folder, max_bytes=cap), 0)
 
 
 @functools.cache

@@ -387,36 +387,40 @@ def test_a_write_that_takes_the_folder_over_the_cap_removes_the_oldest(
     assert 3 <= len(left) <= 4
 
 
-def test_writes_under_the_cap_scan_the_folder_once_per_process(
+def test_the_folder_is_scanned_on_a_first_write_then_only_when_a_count_passes_a_limit(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scans: list[Path] = []
+    # A scan of thousands of entries costs milliseconds: a process scans on its first write to
+    # the folder, then when what it knows the folder holds passes the cap, or when it has
+    # written a fifth of the cap since (what other workers wrote meanwhile is seen only so).
+    scans: list[int] = []
     evict = _cache.evict
 
     def counted(folder: Path, *, max_bytes: int) -> int:
-        scans.append(folder)
+        assert folder == cache
+        scans.append(len(_entries(folder)))
         return evict(folder, max_bytes=max_bytes)
 
+    for i in range(8):  # 8 entries of about 100,000 bytes from earlier runs
+        _put(cache, f"earlier {i}", 100_000, used_s_ago=3600 * (10 - i))
     monkeypatch.setattr(_cache, "evict", counted)
-    monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, str(100_000 / 2**20))
-    for i in range(4):
-        _put(cache, f"cassette {i}", 20_000, used_s_ago=100 - i)
-    assert scans == [cache]  # the first write: the folder may hold entries of earlier runs
-    _put(cache, "cassette 4", 20_000, used_s_ago=0)  # past the cap by this process's count
-    assert scans == [cache, cache]
-    assert len(_entries(cache)) == 3
-
-
-def test_a_folder_over_the_cap_from_earlier_runs_is_trimmed_at_the_first_write(
-    cache: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for i in range(10):
-        _put(cache, f"cassette {i}", 20_000, used_s_ago=3600 * (10 - i))
-    monkeypatch.setattr(_cache, "_known_bytes", {})  # a new process
-    monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, str(100_000 / 2**20))
-    newest = _put(cache, "cassette 10", 100, used_s_ago=0)
-    assert _bytes_held(cache) <= 80_000
-    assert newest in _entries(cache)
+    monkeypatch.setattr(_cache, "_scanned", {})  # a new process
+    monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, str(1_000_000 / 2**20))
+    _put(cache, "cassette 0", 10_000, used_s_ago=0)
+    assert scans == [9]  # the first write: about 810,000 bytes found
+    for i in range(1, 19):
+        _put(cache, f"cassette {i}", 10_000, used_s_ago=0)
+    assert scans == [9]  # about 990,000 bytes known
+    _put(cache, "cassette 19", 10_000, used_s_ago=0)
+    assert scans == [9, 28]  # past the cap: the oldest entries go, to 80% of it
+    assert _bytes_held(cache) <= 800_000
+    assert len(_entries(cache)) == 28 - 3
+    monkeypatch.setattr(_cache, "_scanned", {})  # another new process, with more room
+    monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, str(10_000_000 / 2**20))
+    for i in range(20, 220):
+        _put(cache, f"cassette {i}", 10_000, used_s_ago=0)
+    # Scanned at its first write, then each time it had written 2,000,000 bytes since.
+    assert scans == [9, 28, 26, 26 + 199]
 
 
 @pytest.mark.parametrize(
@@ -623,8 +627,8 @@ def test_processes_writing_reading_and_evicting_at_once_leave_whole_entries(
     for path in left:
         seed, n = sources[path.stem]
         assert _cache.read_entry(path.stem, f"{seed} {n}".encode()) == _value(seed, n)
-    # Between scans, each worker counts only its own writes; the next write scans and trims.
-    assert _bytes_held(cache) <= 2**20 * (1 + 0.2 * _WRITERS)
+    # Between its scans, a worker writes at most a fifth of the cap and one entry more.
+    assert _bytes_held(cache) <= 2**20 * (1 + 0.2 * _WRITERS) + _WRITERS * 300_100
     monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, "1")
     assert _cache.write_entry(_cache.entry_key(b"last"), 0, b"last")
     assert _bytes_held(cache) <= 2**20
