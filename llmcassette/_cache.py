@@ -21,6 +21,12 @@ Entries live in one folder per user, never beside the cassettes, where they coul
 ``$XDG_CACHE_HOME/llmcassette`` or ``~/.cache/llmcassette``; the folder holds a ``.gitignore`` of
 its own. Writes go to a temporary file renamed over the entry, so parallel test workers
 (pytest-xdist) that write the same entry leave one whole copy; none ever reads half of one.
+
+The folder is kept under a size cap (``$LLMCASSETTE_CACHE_MAX_MB``, 512 MiB by default, 0 for
+none): the entries used longest ago are removed when a write takes it over the cap, down to 80%
+of it (see `evict`). Use is told by an entry's modification time, set anew when it is read, since
+access times are not kept on file systems mounted ``noatime`` (and only coarsely under
+``relatime``). Only names of this module's shape are ever removed.
 """
 
 from __future__ import annotations
@@ -29,23 +35,31 @@ import contextlib
 import functools
 import hashlib
 import marshal
+import math
 import mmap
 import os
+import re
 import secrets
 import sys
+import time
+import warnings
 import zlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from .__version__ import __version__
 
 __all__ = [
     "CACHE_DIR_ENV",
+    "CACHE_MAX_MB_ENV",
+    "DEFAULT_CACHE_MAX_MB",
     "MAX_CACHED_FILE_BYTES",
     "FoundEntry",
     "cache_dir",
+    "cache_max_bytes",
     "entry_key",
+    "evict",
     "find_entry",
     "read_entry",
     "write_entry",
@@ -53,6 +67,16 @@ __all__ = [
 
 #: The environment variable naming the cache folder; set to an empty string, it turns the cache off.
 CACHE_DIR_ENV = "LLMCASSETTE_CACHE_DIR"
+
+#: The environment variable capping the size of the cache folder's entries, in MiB (a decimal
+#: number); 0 sets no cap.
+CACHE_MAX_MB_ENV = "LLMCASSETTE_CACHE_MAX_MB"
+
+#: The cap when `CACHE_MAX_MB_ENV` is not set: 16 of the largest entries there can be (a 16 MiB
+#: cassette, at most about twice that as an entry), and the working set of several checkouts or
+#: environments at once (each llmcassette's code has entries of its own), while most entries are
+#: a few KB to 1 MB.
+DEFAULT_CACHE_MAX_MB = 512
 
 #: Files larger than this are not cached: an entry holds the bodies ready to play, and reading a
 #: whole entry back would cost more memory than replaying the file piece by piece.
@@ -71,6 +95,18 @@ _MAP_OVER = 256 * 1024
 # the CPU's cache and is reused, where reading the file whole took fresh pages of memory (a 600
 # KB file: 0.7 ms, against 0.1 to compare it a block at a time).
 _BLOCK_BYTES = 64 * 1024
+# Eviction removes entries until they hold no more than this share of the cap, so that the next
+# few writes do not each scan the folder again.
+_LOW_WATER = 0.8
+# An entry read is marked used (its modification time set to now) when it was last marked longer
+# ago than this: a cassette entered by a hundred tests costs one system call a minute, and the
+# order of use is known to the minute, which is all eviction needs.
+_MARK_USED_AFTER_S = 60.0
+# A temporary file older than this is left over from a writer that died, and may be removed; a
+# younger one may be a write in flight in another process.
+_STALE_TEMP_S = 3600.0
+# os.utime takes a descriptor on POSIX (1.2 us here, against 2.2 us by path), not on Windows.
+_UTIME_TAKES_FD = os.utime in os.supports_fd
 
 
 def cache_dir() -> Path | None:
@@ -247,7 +283,10 @@ def _open_entry(folder: Path, key: str) -> bytes | mmap.mmap | None:
     except FileNotFoundError:
         return None
     with handle:
-        size = os.fstat(handle.fileno()).st_size
+        info = os.fstat(handle.fileno())
+        size = info.st_size
+        if time.time() - info.st_mtime >= _MARK_USED_AFTER_S:
+            _mark_used(handle)
         # A large entry is read through a map of the file: its bytes are checked and unpacked
         # where they lie, not copied into a buffer first (a 3.6 MB entry: 4.3 -> 3.0 ms).
         # Safe because an entry is never changed in place: writers rename a whole new file
@@ -312,4 +351,124 @@ def write_entry(key: str, value: Any, source: bytes) -> bool:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         return False
+    _note_written(folder, len(header) + len(payload) + len(source))
     return True
+
+
+# -- the size cap --------------------------------------------------------------------------------
+
+
+def cache_max_bytes() -> int | None:
+    """
+    The cap on the bytes of the cache folder's entries, from ``$LLMCASSETTE_CACHE_MAX_MB``
+    (MiB); None when there is none (the variable set to 0). A value that is not a number of MiB
+    is warned about, once, and the default (`DEFAULT_CACHE_MAX_MB`) holds.
+    """
+    return _max_bytes(os.environ.get(CACHE_MAX_MB_ENV))
+
+
+@functools.lru_cache(maxsize=16)
+def _max_bytes(configured: str | None) -> int | None:
+    # (cached per value: a bad one is warned about once per process, not on every write)
+    megabytes = float(DEFAULT_CACHE_MAX_MB)
+    if configured is not None and configured.strip():
+        try:
+            megabytes = float(configured)
+        except ValueError:
+            megabytes = math.nan
+        if not (math.isfinite(megabytes) and megabytes >= 0):
+            warnings.warn(
+                f"llmcassette: ${CACHE_MAX_MB_ENV} is {configured!r}, which is not a size in MiB; set it "
+                f"to a number such as {DEFAULT_CACHE_MAX_MB} (0 for no cap), or unset it. The replay cache "
+                f"keeps to the default of {DEFAULT_CACHE_MAX_MB} MiB meanwhile.",
+                UserWarning,
+                stacklevel=1,
+            )
+            megabytes = float(DEFAULT_CACHE_MAX_MB)
+    return None if megabytes == 0 else int(megabytes * 1024 * 1024)
+
+
+def _mark_used(handle: BinaryIO) -> None:
+    # The modification time, not the access time: it is kept on every file system and mount
+    # option, and nothing else changes it (an entry is never written in place).
+    with contextlib.suppress(OSError):  # (a folder shared read-only: used, but not marked)
+        os.utime(handle.fileno() if _UTIME_TAKES_FD else handle.name)
+
+
+# Per folder, the bytes its entries held when this process last scanned it, and the bytes this
+# process wrote to it since. The folder is scanned on a process's first write to it, and again
+# when the two together pass the cap, or when the process has written a fifth of the cap since:
+# parallel workers see each other's writes only by scanning, so between two scans each of them
+# adds at most a fifth of the cap (and one entry), and the folder holds at most the cap and a
+# fifth of it per worker. (A scan of a thousand entries costs 3.5 ms here.)
+_scanned: dict[Path, tuple[int, int]] = {}
+
+
+def _note_written(folder: Path, size: int) -> None:
+    cap = cache_max_bytes()
+    if cap is None:
+        return
+    scanned = _scanned.get(folder)
+    if scanned is not None:
+        found, since = scanned[0], scanned[1] + size
+        if found + since <= cap and since <= cap - int(cap * _LOW_WATER):
+            _scanned[folder] = (found, since)
+            return
+    _scanned[folder] = (evict(folder, max_bytes=cap), 0)
+
+
+@functools.cache
+def _names() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    # An entry, and a temporary file of `write_entry`'s: nothing else in the folder is touched.
+    hex_key = f"[0-9a-f]{{{2 * _DIGEST_BYTES}}}"
+    return re.compile(rf"{hex_key}\.entry"), re.compile(rf"\.{hex_key}\.[0-9a-f]{{12}}\.tmp")
+
+
+def evict(folder: Path, *, max_bytes: int) -> int:
+    """
+    Keep the entries in ``folder`` within ``max_bytes``: when they hold more, remove those used
+    longest ago until they hold at most 80% of it. Temporary files of writers that died (older
+    than an hour) are removed too; no other file is touched. Returns the bytes the entries hold.
+
+    Safe while other processes read, write and evict in the same folder: a file that vanishes
+    is passed over, an entry used or written again since the scan is kept, and a reader that
+    has an entry open or mapped when it is removed reads it whole (on POSIX); one that opens it
+    after finds no entry, as for any other miss.
+    """
+    entry_name, temp_name = _names()
+    now_s = time.time()
+    entries: list[tuple[int, str, int]] = []
+    total = 0
+    try:
+        with os.scandir(folder) as listing:
+            for item in listing:
+                try:
+                    if entry_name.fullmatch(item.name):
+                        if item.is_file(follow_symlinks=False):
+                            info = item.stat(follow_symlinks=False)
+                            entries.append((info.st_mtime_ns, item.path, info.st_size))
+                            total += info.st_size
+                    elif temp_name.fullmatch(item.name):
+                        if now_s - item.stat(follow_symlinks=False).st_mtime > _STALE_TEMP_S:
+                            os.unlink(item.path)
+                except OSError:
+                    continue  # removed or renamed by another process meanwhile
+    except OSError:
+        return 0  # no folder (yet), or one this process may not read
+    if total <= max_bytes:
+        return total
+    entries.sort()  # used longest ago first (then by name, so ties go in a fixed order)
+    low_water = int(max_bytes * _LOW_WATER)
+    for mtime_ns, path, size in entries:
+        if total <= low_water:
+            break
+        try:
+            if os.stat(path, follow_symlinks=False).st_mtime_ns != mtime_ns:
+                continue  # read (marked used) or written again since the scan: keep it
+            os.unlink(path)
+        except FileNotFoundError:
+            pass  # removed by another process: gone all the same
+        except OSError:
+            continue  # not ours to remove (a folder shared read-only)
+        total -= size
+    return total
