@@ -136,22 +136,28 @@ def _code_fingerprint() -> bytes:
     return digest.digest()[:_DIGEST_BYTES]
 
 
-def entry_key(raw: bytes) -> str:
+def entry_key(raw: bytes, *, checked: bool = True) -> str:
     """
     The name of the entry for a cassette file whose bytes are ``raw``: a hash of llmcassette's
-    code, of the file's size, and of its first and last 16 KiB (the whole of a smaller file).
-    Only a name: what makes an entry usable is the copy of the file it holds (see ``read_entry``).
+    code, of whether the file was checked for being cut short (``checked``: a ``.json`` file is
+    not, see :func:`llmcassette._storage.check_complete`), of its size, and of its first and
+    last 16 KiB (the whole of a smaller file). Only a name: what makes an entry usable is the
+    copy of the file it holds (see ``read_entry``).
     """
     # Hashing a file whole costs 14 µs per 26 KB stream (SHA-256 at 1.8 GB/s, the fastest real
     # content hash in hashlib here); comparing it with the entry's copy, about a tenth of that.
     with memoryview(raw) as view:
         if len(view) <= 2 * _SAMPLE_BYTES:
-            return _key(len(view), view, b"")
-        return _key(len(view), view[:_SAMPLE_BYTES], view[-_SAMPLE_BYTES:])
+            return _key(len(view), view, b"", checked)
+        return _key(len(view), view[:_SAMPLE_BYTES], view[-_SAMPLE_BYTES:], checked)
 
 
-def _key(size: int, head: bytes | memoryview, tail: bytes | memoryview) -> str:
+def _key(size: int, head: bytes | memoryview, tail: bytes | memoryview, checked: bool) -> str:
+    # A file entered from its entry is not checked again (see `find_entry`): an entry made from
+    # bytes that skipped the check for a file cut short (a `.json` name) is named apart, so that
+    # the same bytes under a name that is checked never find it.
     digest = hashlib.sha256(_code_fingerprint())
+    digest.update(b"checked\n" if checked else b"as they are\n")
     digest.update(size.to_bytes(8, "big"))
     digest.update(head)
     digest.update(tail)
@@ -188,7 +194,7 @@ class FoundEntry:
         return self._data[self._start :]
 
 
-def find_entry(path: Path) -> FoundEntry | None:
+def find_entry(path: Path, *, checked: bool = True) -> FoundEntry | None:
     """
     The entry for the cassette file at ``path`` as it is now, or None when there is none that is
     whole, of this format, and made from those very bytes (or the file cannot be read: the
@@ -209,7 +215,7 @@ def find_entry(path: Path) -> FoundEntry | None:
                 head = source.read(_SAMPLE_BYTES)
                 source.seek(size - _SAMPLE_BYTES)
                 tail = source.read(_SAMPLE_BYTES)
-            key = _key(size, head, tail)
+            key = _key(size, head, tail, checked)
             data = _open_entry(folder, key)
             if data is None:
                 return None

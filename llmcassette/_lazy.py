@@ -44,7 +44,13 @@ from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
-from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
+from ._storage import (
+    check_complete,
+    completeness_checked,
+    format_validation_error,
+    parse_cassette,
+    read_cassette_bytes,
+)
 from ._yaml import YAMLError, load_yaml
 
 __all__ = ["NOT_PARSED", "LazyCassette", "RecordedAnswer", "RequestLine", "collector_paused", "load_lazy"]
@@ -679,11 +685,11 @@ def _load_lazy(path: Path) -> LazyCassette:
     scanned = _load_large(path)
     if scanned is not None:
         return scanned
-    # A file named as JSON is never cached: an entry is only ever made from bytes that passed
-    # `check_complete` (below), which a `.json` name skips; entered from its entry, the file is
-    # not checked again (nor read into memory: it is compared with the entry's copy of it).
-    cached = path.suffix != ".json"
-    found = find_entry(path) if cached else None
+    # A file entered from its entry is not read into memory, nor checked again for being cut
+    # short: its entry was made from bytes that passed that check, or, for a name the check
+    # skips (`.json`), is named apart (see `entry_key`).
+    checked = completeness_checked(path)
+    found = find_entry(path, checked=checked)
     if found is not None:
         try:
             return LazyCassette.from_entry(path, found)
@@ -691,7 +697,7 @@ def _load_lazy(path: Path) -> LazyCassette:
             pass  # an entry of an unexpected shape is ignored, and written again
     raw = read_cassette_bytes(path)
     check_complete(raw, path=path)
-    key = entry_key(raw) if cached and len(raw) <= MAX_CACHED_FILE_BYTES else None
+    key = entry_key(raw, checked=checked) if len(raw) <= MAX_CACHED_FILE_BYTES else None
     pieces = _split(raw)
     if pieces is not None:
         large = len(raw) > MAX_CACHED_FILE_BYTES

@@ -306,12 +306,13 @@ def test_an_entry_whose_columns_differ_in_length_is_read_from_the_file(tmp_path:
     _replayed_after_spoiling_played(tmp_path, lambda played: played[:-1])
 
 
-def test_a_file_named_json_is_not_cached_and_its_bytes_under_another_name_are_checked(
+def test_a_file_named_json_is_cached_apart_and_its_bytes_under_another_name_are_checked(
     tmp_path: Path, cache: Path
 ) -> None:
-    # An entry is only ever made from bytes that passed the check for a file cut short, which a
-    # `.json` name skips, and a file entered from its entry is not checked again: the same bytes
-    # named `.yaml` must still be refused.
+    # An entry of a name checked for a file cut short is made only from bytes that passed the
+    # check, and a file entered from its entry is not checked again. A `.json` name skips the
+    # check: its entry is named apart, so the same bytes named `.yaml` must still be refused,
+    # while the `.json` file is entered from its own entry.
     whole = tmp_path / "c.yaml"
     llmcassette.save_cassette(whole, _document(["data: one\n\n"]))
     cut = whole.read_bytes().rstrip().removesuffix(b"...")
@@ -319,11 +320,14 @@ def test_a_file_named_json_is_not_cached_and_its_bytes_under_another_name_are_ch
     named_json.write_bytes(cut)
     for _ in range(2):
         assert _replay(named_json, 1) == [[b"data: one", b"\n\n"]]
+    assert len(_entries(cache)) == 1
+    assert _cache.find_entry(named_json, checked=False) is not None
     named_yaml = tmp_path / "d.yaml"
     named_yaml.write_bytes(cut)
+    assert _cache.find_entry(named_yaml) is None
     with pytest.raises(llmcassette.CassetteFormatError, match="is incomplete"):
         _replay(named_yaml, 1)
-    assert _entries(cache) == []
+    assert len(_entries(cache)) == 1
 
 
 @pytest.mark.parametrize("at", [0, 70_000, 150_000, 299_999 - 20_000, 299_999])
