@@ -47,6 +47,7 @@ __all__ = [
     "Unrecognised",
     "dump_cassette_yaml",
     "load_cassette_yaml",
+    "plain_characters",
     "read_layout",
     "render_json",
 ]
@@ -505,7 +506,15 @@ def _other_utf8(raw: bytes) -> bool:
     return any(lead in raw and found.search(raw) is not None for lead, found in _OTHER_UTF8)
 
 
-def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
+def plain_characters(raw: bytes) -> bool:
+    """
+    True when ``raw`` holds no character YAML refuses raw or reads as a line break (the check
+    :func:`read_layout` makes of every text it reads, unless told it was made).
+    """
+    return not _has_control(raw) and (raw.isascii() or not _other_utf8(raw))
+
+
+def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked: bool = False) -> Any:
     """
     The data of YAML text in the layout llmcassette writes, equal to what the general loader
     gives; :class:`Unrecognised` for any other text.
@@ -514,12 +523,13 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
     no deeper than :data:`~llmcassette._bodies.MAX_JSON_DEPTH` brackets: it holds JSON's own
     types only (string keys), so :func:`llmcassette._values.json_plain` holds for it without a
     walk through it. The list keeps them alive, so their ``id`` names them while it is held.
+
+    ``checked``: :func:`plain_characters` was found true of the text ``raw`` was cut from, at
+    line breaks (a file whose pieces are read one by one is checked once, not per piece).
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    if not raw.endswith(b"\n") or _has_control(raw):
-        raise Unrecognised
-    if not raw.isascii() and _other_utf8(raw):
+    if not raw.endswith(b"\n") or not (checked or plain_characters(raw)):
         raise Unrecognised
     try:
         text = raw.decode("utf-8")
