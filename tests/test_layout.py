@@ -482,3 +482,15 @@ def test_a_kept_run_is_built_again_for_each_item() -> None:
         {"a": ["x"]},
         {"a": ["x"]},
     ]
+
+
+@pytest.mark.parametrize("lengths", [[899], [900], [1100], [300, 300, 300, 10], [10, 1100], [899, 899]])
+def test_a_json_key_as_long_as_yaml_s_limit_is_declined(lengths: list[int]) -> None:
+    # (the keys' lengths are looked at one by one only where they add up to the limit)
+    entries = ",\n    ".join(f'"{chr(97 + i) * length}": {i}' for i, length in enumerate(lengths))
+    text = "a:\n  parsed_body: {\n    " + entries + "\n  }\n"
+    fast, general = read_both(text)
+    if max(lengths) >= 900:
+        assert fast is Unrecognised
+    else:
+        assert same(fast, general) and len(fast["a"]["parsed_body"]) == len(lengths)
