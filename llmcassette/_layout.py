@@ -21,7 +21,9 @@ file, it only declines one. For every text it accepts it gives what the general 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
+import marshal
 import re
 import secrets
 from typing import Any
@@ -45,6 +47,7 @@ __all__ = [
     "Unrecognised",
     "dump_cassette_yaml",
     "load_cassette_yaml",
+    "plain_characters",
     "read_layout",
     "render_json",
 ]
@@ -202,6 +205,19 @@ _UNKNOWN = object()
 _lines: dict[str, tuple[int, bool, str, int, Any]] = {}
 _LINES_KEPT = 4096
 _LINE_KEPT_CHARS = 256
+# What a run of lines builds, by its text: an item of a sequence at the first column (`- request:`)
+# and its lines up to the first whose value goes on past its line (`parsed_body: {`). The same runs
+# recur in every interaction (the request's method, URL and headers; a response's status and
+# headers), and a run of six lines read line by line cost four times what building its data again
+# from a copy does. A run is kept by its first line: its text, the data its lines built (marshalled:
+# loaded, it is a copy of its own), the open collections below the item (column, the key or index
+# that leads to it from the one before, whether it is a mapping) and its last line. Only a run that
+# starts at the first column is kept: its lines change nothing outside its item, whatever came
+# before (a line at the first column ends it), so its text alone says what it builds.
+_Run = tuple[str, bytes, tuple[tuple[int, Any, bool], ...], tuple[int, str, int, Any]]
+_runs: dict[str, _Run] = {}
+_RUNS_KEPT = 256
+_RUN_KEPT_CHARS = 4096
 _NO_VALUE = 0  # `key:` alone: a collection follows on deeper lines
 _SCALAR = 1  # a plain or quoted scalar, read: the value itself (immutable)
 _FLOW = 2  # a one-line flow collection, read: copied for each use
@@ -212,7 +228,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     value = dict(pairs)
     if len(value) != len(pairs):
         raise Unrecognised  # YAML refuses a key given twice: the general loader says so
-    if value and max(map(len, value)) >= _LONGEST_KEY:
+    # (the keys' lengths looked at one by one only where they add up to that many: joining them
+    # is one call into C, mapping `len` over them a call per key, three times as much)
+    if len("".join(value)) >= _LONGEST_KEY and max(map(len, value)) >= _LONGEST_KEY:
         raise Unrecognised  # YAML takes a key as a key only within 1024 characters
     return value
 
@@ -442,6 +460,42 @@ def _value(value: str | None) -> tuple[int, Any]:
     raise Unrecognised
 
 
+def _keep_run(
+    first: str, run: str, item: int, stack: list[tuple[int, Any, bool]], last: tuple[int, str, int, Any]
+) -> None:
+    # Keeps the run `run` (see `_runs`), whose first line is `first`: `stack[item]` is its item,
+    # and `last` its last line, whose value is not read yet.
+    if len(run) >= _RUN_KEPT_CHARS:
+        return
+    below = []
+    for (_, parent, _), (column, child, is_mapping) in itertools.pairwise(stack[item:]):
+        # (an open collection is the last value of the one it is in: a line that adds to that one
+        # closed every deeper collection first)
+        step: Any = next(reversed(parent)) if type(parent) is dict else len(parent) - 1
+        if parent[step] is not child:  # pragma: no cover - as said above
+            return
+        below.append((column, step, is_mapping))
+    try:
+        data = marshal.dumps(stack[item][1])
+    except ValueError:
+        return  # a value marshal does not write (a date): read line by line
+    if len(_runs) >= _RUNS_KEPT:
+        _runs.clear()
+    _runs[first] = (run, data, tuple(below), last)
+
+
+def _place(run: _Run, sequence: list[Any], stack: list[tuple[int, Any, bool]]) -> Any:
+    # The item a kept run builds, added to `sequence` with its open collections on `stack`: the
+    # mapping its last line's key goes in.
+    node = marshal.loads(run[1])
+    sequence.append(node)
+    stack.append((2, node, True))
+    for column, step, is_mapping in run[2]:
+        node = node[step]
+        stack.append((column, node, is_mapping))
+    return node
+
+
 def _has_control(raw: bytes) -> bool:
     # True when `raw` holds a character YAML refuses raw or reads as a line break (`_CONTROL`).
     if len(raw) < _SEARCH_CONTROL_FROM:
@@ -454,7 +508,15 @@ def _other_utf8(raw: bytes) -> bool:
     return any(lead in raw and found.search(raw) is not None for lead, found in _OTHER_UTF8)
 
 
-def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
+def plain_characters(raw: bytes) -> bool:
+    """
+    True when ``raw`` holds no character YAML refuses raw or reads as a line break (the check
+    :func:`read_layout` makes of every text it reads, unless told it was made).
+    """
+    return not _has_control(raw) and (raw.isascii() or not _other_utf8(raw))
+
+
+def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked: bool = False) -> Any:
     """
     The data of YAML text in the layout llmcassette writes, equal to what the general loader
     gives; :class:`Unrecognised` for any other text.
@@ -463,12 +525,13 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
     no deeper than :data:`~llmcassette._bodies.MAX_JSON_DEPTH` brackets: it holds JSON's own
     types only (string keys), so :func:`llmcassette._values.json_plain` holds for it without a
     walk through it. The list keeps them alive, so their ``id`` names them while it is held.
+
+    ``checked``: :func:`plain_characters` was found true of the text ``raw`` was cut from, at
+    line breaks (a file whose pieces are read one by one is checked once, not per piece).
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
-    if not raw.endswith(b"\n") or _has_control(raw):
-        raise Unrecognised
-    if not raw.isascii() and _other_utf8(raw):
+    if not raw.endswith(b"\n") or not (checked or plain_characters(raw)):
         raise Unrecognised
     try:
         text = raw.decode("utf-8")
@@ -483,6 +546,12 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
     size = len(text)
     find = text.find
     lines = _lines
+    runs = _runs
+    # The run of lines being read (see `_runs`): where it starts, its first line, and where its
+    # item is on the stack; -1 while no run is read.
+    run_at = -1
+    run_line = ""
+    run_item = 0
     while position < size:
         end = find("\n", position)  # (the text ends with a line break)
         line = text[position:end]
@@ -494,7 +563,10 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
                     break  # the end marker, last
                 raise Unrecognised
         column, dash, key, kind, value = known
+        start = position
         position = end + 1
+        if not column:
+            run_at = -1  # (a line at the first column ends a run)
         if dash:
             # An item of a sequence at `column`, which is a mapping whose first key is on this line.
             while stack and stack[-1][0] > column:
@@ -510,10 +582,18 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
                 stack.append((column, sequence, False))
             else:
                 raise Unrecognised
-            mapping: dict[Any, Any] = {}
-            sequence.append(mapping)
-            column += 2
-            stack.append((column, mapping, True))
+            run = runs.get(line) if not column else None
+            if run is not None and text.startswith(run[0], start):
+                mapping = _place(run, sequence, stack)
+                column, key, kind, value = run[3]
+                position = start + len(run[0])
+            else:
+                if not column:
+                    run_at, run_line, run_item = start, line, len(stack)
+                mapping = {}
+                sequence.append(mapping)
+                column += 2
+                stack.append((column, mapping, True))
         else:
             if pending is not None and column > pending[2]:
                 mapping = {}
@@ -534,6 +614,9 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None) -> Any:
         pending = None
         if key in mapping:
             raise Unrecognised  # a key given twice: the general loader refuses it, and says where
+        if kind is _MORE and run_at >= 0:
+            _keep_run(run_line, text[run_at:position], run_item, stack, (column, key, kind, value))
+            run_at = -1
         if kind is _SCALAR:
             mapping[key] = value
         elif kind is _FLOW:

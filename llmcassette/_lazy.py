@@ -40,7 +40,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
-from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, read_layout
+from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
@@ -165,6 +165,9 @@ class LazyCassette:
         # The request bodies the loader parsed as JSON, by id (held, so that no other value
         # takes an id meanwhile): known plain without a walk (see `read_layout`).
         self._made_json: dict[int, Any] = {}
+        # Whether the file held in memory was found to hold only characters the layout reader
+        # takes (`plain_characters`): checked once for the whole file, not for each piece.
+        self._checked: bool | None = None
 
     @classmethod
     def from_document(cls, path: Path, document: CassetteDocument) -> LazyCassette:
@@ -339,7 +342,9 @@ class LazyCassette:
             return None
         _, response_start, end = pieces.spans[index]
         piece = self._read(response_start, end)
-        return _parse_response_piece(piece, times_as_text=True, made_json=made_json)
+        if self._checked is None:
+            self._checked = self._raw is not None and plain_characters(self._raw)
+        return _parse_response_piece(piece, times_as_text=True, made_json=made_json, checked=self._checked)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
         if item is NOT_PARSED:
@@ -461,17 +466,19 @@ _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 def _parse_response_piece(
-    text: bytes, *, times_as_text: bool = False, made_json: list[Any] | None = None
+    text: bytes, *, times_as_text: bool = False, made_json: list[Any] | None = None, checked: bool = False
 ) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
-    # `compile_plain` and `_read_response` take. `made_json` as for `read_layout`.
+    # `compile_plain` and `_read_response` take. `made_json` and `checked` as for `read_layout`.
     short, times = _offsets_apart(text) if times_as_text else (None, None)
     for piece in (short, None) if short is not None else (None,):
         try:
-            parsed = read_layout(piece if piece is not None else b"- " + text[2:], made_json=made_json)
+            parsed = read_layout(
+                piece if piece is not None else b"- " + text[2:], made_json=made_json, checked=checked
+            )
         except Unrecognised:
             break
         item = parsed[0] if isinstance(parsed, list) and len(parsed) == 1 else None
@@ -771,12 +778,13 @@ def _split(raw: bytes) -> _Pieces | None:
     return _Pieces(header, spans)
 
 
-def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any]) -> Any:
+def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any], checked: bool) -> Any:
     # The layout reader reads them all at once. When it declines one (a long header value the
     # writer wrapped), each is read on its own and YAML reads only those it declines; a file it
-    # declines throughout (another tool's) is read by YAML in one pass.
+    # declines throughout (another tool's) is read by YAML in one pass. `checked`: the file's
+    # characters were (see `read_layout`).
     try:
-        return read_layout(text, made_json=made) if text else []
+        return read_layout(text, made_json=made, checked=checked) if text else []
     except Unrecognised:
         pass
     parsed: list[Any] = []
@@ -810,8 +818,10 @@ def _from_pieces(
     # breaks (`|+`) ends with it.
     text = b"".join(raw[item:response] for item, response, _ in pieces.spans)
     made: list[Any] = []  # the bodies read as JSON, known plain (see `read_layout`)
+    # The characters of a file held in memory are checked once, for its requests and responses.
+    checked = reader is None and plain_characters(raw)
     try:
-        parsed = _read_request_items(raw, pieces, text, made)
+        parsed = _read_request_items(raw, pieces, text, made, checked)
     except YAMLError:
         return None
     if not isinstance(parsed, list) or len(parsed) != len(pieces.spans):
@@ -857,4 +867,5 @@ def _from_pieces(
     )
     lazy._learned = key is not None
     lazy._made_json = made_ids
+    lazy._checked = checked
     return lazy

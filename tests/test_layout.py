@@ -433,3 +433,64 @@ def test_a_line_read_again_by_its_text_reads_alike_and_apart(monkeypatch: pytest
     for _ in range(3):
         assert read_layout(text) == load_yaml(text)
         assert len(_layout._lines) <= 2
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cassette_data(), cassette_data(), st.data())
+def test_a_run_of_lines_read_again_reads_alike_and_apart(
+    first: dict[str, Any], second: dict[str, Any], draw: st.DataObject
+) -> None:
+    # A run of lines once read is built again from a copy of what it built (`_layout._runs`), for
+    # a text that starts with the same run: read after each other, and after an edit of a kept
+    # run's text, the texts still read as YAML reads them.
+    for interaction in first["interactions"] + second["interactions"]:
+        # (a body written as JSON ends a run)
+        interaction["request"]["parsed_body"] = {"k": interaction["request"]["parsed_body"]}
+    for interaction in second["interactions"]:
+        if draw.draw(st.booleans()):
+            # the same run as the first cassette's first request (then its values differ)
+            headers = first["interactions"][0]["request"]["headers"]
+            interaction["request"]["headers"] = {name: list(values) for name, values in headers.items()}
+    texts = [dumped(first), dumped(second)]
+    at = draw.draw(st.integers(min_value=0, max_value=len(texts[1])))
+    texts.append(texts[1][:at] + draw.draw(_EDITS) + texts[1][at:])
+    for text in texts:
+        assert_read_alike(text)
+    if assert_read_alike(texts[0]):
+        # Each read builds collections of its own.
+        one = read_layout(texts[0])
+        again = read_layout(texts[0])
+        one["interactions"][0]["request"]["headers"]["x-changed"] = ["1"]
+        assert same(again, load_yaml(texts[0]))
+
+
+def test_a_kept_run_is_built_again_for_each_item() -> None:
+    item = (
+        "- request:\n    method: POST\n    headers:\n      a: [x]\n"
+        '    parsed_body: {\n        "k": 1\n      }\n'
+    )
+    text = item + item.replace('"k": 1', '"k": 2') + item + item.replace("POST", "GET") + item
+    data = read_layout(text)
+    assert "- request:" in _layout._runs
+    assert same(data, load_yaml(text))
+    data[1]["request"]["headers"]["a"].append("y")
+    data[1]["request"]["headers"]["b"] = ["z"]
+    assert [item["request"]["headers"] for item in data] == [
+        {"a": ["x"]},
+        {"a": ["x", "y"], "b": ["z"]},
+        {"a": ["x"]},
+        {"a": ["x"]},
+        {"a": ["x"]},
+    ]
+
+
+@pytest.mark.parametrize("lengths", [[899], [900], [1100], [300, 300, 300, 10], [10, 1100], [899, 899]])
+def test_a_json_key_as_long_as_yaml_s_limit_is_declined(lengths: list[int]) -> None:
+    # (the keys' lengths are looked at one by one only where they add up to the limit)
+    entries = ",\n    ".join(f'"{chr(97 + i) * length}": {i}' for i, length in enumerate(lengths))
+    text = "a:\n  parsed_body: {\n    " + entries + "\n  }\n"
+    fast, general = read_both(text)
+    if max(lengths) >= 900:
+        assert fast is Unrecognised
+    else:
+        assert same(fast, general) and len(fast["a"]["parsed_body"]) == len(lengths)

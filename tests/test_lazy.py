@@ -554,3 +554,16 @@ def test_a_line_separator_at_a_body_lines_start_loads_as_yaml_loads_it(
     cold, general = _cold_and_general(path, monkeypatch)
     assert isinstance(general, list)  # (YAML reads it)
     assert cold == general
+
+
+@pytest.mark.parametrize("character", ["\x01", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff"])
+@pytest.mark.parametrize("where", ["line1", "string: two", "uri: https://api.test/v1/b"])
+def test_a_character_yaml_refuses_in_one_piece_is_refused_as_yaml_refuses_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, character: str, where: str
+) -> None:
+    # The file's characters are checked once, for all its pieces (`_layout.plain_characters`):
+    # one in any request or response is still found.
+    path = tmp_path / "c.yaml"
+    path.write_text(_TWO_ITEMS.replace(where, where + character, 1), encoding="utf-8")
+    cold, general = _cold_and_general(path, monkeypatch)
+    assert cold == general
