@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ._cache import MAX_CACHED_FILE_BYTES, entry_key, read_entry, write_entry
+from ._cache import MAX_CACHED_FILE_BYTES, FoundEntry, entry_key, find_entry, write_entry
 from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
@@ -44,7 +44,13 @@ from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
 from ._plain import TextLengths, TextTimes, compile_plain, plain_lengths, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
-from ._storage import check_complete, format_validation_error, parse_cassette, read_cassette_bytes
+from ._storage import (
+    check_complete,
+    completeness_checked,
+    format_validation_error,
+    parse_cassette,
+    read_cassette_bytes,
+)
 from ._yaml import YAMLError, load_yaml
 
 __all__ = ["NOT_PARSED", "LazyCassette", "RecordedAnswer", "RequestLine", "collector_paused", "load_lazy"]
@@ -141,6 +147,9 @@ class LazyCassette:
         self._requests = requests
         self._item_extras = item_extras
         self._raw = raw
+        # Entered from the replay cache: the entry, whose copy of the file is read as its bytes
+        # when something first asks for them (see `_bytes`).
+        self._found: FoundEntry | None = None
         self._reader = reader
         self._pieces = pieces
         count = len(lines)
@@ -353,30 +362,41 @@ class LazyCassette:
             self._responses[index] = response
         return response
 
+    def _bytes(self) -> bytes | None:
+        # The file's bytes, held; or, for a cassette entered from the cache, copied from its
+        # entry on first use (a warm replay that needs no model never copies them).
+        if self._raw is None and self._found is not None:
+            self._raw = self._found.source()
+        return self._raw
+
     def _read_requests(self) -> None:
         pieces = self._find_pieces()
-        assert self._raw is not None
-        lazy = _from_pieces(self.path, self._raw, pieces, key=None, reader=None) if pieces else None
+        raw = self._bytes()
+        assert raw is not None
+        lazy = _from_pieces(self.path, raw, pieces, key=None, reader=None) if pieces else None
         if lazy is None:
-            document = parse_cassette(self._raw, path=self.path)
+            document = parse_cassette(raw, path=self.path)
             self._requests = [i.request for i in document.interactions]
         else:
             self._requests = lazy._requests
 
     def _find_pieces(self) -> _Pieces | None:
-        if self._pieces is None and self._raw is not None:
+        if self._pieces is None and (raw := self._bytes()) is not None:
             # Loaded from the cache with a response it did not hold: cut the file now.
-            self._pieces = _split(self._raw)
+            self._pieces = _split(raw)
         return self._pieces
 
     def _read(self, start: int, end: int) -> bytes:
-        if self._raw is not None:
-            return self._raw[start:end]
+        raw = self._bytes()
+        if raw is not None:
+            return raw[start:end]
         assert self._reader is not None
         return self._reader.read(start, end)
 
     def _from_whole_file(self, index: int) -> RecordedResponse:
-        raw = self._raw if self._raw is not None else read_cassette_bytes(self.path)
+        raw = self._bytes()
+        if raw is None:
+            raw = read_cassette_bytes(self.path)
         document = parse_cassette(raw, path=self.path)
         for position, interaction in enumerate(document.interactions):
             if self._responses[position] is None:
@@ -395,23 +415,26 @@ class LazyCassette:
             return
         self._learned = False
         entry = self._entry()
-        if entry is not None and self._raw is not None:  # (a file with a key is held whole)
-            write_entry(self._key, entry, self._raw)
+        raw = self._bytes()
+        if entry is not None and raw is not None:  # (a file with a key is held whole)
+            write_entry(self._key, entry, raw)
 
     def _entry(self) -> Any:
         # Kept as columns, each a list marshal gives back as it is used: the request lines (a
         # tuple each), the items' extras and their compiled responses (entering a cassette from
         # the cache builds no list or tuple of its own for them).
-        played = [
-            _compiled_data(compiled) if compiled is not None else cached
-            for compiled, cached in zip(self._compiled, self._cached, strict=True)
-        ]
+        played = _shared_headers(
+            [
+                _compiled_data(compiled) if compiled is not None else cached
+                for compiled, cached in zip(self._compiled, self._cached, strict=True)
+            ]
+        )
         return (self.version, self.extras, self._lines, self._item_extras, played, self._playlists)
 
     @classmethod
-    def from_entry(cls, path: Path, raw: bytes, key: str, entry: Any) -> LazyCassette:
-        """A cassette as an earlier run left it in the cache (``raw``: the file's bytes)."""
-        version, extras, lines, item_extras, played, playlists = entry
+    def from_entry(cls, path: Path, found: FoundEntry) -> LazyCassette:
+        """A cassette as an earlier run left it in the cache, from the entry found for its file."""
+        version, extras, lines, item_extras, played, playlists = found.value
         if not (type(lines) is list and type(item_extras) is list and type(played) is list):
             raise TypeError("llmcassette: a replay-cache entry of an unexpected shape")
         if not len(lines) == len(item_extras) == len(played):
@@ -423,9 +446,9 @@ class LazyCassette:
             lines=lines,
             requests=[None] * len(lines),
             item_extras=item_extras,
-            raw=raw,
-            key=key,
+            key=found.key,
         )
+        lazy._found = found
         lazy._cached = played
         lazy._playlists = dict(playlists)  # checked by the playlist when it reads it
         return lazy
@@ -597,6 +620,24 @@ def _compiled_data(compiled: Compiled) -> tuple[Any, ...]:
     )
 
 
+def _shared_headers(played: list[Any]) -> list[Any]:
+    # Equal header pairs, and equal lists of them, as one tuple each: marshal writes an object
+    # it meets again as a reference to the first, so entering the cassette makes, and leaving it
+    # frees, each once (400 JSON answers with the same headers: 800 tuples fewer of 3,600).
+    pairs: dict[Any, Any] = {}
+    lists: dict[Any, Any] = {}
+    shared = []
+    for data in played:
+        if data is not None and len(data) == 9 and type(data[1]) is tuple:
+            try:
+                headers = tuple([pairs.setdefault(pair, pair) for pair in data[1]])
+                data = (data[0], lists.setdefault(headers, headers), *data[2:])
+            except TypeError:  # (an entry's data of an unexpected shape: left as it is)
+                pass
+        shared.append(data)
+    return shared
+
+
 _ENDINGS = {ending.value: ending for ending in Ending}
 _COMPLETE = Ending.COMPLETE.value
 
@@ -653,18 +694,19 @@ def _load_lazy(path: Path) -> LazyCassette:
     scanned = _load_large(path)
     if scanned is not None:
         return scanned
+    # A file entered from its entry is not read into memory, nor checked again for being cut
+    # short: its entry was made from bytes that passed that check, or, for a name the check
+    # skips (`.json`), is named apart (see `entry_key`).
+    checked = completeness_checked(path)
+    found = find_entry(path, checked=checked)
+    if found is not None:
+        try:
+            return LazyCassette.from_entry(path, found)
+        except (ValueError, TypeError, IndexError, KeyError):
+            pass  # an entry of an unexpected shape is ignored, and written again
     raw = read_cassette_bytes(path)
-    # Before the cache is asked: a file cut short must be refused, whatever was remembered.
     check_complete(raw, path=path)
-    key = None
-    if len(raw) <= MAX_CACHED_FILE_BYTES:
-        key = entry_key(raw)
-        entry = read_entry(key, raw)
-        if entry is not None:
-            try:
-                return LazyCassette.from_entry(path, raw, key, entry)
-            except (ValueError, TypeError, IndexError, KeyError):
-                pass  # an entry of an unexpected shape is ignored, and written again
+    key = entry_key(raw, checked=checked) if len(raw) <= MAX_CACHED_FILE_BYTES else None
     pieces = _split(raw)
     if pieces is not None:
         large = len(raw) > MAX_CACHED_FILE_BYTES

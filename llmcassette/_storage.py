@@ -47,6 +47,7 @@ __all__ = [
     "WILDCARD_REQUEST",
     "cassette_lock",
     "check_complete",
+    "completeness_checked",
     "document_to_data",
     "dumps_cassette",
     "file_state",
@@ -106,6 +107,11 @@ def parse_cassette(raw: bytes, *, path: Path) -> CassetteDocument:
         raise format_validation_error(exc, path) from None
 
 
+def completeness_checked(path: Path) -> bool:
+    """Whether :func:`check_complete` judges a file of this name (a ``.json`` file it takes as it is)."""
+    return path.suffix != ".json"
+
+
 def check_complete(raw: bytes, *, path: Path) -> None:
     """
     Refuse a YAML cassette that was cut short (a full disk, an interrupted copy) when what is left
@@ -119,7 +125,7 @@ def check_complete(raw: bytes, *, path: Path) -> None:
       cut at a line break between two interactions of such a file cannot be told apart from a
       shorter file.
     """
-    if path.suffix == ".json" or not raw or raw.isspace():  # no copy of a large file
+    if not completeness_checked(path) or not raw or raw.isspace():  # no copy of a large file
         return
     if _has_top_level_key(raw, b"llmcassette_schema"):
         if not _ends_with_marker(raw):
