@@ -42,7 +42,7 @@ from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
 from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
 from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
-from ._plain import TextTimes, compile_plain, plain_request_line, plain_times
+from ._plain import TextLengths, TextTimes, compile_plain, plain_lengths, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
 from ._storage import (
     check_complete,
@@ -344,7 +344,7 @@ class LazyCassette:
         piece = self._read(response_start, end)
         if self._checked is None:
             self._checked = self._raw is not None and plain_characters(self._raw)
-        return _parse_response_piece(piece, times_as_text=True, made_json=made_json, checked=self._checked)
+        return _parse_response_piece(piece, lists_as_text=True, made_json=made_json, checked=self._checked)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
         if item is NOT_PARSED:
@@ -352,8 +352,10 @@ class LazyCassette:
         if item is None:
             return self._from_whole_file(index)
         stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
-        if isinstance(stream, dict) and isinstance(stream.get("offsets_ms"), TextTimes):
-            stream["offsets_ms"] = stream["offsets_ms"].values()
+        if isinstance(stream, dict):
+            for name, listed in stream.items():
+                if isinstance(listed, TextTimes | TextLengths):
+                    stream[name] = listed.values()
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
@@ -466,14 +468,15 @@ _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 def _parse_response_piece(
-    text: bytes, *, times_as_text: bool = False, made_json: list[Any] | None = None, checked: bool = False
+    text: bytes, *, lists_as_text: bool = False, made_json: list[Any] | None = None, checked: bool = False
 ) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
-    # `times_as_text`, plain offsets are left as their text (`_plain.TextTimes`), which only
-    # `compile_plain` and `_read_response` take. `made_json` and `checked` as for `read_layout`.
-    short, times = _offsets_apart(text) if times_as_text else (None, None)
+    # `lists_as_text`, plain offsets and chunk lengths are left as their text (`_plain.TextTimes`,
+    # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take. `made_json` and
+    # `checked` as for `read_layout`.
+    short, lists = _lists_apart(text) if lists_as_text else (None, {})
     for piece in (short, None) if short is not None else (None,):
         try:
             parsed = read_layout(
@@ -488,10 +491,11 @@ def _parse_response_piece(
             return item
         stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
         # With the response the item's only key, the line found last is its `stream` key (the
-        # reader takes such a line nowhere else, and a key once), so the list cut out is its own.
-        if len(item) == 1 and isinstance(stream, dict) and stream.get("offsets_ms") == []:
-            # Read when a paced replay asks for them (see `_plain.TextTimes`).
-            stream["offsets_ms"] = times
+        # reader takes such a line nowhere else, and a key once), so the lists cut out are its own.
+        if len(item) == 1 and isinstance(stream, dict) and all(stream.get(name) == [] for name in lists):
+            # Offsets read when a paced replay asks for them (see `_plain.TextTimes`), lengths
+            # when the body is cut (see `_plain.TextLengths`).
+            stream.update(lists)
             return item
     short, numbers = _stream_numbers(text)
     for piece in (short, text) if numbers else (text,):
@@ -511,25 +515,30 @@ def _parse_response_piece(
     return None
 
 
-def _offsets_apart(text: bytes) -> tuple[bytes | None, TextTimes | None]:
-    # The piece as an item ("- response:") with its stream's offsets emptied, and their text when
-    # they are plain times; else None, None. The stream comes last in a response, after its body:
-    # the key is looked for from the end, and the caller checks it was the response's.
+def _lists_apart(text: bytes) -> tuple[bytes | None, dict[str, TextTimes | TextLengths]]:
+    # The piece as an item ("- response:") with its stream's plain number lists emptied, and their
+    # text by key (plain times, plain lengths); else None and no list. The stream comes last in a
+    # response, after its body: the key is looked for from the end, and the caller checks it was
+    # the response's.
     at = text.rfind(_STREAM_KEY)
     if at < 0:
-        return None, None
+        return None, {}
     position = at + len(_STREAM_KEY)
+    lists: dict[str, TextTimes | TextLengths] = {}
+    cuts: list[int] = []
     while (found := _number_list(text, position)) is not None:
         key, start, close = found
-        if key is _OFFSETS_LIST:
-            times = plain_times(text[start:close])
-            if times is None:
-                return None, None
-            with memoryview(text) as view:  # one copy of the piece, not three
-                short = b"".join((b"- ", view[2:start], view[close:]))
-            return short, times
+        listed = plain_times(text[start:close]) if key is _OFFSETS_LIST else plain_lengths(text[start:close])
+        if listed is not None:
+            lists[_NUMBER_KEYS[key]] = listed
+            cuts += (start, close)
         position = close + 2
-    return None, None
+    if not lists:
+        return None, {}
+    bounds = [2, *cuts, len(text)]  # what is kept: from each list's end to the next one's start
+    with memoryview(text) as view:  # one copy of the piece, not one per part
+        short = b"".join([b"- ", *map(view.__getitem__, map(slice, bounds[::2], bounds[1::2]))])
+    return short, lists
 
 
 _CHUNKS_LIST = b"      chunks: ["

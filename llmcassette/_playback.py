@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Compiled",
+    "CutLengths",
     "compile_parts",
     "compile_response",
     "read_timeout",
@@ -48,6 +49,16 @@ class Compiled:
     elapsed_ms: float | None
     #: The error of a connection that failed before any answer, raised again in its place.
     failure: StreamError | None = None
+
+
+class CutLengths(Protocol):
+    """Chunk lengths that cut a body themselves (:class:`llmcassette._plain.TextLengths`)."""
+
+    def cut(self, content: bytes) -> tuple[bytes, ...] | None:
+        """``content`` cut at the lengths, or None when they do not add up to its length."""
+
+    def values(self) -> list[int]:
+        """The lengths."""
 
 
 def compile_response(response: RecordedResponse, *, uri: str, path: Path, index: int) -> Compiled:
@@ -83,7 +94,7 @@ def compile_parts(
     reason: str,
     headers: dict[str, list[str]],
     content: bytes,
-    lengths: list[int] | None,
+    lengths: list[int] | CutLengths | None,
     offsets_ms: Sequence[float] | None,
     error: StreamError | None,
     elapsed_ms: float | None,
@@ -174,14 +185,20 @@ def recorded_chunks(
     and interaction ``index``, ending with ``fix``: what to do about them.
     """
     stream = response.stream
-    return _cut(stream.chunks if stream is not None else None, content, path=path, index=index, fix=fix)
+    chunks = _cut(stream.chunks if stream is not None else None, content, path=path, index=index, fix=fix)
+    return cast("list[bytes] | None", chunks)  # (a model's lengths are a list: so are the chunks)
 
 
 def _cut(
-    lengths: list[int] | None, content: bytes, *, path: Path, index: int, fix: str
-) -> list[bytes] | None:
+    lengths: list[int] | CutLengths | None, content: bytes, *, path: Path, index: int, fix: str
+) -> Sequence[bytes] | None:
     if lengths is None:
         return None
+    if not isinstance(lengths, list):
+        cut = lengths.cut(content)  # (their types and signs were checked when they were read)
+        if cut is not None:
+            return cut
+        lengths = lengths.values()
     if sum(lengths) != len(content) or (lengths and min(lengths) < 0):
         raise CassetteFormatError(
             f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "

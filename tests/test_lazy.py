@@ -17,7 +17,7 @@ import llmcassette
 from llmcassette import _layout, _lazy, _storage
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
-from llmcassette._plain import TextTimes
+from llmcassette._plain import TextLengths, TextTimes, compile_plain
 from tests.corpus import corpus_files, corpus_path
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
@@ -238,12 +238,12 @@ def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -
     assert item is not None and item["response"]["stream"] == {"chunks": [3, 4], "offsets_ms": [1.5, 2]}
     assert isinstance(item["response"]["stream"]["offsets_ms"][1], int)
     # Asked to, the offsets are kept as their text, read on first use as the model reads them.
-    item = _parse_response_piece(text, times_as_text=True)
+    item = _parse_response_piece(text, lists_as_text=True)
     assert item is not None and item["response"]["stream"] == {"chunks": [3, 4], "offsets_ms": [1.5, 2]}
     offsets = item["response"]["stream"]["offsets_ms"]
     assert isinstance(offsets, TextTimes) and offsets.text == b"1.5, 2"
     assert offsets.values() == [1.5, 2.0] and isinstance(offsets[1], float)
-    assert _parse_response_piece(text.replace(b"2]", b"-2]"), times_as_text=True) == {
+    assert _parse_response_piece(text.replace(b"2]", b"-2]"), lists_as_text=True) == {
         "response": yaml.safe_load(b"- " + text.replace(b"2]", b"-2]")[2:])[0]["response"]
     }
     # The same lines inside a quoted scalar: YAML finds no lists there, so the piece is read whole.
@@ -254,8 +254,8 @@ def test_numbers_read_apart_are_used_only_where_yaml_found_the_emptied_lists() -
     assert _parse_response_piece(quoted) == {"response": yaml.safe_load(b"- " + quoted[2:])[0]["response"]}
 
 
-@pytest.mark.parametrize("times_as_text", [False, True])
-def test_offsets_read_apart_are_the_responses_not_those_of_a_key_beside_it(times_as_text: bool) -> None:
+@pytest.mark.parametrize("lists_as_text", [False, True])
+def test_offsets_read_apart_are_the_responses_not_those_of_a_key_beside_it(lists_as_text: bool) -> None:
     # The `stream:` line found last belongs to a key of the interaction written after the
     # response, whose own offsets are empty: each list stays where it was.
     text = (
@@ -263,7 +263,7 @@ def test_offsets_read_apart_are_the_responses_not_those_of_a_key_beside_it(times
         b"    stream:\n      chunks: [3, 4]\n      offsets_ms: []\n"
         b"  note:\n    stream:\n      offsets_ms: [1.5, 2]\n"
     )
-    item = _parse_response_piece(text, times_as_text=times_as_text)
+    item = _parse_response_piece(text, lists_as_text=lists_as_text)
     assert item == yaml.safe_load(b"- " + text[2:])[0]
     assert item is not None and item["note"]["stream"]["offsets_ms"] == [1.5, 2]
     assert item["response"]["stream"]["offsets_ms"] == []
@@ -567,3 +567,44 @@ def test_a_character_yaml_refuses_in_one_piece_is_refused_as_yaml_refuses_it(
     path.write_text(_TWO_ITEMS.replace(where, where + character, 1), encoding="utf-8")
     cold, general = _cold_and_general(path, monkeypatch)
     assert cold == general
+
+
+def test_chunk_lengths_read_apart_cut_the_body_and_read_as_yaml_reads_them() -> None:
+    text = (
+        b"  response:\n    status: {code: 200}\n    body:\n      string: |-\n        abcdefg\n"
+        b"    stream:\n      chunks: [3,\n        4]\n      offsets_ms: [0.5, 1]\n"
+    )
+    item = _parse_response_piece(text, lists_as_text=True)
+    assert item is not None
+    stream = item["response"]["stream"]
+    assert isinstance(stream["chunks"], TextLengths) and isinstance(stream["offsets_ms"], TextTimes)
+    assert item == yaml.safe_load(b"- " + text[2:])[0]
+    compiled = compile_plain(item, uri="https://x.test/", path=Path("c.yaml"), index=0)
+    assert compiled is not None and compiled.playback is not None
+    assert compiled.playback.chunks == (b"abc", b"defg")
+    # Offsets that are not plain stay in the text, read as YAML reads them; the lengths are cut out.
+    odd = text.replace(b"[0.5, 1]", b"[0.5, 01]")
+    item = _parse_response_piece(odd, lists_as_text=True)
+    assert item is not None and isinstance(item["response"]["stream"]["chunks"], TextLengths)
+    assert item == yaml.safe_load(b"- " + odd[2:])[0] and item["response"]["stream"]["offsets_ms"] == [0.5, 1]
+    # Lengths not written as the writer writes them are read as numbers, as before.
+    spaced = text.replace(b"[3,\n        4]", b"[3 , 4]")
+    item = _parse_response_piece(spaced, lists_as_text=True)
+    assert item is not None and type(item["response"]["stream"]["chunks"]) is list
+    assert isinstance(item["response"]["stream"]["offsets_ms"], TextTimes)
+    assert item == yaml.safe_load(b"- " + spaced[2:])[0]
+
+
+def test_lengths_read_apart_reach_the_model_as_numbers_when_the_response_is_not_plain(tmp_path: Path) -> None:
+    # A bare header value (the model makes it a list) sends the response through the model.
+    path = tmp_path / "c.yaml"
+    path.write_bytes(
+        b"interactions:\n- request:\n    method: GET\n    uri: https://x.test/\n  response:\n"
+        b"    status: {code: 200, message: OK}\n    headers:\n      content-type: text/event-stream\n"
+        b"    body:\n      string: |-\n        abcdefg\n"
+        b"    stream:\n      chunks: [3, 4]\n      offsets_ms: [0.5, 1.0]\n"
+    )
+    lazy = load_lazy(path)
+    compiled = lazy.compiled(0)
+    assert compiled.playback is not None and compiled.playback.chunks == (b"abc", b"defg")
+    assert lazy.response(0).stream is not None and lazy.response(0).stream.chunks == [3, 4]

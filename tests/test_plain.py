@@ -17,8 +17,15 @@ from pydantic import ValidationError
 from llmcassette import CassetteFormatError
 from llmcassette._layout import Unrecognised, read_layout
 from llmcassette._models import RecordedRequest, RecordedResponse, StreamRecord
-from llmcassette._plain import TextTimes, compile_plain, plain_request_line, plain_times
-from llmcassette._playback import Compiled, compile_response
+from llmcassette._plain import (
+    TextLengths,
+    TextTimes,
+    compile_plain,
+    plain_lengths,
+    plain_request_line,
+    plain_times,
+)
+from llmcassette._playback import Compiled, compile_parts, compile_response
 from llmcassette._yaml import load_yaml
 from tests.corpus import corpus_path, params
 from tests.test_layout import JSON_VALUES, OWN_CASSETTES, ROOT
@@ -337,3 +344,64 @@ def test_a_parsed_body_the_model_refuses_or_makes_text_keys_of_is_left_to_it(par
     item = {"response": {"status": {"code": 200}, "parsed_body": parsed_body}}
     assert compile_plain(item, uri=URI, path=PATH, index=0) is None
     assert plain_request_line({"method": "POST", "uri": URI, "parsed_body": parsed_body}) is None
+
+
+_LENGTH_WORDS = st.sampled_from(
+    ["1", "7", "106", "1000000", "0", "00", "010", "-1", "1.5", "1e3", "0x1", "", " "]
+)
+_LENGTH_SEPARATORS = st.sampled_from([", ", ",\n        ", ",", " , ", ",\n  ", ", \n        ", ",,", " "])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_LENGTH_WORDS, min_size=1, max_size=6), st.lists(_LENGTH_SEPARATORS, min_size=1))
+def test_plain_lengths_are_what_yaml_reads_and_cut_a_body_as_the_lengths_read_as_numbers(
+    words: list[str], separators: list[str]
+) -> None:
+    text = words[0] + "".join(f"{separators[n % len(separators)]}{word}" for n, word in enumerate(words[1:]))
+    lengths = plain_lengths(text.encode())
+    if lengths is None:
+        return
+    # Only whole numbers above zero, as YAML reads them (not `010`, octal to YAML).
+    listed = load_yaml(f"chunks: [{text}]\n".encode())["chunks"]
+    assert lengths == listed and lengths.values() == listed and len(lengths) == len(listed)
+    assert all(type(value) is int and value > 0 for value in listed)
+    content = bytes(range(256)) * (sum(listed) // 256 + 1)
+    assert lengths.cut(content[: sum(listed)]) == tuple(
+        content[sum(listed[:n]) : sum(listed[: n + 1])] for n in range(len(listed))
+    )
+    assert lengths.cut(content[: sum(listed) - 1]) is None
+    assert lengths.cut(content[: sum(listed) + 1]) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["0", "010", "1, 0", "1,2", "1 ,2", "1, , 2", "1, 2, ", ", 1", "1 2", "1,\n  2", "-1", "1.0", ""]
+)
+def test_lengths_not_written_as_the_writer_writes_them_are_read_as_numbers(text: str) -> None:
+    assert plain_lengths(text.encode()) is None
+
+
+def test_lengths_kept_as_text_that_do_not_add_up_are_refused_as_a_list_of_them_is() -> None:
+    lengths = plain_lengths(b"3, 4,\n        5")
+    assert isinstance(lengths, TextLengths)
+    parts: dict[str, Any] = {
+        "status": 200,
+        "reason": "OK",
+        "headers": {},
+        "offsets_ms": None,
+        "error": None,
+        "elapsed_ms": None,
+        "uri": URI,
+        "path": PATH,
+        "index": 3,
+    }
+    compiled = compile_parts(content=b"abcdefghijkl", lengths=lengths, **parts)
+    assert compiled.playback is not None and compiled.playback.chunks == (b"abc", b"defg", b"hijkl")
+    for content in (b"abcdefghijk", b"abcdefghijklm"):
+        with pytest.raises(CassetteFormatError) as cut:
+            compile_parts(content=content, lengths=plain_lengths(b"3, 4,\n        5"), **parts)
+        with pytest.raises(CassetteFormatError) as listed:
+            compile_parts(content=content, lengths=[3, 4, 5], **parts)
+        assert str(cut.value) == str(listed.value) and "add up to 12 bytes" in str(cut.value)
+    huge = plain_lengths(b"9" * 30)  # more than any body: refused as a list of it is
+    with pytest.raises(CassetteFormatError, match="add up to 9{30} bytes"):
+        compile_parts(content=b"abc", lengths=huge, **parts)
