@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import marshal
 import mmap
@@ -694,3 +695,77 @@ def test_processes_writing_reading_and_evicting_at_once_leave_whole_entries(
     monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, "1")
     assert _cache.write_entry(_cache.entry_key(b"last"), 0, b"last")
     assert _bytes_held(cache) <= 2**20
+
+
+# -- found in review (h-review11): each fails now, and passes once its defect is fixed ------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a cap of 1e303 MiB or more overflows to infinity in bytes: int() raises OverflowError "
+    "out of the cassette's exit (_cache._max_bytes)",
+)
+def test_a_cap_too_large_to_count_in_bytes_never_raises(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _cache._max_bytes.cache_clear()
+    monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, "1e308")  # finite as a float: times 2**20, it is not
+    path = tmp_path / "c.yaml"
+    llmcassette.save_cassette(path, _document(["data: one\n\n"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (a warning about the value would be fair; a traceback is not)
+        assert _replay(path, 1) == [[b"data: one", b"\n\n"]]
+    assert len(_entries(cache)) == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Cassette.finish writes the replay cache before it saves the file, unguarded: when the "
+    "cache write raises (a bad cap's warning under -W error), what was recorded is never saved",
+)
+def test_what_was_recorded_is_saved_even_when_the_cache_write_fails(
+    tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.servers import serve, stream_app
+
+    path = tmp_path / "c.yaml"
+    with serve(stream_app()) as base, httpx.Client() as client:
+        with llmcassette.use_cassette(path, record_mode="new_episodes"):
+            assert client.post(f"{base}/json", json={"q": 0}).json()["echo"] == {"q": 0}
+        _cache._max_bytes.cache_clear()
+        # The project's own pytest settings (and many users') turn warnings into errors.
+        monkeypatch.setenv(_cache.CACHE_MAX_MB_ENV, "1GB")
+        answered = []
+        with warnings.catch_warnings(), contextlib.suppress(UserWarning):
+            warnings.simplefilter("error")
+            with llmcassette.use_cassette(path, record_mode="new_episodes"):
+                assert client.post(f"{base}/json", json={"q": 0}).json()["echo"] == {"q": 0}  # replayed
+                answered.append(client.post(f"{base}/json", json={"q": 1}).json()["echo"])  # recorded
+    recorded = [i.request.parsed_body for i in llmcassette.load_cassette(path).interactions]
+    # (a warning raised on entering, before anything is recorded, would lose nothing)
+    assert recorded == [{"q": 0}, *answered]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+@pytest.mark.xfail(
+    strict=True,
+    reason="a FoundEntry keeps its entry mapped while the cassette lives, and mmap dup()s the "
+    "descriptor: each cassette held from a large entry holds a file descriptor (`serve` of many "
+    "cassettes runs out of them and cannot start)",
+)
+def test_cassettes_held_from_their_entries_hold_no_file_descriptor_each(tmp_path: Path, cache: Path) -> None:
+    from llmcassette.proxy import CassetteServer
+
+    paths = []
+    for i in range(12):
+        path = tmp_path / f"c{i}.yaml"
+        # An entry of about 600 KB: over the size from which entries are mapped.
+        llmcassette.save_cassette(path, _document([f"data: {i}{'x' * 300_000}\n\n"]))
+        _replay(path, 1)
+        paths.append(path)
+    assert all(e.stat().st_size >= 256 * 1024 for e in _entries(cache))
+    before = len(os.listdir("/proc/self/fd"))
+    server = CassetteServer(paths)  # (built, not started: it holds its cassettes, warm)
+    held = len(os.listdir("/proc/self/fd")) - before
+    assert len(server.cassettes) == len(paths)
+    assert held <= 2, f"{held} file descriptors held by {len(paths)} cassettes"
