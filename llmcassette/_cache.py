@@ -41,9 +41,12 @@ import os
 import re
 import secrets
 import sys
+import threading
 import time
 import warnings
+import weakref
 import zlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -107,6 +110,11 @@ _MARK_USED_AFTER_S = 60.0
 _STALE_TEMP_S = 3600.0
 # os.utime takes a descriptor on POSIX (1.2 us here, against 2.2 us by path), not on Windows.
 _UTIME_TAKES_FD = os.utime in os.supports_fd
+# At most this many entries stay mapped for the cassettes entered from them: a map holds a file
+# descriptor (Python's mmap keeps a duplicate of the one it was made from), and a process that
+# holds many cassettes at once (`serve`) must not run out of them. Beyond it, the entry mapped
+# longest ago has its copy of the file read out of the map, which it then lets go.
+_MOST_MAPS_HELD = 8
 
 
 def cache_dir() -> Path | None:
@@ -188,10 +196,39 @@ class FoundEntry:
         # over it, which leaves the mapped one as it was.
         self._data = data
         self._start = start
+        if isinstance(data, mmap.mmap):
+            _hold_map(self)
 
     def source(self) -> bytes:
         """The cassette file's bytes, as they were when the entry was found (a copy each call)."""
-        return self._data[self._start :]
+        with _maps_lock:
+            return self._data[self._start :]
+
+    def _let_go(self) -> None:
+        # (under `_maps_lock`) The copy of the file read out of the map, and the map closed.
+        data = self._data
+        if isinstance(data, mmap.mmap):
+            self._data = data[self._start :]
+            self._start = 0
+            data.close()
+
+
+# The entries held mapped, oldest first (see `_MOST_MAPS_HELD`); one let go by its cassette is
+# closed with it, and its reference found dead here.
+_maps_held: deque[weakref.ref[FoundEntry]] = deque()
+_maps_lock = threading.Lock()
+
+
+def _hold_map(entry: FoundEntry) -> None:
+    with _maps_lock:
+        live = [ref for ref in _maps_held if ref() is not None]
+        _maps_held.clear()
+        _maps_held.extend(live)
+        while len(_maps_held) >= _MOST_MAPS_HELD:
+            oldest = _maps_held.popleft()()
+            if oldest is not None:
+                oldest._let_go()
+        _maps_held.append(weakref.ref(entry))
 
 
 def find_entry(path: Path, *, checked: bool = True) -> FoundEntry | None:
@@ -391,7 +428,9 @@ def _max_bytes(configured: str | None) -> int | None:
                 stacklevel=1,
             )
             megabytes = float(DEFAULT_CACHE_MAX_MB)
-    return None if megabytes == 0 else int(megabytes * 1024 * 1024)
+    cap_bytes = megabytes * 1024 * 1024
+    # (0 is no cap; so is a number of MiB too large to count in bytes, which no folder reaches)
+    return None if megabytes == 0 or not math.isfinite(cap_bytes) else int(cap_bytes)
 
 
 def _mark_used(handle: BinaryIO) -> None:

@@ -857,10 +857,14 @@ class Cassette:
         if self._websocket is not None:
             # Sessions still open are stored as they are so far, without a close.
             self._websocket.finish()
-        # What was read of the file is remembered for the next run (the replay cache).
-        self._tape.close()
-        if self.writes:
-            self.save()
+        # What was read of the file is remembered for the next run (the replay cache). That is
+        # a best effort, which must never cost what was recorded: the file is saved whatever it
+        # raised (a bad cache cap's warning, under warnings turned into errors).
+        try:
+            self._tape.close()
+        finally:
+            if self.writes:
+                self.save()
 
     def save(self) -> None:
         """

@@ -372,6 +372,7 @@ class LazyCassette:
         # entry on first use (a warm replay that needs no model never copies them).
         if self._raw is None and self._found is not None:
             self._raw = self._found.source()
+            self._found = None  # (its map, if it holds one, let go with it)
         return self._raw
 
     def _read_requests(self) -> None:
