@@ -37,6 +37,7 @@ __all__ = [
     "engine_head",
     "engine_lines",
     "engine_request",
+    "engine_url",
     "parse_request",
     "request_complete",
     "response_lines",
@@ -113,19 +114,36 @@ class _RawHeaders:
         self.raw = raw
 
 
-def engine_request(method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes) -> Any:
+def engine_request(
+    method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, *, wire_url: str | None = None
+) -> Any:
     """
     What the engine is given of a request read off the wire: a :class:`WireRequest`, with its
     URL as httpx writes it; an ``httpx.Request`` (which costs some 30 µs to build) only when
     httpx would add a header the client did not send (a ``Host``, or a ``Content-Length``).
+    ``wire_url``: what :func:`engine_url` gave for these headers' names, the method and whether
+    there is a body, found once for a request sent again and again.
+    """
+    if wire_url is None:
+        wire_url = engine_url(method, url, headers, bool(body))
+        if wire_url is None:
+            return httpx.Request(method, url, headers=headers, content=body)
+    return WireRequest(method, wire_url, headers)
+
+
+def engine_url(method: str, url: str, headers: list[tuple[bytes, bytes]], has_body: bool) -> str | None:
+    """
+    The URL of the :class:`WireRequest` :func:`engine_request` makes of such a request (it
+    depends on its method, its headers' names and whether it has a body alone), as httpx writes
+    it; None where it makes an ``httpx.Request``.
     """
     names = {name.lower() for name, _ in headers}
     sized = b"content-length" in names
-    if b"host" not in names or (body and not sized):
-        return httpx.Request(method, url, headers=headers, content=body)
+    if b"host" not in names or (has_body and not sized):
+        return None
     if not sized and b"transfer-encoding" not in names and method in ("POST", "PUT", "PATCH"):
-        return httpx.Request(method, url, headers=headers, content=body)
-    return WireRequest(method, _httpx_url(url), headers)
+        return None
+    return _httpx_url(url)
 
 
 @functools.lru_cache(maxsize=1024)

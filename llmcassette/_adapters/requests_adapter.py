@@ -161,8 +161,17 @@ def _replay(
     """The response of the fast path, or None for the original ``send`` to answer."""
     __tracebackhide__ = True
     body = request.body
-    if body is not None and "Content-Length" not in request.headers:
-        return None  # a chunked upload: the connection door's
+    headers = request.headers
+    if type(headers) is _insensitive_dict():
+        # Its items, in order, as a dict (its names differ even in case): what `urlopen` reads
+        # of them, read at once rather than name by name through its mapping methods; and
+        # whether it has a length, looked up in that store (by its names in lower case).
+        store = headers._store
+        if body is not None and "content-length" not in store:
+            return None  # a chunked upload: the connection door's
+        headers = dict(store.values())
+    elif body is not None and "Content-Length" not in headers:
+        return None
     routed = _route(adapter, request, verify, cert, proxies)
     if routed is None:
         return None
@@ -175,11 +184,6 @@ def _replay(
     if timeout is _INVALID:
         return None  # the original raises its ValueError
     method = request.method
-    headers = request.headers
-    if type(headers) is _insensitive_dict():
-        # Its items, in order, as a dict (its names differ even in case): what `urlopen` reads
-        # of them, read at once rather than name by name through its mapping methods.
-        headers = dict(headers._store.values())
     played: list[Playback] = []
 
     def accept(playback: Playback) -> bool:

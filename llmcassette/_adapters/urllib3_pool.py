@@ -31,7 +31,7 @@ from typing import Any
 
 from .._exchange import Playback
 from .._intercept import current_cassette
-from ._wire import engine_request, wire_flavor
+from ._wire import engine_request, engine_url, wire_flavor
 from .http_client import (
     LEGAL_HEADER_NAME,
     UNSAFE_TARGET,
@@ -193,7 +193,7 @@ def plain_answer(
     )
     if wire is None:
         return None
-    target, full_url, raw_headers, content = wire
+    target, full_url, raw_headers, content, wire_url = wire
     urllib3 = sys.modules["urllib3"]
     if not isinstance(retries, urllib3.Retry):
         retries = urllib3.Retry.from_int(retries, redirect=redirect, default=pool.retries)
@@ -207,7 +207,7 @@ def plain_answer(
         if read_timeout == 0:
             return None  # urllib3 raises its ReadTimeoutError before it reads
         timeout_s = read_timeout if isinstance(read_timeout, (int, float)) else None
-    request = engine_request(method, full_url, raw_headers, content)
+    request = engine_request(method, full_url, raw_headers, content, wire_url=wire_url)
     request.extensions["timeout"] = {
         "connect": timeout_s,
         "read": timeout_s,
@@ -407,11 +407,12 @@ def _remember(memo: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any
 
 def wire_request(
     pool: Any, connection_class: Any, method: str, url: str, headers: Any, body: Any
-) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
+) -> tuple[str, str, list[tuple[bytes, bytes]], bytes, str | None] | None:
     """
     The request as the pool's connection would write it, as the connection door reads it back:
     its target, its URL, its header lines in order (stripped, as :func:`._wire.parse_request`
-    reads them) and its body; None for a request this cannot vouch for.
+    reads them), its body, and the URL the engine's request has (:func:`._wire.engine_url`),
+    found with the rest once per head; None for a request this cannot vouch for.
     """
     if body is None:
         content = b""
@@ -435,13 +436,14 @@ def wire_request(
             _remember(_HEADS, (*parts, fields), head)
     if head is _DECLINED:
         return None
-    target, full_url, lines = head
-    return target, full_url, list(lines), content
+    target, full_url, lines, wire_url = head
+    return target, full_url, list(lines), content, wire_url
 
 
 def _wire_lines(parts: _Parts, names: tuple[Any, ...], fields: tuple[Any, ...]) -> Any:
-    # The target, the URL and the header lines of `wire_request`, or _DECLINED: what is written
-    # of the names (found by them), with the values read and checked here.
+    # The target, the URL, the header lines and the engine's URL of `wire_request`, or
+    # _DECLINED: what is written of the names (found by them), with the values read and checked
+    # here.
     try:
         shape = _SHAPES.get((*parts, names))
     except TypeError:  # a name that is no text
@@ -466,7 +468,7 @@ def _wire_lines(parts: _Parts, names: tuple[Any, ...], fields: tuple[Any, ...]) 
             return _DECLINED
         lines.append((name_bytes, value_bytes.strip()))
     lines += after
-    return target, full_url, tuple(lines)
+    return target, full_url, tuple(lines), engine_url(parts[3], full_url, lines, parts[6] > 0)
 
 
 def _wire_head(

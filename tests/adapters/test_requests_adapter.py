@@ -10,6 +10,7 @@ are checked to go there and be answered as they are without it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import json
 import socket
@@ -452,6 +453,19 @@ def test_a_request_requests_would_not_send_as_it_is_is_left_below(
         path, lambda s: s.post(base + "/json/one", data=iter([b'{"q": ', b"1}"])), monkeypatch
     )
     assert got[0] == 200
+
+    # a body of bytes with no length among the headers (requests uploads it in chunks), the
+    # headers in requests' own mapping or in another
+    def unsized(session: requests.Session, plain: bool) -> requests.Response:
+        prepared = session.prepare_request(requests.Request("POST", base + "/json/one", data=b'{"q": 1}'))
+        del prepared.headers["Content-Length"]
+        if plain:
+            prepared.headers = dict(prepared.headers)  # type: ignore[assignment]
+        return session.send(prepared)
+
+    for plain in (False, True):
+        (got, _warned), attempts = _left_below(path, functools.partial(unsized, plain=plain), monkeypatch)
+        assert got[0] == 200 and ("transfer-encoding", "chunked") in attempts[0][2]
 
     # an adapter that adds headers of its own
     class Adding(HTTPAdapter):

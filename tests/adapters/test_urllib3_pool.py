@@ -14,6 +14,7 @@ import functools
 import gzip
 import io
 import json
+import random
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -673,3 +674,36 @@ def test_a_response_shut_down_reads_as_ended_as_it_does_live(
     fast_got, _, taken = _replay(path, calls, monkeypatch, fast=True)
     assert taken == [[True] * 5]
     assert fast_got == [live]
+
+
+def test_the_engine_request_of_a_head_found_once_is_the_one_made_anew() -> None:
+    # `wire_request` keeps the engine's URL with each head it writes (found by the head's parts
+    # and header names): on generated requests, some sent again with other values, the request
+    # the engine gets from it is the one `engine_request` makes with nothing kept.
+    from llmcassette._adapters import urllib3_pool
+    from llmcassette._adapters._wire import engine_request
+
+    rng = random.Random(14)
+    pools = [urllib3.HTTPConnectionPool("api.test", 8080), urllib3.HTTPSConnectionPool("api.test")]
+    names = ["Host", "host", "Content-Length", "content-length", "Transfer-Encoding", "Accept", "X-Key"]
+    seen_kinds = set()
+    for _ in range(400):
+        pool = rng.choice(pools)
+        method = rng.choice(["GET", "HEAD", "DELETE", "OPTIONS", "POST", "PUT", "PATCH"])
+        url = rng.choice(["/v1/chat", "/v1/models?q=a b", "/%7Euser/ü"])
+        headers = {name: rng.choice(["1", "api.test", "chunked", "*/*"]) for name in rng.sample(names, 3)}
+        body = rng.choice([None, b"", b"{}", "{}"])
+        wire = urllib3_pool.wire_request(pool, pool.ConnectionCls, method, url, headers, body)
+        if wire is None:
+            continue
+        target, full_url, lines, content, wire_url = wire
+        kept = engine_request(method, full_url, lines, content, wire_url=wire_url)
+        anew = engine_request(method, full_url, lines, content)
+        assert type(kept) is type(anew), (method, url, headers, body)
+        assert (kept.method, str(kept.url), list(kept.headers.raw)) == (
+            anew.method,
+            str(anew.url),
+            list(anew.headers.raw),
+        ), (method, url, headers, body)
+        seen_kinds.add(type(anew).__name__)
+    assert "WireRequest" in seen_kinds  # (the heads it writes have a Host and their length)
