@@ -23,7 +23,7 @@ import re
 import struct
 from collections.abc import Container, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
 from ._models import url_problem
@@ -52,45 +52,67 @@ _DECIMAL = rb"(?:0|[1-9][0-9]{0,6}+)(?:\.[0-9]++)?+"
 _PLAIN_TIMES = re.compile(rb"[ \n]*+" + _DECIMAL + rb"(?:[ \n]*+,[ \n]*+" + _DECIMAL + rb")*+[ \n]*+")
 
 
-class TextTimes(Sequence[float]):
+_N = TypeVar("_N", int, float)
+
+
+class _TextNumbers(Sequence[_N]):
     """
-    Arrival offsets kept as the text of their flow list, read on first use: only a paced replay
-    reads them, and reading 200 of them cost as much as the rest of a stream's response.
+    The numbers of a flow list kept as its text, read on first use (:meth:`_read`); a sequence of
+    them, equal to any sequence of the same numbers.
     """
 
-    __slots__ = ("_count", "_values", "text")
+    __slots__ = ("_values", "text")
 
     def __init__(self, text: bytes) -> None:
-        #: The list's items as the file writes them, known to be :func:`plain_times`.
+        #: The list's items as the file writes them.
         self.text = text
-        self._count = text.count(b",") + 1
-        self._values: list[float] | None = None
+        self._values: list[_N] | None = None
 
-    def values(self) -> list[float]:
-        """The offsets, read now if they were not yet."""
+    def values(self) -> list[_N]:
+        """The numbers, read now if they were not yet."""
         if self._values is None:
-            self._values = [float(value) for value in json.loads(b"[" + self.text + b"]")]
+            self._values = self._read()
         return self._values
 
-    def __len__(self) -> int:
-        return self._count
+    def _read(self) -> list[_N]:
+        raise NotImplementedError
 
     @overload
-    def __getitem__(self, index: int) -> float: ...
+    def __getitem__(self, index: int) -> _N: ...
     @overload
-    def __getitem__(self, index: slice) -> list[float]: ...
-    def __getitem__(self, index: int | slice) -> float | list[float]:
+    def __getitem__(self, index: slice) -> list[_N]: ...
+    def __getitem__(self, index: int | slice) -> _N | list[_N]:
         return self.values()[index]
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, TextTimes):
+        if isinstance(other, _TextNumbers):
             return self.values() == other.values()
         return isinstance(other, Sequence) and self.values() == list(other)
 
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"TextTimes({self.values()!r})"
+        return f"{type(self).__name__}({self.values()!r})"
+
+
+class TextTimes(_TextNumbers[float]):
+    """
+    Arrival offsets kept as the text of their flow list, known to be :func:`plain_times`: only a
+    paced replay reads them, and reading 200 of them cost as much as the rest of a stream's
+    response.
+    """
+
+    __slots__ = ("_count",)
+
+    def __init__(self, text: bytes) -> None:
+        super().__init__(text)
+        self._count = text.count(b",") + 1
+
+    def _read(self) -> list[float]:
+        return [float(value) for value in json.loads(b"[" + self.text + b"]")]
+
+    def __len__(self) -> int:
+        return self._count
 
 
 def plain_times(text: bytes) -> TextTimes | None:
@@ -109,27 +131,23 @@ _LENGTHS_WRAP = b",\n        "
 _LENGTH_BYTES = b"0123456789s"
 
 
-class TextLengths(Sequence[int]):
+class TextLengths(_TextNumbers[int]):
     """
-    Chunk lengths kept as the text of their flow list, which cuts a body into its chunks with one
-    call into C (a ``struct`` format of one string per chunk): reading 200 lengths as integers,
-    checking their types and sign, summing them and cutting the body at them cost five passes,
-    three times what the one cut costs.
+    Chunk lengths kept as the text of their flow list, known to be :func:`plain_lengths`, which
+    cuts a body into its chunks with one call into C (a ``struct`` format of one string per
+    chunk): reading 200 lengths as integers, checking their types and sign, summing them and
+    cutting the body at them cost five passes, three times what the one cut costs.
     """
 
-    __slots__ = ("_format", "_values", "text")
+    __slots__ = ("_format",)
 
     def __init__(self, text: bytes, format: bytes) -> None:
-        #: The list's items as the file writes them, known to be :func:`plain_lengths`.
-        self.text = text
+        super().__init__(text)
         self._format = format
-        self._values: list[int] | None = None
 
-    def values(self) -> list[int]:
-        """The lengths, read now if they were not yet."""
-        if self._values is None:
-            self._values = json.loads(b"[" + self.text + b"]")
-        return self._values
+    def _read(self) -> list[int]:
+        values: list[int] = json.loads(b"[" + self.text + b"]")
+        return values
 
     def cut(self, content: bytes) -> tuple[bytes, ...] | None:
         """``content`` cut at the lengths, or None when they do not add up to its length."""
@@ -140,23 +158,6 @@ class TextLengths(Sequence[int]):
 
     def __len__(self) -> int:
         return self._format.count(b"s")
-
-    @overload
-    def __getitem__(self, index: int) -> int: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[int]: ...
-    def __getitem__(self, index: int | slice) -> int | list[int]:
-        return self.values()[index]
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, TextLengths):
-            return self.values() == other.values()
-        return isinstance(other, Sequence) and self.values() == list(other)
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return f"TextLengths({self.values()!r})"
 
 
 def plain_lengths(text: bytes) -> TextLengths | None:
