@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.flow_control import FlowControl as _FlowControl
 
 from .._exceptions import ConfigError
 from ._tls import TlsFiles
@@ -75,6 +76,22 @@ DEFAULT_IDLE_TIMEOUT_S = 10.0
 MAX_HEADER_BYTES = 64 * 1024
 
 
+class _TimedFlow(_FlowControl):
+    """
+    uvicorn's flow control, noting when reading last resumed (the app asked for more of a body):
+    a client's pause in a body counts from then. The timer armed before the app's own wait may
+    come due in the very pass of the event loop in which the app asks, before the loop has read
+    what the client sent meanwhile.
+    """
+
+    resumed_at_s = float("-inf")
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self.resumed_at_s = time.monotonic()
+        super().resume_reading()
+
+
 class _TrackingProtocol(_BaseProtocol):
     """
     uvicorn's HTTP protocol, keeping each connection's transport findable by its two ends, and
@@ -99,6 +116,8 @@ class _TrackingProtocol(_BaseProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # (uvicorn makes its flow control here and hands it to each request's cycle later)
+        self.flow = _TimedFlow(transport)
         key = _key(self.server, self.client)
         if key is not None:
             _TRANSPORTS[key] = transport
@@ -167,6 +186,12 @@ class _TrackingProtocol(_BaseProtocol):
             # is the app's (a slow upstream while recording), not the client's.
             self._arm_timer()
             return
+        if self._in_body and isinstance(self.flow, _TimedFlow):
+            # The client's wait began when reading resumed, if that was later than the timer.
+            left_s = self.header_timeout_s - (time.monotonic() - self.flow.resumed_at_s)
+            if left_s > 0:
+                self._header_timer = asyncio.get_running_loop().call_later(left_s, self._head_too_slow)
+                return
         if not self.transport.is_closing():
             self.transport.close()
 

@@ -182,7 +182,22 @@ def _slow_app() -> Starlette:
         await asyncio.sleep(float(request.query_params.get("s", "0")))
         return PlainTextResponse(str(len(await request.body())))
 
-    return Starlette(routes=[Route("/slow", slow), Route("/late", late, methods=["POST"])])
+    async def held(request: Request) -> Response:
+        # The body fills uvicorn's buffer and reading pauses; then the event loop itself is held
+        # past the timeout (a busy server), so the timer comes due meanwhile; then the app reads
+        # the body in the loop's next pass, the one in which that timer runs.
+        await asyncio.sleep(0.1)
+        time.sleep(float(request.query_params["s"]))
+        await asyncio.sleep(0)
+        return PlainTextResponse(str(len(await request.body())))
+
+    return Starlette(
+        routes=[
+            Route("/slow", slow),
+            Route("/late", late, methods=["POST"]),
+            Route("/held", held, methods=["POST"]),
+        ]
+    )
 
 
 def _closed_after(sock: socket.socket, limit_s: float) -> float:
@@ -270,6 +285,15 @@ def test_a_body_that_stops_coming_is_closed_after_the_header_timeout() -> None:
         with httpx.Client() as client:
             answer_ = client.post(url + "/late", params={"s": 2.0}, content=b"y" * 4_000_000)
             assert answer_.text == "4000000"
+
+
+def test_a_body_the_app_asks_for_as_the_timeout_comes_due_is_given_the_whole_timeout() -> None:
+    # The client's wait starts when the app asks for more of the body, not when the timer was
+    # armed before the app's own wait: the timer running in the same pass as the app's first
+    # read must not close the connection (under load, CI saw "Server disconnected" here).
+    with LoopbackServer(_slow_app(), header_timeout_s=0.5) as url, httpx.Client() as client:
+        answer = client.post(url + "/held", params={"s": 0.8}, content=b"y" * 4_000_000)
+        assert answer.text == "4000000"
 
 
 def test_an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() -> None:
