@@ -148,9 +148,8 @@ class Attempt(_Kept):
     # (not a field: the engine sets the request's headers through `_new`)
     _raw_headers = _HeaderPairs()
 
-    @classmethod
+    @staticmethod
     def _new(
-        cls,
         index: int,
         method: str,
         url: str,
@@ -163,8 +162,9 @@ class Attempt(_Kept):
         # differs from the defaults the class holds (the dataclass's keyword `__init__` costs
         # about ten times as much; `faults` and `messages` are made when first used). `headers`
         # is the request's own: httpx's and httpx2's are copied as they keep them (see
-        # `_HeaderPairs`), any other by their `raw` pairs.
-        attempt = object.__new__(cls)
+        # `_HeaderPairs`), any other by their `raw` pairs. (A static method: a class method is
+        # bound anew on every call.)
+        attempt = object.__new__(Attempt)
         attempt.index = index
         attempt.method = method
         attempt.url = url

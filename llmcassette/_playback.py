@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, cast
@@ -233,7 +233,7 @@ def respond(
     if playback.ending is _COMPLETE and playback.delays_ms is None:
         # Most replays: nothing to wait for but the recorded pace, if asked, and a clean end.
         if pacer is None and type(chunks) is tuple:
-            stream = _plain_stream(flavor).plain(chunks)
+            stream = _plain_stream(flavor)(chunks)
         else:
             stream = stream_class(_stream_kind(playback), flavor)(
                 chunks, offsets_ms=offsets_ms, pacer=pacer, read_timeout_s=read_timeout_s
@@ -253,7 +253,7 @@ def respond_recorded(flavor: Flavor, answer: RecordedAnswer, attempt: Attempt) -
     """
     status, headers, chunks, reason = answer
     attempt.status = status
-    stream = _plain_stream(flavor).plain(chunks)
+    stream = _plain_stream(flavor)(chunks)
     attempt.received_from(stream)
     # (the response makes the library's Headers of the pairs itself: for one play, that is all)
     extensions = _RECORDED_EXTENSIONS.get((flavor, status, reason))
@@ -273,9 +273,10 @@ _COMPLETE = Ending.COMPLETE
 
 
 @functools.cache
-def _plain_stream(flavor: Flavor) -> type[ReplayStream]:
-    # The replay stream class of `flavor`, looked up once per flavor (`cast` is a call too).
-    return cast("type[ReplayStream]", stream_class(PlainReplayStream, flavor))
+def _plain_stream(flavor: Flavor) -> Callable[[tuple[bytes, ...]], ReplayStream]:
+    # `plain` of the replay stream class of `flavor`, looked up and bound once per flavor (a
+    # class method is bound anew each time it is looked up; `cast` is a call too).
+    return cast("type[ReplayStream]", stream_class(PlainReplayStream, flavor)).plain
 
 
 # The extensions of recorded answers by flavor, status and reason, made once: the libraries whose
@@ -337,6 +338,8 @@ def read_timeout(request: Any) -> float | None:
     """The client's read timeout for ``request``, in seconds, when it set one."""
     timeout = request.extensions.get("timeout")
     value = timeout.get("read") if isinstance(timeout, dict) else None
+    if value is None or type(value) is float:  # (what httpx gives: its Timeout's seconds, or none)
+        return value
     # (a tuple of types, not `int | float`: that union is made again on each call)
     return float(value) if isinstance(value, (int, float)) else None
 

@@ -117,6 +117,9 @@ class Playlist:
         # While no slot is made: how many interactions, from the first, requests took in order.
         self._in_order = 0
         self._count = len(tape)
+        # The recorded requests' lines, which `in_order` compares a request with (a list of the
+        # tape's own tuples: the lookup through the tape cost a call on every request).
+        self._lines = tape.lines()
         # What `_build` made, put in place by `_install`.
         self._made: _Made | None = None
         self._body_scrubber: object = _UNKNOWN
@@ -131,7 +134,7 @@ class Playlist:
         if (
             self._slots is None
             and position < self._count
-            and self._tape.line(position) == (method, url, body)
+            and self._lines[position] == (method, url, body)
             and url != "*"  # (a request recorded without one answers what nothing else matches)
             and self._stored is None
         ):
@@ -148,7 +151,7 @@ class Playlist:
         :meth:`in_order` gave, when it is still the next one and no slot is made; else False
         (another request took it meanwhile, or made the slots: look the request up again).
         """
-        if not self.is_next_in_order(position):
+        if self._in_order != position or self._slots is not None:  # (`is_next_in_order`, inline)
             return False
         self._in_order = position + 1
         return True

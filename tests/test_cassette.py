@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from hypothesis import given, strategies as st
 
 import llmcassette
 from llmcassette import CassetteFormatError, ConfigError, NoMatchingInteraction, RecordMode
@@ -962,3 +963,35 @@ def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_i
         general = run(copy)
     assert fast == general
     assert fast[0][0][3] == 0  # (answered from the recording)
+
+
+_URL_PARTS = st.fixed_dictionaries(
+    {
+        "scheme": st.sampled_from(["http://", "https://"]),
+        "userinfo": st.sampled_from(["", "user:secret@", "user@"]),
+        "host": st.sampled_from(["api.example.test", "other.example.test", "127.0.0.1"]),
+        "port": st.sampled_from(["", ":8080"]),
+        "path": st.sampled_from(["/v1/chat", "/v1/chat/", "/v1/a%20b", "/"]),
+        "query": st.sampled_from(["", "?a=1", "?key=s3cret&b=2", "?a=1#frag"]),
+    }
+)
+
+
+@given(urls=st.lists(_URL_PARTS, min_size=1, max_size=12), as_text=st.lists(st.booleans(), min_size=12))
+def test_the_engine_url_of_a_request_is_the_same_found_again_or_made(
+    urls: list[dict[str, str]], as_text: list[bool]
+) -> None:
+    # `_checked_url` keeps the URLs it made (the last one apart): each request in a run of the
+    # same, alternating or new URLs, by httpx or by a door that gives its URL as text, gets the
+    # URL made afresh from it.
+    from llmcassette._cassette import _checked_url, _engine_url
+
+    class TextRequest:
+        def __init__(self, url: str) -> None:
+            self.url = url
+
+    for parts, text in zip(urls, as_text, strict=False):
+        url = "".join(parts[key] for key in ("scheme", "userinfo", "host", "port", "path", "query"))
+        request: Any = TextRequest(url) if text else httpx.Request("POST", url)
+        assert _checked_url(request) == _engine_url(request)
+        assert "secret@" not in _checked_url(request)

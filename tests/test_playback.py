@@ -134,3 +134,51 @@ def test_a_negative_chunk_length_is_refused_even_when_the_lengths_add_up() -> No
     response = RecordedResponse.model_validate({"status": {"code": 200}, "stream": {"chunks": [6, -2, 4]}})
     with pytest.raises(CassetteFormatError, match=r"interaction 3, field `response.stream.chunks`"):
         recorded_chunks(response, b"abcdefgh", path=Path("c.yaml"), index=3, fix="Fix it.")
+
+
+def _read_timeout_before(request: Any) -> float | None:
+    # `read_timeout` as it was before its shortcut for httpx's own values (a float, or None).
+    timeout = request.extensions.get("timeout")
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+class _Extended:
+    def __init__(self, extensions: dict[str, Any]) -> None:
+        self.extensions = extensions
+
+
+class _TimeoutDict(dict[str, Any]):
+    pass
+
+
+_TIMEOUT_VALUES = st.one_of(
+    st.none(),
+    st.floats(allow_nan=False),
+    st.integers(),
+    st.booleans(),
+    st.text(max_size=3),
+    st.just(float("inf")),
+)
+
+
+@given(
+    value=_TIMEOUT_VALUES,
+    shape=st.sampled_from(["dict", "subclass", "missing", "not a dict", "no timeout"]),
+)
+def test_read_timeout_reads_what_it_read_before_its_shortcut(value: Any, shape: str) -> None:
+    from llmcassette._playback import read_timeout
+
+    timeout: Any = {
+        "dict": {"connect": 5.0, "read": value},
+        "subclass": _TimeoutDict(read=value),
+        "missing": {"connect": 5.0},
+        "not a dict": [("read", value)],
+    }.get(shape)
+    request = _Extended({} if shape == "no timeout" else {"timeout": timeout})
+    got, expected = read_timeout(request), _read_timeout_before(request)
+    assert got == expected and type(got) is type(expected)
+    # and on the requests httpx makes itself
+    for timeout_s in (None, 0.0, 2.5, value if type(value) in (int, float) else 1):
+        made = httpx.Request("GET", URL, extensions={"timeout": httpx.Timeout(timeout_s).as_dict()})
+        assert read_timeout(made) == _read_timeout_before(made)
