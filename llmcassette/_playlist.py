@@ -151,7 +151,7 @@ class Playlist:
         :meth:`in_order` gave, when it is still the next one and no slot is made; else False
         (another request took it meanwhile, or made the slots: look the request up again).
         """
-        if self._in_order != position or self._slots is not None:  # (`is_next_in_order`, inline)
+        if not self.is_next_in_order(position):
             return False
         self._in_order = position + 1
         return True
