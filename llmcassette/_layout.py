@@ -90,8 +90,12 @@ _OTHER_UTF8 = (
     (b"\xef", re.compile(rb"\xef(?:\xbb\xbf|\xbf[\xbe\xbf])")),
 )
 # A key and its colon on two lines (YAML takes a key on one line only); a tab, which JSON takes
-# between values, is left to YAML.
-_KEY_LINE_BREAK = re.compile(r'"[ ]*\n\s*:')
+# between values, is left to YAML. In JSON text without a tab (nor a CR, which the characters'
+# check refuses), whitespace is spaces and line breaks, a string holds no line break and a colon
+# outside strings follows a key: a key's colon is on a line after the key's exactly when it is the
+# first character but spaces of its line. Looked for after each line break (a third fewer
+# instructions than after each quote, which a body holds more of: 14k -> 10k over a 1 KB body).
+_KEY_LINE_BREAK = re.compile(r"\n *+:")
 # Escapes JSON and YAML read differently: `\/` (YAML 1.1 has none) and halves of surrogate pairs.
 _ESCAPE_OTHER = re.compile(r"\\/|\\u[dD][89a-fA-F]")
 # Longer keys are left to YAML, which reads a key as a key only within 1024 characters.

@@ -7,6 +7,7 @@ file of the corpus and of cassettes/.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -494,3 +495,30 @@ def test_a_json_key_as_long_as_yaml_s_limit_is_declined(lengths: list[int]) -> N
         assert fast is Unrecognised
     else:
         assert same(fast, general) and len(fast["a"]["parsed_body"]) == len(lengths)
+
+
+_JSON_SPACE = st.sampled_from(["", " ", "\n", "  \n   ", "\n\n ", " \n"])
+
+
+@st.composite
+def _spaced_json(draw: st.DrawFn) -> str:
+    # A JSON object written with any spaces and line breaks between its tokens, and strings that
+    # hold quotes, colons and escaped line breaks.
+    value = draw(
+        st.dictionaries(
+            st.text('ab:"\n ', max_size=4),
+            st.one_of(st.integers(), st.text('a: "\n', max_size=4), st.lists(st.integers(), max_size=2)),
+            max_size=3,
+        )
+    )
+    tokens = re.split(r'("(?:[^"\\]|\\.)*"|[{}\[\],:])', json.dumps(value))
+    return "".join(token if token.strip() else draw(_JSON_SPACE) for token in tokens)
+
+
+@settings(max_examples=400)
+@given(_spaced_json())
+def test_a_keys_colon_on_another_line_is_found_as_the_quote_pattern_found_it(text: str) -> None:
+    # `_KEY_LINE_BREAK` looks after line breaks; the pattern it replaced looked after quotes.
+    assert json.loads(text) is not None
+    before = re.compile(r'"[ ]*\n\s*:').search(text) is not None
+    assert (_layout._KEY_LINE_BREAK.search(text) is not None) == before
