@@ -698,7 +698,7 @@ def test_processes_writing_reading_and_evicting_at_once_leave_whole_entries(
     assert _bytes_held(cache) <= 2**20
 
 
-# -- found in review (h-review11): each fails now, and passes once its defect is fixed ------------
+# -- found in review (h-review11): each failed before its defect was fixed ----------------------
 
 
 def test_a_cap_too_large_to_count_in_bytes_never_raises(

@@ -14,6 +14,7 @@ urllib3's ``ProtocolError``, requests' ``ChunkedEncodingError``).
 
 from __future__ import annotations
 
+import enum
 import functools
 import io
 import types
@@ -114,20 +115,31 @@ class _RawHeaders:
         self.raw = raw
 
 
+class _Unknown(enum.Enum):
+    # `engine_request`'s engine URL when its caller has not found it (None is a finding: "make
+    # an httpx.Request").
+    URL = 0
+
+
 def engine_request(
-    method: str, url: str, headers: list[tuple[bytes, bytes]], body: bytes, *, wire_url: str | None = None
+    method: str,
+    url: str,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    *,
+    wire_url: str | None | _Unknown = _Unknown.URL,
 ) -> Any:
     """
     What the engine is given of a request read off the wire: a :class:`WireRequest`, with its
     URL as httpx writes it; an ``httpx.Request`` (which costs some 30 µs to build) only when
     httpx would add a header the client did not send (a ``Host``, or a ``Content-Length``).
     ``wire_url``: what :func:`engine_url` gave for these headers' names, the method and whether
-    there is a body, found once for a request sent again and again.
+    there is a body (None included), found once for a request sent again and again.
     """
-    if wire_url is None:
+    if wire_url is _Unknown.URL:
         wire_url = engine_url(method, url, headers, bool(body))
-        if wire_url is None:
-            return httpx.Request(method, url, headers=headers, content=body)
+    if wire_url is None:
+        return httpx.Request(method, url, headers=headers, content=body)
     return WireRequest(method, wire_url, headers)
 
 
