@@ -7,7 +7,9 @@ an earlier round left behind.
     python bench/suite_child.py TOOL KIND COUNT SALT CASSETTE WARMUP [--play all|last|repeat]
 
 TOOL is ``floor`` (an ``httpx.MockTransport`` serving the same chunks, no cassette),
-``llmcassette``, ``vcrpy`` or ``cassetter``; KIND ``json`` or ``sse``. The answers are made again
+``llmcassette``, ``vcrpy`` or ``cassetter``; KIND ``json``, ``json-headers`` (the same answers
+with the thirteen headers a provider's answer carries, their values differing from answer to
+answer) or ``sse``. The answers are made again
 here from KIND, COUNT and SALT, exactly as the parent made the ones it wrote to CASSETTE.
 
 Before the measure, the same tool plays a small cassette of its own (WARMUP, made from the salt
@@ -17,7 +19,8 @@ not counted: a suite pays them once, not per cassette. Then, measured in this pr
 for the last answer only (``last``); or playing one answer many times, the cassette entered and
 the answer played once before the clock starts (``repeat``). Every body and chunk boundary played
 is compared with the recording, and one line of JSON is printed: the times, the verdict, and the
-number of chunks and bytes played. ``--setup-only`` does everything but the measure, and checks
+number of chunks and bytes played. Every answer's headers are checked too (as a set of
+lines: order and case are not what the tools are compared on). ``--setup-only`` does everything but the measure, and checks
 the recorded chunks in place of played ones: the baseline an instruction count subtracts.
 """
 
@@ -27,6 +30,7 @@ import argparse
 import contextlib
 import gc
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +40,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["Exchange", "json_exchange", "play", "sse_exchange"]
+__all__ = ["Exchange", "json_exchange", "json_headers_exchange", "play", "sse_exchange"]
 
 URL = "https://api.example-llm.test/v1/chat/completions"
 #: The answers of the small cassette a child plays before it measures (see the module docstring).
@@ -50,16 +54,28 @@ REPEATS = 1000
 
 @dataclass
 class Exchange:
-    """One recorded request and its answer: the body, and the chunks it arrived in."""
+    """One recorded request and its answer: its headers, the body, and the chunks it arrived in."""
 
     request: dict[str, Any]
     body: bytes
     chunks: list[bytes]
-    content_type: str
+    headers: list[tuple[str, str]]
 
     @property
     def request_bytes(self) -> bytes:
         return json.dumps(self.request, separators=(",", ":")).encode()
+
+    @property
+    def content_type(self) -> str:
+        return next(value for name, value in self.headers if name == "content-type")
+
+    @property
+    def header_map(self) -> dict[str, list[str]]:
+        """The headers as cassettes store them: each name with the list of its values."""
+        stored: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            stored.setdefault(name, []).append(value)
+        return stored
 
 
 def json_exchange(i: int, salt: str) -> Exchange:
@@ -76,7 +92,35 @@ def json_exchange(i: int, salt: str) -> Exchange:
     # JSON bodies this way).
     body = json.dumps(answer).encode()
     request = {"model": "gpt-bench", "messages": [{"role": "user", "content": f"question {salt} {i}"}]}
-    return Exchange(request, body, [body], "application/json")
+    return Exchange(request, body, [body], [("content-type", "application/json")])
+
+
+def json_headers_exchange(i: int, salt: str) -> Exchange:
+    """
+    ``json_exchange``'s answer with the headers an OpenAI chat completion comes with: what a
+    cassette recorded from a provider holds. Several values differ from answer to answer (the
+    date, the request id, the processing time, the rate-limit counts), so no two answers' headers
+    are the same; they are made from ``salt`` and ``i`` alone, so the parent and the child make
+    the same ones.
+    """
+    ex = json_exchange(i, salt)
+    draw = random.Random(f"{salt}-{i}")  # seeded by a string: the same in every process
+    ex.headers = [
+        ("date", f"Mon, 07 Dec 2026 {10 + i // 3600 % 12:02d}:{i // 60 % 60:02d}:{i % 60:02d} GMT"),
+        ("content-type", "application/json"),
+        ("transfer-encoding", "chunked"),
+        ("connection", "keep-alive"),
+        ("openai-organization", "user-abcdefghijklmnopqrstuvwx"),
+        ("openai-processing-ms", str(draw.randint(200, 2500))),
+        ("openai-version", "2020-10-01"),
+        ("x-ratelimit-limit-requests", "10000"),
+        ("x-ratelimit-remaining-requests", str(9999 - i % 10000)),
+        ("x-ratelimit-reset-requests", f"{draw.randint(6, 60)}ms"),
+        ("x-request-id", f"req_{draw.getrandbits(128):032x}"),
+        ("cf-ray", f"{draw.getrandbits(64):016x}-AMS"),
+        ("server", "cloudflare"),
+    ]
+    return ex
 
 
 def sse_exchange(i: int, salt: str, events: int = 200) -> Exchange:
@@ -94,10 +138,14 @@ def sse_exchange(i: int, salt: str, events: int = 200) -> Exchange:
         "stream": True,
         "messages": [{"role": "user", "content": f"s {salt} {i}"}],
     }
-    return Exchange(request, b"".join(chunks), chunks, "text/event-stream")
+    return Exchange(request, b"".join(chunks), chunks, [("content-type", "text/event-stream")])
 
 
-MAKERS: dict[str, Callable[[int, str], Exchange]] = {"json": json_exchange, "sse": sse_exchange}
+MAKERS: dict[str, Callable[[int, str], Exchange]] = {
+    "json": json_exchange,
+    "json-headers": json_headers_exchange,
+    "sse": sse_exchange,
+}
 
 
 # -- entering a cassette, one per tool (each imported only by the child that measures it) -----
@@ -153,25 +201,59 @@ def client_for(tool: str, exchanges: list[Exchange]) -> httpx.Client:
 
     def handler(request: httpx.Request) -> httpx.Response:
         ex = by_body[request.read()]
-        return httpx.Response(200, headers={"content-type": ex.content_type}, stream=_Chunks(ex.chunks))
+        return httpx.Response(200, headers=ex.headers, stream=_Chunks(ex.chunks))
 
     return httpx.Client(transport=httpx.MockTransport(handler))
 
 
-def play(client: httpx.Client, ex: Exchange) -> list[bytes]:
-    """Send ``ex``'s request; the chunks of the answer as the client reads them."""
+@dataclass
+class Played:
+    """An answer as the client got it: its headers and its chunks."""
+
+    headers: httpx.Headers
+    chunks: list[bytes]
+
+
+def play(client: httpx.Client, ex: Exchange) -> Played:
+    """Send ``ex``'s request; the answer's headers and its chunks as the client reads them."""
     with client.stream(
         "POST", URL, content=ex.request_bytes, headers={"content-type": "application/json"}
     ) as r:
-        return list(r.iter_bytes())
+        return Played(r.headers, list(r.iter_bytes()))
 
 
-def check(exchanges: list[Exchange], got: list[list[bytes]]) -> str:
-    """'ok' when every body and every chunk boundary is as recorded; else what differs."""
+def header_lines(headers: httpx.Headers | list[tuple[str, str]]) -> list[tuple[str, str]]:
+    items = headers.multi_items() if isinstance(headers, httpx.Headers) else headers
+    return sorted((name.lower(), value) for name, value in items)
+
+
+def headers_differ(recorded: list[tuple[str, str]], played: list[tuple[str, str]]) -> str:
+    """How an answer's header lines differ from the recording's, by name."""
+    recorded_names = {name for name, _ in recorded}
+    played_names = {name for name, _ in played}
+    how = []
+    if added := played_names - recorded_names:
+        how.append("adds " + ", ".join(sorted(added)))
+    if lacking := recorded_names - played_names:
+        how.append("lacks " + ", ".join(sorted(lacking)))
+    if changed := {
+        name
+        for name in recorded_names & played_names
+        if [line for line in recorded if line[0] == name] != [line for line in played if line[0] == name]
+    }:
+        how.append("changes " + ", ".join(sorted(changed)))
+    return "headers differ from the recording: " + "; ".join(how)
+
+
+def check(exchanges: list[Exchange], got: list[Played]) -> str:
+    """'ok' when every answer's headers, body and chunk boundaries are as recorded; else what differs."""
     if len(got) != len(exchanges):
         return f"{len(got)} answers for {len(exchanges)} requests"
     one_chunk = 0
-    for ex, chunks in zip(exchanges, got, strict=True):
+    for ex, answer in zip(exchanges, got, strict=True):
+        chunks = answer.chunks
+        if header_lines(answer.headers) != header_lines(ex.headers):
+            return headers_differ(header_lines(ex.headers), header_lines(answer.headers))
         if b"".join(chunks) != ex.body:
             return "a body differs from the recording"
         if chunks != ex.chunks:
@@ -188,7 +270,7 @@ def check(exchanges: list[Exchange], got: list[list[bytes]]) -> str:
 class Measure:
     cpu_s: float
     wall_s: float
-    got: list[list[bytes]]
+    got: list[Played]
 
 
 def suite(tool: str, path: Path, exchanges: list[Exchange], how: str, *, measure: bool = True) -> Measure:
@@ -203,7 +285,9 @@ def suite(tool: str, path: Path, exchanges: list[Exchange], how: str, *, measure
             play(client, exchanges[0])
         gc.collect()
         if not measure:
-            return Measure(0.0, 0.0, [ex.chunks for ex in expected(exchanges, how)])
+            return Measure(
+                0.0, 0.0, [Played(httpx.Headers(ex.headers), ex.chunks) for ex in expected(exchanges, how)]
+            )
         cpu_start, start = time.process_time(), time.perf_counter()
         if how == "repeat":
             got = [play(client, exchanges[0]) for _ in range(REPEATS)]
@@ -255,8 +339,8 @@ def main() -> int:
                 "cpu_s": measure.cpu_s,
                 "wall_s": measure.wall_s,
                 "check": check(expected(exchanges, args.play), measure.got),
-                "chunks": sum(len(chunks) for chunks in measure.got),
-                "bytes": sum(len(chunk) for chunks in measure.got for chunk in chunks),
+                "chunks": sum(len(answer.chunks) for answer in measure.got),
+                "bytes": sum(len(chunk) for answer in measure.got for chunk in answer.chunks),
             }
         )
     )

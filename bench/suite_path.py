@@ -31,6 +31,9 @@ Scenarios:
 
 - suite JSON: a cassette of 400 distinct 1 KB JSON answers, matched on method, URL and body,
   entered, each answer played once, left; the time per request;
+- the same answers with the thirteen headers an OpenAI chat completion comes with (date, request
+  id, processing time, rate-limit counts, ...), several of them different in every answer, as in a
+  cassette recorded from a provider (the first suite's answers carry only their content type);
 - suite SSE: 150 streams of 200 SSE events, each event its own chunk, the same way; per stream;
 - enter and play the last answer of a cassette of N = 1000 and N = 5000 JSON answers;
 - one answer replayed 1000 times (allow_playback_repeats), the path the older bench measures;
@@ -103,7 +106,7 @@ def write_llmcassette(path: Path, exchanges: list[Exchange]) -> None:
             request["json_format"] = req.json_format
         response: dict[str, Any] = {
             "status": {"code": 200, "message": "OK"},
-            "headers": {"content-type": [ex.content_type]},
+            "headers": ex.header_map,
         }
         if resp.is_parsed:
             response["parsed_body"] = resp.parsed
@@ -131,7 +134,7 @@ def write_vcrpy(path: Path, exchanges: list[Exchange]) -> None:
             },
             "response": {
                 "body": {"string": ex.body.decode()},
-                "headers": {"content-type": [ex.content_type]},
+                "headers": ex.header_map,
                 "status": {"code": 200, "message": "OK"},
             },
         }
@@ -153,7 +156,7 @@ def write_cassetter(path: Path, exchanges: list[Exchange]) -> None:
             body = cassetter_core.Body("json", json.loads(ex.body))
         else:
             body = cassetter_core.Body("text", ex.body.decode())
-        response = cassetter_core.HttpResponse(200, {"content-type": [ex.content_type]}, body)
+        response = cassetter_core.HttpResponse(200, ex.header_map, body)
         tape.add_interaction(cassetter_core.HttpInteraction(request, response, "2026-01-01T00:00:00Z"))
     tape.save(str(path))
 
@@ -205,7 +208,7 @@ def variants(how: str) -> list[Variant]:
 class Scenario:
     label: str
     unit: str
-    kind: str  # "json" or "sse": the answers (suite_child.MAKERS)
+    kind: str  # "json", "json-headers" or "sse": the answers (suite_child.MAKERS)
     count: int  # answers in the cassette
     how: str  # what the child plays and times (its --play): "all", "last" or "repeat"
 
@@ -442,7 +445,7 @@ def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> li
             for n in range(int(per_body_mb * 1024 * 1024 / 100)):
                 text = f"tok{n:07d} " * 6
                 chunks.append(b'data: {"i":%d,"c":"%s"}\n\n' % (i, text.encode()))
-            found.append(Exchange(request, b"".join(chunks), chunks, "text/event-stream"))
+            found.append(Exchange(request, b"".join(chunks), chunks, [("content-type", "text/event-stream")]))
             continue
         # Records, as a search or a batch answers: many small objects, each a few YAML nodes.
         records = int(per_body_mb * 1024 * 1024 / 190)
@@ -451,7 +454,7 @@ def big_exchanges(total_mb: int, per_body_mb: float, salt: str, kind: str) -> li
             for n in range(records)
         ]
         body = json.dumps({"object": "list", "data": data, "model": "bench"}).encode()
-        found.append(Exchange(request, body, [body], "application/json"))
+        found.append(Exchange(request, body, [body], [("content-type", "application/json")]))
     return found
 
 
@@ -696,7 +699,10 @@ def render(
             tail = "" if verdict == "ok" else f" ({verdict})"
             cells.append(cell + tail)
         lines.append(f"| {row.scenario}, {row.unit} | {fmt_time(floor)} | " + " | ".join(cells) + " |")
-    lines += ["", "`ok` everywhere unless a cell says otherwise: every body and chunk boundary checked."]
+    lines += [
+        "",
+        "`ok` everywhere unless a cell says otherwise: every answer's headers, body and chunk boundaries checked.",
+    ]
     if isinstance(instructions, str):
         lines += ["", f"Instructions: not counted ({instructions})."]
     elif instructions:
@@ -785,7 +791,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--memory-kinds", default="sse,json", help="large cassettes to replay: sse, json")
     parser.add_argument("--wall", action="store_true", help="wall time instead of CPU time")
-    parser.add_argument("--only", default="", help="comma-separated: json,sse,last,repeat,memory,record")
+    parser.add_argument(
+        "--only", default="", help="comma-separated: json,json-headers,sse,last,repeat,memory,record"
+    )
     parser.add_argument(
         "--instructions", action="store_true", help="also count the two suites' instructions (valgrind)"
     )
@@ -801,10 +809,18 @@ def main() -> int:
     if args.wall:
         TIME_KEY = "wall_s"
     PEERS[:] = [peer for peer in args.peers.split(",") if peer]
-    only = set(args.only.split(",")) if args.only else {"json", "sse", "last", "repeat", "memory", "record"}
+    everything = {"json", "json-headers", "sse", "last", "repeat", "memory", "record"}
+    only = set(args.only.split(",")) if args.only else everything
     suites = [
         Scenario(
             "suite JSON: enter 400 distinct 1 KB answers, play each once", "per request", "json", 400, "all"
+        ),
+        Scenario(
+            "the same with a provider's 13 headers, their values differing per answer",
+            "per request",
+            "json-headers",
+            400,
+            "all",
         ),
         Scenario("suite SSE: 150 streams of 200 events, each event a chunk", "per stream", "sse", 150, "all"),
     ]
