@@ -20,7 +20,7 @@ from llmcassette import CassetteFormatError, _layout, load_cassette
 from llmcassette._layout import Unrecognised, _other_utf8, dump_cassette_yaml, read_layout, render_json
 from llmcassette._storage import dumps_cassette
 from llmcassette._values import json_plain
-from llmcassette._yaml import YAMLError, load_yaml
+from llmcassette._yaml import YAMLError, _resolve_plain, load_yaml
 from tests.corpus import corpus_path, params
 from tests.test_yaml import reference_load, same
 
@@ -647,3 +647,28 @@ def test_a_header_s_value_read_afresh_is_read_without_the_general_flow_reader(
     monkeypatch.setattr(_layout, "_lines", {})
     monkeypatch.setattr(_layout, "_flows", {})
     assert same(read_layout(text), expected)
+
+
+def test_the_resolvers_of_a_plain_scalar_that_starts_with_a_digit_are_the_three_known() -> None:
+    # `_resolve` takes a scalar that starts with a digit as text when it holds a character none
+    # of these match (`_DIGIT_FIRST_MATCHED`); another resolver would have to be looked at.
+    tags = {str(tag) for digit in "0123456789" for tag, _ in yaml.SafeLoader.yaml_implicit_resolvers[digit]}
+    assert tags == {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from("0123456789"),
+    st.text(st.sampled_from([*"0123456789_.:+- \tabcdefxobtTZinfINFAmsMS,#é"]), max_size=24),
+)
+def test_a_plain_scalar_that_starts_with_a_digit_is_resolved_as_yaml_resolves_it(
+    first: str, rest: str
+) -> None:
+    value = first + rest
+    if value.rstrip(_layout._DIGIT_FIRST_MATCHED):
+        assert _resolve_plain(value) == "tag:yaml.org,2002:str"
+    try:
+        read: Any = _layout._resolve(value)
+    except Unrecognised:
+        return
+    assert same({"a": read}, load_yaml(f"a: {value}\n"))
