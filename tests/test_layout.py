@@ -672,3 +672,35 @@ def test_a_plain_scalar_that_starts_with_a_digit_is_resolved_as_yaml_resolves_it
     except Unrecognised:
         return
     assert same({"a": read}, load_yaml(f"a: {value}\n"))
+
+
+def test_a_run_that_differs_per_item_is_kept_again_only_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Answers whose headers differ each miss the run kept before: it is kept again after 1, 2,
+    # 4, 8, then every 16 misses in a row, not after each (`_run_misses`); a run that recurs
+    # from some item on is still kept and built again.
+    monkeypatch.setattr(_layout, "_runs", {})
+    monkeypatch.setattr(_layout, "_run_misses", {})
+    kept: list[str] = []
+    placed: list[Any] = []
+    keep, place = _layout._keep_run, _layout._place
+
+    def counted_keep(first: str, run: str, *rest: Any) -> None:
+        kept.append(run)
+        keep(first, run, *rest)
+
+    def counted_place(*args: Any) -> Any:
+        placed.append(args[0])
+        return place(*args)
+
+    monkeypatch.setattr(_layout, "_keep_run", counted_keep)
+    monkeypatch.setattr(_layout, "_place", counted_place)
+    item = (
+        "- response:\n    headers:\n      x-request-id: [req_{}]\n"
+        '    parsed_body: {{\n        "k": {}\n      }}\n'
+    )
+    text = "".join(item.format(n, n) for n in range(40)) + "".join(
+        item.format("same", n) for n in range(40, 60)
+    )
+    assert same(read_layout(text), load_yaml(text))
+    assert len(kept) <= 8
+    assert len(placed) >= 10
