@@ -189,11 +189,17 @@ _DOUBLE_QUOTED = re.compile(r'"([^"\\\n]*)"')
 _NUMBERS = re.compile(r"[-0-9., \n]*")
 #: The characters of a list of numbers written in flow style (`_NUMBERS`), as bytes.
 NUMBER_BYTES = b"-0123456789., \n"
+_NUMBER_CHARACTERS = NUMBER_BYTES.decode()
 _NUMBER_LIST = json.JSONDecoder()
 _PLAIN_START_OTHER = frozenset(" \t-?:,[]{}#&*!|>'\"%@`")
 # The first characters of the plain scalars that YAML's implicit resolvers may read as other than
 # text (PyYAML's table, with the characters that start no plain scalar).
 _RESOLVED_FIRST = frozenset("+-.0123456789<=FNOTYfnoty~")
+# Every character the implicit resolvers of a plain scalar that starts with a digit (an integer,
+# a float, a timestamp) can match, and a few more: a scalar with another is text. (`rstrip`
+# finds one in C; the resolvers' three regexes cost 11k instructions for `14ms`.)
+_DIGITS = frozenset("0123456789")
+_DIGIT_FIRST_MATCHED = "0123456789_.:+- \tabcdefABCDEFxXoObBtTZinfINFN"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _BINARY_TAG = "tag:yaml.org,2002:binary"
 _block_ends: dict[int, re.Pattern[str]] = {}
@@ -221,6 +227,12 @@ _LINE_KEPT_CHARS = 256
 _Run = tuple[str, bytes, tuple[tuple[int, Any, bool], ...], tuple[int, str, int, Any]]
 _runs: dict[str, _Run] = {}
 _RUNS_KEPT = 256
+# How many times in a row a first line's kept run did not match its text. A run whose lines
+# differ per item (an answer's headers: its date, its request id) never matches, and keeping
+# each again cost more than reading its lines (26k instructions a response of 13 headers): it
+# is kept again after 1, 2, 4, 8, then every 16 misses in a row, so a run that recurs from some
+# item on is still found within 16 items.
+_run_misses: dict[str, int] = {}
 _RUN_KEPT_CHARS = 4096
 _NO_VALUE = 0  # `key:` alone: a collection follows on deeper lines
 _SCALAR = 1  # a plain or quoted scalar, read: the value itself (immutable)
@@ -275,6 +287,8 @@ def _resolve(value: str) -> Any:
         raise Unrecognised
     if first not in _RESOLVED_FIRST:
         return value
+    if first in _DIGITS and value.rstrip(_DIGIT_FIRST_MATCHED):
+        return value  # (a character no resolver for a digit matches: `14ms`, `8e81...-AMS`)
     tag = _resolve_plain(value)
     if tag == _STR_TAG:
         return value
@@ -312,12 +326,57 @@ def _numbers(text: str) -> list[Any]:
 def _flow(text: str) -> Any:
     # A one-line flow sequence or mapping of scalars; the same ones recur (header values,
     # statuses), so each is read once, and copied out (the caller may change what it gets).
+    if text[0] == "[" and text[-1] == "]":
+        item = _one_item(text[1:-1])
+        if item is not _UNKNOWN:
+            return [item]
     known = _flows.get(text)
     if known is None:
         known = _read_flow(text)
         if len(_flows) < 8192 and len(text) < 256:
             _flows[text] = known
     return known.copy()
+
+
+def _one_item(inner: str) -> Any:
+    # The item of a flow list `[inner]` of one scalar in the forms the writer gives a header's
+    # value (quoted without an escape, plain without a flow indicator), as `_read_flow` reads it;
+    # `_UNKNOWN` for any other list, which `_read_flow` reads. A value that differs per answer
+    # (`[req_4f0c...]`, `['1399']`) is read afresh each time, and a few searches of the string in
+    # C cost a fraction of `_read_flow`'s two regexes (14.5k -> 2.6k instructions a quoted value,
+    # 14.4k -> 4k a plain one, 24.8k -> 9.3k a plain one that starts with a digit).
+    first = inner[:1]
+    if first == "'" or first == '"':
+        quoted = inner[1:-1]
+        if len(inner) < 2 or inner[-1] != first or first in quoted or (first == '"' and "\\" in quoted):
+            return _UNKNOWN  # (`''` in a single-quoted scalar, an escape, two scalars)
+        return quoted
+    # A plain scalar: `_FLOW_SCALAR`'s third branch matches all of `inner` exactly when it holds
+    # no flow indicator nor colon, starts with no other indicator nor space (a dash only before
+    # a character that is neither) and ends with no space; `_resolve` takes it when it holds no
+    # ` #` nor tab, and gives it as it is when its first character resolves nothing else.
+    if (
+        not inner
+        or "," in inner
+        or ":" in inner
+        or "[" in inner
+        or "]" in inner
+        or "{" in inner
+        or "}" in inner
+        or " #" in inner
+        or "\t" in inner
+        or inner[-1].isspace()
+        or first.isspace()
+    ):
+        return _UNKNOWN
+    if first not in _RESOLVED_FIRST:
+        return _UNKNOWN if first in _PLAIN_START_OTHER else inner
+    # (only digits, dots, dashes, commas and spaces are `_read_flow`'s to read as JSON numbers)
+    if not inner.strip(_NUMBER_CHARACTERS) or (
+        first == "-" and (len(inner) < 2 or inner[1].isspace() or inner[1] == "#")
+    ):
+        return _UNKNOWN
+    return _plain(inner)
 
 
 def _read_flow(text: str) -> Any:
@@ -485,7 +544,16 @@ def _keep_run(
         return  # a value marshal does not write (a date): read line by line
     if len(_runs) >= _RUNS_KEPT:
         _runs.clear()
+        _run_misses.clear()
     _runs[first] = (run, data, tuple(below), last)
+
+
+def _keep_again(first: str) -> bool:
+    # True when the run that starts with `first`, whose kept run did not match, is to be kept
+    # again (see `_run_misses`).
+    misses = _run_misses.get(first, 0) + 1
+    _run_misses[first] = misses
+    return misses & (misses - 1) == 0 or misses % 16 == 0
 
 
 def _place(run: _Run, sequence: list[Any], stack: list[tuple[int, Any, bool]]) -> Any:
@@ -555,6 +623,7 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
     find = text.find
     lines = _lines
     runs = _runs
+    run_misses = _run_misses
     # The run of lines being read (see `_runs`): where it starts, its first line, and where its
     # item is on the stack; -1 while no run is read.
     run_at = -1
@@ -592,11 +661,13 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
                 raise Unrecognised
             run = runs.get(line) if not column else None
             if run is not None and text.startswith(run[0], start):
+                if run_misses:
+                    run_misses.pop(line, None)
                 mapping = _place(run, sequence, stack)
                 column, key, kind, value = run[3]
                 position = start + len(run[0])
             else:
-                if not column:
+                if not column and (run is None or _keep_again(line)):
                     run_at, run_line, run_item = start, line, len(stack)
                 mapping = {}
                 sequence.append(mapping)

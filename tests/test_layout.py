@@ -20,7 +20,7 @@ from llmcassette import CassetteFormatError, _layout, load_cassette
 from llmcassette._layout import Unrecognised, _other_utf8, dump_cassette_yaml, read_layout, render_json
 from llmcassette._storage import dumps_cassette
 from llmcassette._values import json_plain
-from llmcassette._yaml import YAMLError, load_yaml
+from llmcassette._yaml import YAMLError, _resolve_plain, load_yaml
 from tests.corpus import corpus_path, params
 from tests.test_yaml import reference_load, same
 
@@ -522,3 +522,185 @@ def test_a_keys_colon_on_another_line_is_found_as_the_quote_pattern_found_it(tex
     assert json.loads(text) is not None
     before = re.compile(r'"[ ]*\n\s*:').search(text) is not None
     assert (_layout._KEY_LINE_BREAK.search(text) is not None) == before
+
+
+# -- a header's value, read afresh ------------------------------------------------------------
+
+# A header's value as answers give them: YAML's indicators anywhere, words and numbers YAML reads
+# as other than text, quotes, spaces at either end, characters beyond ASCII, long ones.
+_HEADER_TEXT = st.text(
+    st.sampled_from([*"ab \t'\"#:-[]{},|>&*!%@`?~e.0x1\\/_", "é", "\xa0", "\u3000", "\U0001f44b"]),
+    max_size=24,
+) | st.sampled_from(
+    [
+        "",
+        "0x1",
+        "1e3",
+        "1.5",
+        "-1",
+        "007",
+        "null",
+        "Null",
+        "true",
+        "yes",
+        "~",
+        "-",
+        "- a",
+        "-a",
+        "-#",
+        "a #b",
+        "a#b",
+        "a: b",
+        "1:30",
+        "2026-12-07",
+        "Mon, 07 Dec 2026 10:00:00 GMT",
+        "req_0c5c7fd0a6a3a4506513270e",
+        "d23f0824128b2f33-AMS",
+        "14ms",
+        "9999",
+        'W/"1"',
+        "it's",
+        "x" * 300,
+        "é" * 120,
+    ]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_HEADER_TEXT | st.builds("'{}'".format, _HEADER_TEXT) | st.builds('"{}"'.format, _HEADER_TEXT))
+def test_a_flow_list_of_one_scalar_is_read_as_the_general_flow_reader_reads_it(inner: str) -> None:
+    # `_one_item` reads a header's value (`[value]`) with a few searches of the string; whatever
+    # it takes it reads as `_read_flow` does, raising where that raises.
+    text = f"[{inner}]"
+    try:
+        item = _layout._one_item(inner)
+    except Unrecognised:
+        item = Unrecognised
+    if item is _layout._UNKNOWN:
+        return
+    try:
+        general = _layout._read_flow(text)
+    except Unrecognised:
+        assert item is Unrecognised
+        return
+    assert item is not Unrecognised
+    assert same([item], general)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from([f"x-h{n}" for n in range(16)]),
+            st.lists(_HEADER_TEXT, min_size=1, max_size=2),
+            min_size=8,
+        ),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_many_headers_whose_values_differ_are_read_as_yaml_reads_them(
+    answers: list[dict[str, list[str]]],
+) -> None:
+    # Answers with a dozen headers whose values differ per answer, as the writer writes them
+    # (quoted or plain, each in a flow list), then each edited at one character.
+    data = {
+        "version": 1,
+        "interactions": [
+            {
+                "request": _request({"k": n}, {}),
+                "response": {"status": {"code": 200, "message": "OK"}, "headers": headers},
+            }
+            for n, headers in enumerate(answers)
+        ],
+    }
+    text = dumped(data)
+    assert_read_alike(text)
+    for at in range(text.index("headers:"), len(text), 7):
+        assert_read_alike(text[:at] + text[at + 1 :])
+
+
+def test_a_header_s_value_read_afresh_is_read_without_the_general_flow_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A value that differs per answer is read afresh each time: quoted without an escape, or
+    # plain without a flow indicator, it is read without `_read_flow`'s regexes.
+    values = [
+        "Mon, 07 Dec 2026 10:00:00 GMT",
+        "req_0c5c7fd0a6a3a4506513270e",
+        "d23f0824128b2f33-AMS",
+        "14ms",
+        "1399",
+        "é x",
+    ]
+    headers = {f"x-h{n}": [value] for n, value in enumerate(values)}
+    text = dumped({"interactions": [{"response": {"status": {"code": 200}, "headers": headers}}]})
+    expected = load_yaml(text)
+
+    general = _layout._read_flow
+
+    def refuse(text: str) -> Any:
+        assert not text.startswith("["), f"read by the general flow reader: {text}"
+        return general(text)  # (the status: a flow mapping)
+
+    monkeypatch.setattr(_layout, "_read_flow", refuse)
+    monkeypatch.setattr(_layout, "_lines", {})
+    monkeypatch.setattr(_layout, "_flows", {})
+    assert same(read_layout(text), expected)
+
+
+def test_the_resolvers_of_a_plain_scalar_that_starts_with_a_digit_are_the_three_known() -> None:
+    # `_resolve` takes a scalar that starts with a digit as text when it holds a character none
+    # of these match (`_DIGIT_FIRST_MATCHED`); another resolver would have to be looked at.
+    tags = {str(tag) for digit in "0123456789" for tag, _ in yaml.SafeLoader.yaml_implicit_resolvers[digit]}
+    assert tags == {"tag:yaml.org,2002:int", "tag:yaml.org,2002:float", "tag:yaml.org,2002:timestamp"}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.sampled_from("0123456789"),
+    st.text(st.sampled_from([*"0123456789_.:+- \tabcdefxobtTZinfINFAmsMS,#é"]), max_size=24),
+)
+def test_a_plain_scalar_that_starts_with_a_digit_is_resolved_as_yaml_resolves_it(
+    first: str, rest: str
+) -> None:
+    value = first + rest
+    if value.rstrip(_layout._DIGIT_FIRST_MATCHED):
+        assert _resolve_plain(value) == "tag:yaml.org,2002:str"
+    try:
+        read: Any = _layout._resolve(value)
+    except Unrecognised:
+        return
+    assert same({"a": read}, load_yaml(f"a: {value}\n"))
+
+
+def test_a_run_that_differs_per_item_is_kept_again_only_now_and_then(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Answers whose headers differ each miss the run kept before: it is kept again after 1, 2,
+    # 4, 8, then every 16 misses in a row, not after each (`_run_misses`); a run that recurs
+    # from some item on is still kept and built again.
+    monkeypatch.setattr(_layout, "_runs", {})
+    monkeypatch.setattr(_layout, "_run_misses", {})
+    kept: list[str] = []
+    placed: list[Any] = []
+    keep, place = _layout._keep_run, _layout._place
+
+    def counted_keep(first: str, run: str, *rest: Any) -> None:
+        kept.append(run)
+        keep(first, run, *rest)
+
+    def counted_place(*args: Any) -> Any:
+        placed.append(args[0])
+        return place(*args)
+
+    monkeypatch.setattr(_layout, "_keep_run", counted_keep)
+    monkeypatch.setattr(_layout, "_place", counted_place)
+    item = (
+        "- response:\n    headers:\n      x-request-id: [req_{}]\n"
+        '    parsed_body: {{\n        "k": {}\n      }}\n'
+    )
+    text = "".join(item.format(n, n) for n in range(40)) + "".join(
+        item.format("same", n) for n in range(40, 60)
+    )
+    assert same(read_layout(text), load_yaml(text))
+    assert len(kept) <= 8
+    assert len(placed) >= 10
