@@ -250,10 +250,11 @@ def check(exchanges: list[Exchange], got: list[Played]) -> str:
     if len(got) != len(exchanges):
         return f"{len(got)} answers for {len(exchanges)} requests"
     one_chunk = 0
+    headers = ""  # how the first answer whose headers differ differs (the bodies are checked on)
     for ex, answer in zip(exchanges, got, strict=True):
         chunks = answer.chunks
-        if header_lines(answer.headers) != header_lines(ex.headers):
-            return headers_differ(header_lines(ex.headers), header_lines(answer.headers))
+        if not headers and header_lines(answer.headers) != header_lines(ex.headers):
+            headers = headers_differ(header_lines(ex.headers), header_lines(answer.headers))
         if b"".join(chunks) != ex.body:
             return "a body differs from the recording"
         if chunks != ex.chunks:
@@ -261,9 +262,10 @@ def check(exchanges: list[Exchange], got: list[Played]) -> str:
                 one_chunk += 1
             else:
                 return f"chunk boundaries differ ({len(chunks)} chunks, {len(ex.chunks)} recorded)"
+    found = [headers] if headers else []
     if one_chunk:
-        return f"bodies ok, 1 chunk per stream (recorded {len(exchanges[0].chunks)})"
-    return "ok"
+        found.append(f"bodies ok, 1 chunk per stream (recorded {len(exchanges[0].chunks)})")
+    return "; ".join(found) or "ok"
 
 
 @dataclass
