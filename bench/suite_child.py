@@ -9,8 +9,8 @@ an earlier round left behind.
 TOOL is ``floor`` (an ``httpx.MockTransport`` serving the same chunks, no cassette),
 ``llmcassette``, ``vcrpy`` or ``cassetter``; KIND ``json``, ``json-headers`` (the same answers
 with the thirteen headers a provider's answer carries, their values differing from answer to
-answer) or ``sse``. The answers are made again
-here from KIND, COUNT and SALT, exactly as the parent made the ones it wrote to CASSETTE.
+answer) or ``sse``. The answers are made again here from KIND, COUNT and SALT, exactly as the
+parent made the ones it wrote to CASSETTE.
 
 Before the measure, the same tool plays a small cassette of its own (WARMUP, made from the salt
 ``SALT-warmup``), so that the imports and first-use set-up of the tool, httpx and the codecs are
@@ -18,10 +18,11 @@ not counted: a suite pays them once, not per cassette. Then, measured in this pr
 (and wall time): entering CASSETTE, playing each answer once and leaving it (``all``); the same
 for the last answer only (``last``); or playing one answer many times, the cassette entered and
 the answer played once before the clock starts (``repeat``). Every body and chunk boundary played
-is compared with the recording, and one line of JSON is printed: the times, the verdict, and the
-number of chunks and bytes played. Every answer's headers are checked too (as a set of
-lines: order and case are not what the tools are compared on). ``--setup-only`` does everything but the measure, and checks
-the recorded chunks in place of played ones: the baseline an instruction count subtracts.
+is compared with the recording, and so are every answer's headers (as a set of lines: order and
+case are not what the tools are compared on); one line of JSON is printed: the times, the
+verdict, and the number of chunks and bytes played. ``--setup-only`` does everything but the
+measure, and checks the recorded chunks in place of played ones: the baseline an instruction
+count subtracts.
 """
 
 from __future__ import annotations
