@@ -42,7 +42,7 @@ Scenarios:
 - in-process recording: what a cassette that records adds to a JSON request and to the first
   event of a stream, against the same client talking to the same local upstream without one.
 
-``--instructions`` also runs the two suites' children once more under valgrind's callgrind
+``--instructions`` also runs the three suites' children once more under valgrind's callgrind
 (PYTHONHASHSEED=0), each a second time with ``--setup-only``, and reports the instructions of the
 measure (the difference) per request and as ratios to the floor's: counts the machine's load does
 not move. Without valgrind on PATH it says so and skips them. vcrpy's JSON suite (23 ms a
@@ -795,7 +795,7 @@ def main() -> int:
         "--only", default="", help="comma-separated: json,json-headers,sse,last,repeat,memory,record"
     )
     parser.add_argument(
-        "--instructions", action="store_true", help="also count the two suites' instructions (valgrind)"
+        "--instructions", action="store_true", help="also count the three suites' instructions (valgrind)"
     )
     parser.add_argument(
         "--peers",
