@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -199,7 +200,28 @@ def prepare_body(body: bytes) -> PreparedBody:
 
 
 def _bytes_key(body: bytes) -> Hashable:
+    body = _without_boundary(body)
     return ("bytes", Digested.of(body).digest) if len(body) > DIGEST_OVER else body
+
+
+# RFC 2046's boundary: 1 to 70 of these characters, not ending in a space.
+_BOUNDARY = re.compile(rb"--([0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?])\r\n")
+_SAME_BOUNDARY = b"llmcassette-boundary"
+
+
+def _without_boundary(body: bytes) -> bytes:
+    """
+    A multipart body with its boundary replaced by a fixed one, any other body as it is. Clients
+    draw a new boundary for every request (requests and httpx from ``os.urandom``, aiohttp a
+    UUID), so an upload recorded with one is sent again with another. Read from the body alone:
+    it opens with the boundary's first delimiter and holds its closing one.
+    """
+    if body[:2] != b"--":
+        return body
+    found = _BOUNDARY.match(body)
+    if found is None or b"\r\n--" + found[1] + b"--" not in body:
+        return body
+    return body.replace(b"--" + found[1], b"--" + _SAME_BOUNDARY)
 
 
 def _canonical(value: Any) -> Hashable:

@@ -20,6 +20,7 @@ from llmcassette._matching import (
     _ignored_value,
     _without,
     json_differences,
+    prepare_body,
 )
 
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
@@ -162,6 +163,44 @@ def test_ignoring_fields_does_not_ignore_everything() -> None:
     # Blanked list items still count: a list of another length is another request.
     matcher = Matcher(ignored_body_fields=["tools.*"])
     assert matcher.key(parts(body={"tools": [1]})) != matcher.key(parts(body={"tools": [1, 2]}))
+
+
+def multipart(boundary: bytes, value: bytes = b"hello") -> bytes:
+    """A multipart/form-data body as requests, httpx and aiohttp write one: a field and a file."""
+    return (
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1\r\n'
+        b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+        b"Content-Type: audio/wav\r\n\r\n" + value + b"\r\n--" + boundary + b"--\r\n"
+    )
+
+
+def test_multipart_bodies_match_whatever_their_random_boundary() -> None:
+    # Every client draws a new boundary per request (requests and httpx from os.urandom), so an
+    # upload (a transcription, a file) recorded with one never matched the replayed one.
+    a = parts(body=multipart(b"a1b2c3d4e5f6a7b8c9d0"))
+    b = parts(body=multipart(b"0f9e8d7c6b5a4f3e2d1c"))
+    assert MATCHER.key(a) == MATCHER.key(b)
+    assert MATCHER.key(parts(body=multipart(b"x" * 70))) == MATCHER.key(a)
+    # What the parts hold still counts, however long the body.
+    assert MATCHER.key(a) != MATCHER.key(parts(body=multipart(b"a1b2c3d4e5f6a7b8c9d0", b"bye")))
+    long = multipart(b"a1b2c3d4e5f6a7b8c9d0", b"x" * 10_000)
+    assert MATCHER.key(parts(body=long)) == MATCHER.key(parts(body=multipart(b"ffff", b"x" * 10_000)))
+    assert MATCHER.key(parts(body=long)) != MATCHER.key(parts(body=multipart(b"ffff", b"y" * 10_000)))
+    prepared = prepare_body(multipart(b"a1b2c3d4e5f6a7b8c9d0"))
+    assert MATCHER.probe(b, prepared=prepared).key == MATCHER.key(b)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"--a\r\nno closing delimiter\r\n", id="unclosed"),
+        pytest.param(b"--\r\n\r\n----\r\n", id="empty-boundary"),
+        pytest.param(b"--" + b"b" * 71 + b"\r\nx\r\n--" + b"b" * 71 + b"--\r\n", id="boundary-too-long"),
+        pytest.param(b"-- a\r\nx\r\n-- a--\r\n", id="boundary-ends-in-space"),
+    ],
+)
+def test_bodies_that_only_look_like_multipart_keep_their_bytes(body: bytes) -> None:
+    assert MATCHER.key(parts(body=body)) != MATCHER.key(parts(body=body.replace(b"--", b"--z", 1)))
 
 
 def test_keys_are_hashable() -> None:
