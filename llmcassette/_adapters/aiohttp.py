@@ -13,7 +13,8 @@ do live, so every reading style (``read()``, ``content.iter_chunked``, ``iter_an
 ``readline``, ``async for line in content``, ``read_nowait``, ``wait_eof``) sees the recorded
 chunks, and failures are aiohttp's own: a ``disconnect`` is a connection lost mid-body
 (``ClientPayloadError``), a timeout is ``SocketTimeoutError`` or ``ConnectionTimeoutError``
-(``ServerTimeoutError`` before aiohttp 3.10), ``connect_error`` is ``ClientConnectorError``, and
+(``ServerTimeoutError`` before aiohttp 3.10), or ``asyncio.TimeoutError`` where the call's
+``total`` comes due before any ``sock_read``, ``connect_error`` is ``ClientConnectorError``, and
 an upstream that hung up before answering (live, or recorded as a response without status) is a
 connection lost before the head: ``ServerDisconnectedError`` for a close, ``ClientOSError`` for
 a reset.
@@ -67,13 +68,35 @@ def _timeout_error(name: str) -> type[Exception]:
     return found
 
 
-def _connect_failure(request: Any, error_type: str, message: str) -> BaseException:
+def _read_timer(timeout: Any) -> tuple[float | None, bool]:
+    """
+    The seconds of silence after which the client's read fails, and whether the timer is the
+    call's ``total`` rather than ``sock_read``: the one of the two that comes due first (a
+    ``total`` no longer than ``sock_read`` does, as it started earlier). aiohttp's own default
+    session has only ``total``.
+    """
+    sock_read = getattr(timeout, "sock_read", None)
+    total = getattr(timeout, "total", None)
+    if total is not None and (sock_read is None or total <= sock_read):
+        return total, True
+    return sock_read, False
+
+
+def _read_timeout(timed_by_total: bool) -> BaseException:
+    """What aiohttp raises when no answer comes in time: its ``total`` timer ends the call with
+    ``asyncio.TimeoutError`` (not a ``ClientError``), its ``sock_read`` timer with its own class."""
+    if timed_by_total:
+        return TimeoutError()  # (asyncio.TimeoutError, on the Python 3.11 this needs)
+    return _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
+
+
+def _connect_failure(request: Any, error_type: str, message: str, timed_by_total: bool) -> BaseException:
     import aiohttp
 
     if error_type == "ConnectTimeout":
         return _timeout_error("ConnectionTimeoutError")(f"Connection timeout to host {request.url}")
     if error_type == "ReadTimeout":
-        return _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
+        return _read_timeout(timed_by_total)
     refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
     return aiohttp.ClientConnectorError(request.connection_key, refused)
 
@@ -92,13 +115,19 @@ class CassetteTransport(asyncio.Transport):
     """A transport that takes aiohttp's request and feeds back what the cassette answers."""
 
     def __init__(
-        self, protocol: Any, request: Any, live: Callable[[], Any], read_timeout_s: float | None
+        self,
+        protocol: Any,
+        request: Any,
+        live: Callable[[], Any],
+        read_timeout_s: float | None,
+        timed_by_total: bool = False,
     ) -> None:
         super().__init__()
         self._protocol = protocol
         self._request = request
         self._live = live
         self._read_timeout_s = read_timeout_s
+        self._timed_by_total = timed_by_total
         self._raw = b""
         self._out = bytearray()
         self._closing = False
@@ -188,7 +217,9 @@ class CassetteTransport(asyncio.Transport):
             if failure is not None:
                 decision.log_failure()
                 await await_wait(failure.delay_ms / 1000.0)
-                protocol.set_exception(_connect_failure(self._request, failure.error_type, failure.message))
+                protocol.set_exception(
+                    _connect_failure(self._request, failure.error_type, failure.message, self._timed_by_total)
+                )
                 return
             response = await cassette.aanswer(
                 engine_flavor(), request, parsed.body, decision, self._send, start=start
@@ -228,7 +259,7 @@ class CassetteTransport(asyncio.Transport):
             if watched and payload._buffer:
                 await self._want()  # the chunks before the failure reach the client first
             # As aiohttp's own read timer does: the connection and the body being read both fail.
-            timeout_error = _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
+            timeout_error = _read_timeout(self._timed_by_total)
             protocol.set_exception(timeout_error)
             if payload is not None:
                 payload.set_exception(timeout_error)
@@ -507,8 +538,7 @@ def _create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
         async def live() -> Any:
             return await original(self, req, traces, timeout)
 
-        read_timeout_s = getattr(timeout, "sock_read", None) or getattr(timeout, "total", None)
-        protocol.connection_made(CassetteTransport(protocol, req, live, read_timeout_s))
+        protocol.connection_made(CassetteTransport(protocol, req, live, *_read_timer(timeout)))
         return protocol
 
     create_connection.__wrapped__ = original  # type: ignore[attr-defined]

@@ -154,7 +154,8 @@ def _one(base: str, path: str, **session: Any) -> Callable[[], Awaitable[Any]]:
         ("connect_error", "/json", aiohttp.ClientConnectorError),
         ("disconnect:after=2", SSE, aiohttp.ClientPayloadError),
         ("rate_limit", "/json", aiohttp.ClientResponseError),
-        ("read_timeout", "/json", SOCKET_TIMEOUT),
+        # (a default session, timed by `total` alone: see the test of a session timed so)
+        ("read_timeout", "/json", asyncio.TimeoutError),
         ("connect_timeout", "/json", CONNECT_TIMEOUT),
     ],
 )
@@ -528,3 +529,51 @@ def test_a_total_timeout_shorter_than_the_recorded_pace_fires_as_live(
     with llmcassette.use_cassette(cassette, pace="recorded"):
         with pytest.raises(asyncio.TimeoutError):
             asyncio.run(asyncio.wait_for(timed(), timeout=5))
+
+
+async def _timed_out(call: Callable[[], Awaitable[Any]]) -> type[BaseException]:
+    try:
+        await asyncio.wait_for(call(), timeout=10)
+    except Exception as exc:
+        return type(exc)
+    raise AssertionError("the call did not time out")
+
+
+@pytest.mark.parametrize(
+    ("fault", "live_path"),
+    [
+        pytest.param("stall:after=2", "/sse?n=4&gap_ms=1500", id="stall-mid-body"),
+        pytest.param("read_timeout", "/slow-head?delay_ms=1500", id="read-timeout-before-head"),
+    ],
+)
+def test_a_session_timed_by_total_alone_times_out_as_live(
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: str,
+    live_path: str,
+) -> None:
+    # aiohttp's own default (`total` 300 s, no `sock_read`): a silent server ends the call with
+    # its total timer's asyncio.TimeoutError, not the SocketTimeoutError of a `sock_read` timer,
+    # which is a ClientError (a retry on ClientError caught it in replay and never live).
+    base = recorded[1]
+    timeout = aiohttp.ClientTimeout(total=0.5)
+    with serve(stream_app()) as live_base:
+        live = asyncio.run(
+            _timed_out(lambda: _read_all(live_base + live_path, timeout))  # type: ignore[arg-type]
+        )
+    forbid_sockets(monkeypatch)
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=[fault]):
+        replayed = asyncio.run(_timed_out(_one(base, SSE, timeout=timeout)))
+    assert live is asyncio.TimeoutError
+    assert replayed is live
+    # A `sock_read` shorter than the total is what times out, as before.
+    both = aiohttp.ClientTimeout(total=60, sock_read=5)
+    with VirtualClock(), llmcassette.use_cassette(cassette, faults=[fault]):
+        assert asyncio.run(_timed_out(_one(base, SSE, timeout=both))) is SOCKET_TIMEOUT
+
+
+async def _read_all(url: str, timeout: aiohttp.ClientTimeout) -> bytes:
+    async with aiohttp.ClientSession(timeout=timeout) as client:
+        async with client.get(url) as response:
+            return await response.read()
