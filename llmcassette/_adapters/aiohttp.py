@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import inspect
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
@@ -545,8 +546,53 @@ def _create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
     return create_connection
 
 
+def _close_pooled(connector: Any, key: Any) -> None:
+    """
+    Close the connections a ``TCPConnector`` pooled for ``key`` before a cassette was entered,
+    so that a request under the cassette gets a cassette transport rather than going out on a
+    kept-alive socket to the upstream. A connection a cassette answered is never pooled (it ends
+    with its response), so every pooled one is such a socket. aiohttp pools them in its
+    ``_conns`` (a list, a deque from 3.10, of ``(protocol, time)``) and closes the ones it will
+    not reuse as done here; the http.client door likewise closes a connection opened before.
+    """
+    pooled = connector._conns.pop(key, None)
+    for protocol, _ in pooled or ():
+        protocol.close()
+
+
+def _get(original: Callable[..., Any], module: ModuleType) -> Callable[..., Any]:
+    # `_get(key, ...)`, the connector's only way to a pooled connection: async from aiohttp
+    # 3.10 (with the traces), plain before.
+    tcp = module.TCPConnector
+
+    def close_pooled(connector: Any, key: Any) -> None:
+        if current_cassette() is not None and isinstance(connector, tcp):
+            _close_pooled(connector, key)
+
+    if inspect.iscoroutinefunction(original):
+
+        async def get_async(self: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+            close_pooled(self, key)
+            return await original(self, key, *args, **kwargs)
+
+        get_async.__wrapped__ = original  # type: ignore[attr-defined]
+        return get_async
+
+    def get(self: Any, key: Any, *args: Any, **kwargs: Any) -> Any:
+        close_pooled(self, key)
+        return original(self, key, *args, **kwargs)
+
+    get.__wrapped__ = original  # type: ignore[attr-defined]
+    return get
+
+
 def patches(module: ModuleType) -> list[tuple[type, str, Any, Any]]:
     """``(class, attribute, original, replacement)`` for ``aiohttp.connector``, once imported."""
     owner = module.TCPConnector
     original = owner.__dict__["_create_connection"]
-    return [(owner, "_create_connection", original, _create_connection(original))]
+    base = module.BaseConnector
+    get = base.__dict__["_get"]
+    return [
+        (owner, "_create_connection", original, _create_connection(original)),
+        (base, "_get", get, _get(get, module)),
+    ]

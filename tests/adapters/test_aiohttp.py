@@ -577,3 +577,44 @@ async def _read_all(url: str, timeout: aiohttp.ClientTimeout) -> bytes:
     async with aiohttp.ClientSession(timeout=timeout) as client:
         async with client.get(url) as response:
             return await response.read()
+
+
+def test_a_connection_pooled_before_the_cassette_is_not_used_under_it(tmp_path: Path) -> None:
+    # A session made (and used) before the cassette, as a fixture's is: its keep-alive
+    # connection to the upstream sat in the connector's pool, and the request made under the
+    # cassette went out on it to the upstream, neither replayed nor logged, in record mode 'none'.
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    seen: list[str] = []
+
+    async def hello(request: Request) -> JSONResponse:  # keeps the connection alive
+        seen.append(request.url.query)
+        return JSONResponse({"query": request.url.query, "call": len(seen)})
+
+    async def get(client: aiohttp.ClientSession, url: str) -> Any:
+        async with client.get(url) as response:
+            return await response.json()
+
+    async def session_across_the_cassette(base: str) -> tuple[Any, list[Any]]:
+        async with aiohttp.ClientSession() as client:
+            await get(client, base + "/hello?at=before")  # its connection stays in the pool
+            with llmcassette.use_cassette(path) as replay:
+                answered = await get(client, base + "/hello?at=in")
+            await get(client, base + "/hello?at=after")  # the upstream again
+        return answered, replay.attempts
+
+    async def record(base: str) -> Any:
+        async with aiohttp.ClientSession() as client:
+            return await get(client, base + "/hello?at=in")
+
+    path = tmp_path / "pooled.yaml"
+    with serve(Starlette(routes=[Route("/hello", hello)])) as base:
+        with llmcassette.use_cassette(path, record_mode="once"):
+            recorded_answer = asyncio.run(record(base))
+        answered, attempts = asyncio.run(session_across_the_cassette(base))
+    assert answered == recorded_answer
+    assert [attempt.interaction for attempt in attempts] == [0]
+    assert seen == ["at=in", "at=before", "at=after"]
