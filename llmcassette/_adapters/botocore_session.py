@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any
 
+from .._exceptions import LlmCassetteError
 from .._exchange import Playback
 from .._intercept import current_cassette
 from .urllib3_pool import plain_answer
@@ -69,11 +70,22 @@ def _send(original: Callable[..., Any]) -> Callable[..., Any]:
     def send(self: Any, request: Any) -> Any:
         __tracebackhide__ = True
         cassette = current_cassette()
-        if cassette is not None:
-            response = _replay(self, cassette, request)
-            if response is not None:
-                return response
-        return original(self, request)
+        if cassette is None:
+            return original(self, request)
+        response = _replay(self, cassette, request)
+        if response is not None:
+            return response
+        try:
+            return original(self, request)
+        except Exception as error:
+            # `send` wraps what it does not know in its HTTPClientError, which botocore's standard
+            # and adaptive retry modes retry as a transient failure. llmcassette's own errors (a
+            # miss, a cassette it cannot save) are no failure of the connection: each reaches the
+            # client as itself, once, as through every other door.
+            inner = getattr(error, "kwargs", {}).get("error")
+            if isinstance(inner, LlmCassetteError):
+                raise inner from None
+            raise
 
     send.__wrapped__ = original  # type: ignore[attr-defined]
     return send

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
 import botocore.exceptions
 import botocore.httpsession
 import pytest
@@ -25,6 +26,7 @@ import urllib3
 
 import llmcassette
 from llmcassette import VirtualClock
+from llmcassette._adapters import botocore_session
 from llmcassette._cassette import Cassette
 from tests.adapters.bedrock import INVOKE_ANSWER, bedrock_app, bedrock_client
 from tests.adapters.test_http_client import forbid_sockets
@@ -97,14 +99,10 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, s
 
 @contextlib.contextmanager
 def lower_door() -> Iterator[None]:
-    """While a cassette is active: botocore's ``send`` as it is, so the pool's door answers."""
-    session = botocore.httpsession.URLLib3Session
-    replacement = session.__dict__["send"]
-    session.send = replacement.__wrapped__  # type: ignore[method-assign]
-    try:
+    """While a cassette is active: no fast path in botocore's ``send``, so the pool's door answers."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(botocore_session, "_replay", lambda session, cassette, request: None)
         yield
-    finally:
-        session.send = replacement  # type: ignore[method-assign]
 
 
 def _attempts(cassette: Cassette) -> list[tuple[Any, ...]]:
@@ -414,3 +412,29 @@ def test_the_pools_stay_in_the_order_the_manager_keeps_them_below(
     assert below_hosts == [*hosts[2:10], hosts[10], hosts[0]]  # h1 let go of, h0 used last
     assert below_counts == [1] * 8 + [1, 3]
     assert seen[0] == seen[1]
+
+
+@pytest.mark.parametrize("retries", ["standard", "adaptive", "legacy"])
+def test_a_request_the_cassette_cannot_answer_raises_the_miss_once_without_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, retries: str
+) -> None:
+    # botocore's `send` wrapped the miss in its `HTTPClientError`, which its standard and
+    # adaptive retry modes take for a transient failure: the miss was asked three more times,
+    # with backoff sleeps, and the client got "An HTTP Client raised an unhandled exception".
+    forbid_sockets(monkeypatch)
+    path = tmp_path / "empty.yaml"
+    llmcassette.save_cassette(path, llmcassette.CassetteDocument.model_validate({"interactions": []}))
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        config=botocore.config.Config(retries={"mode": retries}),
+    )
+    with pytest.raises(llmcassette.NoMatchingInteraction, match="^llmcassette: no recorded interaction"):
+        with VirtualClock() as clock, llmcassette.use_cassette(path) as cassette:
+            with pytest.raises(llmcassette.NoMatchingInteraction) as raised:
+                client.converse(modelId=MODEL, messages=[{"role": "user", "content": [{"text": "Hi"}]}])
+    assert str(path) in str(raised.value) and "/converse" in str(raised.value)
+    assert [attempt.error for attempt in cassette.attempts] == ["no matching interaction"]
+    assert clock.sleeps == []
