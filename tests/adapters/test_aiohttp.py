@@ -618,3 +618,37 @@ def test_a_connection_pooled_before_the_cassette_is_not_used_under_it(tmp_path: 
     assert answered == recorded_answer
     assert [attempt.interaction for attempt in attempts] == [0]
     assert seen == ["at=in", "at=before", "at=after"]
+
+
+def test_a_vcrpy_recording_of_a_json_request_replays(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # vcrpy's aiohttp stub stores what was given as `json=` as the request body itself, a mapping:
+    # the whole cassette was refused ("field `request.body`: Input should be a valid string").
+    path = tmp_path / "vcrpy.yaml"
+    path.write_text(
+        "interactions:\n"
+        "- request:\n"
+        "    body:\n"
+        "      model: m\n"
+        "      messages: [{role: user, content: caf\u00e9}]\n"
+        "    headers: {}\n"
+        "    method: POST\n"
+        "    uri: http://127.0.0.1:9/v1/chat\n"
+        "  response:\n"
+        "    body: {string: '{\"ok\": true}'}\n"
+        "    headers: {Content-Type: [application/json]}\n"
+        "    status: {code: 200, message: OK}\n"
+        "    url: http://127.0.0.1:9/v1/chat\n"
+        "version: 1\n",
+        encoding="utf-8",
+    )
+
+    async def call() -> Any:
+        async with aiohttp.ClientSession() as client:
+            body = {"model": "m", "messages": [{"role": "user", "content": "caf\u00e9"}]}
+            async with client.post("http://127.0.0.1:9/v1/chat", json=body) as response:
+                return await response.json()
+
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path) as replay:
+        assert asyncio.run(call()) == {"ok": True}
+    assert [attempt.interaction for attempt in replay.attempts] == [0]
