@@ -323,8 +323,7 @@ def test_missing_file(tmp_path: Path) -> None:
             id="second-interaction",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u, body: 42}\n"
-            "  response: {status: {code: 200}}\n",
+            "interactions:\n- request: {method: GET, uri: u, body: 42}\n  response: {status: {code: 200}}\n",
             0,
             "request.body",
             "field `request.body`: Input should be a valid string. Fix",
