@@ -129,7 +129,9 @@ def compile_parts(
     pairs: list[tuple[str, str]] = []
     for name, values in headers.items():
         lower = name.lower()
-        if lower == "content-length":
+        if lower == "content-length" and content:
+            # (an empty body keeps the length it was sent with: a HEAD answer's, a 304's, tells
+            # of a body that is not sent, and the wire writer frames nothing by it)
             values = [str(len(content))]
         elif lower == "content-encoding" and encoding is None and values:
             encoding = values[0]

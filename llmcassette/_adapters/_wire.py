@@ -47,6 +47,7 @@ __all__ = [
 
 #: Headers the wire writer sets itself, from the framing it chooses.
 _FRAMING = frozenset({b"transfer-encoding", b"content-length"})
+_TRANSFER_ENCODING = frozenset({b"transfer-encoding"})
 #: Statuses that have no body, whatever the headers say.
 _NO_BODY = frozenset({204, 304})
 
@@ -180,12 +181,15 @@ def response_lines(
     written chunked. ``length`` is the body's size when it is written whole with a
     ``Content-Length``; ``close`` ends the connection after the response (``Connection: close``).
     """
-    dropped = _FRAMING | {b"connection"} if close else _FRAMING
+    has_body = method.upper() != "HEAD" and status not in _NO_BODY and status >= 200
+    # An answer with no body keeps the Content-Length it was sent with: it frames nothing there
+    # (a HEAD answer's tells the size of what a GET gets), and clients read it as a header.
+    framing = _FRAMING if has_body else _TRANSFER_ENCODING
+    dropped = framing | {b"connection"} if close else framing
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
     lines += [name + b": " + value for name, value in headers if name.lower() not in dropped]
     if close:
         lines.append(b"Connection: close")
-    has_body = method.upper() != "HEAD" and status not in _NO_BODY and status >= 200
     chunked = has_body and length is None
     if chunked:
         lines.append(b"Transfer-Encoding: chunked")

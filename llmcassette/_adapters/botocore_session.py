@@ -238,13 +238,15 @@ def _head(playback: Playback, method: str) -> tuple[dict[str, str], bool] | None
     merged: dict[str, list[str]] = {}
     declared: str | None = None
     chunked_upstream = False
+    has_body = _has_body(method, playback.status)
     for name, value in playback.headers:
         if _TOKEN.fullmatch(name) is None:
             return None
         if value and (not value.isascii() or not value.isprintable() or value != value.strip()):
             return None
         lower = name.lower()
-        if lower in _FRAMING:
+        if lower in _FRAMING and (has_body or lower != "content-length"):
+            # (an answer with no body keeps its Content-Length as sent, as the wire writer does)
             if lower == "transfer-encoding":
                 chunked_upstream = True
             elif declared is None:
@@ -260,7 +262,6 @@ def _head(playback: Playback, method: str) -> tuple[dict[str, str], bool] | None
         if not declared.isdigit():
             return None
         length = int(declared)
-    has_body = _has_body(method, playback.status)
     chunked = has_body and length is None
     if chunked:
         merged["transfer-encoding"] = ["Transfer-Encoding", "chunked"]

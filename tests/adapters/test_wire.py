@@ -113,3 +113,63 @@ def test_the_wire_flavor_plays_the_head_httpxs_plays(pairs: list[tuple[str, str]
         return engine_lines(response, method="GET"), list(response.stream)
 
     assert lines(wire_flavor()) == lines(engine_flavor())
+
+
+def _head_length(client: str, url: str) -> str | None:
+    # What each client tells of a HEAD answer's Content-Length (the size a GET would get).
+    import asyncio
+    import http.client
+    import urllib.parse
+    import urllib.request
+
+    import aiohttp
+    import requests
+    import urllib3
+
+    if client == "requests":
+        return requests.head(url).headers.get("content-length")
+    if client == "urllib3":
+        return urllib3.request("HEAD", url).headers.get("content-length")
+    if client == "urllib.request":
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as response:
+            return response.headers.get("content-length")  # type: ignore[no-any-return]
+    if client == "http.client":
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port)
+        connection.request("HEAD", parts.path)
+        try:
+            return connection.getresponse().getheader("content-length")
+        finally:
+            connection.close()
+
+    async def head() -> str | None:
+        async with aiohttp.ClientSession() as session:
+            async with session.head(url) as response:
+                return response.headers.get("content-length")
+
+    return asyncio.run(head())
+
+
+@pytest.mark.parametrize("client", ["requests", "urllib3", "urllib.request", "http.client", "aiohttp"])
+def test_a_head_answer_keeps_its_content_length(tmp_path: Any, client: str) -> None:
+    # A HEAD answer's Content-Length frames nothing: it tells the size of what a GET gets (a
+    # download's size). The wire writer dropped it with the other framing headers, recording
+    # (what the client got live) and replaying alike.
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    import llmcassette
+    from tests.servers import serve
+
+    async def sized(request: Any) -> Response:
+        return Response(b"x" * 1234, media_type="application/octet-stream")
+
+    path = tmp_path / "head.yaml"
+    with serve(Starlette(routes=[Route("/file", sized, methods=["GET", "HEAD"])])) as base:
+        live = _head_length(client, base + "/file")
+        with llmcassette.use_cassette(path, record_mode="once"):
+            recording = _head_length(client, base + "/file")
+        with llmcassette.use_cassette(path):
+            replayed = _head_length(client, base + "/file")
+    assert live == recording == replayed == "1234"
