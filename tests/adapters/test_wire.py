@@ -129,7 +129,7 @@ def _head_length(client: str, url: str) -> str | None:
     if client == "requests":
         return requests.head(url).headers.get("content-length")
     if client == "urllib3":
-        return urllib3.request("HEAD", url).headers.get("content-length")
+        return urllib3.PoolManager().request("HEAD", url).headers.get("content-length")  # type: ignore[no-any-return]
     if client == "urllib.request":
         with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")) as response:
             return response.headers.get("content-length")  # type: ignore[no-any-return]
