@@ -191,20 +191,26 @@ def test_recorded_pace_plays_the_recorded_timing_in_real_time(tmp_path: Path) ->
     for pace, expected_s in (("recorded", [0.0, 0.3, 0.6]), ("instant", [0.0, 0.0, 0.0])):
         with serving([path], pace=pace) as served, httpx.Client() as client:
             url = f"{served.url}/v1/chat/completions"
-            times = []
+            since_sent, since_head = [], []
+            sent = time.monotonic()
             with client.stream("POST", url, json=chat("hi", stream=True)) as r:
-                # Timed from the answer's head: the pace is the chunks' timing, and the time the
-                # server takes to find the answer (its first request reads the cassette) on a
-                # loaded machine is not part of it.
-                start = time.monotonic()
+                # Early is timed from the request's sending, which the server's clock cannot
+                # precede; late from the answer's head, as the time the server takes to find the
+                # answer (its first request reads the cassette) on a loaded machine is not part
+                # of the pace. (Timed from the head alone, a head that reached this thread late
+                # made the next chunk look early.)
+                head = time.monotonic()
                 for chunk in r.iter_raw():
-                    times.append(time.monotonic() - start)
-                    assert chunk == chunks[len(times) - 1]
-        assert len(times) == 3
-        for got, want in zip(times, expected_s, strict=True):
+                    now = time.monotonic()
+                    since_sent.append(now - sent)
+                    since_head.append(now - head)
+                    assert chunk == chunks[len(since_head) - 1]
+        assert len(since_head) == 3
+        for early, late, want in zip(since_sent, since_head, expected_s, strict=True):
             # Never early; late by less than the recorded gap, so that an instant play fails the
             # recorded pace and a paced play fails the instant one.
-            assert want - 0.01 <= got < want + 0.25, (pace, times)
+            assert early >= want - 0.01, (pace, since_sent)
+            assert late < want + 0.25, (pace, since_head)
 
 
 def test_a_recorded_hang_up_closes_or_resets_the_connection_as_the_upstream_did(tmp_path: Path) -> None:
