@@ -576,6 +576,7 @@ def test_a_miss_on_a_switched_test_is_also_vcrpy_s_exception(pytester: pytest.Py
 _BODY_MATCHED_GETS = """
 import urllib.request
 
+import aiohttp
 import httpx
 import pytest
 import requests
@@ -610,6 +611,14 @@ def test_urllib_request():
 def test_httpx():
     with httpx.Client() as client:
         assert client.get(f"{{BASE}}/v1/models").json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+@pytest.mark.asyncio
+async def test_aiohttp():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{{BASE}}/v1/models") as reply:
+            assert (await reply.json())["data"][0]["id"] == "m1"
 """
 
 
@@ -623,8 +632,8 @@ def test_a_body_less_get_recorded_switched_replays_with_vcrpy_matching_on_body(
     pytester.makeini(_INI.format(extra=""))
     pytester.makepyfile(test_gets=_BODY_MATCHED_GETS.format(base=chat_server))
     args = (*VCRPY_ALONE,) if recorder == "vcrpy" else (*WITH_PLUGIN, "--llm-vcr")
-    pytester.runpytest(*args, "--record-mode=once").assert_outcomes(passed=4)
-    names = ("requests", "urllib3", "urllib_request", "httpx")
+    pytester.runpytest(*args, "--record-mode=once").assert_outcomes(passed=5)
+    names = ("requests", "urllib3", "urllib_request", "httpx", "aiohttp")
     passed = {f"test_gets.py::test_{name}": "PASSED" for name in names}
     assert _outcomes(pytester.runpytest(*VCRPY_ALONE)) == passed
     assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == passed
