@@ -166,3 +166,29 @@ def test_bedrock_streams_are_compared_by_their_event_types_and_shapes(tmp_path: 
         tmp_path / "c.yaml", [event_frame("messageStart", {"role": "assistant"}), *before[1:]]
     )
     assert run(str(a), str(same)).exit_code == 0
+
+
+def _json_answer(path: Path, body: str) -> Path:
+    interaction = {
+        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": "{}"},
+        "response": {
+            "status": {"code": 200},
+            "headers": {"content-type": ["application/json"]},
+            "body": {"string": body},
+        },
+    }
+    path.write_text(json.dumps({"interactions": [interaction]}))
+    return path
+
+
+def test_a_key_with_a_lone_surrogate_escape_is_printed_not_a_traceback(tmp_path: Path) -> None:
+    # JSON may escape a UTF-16 surrogate alone; Python reads it as a character no UTF-8 output
+    # holds, and printing the key that appeared raised UnicodeEncodeError mid-output.
+    a = _json_answer(tmp_path / "a.json", '{"id": "x"}')
+    b = _json_answer(tmp_path / "b.json", '{"id": "x", "a\\ud800": 1}')
+    text = run(str(a), str(b))
+    assert text.exit_code == 1, text.output
+    assert "a\\ud800" in text.stdout
+    as_json = run("--json", str(a), str(b))
+    assert as_json.exit_code == 1, as_json.output
+    assert json.loads(as_json.stdout)["changes"][0]["subject"] == "a\ud800"
