@@ -332,4 +332,3 @@ def test_scrub_text_keeps_any_lone_surrogate(surrogate: str) -> None:
     text = f"body differs: 'x{surrogate}y {key}'"
     assert SCRUBBER.scrub_text(text) == f"body differs: 'x{surrogate}y {replaced}'"
     assert SCRUBBER.scrub_text(f"x{surrogate}y") == f"x{surrogate}y"
-
