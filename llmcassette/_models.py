@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -72,7 +73,20 @@ def _header_value(value: Any) -> str:
             "a header value is text (or a list of texts), and this one holds a {kind}; quote it",
             {"kind": "mapping" if isinstance(value, dict) else "list"},
         )
-    return str(value)
+    text = str(value)
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate is not None:
+        # A JSON file can escape one ("\ud800"), but no header carries it: replay could not
+        # encode it, and lint could not scan it.
+        raise PydanticCustomError(
+            "header_value",
+            "a header value holds {escape}, half of a UTF-16 pair, which no header can carry; remove it",
+            {"escape": f"\\u{ord(surrogate[0]):04x}"},
+        )
+    return text
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _header_values(value: Any) -> list[str]:
