@@ -58,6 +58,9 @@ HTTP_SCHEMA_VERSION = 1
 #: The only vcrpy cassette version there is (vcrpy refuses any other).
 VCRPY_VERSION = 1
 
+#: A UTF-16 surrogate on its own: JSON can escape one, but no URL or header can carry it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def _header_value(value: Any) -> str:
     # vcrpy writes header values that botocore sent as bytes as `!!binary`; they are header text,
@@ -84,9 +87,6 @@ def _header_value(value: Any) -> str:
             {"escape": f"\\u{ord(surrogate[0]):04x}"},
         )
     return text
-
-
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _header_values(value: Any) -> list[str]:
@@ -119,6 +119,10 @@ def _request_body(value: Any) -> Any:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
+    surrogate = _LONE_SURROGATE.search(url)
+    if surrogate is not None:
+        # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
+        return f"it holds \\u{ord(surrogate[0]):04x}, half of a UTF-16 pair, which no URL can carry"
     try:
         urlsplit(url).port  # noqa: B018 - reading the port is what checks it
     except ValueError as exc:

@@ -331,3 +331,9 @@ def test_a_header_value_with_a_lone_surrogate_is_refused(raw: Any) -> None:
     # `lint` stopped with a UnicodeEncodeError traceback scanning it for keys.
     with pytest.raises(ValidationError, match=r"holds \\ud800|holds \\udfff"):
         RecordedRequest.model_validate({"method": "GET", "uri": "http://x/", "headers": {"h": raw}})
+
+
+def test_a_url_with_a_lone_surrogate_is_refused() -> None:
+    # As for a header: lint stopped with a UnicodeEncodeError traceback scanning it for keys.
+    with pytest.raises(ValidationError, match=r"is not a URL: it holds \\ud800"):
+        RecordedRequest.model_validate({"method": "GET", "uri": "http://x/?q=\ud800"})
