@@ -192,3 +192,18 @@ def test_a_key_with_a_lone_surrogate_escape_is_printed_not_a_traceback(tmp_path:
     as_json = run("--json", str(a), str(b))
     assert as_json.exit_code == 1, as_json.output
     assert json.loads(as_json.stdout)["changes"][0]["subject"] == "a\ud800"
+
+
+def test_two_folders_skip_files_that_are_not_cassettes(tmp_path: Path) -> None:
+    # As lint, drift and import do: a folder of cassettes often holds other YAML and JSON (a
+    # MANIFEST.json list, CI settings); diff stopped at the first with exit 2.
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "chat.yaml").write_text(CASSETTE.read_text(encoding="utf-8"))
+        (folder / "MANIFEST.json").write_text('[{"file": "chat.yaml"}]')
+        (folder / "settings.yml").write_text("retries: 3\n")
+    result = run(str(a), str(b))
+    assert result.exit_code == 0, result.output
+    assert "MANIFEST" not in result.output and "settings" not in result.output
+    assert result.stdout.rstrip().endswith("1 file pair(s) compared; same shape.")
