@@ -34,7 +34,14 @@ from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import Compiled, compile_response, default_reason, read_timeout, respond, respond_recorded
 from ._playlist import Playlist, Slot, with_known_json
-from ._recording import Capture, build_failure, build_request, build_response, hung_up_before_answer
+from ._recording import (
+    Capture,
+    build_failure,
+    build_request,
+    build_response,
+    hung_up_before_answer,
+    sent_no_body,
+)
 from ._scrub import Scrubber, strip_userinfo
 from ._storage import cassette_lock, file_state, load_cassette, save_cassette
 from ._streams import Pacer, RecordingStream, stream_class
@@ -764,6 +771,8 @@ class Cassette:
         status_code = response.status_code
         raw_headers = list(response.headers.raw)
 
+        # vcrpy stores "no body" and "an empty body" apart, and a file it replays keeps them so.
+        no_body = self.vcrpy_compatible and sent_no_body(request, body)
         # What is stored is the request as the cassette's filter left it.
         method, url, request_headers, body = live.method, live.url, live.raw_headers, live.body
 
@@ -773,6 +782,8 @@ class Cassette:
             stored_request = build_request(
                 method=method, url=url, raw_headers=request_headers, body=body, scrubber=self.scrubber
             )
+            if no_body and not body:
+                stored_request = stored_request.model_copy(update={"body": None})
             if capture.end is StreamEnd.CLOSED and _ends_with_terminator(
                 method, url, raw_headers, capture.chunks
             ):

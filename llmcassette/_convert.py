@@ -34,6 +34,7 @@ __all__ = [
     "ImportResult",
     "convert_document",
     "decompress",
+    "cassettes_under",
     "find_cassettes",
     "import_cassettes",
     "looks_like_cassette",
@@ -68,6 +69,23 @@ def find_cassettes(root: Path) -> list[Path]:
             for name in sorted(files)
             if name.endswith(CASSETTE_SUFFIXES) and not name.startswith(".")
         )
+    return found
+
+
+def cassettes_under(root: Path) -> list[Path]:
+    """
+    The files under ``root`` that are cassettes: :func:`find_cassettes`' files whose content
+    :func:`looks_like_cassette`. One that cannot be read is kept, for loading it to say why.
+    """
+    found: list[Path] = []
+    for path in find_cassettes(root):
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            found.append(path)
+            continue
+        if looks_like_cassette(raw, json_file=path.suffix == ".json"):
+            found.append(path)
     return found
 
 

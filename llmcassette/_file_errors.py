@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ._exceptions import CassetteReadError, CassetteWriteError
 
-__all__ = ["read_error", "write_error", "writing"]
+__all__ = ["cannot_write", "read_error", "write_error", "writing"]
 
 _ADVICE = {
     errno.EISDIR: "the path is a folder: give the path of a cassette file inside it",
@@ -69,6 +69,12 @@ def write_error(path: Path, exc: OSError, *, doing: str) -> CassetteWriteError:
         path=path,
         reason=_reason(exc),
     )
+
+
+def cannot_write(what: str, path: Path, exc: OSError) -> str:
+    """``exc``, met writing ``what`` (a phrase: "the page") at ``path``, as a sentence with a next step."""
+    advice = _advice(path, exc, "write")
+    return f"llmcassette: cannot write {what} {str(path)!r}: {_reason(exc)}. {advice[0].upper()}{advice[1:]}."
 
 
 @contextlib.contextmanager

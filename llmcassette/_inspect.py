@@ -36,6 +36,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -248,6 +249,27 @@ def _title(item: Transcript) -> str:
     return f"#{item.index} {item.method} {item.url}"
 
 
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _printable(text: str) -> str:
+    """
+    ``text`` as UTF-8 can hold it. JSON escapes UTF-16 surrogates, so a body may hold one alone
+    (`"\\ud800"`) or a pair split across two stream events (an emoji cut in half), which Python
+    decodes to surrogates no output can encode: a pair becomes its character, one alone its escape
+    (a JSON escape too, so the JSON document still reads back to the same text).
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        joined = _SURROGATE_PAIR.sub(
+            lambda m: chr(0x10000 + ((ord(m[0][0]) - 0xD800) << 10) + ord(m[0][1]) - 0xDC00), text
+        )
+        return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", joined)
+    return text
+
+
 def render_text(transcripts: Sequence[Transcript], *, cassette: str, full: bool = False) -> list[str]:
     """The transcript of a cassette as lines of text (``full``: nothing cut short)."""
     lines = [f"{cassette}: {_plural(len(transcripts), 'interaction')}"]
@@ -255,7 +277,7 @@ def render_text(transcripts: Sequence[Transcript], *, cassette: str, full: bool 
         lines += ["", _title(item)]
         for label, value in _rows(item, full):
             lines += _line(label, value)
-    return lines
+    return [_printable(line) for line in lines]
 
 
 def render_json(transcripts: Sequence[Transcript], *, cassette: str) -> str:
@@ -265,7 +287,7 @@ def render_json(transcripts: Sequence[Transcript], *, cassette: str) -> str:
         "cassette": cassette,
         "interactions": [item.to_dict() for item in transcripts],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False)
+    return _printable(json.dumps(document, indent=2, ensure_ascii=False))
 
 
 # -- HTML ----------------------------------------------------------------------------------------
@@ -320,7 +342,7 @@ def render_html(transcripts: Sequence[Transcript], *, cassette: str) -> str:
     """The transcript of a cassette as a self-contained HTML page (no scripts, no external files)."""
     title = html.escape(f"{cassette}: {_plural(len(transcripts), 'interaction')}")
     sections = "\n".join(_html_section(item) for item in transcripts)
-    return (
+    return _printable(
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
         f"<style>{_STYLE}</style></head>\n<body><h1>{title}</h1>\n{sections}\n</body></html>\n"
     )

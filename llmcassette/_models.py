@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -57,6 +58,9 @@ HTTP_SCHEMA_VERSION = 1
 #: The only vcrpy cassette version there is (vcrpy refuses any other).
 VCRPY_VERSION = 1
 
+#: A UTF-16 surrogate on its own: JSON can escape one, but no URL or header can carry it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def _header_value(value: Any) -> str:
     # vcrpy writes header values that botocore sent as bytes as `!!binary`; they are header text,
@@ -72,7 +76,17 @@ def _header_value(value: Any) -> str:
             "a header value is text (or a list of texts), and this one holds a {kind}; quote it",
             {"kind": "mapping" if isinstance(value, dict) else "list"},
         )
-    return str(value)
+    text = str(value)
+    surrogate = _LONE_SURROGATE.search(text)
+    if surrogate is not None:
+        # A JSON file can escape one ("\ud800"), but no header carries it: replay could not
+        # encode it, and lint could not scan it.
+        raise PydanticCustomError(
+            "header_value",
+            "a header value holds {escape}, half of a UTF-16 pair, which no header can carry; remove it",
+            {"escape": f"\\u{ord(surrogate[0]):04x}"},
+        )
+    return text
 
 
 def _header_values(value: Any) -> list[str]:
@@ -105,6 +119,10 @@ def _request_body(value: Any) -> Any:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
+    surrogate = _LONE_SURROGATE.search(url)
+    if surrogate is not None:
+        # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
+        return f"it holds \\u{ord(surrogate[0]):04x}, half of a UTF-16 pair, which no URL can carry"
     try:
         urlsplit(url).port  # noqa: B018 - reading the port is what checks it
     except ValueError as exc:

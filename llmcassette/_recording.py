@@ -81,6 +81,24 @@ def headers_to_map(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     return headers
 
 
+#: The extension the wire doors (http.client, urllib3, urllib.request, aiohttp) put on the
+#: requests they read off the wire, rather than take from httpx.
+WIRE = "llmcassette.wire"
+
+
+def sent_no_body(request: Any, body: bytes) -> bool:
+    """
+    Whether a request read off the wire came with no body at all (no ``Content-Length``, no
+    ``Transfer-Encoding``), which vcrpy's stubs for those libraries store as ``body: null``: its
+    body matcher then compares None, not b'', with what they send again. httpx's requests always
+    have one (b''), as vcrpy's httpx stub stores them.
+    """
+    if body or not request.extensions.get(WIRE):
+        return False
+    framing = (b"content-length", b"transfer-encoding")
+    return not any(name.lower() in framing for name, _ in request.headers.raw)
+
+
 def build_request(
     *, method: str, url: str, raw_headers: list[tuple[bytes, bytes]], body: bytes, scrubber: Scrubber | None
 ) -> RecordedRequest:

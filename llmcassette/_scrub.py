@@ -194,10 +194,13 @@ class Scrubber:
     def _scrub_text(self, text: str) -> str:
         if self._body_regex is None or not text:
             return text
-        encoded = text.encode("utf-8", "surrogateescape")
+        # `surrogatepass` round-trips every surrogate: those a byte that is not UTF-8 was read as
+        # (`surrogateescape`'s) and those a JSON body escaped alone (`"\ud801"`), which
+        # `surrogateescape` cannot encode.
+        encoded = text.encode("utf-8", "surrogatepass")
         if self._body_regex.search(encoded) is None:
             return text
-        return self._body_regex.sub(self._replacement, encoded).decode("utf-8", "surrogateescape")
+        return self._body_regex.sub(self._replacement, encoded).decode("utf-8", "surrogatepass")
 
     def scrub_body(self, content: bytes) -> bytes:
         """The body with key-shaped strings and listed secrets replaced."""

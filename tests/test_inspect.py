@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -194,3 +195,50 @@ def test_odd_recorded_times_do_not_break_the_chart() -> None:
     lines = render_text([_transcript(stream=facts)], cassette="c")
     assert _labelled(lines, "chart") == ["·" * 47 + "█  0–5 ms"]
     assert "nan" not in render_html([_transcript(stream=facts)], cassette="c").split("<svg")[1]
+
+
+def _cassette_with_surrogates(tmp_path: Path) -> list[Transcript]:
+    # JSON may escape a UTF-16 surrogate alone (a client's lone one) or a pair split across two
+    # stream events (an emoji cut in half): Python decodes both to surrogates, which no UTF-8
+    # output can hold.
+    request = '{"model": "m", "messages": [{"role": "user", "content": "a\\ud800b"}]}'
+    events = "".join(
+        f'data: {{"choices": [{{"index": 0, "delta": {{"content": "{piece}"}}}}]}}\n\n'
+        for piece in ("smile \\ud83d", "\\ude00!")
+    )
+    path = tmp_path / "surrogates.yaml"
+    path.write_text(
+        json.dumps(
+            {
+                "interactions": [
+                    {
+                        "request": {
+                            "method": "POST",
+                            "uri": "https://api.openai.com/v1/chat/completions",
+                            "body": request,
+                        },
+                        "response": {
+                            "status": {"code": 200},
+                            "headers": {"content-type": ["text/event-stream"]},
+                            "body": {"string": events + "data: [DONE]\n\n"},
+                        },
+                    }
+                ]
+            }
+        )
+    )
+    return transcribe(load_cassette(path), path=path)
+
+
+def test_surrogates_in_bodies_are_printed_escaped_or_joined(tmp_path: Path) -> None:
+    transcripts = _cassette_with_surrogates(tmp_path)
+    text = "\n".join(render_text(transcripts, cassette="c.yaml"))
+    text.encode("utf-8")
+    assert "user: a\\ud800b" in text and "smile \U0001f600!" in text
+    document = render_json(transcripts, cassette="c.yaml")
+    document.encode("utf-8")
+    item = json.loads(document)["interactions"][0]
+    assert item["request"]["last_input"] == "user: a\ud800b" and item["text"] == "smile \U0001f600!"
+    page = render_html(transcripts, cassette="c.yaml")
+    page.encode("utf-8")
+    assert "a\\ud800b" in page

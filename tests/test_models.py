@@ -323,3 +323,17 @@ def test_a_header_value_that_is_not_text_is_refused(raw: Any) -> None:
     # Before: it loaded as Python's spelling of it (`{'a': 1}`) and was sent so on replay.
     with pytest.raises(ValidationError, match="a header value is text"):
         RecordedRequest.model_validate({"method": "GET", "uri": "http://x/", "headers": {"h": raw}})
+
+
+@pytest.mark.parametrize("raw", ["v\ud800", ["ok", "w\udfff"]], ids=["bare", "in-list"])
+def test_a_header_value_with_a_lone_surrogate_is_refused(raw: Any) -> None:
+    # JSON can escape one (`"\ud800"`) but no header carries it: replay could not encode it, and
+    # `lint` stopped with a UnicodeEncodeError traceback scanning it for keys.
+    with pytest.raises(ValidationError, match=r"holds \\ud800|holds \\udfff"):
+        RecordedRequest.model_validate({"method": "GET", "uri": "http://x/", "headers": {"h": raw}})
+
+
+def test_a_url_with_a_lone_surrogate_is_refused() -> None:
+    # As for a header: lint stopped with a UnicodeEncodeError traceback scanning it for keys.
+    with pytest.raises(ValidationError, match=r"is not a URL: it holds \\ud800"):
+        RecordedRequest.model_validate({"method": "GET", "uri": "http://x/?q=\ud800"})

@@ -318,3 +318,17 @@ def test_userinfo_is_stripped_where_urlsplit_finds_it(url: str, expected: str) -
     if "://" in url.partition("?")[0]:
         parts = urlsplit(url)
         assert urlsplit(expected)._replace(netloc=parts.netloc) == parts
+
+
+@pytest.mark.parametrize("surrogate", ["\ud801", "\udfff", "\udcff"])
+def test_scrub_text_keeps_any_lone_surrogate(surrogate: str) -> None:
+    # A JSON body may escape a UTF-16 surrogate alone (`"\ud801"`), which reaches a miss message's
+    # differences as that character: encoding it for the scan raised UnicodeEncodeError, so the
+    # miss came out as a traceback (a 500 from `serve`) instead of NoMatchingInteraction.
+    # (\udcff is how a byte that is not UTF-8 is read, and comes back as that byte's character.)
+    key = "sk-proj-" + "a1B2c3D4" * 5
+    replaced = SCRUBBER.scrub_text(key)
+    assert replaced != key
+    text = f"body differs: 'x{surrogate}y {key}'"
+    assert SCRUBBER.scrub_text(text) == f"body differs: 'x{surrogate}y {replaced}'"
+    assert SCRUBBER.scrub_text(f"x{surrogate}y") == f"x{surrogate}y"

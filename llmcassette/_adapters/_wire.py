@@ -26,6 +26,7 @@ import httpx
 
 from .._flavors import Flavor, get_flavor
 from .._playback import header_bytes
+from .._recording import WIRE
 
 __all__ = [
     "ParsedRequest",
@@ -102,7 +103,7 @@ class WireRequest:
         self.method = method
         self.url = url
         self.headers = _RawHeaders(headers)
-        self.extensions: dict[str, Any] = {}
+        self.extensions: dict[str, Any] = {WIRE: True}
 
 
 class _RawHeaders:
@@ -140,7 +141,9 @@ def engine_request(
     if wire_url is _Unknown.URL:
         wire_url = engine_url(method, url, headers, bool(body))
     if wire_url is None:
-        return httpx.Request(method, url, headers=headers, content=body)
+        request = httpx.Request(method, url, headers=headers, content=body)
+        request.extensions[WIRE] = True
+        return request
     return WireRequest(method, wire_url, headers)
 
 

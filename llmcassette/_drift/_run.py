@@ -14,7 +14,7 @@ from typing import Literal
 
 import httpx
 
-from .._convert import find_cassettes, looks_like_cassette
+from .._convert import cassettes_under
 from .._exceptions import LlmCassetteError
 from .._models import CassetteDocument, Interaction
 from .._scrub import Scrubber
@@ -49,14 +49,7 @@ def collect_cassettes(paths: Sequence[Path]) -> tuple[list[Path], list[tuple[Pat
     troubles: list[tuple[Path, str]] = []
     for path in paths:
         if path.is_dir():
-            for candidate in find_cassettes(path):
-                try:
-                    raw = candidate.read_bytes()
-                except OSError:
-                    found.append(candidate)  # loading it reports the reason
-                    continue
-                if looks_like_cassette(raw, json_file=candidate.suffix == ".json"):
-                    found.append(candidate)
+            found.extend(cassettes_under(path))
         elif path.exists():
             found.append(path)
         else:

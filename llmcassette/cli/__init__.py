@@ -8,7 +8,9 @@ adds its list of candidates below it), with a non-zero exit status: 2 for a comm
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -109,6 +111,7 @@ class _Group(click.Group):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        _escape_what_utf8_cannot_hold()
         try:
             result = super().main(
                 args, prog_name, complete_var, False, windows_expand_args=windows_expand_args, **extra
@@ -130,6 +133,17 @@ class _Group(click.Group):
         if not standalone_mode:
             return exit_code
         sys.exit(exit_code)
+
+
+def _escape_what_utf8_cannot_hold() -> None:
+    # Every command prints what cassettes hold (keys, text, inputs), and JSON may escape a UTF-16
+    # surrogate alone ("\ud800"), which Python reads as a character no UTF-8 output can encode:
+    # printing it raised UnicodeEncodeError mid-output. Written as its escape instead, which in a
+    # JSON document (`--json`) reads back as the same text.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            with contextlib.suppress(ValueError, io.UnsupportedOperation):
+                stream.reconfigure(errors="backslashreplace")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -122,9 +122,12 @@ def _compare(a: Path, b: Path, ignore: frozenset[str]) -> ShapeDiff:
 
 
 def _folder_pairs(a: Path, b: Path) -> list[tuple[Path | None, Path | None]]:
-    """The cassettes of two folders paired by relative path; a file on one side only pairs with None."""
-    from .._convert import find_cassettes
+    """
+    The cassettes of two folders paired by relative path; a file on one side only pairs with
+    None. Other YAML and JSON files are left out, as lint, drift and import leave them.
+    """
+    from .._convert import cassettes_under
 
-    left = {path.relative_to(a): path for path in find_cassettes(a)}
-    right = {path.relative_to(b): path for path in find_cassettes(b)}
+    left = {path.relative_to(a): path for path in cassettes_under(a)}
+    right = {path.relative_to(b): path for path in cassettes_under(b)}
     return [(left.get(rel), right.get(rel)) for rel in sorted(left.keys() | right.keys())]

@@ -40,6 +40,7 @@ def command(cassette: Path, as_json: bool, full: bool, html_path: Path | None) -
       llmcassette inspect --json tests/cassettes/chat.yaml | jq '.interactions[].stream'
       llmcassette inspect --html chat.html tests/cassettes/chat.yaml
     """
+    from .._file_errors import cannot_write
     from .._inspect import render_html, render_json, render_text
     from .._storage import load_cassette
     from .._transcript import transcribe
@@ -49,7 +50,13 @@ def command(cassette: Path, as_json: bool, full: bool, html_path: Path | None) -
     transcripts = transcribe(load_cassette(cassette), path=cassette)
     name = str(cassette)
     if html_path is not None:
-        html_path.write_text(render_html(transcripts, cassette=name), encoding="utf-8")
+        page = render_html(transcripts, cassette=name)
+        try:
+            # Its folder is created, as `record -o` and `import -o` create a cassette's.
+            html_path.parent.mkdir(parents=True, exist_ok=True)
+            html_path.write_text(page, encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(cannot_write("the page", html_path, exc)) from None
         click.echo(f"Wrote {html_path} ({len(transcripts)} interactions).")
     elif as_json:
         click.echo(render_json(transcripts, cassette=name))

@@ -166,3 +166,44 @@ def test_bedrock_streams_are_compared_by_their_event_types_and_shapes(tmp_path: 
         tmp_path / "c.yaml", [event_frame("messageStart", {"role": "assistant"}), *before[1:]]
     )
     assert run(str(a), str(same)).exit_code == 0
+
+
+def _json_answer(path: Path, body: str) -> Path:
+    interaction = {
+        "request": {"method": "POST", "uri": "https://api.openai.com/v1/chat/completions", "body": "{}"},
+        "response": {
+            "status": {"code": 200},
+            "headers": {"content-type": ["application/json"]},
+            "body": {"string": body},
+        },
+    }
+    path.write_text(json.dumps({"interactions": [interaction]}))
+    return path
+
+
+def test_a_key_with_a_lone_surrogate_escape_is_printed_not_a_traceback(tmp_path: Path) -> None:
+    # JSON may escape a UTF-16 surrogate alone; Python reads it as a character no UTF-8 output
+    # holds, and printing the key that appeared raised UnicodeEncodeError mid-output.
+    a = _json_answer(tmp_path / "a.json", '{"id": "x"}')
+    b = _json_answer(tmp_path / "b.json", '{"id": "x", "a\\ud800": 1}')
+    text = run(str(a), str(b))
+    assert text.exit_code == 1, text.output
+    assert "a\\ud800" in text.stdout
+    as_json = run("--json", str(a), str(b))
+    assert as_json.exit_code == 1, as_json.output
+    assert json.loads(as_json.stdout)["changes"][0]["subject"] == "a\ud800"
+
+
+def test_two_folders_skip_files_that_are_not_cassettes(tmp_path: Path) -> None:
+    # As lint, drift and import do: a folder of cassettes often holds other YAML and JSON (a
+    # MANIFEST.json list, CI settings); diff stopped at the first with exit 2.
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        folder.mkdir()
+        (folder / "chat.yaml").write_text(CASSETTE.read_text(encoding="utf-8"))
+        (folder / "MANIFEST.json").write_text('[{"file": "chat.yaml"}]')
+        (folder / "settings.yml").write_text("retries: 3\n")
+    result = run(str(a), str(b))
+    assert result.exit_code == 0, result.output
+    assert "MANIFEST" not in result.output and "settings" not in result.output
+    assert result.stdout.rstrip().endswith("1 file pair(s) compared; same shape.")

@@ -78,6 +78,24 @@ def test_html_writes_a_page(tmp_path: Path) -> None:
     assert text.startswith("<!doctype html>") and text.count("<section>") == 2 and "<svg" in text
 
 
+def test_html_into_a_folder_that_does_not_exist_yet_creates_it(tmp_path: Path) -> None:
+    # As `record -o`, `import -o` and drift's reports do; it was "[Errno 2] No such file or directory".
+    page = tmp_path / "reports" / "today" / "chat.html"
+    result = run("--html", str(page), str(CASSETTE))
+    assert result.exit_code == 0, result.output
+    assert page.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_html_that_cannot_be_written_is_a_sentence_naming_the_page(tmp_path: Path) -> None:
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where a folder should be")
+    page = blocker / "chat.html"
+    result = run("--html", str(page), str(CASSETTE))
+    assert_one_line_error(result, 1, f"cannot write the page {str(page)!r}: ")
+    assert str(blocker) in result.stderr and "is a file, not a folder" in result.stderr
+    assert blocker.read_text() == "a file where a folder should be"
+
+
 def test_json_and_html_together_is_a_usage_error(tmp_path: Path) -> None:
     result = run("--json", "--html", str(tmp_path / "x.html"), str(CASSETTE))
     assert_one_line_error(result, 2, "--json and --html write different documents")

@@ -571,3 +571,71 @@ def test_a_miss_on_a_switched_test_is_also_vcrpy_s_exception(pytester: pytest.Py
         "test_miss.py::test_caught_without_expect_miss": "FAILED",
     }
     result.stdout.fnmatch_lines(["E *NoMatchingInteraction: llmcassette: cassette file *does not exist*"])
+
+
+_BODY_MATCHED_GETS = """
+import urllib.request
+
+import aiohttp
+import httpx
+import pytest
+import requests
+import urllib3
+
+BASE = {base!r}
+
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {{"match_on": ["method", "uri", "body"], "decode_compressed_response": True}}
+
+
+@pytest.mark.vcr
+def test_requests():
+    assert requests.get(f"{{BASE}}/v1/models", timeout=5).json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+def test_urllib3():
+    with urllib3.PoolManager() as pool:
+        assert pool.request("GET", f"{{BASE}}/v1/models").json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+def test_urllib_request():
+    with urllib.request.urlopen(f"{{BASE}}/v1/models", timeout=5) as reply:
+        assert reply.read()  # gzip: urllib.request does not decode it
+
+
+@pytest.mark.vcr
+def test_httpx():
+    with httpx.Client() as client:
+        assert client.get(f"{{BASE}}/v1/models").json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+@pytest.mark.asyncio
+async def test_aiohttp():
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{{BASE}}/v1/models") as reply:
+            assert (await reply.json())["data"][0]["id"] == "m1"
+"""
+
+
+@pytest.mark.parametrize("recorder", ["vcrpy", "switched"])
+def test_a_body_less_get_recorded_switched_replays_with_vcrpy_matching_on_body(
+    pytester: pytest.Pytester, chat_server: str, recorder: str
+) -> None:
+    # vcrpy compares a request's body as it is: its http.client stub sees None for a GET without
+    # a body (requests, urllib3, urllib.request), its httpx stub b''. A recording must store what
+    # vcrpy's own would, or vcrpy alone (`match_on` with `body`) cannot replay it.
+    pytester.makeini(_INI.format(extra=""))
+    pytester.makepyfile(test_gets=_BODY_MATCHED_GETS.format(base=chat_server))
+    args = (*VCRPY_ALONE,) if recorder == "vcrpy" else (*WITH_PLUGIN, "--llm-vcr")
+    pytester.runpytest(*args, "--record-mode=once").assert_outcomes(passed=5)
+    names = ("requests", "urllib3", "urllib_request", "httpx", "aiohttp")
+    passed = {f"test_gets.py::test_{name}": "PASSED" for name in names}
+    assert _outcomes(pytester.runpytest(*VCRPY_ALONE)) == passed
+    assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == passed
+    stored = load_cassette(pytester.path / "cassettes" / "test_gets" / "test_requests.yaml")
+    assert stored.interactions[0].request.body is None
