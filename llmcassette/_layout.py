@@ -24,6 +24,7 @@ import contextlib
 import itertools
 import json
 import marshal
+import operator
 import re
 import secrets
 from typing import Any
@@ -219,17 +220,45 @@ _LINE_KEPT_CHARS = 256
 # and its lines up to the first whose value goes on past its line (`parsed_body: {`). The same runs
 # recur in every interaction (the request's method, URL and headers; a response's status and
 # headers), and a run of six lines read line by line cost four times what building its data again
-# from a copy does. A run is kept by its first line: its text, the data its lines built (marshalled:
-# loaded, it is a copy of its own), the open collections below the item (column, the key or index
-# that leads to it from the one before, whether it is a mapping) and its last line. Only a run that
-# starts at the first column is kept: its lines change nothing outside its item, whatever came
-# before (a line at the first column ends it), so its text alone says what it builds.
-_Run = tuple[str, bytes, tuple[tuple[int, Any, bool], ...], tuple[int, str, int, Any]]
+# from a copy does. A run is kept by its first line: its text, what its lines built (marshalled:
+# loaded, it is a copy of its own), its last line, its lines, their slots, and its holes and pieces
+# (below). What it built is its open collections as they are on the stack (the item first) and the
+# mappings its slots are in, which marshal writes once each, as the item holds them. Only a run
+# that starts at the first column is kept: its lines change nothing outside its item, whatever
+# came before (a line at the first column ends it), so its text alone says what it builds.
+#
+# An answer recorded from a provider carries headers whose values differ in every answer (its
+# date, its request id), so its run's text never matches a kept one; read line by line, its dozen
+# header lines cost half the answer's reading. A line of the run that gives a key a one-line value
+# (`_SCALAR`, `_FLOW`) is a slot: its text up to its value (`      date: `), the mapping its key
+# is in, and the key. An item whose lines are the kept run's but for lines that fill a slot with
+# another one-line value builds what the run built with those values in their slots (`_slotted`):
+# the main loop's steps for a line (which collections it closes and opens, where its key goes,
+# whether a key is given twice) depend on its column, its dash, its key and its kind only, and a
+# slot's line and the run's agree on all four (the same text up to the value, a one-line value
+# both), so every step is the same step, and a value is only stored, never looked at by a later
+# line. The slots whose values differed are the run's holes, and the run's text cut around their
+# values its pieces, which the next item is matched against first (`_filled`).
+_Slot = tuple[str, int, str]
+_Run = tuple[
+    str,
+    bytes,
+    tuple[int, str, int, Any],
+    tuple[str, ...],
+    tuple[_Slot | None, ...],
+    tuple[tuple[int, str, int, str], ...],
+    tuple[str, ...],
+    bool,
+]
+# What a kept run builds, loaded: its open collections (the item first, as on the stack) and the
+# mappings its slots are in.
+_Built = tuple[tuple[tuple[int, Any, bool], ...], tuple[dict[str, Any], ...]]
 _runs: dict[str, _Run] = {}
 _RUNS_KEPT = 256
 # How many times in a row a first line's kept run did not match its text. A run whose lines
-# differ per item (an answer's headers: its date, its request id) never matches, and keeping
-# each again cost more than reading its lines (26k instructions a response of 13 headers): it
+# differ per item in more than their slots' values (a header that comes and goes) never matches,
+# and keeping each again cost more than reading its lines (26k instructions a response of 13
+# headers): it
 # is kept again after 1, 2, 4, 8, then every 16 misses in a row, so a run that recurs from some
 # item on is still found within 16 items.
 _run_misses: dict[str, int] = {}
@@ -336,6 +365,21 @@ def _flow(text: str) -> Any:
         if len(_flows) < 8192 and len(text) < 256:
             _flows[text] = known
     return known.copy()
+
+
+# A line's value that is a flow list of one scalar which `_value` reads as the scalar's text (see
+# `_one_item`), in the forms most header values take: quoted without a quote in it; or plain
+# without a space, a flow indicator or a colon, starting with a character that starts a plain
+# scalar and makes it text whatever follows (neither an indicator nor one of `_RESOLVED_FIRST`),
+# or with a digit and holding a character none of `_DIGIT_FIRST_MATCHED` (`14ms`). Read with one
+# search of a pattern in place of `_value`'s three calls and their checks (`_filled`).
+_PLAIN_ITEM_CHARACTER = r"[^\s,:\[\]{}]"
+_ONE_ITEM = re.compile(
+    r"\[(?:'([^'\n]*)'|("
+    rf"[^\s\-?:,\[\]{{}}#&*!|>'\"%@`+.0-9<=FNOTYfnoty~]{_PLAIN_ITEM_CHARACTER}*"
+    rf"|[0-9]{_PLAIN_ITEM_CHARACTER}*?[^\s,:\[\]{{}}0-9_.+\-a-fA-FxXoOtTZinIN]{_PLAIN_ITEM_CHARACTER}*"
+    r"))\](?=\n)"
+)
 
 
 def _one_item(inner: str) -> Any:
@@ -524,28 +568,140 @@ def _value(value: str | None) -> tuple[int, Any]:
 
 
 def _keep_run(
-    first: str, run: str, item: int, stack: list[tuple[int, Any, bool]], last: tuple[int, str, int, Any]
+    first: str,
+    run: str,
+    item: int,
+    stack: list[tuple[int, Any, bool]],
+    last: tuple[int, str, int, Any],
+    read: list[tuple[Any, str, int]],
 ) -> None:
     # Keeps the run `run` (see `_runs`), whose first line is `first`: `stack[item]` is its item,
-    # and `last` its last line, whose value is not read yet.
+    # `last` its last line, whose value is not read yet, and `read` the mapping, key and kind of
+    # each line before it.
     if len(run) >= _RUN_KEPT_CHARS:
         return
-    below = []
-    for (_, parent, _), (column, child, is_mapping) in itertools.pairwise(stack[item:]):
-        # (an open collection is the last value of the one it is in: a line that adds to that one
-        # closed every deeper collection first)
-        step: Any = next(reversed(parent)) if type(parent) is dict else len(parent) - 1
-        if parent[step] is not child:  # pragma: no cover - as said above
-            return
-        below.append((column, step, is_mapping))
+    lines = tuple(run.split("\n"))
+    # Each line after the first is deeper than the item: it goes in the item or a collection in it.
+    mappings: dict[int, int] = {}
+    kept: list[Any] = []
+    slots: list[_Slot | None] = [None]  # (the first line is the run's name: always the same)
+    for line, (mapping, key, kind) in zip(lines[1:-2], read[1:], strict=True):
+        if kind is _SCALAR or kind is _FLOW:
+            index = mappings.setdefault(id(mapping), len(kept))
+            if index == len(kept):
+                kept.append(mapping)
+            # (a line's first colon ends its key: a key holds none)
+            slots.append((line[: line.index(":") + 2], index, key))
+        else:
+            slots.append(None)
+    slots += (None, None)  # (the last line, found as it is, and the empty text after it)
     try:
-        data = marshal.dumps(stack[item][1])
+        # (marshal writes a collection met again as a reference to the first: loaded, the open
+        # collections and the slots' mappings are the ones in the item)
+        data = marshal.dumps((tuple(stack[item:]), tuple(kept)))
     except ValueError:
         return  # a value marshal does not write (a date): read line by line
     if len(_runs) >= _RUNS_KEPT:
         _runs.clear()
         _run_misses.clear()
-    _runs[first] = (run, data, tuple(below), last)
+    _runs[first] = (run, data, last, lines, tuple(slots), (), (run,), True)
+
+
+def _slotted(run: _Run, text: str, start: int) -> tuple[int, _Built] | None:
+    # Where the item that starts at `start` ends its run, and what its lines build, when they are
+    # the kept run `run`'s but for lines that fill a slot with a one-line value (see `_runs`);
+    # else None, and it is read line by line. A value that the reader does not take raises
+    # `Unrecognised`, as reading the lines before it, which build what they build in the run, and
+    # then its own line would.
+    holes = run[5]
+    if holes:
+        found = _filled(run, text, start)
+        if found is not None:
+            return found
+    if not run[7]:
+        return None
+    lines = run[3]
+    slots = run[4]
+    # (its last line is found within twice the run's length: a run that long is read line by line)
+    tail = "\n" + lines[-2] + "\n"
+    at = text.find(tail, start, start + 2 * len(run[0]))
+    read = text[start : at + len(tail)].split("\n") if at >= 0 else []
+    differ = []
+    if len(read) == len(lines):
+        for index in itertools.compress(itertools.count(), map(operator.ne, lines, read)):
+            slot = slots[index]
+            if slot is None or not read[index].startswith(slot[0]):
+                break
+            differ.append((index, *slot))
+        else:
+            built = _fill(run, read, differ)
+            if built is not None:
+                chosen = {hole[0]: hole for hole in (*holes, *differ)}
+                _runs[lines[0]] = _cut(run, tuple(sorted(chosen.values())))
+                return at + len(tail), built
+    # An item whose lines differ from the run's otherwise: the next are matched against the
+    # run's pieces only, until it is kept again (see `_run_misses`).
+    _runs[lines[0]] = (*run[:7], False)
+    return None
+
+
+def _fill(run: _Run, read: list[str], differ: list[tuple[int, str, int, str]]) -> _Built | None:
+    # What the kept run `run` built, with the values of the lines `read` that fill its slots
+    # `differ` (line, text up to the value, mapping, key); None when one is not a one-line value.
+    built: _Built = marshal.loads(run[1])
+    mappings = built[1]
+    for index, prefix, where, key in differ:
+        kind, value = _value(read[index][len(prefix) :])
+        if kind is not _SCALAR and kind is not _FLOW:
+            return None
+        mappings[where][key] = value  # (a flow collection read afresh is its own)
+    return built
+
+
+def _cut(run: _Run, holes: tuple[tuple[int, str, int, str], ...]) -> _Run:
+    # The run `run` with the holes `holes` (line, text up to the value, mapping, key), and its
+    # text cut around their values (see `_filled`).
+    lines = run[3]
+    pieces = []
+    after = 0
+    lead: list[str] = []
+    for index, prefix, _, _ in holes:
+        pieces.append("\n".join([*lead, *lines[after:index], prefix]))
+        lead = [""]
+        after = index + 1
+    pieces.append("\n".join([*lead, *lines[after:]]))
+    return (*run[:5], holes, tuple(pieces), run[7])
+
+
+def _filled(run: _Run, text: str, start: int) -> tuple[int, _Built] | None:
+    # `_slotted`, for a text whose lines differ from the kept run's in its holes only: the slots
+    # whose values differed in an item read before, where the run's text is cut into pieces (the
+    # text before the first hole's value, between the holes' values, and after the last). The
+    # text is the pieces with a value of one line between each two: its lines are the run's, but
+    # for each hole's line, which starts as the run's does, up to its value.
+    pieces = run[6]
+    if not text.startswith(pieces[0], start):
+        return None
+    position = start + len(pieces[0])
+    built: _Built = marshal.loads(run[1])
+    mappings = built[1]
+    match_item = _ONE_ITEM.match
+    for (_, _, where, key), piece in zip(run[5], pieces[1:], strict=True):
+        item = match_item(text, position)
+        if item is not None:
+            quoted, plain = item.groups()
+            mappings[where][key] = [plain if quoted is None else quoted]
+            end = item.end()
+        else:
+            end = text.find("\n", position)  # (the text ends with a line break)
+            kind, value = _value(text[position:end])
+            if kind is not _SCALAR and kind is not _FLOW:
+                return None
+            mappings[where][key] = value
+        if not text.startswith(piece, end):
+            return None
+        position = end + len(piece)
+    return position, built
 
 
 def _keep_again(first: str) -> bool:
@@ -556,16 +712,13 @@ def _keep_again(first: str) -> bool:
     return misses & (misses - 1) == 0 or misses % 16 == 0
 
 
-def _place(run: _Run, sequence: list[Any], stack: list[tuple[int, Any, bool]]) -> Any:
-    # The item a kept run builds, added to `sequence` with its open collections on `stack`: the
-    # mapping its last line's key goes in.
-    node = marshal.loads(run[1])
-    sequence.append(node)
-    stack.append((2, node, True))
-    for column, step, is_mapping in run[2]:
-        node = node[step]
-        stack.append((column, node, is_mapping))
-    return node
+def _place(sequence: list[Any], stack: list[tuple[int, Any, bool]], built: _Built) -> Any:
+    # The item a kept run builds (`built`, see `_runs`), added to `sequence` with its open
+    # collections on `stack`: the mapping its last line's key goes in.
+    opens = built[0]
+    sequence.append(opens[0][1])
+    stack.extend(opens)
+    return opens[-1][1]
 
 
 def _has_control(raw: bytes) -> bool:
@@ -629,6 +782,7 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
     run_at = -1
     run_line = ""
     run_item = 0
+    run_read: list[tuple[Any, str, int]] = []  # (the mapping, key and kind of each of its lines)
     while position < size:
         end = find("\n", position)  # (the text ends with a line break)
         line = text[position:end]
@@ -663,12 +817,19 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
             if run is not None and text.startswith(run[0], start):
                 if run_misses:
                     run_misses.pop(line, None)
-                mapping = _place(run, sequence, stack)
-                column, key, kind, value = run[3]
+                mapping = _place(sequence, stack, marshal.loads(run[1]))
+                column, key, kind, value = run[2]
                 position = start + len(run[0])
+            elif run is not None and (slotted := _slotted(run, text, start)) is not None:
+                if run_misses:
+                    run_misses.pop(line, None)
+                position, built = slotted
+                mapping = _place(sequence, stack, built)
+                column, key, kind, value = run[2]
             else:
                 if not column and (run is None or _keep_again(line)):
                     run_at, run_line, run_item = start, line, len(stack)
+                    run_read = []
                 mapping = {}
                 sequence.append(mapping)
                 column += 2
@@ -693,9 +854,13 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
         pending = None
         if key in mapping:
             raise Unrecognised  # a key given twice: the general loader refuses it, and says where
-        if kind is _MORE and run_at >= 0:
-            _keep_run(run_line, text[run_at:position], run_item, stack, (column, key, kind, value))
-            run_at = -1
+        if run_at >= 0:
+            if kind is _MORE:
+                last = (column, key, kind, value)
+                _keep_run(run_line, text[run_at:position], run_item, stack, last, run_read)
+                run_at = -1
+            else:
+                run_read.append((mapping, key, kind))
         if kind is _SCALAR:
             mapping[key] = value
         elif kind is _FLOW:

@@ -694,13 +694,155 @@ def test_a_run_that_differs_per_item_is_kept_again_only_now_and_then(monkeypatch
 
     monkeypatch.setattr(_layout, "_keep_run", counted_keep)
     monkeypatch.setattr(_layout, "_place", counted_place)
-    item = (
-        "- response:\n    headers:\n      x-request-id: [req_{}]\n"
-        '    parsed_body: {{\n        "k": {}\n      }}\n'
-    )
+    # (the header's name differs per answer: a value that differs fills a slot of the kept run)
+    item = '- response:\n    headers:\n      x-{}: [1]\n    parsed_body: {{\n        "k": {}\n      }}\n'
     text = "".join(item.format(n, n) for n in range(40)) + "".join(
         item.format("same", n) for n in range(40, 60)
     )
     assert same(read_layout(text), load_yaml(text))
     assert len(kept) <= 8
     assert len(placed) >= 10
+
+
+# -- a kept run whose values differ -----------------------------------------------------------
+
+_NAMES = ["date", "content-type", "x-request-id", "cf-ray", "server", "openai-processing-ms", "x-a"]
+# Values as a provider's headers give them (dates, ids, counts, durations), and now and then any.
+_PROVIDER_VALUE = st.one_of(
+    st.integers(min_value=0, max_value=59).map("Mon, 07 Dec 2026 10:00:{:02d} GMT".format),
+    st.text("abcdef0123456789-_", min_size=1, max_size=24),
+    st.integers(min_value=0, max_value=20000).map(str),
+    st.builds("{}ms".format, st.integers(min_value=0, max_value=99)),
+    st.sampled_from(["application/json", "cloudflare", "keep-alive", "REDACTED", "2020-10-01"]),
+    _HEADER_TEXT,
+)
+
+
+@st.composite
+def provider_answers(draw: st.DrawFn) -> str:
+    """
+    Several answers (or requests) with the same header names, some of whose values differ from
+    item to item, as a provider's recorded answers are, and sometimes their status too.
+    """
+    names = draw(st.lists(st.sampled_from(_NAMES), min_size=1, max_size=6, unique=True))
+    varying = draw(st.sets(st.sampled_from(names)))
+    values = st.lists(_PROVIDER_VALUE, min_size=1, max_size=2)
+    fixed = {name: draw(values) for name in names}
+    side = draw(st.sampled_from(["request", "response"]))
+    interactions = []
+    for n in range(draw(st.integers(min_value=2, max_value=5))):
+        headers = {name: draw(values) if name in varying else list(fixed[name]) for name in names}
+        if side == "request":
+            interactions.append({"request": _request({"k": n}, headers)})
+        else:
+            status = {"code": draw(st.sampled_from([200, 200, 200, 429])), "message": "OK"}
+            response = {"status": status, "headers": headers, "parsed_body": {"k": n}}
+            interactions.append({"response": response})
+    return dumped({"version": 1, "interactions": interactions})
+
+
+def _read_keeping(text: str, runs: dict[str, Any] | None) -> Any:
+    # The reader's data of `text` (`Unrecognised` when it declines it) with the kept runs `runs`
+    # (which it changes), or with no run kept at all when None: each line read on its own.
+    saved = _layout._runs, _layout._run_misses, _layout._RUN_KEPT_CHARS
+    _layout._runs, _layout._run_misses = ({} if runs is None else runs), {}
+    if runs is None:
+        _layout._RUN_KEPT_CHARS = 0
+    try:
+        return read_layout(text)
+    except Unrecognised:
+        return Unrecognised
+    finally:
+        _layout._runs, _layout._run_misses, _layout._RUN_KEPT_CHARS = saved
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(provider_answers(), st.data())
+def test_items_that_differ_from_a_kept_run_in_values_read_as_their_lines_do(
+    text: str, draw: st.DataObject
+) -> None:
+    # An item whose lines are a kept run's but for one-line values is built from the run's data
+    # with those values (`_slotted`, then `_filled` once the values that differ are known): it
+    # reads as reading each of its lines does, and so does the text edited at one character,
+    # read with the runs the first text left (its values, its edited lines, the run's pieces).
+    runs: dict[str, Any] = {}
+    read = _read_keeping(text, runs)
+    assert same(read, _read_keeping(text, None))
+    at = draw.draw(st.integers(min_value=0, max_value=len(text)))
+    kind = draw.draw(st.sampled_from(["insert", "delete", "replace"]))
+    if kind == "insert":
+        edited = text[:at] + draw.draw(_EDITS) + text[at:]
+    elif kind == "delete":
+        edited = text[:at] + text[at + 1 :]
+    else:
+        edited = text[:at] + draw.draw(_EDITS) + text[at + 1 :]
+    assert same(_read_keeping(edited, runs), _read_keeping(edited, None))
+    assert same(_read_keeping(edited, dict(runs)), _read_keeping(edited, None))
+    assert_read_alike(edited)
+
+
+def test_answers_whose_header_values_differ_are_built_from_the_kept_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Answers whose headers differ in their values only (a date, a request id) are built from the
+    # first answer's run: after the first, none of their lines is read on its own; and each gets
+    # collections of its own.
+    monkeypatch.setattr(_layout, "_runs", {})
+    monkeypatch.setattr(_layout, "_run_misses", {})
+    monkeypatch.setattr(_layout, "_lines", {})
+    read: list[str] = []
+    line = _layout._line
+
+    def counted_line(text: str) -> Any:
+        read.append(text)
+        return line(text)
+
+    monkeypatch.setattr(_layout, "_line", counted_line)
+    item = (
+        "- response:\n    status: {{code: 200, message: OK}}\n    headers:\n"
+        "      date: ['Mon, 07 Dec 2026 10:00:{:02d} GMT']\n      server: [cloudflare]\n"
+        "      x-request-id: [req_{:024x}]\n      x-ratelimit-reset-requests: [{}ms]\n"
+        '    parsed_body: {{\n        "k": {}\n      }}\n'
+    )
+    text = "".join(item.format(n, n * 7919, n % 3 + 10, n) for n in range(12))
+    data = read_layout(text)
+    assert same(data, load_yaml(text))
+    assert len(read) == 8  # the first answer's lines
+    data[3]["response"]["headers"]["server"].append("x")
+    assert [answer["response"]["headers"]["server"] for answer in data[2:5]] == [
+        ["cloudflare"],
+        ["cloudflare", "x"],
+        ["cloudflare"],
+    ]
+
+
+# Values that start with a digit, made of what the resolvers of such a scalar match and a few
+# others, and numbers and dates in the forms YAML reads.
+_DIGIT_FIRST = st.builds(
+    str.__add__,
+    st.sampled_from("0123456789"),
+    st.text(st.sampled_from([*_layout._DIGIT_FIRST_MATCHED, *"msAMSgz#é,[]{}'"]), max_size=12),
+) | st.sampled_from(
+    ["1.0e+5", "6.8523015e+5", "685.230_15e+03", "1e5", "0x1f", "0xA_B", "0o17", "0b101", "1_000"]
+    + ["017", "1.5", "0.", "2026-12-07", "2026-12-07t10:00:00z", "2026-12-07T10:00:00.5Z", "1:30"]
+)
+
+
+@settings(max_examples=2500, deadline=None)
+@given(
+    _HEADER_TEXT
+    | _DIGIT_FIRST
+    | _PROVIDER_VALUE
+    | st.builds("'{}'".format, _HEADER_TEXT)
+    | st.builds('"{}"'.format, _HEADER_TEXT)
+)
+def test_a_header_s_value_the_pattern_takes_is_read_as_the_line_reader_reads_it(inner: str) -> None:
+    # `_ONE_ITEM` reads a hole's value (`_filled`) in the forms most header values take; what it
+    # takes, `_value` reads as the same text.
+    written = f"[{inner}]"
+    found = _layout._ONE_ITEM.match(written + "\n")
+    if found is None:
+        return
+    quoted, plain = found.groups()
+    assert found.end() == len(written)
+    assert _layout._value(written) == (_layout._FLOW, [plain if quoted is None else quoted])
