@@ -12,14 +12,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from .._flavors import REFUSED, TIMED_OUT
 from ._base import MAX_DURATION_MS, MAX_TEXT_CHARS, ConnectionFailure, FaultContext, ReplacingFault
 
 __all__ = ["ConnectError", "ConnectTimeout", "ReadTimeout"]
-
-# The texts httpx passes on from the socket layer on Linux, so a client that logs or matches on
-# them sees what a real failure shows.
-_REFUSED = "[Errno 111] Connection refused"
-_TIMED_OUT = "timed out"
 
 
 class _ConnectionFault(ReplacingFault):
@@ -34,8 +30,9 @@ class _ConnectionFault(ReplacingFault):
     acts_on = "http"
     #: Name of the httpx/httpx2 exception class the client gets.
     error_type: ClassVar[str]
-    #: The exception's message when the fault gives none: the socket layer's text.
-    default_message: ClassVar[str] = _TIMED_OUT
+    #: The exception's message when the fault gives none: the socket layer's text, as httpx passes
+    #: it on (the async transports and TLS say theirs instead: see `network_text`).
+    default_message: ClassVar[str] = TIMED_OUT
 
     message: str | None = Field(
         default=None, max_length=MAX_TEXT_CHARS, description="error message instead of `timed out`"
@@ -59,7 +56,7 @@ class ConnectError(_ConnectionFault):
     summary = "connection refused (ConnectError), before any request is sent"
     example = "connect_error:times=2"
     error_type = "ConnectError"
-    default_message = _REFUSED
+    default_message = REFUSED
 
     message: str | None = Field(
         default=None, max_length=MAX_TEXT_CHARS, description="error message instead of a refused connection"
