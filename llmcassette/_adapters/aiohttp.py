@@ -98,8 +98,11 @@ def _connect_failure(request: Any, error_type: str, message: str, timed_by_total
         return _timeout_error("ConnectionTimeoutError")(f"Connection timeout to host {request.url}")
     if error_type == "ReadTimeout":
         return _read_timeout(timed_by_total)
-    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
-    return aiohttp.ClientConnectorError(request.connection_key, refused)
+    # asyncio's words for a refused connect, with the address it tried (the host as the request
+    # names it: a name is not resolved in replay).
+    key = request.connection_key
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, f"Connect call failed {(key.host, key.port)!r}")
+    return aiohttp.ClientConnectorError(key, refused)
 
 
 def _hang_up_cause(error_type: str, cause: BaseException | None) -> OSError | None:
@@ -265,10 +268,11 @@ class CassetteTransport(asyncio.Transport):
             if payload is not None:
                 payload.set_exception(timeout_error)
             return
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             if watched and payload._buffer:
                 await self._want()
-            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+            # The bytes stop mid-body, as a dropped connection's do: a reset's with its error.
+            self._connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
             return
         finally:
             # Before the client has read the last chunk: the stream has ended (a recording is
@@ -317,8 +321,9 @@ class CassetteTransport(asyncio.Transport):
         if chunk is None or pulled.next is None:
             if pulled.chunked:
                 self._protocol.data_received(b"0\r\n\r\n")
-        else:
-            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+        elif isinstance(chunk, httpx.TransportError):
+            # The bytes stop mid-body, as a dropped connection's do: a reset's with its error.
+            self._connection_lost(_hang_up_cause(type(chunk).__name__, chunk.__cause__))
         return True
 
     async def _send(self, request: Any) -> Any:
