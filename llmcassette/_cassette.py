@@ -498,9 +498,19 @@ class Cassette:
                 recorded = compiled.playback
                 assert recorded is not None
                 playback = recorded
+                stream_faults = [(f, call) for f, call in fired if isinstance(f, StreamFault)]
+                if stream_faults and self.speed is not None and compiled.offsets_ms is not None:
+                    # At the recorded pace, the waits between the recorded chunks go with their
+                    # chunks through the faults' edits, as the faults' own waits do: a chunk cut
+                    # in two, dropped, or regrouped keeps the time its bytes arrived at.
+                    playback = _with_recorded_gaps(
+                        playback, compiled.offsets_ms, compiled.elapsed_ms, self.speed
+                    )
+                else:
+                    decision.offsets_ms = compiled.offsets_ms
                 broken = False
-                for fault, call in fired:
-                    if isinstance(fault, StreamFault) and context is not None:
+                for fault, call in stream_faults:
+                    if context is not None:
                         attempt.faults.append(fault.spec())
                         playback = fault.apply(playback, replace(context, call=call))
                         broken = broken or not fault.consumes_recording
@@ -509,8 +519,6 @@ class Cassette:
                     slot.cursor = cursor
                 decision.playback = playback
                 decision.elapsed_ms = compiled.elapsed_ms
-                if len(playback.chunks) == len(recorded.chunks):
-                    decision.offsets_ms = compiled.offsets_ms
                 return decision
             if mode is RecordMode.NEW_EPISODES:
                 return decision
@@ -969,6 +977,26 @@ class Cassette:
             url=strip_userinfo(request.uri),
             differences=differences,
         )
+
+
+def _with_recorded_gaps(
+    playback: Playback, offsets_ms: Sequence[float], elapsed_ms: float | None, speed: float
+) -> Playback:
+    """
+    ``playback`` with the recorded pace as waits before its chunks (``delays_ms``, added to any
+    there), scaled by ``speed``: each chunk waits as long after the one before (the first, after
+    the head) as it arrived after it when recorded.
+    """
+    chunks = playback.chunks
+    if len(offsets_ms) != len(chunks):
+        return playback
+    before = playback.delays_ms if playback.delays_ms is not None else (0.0,) * len(chunks)
+    previous = elapsed_ms or 0.0
+    delays = []
+    for offset, delay in zip(offsets_ms, before, strict=True):
+        delays.append(delay + max(0.0, offset - previous) / speed)
+        previous = max(previous, offset)
+    return replace(playback, delays_ms=tuple(delays))
 
 
 def _late_head(head_s: float, timeout_s: float | None) -> ConnectionFailure | None:

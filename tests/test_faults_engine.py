@@ -751,3 +751,45 @@ async def test_same_cassette_faults_and_seed_give_the_same_bytes_chunks_and_log(
     reseeded = await scenario(client, tape, [SEEDED[0], SEEDED[1].replace("seed=5", "seed=6")], calls=10)
     assert [o[0] for o in reseeded[0]] == codes  # the rate limit draw is unchanged
     assert [o[2] for o in reseeded[0]] != [o[2] for o in outcomes]
+
+
+def _arrivals(body_chunks: list[bytes], marks: list[float]) -> list[tuple[int, float]]:
+    """Each chunk's end as a byte position in the body, with the time it arrived."""
+    ends, position = [], 0
+    for chunk, mark in zip(body_chunks, marks, strict=True):
+        position += len(chunk)
+        ends.append((position, mark))
+    return ends
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "spec", ["disconnect:after=2", "truncate:after=3", "rechunk:mode=fixed,size=7", "stall:after=1,seconds=1"]
+)
+async def test_at_the_recorded_pace_a_stream_fault_keeps_the_times_the_bytes_arrived_at(
+    client: Client, tape: Tape, spec: str
+) -> None:
+    # Before, a fault that changed the number of chunks (a cut, a re-split) played them all at
+    # once after the head: the recorded pace was dropped. A byte now arrives when it did when
+    # recorded (a stall's silence added), whatever chunk it travels in. Twenty times slower than
+    # recorded, so that the replay's own real time (which the pace does not wait again) stays
+    # small beside the gaps, on a loaded machine too.
+    pace = 0.05
+    with VirtualClock() as clock:
+        marks, on_chunk = virtual_marks(clock)
+        with llmcassette.use_cassette(tape.path, pace=pace):
+            paced = await chat_stream(client, tape, on_chunk=on_chunk)
+    recorded_at = dict(_arrivals(paced.chunks, marks))
+    assert paced.chunks == EVENTS and marks[-1] > marks[0] + 0.6  # the events came 10 ms apart
+    with VirtualClock() as clock:
+        marks, on_chunk = virtual_marks(clock)
+        with llmcassette.use_cassette(tape.path, pace=pace, faults=[spec]):
+            faulted = await chat_stream(client, tape, on_chunk=on_chunk)
+    assert b"".join(EVENTS).startswith(b"".join(faulted.chunks))
+    stalled = 1.0 if spec.startswith("stall") else 0.0
+    for end, mark in _arrivals(faulted.chunks, marks):
+        # The time of the recorded chunk its last byte came in.
+        due = next(at for position, at in sorted(recorded_at.items()) if position >= end)
+        if spec.startswith("stall") and end > len(EVENTS[0]):
+            due += stalled
+        assert mark == pytest.approx(due, abs=0.05), (end, marks)
