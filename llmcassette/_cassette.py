@@ -35,6 +35,7 @@ from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
 from ._playback import (
     Compiled,
     compile_response,
+    connect_timeout,
     default_reason,
     failure_exception,
     read_timeout,
@@ -711,6 +712,7 @@ class Cassette:
             streaming=streaming,
             now_s=clock.time() if clock is not None else time.time(),
             read_timeout_s=client_timeout_s,
+            connect_timeout_s=connect_timeout(request),
         )
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 

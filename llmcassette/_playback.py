@@ -348,6 +348,13 @@ def failure_exception(
     return flavor.failure(error_type, message, is_async=is_async, url=url)
 
 
+def connect_timeout(request: Any) -> float | None:
+    """The client's connect timeout for ``request``, in seconds, when it set one."""
+    timeout = request.extensions.get("timeout")
+    value = timeout.get("connect") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def read_timeout(request: Any) -> float | None:
     """The client's read timeout for ``request``, in seconds, when it set one."""
     timeout = request.extensions.get("timeout")

@@ -110,6 +110,8 @@ class FaultContext:
     now_s: float
     #: The client's read timeout for this request in seconds, when it set one.
     read_timeout_s: float | None = None
+    #: The client's connect timeout for this request in seconds, when it set one.
+    connect_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)

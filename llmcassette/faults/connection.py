@@ -64,23 +64,28 @@ class ConnectError(_ConnectionFault):
 
 
 class ConnectTimeout(_ConnectionFault):
-    """The connection is never established: the client gets ``ConnectTimeout``."""
+    """The connection is never established: the client gets ``ConnectTimeout`` once its connect
+    timeout has passed (on the virtual clock when one is active)."""
 
     name = "connect_timeout"
     summary = "the connection attempt times out (ConnectTimeout)"
     example = "connect_timeout:delay_ms=100,times=1"
     error_type = "ConnectTimeout"
 
-    delay_ms: float = Field(
-        default=0,
+    delay_ms: float | None = Field(
+        default=None,
         ge=0,
         le=MAX_DURATION_MS,
         allow_inf_nan=False,
-        description="how long the attempt takes to time out, in ms",
+        description="how long the attempt takes to time out, in ms; default: the client's connect timeout",
     )
 
     def _delay_ms(self, context: FaultContext) -> float:
-        return self.delay_ms
+        if self.delay_ms is not None:
+            return self.delay_ms
+        # A connection that never comes is given up after the client's connect timeout, as a
+        # head that never comes after its read timeout; with none, fail at once.
+        return context.connect_timeout_s * 1000.0 if context.connect_timeout_s is not None else 0.0
 
 
 class ReadTimeout(_ConnectionFault):

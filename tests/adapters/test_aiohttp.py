@@ -23,7 +23,7 @@ import llmcassette
 from llmcassette import VirtualClock
 from tests.adapters.test_http_client import forbid_sockets
 from tests.arbitrary import STREAM_BODIES, STREAMS
-from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app, unanswered_url
 
 #: What a sock_read and a connect timeout raise: aiohttp 3.10 gave each a class of its own, where
 #: 3.8 and 3.9 raise ServerTimeoutError for both.
@@ -571,6 +571,33 @@ def test_a_session_timed_by_total_alone_times_out_as_live(
     both = aiohttp.ClientTimeout(total=60, sock_read=5)
     with VirtualClock(), llmcassette.use_cassette(cassette, faults=[fault]):
         assert asyncio.run(_timed_out(_one(base, SSE, timeout=both))) is SOCKET_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("timeout", "raised"),
+    [
+        (aiohttp.ClientTimeout(total=0.2), asyncio.TimeoutError),  # aiohttp's default session's kind
+        (aiohttp.ClientTimeout(total=5, sock_connect=0.2), CONNECT_TIMEOUT),
+        (aiohttp.ClientTimeout(connect=0.2), CONNECT_TIMEOUT),
+    ],
+)
+def test_a_connect_timeout_ends_the_call_with_the_timer_that_comes_due_first_as_live(
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: aiohttp.ClientTimeout,
+    raised: type[BaseException],
+) -> None:
+    # A session timed by `total` alone got ConnectionTimeoutError, a ClientError, where its total
+    # timer ends the call live with asyncio.TimeoutError; and at once, not after the timer.
+    with unanswered_url() as url:
+        live = asyncio.run(_timed_out(lambda: _read_all(url, timeout)))  # type: ignore[arg-type]
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=["connect_timeout"]):
+        replayed = asyncio.run(_timed_out(_one(recorded[1], SSE, timeout=timeout)))
+    assert live is raised
+    assert replayed is live
+    assert clock.elapsed_s == pytest.approx(0.2)
 
 
 async def _read_all(url: str, timeout: aiohttp.ClientTimeout) -> bytes:

@@ -39,7 +39,7 @@ from llmcassette.faults import parse_fault
 from llmcassette.proxy import FAULT_HEADER, CassetteServer
 from tests.adapters.bedrock import bedrock_app
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve
+from tests.servers import serve, unanswered_url
 from tests.upstreams import provider_app
 
 #: The client's timeout where a fault makes it wait: short, as the live run waits for real, but
@@ -265,6 +265,42 @@ def test_a_replayed_fault_raises_what_the_library_raises_live(
     assert len(clock.sleeps) == len(live_clock.sleeps)
     if fault != "connect_error":
         assert len(_served_lines(recorded.log, before, len(replay.attempts))) == len(replay.attempts)
+
+
+#: The client's connect timeout where nothing answers: the live run waits it on every attempt.
+CONNECT_S = 0.1
+
+
+def test_a_replayed_connect_timeout_takes_what_it_takes_live(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Live, every attempt waits the client's connect timeout before it fails (urllib3 tries 4
+    # times, botocore 3). Replay waited nothing, so the attempt log's times and the virtual
+    # clock showed the backoff alone, not the time a retrying client really takes.
+    library = recorded.library
+    with unanswered_url() as url, VirtualClock() as live_clock:
+        start = time.monotonic()
+        live = _run(library.call, url, {}, CONNECT_S)
+        live_s = time.monotonic() - start
+    with monkeypatch.context() as patch:
+        forbid_sockets(patch)
+        with (
+            VirtualClock() as clock,
+            llmcassette.use_cassette(recorded.path, faults=["connect_timeout"]) as replay,
+        ):
+            replayed = _run(library.call, recorded.base, {}, CONNECT_S)
+    assert replayed.raised == live.raised != ()
+    assert len(clock.sleeps) == len(live_clock.sleeps)
+    # Each attempt gave up after the connect timeout, on the virtual clock (the backoff between
+    # them is the clock's sleeps); as long as live, where the timeouts were waited for real.
+    attempts = len(replay.attempts)
+    waited_s = clock.elapsed_s - sum(clock.sleeps)
+    assert waited_s == pytest.approx(attempts * CONNECT_S)
+    assert live_s >= waited_s - 0.05
+    gaps = [b.time_s - a.time_s for a, b in zip(replay.attempts, replay.attempts[1:], strict=False)]
+    # (urllib3 retries a connection at once, botocore after a backoff)
+    assert all(gap >= CONNECT_S - 1e-9 for gap in gaps)
+    assert sum(gaps) == pytest.approx((attempts - 1) * CONNECT_S + sum(clock.sleeps))
 
 
 #: What each library raises (outermost first, then what it wraps), live and in replay; a fault
