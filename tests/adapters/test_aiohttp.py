@@ -29,6 +29,10 @@ from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app, un
 #: 3.8 and 3.9 raise ServerTimeoutError for both.
 SOCKET_TIMEOUT: type[Exception] = getattr(aiohttp, "SocketTimeoutError", aiohttp.ServerTimeoutError)
 CONNECT_TIMEOUT: type[Exception] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeoutError)
+# What a default session gets for a connection that never comes: its `sock_connect` timer's error
+# (aiohttp 3.10 on), or, timed by `total` alone (3.9 and before), the total timer's.
+_DEFAULT_TIMED_BY_TOTAL = aiohttp.client.DEFAULT_TIMEOUT.sock_connect is None
+DEFAULT_CONNECT_TIMEOUT = asyncio.TimeoutError if _DEFAULT_TIMED_BY_TOTAL else CONNECT_TIMEOUT
 
 SSE = "/sse?n=4&gap_ms=15"
 NDJSON = "/ndjson?n=3&gap_ms=15"
@@ -156,7 +160,7 @@ def _one(base: str, path: str, **session: Any) -> Callable[[], Awaitable[Any]]:
         ("rate_limit", "/json", aiohttp.ClientResponseError),
         # (a default session, timed by `total` alone: see the test of a session timed so)
         ("read_timeout", "/json", asyncio.TimeoutError),
-        ("connect_timeout", "/json", CONNECT_TIMEOUT),
+        ("connect_timeout", "/json", DEFAULT_CONNECT_TIMEOUT),
     ],
 )
 def test_faults_raise_what_aiohttp_raises(
