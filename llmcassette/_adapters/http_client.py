@@ -258,8 +258,12 @@ class CassetteSocket:
             hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            # After the fault's silence: its delay, else the client's timeout (as decided).
-            wait(decision.log_failure().delay_ms / 1000.0)
+            # After the fault's silence: its delay, else the client's read timeout, which the
+            # socket's timeout is now (urllib3 sets it once the request is sent; it was the
+            # connect timeout when the cassette decided).
+            failure = decision.log_failure()
+            read_timeout_s = self._timeout or 0.0
+            wait(read_timeout_s if failure.waits_for_read_timeout else failure.delay_ms / 1000.0)
             return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
         # The socket's timeout now is the read timeout (urllib3 sets it once the request is sent).
         request.extensions["timeout"] = _timeouts(self._timeout)

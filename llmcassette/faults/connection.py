@@ -42,10 +42,17 @@ class _ConnectionFault(ReplacingFault):
         """How long the failure takes to show, in milliseconds."""
         return 0.0
 
+    def _waits_for_read_timeout(self) -> bool:
+        """Whether the failure comes once the client's read timeout has passed."""
+        return False
+
     def respond(self, context: FaultContext) -> ConnectionFailure:
         """The failure, after the fault's delay."""
         return ConnectionFailure(
-            self.error_type, self.message or self.default_message, self._delay_ms(context)
+            self.error_type,
+            self.message or self.default_message,
+            self._delay_ms(context),
+            self._waits_for_read_timeout(),
         )
 
 
@@ -109,3 +116,6 @@ class ReadTimeout(_ConnectionFault):
             return self.delay_ms
         # Without a timeout from the client a real stall would last for ever; fail at once instead.
         return context.read_timeout_s * 1000.0 if context.read_timeout_s is not None else 0.0
+
+    def _waits_for_read_timeout(self) -> bool:
+        return self.delay_ms is None

@@ -14,9 +14,11 @@ many attempts as the live server saw. The table the test pins is the one in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,7 +41,7 @@ from llmcassette.faults import parse_fault
 from llmcassette.proxy import FAULT_HEADER, CassetteServer
 from tests.adapters.bedrock import bedrock_app
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve, unanswered_url
+from tests.servers import read_request, serve, serve_connections, unanswered_url
 from tests.upstreams import provider_app
 
 #: The client's timeout where a fault makes it wait: short, as the live run waits for real, but
@@ -301,6 +303,53 @@ def test_a_replayed_connect_timeout_takes_what_it_takes_live(
     # (urllib3 retries a connection at once, botocore after a backoff)
     assert all(gap >= CONNECT_S - 1e-9 for gap in gaps)
     assert sum(gaps) == pytest.approx((attempts - 1) * CONNECT_S + sum(clock.sleeps))
+
+
+def _silent(connection: socket.socket) -> None:
+    # Takes the request and never answers (in a thread, so the next connection is taken meanwhile).
+    def hold() -> None:
+        with connection:
+            connection.settimeout(5)
+            if read_request(connection):
+                with contextlib.suppress(OSError):
+                    connection.recv(1)  # until the client gives up and closes
+
+    threading.Thread(target=hold, daemon=True).start()
+
+
+@pytest.mark.parametrize("library", ["requests", "urllib3"])
+def test_a_head_that_never_comes_times_out_after_the_read_timeout_not_the_connect_one(
+    library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # urllib3 times the connect by the socket's timeout, then sets the read timeout once the
+    # request is sent: `read_timeout` took the connect timeout for the client's read timeout.
+    connect_s, read_s = 0.05, 0.3
+
+    def call(base: str) -> str:
+        url = base + "/v1/chat/completions"
+        try:
+            if library == "requests":
+                requests.post(url, json=OPENAI, timeout=(connect_s, read_s))
+            else:
+                timeout = urllib3.Timeout(connect=connect_s, read=read_s)
+                with urllib3.PoolManager(retries=False) as pool:
+                    pool.request("POST", url, body=json.dumps(OPENAI).encode(), timeout=timeout)
+        except Exception as exc:
+            return type(exc).__name__
+        return ""
+
+    path = tmp_path / "chat.yaml"
+    with serve(provider_app()) as base, llmcassette.use_cassette(path, record_mode="once"):
+        assert call(base) == ""
+    with serve_connections(_silent, join_timeout_s=5) as silent:
+        start = time.monotonic()
+        live = call(silent)
+        live_s = time.monotonic() - start
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(path, faults=["read_timeout"]):
+        assert call(base) == live != ""
+    assert clock.elapsed_s == pytest.approx(read_s)
+    assert live_s >= read_s
 
 
 #: What each library raises (outermost first, then what it wraps), live and in replay; a fault
