@@ -17,6 +17,7 @@ import socket
 import ssl
 import struct
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,3 +185,37 @@ def test_a_replayed_failure_says_what_it_says_live(
     if server.url.startswith("https") and mode in ("silent", "stall"):
         expected[mode] = "The read operation timed out"
     assert cassette.attempts[0].error.split(": ", 1)[1] == expected[mode]
+
+
+def _urlopen_outcome(url: str, authority: trustme.CA) -> tuple[str, str, bytes]:
+    """What ``urllib.request`` raised (class and text) and the bytes read before it."""
+    verify = ssl.create_default_context()
+    authority.configure_trust(verify)
+    request = urllib.request.Request(
+        url, data=b'{"stream": true}', headers={"Content-Type": "application/json"}
+    )
+    got: list[bytes] = []
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S, context=verify) as response:
+            got.extend(iter(response.read1, b""))
+    except OSError as exc:
+        return type(exc).__name__, str(exc), b"".join(got)
+    return "", "", b"".join(got)
+
+
+@pytest.mark.parametrize(("mode", "fault"), [("silent", "read_timeout"), ("stall", f"stall:after={AFTER}")])
+def test_a_replayed_timeout_says_to_urllib_what_the_socket_says_live(
+    server: Misbehaving, authority: trustme.CA, mode: str, fault: str, tmp_path: Path
+) -> None:
+    # The socket's own timeout reaches the caller of urllib.request as it is: `timed out`, or on
+    # TLS the ssl module's `The read operation timed out`. Replay said the former over https too.
+    path = tmp_path / "stream.yaml"
+    server.mode = "whole"
+    with llmcassette.use_cassette(path, record_mode="once"):
+        assert _urlopen_outcome(server.url, authority)[:2] == ("", "")
+    server.mode = mode
+    live = _urlopen_outcome(server.url, authority)
+    with VirtualClock(), llmcassette.use_cassette(path, faults=[fault]):
+        replayed = _urlopen_outcome(server.url, authority)
+    assert replayed == live
+    assert live[0] == "TimeoutError"
