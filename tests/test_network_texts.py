@@ -115,6 +115,16 @@ def server(request: pytest.FixtureRequest, authority: trustme.CA) -> Iterator[Mi
         upstream.close()
 
 
+@pytest.fixture(scope="module")
+def recorded(server: Misbehaving, authority: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The server's whole stream, recorded once (any client replays it)."""
+    path = tmp_path_factory.mktemp("texts") / "stream.yaml"
+    server.mode = "whole"
+    with llmcassette.use_cassette(path, record_mode="once"):
+        assert _outcome(Client("httpx", False), server.url, authority) == ("", "", b"".join(EVENTS))
+    return path
+
+
 def _outcome(client: Client, url: str, authority: trustme.CA) -> tuple[str, str, bytes]:
     """The error the client got (class and text) and the bytes it read before."""
     lib = client.lib
@@ -161,14 +171,11 @@ def test_a_replayed_failure_says_what_it_says_live(
     client: Client,
     mode: str,
     fault: str,
-    tmp_path: Path,
+    recorded: Path,
 ) -> None:
     if mode == "reset" and server.url.startswith("https"):
         pytest.skip("a reset under TLS reaches the client as a close or a reset, as timing has it")
-    path = tmp_path / "stream.yaml"
-    server.mode = "whole"
-    with llmcassette.use_cassette(path, record_mode="once"):
-        assert _outcome(client, server.url, authority) == ("", "", b"".join(EVENTS))
+    path = recorded
     server.mode = mode
     live = _outcome(client, _refused_url() if mode == "refused" else server.url, authority)
     with VirtualClock(), llmcassette.use_cassette(path, faults=[fault]) as cassette:
