@@ -26,13 +26,22 @@ from ._exceptions import ConfigError, MissCandidate, NoMatchingInteraction
 from ._exchange import Ending, Playback, RequestInfo
 from ._expected_miss import ExpectedMiss
 from ._filters import InteractionFilter, LiveRequest
-from ._flavors import Flavor
+from ._flavors import TIMED_OUT, Flavor
 from ._framing import Framing, detect_framing, split_events
 from ._lazy import LazyCassette, load_lazy
 from ._matching import DEFAULT_IGNORED_BODY_FIELDS, DEFAULT_MATCH_ON, Matcher, PreparedBody, Probe
 from ._models import CassetteDocument, Interaction, StreamEnd, url_problem
 from ._modes import Pace, RecordMode, parse_pace, parse_record_mode
-from ._playback import Compiled, compile_response, default_reason, read_timeout, respond, respond_recorded
+from ._playback import (
+    Compiled,
+    compile_response,
+    connect_timeout,
+    default_reason,
+    failure_exception,
+    read_timeout,
+    respond,
+    respond_recorded,
+)
 from ._playlist import Playlist, Slot, with_known_json
 from ._recording import (
     Capture,
@@ -279,13 +288,13 @@ class Cassette:
         start = _monotonic()
         body = request.read()
         if not faults:
-            response = self._replay_exact(flavor, request, body)
+            response = self._replay_exact(flavor, request, body, is_async=False)
             if response is not None:
                 return response
         decision = self.decide(request, body, faults)
         if decision.failure is not None:
             wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, decision.attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt, is_async=False)
         return self.answer(flavor, request, body, decision, send, start=start)
 
     def decide(
@@ -336,7 +345,7 @@ class Cassette:
             head_s, late, timeout_s = self._head_delay(decision, request)
             if head_s > 0:
                 wait(head_s)
-            return self._play(flavor, decision, pacer, late, timeout_s)
+            return self._play(flavor, decision, pacer, late, timeout_s, is_async=False)
         try:
             response = send(request)
         except Exception as exc:
@@ -367,7 +376,7 @@ class Cassette:
         start = _monotonic()
         body = await request.aread()
         if not faults and prepared is None and not off_loop:
-            response = self._replay_exact(flavor, request, body)
+            response = self._replay_exact(flavor, request, body, is_async=True)
             if response is not None:
                 return response
         if off_loop:
@@ -376,7 +385,7 @@ class Cassette:
             decision = self.decide(request, body, faults, prepared)
         if decision.failure is not None:
             await await_wait(decision.failure.delay_ms / 1000.0)
-            raise self._failure(flavor, decision.failure, decision.attempt)
+            raise self._failure(flavor, decision.failure, decision.attempt, is_async=True)
         return await self.aanswer(flavor, request, body, decision, send, start=start)
 
     async def aanswer(
@@ -401,7 +410,7 @@ class Cassette:
             head_s, late, timeout_s = self._head_delay(decision, request)
             if head_s > 0:
                 await await_wait(head_s)
-            return self._play(flavor, decision, pacer, late, timeout_s)
+            return self._play(flavor, decision, pacer, late, timeout_s, is_async=True)
         try:
             response = await send(request)
         except Exception as exc:
@@ -490,9 +499,19 @@ class Cassette:
                 recorded = compiled.playback
                 assert recorded is not None
                 playback = recorded
+                stream_faults = [(f, call) for f, call in fired if isinstance(f, StreamFault)]
+                if stream_faults and self.speed is not None and compiled.offsets_ms is not None:
+                    # At the recorded pace, the waits between the recorded chunks go with their
+                    # chunks through the faults' edits, as the faults' own waits do: a chunk cut
+                    # in two, dropped, or regrouped keeps the time its bytes arrived at.
+                    playback = _with_recorded_gaps(
+                        playback, compiled.offsets_ms, compiled.elapsed_ms, self.speed
+                    )
+                else:
+                    decision.offsets_ms = compiled.offsets_ms
                 broken = False
-                for fault, call in fired:
-                    if isinstance(fault, StreamFault) and context is not None:
+                for fault, call in stream_faults:
+                    if context is not None:
                         attempt.faults.append(fault.spec())
                         playback = fault.apply(playback, replace(context, call=call))
                         broken = broken or not fault.consumes_recording
@@ -501,8 +520,6 @@ class Cassette:
                     slot.cursor = cursor
                 decision.playback = playback
                 decision.elapsed_ms = compiled.elapsed_ms
-                if len(playback.chunks) == len(recorded.chunks):
-                    decision.offsets_ms = compiled.offsets_ms
                 return decision
             if mode is RecordMode.NEW_EPISODES:
                 return decision
@@ -559,7 +576,7 @@ class Cassette:
         slot = playlist.exact(method, url, body)
         return None if slot is None else (method, url, slot)
 
-    def _replay_exact(self, flavor: Flavor, request: Any, body: bytes) -> Any:
+    def _replay_exact(self, flavor: Flavor, request: Any, body: bytes, *, is_async: bool) -> Any:
         # The common case on a path of its own: a request sent exactly as recorded, answered as
         # recorded, with no fault, filter or pace to act on it. The same steps as the general
         # path (`decide`, then `answer`) takes for it, in the same order, without what only other
@@ -605,17 +622,17 @@ class Cassette:
             if timeout_s is not None and timeout_s <= 0.0:
                 late = _late_head(0.0, timeout_s)
                 assert late is not None
-                raise self._failure(flavor, late, attempt)
+                raise self._failure(flavor, late, attempt, is_async=is_async)
             return respond_recorded(flavor, answer, attempt)
         playback = compiled.playback
         if playback is None:
             assert compiled.failure is not None  # recorded hanging up before answering
             failure = ConnectionFailure(compiled.failure.type, compiled.failure.message)
-            raise self._failure(flavor, failure, attempt)
+            raise self._failure(flavor, failure, attempt, is_async=is_async)
         timeout_s = read_timeout(request)
         late = _late_head(playback.head_delay_ms / 1000.0, timeout_s)
         if late is not None:
-            raise self._failure(flavor, late, attempt)
+            raise self._failure(flavor, late, attempt, is_async=is_async)
         return respond(
             flavor, playback, attempt=attempt, offsets_ms=None, pacer=None, read_timeout_s=timeout_s
         )
@@ -695,6 +712,7 @@ class Cassette:
             streaming=streaming,
             now_s=clock.time() if clock is not None else time.time(),
             read_timeout_s=client_timeout_s,
+            connect_timeout_s=connect_timeout(request),
         )
         return context, self.fault_plan.select(info, provider=profile.name, streaming=streaming)
 
@@ -718,12 +736,14 @@ class Cassette:
         pacer: Pacer | None,
         late: ConnectionFailure | None,
         read_timeout_s: float | None,
+        *,
+        is_async: bool,
     ) -> Any:
         # Once the head's delay has passed (waited by the caller, sync or async): the recording's
         # response, or the timeout of a head that came too late.
         __tracebackhide__ = True
         if late is not None:
-            raise self._failure(flavor, late, decision.attempt)
+            raise self._failure(flavor, late, decision.attempt, is_async=is_async)
         assert decision.playback is not None
         return respond(
             flavor,
@@ -734,9 +754,10 @@ class Cassette:
             read_timeout_s=read_timeout_s,
         )
 
-    def _failure(self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt) -> Exception:
-        attempt.error = f"{failure.error_type}: {failure.message}"
-        return flavor.exception(failure.error_type)(failure.message)
+    def _failure(
+        self, flavor: Flavor, failure: ConnectionFailure, attempt: Attempt, *, is_async: bool
+    ) -> Exception:
+        return failure_exception(flavor, attempt, failure.error_type, failure.message, is_async)
 
     # -- replay ------------------------------------------------------------------------------
 
@@ -960,10 +981,30 @@ class Cassette:
         )
 
 
+def _with_recorded_gaps(
+    playback: Playback, offsets_ms: Sequence[float], elapsed_ms: float | None, speed: float
+) -> Playback:
+    """
+    ``playback`` with the recorded pace as waits before its chunks (``delays_ms``, added to any
+    there), scaled by ``speed``: each chunk waits as long after the one before (the first, after
+    the head) as it arrived after it when recorded.
+    """
+    chunks = playback.chunks
+    if len(offsets_ms) != len(chunks):
+        return playback
+    before = playback.delays_ms if playback.delays_ms is not None else (0.0,) * len(chunks)
+    previous = elapsed_ms or 0.0
+    delays = []
+    for offset, delay in zip(offsets_ms, before, strict=True):
+        delays.append(delay + max(0.0, offset - previous) / speed)
+        previous = max(previous, offset)
+    return replace(playback, delays_ms=tuple(delays))
+
+
 def _late_head(head_s: float, timeout_s: float | None) -> ConnectionFailure | None:
     # The client's timeout for a response head that comes after it, which never arrives.
     if timeout_s is not None and head_s >= timeout_s:
-        return ConnectionFailure("ReadTimeout", "The read operation timed out")
+        return ConnectionFailure("ReadTimeout", TIMED_OUT)
     return None
 
 

@@ -15,10 +15,45 @@ from functools import cache
 from types import ModuleType
 from typing import Any
 
-__all__ = ["FLAVOR_NAMES", "Flavor", "available_flavors", "get_flavor"]
+__all__ = [
+    "FLAVOR_NAMES",
+    "REFUSED",
+    "RESET",
+    "TIMED_OUT",
+    "Flavor",
+    "available_flavors",
+    "get_flavor",
+    "network_text",
+]
 
 #: The libraries llmcassette knows, in the order they are patched.
 FLAVOR_NAMES = ("httpx", "httpx2")
+
+# What a network failure's exception says when the socket layer gave the text: the texts of the
+# sync transports on plain HTTP on Linux, from which `network_text` finds the others. Faults and
+# the engine raise with these; a library's own words for a failure are left as they are.
+REFUSED = "[Errno 111] Connection refused"
+RESET = "[Errno 104] Connection reset by peer"
+TIMED_OUT = "timed out"
+# The async transports run httpcore on anyio, whose exceptions carry no text (its TimeoutError,
+# BrokenResourceError), but for a refused connection: the last of its attempts, in a group.
+_ASYNC_TEXTS = {REFUSED: "All connection attempts failed", RESET: "", TIMED_OUT: ""}
+# On TLS a read that times out is the ssl module's, which says so in its own words.
+_TLS_READ_TIMEOUT = "The read operation timed out"
+
+
+def network_text(error_type: str, text: str, *, is_async: bool, url: str) -> str:
+    """
+    What ``error_type`` (``ReadTimeout``, ...) says live, from a sync or async transport, for a
+    request to ``url``, where the sync transport on plain HTTP says ``text``: the same, but for
+    the async transports' and TLS's own words (measured against real sockets: a refused port, a
+    silent server, a reset, over http and https).
+    """
+    if is_async:
+        return _ASYNC_TEXTS.get(text, text)
+    if text == TIMED_OUT and error_type == "ReadTimeout" and url.startswith("https:"):
+        return _TLS_READ_TIMEOUT
+    return text
 
 
 # One flavor per library (see `get_flavor`), so identity is equality: hashing one, as the caches
@@ -42,6 +77,11 @@ class Flavor:
             return found
         fallback: type[Exception] = self.module.ReadError
         return fallback
+
+    def failure(self, error_type: str, text: str, *, is_async: bool, url: str) -> Exception:
+        """The exception ``error_type``, saying what it says live from a sync or async transport
+        for ``url`` where the sync transport on plain HTTP says ``text`` (see :func:`network_text`)."""
+        return self.exception(error_type)(network_text(error_type, text, is_async=is_async, url=url))
 
     def response(
         self, status_code: int, *, headers: list[tuple[bytes, bytes]], stream: Any, extensions: Any

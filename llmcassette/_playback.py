@@ -17,7 +17,7 @@ from ._attempts import Attempt
 from ._exceptions import CassetteFormatError
 from ._exchange import Ending, Playback
 from ._file_bodies import replay_stream_for
-from ._flavors import Flavor
+from ._flavors import Flavor, network_text
 from ._framing import default_chunks
 from ._models import RecordedResponse, StreamError, header_get
 from ._recording import decompress
@@ -302,26 +302,24 @@ def _ending_stream(
 ) -> ReplayStream:
     # A stream that waits (faults' silences) or ends otherwise than cleanly: in an error, or in
     # a stall the client's read timeout ends.
+    # The errors say what the reader's transport (sync or async) says live; the attempt log
+    # keeps the sync transport's words, as for a connection failure.
     error_factory = None
     if playback.ending is Ending.ERROR:
         error_type = playback.error_type or "ReadError"
         message = playback.error_message
-        exc_class = flavor.exception(error_type)
 
-        def error_factory() -> Exception:
-            attempt.error = f"{error_type}: {message}"
-            return exc_class(message)
+        def error_factory(is_async: bool) -> Exception:
+            return failure_exception(flavor, attempt, error_type, message, is_async)
 
     stall_ms = None
     if playback.ending is Ending.STALL:
         stall_ms = playback.stall_ms if playback.stall_ms is not None else math.inf
     timeout_error = None
     if playback.delays_ms is not None or stall_ms is not None:
-        timeout_class = flavor.exception("ReadTimeout")
 
-        def timeout_error(message: str) -> Exception:
-            attempt.error = f"ReadTimeout: {message}"
-            return timeout_class(message)
+        def timeout_error(message: str, is_async: bool) -> Exception:
+            return failure_exception(flavor, attempt, "ReadTimeout", message, is_async)
 
     stream: ReplayStream = stream_class(_stream_kind(playback), flavor)(
         playback.chunks,
@@ -334,6 +332,27 @@ def _ending_stream(
         timeout_error=timeout_error,
     )
     return stream
+
+
+def failure_exception(
+    flavor: Flavor, attempt: Attempt, error_type: str, message: str, is_async: bool
+) -> Exception:
+    """
+    The exception ``error_type`` the client gets for a failure whose sync transport on plain
+    HTTP says ``message``, in the words its own transport (sync or async, on TLS or not) says
+    live (see :func:`~llmcassette._flavors.network_text`). The attempt log notes it in the sync
+    transport's words, the same whichever transport asked.
+    """
+    url = attempt.url
+    attempt.error = f"{error_type}: {network_text(error_type, message, is_async=False, url=url)}"
+    return flavor.failure(error_type, message, is_async=is_async, url=url)
+
+
+def connect_timeout(request: Any) -> float | None:
+    """The client's connect timeout for ``request``, in seconds, when it set one."""
+    timeout = request.extensions.get("timeout")
+    value = timeout.get("connect") if isinstance(timeout, dict) else None
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 def read_timeout(request: Any) -> float | None:

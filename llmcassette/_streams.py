@@ -15,7 +15,7 @@ from functools import cache
 from typing import Any, Protocol
 
 from ._clock import await_wait, wait
-from ._flavors import Flavor
+from ._flavors import TIMED_OUT, Flavor
 
 __all__ = ["Pacer", "PlainReplayStream", "RecordingStream", "ReplayStream", "StreamSink", "stream_class"]
 
@@ -64,11 +64,11 @@ class ReplayStream:
     # stream made on almost every replay sets only its chunks.
     _offsets_ms: Sequence[float] | None = None
     _pacer: Pacer | None = None
-    _error: Callable[[], Exception] | None = None
+    _error: Callable[[bool], Exception] | None = None
     _delays_ms: Sequence[float] | None = None
     _end_stall_ms: float | None = None
     _read_timeout_s: float | None = None
-    _timeout_error: Callable[[str], Exception] | None = None
+    _timeout_error: Callable[[str, bool], Exception] | None = None
     _next = 0
     _handed: list[bytes] | tuple[bytes, ...] = ()
     _running: tuple[Sequence[bytes], Iterator[bytes]] | None = None
@@ -79,11 +79,11 @@ class ReplayStream:
         *,
         offsets_ms: Sequence[float] | None = None,
         pacer: Pacer | None = None,
-        error: Callable[[], Exception] | None = None,
+        error: Callable[[bool], Exception] | None = None,
         delays_ms: Sequence[float] | None = None,
         end_stall_ms: float | None = None,
         read_timeout_s: float | None = None,
-        timeout_error: Callable[[str], Exception] | None = None,
+        timeout_error: Callable[[str, bool], Exception] | None = None,
     ) -> None:
         self._chunks = chunks
         self._offsets_ms = offsets_ms if pacer is not None else None
@@ -128,22 +128,24 @@ class ReplayStream:
             handing = self._handing()
             handing += chunks
 
-    def _silence(self, delay_ms: float) -> tuple[float, Exception | None]:
-        # How long to stay silent, and the timeout to raise after it when the client gives up first.
+    def _silence(self, delay_ms: float, is_async: bool) -> tuple[float, Exception | None]:
+        # How long to stay silent, and the timeout to raise after it when the client gives up
+        # first (in the words of the sync or async reader's transport: see `network_text`).
         timeout = self._read_timeout_s
         if timeout is not None and delay_ms / 1000.0 >= timeout:
-            return timeout, self._timeout("The read operation timed out")
+            return timeout, self._timeout(TIMED_OUT, is_async)
         if math.isinf(delay_ms):
             return 0.0, self._timeout(
                 "llmcassette: the stream stalls for ever and the client set no read timeout, so it would "
-                "hang; raising the read timeout now instead."
+                "hang; raising the read timeout now instead.",
+                is_async,
             )
         return delay_ms / 1000.0, None
 
-    def _timeout(self, message: str) -> Exception:
+    def _timeout(self, message: str, is_async: bool) -> Exception:
         if self._timeout_error is None:
             return TimeoutError(message)
-        return self._timeout_error(message)
+        return self._timeout_error(message, is_async)
 
     def _pending(self) -> Iterator[int]:
         # A second read carries on where the first stopped, as a network stream would: the
@@ -199,9 +201,9 @@ class ReplayStream:
             self._handed_over(rest[:count])
         self._running = None
 
-    def _fail(self) -> Exception | None:
+    def _fail(self, is_async: bool) -> Exception | None:
         error, self._error = self._error, None
-        return error() if error is not None else None
+        return error(is_async) if error is not None else None
 
     def __iter__(self) -> Iterator[bytes]:
         delays = self._delays_ms
@@ -222,7 +224,7 @@ class ReplayStream:
                     return  # every chunk went, and the stream ends cleanly
         for index in self._pending():
             if delays is not None and delays[index]:
-                seconds, timed_out = self._silence(delays[index])
+                seconds, timed_out = self._silence(delays[index], False)
                 wait(seconds)
                 if timed_out is not None:
                     raise timed_out
@@ -233,12 +235,12 @@ class ReplayStream:
             if chunk:
                 yield chunk
         if self._end_stall_ms is not None:
-            seconds, timed_out = self._silence(self._end_stall_ms)
+            seconds, timed_out = self._silence(self._end_stall_ms, False)
             self._end_stall_ms = None
             wait(seconds)
             if timed_out is not None:
                 raise timed_out
-        error = self._fail()
+        error = self._fail(False)
         if error is not None:
             raise error
 
@@ -246,7 +248,7 @@ class ReplayStream:
         delays = self._delays_ms
         for index in self._pending():
             if delays is not None and delays[index]:
-                seconds, timed_out = self._silence(delays[index])
+                seconds, timed_out = self._silence(delays[index], True)
                 await await_wait(seconds)
                 if timed_out is not None:
                     raise timed_out
@@ -257,12 +259,12 @@ class ReplayStream:
             if chunk:
                 yield chunk
         if self._end_stall_ms is not None:
-            seconds, timed_out = self._silence(self._end_stall_ms)
+            seconds, timed_out = self._silence(self._end_stall_ms, True)
             self._end_stall_ms = None
             await await_wait(seconds)
             if timed_out is not None:
                 raise timed_out
-        error = self._fail()
+        error = self._fail(True)
         if error is not None:
             raise error
 

@@ -295,6 +295,32 @@ def serve_connections(handle: Callable[[socket.socket], None], *, join_timeout_s
 
 
 @contextlib.contextmanager
+def unanswered_url() -> Iterator[str]:
+    """
+    The base URL of a port where a connection is never made: its listener takes none and its
+    queue is full, so the system drops the next attempt's SYN and the client waits its connect
+    timeout, as for a host that does not answer.
+    """
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    try:
+        for _ in range(3):  # a queue of 0 holds one; more, in case the system rounds it up
+            filler = socket.socket()
+            filler.setblocking(False)
+            fillers.append(filler)
+            with contextlib.suppress(BlockingIOError):
+                filler.connect(listener.getsockname())
+        time.sleep(0.05)  # for the handshakes to land in the queue
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+@contextlib.contextmanager
 def hang_up_server(
     mode: str = "close", *, partial: bytes = b"", then: threading.Event | None = None
 ) -> Iterator[str]:

@@ -959,7 +959,7 @@ def test_a_request_sent_exactly_as_recorded_is_logged_as_the_general_path_logs_i
         fast = run(copy)
         assert from_cache == ([1, 2] if warm else [])  # (#0: its URL was scrubbed, so not exact)
         copy.write_bytes(recorded.read_bytes())
-        monkeypatch.setattr(llmcassette.Cassette, "_replay_exact", lambda *args: None)
+        monkeypatch.setattr(llmcassette.Cassette, "_replay_exact", lambda *args, **kwargs: None)
         general = run(copy)
     assert fast == general
     assert fast[0][0][3] == 0  # (answered from the recording)

@@ -207,6 +207,14 @@ async def test_a_status_fault_answers_a_stream_request_with_json(client: Client,
     assert [a.interaction for a in cassette.attempts] == [None, 1]
 
 
+#: What the async transports (httpcore on anyio) say live where the sync ones say the socket's text.
+_ASYNC_SAYS = {
+    "[Errno 111] Connection refused": "All connection attempts failed",
+    "timed out": "",
+    "[Errno 104] Connection reset by peer": "",
+}
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("spec", "error", "message", "virtual_s"),
@@ -220,6 +228,8 @@ async def test_a_status_fault_answers_a_stream_request_with_json(client: Client,
 async def test_connection_faults_raise_the_library_class_and_are_logged(
     client: Client, tape: Tape, spec: str, error: str, message: str, virtual_s: float
 ) -> None:
+    # The client gets its transport's words (`tests/test_network_texts.py` has them live); the
+    # attempt log the sync transport's, whichever asked.
     start = time.monotonic()
     with VirtualClock() as clock:
         with llmcassette.use_cassette(tape.path, faults=[spec]) as cassette:
@@ -229,7 +239,7 @@ async def test_connection_faults_raise_the_library_class_and_are_logged(
             after = await client.send("POST", tape.url(CHAT), json=ASK)
     assert time.monotonic() - start < 1.0  # the wait was virtual
     assert_exact_error(client, info.value, error)
-    assert str(info.value) == message
+    assert str(info.value) == (_ASYNC_SAYS.get(message, message) if client.is_async else message)
     assert waited == pytest.approx(virtual_s)
     assert clock.sleeps == []  # llmcassette's own wait is not a client sleep
     assert json.loads(after.body) == ANSWER  # the recording was not consumed by the failure
@@ -276,7 +286,7 @@ async def test_disconnect_delivers_n_events_then_the_library_error(
     assert received.status == 200
     assert received.chunks == EVENTS[:2]
     assert_exact_error(client, received.error, error)
-    assert str(received.error) == message
+    assert str(received.error) == (_ASYNC_SAYS.get(message, message) if client.is_async else message)
     attempt = cassette.attempts[0]
     assert (attempt.interaction, attempt.status, attempt.chunks) == (1, 200, EVENTS[:2])
     assert attempt.faults == [parse_fault(spec).spec()]
@@ -339,7 +349,7 @@ async def test_stall_past_the_read_timeout_raises_it_after_n_events_on_the_virtu
     assert_exact_error(client, received.error, "ReadTimeout")
     assert clock.elapsed_s == pytest.approx(timeout or DEFAULT_TIMEOUT_S)
     assert clock.sleeps == []
-    assert cassette.attempts[0].error == "ReadTimeout: The read operation timed out"
+    assert cassette.attempts[0].error == "ReadTimeout: timed out"  # (a plain-HTTP read's words)
 
 
 @pytest.mark.anyio
@@ -414,7 +424,7 @@ async def test_slow_head_later_than_the_read_timeout_raises_it(client: Client, t
                 await chat_stream(with_timeout(client, 2.0), tape)
     assert clock.elapsed_s == pytest.approx(2.0)
     attempt = cassette.attempts[0]
-    assert (attempt.status, attempt.error) == (None, "ReadTimeout: The read operation timed out")
+    assert (attempt.status, attempt.error) == (None, "ReadTimeout: timed out")
 
 
 @pytest.mark.anyio
@@ -741,3 +751,45 @@ async def test_same_cassette_faults_and_seed_give_the_same_bytes_chunks_and_log(
     reseeded = await scenario(client, tape, [SEEDED[0], SEEDED[1].replace("seed=5", "seed=6")], calls=10)
     assert [o[0] for o in reseeded[0]] == codes  # the rate limit draw is unchanged
     assert [o[2] for o in reseeded[0]] != [o[2] for o in outcomes]
+
+
+def _arrivals(body_chunks: list[bytes], marks: list[float]) -> list[tuple[int, float]]:
+    """Each chunk's end as a byte position in the body, with the time it arrived."""
+    ends, position = [], 0
+    for chunk, mark in zip(body_chunks, marks, strict=True):
+        position += len(chunk)
+        ends.append((position, mark))
+    return ends
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "spec", ["disconnect:after=2", "truncate:after=3", "rechunk:mode=fixed,size=7", "stall:after=1,seconds=1"]
+)
+async def test_at_the_recorded_pace_a_stream_fault_keeps_the_times_the_bytes_arrived_at(
+    client: Client, tape: Tape, spec: str
+) -> None:
+    # Before, a fault that changed the number of chunks (a cut, a re-split) played them all at
+    # once after the head: the recorded pace was dropped. A byte now arrives when it did when
+    # recorded (a stall's silence added), whatever chunk it travels in. Twenty times slower than
+    # recorded, so that the replay's own real time (which the pace does not wait again) stays
+    # small beside the gaps, on a loaded machine too.
+    pace = 0.05
+    with VirtualClock() as clock:
+        marks, on_chunk = virtual_marks(clock)
+        with llmcassette.use_cassette(tape.path, pace=pace):
+            paced = await chat_stream(client, tape, on_chunk=on_chunk)
+    recorded_at = dict(_arrivals(paced.chunks, marks))
+    assert paced.chunks == EVENTS and marks[-1] > marks[0] + 0.6  # the events came 10 ms apart
+    with VirtualClock() as clock:
+        marks, on_chunk = virtual_marks(clock)
+        with llmcassette.use_cassette(tape.path, pace=pace, faults=[spec]):
+            faulted = await chat_stream(client, tape, on_chunk=on_chunk)
+    assert b"".join(EVENTS).startswith(b"".join(faulted.chunks))
+    stalled = 1.0 if spec.startswith("stall") else 0.0
+    for end, mark in _arrivals(faulted.chunks, marks):
+        # The time of the recorded chunk its last byte came in.
+        due = next(at for position, at in sorted(recorded_at.items()) if position >= end)
+        if spec.startswith("stall") and end > len(EVENTS[0]):
+            due += stalled
+        assert mark == pytest.approx(due, abs=0.05), (end, marks)

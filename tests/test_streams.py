@@ -100,7 +100,7 @@ async def test_pacer_does_not_wait_for_moments_already_past(is_async: bool) -> N
 @pytest.mark.anyio
 @pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
 async def test_replay_stream_raises_recorded_error_after_chunks(is_async: bool) -> None:
-    stream = ReplayStream([b"one", b"two"], error=lambda: httpx2.RemoteProtocolError("cut"))
+    stream = ReplayStream([b"one", b"two"], error=lambda is_async: httpx2.RemoteProtocolError("cut"))
     with pytest.raises(httpx2.RemoteProtocolError, match="cut"):
         if is_async:
             async for chunk in stream:

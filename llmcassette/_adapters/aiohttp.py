@@ -83,6 +83,20 @@ def _read_timer(timeout: Any) -> tuple[float | None, bool]:
     return sock_read, False
 
 
+def _connect_timer(timeout: Any) -> tuple[float | None, bool]:
+    """
+    The seconds after which a connection that never comes fails, and whether the timer is the
+    call's ``total`` rather than ``connect`` or ``sock_connect``: the one that comes due first,
+    as for :func:`_read_timer`.
+    """
+    limits = [getattr(timeout, name, None) for name in ("connect", "sock_connect")]
+    connect = min((limit for limit in limits if limit is not None), default=None)
+    total = getattr(timeout, "total", None)
+    if total is not None and (connect is None or total <= connect):
+        return total, True
+    return connect, False
+
+
 def _read_timeout(timed_by_total: bool) -> BaseException:
     """What aiohttp raises when no answer comes in time: its ``total`` timer ends the call with
     ``asyncio.TimeoutError`` (not a ``ClientError``), its ``sock_read`` timer with its own class."""
@@ -91,15 +105,22 @@ def _read_timeout(timed_by_total: bool) -> BaseException:
     return _timeout_error("SocketTimeoutError")("Timeout on reading data from socket")
 
 
-def _connect_failure(request: Any, error_type: str, message: str, timed_by_total: bool) -> BaseException:
+def _connect_failure(
+    request: Any, error_type: str, *, read_by_total: bool, connect_by_total: bool
+) -> BaseException:
     import aiohttp
 
     if error_type == "ConnectTimeout":
+        if connect_by_total:
+            return TimeoutError()  # the call's `total` timer ends it, as for a read (not a ClientError)
         return _timeout_error("ConnectionTimeoutError")(f"Connection timeout to host {request.url}")
     if error_type == "ReadTimeout":
-        return _read_timeout(timed_by_total)
-    refused = ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
-    return aiohttp.ClientConnectorError(request.connection_key, refused)
+        return _read_timeout(read_by_total)
+    # asyncio's words for a refused connect, with the address it tried (the host as the request
+    # names it: a name is not resolved in replay).
+    key = request.connection_key
+    refused = ConnectionRefusedError(errno.ECONNREFUSED, f"Connect call failed {(key.host, key.port)!r}")
+    return aiohttp.ClientConnectorError(key, refused)
 
 
 def _hang_up_cause(error_type: str, cause: BaseException | None) -> OSError | None:
@@ -122,6 +143,9 @@ class CassetteTransport(asyncio.Transport):
         live: Callable[[], Any],
         read_timeout_s: float | None,
         timed_by_total: bool = False,
+        *,
+        connect_timeout_s: float | None = None,
+        connect_by_total: bool = False,
     ) -> None:
         super().__init__()
         self._protocol = protocol
@@ -129,6 +153,8 @@ class CassetteTransport(asyncio.Transport):
         self._live = live
         self._read_timeout_s = read_timeout_s
         self._timed_by_total = timed_by_total
+        self._connect_timeout_s = connect_timeout_s
+        self._connect_by_total = connect_by_total
         self._raw = b""
         self._out = bytearray()
         self._closing = False
@@ -202,7 +228,7 @@ class CassetteTransport(asyncio.Transport):
         start = _monotonic()
         parsed = parse_request(raw)
         request = engine_request(parsed.method, str(self._request.url), parsed.headers, parsed.body)
-        request.extensions["timeout"] = {"read": self._read_timeout_s}
+        request.extensions["timeout"] = {"read": self._read_timeout_s, "connect": self._connect_timeout_s}
         self._raw = raw
         try:
             if cassette is None:
@@ -219,7 +245,12 @@ class CassetteTransport(asyncio.Transport):
                 decision.log_failure()
                 await await_wait(failure.delay_ms / 1000.0)
                 protocol.set_exception(
-                    _connect_failure(self._request, failure.error_type, failure.message, self._timed_by_total)
+                    _connect_failure(
+                        self._request,
+                        failure.error_type,
+                        read_by_total=self._timed_by_total,
+                        connect_by_total=self._connect_by_total,
+                    )
                 )
                 return
             response = await cassette.aanswer(
@@ -265,10 +296,11 @@ class CassetteTransport(asyncio.Transport):
             if payload is not None:
                 payload.set_exception(timeout_error)
             return
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             if watched and payload._buffer:
                 await self._want()
-            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+            # The bytes stop mid-body, as a dropped connection's do: a reset's with its error.
+            self._connection_lost(_hang_up_cause(type(exc).__name__, exc.__cause__))
             return
         finally:
             # Before the client has read the last chunk: the stream has ended (a recording is
@@ -317,8 +349,9 @@ class CassetteTransport(asyncio.Transport):
         if chunk is None or pulled.next is None:
             if pulled.chunked:
                 self._protocol.data_received(b"0\r\n\r\n")
-        else:
-            self._connection_lost(None)  # the bytes stop mid-body, as a dropped connection's do
+        elif isinstance(chunk, httpx.TransportError):
+            # The bytes stop mid-body, as a dropped connection's do: a reset's with its error.
+            self._connection_lost(_hang_up_cause(type(chunk).__name__, chunk.__cause__))
         return True
 
     async def _send(self, request: Any) -> Any:
@@ -539,7 +572,16 @@ def _create_connection(original: Callable[..., Any]) -> Callable[..., Any]:
         async def live() -> Any:
             return await original(self, req, traces, timeout)
 
-        protocol.connection_made(CassetteTransport(protocol, req, live, *_read_timer(timeout)))
+        connect_s, connect_by_total = _connect_timer(timeout)
+        transport = CassetteTransport(
+            protocol,
+            req,
+            live,
+            *_read_timer(timeout),
+            connect_timeout_s=connect_s,
+            connect_by_total=connect_by_total,
+        )
+        protocol.connection_made(transport)
         return protocol
 
     create_connection.__wrapped__ = original  # type: ignore[attr-defined]

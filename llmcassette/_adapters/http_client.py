@@ -42,6 +42,7 @@ client wrote them, and passes the response through chunk by chunk as it arrives.
 
 from __future__ import annotations
 
+import contextvars
 import errno
 import functools
 import http.client
@@ -58,6 +59,7 @@ from typing import TYPE_CHECKING, Any, cast
 import httpx
 
 from .._clock import wait
+from .._flavors import TIMED_OUT, network_text
 from .._intercept import current_cassette
 from .._recording import HANG_UP_ERRORS
 from .._streams import ReplayStream
@@ -179,7 +181,7 @@ def _broken(exc: BaseException) -> BaseException | None:
     # ReadError) is raised to the reader; any other failure is a connection that closed, so the
     # bytes just stop.
     if isinstance(exc, httpx.TimeoutException | TimeoutError):
-        return timeout_error()
+        return TimeoutError(str(exc) or TIMED_OUT)  # (saying what the socket says: TLS's own words)
     if isinstance(exc, httpx.ReadError | ConnectionResetError):
         return ConnectionResetError(errno.ECONNRESET, os.strerror(errno.ECONNRESET))
     if isinstance(exc, httpx.TransportError | OSError):
@@ -258,9 +260,15 @@ class CassetteSocket:
             hang_up = _hang_up(decision.log_failure().error_type)
             return io.BufferedReader(WireReader(b"", hang_up, chunked=False, broken=_raised))
         if decision.failure is not None:  # a head that never comes: the read times out
-            # After the fault's silence: its delay, else the client's timeout (as decided).
-            wait(decision.log_failure().delay_ms / 1000.0)
-            return io.BufferedReader(WireReader(b"", _silence(), chunked=False, broken=_broken))
+            # After the fault's silence: its delay, else the client's read timeout, which the
+            # socket's timeout is now (urllib3 sets it once the request is sent; it was the
+            # connect timeout when the cassette decided).
+            failure = decision.log_failure()
+            read_timeout_s = self._timeout or 0.0
+            wait(read_timeout_s if failure.waits_for_read_timeout else failure.delay_ms / 1000.0)
+            # (in the words of the socket that times out: TLS's are its own)
+            text = network_text("ReadTimeout", TIMED_OUT, is_async=False, url=decision.url)
+            return io.BufferedReader(WireReader(b"", _silence(text), chunked=False, broken=_broken))
         # The socket's timeout now is the read timeout (urllib3 sets it once the request is sent).
         request.extensions["timeout"] = _timeouts(self._timeout)
         try:
@@ -318,10 +326,12 @@ class CassetteSocket:
             connection = self._connection
             real_connect = _real_connect(type(connection))
             held = connection.sock
+            token = _CONNECTING.set(True)
             try:
                 real_connect(connection)
                 self._real = connection.sock
             finally:
+                _CONNECTING.reset(token)
                 connection.sock = held
             if self._timeout is not None:
                 self._real.settimeout(self._timeout)
@@ -539,8 +549,8 @@ def _raised(exc: BaseException) -> BaseException:
     return exc
 
 
-def _silence() -> Iterator[bytes]:
-    raise TimeoutError("timed out")
+def _silence(text: str) -> Iterator[bytes]:
+    raise TimeoutError(text)
     yield b""  # a generator that fails on its first step
 
 
@@ -553,9 +563,15 @@ def _real_connect(owner: type) -> Callable[[Any], None]:
     return result
 
 
+#: True while the door connects a connection for real (to record it): the real ``connect`` calls
+#: its base class's, which is patched too (``HTTPSConnection.connect`` calls
+#: ``HTTPConnection.connect``, then wraps the socket in TLS), and that one must connect as well.
+_CONNECTING: contextvars.ContextVar[bool] = contextvars.ContextVar("llmcassette_connecting", default=False)
+
+
 def _connect(original: Callable[[Any], None]) -> Callable[[Any], None]:
     def connect(self: Any) -> None:
-        if current_cassette() is None:
+        if current_cassette() is None or _CONNECTING.get():
             original(self)
             return
         # Which cassette answers is decided per request: a pool may keep this connection longer.

@@ -110,6 +110,8 @@ class FaultContext:
     now_s: float
     #: The client's read timeout for this request in seconds, when it set one.
     read_timeout_s: float | None = None
+    #: The client's connect timeout for this request in seconds, when it set one.
+    connect_timeout_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,10 @@ class ConnectionFailure:
     message: str
     #: How long the failure takes to show, in milliseconds (a timeout waits for the client's limit).
     delay_ms: float = 0.0
+    #: ``delay_ms`` is the client's read timeout as the request was sent: a door whose library
+    #: sets the read timeout only after it has sent the request (urllib3 over ``http.client``,
+    #: which times the connect by the socket's timeout, then the read) waits the one set then.
+    waits_for_read_timeout: bool = False
 
 
 class Fault(BaseModel):

@@ -12,14 +12,10 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from .._flavors import REFUSED, TIMED_OUT
 from ._base import MAX_DURATION_MS, MAX_TEXT_CHARS, ConnectionFailure, FaultContext, ReplacingFault
 
 __all__ = ["ConnectError", "ConnectTimeout", "ReadTimeout"]
-
-# The texts httpx passes on from the socket layer on Linux, so a client that logs or matches on
-# them sees what a real failure shows.
-_REFUSED = "[Errno 111] Connection refused"
-_TIMED_OUT = "timed out"
 
 
 class _ConnectionFault(ReplacingFault):
@@ -34,8 +30,9 @@ class _ConnectionFault(ReplacingFault):
     acts_on = "http"
     #: Name of the httpx/httpx2 exception class the client gets.
     error_type: ClassVar[str]
-    #: The exception's message when the fault gives none: the socket layer's text.
-    default_message: ClassVar[str] = _TIMED_OUT
+    #: The exception's message when the fault gives none: the socket layer's text, as httpx passes
+    #: it on (the async transports and TLS say theirs instead: see `network_text`).
+    default_message: ClassVar[str] = TIMED_OUT
 
     message: str | None = Field(
         default=None, max_length=MAX_TEXT_CHARS, description="error message instead of `timed out`"
@@ -45,10 +42,17 @@ class _ConnectionFault(ReplacingFault):
         """How long the failure takes to show, in milliseconds."""
         return 0.0
 
+    def _waits_for_read_timeout(self) -> bool:
+        """Whether the failure comes once the client's read timeout has passed."""
+        return False
+
     def respond(self, context: FaultContext) -> ConnectionFailure:
         """The failure, after the fault's delay."""
         return ConnectionFailure(
-            self.error_type, self.message or self.default_message, self._delay_ms(context)
+            self.error_type,
+            self.message or self.default_message,
+            self._delay_ms(context),
+            self._waits_for_read_timeout(),
         )
 
 
@@ -59,7 +63,7 @@ class ConnectError(_ConnectionFault):
     summary = "connection refused (ConnectError), before any request is sent"
     example = "connect_error:times=2"
     error_type = "ConnectError"
-    default_message = _REFUSED
+    default_message = REFUSED
 
     message: str | None = Field(
         default=None, max_length=MAX_TEXT_CHARS, description="error message instead of a refused connection"
@@ -67,23 +71,28 @@ class ConnectError(_ConnectionFault):
 
 
 class ConnectTimeout(_ConnectionFault):
-    """The connection is never established: the client gets ``ConnectTimeout``."""
+    """The connection is never established: the client gets ``ConnectTimeout`` once its connect
+    timeout has passed (on the virtual clock when one is active)."""
 
     name = "connect_timeout"
     summary = "the connection attempt times out (ConnectTimeout)"
     example = "connect_timeout:delay_ms=100,times=1"
     error_type = "ConnectTimeout"
 
-    delay_ms: float = Field(
-        default=0,
+    delay_ms: float | None = Field(
+        default=None,
         ge=0,
         le=MAX_DURATION_MS,
         allow_inf_nan=False,
-        description="how long the attempt takes to time out, in ms",
+        description="how long the attempt takes to time out, in ms; default: the client's connect timeout",
     )
 
     def _delay_ms(self, context: FaultContext) -> float:
-        return self.delay_ms
+        if self.delay_ms is not None:
+            return self.delay_ms
+        # A connection that never comes is given up after the client's connect timeout, as a
+        # head that never comes after its read timeout; with none, fail at once.
+        return context.connect_timeout_s * 1000.0 if context.connect_timeout_s is not None else 0.0
 
 
 class ReadTimeout(_ConnectionFault):
@@ -107,3 +116,6 @@ class ReadTimeout(_ConnectionFault):
             return self.delay_ms
         # Without a timeout from the client a real stall would last for ever; fail at once instead.
         return context.read_timeout_s * 1000.0 if context.read_timeout_s is not None else 0.0
+
+    def _waits_for_read_timeout(self) -> bool:
+        return self.delay_ms is None

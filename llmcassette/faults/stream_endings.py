@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 
 from .._exceptions import ConfigError
 from .._exchange import Ending, Playback
+from .._flavors import RESET
 from .._framing import Framing, split_events
 from ..providers import ERROR_KINDS
 from ..providers.bedrock import exception_frame
@@ -29,7 +30,6 @@ _INCOMPLETE_CHUNKED = "peer closed connection without sending complete message b
 _INCOMPLETE_LENGTH = (
     "peer closed connection without sending complete message body (received {} bytes, expected {})"
 )
-_RESET = "[Errno 104] Connection reset by peer"
 
 
 def _clean_end(playback: Playback) -> Playback:
@@ -124,7 +124,7 @@ class Disconnect(StreamFault):
         offset = view(playback, context).offset_after(self.after, keep_terminator=True)
         chunks, delays = cut(playback.chunks, read_delays(playback), offset)
         if self.mode == "reset":
-            error_type, message = "ReadError", _RESET
+            error_type, message = "ReadError", RESET
         else:
             length = playback.header("content-length")
             error_type = "RemoteProtocolError"

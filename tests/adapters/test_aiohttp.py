@@ -23,12 +23,16 @@ import llmcassette
 from llmcassette import VirtualClock
 from tests.adapters.test_http_client import forbid_sockets
 from tests.arbitrary import STREAM_BODIES, STREAMS
-from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app
+from tests.servers import PlannedUpstream, hang_up_server, serve, stream_app, unanswered_url
 
 #: What a sock_read and a connect timeout raise: aiohttp 3.10 gave each a class of its own, where
 #: 3.8 and 3.9 raise ServerTimeoutError for both.
 SOCKET_TIMEOUT: type[Exception] = getattr(aiohttp, "SocketTimeoutError", aiohttp.ServerTimeoutError)
 CONNECT_TIMEOUT: type[Exception] = getattr(aiohttp, "ConnectionTimeoutError", aiohttp.ServerTimeoutError)
+# What a default session gets for a connection that never comes: its `sock_connect` timer's error
+# (aiohttp 3.10 on), or, timed by `total` alone (3.9 and before), the total timer's.
+_DEFAULT_TIMED_BY_TOTAL = aiohttp.client.DEFAULT_TIMEOUT.sock_connect is None
+DEFAULT_CONNECT_TIMEOUT = asyncio.TimeoutError if _DEFAULT_TIMED_BY_TOTAL else CONNECT_TIMEOUT
 
 SSE = "/sse?n=4&gap_ms=15"
 NDJSON = "/ndjson?n=3&gap_ms=15"
@@ -156,7 +160,7 @@ def _one(base: str, path: str, **session: Any) -> Callable[[], Awaitable[Any]]:
         ("rate_limit", "/json", aiohttp.ClientResponseError),
         # (a default session, timed by `total` alone: see the test of a session timed so)
         ("read_timeout", "/json", asyncio.TimeoutError),
-        ("connect_timeout", "/json", CONNECT_TIMEOUT),
+        ("connect_timeout", "/json", DEFAULT_CONNECT_TIMEOUT),
     ],
 )
 def test_faults_raise_what_aiohttp_raises(
@@ -571,6 +575,33 @@ def test_a_session_timed_by_total_alone_times_out_as_live(
     both = aiohttp.ClientTimeout(total=60, sock_read=5)
     with VirtualClock(), llmcassette.use_cassette(cassette, faults=[fault]):
         assert asyncio.run(_timed_out(_one(base, SSE, timeout=both))) is SOCKET_TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("timeout", "raised"),
+    [
+        (aiohttp.ClientTimeout(total=0.2), asyncio.TimeoutError),  # aiohttp's default session's kind
+        (aiohttp.ClientTimeout(total=5, sock_connect=0.2), CONNECT_TIMEOUT),
+        (aiohttp.ClientTimeout(connect=0.2), CONNECT_TIMEOUT),
+    ],
+)
+def test_a_connect_timeout_ends_the_call_with_the_timer_that_comes_due_first_as_live(
+    recorded: tuple[Path, str, dict[str, Any]],
+    cassette: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    timeout: aiohttp.ClientTimeout,
+    raised: type[BaseException],
+) -> None:
+    # A session timed by `total` alone got ConnectionTimeoutError, a ClientError, where its total
+    # timer ends the call live with asyncio.TimeoutError; and at once, not after the timer.
+    with unanswered_url() as url:
+        live = asyncio.run(_timed_out(lambda: _read_all(url, timeout)))  # type: ignore[arg-type]
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(cassette, faults=["connect_timeout"]):
+        replayed = asyncio.run(_timed_out(_one(recorded[1], SSE, timeout=timeout)))
+    assert live is raised
+    assert replayed is live
+    assert clock.elapsed_s == pytest.approx(0.2)
 
 
 async def _read_all(url: str, timeout: aiohttp.ClientTimeout) -> bytes:

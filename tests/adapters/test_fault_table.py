@@ -14,8 +14,11 @@ many attempts as the live server saw. The table the test pins is the one in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import re
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,7 +41,7 @@ from llmcassette.faults import parse_fault
 from llmcassette.proxy import FAULT_HEADER, CassetteServer
 from tests.adapters.bedrock import bedrock_app
 from tests.adapters.test_http_client import forbid_sockets
-from tests.servers import serve
+from tests.servers import read_request, serve, serve_connections, unanswered_url
 from tests.upstreams import provider_app
 
 #: The client's timeout where a fault makes it wait: short, as the live run waits for real, but
@@ -60,22 +63,33 @@ class Outcome:
 
     raised: tuple[str, ...]
     received: bytes = b""
+    #: What each of those exceptions says, with ports and object addresses left out.
+    said: tuple[str, ...] = ()
 
 
-def _chain(exc: BaseException) -> tuple[str, ...]:
+def _chain(exc: BaseException) -> list[BaseException]:
     # requests wraps urllib3's errors in args[0], urllib3 and urllib keep theirs in `.reason`,
     # botocore and aiohttp name them: follow the first that is an exception.
-    names = []
+    chain = []
     seen: BaseException | None = exc
-    while seen is not None and len(names) < 4:
-        names.append(f"{type(seen).__module__.split('.')[0]}.{type(seen).__name__}")
+    while seen is not None and len(chain) < 4:
+        chain.append(seen)
         inner = getattr(seen, "reason", None)
         if not isinstance(inner, BaseException):
             inner = next((a for a in seen.args if isinstance(a, BaseException)), None)
         if not isinstance(inner, BaseException):
             inner = getattr(seen, "os_error", None)
         seen = inner if isinstance(inner, BaseException) else None
-    return tuple(names)
+    return chain
+
+
+def _named(chain: list[BaseException]) -> tuple[str, ...]:
+    return tuple(f"{type(seen).__module__.split('.')[0]}.{type(seen).__name__}" for seen in chain)
+
+
+def _said(chain: list[BaseException]) -> tuple[str, ...]:
+    # The live run's port (and a refused one's) and the addresses of the objects named differ.
+    return tuple(re.sub(r"port=\d+|:\d+|0x[0-9a-f]+|, \d+\)", "", str(seen)) for seen in chain)
 
 
 Call = Callable[[str, dict[str, str], float, list[bytes]], None]
@@ -169,7 +183,10 @@ def _run(call: Call, base: str, headers: dict[str, str], timeout_s: float) -> Ou
     try:
         call(base, headers, timeout_s, got)
     except Exception as exc:  # what the library raised is what the table is about
-        return Outcome(_chain(exc), b"".join(got))
+        chain = _chain(exc)
+        if isinstance(exc, urllib.error.HTTPError):
+            exc.close()  # it is the response, and holds its connection (live) until closed
+        return Outcome(_named(chain), b"".join(got), _said(chain))
     return Outcome((), b"".join(got))
 
 
@@ -241,6 +258,7 @@ def test_a_replayed_fault_raises_what_the_library_raises_live(
             replayed = _run(library.call, recorded.base, {}, timeout_s)
 
     assert replayed.raised == live.raised
+    assert replayed.said == live.said
     assert replayed.received == live.received
     assert replayed.raised == EXPECTED[library.id].get(fault, ())
     # The attempt log has every attempt the library made, each answered by the fault; the
@@ -249,6 +267,89 @@ def test_a_replayed_fault_raises_what_the_library_raises_live(
     assert len(clock.sleeps) == len(live_clock.sleeps)
     if fault != "connect_error":
         assert len(_served_lines(recorded.log, before, len(replay.attempts))) == len(replay.attempts)
+
+
+#: The client's connect timeout where nothing answers: the live run waits it on every attempt.
+CONNECT_S = 0.1
+
+
+def test_a_replayed_connect_timeout_takes_what_it_takes_live(
+    recorded: Recorded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Live, every attempt waits the client's connect timeout before it fails (urllib3 tries 4
+    # times, botocore 3). Replay waited nothing, so the attempt log's times and the virtual
+    # clock showed the backoff alone, not the time a retrying client really takes.
+    library = recorded.library
+    with unanswered_url() as url, VirtualClock() as live_clock:
+        start = time.monotonic()
+        live = _run(library.call, url, {}, CONNECT_S)
+        live_s = time.monotonic() - start
+    with monkeypatch.context() as patch:
+        forbid_sockets(patch)
+        with (
+            VirtualClock() as clock,
+            llmcassette.use_cassette(recorded.path, faults=["connect_timeout"]) as replay,
+        ):
+            replayed = _run(library.call, recorded.base, {}, CONNECT_S)
+    assert replayed.raised == live.raised != ()
+    assert len(clock.sleeps) == len(live_clock.sleeps)
+    # Each attempt gave up after the connect timeout, on the virtual clock (the backoff between
+    # them is the clock's sleeps); as long as live, where the timeouts were waited for real.
+    attempts = len(replay.attempts)
+    waited_s = clock.elapsed_s - sum(clock.sleeps)
+    assert waited_s == pytest.approx(attempts * CONNECT_S)
+    assert live_s >= waited_s - 0.05
+    gaps = [b.time_s - a.time_s for a, b in zip(replay.attempts, replay.attempts[1:], strict=False)]
+    # (urllib3 retries a connection at once, botocore after a backoff)
+    assert all(gap >= CONNECT_S - 1e-9 for gap in gaps)
+    assert sum(gaps) == pytest.approx((attempts - 1) * CONNECT_S + sum(clock.sleeps))
+
+
+def _silent(connection: socket.socket) -> None:
+    # Takes the request and never answers (in a thread, so the next connection is taken meanwhile).
+    def hold() -> None:
+        with connection:
+            connection.settimeout(5)
+            if read_request(connection):
+                with contextlib.suppress(OSError):
+                    connection.recv(1)  # until the client gives up and closes
+
+    threading.Thread(target=hold, daemon=True).start()
+
+
+@pytest.mark.parametrize("library", ["requests", "urllib3"])
+def test_a_head_that_never_comes_times_out_after_the_read_timeout_not_the_connect_one(
+    library: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # urllib3 times the connect by the socket's timeout, then sets the read timeout once the
+    # request is sent: `read_timeout` took the connect timeout for the client's read timeout.
+    connect_s, read_s = 0.05, 0.3
+
+    def call(base: str) -> str:
+        url = base + "/v1/chat/completions"
+        try:
+            if library == "requests":
+                requests.post(url, json=OPENAI, timeout=(connect_s, read_s))
+            else:
+                timeout = urllib3.Timeout(connect=connect_s, read=read_s)
+                with urllib3.PoolManager(retries=False) as pool:
+                    pool.request("POST", url, body=json.dumps(OPENAI).encode(), timeout=timeout)
+        except Exception as exc:
+            return type(exc).__name__
+        return ""
+
+    path = tmp_path / "chat.yaml"
+    with serve(provider_app()) as base, llmcassette.use_cassette(path, record_mode="once"):
+        assert call(base) == ""
+    with serve_connections(_silent, join_timeout_s=5) as silent:
+        start = time.monotonic()
+        live = call(silent)
+        live_s = time.monotonic() - start
+    forbid_sockets(monkeypatch)
+    with VirtualClock() as clock, llmcassette.use_cassette(path, faults=["read_timeout"]):
+        assert call(base) == live != ""
+    assert clock.elapsed_s == pytest.approx(read_s)
+    assert live_s >= read_s
 
 
 #: What each library raises (outermost first, then what it wraps), live and in replay; a fault

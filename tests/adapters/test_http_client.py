@@ -16,6 +16,7 @@ import ssl
 import tempfile
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 import warnings
 from collections.abc import Iterator
@@ -674,3 +675,49 @@ def test_an_https_replay_warns_of_an_unverified_request_exactly_when_the_live_on
             replayed = {verified: warned(url, verified) for verified in (True, False)}
         assert replayed == live, faults
         assert not any(attempt.recorded for attempt in cassette.attempts)
+
+
+@pytest.mark.parametrize("library", ["urllib.request", "http.client"])
+def test_an_https_request_of_the_standard_library_is_recorded_and_replayed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, library: str
+) -> None:
+    # Recording connected for real through HTTPSConnection.connect, which calls
+    # HTTPConnection.connect: patched too, it handed over a cassette socket, which TLS then
+    # refused to wrap ("NotImplementedError: only stream sockets are supported").
+    authority = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    authority.configure_trust(client_tls)
+
+    def answer(connection: socket.socket) -> None:
+        with server_tls.wrap_socket(connection, server_side=True) as tls:
+            read_request(tls)
+            tls.sendall(
+                b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 8\r\n\r\n{"a": 1}'
+            )
+
+    def post(url: str) -> bytes:
+        if library == "urllib.request":
+            request = urllib.request.Request(url, data=b"{}", headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, context=client_tls, timeout=5) as response:
+                return response.read()  # type: ignore[no-any-return]
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPSConnection(parts.hostname, parts.port, context=client_tls, timeout=5)
+        try:
+            connection.request("POST", parts.path, body=b"{}", headers={"Content-Type": "application/json"})
+            return connection.getresponse().read()
+        finally:
+            connection.close()
+
+    path = tmp_path / "tls.yaml"
+    with serve_connections(answer, join_timeout_s=5) as base:
+        url = base.replace("http://", "https://") + "/v1/chat/completions"
+        with llmcassette.use_cassette(path, record_mode="once") as recording:
+            assert post(url) == b'{"a": 1}'
+    assert recording.attempts[0].recorded
+    assert llmcassette.load_cassette(path).interactions[0].request.uri == url
+    forbid_sockets(monkeypatch)
+    with llmcassette.use_cassette(path) as replay:
+        assert post(url) == b'{"a": 1}'
+    assert replay.attempts[0].interaction == 0

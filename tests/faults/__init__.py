@@ -26,6 +26,7 @@ def make_context(
     streaming: bool = False,
     now_s: float = NOW_S,
     read_timeout_s: float | None = None,
+    connect_timeout_s: float | None = None,
 ) -> FaultContext:
     """A fault context for a POST to ``url``."""
     request = RequestInfo(method="POST", url=url, headers={"content-type": "application/json"}, body=b"{}")
@@ -36,6 +37,7 @@ def make_context(
         streaming=streaming,
         now_s=now_s,
         read_timeout_s=read_timeout_s,
+        connect_timeout_s=connect_timeout_s,
     )
 
 

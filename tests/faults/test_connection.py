@@ -99,9 +99,10 @@ def test_read_timeout_delay_can_be_set() -> None:
     assert failure(ReadTimeout(delay_ms=0), read_timeout_s=600.0).delay_ms == 0
 
 
-def test_connect_timeout_delay_is_its_own() -> None:
-    assert failure(ConnectTimeout(), read_timeout_s=30.0).delay_ms == 0
-    assert failure(ConnectTimeout(delay_ms=100), read_timeout_s=30.0).delay_ms == 100
+def test_connect_timeout_waits_for_the_clients_connect_timeout() -> None:
+    assert failure(ConnectTimeout(), connect_timeout_s=2.5, read_timeout_s=30.0).delay_ms == 2500
+    assert failure(ConnectTimeout(), read_timeout_s=30.0).delay_ms == 0  # none set: at once
+    assert failure(ConnectTimeout(delay_ms=100), connect_timeout_s=2.5).delay_ms == 100
 
 
 def test_connect_error_fails_at_once_whatever_the_timeout() -> None:

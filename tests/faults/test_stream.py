@@ -425,9 +425,12 @@ class Played:
 def play(playback: Playback, *, read_timeout_s: float | None = None) -> Played:
     """What a client reading the playback gets, through the engine's replay stream and a virtual clock."""
 
-    def error() -> Exception:
+    def error(is_async: bool) -> Exception:
         assert playback.error_type is not None
         return getattr(httpx, playback.error_type)(playback.error_message)  # type: ignore[no-any-return]
+
+    def timeout_error(message: str, is_async: bool) -> Exception:
+        return httpx.ReadTimeout(message)
 
     stall = None
     if playback.ending is Ending.STALL:
@@ -438,7 +441,7 @@ def play(playback: Playback, *, read_timeout_s: float | None = None) -> Played:
         delays_ms=playback.delays_ms,
         end_stall_ms=stall,
         read_timeout_s=read_timeout_s,
-        timeout_error=httpx.ReadTimeout,
+        timeout_error=timeout_error,
     )
     received: list[bytes] = []
     failure = None
