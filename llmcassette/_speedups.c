@@ -1,0 +1,302 @@
+/*
+ * llmcassette._speedups: the passes of the cold reader over a stream's bytes, in C.
+ *
+ * A cold start reads each recorded stream once: its body is a literal block of about 25 KB whose
+ * end and dedent took a regex search and a split and join (about 400k instructions a 200-event
+ * stream), and its chunk lengths and offsets are flow lists of a few hundred numbers checked by
+ * a regex and two replaces (about 250k). Each function here is one of those passes, computing
+ * exactly what the Python code beside it computes (llmcassette/_layout.py `_block_python`,
+ * llmcassette/_plain.py `_times_python` and `_lengths_format_python`), which stays the fallback
+ * when the extension is not built or is turned off (LLMCASSETTE_PURE_PYTHON=1) and the oracle of
+ * tests/test_speedups.py. Only the CPython C API is used.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/*
+ * literal_block(text, start, first_end, indent) -> (content, end)
+ *
+ * A literal block scalar whose first line starts at `start`, ends at `first_end` (its line break)
+ * and is indented `indent` spaces (the caller checked it). The block goes on while each line
+ * after the first is empty or starts with `indent` spaces; `end` is where the first other line
+ * starts, or the text's length. `content` is text[start + indent:end] with `indent` spaces taken
+ * off after each line break that has them: the same as
+ *     "\n".join(text[start + indent:end].split("\n" + " " * indent))
+ * since a separator holds one line break, at its start, so the split's matches never overlap.
+ */
+static PyObject *
+literal_block(PyObject *module, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t start, first_end, indent;
+    if (!PyArg_ParseTuple(args, "Unnn:literal_block", &text, &start, &first_end, &indent)) {
+        return NULL;
+    }
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    if (indent < 1 || start < 0 || start + indent >= first_end || first_end >= size) {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block was given positions out of range.");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (PyUnicode_READ(kind, data, first_end) != '\n') {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block's first_end is not a line break.");
+        return NULL;
+    }
+    /* The block's end, and how many line breaks in it are followed by the indentation (each
+     * loses it in the content). `at` is always at a line break inside the block. */
+    Py_ssize_t end = size;
+    Py_ssize_t dedents = 0;
+    Py_ssize_t at = first_end;
+    while (at + 1 < size) {
+        Py_ssize_t next = at + 1;
+        if (PyUnicode_READ(kind, data, next) == '\n') {
+            at = next; /* an empty line: part of the block */
+            continue;
+        }
+        Py_ssize_t spaces = 0;
+        while (spaces < indent && next + spaces < size && PyUnicode_READ(kind, data, next + spaces) == ' ') {
+            spaces++;
+        }
+        if (spaces < indent) {
+            end = next; /* a line neither empty nor indented as deep: it ends the block */
+            break;
+        }
+        dedents++;
+        /* Its next line break: a search in the text's own width, rather than a read per char. */
+        Py_ssize_t found = PyUnicode_FindChar(text, '\n', next + indent, size, 1);
+        if (found == -2) {
+            return NULL;
+        }
+        if (found < 0) {
+            break; /* the last line, without a line break: the block runs to the text's end */
+        }
+        at = found;
+    }
+
+    Py_ssize_t from = start + indent;
+    Py_ssize_t length = end - from - dedents * indent;
+    /* The lines, copied in the text's own width into a buffer the result is made from: an ASCII
+     * text's result is ASCII, made in place; any other is made by PyUnicode_FromKindAndData,
+     * which finds its widest character (the block may hold none of the text's widest). */
+    PyObject *result = NULL;
+    char *buffer = NULL;
+    char *out;
+    if (PyUnicode_IS_ASCII(text)) {
+        result = PyUnicode_New(length, 127);
+        if (result == NULL) {
+            return NULL;
+        }
+        out = (char *)PyUnicode_DATA(result);
+    }
+    else {
+        buffer = PyMem_Malloc(length > 0 ? (size_t)length * (size_t)kind : 1);
+        if (buffer == NULL) {
+            return PyErr_NoMemory();
+        }
+        out = buffer;
+    }
+    const char *source = (const char *)data;
+    Py_ssize_t written = 0;
+    Py_ssize_t piece = from; /* the start of the text not copied yet */
+    Py_ssize_t scan = from;
+    for (;;) {
+        Py_ssize_t found = scan < end ? PyUnicode_FindChar(text, '\n', scan, end, 1) : -1;
+        if (found == -2) {
+            Py_XDECREF(result);
+            PyMem_Free(buffer);
+            return NULL;
+        }
+        /* A line break followed, within the block, by the indentation ends a piece. */
+        int cut = 0;
+        if (found >= 0 && found + indent < end) {
+            cut = 1;
+            for (Py_ssize_t i = 1; i <= indent; i++) {
+                if (PyUnicode_READ(kind, data, found + i) != ' ') {
+                    cut = 0;
+                    break;
+                }
+            }
+        }
+        Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
+        if (stop >= 0) {
+            memcpy(out + written * kind, source + piece * kind, (size_t)(stop - piece) * (size_t)kind);
+            written += stop - piece;
+        }
+        if (found < 0) {
+            break;
+        }
+        if (cut) {
+            piece = found + 1 + indent;
+        }
+        scan = found + 1;
+    }
+    if (written != length) {
+        /* The two passes counted the indented line breaks differently: a bug here, never the
+         * text's; the caller's Python path is not a fallback for it. */
+        Py_XDECREF(result);
+        PyMem_Free(buffer);
+        PyErr_SetString(PyExc_SystemError, "llmcassette: literal_block's passes disagree.");
+        return NULL;
+    }
+    if (buffer != NULL) {
+        result = PyUnicode_FromKindAndData(kind, buffer, length);
+        PyMem_Free(buffer);
+        if (result == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *where = PyLong_FromSsize_t(end);
+    if (where == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, result, where);
+    Py_DECREF(result);
+    Py_DECREF(where);
+    return pair;
+}
+
+/* One decimal of a flow list of times (`_plain._DECIMAL`): 0 or 1 to 7 digits without a leading
+ * zero, then optionally a dot and one or more digits; where it ends, or -1. */
+static Py_ssize_t
+time_decimal(const char *s, Py_ssize_t at, Py_ssize_t size)
+{
+    if (at >= size) {
+        return -1;
+    }
+    if (s[at] == '0') {
+        at++;
+    }
+    else if (s[at] >= '1' && s[at] <= '9') {
+        Py_ssize_t last = at + 7;
+        at++;
+        while (at < size && at < last && s[at] >= '0' && s[at] <= '9') {
+            at++;
+        }
+    }
+    else {
+        return -1;
+    }
+    if (at + 1 < size && s[at] == '.' && s[at + 1] >= '0' && s[at + 1] <= '9') {
+        at += 2;
+        while (at < size && s[at] >= '0' && s[at] <= '9') {
+            at++;
+        }
+    }
+    return at;
+}
+
+static Py_ssize_t
+skip_blanks(const char *s, Py_ssize_t at, Py_ssize_t size)
+{
+    while (at < size && (s[at] == ' ' || s[at] == '\n')) {
+        at++;
+    }
+    return at;
+}
+
+/*
+ * plain_times(text: bytes) -> bool: whether `_plain._PLAIN_TIMES` matches all of `text`. Every
+ * repeat of that pattern is possessive and its alternatives start differently, so it matches
+ * without going back: one pass, each step the only one the pattern allows.
+ */
+static PyObject *
+plain_times(PyObject *module, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: plain_times takes bytes.");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t size = PyBytes_GET_SIZE(arg);
+    Py_ssize_t at = time_decimal(s, skip_blanks(s, 0, size), size);
+    while (at >= 0) {
+        at = skip_blanks(s, at, size);
+        if (at == size) {
+            Py_RETURN_TRUE;
+        }
+        if (s[at] != ',') {
+            break;
+        }
+        at = time_decimal(s, skip_blanks(s, at + 1, size), size);
+    }
+    Py_RETURN_FALSE;
+}
+
+/*
+ * lengths_format(text: bytes) -> bytes | None: the `struct` format `_plain.plain_lengths` makes of
+ * a flow list of chunk lengths (each separator, a comma and a space or a comma, a line break and
+ * eight spaces, made an `s`, and one `s` after the last), or None where it declines the text:
+ * anything but runs of digits, none starting with a zero, each ended by one `s`. (An `s` in the
+ * text is kept as it is, as the replaces keep it.)
+ */
+static PyObject *
+lengths_format(PyObject *module, PyObject *arg)
+{
+    static const char wrap[] = ",\n        ";
+    const Py_ssize_t wrap_size = sizeof(wrap) - 1;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: lengths_format takes bytes.");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t size = PyBytes_GET_SIZE(arg);
+    /* The format is never longer than the text and its last `s`. */
+    PyObject *format = PyBytes_FromStringAndSize(NULL, size + 1);
+    if (format == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(format);
+    Py_ssize_t written = 0;
+    char previous = 's'; /* (the format must start with a digit from 1: as if after an `s`) */
+    for (Py_ssize_t at = 0; at <= size; at++) {
+        char c;
+        if (at == size) {
+            c = 's';
+        }
+        else if (s[at] == ',' && size - at >= wrap_size && memcmp(s + at, wrap, (size_t)wrap_size) == 0) {
+            c = 's';
+            at += wrap_size - 1;
+        }
+        else if (s[at] == ',' && at + 1 < size && s[at + 1] == ' ') {
+            c = 's';
+            at += 1;
+        }
+        else {
+            c = s[at];
+        }
+        if (c == 's' ? previous == 's' : (c < '0' || c > '9' || (c == '0' && previous == 's'))) {
+            Py_DECREF(format);
+            Py_RETURN_NONE;
+        }
+        out[written++] = c;
+        previous = c;
+    }
+    if (written != size + 1 && _PyBytes_Resize(&format, written) < 0) {
+        return NULL;
+    }
+    return format;
+}
+
+static PyMethodDef methods[] = {
+    {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
+    {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
+    {"lengths_format", lengths_format, METH_O, "The struct format of a flow list of chunk lengths, or None."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "llmcassette._speedups",
+    .m_doc = "The cold reader's passes over a stream's bytes, in C (see llmcassette/_compiled.py).",
+    .m_size = 0,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&module_def);
+}
