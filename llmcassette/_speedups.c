@@ -4,15 +4,33 @@
  * A cold start reads each recorded stream once: its body is a literal block of about 25 KB whose
  * end and dedent took a regex search and a split and join (about 400k instructions a 200-event
  * stream), and its chunk lengths and offsets are flow lists of a few hundred numbers checked by
- * a regex and two replaces (about 250k). Each function here is one of those passes, computing
+ * a regex and two replaces (about 250k); and the file is cut into items by a scan of its every
+ * line break (about 150k a stream). Each function here is one of those passes, computing
  * exactly what the Python code beside it computes (llmcassette/_layout.py `_block_python`,
- * llmcassette/_plain.py `_times_python` and `_lengths_format_python`), which stays the fallback
+ * llmcassette/_plain.py `_times_python` and `_lengths_format_python`, llmcassette/_lazy.py
+ * `_first_column_python`), which stays the fallback
  * when the extension is not built or is turned off (LLMCASSETTE_PURE_PYTHON=1) and the oracle of
  * tests/test_speedups.py. Only the CPython C API is used.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+/* The first line break in text[from:to], or -1 (-2 with an exception set). A text of one byte a
+ * character is searched with memchr itself: PyUnicode_FindChar's own checks cost as much as the
+ * search, over a line of a hundred characters. */
+static Py_ssize_t
+next_break(PyObject *text, int kind, const void *data, Py_ssize_t from, Py_ssize_t to)
+{
+    if (from >= to) {
+        return -1;
+    }
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const char *found = memchr((const char *)data + from, '\n', (size_t)(to - from));
+        return found == NULL ? -1 : found - (const char *)data;
+    }
+    return PyUnicode_FindChar(text, '\n', from, to, 1);
+}
 
 /*
  * literal_block(text, start, first_end, indent) -> (content, end)
@@ -64,8 +82,7 @@ literal_block(PyObject *module, PyObject *args)
             break;
         }
         dedents++;
-        /* Its next line break: a search in the text's own width, rather than a read per char. */
-        Py_ssize_t found = PyUnicode_FindChar(text, '\n', next + indent, size, 1);
+        Py_ssize_t found = next_break(text, kind, data, next + indent, size);
         if (found == -2) {
             return NULL;
         }
@@ -102,7 +119,7 @@ literal_block(PyObject *module, PyObject *args)
     Py_ssize_t piece = from; /* the start of the text not copied yet */
     Py_ssize_t scan = from;
     for (;;) {
-        Py_ssize_t found = scan < end ? PyUnicode_FindChar(text, '\n', scan, end, 1) : -1;
+        Py_ssize_t found = next_break(text, kind, data, scan, end);
         if (found == -2) {
             Py_XDECREF(result);
             PyMem_Free(buffer);
@@ -280,10 +297,54 @@ lengths_format(PyObject *module, PyObject *arg)
     return format;
 }
 
+/*
+ * first_column(raw: bytes, start: int) -> list[int]: where each line break from `start` on is
+ * followed by a line that starts at the first column with text (neither a space nor a line
+ * break): the starts of `_lazy._FIRST_COLUMN`'s matches. Such lines are a few per item, and the
+ * regex's scan for its line break went a byte at a time (about 5 instructions a byte of a
+ * file); memchr goes a vector at a time.
+ */
+static PyObject *
+first_column(PyObject *module, PyObject *args)
+{
+    PyObject *raw;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "Sn:first_column", &raw, &start)) {
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(raw);
+    Py_ssize_t size = PyBytes_GET_SIZE(raw);
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return NULL;
+    }
+    Py_ssize_t at = start < 0 ? 0 : start;
+    while (at + 1 < size) {
+        const char *line_break = memchr(s + at, '\n', (size_t)(size - 1 - at));
+        if (line_break == NULL) {
+            break;
+        }
+        at = line_break - s;
+        char next = s[at + 1];
+        if (next != ' ' && next != '\n') {
+            PyObject *where = PyLong_FromSsize_t(at);
+            if (where == NULL || PyList_Append(found, where) < 0) {
+                Py_XDECREF(where);
+                Py_DECREF(found);
+                return NULL;
+            }
+            Py_DECREF(where);
+        }
+        at++;
+    }
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
     {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
     {"lengths_format", lengths_format, METH_O, "The struct format of a flow list of chunk lengths, or None."},
+    {"first_column", first_column, METH_VARARGS, "Where lines that start at the first column with text start."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -162,6 +162,18 @@ def test_the_functions_refuse_other_types() -> None:
         c().lengths_format(bytearray(b"1"))  # type: ignore[arg-type]
 
 
+# -- the file's cut into items ----------------------------------------------------------------
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=60), st.text(alphabet=" \n-#ax", max_size=60), st.integers(-2, 70))
+def test_the_first_column_lines_are_found_as_the_regex_finds_them(
+    anything: bytes, near: str, start: int
+) -> None:
+    for raw in (anything, near.encode()):
+        assert c().first_column(raw, start) == list(_lazy._first_column_python(raw, max(start, 0)))
+
+
 # -- whole files ------------------------------------------------------------------------------
 
 
@@ -170,6 +182,10 @@ def _files() -> list[Path]:
     if CORPUS is not None:
         found += [CORPUS / rel for rel in corpus_files() if rel.endswith((".yaml", ".yml"))]
     return found
+
+
+def pieces(found: Any) -> Any:
+    return found if found is None else (found.header, found.spans)
 
 
 def read_both(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
@@ -188,6 +204,10 @@ def read_both(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     with monkeypatch.context() as patch:
         patch.setattr(_layout, "speedups", lambda: None)
         alone = read()
+        # (and the file cut into items by the Python scan)
+        patch.setattr(_lazy, "speedups", lambda: None)
+        cut_alone = pieces(_lazy._split(raw))
+    assert pieces(_lazy._split(raw)) == cut_alone
     return with_c, alone
 
 
@@ -202,6 +222,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
     assert with_c == alone
     text = raw.decode("utf-8", "replace")
     assert_blocks_alike(text)
+    assert c().first_column(raw, 0) == list(_lazy._first_column_python(raw, 0))
     for listed in number_lists(raw):
         assert c().plain_times(listed) is _plain._times_python(listed)
         assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
@@ -211,6 +232,8 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
         at = draw.randrange(len(text))
         edited = text[:at] + draw.choice(" \n\tx:|-é😀\r\x85,0.") + text[at + 1 :]
         assert_blocks_alike(edited)
+        raw_edit = edited.encode("utf-8", "surrogatepass")
+        assert c().first_column(raw_edit, at) == list(_lazy._first_column_python(raw_edit, at))
         for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
             assert c().plain_times(listed) is _plain._times_python(listed)
             assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
