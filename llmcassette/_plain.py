@@ -160,6 +160,13 @@ class TextLengths(_TextNumbers[int]):
 
     def cut(self, content: bytes) -> tuple[bytes, ...] | None:
         """``content`` cut at the lengths, or None when they do not add up to its length."""
+        fast = speedups()
+        if fast is not None:
+            # (the C extension's cut, where it is built: the same chunks, `tests/test_speedups.py`)
+            return fast.cut(self._format, content)
+        return self._cut_python(content)
+
+    def _cut_python(self, content: bytes) -> tuple[bytes, ...] | None:
         try:
             return struct.Struct(self._format).unpack(content)
         except struct.error:

@@ -340,11 +340,84 @@ first_column(PyObject *module, PyObject *args)
     return found;
 }
 
+/*
+ * cut(format: bytes, content: bytes) -> tuple[bytes, ...] | None: `content` cut into the chunks
+ * whose lengths `format` gives (a format `lengths_format` made: runs of digits, each ended by an
+ * `s`), or None when they do not add up to its length: what struct.Struct(format).unpack(content)
+ * gives, or its error. Making the Struct parsed its format into a table first (37k instructions
+ * for 200 lengths), for one use.
+ */
+static PyObject *
+cut(PyObject *module, PyObject *args)
+{
+    PyObject *format, *content;
+    if (!PyArg_ParseTuple(args, "SS:cut", &format, &content)) {
+        return NULL;
+    }
+    const char *f = PyBytes_AS_STRING(format);
+    Py_ssize_t f_size = PyBytes_GET_SIZE(format);
+    Py_ssize_t size = PyBytes_GET_SIZE(content);
+    /* First the lengths' count and sum: a sum past the content's size is None at once, before
+     * it could overflow. */
+    Py_ssize_t count = 0, total = 0, length = -1;
+    for (Py_ssize_t at = 0; at < f_size; at++) {
+        char c = f[at];
+        if (c >= '0' && c <= '9') {
+            length = (length < 0 ? 0 : length * 10) + (c - '0');
+            if (length > size) {
+                Py_RETURN_NONE;
+            }
+        }
+        else if (c == 's' && length >= 0) {
+            count++;
+            total += length;
+            if (total > size) {
+                Py_RETURN_NONE;
+            }
+            length = -1;
+        }
+        else {
+            PyErr_SetString(PyExc_ValueError, "llmcassette: cut was given a format lengths_format does not make.");
+            return NULL;
+        }
+    }
+    if (length >= 0) {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: cut was given a format lengths_format does not make.");
+        return NULL;
+    }
+    if (total != size) {
+        Py_RETURN_NONE;
+    }
+    PyObject *chunks = PyTuple_New(count);
+    if (chunks == NULL) {
+        return NULL;
+    }
+    const char *body = PyBytes_AS_STRING(content);
+    Py_ssize_t index = 0, offset = 0;
+    length = 0;
+    for (Py_ssize_t at = 0; at < f_size; at++) {
+        if (f[at] != 's') {
+            length = length * 10 + (f[at] - '0');
+            continue;
+        }
+        PyObject *chunk = PyBytes_FromStringAndSize(body + offset, length);
+        if (chunk == NULL) {
+            Py_DECREF(chunks);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(chunks, index++, chunk);
+        offset += length;
+        length = 0;
+    }
+    return chunks;
+}
+
 static PyMethodDef methods[] = {
     {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
     {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
     {"lengths_format", lengths_format, METH_O, "The struct format of a flow list of chunk lengths, or None."},
     {"first_column", first_column, METH_VARARGS, "Where lines that start at the first column with text start."},
+    {"cut", cut, METH_VARARGS, "A body cut into the chunks a lengths format gives, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -162,6 +162,36 @@ def test_the_functions_refuse_other_types() -> None:
         c().lengths_format(bytearray(b"1"))  # type: ignore[arg-type]
 
 
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    st.sampled_from([", ", ",\n        "]),
+    st.integers(-3, 3),
+)
+def test_a_body_is_cut_into_the_chunks_struct_cuts(lengths: list[int], sep: str, off: int) -> None:
+    listed = _plain.plain_lengths(sep.join(map(str, lengths)).encode())
+    assert listed is not None
+    content = bytes(range(256)) * 2
+    for size in (sum(lengths), sum(lengths) + off, 0):
+        body = content[: max(size, 0)]
+        assert c().cut(listed._format, body) == listed._cut_python(body)
+
+
+def test_a_cut_of_a_size_past_memory_is_none_as_struct_s() -> None:
+    for format in (b"99999999999999999999s", b"9223372036854775807s1s", b"1s9223372036854775807s"):
+        assert c().cut(format, b"x") is None
+        assert _plain.TextLengths(b"", format)._cut_python(b"x") is None
+
+
+def test_a_format_lengths_format_does_not_make_is_refused() -> None:
+    for format in (b"1", b"s", b"1ss", b"1x", b""):
+        if format == b"":
+            assert c().cut(format, b"") == ()  # (struct: an empty format, no chunks)
+            continue
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().cut(format, b"x")
+
+
 # -- the file's cut into items ----------------------------------------------------------------
 
 
