@@ -192,6 +192,58 @@ def test_a_format_lengths_format_does_not_make_is_refused() -> None:
             c().cut(format, b"x")
 
 
+# -- the characters' check --------------------------------------------------------------------
+
+_BYTES = [
+    b"a",
+    b" ",
+    b"\n",
+    b"\t",
+    b"\r",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    b"\x80",
+    b"\xc2",
+    b"\xe2",
+    b"\xef",
+    b"\xbb",
+    b"\xbf",
+]
+_BYTES += [b"\xbe", b"\xa8", b"\xa9", b"\x85", b"\x9f", b"\xa0", "é€😀\u2028\ufeff\x85\ufffe".encode()]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.sampled_from(_BYTES), max_size=12),
+    st.integers(0, 9000),
+    st.sampled_from([b"a", b"\xc3\xa9"]),
+)
+def test_a_text_s_characters_are_judged_as_python_judges_them(
+    parts: list[bytes], at: int, filler: bytes
+) -> None:
+    # (placed anywhere in a long text: at a block's edge of the C's scan, across one)
+    long = filler * 4500
+    for raw in (b"".join(parts), long[:at] + b"".join(parts) + long[at:]):
+        assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_characters_are_judged_alike(raw: bytes) -> None:
+    assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+
+
+def test_every_character_yaml_refuses_is_found_at_every_place_of_a_block() -> None:
+    refused = [bytes([code]) for code in (*range(9), *range(11, 32), 127)]
+    refused += ["\x85\x9f\u2028\u2029\ufeff\ufffe\uffff".encode()[i : i + n] for i, n in ((0, 2), (2, 2))]
+    refused += [character.encode() for character in "\u2028\u2029\ufeff\ufffe\uffff"]
+    for character in refused:
+        for at in (0, 1, 4093, 4094, 4095, 4096, 8191, 9000):
+            raw = b"a" * at + character + b"b" * 10
+            assert c().plain_characters(raw) is _layout._plain_characters_python(raw) is False
+
+
 # -- the file's cut into items ----------------------------------------------------------------
 
 
@@ -253,6 +305,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
     text = raw.decode("utf-8", "replace")
     assert_blocks_alike(text)
     assert c().first_column(raw, 0) == list(_lazy._first_column_python(raw, 0))
+    assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
     for listed in number_lists(raw):
         assert c().plain_times(listed) is _plain._times_python(listed)
         assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
@@ -264,6 +317,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
         assert_blocks_alike(edited)
         raw_edit = edited.encode("utf-8", "surrogatepass")
         assert c().first_column(raw_edit, at) == list(_lazy._first_column_python(raw_edit, at))
+        assert c().plain_characters(raw_edit) is _layout._plain_characters_python(raw_edit)
         for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
             assert c().plain_times(listed) is _plain._times_python(listed)
             assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
