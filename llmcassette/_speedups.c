@@ -3,14 +3,15 @@
  *
  * A cold start reads each recorded stream once: its body is a literal block of about 25 KB whose
  * end and dedent took a regex search and a split and join (about 400k instructions a 200-event
- * stream), and its chunk lengths and offsets are flow lists of a few hundred numbers checked by
- * a regex and two replaces (about 250k); the file's characters are checked by 30 searches (about
- * 100k a stream), and it is cut into items by a scan of its every line break (about 150k). Each function here is one of those passes, computing
- * exactly what the Python code beside it computes (llmcassette/_layout.py `_block_python`,
- * llmcassette/_plain.py `_times_python` and `_lengths_format_python`, llmcassette/_lazy.py
- * `_first_column_python`), which stays the fallback
- * when the extension is not built or is turned off (LLMCASSETTE_PURE_PYTHON=1) and the oracle of
- * tests/test_speedups.py. Only the CPython C API is used.
+ * stream); its chunk lengths and offsets are flow lists of a few hundred numbers checked by a
+ * regex and two replaces (about 250k); the file's characters are checked by 30 searches (about
+ * 100k a stream), and it is cut into items by a scan of its every line break (about 150k). Each
+ * function here is one of those passes, and computes exactly what the Python function beside its
+ * caller computes (`_layout._block_python`, `_layout._plain_characters_python`,
+ * `_plain._times_python`, `_plain._lengths_format_python`, `TextLengths._cut_python`,
+ * `_lazy._first_column_python`). That code stays the fallback, when the extension is not built
+ * or is turned off (LLMCASSETTE_PURE_PYTHON=1), and the oracle of tests/test_speedups.py. Only the
+ * CPython C API is used.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
