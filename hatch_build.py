@@ -5,7 +5,8 @@ the building interpreter's own compiler and flags (``sysconfig``), the standard 
 Without a compiler, or when the compile fails, it warns and the package stays pure Python: every
 function of the extension has a Python twin that runs instead (``llmcassette/_compiled.py``). An
 editable install puts the built module in the source tree, where the package is imported from;
-a wheel carries it, and is then tagged for this interpreter and platform.
+a wheel carries it, and is then tagged for this interpreter and platform. With
+``LLMCASSETTE_PURE_PYTHON`` set, nothing is compiled.
 """
 
 from __future__ import annotations

@@ -52,6 +52,11 @@ literal_block(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "Unnn:literal_block", &text, &start, &first_end, &indent)) {
         return NULL;
     }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) { /* (a string of the old API is made canonical first) */
+        return NULL;
+    }
+#endif
     Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     if (indent < 1 || start < 0 || start + indent >= first_end || first_end >= size) {
         PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block was given positions out of range.");
@@ -138,6 +143,10 @@ literal_block(PyObject *module, PyObject *args)
             }
         }
         Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
+        if (stop >= 0 && stop - piece > length - written) {
+            written = -1; /* (never past the result's end: the check below reports it) */
+            break;
+        }
         if (stop >= 0) {
             memcpy(out + written * kind, source + piece * kind, (size_t)(stop - piece) * (size_t)kind);
             written += stop - piece;
