@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = ["PURE_PYTHON_ENV", "Speedups", "speedups"]
 
@@ -29,6 +29,9 @@ class Speedups(Protocol):
     def first_column(self, raw: bytes, start: int, /) -> list[int]: ...
     def cut(self, format: bytes, content: bytes, /) -> tuple[bytes, ...] | None: ...
     def plain_characters(self, raw: bytes, /) -> bool: ...
+    def json_object(
+        self, declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
+    ) -> dict[str, Any]: ...
 
 
 @functools.cache

@@ -9,7 +9,8 @@
  * function here is one of those passes, and computes exactly what the Python function beside its
  * caller computes (`_layout._block_python`, `_layout._plain_characters_python`,
  * `_plain._times_python`, `_plain._lengths_format_python`, `TextLengths._cut_python`,
- * `_lazy._first_column_python`). That code stays the fallback, when the extension is not built
+ * `_lazy._first_column_python`), and the JSON decoder's hook for each object of a body
+ * (`_layout._no_duplicates`). That code stays the fallback, when the extension is not built
  * or is turned off (LLMCASSETTE_PURE_PYTHON=1), and the oracle of tests/test_speedups.py. Only the
  * CPython C API is used.
  */
@@ -483,6 +484,59 @@ plain_characters(PyObject *module, PyObject *arg)
     Py_RETURN_TRUE;
 }
 
+/*
+ * json_object(declined, longest, pairs) -> dict: `_layout._no_duplicates`, the JSON decoder's hook
+ * for each object (`pairs`, its keys and values in order), raising `declined` (the reader's
+ * Unrecognised) where it raises it: a key given twice, or a key of `longest` characters or more.
+ * The decoder is given it through functools.partial, which calls it without a Python frame: the
+ * hook in Python cost as much as the rest of a 1 KB body's parse.
+ */
+static PyObject *
+json_object(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes an exception, a length and a list.");
+        return NULL;
+    }
+    PyObject *declined = args[0];
+    Py_ssize_t longest = PyLong_AsSsize_t(args[1]);
+    if (longest == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *pairs = args[2];
+    Py_ssize_t count = PyList_GET_SIZE(pairs);
+    PyObject *object = PyDict_New();
+    if (object == NULL) {
+        return NULL;
+    }
+    int too_long = 0;
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, index);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(object);
+            PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes pairs.");
+            return NULL;
+        }
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        if (!PyUnicode_Check(key)) {
+            Py_DECREF(object);
+            PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes text keys.");
+            return NULL;
+        }
+        too_long |= PyUnicode_GET_LENGTH(key) >= longest;
+        if (PyDict_SetItem(object, key, PyTuple_GET_ITEM(pair, 1)) < 0) {
+            Py_DECREF(object);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(object) != count || too_long) {
+        Py_DECREF(object);
+        PyErr_SetNone(declined);
+        return NULL;
+    }
+    return object;
+}
+
 static PyMethodDef methods[] = {
     {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
     {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
@@ -490,6 +544,7 @@ static PyMethodDef methods[] = {
     {"first_column", first_column, METH_VARARGS, "Where lines that start at the first column with text start."},
     {"cut", cut, METH_VARARGS, "A body cut into the chunks a lengths format gives, or None."},
     {"plain_characters", plain_characters, METH_O, "Whether a text holds no character YAML refuses raw."},
+    {"json_object", (PyCFunction)(void (*)(void))json_object, METH_FASTCALL, "The JSON decoder's hook: an object, or declined."},
     {NULL, NULL, 0, NULL},
 };
 

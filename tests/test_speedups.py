@@ -7,6 +7,8 @@ reader gives the same data, or declines the same texts, with it and without it.
 
 from __future__ import annotations
 
+import functools
+import json
 import random
 import re
 from pathlib import Path
@@ -242,6 +244,51 @@ def test_every_character_yaml_refuses_is_found_at_every_place_of_a_block() -> No
         for at in (0, 1, 4093, 4094, 4095, 4096, 8191, 9000):
             raw = b"a" * at + character + b"b" * 10
             assert c().plain_characters(raw) is _layout._plain_characters_python(raw) is False
+
+
+# -- the JSON decoder's hook ------------------------------------------------------------------
+
+
+def hook_result(hook: Any, argument: Any) -> Any:
+    try:
+        return hook(argument)
+    except _layout.Unrecognised:
+        return _layout.Unrecognised
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "é", "", "x" * 899, "x" * 900, "y" * 1200]), st.integers()))
+)
+def test_an_object_s_pairs_are_taken_or_declined_as_python_does(pairs: list[tuple[str, Any]]) -> None:
+    fast_hook = functools.partial(c().json_object, _layout.Unrecognised, _layout._LONGEST_KEY)
+    assert hook_result(fast_hook, pairs) == hook_result(_layout._no_duplicates, pairs)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+        max_leaves=12,
+    ),
+    st.sampled_from(['"a": 1', '"a": 1, "a": 2', '"' + "k" * 900 + '": 0', '"x": 1e5', '"n": NaN']),
+)
+def test_a_json_text_is_decoded_as_the_python_decoder_decodes_it(value: Any, extra: str) -> None:
+    base = json.dumps(value)
+    texts = [base, "{" + extra + "}", "[" + base + ", {" + extra + "}]"]
+    if base.startswith("{") and base != "{}":
+        texts.append("{" + extra + ", " + base[1:])
+    for text in texts:
+        assert _layout._decoder() is not _layout._DECODER
+        got = [hook_result(decoder.decode, text) for decoder in (_layout._decoder(), _layout._DECODER)]
+        assert got[0] == got[1], text
+
+
+def test_a_json_object_of_wrong_pairs_is_refused_not_read() -> None:
+    for wrong in ([("a",)], [(1, 2)], [["a", 1]], ("a", 1)):
+        with pytest.raises(TypeError, match="^llmcassette: "):
+            c().json_object(_layout.Unrecognised, 900, wrong)  # type: ignore[arg-type]
 
 
 # -- the file's cut into items ----------------------------------------------------------------
