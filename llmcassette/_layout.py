@@ -21,6 +21,7 @@ file, it only declines one. For every text it accepts it gives what the general 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import json
 import marshal
@@ -30,6 +31,7 @@ import secrets
 from typing import Any
 
 from ._bodies import MAX_JSON_DEPTH
+from ._compiled import speedups
 from ._yaml import (
     _INT_TAG,
     _PLAIN_FLOAT,
@@ -121,7 +123,7 @@ def render_json(value: Any) -> str | None:
     try:
         text = json.dumps(value, indent=2, ensure_ascii=False, allow_nan=False)
         # Only JSON's own types come back equal (not a tuple, not a key that is a number).
-        same = _DECODER.decode(text) == value
+        same = _decoder().decode(text) == value
     except (TypeError, ValueError, RecursionError, Unrecognised):
         return None
     return text if same and _json_reads_as_yaml(text) else None
@@ -294,6 +296,22 @@ def _no_constant(word: str) -> Any:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_no_duplicates, parse_float=_decimal, parse_constant=_no_constant
 )
+_decoders: list[json.JSONDecoder] = []
+
+
+def _decoder() -> json.JSONDecoder:
+    # `_DECODER`, or where the C extension is built, the same decoder with its hook for each
+    # object in C (the same objects, and Unrecognised where `_no_duplicates` raises it:
+    # `tests/test_speedups.py`); a 1 KB body's parse, 12.4 -> 8 us.
+    fast = speedups()
+    if fast is None:
+        return _DECODER
+    if not _decoders:
+        hook = functools.partial(fast.json_object, Unrecognised, _LONGEST_KEY)
+        _decoders.append(
+            json.JSONDecoder(object_pairs_hook=hook, parse_float=_decimal, parse_constant=_no_constant)
+        )
+    return _decoders[0]
 
 
 def _plain(value: str) -> Any:
@@ -472,20 +490,13 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     indent = len(line) - len(line.lstrip(" "))
     if indent <= column or indent == len(line) or line[indent] == "\t":
         raise Unrecognised
-    ends = _block_ends.get(indent)
-    if ends is None:
-        # The first line that is neither empty nor indented as deep ends the block.
-        ends = _block_ends[indent] = re.compile(f"\n(?=[^\n])(?! {{{indent}}})")
-    found = ends.search(text, first_end)
-    end = found.start() + 1 if found is not None else len(text)
+    fast = speedups()
+    # (the C extension's one pass over the block, where it is built: 2.4k -> 0.Xk instructions
+    # a KB; the same text and end, `tests/test_speedups.py`)
+    block = _block_python if fast is None else fast.literal_block
+    content, end = block(text, start, first_end, indent)
     if not text.endswith("\n", 0, end):
         raise Unrecognised
-    # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
-    # spaces past the indentation are text, and a line of fewer spaces ended the block above
-    # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
-    # The first line's indentation is cut off by the slice, the others' by splitting at each
-    # and joining (a quarter cheaper than a replace: 200 events, 23 -> 16 us).
-    content = "\n".join(text[start + indent : end].split("\n" + " " * indent))
     if header == "|":
         content = content.rstrip("\n") + "\n"
     elif header == "|-":
@@ -493,9 +504,26 @@ def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]
     return content, end
 
 
+def _block_python(text: str, start: int, first_end: int, indent: int) -> tuple[str, int]:
+    # The text of a literal block whose first line starts at `start`, ends at `first_end` and is
+    # indented `indent` spaces, dedented, and where the next line starts (`_literal`).
+    ends = _block_ends.get(indent)
+    if ends is None:
+        # The first line that is neither empty nor indented as deep ends the block.
+        ends = _block_ends[indent] = re.compile(f"\n(?=[^\n])(?! {{{indent}}})")
+    found = ends.search(text, first_end)
+    end = found.start() + 1 if found is not None else len(text)
+    # Lines with spaces at their end, or of spaces only, read as YAML reads them: a line's
+    # spaces past the indentation are text, and a line of fewer spaces ended the block above
+    # (it is no key, so the file is declined). Looking for them cost as much as the dedent.
+    # The first line's indentation is cut off by the slice, the others' by splitting at each
+    # and joining (a quarter cheaper than a replace: 200 events, 23 -> 16 us).
+    return "\n".join(text[start + indent : end].split("\n" + " " * indent)), end
+
+
 def _json(text: str, start: int, made: list[Any] | None) -> tuple[Any, int]:
     try:
-        value, end = _DECODER.raw_decode(text, start)
+        value, end = _decoder().raw_decode(text, start)
     except (ValueError, RecursionError):
         raise Unrecognised from None
     written = text[start:end]
@@ -738,6 +766,12 @@ def plain_characters(raw: bytes) -> bool:
     True when ``raw`` holds no character YAML refuses raw or reads as a line break (the check
     :func:`read_layout` makes of every text it reads, unless told it was made).
     """
+    fast = speedups()
+    # (the C extension's one pass, where it is built: the same answer, `tests/test_speedups.py`)
+    return _plain_characters_python(raw) if fast is None else fast.plain_characters(raw)
+
+
+def _plain_characters_python(raw: bytes) -> bool:
     return not _has_control(raw) and (raw.isascii() or not _other_utf8(raw))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
+from ._compiled import speedups
 from ._models import url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
@@ -120,7 +121,15 @@ def plain_times(text: bytes) -> TextTimes | None:
     The items of a flow list of times, left as text, when each is a time the model takes as it is
     (see ``_PLAIN_TIMES``): YAML and JSON read them alike, so reading them can wait.
     """
-    return TextTimes(text) if _PLAIN_TIMES.fullmatch(text) else None
+    fast = speedups()
+    # (the C extension's one pass, where it is built: the same answer, `tests/test_speedups.py`)
+    plain = _times_python(text) if fast is None else fast.plain_times(text)
+    return TextTimes(text) if plain else None
+
+
+def _times_python(text: bytes) -> bool:
+    # Whether `text` is a flow list of plain times (`_PLAIN_TIMES`).
+    return _PLAIN_TIMES.fullmatch(text) is not None
 
 
 # A stream's chunk lengths as the writer writes them: whole numbers without a sign or a leading
@@ -151,6 +160,13 @@ class TextLengths(_TextNumbers[int]):
 
     def cut(self, content: bytes) -> tuple[bytes, ...] | None:
         """``content`` cut at the lengths, or None when they do not add up to its length."""
+        fast = speedups()
+        if fast is not None:
+            # (the C extension's cut, where it is built: the same chunks, `tests/test_speedups.py`)
+            return fast.cut(self._format, content)
+        return self._cut_python(content)
+
+    def _cut_python(self, content: bytes) -> tuple[bytes, ...] | None:
         try:
             return struct.Struct(self._format).unpack(content)
         except struct.error:
@@ -166,14 +182,23 @@ def plain_lengths(text: bytes) -> TextLengths | None:
     writes them (see ``_LENGTHS_WRAP``): YAML and JSON read them alike, as whole numbers, and the
     body is cut at them in one call. None for any other text, which is read as numbers.
     """
-    # Each separator made the format's `s` (a string of the count before it): what is left must
-    # be runs of digits, none starting with a zero, each ended by one `s`.
+    fast = speedups()
+    # (the C extension's one pass, where it is built: the same format, `tests/test_speedups.py`)
+    format = _lengths_format_python(text) if fast is None else fast.lengths_format(text)
+    return None if format is None else TextLengths(text, format)
+
+
+def _lengths_format_python(text: bytes) -> bytes | None:
+    # The `struct` format of the chunk lengths `text` (see `TextLengths`), or None when they are
+    # not written as the writer writes them. Each separator made the format's `s` (a string of
+    # the count before it): what is left must be runs of digits, none starting with a zero, each
+    # ended by one `s`.
     format = text.replace(_LENGTHS_WRAP, b"s").replace(b", ", b"s") + b"s"
     if format.translate(None, _LENGTH_BYTES) or not b"1" <= format[:1] <= b"9":
         return None
     if b"ss" in format or b"s0" in format:
         return None
-    return TextLengths(text, format)
+    return format
 
 
 def compile_plain(

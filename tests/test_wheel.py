@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -43,3 +44,13 @@ def test_the_wheel_carries_what_the_library_reads_at_run_time(wheel: Path) -> No
         next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
     )
     assert b"llmcassette = llmcassette.pytest_plugin" in entry_points
+
+
+@pytest.mark.skipif(not os.environ.get("LLMCASSETTE_REQUIRE_SPEEDUPS"), reason="the C extension is optional")
+def test_the_wheel_carries_the_c_extension_and_is_tagged_for_this_platform(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    assert [
+        name for name in names if name.startswith("llmcassette/_speedups.") and name.endswith((".so", ".pyd"))
+    ]
+    assert "llmcassette/_speedups.c" not in names  # (the sdist carries the source)
+    assert not wheel.name.endswith("-none-any.whl")

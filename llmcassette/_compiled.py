@@ -1,0 +1,47 @@
+"""
+The optional C extension, :mod:`llmcassette._speedups`: the cold reader's passes over a stream's
+bytes (a literal block's end and dedent, the checks of a stream's number lists, its body's cut
+into chunks, the scans that check a file's characters and cut it into items) and the JSON
+decoder's hook for each object of a body, when it was built (``hatch_build.py``) and not turned
+off with ``LLMCASSETTE_PURE_PYTHON=1``.
+
+Each of its functions computes exactly what a Python function beside its caller computes, which
+runs in its place when it is not there and is its oracle in ``tests/test_speedups.py``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Protocol
+
+__all__ = ["PURE_PYTHON_ENV", "Speedups", "speedups"]
+
+#: Set to a non-empty value, the package runs its Python code alone.
+PURE_PYTHON_ENV = "LLMCASSETTE_PURE_PYTHON"
+
+
+class Speedups(Protocol):
+    """The extension's functions, as ``llmcassette/_speedups.pyi`` types them."""
+
+    def literal_block(self, text: str, start: int, first_end: int, indent: int, /) -> tuple[str, int]: ...
+    def plain_times(self, text: bytes, /) -> bool: ...
+    def lengths_format(self, text: bytes, /) -> bytes | None: ...
+    def first_column(self, raw: bytes, start: int, /) -> list[int]: ...
+    def cut(self, format: bytes, content: bytes, /) -> tuple[bytes, ...] | None: ...
+    def plain_characters(self, raw: bytes, /) -> bool: ...
+    def json_object(
+        self, declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
+    ) -> dict[str, Any]: ...
+
+
+@functools.cache
+def speedups() -> Speedups | None:
+    """The extension module, imported on first use; None when it is not built or turned off."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    return _speedups

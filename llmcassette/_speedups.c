@@ -1,0 +1,563 @@
+/*
+ * llmcassette._speedups: the passes of the cold reader over a stream's bytes, in C.
+ *
+ * A cold start reads each recorded stream once: its body is a literal block of about 25 KB whose
+ * end and dedent took a regex search and a split and join (about 400k instructions a 200-event
+ * stream); its chunk lengths and offsets are flow lists of a few hundred numbers checked by a
+ * regex and two replaces (about 250k); the file's characters are checked by 30 searches (about
+ * 100k a stream), and it is cut into items by a scan of its every line break (about 150k). Each
+ * function here is one of those passes, and computes exactly what the Python function beside its
+ * caller computes (`_layout._block_python`, `_layout._plain_characters_python`,
+ * `_plain._times_python`, `_plain._lengths_format_python`, `TextLengths._cut_python`,
+ * `_lazy._first_column_python`), and the JSON decoder's hook for each object of a body
+ * (`_layout._no_duplicates`). That code stays the fallback, when the extension is not built
+ * or is turned off (LLMCASSETTE_PURE_PYTHON=1), and the oracle of tests/test_speedups.py. Only the
+ * CPython C API is used.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* The first line break in text[from:to], or -1 (-2 with an exception set). A text of one byte a
+ * character is searched with memchr itself: PyUnicode_FindChar's own checks cost as much as the
+ * search, over a line of a hundred characters. */
+static Py_ssize_t
+next_break(PyObject *text, int kind, const void *data, Py_ssize_t from, Py_ssize_t to)
+{
+    if (from >= to) {
+        return -1;
+    }
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const char *found = memchr((const char *)data + from, '\n', (size_t)(to - from));
+        return found == NULL ? -1 : found - (const char *)data;
+    }
+    return PyUnicode_FindChar(text, '\n', from, to, 1);
+}
+
+/*
+ * literal_block(text, start, first_end, indent) -> (content, end)
+ *
+ * A literal block scalar whose first line starts at `start`, ends at `first_end` (its line break)
+ * and is indented `indent` spaces (the caller checked it). The block goes on while each line
+ * after the first is empty or starts with `indent` spaces; `end` is where the first other line
+ * starts, or the text's length. `content` is text[start + indent:end] with `indent` spaces taken
+ * off after each line break that has them: the same as
+ *     "\n".join(text[start + indent:end].split("\n" + " " * indent))
+ * since a separator holds one line break, at its start, so the split's matches never overlap.
+ */
+static PyObject *
+literal_block(PyObject *module, PyObject *args)
+{
+    PyObject *text;
+    Py_ssize_t start, first_end, indent;
+    if (!PyArg_ParseTuple(args, "Unnn:literal_block", &text, &start, &first_end, &indent)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) { /* (a string of the old API is made canonical first) */
+        return NULL;
+    }
+#endif
+    Py_ssize_t size = PyUnicode_GET_LENGTH(text);
+    if (indent < 1 || start < 0 || start + indent >= first_end || first_end >= size) {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block was given positions out of range.");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (PyUnicode_READ(kind, data, first_end) != '\n') {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block's first_end is not a line break.");
+        return NULL;
+    }
+    /* The block's end, and how many line breaks in it are followed by the indentation (each
+     * loses it in the content). `at` is always at a line break inside the block. */
+    Py_ssize_t end = size;
+    Py_ssize_t dedents = 0;
+    Py_ssize_t at = first_end;
+    while (at + 1 < size) {
+        Py_ssize_t next = at + 1;
+        if (PyUnicode_READ(kind, data, next) == '\n') {
+            at = next; /* an empty line: part of the block */
+            continue;
+        }
+        Py_ssize_t spaces = 0;
+        while (spaces < indent && next + spaces < size && PyUnicode_READ(kind, data, next + spaces) == ' ') {
+            spaces++;
+        }
+        if (spaces < indent) {
+            end = next; /* a line neither empty nor indented as deep: it ends the block */
+            break;
+        }
+        dedents++;
+        Py_ssize_t found = next_break(text, kind, data, next + indent, size);
+        if (found == -2) {
+            return NULL;
+        }
+        if (found < 0) {
+            break; /* the last line, without a line break: the block runs to the text's end */
+        }
+        at = found;
+    }
+
+    Py_ssize_t from = start + indent;
+    Py_ssize_t length = end - from - dedents * indent;
+    /* The lines, copied in the text's own width into a buffer the result is made from: an ASCII
+     * text's result is ASCII, made in place; any other is made by PyUnicode_FromKindAndData,
+     * which finds its widest character (the block may hold none of the text's widest). */
+    PyObject *result = NULL;
+    char *buffer = NULL;
+    char *out;
+    if (PyUnicode_IS_ASCII(text)) {
+        result = PyUnicode_New(length, 127);
+        if (result == NULL) {
+            return NULL;
+        }
+        out = (char *)PyUnicode_DATA(result);
+    }
+    else {
+        buffer = PyMem_Malloc(length > 0 ? (size_t)length * (size_t)kind : 1);
+        if (buffer == NULL) {
+            return PyErr_NoMemory();
+        }
+        out = buffer;
+    }
+    const char *source = (const char *)data;
+    Py_ssize_t written = 0;
+    Py_ssize_t piece = from; /* the start of the text not copied yet */
+    Py_ssize_t scan = from;
+    for (;;) {
+        Py_ssize_t found = next_break(text, kind, data, scan, end);
+        if (found == -2) {
+            Py_XDECREF(result);
+            PyMem_Free(buffer);
+            return NULL;
+        }
+        /* A line break followed, within the block, by the indentation ends a piece. */
+        int cut = 0;
+        if (found >= 0 && found + indent < end) {
+            cut = 1;
+            for (Py_ssize_t i = 1; i <= indent; i++) {
+                if (PyUnicode_READ(kind, data, found + i) != ' ') {
+                    cut = 0;
+                    break;
+                }
+            }
+        }
+        Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
+        if (stop >= 0 && stop - piece > length - written) {
+            written = -1; /* (never past the result's end: the check below reports it) */
+            break;
+        }
+        if (stop >= 0) {
+            memcpy(out + written * kind, source + piece * kind, (size_t)(stop - piece) * (size_t)kind);
+            written += stop - piece;
+        }
+        if (found < 0) {
+            break;
+        }
+        if (cut) {
+            piece = found + 1 + indent;
+        }
+        scan = found + 1;
+    }
+    if (written != length) {
+        /* The two passes counted the indented line breaks differently: a bug here, never the
+         * text's; the caller's Python path is not a fallback for it. */
+        Py_XDECREF(result);
+        PyMem_Free(buffer);
+        PyErr_SetString(PyExc_SystemError, "llmcassette: literal_block's passes disagree.");
+        return NULL;
+    }
+    if (buffer != NULL) {
+        result = PyUnicode_FromKindAndData(kind, buffer, length);
+        PyMem_Free(buffer);
+        if (result == NULL) {
+            return NULL;
+        }
+    }
+    PyObject *where = PyLong_FromSsize_t(end);
+    if (where == NULL) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, result, where);
+    Py_DECREF(result);
+    Py_DECREF(where);
+    return pair;
+}
+
+/* One decimal of a flow list of times (`_plain._DECIMAL`): 0 or 1 to 7 digits without a leading
+ * zero, then optionally a dot and one or more digits; where it ends, or -1. */
+static Py_ssize_t
+time_decimal(const char *s, Py_ssize_t at, Py_ssize_t size)
+{
+    if (at >= size) {
+        return -1;
+    }
+    if (s[at] == '0') {
+        at++;
+    }
+    else if (s[at] >= '1' && s[at] <= '9') {
+        Py_ssize_t last = at + 7;
+        at++;
+        while (at < size && at < last && s[at] >= '0' && s[at] <= '9') {
+            at++;
+        }
+    }
+    else {
+        return -1;
+    }
+    if (at + 1 < size && s[at] == '.' && s[at + 1] >= '0' && s[at + 1] <= '9') {
+        at += 2;
+        while (at < size && s[at] >= '0' && s[at] <= '9') {
+            at++;
+        }
+    }
+    return at;
+}
+
+static Py_ssize_t
+skip_blanks(const char *s, Py_ssize_t at, Py_ssize_t size)
+{
+    while (at < size && (s[at] == ' ' || s[at] == '\n')) {
+        at++;
+    }
+    return at;
+}
+
+/*
+ * plain_times(text: bytes) -> bool: whether `_plain._PLAIN_TIMES` matches all of `text`. Every
+ * repeat of that pattern is possessive and its alternatives start differently, so it matches
+ * without going back: one pass, each step the only one the pattern allows.
+ */
+static PyObject *
+plain_times(PyObject *module, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: plain_times takes bytes.");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t size = PyBytes_GET_SIZE(arg);
+    Py_ssize_t at = time_decimal(s, skip_blanks(s, 0, size), size);
+    while (at >= 0) {
+        at = skip_blanks(s, at, size);
+        if (at == size) {
+            Py_RETURN_TRUE;
+        }
+        if (s[at] != ',') {
+            break;
+        }
+        at = time_decimal(s, skip_blanks(s, at + 1, size), size);
+    }
+    Py_RETURN_FALSE;
+}
+
+/*
+ * lengths_format(text: bytes) -> bytes | None: the `struct` format `_plain.plain_lengths` makes of
+ * a flow list of chunk lengths (each separator, a comma and a space or a comma, a line break and
+ * eight spaces, made an `s`, and one `s` after the last), or None where it declines the text:
+ * anything but runs of digits, none starting with a zero, each ended by one `s`. (An `s` in the
+ * text is kept as it is, as the replaces keep it.)
+ */
+static PyObject *
+lengths_format(PyObject *module, PyObject *arg)
+{
+    static const char wrap[] = ",\n        ";
+    const Py_ssize_t wrap_size = sizeof(wrap) - 1;
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: lengths_format takes bytes.");
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(arg);
+    Py_ssize_t size = PyBytes_GET_SIZE(arg);
+    /* The format is never longer than the text and its last `s`. */
+    PyObject *format = PyBytes_FromStringAndSize(NULL, size + 1);
+    if (format == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(format);
+    Py_ssize_t written = 0;
+    char previous = 's'; /* (the format must start with a digit from 1: as if after an `s`) */
+    for (Py_ssize_t at = 0; at <= size; at++) {
+        char c;
+        if (at == size) {
+            c = 's';
+        }
+        else if (s[at] == ',' && size - at >= wrap_size && memcmp(s + at, wrap, (size_t)wrap_size) == 0) {
+            c = 's';
+            at += wrap_size - 1;
+        }
+        else if (s[at] == ',' && at + 1 < size && s[at + 1] == ' ') {
+            c = 's';
+            at += 1;
+        }
+        else {
+            c = s[at];
+        }
+        if (c == 's' ? previous == 's' : (c < '0' || c > '9' || (c == '0' && previous == 's'))) {
+            Py_DECREF(format);
+            Py_RETURN_NONE;
+        }
+        out[written++] = c;
+        previous = c;
+    }
+    if (written != size + 1 && _PyBytes_Resize(&format, written) < 0) {
+        return NULL;
+    }
+    return format;
+}
+
+/*
+ * first_column(raw: bytes, start: int) -> list[int]: where each line break from `start` on is
+ * followed by a line that starts at the first column with text (neither a space nor a line
+ * break): the starts of `_lazy._FIRST_COLUMN`'s matches. Such lines are a few per item, and the
+ * regex's scan for its line break went a byte at a time (about 5 instructions a byte of a
+ * file); memchr goes a vector at a time.
+ */
+static PyObject *
+first_column(PyObject *module, PyObject *args)
+{
+    PyObject *raw;
+    Py_ssize_t start;
+    if (!PyArg_ParseTuple(args, "Sn:first_column", &raw, &start)) {
+        return NULL;
+    }
+    const char *s = PyBytes_AS_STRING(raw);
+    Py_ssize_t size = PyBytes_GET_SIZE(raw);
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return NULL;
+    }
+    Py_ssize_t at = start < 0 ? 0 : start;
+    while (at + 1 < size) {
+        const char *line_break = memchr(s + at, '\n', (size_t)(size - 1 - at));
+        if (line_break == NULL) {
+            break;
+        }
+        at = line_break - s;
+        char next = s[at + 1];
+        if (next != ' ' && next != '\n') {
+            PyObject *where = PyLong_FromSsize_t(at);
+            if (where == NULL || PyList_Append(found, where) < 0) {
+                Py_XDECREF(where);
+                Py_DECREF(found);
+                return NULL;
+            }
+            Py_DECREF(where);
+        }
+        at++;
+    }
+    return found;
+}
+
+/*
+ * cut(format: bytes, content: bytes) -> tuple[bytes, ...] | None: `content` cut into the chunks
+ * whose lengths `format` gives (a format `lengths_format` made: runs of digits, each ended by an
+ * `s`), or None when they do not add up to its length: what struct.Struct(format).unpack(content)
+ * gives, or its error. Making the Struct parsed its format into a table first (37k instructions
+ * for 200 lengths), for one use.
+ */
+static PyObject *
+cut(PyObject *module, PyObject *args)
+{
+    PyObject *format, *content;
+    if (!PyArg_ParseTuple(args, "SS:cut", &format, &content)) {
+        return NULL;
+    }
+    const char *f = PyBytes_AS_STRING(format);
+    Py_ssize_t f_size = PyBytes_GET_SIZE(format);
+    Py_ssize_t size = PyBytes_GET_SIZE(content);
+    /* First the lengths' count and sum: a sum past the content's size is None at once, before
+     * it could overflow. */
+    Py_ssize_t count = 0, total = 0, length = -1;
+    for (Py_ssize_t at = 0; at < f_size; at++) {
+        char c = f[at];
+        if (c >= '0' && c <= '9') {
+            length = (length < 0 ? 0 : length * 10) + (c - '0');
+            if (length > size) {
+                Py_RETURN_NONE;
+            }
+        }
+        else if (c == 's' && length >= 0) {
+            count++;
+            total += length;
+            if (total > size) {
+                Py_RETURN_NONE;
+            }
+            length = -1;
+        }
+        else {
+            PyErr_SetString(PyExc_ValueError, "llmcassette: cut was given a format lengths_format does not make.");
+            return NULL;
+        }
+    }
+    if (length >= 0) {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: cut was given a format lengths_format does not make.");
+        return NULL;
+    }
+    if (total != size) {
+        Py_RETURN_NONE;
+    }
+    PyObject *chunks = PyTuple_New(count);
+    if (chunks == NULL) {
+        return NULL;
+    }
+    const char *body = PyBytes_AS_STRING(content);
+    Py_ssize_t index = 0, offset = 0;
+    length = 0;
+    for (Py_ssize_t at = 0; at < f_size; at++) {
+        if (f[at] != 's') {
+            length = length * 10 + (f[at] - '0');
+            continue;
+        }
+        PyObject *chunk = PyBytes_FromStringAndSize(body + offset, length);
+        if (chunk == NULL) {
+            Py_DECREF(chunks);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(chunks, index++, chunk);
+        offset += length;
+        length = 0;
+    }
+    return chunks;
+}
+
+/* Whether the bytes from `at` on start one of the characters beyond ASCII that YAML reads as a
+ * line break or refuses (`_layout._OTHER_UTF8`): C1 controls, the line and paragraph
+ * separators, the byte order mark, U+FFFE and U+FFFF. */
+static int
+other_utf8_at(const unsigned char *s, Py_ssize_t at, Py_ssize_t size)
+{
+    unsigned char lead = s[at];
+    unsigned char second = at + 1 < size ? s[at + 1] : 0;
+    unsigned char third = at + 2 < size ? s[at + 2] : 0;
+    if (lead == 0xc2) {
+        return second >= 0x80 && second <= 0x9f;
+    }
+    if (lead == 0xe2) {
+        return second == 0x80 && (third == 0xa8 || third == 0xa9);
+    }
+    if (lead == 0xef) {
+        return (second == 0xbb && third == 0xbf) || (second == 0xbf && (third == 0xbe || third == 0xbf));
+    }
+    return 0;
+}
+
+/* A control character YAML refuses raw or reads as a line break (`_layout._CONTROL`). */
+#define CONTROL(b) (((b) < 0x20 && (b) != '\t' && (b) != '\n') || (b) == 0x7f)
+
+/*
+ * plain_characters(raw: bytes) -> bool: `_layout.plain_characters`, in one pass. The text is
+ * looked at in blocks, each first with a loop the compiler makes a vector loop (no branch but
+ * the block's end: an OR of every byte's test), which tells most blocks clean at about a byte
+ * an instruction; only a block that holds a control character or a byte beyond ASCII is looked
+ * at a byte at a time. (30 memchr searches and an isascii cost about 5 instructions a byte.)
+ */
+static PyObject *
+plain_characters(PyObject *module, PyObject *arg)
+{
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: plain_characters takes bytes.");
+        return NULL;
+    }
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(arg);
+    Py_ssize_t size = PyBytes_GET_SIZE(arg);
+    const Py_ssize_t block = 4096;
+    for (Py_ssize_t start = 0; start < size; start += block) {
+        Py_ssize_t stop = size - start < block ? size : start + block;
+        unsigned char odd = 0;
+        for (Py_ssize_t at = start; at < stop; at++) {
+            unsigned char b = s[at];
+            odd |= (unsigned char)(CONTROL(b) | (b >= 0x80));
+        }
+        if (!odd) {
+            continue;
+        }
+        for (Py_ssize_t at = start; at < stop; at++) {
+            unsigned char b = s[at];
+            if (CONTROL(b) || (b >= 0x80 && other_utf8_at(s, at, size))) {
+                Py_RETURN_FALSE;
+            }
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
+/*
+ * json_object(declined, longest, pairs) -> dict: `_layout._no_duplicates`, the JSON decoder's hook
+ * for each object (`pairs`, its keys and values in order), raising `declined` (the reader's
+ * Unrecognised) where it raises it: a key given twice, or a key of `longest` characters or more.
+ * The decoder is given it through functools.partial, which calls it without a Python frame: the
+ * hook in Python cost as much as the rest of a 1 KB body's parse.
+ */
+static PyObject *
+json_object(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes an exception, a length and a list.");
+        return NULL;
+    }
+    PyObject *declined = args[0];
+    Py_ssize_t longest = PyLong_AsSsize_t(args[1]);
+    if (longest == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *pairs = args[2];
+    Py_ssize_t count = PyList_GET_SIZE(pairs);
+    PyObject *object = PyDict_New();
+    if (object == NULL) {
+        return NULL;
+    }
+    int too_long = 0;
+    for (Py_ssize_t index = 0; index < count; index++) {
+        PyObject *pair = PyList_GET_ITEM(pairs, index);
+        if (!PyTuple_CheckExact(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_DECREF(object);
+            PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes pairs.");
+            return NULL;
+        }
+        PyObject *key = PyTuple_GET_ITEM(pair, 0);
+        if (!PyUnicode_Check(key)) {
+            Py_DECREF(object);
+            PyErr_SetString(PyExc_TypeError, "llmcassette: json_object takes text keys.");
+            return NULL;
+        }
+        too_long |= PyUnicode_GET_LENGTH(key) >= longest;
+        if (PyDict_SetItem(object, key, PyTuple_GET_ITEM(pair, 1)) < 0) {
+            Py_DECREF(object);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(object) != count || too_long) {
+        Py_DECREF(object);
+        PyErr_SetNone(declined);
+        return NULL;
+    }
+    return object;
+}
+
+static PyMethodDef methods[] = {
+    {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
+    {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
+    {"lengths_format", lengths_format, METH_O, "The struct format of a flow list of chunk lengths, or None."},
+    {"first_column", first_column, METH_VARARGS, "Where lines that start at the first column with text start."},
+    {"cut", cut, METH_VARARGS, "A body cut into the chunks a lengths format gives, or None."},
+    {"plain_characters", plain_characters, METH_O, "Whether a text holds no character YAML refuses raw."},
+    {"json_object", (PyCFunction)(void (*)(void))json_object, METH_FASTCALL, "The JSON decoder's hook: an object, or declined."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "llmcassette._speedups",
+    .m_doc = "The cold reader's passes over a stream's bytes, in C (see llmcassette/_compiled.py).",
+    .m_size = 0,
+    .m_methods = methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&module_def);
+}

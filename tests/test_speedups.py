@@ -1,0 +1,401 @@
+"""
+The C extension (``llmcassette/_speedups.c``) against the Python code it stands in for, its
+oracle: each of its functions gives exactly what its Python twin gives, over generated texts,
+texts with one character changed, and every cassette of the corpus and of ``cassettes/``; and the
+reader gives the same data, or declines the same texts, with it and without it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from llmcassette import _layout, _lazy, _plain
+from llmcassette._compiled import Speedups, speedups
+from tests.corpus import CORPUS, corpus_files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+fast = speedups()
+pytestmark = pytest.mark.skipif(fast is None, reason="the C extension is not built (or is turned off)")
+
+
+def c() -> Speedups:
+    assert fast is not None
+    return fast
+
+
+# -- literal blocks ---------------------------------------------------------------------------
+
+_BLOCK_HEADER = re.compile(r"\|[-+]?\n")
+
+
+def block_starts(text: str) -> list[tuple[int, int, int]]:
+    """Every (start, first_end, indent) `_literal` would hand on: after each line that ends in `|`."""
+    found = []
+    for match in _BLOCK_HEADER.finditer(text):
+        start = match.end()
+        first_end = text.find("\n", start)
+        if first_end < 0:
+            continue
+        line = text[start:first_end]
+        indent = len(line) - len(line.lstrip(" "))
+        if 0 < indent < len(line):
+            found.append((start, first_end, indent))
+    return found
+
+
+def assert_blocks_alike(text: str) -> int:
+    """Each block of `text` cut and dedented alike by C and Python; how many there were."""
+    starts = block_starts(text)
+    for start, first_end, indent in starts:
+        assert c().literal_block(text, start, first_end, indent) == _layout._block_python(
+            text, start, first_end, indent
+        ), (text, start, indent)
+    return len(starts)
+
+
+# Lines of a block: indented as deep, deeper, less, not at all, empty, spaces only; text beyond
+# ASCII of each width a str may have (the C copies in the text's own width), tabs, CR, NEL.
+_LINE_TEXT = st.text(alphabet=st.sampled_from("ab :#|-\t\r\x85é€😀\u2028"), max_size=6)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.lists(st.tuples(st.integers(0, 8), _LINE_TEXT), max_size=12),
+    st.sampled_from(["", "\n", "c: 1\n", "  c: 1\n", "x"]),
+    st.sampled_from(["", "é", "€", "😀"]),
+)
+def test_a_literal_block_is_cut_and_dedented_as_python_does(
+    indent: int, lines: list[tuple[int, str]], after: str, elsewhere: str
+) -> None:
+    body = "".join(" " * spaces + line + "\n" for spaces, line in lines)
+    # (`elsewhere`: a wider character outside the block, so the block's own is narrower)
+    text = f"a{elsewhere}: |\n{' ' * indent}first\n{body}{after}"
+    assert assert_blocks_alike(text) >= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(" \n|-+ax\t\ré😀"), max_size=80))
+def test_any_text_s_blocks_are_cut_alike(text: str) -> None:
+    assert_blocks_alike(text)
+
+
+def test_a_block_that_runs_to_the_text_s_end_without_a_line_break_is_cut_alike() -> None:
+    for tail in ("", "    ", "     x", "\n    ", "\n   ", "\n\n"):
+        assert assert_blocks_alike(f"a: |\n    first\n    second{tail}") == 1
+
+
+def test_positions_out_of_range_are_refused_not_read() -> None:
+    text = "a: |\n  x\n"
+    for args in ((5, 8, 0), (5, 8, 3), (5, 7, 2), (5, 9, 2), (-1, 8, 2)):
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().literal_block(text, *args)
+
+
+# -- number lists -----------------------------------------------------------------------------
+
+_NUMBER_PIECES = [
+    "0",
+    "1",
+    "7",
+    "10",
+    "1234567",
+    "12345678",
+    "0.5",
+    "1.25",
+    "01",
+    ".5",
+    "5.",
+    "-1",
+    "1e3",
+    "s",
+]
+_SEPARATORS = [", ", ",", ",\n        ", ",\n       ", " , ", ",  ", "\n", " ", ",\n        \n"]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_NUMBER_PIECES), st.sampled_from(_SEPARATORS)), min_size=1, max_size=8
+    ),
+    st.sampled_from(["", " ", "\n", ","]),
+    st.sampled_from(["", " ", "\n ", ","]),
+)
+def test_a_list_of_times_is_found_plain_as_python_finds_it(
+    items: list[tuple[str, str]], before: str, after: str
+) -> None:
+    text = (before + "".join(piece + sep for piece, sep in items[:-1]) + items[-1][0] + after).encode()
+    assert c().plain_times(text) is _plain._times_python(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_NUMBER_PIECES), st.sampled_from(_SEPARATORS)), min_size=1, max_size=8
+    ),
+    st.sampled_from(["", " ", ", ", ",\n        ", "s"]),
+)
+def test_a_list_of_lengths_gets_the_format_python_makes(items: list[tuple[str, str]], after: str) -> None:
+    text = ("".join(piece + sep for piece, sep in items[:-1]) + items[-1][0] + after).encode()
+    assert c().lengths_format(text) == _plain._lengths_format_python(text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=40), st.text(alphabet="0123456789., \ns", max_size=40))
+def test_any_bytes_are_judged_alike(anything: bytes, near: str) -> None:
+    for text in (anything, near.encode()):
+        assert c().plain_times(text) is _plain._times_python(text)
+        assert c().lengths_format(text) == _plain._lengths_format_python(text)
+
+
+def test_the_functions_refuse_other_types() -> None:
+    with pytest.raises(TypeError, match="^llmcassette: "):
+        c().plain_times("1, 2")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="^llmcassette: "):
+        c().lengths_format(bytearray(b"1"))  # type: ignore[arg-type]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    st.sampled_from([", ", ",\n        "]),
+    st.integers(-3, 3),
+)
+def test_a_body_is_cut_into_the_chunks_struct_cuts(lengths: list[int], sep: str, off: int) -> None:
+    listed = _plain.plain_lengths(sep.join(map(str, lengths)).encode())
+    assert listed is not None
+    content = bytes(range(256)) * 2
+    for size in (sum(lengths), sum(lengths) + off, 0):
+        body = content[: max(size, 0)]
+        assert c().cut(listed._format, body) == listed._cut_python(body)
+
+
+def test_a_cut_of_a_size_past_memory_is_none_as_struct_s() -> None:
+    for format in (b"99999999999999999999s", b"9223372036854775807s1s", b"1s9223372036854775807s"):
+        assert c().cut(format, b"x") is None
+        assert _plain.TextLengths(b"", format)._cut_python(b"x") is None
+
+
+def test_a_format_lengths_format_does_not_make_is_refused() -> None:
+    for format in (b"1", b"s", b"1ss", b"1x", b""):
+        if format == b"":
+            assert c().cut(format, b"") == ()  # (struct: an empty format, no chunks)
+            continue
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().cut(format, b"x")
+
+
+# -- the characters' check --------------------------------------------------------------------
+
+_BYTES = [
+    b"a",
+    b" ",
+    b"\n",
+    b"\t",
+    b"\r",
+    b"\x00",
+    b"\x1f",
+    b"\x7f",
+    b"\x80",
+    b"\xc2",
+    b"\xe2",
+    b"\xef",
+    b"\xbb",
+    b"\xbf",
+]
+_BYTES += [b"\xbe", b"\xa8", b"\xa9", b"\x85", b"\x9f", b"\xa0", "é€😀\u2028\ufeff\x85\ufffe".encode()]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.sampled_from(_BYTES), max_size=12),
+    st.integers(0, 9000),
+    st.sampled_from([b"a", b"\xc3\xa9"]),
+)
+def test_a_text_s_characters_are_judged_as_python_judges_them(
+    parts: list[bytes], at: int, filler: bytes
+) -> None:
+    # (placed anywhere in a long text: at a block's edge of the C's scan, across one)
+    long = filler * 4500
+    for raw in (b"".join(parts), long[:at] + b"".join(parts) + long[at:]):
+        assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_characters_are_judged_alike(raw: bytes) -> None:
+    assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+
+
+def test_every_character_yaml_refuses_is_found_at_every_place_of_a_block() -> None:
+    refused = [bytes([code]) for code in (*range(9), *range(11, 32), 127)]
+    refused += ["\x85\x9f\u2028\u2029\ufeff\ufffe\uffff".encode()[i : i + n] for i, n in ((0, 2), (2, 2))]
+    refused += [character.encode() for character in "\u2028\u2029\ufeff\ufffe\uffff"]
+    for character in refused:
+        for at in (0, 1, 4093, 4094, 4095, 4096, 8191, 9000):
+            raw = b"a" * at + character + b"b" * 10
+            assert c().plain_characters(raw) is _layout._plain_characters_python(raw) is False
+
+
+# -- the JSON decoder's hook ------------------------------------------------------------------
+
+
+def hook_result(hook: Any, argument: Any) -> Any:
+    try:
+        return hook(argument)
+    except _layout.Unrecognised:
+        return _layout.Unrecognised
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["a", "b", "é", "", "x" * 899, "x" * 900, "y" * 1200]), st.integers()))
+)
+def test_an_object_s_pairs_are_taken_or_declined_as_python_does(pairs: list[tuple[str, Any]]) -> None:
+    fast_hook = functools.partial(c().json_object, _layout.Unrecognised, _layout._LONGEST_KEY)
+    assert hook_result(fast_hook, pairs) == hook_result(_layout._no_duplicates, pairs)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=3),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=3),
+        max_leaves=12,
+    ),
+    st.sampled_from(['"a": 1', '"a": 1, "a": 2', '"' + "k" * 900 + '": 0', '"x": 1e5', '"n": NaN']),
+)
+def test_a_json_text_is_decoded_as_the_python_decoder_decodes_it(value: Any, extra: str) -> None:
+    base = json.dumps(value)
+    texts = [base, "{" + extra + "}", "[" + base + ", {" + extra + "}]"]
+    if base.startswith("{") and base != "{}":
+        texts.append("{" + extra + ", " + base[1:])
+    for text in texts:
+        assert _layout._decoder() is not _layout._DECODER
+        got = [hook_result(decoder.decode, text) for decoder in (_layout._decoder(), _layout._DECODER)]
+        assert got[0] == got[1], text
+
+
+def test_a_json_object_of_wrong_pairs_is_refused_not_read() -> None:
+    for wrong in ([("a",)], [(1, 2)], [["a", 1]], ("a", 1)):
+        with pytest.raises(TypeError, match="^llmcassette: "):
+            c().json_object(_layout.Unrecognised, 900, wrong)  # type: ignore[arg-type]
+
+
+# -- the file's cut into items ----------------------------------------------------------------
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.binary(max_size=60), st.text(alphabet=" \n-#ax", max_size=60), st.integers(-2, 70))
+def test_the_first_column_lines_are_found_as_the_regex_finds_them(
+    anything: bytes, near: str, start: int
+) -> None:
+    for raw in (anything, near.encode()):
+        assert c().first_column(raw, start) == list(_lazy._first_column_python(raw, max(start, 0)))
+
+
+# -- whole files ------------------------------------------------------------------------------
+
+
+def _files() -> list[Path]:
+    found = sorted((ROOT / "cassettes").rglob("*.yaml"))
+    if CORPUS is not None:
+        found += [CORPUS / rel for rel in corpus_files() if rel.endswith((".yaml", ".yml"))]
+    return found
+
+
+def pieces(found: Any) -> Any:
+    return found if found is None else (found.header, found.spans)
+
+
+def read_both(raw: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """What the reader gives (or the exception's type) with the extension, and with Python alone."""
+
+    def read() -> Any:
+        _layout._lines.clear()
+        _layout._runs.clear()
+        _layout._run_misses.clear()
+        try:
+            return _layout.read_layout(raw)
+        except _layout.Unrecognised:
+            return _layout.Unrecognised
+
+    with_c = read()
+    with monkeypatch.context() as patch:
+        patch.setattr(_layout, "speedups", lambda: None)
+        alone = read()
+        # (and the file cut into items by the Python scan)
+        patch.setattr(_lazy, "speedups", lambda: None)
+        cut_alone = pieces(_lazy._split(raw))
+    assert pieces(_lazy._split(raw)) == cut_alone
+    return with_c, alone
+
+
+def number_lists(raw: bytes) -> list[bytes]:
+    return re.findall(rb"(?:chunks|offsets_ms): \[([-0-9., \n]*)\]\n", raw)
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda path: path.name)
+def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = path.read_bytes()
+    with_c, alone = read_both(raw, monkeypatch)
+    assert with_c == alone
+    text = raw.decode("utf-8", "replace")
+    assert_blocks_alike(text)
+    assert c().first_column(raw, 0) == list(_lazy._first_column_python(raw, 0))
+    assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+    for listed in number_lists(raw):
+        assert c().plain_times(listed) is _plain._times_python(listed)
+        assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
+    # One character changed, many times over: what an edit by hand, or a file cut short, gives.
+    draw = random.Random(path.name)
+    for _ in range(40 if len(text) < 200_000 else 8):
+        at = draw.randrange(len(text))
+        edited = text[:at] + draw.choice(" \n\tx:|-é😀\r\x85,0.") + text[at + 1 :]
+        assert_blocks_alike(edited)
+        raw_edit = edited.encode("utf-8", "surrogatepass")
+        assert c().first_column(raw_edit, at) == list(_lazy._first_column_python(raw_edit, at))
+        assert c().plain_characters(raw_edit) is _layout._plain_characters_python(raw_edit)
+        for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
+            assert c().plain_times(listed) is _plain._times_python(listed)
+            assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(["|", "|-", "|+"]),
+    st.lists(st.sampled_from(["x", "  x ", "", " ", "   ", "     ", "é", "😀 y", "\t", "\r"]), max_size=8),
+    st.lists(st.sampled_from(["1", "12", "0.5", "07", "1e3"]), min_size=1, max_size=5),
+    st.sampled_from([", ", ",\n        "]),
+)
+def test_a_stream_response_reads_alike(header: str, lines: list[str], numbers: list[str], sep: str) -> None:
+    block = "".join(f"        {line}\n" if line.strip() else f"{line}\n" for line in ["data: x", *lines])
+    listed = sep.join(numbers)
+    text = (
+        f"- response:\n    body:\n      string: {header}\n{block}"
+        f"    stream:\n      chunks: [{listed}]\n      offsets_ms: [{listed}]\n"
+    ).encode()
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        with_c, alone = read_both(text, monkeypatch)
+    assert with_c == alone
+
+    def parse() -> Any:
+        try:
+            return _lazy._parse_response_piece(b"  " + text[2:], lists_as_text=True)
+        except Exception as exc:  # (the same failure either way)
+            return type(exc)
+
+    got = parse()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_layout, "speedups", lambda: None)
+        patch.setattr(_plain, "speedups", lambda: None)
+        assert parse() == got
