@@ -124,9 +124,20 @@ def url_problem(url: str) -> str | None:
         # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
         return f"it holds \\u{ord(surrogate[0]):04x}, half of a UTF-16 pair, which no URL can carry"
     try:
-        urlsplit(url).port  # noqa: B018 - reading the port is what checks it
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading the port is what checks it
     except ValueError as exc:
         return str(exc)
+    if url == "*":
+        return None  # (the request of an interaction that answers any request)
+    if not parts.scheme or not parts.hostname:
+        # Every request a client sends names its scheme and host, so a recorded URL without them
+        # (empty, `/v1/chat`, `api.openai.com/v1`) matches nothing and replays nothing.
+        shown = "it is empty" if not url.strip() else "it does not begin with a scheme and a host"
+        return (
+            f"{shown}; a recorded URL is absolute, as the client sent it "
+            "(`https://api.openai.com/v1/chat/completions`), or `*` for one that answers any request"
+        )
     return None
 
 

@@ -315,22 +315,22 @@ def test_missing_file(tmp_path: Path) -> None:
         ),
         pytest.param(
             "interactions:\n"
-            "- request: {method: GET, uri: u}\n  response: {status: {code: 200}}\n"
-            "- request: {method: GET, uri: u}\n  response: {status: {code: teapot}}\n",
+            "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: 200}}\n"
+            "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: teapot}}\n",
             1,
             "response.status.code",
             "interaction 1, field `response.status.code`",
             id="second-interaction",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u, body: 42}\n  response: {status: {code: 200}}\n",
+            "interactions:\n- request: {method: GET, uri: 'http://h/', body: 42}\n  response: {status: {code: 200}}\n",
             0,
             "request.body",
             "field `request.body`: Input should be a valid string. Fix",
             id="union-field-is-one-problem",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u}\n"
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
             "  response: {status: {code: 200}, stream: {chunks: [1, x]}}\n",
             0,
             "response.stream.chunks.1",
@@ -360,6 +360,13 @@ def test_missing_file(tmp_path: Path) -> None:
             "request.uri",
             "interaction 0, field `request.uri`: is not a URL: Port out of range 0-65535. Fix",
             id="url-port-out-of-range",
+        ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: ''}\n  response: {status: {code: 200}}\n",
+            0,
+            "request.uri",
+            "interaction 0, field `request.uri`: is not a URL: it is empty; a recorded URL is absolute",
+            id="empty-url",
         ),
         pytest.param("interactions: nope\n", None, "interactions", "field `interactions`", id="not-a-list"),
         pytest.param(
