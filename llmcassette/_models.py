@@ -29,7 +29,7 @@ from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
 from ._eventstream import EventStreamFrame
-from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs
+from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs, binary_checked
 from ._websocket._models import WebSocketSession
 
 __all__ = [
@@ -66,7 +66,7 @@ def _header_value(value: Any) -> str:
     # vcrpy writes header values that botocore sent as bytes as `!!binary`; they are header text,
     # decoded as latin-1 like recorded headers, so replay encodes them back to the same bytes.
     if isinstance(value, bytes):
-        return value.decode("latin-1")
+        return binary_checked(value).decode("latin-1")
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple | set):
@@ -106,7 +106,8 @@ Headers = dict[str, HeaderValues]
 def _request_body(value: Any) -> Any:
     # vcrpy stores request bodies bare; a few writers use the response's `{string: ...}` shape.
     if isinstance(value, dict) and set(value) == {"string"}:
-        return value["string"]
+        return binary_checked(value["string"])
+    binary_checked(value)
     if isinstance(value, dict | list):
         # vcrpy's aiohttp stub stores the value given as `json=` itself: the body aiohttp sent
         # for it is its `json.dumps` (aiohttp's default serializer), as matching compares it.
@@ -230,7 +231,7 @@ class Status(_Model):
 class ResponseBody(_Model):
     """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
 
-    string: str | bytes = ""
+    string: Annotated[str | bytes, BeforeValidator(binary_checked)] = ""
     #: ``crlf`` when the stored text's line breaks stand for CRLF (see ``_bodies.StoredBody``).
     line_endings: Literal["crlf"] | None = None
 

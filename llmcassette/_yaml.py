@@ -8,13 +8,15 @@ order. Reading is the safe loader: no YAML tag can construct anything but plain 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 import re
 from typing import Any
 
 import yaml
 
-__all__ = ["YAMLError", "dump_yaml", "load_yaml"]
+__all__ = ["MisencodedBinary", "YAMLError", "dump_yaml", "load_yaml"]
 
 YAMLError = yaml.YAMLError
 
@@ -56,10 +58,55 @@ def _construct_timestamp_text(loader: Any, node: Any) -> str:
     return str(loader.construct_scalar(node))
 
 
+class MisencodedBinary(bytes):
+    """
+    A ``!!binary`` value whose text is not base64: the bytes PyYAML's decoder would have made of
+    it, and :attr:`problem`, why it is not. Every field of the cassette models that takes bytes
+    refuses it (``_values.binary_checked``), naming the interaction and the field.
+    """
+
+    problem: str
+
+
+#: What may stand between the letters of a `!!binary` value: YAML's line breaks, and indentation.
+_BASE64_SPACE = b" \t\r\n"
+_BASE64_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _construct_binary(loader: Any, node: Any) -> bytes:
+    # PyYAML decodes with `base64.decodebytes`, which skips any character outside base64: a
+    # hand-edited body with one loses bits of its bytes in silence. The value is decoded strictly
+    # here; one that does not decode is kept, marked, for the models to refuse with its place.
+    text = loader.construct_scalar(node)
+    letters = text.encode("utf-8").translate(None, _BASE64_SPACE)
+    try:
+        return base64.b64decode(letters, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        strangers = sorted({ch for ch in text if ch not in _BASE64_LETTERS and ch not in " \t\r\n"})
+        if strangers:
+            named = [repr(ch) for ch in strangers[:5]] + (["more"] if len(strangers) > 5 else [])
+            shown = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+            problem = (
+                f"its `!!binary` text holds {shown}, which base64 has not (YAML's decoder would "
+                "skip them, changing the bytes)"
+            )
+        else:
+            problem = f"its `!!binary` text is not base64 ({str(exc).rstrip('.')})"
+        try:  # (what PyYAML's decoder made of it, for code that reads it before the models do)
+            lenient = binascii.a2b_base64(letters.decode("ascii", "ignore") + "===")
+        except binascii.Error:
+            lenient = b""
+        marked = MisencodedBinary(lenient)
+        marked.problem = problem
+        return marked
+
+
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_BINARY_TAG = "tag:yaml.org,2002:binary"
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _Loader.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
 _Loader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
+_Loader.add_constructor(_BINARY_TAG, _construct_binary)
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc]
@@ -129,6 +176,7 @@ class _ScalarConstructor(yaml.SafeLoader):
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
 _ScalarConstructor.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
+_ScalarConstructor.add_constructor(_BINARY_TAG, _construct_binary)
 _scalar_constructor = _ScalarConstructor("")
 
 

@@ -28,6 +28,7 @@ from llmcassette._models import (
     StreamRecord,
 )
 from llmcassette._storage import check_complete, dumps_cassette, load_cassette, parse_cassette, save_cassette
+from llmcassette import _yaml
 from llmcassette._yaml import load_yaml
 
 SSE = 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
@@ -400,6 +401,83 @@ def test_invalid_cassettes_name_the_interaction_and_field(
 def test_yaml_syntax_errors_give_line_and_column(text: str, where: str) -> None:
     with pytest.raises(CassetteFormatError, match=rf"is not valid YAML {where}: "):
         parse_cassette(text.encode(), path=Path("c.yaml"))
+
+
+_GOOD = "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: 200}}\n"
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8g*d29y!bGQ=\n",
+            "response.body.string",
+            id="response-body",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    body: {string: !!binary 'aGVsbG8gd29y bGQ=~'}\n",
+            "response.body.string",
+            id="response-body-flow",
+        ),
+        pytest.param(
+            "    body: !!binary 'aGVsbG8g*d29ybGQ='\n  response: {status: {code: 200}}\n",
+            "request.body",
+            id="request-body",
+        ),
+        pytest.param(
+            "    body: {string: !!binary 'aGVsbG8g*d29ybGQ='}\n  response: {status: {code: 200}}\n",
+            "request.body",
+            id="request-body-string",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    headers: {x-amz-id: [!!binary 'YWJj*ZGVm']}\n",
+            "response.headers.x-amz-id",
+            id="header-value",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    eventstream:\n    - binary: !!binary 'YWJj*ZGVm'\n",
+            "response.eventstream.0.binary",
+            id="eventstream-frame",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-loader", "standard-loader"])
+def test_binary_text_outside_base64_is_refused_naming_interaction_and_field(
+    item: str, field: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyYAML's decoder skips whatever is not base64: `aGVsbG8g*d29y!bGQ=` loaded as b"hello world"
+    # with bits of it lost had the characters stood elsewhere, and no word said.
+    if not fast:
+        monkeypatch.setattr(_yaml, "_fast_load", _raise_unsupported)
+    text = "interactions:\n" + _GOOD + "- request:\n    method: POST\n    uri: 'http://h/'\n" + item
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    message = str(info.value)
+    assert "which base64 has not" in message, message
+    assert message.startswith(
+        f"llmcassette: cassette 'c.yaml' is not valid: interaction 1, field `{field}`: its `!!binary` text holds "
+    )
+    assert "write the bytes' base64 again, or the value as text" in message
+    assert (info.value.interaction, info.value.field) == (1, field)
+
+
+def test_binary_text_with_wrong_padding_is_refused_naming_interaction_and_field() -> None:
+    text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8gd29ybGQ\n"
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    assert "field `response.body.string`: its `!!binary` text is not base64 (Incorrect padding)" in str(
+        info.value
+    )
+
+
+def test_binary_text_across_lines_still_loads() -> None:
+    text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8g\n        d29ybGQ=\n"
+    (item,) = parse_cassette(text.encode(), path=Path("c.yaml")).interactions
+    assert item.response.content == b"hello world"
+
+
+def _raise_unsupported(text: object) -> object:
+    raise _yaml._Unsupported
 
 
 def test_undefined_alias_is_a_format_error() -> None:
