@@ -398,6 +398,7 @@ def compile_from_file(
     *,
     path: Path,
     index: int,
+    method: str,
     uri: str,
     parse_piece: Callable[[bytes], dict[str, Any] | None],
 ) -> Compiled | None:
@@ -456,6 +457,7 @@ def compile_from_file(
     # Everything but the body compiled as usual; then the body's chunks and length put in.
     shape = compile_response(
         response.model_copy(update={"stream": stream.model_copy(update={"chunks": None})}),
+        method=method,
         uri=uri,
         path=path,
         index=index,

@@ -271,7 +271,7 @@ class LazyCassette:
             except (ValueError, TypeError):
                 compiled = None  # an entry of an unexpected shape: the file is read instead
         if compiled is None:
-            uri = self._lines[index][1]
+            method, uri = self._lines[index][:2]
             response = self._responses[index]
             if response is None and self._reader is not None:
                 compiled = self._compiled_from_file(index)
@@ -281,12 +281,14 @@ class LazyCassette:
                 made: list[Any] = []  # its JSON bodies, known plain (see `read_layout`)
                 item = self._response_item(index, made)
                 made_ids = {id(value) for value in made}
-                compiled = compile_plain(item, uri=uri, path=self.path, index=index, made_ids=made_ids)
+                compiled = compile_plain(
+                    item, method=method, uri=uri, path=self.path, index=index, made_ids=made_ids
+                )
                 if compiled is None:
                     response = self._read_response(index, keep=False, item=item)
             if compiled is None:
                 assert response is not None
-                compiled = compile_response(response, uri=uri, path=self.path, index=index)
+                compiled = compile_response(response, method=method, uri=uri, path=self.path, index=index)
             self._compiled[index] = compiled
             self._learned = True
         return compiled
@@ -303,6 +305,7 @@ class LazyCassette:
             end,
             path=self.path,
             index=index,
+            method=self._lines[index][0],
             uri=self._lines[index][1],
             parse_piece=_parse_response_piece,
         )

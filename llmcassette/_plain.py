@@ -177,7 +177,7 @@ def plain_lengths(text: bytes) -> TextLengths | None:
 
 
 def compile_plain(
-    item: Any, *, uri: str, path: Path, index: int, made_ids: Container[int] = ()
+    item: Any, *, method: str, uri: str, path: Path, index: int, made_ids: Container[int] = ()
 ) -> Compiled | None:
     """
     The compiled response of ``item`` (an interaction's data with its ``response`` alone), or
@@ -240,6 +240,7 @@ def compile_plain(
         offsets_ms=offsets,
         error=None,
         elapsed_ms=elapsed,
+        method=method,
         uri=uri,
         path=path,
         index=index,

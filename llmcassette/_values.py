@@ -7,7 +7,7 @@ checked when a file loads.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
@@ -179,7 +179,10 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def binary_checked(value: Any) -> Any:
+_V = TypeVar("_V")
+
+
+def binary_checked(value: _V) -> _V:
     """``value``, unless it is a ``!!binary`` value whose text is not base64: refused, saying why."""
     if isinstance(value, MisencodedBinary):
         raise PydanticCustomError(

@@ -112,7 +112,7 @@ def response_items(draw: st.DrawFn) -> dict[str, Any]:
 def _through_the_model(item: dict[str, Any]) -> Compiled | type[Exception]:
     try:
         response = RecordedResponse.model_validate(item["response"])
-        return compile_response(response, uri=URI, path=PATH, index=0)
+        return compile_response(response, method="GET", uri=URI, path=PATH, index=0)
     except ValidationError:
         return ValidationError
     except CassetteFormatError:
@@ -125,7 +125,7 @@ def assert_compiled_alike(item: dict[str, Any], made_ids: Container[int] = ()) -
     """Whether ``item`` was compiled here; if so, as the model compiles it."""
     expected = _through_the_model(item)
     try:
-        compiled = compile_plain(item, uri=URI, path=PATH, index=0, made_ids=made_ids)
+        compiled = compile_plain(item, method="GET", uri=URI, path=PATH, index=0, made_ids=made_ids)
     except CassetteFormatError:
         assert expected is CassetteFormatError  # the same error the model's path raises
         return True
@@ -156,7 +156,7 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
         }
     }
     assert assert_compiled_alike(item)
-    compiled = compile_plain(item, uri=URI, path=PATH, index=0)
+    compiled = compile_plain(item, method="GET", uri=URI, path=PATH, index=0)
     assert compiled is not None and compiled.playback is not None
     assert compiled.playback.chunks == (b"data: 1\n\n", b"data: 2\n\n")
     assert compiled.offsets_ms == [3.5, 4.0] and compiled.elapsed_ms == 3.0
@@ -179,7 +179,7 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
 )
 def test_what_the_model_converts_or_refuses_is_left_to_it(change: dict[str, Any]) -> None:
     response = {"status": {"code": 200}, "body": {"string": "data: 1\n\ndata: 2\n\n"}, **change}
-    assert compile_plain({"response": response}, uri=URI, path=PATH, index=0) is None
+    assert compile_plain({"response": response}, method="GET", uri=URI, path=PATH, index=0) is None
 
 
 def _compile_every_response(path: Path) -> None:
@@ -342,7 +342,7 @@ def test_a_request_in_the_plain_shape_gives_the_line_its_model_gives(data: dict[
 )
 def test_a_parsed_body_the_model_refuses_or_makes_text_keys_of_is_left_to_it(parsed_body: Any) -> None:
     item = {"response": {"status": {"code": 200}, "parsed_body": parsed_body}}
-    assert compile_plain(item, uri=URI, path=PATH, index=0) is None
+    assert compile_plain(item, method="GET", uri=URI, path=PATH, index=0) is None
     assert plain_request_line({"method": "POST", "uri": URI, "parsed_body": parsed_body}) is None
 
 
@@ -390,6 +390,7 @@ def test_lengths_kept_as_text_that_do_not_add_up_are_refused_as_a_list_of_them_i
         "offsets_ms": None,
         "error": None,
         "elapsed_ms": None,
+        "method": "GET",
         "uri": URI,
         "path": PATH,
         "index": 3,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from llmcassette import _yaml
 from llmcassette._bodies import store_body
 from llmcassette._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from llmcassette._models import (
@@ -28,7 +29,6 @@ from llmcassette._models import (
     StreamRecord,
 )
 from llmcassette._storage import check_complete, dumps_cassette, load_cassette, parse_cassette, save_cassette
-from llmcassette import _yaml
 from llmcassette._yaml import load_yaml
 
 SSE = 'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n'
@@ -324,7 +324,8 @@ def test_missing_file(tmp_path: Path) -> None:
             id="second-interaction",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: 'http://h/', body: 42}\n  response: {status: {code: 200}}\n",
+            "interactions:\n- request: {method: GET, uri: 'http://h/', body: 42}\n"
+            "  response: {status: {code: 200}}\n",
             0,
             "request.body",
             "field `request.body`: Input should be a valid string. Fix",
@@ -410,7 +411,8 @@ _GOOD = "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code:
     ("item", "field"),
     [
         pytest.param(
-            "  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8g*d29y!bGQ=\n",
+            "  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n"
+            "        aGVsbG8g*d29y!bGQ=\n",
             "response.body.string",
             id="response-body",
         ),
@@ -455,14 +457,18 @@ def test_binary_text_outside_base64_is_refused_naming_interaction_and_field(
     message = str(info.value)
     assert "which base64 has not" in message, message
     assert message.startswith(
-        f"llmcassette: cassette 'c.yaml' is not valid: interaction 1, field `{field}`: its `!!binary` text holds "
+        f"llmcassette: cassette 'c.yaml' is not valid: interaction 1, field `{field}`: "
+        "its `!!binary` text holds "
     )
     assert "write the bytes' base64 again, or the value as text" in message
     assert (info.value.interaction, info.value.field) == (1, field)
 
 
 def test_binary_text_with_wrong_padding_is_refused_naming_interaction_and_field() -> None:
-    text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8gd29ybGQ\n"
+    text = (
+        "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
+        "    body:\n      string: !!binary |\n        aGVsbG8gd29ybGQ\n"
+    )
     with pytest.raises(CassetteFormatError) as info:
         parse_cassette(text.encode(), path=Path("c.yaml"))
     assert "field `response.body.string`: its `!!binary` text is not base64 (Incorrect padding)" in str(
@@ -471,7 +477,10 @@ def test_binary_text_with_wrong_padding_is_refused_naming_interaction_and_field(
 
 
 def test_binary_text_across_lines_still_loads() -> None:
-    text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n        aGVsbG8g\n        d29ybGQ=\n"
+    text = (
+        "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
+        "    body:\n      string: !!binary |\n        aGVsbG8g\n        d29ybGQ=\n"
+    )
     (item,) = parse_cassette(text.encode(), path=Path("c.yaml")).interactions
     assert item.response.content == b"hello world"
 
