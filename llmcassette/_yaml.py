@@ -12,6 +12,7 @@ import base64
 import binascii
 import enum
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -101,6 +102,33 @@ def _construct_binary(loader: Any, node: Any) -> bytes:
         return marked
 
 
+def _too_long(value: str, mark: Any) -> yaml.YAMLError:
+    # Python reads integers of at most 4300 digits (a guard against slow conversions): a longer
+    # one is the file's error, at its place, not a ValueError from deep inside the loader.
+    limit = sys.get_int_max_str_digits()
+    return yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"a number of {len(value)} characters, longer than the {limit} digits Python reads; quote it "
+        "if it is text, or shorten it",
+        mark,
+    )
+
+
+def _construct_int(loader: Any, node: Any) -> Any:
+    try:
+        value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        raise _too_long(node.value, node.start_mark) from None
+    limit = sys.get_int_max_str_digits()
+    # Hexadecimal, octal and binary text is read whatever its length, into a number no JSON body
+    # can be written with (its decimal digits are limited too): refused as well, a little before
+    # the limit (3 bits a digit, where a digit is 3.32 bits).
+    if limit and value.bit_length() >= 3 * limit:
+        raise _too_long(node.value, node.start_mark)
+    return value
+
+
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _BINARY_TAG = "tag:yaml.org,2002:binary"
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
@@ -147,6 +175,7 @@ for _dumper_class in (_Dumper, _PyDumper):
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_Loader.add_constructor(_INT_TAG, _construct_int)
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -177,6 +206,7 @@ _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/unicode", _construc
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
 _ScalarConstructor.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
 _ScalarConstructor.add_constructor(_BINARY_TAG, _construct_binary)
+_ScalarConstructor.add_constructor(_INT_TAG, _construct_int)
 _scalar_constructor = _ScalarConstructor("")
 
 
@@ -219,9 +249,17 @@ def _fast_load(text: str | bytes) -> Any:
                 tag = event.tag
                 if tag is None or tag == "!":
                     tag = _resolve_plain(event.value) if event.implicit[0] else _STR_TAG
-                value: Any = (
-                    event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
-                )
+                try:
+                    value: Any = (
+                        event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
+                    )
+                except ValueError:
+                    raise _too_long(event.value, event.start_mark) from None
+                except yaml.constructor.ConstructorError as exc:
+                    # (built from a node of its own, with no place in the file: given the event's)
+                    if exc.problem_mark is None:
+                        exc.problem_mark = event.start_mark
+                    raise
             elif kind is mapping_start or kind is sequence_start:
                 if not event.implicit and event.tag not in _COLLECTION_TAGS:
                     # A tagged collection (`!!set`, `!!omap`, an unknown tag the safe loader

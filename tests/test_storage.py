@@ -485,6 +485,55 @@ def test_binary_text_across_lines_still_loads() -> None:
     assert item.response.content == b"hello world"
 
 
+_LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(
+            f"interactions:\n- request: {{method: GET, uri: 'http://h/'}}\n  response: {{status: {{code: {_LONG}}}}}\n",
+            "at line 3, column 29",
+            id="status-flow",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: http://h/\n  response:\n"
+            f"    status:\n      code: {_LONG}\n",
+            "at line 7, column 13",
+            id="status-block",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: http://h/\n  response:\n"
+            f"    status: {{code: 200}}\n    body: {{string: ab}}\n    stream:\n      chunks: [{_LONG}]\n",
+            "at line 9, column 16",
+            id="chunks",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: POST\n    uri: http://h/\n"
+            f"    parsed_body: {{n: 0x{_LONG}}}\n  response:\n    status: {{code: 200}}\n",
+            "at line 5, column 22",
+            id="hex-in-parsed-body",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-loader", "standard-loader"])
+def test_an_integer_longer_than_python_reads_is_a_yaml_error_at_its_place(
+    text: str, where: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python refuses to read an integer of more than 4300 digits (ValueError): lint, inspect,
+    # diff, import and replay all stopped with that traceback.
+    if not fast:
+        monkeypatch.setattr(_yaml, "_fast_load", _raise_unsupported)
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    message = str(info.value)
+    assert message.startswith(f"llmcassette: cassette 'c.yaml' is not valid YAML {where}"), message
+    assert (
+        "characters, longer than the 4300 digits Python reads; quote it if it is text, or shorten it"
+        in message
+    )
+
+
 def _raise_unsupported(text: object) -> object:
     raise _yaml._Unsupported
 
