@@ -60,6 +60,38 @@ VCRPY_VERSION = 1
 
 #: A UTF-16 surrogate on its own: JSON can escape one, but no URL or header can carry it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: What a header name read off the wire is made of: visible ASCII but the colon, which ends it
+#: (the most any client's parser lets through: http.client's; h11's tokens are fewer).
+_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
+#: What no header value read off the wire holds: either ends the header's line.
+_NOT_IN_VALUE = ("\r", "\n")
+
+
+def _name_problem(name: str) -> str | None:
+    if _HEADER_NAME.match(name):
+        return None
+    return f"the header name {name!r} is empty or holds a space, a colon or a character no header name can"
+
+
+def _value_problem(value: str) -> str | None:
+    for char in _NOT_IN_VALUE:
+        if char in value:
+            return f"a header value holds {char!r}, a line break, which no header can carry"
+    return None
+
+
+def header_text_problem(name: str, values: list[str]) -> str | None:
+    """
+    Why a header of a recording (``name`` and its ``values``) is one no server or client can
+    send, if it is: a name with a space, a colon or a control character, or a value with a line
+    break (CR or LF), which no recording made off the wire can hold. Such a header
+    would reach httpx as it is but be cut, or read as a second header, by the doors that play the
+    head as bytes (requests, urllib3, botocore, ``serve``): replay would differ by client.
+    """
+    problem = _name_problem(name)
+    for value in values:
+        problem = problem or _value_problem(value)
+    return problem
 
 
 def _header_value(value: Any) -> str:
@@ -77,6 +109,11 @@ def _header_value(value: Any) -> str:
             {"kind": "mapping" if isinstance(value, dict) else "list"},
         )
     text = str(value)
+    problem = _value_problem(text)
+    if problem is not None:
+        # Played as it is to httpx, but cut there, or read as a second header, by the doors that
+        # write the head as bytes: replay would differ by client.
+        raise PydanticCustomError("header_value", "{problem}; remove it", {"problem": problem})
     surrogate = _LONE_SURROGATE.search(text)
     if surrogate is not None:
         # A JSON file can escape one ("\ud800"), but no header carries it: replay could not
@@ -99,8 +136,18 @@ def _header_values(value: Any) -> list[str]:
     return [_header_value(value)]
 
 
+def _header_name(name: str) -> str:
+    problem = _name_problem(name)
+    if problem is not None:
+        raise PydanticCustomError(
+            "header_name", "{problem}; a name is written as it was sent", {"problem": problem}
+        )
+    return name
+
+
 HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]
-Headers = dict[str, HeaderValues]
+#: See `header_text_problem`: every name and value a recording holds is one that can be sent.
+Headers = dict[Annotated[str, AfterValidator(_header_name)], HeaderValues]
 
 
 def _request_body(value: Any) -> Any:
@@ -149,6 +196,27 @@ def _parsable_url(value: str) -> str:
     problem = url_problem(value)
     if problem is not None:
         raise PydanticCustomError("url_parsing", "is not a URL: {reason}", {"reason": problem})
+    return value
+
+
+#: An HTTP method is a token (RFC 9110, section 9.1); `*` answers any request.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+def method_problem(method: str) -> str | None:
+    """Why ``method`` is not one a request can have, if it is not."""
+    if _METHOD.match(method):
+        return None
+    return (
+        f"{method!r} is not an HTTP method (a method is one word, such as GET or POST, or `*` for "
+        "one that answers any request), so no request would match it"
+    )
+
+
+def _method(value: str) -> str:
+    problem = method_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("method", "{problem}", {"problem": problem})
     return value
 
 
@@ -201,7 +269,7 @@ def header_get(headers: Headers, name: str) -> str | None:
 class RecordedRequest(_Model):
     """The request side of an interaction."""
 
-    method: str
+    method: Annotated[str, AfterValidator(_method)]
     #: The URL as sent (scrubbed); it must split into its parts (``*`` answers any request).
     uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)

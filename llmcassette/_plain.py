@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
-from ._models import url_problem
+from ._models import header_text_problem, method_problem, url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
 
@@ -258,7 +258,7 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
         return None
     method = data.get("method")
     uri = data.get("uri")
-    if type(method) is not str or type(uri) is not str or not _splits(uri):
+    if type(method) is not str or type(uri) is not str or not _splits(uri) or not _is_method(method):
         return None
     headers = data.get("headers", {})
     if type(headers) is not dict or not _headers_plain(headers):
@@ -279,6 +279,11 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
         return None  # a parsed body JSON cannot write: the model's path raises what it raises
 
 
+@functools.lru_cache(maxsize=64)
+def _is_method(method: str) -> bool:
+    return method_problem(method) is None
+
+
 @functools.lru_cache(maxsize=1024)
 def _splits(uri: str) -> bool:
     # A cassette's requests go to a few URLs, each checked once.
@@ -292,6 +297,23 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
         for value in values:
             if type(value) is not str:
                 return False
+        if name not in _SENDABLE_NAMES or not _sendable_values(values):
+            if header_text_problem(name, values) is not None:
+                return False  # the model's path refuses it, naming the interaction
+            if len(_SENDABLE_NAMES) < 4096:
+                _SENDABLE_NAMES.add(name)
+    return True
+
+
+#: Header names known to be tokens: a cassette's answers carry the same few names again and again.
+_SENDABLE_NAMES: set[str] = set()
+
+
+def _sendable_values(values: list[str]) -> bool:
+    # What `header_text_problem` checks of the values, at C speed: no CR or LF.
+    for value in values:
+        if "\n" in value or "\r" in value:
+            return False
     return True
 
 

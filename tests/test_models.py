@@ -80,6 +80,24 @@ def test_a_url_no_request_could_have_is_refused(uri: str, reason: str) -> None:
     assert "`*` for one that answers any request" in error["msg"]
 
 
+@pytest.mark.parametrize("method", ["", " ", "PO ST", "GET\n", "GET:"])
+def test_a_method_no_request_could_have_is_refused(method: str) -> None:
+    # A hand edit that leaves no method, or two words, loaded and matched nothing, and lint was silent.
+    with pytest.raises(ValidationError) as info:
+        RecordedRequest.model_validate({"method": method, "uri": "http://h/"})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("method",)
+    assert error["msg"] == (
+        f"{method!r} is not an HTTP method (a method is one word, such as GET or POST, or `*` for one "
+        "that answers any request), so no request would match it"
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "post", "PROPFIND", "*"])
+def test_methods_are_kept_as_written(method: str) -> None:
+    assert RecordedRequest.model_validate({"method": method, "uri": "http://h/"}).method == method
+
+
 def test_header_get_ignores_case_and_returns_the_first_value() -> None:
     headers = {"Content-Type": ["application/json", "text/plain"], "x-empty": []}
     assert header_get(headers, "content-type") == "application/json"

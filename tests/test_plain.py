@@ -48,8 +48,11 @@ for _ in range(120):
     _DEEP = [_DEEP]
 _NOT_JSON = st.sampled_from([b"x", {"b": b"x"}, {1: "a"}, {"a": {True: 1}}, {"1": 1, 1: 2}, {1, 2}, _DEEP])
 _HEADERS = st.dictionaries(
-    st.sampled_from(["content-type", "Content-Length", "content-encoding", "x-a"]) | st.integers(0, 2),
-    st.lists(st.sampled_from(["text/event-stream", "application/json", "gzip", "12", "a"]), max_size=2)
+    st.sampled_from(["content-type", "Content-Length", "content-encoding", "x-a", "x a", ""])
+    | st.integers(0, 2),
+    st.lists(
+        st.sampled_from(["text/event-stream", "application/json", "gzip", "12", "a", "a\r\nb"]), max_size=2
+    )
     | _ODD,
     max_size=3,
 )
@@ -169,6 +172,8 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
         {"status": {"code": True}},
         {"status": {"code": 200, "message": None}},
         {"headers": {"a": "bare"}},
+        {"headers": {"x-a": ["one\r\nx-b: two"]}},
+        {"headers": {"x a": ["b"]}},
         {"elapsed_ms": float("nan")},
         {"stream": {"chunks": [True, 17]}},
         {"stream": {"offsets_ms": [1.0, -1.0]}},
@@ -310,9 +315,9 @@ def test_times_the_model_would_refuse_or_yaml_reads_otherwise_are_not_left_as_te
 def request_data(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if draw(st.integers(0, 9)):
-        data["method"] = draw(st.sampled_from(["POST", "get", 1, None]))
+        data["method"] = draw(st.sampled_from(["POST", "get", "*", "", "PO ST", 1, None]))
     if draw(st.integers(0, 9)):
-        data["uri"] = draw(st.sampled_from([URI, "*", "http://[::1", "http://h:99999/", 5]))
+        data["uri"] = draw(st.sampled_from([URI, "*", "http://[::1", "http://h:99999/", "/v1", "", 5]))
     if draw(st.booleans()):
         data["headers"] = draw(_HEADERS)
     if draw(st.booleans()):

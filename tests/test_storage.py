@@ -370,6 +370,22 @@ def test_missing_file(tmp_path: Path) -> None:
             "interaction 0, field `request.uri`: is not a URL: it is empty; a recorded URL is absolute",
             id="empty-url",
         ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
+            '    headers: {x-a: ["one\\r\\nx-b: two"]}\n',
+            0,
+            "response.headers.x-a",
+            "field `response.headers.x-a`: a header value holds '\\r', a line break, which no header can carry",
+            id="header-value-line-break",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: 'http://h/'\n    headers: {'x a': [b]}\n"
+            "  response: {status: {code: 200}}\n",
+            0,
+            "request.headers.x a.[key]",
+            "the header name 'x a' is empty or holds a space, a colon or a character no header name can",
+            id="header-name-space",
+        ),
         pytest.param("interactions: nope\n", None, "interactions", "field `interactions`", id="not-a-list"),
         pytest.param(
             "version: 1\n", None, "interactions", "has no `interactions` list", id="no-interactions"
