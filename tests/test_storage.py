@@ -371,11 +371,12 @@ def test_missing_file(tmp_path: Path) -> None:
             id="empty-url",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
-            '    headers: {x-a: ["one\\r\\nx-b: two"]}\n',
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n"
+            '    status: {code: 200}\n    headers: {x-a: ["one\\r\\nx-b: two"]}\n',
             0,
             "response.headers.x-a",
-            "field `response.headers.x-a`: a header value holds '\\r', a line break, which no header can carry",
+            "field `response.headers.x-a`: a header value holds '\\r', a line break, which no header "
+            "can carry",
             id="header-value-line-break",
         ),
         pytest.param(
@@ -508,7 +509,8 @@ _LONG = "9" * 5000
     ("text", "where"),
     [
         pytest.param(
-            f"interactions:\n- request: {{method: GET, uri: 'http://h/'}}\n  response: {{status: {{code: {_LONG}}}}}\n",
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
+            f"  response: {{status: {{code: {_LONG}}}}}\n",
             "at line 3, column 29",
             id="status-flow",
         ),
