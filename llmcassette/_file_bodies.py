@@ -420,7 +420,7 @@ def compile_from_file(
     if item is None:
         return None
     from ._models import RecordedResponse
-    from ._playback import Compiled, compile_response
+    from ._playback import Compiled, compile_response, has_body
     from ._storage import format_validation_error
 
     try:
@@ -431,6 +431,7 @@ def compile_from_file(
     body = response.body
     if (
         response.status is None
+        or not has_body(method, response.status.code)  # (played without it: `compile_parts`)
         or body is None
         or body.string != ""
         or "parsed_body" in response.model_fields_set

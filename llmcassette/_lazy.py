@@ -41,7 +41,14 @@ from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
 from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
+from ._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    StreamError,
+    message_content,
+)
 from ._plain import TextLengths, TextTimes, compile_plain, plain_lengths, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
 from ._storage import (
@@ -177,7 +184,14 @@ class LazyCassette:
             path,
             version=document.version,
             extras=dict(document.model_extra or {}),
-            lines=[(i.request.method, i.request.uri, i.request.content) for i in interactions],
+            lines=[
+                (
+                    i.request.method,
+                    i.request.uri,
+                    message_content(i.request, path=path, index=n, side="request"),
+                )
+                for n, i in enumerate(interactions)
+            ],
             requests=[i.request for i in interactions],
             item_extras=[dict(i.model_extra or {}) for i in interactions],
         )
@@ -854,7 +868,11 @@ def _from_pieces(
             except ValidationError as exc:
                 raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
             requests.append(request)
-            line = (request.method, request.uri, request.content)
+            line = (
+                request.method,
+                request.uri,
+                message_content(request, path=path, index=index, side="request"),
+            )
         else:
             requests.append(data)  # its model is built when it is asked for
         lines.append(line)

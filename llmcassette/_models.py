@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,6 +30,7 @@ from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
 from ._eventstream import EventStreamFrame
+from ._exceptions import CassetteFormatError
 from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs, binary_checked
 from ._websocket._models import WebSocketSession
 
@@ -45,6 +47,7 @@ __all__ = [
     "StreamEnd",
     "StreamError",
     "StreamRecord",
+    "message_content",
     "url_problem",
 ]
 
@@ -60,31 +63,35 @@ VCRPY_VERSION = 1
 
 #: A UTF-16 surrogate on its own: JSON can escape one, but no URL or header can carry it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-#: What a header name read off the wire is made of: visible ASCII but the colon, which ends it
-#: (the most any client's parser lets through: http.client's; h11's tokens are fewer).
-_HEADER_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
-#: What no header value read off the wire holds: either ends the header's line.
-_NOT_IN_VALUE = ("\r", "\n")
+#: A header name: anything but a colon or a line break, which end it on the wire (and are read as
+#: another header there). Odder names (a space) are played as written, as a hand-made head is.
+_HEADER_NAME = re.compile(r"[^:\r\n]+\Z")
+#: A line break in a header value that does not continue it: on the wire, the header's end, and
+#: what follows another header (or the body). A break followed by a space or tab is an obsolete
+#: line fold, which http.client hands over as it is, so recordings hold it.
+_LINE_END = re.compile(r"\r(?!\n[ \t])|\n(?![ \t])")
 
 
 def _name_problem(name: str) -> str | None:
     if _HEADER_NAME.match(name):
         return None
-    return f"the header name {name!r} is empty or holds a space, a colon or a character no header name can"
+    return f"the header name {name!r} is empty or holds a colon or a line break, which end a name on the wire"
 
 
 def _value_problem(value: str) -> str | None:
-    for char in _NOT_IN_VALUE:
-        if char in value:
-            return f"a header value holds {char!r}, a line break, which no header can carry"
+    if ("\n" in value or "\r" in value) and (found := _LINE_END.search(value)) is not None:
+        return (
+            f"a header value holds {found[0]!r}, a line break that ends the header (only a break "
+            "followed by a space or tab, a folded line, continues it)"
+        )
     return None
 
 
 def header_text_problem(name: str, values: list[str]) -> str | None:
     """
     Why a header of a recording (``name`` and its ``values``) is one no server or client can
-    send, if it is: a name with a space, a colon or a control character, or a value with a line
-    break (CR or LF), which no recording made off the wire can hold. Such a header
+    send, if it is: an empty name, one with a colon or a line break, or a value with a line break
+    (CR or LF) that is not a fold, which no recording made off the wire can hold. Such a header
     would reach httpx as it is but be cut, or read as a second header, by the doors that play the
     head as bytes (requests, urllib3, botocore, ``serve``): replay would differ by client.
     """
@@ -148,6 +155,20 @@ def _header_name(name: str) -> str:
 HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]
 #: See `header_text_problem`: every name and value a recording holds is one that can be sent.
 Headers = dict[Annotated[str, AfterValidator(_header_name)], HeaderValues]
+
+
+def _encodable_text(value: Any) -> Any:
+    # A JSON file can escape half a UTF-16 pair ("\ud800") in a body's text; UTF-8 cannot encode
+    # it, so replay could not send the body (a UnicodeEncodeError from inside the door).
+    if type(value) is str and not value.isascii():
+        surrogate = _LONE_SURROGATE.search(value)
+        if surrogate is not None:
+            raise PydanticCustomError(
+                "body_text",
+                "the body holds {escape}, half of a UTF-16 pair, which no bytes can carry; remove it",
+                {"escape": f"\\u{ord(surrogate[0]):04x}"},
+            )
+    return value
 
 
 def _request_body(value: Any) -> Any:
@@ -273,7 +294,9 @@ class RecordedRequest(_Model):
     #: The URL as sent (scrubbed); it must split into its parts (``*`` answers any request).
     uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)
-    body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
+    body: Annotated[str | bytes | None, BeforeValidator(_request_body), AfterValidator(_encodable_text)] = (
+        None
+    )
     parsed_body: JsonValue = None
     json_format: JsonFormat = None
 
@@ -299,7 +322,7 @@ class Status(_Model):
 class ResponseBody(_Model):
     """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
 
-    string: Annotated[str | bytes, BeforeValidator(binary_checked)] = ""
+    string: Annotated[str | bytes, BeforeValidator(binary_checked), AfterValidator(_encodable_text)] = ""
     #: ``crlf`` when the stored text's line breaks stand for CRLF (see ``_bodies.StoredBody``).
     line_endings: Literal["crlf"] | None = None
 
@@ -448,3 +471,25 @@ class CassetteDocument(_Model):
         """The oldest schema that holds this document: what it is written with."""
         newer = any(i.response.eventstream is not None or i.websocket is not None for i in self.interactions)
         return SCHEMA_VERSION if newer else HTTP_SCHEMA_VERSION
+
+
+def message_content(
+    message: RecordedRequest | RecordedResponse, *, path: Path, index: int, side: str
+) -> bytes:
+    """
+    The body bytes of one side (``request`` or ``response``) of interaction ``index``, or a
+    :class:`CassetteFormatError` naming the file, interaction and field when they cannot be rebuilt
+    (a parsed body written without ASCII escapes, holding half of a UTF-16 pair). Every reader of
+    a recording's bytes takes them here: replay, matching, inspect, diff.
+    """
+    try:
+        return message.content
+    except ValueError:  # text that UTF-8 cannot hold (a lone surrogate from a `\\ud800` escape)
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
+            f"`{side}.body`: the body is text that cannot be encoded as UTF-8. Fix the file by hand, or "
+            "delete it and record the cassette again.",
+            path=path,
+            interaction=index,
+            field=f"{side}.body",
+        ) from None

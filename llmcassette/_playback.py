@@ -19,7 +19,7 @@ from ._exchange import Ending, Playback
 from ._file_bodies import replay_stream_for
 from ._flavors import Flavor
 from ._framing import default_chunks
-from ._models import RecordedResponse, StreamError, header_get
+from ._models import RecordedResponse, StreamError, header_get, message_content
 from ._recording import decompress
 from ._streams import Pacer, PlainReplayStream, ReplayStream, stream_class
 
@@ -31,6 +31,7 @@ __all__ = [
     "CutLengths",
     "compile_parts",
     "compile_response",
+    "has_body",
     "read_timeout",
     "recorded_chunks",
     "respond",
@@ -80,7 +81,7 @@ def compile_response(
         status=response.status.code,
         reason=response.status.message,
         headers=response.headers,
-        content=response.content,
+        content=message_content(response, path=path, index=index, side="response"),
         lengths=stream.chunks if stream is not None else None,
         offsets_ms=stream.offsets_ms if stream is not None else None,
         error=stream.error if stream is not None else None,
@@ -94,6 +95,11 @@ def compile_response(
 
 #: Statuses whose answer has no body, whatever its headers say.
 _NO_BODY = frozenset({204, 304})
+
+
+def has_body(method: str, status: int) -> bool:
+    """Whether HTTP gives a ``status`` answer to a ``method`` request a body (not HEAD; not 1xx, 204, 304)."""
+    return status >= 200 and status not in _NO_BODY and method.upper() != "HEAD"
 
 
 def compile_parts(
@@ -115,6 +121,12 @@ def compile_parts(
     :func:`compile_response` of a response that has a status, given as its checked parts: the
     loader compiles a response it has read straight from the file's data, without the model.
     """
+    bodiless = not has_body(method, status)
+    if bodiless and content:
+        # An answer HTTP gives no body (to a HEAD; a 1xx, 204 or 304) has none for any client,
+        # whatever follows its head (a hand edit's). The doors that write the head as bytes
+        # played none, httpx's the recorded one: all now play what a client reads live.
+        content, lengths, offsets_ms = b"", None, None
     chunks = _cut(
         lengths,
         content,
@@ -142,7 +154,7 @@ def compile_parts(
     # An answer that has no body by HTTP's rules (to a HEAD; a 1xx, 204 or 304) keeps the length
     # it was sent with: it tells of a body not sent, and the wire writer frames nothing by it. Any
     # other answer's length is its body's, an emptied one's too (else a client waits for bytes).
-    sized = content or not (status < 200 or status in _NO_BODY or method.upper() == "HEAD")
+    sized = not bodiless
     for name, values in headers.items():
         lower = name.lower()
         if lower == "content-length" and sized:

@@ -218,6 +218,13 @@ def _parse_text(raw: bytes, path: Path) -> Any:
             raise CassetteFormatError(
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
             ) from None
+        except RecursionError:
+            # (YAML's reader stops at a depth of its own, and says so: this is JSON's)
+            raise CassetteFormatError(
+                f"llmcassette: cassette {str(path)!r} is not valid JSON: it is nested deeper than "
+                f"Python's JSON reader goes. {_REPAIR_HINT}",
+                path=path,
+            ) from None
     try:
         return load_cassette_yaml(raw)
     except YAMLError as exc:

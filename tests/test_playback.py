@@ -201,6 +201,12 @@ async def _sized(request: Any) -> Any:
     return Response(body, media_type="text/plain")
 
 
+async def _nothing(request: Any) -> Any:
+    from starlette.responses import Response
+
+    return Response(status_code=int(request.query_params.get("status", "204")))
+
+
 @pytest.fixture(scope="module")
 def odd_server() -> Any:
     from starlette.applications import Starlette
@@ -208,7 +214,11 @@ def odd_server() -> Any:
 
     from tests.servers import serve
 
-    routes = [Route("/lying-gzip", _lying_gzip), Route("/sized", _sized, methods=["GET", "HEAD"])]
+    routes = [
+        Route("/lying-gzip", _lying_gzip),
+        Route("/sized", _sized, methods=["GET", "HEAD"]),
+        Route("/nothing", _nothing),
+    ]
     with serve(Starlette(routes=routes)) as base:
         yield base
 
@@ -307,3 +317,69 @@ def test_a_hand_emptied_body_replays_with_its_own_length_but_a_head_answer_keeps
     with llmcassette.use_cassette(path, record_mode="none"):
         assert call("GET", f"{odd_server}/sized") == live_empty
         assert call("HEAD", f"{odd_server}/sized") == live_head
+
+
+@pytest.mark.parametrize("client", list(_CLIENTS))
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [("GET", "/nothing"), ("GET", "/nothing?status=304"), ("HEAD", "/sized")],
+    ids=["204", "304", "HEAD"],
+)
+def test_a_body_written_into_an_answer_http_gives_none_is_not_played(
+    tmp_path: Path, odd_server: str, client: str, method: str, route: str
+) -> None:
+    # A body hand-written into a 204, a 304 or a HEAD answer: no client reads one live, and the
+    # doors that write the head as bytes played none, but httpx's played it.
+    call = _CLIENTS[client]
+    url = f"{odd_server}{route}"
+    path = tmp_path / "c.yaml"
+    with llmcassette.use_cassette(path, record_mode="all"):
+        live = call(method, url)
+    data = llmcassette.load_cassette(path).model_dump(mode="json", exclude_unset=True)
+    data["interactions"][0]["response"]["body"] = {"string": "data: hello\n\n"}
+    data["interactions"][0]["response"]["stream"] = {"chunks": [7, 6]}
+    path.write_text(json.dumps(data))
+    with llmcassette.use_cassette(path, record_mode="none"):
+        assert call(method, url) == live
+
+
+def _surrogate_cassette(path: Path, side: str, form: str) -> Path:
+    # Half a UTF-16 pair, as a JSON file can escape it: in a parsed body written without ASCII
+    # escapes (`compact`), or in a body's text.
+    request: dict[str, Any] = {"method": "POST", "uri": URL, "headers": {}, "body": "{}"}
+    response: dict[str, Any] = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {},
+        "body": {"string": "ok"},
+    }
+    message = request if side == "request" else response
+    message.pop("body")
+    if form == "parsed":
+        message.update(parsed_body={"a": "\ud800"}, json_format="compact")
+    else:
+        message["body"] = "\ud800" if side == "request" else {"string": "\ud800"}
+    path.write_text(json.dumps({"version": 1, "interactions": [{"request": request, "response": response}]}))
+    return path
+
+
+@pytest.mark.parametrize("form", ["parsed", "text"])
+@pytest.mark.parametrize("side", ["request", "response"])
+def test_a_body_no_bytes_can_carry_is_the_files_error_in_replay_and_import(
+    tmp_path: Path, side: str, form: str
+) -> None:
+    # Replay (and `llmcassette import`) raised UnicodeEncodeError from deep inside, where inspect
+    # and lint named the interaction and field.
+    from llmcassette._convert import convert_document
+
+    path = _surrogate_cassette(tmp_path / "c.json", side, form)
+    field = f"{side}.body.string" if form == "text" and side == "response" else f"{side}.body"
+    with pytest.raises(CassetteFormatError) as raised:
+        with llmcassette.use_cassette(path, record_mode="none"):
+            httpx.post(URL, content=b"{}")
+    assert (raised.value.interaction, raised.value.field) == (0, field)
+    assert str(raised.value).startswith(f"llmcassette: cassette {str(path)!r} is not valid: interaction 0")
+    if form == "parsed":  # (the text form is refused as the file loads)
+        document = CassetteDocument.model_validate(json.loads(path.read_text()))
+        with pytest.raises(CassetteFormatError) as raised:
+            convert_document(document, path=path)
+        assert (raised.value.interaction, raised.value.field) == (0, field)
