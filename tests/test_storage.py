@@ -566,6 +566,25 @@ def test_json_syntax_error() -> None:
         parse_cassette(b'{"interactions": [', path=Path("c.json"))
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_file_that_is_not_utf8_names_the_byte_and_its_line(suffix: str) -> None:
+    # libyaml said "unacceptable character #x007d: invalid trailing UTF-8 octet" (the character
+    # after the culprit) with no line; json a byte offset.
+    if suffix == ".yaml":
+        text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
+        text += "  response: {status: {code: 200, message: caf\xe9}}\n"
+    else:
+        text = '{"interactions": [{"request": {"method": "GET", "uri": "http://h/"},\n'
+        text += ' "response": {"status": {"code": 200, "message": "caf\xe9"}}}]}'
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode("latin-1"), path=Path("c" + suffix))
+    line, column = (3, 46) if suffix == ".yaml" else (2, 54)
+    assert str(info.value) == (
+        f"llmcassette: cassette 'c{suffix}' is not UTF-8 text: the byte 0xe9 at line {line}, column {column} "
+        "is not UTF-8 (was the file saved as Latin-1 or Windows-1252?). Save it as UTF-8."
+    )
+
+
 def test_json_nested_deeper_than_python_reads_is_a_format_error() -> None:
     # json.loads raises RecursionError, which lint, inspect, diff, import and replay let through.
     text = '{"interactions": [{"request": {"method": "POST", "uri": "http://h/", "parsed_body": '
