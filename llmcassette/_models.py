@@ -19,6 +19,7 @@ Unknown keys are kept (``extra="allow"``) so that a cassette loaded and saved ag
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
 from pathlib import Path
@@ -116,7 +117,7 @@ def _header_value(value: Any) -> str:
             {"kind": "mapping" if isinstance(value, dict) else "list"},
         )
     text = str(value)
-    problem = _value_problem(text)
+    problem = _value_problem(text) if "\n" in text or "\r" in text else None
     if problem is not None:
         # Played as it is to httpx, but cut there, or read as a second header, by the doors that
         # write the head as bytes: replay would differ by client.
@@ -143,24 +144,36 @@ def _header_values(value: Any) -> list[str]:
     return [_header_value(value)]
 
 
-def _header_name(name: str) -> str:
-    problem = _name_problem(name)
-    if problem is not None:
-        raise PydanticCustomError(
-            "header_name", "{problem}; a name is written as it was sent", {"problem": problem}
-        )
-    return name
+#: Header names known to be sendable: a cassette's answers carry the same few again and again.
+SENDABLE_NAMES: set[str] = set()
+
+
+def _header_names(value: Any) -> Any:
+    # One call for the mapping, not one a name: a cassette's every answer has a dozen headers.
+    if type(value) is dict and not SENDABLE_NAMES.issuperset(value):
+        for name in value:
+            problem = _name_problem(name) if type(name) is str else None
+            if problem is None and type(name) is str and len(SENDABLE_NAMES) < 4096:
+                SENDABLE_NAMES.add(name)
+            if problem is not None:
+                raise PydanticCustomError(
+                    "header_name", "{problem}; a name is written as it was sent", {"problem": problem}
+                )
+    return value
 
 
 HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]
 #: See `header_text_problem`: every name and value a recording holds is one that can be sent.
-Headers = dict[Annotated[str, AfterValidator(_header_name)], HeaderValues]
+Headers = Annotated[dict[str, HeaderValues], BeforeValidator(_header_names)]
 
 
-def _encodable_text(value: Any) -> Any:
-    # A JSON file can escape half a UTF-16 pair ("\ud800") in a body's text; UTF-8 cannot encode
-    # it, so replay could not send the body (a UnicodeEncodeError from inside the door).
-    if type(value) is str and not value.isascii():
+def _body_text(value: Any) -> Any:
+    # A `!!binary` body whose text was not base64 (see `binary_checked`); and half a UTF-16 pair
+    # ("\ud800"), which a JSON file can escape in a body's text but UTF-8 cannot encode, so replay
+    # could not send the body (a UnicodeEncodeError from inside the door).
+    if type(value) is not str:
+        return binary_checked(value)
+    if not value.isascii():
         surrogate = _LONE_SURROGATE.search(value)
         if surrogate is not None:
             raise PydanticCustomError(
@@ -174,8 +187,7 @@ def _encodable_text(value: Any) -> Any:
 def _request_body(value: Any) -> Any:
     # vcrpy stores request bodies bare; a few writers use the response's `{string: ...}` shape.
     if isinstance(value, dict) and set(value) == {"string"}:
-        return binary_checked(value["string"])
-    binary_checked(value)
+        return _body_text(value["string"])
     if isinstance(value, dict | list):
         # vcrpy's aiohttp stub stores the value given as `json=` itself: the body aiohttp sent
         # for it is its `json.dumps` (aiohttp's default serializer), as matching compares it.
@@ -183,11 +195,13 @@ def _request_body(value: Any) -> Any:
             return json.dumps(value)
         except (TypeError, ValueError):  # (a YAML value JSON has no form for: refused as it was)
             return value
-    return value
+    return _body_text(value)
 
 
+@functools.lru_cache(maxsize=1024)
 def url_problem(url: str) -> str | None:
     """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
+    # Cached: a cassette's requests go to a few URLs, and every load checks each one.
     surrogate = _LONE_SURROGATE.search(url)
     if surrogate is not None:
         # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
@@ -224,6 +238,10 @@ def _parsable_url(value: str) -> str:
 _METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 
+#: Methods of the usual kind, which need no look.
+_KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"})
+
+
 def method_problem(method: str) -> str | None:
     """Why ``method`` is not one a request can have, if it is not."""
     if _METHOD.match(method):
@@ -235,6 +253,8 @@ def method_problem(method: str) -> str | None:
 
 
 def _method(value: str) -> str:
+    if value in _KNOWN_METHODS:
+        return value
     problem = method_problem(value)
     if problem is not None:
         raise PydanticCustomError("method", "{problem}", {"problem": problem})
@@ -294,9 +314,7 @@ class RecordedRequest(_Model):
     #: The URL as sent (scrubbed); it must split into its parts (``*`` answers any request).
     uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)
-    body: Annotated[str | bytes | None, BeforeValidator(_request_body), AfterValidator(_encodable_text)] = (
-        None
-    )
+    body: Annotated[str | bytes | None, BeforeValidator(_request_body)] = None
     parsed_body: JsonValue = None
     json_format: JsonFormat = None
 
@@ -322,7 +340,7 @@ class Status(_Model):
 class ResponseBody(_Model):
     """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
 
-    string: Annotated[str | bytes, BeforeValidator(binary_checked), AfterValidator(_encodable_text)] = ""
+    string: Annotated[str | bytes, BeforeValidator(_body_text)] = ""
     #: ``crlf`` when the stored text's line breaks stand for CRLF (see ``_bodies.StoredBody``).
     line_endings: Literal["crlf"] | None = None
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
-from ._models import header_text_problem, method_problem, url_problem
+from ._models import SENDABLE_NAMES, header_text_problem, method_problem, url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
 
@@ -294,26 +294,17 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
     for name, values in headers.items():
         if type(name) is not str or type(values) is not list:
             return False
+        broken = False
         for value in values:
             if type(value) is not str:
                 return False
-        if name not in _SENDABLE_NAMES or not _sendable_values(values):
+            if "\n" in value or "\r" in value:
+                broken = True
+        if broken or name not in SENDABLE_NAMES:
             if header_text_problem(name, values) is not None:
                 return False  # the model's path refuses it, naming the interaction
-            if len(_SENDABLE_NAMES) < 4096:
-                _SENDABLE_NAMES.add(name)
-    return True
-
-
-#: Header names known to be tokens: a cassette's answers carry the same few names again and again.
-_SENDABLE_NAMES: set[str] = set()
-
-
-def _sendable_values(values: list[str]) -> bool:
-    # At C speed, what spares `header_text_problem` a look at the values: no CR or LF.
-    for value in values:
-        if "\n" in value or "\r" in value:
-            return False
+            if len(SENDABLE_NAMES) < 4096:
+                SENDABLE_NAMES.add(name)
     return True
 
 
