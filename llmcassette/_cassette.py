@@ -769,9 +769,9 @@ class Cassette:
             # A response the filter would not store still answers: it is in the file already.
             response = self._tape.response(index)
             response = self.interaction_filter.response(response) or response
-            uri = self._tape.line(index)[1]
+            method, uri = self._tape.line(index)[:2]
             compiled = self._compiled[index] = compile_response(
-                response, uri=uri, path=self.path, index=index
+                response, method=method, uri=uri, path=self.path, index=index
             )
         return compiled
 

@@ -21,7 +21,14 @@ from typing import Any
 
 from ._bodies import store_body
 from ._exceptions import CassetteError
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
+from ._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    header_get,
+    message_content,
+)
 from ._playback import recorded_chunks
 from ._recording import decompress, parsed_fields, scrub_body, shift_content_length
 from ._scrub import Scrubber, remap_chunks
@@ -136,12 +143,13 @@ def _scrub_headers(
 
 
 def _convert_request(
-    request: RecordedRequest, scrubber: Scrubber | None, changes: Changes
+    request: RecordedRequest, *, path: Path, index: int, scrubber: Scrubber | None, changes: Changes
 ) -> RecordedRequest:
     if request.method == WILDCARD_REQUEST["method"] and request.uri == WILDCARD_REQUEST["uri"]:
         return request.model_copy(deep=True)
     parsed = "parsed_body" in request.model_fields_set
-    uri, headers, content = request.uri, dict(request.headers), request.content
+    uri, headers = request.uri, dict(request.headers)
+    content = message_content(request, path=path, index=index, side="request")
     if scrubber is not None:
         scrubbed_uri = scrubber.scrub_url(uri)
         changes.scrubbed += scrubbed_uri != uri
@@ -169,7 +177,7 @@ def _convert_request(
 def _convert_response(
     response: RecordedResponse, *, path: Path, index: int, scrubber: Scrubber | None, changes: Changes
 ) -> RecordedResponse:
-    content = response.content
+    content = message_content(response, path=path, index=index, side="response")
     headers = dict(response.headers)
     chunks = recorded_chunks(
         response,
@@ -225,7 +233,9 @@ def convert_document(
     changes = Changes()
     interactions = []
     for index, interaction in enumerate(document.interactions):
-        request = _convert_request(interaction.request, scrubber, changes)
+        request = _convert_request(
+            interaction.request, path=path, index=index, scrubber=scrubber, changes=changes
+        )
         response = _convert_response(
             interaction.response, path=path, index=index, scrubber=scrubber, changes=changes
         )

@@ -26,10 +26,11 @@ import zlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from ._bodies import JSON_FORMATS, dump_json, store_body
+from ._values import binary_checked
 
 __all__ = [
     "DEFAULT_FRAME_JSON",
@@ -262,7 +263,7 @@ class EventStreamFrame(BaseModel):
     #: A payload that is UTF-8 text but not JSON.
     text: str | None = None
     #: A payload that is neither.
-    binary: bytes | None = None
+    binary: Annotated[bytes | None, BeforeValidator(binary_checked)] = None
     #: How ``payload`` is serialised (absent: ``compact``).
     json_format: Annotated[str | None, AfterValidator(_json_format)] = None
     #: Set when ``payload.bytes`` is shown as the JSON its base64 encodes: that JSON's serialisation.

@@ -398,6 +398,7 @@ def compile_from_file(
     *,
     path: Path,
     index: int,
+    method: str,
     uri: str,
     parse_piece: Callable[[bytes], dict[str, Any] | None],
 ) -> Compiled | None:
@@ -419,7 +420,7 @@ def compile_from_file(
     if item is None:
         return None
     from ._models import RecordedResponse
-    from ._playback import Compiled, compile_response
+    from ._playback import Compiled, compile_response, has_body
     from ._storage import format_validation_error
 
     try:
@@ -430,6 +431,7 @@ def compile_from_file(
     body = response.body
     if (
         response.status is None
+        or not has_body(method, response.status.code)  # (played without it: `compile_parts`)
         or body is None
         or body.string != ""
         or "parsed_body" in response.model_fields_set
@@ -456,6 +458,7 @@ def compile_from_file(
     # Everything but the body compiled as usual; then the body's chunks and length put in.
     shape = compile_response(
         response.model_copy(update={"stream": stream.model_copy(update={"chunks": None})}),
+        method=method,
         uri=uri,
         path=path,
         index=index,

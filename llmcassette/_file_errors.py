@@ -28,19 +28,24 @@ _ADVICE = {
 }
 
 
-def _not_a_folder(path: Path) -> str:
-    # The system names neither the culprit nor, from `mkdir`, the problem ("File exists").
+def _in_the_way(path: Path, exc: OSError) -> str | None:
+    # The system names neither the culprit nor, from `mkdir`, the problem: it says "File exists"
+    # or "Not a directory". Found here, the culprit is the whole of what went wrong.
+    if exc.errno != errno.ENOTDIR and not isinstance(exc, FileExistsError):
+        return None
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                return f"{str(parent)!r} is a file, not a folder: give a path whose folders are folders"
+                return f"{str(parent)!r} is a file, not a folder"
             break
-    return "a part of the path that must be a folder is not one: give a path whose folders are folders"
+    return "a part of the path that must be a folder is not one"
 
 
-def _advice(path: Path, exc: OSError, access: str) -> str:
-    if exc.errno == errno.ENOTDIR or isinstance(exc, FileExistsError):
-        return _not_a_folder(path)
+#: What to do about a file where a folder belongs.
+_MOVE_IT = "move that file away, or give a path whose folders are all folders"
+
+
+def _advice(exc: OSError, access: str) -> str:
     if exc.errno in (errno.EACCES, errno.EPERM):
         return f"give the user running llmcassette {access} access to it (and to its folder)"
     return _ADVICE.get(exc.errno or 0, "check the path, the disk and the permissions")
@@ -52,7 +57,11 @@ def _reason(exc: OSError) -> str:
 
 def read_error(path: Path, exc: OSError) -> CassetteReadError:
     """``exc``, met reading the cassette at ``path``, as a sentence naming both."""
-    advice = _advice(path, exc, "read")
+    blocked = _in_the_way(path, exc)
+    if blocked is not None:
+        message = f"llmcassette: cannot read cassette {str(path)!r}: {blocked}; {_MOVE_IT}."
+        return CassetteReadError(message, path=path, reason=blocked)
+    advice = _advice(exc, "read")
     return CassetteReadError(
         f"llmcassette: cannot read cassette {str(path)!r}: {_reason(exc)}. {advice[0].upper()}{advice[1:]}.",
         path=path,
@@ -62,7 +71,12 @@ def read_error(path: Path, exc: OSError) -> CassetteReadError:
 
 def write_error(path: Path, exc: OSError, *, doing: str) -> CassetteWriteError:
     """``exc``, met while ``doing`` (a phrase) to save ``path``; the file on disk is unchanged."""
-    advice = _advice(path, exc, "write")
+    blocked = _in_the_way(path, exc)
+    if blocked is not None:
+        # (no cassette can be on disk there, so none is said to be unchanged)
+        message = f"llmcassette: cannot write cassette {str(path)!r}: {blocked}; {_MOVE_IT}."
+        return CassetteWriteError(message, path=path, reason=blocked)
+    advice = _advice(exc, "write")
     return CassetteWriteError(
         f"llmcassette: cannot write cassette {str(path)!r}: {_reason(exc)} (while {doing}); the "
         f"cassette on disk is unchanged. {advice[0].upper()}{advice[1:]}.",
@@ -73,7 +87,10 @@ def write_error(path: Path, exc: OSError, *, doing: str) -> CassetteWriteError:
 
 def cannot_write(what: str, path: Path, exc: OSError) -> str:
     """``exc``, met writing ``what`` (a phrase: "the page") at ``path``, as a sentence with a next step."""
-    advice = _advice(path, exc, "write")
+    blocked = _in_the_way(path, exc)
+    if blocked is not None:
+        return f"llmcassette: cannot write {what} {str(path)!r}: {blocked}; {_MOVE_IT}."
+    advice = _advice(exc, "write")
     return f"llmcassette: cannot write {what} {str(path)!r}: {_reason(exc)}. {advice[0].upper()}{advice[1:]}."
 
 

@@ -339,15 +339,17 @@ def _resolve(value: str) -> Any:
     tag = _resolve_plain(value)
     if tag == _STR_TAG:
         return value
-    if tag == _INT_TAG and _PLAIN_INT.match(value):
-        return int(value)
-    if tag == _FLOAT_TAG and _PLAIN_FLOAT.match(value):
-        return float(value)
     try:
+        if tag == _INT_TAG and _PLAIN_INT.match(value):
+            return int(value)
+        if tag == _FLOAT_TAG and _PLAIN_FLOAT.match(value):
+            return float(value)
         # Other numbers, booleans, null, dates: built by the general loader's own constructors.
         return _construct_scalar(tag, value, None)
-    except (YAMLError, _Unsupported):
-        raise Unrecognised from None  # a merge key (`<<`), a value its constructor refuses
+    except (YAMLError, _Unsupported, ValueError):
+        # A merge key (`<<`), a value its constructor refuses, an integer longer than Python
+        # reads: the general loader reports it, at its place.
+        raise Unrecognised from None
 
 
 def _flow_scalar(match: re.Match[str]) -> Any:

@@ -42,7 +42,14 @@ from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
 from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, StreamError
+from ._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    StreamError,
+    message_content,
+)
 from ._plain import TextLengths, TextTimes, compile_plain, plain_lengths, plain_request_line, plain_times
 from ._playback import Compiled, compile_response
 from ._storage import (
@@ -178,7 +185,14 @@ class LazyCassette:
             path,
             version=document.version,
             extras=dict(document.model_extra or {}),
-            lines=[(i.request.method, i.request.uri, i.request.content) for i in interactions],
+            lines=[
+                (
+                    i.request.method,
+                    i.request.uri,
+                    message_content(i.request, path=path, index=n, side="request"),
+                )
+                for n, i in enumerate(interactions)
+            ],
             requests=[i.request for i in interactions],
             item_extras=[dict(i.model_extra or {}) for i in interactions],
         )
@@ -272,7 +286,7 @@ class LazyCassette:
             except (ValueError, TypeError):
                 compiled = None  # an entry of an unexpected shape: the file is read instead
         if compiled is None:
-            uri = self._lines[index][1]
+            method, uri = self._lines[index][:2]
             response = self._responses[index]
             if response is None and self._reader is not None:
                 compiled = self._compiled_from_file(index)
@@ -282,12 +296,14 @@ class LazyCassette:
                 made: list[Any] = []  # its JSON bodies, known plain (see `read_layout`)
                 item = self._response_item(index, made)
                 made_ids = {id(value) for value in made}
-                compiled = compile_plain(item, uri=uri, path=self.path, index=index, made_ids=made_ids)
+                compiled = compile_plain(
+                    item, method=method, uri=uri, path=self.path, index=index, made_ids=made_ids
+                )
                 if compiled is None:
                     response = self._read_response(index, keep=False, item=item)
             if compiled is None:
                 assert response is not None
-                compiled = compile_response(response, uri=uri, path=self.path, index=index)
+                compiled = compile_response(response, method=method, uri=uri, path=self.path, index=index)
             self._compiled[index] = compiled
             self._learned = True
         return compiled
@@ -304,6 +320,7 @@ class LazyCassette:
             end,
             path=self.path,
             index=index,
+            method=self._lines[index][0],
             uri=self._lines[index][1],
             parse_piece=_parse_response_piece,
         )
@@ -861,7 +878,11 @@ def _from_pieces(
             except ValidationError as exc:
                 raise format_validation_error(exc, path, prefix=("interactions", index, "request")) from None
             requests.append(request)
-            line = (request.method, request.uri, request.content)
+            line = (
+                request.method,
+                request.uri,
+                message_content(request, path=path, index=index, side="request"),
+            )
         else:
             requests.append(data)  # its model is built when it is asked for
         lines.append(line)

@@ -19,8 +19,10 @@ Unknown keys are kept (``extra="allow"``) so that a cassette loaded and saved ag
 from __future__ import annotations
 
 import enum
+import functools
 import json
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -29,7 +31,8 @@ from pydantic_core import PydanticCustomError
 
 from ._bodies import StoredBody, load_body
 from ._eventstream import EventStreamFrame
-from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs
+from ._exceptions import CassetteFormatError
+from ._values import MAX_TIME_MS, FormatModel, JsonFormat, JsonValue, TimeMs, binary_checked
 from ._websocket._models import WebSocketSession
 
 __all__ = [
@@ -45,6 +48,7 @@ __all__ = [
     "StreamEnd",
     "StreamError",
     "StreamRecord",
+    "message_content",
     "url_problem",
 ]
 
@@ -60,13 +64,49 @@ VCRPY_VERSION = 1
 
 #: A UTF-16 surrogate on its own: JSON can escape one, but no URL or header can carry it.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A header name: anything but a colon or a line break, which end it on the wire (and are read as
+#: another header there). Odder names (a space) are played as written, as a hand-made head is.
+_HEADER_NAME = re.compile(r"[^:\r\n]+\Z")
+#: A line break in a header value that does not continue it: on the wire, the header's end, and
+#: what follows another header (or the body). A break followed by a space or tab is an obsolete
+#: line fold, which http.client hands over as it is, so recordings hold it.
+_LINE_END = re.compile(r"\r(?!\n[ \t])|\n(?![ \t])")
+
+
+def _name_problem(name: str) -> str | None:
+    if _HEADER_NAME.match(name):
+        return None
+    return f"the header name {name!r} is empty or holds a colon or a line break, which end a name on the wire"
+
+
+def _value_problem(value: str) -> str | None:
+    if ("\n" in value or "\r" in value) and (found := _LINE_END.search(value)) is not None:
+        return (
+            f"a header value holds {found[0]!r}, a line break that ends the header (only a break "
+            "followed by a space or tab, a folded line, continues it)"
+        )
+    return None
+
+
+def header_text_problem(name: str, values: list[str]) -> str | None:
+    """
+    Why a header of a recording (``name`` and its ``values``) is one no server or client can
+    send, if it is: an empty name, one with a colon or a line break, or a value with a line break
+    (CR or LF) that is not a fold, which no recording made off the wire can hold. Such a header
+    would reach httpx as it is but be cut, or read as a second header, by the doors that play the
+    head as bytes (requests, urllib3, botocore, ``serve``): replay would differ by client.
+    """
+    problem = _name_problem(name)
+    for value in values:
+        problem = problem or _value_problem(value)
+    return problem
 
 
 def _header_value(value: Any) -> str:
     # vcrpy writes header values that botocore sent as bytes as `!!binary`; they are header text,
     # decoded as latin-1 like recorded headers, so replay encodes them back to the same bytes.
     if isinstance(value, bytes):
-        return value.decode("latin-1")
+        return binary_checked(value).decode("latin-1")
     if value is None:
         return ""
     if isinstance(value, dict | list | tuple | set):
@@ -77,6 +117,11 @@ def _header_value(value: Any) -> str:
             {"kind": "mapping" if isinstance(value, dict) else "list"},
         )
     text = str(value)
+    problem = _value_problem(text) if "\n" in text or "\r" in text else None
+    if problem is not None:
+        # Played as it is to httpx, but cut there, or read as a second header, by the doors that
+        # write the head as bytes: replay would differ by client.
+        raise PydanticCustomError("header_value", "{problem}; remove it", {"problem": problem})
     surrogate = _LONE_SURROGATE.search(text)
     if surrogate is not None:
         # A JSON file can escape one ("\ud800"), but no header carries it: replay could not
@@ -99,14 +144,50 @@ def _header_values(value: Any) -> list[str]:
     return [_header_value(value)]
 
 
+#: Header names known to be sendable: a cassette's answers carry the same few again and again.
+SENDABLE_NAMES: set[str] = set()
+
+
+def _header_names(value: Any) -> Any:
+    # One call for the mapping, not one a name: a cassette's every answer has a dozen headers.
+    if type(value) is dict and not SENDABLE_NAMES.issuperset(value):
+        for name in value:
+            problem = _name_problem(name) if type(name) is str else None
+            if problem is None and type(name) is str and len(SENDABLE_NAMES) < 4096:
+                SENDABLE_NAMES.add(name)
+            if problem is not None:
+                raise PydanticCustomError(
+                    "header_name", "{problem}; a name is written as it was sent", {"problem": problem}
+                )
+    return value
+
+
 HeaderValues = Annotated[list[str], BeforeValidator(_header_values)]
-Headers = dict[str, HeaderValues]
+#: See `header_text_problem`: every name and value a recording holds is one that can be sent.
+Headers = Annotated[dict[str, HeaderValues], BeforeValidator(_header_names)]
+
+
+def _body_text(value: Any) -> Any:
+    # A `!!binary` body whose text was not base64 (see `binary_checked`); and half a UTF-16 pair
+    # ("\ud800"), which a JSON file can escape in a body's text but UTF-8 cannot encode, so replay
+    # could not send the body (a UnicodeEncodeError from inside the door).
+    if type(value) is not str:
+        return binary_checked(value)
+    if not value.isascii():
+        surrogate = _LONE_SURROGATE.search(value)
+        if surrogate is not None:
+            raise PydanticCustomError(
+                "body_text",
+                "the body holds {escape}, half of a UTF-16 pair, which no bytes can carry; remove it",
+                {"escape": f"\\u{ord(surrogate[0]):04x}"},
+            )
+    return value
 
 
 def _request_body(value: Any) -> Any:
     # vcrpy stores request bodies bare; a few writers use the response's `{string: ...}` shape.
     if isinstance(value, dict) and set(value) == {"string"}:
-        return value["string"]
+        return _body_text(value["string"])
     if isinstance(value, dict | list):
         # vcrpy's aiohttp stub stores the value given as `json=` itself: the body aiohttp sent
         # for it is its `json.dumps` (aiohttp's default serializer), as matching compares it.
@@ -114,19 +195,37 @@ def _request_body(value: Any) -> Any:
             return json.dumps(value)
         except (TypeError, ValueError):  # (a YAML value JSON has no form for: refused as it was)
             return value
-    return value
+    return _body_text(value)
 
 
+@functools.lru_cache(maxsize=1024)
 def url_problem(url: str) -> str | None:
     """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
+    # Cached: a cassette's requests go to a few URLs, and every load checks each one.
     surrogate = _LONE_SURROGATE.search(url)
     if surrogate is not None:
         # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
         return f"it holds \\u{ord(surrogate[0]):04x}, half of a UTF-16 pair, which no URL can carry"
     try:
-        urlsplit(url).port  # noqa: B018 - reading the port is what checks it
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - reading the port is what checks it
     except ValueError as exc:
         return str(exc)
+    if url == "*":
+        return None  # (the request of an interaction that answers any request)
+    if not parts.scheme and not parts.netloc and url.startswith("/"):
+        # A path alone, written by hand: it matches when matching leaves out the scheme and host
+        # (`match_on=("method", "path")`), and a miss names it under any other.
+        return None
+    if not parts.scheme or not parts.hostname:
+        # Every request a client sends names its scheme and host, so a recorded URL without them
+        # (empty, `api.openai.com/v1`, `https:///v1`) matches nothing and replays nothing.
+        shown = "it is empty" if not url.strip() else "it does not begin with a scheme and a host"
+        return (
+            f"{shown}; a recorded URL is absolute, as the client sent it "
+            "(`https://api.openai.com/v1/chat/completions`), a path alone (`/v1/chat/completions`) "
+            "to match on the path, or `*` for one that answers any request"
+        )
     return None
 
 
@@ -137,6 +236,33 @@ def _parsable_url(value: str) -> str:
     problem = url_problem(value)
     if problem is not None:
         raise PydanticCustomError("url_parsing", "is not a URL: {reason}", {"reason": problem})
+    return value
+
+
+#: An HTTP method is a token (RFC 9110, section 9.1); `*` answers any request.
+_METHOD = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+#: Methods of the usual kind, which need no look.
+_KNOWN_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "*"})
+
+
+def method_problem(method: str) -> str | None:
+    """Why ``method`` is not one a request can have, if it is not."""
+    if _METHOD.match(method):
+        return None
+    return (
+        f"{method!r} is not an HTTP method (a method is one word, such as GET or POST, or `*` for "
+        "one that answers any request), so no request would match it"
+    )
+
+
+def _method(value: str) -> str:
+    if value in _KNOWN_METHODS:
+        return value
+    problem = method_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("method", "{problem}", {"problem": problem})
     return value
 
 
@@ -189,7 +315,7 @@ def header_get(headers: Headers, name: str) -> str | None:
 class RecordedRequest(_Model):
     """The request side of an interaction."""
 
-    method: str
+    method: Annotated[str, AfterValidator(_method)]
     #: The URL as sent (scrubbed); it must split into its parts (``*`` answers any request).
     uri: Annotated[str, AfterValidator(_parsable_url)]
     headers: Headers = Field(default_factory=dict)
@@ -219,7 +345,7 @@ class Status(_Model):
 class ResponseBody(_Model):
     """vcrpy's body mapping: the body as a string, or bytes for binary bodies."""
 
-    string: str | bytes = ""
+    string: Annotated[str | bytes, BeforeValidator(_body_text)] = ""
     #: ``crlf`` when the stored text's line breaks stand for CRLF (see ``_bodies.StoredBody``).
     line_endings: Literal["crlf"] | None = None
 
@@ -368,3 +494,25 @@ class CassetteDocument(_Model):
         """The oldest schema that holds this document: what it is written with."""
         newer = any(i.response.eventstream is not None or i.websocket is not None for i in self.interactions)
         return SCHEMA_VERSION if newer else HTTP_SCHEMA_VERSION
+
+
+def message_content(
+    message: RecordedRequest | RecordedResponse, *, path: Path, index: int, side: str
+) -> bytes:
+    """
+    The body bytes of one side (``request`` or ``response``) of interaction ``index``, or a
+    :class:`CassetteFormatError` naming the file, interaction and field when they cannot be rebuilt
+    (a parsed body written without ASCII escapes, holding half of a UTF-16 pair). Every reader of
+    a recording's bytes takes them here: replay, matching, inspect, diff.
+    """
+    try:
+        return message.content
+    except ValueError:  # text that UTF-8 cannot hold (a lone surrogate from a `\\ud800` escape)
+        raise CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
+            f"`{side}.body`: the body is text that cannot be encoded as UTF-8. Fix the file by hand, or "
+            "delete it and record the cassette again.",
+            path=path,
+            interaction=index,
+            field=f"{side}.body",
+        ) from None

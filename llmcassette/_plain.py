@@ -27,7 +27,7 @@ from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
 from ._compiled import speedups
-from ._models import url_problem
+from ._models import SENDABLE_NAMES, header_text_problem, method_problem, url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
 
@@ -202,7 +202,7 @@ def _lengths_format_python(text: bytes) -> bytes | None:
 
 
 def compile_plain(
-    item: Any, *, uri: str, path: Path, index: int, made_ids: Container[int] = ()
+    item: Any, *, method: str, uri: str, path: Path, index: int, made_ids: Container[int] = ()
 ) -> Compiled | None:
     """
     The compiled response of ``item`` (an interaction's data with its ``response`` alone), or
@@ -265,6 +265,7 @@ def compile_plain(
         offsets_ms=offsets,
         error=None,
         elapsed_ms=elapsed,
+        method=method,
         uri=uri,
         path=path,
         index=index,
@@ -282,7 +283,7 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
         return None
     method = data.get("method")
     uri = data.get("uri")
-    if type(method) is not str or type(uri) is not str or not _splits(uri):
+    if type(method) is not str or type(uri) is not str or not _splits(uri) or not _is_method(method):
         return None
     headers = data.get("headers", {})
     if type(headers) is not dict or not _headers_plain(headers):
@@ -303,6 +304,11 @@ def plain_request_line(data: Any, *, made_ids: Container[int] = ()) -> tuple[str
         return None  # a parsed body JSON cannot write: the model's path raises what it raises
 
 
+@functools.lru_cache(maxsize=64)
+def _is_method(method: str) -> bool:
+    return method_problem(method) is None
+
+
 @functools.lru_cache(maxsize=1024)
 def _splits(uri: str) -> bool:
     # A cassette's requests go to a few URLs, each checked once.
@@ -313,9 +319,17 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
     for name, values in headers.items():
         if type(name) is not str or type(values) is not list:
             return False
+        broken = False
         for value in values:
             if type(value) is not str:
                 return False
+            if "\n" in value or "\r" in value:
+                broken = True
+        if broken or name not in SENDABLE_NAMES:
+            if header_text_problem(name, values) is not None:
+                return False  # the model's path refuses it, naming the interaction
+            if len(SENDABLE_NAMES) < 4096:
+                SENDABLE_NAMES.add(name)
     return True
 
 

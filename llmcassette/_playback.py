@@ -19,7 +19,7 @@ from ._exchange import Ending, Playback
 from ._file_bodies import replay_stream_for
 from ._flavors import Flavor, network_text
 from ._framing import default_chunks
-from ._models import RecordedResponse, StreamError, header_get
+from ._models import RecordedResponse, StreamError, header_get, message_content
 from ._recording import decompress
 from ._streams import Pacer, PlainReplayStream, ReplayStream, stream_class
 
@@ -31,6 +31,7 @@ __all__ = [
     "CutLengths",
     "compile_parts",
     "compile_response",
+    "has_body",
     "read_timeout",
     "recorded_chunks",
     "respond",
@@ -61,10 +62,13 @@ class CutLengths(Protocol):
         """The lengths."""
 
 
-def compile_response(response: RecordedResponse, *, uri: str, path: Path, index: int) -> Compiled:
+def compile_response(
+    response: RecordedResponse, *, method: str, uri: str, path: Path, index: int
+) -> Compiled:
     """
-    The playback of a recorded response: its chunks as recorded, or one per event when the
-    cassette kept no boundaries; ``path`` and ``index`` name it in errors. A recorded connection
+    The playback of a recorded response to a ``method`` request to ``uri``: its chunks as
+    recorded, or one per event when the cassette kept no boundaries; ``path`` and ``index`` name
+    it in errors. A recorded connection
     that failed before any answer compiles to its error alone.
     """
     if response.status is None:
@@ -77,15 +81,25 @@ def compile_response(response: RecordedResponse, *, uri: str, path: Path, index:
         status=response.status.code,
         reason=response.status.message,
         headers=response.headers,
-        content=response.content,
+        content=message_content(response, path=path, index=index, side="response"),
         lengths=stream.chunks if stream is not None else None,
         offsets_ms=stream.offsets_ms if stream is not None else None,
         error=stream.error if stream is not None else None,
         elapsed_ms=response.elapsed_ms,
+        method=method,
         uri=uri,
         path=path,
         index=index,
     )
+
+
+#: Statuses whose answer has no body, whatever its headers say.
+_NO_BODY = frozenset({204, 304})
+
+
+def has_body(method: str, status: int) -> bool:
+    """Whether HTTP gives a ``status`` answer to a ``method`` request a body (not HEAD; not 1xx, 204, 304)."""
+    return status >= 200 and status not in _NO_BODY and method.upper() != "HEAD"
 
 
 def compile_parts(
@@ -98,6 +112,7 @@ def compile_parts(
     offsets_ms: Sequence[float] | None,
     error: StreamError | None,
     elapsed_ms: float | None,
+    method: str,
     uri: str,
     path: Path,
     index: int,
@@ -106,6 +121,12 @@ def compile_parts(
     :func:`compile_response` of a response that has a status, given as its checked parts: the
     loader compiles a response it has read straight from the file's data, without the model.
     """
+    bodiless = not has_body(method, status)
+    if bodiless and content:
+        # An answer HTTP gives no body (to a HEAD; a 1xx, 204 or 304) has none for any client,
+        # whatever follows its head (a hand edit's). The doors that write the head as bytes
+        # played none, httpx's the recorded one: all now play what a client reads live.
+        content, lengths, offsets_ms = b"", None, None
     chunks = _cut(
         lengths,
         content,
@@ -124,14 +145,19 @@ def compile_parts(
         chunks = default_chunks(content, header_get(headers, "content-type"), url=uri)
     # vcrpy's recordings of requests and urllib3 traffic keep `Content-Encoding: gzip` on the body
     # the library had already decoded; played with the header, the client would decode it again.
+    # llmcassette records the bytes as sent (and `elapsed_ms` with them, which vcrpy never
+    # writes): a header that did not match its body then came from the server, and is played
+    # with it, so that the client fails to decode it as it did live.
     # (the headers' pairs made in the same pass that finds it, and left out after when stale)
     encoding: str | None = None
     pairs: list[tuple[str, str]] = []
+    # An answer that has no body by HTTP's rules (to a HEAD; a 1xx, 204 or 304) keeps the length
+    # it was sent with: it tells of a body not sent, and the wire writer frames nothing by it. Any
+    # other answer's length is its body's, an emptied one's too (else a client waits for bytes).
+    sized = not bodiless
     for name, values in headers.items():
         lower = name.lower()
-        if lower == "content-length" and content:
-            # (an empty body keeps the length it was sent with: a HEAD answer's, a 304's, tells
-            # of a body that is not sent, and the wire writer frames nothing by it)
+        if lower == "content-length" and sized:
             values = [str(len(content))]
         elif lower == "content-encoding" and encoding is None and values:
             encoding = values[0]
@@ -139,7 +165,7 @@ def compile_parts(
             pairs.append((name, values[0]))
         else:
             pairs.extend((name, value) for value in values)
-    if encoding is not None and content and _decodes_nothing(content, encoding):
+    if encoding is not None and content and elapsed_ms is None and _decodes_nothing(content, encoding):
         pairs = [pair for pair in pairs if pair[0].lower() != "content-encoding"]
     ending, error_type, error_message = Ending.COMPLETE, None, ""
     if error is not None:

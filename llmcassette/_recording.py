@@ -84,17 +84,26 @@ def headers_to_map(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
 #: The extension the wire doors (http.client, urllib3, urllib.request, aiohttp) put on the
 #: requests they read off the wire, rather than take from httpx.
 WIRE = "llmcassette.wire"
+#: The extension a wire door puts on a request when it saw the body its client's library handed
+#: ``http.client`` (``request(method, url, body)``): True when that was None, no body at all.
+BODY_NONE = "llmcassette.body_none"
 
 
 def sent_no_body(request: Any, body: bytes) -> bool:
     """
-    Whether a request read off the wire came with no body at all (no ``Content-Length``, no
-    ``Transfer-Encoding``), which vcrpy's stubs for those libraries store as ``body: null``: its
-    body matcher then compares None, not b'', with what they send again. httpx's requests always
-    have one (b''), as vcrpy's httpx stub stores them.
+    Whether a request read off the wire came with no body at all, which vcrpy's stubs for those
+    libraries store as ``body: null``: its body matcher then compares None, not b'', with what
+    they send again. vcrpy stores the body its ``http.client`` stub is handed, so where the door
+    saw that (:data:`BODY_NONE`) it decides: a POST that requests, urllib3 or botocore sends with
+    none goes with ``Content-Length: 0``, and is stored None all the same. Else the wire tells (no
+    ``Content-Length``, no ``Transfer-Encoding``). httpx's requests always have one (b''), as
+    vcrpy's httpx stub stores them.
     """
     if body or not request.extensions.get(WIRE):
         return False
+    handed_none = request.extensions.get(BODY_NONE)
+    if handed_none is not None:
+        return bool(handed_none)
     framing = (b"content-length", b"transfer-encoding")
     return not any(name.lower() in framing for name, _ in request.headers.raw)
 

@@ -210,17 +210,50 @@ def _bare_response(data: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
+def _not_utf8(raw: bytes, path: Path) -> CassetteFormatError | None:
+    # Where a file that does not parse is not UTF-8, the readers say so without a line (libyaml:
+    # "unacceptable character #x007d: invalid trailing UTF-8 octet", the character after the
+    # culprit), or by byte offset (json): found here, only once the file has failed to parse.
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # UTF-16, with its mark: both readers take it
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - raw.rfind(b"\n", 0, exc.start)
+        return CassetteFormatError(
+            f"llmcassette: cassette {str(path)!r} is not UTF-8 text: the byte 0x{raw[exc.start]:02x} at "
+            f"line {line}, column {column} is not UTF-8 (was the file saved as Latin-1 or Windows-1252?). "
+            "Save it as UTF-8.",
+            path=path,
+        )
+    return None
+
+
 def _parse_text(raw: bytes, path: Path) -> Any:
     if path.suffix == ".json":
         try:
             return json.loads(raw, object_pairs_hook=_without_duplicate_keys)
         except ValueError as exc:
+            not_utf8 = _not_utf8(raw, path)
+            if not_utf8 is not None:
+                raise not_utf8 from None
             raise CassetteFormatError(
                 f"llmcassette: cassette {str(path)!r} is not valid JSON: {exc}. {_REPAIR_HINT}", path=path
+            ) from None
+        except RecursionError:
+            # (YAML's reader stops at a depth of its own, and says so: this is JSON's)
+            raise CassetteFormatError(
+                f"llmcassette: cassette {str(path)!r} is not valid JSON: it is nested deeper than "
+                f"Python's JSON reader goes. {_REPAIR_HINT}",
+                path=path,
             ) from None
     try:
         return load_cassette_yaml(raw)
     except YAMLError as exc:
+        not_utf8 = _not_utf8(raw, path)
+        if not_utf8 is not None:
+            raise not_utf8 from None
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:

@@ -21,10 +21,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from ._event_shapes import normalized
-from ._exceptions import CassetteFormatError
 from ._exchange import RequestInfo
 from ._framing import Framing, detect_framing
-from ._models import CassetteDocument, Interaction, RecordedRequest, RecordedResponse, header_get
+from ._models import (
+    CassetteDocument,
+    Interaction,
+    RecordedRequest,
+    RecordedResponse,
+    header_get,
+    message_content,
+)
 from ._session_view import session_document, session_of
 from .providers import GENERIC, Summary, ToolCall, detect_profile
 from .providers._events import NOT_JSON, decode_body, decode_events
@@ -41,25 +47,6 @@ __all__ = [
 ]
 
 _REPAIR_HINT = "Fix the file by hand, or delete it and record the cassette again."
-
-
-def message_content(
-    message: RecordedRequest | RecordedResponse, *, path: Path, index: int, side: str
-) -> bytes:
-    """
-    The body bytes of one side (``request`` or ``response``) of interaction ``index``, or a
-    :class:`CassetteFormatError` naming the file, interaction and field when they cannot be rebuilt.
-    """
-    try:
-        return message.content
-    except ValueError:  # text that UTF-8 cannot hold (a lone surrogate from a `\\ud800` escape)
-        raise CassetteFormatError(
-            f"llmcassette: cassette {str(path)!r} is not valid: interaction {index}, field "
-            f"`{side}.body`: the body is text that cannot be encoded as UTF-8. {_REPAIR_HINT}",
-            path=path,
-            interaction=index,
-            field=f"{side}.body",
-        ) from None
 
 
 def request_info(request: RecordedRequest, content: bytes) -> RequestInfo:

@@ -7,14 +7,24 @@ checked when a file loads.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
 from ._bodies import JSON_FORMATS, MAX_JSON_DEPTH
+from ._yaml import MisencodedBinary
 
-__all__ = ["MAX_TIME_MS", "FormatModel", "JsonFormat", "JsonValue", "TimeMs", "json_plain", "json_problem"]
+__all__ = [
+    "MAX_TIME_MS",
+    "FormatModel",
+    "binary_checked",
+    "JsonFormat",
+    "JsonValue",
+    "TimeMs",
+    "json_plain",
+    "json_problem",
+]
 
 #: The latest time a recording may state (`elapsed_ms`, `offsets_ms`): one day. A longer wait is
 #: a damaged file, and `pace="recorded"` would sleep for it.
@@ -51,6 +61,7 @@ _TEXT_ONLY = {str}
 # What the YAML tags the safe loader accepts make of a value JSON has no room for.
 _YAML_KINDS: dict[type, str] = {
     bytes: "`!!binary` bytes",
+    MisencodedBinary: "`!!binary` bytes",
     set: "a `!!set`",
     tuple: "a pair of `!!omap` or `!!pairs`",
 }
@@ -164,6 +175,20 @@ def _json_value(value: Any) -> Any:
             "true, false and null; write the value so, or keep it as text (`body: {string: ...}` "
             "for a body, `text:` for a WebSocket message)",
             {"problem": problem},
+        )
+    return value
+
+
+_V = TypeVar("_V")
+
+
+def binary_checked(value: _V) -> _V:
+    """``value``, unless it is a ``!!binary`` value whose text is not base64: refused, saying why."""
+    if isinstance(value, MisencodedBinary):
+        raise PydanticCustomError(
+            "binary",
+            "{problem}; write the bytes' base64 again, or the value as text",
+            {"problem": value.problem},
         )
     return value
 

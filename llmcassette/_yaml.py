@@ -8,13 +8,15 @@ order. Reading is the safe loader: no YAML tag can construct anything but plain 
 
 from __future__ import annotations
 
+import binascii
 import enum
 import re
+import sys
 from typing import Any
 
 import yaml
 
-__all__ = ["YAMLError", "dump_yaml", "load_yaml"]
+__all__ = ["MisencodedBinary", "YAMLError", "dump_yaml", "load_yaml"]
 
 YAMLError = yaml.YAMLError
 
@@ -56,10 +58,82 @@ def _construct_timestamp_text(loader: Any, node: Any) -> str:
     return str(loader.construct_scalar(node))
 
 
+class MisencodedBinary(bytes):
+    """
+    A ``!!binary`` value whose text is not base64: the bytes PyYAML's decoder would have made of
+    it, and :attr:`problem`, why it is not. Every field of the cassette models that takes bytes
+    refuses it (``_values.binary_checked``), naming the interaction and the field.
+    """
+
+    problem: str
+
+
+#: What may stand between the letters of a `!!binary` value: YAML's line breaks, and indentation.
+_BASE64_SPACE = b" \t\r\n"
+_BASE64_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _construct_binary(loader: Any, node: Any) -> bytes:
+    # PyYAML decodes with `base64.decodebytes`, which skips any character outside base64: a
+    # hand-edited body with one loses bits of its bytes in silence. The value is decoded strictly
+    # here; one that does not decode is kept, marked, for the models to refuse with its place.
+    text = loader.construct_scalar(node)
+    letters = text.encode("utf-8").translate(None, _BASE64_SPACE)
+    try:
+        return binascii.a2b_base64(letters, strict_mode=True)  # (in C, where b64decode's check is a regex)
+    except binascii.Error as exc:
+        strangers = sorted({ch for ch in text if ch not in _BASE64_LETTERS and ch not in " \t\r\n"})
+        if strangers:
+            named = [repr(ch) for ch in strangers[:5]] + (["more"] if len(strangers) > 5 else [])
+            shown = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+            problem = (
+                f"its `!!binary` text holds {shown}, which base64 has not (YAML's decoder would "
+                "skip them, changing the bytes)"
+            )
+        else:
+            problem = f"its `!!binary` text is not base64 ({str(exc).rstrip('.')})"
+        try:  # (what PyYAML's decoder made of it, for code that reads it before the models do)
+            lenient = binascii.a2b_base64(letters.decode("ascii", "ignore") + "===")
+        except binascii.Error:
+            lenient = b""
+        marked = MisencodedBinary(lenient)
+        marked.problem = problem
+        return marked
+
+
+def _too_long(value: str, mark: Any) -> yaml.YAMLError:
+    # Python reads integers of at most 4300 digits (a guard against slow conversions): a longer
+    # one is the file's error, at its place, not a ValueError from deep inside the loader.
+    limit = sys.get_int_max_str_digits()
+    return yaml.constructor.ConstructorError(
+        None,
+        None,
+        f"a number of {len(value)} characters, longer than the {limit} digits Python reads; quote it "
+        "if it is text, or shorten it",
+        mark,
+    )
+
+
+def _construct_int(loader: Any, node: Any) -> Any:
+    try:
+        value = yaml.constructor.SafeConstructor.construct_yaml_int(loader, node)
+    except ValueError:
+        raise _too_long(node.value, node.start_mark) from None
+    limit = sys.get_int_max_str_digits()
+    # Hexadecimal, octal and binary text is read whatever its length, into a number no JSON body
+    # can be written with (its decimal digits are limited too): refused as well, a little before
+    # the limit (3 bits a digit, where a digit is 3.32 bits).
+    if limit and value.bit_length() >= 3 * limit:
+        raise _too_long(node.value, node.start_mark)
+    return value
+
+
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+_BINARY_TAG = "tag:yaml.org,2002:binary"
 _Loader.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _Loader.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
 _Loader.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
+_Loader.add_constructor(_BINARY_TAG, _construct_binary)
 
 
 class _Dumper(_BaseDumper):  # type: ignore[misc]
@@ -100,6 +174,7 @@ for _dumper_class in (_Dumper, _PyDumper):
 
 _STR_TAG = "tag:yaml.org,2002:str"
 _INT_TAG = "tag:yaml.org,2002:int"
+_Loader.add_constructor(_INT_TAG, _construct_int)
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
@@ -129,6 +204,8 @@ class _ScalarConstructor(yaml.SafeLoader):
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/unicode", _construct_python_str)
 _ScalarConstructor.add_constructor("tag:yaml.org,2002:python/str", _construct_python_str)
 _ScalarConstructor.add_constructor(_TIMESTAMP_TAG, _construct_timestamp_text)
+_ScalarConstructor.add_constructor(_BINARY_TAG, _construct_binary)
+_ScalarConstructor.add_constructor(_INT_TAG, _construct_int)
 _scalar_constructor = _ScalarConstructor("")
 
 
@@ -171,9 +248,17 @@ def _fast_load(text: str | bytes) -> Any:
                 tag = event.tag
                 if tag is None or tag == "!":
                     tag = _resolve_plain(event.value) if event.implicit[0] else _STR_TAG
-                value: Any = (
-                    event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
-                )
+                try:
+                    value: Any = (
+                        event.value if tag == _STR_TAG else _construct_scalar(tag, event.value, event.style)
+                    )
+                except ValueError:
+                    raise _too_long(event.value, event.start_mark) from None
+                except yaml.constructor.ConstructorError as exc:
+                    # (built from a node of its own, with no place in the file: given the event's)
+                    if exc.problem_mark is None:
+                        exc.problem_mark = event.start_mark
+                    raise
             elif kind is mapping_start or kind is sequence_start:
                 if not event.implicit and event.tag not in _COLLECTION_TAGS:
                     # A tagged collection (`!!set`, `!!omap`, an unknown tag the safe loader

@@ -517,6 +517,22 @@ def test_an_unparsable_recorded_url_is_reported_on_entry(
     assert (info.value.path, info.value.interaction, info.value.field) == (path, 1, "request.uri")
 
 
+def test_a_recorded_path_alone_answers_when_matching_leaves_out_scheme_and_host(tmp_path: Path) -> None:
+    # A hand-written interaction may give its URL as a path: it is no URL a client sends, but
+    # matching on the method and path alone takes it, so the file loads rather than being refused.
+    path = tmp_path / "paths.yaml"
+    path.write_text(
+        "interactions:\n- request:\n    method: GET\n    uri: /v1/models\n"
+        "  response:\n    status: {code: 200}\n    body: {string: listed}\nversion: 1\n"
+    )
+    with llmcassette.use_cassette(path, record_mode="none", match_on=("method", "path")):
+        assert httpx.get("http://gateway.test/v1/models").text == "listed"
+    with llmcassette.use_cassette(path, record_mode="none") as cassette:
+        with cassette.expect_miss(), pytest.raises(NoMatchingInteraction) as info:
+            httpx.get("http://gateway.test/v1/models")
+    assert "recorded '/v1/models'" in str(info.value)  # (a miss on the URL names the path)
+
+
 @pytest.mark.parametrize("record_mode", ["none", "all"])
 def test_a_request_url_that_does_not_split_is_refused_in_words(
     two_interactions: Path, record_mode: str

@@ -78,19 +78,21 @@ def test_a_symbolic_link_loop_at_the_cassette_path(link_loop: Path) -> None:
 
 
 def test_a_file_where_a_folder_of_the_path_should_be(tmp_path: Path) -> None:
+    # One sentence naming the file in the way and what to do: the system's own words are
+    # "Not a directory" reading and, from `mkdir`, "File exists", which name neither.
     (tmp_path / "cassettes").write_text("not a folder")
-    path = tmp_path / "cassettes" / "chat.yaml"
-    culprit = (
-        f"{str(tmp_path / 'cassettes')!r} is a file, not a folder: give a path whose folders are folders."
-    )
-    with pytest.raises(CassetteReadError) as read:
-        load_cassette(path)
-    assert str(read.value).endswith(f"Not a directory. {culprit[0].upper()}{culprit[1:]}")
-    with pytest.raises(CassetteWriteError) as write:
-        save_cassette(path, document())
-    assert str(write.value).endswith(
-        f"(while creating the folder); the cassette on disk is unchanged. {culprit}"
-    )
+    for path in (tmp_path / "cassettes" / "chat.yaml", tmp_path / "cassettes" / "deeper" / "chat.yaml"):
+        culprit = (
+            f"{str(tmp_path / 'cassettes')!r} is a file, not a folder; move that file away, or give a "
+            "path whose folders are all folders."
+        )
+        with pytest.raises(CassetteReadError) as read:
+            load_cassette(path)
+        assert str(read.value) == f"llmcassette: cannot read cassette {str(path)!r}: {culprit}"
+        with pytest.raises(CassetteWriteError) as write:
+            save_cassette(path, document())
+        assert str(write.value) == f"llmcassette: cannot write cassette {str(path)!r}: {culprit}"
+        assert write.value.reason == f"{str(tmp_path / 'cassettes')!r} is a file, not a folder"
     assert (tmp_path / "cassettes").read_text() == "not a folder"
 
 

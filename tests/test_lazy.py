@@ -579,7 +579,7 @@ def test_chunk_lengths_read_apart_cut_the_body_and_read_as_yaml_reads_them() -> 
     stream = item["response"]["stream"]
     assert isinstance(stream["chunks"], TextLengths) and isinstance(stream["offsets_ms"], TextTimes)
     assert item == yaml.safe_load(b"- " + text[2:])[0]
-    compiled = compile_plain(item, uri="https://x.test/", path=Path("c.yaml"), index=0)
+    compiled = compile_plain(item, method="GET", uri="https://x.test/", path=Path("c.yaml"), index=0)
     assert compiled is not None and compiled.playback is not None
     assert compiled.playback.chunks == (b"abc", b"defg")
     # Offsets that are not plain stay in the text, read as YAML reads them; the lengths are cut out.

@@ -232,7 +232,7 @@ def test_cookies_and_account_ids_that_kept_their_value(tmp_path: Path) -> None:
         pytest.param("interactions: [\n", None, None, "is not valid YAML at line", id="yaml-syntax"),
         pytest.param("[1, 2]\n", None, None, "its top level is a list", id="top-level-list"),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u}\n  response: {status: {code: x}}\n",
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: x}}\n",
             0,
             "response.status.code",
             "Input should be a valid integer",

@@ -57,6 +57,46 @@ def test_header_values_are_lists_of_text(raw: Any, expected: list[str]) -> None:
     assert request.headers == {"h": expected}
 
 
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        pytest.param("", "it is empty", id="empty"),
+        pytest.param("  ", "it is empty", id="blank"),
+        pytest.param("api.openai.com/v1/chat", "it does not begin with a scheme and a host", id="no-scheme"),
+        pytest.param("localhost:8000/v1", "it does not begin with a scheme and a host", id="host-as-scheme"),
+        pytest.param("https:///v1/chat", "it does not begin with a scheme and a host", id="no-host"),
+        pytest.param("http://:8080/v1", "it does not begin with a scheme and a host", id="port-only"),
+    ],
+)
+def test_a_url_no_request_could_have_is_refused(uri: str, reason: str) -> None:
+    # A client always sends an absolute URL: a recorded one without scheme and host (a hand edit)
+    # would load, match nothing and replay nothing, with no word from lint.
+    with pytest.raises(ValidationError) as info:
+        RecordedRequest.model_validate({"method": "GET", "uri": uri})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("uri",)
+    assert error["msg"].startswith(f"is not a URL: {reason}; ")
+    assert "`*` for one that answers any request" in error["msg"]
+
+
+@pytest.mark.parametrize("method", ["", " ", "PO ST", "GET\n", "GET:"])
+def test_a_method_no_request_could_have_is_refused(method: str) -> None:
+    # A hand edit that leaves no method, or two words, loaded and matched nothing, and lint was silent.
+    with pytest.raises(ValidationError) as info:
+        RecordedRequest.model_validate({"method": method, "uri": "http://h/"})
+    (error,) = info.value.errors()
+    assert error["loc"] == ("method",)
+    assert error["msg"] == (
+        f"{method!r} is not an HTTP method (a method is one word, such as GET or POST, or `*` for one "
+        "that answers any request), so no request would match it"
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "post", "PROPFIND", "*"])
+def test_methods_are_kept_as_written(method: str) -> None:
+    assert RecordedRequest.model_validate({"method": method, "uri": "http://h/"}).method == method
+
+
 def test_header_get_ignores_case_and_returns_the_first_value() -> None:
     headers = {"Content-Type": ["application/json", "text/plain"], "x-empty": []}
     assert header_get(headers, "content-type") == "application/json"
@@ -291,14 +331,14 @@ def test_unknown_keys_are_kept_at_every_level() -> None:
     "data",
     [
         pytest.param({"request": {"method": "GET"}, "response": {"status": {"code": 200}}}, id="no-uri"),
-        pytest.param({"request": {"method": "GET", "uri": "u"}, "response": {}}, id="no-status"),
+        pytest.param({"request": {"method": "GET", "uri": "http://h/"}, "response": {}}, id="no-status"),
         pytest.param(
-            {"request": {"method": "GET", "uri": "u"}, "response": {"status": {"code": "OK"}}},
+            {"request": {"method": "GET", "uri": "http://h/"}, "response": {"status": {"code": "OK"}}},
             id="status-text",
         ),
         pytest.param(
             {
-                "request": {"method": "GET", "uri": "u", "body": 42},
+                "request": {"method": "GET", "uri": "http://h/", "body": 42},
                 "response": {"status": {"code": 200}},
             },
             id="request-body-number",  # (a mapping or list is the JSON vcrpy's aiohttp stub stores)

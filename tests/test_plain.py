@@ -48,8 +48,11 @@ for _ in range(120):
     _DEEP = [_DEEP]
 _NOT_JSON = st.sampled_from([b"x", {"b": b"x"}, {1: "a"}, {"a": {True: 1}}, {"1": 1, 1: 2}, {1, 2}, _DEEP])
 _HEADERS = st.dictionaries(
-    st.sampled_from(["content-type", "Content-Length", "content-encoding", "x-a"]) | st.integers(0, 2),
-    st.lists(st.sampled_from(["text/event-stream", "application/json", "gzip", "12", "a"]), max_size=2)
+    st.sampled_from(["content-type", "Content-Length", "content-encoding", "x-a", "x:a", ""])
+    | st.integers(0, 2),
+    st.lists(
+        st.sampled_from(["text/event-stream", "application/json", "gzip", "12", "a", "a\r\nb"]), max_size=2
+    )
     | _ODD,
     max_size=3,
 )
@@ -112,7 +115,7 @@ def response_items(draw: st.DrawFn) -> dict[str, Any]:
 def _through_the_model(item: dict[str, Any]) -> Compiled | type[Exception]:
     try:
         response = RecordedResponse.model_validate(item["response"])
-        return compile_response(response, uri=URI, path=PATH, index=0)
+        return compile_response(response, method="GET", uri=URI, path=PATH, index=0)
     except ValidationError:
         return ValidationError
     except CassetteFormatError:
@@ -125,7 +128,7 @@ def assert_compiled_alike(item: dict[str, Any], made_ids: Container[int] = ()) -
     """Whether ``item`` was compiled here; if so, as the model compiles it."""
     expected = _through_the_model(item)
     try:
-        compiled = compile_plain(item, uri=URI, path=PATH, index=0, made_ids=made_ids)
+        compiled = compile_plain(item, method="GET", uri=URI, path=PATH, index=0, made_ids=made_ids)
     except CassetteFormatError:
         assert expected is CassetteFormatError  # the same error the model's path raises
         return True
@@ -156,7 +159,7 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
         }
     }
     assert assert_compiled_alike(item)
-    compiled = compile_plain(item, uri=URI, path=PATH, index=0)
+    compiled = compile_plain(item, method="GET", uri=URI, path=PATH, index=0)
     assert compiled is not None and compiled.playback is not None
     assert compiled.playback.chunks == (b"data: 1\n\n", b"data: 2\n\n")
     assert compiled.offsets_ms == [3.5, 4.0] and compiled.elapsed_ms == 3.0
@@ -169,6 +172,8 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
         {"status": {"code": True}},
         {"status": {"code": 200, "message": None}},
         {"headers": {"a": "bare"}},
+        {"headers": {"x-a": ["one\r\nx-b: two"]}},
+        {"headers": {"x:a": ["b"]}},
         {"elapsed_ms": float("nan")},
         {"stream": {"chunks": [True, 17]}},
         {"stream": {"offsets_ms": [1.0, -1.0]}},
@@ -179,7 +184,7 @@ def test_the_plain_shape_llmcassette_writes_is_compiled_from_its_data() -> None:
 )
 def test_what_the_model_converts_or_refuses_is_left_to_it(change: dict[str, Any]) -> None:
     response = {"status": {"code": 200}, "body": {"string": "data: 1\n\ndata: 2\n\n"}, **change}
-    assert compile_plain({"response": response}, uri=URI, path=PATH, index=0) is None
+    assert compile_plain({"response": response}, method="GET", uri=URI, path=PATH, index=0) is None
 
 
 def _compile_every_response(path: Path) -> None:
@@ -310,9 +315,9 @@ def test_times_the_model_would_refuse_or_yaml_reads_otherwise_are_not_left_as_te
 def request_data(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {}
     if draw(st.integers(0, 9)):
-        data["method"] = draw(st.sampled_from(["POST", "get", 1, None]))
+        data["method"] = draw(st.sampled_from(["POST", "get", "*", "", "PO ST", 1, None]))
     if draw(st.integers(0, 9)):
-        data["uri"] = draw(st.sampled_from([URI, "*", "http://[::1", "http://h:99999/", 5]))
+        data["uri"] = draw(st.sampled_from([URI, "*", "http://[::1", "http://h:99999/", "/v1", "", 5]))
     if draw(st.booleans()):
         data["headers"] = draw(_HEADERS)
     if draw(st.booleans()):
@@ -342,7 +347,7 @@ def test_a_request_in_the_plain_shape_gives_the_line_its_model_gives(data: dict[
 )
 def test_a_parsed_body_the_model_refuses_or_makes_text_keys_of_is_left_to_it(parsed_body: Any) -> None:
     item = {"response": {"status": {"code": 200}, "parsed_body": parsed_body}}
-    assert compile_plain(item, uri=URI, path=PATH, index=0) is None
+    assert compile_plain(item, method="GET", uri=URI, path=PATH, index=0) is None
     assert plain_request_line({"method": "POST", "uri": URI, "parsed_body": parsed_body}) is None
 
 
@@ -390,6 +395,7 @@ def test_lengths_kept_as_text_that_do_not_add_up_are_refused_as_a_list_of_them_i
         "offsets_ms": None,
         "error": None,
         "elapsed_ms": None,
+        "method": "GET",
         "uri": URI,
         "path": PATH,
         "index": 3,

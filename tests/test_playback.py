@@ -182,3 +182,204 @@ def test_read_timeout_reads_what_it_read_before_its_shortcut(value: Any, shape: 
     for timeout_s in (None, 0.0, 2.5, value if type(value) in (int, float) else 1):
         made = httpx.Request("GET", URL, extensions={"timeout": httpx.Timeout(timeout_s).as_dict()})
         assert read_timeout(made) == _read_timeout_before(made)
+
+
+# --- replay as live: a lying Content-Encoding, a hand-emptied body ---------------------------------
+
+
+async def _lying_gzip(request: Any) -> Any:
+    from starlette.responses import Response
+
+    # Says gzip, sends plain JSON: every client fails to decode it.
+    return Response(b'{"a": 1}', media_type="application/json", headers={"content-encoding": "gzip"})
+
+
+async def _sized(request: Any) -> Any:
+    from starlette.responses import Response
+
+    body = b"" if request.query_params.get("empty") else b"hello"
+    return Response(body, media_type="text/plain")
+
+
+async def _nothing(request: Any) -> Any:
+    from starlette.responses import Response
+
+    return Response(status_code=int(request.query_params.get("status", "204")))
+
+
+@pytest.fixture(scope="module")
+def odd_server() -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from tests.servers import serve
+
+    routes = [
+        Route("/lying-gzip", _lying_gzip),
+        Route("/sized", _sized, methods=["GET", "HEAD"]),
+        Route("/nothing", _nothing),
+    ]
+    with serve(Starlette(routes=routes)) as base:
+        yield base
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    # What the client gave: its answer's parts, or the type of what it raised.
+    try:
+        return "answered", call()
+    except Exception as exc:
+        return "raised", f"{type(exc).__module__}.{type(exc).__qualname__}"
+
+
+def _httpx_async(method: str, url: str) -> Any:
+    import asyncio
+
+    async def call() -> Any:
+        async with httpx.AsyncClient() as client:
+            reply = await client.request(method, url)
+            return reply.status_code, reply.headers.get("content-length"), reply.content
+
+    return asyncio.run(call())
+
+
+def _aiohttp(method: str, url: str) -> Any:
+    import asyncio
+
+    import aiohttp
+
+    async def call() -> Any:
+        async with aiohttp.ClientSession() as session, session.request(method, url) as reply:
+            return reply.status, reply.headers.get("content-length"), await reply.read()
+
+    return asyncio.run(call())
+
+
+def _urllib3(method: str, url: str) -> Any:
+    import urllib3
+
+    reply = urllib3.request(method, url)
+    return reply.status, reply.headers.get("content-length"), reply.data
+
+
+_CLIENTS = {
+    "httpx": lambda method, url: (lambda r: (r.status_code, r.headers.get("content-length"), r.content))(
+        httpx.request(method, url)
+    ),
+    "httpx-async": _httpx_async,
+    "requests": lambda method, url: (lambda r: (r.status_code, r.headers.get("content-length"), r.content))(
+        requests.request(method, url, timeout=5)
+    ),
+    "urllib3": _urllib3,
+    "aiohttp": _aiohttp,
+}
+
+
+@pytest.mark.parametrize("client", list(_CLIENTS))
+def test_a_content_encoding_the_body_does_not_have_fails_on_replay_as_it_did_live(
+    tmp_path: Path, odd_server: str, client: str
+) -> None:
+    # The server says gzip and sends plain bytes; llmcassette records them as sent. Replay used to
+    # drop the header (as it must for vcrpy's recordings, whose body the library had decoded) and
+    # play the plain body, where live the client raised its decoding error.
+    call = _CLIENTS[client]
+    url = f"{odd_server}/lying-gzip"
+    live = _outcome(lambda: call("GET", url))
+    assert live[0] == "raised"
+    path = tmp_path / "c.yaml"
+    with llmcassette.use_cassette(path, record_mode="all"):
+        assert _outcome(lambda: call("GET", url)) == live
+    with llmcassette.use_cassette(path, record_mode="none"):
+        assert _outcome(lambda: call("GET", url)) == live
+
+
+@pytest.mark.parametrize("client", list(_CLIENTS))
+def test_a_hand_emptied_body_replays_with_its_own_length_but_a_head_answer_keeps_its_own(
+    tmp_path: Path, odd_server: str, client: str
+) -> None:
+    # A 200 to a GET whose body was emptied by hand (its `content-length: 5` left): replay plays
+    # what a server sending no body sends, a length of 0. A HEAD answer's length tells of the body
+    # a GET would get, and is kept.
+    call = _CLIENTS[client]
+    path = tmp_path / "c.yaml"
+    with llmcassette.use_cassette(path, record_mode="all"):
+        call("GET", f"{odd_server}/sized")
+        call("HEAD", f"{odd_server}/sized")
+    data = llmcassette.load_cassette(path).model_dump(mode="json", exclude_unset=True)
+    got, head = data["interactions"]
+    assert got["response"]["headers"]["content-length"] == ["5"]
+    got["response"].pop("parsed_body", None)
+    got["response"]["body"] = {"string": ""}
+    got["response"].pop("stream", None)
+    path.write_text(json.dumps(data))
+    live_empty = call("GET", f"{odd_server}/sized?empty=1")
+    live_head = call("HEAD", f"{odd_server}/sized")
+    assert live_empty[1:] == ("0", b"") and live_head[1:] == ("5", b"")
+    with llmcassette.use_cassette(path, record_mode="none"):
+        assert call("GET", f"{odd_server}/sized") == live_empty
+        assert call("HEAD", f"{odd_server}/sized") == live_head
+
+
+@pytest.mark.parametrize("client", list(_CLIENTS))
+@pytest.mark.parametrize(
+    ("method", "route"),
+    [("GET", "/nothing"), ("GET", "/nothing?status=304"), ("HEAD", "/sized")],
+    ids=["204", "304", "HEAD"],
+)
+def test_a_body_written_into_an_answer_http_gives_none_is_not_played(
+    tmp_path: Path, odd_server: str, client: str, method: str, route: str
+) -> None:
+    # A body hand-written into a 204, a 304 or a HEAD answer: no client reads one live, and the
+    # doors that write the head as bytes played none, but httpx's played it.
+    call = _CLIENTS[client]
+    url = f"{odd_server}{route}"
+    path = tmp_path / "c.yaml"
+    with llmcassette.use_cassette(path, record_mode="all"):
+        live = call(method, url)
+    data = llmcassette.load_cassette(path).model_dump(mode="json", exclude_unset=True)
+    data["interactions"][0]["response"]["body"] = {"string": "data: hello\n\n"}
+    data["interactions"][0]["response"]["stream"] = {"chunks": [7, 6]}
+    path.write_text(json.dumps(data))
+    with llmcassette.use_cassette(path, record_mode="none"):
+        assert call(method, url) == live
+
+
+def _surrogate_cassette(path: Path, side: str, form: str) -> Path:
+    # Half a UTF-16 pair, as a JSON file can escape it: in a parsed body written without ASCII
+    # escapes (`compact`), or in a body's text.
+    request: dict[str, Any] = {"method": "POST", "uri": URL, "headers": {}, "body": "{}"}
+    response: dict[str, Any] = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {},
+        "body": {"string": "ok"},
+    }
+    message = request if side == "request" else response
+    message.pop("body")
+    if form == "parsed":
+        message.update(parsed_body={"a": "\ud800"}, json_format="compact")
+    else:
+        message["body"] = "\ud800" if side == "request" else {"string": "\ud800"}
+    path.write_text(json.dumps({"version": 1, "interactions": [{"request": request, "response": response}]}))
+    return path
+
+
+@pytest.mark.parametrize("form", ["parsed", "text"])
+@pytest.mark.parametrize("side", ["request", "response"])
+def test_a_body_no_bytes_can_carry_is_the_files_error_in_replay_and_import(
+    tmp_path: Path, side: str, form: str
+) -> None:
+    # Replay (and `llmcassette import`) raised UnicodeEncodeError from deep inside, where inspect
+    # and lint named the interaction and field.
+    from llmcassette._convert import convert_document
+
+    path = _surrogate_cassette(tmp_path / "c.json", side, form)
+    field = f"{side}.body.string" if form == "text" and side == "response" else f"{side}.body"
+    with pytest.raises(CassetteFormatError) as raised:
+        with llmcassette.use_cassette(path, record_mode="none"):
+            httpx.post(URL, content=b"{}")
+    assert (raised.value.interaction, raised.value.field) == (0, field)
+    assert str(raised.value).startswith(f"llmcassette: cassette {str(path)!r} is not valid: interaction 0")
+    if form == "parsed":  # (the text form is refused as the file loads)
+        document = CassetteDocument.model_validate(json.loads(path.read_text()))
+        with pytest.raises(CassetteFormatError) as raised:
+            convert_document(document, path=path)
+        assert (raised.value.interaction, raised.value.field) == (0, field)

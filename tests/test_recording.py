@@ -442,7 +442,9 @@ def test_any_body_in_any_chunking_survives_record_save_load_and_replay(
         assume(False)  # bytes a JSON file cannot hold: refused in words by save_cassette
     (loaded,) = parse_cassette(text.encode(), path=path).interactions
     assert loaded.response.content == b"".join(chunks)
-    compiled = compile_response(loaded.response, uri=loaded.request.uri, path=path, index=0)
+    compiled = compile_response(
+        loaded.response, method=loaded.request.method, uri=loaded.request.uri, path=path, index=0
+    )
     assert compiled.playback is not None
     assert list(compiled.playback.chunks) == chunks
 

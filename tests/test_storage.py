@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from llmcassette import _yaml
 from llmcassette._bodies import store_body
 from llmcassette._exceptions import CassetteError, CassetteFormatError, CassetteNotFound
 from llmcassette._models import (
@@ -315,22 +316,23 @@ def test_missing_file(tmp_path: Path) -> None:
         ),
         pytest.param(
             "interactions:\n"
-            "- request: {method: GET, uri: u}\n  response: {status: {code: 200}}\n"
-            "- request: {method: GET, uri: u}\n  response: {status: {code: teapot}}\n",
+            "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: 200}}\n"
+            "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: teapot}}\n",
             1,
             "response.status.code",
             "interaction 1, field `response.status.code`",
             id="second-interaction",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u, body: 42}\n  response: {status: {code: 200}}\n",
+            "interactions:\n- request: {method: GET, uri: 'http://h/', body: 42}\n"
+            "  response: {status: {code: 200}}\n",
             0,
             "request.body",
             "field `request.body`: Input should be a valid string. Fix",
             id="union-field-is-one-problem",
         ),
         pytest.param(
-            "interactions:\n- request: {method: GET, uri: u}\n"
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
             "  response: {status: {code: 200}, stream: {chunks: [1, x]}}\n",
             0,
             "response.stream.chunks.1",
@@ -360,6 +362,30 @@ def test_missing_file(tmp_path: Path) -> None:
             "request.uri",
             "interaction 0, field `request.uri`: is not a URL: Port out of range 0-65535. Fix",
             id="url-port-out-of-range",
+        ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: ''}\n  response: {status: {code: 200}}\n",
+            0,
+            "request.uri",
+            "interaction 0, field `request.uri`: is not a URL: it is empty; a recorded URL is absolute",
+            id="empty-url",
+        ),
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n"
+            '    status: {code: 200}\n    headers: {x-a: ["one\\r\\nx-b: two"]}\n',
+            0,
+            "response.headers.x-a",
+            "field `response.headers.x-a`: a header value holds '\\r', a line break that ends the "
+            "header (only a break followed by a space or tab, a folded line, continues it)",
+            id="header-value-line-break",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: 'http://h/'\n    headers: {'x:a': [b]}\n"
+            "  response: {status: {code: 200}}\n",
+            0,
+            "request.headers",
+            "the header name 'x:a' is empty or holds a colon or a line break, which end a name on the wire",
+            id="header-name-colon",
         ),
         pytest.param("interactions: nope\n", None, "interactions", "field `interactions`", id="not-a-list"),
         pytest.param(
@@ -395,6 +421,141 @@ def test_yaml_syntax_errors_give_line_and_column(text: str, where: str) -> None:
         parse_cassette(text.encode(), path=Path("c.yaml"))
 
 
+_GOOD = "- request: {method: GET, uri: 'http://h/'}\n  response: {status: {code: 200}}\n"
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    body:\n      string: !!binary |\n"
+            "        aGVsbG8g*d29y!bGQ=\n",
+            "response.body.string",
+            id="response-body",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    body: {string: !!binary 'aGVsbG8gd29y bGQ=~'}\n",
+            "response.body.string",
+            id="response-body-flow",
+        ),
+        pytest.param(
+            "    body: !!binary 'aGVsbG8g*d29ybGQ='\n  response: {status: {code: 200}}\n",
+            "request.body",
+            id="request-body",
+        ),
+        pytest.param(
+            "    body: {string: !!binary 'aGVsbG8g*d29ybGQ='}\n  response: {status: {code: 200}}\n",
+            "request.body",
+            id="request-body-string",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    headers: {x-amz-id: [!!binary 'YWJj*ZGVm']}\n",
+            "response.headers.x-amz-id",
+            id="header-value",
+        ),
+        pytest.param(
+            "  response:\n    status: {code: 200}\n    eventstream:\n    - binary: !!binary 'YWJj*ZGVm'\n",
+            "response.eventstream.0.binary",
+            id="eventstream-frame",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-loader", "standard-loader"])
+def test_binary_text_outside_base64_is_refused_naming_interaction_and_field(
+    item: str, field: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # PyYAML's decoder skips whatever is not base64: `aGVsbG8g*d29y!bGQ=` loaded as b"hello world"
+    # with bits of it lost had the characters stood elsewhere, and no word said.
+    if not fast:
+        monkeypatch.setattr(_yaml, "_fast_load", _raise_unsupported)
+    text = "interactions:\n" + _GOOD + "- request:\n    method: POST\n    uri: 'http://h/'\n" + item
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    message = str(info.value)
+    assert "which base64 has not" in message, message
+    assert message.startswith(
+        f"llmcassette: cassette 'c.yaml' is not valid: interaction 1, field `{field}`: "
+        "its `!!binary` text holds "
+    )
+    assert "write the bytes' base64 again, or the value as text" in message
+    assert (info.value.interaction, info.value.field) == (1, field)
+
+
+def test_binary_text_with_wrong_padding_is_refused_naming_interaction_and_field() -> None:
+    text = (
+        "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
+        "    body:\n      string: !!binary |\n        aGVsbG8gd29ybGQ\n"
+    )
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    assert "field `response.body.string`: its `!!binary` text is not base64 (Incorrect padding)" in str(
+        info.value
+    )
+
+
+def test_binary_text_across_lines_still_loads() -> None:
+    text = (
+        "interactions:\n- request: {method: GET, uri: 'http://h/'}\n  response:\n    status: {code: 200}\n"
+        "    body:\n      string: !!binary |\n        aGVsbG8g\n        d29ybGQ=\n"
+    )
+    (item,) = parse_cassette(text.encode(), path=Path("c.yaml")).interactions
+    assert item.response.content == b"hello world"
+
+
+_LONG = "9" * 5000
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        pytest.param(
+            "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
+            f"  response: {{status: {{code: {_LONG}}}}}\n",
+            "at line 3, column 29",
+            id="status-flow",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: http://h/\n  response:\n"
+            f"    status:\n      code: {_LONG}\n",
+            "at line 7, column 13",
+            id="status-block",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: GET\n    uri: http://h/\n  response:\n"
+            f"    status: {{code: 200}}\n    body: {{string: ab}}\n    stream:\n      chunks: [{_LONG}]\n",
+            "at line 9, column 16",
+            id="chunks",
+        ),
+        pytest.param(
+            "interactions:\n- request:\n    method: POST\n    uri: http://h/\n"
+            f"    parsed_body: {{n: 0x{_LONG}}}\n  response:\n    status: {{code: 200}}\n",
+            "at line 5, column 22",
+            id="hex-in-parsed-body",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False], ids=["fast-loader", "standard-loader"])
+def test_an_integer_longer_than_python_reads_is_a_yaml_error_at_its_place(
+    text: str, where: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python refuses to read an integer of more than 4300 digits (ValueError): lint, inspect,
+    # diff, import and replay all stopped with that traceback.
+    if not fast:
+        monkeypatch.setattr(_yaml, "_fast_load", _raise_unsupported)
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.yaml"))
+    message = str(info.value)
+    assert message.startswith(f"llmcassette: cassette 'c.yaml' is not valid YAML {where}"), message
+    assert (
+        "characters, longer than the 4300 digits Python reads; quote it if it is text, or shorten it"
+        in message
+    )
+
+
+def _raise_unsupported(text: object) -> object:
+    raise _yaml._Unsupported
+
+
 def test_undefined_alias_is_a_format_error() -> None:
     with pytest.raises(CassetteFormatError, match="is not valid YAML"):
         parse_cassette(b"interactions:\n- *missing\n", path=Path("c.yaml"))
@@ -403,6 +564,37 @@ def test_undefined_alias_is_a_format_error() -> None:
 def test_json_syntax_error() -> None:
     with pytest.raises(CassetteFormatError, match=r"^llmcassette: cassette 'c\.json' is not valid JSON: "):
         parse_cassette(b'{"interactions": [', path=Path("c.json"))
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_file_that_is_not_utf8_names_the_byte_and_its_line(suffix: str) -> None:
+    # libyaml said "unacceptable character #x007d: invalid trailing UTF-8 octet" (the character
+    # after the culprit) with no line; json a byte offset.
+    if suffix == ".yaml":
+        text = "interactions:\n- request: {method: GET, uri: 'http://h/'}\n"
+        text += "  response: {status: {code: 200, message: caf\xe9}}\n"
+    else:
+        text = '{"interactions": [{"request": {"method": "GET", "uri": "http://h/"},\n'
+        text += ' "response": {"status": {"code": 200, "message": "caf\xe9"}}}]}'
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode("latin-1"), path=Path("c" + suffix))
+    line, column = (3, 46) if suffix == ".yaml" else (2, 54)
+    assert str(info.value) == (
+        f"llmcassette: cassette 'c{suffix}' is not UTF-8 text: the byte 0xe9 at line {line}, column {column} "
+        "is not UTF-8 (was the file saved as Latin-1 or Windows-1252?). Save it as UTF-8."
+    )
+
+
+def test_json_nested_deeper_than_python_reads_is_a_format_error() -> None:
+    # json.loads raises RecursionError, which lint, inspect, diff, import and replay let through.
+    text = '{"interactions": [{"request": {"method": "POST", "uri": "http://h/", "parsed_body": '
+    text += "[" * 100_000 + "]" * 100_000 + '}, "response": {"status": {"code": 200}}}]}'
+    with pytest.raises(CassetteFormatError) as info:
+        parse_cassette(text.encode(), path=Path("c.json"))
+    assert str(info.value) == (
+        "llmcassette: cassette 'c.json' is not valid JSON: it is nested deeper than Python's JSON reader "
+        "goes. Fix the file by hand, or delete it and record the cassette again."
+    )
 
 
 # --- property ------------------------------------------------------------------------------------

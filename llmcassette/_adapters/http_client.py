@@ -61,7 +61,7 @@ import httpx
 from .._clock import wait
 from .._flavors import TIMED_OUT, network_text
 from .._intercept import current_cassette
-from .._recording import HANG_UP_ERRORS
+from .._recording import BODY_NONE, HANG_UP_ERRORS
 from .._streams import ReplayStream
 from ._wire import (
     ParsedRequest,
@@ -284,8 +284,11 @@ class CassetteSocket:
 
     # -- deciding and answering ------------------------------------------------------------------
 
-    def decide(self) -> None:
-        """The request is whole: let the cassette decide what answers it; fail a connect here."""
+    def decide(self, *, body_none: bool | None = None) -> None:
+        """
+        The request is whole: let the cassette decide what answers it; fail a connect here.
+        ``body_none``: whether the connection's ``request`` was handed no body (None when unknown).
+        """
         __tracebackhide__ = True
         start = _monotonic()
         raw, self._out = bytes(self._out), bytearray()
@@ -297,6 +300,8 @@ class CassetteSocket:
             return
         parsed = parse_request(raw)
         request = engine_request(parsed.method, self._url(parsed.target), parsed.headers, parsed.body)
+        if body_none is not None:
+            request.extensions[BODY_NONE] = body_none
         # What a fault takes for the client's timeout: the socket's, as the request is sent.
         request.extensions["timeout"] = _timeouts(self._timeout)
         decision = cassette.decide(request, parsed.body)
@@ -597,7 +602,10 @@ def _request(original: Callable[..., Any]) -> Callable[..., Any]:
         result = original(self, *args, **kwargs)
         sock = getattr(self, "sock", None)
         if isinstance(sock, CassetteSocket):
-            sock.decide()
+            # `request(method, url, body=None, headers=None, ...)` in http.client and urllib3
+            # alike: the body handed over is what vcrpy's stub stores (see `sent_no_body`).
+            body = kwargs["body"] if "body" in kwargs else args[2] if len(args) > 2 else None
+            sock.decide(body_none=body is None)
         return result
 
     request.__wrapped__ = original  # type: ignore[attr-defined]

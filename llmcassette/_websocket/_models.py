@@ -28,11 +28,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PrivateAttr, Strict, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, Strict, model_validator
 from pydantic_core import PydanticCustomError
 
 from .._bodies import dump_json, exact_json
-from .._values import FormatModel, JsonFormat, JsonValue, TimeMs
+from .._values import FormatModel, JsonFormat, JsonValue, TimeMs, binary_checked
 
 __all__ = [
     "COMPACT_JSON",
@@ -58,7 +58,7 @@ class WebSocketMessage(FormatModel):
     offset_ms: TimeMs
     json_value: JsonValue = Field(default=None, alias="json")
     text: Annotated[str, Strict()] | None = None
-    binary: Annotated[bytes, Strict()] | None = None
+    binary: Annotated[bytes | None, Strict(), BeforeValidator(binary_checked)] = None
     #: The serialisation of ``json`` when it is not compact (see ``_bodies.JSON_FORMATS``).
     json_format: JsonFormat = None
     #: ``binary`` for a ``json`` message that crossed as a binary frame (Gemini Live sends its

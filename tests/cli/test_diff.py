@@ -101,8 +101,10 @@ def test_a_file_that_cannot_be_read_is_trouble(tmp_path: Path) -> None:
     path = tmp_path / "a.yaml" / "b.yaml"
     (tmp_path / "a.yaml").write_text("interactions: []\n")
     result = run(str(CASSETTE), str(path))
-    assert_one_line_error(result, 2, f"cannot read cassette {str(path)!r}: Not a directory.")
-    assert result.stderr.rstrip().endswith("is a file, not a folder: give a path whose folders are folders.")
+    assert_one_line_error(result, 2, f"cannot read cassette {str(path)!r}: ")
+    assert result.stderr.rstrip().endswith(
+        "is a file, not a folder; move that file away, or give a path whose folders are all folders."
+    )
 
 
 def test_an_unparsable_recorded_url_is_trouble(tmp_path: Path) -> None:

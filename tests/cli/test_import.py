@@ -126,8 +126,8 @@ def test_a_folder_and_the_force_flag(tmp_path: Path) -> None:
         pytest.param(
             ["{src}", "-o", "{src}/x.yaml"],
             1,
-            "cannot write cassette '{src}/x.yaml': File exists (while creating the folder); the cassette "
-            "on disk is unchanged. '{src}' is a file, not a folder",
+            "cannot write cassette '{src}/x.yaml': '{src}' is a file, not a folder; move that file away, "
+            "or give a path whose folders are all folders.",
             id="unwritable",
         ),
         pytest.param(

@@ -79,12 +79,27 @@ async def _models(request: Request) -> Response:
     return _gzip_json({"data": [{"id": "m1"}, {"id": "m2"}]})
 
 
+async def _foundation_models(request: Request) -> Response:
+    # Bedrock's ListFoundationModels, a GET botocore sends with no body.
+    return Response(json.dumps({"modelSummaries": []}), media_type="application/json")
+
+
+async def _prepare_agent(request: Request) -> Response:
+    # Bedrock Agents' PrepareAgent, a POST botocore sends with no body (and `Content-Length: 0`).
+    answer = {"agentId": "A1234567890", "agentStatus": "PREPARING", "agentVersion": "DRAFT"}
+    answer["preparedAt"] = "2024-01-01T00:00:00Z"
+    return Response(json.dumps(answer), status_code=202, media_type="application/json")
+
+
 def _chat_app() -> Starlette:
     """An OpenAI-like server: gzip JSON answers (as real providers send them), SSE streams."""
     return Starlette(
         routes=[
             Route("/v1/chat/completions", _chat, methods=["POST"]),
             Route("/v1/models", _models, methods=["GET"]),
+            Route("/v1/ping", _models, methods=["POST"]),
+            Route("/foundation-models", _foundation_models, methods=["GET"]),
+            Route("/agents/{agent}/", _prepare_agent, methods=["POST"]),
         ]
     )
 
@@ -639,3 +654,81 @@ def test_a_body_less_get_recorded_switched_replays_with_vcrpy_matching_on_body(
     assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == passed
     stored = load_cassette(pytester.path / "cassettes" / "test_gets" / "test_requests.yaml")
     assert stored.interactions[0].request.body is None
+
+
+_BODY_MATCHED_BODILESS_CALLS = """
+import urllib.request
+
+import boto3
+import pytest
+import requests
+import urllib3
+
+BASE = {base!r}
+
+
+@pytest.fixture(scope="module")
+def vcr_config():
+    return {{"match_on": ["method", "uri", "body"], "decode_compressed_response": True}}
+
+
+@pytest.fixture(autouse=True)
+def aws(monkeypatch):
+    for name, value in {{
+        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }}.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.vcr
+def test_requests_post():
+    assert requests.post(f"{{BASE}}/v1/ping", timeout=5).json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+def test_urllib3_post():
+    with urllib3.PoolManager() as pool:
+        assert pool.request("POST", f"{{BASE}}/v1/ping").json()["data"][0]["id"] == "m1"
+
+
+@pytest.mark.vcr
+def test_urllib_request_post():
+    request = urllib.request.Request(f"{{BASE}}/v1/ping", method="POST")
+    with urllib.request.urlopen(request, timeout=5) as reply:
+        assert reply.read()
+
+
+@pytest.mark.vcr
+def test_boto3_get():
+    client = boto3.client("bedrock", endpoint_url=BASE)
+    assert client.list_foundation_models()["modelSummaries"] == []
+
+
+@pytest.mark.vcr
+def test_boto3_post():
+    client = boto3.client("bedrock-agent", endpoint_url=BASE)
+    assert client.prepare_agent(agentId="A1234567890")["agentStatus"] == "PREPARING"
+"""
+
+
+@pytest.mark.parametrize("recorder", ["vcrpy", "switched"])
+def test_body_less_posts_and_boto3_recorded_switched_replay_with_vcrpy_matching_on_body(
+    pytester: pytest.Pytester, chat_server: str, recorder: str
+) -> None:
+    # vcrpy stores the body its http.client stub is handed: None for a POST sent with none
+    # (requests, urllib3, urllib.request add `Content-Length: 0` on the wire) and for botocore's
+    # body-less requests. A recording under the switch must store the same, or vcrpy alone
+    # (`match_on` with `body`) compares b'' with None and cannot replay it.
+    pytester.makeini(_INI.format(extra=""))
+    pytester.makepyfile(test_calls=_BODY_MATCHED_BODILESS_CALLS.format(base=chat_server))
+    args = (*VCRPY_ALONE,) if recorder == "vcrpy" else (*WITH_PLUGIN, "--llm-vcr")
+    pytester.runpytest(*args, "--record-mode=once").assert_outcomes(passed=5)
+    names = ("requests_post", "urllib3_post", "urllib_request_post", "boto3_get", "boto3_post")
+    passed = {f"test_calls.py::test_{name}": "PASSED" for name in names}
+    assert _outcomes(pytester.runpytest(*VCRPY_ALONE)) == passed
+    assert _outcomes(pytester.runpytest(*WITH_PLUGIN, "--llm-vcr")) == passed
+    for name in names:
+        stored = load_cassette(pytester.path / "cassettes" / "test_calls" / f"test_{name}.yaml")
+        assert stored.interactions[0].request.body is None, name
