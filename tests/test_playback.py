@@ -257,7 +257,9 @@ def _aiohttp(method: str, url: str) -> Any:
 def _urllib3(method: str, url: str) -> Any:
     import urllib3
 
-    reply = urllib3.request(method, url)
+    # (a pool of its own, not `urllib3.request`, which urllib3 1.26 does not have)
+    with urllib3.PoolManager() as pool:
+        reply = pool.request(method, url)
     return reply.status, reply.headers.get("content-length"), reply.data
 
 
