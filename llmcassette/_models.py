@@ -73,10 +73,28 @@ _HEADER_NAME = re.compile(r"[^:\r\n]+\Z")
 _LINE_END = re.compile(r"\r(?!\n[ \t])|\n(?![ \t])")
 
 
+#: Header names known to be sendable: a cassette's answers carry the same few again and again, so
+#: each is checked once (the model's and the plain reader's checks alike, see `_name_problem`).
+SENDABLE_NAMES: set[str] = set()
+
+
 def _name_problem(name: str) -> str | None:
-    if _HEADER_NAME.match(name):
+    if name in SENDABLE_NAMES:
         return None
-    return f"the header name {name!r} is empty or holds a colon or a line break, which end a name on the wire"
+    if _HEADER_NAME.match(name) is None:
+        return (
+            f"the header name {name!r} is empty or holds a colon or a line break, which end a name "
+            "on the wire"
+        )
+    if len(SENDABLE_NAMES) < 4096:
+        SENDABLE_NAMES.add(name)
+    return None
+
+
+def _surrogate_escape(text: str) -> str | None:
+    # The first lone UTF-16 surrogate in `text`, written as JSON escapes it (`\ud800`), if any.
+    found = _LONE_SURROGATE.search(text)
+    return None if found is None else f"\\u{ord(found[0]):04x}"
 
 
 def _value_problem(value: str) -> str | None:
@@ -122,14 +140,14 @@ def _header_value(value: Any) -> str:
         # Played as it is to httpx, but cut there, or read as a second header, by the doors that
         # write the head as bytes: replay would differ by client.
         raise PydanticCustomError("header_value", "{problem}; remove it", {"problem": problem})
-    surrogate = _LONE_SURROGATE.search(text)
-    if surrogate is not None:
+    escape = _surrogate_escape(text)
+    if escape is not None:
         # A JSON file can escape one ("\ud800"), but no header carries it: replay could not
         # encode it, and lint could not scan it.
         raise PydanticCustomError(
             "header_value",
             "a header value holds {escape}, half of a UTF-16 pair, which no header can carry; remove it",
-            {"escape": f"\\u{ord(surrogate[0]):04x}"},
+            {"escape": escape},
         )
     return text
 
@@ -144,17 +162,11 @@ def _header_values(value: Any) -> list[str]:
     return [_header_value(value)]
 
 
-#: Header names known to be sendable: a cassette's answers carry the same few again and again.
-SENDABLE_NAMES: set[str] = set()
-
-
 def _header_names(value: Any) -> Any:
     # One call for the mapping, not one a name: a cassette's every answer has a dozen headers.
     if type(value) is dict and not SENDABLE_NAMES.issuperset(value):
         for name in value:
             problem = _name_problem(name) if type(name) is str else None
-            if problem is None and type(name) is str and len(SENDABLE_NAMES) < 4096:
-                SENDABLE_NAMES.add(name)
             if problem is not None:
                 raise PydanticCustomError(
                     "header_name", "{problem}; a name is written as it was sent", {"problem": problem}
@@ -174,12 +186,12 @@ def _body_text(value: Any) -> Any:
     if type(value) is not str:
         return binary_checked(value)
     if not value.isascii():
-        surrogate = _LONE_SURROGATE.search(value)
-        if surrogate is not None:
+        escape = _surrogate_escape(value)
+        if escape is not None:
             raise PydanticCustomError(
                 "body_text",
                 "the body holds {escape}, half of a UTF-16 pair, which no bytes can carry; remove it",
-                {"escape": f"\\u{ord(surrogate[0]):04x}"},
+                {"escape": escape},
             )
     return value
 
@@ -202,10 +214,10 @@ def _request_body(value: Any) -> Any:
 def url_problem(url: str) -> str | None:
     """Why ``url`` does not split as matching, scrubbing and provider detection split it, if not."""
     # Cached: a cassette's requests go to a few URLs, and every load checks each one.
-    surrogate = _LONE_SURROGATE.search(url)
-    if surrogate is not None:
+    escape = _surrogate_escape(url)
+    if escape is not None:
         # A JSON file can escape one ("\ud800"); no request can send it, nor lint scan it.
-        return f"it holds \\u{ord(surrogate[0]):04x}, half of a UTF-16 pair, which no URL can carry"
+        return f"it holds {escape}, half of a UTF-16 pair, which no URL can carry"
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - reading the port is what checks it

@@ -325,11 +325,8 @@ def _headers_plain(headers: dict[Any, Any]) -> bool:
                 return False
             if "\n" in value or "\r" in value:
                 broken = True
-        if broken or name not in SENDABLE_NAMES:
-            if header_text_problem(name, values) is not None:
-                return False  # the model's path refuses it, naming the interaction
-            if len(SENDABLE_NAMES) < 4096:
-                SENDABLE_NAMES.add(name)
+        if (broken or name not in SENDABLE_NAMES) and header_text_problem(name, values) is not None:
+            return False  # the model's path refuses it, naming the interaction
     return True
 
 
