@@ -28,7 +28,10 @@ from ._models import (
 from ._scrub import Scrubber, Span, remap_chunks
 
 __all__ = [
+    "BODY_NONE",
+    "FRAMING_HEADERS",
     "HANG_UP_ERRORS",
+    "WIRE",
     "Capture",
     "build_failure",
     "build_request",
@@ -81,6 +84,8 @@ def headers_to_map(raw: list[tuple[bytes, bytes]]) -> dict[str, list[str]]:
     return headers
 
 
+#: The headers that frame a body on the wire (lower case).
+FRAMING_HEADERS = frozenset({b"transfer-encoding", b"content-length"})
 #: The extension the wire doors (http.client, urllib3, urllib.request, aiohttp) put on the
 #: requests they read off the wire, rather than take from httpx.
 WIRE = "llmcassette.wire"
@@ -104,8 +109,7 @@ def sent_no_body(request: Any, body: bytes) -> bool:
     handed_none = request.extensions.get(BODY_NONE)
     if handed_none is not None:
         return bool(handed_none)
-    framing = (b"content-length", b"transfer-encoding")
-    return not any(name.lower() in framing for name, _ in request.headers.raw)
+    return not any(name.lower() in FRAMING_HEADERS for name, _ in request.headers.raw)
 
 
 def build_request(

@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 
 from .._flavors import Flavor, get_flavor
-from .._playback import header_bytes
-from .._recording import WIRE
+from .._playback import has_body as answer_has_body, header_bytes
+from .._recording import FRAMING_HEADERS, WIRE
 
 __all__ = [
     "ParsedRequest",
@@ -46,11 +46,9 @@ __all__ = [
     "wire_flavor",
 ]
 
-#: Headers the wire writer sets itself, from the framing it chooses.
-_FRAMING = frozenset({b"transfer-encoding", b"content-length"})
+#: Headers the wire writer sets itself, from the framing it chooses: `FRAMING_HEADERS` for an
+#: answer with a body, this for one without (which keeps its recorded length).
 _TRANSFER_ENCODING = frozenset({b"transfer-encoding"})
-#: Statuses that have no body, whatever the headers say.
-_NO_BODY = frozenset({204, 304})
 
 
 @dataclass(frozen=True)
@@ -184,10 +182,10 @@ def response_lines(
     written chunked. ``length`` is the body's size when it is written whole with a
     ``Content-Length``; ``close`` ends the connection after the response (``Connection: close``).
     """
-    has_body = method.upper() != "HEAD" and status not in _NO_BODY and status >= 200
+    has_body = answer_has_body(method, status)
     # An answer with no body keeps the Content-Length it was sent with: it frames nothing there
     # (a HEAD answer's tells the size of what a GET gets), and clients read it as a header.
-    framing = _FRAMING if has_body else _TRANSFER_ENCODING
+    framing = FRAMING_HEADERS if has_body else _TRANSFER_ENCODING
     dropped = framing | {b"connection"} if close else framing
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
     lines += [name + b": " + value for name, value in headers if name.lower() not in dropped]
