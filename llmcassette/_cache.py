@@ -52,6 +52,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from .__version__ import __version__
+from ._compiled import speedups
 
 __all__ = [
     "CACHE_DIR_ENV",
@@ -178,7 +179,10 @@ def _checksum(payload: bytes | memoryview) -> int:
     # whole by this code (see `write_entry`), so the check is for damage on disk: Adler-32 finds
     # every changed byte, and random damage as CRC-32 does except in very short data; what it
     # can miss that CRC-32 cannot is a few patterned changes (bursts that cancel in its sums).
-    return zlib.adler32(payload)
+    fast = speedups()
+    # (the C extension's, where it is built: the same value in a vector loop, 3.6 -> 1.0
+    # instructions a byte, 90k -> 25k a 25 KB stream; `tests/test_speedups.py`)
+    return zlib.adler32(payload) if fast is None else fast.adler32(payload)
 
 
 class FoundEntry:

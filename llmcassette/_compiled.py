@@ -1,9 +1,9 @@
 """
 The optional C extension, :mod:`llmcassette._speedups`: the cold reader's passes over a stream's
 bytes (a literal block's end and dedent, the checks of a stream's number lists, its body's cut
-into chunks, the scans that check a file's characters and cut it into items) and the JSON
-decoder's hook for each object of a body, when it was built (``hatch_build.py``) and not turned
-off with ``LLMCASSETTE_PURE_PYTHON=1``.
+into chunks, the scans that check a file's characters and cut it into items), the JSON
+decoder's hook for each object of a body, and the replay cache's checksum, when it was built
+(``hatch_build.py``) and not turned off with ``LLMCASSETTE_PURE_PYTHON=1``.
 
 Each of its functions computes exactly what a Python function beside its caller computes, which
 runs in its place when it is not there and is its oracle in ``tests/test_speedups.py``.
@@ -30,6 +30,7 @@ class Speedups(Protocol):
     def first_column(self, raw: bytes, start: int, /) -> list[int]: ...
     def cut(self, format: bytes, content: bytes, /) -> tuple[bytes, ...] | None: ...
     def plain_characters(self, raw: bytes, /) -> bool: ...
+    def adler32(self, data: bytes | memoryview, /) -> int: ...
     def json_object(
         self, declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
     ) -> dict[str, Any]: ...

@@ -11,13 +11,14 @@ import functools
 import json
 import random
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from llmcassette import _layout, _lazy, _plain
+from llmcassette import _cache, _layout, _lazy, _plain
 from llmcassette._compiled import Speedups, speedups
 from tests.corpus import CORPUS, corpus_files
 
@@ -246,6 +247,35 @@ def test_every_character_yaml_refuses_is_found_at_every_place_of_a_block() -> No
             assert c().plain_characters(raw) is _layout._plain_characters_python(raw) is False
 
 
+# -- the replay cache's checksum --------------------------------------------------------------
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.binary(max_size=300),
+    st.sampled_from([0, 31, 32, 33, 5535, 5536, 5537, 5552, 11072, 11073, 70000]),
+    st.sampled_from([b"\x00", b"\xff", b"a"]),
+)
+def test_a_checksum_is_zlib_s(anything: bytes, size: int, filler: bytes) -> None:
+    # Sizes about a block of 32 and a run of them (reduced at its end), of bytes each at their
+    # highest (the sums' largest: none may overflow), lowest, and anything.
+    for raw in (anything, filler * size + anything, anything + filler * size):
+        assert c().adler32(raw) == zlib.adler32(raw) == _cache._checksum(raw)
+        with memoryview(raw) as view:  # (as an entry's payload is checked: where it lies)
+            assert c().adler32(view[1:]) == zlib.adler32(raw[1:])
+
+
+def test_a_checksum_of_a_large_entry_is_zlib_s() -> None:
+    raw = random.Random(5).randbytes(3_000_000) + b"\xff" * 100_000
+    assert c().adler32(raw) == zlib.adler32(raw)
+
+
+def test_a_checksum_takes_what_zlib_takes_and_refuses_the_rest() -> None:
+    assert c().adler32(bytearray(b"abc")) == zlib.adler32(b"abc")
+    with pytest.raises(TypeError):
+        c().adler32("abc")  # type: ignore[arg-type]
+
+
 # -- the JSON decoder's hook ------------------------------------------------------------------
 
 
@@ -353,6 +383,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
     assert_blocks_alike(text)
     assert c().first_column(raw, 0) == list(_lazy._first_column_python(raw, 0))
     assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
+    assert c().adler32(raw) == zlib.adler32(raw)
     for listed in number_lists(raw):
         assert c().plain_times(listed) is _plain._times_python(listed)
         assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
@@ -365,6 +396,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
         raw_edit = edited.encode("utf-8", "surrogatepass")
         assert c().first_column(raw_edit, at) == list(_lazy._first_column_python(raw_edit, at))
         assert c().plain_characters(raw_edit) is _layout._plain_characters_python(raw_edit)
+        assert c().adler32(raw_edit) == zlib.adler32(raw_edit)
         for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
             assert c().plain_times(listed) is _plain._times_python(listed)
             assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
