@@ -359,9 +359,21 @@ class LazyCassette:
         if pieces is None:
             return None
         _, response_start, end = pieces.spans[index]
-        piece = self._read(response_start, end)
         if self._checked is None:
             self._checked = self._raw is not None and plain_characters(self._raw)
+        raw = self._bytes()
+        if raw is not None:
+            # (the piece read where it lies in the file's bytes: a slice of it was one more copy
+            # of a 25 KB stream, before the copy its lists are cut out of)
+            return _parse_response_piece(
+                raw,
+                lists_as_text=True,
+                made_json=made_json,
+                checked=self._checked,
+                start=response_start,
+                end=end,
+            )
+        piece = self._read(response_start, end)
         return _parse_response_piece(piece, lists_as_text=True, made_json=made_json, checked=self._checked)
 
     def _read_response(self, index: int, *, keep: bool = True, item: Any = NOT_PARSED) -> RecordedResponse:
@@ -487,19 +499,32 @@ _DECIMAL = re.compile(rb"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?\Z")
 
 
 def _parse_response_piece(
-    text: bytes, *, lists_as_text: bool = False, made_json: list[Any] | None = None, checked: bool = False
+    text: bytes,
+    *,
+    lists_as_text: bool = False,
+    made_json: list[Any] | None = None,
+    checked: bool = False,
+    start: int = 0,
+    end: int | None = None,
 ) -> dict[str, Any] | None:
     # The item of a response piece (it starts "  response:"), or None when it does not parse on
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `lists_as_text`, plain offsets and chunk lengths are left as their text (`_plain.TextTimes`,
     # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take. `made_json` and
-    # `checked` as for `read_layout`.
-    short, lists = _lists_apart(text) if lists_as_text else (None, {})
+    # `checked` as for `read_layout`. The piece is `text[start:end]`, sliced only when it is read
+    # with its lists.
+    end = len(text) if end is None else end
+    short, lists = _lists_apart(text, start, end) if lists_as_text else (None, {})
+    whole = text if not start and end == len(text) else None  # (the piece, once sliced)
     for piece in (short, None) if short is not None else (None,):
+        if piece is None and whole is None:
+            whole = text[start:end]
         try:
             parsed = read_layout(
-                piece if piece is not None else b"- " + text[2:], made_json=made_json, checked=checked
+                piece if piece is not None else b"- " + cast(bytes, whole)[2:],
+                made_json=made_json,
+                checked=checked,
             )
         except Unrecognised:
             break
@@ -516,6 +541,7 @@ def _parse_response_piece(
             # when the body is cut (see `_plain.TextLengths`).
             stream.update(lists)
             return item
+    text = text[start:end] if whole is None else whole
     short, numbers = _stream_numbers(text)
     for piece in (short, text) if numbers else (text,):
         try:
@@ -534,27 +560,38 @@ def _parse_response_piece(
     return None
 
 
-def _lists_apart(text: bytes) -> tuple[bytes | None, dict[str, TextTimes | TextLengths]]:
-    # The piece as an item ("- response:") with its stream's plain number lists emptied, and their
-    # text by key (plain times, plain lengths); else None and no list. The stream comes last in a
-    # response, after its body: the key is looked for from the end, and the caller checks it was
-    # the response's.
-    at = text.rfind(_STREAM_KEY)
+def _lists_apart(
+    text: bytes, begin: int, end: int
+) -> tuple[bytes | None, dict[str, TextTimes | TextLengths]]:
+    # The piece `text[begin:end]` as an item ("- response:") with its stream's plain number lists
+    # emptied, and their text by key (plain times, plain lengths); else None and no list. The
+    # stream comes last in a response, after its body: the key is looked for from the end, and
+    # the caller checks it was the response's.
+    at = text.rfind(_STREAM_KEY, begin, end)
     if at < 0:
         return None, {}
     position = at + len(_STREAM_KEY)
     lists: dict[str, TextTimes | TextLengths] = {}
     cuts: list[int] = []
-    while (found := _number_list(text, position)) is not None:
+    while (found := _number_list(text, position, end, checked=False)) is not None:
         key, start, close = found
-        listed = plain_times(text[start:close]) if key is _OFFSETS_LIST else plain_lengths(text[start:close])
+        items = text[start:close]
+        # A plain list holds only the list's own characters (NUMBER_BYTES), so only a list that
+        # is not is checked for others, with a deletion that cost a third of the lists' reading
+        # (an `s`, which a lengths' format holds and keeps, is looked for apart).
+        if key is _OFFSETS_LIST:
+            listed: TextTimes | TextLengths | None = plain_times(items)
+        else:
+            listed = None if b"s" in items else plain_lengths(items)
         if listed is not None:
             lists[_NUMBER_KEYS[key]] = listed
             cuts += (start, close)
+        elif not _only_number_bytes(items):
+            break  # a character other than the list's own before its `]`: no list of numbers
         position = close + 2
     if not lists:
         return None, {}
-    bounds = [2, *cuts, len(text)]  # what is kept: from each list's end to the next one's start
+    bounds = [begin + 2, *cuts, end]  # what is kept: from each list's end to the next one's start
     with memoryview(text) as view:  # one copy of the piece, not one per part
         short = b"".join([b"- ", *map(view.__getitem__, map(slice, bounds[::2], bounds[1::2]))])
     return short, lists
@@ -565,22 +602,30 @@ _OFFSETS_LIST = b"      offsets_ms: ["
 _NUMBER_KEYS = {_CHUNKS_LIST: "chunks", _OFFSETS_LIST: "offsets_ms"}
 
 
-def _number_list(text: bytes, position: int) -> tuple[bytes, int, int] | None:
-    # A stream's list of chunk lengths or offsets at `position`, in flow style on lines of its
-    # own (`      chunks: [1, 2,\n        3]\n`): the key it starts with, and where its items start
-    # and end (at the `]`, which a line break follows); None when there is none. The items'
-    # characters are checked with one deletion in C: a regex's class took a call per character
-    # (200 chunk lengths and offsets: 2.6 KB a stream, matched twice).
+def _number_list(
+    text: bytes, position: int, end: int | None = None, *, checked: bool = True
+) -> tuple[bytes, int, int] | None:
+    # A stream's list of chunk lengths or offsets at `position` (in `text[:end]`), in flow style
+    # on lines of its own (`      chunks: [1, 2,\n        3]\n`): the key it starts with, and where
+    # its items start and end (at the `]`, which a line break follows); None when there is none.
+    # The items' characters are checked with one deletion in C: a regex's class took a call per
+    # character (200 chunk lengths and offsets: 2.6 KB a stream, matched twice); unless not
+    # `checked`, when the caller checks them.
+    end = len(text) if end is None else end
     for key in (_CHUNKS_LIST, _OFFSETS_LIST):
-        if text.startswith(key, position):
+        if text.startswith(key, position, end):
             start = position + len(key)
-            close = text.find(b"]", start)
-            if close < 0 or not text.startswith(b"\n", close + 1):
+            close = text.find(b"]", start, end)
+            if close < 0 or close + 1 >= end or not text.startswith(b"\n", close + 1):
                 return None
-            if text[start:close].translate(None, NUMBER_BYTES):
+            if checked and not _only_number_bytes(text[start:close]):
                 return None  # a character other than the list's own before its `]`
             return key, start, close
     return None
+
+
+def _only_number_bytes(items: bytes) -> bool:
+    return not items.translate(None, NUMBER_BYTES)
 
 
 def _stream_numbers(text: bytes) -> tuple[bytes, dict[str, list[Any]]]:

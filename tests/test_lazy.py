@@ -595,6 +595,48 @@ def test_chunk_lengths_read_apart_cut_the_body_and_read_as_yaml_reads_them() -> 
     assert item == yaml.safe_load(b"- " + spaced[2:])[0]
 
 
+def test_a_list_of_lengths_with_an_s_is_read_as_yaml_reads_it() -> None:
+    # `1s2` holds only what a lengths' format holds, but YAML reads it as text: the list is found
+    # to be no list of numbers, not taken as the lengths 1 and 2.
+    text = (
+        b"  response:\n    status: {code: 200}\n    body:\n      string: abc\n"
+        b"    stream:\n      chunks: [1s2]\n      offsets_ms: [0.5, 1]\n"
+    )
+    item = _parse_response_piece(text, lists_as_text=True)
+    assert item == yaml.safe_load(b"- " + text[2:])[0]
+    assert item is not None and item["response"]["stream"]["chunks"] == ["1s2"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(["1", "12", "0.5", "07", "s", "x", "-1"]), min_size=1, max_size=4),
+    st.sampled_from([", ", ",\n        "]),
+    st.sampled_from(["", "]\n", "1]\n", "- request:\n    x: [1]\n", "      offsets_ms: [2]\n"]),
+    st.integers(0, 12),
+)
+def test_a_piece_read_where_it_lies_reads_as_its_copy(
+    numbers: list[str], sep: str, after: str, short: int
+) -> None:
+    # A response piece read in the file's bytes (`start`, `end`) gives what the piece cut out of
+    # them gives: nothing past its end is looked at, however it ends (cut short anywhere).
+    listed = sep.join(numbers)
+    piece = (
+        f"  response:\n    status: {{code: 200}}\n    body:\n      string: |-\n        abc\n"
+        f"    stream:\n      chunks: [{listed}]\n      offsets_ms: [{listed}]\n"
+    ).encode()
+    for end in (len(piece), len(piece) - short):
+        raw = b"- request:\n    a: 1\n" + piece[:end] + after.encode()
+        start = raw.index(b"  response:")
+
+        def parse(text: bytes, **where: int) -> Any:
+            try:
+                return _parse_response_piece(text, lists_as_text=True, **where)
+            except Exception as exc:  # (the same failure either way)
+                return type(exc)
+
+        assert parse(raw, start=start, end=start + end) == parse(raw[start : start + end])
+
+
 def test_lengths_read_apart_reach_the_model_as_numbers_when_the_response_is_not_plain(tmp_path: Path) -> None:
     # A bare header value (the model makes it a list) sends the response through the model.
     path = tmp_path / "c.yaml"
