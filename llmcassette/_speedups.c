@@ -37,6 +37,32 @@ next_break(PyObject *text, int kind, const void *data, Py_ssize_t from, Py_ssize
     return PyUnicode_FindChar(text, '\n', from, to, 1);
 }
 
+/* Whether the `indent` characters from `at` (all within the text) are spaces. A text of one byte
+ * a character is compared eight bytes at a time (a copy of a fixed size is one load): reading it
+ * a character at a time, for any width, cost about 6 instructions a character, twice for each
+ * line of a block (a third of a stream's block), and a call of memcmp as much. */
+static int
+indented(int kind, const void *data, Py_ssize_t at, Py_ssize_t indent)
+{
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const unsigned char *line = (const unsigned char *)data + at;
+        for (; i + 8 <= indent; i += 8) {
+            uint64_t word;
+            memcpy(&word, line + i, 8);
+            if (word != UINT64_C(0x2020202020202020)) {
+                return 0;
+            }
+        }
+    }
+    for (; i < indent; i++) {
+        if (PyUnicode_READ(kind, data, at + i) != ' ') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /*
  * literal_block(text, start, first_end, indent) -> (content, end)
  *
@@ -83,11 +109,7 @@ literal_block(PyObject *module, PyObject *args)
             at = next; /* an empty line: part of the block */
             continue;
         }
-        Py_ssize_t spaces = 0;
-        while (spaces < indent && next + spaces < size && PyUnicode_READ(kind, data, next + spaces) == ' ') {
-            spaces++;
-        }
-        if (spaces < indent) {
+        if (indent > size - next || !indented(kind, data, next, indent)) {
             end = next; /* a line neither empty nor indented as deep: it ends the block */
             break;
         }
@@ -136,16 +158,7 @@ literal_block(PyObject *module, PyObject *args)
             return NULL;
         }
         /* A line break followed, within the block, by the indentation ends a piece. */
-        int cut = 0;
-        if (found >= 0 && found + indent < end) {
-            cut = 1;
-            for (Py_ssize_t i = 1; i <= indent; i++) {
-                if (PyUnicode_READ(kind, data, found + i) != ' ') {
-                    cut = 0;
-                    break;
-                }
-            }
-        }
+        int cut = found >= 0 && found + indent < end && indented(kind, data, found + 1, indent);
         Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
         if (stop >= 0 && stop - piece > length - written) {
             written = -1; /* (never past the result's end: the check below reports it) */

@@ -90,6 +90,21 @@ def test_any_text_s_blocks_are_cut_alike(text: str) -> None:
     assert_blocks_alike(text)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from([7, 8, 9, 16, 17, 63]),
+    st.lists(st.tuples(st.sampled_from([-1, 0, 1]), _LINE_TEXT), max_size=8),
+    st.sampled_from(["", "é", "😀"]),
+)
+def test_a_deeply_indented_block_is_cut_and_dedented_as_python_does(
+    indent: int, lines: list[tuple[int, str]], elsewhere: str
+) -> None:
+    # Indentation of eight spaces and more, and not a multiple of eight: the C compares a one-byte
+    # text's lines eight bytes at a time.
+    body = "".join(" " * (indent + more) + line + "\n" for more, line in lines)
+    assert assert_blocks_alike(f"a{elsewhere}: |\n{' ' * indent}first\n{body}") >= 1
+
+
 def test_a_block_that_runs_to_the_text_s_end_without_a_line_break_is_cut_alike() -> None:
     for tail in ("", "    ", "     x", "\n    ", "\n   ", "\n\n"):
         assert assert_blocks_alike(f"a: |\n    first\n    second{tail}") == 1
