@@ -262,6 +262,16 @@ def test_every_character_yaml_refuses_is_found_at_every_place_of_a_block() -> No
             assert c().plain_characters(raw) is _layout._plain_characters_python(raw) is False
 
 
+def test_every_byte_is_judged_alike_at_every_place_of_a_vector() -> None:
+    # Each byte value, in clean text of each kind (printable, line breaks, tabs), at each place of
+    # the C's 16-byte vectors and about a block's edge: the tests it is moved and compared for.
+    for code in range(256):
+        for filler in (b"a", b"\n", b"\t", b"~"):
+            for at in (*range(34), 4079, 4095, 4096, 4097, 4111):
+                raw = filler * at + bytes([code]) + filler * 17
+                assert c().plain_characters(raw) is _layout._plain_characters_python(raw), (code, at)
+
+
 # -- the replay cache's checksum --------------------------------------------------------------
 
 
