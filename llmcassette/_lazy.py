@@ -27,6 +27,7 @@ import contextlib
 import gc
 import os
 import re
+import secrets
 import threading
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,7 +51,15 @@ from ._models import (
     StreamError,
     message_content,
 )
-from ._plain import TextLengths, TextTimes, compile_plain, plain_lengths, plain_request_line, plain_times
+from ._plain import (
+    BodyBytes,
+    TextLengths,
+    TextTimes,
+    compile_plain,
+    plain_lengths,
+    plain_request_line,
+    plain_times,
+)
 from ._playback import Compiled, compile_response
 from ._storage import (
     check_complete,
@@ -386,6 +395,9 @@ class LazyCassette:
             for name, listed in stream.items():
                 if isinstance(listed, TextTimes | TextLengths):
                     stream[name] = listed.values()
+            body = item["response"].get("body")
+            if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
+                body["string"] = body["string"].text()
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
@@ -511,11 +523,12 @@ def _parse_response_piece(
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `lists_as_text`, plain offsets and chunk lengths are left as their text (`_plain.TextTimes`,
-    # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take. `made_json` and
-    # `checked` as for `read_layout`. The piece is `text[start:end]`, sliced only when it is read
-    # with its lists.
+    # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take; so is a body cut
+    # out with them (`_plain.BodyBytes`, see `_lists_apart`), from a file whose characters were
+    # `checked`. `made_json` and `checked` as for `read_layout`. The piece is `text[start:end]`,
+    # sliced only when it is read with its lists.
     end = len(text) if end is None else end
-    short, lists = _lists_apart(text, start, end) if lists_as_text else (None, {})
+    short, lists, body = _lists_apart(text, start, end, body=checked) if lists_as_text else (None, {}, None)
     whole = text if not start and end == len(text) else None  # (the piece, once sliced)
     for piece in (short, None) if short is not None else (None,):
         if piece is None and whole is None:
@@ -533,10 +546,17 @@ def _parse_response_piece(
             return None
         if piece is None:
             return item
-        stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
+        response = item["response"]
+        stream = response.get("stream") if isinstance(response, dict) else None
         # With the response the item's only key, the line found last is its `stream` key (the
         # reader takes such a line nowhere else, and a key once), so the lists cut out are its own.
         if len(item) == 1 and isinstance(stream, dict) and all(stream.get(name) == [] for name in lists):
+            if body is not None:
+                # The body cut out was the response's: its one key's value is the token put in
+                # its place (which no file holds: it is drawn anew by each process).
+                if response.get("body") != {"string": _BODY_TOKEN}:
+                    continue  # (read whole)
+                response["body"]["string"] = BodyBytes(body)
             # Offsets read when a paced replay asks for them (see `_plain.TextTimes`), lengths
             # when the body is cut (see `_plain.TextLengths`).
             stream.update(lists)
@@ -561,15 +581,17 @@ def _parse_response_piece(
 
 
 def _lists_apart(
-    text: bytes, begin: int, end: int
-) -> tuple[bytes | None, dict[str, TextTimes | TextLengths]]:
+    text: bytes, begin: int, end: int, *, body: bool = False
+) -> tuple[bytes | None, dict[str, TextTimes | TextLengths], bytes | None]:
     # The piece `text[begin:end]` as an item ("- response:") with its stream's plain number lists
     # emptied, and their text by key (plain times, plain lengths); else None and no list. The
     # stream comes last in a response, after its body: the key is looked for from the end, and
-    # the caller checks it was the response's.
+    # the caller checks it was the response's. With `body`, a body written as a literal block is
+    # cut out too (see `_body_apart`), its value the token `_BODY_TOKEN`, and its content given
+    # (else None), which the caller checks was the response's.
     at = text.rfind(_STREAM_KEY, begin, end)
     if at < 0:
-        return None, {}
+        return None, {}, None
     position = at + len(_STREAM_KEY)
     lists: dict[str, TextTimes | TextLengths] = {}
     cuts: list[int] = []
@@ -590,11 +612,88 @@ def _lists_apart(
             break  # a character other than the list's own before its `]`: no list of numbers
         position = close + 2
     if not lists:
-        return None, {}
-    bounds = [begin + 2, *cuts, end]  # what is kept: from each list's end to the next one's start
+        return None, {}, None
     with memoryview(text) as view:  # one copy of the piece, not one per part
-        short = b"".join([b"- ", *map(view.__getitem__, map(slice, bounds[::2], bounds[1::2]))])
-    return short, lists
+        kept: list[bytes | memoryview] = [b"- "]
+        content = None
+        first = begin + 2
+        cut_body = _body_apart(text, begin, at, end) if body else None
+        if cut_body is not None:
+            bar, block_end, content = cut_body
+            kept += (view[first:bar], _BODY_TOKEN_LINE)
+            first = block_end
+        bounds = [first, *cuts, end]  # what is kept: from each list's end to the next one's start
+        kept += map(view.__getitem__, map(slice, bounds[::2], bounds[1::2]))
+        short = b"".join(kept)
+    return short, lists, content
+
+
+# A response's body as the writer writes a text that YAML reads back the same from a literal
+# block, as a stream's is: its only key.
+_BODY_BLOCK = b"\n    body:\n      string: |"
+_BODY_COLUMN = 6  # (the column of `string:`, which a block's lines are deeper than)
+# What a body cut out is replaced with: a text no file holds, drawn anew in each process, as a
+# literal block of one line (a value that goes on past its line ends the run of lines the reader
+# keeps, as the body did: see `_layout._runs`; a plain scalar in its place made the run go on to
+# the lists, and no run was kept).
+_BODY_TOKEN = f"llmcassette-body-{secrets.token_hex(8)}"
+_BODY_TOKEN_LINE = b"|-\n" + b" " * (_BODY_COLUMN + 2) + _BODY_TOKEN.encode() + b"\n"
+
+
+def _body_apart(text: bytes, begin: int, stop: int, end: int) -> tuple[int, int, bytes] | None:
+    # The body in the piece `text[begin:end]` (before `stop`, where its stream is) when it is a
+    # literal block the layout reader reads (see `_layout._literal`) whose content is UTF-8: where
+    # its `|` is, where the block ends, and its content as bytes, dedented and chomped as the
+    # reader does to its text, without decoding the text (a 25 KB stream's body was decoded,
+    # dedented and encoded again); else None. The file's characters were checked (`checked`).
+    at = text.find(_BODY_BLOCK, begin, stop)
+    if at < 0:
+        return None
+    bar = at + len(_BODY_BLOCK) - 1
+    header_end = text.find(b"\n", bar, stop)
+    header = text[bar:header_end]
+    if header_end < 0 or header not in (b"|", b"|-", b"|+"):
+        return None
+    start = header_end + 1
+    first_end = text.find(b"\n", start, stop + 1)  # (the line break at `stop` ends a line before it)
+    if first_end < 0:
+        return None
+    line = text[start:first_end]
+    indent = len(line) - len(line.lstrip(b" "))
+    if indent <= _BODY_COLUMN or indent == len(line) or line[indent] == 9:  # (a tab)
+        return None  # declined by the reader, which says so
+    fast = speedups()
+    # (the C extension's passes over the block, where it is built: the same bytes and end,
+    # `tests/test_speedups.py`)
+    block = _block_bytes_python if fast is None else fast.block_bytes
+    content, block_end = block(text, start, first_end, indent, end)
+    if not text.endswith(b"\n", 0, block_end):
+        return None
+    if header == b"|":
+        content = content.rstrip(b"\n") + b"\n"
+    elif header == b"|-":
+        content = content.rstrip(b"\n")
+    if not content.isascii():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # (the reader declines the file)
+    return bar, block_end, content
+
+
+_block_bytes_ends: dict[int, re.Pattern[bytes]] = {}
+
+
+def _block_bytes_python(raw: bytes, start: int, first_end: int, indent: int, size: int) -> tuple[bytes, int]:
+    # `_layout._block_python` of the UTF-8 text `raw[:size]`, in its bytes: a block's line breaks
+    # and indentation are ASCII, which UTF-8 encodes as themselves and in no other character.
+    ends = _block_bytes_ends.get(indent)
+    if ends is None:
+        # The first line that is neither empty nor indented as deep ends the block.
+        ends = _block_bytes_ends[indent] = re.compile(b"\n(?=[^\n])(?! {%d})" % indent)
+    found = ends.search(raw, first_end, size)
+    end = found.start() + 1 if found is not None else size
+    return b"\n".join(raw[start + indent : end].split(b"\n" + b" " * indent)), end
 
 
 _CHUNKS_LIST = b"      chunks: ["

@@ -31,7 +31,15 @@ from ._models import SENDABLE_NAMES, header_text_problem, method_problem, url_pr
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
 
-__all__ = ["TextLengths", "TextTimes", "compile_plain", "plain_lengths", "plain_request_line", "plain_times"]
+__all__ = [
+    "BodyBytes",
+    "TextLengths",
+    "TextTimes",
+    "compile_plain",
+    "plain_lengths",
+    "plain_request_line",
+    "plain_times",
+]
 
 _RESPONSE_KEYS = frozenset(
     {"status", "headers", "body", "parsed_body", "json_format", "elapsed_ms", "stream"}
@@ -201,6 +209,35 @@ def _lengths_format_python(text: bytes) -> bytes | None:
     return format
 
 
+class BodyBytes:
+    """
+    A response's body text kept as its UTF-8 bytes, as :func:`llmcassette._lazy._lists_apart`
+    cut it out of the file's bytes (a literal block, dedented and chomped as YAML reads it, its
+    characters checked): :func:`compile_plain` plays them as they are, where the text read by the
+    reader was decoded, dedented again and encoded (three passes over a 25 KB stream). Equal to
+    the string it is the bytes of.
+    """
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def text(self) -> str:
+        """The body's text, as the reader would have read it."""
+        return self.data.decode("utf-8")
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, BodyBytes):
+            return self.data == other.data
+        return isinstance(other, str) and self.text() == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"BodyBytes({self.data!r})"
+
+
 def compile_plain(
     item: Any, *, method: str, uri: str, path: Path, index: int, made_ids: Container[int] = ()
 ) -> Compiled | None:
@@ -367,6 +404,8 @@ def _stored_body(response: dict[str, Any], made_ids: Container[int]) -> _Body | 
         return None
     string = body.get("string", "")
     line_endings = body.get("line_endings")
+    if type(string) is BodyBytes and line_endings is None:
+        return False, string.data, None  # (bytes are played as they are)
     if type(string) not in (str, bytes) or line_endings not in (None, "crlf"):
         return None
     return False, string, line_endings

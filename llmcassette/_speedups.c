@@ -7,7 +7,8 @@
  * regex and two replaces (about 250k); the file's characters are checked by 30 searches (about
  * 100k a stream), and it is cut into items by a scan of its every line break (about 150k). Each
  * function here is one of those passes, and computes exactly what the Python function beside its
- * caller computes (`_layout._block_python`, `_layout._plain_characters_python`,
+ * caller computes (`_layout._block_python`, `_lazy._block_bytes_python` for a stream's body
+ * cut out of its file's bytes, `_layout._plain_characters_python`,
  * `_plain._times_python`, `_plain._lengths_format_python`, `TextLengths._cut_python`,
  * `_lazy._first_column_python`), and the JSON decoder's hook for each object of a body
  * (`_layout._no_duplicates`); the replay cache's checksum of an entry, written at a cold start
@@ -70,6 +71,98 @@ indented(int kind, const void *data, Py_ssize_t at, Py_ssize_t indent)
     return 1;
 }
 
+/* A block's first pass: where it ends (`*end`: where the first line neither empty nor indented
+ * `indent` spaces starts, or `size`), and how many line breaks in it are followed by the
+ * indentation (`*dedents`: each loses it in the content). 0, or -1 with an exception set. `text`
+ * is only looked at for a text wider than a byte a character (None for bytes). */
+static int
+block_bounds(PyObject *text, int kind, const void *data, Py_ssize_t size, Py_ssize_t first_end,
+             Py_ssize_t indent, Py_ssize_t *end, Py_ssize_t *dedents)
+{
+    *end = size;
+    *dedents = 0;
+    Py_ssize_t at = first_end; /* (always at a line break inside the block) */
+    while (at + 1 < size) {
+        Py_ssize_t next = at + 1;
+        if (PyUnicode_READ(kind, data, next) == '\n') {
+            at = next; /* an empty line: part of the block */
+            continue;
+        }
+        if (indent > size - next || !indented(kind, data, next, indent)) {
+            *end = next; /* a line neither empty nor indented as deep: it ends the block */
+            break;
+        }
+        (*dedents)++;
+        Py_ssize_t found = next_break(text, kind, data, next + indent, size);
+        if (found == -2) {
+            return -1;
+        }
+        if (found < 0) {
+            break; /* the last line, without a line break: the block runs to the text's end */
+        }
+        at = found;
+    }
+    return 0;
+}
+
+/* A block's second pass: its lines from `from` to `end`, copied in the text's own width into
+ * `out` (room for `length` characters) with `indent` spaces taken off after each line break that
+ * has them. 0, or -1 with an exception set (SystemError when the passes disagree: a bug here,
+ * never the text's; the caller's Python path is not a fallback for it). */
+static int
+block_copy(PyObject *text, int kind, const void *data, Py_ssize_t from, Py_ssize_t end, Py_ssize_t indent,
+           char *out, Py_ssize_t length)
+{
+    const char *source = (const char *)data;
+    Py_ssize_t written = 0;
+    Py_ssize_t piece = from; /* the start of the text not copied yet */
+    Py_ssize_t scan = from;
+    for (;;) {
+        Py_ssize_t found = next_break(text, kind, data, scan, end);
+        if (found == -2) {
+            return -1;
+        }
+        /* A line break followed, within the block, by the indentation ends a piece. */
+        int cut = found >= 0 && found + indent < end && indented(kind, data, found + 1, indent);
+        Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
+        if (stop >= 0 && stop - piece > length - written) {
+            written = -1; /* (never past the result's end: reported below) */
+            break;
+        }
+        if (stop >= 0) {
+            memcpy(out + written * kind, source + piece * kind, (size_t)(stop - piece) * (size_t)kind);
+            written += stop - piece;
+        }
+        if (found < 0) {
+            break;
+        }
+        if (cut) {
+            piece = found + 1 + indent;
+        }
+        scan = found + 1;
+    }
+    if (written != length) {
+        PyErr_SetString(PyExc_SystemError, "llmcassette: a literal block's passes disagree.");
+        return -1;
+    }
+    return 0;
+}
+
+/* A block's content and its end as the pair the functions below give. */
+static PyObject *
+block_pair(PyObject *content, Py_ssize_t end)
+{
+    PyObject *where = PyLong_FromSsize_t(end);
+    if (where == NULL) {
+        Py_DECREF(content);
+        return NULL;
+    }
+    PyObject *pair = PyTuple_Pack(2, content, where);
+    Py_DECREF(content);
+    Py_DECREF(where);
+    return pair;
+}
+
 /*
  * literal_block(text, start, first_end, indent) -> (content, end)
  *
@@ -105,108 +198,83 @@ literal_block(PyObject *module, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "llmcassette: literal_block's first_end is not a line break.");
         return NULL;
     }
-    /* The block's end, and how many line breaks in it are followed by the indentation (each
-     * loses it in the content). `at` is always at a line break inside the block. */
-    Py_ssize_t end = size;
-    Py_ssize_t dedents = 0;
-    Py_ssize_t at = first_end;
-    while (at + 1 < size) {
-        Py_ssize_t next = at + 1;
-        if (PyUnicode_READ(kind, data, next) == '\n') {
-            at = next; /* an empty line: part of the block */
-            continue;
-        }
-        if (indent > size - next || !indented(kind, data, next, indent)) {
-            end = next; /* a line neither empty nor indented as deep: it ends the block */
-            break;
-        }
-        dedents++;
-        Py_ssize_t found = next_break(text, kind, data, next + indent, size);
-        if (found == -2) {
-            return NULL;
-        }
-        if (found < 0) {
-            break; /* the last line, without a line break: the block runs to the text's end */
-        }
-        at = found;
+    Py_ssize_t end, dedents;
+    if (block_bounds(text, kind, data, size, first_end, indent, &end, &dedents) < 0) {
+        return NULL;
     }
-
     Py_ssize_t from = start + indent;
     Py_ssize_t length = end - from - dedents * indent;
     /* The lines, copied in the text's own width into a buffer the result is made from: an ASCII
      * text's result is ASCII, made in place; any other is made by PyUnicode_FromKindAndData,
      * which finds its widest character (the block may hold none of the text's widest). */
-    PyObject *result = NULL;
-    char *buffer = NULL;
-    char *out;
     if (PyUnicode_IS_ASCII(text)) {
-        result = PyUnicode_New(length, 127);
+        PyObject *result = PyUnicode_New(length, 127);
         if (result == NULL) {
             return NULL;
         }
-        out = (char *)PyUnicode_DATA(result);
-    }
-    else {
-        buffer = PyMem_Malloc(length > 0 ? (size_t)length * (size_t)kind : 1);
-        if (buffer == NULL) {
-            return PyErr_NoMemory();
-        }
-        out = buffer;
-    }
-    const char *source = (const char *)data;
-    Py_ssize_t written = 0;
-    Py_ssize_t piece = from; /* the start of the text not copied yet */
-    Py_ssize_t scan = from;
-    for (;;) {
-        Py_ssize_t found = next_break(text, kind, data, scan, end);
-        if (found == -2) {
-            Py_XDECREF(result);
-            PyMem_Free(buffer);
+        if (block_copy(text, kind, data, from, end, indent, (char *)PyUnicode_DATA(result), length) < 0) {
+            Py_DECREF(result);
             return NULL;
         }
-        /* A line break followed, within the block, by the indentation ends a piece. */
-        int cut = found >= 0 && found + indent < end && indented(kind, data, found + 1, indent);
-        Py_ssize_t stop = found < 0 ? end : (cut ? found + 1 : -1);
-        if (stop >= 0 && stop - piece > length - written) {
-            written = -1; /* (never past the result's end: the check below reports it) */
-            break;
-        }
-        if (stop >= 0) {
-            memcpy(out + written * kind, source + piece * kind, (size_t)(stop - piece) * (size_t)kind);
-            written += stop - piece;
-        }
-        if (found < 0) {
-            break;
-        }
-        if (cut) {
-            piece = found + 1 + indent;
-        }
-        scan = found + 1;
+        return block_pair(result, end);
     }
-    if (written != length) {
-        /* The two passes counted the indented line breaks differently: a bug here, never the
-         * text's; the caller's Python path is not a fallback for it. */
-        Py_XDECREF(result);
+    char *buffer = PyMem_Malloc(length > 0 ? (size_t)length * (size_t)kind : 1);
+    if (buffer == NULL) {
+        return PyErr_NoMemory();
+    }
+    if (block_copy(text, kind, data, from, end, indent, buffer, length) < 0) {
         PyMem_Free(buffer);
-        PyErr_SetString(PyExc_SystemError, "llmcassette: literal_block's passes disagree.");
         return NULL;
     }
-    if (buffer != NULL) {
-        result = PyUnicode_FromKindAndData(kind, buffer, length);
-        PyMem_Free(buffer);
-        if (result == NULL) {
-            return NULL;
-        }
+    PyObject *result = PyUnicode_FromKindAndData(kind, buffer, length);
+    PyMem_Free(buffer);
+    if (result == NULL) {
+        return NULL;
     }
-    PyObject *where = PyLong_FromSsize_t(end);
-    if (where == NULL) {
+    return block_pair(result, end);
+}
+
+/*
+ * block_bytes(raw, start, first_end, indent, size) -> (content, end)
+ *
+ * `literal_block` of the UTF-8 text raw[:size], in its bytes: a block's line breaks and
+ * indentation are ASCII, which UTF-8 encodes as themselves and in no other character, so the
+ * block ends at the same line and its content is the bytes of literal_block's (as
+ * `_lazy._block_bytes_python` computes it). A stream's body is cut out of its file this way,
+ * with no decode of its text and no encode of the content (see `_lazy._lists_apart`).
+ */
+static PyObject *
+block_bytes(PyObject *module, PyObject *args)
+{
+    PyObject *raw;
+    Py_ssize_t start, first_end, indent, size;
+    if (!PyArg_ParseTuple(args, "Snnnn:block_bytes", &raw, &start, &first_end, &indent, &size)) {
+        return NULL;
+    }
+    if (size > PyBytes_GET_SIZE(raw) || indent < 1 || start < 0 || start + indent >= first_end || first_end >= size) {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: block_bytes was given positions out of range.");
+        return NULL;
+    }
+    const char *data = PyBytes_AS_STRING(raw);
+    if (data[first_end] != '\n') {
+        PyErr_SetString(PyExc_ValueError, "llmcassette: block_bytes's first_end is not a line break.");
+        return NULL;
+    }
+    Py_ssize_t end, dedents;
+    if (block_bounds(NULL, PyUnicode_1BYTE_KIND, data, size, first_end, indent, &end, &dedents) < 0) {
+        return NULL;
+    }
+    Py_ssize_t from = start + indent;
+    Py_ssize_t length = end - from - dedents * indent;
+    PyObject *result = PyBytes_FromStringAndSize(NULL, length);
+    if (result == NULL) {
+        return NULL;
+    }
+    if (block_copy(NULL, PyUnicode_1BYTE_KIND, data, from, end, indent, PyBytes_AS_STRING(result), length) < 0) {
         Py_DECREF(result);
         return NULL;
     }
-    PyObject *pair = PyTuple_Pack(2, result, where);
-    Py_DECREF(result);
-    Py_DECREF(where);
-    return pair;
+    return block_pair(result, end);
 }
 
 /* One decimal of a flow list of times (`_plain._DECIMAL`): 0 or 1 to 7 digits without a leading
@@ -678,6 +746,7 @@ adler32(PyObject *module, PyObject *arg)
 
 static PyMethodDef methods[] = {
     {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
+    {"block_bytes", block_bytes, METH_VARARGS, "literal_block of a UTF-8 text's bytes."},
     {"plain_times", plain_times, METH_O, "Whether a flow list of times is plain (_plain._PLAIN_TIMES)."},
     {"lengths_format", lengths_format, METH_O, "The struct format of a flow list of chunk lengths, or None."},
     {"first_column", first_column, METH_VARARGS, "Where lines that start at the first column with text start."},

@@ -17,7 +17,7 @@ import llmcassette
 from llmcassette import _layout, _lazy, _storage
 from llmcassette._lazy import LazyCassette, _parse_response_piece, _split, load_lazy
 from llmcassette._models import MAX_TIME_MS, CassetteDocument
-from llmcassette._plain import TextLengths, TextTimes, compile_plain
+from llmcassette._plain import BodyBytes, TextLengths, TextTimes, compile_plain
 from tests.corpus import corpus_files, corpus_path
 
 SSE = 'data: {"x": 1}\n\ndata: [DONE]\n\n'
@@ -635,6 +635,78 @@ def test_a_piece_read_where_it_lies_reads_as_its_copy(
                 return type(exc)
 
         assert parse(raw, start=start, end=start + end) == parse(raw[start : start + end])
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["|", "|-", "|+", "|2", "|+2"]),
+    st.lists(st.sampled_from(["data: x", "  x ", "", " ", "é €", "😀 y", "\t", "a: b", "#c"]), max_size=6),
+    st.sampled_from([8, 10, 7, 6]),
+    st.sampled_from(["", "      line_endings: crlf\n", "    elapsed_ms: 12\n", "      other: 1\n"]),
+    st.booleans(),
+)
+def test_a_stream_s_body_cut_out_of_its_bytes_reads_as_yaml_reads_it(
+    header: str, lines: list[str], indent: int, after: str, checked: bool
+) -> None:
+    # A stream's body, as a literal block of any chomping and indentation, with a key after it or
+    # none: cut out of the file's bytes (`checked`) or read by the reader, the response reads as
+    # YAML reads it, and compiles to the same chunks.
+    pad = " " * indent
+    block = "".join(f"{pad}{line}\n" if line.strip() else f"{line}\n" for line in ["data: first", *lines])
+    body = "".join(line + "\n" for line in ["data: first", *lines])
+    lengths = f"{len(body.encode()) - 1}, 1" if len(body) > 1 else "1"
+    text = (
+        f"  response:\n    status: {{code: 200}}\n    body:\n      string: {header}\n{block}{after}"
+        f"    stream:\n      chunks: [{lengths}]\n      offsets_ms: [0, 1.5]\n"
+    ).encode()
+    try:
+        expected = yaml.safe_load(b"- " + text[2:])[0]
+    except yaml.YAMLError:
+        expected = None
+    item = _parse_response_piece(text, lists_as_text=True, checked=checked)
+    assert item == _parse_response_piece(text, lists_as_text=True)  # (a body's bytes equal its text)
+    if item is None or expected is None:
+        return
+    assert item == expected
+    # Cut out where the reader reads the block (a line of spaces or a tab alone ends it, and the
+    # reader declines what follows), and its body has no other key.
+    reads = header in ("|", "|-", "|+") and indent > 6 and all(line.strip() or not line for line in lines)
+    cut = type(item["response"]["body"]["string"]) is BodyBytes
+    assert cut == (checked and reads and not after.startswith("      "))
+
+    # Played the same, cut out or not (or refused alike: lengths that do not fit the body).
+    def played(item: Any) -> Any:
+        try:
+            compiled = compile_plain(item, method="GET", uri="https://x.test/", path=Path("c.yaml"), index=0)
+        except Exception as exc:
+            return type(exc)
+        return compiled if compiled is None else compiled.playback
+
+    assert played(item) == played(_parse_response_piece(text, lists_as_text=True))
+
+
+def test_a_body_cut_out_of_its_bytes_reaches_the_model_as_text(tmp_path: Path) -> None:
+    # A response compiled from its body's bytes, and one the model reads (a bare header value,
+    # which the model makes a list), give the model a body of text, as the file holds it.
+    body = "data: é\n\ndata: [DONE]\n\n"
+    for value in ("[text/event-stream]", "text/event-stream"):
+        path = tmp_path / "c.yaml"
+        path.write_text(
+            "interactions:\n- request:\n    method: POST\n    uri: https://api.test/v1\n"
+            "  response:\n    status: {code: 200, message: OK}\n"
+            f"    headers:\n      content-type: {value}\n    body:\n      string: |+\n"
+            + "".join(f"        {line}\n" if line else "\n" for line in body.split("\n")[:-1])
+            + f"    stream:\n      chunks: [{len(body.encode()) - 15}, 15]\n      offsets_ms: [0.0, 1.5]\n",
+            encoding="utf-8",
+        )
+        lazy = load_lazy(path)
+        item = lazy._response_item(0)
+        assert item is not None and type(item["response"]["body"]["string"]) is BodyBytes
+        assert lazy.compiled(0).playback is not None
+        assert b"".join(lazy.compiled(0).playback.chunks) == body.encode()
+        response = lazy.response(0)
+        assert response.body is not None and response.body.string == body
+        assert response == llmcassette.load_cassette(path).interactions[0].response
 
 
 def test_lengths_read_apart_reach_the_model_as_numbers_when_the_response_is_not_plain(tmp_path: Path) -> None:

@@ -105,6 +105,69 @@ def test_a_deeply_indented_block_is_cut_and_dedented_as_python_does(
     assert assert_blocks_alike(f"a{elsewhere}: |\n{' ' * indent}first\n{body}") >= 1
 
 
+def assert_byte_blocks_alike(raw: bytes, size: int | None = None) -> int:
+    """Each block of `raw[:size]` cut alike by C and Python in its bytes; how many there were."""
+    size = len(raw) if size is None else size
+    found = 0
+    for match in re.finditer(rb"\|[-+]?\n", raw[:size]):
+        start = match.end()
+        first_end = raw.find(b"\n", start, size)
+        if first_end < 0:
+            continue
+        line = raw[start:first_end]
+        indent = len(line) - len(line.lstrip(b" "))
+        if 0 < indent < len(line):
+            got = c().block_bytes(raw, start, first_end, indent, size)
+            assert got == _lazy._block_bytes_python(raw, start, first_end, indent, size), (raw, start, size)
+            found += 1
+    return found
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.integers(1, 9),
+    st.lists(st.tuples(st.integers(0, 10), _LINE_TEXT), max_size=12),
+    st.sampled_from(["", "\n", "c: 1\n", "  c: 1\n", "x"]),
+    st.integers(0, 30),
+)
+def test_a_literal_block_s_bytes_are_cut_as_python_and_the_text_s_block_are(
+    indent: int, lines: list[tuple[int, str]], after: str, short: int
+) -> None:
+    body = "".join(" " * spaces + line + "\n" for spaces, line in lines)
+    text = f"a: |\n{' ' * indent}first\n{body}{after}"
+    raw = text.encode("utf-8", "surrogatepass")
+    # Cut in the bytes of the whole text, and of the text cut short (`size`: nothing past it read).
+    for size in (len(raw), max(len(raw) - short, 0)):
+        assert_byte_blocks_alike(raw + b"    more\n", size)
+    # A UTF-8 text's block, in its bytes, is the bytes of the text's block.
+    start = text.index("\n") + 1
+    first_end = text.index("\n", start)
+    content, end = c().literal_block(text, start, first_end, indent)
+    raw_start = len(text[:start].encode())
+    raw_first_end = raw_start + len(text[start:first_end].encode())
+    assert c().block_bytes(raw, raw_start, raw_first_end, indent, len(raw)) == (
+        content.encode("utf-8", "surrogatepass"),
+        len(text[:end].encode("utf-8", "surrogatepass")),
+    )
+
+
+def test_a_byte_block_s_positions_out_of_range_are_refused_not_read() -> None:
+    raw = b"a: |\n  x\n"
+    for args in (
+        (5, 8, 0, 9),
+        (5, 8, 3, 9),
+        (5, 7, 2, 9),
+        (5, 9, 2, 9),
+        (-1, 8, 2, 9),
+        (5, 8, 2, 8),
+        (5, 8, 2, 10),
+    ):
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().block_bytes(raw, *args)
+    with pytest.raises(TypeError):
+        c().block_bytes("a: |\n  x\n", 5, 8, 2, 9)  # type: ignore[arg-type]
+
+
 def test_a_block_that_runs_to_the_text_s_end_without_a_line_break_is_cut_alike() -> None:
     for tail in ("", "    ", "     x", "\n    ", "\n   ", "\n\n"):
         assert assert_blocks_alike(f"a: |\n    first\n    second{tail}") == 1
@@ -409,6 +472,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
     assert c().first_column(raw, 0) == list(_lazy._first_column_python(raw, 0))
     assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
     assert c().adler32(raw) == zlib.adler32(raw)
+    assert_byte_blocks_alike(raw)
     for listed in number_lists(raw):
         assert c().plain_times(listed) is _plain._times_python(listed)
         assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
@@ -422,6 +486,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
         assert c().first_column(raw_edit, at) == list(_lazy._first_column_python(raw_edit, at))
         assert c().plain_characters(raw_edit) is _layout._plain_characters_python(raw_edit)
         assert c().adler32(raw_edit) == zlib.adler32(raw_edit)
+        assert_byte_blocks_alike(raw_edit)
         for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
             assert c().plain_times(listed) is _plain._times_python(listed)
             assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
