@@ -673,7 +673,8 @@ def _body_apart(text: bytes, begin: int, stop: int, end: int) -> tuple[int, int,
         content = content.rstrip(b"\n") + b"\n"
     elif header == b"|-":
         content = content.rstrip(b"\n")
-    if not content.isascii():
+    # (the C extension's check, where it is built: `bytes.isascii` in vectors, `tests/test_speedups.py`)
+    if not (content.isascii() if fast is None else fast.ascii(content)):
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:

@@ -335,6 +335,24 @@ def test_every_byte_is_judged_alike_at_every_place_of_a_vector() -> None:
                 assert c().plain_characters(raw) is _layout._plain_characters_python(raw), (code, at)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 200))
+def test_bytes_are_found_ascii_as_python_finds_them(raw: bytes, at: int) -> None:
+    clean = bytes(byte & 0x7F for byte in raw)
+    for data in (raw, clean, clean[:at] + b"\x80" + clean[at:]):
+        assert c().ascii(data) is data.isascii()
+
+
+def test_a_byte_beyond_ascii_is_found_at_every_place_of_a_vector() -> None:
+    for size in (*range(140), 4096):
+        assert c().ascii(b"a" * size) is True
+        for at in range(0, size, 1 if size < 140 else 61):
+            for byte in (0x80, 0xC3, 0xFF):
+                assert c().ascii(b"a" * at + bytes([byte]) + b"a" * (size - at - 1)) is False
+    with pytest.raises(TypeError, match="^llmcassette: "):
+        c().ascii(bytearray(b"a"))  # type: ignore[arg-type]
+
+
 # -- the replay cache's checksum --------------------------------------------------------------
 
 
@@ -473,6 +491,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
     assert c().plain_characters(raw) is _layout._plain_characters_python(raw)
     assert c().adler32(raw) == zlib.adler32(raw)
     assert_byte_blocks_alike(raw)
+    assert c().ascii(raw) is raw.isascii()
     for listed in number_lists(raw):
         assert c().plain_times(listed) is _plain._times_python(listed)
         assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
@@ -487,6 +506,7 @@ def test_every_cassette_reads_alike(path: Path, monkeypatch: pytest.MonkeyPatch)
         assert c().plain_characters(raw_edit) is _layout._plain_characters_python(raw_edit)
         assert c().adler32(raw_edit) == zlib.adler32(raw_edit)
         assert_byte_blocks_alike(raw_edit)
+        assert c().ascii(raw_edit) is raw_edit.isascii()
         for listed in number_lists(edited.encode("utf-8", "surrogatepass")):
             assert c().plain_times(listed) is _plain._times_python(listed)
             assert c().lengths_format(listed) == _plain._lengths_format_python(listed)
