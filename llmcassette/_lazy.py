@@ -41,7 +41,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
-from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
+from ._layout import NUMBER_BYTES, JsonText, Unrecognised, load_cassette_yaml, plain_characters, read_layout
 from ._models import (
     CassetteDocument,
     Interaction,
@@ -369,11 +369,14 @@ class LazyCassette:
             item = self._response_item(index)
         if item is None:
             return self._from_whole_file(index)
-        stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
+        response = item["response"]
+        stream = response.get("stream") if isinstance(response, dict) else None
         if isinstance(stream, dict):
             for name, listed in stream.items():
                 if isinstance(listed, TextTimes | TextLengths):
                     stream[name] = listed.values()
+        if isinstance(response, dict) and type(response.get("parsed_body")) is JsonText:
+            response["parsed_body"] = response["parsed_body"].value()
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
@@ -493,13 +496,17 @@ def _parse_response_piece(
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `lists_as_text`, plain offsets and chunk lengths are left as their text (`_plain.TextTimes`,
-    # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take. `made_json` and
+    # `_plain.TextLengths`), and so are JSON bodies (`_layout.JsonText`), which only
+    # `compile_plain` and `_read_response` take. `made_json` and
     # `checked` as for `read_layout`.
     short, lists = _lists_apart(text) if lists_as_text else (None, {})
     for piece in (short, None) if short is not None else (None,):
         try:
             parsed = read_layout(
-                piece if piece is not None else b"- " + text[2:], made_json=made_json, checked=checked
+                piece if piece is not None else b"- " + text[2:],
+                made_json=made_json,
+                checked=checked,
+                json_as_text=lists_as_text,
             )
         except Unrecognised:
             break

@@ -11,3 +11,12 @@ def plain_characters(raw: bytes, /) -> bool: ...
 def json_object(
     declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
 ) -> dict[str, Any]: ...
+def json_bytes(
+    text: str,
+    start: int,
+    most_brackets: int,
+    item_separator: str | None,
+    key_separator: str | None,
+    ensure_ascii: bool,
+    /,
+) -> tuple[bytes | None, int, int] | None: ...
