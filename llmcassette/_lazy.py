@@ -219,6 +219,7 @@ class LazyCassette:
         """
         request = self._requests[index]
         if isinstance(request, dict):
+            _body_parsed(request, self._made_json)
             return request["parsed_body"] if "parsed_body" in request else NOT_PARSED
         if request is None or "parsed_body" not in request.model_fields_set:
             return NOT_PARSED
@@ -242,6 +243,7 @@ class LazyCassette:
             assert request is not None
         if isinstance(request, dict):
             # Data the loader found plain: the model takes it as it is.
+            _body_parsed(request, self._made_json)
             request = self._requests[index] = RecordedRequest.model_validate(request)
         return request
 
@@ -822,20 +824,32 @@ def _first_column_python(raw: bytes, start: int) -> Iterator[int]:
     return (line.start() for line in _FIRST_COLUMN.finditer(raw, start))
 
 
+def _body_parsed(data: dict[str, Any], made_ids: dict[int, Any]) -> None:
+    # A request's body that the loader left as its text (see `_read_request_items`), parsed in
+    # place when something asks for its value (the model, matching), and known plain as what the
+    # loader parses is (`made_ids`: a `JsonText` was read as JSON nested no deeper than that).
+    body = data.get("parsed_body")
+    if type(body) is JsonText:
+        value = data["parsed_body"] = body.value()
+        made_ids[id(value)] = value
+
+
 def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any], checked: bool) -> Any:
     # The layout reader reads them all at once. When it declines one (a long header value the
     # writer wrapped), each is read on its own and YAML reads only those it declines; a file it
     # declines throughout (another tool's) is read by YAML in one pass. `checked`: the file's
-    # characters were (see `read_layout`).
+    # characters were (see `read_layout`). The JSON bodies the C extension reads are left as their
+    # text (`JsonText`): a request's bytes are all a replay matched as sent needs of it, and its
+    # text tells them; the value is parsed when it is asked for (`_body_parsed`).
     try:
-        return read_layout(text, made_json=made, checked=checked) if text else []
+        return read_layout(text, made_json=made, checked=checked, json_as_text=True) if text else []
     except Unrecognised:
         pass
     parsed: list[Any] = []
     declined = 0
     for item, response, _ in pieces.spans:
         try:
-            one = read_layout(raw[item:response], made_json=made)
+            one = read_layout(raw[item:response], made_json=made, json_as_text=True)
         except Unrecognised:
             declined += 1
             if declined > 8 and declined * 2 > len(parsed):
@@ -880,6 +894,8 @@ def _from_pieces(
         data = item["request"]
         line = plain_request_line(data, made_ids=made_ids)
         if line is None:
+            if isinstance(data, dict):
+                _body_parsed(data, made_ids)
             try:
                 request = RecordedRequest.model_validate(data)
             except ValidationError as exc:
