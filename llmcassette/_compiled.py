@@ -41,6 +41,7 @@ class Speedups(Protocol):
         item_separator: str | None,
         key_separator: str | None,
         ensure_ascii: bool,
+        indent: int | None,
         /,
     ) -> tuple[bytes | None, int, int] | None: ...
 

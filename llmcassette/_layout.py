@@ -547,12 +547,12 @@ class JsonText:
         """:func:`llmcassette._bodies.dump_json` of the value, in ``json_format``."""
         form = JSON_FORMATS[json_format or DEFAULT_JSON_FORMAT]
         fast = speedups()
-        if fast is not None and form.indent is None:
+        if fast is not None:
             item, key = form.separators
-            found = fast.json_bytes(self.text, 0, MAX_JSON_DEPTH, item, key, form.ensure_ascii)
+            found = fast.json_bytes(self.text, 0, MAX_JSON_DEPTH, item, key, form.ensure_ascii, form.indent)
             if found is not None and found[0] is not None:
                 return found[0] + b"\n" if form.newline else found[0]
-        return dump_json(self.value(), json_format)  # (an indented format)
+        return dump_json(self.value(), json_format)  # (without the extension, which read the text)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, JsonText) and self.text == other.text
@@ -570,12 +570,13 @@ def _json_bytes_python(
     item_separator: str | None,
     key_separator: str | None,
     ensure_ascii: bool,
+    indent: int | None,
 ) -> tuple[bytes | None, int, int] | None:
     # The C extension's `json_bytes` (the oracle of `tests/test_speedups.py`, which it equals
     # wherever it does not decline): what `_json` reads of the JSON value at `start` (None where
     # it declines it), where it ends, its brackets' count, and with separators given, its bytes
-    # as `_bodies.dump_json` writes it in a format of theirs. (`most_brackets` only bounds what
-    # the C reads.)
+    # as `_bodies.dump_json` writes it in a format of theirs (`ensure_ascii` and `indent` as
+    # `json.dumps`'s). (`most_brackets` only bounds what the C reads.)
     try:
         value, end = _decoder().raw_decode(text, start)
     except (ValueError, RecursionError, Unrecognised):
@@ -587,14 +588,15 @@ def _json_bytes_python(
     if item_separator is None or key_separator is None:
         return None, end, brackets
     separators = (item_separator, key_separator)
-    return json.dumps(value, separators=separators, ensure_ascii=ensure_ascii).encode(), end, brackets
+    data = json.dumps(value, separators=separators, ensure_ascii=ensure_ascii, indent=indent).encode()
+    return data, end, brackets
 
 
 def _json(text: str, start: int, made: list[Any] | None, as_text: bool = False) -> tuple[Any, int]:
     fast = speedups() if as_text else None
     if fast is not None:
         # (read without building it where the C extension reads it: a `JsonText`; else parsed)
-        found = fast.json_bytes(text, start, MAX_JSON_DEPTH, None, None, False)
+        found = fast.json_bytes(text, start, MAX_JSON_DEPTH, None, None, False, None)
         if found is not None:
             end = found[1] + 1
             return JsonText(text[start:end]), end

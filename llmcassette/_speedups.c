@@ -538,14 +538,14 @@ json_object(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 }
 
 /*
- * json_bytes(text, start, most_brackets, item_separator, key_separator, ensure_ascii)
+ * json_bytes(text, start, most_brackets, item_separator, key_separator, ensure_ascii, indent)
  *     -> (bytes | None, end, brackets) | None
  *
  * The JSON value that starts at text[start], as `_layout._json_bytes_python` reads it (the
  * reader's decoder, its checks that YAML reads the text alike, and the count of its brackets,
  * `[` and `{` anywhere in it), without building it: where it ends (a line break follows), that
  * count, and, with separators given, the bytes `_bodies.dump_json` writes of it in the format of
- * those separators (not indented; `ensure_ascii` as `json.dumps`'s). A value is only read when
+ * those separators, `ensure_ascii` and `indent` (`json.dumps`'s; None: on one line). A value is only read when
  * its text is the one `json.dumps` writes of it but for whitespace between tokens (keys and
  * texts in `json.dumps`'s escapes, numbers as Python writes them): then writing it again is
  * copying its tokens with the separators between them. Any other text is declined (None), the
@@ -573,6 +573,7 @@ typedef struct {
     const char *item_separator, *key_separator;
     Py_ssize_t item_length, key_length;
     int ascii;
+    Py_ssize_t indent;       /* spaces a level, as `json.dumps`'s `indent`; -1: on one line */
     Py_ssize_t brackets, most_brackets;
     int depth;
     Py_ssize_t *keys;        /* each key of the open objects: its start and end, in pairs */
@@ -599,6 +600,25 @@ jt_room(JsonText *j, Py_ssize_t more)
     }
     j->out = grown;
     j->capacity = capacity;
+    return 0;
+}
+
+static int jt_write(JsonText *j, const char *bytes, Py_ssize_t length);
+
+/* In an indented format, a line break and the indentation of `levels` levels. */
+static int
+jt_line(JsonText *j, Py_ssize_t levels)
+{
+    if (j->out == NULL || j->indent < 0) {
+        return 0;
+    }
+    Py_ssize_t spaces = levels * j->indent;
+    if (jt_room(j, spaces + 1) < 0) {
+        return -1;
+    }
+    j->out[j->used++] = '\n';
+    memset(j->out + j->used, ' ', (size_t)spaces);
+    j->used += spaces;
     return 0;
 }
 
@@ -993,6 +1013,9 @@ jt_collection(JsonText *j, Py_ssize_t at)
     if (JT_READ(j, at) == (Py_UCS4)close) {
         return jt_write(j, &close, 1) < 0 ? -1 : at + 1;
     }
+    if (jt_line(j, j->depth) < 0) {
+        return -1;
+    }
     for (;;) {
         if (open == '{') {
             if (at >= j->size || JT_READ(j, at) != '"') {
@@ -1029,13 +1052,16 @@ jt_collection(JsonText *j, Py_ssize_t at)
         Py_UCS4 c = JT_READ(j, at);
         if (c == (Py_UCS4)close) {
             j->key_count = first;
-            return jt_write(j, &close, 1) < 0 ? -1 : at + 1;
+            if (jt_line(j, j->depth - 1) < 0 || jt_write(j, &close, 1) < 0) {
+                return -1;
+            }
+            return at + 1;
         }
         if (c != ',') {
             j->declined = 1;
             return -1;
         }
-        if (jt_write(j, j->item_separator, j->item_length) < 0) {
+        if (jt_write(j, j->item_separator, j->item_length) < 0 || jt_line(j, j->depth) < 0) {
             return -1;
         }
         at = jt_space(j, at + 1, &line_break);
@@ -1110,9 +1136,9 @@ jt_separator(PyObject *given, const char **bytes, Py_ssize_t *length)
 static PyObject *
 json_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6 || !PyUnicode_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "llmcassette: json_bytes takes a text, a start, a count, two separators and a flag.");
+    if (nargs != 7 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: json_bytes takes a text, a start, a count, two "
+                                         "separators, a flag and an indentation.");
         return NULL;
     }
     PyObject *text = args[0];
@@ -1133,6 +1159,17 @@ json_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (ascii < 0) {
         return NULL;
     }
+    Py_ssize_t indent = -1;
+    if (args[6] != Py_None) {
+        indent = PyLong_AsSsize_t(args[6]);
+        if (indent == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (indent < 0 || indent > 64) {
+            PyErr_SetString(PyExc_ValueError, "llmcassette: json_bytes takes an indentation of 0 to 64 spaces.");
+            return NULL;
+        }
+    }
     JsonText j;
     memset(&j, 0, sizeof(j));
     j.kind = PyUnicode_KIND(text);
@@ -1140,6 +1177,7 @@ json_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     j.size = PyUnicode_GET_LENGTH(text);
     j.most_brackets = most;
     j.ascii = ascii;
+    j.indent = indent;
     int writing = args[3] != Py_None || args[4] != Py_None;
     if (writing) {
         if (jt_separator(args[3], &j.item_separator, &j.item_length) < 0 ||

@@ -18,5 +18,6 @@ def json_bytes(
     item_separator: str | None,
     key_separator: str | None,
     ensure_ascii: bool,
+    indent: int | None,
     /,
 ) -> tuple[bytes | None, int, int] | None: ...

@@ -406,21 +406,24 @@ def test_a_stream_response_reads_alike(header: str, lines: list[str], numbers: l
 #: The separators of each format `json_bytes` writes (None: read only), and whether it escapes
 #: every character beyond ASCII.
 _JSON_WRITES = [
-    (None, None, False),
-    (", ", ": ", False),
-    (",", ":", False),
-    (", ", ": ", True),
-    (",", ":", True),
+    (None, None, False, None),
+    (", ", ": ", False, None),
+    (",", ":", False, None),
+    (", ", ": ", True, None),
+    (",", ":", True, None),
+    (",", ": ", False, 2),
+    (",", ": ", True, 2),
+    (", ", ":", False, 0),
 ]
 
 
 def assert_json_alike(text: str, start: int = 0, most: int = 100) -> Any:
     """`json_bytes` gives what its Python twin gives wherever it does not decline; its answers."""
     answers = []
-    for item, key, ascii_ in _JSON_WRITES:
-        got = c().json_bytes(text, start, most, item, key, ascii_)
-        twin = _layout._json_bytes_python(text, start, most, item, key, ascii_)
-        assert got is None or got == twin, (text, item, key, ascii_)
+    for item, key, ascii_, indent in _JSON_WRITES:
+        got = c().json_bytes(text, start, most, item, key, ascii_, indent)
+        twin = _layout._json_bytes_python(text, start, most, item, key, ascii_, indent)
+        assert got is None or got == twin, (text, item, key, ascii_, indent)
         assert got is None or got[2] <= most
         answers.append(got)
     # (it declines a text or reads it whatever it writes)
@@ -510,16 +513,20 @@ def test_many_keys_and_deep_texts_are_declined_or_read_alike() -> None:
 
 def test_a_json_body_of_wrong_arguments_is_refused_not_read() -> None:
     for wrong in (
-        (b"[1]\n", 0, 100, None, None, False),
-        ("[1]\n", "0", 100, None, None, False),
-        ("[1]\n", 0, 100, ", ", None, False),
-        ("[1]\n", 0, 100, "é", ":", False),
+        (b"[1]\n", 0, 100, None, None, False, None),
+        ("[1]\n", "0", 100, None, None, False, None),
+        ("[1]\n", 0, 100, ", ", None, False, None),
+        ("[1]\n", 0, 100, "é", ":", False, None),
+        ("[1]\n", 0, 100, ",", ":", False, "2"),
         ("[1]\n", 0, 100),
     ):
-        with pytest.raises(TypeError):
+        with pytest.raises(TypeError, match="^llmcassette: |integer"):
             c().json_bytes(*wrong)  # type: ignore[arg-type]
+    for indent in (-1, 65):
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().json_bytes("[1]\n", 0, 100, ",", ":", False, indent)
     for start in (-1, 4, 5, 10**6):
-        assert c().json_bytes("[1]\n", start, 100, None, None, False) is None
+        assert c().json_bytes("[1]\n", start, 100, None, None, False, None) is None
 
 
 def test_a_body_left_as_its_text_gives_the_value_and_the_bytes_of_every_format() -> None:
@@ -527,7 +534,7 @@ def test_a_body_left_as_its_text_gives_the_value_and_the_bytes_of_every_format()
 
     value = {"a": [1, 2.5, "é😀\n\x01\x7f", None, True, {}], "b": {"c": ""}}
     text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
-    found = c().json_bytes(text, 0, 100, None, None, False)
+    found = c().json_bytes(text, 0, 100, None, None, False, None)
     assert found is not None
     body = _layout.JsonText(text)
     assert body.value() == value
