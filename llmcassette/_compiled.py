@@ -1,9 +1,10 @@
 """
 The optional C extension, :mod:`llmcassette._speedups`: the cold reader's passes over a stream's
 bytes (a literal block's end and dedent, the checks of a stream's number lists, its body's cut
-into chunks, the scans that check a file's characters and cut it into items), the JSON
-decoder's hook for each object of a body, and the replay cache's checksum, when it was built
-(``hatch_build.py``) and not turned off with ``LLMCASSETTE_PURE_PYTHON=1``.
+into chunks, the scans that check a file's characters and cut it into items), the JSON decoder's
+hook for each object of a body, the reading of a JSON body into the bytes it stands for, and the
+replay cache's checksum, when it was built (``hatch_build.py``) and not turned off with
+``LLMCASSETTE_PURE_PYTHON=1``.
 
 Each of its functions computes exactly what a Python function beside its caller computes, which
 runs in its place when it is not there and is its oracle in ``tests/test_speedups.py``.
@@ -38,6 +39,17 @@ class Speedups(Protocol):
     def json_object(
         self, declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
     ) -> dict[str, Any]: ...
+    def json_bytes(
+        self,
+        text: str,
+        start: int,
+        most_brackets: int,
+        item_separator: str | None,
+        key_separator: str | None,
+        ensure_ascii: bool,
+        indent: int | None,
+        /,
+    ) -> tuple[bytes | None, int, int] | None: ...
 
 
 @functools.cache

@@ -30,7 +30,7 @@ import re
 import secrets
 from typing import Any
 
-from ._bodies import MAX_JSON_DEPTH
+from ._bodies import DEFAULT_JSON_FORMAT, JSON_FORMATS, MAX_JSON_DEPTH, dump_json
 from ._compiled import speedups
 from ._yaml import (
     _INT_TAG,
@@ -47,6 +47,7 @@ from ._yaml import (
 
 __all__ = [
     "NUMBER_BYTES",
+    "JsonText",
     "Unrecognised",
     "dump_cassette_yaml",
     "load_cassette_yaml",
@@ -523,7 +524,82 @@ def _block_python(text: str, start: int, first_end: int, indent: int) -> tuple[s
     return "\n".join(text[start + indent : end].split("\n" + " " * indent)), end
 
 
-def _json(text: str, start: int, made: list[Any] | None) -> tuple[Any, int]:
+class JsonText:
+    """
+    A ``parsed_body`` left as the JSON text it is written as (:func:`read_layout` with
+    ``json_as_text``), where the C extension read it without building it: a body that is played
+    is only ever written again as bytes, and its text tells them (:meth:`dump`), in a fifth of
+    what parsing it and writing its value cost (a 1 KB answer: 95k -> 20k instructions).
+    :meth:`value` parses it, as the reader would have.
+    """
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        #: The JSON text, and the line break after it.
+        self.text = text
+
+    def value(self) -> Any:
+        """The value, as the reader parses it."""
+        return _decoder().decode(self.text)
+
+    def dump(self, json_format: str | None) -> bytes:
+        """:func:`llmcassette._bodies.dump_json` of the value, in ``json_format``."""
+        form = JSON_FORMATS[json_format or DEFAULT_JSON_FORMAT]
+        fast = speedups()
+        if fast is not None:
+            item, key = form.separators
+            found = fast.json_bytes(self.text, 0, MAX_JSON_DEPTH, item, key, form.ensure_ascii, form.indent)
+            if found is not None and found[0] is not None:
+                return found[0] + b"\n" if form.newline else found[0]
+        return dump_json(self.value(), json_format)  # (without the extension, which read the text)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JsonText) and self.text == other.text
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"JsonText({self.text!r})"
+
+
+def _json_bytes_python(
+    text: str,
+    start: int,
+    most_brackets: int,
+    item_separator: str | None,
+    key_separator: str | None,
+    ensure_ascii: bool,
+    indent: int | None,
+) -> tuple[bytes | None, int, int] | None:
+    # The C extension's `json_bytes` (the oracle of `tests/test_speedups.py`, which it equals
+    # wherever it does not decline): what `_json` reads of the JSON value at `start` (None where
+    # it declines it), where it ends, its brackets' count, and with separators given, its bytes
+    # as `_bodies.dump_json` writes it in a format of theirs (`ensure_ascii` and `indent` as
+    # `json.dumps`'s). (`most_brackets` only bounds what the C reads.)
+    try:
+        value, end = _decoder().raw_decode(text, start)
+    except (ValueError, RecursionError, Unrecognised):
+        return None
+    written = text[start:end]
+    if not text.startswith("\n", end) or not _json_reads_as_yaml(written, checked=True):
+        return None
+    brackets = written.count("[") + written.count("{")
+    if item_separator is None or key_separator is None:
+        return None, end, brackets
+    separators = (item_separator, key_separator)
+    data = json.dumps(value, separators=separators, ensure_ascii=ensure_ascii, indent=indent).encode()
+    return data, end, brackets
+
+
+def _json(text: str, start: int, made: list[Any] | None, as_text: bool = False) -> tuple[Any, int]:
+    fast = speedups() if as_text else None
+    if fast is not None:
+        # (read without building it where the C extension reads it: a `JsonText`; else parsed)
+        found = fast.json_bytes(text, start, MAX_JSON_DEPTH, None, None, False, None)
+        if found is not None:
+            end = found[1] + 1
+            return JsonText(text[start:end]), end
     try:
         value, end = _decoder().raw_decode(text, start)
     except (ValueError, RecursionError):
@@ -777,7 +853,9 @@ def _plain_characters_python(raw: bytes) -> bool:
     return not _has_control(raw) and (raw.isascii() or not _other_utf8(raw))
 
 
-def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked: bool = False) -> Any:
+def read_layout(
+    raw: str | bytes, *, made_json: list[Any] | None = None, checked: bool = False, json_as_text: bool = False
+) -> Any:
     """
     The data of YAML text in the layout llmcassette writes, equal to what the general loader
     gives; :class:`Unrecognised` for any other text.
@@ -789,6 +867,10 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
 
     ``checked``: :func:`plain_characters` was found true of the text ``raw`` was cut from, at
     line breaks (a file whose pieces are read one by one is checked once, not per piece).
+
+    ``json_as_text``: a value written as JSON that the C extension reads is given as its text,
+    a :class:`JsonText` (nested no deeper than ``MAX_JSON_DEPTH`` brackets, and not added to
+    ``made_json``), for a caller that takes one: without the extension, it is parsed as ever.
     """
     if isinstance(raw, str):
         raw = raw.encode("utf-8", "surrogatepass")
@@ -905,7 +987,7 @@ def read_layout(raw: str | bytes, *, made_json: list[Any] | None = None, checked
             mapping[key] = None
             pending = (mapping, key, column)
         elif value == "{" or value == "[":
-            mapping[key], position = _json(text, position - 2, made_json)
+            mapping[key], position = _json(text, position - 2, made_json, json_as_text)
         elif value[0] == "[":
             # A flow list of numbers over several lines (chunk lengths, offsets).
             close = find("]", position)

@@ -42,7 +42,7 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
-from ._layout import NUMBER_BYTES, Unrecognised, load_cassette_yaml, plain_characters, read_layout
+from ._layout import NUMBER_BYTES, JsonText, Unrecognised, load_cassette_yaml, plain_characters, read_layout
 from ._models import (
     CassetteDocument,
     Interaction,
@@ -228,6 +228,7 @@ class LazyCassette:
         """
         request = self._requests[index]
         if isinstance(request, dict):
+            _body_parsed(request, self._made_json)
             return request["parsed_body"] if "parsed_body" in request else NOT_PARSED
         if request is None or "parsed_body" not in request.model_fields_set:
             return NOT_PARSED
@@ -251,6 +252,7 @@ class LazyCassette:
             assert request is not None
         if isinstance(request, dict):
             # Data the loader found plain: the model takes it as it is.
+            _body_parsed(request, self._made_json)
             request = self._requests[index] = RecordedRequest.model_validate(request)
         return request
 
@@ -390,7 +392,8 @@ class LazyCassette:
             item = self._response_item(index)
         if item is None:
             return self._from_whole_file(index)
-        stream = item["response"].get("stream") if isinstance(item["response"], dict) else None
+        response = item["response"]
+        stream = response.get("stream") if isinstance(response, dict) else None
         if isinstance(stream, dict):
             for name, listed in stream.items():
                 if isinstance(listed, TextTimes | TextLengths):
@@ -398,6 +401,8 @@ class LazyCassette:
             body = item["response"].get("body")
             if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
                 body["string"] = body["string"].text()
+        if isinstance(response, dict) and type(response.get("parsed_body")) is JsonText:
+            response["parsed_body"] = response["parsed_body"].value()
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
@@ -523,10 +528,11 @@ def _parse_response_piece(
     # its own. The stream's number lists are read apart when they are plain (see below), and only
     # used when the reader found the emptied lists exactly where they were cut out. With
     # `lists_as_text`, plain offsets and chunk lengths are left as their text (`_plain.TextTimes`,
-    # `_plain.TextLengths`), which only `compile_plain` and `_read_response` take; so is a body cut
-    # out with them (`_plain.BodyBytes`, see `_lists_apart`), from a file whose characters were
-    # `checked`. `made_json` and `checked` as for `read_layout`. The piece is `text[start:end]`,
-    # sliced only when it is read with its lists.
+    # `_plain.TextLengths`), and so are JSON bodies (`_layout.JsonText`), which only
+    # `compile_plain` and `_read_response` take; so is a body cut out with the lists
+    # (`_plain.BodyBytes`, see `_lists_apart`), from a file whose characters were `checked`.
+    # `made_json` and `checked` as for `read_layout`. The piece is `text[start:end]`, sliced only
+    # when it is read with its lists.
     end = len(text) if end is None else end
     short, lists, body = _lists_apart(text, start, end, body=checked) if lists_as_text else (None, {}, None)
     whole = text if not start and end == len(text) else None  # (the piece, once sliced)
@@ -538,6 +544,7 @@ def _parse_response_piece(
                 piece if piece is not None else b"- " + cast(bytes, whole)[2:],
                 made_json=made_json,
                 checked=checked,
+                json_as_text=lists_as_text,
             )
         except Unrecognised:
             break
@@ -960,20 +967,32 @@ def _first_column_python(raw: bytes, start: int) -> Iterator[int]:
     return (line.start() for line in _FIRST_COLUMN.finditer(raw, start))
 
 
+def _body_parsed(data: dict[str, Any], made_ids: dict[int, Any]) -> None:
+    # A request's body that the loader left as its text (see `_read_request_items`), parsed in
+    # place when something asks for its value (the model, matching), and known plain as what the
+    # loader parses is (`made_ids`: a `JsonText` was read as JSON nested no deeper than that).
+    body = data.get("parsed_body")
+    if type(body) is JsonText:
+        value = data["parsed_body"] = body.value()
+        made_ids[id(value)] = value
+
+
 def _read_request_items(raw: bytes, pieces: _Pieces, text: bytes, made: list[Any], checked: bool) -> Any:
     # The layout reader reads them all at once. When it declines one (a long header value the
     # writer wrapped), each is read on its own and YAML reads only those it declines; a file it
     # declines throughout (another tool's) is read by YAML in one pass. `checked`: the file's
-    # characters were (see `read_layout`).
+    # characters were (see `read_layout`). The JSON bodies the C extension reads are left as their
+    # text (`JsonText`): a request's bytes are all a replay matched as sent needs of it, and its
+    # text tells them; the value is parsed when it is asked for (`_body_parsed`).
     try:
-        return read_layout(text, made_json=made, checked=checked) if text else []
+        return read_layout(text, made_json=made, checked=checked, json_as_text=True) if text else []
     except Unrecognised:
         pass
     parsed: list[Any] = []
     declined = 0
     for item, response, _ in pieces.spans:
         try:
-            one = read_layout(raw[item:response], made_json=made)
+            one = read_layout(raw[item:response], made_json=made, json_as_text=True)
         except Unrecognised:
             declined += 1
             if declined > 8 and declined * 2 > len(parsed):
@@ -1018,6 +1037,8 @@ def _from_pieces(
         data = item["request"]
         line = plain_request_line(data, made_ids=made_ids)
         if line is None:
+            if isinstance(data, dict):
+                _body_parsed(data, made_ids)
             try:
                 request = RecordedRequest.model_validate(data)
             except ValidationError as exc:

@@ -27,6 +27,7 @@ from typing import Any, TypeVar, overload
 
 from ._bodies import JSON_FORMATS, dump_json, text_bytes
 from ._compiled import speedups
+from ._layout import JsonText
 from ._models import SENDABLE_NAMES, header_text_problem, method_problem, url_problem
 from ._playback import Compiled, compile_parts
 from ._values import MAX_TIME_MS, json_plain
@@ -376,7 +377,9 @@ _Body = tuple[bool, Any, Any]
 def _content(body: _Body) -> bytes:
     # What `_bodies.load_body` gives for the body.
     parsed, value, detail = body
-    return dump_json(value, detail) if parsed else text_bytes(value, detail)
+    if not parsed:
+        return text_bytes(value, detail)
+    return value.dump(detail) if type(value) is JsonText else dump_json(value, detail)
 
 
 def _parsed_body(data: dict[str, Any], made_ids: Container[int]) -> _Body | None:
@@ -387,7 +390,8 @@ def _parsed_body(data: dict[str, Any], made_ids: Container[int]) -> _Body | None
     ):
         return None
     value = data["parsed_body"]
-    if id(value) not in made_ids and not json_plain(value):
+    # (a body left as its text was read as JSON of the depth the models take: plain too)
+    if type(value) is not JsonText and id(value) not in made_ids and not json_plain(value):
         return None  # the model makes its keys text, or says what JSON cannot hold
     return True, value, json_format
 

@@ -778,6 +778,683 @@ adler32(PyObject *module, PyObject *arg)
     return PyLong_FromUnsignedLong((unsigned long)((b << 16) | a));
 }
 
+/*
+ * json_bytes(text, start, most_brackets, item_separator, key_separator, ensure_ascii, indent)
+ *     -> (bytes | None, end, brackets) | None
+ *
+ * The JSON value that starts at text[start], as `_layout._json_bytes_python` reads it (the
+ * reader's decoder, its checks that YAML reads the text alike, and the count of its brackets,
+ * `[` and `{` anywhere in it), without building it: where it ends (a line break follows), that
+ * count, and, with separators given, the bytes `_bodies.dump_json` writes of it in the format of
+ * those separators, `ensure_ascii` and `indent` (`json.dumps`'s; None: on one line). A value is only read when
+ * its text is the one `json.dumps` writes of it but for whitespace between tokens (keys and
+ * texts in `json.dumps`'s escapes, numbers as Python writes them): then writing it again is
+ * copying its tokens with the separators between them. Any other text is declined (None), the
+ * Python path read instead: a text it refuses is always declined here, and a text it reads is
+ * declined only when it is written otherwise than `json.dumps` would (an escape it would not
+ * write, `-0`, a float that is not its own `repr`, an exponent), holds more than `most_brackets`
+ * brackets, an object of more than `MOST_KEYS` keys, or a raw surrogate; or when whitespace
+ * holds a tab or a CR, or a line break comes before a key's colon (YAML reads those otherwise).
+ * Keys are compared as written: with every escape the one `json.dumps` writes, two keys are the
+ * same text exactly when they are written alike.
+ */
+#define MOST_KEYS 256
+#define LONGEST_KEY 900
+#define MOST_INT_DIGITS 640 /* (the least `sys.set_int_max_str_digits` takes) */
+#define MOST_DEPTH 200       /* (each level is a call here: deeper texts are declined) */
+
+typedef struct {
+    int kind;
+    const void *data;
+    Py_ssize_t size;
+    int declined;            /* the text is not one read here */
+    int failed;              /* an exception is set */
+    char *out;               /* NULL: nothing written */
+    Py_ssize_t used, capacity;
+    const char *item_separator, *key_separator;
+    Py_ssize_t item_length, key_length;
+    int ascii;
+    Py_ssize_t indent;       /* spaces a level, as `json.dumps`'s `indent`; -1: on one line */
+    Py_ssize_t brackets, most_brackets;
+    int depth;
+    Py_ssize_t *keys;        /* each key of the open objects: its start and end, in pairs */
+    Py_ssize_t key_count, key_capacity;
+} JsonText;
+
+#define JT_READ(j, at) PyUnicode_READ((j)->kind, (j)->data, (at))
+
+static int
+jt_room(JsonText *j, Py_ssize_t more)
+{
+    if (j->out == NULL) {
+        return 0;
+    }
+    if (j->used + more <= j->capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = j->capacity * 2 + more;
+    char *grown = PyMem_Realloc(j->out, (size_t)capacity);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        j->failed = 1;
+        return -1;
+    }
+    j->out = grown;
+    j->capacity = capacity;
+    return 0;
+}
+
+static int jt_write(JsonText *j, const char *bytes, Py_ssize_t length);
+
+/* In an indented format, a line break and the indentation of `levels` levels. */
+static int
+jt_line(JsonText *j, Py_ssize_t levels)
+{
+    if (j->out == NULL || j->indent < 0) {
+        return 0;
+    }
+    Py_ssize_t spaces = levels * j->indent;
+    if (jt_room(j, spaces + 1) < 0) {
+        return -1;
+    }
+    j->out[j->used++] = '\n';
+    memset(j->out + j->used, ' ', (size_t)spaces);
+    j->used += spaces;
+    return 0;
+}
+
+static int
+jt_write(JsonText *j, const char *bytes, Py_ssize_t length)
+{
+    if (j->out == NULL) {
+        return 0;
+    }
+    if (jt_room(j, length) < 0) {
+        return -1;
+    }
+    memcpy(j->out + j->used, bytes, (size_t)length);
+    j->used += length;
+    return 0;
+}
+
+/* One character of a text, as `json.dumps` writes it (the text's escapes were checked to be its
+ * own: only characters that need none come here). */
+static int
+jt_character(JsonText *j, Py_UCS4 c)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (j->out == NULL) {
+        return 0;
+    }
+    if (jt_room(j, 12) < 0) {
+        return -1;
+    }
+    char *o = j->out + j->used;
+    if (c < 0x7f || (c < 0x80 && !j->ascii)) {
+        o[0] = (char)c;
+        j->used += 1;
+    }
+    else if (j->ascii) {
+        Py_UCS4 units[2];
+        int count = 1;
+        units[0] = c;
+        if (c >= 0x10000) {
+            Py_UCS4 v = c - 0x10000;
+            units[0] = 0xd800 | ((v >> 10) & 0x3ff);
+            units[1] = 0xdc00 | (v & 0x3ff);
+            count = 2;
+        }
+        for (int u = 0; u < count; u++) {
+            o[0] = '\\';
+            o[1] = 'u';
+            o[2] = hex[(units[u] >> 12) & 0xf];
+            o[3] = hex[(units[u] >> 8) & 0xf];
+            o[4] = hex[(units[u] >> 4) & 0xf];
+            o[5] = hex[units[u] & 0xf];
+            o += 6;
+        }
+        j->used += 6 * count;
+    }
+    else if (c < 0x800) {
+        o[0] = (char)(0xc0 | (c >> 6));
+        o[1] = (char)(0x80 | (c & 0x3f));
+        j->used += 2;
+    }
+    else if (c < 0x10000) {
+        o[0] = (char)(0xe0 | (c >> 12));
+        o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f));
+        j->used += 3;
+    }
+    else {
+        o[0] = (char)(0xf0 | (c >> 18));
+        o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+        o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[3] = (char)(0x80 | (c & 0x3f));
+        j->used += 4;
+    }
+    return 0;
+}
+
+/* Whitespace from `at`: where it ends; `*line_break` set when it holds one. A tab or a CR, which
+ * JSON takes and the reader leaves to YAML, declines the text. */
+static Py_ssize_t
+jt_space(JsonText *j, Py_ssize_t at, int *line_break)
+{
+    if (j->kind == PyUnicode_1BYTE_KIND) {
+        /* (an indented text is a third spaces: read without PyUnicode_READ's look at the kind) */
+        const unsigned char *s = (const unsigned char *)j->data;
+        const Py_ssize_t size = j->size;
+        while (at < size) {
+            unsigned char c = s[at];
+            if (c == ' ') {
+                at++;
+            }
+            else if (c == '\n') {
+                *line_break = 1;
+                at++;
+            }
+            else if (c == '\t' || c == '\r') {
+                j->declined = 1;
+                return -1;
+            }
+            else {
+                break;
+            }
+        }
+        return at;
+    }
+    while (at < j->size) {
+        Py_UCS4 c = JT_READ(j, at);
+        if (c == '\n') {
+            *line_break = 1;
+        }
+        else if (c == '\t' || c == '\r') {
+            j->declined = 1;
+            return -1;
+        }
+        else if (c != ' ') {
+            break;
+        }
+        at++;
+    }
+    return at;
+}
+
+static int
+jt_hex(Py_UCS4 c)
+{
+    return (c >= '0' && c <= '9') ? (int)(c - '0') : (c >= 'a' && c <= 'f') ? (int)(c - 'a' + 10) : -1;
+}
+
+/* The characters of one byte a text holds as they are in every format, and that need no look of
+ * their own: ASCII, neither a control character, a quote nor a backslash, nor one of the two
+ * brackets `json_bytes` counts. */
+static unsigned char PLAIN_ASCII[256];
+
+static void
+plain_ascii_init(void)
+{
+    for (int c = 0x20; c < 0x7f; c++) {
+        PLAIN_ASCII[c] = !(c == '"' || c == '\\' || c == '[' || c == '{');
+    }
+}
+
+/* Whether the backslash at `at` starts what `_layout._ESCAPE_OTHER` finds, `\/` or the escape of
+ * half a surrogate pair: the reader's search finds it after any backslash, the second of an
+ * escaped backslash too, and declines the text. */
+static int
+jt_other_escape(JsonText *j, Py_ssize_t at)
+{
+    if (at + 1 < j->size && JT_READ(j, at + 1) == '/') {
+        return 1;
+    }
+    if (at + 3 >= j->size || JT_READ(j, at + 1) != 'u') {
+        return 0;
+    }
+    Py_UCS4 d = JT_READ(j, at + 2), half = JT_READ(j, at + 3);
+    return (d == 'd' || d == 'D') &&
+           ((half >= '8' && half <= '9') || (half >= 'a' && half <= 'f') || (half >= 'A' && half <= 'F'));
+}
+
+/* The text that starts with the quote at `at`: where it ends, or -1; `*length` its characters. */
+static Py_ssize_t
+jt_string(JsonText *j, Py_ssize_t at, Py_ssize_t *length)
+{
+    Py_ssize_t count = 0;
+    if (jt_write(j, "\"", 1) < 0) {
+        return -1;
+    }
+    at++;
+    while (at < j->size) {
+        if (j->kind == PyUnicode_1BYTE_KIND) {
+            /* A run of characters written as they are, copied at once: the most of a text (one
+             * at a time, through the loop below, cost 27 instructions a character). */
+            const unsigned char *s = (const unsigned char *)j->data;
+            const Py_ssize_t size = j->size;
+            Py_ssize_t run = at;
+            while (at < size && PLAIN_ASCII[s[at]]) {
+                at++;
+            }
+            count += at - run;
+            if (jt_write(j, (const char *)s + run, at - run) < 0) {
+                return -1;
+            }
+            if (at >= j->size) {
+                break;
+            }
+        }
+        Py_UCS4 c = JT_READ(j, at);
+        if (c == '"') {
+            *length = count;
+            return jt_write(j, "\"", 1) < 0 ? -1 : at + 1;
+        }
+        count++;
+        if (c == '[' || c == '{') {
+            j->brackets++;
+        }
+        if (c == '\\') {
+            if (at + 1 >= j->size) {
+                break;
+            }
+            Py_UCS4 e = JT_READ(j, at + 1);
+            if (e == '\\' && jt_other_escape(j, at + 1)) {
+                break; /* (a backslash the reader's search takes for an escape YAML reads otherwise) */
+            }
+            if (e == '"' || e == '\\' || e == 'b' || e == 'f' || e == 'n' || e == 'r' || e == 't') {
+                char pair[2] = {'\\', (char)e};
+                if (jt_write(j, pair, 2) < 0) {
+                    return -1;
+                }
+                at += 2;
+                continue;
+            }
+            /* `\u00XX` is json.dumps's only for a control character without a short escape. */
+            if (e != 'u' || at + 5 >= j->size || JT_READ(j, at + 2) != '0' || JT_READ(j, at + 3) != '0') {
+                break;
+            }
+            int high = jt_hex(JT_READ(j, at + 4)), low = jt_hex(JT_READ(j, at + 5));
+            if (high < 0 || high > 1 || low < 0) {
+                break;
+            }
+            int code = high * 16 + low;
+            if (code == '\b' || code == '\f' || code == '\n' || code == '\r' || code == '\t') {
+                break;
+            }
+            char escape[6] = {'\\', 'u', '0', '0', (char)JT_READ(j, at + 4), (char)JT_READ(j, at + 5)};
+            if (jt_write(j, escape, 6) < 0) {
+                return -1;
+            }
+            at += 6;
+            continue;
+        }
+        if (c < 0x20 || (c >= 0xd800 && c <= 0xdfff)) {
+            break; /* (a raw control character: JSON refuses it; a surrogate: UTF-8 has none) */
+        }
+        if (jt_character(j, c) < 0) {
+            return -1;
+        }
+        at++;
+    }
+    j->declined = 1;
+    return -1;
+}
+
+/* The number at `at`, as Python writes it: where it ends, or -1. */
+static Py_ssize_t
+jt_number(JsonText *j, Py_ssize_t at)
+{
+    Py_ssize_t start = at;
+    if (at < j->size && JT_READ(j, at) == '-') {
+        at++;
+    }
+    Py_ssize_t digits = at;
+    if (at < j->size && JT_READ(j, at) == '0') {
+        at++;
+    }
+    else {
+        while (at < j->size && JT_READ(j, at) >= '0' && JT_READ(j, at) <= '9') {
+            at++;
+        }
+    }
+    if (at == digits || at - digits > MOST_INT_DIGITS) {
+        j->declined = 1;
+        return -1;
+    }
+    int fraction = 0;
+    if (at + 1 < j->size && JT_READ(j, at) == '.' && JT_READ(j, at + 1) >= '0' && JT_READ(j, at + 1) <= '9') {
+        fraction = 1;
+        at += 2;
+        while (at < j->size && JT_READ(j, at) >= '0' && JT_READ(j, at) <= '9') {
+            at++;
+        }
+    }
+    if (at < j->size) {
+        Py_UCS4 next = JT_READ(j, at);
+        if (next == 'e' || next == 'E' || next == '.' || (next >= '0' && next <= '9')) {
+            j->declined = 1; /* an exponent (YAML's reading differs), or what JSON refuses */
+            return -1;
+        }
+    }
+    Py_ssize_t length = at - start;
+    char small[64];
+    char *word = length < (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)length + 1);
+    if (word == NULL) {
+        PyErr_NoMemory();
+        j->failed = 1;
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        word[i] = (char)JT_READ(j, start + i);
+    }
+    word[length] = '\0';
+    int same = 1;
+    if (!fraction) {
+        same = strcmp(word, "-0") != 0; /* (the one integer Python writes otherwise: `0`) */
+    }
+    else {
+        /* A float is written as its repr, which json.dumps writes back (an overflow's `inf`
+         * is no number's text). */
+        double value = PyOS_string_to_double(word, NULL, NULL);
+        char *repr = NULL;
+        if (!(value == -1.0 && PyErr_Occurred())) {
+            repr = PyOS_double_to_string(value, 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        }
+        if (repr == NULL) {
+            if (word != small) {
+                PyMem_Free(word);
+            }
+            j->failed = 1;
+            return -1;
+        }
+        same = strcmp(word, repr) == 0;
+        PyMem_Free(repr);
+    }
+    int failed = same ? jt_write(j, word, length) : 0;
+    if (word != small) {
+        PyMem_Free(word);
+    }
+    if (failed < 0) {
+        return -1;
+    }
+    if (!same) {
+        j->declined = 1;
+        return -1;
+    }
+    return at;
+}
+
+static Py_ssize_t jt_value(JsonText *j, Py_ssize_t at);
+
+/* The key that starts at `at`, in the object whose keys start at `first` of `j->keys`. */
+static Py_ssize_t
+jt_key(JsonText *j, Py_ssize_t at, Py_ssize_t first)
+{
+    Py_ssize_t length;
+    Py_ssize_t end = jt_string(j, at, &length);
+    if (end < 0) {
+        return -1;
+    }
+    if (length >= LONGEST_KEY || j->key_count - first >= 2 * MOST_KEYS) {
+        j->declined = 1;
+        return -1;
+    }
+    Py_ssize_t size = end - at;
+    for (Py_ssize_t k = first; k < j->key_count; k += 2) {
+        Py_ssize_t other = j->keys[k];
+        if (j->keys[k + 1] - other != size) {
+            continue;
+        }
+        Py_ssize_t i = 1;
+        while (i < size - 1 && JT_READ(j, other + i) == JT_READ(j, at + i)) {
+            i++;
+        }
+        if (i == size - 1) {
+            j->declined = 1; /* a key given twice */
+            return -1;
+        }
+    }
+    if (j->key_count + 2 > j->key_capacity) {
+        Py_ssize_t capacity = j->key_capacity * 2 + 32;
+        Py_ssize_t *grown = PyMem_Realloc(j->keys, (size_t)capacity * sizeof(Py_ssize_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            j->failed = 1;
+            return -1;
+        }
+        j->keys = grown;
+        j->key_capacity = capacity;
+    }
+    j->keys[j->key_count++] = at;
+    j->keys[j->key_count++] = end;
+    return end;
+}
+
+/* The object or list that opens at `at`. */
+static Py_ssize_t
+jt_collection(JsonText *j, Py_ssize_t at)
+{
+    Py_UCS4 open = JT_READ(j, at);
+    char close = open == '{' ? '}' : ']';
+    int line_break = 0;
+    if (++j->brackets > j->most_brackets || j->depth >= MOST_DEPTH) {
+        j->declined = 1;
+        return -1;
+    }
+    char opened = (char)open;
+    if (jt_write(j, &opened, 1) < 0) {
+        return -1;
+    }
+    Py_ssize_t first = j->key_count;
+    at = jt_space(j, at + 1, &line_break);
+    if (at < 0 || at >= j->size) {
+        j->declined = 1;
+        return -1;
+    }
+    if (JT_READ(j, at) == (Py_UCS4)close) {
+        return jt_write(j, &close, 1) < 0 ? -1 : at + 1;
+    }
+    if (jt_line(j, j->depth) < 0) {
+        return -1;
+    }
+    for (;;) {
+        if (open == '{') {
+            if (at >= j->size || JT_READ(j, at) != '"') {
+                j->declined = 1;
+                return -1;
+            }
+            at = jt_key(j, at, first);
+            if (at < 0) {
+                return -1;
+            }
+            line_break = 0;
+            at = jt_space(j, at, &line_break);
+            if (at < 0 || at >= j->size || JT_READ(j, at) != ':' || line_break) {
+                j->declined = 1; /* (a line break before the colon: YAML takes a key on one line) */
+                return -1;
+            }
+            if (jt_write(j, j->key_separator, j->key_length) < 0) {
+                return -1;
+            }
+            at = jt_space(j, at + 1, &line_break);
+            if (at < 0) {
+                return -1;
+            }
+        }
+        at = jt_value(j, at);
+        if (at < 0) {
+            return -1;
+        }
+        at = jt_space(j, at, &line_break);
+        if (at < 0 || at >= j->size) {
+            j->declined = 1;
+            return -1;
+        }
+        Py_UCS4 c = JT_READ(j, at);
+        if (c == (Py_UCS4)close) {
+            j->key_count = first;
+            if (jt_line(j, j->depth - 1) < 0 || jt_write(j, &close, 1) < 0) {
+                return -1;
+            }
+            return at + 1;
+        }
+        if (c != ',') {
+            j->declined = 1;
+            return -1;
+        }
+        if (jt_write(j, j->item_separator, j->item_length) < 0 || jt_line(j, j->depth) < 0) {
+            return -1;
+        }
+        at = jt_space(j, at + 1, &line_break);
+        if (at < 0) {
+            return -1;
+        }
+    }
+}
+
+static Py_ssize_t
+jt_word(JsonText *j, Py_ssize_t at, const char *word)
+{
+    Py_ssize_t length = (Py_ssize_t)strlen(word);
+    if (j->size - at < length) {
+        j->declined = 1;
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < length; i++) {
+        if (JT_READ(j, at + i) != (Py_UCS4)(unsigned char)word[i]) {
+            j->declined = 1;
+            return -1;
+        }
+    }
+    return jt_write(j, word, length) < 0 ? -1 : at + length;
+}
+
+static Py_ssize_t
+jt_value(JsonText *j, Py_ssize_t at)
+{
+    if (at >= j->size) {
+        j->declined = 1;
+        return -1;
+    }
+    Py_UCS4 c = JT_READ(j, at);
+    if (c == '{' || c == '[') {
+        j->depth++;
+        Py_ssize_t end = jt_collection(j, at);
+        j->depth--;
+        return end;
+    }
+    if (c == '"') {
+        Py_ssize_t length;
+        return jt_string(j, at, &length);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        return jt_number(j, at);
+    }
+    if (c == 't') {
+        return jt_word(j, at, "true");
+    }
+    if (c == 'f') {
+        return jt_word(j, at, "false");
+    }
+    if (c == 'n') {
+        return jt_word(j, at, "null");
+    }
+    j->declined = 1; /* (NaN and Infinity among them: JSON's spelling, not YAML's) */
+    return -1;
+}
+
+static int
+jt_separator(PyObject *given, const char **bytes, Py_ssize_t *length)
+{
+    if (!PyUnicode_Check(given) || !PyUnicode_IS_ASCII(given)) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: json_bytes takes separators of ASCII text.");
+        return -1;
+    }
+    *bytes = PyUnicode_AsUTF8AndSize(given, length);
+    return *bytes == NULL ? -1 : 0;
+}
+
+static PyObject *
+json_bytes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "llmcassette: json_bytes takes a text, a start, a count, two "
+                                         "separators, a flag and an indentation.");
+        return NULL;
+    }
+    PyObject *text = args[0];
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0) {
+        return NULL;
+    }
+#endif
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t most = PyLong_AsSsize_t(args[2]);
+    if (most == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int ascii = PyObject_IsTrue(args[5]);
+    if (ascii < 0) {
+        return NULL;
+    }
+    Py_ssize_t indent = -1;
+    if (args[6] != Py_None) {
+        indent = PyLong_AsSsize_t(args[6]);
+        if (indent == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (indent < 0 || indent > 64) {
+            PyErr_SetString(PyExc_ValueError, "llmcassette: json_bytes takes an indentation of 0 to 64 spaces.");
+            return NULL;
+        }
+    }
+    JsonText j;
+    memset(&j, 0, sizeof(j));
+    j.kind = PyUnicode_KIND(text);
+    j.data = PyUnicode_DATA(text);
+    j.size = PyUnicode_GET_LENGTH(text);
+    j.most_brackets = most;
+    j.ascii = ascii;
+    j.indent = indent;
+    int writing = args[3] != Py_None || args[4] != Py_None;
+    if (writing) {
+        if (jt_separator(args[3], &j.item_separator, &j.item_length) < 0 ||
+            jt_separator(args[4], &j.key_separator, &j.key_length) < 0) {
+            return NULL;
+        }
+        j.capacity = (start >= 0 && start < j.size ? j.size - start : 0) + 64;
+        j.out = PyMem_Malloc((size_t)j.capacity);
+        if (j.out == NULL) {
+            return PyErr_NoMemory();
+        }
+    }
+    Py_ssize_t end = -1;
+    if (start >= 0 && start < j.size) {
+        end = jt_value(&j, start);
+    }
+    PyObject *result = NULL;
+    if (j.failed) {
+        /* (an exception is set) */
+    }
+    else if (end < 0 || end >= j.size || JT_READ(&j, end) != '\n' || j.brackets > most) {
+        /* declined: not JSON read here, not followed by a line break, or of more brackets (those
+         * in its texts too) than asked */
+        result = Py_NewRef(Py_None);
+    }
+    else {
+        PyObject *written = writing ? PyBytes_FromStringAndSize(j.out, j.used) : Py_NewRef(Py_None);
+        if (written != NULL) {
+            result = Py_BuildValue("(Nnn)", written, end, j.brackets);
+        }
+    }
+    PyMem_Free(j.out);
+    PyMem_Free(j.keys);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"literal_block", literal_block, METH_VARARGS, "A literal block's dedented text and where it ends."},
     {"block_bytes", block_bytes, METH_VARARGS, "literal_block of a UTF-8 text's bytes."},
@@ -789,6 +1466,7 @@ static PyMethodDef methods[] = {
     {"plain_characters", plain_characters, METH_O, "Whether a text holds no character YAML refuses raw."},
     {"adler32", adler32, METH_O, "zlib.adler32 of a bytes-like object, in fewer instructions."},
     {"json_object", (PyCFunction)(void (*)(void))json_object, METH_FASTCALL, "The JSON decoder's hook: an object, or declined."},
+    {"json_bytes", (PyCFunction)(void (*)(void))json_bytes, METH_FASTCALL, "A JSON value's end and bracket count, and its bytes in a format, or declined."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -803,5 +1481,6 @@ static struct PyModuleDef module_def = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    plain_ascii_init();
     return PyModuleDef_Init(&module_def);
 }

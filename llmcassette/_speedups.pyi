@@ -14,3 +14,13 @@ def adler32(data: bytes | memoryview, /) -> int: ...
 def json_object(
     declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
 ) -> dict[str, Any]: ...
+def json_bytes(
+    text: str,
+    start: int,
+    most_brackets: int,
+    item_separator: str | None,
+    key_separator: str | None,
+    ensure_ascii: bool,
+    indent: int | None,
+    /,
+) -> tuple[bytes | None, int, int] | None: ...

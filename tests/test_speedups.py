@@ -541,3 +541,244 @@ def test_a_stream_response_reads_alike(header: str, lines: list[str], numbers: l
         patch.setattr(_layout, "speedups", lambda: None)
         patch.setattr(_plain, "speedups", lambda: None)
         assert parse() == got
+
+
+# -- a JSON body read into its bytes ----------------------------------------------------------
+
+#: The separators of each format `json_bytes` writes (None: read only), and whether it escapes
+#: every character beyond ASCII.
+_JSON_WRITES = [
+    (None, None, False, None),
+    (", ", ": ", False, None),
+    (",", ":", False, None),
+    (", ", ": ", True, None),
+    (",", ":", True, None),
+    (",", ": ", False, 2),
+    (",", ": ", True, 2),
+    (", ", ":", False, 0),
+]
+
+
+def assert_json_alike(text: str, start: int = 0, most: int = 100) -> Any:
+    """`json_bytes` gives what its Python twin gives wherever it does not decline; its answers."""
+    answers = []
+    for item, key, ascii_, indent in _JSON_WRITES:
+        got = c().json_bytes(text, start, most, item, key, ascii_, indent)
+        twin = _layout._json_bytes_python(text, start, most, item, key, ascii_, indent)
+        assert got is None or got == twin, (text, item, key, ascii_, indent)
+        assert got is None or got[2] <= most
+        answers.append(got)
+    # (it declines a text or reads it whatever it writes)
+    assert len({answer is None for answer in answers}) == 1, text
+    return answers[0]
+
+
+_JSON_TEXT = st.text(alphabet=st.sampled_from('ab "\\/\n\t\x01\x7f\x85é\u2028😀[{:,'), max_size=6)
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_JSON_VALUES, st.integers(0, 10_000), st.sampled_from(' \n\tx:|-é😀\r\x85,0.\\"u{}[]e'))
+def test_a_json_body_is_read_into_the_bytes_python_writes(value: Any, at: int, other: str) -> None:
+    body = {"v": value}
+    written = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    found = assert_json_alike(written)
+    # As the writer writes a body (`render_json`), it is read here, not declined: every value a
+    # cassette holds as JSON is.
+    if _layout.render_json(body) is not None and written.count("[") + written.count("{") <= 100:
+        assert found is not None
+    for text in (
+        json.dumps(body) + "\n",
+        json.dumps(body, ensure_ascii=True, indent=1) + "\n",
+        written[:-1],
+        "x: " + written,
+    ):
+        assert_json_alike(text, 3 if text.startswith("x: ") else 0)
+    # One character changed: what an edit by hand gives.
+    at %= len(written)
+    assert_json_alike(written[:at] + other + written[at + 1 :])
+    assert_json_alike(written[:at] + other + written[at:])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}\n',
+        '{"a": {"b": 1}, "b": {"b": 2}}\n',
+        '{"\\u0001": 1, "\\u0001": 2}\n',
+        '{"' + "k" * 899 + '": 1}\n',
+        '{"' + "k" * 900 + '": 1}\n',
+        '{"' + "k" * 898 + '\\n": 1}\n',
+        "[-0, 0, -1, 10]\n",
+        "[0.1, 0.10, 1.0, 1.00, -0.0, 1e5, 1E5, 1.5e-3, 01, 1., .5]\n",
+        "[" + "9" * 640 + "]\n",
+        "[" + "9" * 641 + "]\n",
+        "[" + "9" * 400 + ".0]\n",
+        '["\\u0041", "\\u001f", "\\u001F", "\\u000a", "\\n", "\\/", "\\\\/", "\\\\ud800"]\n',
+        '["\\ud83d\\ude00", "\\ud800", "\\\\u00e9", "\\u00e9"]\n',
+        "[NaN, Infinity, -Infinity]\n",
+        '{"a"\n: 1}\n',
+        '{"a":\n 1}\n',
+        "[1,\t2]\n",
+        "[1,\r2]\n",
+        "[true, false, null, tru, nul]\n",
+        "[" * 100 + "]" * 100 + "\n",
+        "[" * 101 + "]" * 101 + "\n",
+        '["[[[["]\n',
+        "[1] \n",
+        "[1]",
+        "",
+        "   ",
+    ],
+)
+def test_a_json_text_python_would_read_otherwise_is_declined_or_read_alike(text: str) -> None:
+    for start in range(min(len(text), 3)):
+        assert_json_alike(text, start)
+    assert_json_alike(text, 0, most=3)
+
+
+def test_many_keys_and_deep_texts_are_declined_or_read_alike() -> None:
+    many = "{" + ", ".join(f'"k{n}": {n}' for n in range(300)) + "}\n"
+    twice = "{" + ", ".join(f'"k{n}": {n}' for n in [*range(200), 5]) + "}\n"
+    deep = "[" * 250 + "]" * 250 + "\n"
+    for text in (many, twice, deep):
+        assert_json_alike(text, 0, most=10_000)
+
+
+def test_a_json_body_of_wrong_arguments_is_refused_not_read() -> None:
+    for wrong in (
+        (b"[1]\n", 0, 100, None, None, False, None),
+        ("[1]\n", "0", 100, None, None, False, None),
+        ("[1]\n", 0, 100, ", ", None, False, None),
+        ("[1]\n", 0, 100, "é", ":", False, None),
+        ("[1]\n", 0, 100, ",", ":", False, "2"),
+        ("[1]\n", 0, 100),
+    ):
+        with pytest.raises(TypeError, match="^llmcassette: |integer"):
+            c().json_bytes(*wrong)  # type: ignore[arg-type]
+    for indent in (-1, 65):
+        with pytest.raises(ValueError, match="^llmcassette: "):
+            c().json_bytes("[1]\n", 0, 100, ",", ":", False, indent)
+    for start in (-1, 4, 5, 10**6):
+        assert c().json_bytes("[1]\n", start, 100, None, None, False, None) is None
+
+
+def test_a_body_left_as_its_text_gives_the_value_and_the_bytes_of_every_format() -> None:
+    from llmcassette._bodies import JSON_FORMATS, dump_json
+
+    value = {"a": [1, 2.5, "é😀\n\x01\x7f", None, True, {}], "b": {"c": ""}}
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    found = c().json_bytes(text, 0, 100, None, None, False, None)
+    assert found is not None
+    body = _layout.JsonText(text)
+    assert body.value() == value
+    for name in JSON_FORMATS:
+        assert body.dump(name) == dump_json(value, name), name
+    assert body.dump(None) == dump_json(value, None)
+
+
+def json_starts(text: str) -> list[int]:
+    """Where each value written as JSON after a key starts (`key: {` or `key: [` ending a line)."""
+    return [match.end() - 1 for match in re.finditer(r": [\[{]\n", text)]
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda path: path.name)
+def test_every_cassette_s_json_bodies_read_alike(path: Path) -> None:
+    text = path.read_bytes().decode("utf-8", "replace")
+    for start in json_starts(text):
+        assert_json_alike(text, start)
+    draw = random.Random(path.name)
+    starts = json_starts(text)
+    for _ in range(40 if starts else 0):
+        start = draw.choice(starts)
+        end = text.find("\n\n", start)
+        at = draw.randrange(start, min(len(text), start + 2000) if end < 0 else min(end, start + 2000) + 1)
+        edited = text[:at] + draw.choice(' \n\tx:|-é😀\r\x85,0.\\"u') + text[at + 1 :]
+        assert_json_alike(edited, start)
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda path: path.name)
+def test_every_cassette_s_responses_read_alike_with_their_bodies_left_as_text(path: Path) -> None:
+    raw = path.read_bytes()
+    found = _lazy._split(raw)
+    for _, start, end in found.spans if found is not None else ():
+
+        def parse(as_text: bool, piece: bytes = raw[start:end]) -> Any:
+            try:
+                return _lazy._parse_response_piece(piece, lists_as_text=as_text)
+            except Exception as exc:  # (the same failure either way)
+                return type(exc)
+
+        def plain(item: Any) -> Any:
+            # (the lists and the body left as text, made values: what `_read_response` does)
+            if isinstance(item, dict) and isinstance(item.get("response"), dict):
+                response = item["response"]
+                stream = response.get("stream")
+                if isinstance(stream, dict):
+                    for name, listed in stream.items():
+                        if isinstance(listed, _plain.TextTimes | _plain.TextLengths):
+                            stream[name] = listed.values()
+                if isinstance(response.get("parsed_body"), _layout.JsonText):
+                    response["parsed_body"] = response["parsed_body"].value()
+            return item
+
+        assert plain(parse(True)) == parse(False)
+
+
+def test_a_body_the_writer_wrote_is_left_as_its_text_for_play_and_plays_the_same_bytes() -> None:
+    from llmcassette._bodies import dump_json
+
+    body = {"id": "x", "choices": [{"text": "é [a] {b}", "n": 1.5}], "usage": None}
+    piece = (
+        "  response:\n    status: {code: 200, message: OK}\n    headers:\n"
+        "      content-type: [application/json]\n    parsed_body: "
+        + json.dumps(body, indent=2, ensure_ascii=False).replace("\n", "\n      ")
+        + "\n    json_format: compact-ascii\n"
+    ).encode()
+    item = _lazy._parse_response_piece(piece, lists_as_text=True)
+    assert item is not None
+    left = item["response"]["parsed_body"]
+    assert isinstance(left, _layout.JsonText)
+    compiled = _plain.compile_plain(item, method="POST", uri="https://x.test/", path=Path("c.yaml"), index=0)
+    assert compiled is not None and compiled.playback is not None
+    assert b"".join(compiled.playback.chunks) == dump_json(body, "compact-ascii")
+    assert _lazy._parse_response_piece(piece) == {"response": {**item["response"], "parsed_body": body}}
+
+
+@pytest.mark.parametrize("path", _files(), ids=lambda path: path.name)
+def test_every_cassette_s_requests_load_alike_with_their_bodies_left_as_text(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = path.read_bytes()
+
+    def load() -> Any:
+        _layout._lines.clear()
+        _layout._runs.clear()
+        _layout._run_misses.clear()
+        found = _lazy._split(raw)
+        try:
+            lazy = _lazy._from_pieces(path, raw, found, key=None, reader=None) if found else None
+        except Exception as exc:  # (the same failure either way)
+            return type(exc)
+        if lazy is None:
+            return None
+        count = len(lazy)
+        # (the lines first: matching asks for a body's value after the bytes were made of its text)
+        lines = lazy.lines()
+        bodies = [lazy.parsed_request_body(index) for index in range(count)]
+        made = [body is _lazy.NOT_PARSED or lazy.made_json(body) for body in bodies]
+        return lines, bodies, made, [lazy.request(index) for index in range(count)]
+
+    with_c = load()
+    with monkeypatch.context() as patch:
+        patch.setattr(_layout, "speedups", lambda: None)
+        alone = load()
+    assert with_c == alone
