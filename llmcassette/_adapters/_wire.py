@@ -40,10 +40,12 @@ __all__ = [
     "engine_lines",
     "engine_request",
     "engine_url",
+    "httpx_url",
     "parse_request",
     "request_complete",
     "response_lines",
     "wire_flavor",
+    "wire_named",
 ]
 
 #: Headers the wire writer sets itself, from the framing it chooses: `FRAMING_HEADERS` for an
@@ -151,20 +153,30 @@ def engine_url(method: str, url: str, headers: list[tuple[bytes, bytes]], has_bo
     depends on its method, its headers' names and whether it has a body alone), as httpx writes
     it; None where it makes an ``httpx.Request``.
     """
+    return httpx_url(url) if wire_named(method, headers, has_body) else None
+
+
+def wire_named(method: str, headers: Sequence[tuple[bytes, bytes]], has_body: bool) -> bool:
+    """
+    Whether :func:`engine_request` gives the engine a :class:`WireRequest` for a request of
+    ``method`` with these headers (their names alone count) and a body or none: where httpx
+    would add no header of its own (a ``Host``, or a ``Content-Length``). A door that writes the
+    same names again and again finds it once (then its URL by :func:`httpx_url`).
+    """
     names = {name.lower() for name, _ in headers}
     sized = b"content-length" in names
     if b"host" not in names or (has_body and not sized):
-        return None
-    if not sized and b"transfer-encoding" not in names and method in ("POST", "PUT", "PATCH"):
-        return None
-    return _httpx_url(url)
+        return False
+    return sized or b"transfer-encoding" in names or method not in ("POST", "PUT", "PATCH")
 
 
 @functools.lru_cache(maxsize=1024)
-def _httpx_url(url: str) -> str:
-    # The URL as an httpx request holds it (normalised, encoded), so that matching and the
-    # cassette see the same URL whichever door carried the request. Cached: a suite sends
-    # the same few URLs again and again.
+def httpx_url(url: str) -> str:
+    """
+    The URL as an httpx request holds it (normalised, encoded), so that matching and the
+    cassette see the same URL whichever door carried the request. Cached: a suite sends the
+    same few URLs again and again.
+    """
     return str(httpx.URL(url))
 
 

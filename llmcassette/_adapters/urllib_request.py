@@ -42,7 +42,7 @@ from typing import Any, cast
 from .._exchange import Playback
 from .._intercept import current_cassette
 from .._streams import ReplayStream
-from ._wire import encode_body, engine_lines, engine_request, wire_flavor
+from ._wire import encode_body, engine_lines, engine_request, httpx_url, wire_flavor, wire_named
 from .http_client import (
     LEGAL_HEADER_NAME,
     UNSAFE_TARGET,
@@ -97,8 +97,8 @@ def _replay(handler: Any, cassette: Any, http_class: Any, req: Any, http_conn_ar
     wire = _wire_request(req, https)
     if wire is None:
         return None
-    method, url, lines, body = wire
-    request = engine_request(method, url, lines, body)
+    method, url, lines, body, wire_url = wire
+    request = engine_request(method, url, lines, body, wire_url=wire_url)
     # What the door gives the engine for the client's timeout: the connection's, from the request.
     timeout = req.timeout
     timeout_s = timeout if isinstance(timeout, (int, float)) else None
@@ -130,11 +130,14 @@ def _is_https(http_class: type) -> bool | None:
     return _CONNECTION_CLASSES.get(name)
 
 
-def _wire_request(req: Any, https: bool) -> tuple[str, str, list[tuple[bytes, bytes]], bytes] | None:
+def _wire_request(
+    req: Any, https: bool
+) -> tuple[str, str, list[tuple[bytes, bytes]], bytes, str | None] | None:
     """
     The request as ``do_open`` has ``http.client`` write it, as the connection door reads it
     back (:func:`._wire.parse_request`): its method, its URL, its header lines in order (names
-    and values stripped) and its body; None for a request this cannot vouch for.
+    and values stripped), its body, and the URL the engine's request has
+    (:func:`._wire.engine_url`, found with the head); None for a request this cannot vouch for.
     """
     if req._tunnel_host or req.has_proxy():
         return None
@@ -160,11 +163,13 @@ def _wire_request(req: Any, https: bool) -> tuple[str, str, list[tuple[bytes, by
             _HEADS[key] = head
     if head is _DECLINED:
         return None
-    origin, before, sized, after = head
+    origin, before, sized, after, named = head
     body: bytes = data or b""
+    url = origin + target
+    wire_url = httpx_url(url) if named[bool(body)] else None
     if sized:
-        return method, origin + target, [*before, (b"Content-Length", b"%d" % len(body)), *after], body
-    return method, origin + target, [*before, *after], body
+        return method, url, [*before, (b"Content-Length", b"%d" % len(body)), *after], body, wire_url
+    return method, url, [*before, *after], body, wire_url
 
 
 #: What `_wire_head` made of the head of each request it was given, by the request's parts;
@@ -180,8 +185,9 @@ def _wire_head(key: tuple[Any, ...]) -> tuple[Any, bool]:
     The head of a request of ``key`` (method, host, TLS or not, no body or a body, the request's
     unredirected headers, None, its headers) as ``do_open`` has ``http.client`` write it: the
     URL but its target, the header lines before a ``Content-Length`` this adds for the body,
-    whether it adds one, the lines after it (or ``_DECLINED``); and whether that holds for every
-    request of an equal key (it does where every header value is text).
+    whether it adds one, the lines after it, and whether the engine gets a ``WireRequest`` of
+    them (:func:`._wire.wire_named`) with no body and with one (or ``_DECLINED``); and whether
+    that holds for every request of an equal key (it does where every header value is text).
     """
     method, host, https, bodiless = key[:4]
     split = key.index(None, 4)
@@ -213,7 +219,10 @@ def _wire_head(key: tuple[Any, ...]) -> tuple[Any, bool]:
         after.append(line)
     host, port = where
     origin = wire_url("", https=https, host=host, port=port)
-    return (origin, tuple(before), sized, tuple(after)), cacheable
+    # (the Content-Length added for a body, of whatever value: its name is what counts)
+    lines = [*before, *([(b"Content-Length", b"0")] if sized else []), *after]
+    named = (wire_named(method, lines, False), wire_named(method, lines, True))
+    return (origin, tuple(before), sized, tuple(after), named), cacheable
 
 
 def _header_line(name: Any, value: Any) -> tuple[bytes, bytes] | None:

@@ -687,3 +687,47 @@ def test_answers_longer_than_http_clients_buffer_read_alike_through_both_paths(
     )
     forbid_sockets(monkeypatch)
     _alike_through_both_paths(path, _long_calls, STYLES[style], monkeypatch)
+
+
+def test_the_engine_request_of_a_head_found_once_is_the_one_made_anew() -> None:
+    # `_wire_request` keeps, with each head it writes (found by the request's method, host,
+    # scheme, whether it has data, and headers), whether the engine gets a WireRequest of it:
+    # on generated requests, each sent twice (the second time from the kept head), the request
+    # the engine gets is the one `engine_request` makes with nothing kept.
+    import random
+
+    from llmcassette._adapters._wire import engine_request
+    from llmcassette._adapters.urllib_request import _wire_request
+
+    rng = random.Random(16)
+    names = ["Content-Length", "content-length", "Transfer-Encoding", "Accept", "X-Key", "Host"]
+    seen_kinds = set()
+    for _ in range(300):
+        https = rng.choice([False, True])
+        host = rng.choice(["api.test", "api.test:8080", "[::1]:9"])
+        path = rng.choice(["/v1/chat", "/v1/models?q=a%20b", "/%7Euser/x"])
+        data = rng.choice([None, b"", b"{}"])
+        method = rng.choice([None, "GET", "POST", "post", "PUT", "PATCH", "DELETE", "QUERY"])
+        url = f"{'https' if https else 'http'}://{host}{path}"
+        request = urllib.request.Request(url, data=data, method=method)
+        if rng.random() < 0.8:  # (as `do_request_` adds it; without one the request is declined)
+            request.add_unredirected_header("Host", host)
+        for name in rng.sample(names, rng.randint(0, 3)):
+            request.add_header(name, rng.choice(["1", "chunked", "*/*", "api.test"]))
+        for _ in range(2):
+            wire = _wire_request(request, https)
+            if wire is None:
+                break
+            method_sent, full_url, lines, body, wire_url = wire
+            kept = engine_request(method_sent, full_url, lines, body, wire_url=wire_url)
+            anew = engine_request(method_sent, full_url, lines, body)
+            case = (method, url, data, request.header_items())
+            assert type(kept) is type(anew), case
+            assert (kept.method, str(kept.url), list(kept.headers.raw)) == (
+                anew.method,
+                str(anew.url),
+                list(anew.headers.raw),
+            ), case
+            seen_kinds.add(type(anew).__name__)
+    # (every head `do_open` sends has a Host and frames its body, so httpx would add nothing)
+    assert seen_kinds == {"WireRequest"}
