@@ -576,7 +576,7 @@ other_utf8_at(const unsigned char *s, Py_ssize_t at, Py_ssize_t size)
  * character, or a byte beyond ASCII. No branch but the loop's: an OR of every byte's test. In
  * SSE2's vectors, each byte is moved so that printable ASCII (0x20 to 0x7e) becomes the lowest
  * 95 signed bytes (x + 0x60: -128 to -34), and again so that a tab and a line break become the
- * lowest two (x + 0x77: -128 and -127): an addition and a comparison each, about 0.6
+ * lowest two (x + 0x77: -128 and -127): an addition and a comparison each, about 0.9
  * instructions a byte, where the compiler's vector loop of the tests as written took 1.6. (Each
  * lane keeps whether its bytes were all plain: a lane kept odd made the compiler negate each
  * comparison.) */
