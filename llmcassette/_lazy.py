@@ -395,9 +395,9 @@ class LazyCassette:
             for name, listed in stream.items():
                 if isinstance(listed, TextTimes | TextLengths):
                     stream[name] = listed.values()
-            body = item["response"].get("body")
-            if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
-                body["string"] = body["string"].text()
+        body = item["response"].get("body") if isinstance(item["response"], dict) else None
+        if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
+            body["string"] = body["string"].text()  # (the model takes the text the file holds)
         try:
             response = RecordedResponse.model_validate(item["response"])
         except ValidationError as exc:
