@@ -398,9 +398,9 @@ class LazyCassette:
             for name, listed in stream.items():
                 if isinstance(listed, TextTimes | TextLengths):
                     stream[name] = listed.values()
-            body = item["response"].get("body")
-            if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
-                body["string"] = body["string"].text()
+        body = response.get("body") if isinstance(response, dict) else None
+        if isinstance(body, dict) and type(body.get("string")) is BodyBytes:
+            body["string"] = body["string"].text()  # (the model takes the text the file holds)
         if isinstance(response, dict) and type(response.get("parsed_body")) is JsonText:
             response["parsed_body"] = response["parsed_body"].value()
         try:
