@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["PURE_PYTHON_ENV", "Speedups", "speedups"]
 
 #: Set to a non-empty value, the package runs its Python code alone.
 PURE_PYTHON_ENV = "LLMCASSETTE_PURE_PYTHON"
+
+
+_T = TypeVar("_T")
 
 
 class Speedups(Protocol):
@@ -39,6 +42,7 @@ class Speedups(Protocol):
     def json_object(
         self, declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
     ) -> dict[str, Any]: ...
+    def copy_built(self, value: _T, /) -> _T: ...
     def json_bytes(
         self,
         text: str,

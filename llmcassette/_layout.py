@@ -245,7 +245,7 @@ _LINE_KEPT_CHARS = 256
 _Slot = tuple[str, int, str]
 _Run = tuple[
     str,
-    bytes,
+    "bytes | _Built",
     tuple[int, str, int, Any],
     tuple[str, ...],
     tuple[_Slot | None, ...],
@@ -704,9 +704,18 @@ def _keep_run(
     try:
         # (marshal writes a collection met again as a reference to the first: loaded, the open
         # collections and the slots' mappings are the ones in the item)
-        data = marshal.dumps((tuple(stack[item:]), tuple(kept)))
+        written = marshal.dumps((tuple(stack[item:]), tuple(kept)))
     except ValueError:
         return  # a value marshal does not write (a date): read line by line
+    data: bytes | _Built = written
+    fast = speedups()
+    if fast is not None:
+        # Kept loaded, for the C extension to copy for each item (see `_built`); as bytes when it
+        # holds a value the copy does not take.
+        loaded: _Built = marshal.loads(written)
+        with contextlib.suppress(TypeError, ValueError):
+            fast.copy_built(loaded)
+            data = loaded
     if len(_runs) >= _RUNS_KEPT:
         _runs.clear()
         _run_misses.clear()
@@ -754,7 +763,7 @@ def _slotted(run: _Run, text: str, start: int) -> tuple[int, _Built] | None:
 def _fill(run: _Run, read: list[str], differ: list[tuple[int, str, int, str]]) -> _Built | None:
     # What the kept run `run` built, with the values of the lines `read` that fill its slots
     # `differ` (line, text up to the value, mapping, key); None when one is not a one-line value.
-    built: _Built = marshal.loads(run[1])
+    built = _built(run)
     mappings = built[1]
     for index, prefix, where, key in differ:
         kind, value = _value(read[index][len(prefix) :])
@@ -762,6 +771,20 @@ def _fill(run: _Run, read: list[str], differ: list[tuple[int, str, int, str]]) -
             return None
         mappings[where][key] = value  # (a flow collection read afresh is its own)
     return built
+
+
+def _built(run: _Run) -> _Built:
+    # What the kept run `run` built, afresh: loaded from marshal's bytes, or where the C extension
+    # is built, copied from the loaded value it keeps (the same value and the same sharing among
+    # its collections, without making each text again: `tests/test_speedups.py`).
+    data = run[1]
+    if isinstance(data, bytes):
+        loaded: _Built = marshal.loads(data)
+        return loaded
+    fast = speedups()
+    assert fast is not None  # (a loaded value is only kept where it is built)
+    copied: _Built = fast.copy_built(data)
+    return copied
 
 
 def _cut(run: _Run, holes: tuple[tuple[int, str, int, str], ...]) -> _Run:
@@ -789,7 +812,7 @@ def _filled(run: _Run, text: str, start: int) -> tuple[int, _Built] | None:
     if not text.startswith(pieces[0], start):
         return None
     position = start + len(pieces[0])
-    built: _Built = marshal.loads(run[1])
+    built = _built(run)
     mappings = built[1]
     match_item = _ONE_ITEM.match
     for (_, _, where, key), piece in zip(run[5], pieces[1:], strict=True):
@@ -935,7 +958,7 @@ def read_layout(
             if run is not None and text.startswith(run[0], start):
                 if run_misses:
                     run_misses.pop(line, None)
-                mapping = _place(sequence, stack, marshal.loads(run[1]))
+                mapping = _place(sequence, stack, _built(run))
                 column, key, kind, value = run[2]
                 position = start + len(run[0])
             elif run is not None and (slotted := _slotted(run, text, start)) is not None:

@@ -1,4 +1,6 @@
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 # The C extension's functions (llmcassette/_speedups.c); see llmcassette/_compiled.py.
 
@@ -14,6 +16,7 @@ def adler32(data: bytes | memoryview, /) -> int: ...
 def json_object(
     declined: type[Exception], longest: int, pairs: list[tuple[str, Any]], /
 ) -> dict[str, Any]: ...
+def copy_built(value: _T, /) -> _T: ...
 def json_bytes(
     text: str,
     start: int,

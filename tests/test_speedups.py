@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import marshal
 import random
 import re
 import zlib
@@ -782,3 +783,102 @@ def test_every_cassette_s_requests_load_alike_with_their_bodies_left_as_text(
         patch.setattr(_layout, "speedups", lambda: None)
         alone = load()
     assert with_c == alone
+
+
+# -- a kept run's data, copied ----------------------------------------------------------------
+
+
+def sharing(value: Any) -> list[int]:
+    """For each collection met walking `value` (depth first), the index of the first met that is it."""
+    seen: list[Any] = []
+    found: list[int] = []
+
+    def walk(item: Any) -> None:
+        if type(item) not in (dict, list, tuple):
+            return
+        for index, other in enumerate(seen):
+            if other is item:
+                found.append(index)
+                return
+        seen.append(item)
+        found.append(len(seen) - 1)
+        for child in item.values() if type(item) is dict else item:
+            walk(child)
+
+    walk(value)
+    return found
+
+
+def collections(value: Any) -> list[Any]:
+    found: list[Any] = []
+
+    def walk(item: Any) -> None:
+        if type(item) in (dict, list, tuple):
+            found.append(item)
+            for child in item.values() if type(item) is dict else item:
+                walk(child)
+
+    walk(value)
+    return found
+
+
+_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=3)
+    | st.binary(max_size=3)
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.recursive(
+        _LEAVES,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.text(max_size=2), inner, max_size=4)
+            | st.lists(inner, max_size=3).map(tuple)
+        ),
+        max_leaves=20,
+    ),
+    st.integers(0, 3),
+)
+def test_a_kept_run_s_data_is_copied_as_marshal_s_round_trip_gives_it(value: Any, shared: int) -> None:
+    # A collection met twice (an open mapping on the stack and in the item, as a run keeps them).
+    inner = collections(value)
+    whole = (value, inner[shared % len(inner)] if inner else value, [inner[:2]])
+    copied = c().copy_built(whole)
+    assert copied == marshal.loads(marshal.dumps(whole))
+    assert sharing(copied) == sharing(whole) == sharing(marshal.loads(marshal.dumps(whole)))
+    # (no list or dict of the kept value is handed out: a tuple, which nothing changes, may be
+    # the same, as the empty one always is)
+    originals = {id(item) for item in collections(whole)}
+    assert not any(id(item) in originals for item in collections(copied) if type(item) is not tuple)
+
+
+def test_a_value_the_copy_does_not_take_is_refused() -> None:
+    for wrong in ({1, 2}, [frozenset()], {"a": object()}, (1, [2, {"d": complex(1, 2)}])):
+        with pytest.raises(TypeError, match="^llmcassette: "):
+            c().copy_built(wrong)
+    deep: list[Any] = []
+    for _ in range(300):
+        deep = [deep]
+    with pytest.raises(ValueError, match="^llmcassette: "):
+        c().copy_built(deep)
+
+
+def test_a_run_whose_data_the_copy_does_not_take_is_kept_as_marshal_s_bytes() -> None:
+    _layout._runs.clear()
+    text = b'- request:\n    method: POST\n    when: 1+2j\n    body: {\n      "a": 1\n    }\n'
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_layout, "_plain", lambda value: complex(1, 2) if value == "1+2j" else value)
+        first = _layout.read_layout(text)
+        assert isinstance(_layout._runs["- request:"][1], bytes)
+        assert _layout.read_layout(text) == first
+    _layout._runs.clear()
+    first = _layout.read_layout(text.replace(b"1+2j", b"x"))
+    assert not isinstance(_layout._runs["- request:"][1], bytes)
+    again = _layout.read_layout(text.replace(b"1+2j", b"x"))
+    assert again == first and again[0] is not first[0]
