@@ -28,7 +28,7 @@ import marshal
 import operator
 import re
 import secrets
-from typing import Any
+from typing import Any, AnyStr
 
 from ._bodies import DEFAULT_JSON_FORMAT, JSON_FORMATS, MAX_JSON_DEPTH, dump_json
 from ._compiled import speedups
@@ -53,6 +53,7 @@ __all__ = [
     "load_cassette_yaml",
     "plain_characters",
     "read_layout",
+    "read_literal",
     "render_json",
 ]
 
@@ -481,35 +482,53 @@ def _read_flow(text: str) -> Any:
         position += 2
 
 
-def _literal(text: str, start: int, header: str, column: int) -> tuple[str, int]:
-    # A literal block scalar (`|`, `|-`, `|+`) whose lines start at `start`; its text and where
-    # the next line starts. Its indentation is that of its first line, which must be deeper than
-    # the key's column and hold text (the writer gives a block that starts blank or indented an
-    # explicit indentation, which the general loader reads).
-    first_end = text.find("\n", start)
+def read_literal(
+    text: AnyStr, start: int, header: AnyStr, column: int, size: int | None = None
+) -> tuple[AnyStr, int]:
+    """
+    The content of a literal block scalar (``|``, ``|-``, ``|+``: ``header``) whose lines start at
+    ``start``, and where the next line starts; :class:`Unrecognised` where the reader declines it.
+    Its indentation is that of its first line, which must be deeper than the key's ``column`` and
+    hold text (the writer gives a block that starts blank or indented an explicit indentation,
+    which the general loader reads).
+
+    Read in a text, or in a file's UTF-8 bytes up to ``size`` (where ``_lazy`` cuts a stream's
+    body out): a block's line breaks, indentation and chomping are ASCII, which UTF-8 encodes as
+    themselves and in no other character. (A text is read to its end by the block's passes.)
+    """
+    if isinstance(text, str):
+        line_break, space, tab, clip, strip = "\n", " ", "\t", "|", "|-"
+    else:
+        line_break, space, tab, clip, strip = b"\n", b" ", b"\t", b"|", b"|-"
+    stop = len(text) if size is None else size
+    first_end = text.find(line_break, start, stop)
     if first_end < 0:
         raise Unrecognised
     line = text[start:first_end]
-    indent = len(line) - len(line.lstrip(" "))
-    if indent <= column or indent == len(line) or line[indent] == "\t":
+    indent = len(line) - len(line.lstrip(space))
+    if indent <= column or indent == len(line) or line[indent : indent + 1] == tab:
         raise Unrecognised
     fast = speedups()
     # (the C extension's passes over the block, where it is built, in place of a regex search, a
     # split and a join: the same text and end, `tests/test_speedups.py`)
-    block = _block_python if fast is None else fast.literal_block
-    content, end = block(text, start, first_end, indent)
-    if not text.endswith("\n", 0, end):
+    if isinstance(text, str):
+        block = _block_python if fast is None else fast.literal_block
+        content, end = block(text, start, first_end, indent)
+    else:
+        in_bytes = _block_bytes_python if fast is None else fast.block_bytes
+        content, end = in_bytes(text, start, first_end, indent, stop)
+    if not text.endswith(line_break, 0, end):
         raise Unrecognised
-    if header == "|":
-        content = content.rstrip("\n") + "\n"
-    elif header == "|-":
-        content = content.rstrip("\n")
+    if header == clip:
+        content = content.rstrip(line_break) + line_break
+    elif header == strip:
+        content = content.rstrip(line_break)
     return content, end
 
 
 def _block_python(text: str, start: int, first_end: int, indent: int) -> tuple[str, int]:
     # The text of a literal block whose first line starts at `start`, ends at `first_end` and is
-    # indented `indent` spaces, dedented, and where the next line starts (`_literal`).
+    # indented `indent` spaces, dedented, and where the next line starts (`read_literal`).
     ends = _block_ends.get(indent)
     if ends is None:
         # The first line that is neither empty nor indented as deep ends the block.
@@ -522,6 +541,21 @@ def _block_python(text: str, start: int, first_end: int, indent: int) -> tuple[s
     # The first line's indentation is cut off by the slice, the others' by splitting at each
     # and joining (a quarter cheaper than a replace: 200 events, 23 -> 16 us).
     return "\n".join(text[start + indent : end].split("\n" + " " * indent)), end
+
+
+_block_bytes_ends: dict[int, re.Pattern[bytes]] = {}
+
+
+def _block_bytes_python(raw: bytes, start: int, first_end: int, indent: int, size: int) -> tuple[bytes, int]:
+    # `_block_python` of the UTF-8 text `raw[:size]`, in its bytes (`read_literal`): a block's line
+    # breaks and indentation are ASCII, which UTF-8 encodes as themselves and in no other character.
+    ends = _block_bytes_ends.get(indent)
+    if ends is None:
+        # The first line that is neither empty nor indented as deep ends the block.
+        ends = _block_bytes_ends[indent] = re.compile(b"\n(?=[^\n])(?! {%d})" % indent)
+    found = ends.search(raw, first_end, size)
+    end = found.start() + 1 if found is not None else size
+    return b"\n".join(raw[start + indent : end].split(b"\n" + b" " * indent)), end
 
 
 class JsonText:
@@ -1024,9 +1058,9 @@ def read_layout(
             mapping[key] = _numbers(inner)
             position = close + 2
         elif value[0] == "|":
-            mapping[key], position = _literal(text, position, value, column)
+            mapping[key], position = read_literal(text, position, value, column)
         else:  # `!!binary |`, with its chomping
-            content, position = _literal(text, position, value[9:], column)
+            content, position = read_literal(text, position, value[9:], column)
             try:
                 mapping[key] = _construct_scalar(_BINARY_TAG, content, "|")
             except YAMLError:

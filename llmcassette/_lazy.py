@@ -42,7 +42,15 @@ from ._exceptions import CassetteError
 from ._exchange import Ending, Playback
 from ._file_bodies import compile_from_file
 from ._file_pieces import FileView, list_start, other_line_breaks, split_file
-from ._layout import NUMBER_BYTES, JsonText, Unrecognised, load_cassette_yaml, plain_characters, read_layout
+from ._layout import (
+    NUMBER_BYTES,
+    JsonText,
+    Unrecognised,
+    load_cassette_yaml,
+    plain_characters,
+    read_layout,
+    read_literal,
+)
 from ._models import (
     CassetteDocument,
     Interaction,
@@ -649,7 +657,7 @@ _BODY_TOKEN_LINE = b"|-\n" + b" " * (_BODY_COLUMN + 2) + _BODY_TOKEN.encode() + 
 
 def _body_apart(text: bytes, begin: int, stop: int, end: int) -> tuple[int, int, bytes] | None:
     # The body in the piece `text[begin:end]` (before `stop`, where its stream is) when it is a
-    # literal block the layout reader reads (see `_layout._literal`) whose content is UTF-8: where
+    # literal block the layout reader reads (see `_layout.read_literal`) whose content is UTF-8: where
     # its `|` is, where the block ends, and its content as bytes, dedented and chomped as the
     # reader does to its text, without decoding the text (a 25 KB stream's body was decoded,
     # dedented and encoded again); else None. The file's characters were checked (`checked`).
@@ -661,25 +669,12 @@ def _body_apart(text: bytes, begin: int, stop: int, end: int) -> tuple[int, int,
     header = text[bar:header_end]
     if header_end < 0 or header not in (b"|", b"|-", b"|+"):
         return None
-    start = header_end + 1
-    first_end = text.find(b"\n", start, stop + 1)  # (the line break at `stop` ends a line before it)
-    if first_end < 0:
-        return None
-    line = text[start:first_end]
-    indent = len(line) - len(line.lstrip(b" "))
-    if indent <= _BODY_COLUMN or indent == len(line) or line[indent] == 9:  # (a tab)
+    try:
+        # (the line break at `stop` starts the stream's key, so the block's first line ends by it)
+        content, block_end = read_literal(text, header_end + 1, header, _BODY_COLUMN, end)
+    except Unrecognised:
         return None  # declined by the reader, which says so
     fast = speedups()
-    # (the C extension's passes over the block, where it is built: the same bytes and end,
-    # `tests/test_speedups.py`)
-    block = _block_bytes_python if fast is None else fast.block_bytes
-    content, block_end = block(text, start, first_end, indent, end)
-    if not text.endswith(b"\n", 0, block_end):
-        return None
-    if header == b"|":
-        content = content.rstrip(b"\n") + b"\n"
-    elif header == b"|-":
-        content = content.rstrip(b"\n")
     # (the C extension's check, where it is built: `bytes.isascii` in vectors, `tests/test_speedups.py`)
     if not (content.isascii() if fast is None else fast.ascii(content)):
         try:
@@ -687,21 +682,6 @@ def _body_apart(text: bytes, begin: int, stop: int, end: int) -> tuple[int, int,
         except UnicodeDecodeError:
             return None  # (the reader declines the file)
     return bar, block_end, content
-
-
-_block_bytes_ends: dict[int, re.Pattern[bytes]] = {}
-
-
-def _block_bytes_python(raw: bytes, start: int, first_end: int, indent: int, size: int) -> tuple[bytes, int]:
-    # `_layout._block_python` of the UTF-8 text `raw[:size]`, in its bytes: a block's line breaks
-    # and indentation are ASCII, which UTF-8 encodes as themselves and in no other character.
-    ends = _block_bytes_ends.get(indent)
-    if ends is None:
-        # The first line that is neither empty nor indented as deep ends the block.
-        ends = _block_bytes_ends[indent] = re.compile(b"\n(?=[^\n])(?! {%d})" % indent)
-    found = ends.search(raw, first_end, size)
-    end = found.start() + 1 if found is not None else size
-    return b"\n".join(raw[start + indent : end].split(b"\n" + b" " * indent)), end
 
 
 _CHUNKS_LIST = b"      chunks: ["

@@ -40,7 +40,7 @@ _BLOCK_HEADER = re.compile(r"\|[-+]?\n")
 
 
 def block_starts(text: str) -> list[tuple[int, int, int]]:
-    """Every (start, first_end, indent) `_literal` would hand on: after each line that ends in `|`."""
+    """Every (start, first_end, indent) `read_literal` would hand on: after each line that ends in `|`."""
     found = []
     for match in _BLOCK_HEADER.finditer(text):
         start = match.end()
@@ -119,7 +119,7 @@ def assert_byte_blocks_alike(raw: bytes, size: int | None = None) -> int:
         indent = len(line) - len(line.lstrip(b" "))
         if 0 < indent < len(line):
             got = c().block_bytes(raw, start, first_end, indent, size)
-            assert got == _lazy._block_bytes_python(raw, start, first_end, indent, size), (raw, start, size)
+            assert got == _layout._block_bytes_python(raw, start, first_end, indent, size), (raw, start, size)
             found += 1
     return found
 
